@@ -1,0 +1,508 @@
+namespace FunctionalBayes.Tensors
+
+open System
+open System.Numerics.Tensors
+
+/// The CPU backend: kernels over flat row-major arrays. Element-wise and reduction kernels run in
+/// float64 (float32 inputs are widened and the result narrowed); matrix products run natively in both.
+[<RequireQualifiedAccess>]
+module internal Cpu =
+
+    let inline private ro (a: 'T[]) = ReadOnlySpan<'T>(a)
+    let inline private roAt (a: 'T[]) (off: int) (len: int) = ReadOnlySpan<'T>(a, off, len)
+    let inline private spAt (a: 'T[]) (off: int) (len: int) = Span<'T>(a, off, len)
+
+    // ---- dtype views --------------------------------------------------------------------------
+
+    let toF64 (s: Storage) : float[] =
+        match s with
+        | F64 a -> a
+        | F32 a -> Array.map float a
+        | I32 a -> Array.map float a
+        | B a -> Array.map (fun b -> if b then 1.0 else 0.0) a
+        | Device _ -> invalidOp "CPU backend: given a device tensor."
+
+    let private ofF64Like (dt: Dtype) (a: float[]) : Storage =
+        match dt with
+        | Float64 -> F64 a
+        | Float32 -> F32 (Array.map float32 a)
+        | Dtype.Int32 -> I32 (Array.map int a)
+        | Bool -> B (Array.map (fun v -> v <> 0.0) a)
+
+    let cast (s: Storage) (dt: Dtype) : Storage =
+        match s, dt with
+        | F64 _, Float64 | F32 _, Float32 | I32 _, Dtype.Int32 | B _, Bool -> s
+        | F32 a, Float64 -> F64 (Array.map float a)
+        | _ -> ofF64Like dt (toF64 s)
+
+    /// Runs a float64 kernel on any float storage, narrowing back to float32 when the input was float32.
+    let inline private viaF64 (dt: Dtype) (f: unit -> float[]) : Storage =
+        match dt with
+        | Float32 -> F32 (Array.map float32 (f ()))
+        | _ -> F64 (f ())
+
+    // ---- broadcasting iteration ---------------------------------------------------------------
+
+    /// Strides of `shape` seen through the broadcast output shape `outShape` (0 on broadcast axes).
+    let bstrides (shape: int[]) (outShape: int[]) =
+        let st = Shape.stridesOf shape
+        let r = Array.zeroCreate outShape.Length
+        let off = outShape.Length - shape.Length
+        for i in 0 .. shape.Length - 1 do
+            r.[i + off] <- if shape.[i] = 1 then 0 else st.[i]
+        r
+
+    /// Calls `row outOffset inOffsets` for every row (all axes but the last) of outShape.
+    let inline private forRows (outShape: int[]) (strides: int[][]) ([<InlineIfLambda>] row: int -> int[] -> unit) =
+        let rank = outShape.Length
+        let last = if rank = 0 then 1 else outShape.[rank - 1]
+        let nrows = if last = 0 then 0 else Shape.size outShape / last
+        let idx = Array.zeroCreate (max 0 (rank - 1))
+        let offs = Array.zeroCreate strides.Length
+        for r in 0 .. nrows - 1 do
+            row (r * last) offs
+            // odometer over the leading axes
+            let mutable d = rank - 2
+            let mutable carry = true
+            while carry && d >= 0 do
+                idx.[d] <- idx.[d] + 1
+                for k in 0 .. strides.Length - 1 do
+                    offs.[k] <- offs.[k] + strides.[k].[d]
+                if idx.[d] < outShape.[d] then carry <- false
+                else
+                    for k in 0 .. strides.Length - 1 do
+                        offs.[k] <- offs.[k] - strides.[k].[d] * outShape.[d]
+                    idx.[d] <- 0
+                    d <- d - 1
+
+    /// Materializes `a` (of `shape`) broadcast to `outShape`.
+    let broadcastTo (a: 'T[]) (shape: int[]) (outShape: int[]) : 'T[] =
+        if Shape.equal shape outShape then a
+        else
+            let r = Array.zeroCreate (Shape.size outShape)
+            let st = bstrides shape outShape
+            let rank = outShape.Length
+            let last = if rank = 0 then 1 else outShape.[rank - 1]
+            let ls = if rank = 0 then 0 else st.[rank - 1]
+            forRows outShape [| st |] (fun o offs ->
+                let i0 = offs.[0]
+                if ls = 0 then Span<'T>(r, o, last).Fill(a.[i0])
+                else Array.Copy(a, i0, r, o, last))
+            r
+
+    // ---- element-wise -------------------------------------------------------------------------
+
+    let private mapInto (f: float -> float) (s: ReadOnlySpan<float>) (d: Span<float>) =
+        for i in 0 .. s.Length - 1 do
+            d.[i] <- f s.[i]
+
+    let private unaryF64 (op: UnaryOp) (src: float[]) : float[] =
+        let dst = Array.zeroCreate<float> src.Length
+        let s = ro src
+        let d = Span<float>(dst)
+        match op with
+        | Neg -> TensorPrimitives.Negate(s, d)
+        | Exp -> TensorPrimitives.Exp(s, d)
+        | Log -> TensorPrimitives.Log(s, d)
+        | Log1p -> mapInto Special.log1p s d
+        | Expm1 -> mapInto Special.expm1 s d
+        | Sqrt -> TensorPrimitives.Sqrt(s, d)
+        | Abs -> TensorPrimitives.Abs(s, d)
+        | Sign -> mapInto (fun v -> if Double.IsNaN v then v else float (Math.Sign v)) s d
+        | Tanh -> TensorPrimitives.Tanh(s, d)
+        | Sigmoid -> mapInto Special.sigmoid s d
+        | Softplus -> mapInto Special.softplus s d
+        | Relu -> TensorPrimitives.Max(s, 0.0, d)
+        | Lgamma -> mapInto Special.lgamma s d
+        | Digamma -> mapInto Special.digamma s d
+        | Trigamma -> mapInto Special.trigamma s d
+        | Erf -> mapInto Special.erf s d
+        | Erfc -> mapInto Special.erfc s d
+        | NormalCdf -> mapInto Special.normalCdf s d
+        dst
+
+    let unary (op: UnaryOp) (x: Storage) : Storage =
+        viaF64 x.Dtype (fun () -> unaryF64 op (toF64 x))
+
+    /// One row of a broadcast binary op: dst = a op b where either side may be a repeated scalar.
+    let private binaryRow (op: BinaryOp) (a: float[]) (ao: int) (aStep: int) (b: float[]) (bo: int) (bStep: int)
+                          (r: float[]) (ro0: int) (n: int) =
+        let d = spAt r ro0 n
+        if aStep = 1 && bStep = 1 then
+            let x = roAt a ao n
+            let y = roAt b bo n
+            match op with
+            | Add -> TensorPrimitives.Add(x, y, d)
+            | Sub -> TensorPrimitives.Subtract(x, y, d)
+            | Mul -> TensorPrimitives.Multiply(x, y, d)
+            | Div -> TensorPrimitives.Divide(x, y, d)
+            | Pow -> TensorPrimitives.Pow(x, y, d)
+            | Maximum -> TensorPrimitives.Max(x, y, d)
+            | Minimum -> TensorPrimitives.Min(x, y, d)
+        elif bStep = 0 && aStep = 1 then
+            let x = roAt a ao n
+            let y = b.[bo]
+            match op with
+            | Add -> TensorPrimitives.Add(x, y, d)
+            | Sub -> TensorPrimitives.Subtract(x, y, d)
+            | Mul -> TensorPrimitives.Multiply(x, y, d)
+            | Div -> TensorPrimitives.Divide(x, y, d)
+            | Pow ->
+                if y = 2.0 then TensorPrimitives.Multiply(x, x, d)
+                else TensorPrimitives.Pow(x, y, d)
+            | Maximum -> TensorPrimitives.Max(x, y, d)
+            | Minimum -> TensorPrimitives.Min(x, y, d)
+        elif aStep = 0 && bStep = 1 then
+            let x = a.[ao]
+            let y = roAt b bo n
+            match op with
+            | Add -> TensorPrimitives.Add(y, x, d)
+            | Sub -> TensorPrimitives.Subtract(x, y, d)
+            | Mul -> TensorPrimitives.Multiply(y, x, d)
+            | Div -> TensorPrimitives.Divide(x, y, d)
+            | Pow -> TensorPrimitives.Pow(x, y, d)
+            | Maximum -> TensorPrimitives.Max(y, x, d)
+            | Minimum -> TensorPrimitives.Min(y, x, d)
+        else
+            let x = a.[ao]
+            let y = b.[bo]
+            let v =
+                match op with
+                | Add -> x + y
+                | Sub -> x - y
+                | Mul -> x * y
+                | Div -> x / y
+                | Pow -> Math.Pow(x, y)
+                | Maximum -> if Double.IsNaN x || Double.IsNaN y then Double.NaN else Math.Max(x, y)
+                | Minimum -> if Double.IsNaN x || Double.IsNaN y then Double.NaN else Math.Min(x, y)
+            d.Fill v
+
+    let private binaryF64 (op: BinaryOp) (a: float[]) (aShape: int[]) (b: float[]) (bShape: int[]) (outShape: int[]) =
+        let r = Array.zeroCreate<float> (Shape.size outShape)
+        let n = r.Length
+        if n > 0 then
+            if a.Length = n && b.Length = n then binaryRow op a 0 1 b 0 1 r 0 n
+            elif b.Length = 1 && a.Length = n then binaryRow op a 0 1 b 0 0 r 0 n
+            elif a.Length = 1 && b.Length = n then binaryRow op a 0 0 b 0 1 r 0 n
+            else
+                let sa = bstrides aShape outShape
+                let sb = bstrides bShape outShape
+                let rank = outShape.Length
+                let last = outShape.[rank - 1]
+                let la = sa.[rank - 1]
+                let lb = sb.[rank - 1]
+                forRows outShape [| sa; sb |] (fun o offs -> binaryRow op a offs.[0] la b offs.[1] lb r o last)
+        r
+
+    let binary (op: BinaryOp) (a: RawTensor) (b: RawTensor) (outShape: int[]) : Storage =
+        viaF64 a.Dtype (fun () -> binaryF64 op (toF64 a.Storage) a.Shape (toF64 b.Storage) b.Shape outShape)
+
+    let compare (op: CompareOp) (a: RawTensor) (b: RawTensor) (outShape: int[]) : Storage =
+        let x = broadcastTo (toF64 a.Storage) a.Shape outShape
+        let y = broadcastTo (toF64 b.Storage) b.Shape outShape
+        let f: float -> float -> bool =
+            match op with
+            | Lt -> (<)
+            | Le -> (<=)
+            | Gt -> (>)
+            | Ge -> (>=)
+            | Eq -> (=)
+            | Ne -> (<>)
+        B (Array.map2 f x y)
+
+    let where (mask: RawTensor) (a: RawTensor) (b: RawTensor) (outShape: int[]) : Storage =
+        let m = match mask.Storage with
+                | B m -> broadcastTo m mask.Shape outShape
+                | _ -> invalidOp "where: the mask must be bool."
+        let pick (x: 'T[]) (y: 'T[]) = Array.init m.Length (fun i -> if m.[i] then x.[i] else y.[i])
+        match a.Storage, b.Storage with
+        | F64 x, F64 y -> F64 (pick (broadcastTo x a.Shape outShape) (broadcastTo y b.Shape outShape))
+        | F32 x, F32 y -> F32 (pick (broadcastTo x a.Shape outShape) (broadcastTo y b.Shape outShape))
+        | I32 x, I32 y -> I32 (pick (broadcastTo x a.Shape outShape) (broadcastTo y b.Shape outShape))
+        | B x, B y -> B (pick (broadcastTo x a.Shape outShape) (broadcastTo y b.Shape outShape))
+        | _ -> invalidOp "where: branch dtypes differ."
+
+    let clamp (lo: float) (hi: float) (x: Storage) : Storage =
+        viaF64 x.Dtype (fun () ->
+            let s = toF64 x
+            let r = Array.zeroCreate<float> s.Length
+            TensorPrimitives.Max(ro s, lo, Span r)
+            TensorPrimitives.Min(ReadOnlySpan r, hi, Span r)
+            r)
+
+    // ---- reductions ---------------------------------------------------------------------------
+
+    /// Reduces the middle axis of an [outer, n, inner] view.
+    let private reduce3 (op: ReduceOp) (a: float[]) (outer: int) (n: int) (inner: int) : float[] =
+        let r = Array.zeroCreate<float> (outer * inner)
+        if n = 0 then
+            if op = Max then Array.Fill(r, Double.NegativeInfinity)
+        elif inner = 1 then
+            for o in 0 .. outer - 1 do
+                let s = roAt a (o * n) n
+                r.[o] <- (match op with Sum -> TensorPrimitives.Sum s | Max -> TensorPrimitives.Max s)
+        else
+            for o in 0 .. outer - 1 do
+                let acc = spAt r (o * inner) inner
+                (roAt a (o * n * inner) inner).CopyTo(acc)
+                for j in 1 .. n - 1 do
+                    let s = roAt a ((o * n + j) * inner) inner
+                    match op with
+                    | Sum -> TensorPrimitives.Add(ReadOnlySpan<float>(r, o * inner, inner), s, acc)
+                    | Max -> TensorPrimitives.Max(ReadOnlySpan<float>(r, o * inner, inner), s, acc)
+        r
+
+    let private reduceF64 (op: ReduceOp) (a: float[]) (shape: int[]) (axes: int[]) : float[] =
+        // Merge runs of consecutive axes, then reduce the runs from the last to the first.
+        let runs = ResizeArray<int * int>()
+        for ax in axes do
+            if runs.Count > 0 && snd runs.[runs.Count - 1] = ax - 1 then
+                runs.[runs.Count - 1] <- (fst runs.[runs.Count - 1], ax)
+            else runs.Add((ax, ax))
+        let mutable cur = a
+        let mutable curShape = Array.copy shape
+        for ri in runs.Count - 1 .. -1 .. 0 do
+            let (a0, a1) = runs.[ri]
+            let outer = Shape.size curShape.[.. a0 - 1]
+            let n = Shape.size curShape.[a0 .. a1]
+            let inner = Shape.size curShape.[a1 + 1 ..]
+            cur <- reduce3 op cur outer n inner
+            for k in a0 .. a1 do
+                curShape.[k] <- 1
+        cur
+
+    let reduce (op: ReduceOp) (axes: int[]) (x: RawTensor) : Storage =
+        viaF64 x.Dtype (fun () -> reduceF64 op (toF64 x.Storage) x.Shape axes)
+
+    let cumsum (axis: int) (reverse: bool) (x: RawTensor) : Storage =
+        viaF64 x.Dtype (fun () ->
+            let a = toF64 x.Storage
+            let s = x.Shape
+            let outer = Shape.size s.[.. axis - 1]
+            let n = s.[axis]
+            let inner = Shape.size s.[axis + 1 ..]
+            let r = Array.zeroCreate<float> a.Length
+            for o in 0 .. outer - 1 do
+                for i in 0 .. inner - 1 do
+                    let mutable acc = 0.0
+                    for jj in 0 .. n - 1 do
+                        let j = if reverse then n - 1 - jj else jj
+                        let k = (o * n + j) * inner + i
+                        acc <- acc + a.[k]
+                        r.[k] <- acc
+            r)
+
+    // ---- layout -------------------------------------------------------------------------------
+
+    let private mapStorage (s: Storage) (f: Array -> Array) : Storage =
+        match s with
+        | F64 a -> F64 (f a :?> float[])
+        | F32 a -> F32 (f a :?> float32[])
+        | I32 a -> I32 (f a :?> int[])
+        | B a -> B (f a :?> bool[])
+        | Device _ -> invalidOp "CPU backend: given a device tensor."
+
+    let private permuteArr<'T> (a: 'T[]) (shape: int[]) (perm: int[]) : 'T[] =
+        let rank = shape.Length
+        let outShape = perm |> Array.map (fun p -> shape.[p])
+        let inSt = Shape.stridesOf shape
+        let r = Array.zeroCreate<'T> a.Length
+        if a.Length > 0 then
+            if rank = 2 && perm.[0] = 1 then
+                // blocked 2-D transpose
+                let m = shape.[0]
+                let n = shape.[1]
+                let bs = 32
+                for i0 in 0 .. bs .. m - 1 do
+                    for j0 in 0 .. bs .. n - 1 do
+                        for i in i0 .. min (i0 + bs) m - 1 do
+                            for j in j0 .. min (j0 + bs) n - 1 do
+                                r.[j * m + i] <- a.[i * n + j]
+            else
+                let st = perm |> Array.map (fun p -> inSt.[p])
+                let last = outShape.[rank - 1]
+                let ls = st.[rank - 1]
+                // strides of the input per output axis, as forRows expects
+                forRows outShape [| st |] (fun o offs ->
+                    let mutable k = offs.[0]
+                    for j in 0 .. last - 1 do
+                        r.[o + j] <- a.[k]
+                        k <- k + ls)
+        r
+
+    let permute (perm: int[]) (x: RawTensor) : Storage =
+        let shape = x.Shape
+        match x.Storage with
+        | F64 a -> F64 (permuteArr a shape perm)
+        | F32 a -> F32 (permuteArr a shape perm)
+        | I32 a -> I32 (permuteArr a shape perm)
+        | B a -> B (permuteArr a shape perm)
+        | Device _ -> invalidOp "CPU backend: given a device tensor."
+
+    let broadcast (x: RawTensor) (outShape: int[]) : Storage =
+        match x.Storage with
+        | F64 a -> F64 (broadcastTo a x.Shape outShape)
+        | F32 a -> F32 (broadcastTo a x.Shape outShape)
+        | I32 a -> I32 (broadcastTo a x.Shape outShape)
+        | B a -> B (broadcastTo a x.Shape outShape)
+        | Device _ -> invalidOp "CPU backend: given a device tensor."
+
+    /// Copies a box between a small and a large array: the shared loop of Slice (gather=true) and Pad.
+    let private boxCopy (big: Array) (bigShape: int[]) (small: Array) (smallShape: int[]) (starts: int[]) (toSmall: bool) =
+        let rank = bigShape.Length
+        if Shape.size smallShape > 0 then
+            if rank = 0 then
+                if toSmall then Array.Copy(big, 0, small, 0, 1) else Array.Copy(small, 0, big, 0, 1)
+            else
+                let bst = Shape.stridesOf bigShape
+                let mutable base0 = 0
+                for d in 0 .. rank - 1 do
+                    base0 <- base0 + starts.[d] * bst.[d]
+                let last = smallShape.[rank - 1]
+                forRows smallShape [| bst |] (fun o offs ->
+                    if toSmall then Array.Copy(big, base0 + offs.[0], small, o, last)
+                    else Array.Copy(small, o, big, base0 + offs.[0], last))
+
+    let slice (starts: int[]) (lengths: int[]) (x: RawTensor) : Storage =
+        mapStorage x.Storage (fun a ->
+            let r = Array.CreateInstance(nonNull (a.GetType().GetElementType()), Shape.size lengths)
+            boxCopy a x.Shape r lengths starts true
+            r)
+
+    let pad (starts: int[]) (shape: int[]) (x: RawTensor) : Storage =
+        mapStorage x.Storage (fun a ->
+            let r = Array.CreateInstance(nonNull (a.GetType().GetElementType()), Shape.size shape)
+            boxCopy r shape a x.Shape starts false
+            r)
+
+    let concat (axis: int) (xs: RawTensor[]) (outShape: int[]) : Storage =
+        let outer = Shape.size outShape.[.. axis - 1]
+        let inner = Shape.size outShape.[axis + 1 ..]
+        let total = outShape.[axis] * inner
+        mapStorage xs.[0].Storage (fun a0 ->
+            let r = Array.CreateInstance(nonNull (a0.GetType().GetElementType()), Shape.size outShape)
+            let mutable colOff = 0
+            for x in xs do
+                let chunk = x.Shape.[axis] * inner
+                let src = match x.Storage with
+                          | F64 a -> a :> Array
+                          | F32 a -> a :> Array
+                          | I32 a -> a :> Array
+                          | B a -> a :> Array
+                          | Device _ -> invalidOp "CPU backend: given a device tensor."
+                for o in 0 .. outer - 1 do
+                    Array.Copy(src, o * chunk, r, o * total + colOff, chunk)
+                colOff <- colOff + chunk
+            r)
+
+    let private indicesOf (op: string) (idx: RawTensor) (size: int) =
+        match idx.Storage with
+        | I32 ix ->
+            for v in ix do
+                if v < 0 || v >= size then
+                    raise (IndexOutOfRangeException(sprintf "%s: index %d is out of range for an axis of size %d." op v size))
+            ix
+        | _ -> invalidArg "indices" (sprintf "%s: indices must be int32, got %O." op idx.Dtype)
+
+    let gather (axis: int) (x: RawTensor) (idx: RawTensor) : Storage =
+        let s = x.Shape
+        let n = s.[axis]
+        let ix = indicesOf "gather" idx n
+        let outer = Shape.size s.[.. axis - 1]
+        let inner = Shape.size s.[axis + 1 ..]
+        mapStorage x.Storage (fun a ->
+            let r = Array.CreateInstance(nonNull (a.GetType().GetElementType()), outer * ix.Length * inner)
+            for o in 0 .. outer - 1 do
+                for j in 0 .. ix.Length - 1 do
+                    Array.Copy(a, (o * n + ix.[j]) * inner, r, (o * ix.Length + j) * inner, inner)
+            r)
+
+    let scatterAdd (axis: int) (size: int) (upd: RawTensor) (idx: RawTensor) : Storage =
+        let ix = indicesOf "scatterAdd" idx size
+        let s = upd.Shape
+        let outer = Shape.size s.[.. axis - 1]
+        let inner = Shape.size s.[axis + idx.Rank ..]
+        viaF64 upd.Dtype (fun () ->
+            let u = toF64 upd.Storage
+            let r = Array.zeroCreate<float> (outer * size * inner)
+            for o in 0 .. outer - 1 do
+                for j in 0 .. ix.Length - 1 do
+                    let dst = spAt r ((o * size + ix.[j]) * inner) inner
+                    TensorPrimitives.Add(ReadOnlySpan<float>(r, (o * size + ix.[j]) * inner, inner),
+                                         roAt u ((o * ix.Length + j) * inner) inner, dst)
+            r)
+
+    // ---- matrix product -----------------------------------------------------------------------
+
+    let matmul (tA: bool) (tB: bool) (a: RawTensor) (b: RawTensor) (outShape: int[]) : Storage =
+        let ra = a.Rank
+        let rb = b.Rank
+        let rank = outShape.Length
+        let m = outShape.[rank - 2]
+        let n = outShape.[rank - 1]
+        let k = if tA then a.Shape.[ra - 2] else a.Shape.[ra - 1]
+        let aMat = a.Shape.[ra - 2] * a.Shape.[ra - 1]
+        let bMat = b.Shape.[rb - 2] * b.Shape.[rb - 1]
+        let lda = a.Shape.[ra - 1]
+        let ldb = b.Shape.[rb - 1]
+        let batchShape = outShape.[.. rank - 3]
+        let nb = Shape.size batchShape
+        let aBatch = a.Shape.[.. ra - 3]
+        let bBatch = b.Shape.[.. rb - 3]
+        // A stack of row-major A against one B is one tall product.
+        let tall = not tA && Shape.size bBatch = 1 && Shape.equal aBatch batchShape
+        let sa = bstrides (Array.append aBatch [| 1; 1 |]) (Array.append batchShape [| 1; 1 |])
+        let sb = bstrides (Array.append bBatch [| 1; 1 |]) (Array.append batchShape [| 1; 1 |])
+        let offsets (st: int[]) (mat: int) =
+            let o = Array.zeroCreate nb
+            if nb > 0 && batchShape.Length > 0 then
+                let bstr = st.[.. batchShape.Length - 1]
+                let mutable i = 0
+                forRows (Array.append batchShape [| 1 |]) [| Array.append bstr [| 0 |] |] (fun _ offs ->
+                    o.[i] <- offs.[0] * mat
+                    i <- i + 1)
+            o
+        let run (gemm: bool -> bool -> int -> int -> int -> 'T[] -> int -> int -> 'T[] -> int -> int -> 'T[] -> int -> int -> bool -> unit)
+                (x: 'T[]) (y: 'T[]) =
+            let c = Array.zeroCreate<'T> (nb * m * n)
+            if tall then gemm false tB (nb * m) n k x 0 lda y 0 ldb c 0 n false
+            else
+                let ao = offsets sa aMat
+                let bo = offsets sb bMat
+                for i in 0 .. nb - 1 do
+                    gemm tA tB m n k x ao.[i] lda y bo.[i] ldb c (i * m * n) n false
+            c
+        match a.Storage, b.Storage with
+        | F64 x, F64 y -> F64 (run Gemm.gemmF64 x y)
+        | F32 x, F32 y -> F32 (run Gemm.gemmF32 x y)
+        | _ -> invalidOp "matmul: operand dtypes differ."
+
+    // ---- dispatch -----------------------------------------------------------------------------
+
+    let execute (op: Op) (xs: RawTensor[]) (outShape: int[]) : RawTensor =
+        let s =
+            match op with
+            | Unary u -> unary u xs.[0].Storage
+            | Binary b -> binary b xs.[0] xs.[1] outShape
+            | Compare c -> compare c xs.[0] xs.[1] outShape
+            | Reduce (r, axes, _) -> reduce r axes xs.[0]
+            | MatMul (tA, tB) -> matmul tA tB xs.[0] xs.[1] outShape
+            | Permute perm -> permute perm xs.[0]
+            | Reshape _ -> xs.[0].Storage
+            | BroadcastTo shape -> broadcast xs.[0] shape
+            | Concat axis -> concat axis xs outShape
+            | Slice (starts, lengths) -> slice starts lengths xs.[0]
+            | Pad (starts, shape) -> pad starts shape xs.[0]
+            | Gather axis -> gather axis xs.[0] xs.[1]
+            | ScatterAdd (axis, size) -> scatterAdd axis size xs.[0] xs.[1]
+            | Cumsum (axis, rev) -> cumsum axis rev xs.[0]
+            | Where -> where xs.[0] xs.[1] xs.[2] outShape
+            | Clamp (lo, hi) -> clamp lo hi xs.[0].Storage
+            | Cast dt -> cast xs.[0].Storage dt
+        RawTensor(outShape, s)
+
+    /// The CPU backend as an IBackend value.
+    let backend =
+        { new IBackend with
+            member _.Name = "cpu"
+            member _.Execute(op, xs, outShape, _) = execute op xs outShape }

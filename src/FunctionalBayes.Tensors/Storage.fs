@@ -1,0 +1,116 @@
+namespace FunctionalBayes.Tensors
+
+open System
+
+/// Memory owned by a non-CPU backend (for example a CUDA device). The CPU backend never sees one.
+[<AbstractClass>]
+type DeviceBuffer() =
+    /// The backend that owns and executes on this buffer.
+    abstract Backend: IBackend
+    abstract Dtype: Dtype
+    abstract Length: int
+    /// A host copy of the data, for printing, conversion and tests.
+    abstract ToHost: unit -> Storage
+
+/// Flat, row-major element storage.
+and Storage =
+    | F64 of float[]
+    | F32 of float32[]
+    | I32 of int[]
+    | B of bool[]
+    | Device of DeviceBuffer
+
+    member s.Dtype =
+        match s with
+        | F64 _ -> Float64
+        | F32 _ -> Float32
+        | I32 _ -> Dtype.Int32
+        | B _ -> Bool
+        | Device d -> d.Dtype
+
+/// A shaped, contiguous, immutable block of values without autodiff information.
+and [<Sealed; AllowNullLiteral>] RawTensor(shape: int[], storage: Storage) =
+    member _.Shape = shape
+    member _.Storage = storage
+    member _.Dtype = storage.Dtype
+    member _.Size = Shape.size shape
+    member _.Rank = shape.Length
+
+/// Executes primitive ops on raw tensors. The CPU backend is built in; a device backend plugs in by
+/// returning raw tensors whose storage is a DeviceBuffer that names it.
+and IBackend =
+    abstract Name: string
+    /// Runs one primitive op. Shapes and dtypes are already validated; outShape is the result's shape.
+    abstract Execute: op: Op * inputs: RawTensor[] * outShape: int[] * outDtype: Dtype -> RawTensor
+
+/// The closed set of primitive ops. Each is data: which op and its attributes; inputs are given apart.
+/// Composite functions (softmax, logsumexp, log-sigmoid, ...) are built from these.
+and UnaryOp =
+    | Neg | Exp | Log | Log1p | Expm1 | Sqrt | Abs | Sign | Tanh | Sigmoid | Softplus | Relu
+    | Lgamma | Digamma | Trigamma | Erf | Erfc | NormalCdf
+
+and BinaryOp =
+    | Add | Sub | Mul | Div | Pow | Maximum | Minimum
+
+and CompareOp =
+    | Lt | Le | Gt | Ge | Eq | Ne
+
+and ReduceOp =
+    | Sum | Max
+
+and Op =
+    /// Element-wise function of one tensor.
+    | Unary of UnaryOp
+    /// Element-wise function of two tensors with NumPy broadcasting.
+    | Binary of BinaryOp
+    /// Element-wise comparison with broadcasting; gives a Bool mask; not differentiable.
+    | Compare of CompareOp
+    /// Reduction over the given axes (normalized, sorted).
+    | Reduce of ReduceOp * axes: int[] * keepDim: bool
+    /// Batched matrix product of two tensors of rank >= 2, optionally transposing the last two axes of either.
+    | MatMul of transA: bool * transB: bool
+    /// Axis permutation.
+    | Permute of perm: int[]
+    /// Same elements, new shape.
+    | Reshape of shape: int[]
+    /// Broadcast to a larger shape.
+    | BroadcastTo of shape: int[]
+    /// Concatenation of several tensors along an axis.
+    | Concat of axis: int
+    /// A box: per axis, a start and a length.
+    | Slice of starts: int[] * lengths: int[]
+    /// Zero padding: the adjoint of Slice. Puts the input at `starts` inside a zero tensor of `shape`.
+    | Pad of starts: int[] * shape: int[]
+    /// Selects along an axis by an Int32 index tensor (any shape): embedding lookup.
+    | Gather of axis: int
+    /// Adds updates into a zero tensor whose size along `axis` is `size`, at an Int32 index tensor: Gather's adjoint.
+    | ScatterAdd of axis: int * size: int
+    /// Cumulative sum along an axis, from the end when reverse.
+    | Cumsum of axis: int * reverse: bool
+    /// where(mask, a, b) with broadcasting.
+    | Where
+    /// Clamp to [lo, hi] (either may be infinite).
+    | Clamp of lo: float * hi: float
+    /// Conversion to another dtype.
+    | Cast of Dtype
+
+    /// The op's name for messages and graph export.
+    member op.Name =
+        match op with
+        | Unary u -> (sprintf "%A" u).ToLowerInvariant()
+        | Binary b -> (sprintf "%A" b).ToLowerInvariant()
+        | Compare c -> (sprintf "%A" c).ToLowerInvariant()
+        | Reduce (r, _, _) -> (sprintf "%A" r).ToLowerInvariant()
+        | MatMul _ -> "matmul"
+        | Permute _ -> "permute"
+        | Reshape _ -> "reshape"
+        | BroadcastTo _ -> "broadcastTo"
+        | Concat _ -> "concat"
+        | Slice _ -> "slice"
+        | Pad _ -> "pad"
+        | Gather _ -> "gather"
+        | ScatterAdd _ -> "scatterAdd"
+        | Cumsum _ -> "cumsum"
+        | Where -> "where"
+        | Clamp _ -> "clamp"
+        | Cast _ -> "cast"

@@ -1,0 +1,403 @@
+namespace FunctionalBayes.Tensors
+
+open System
+open System.Threading
+
+/// One reverse-mode differentiation in progress. Its nodes are kept in creation order, which is a
+/// topological order, so the backward pass needs no graph search. Each tape has a level that is
+/// larger than that of every tape created before it; in nested differentiation the tape with the
+/// highest level is the innermost one, which is how perturbations of different levels stay apart.
+[<Sealed; AllowNullLiteral>]
+type Tape internal (level: int64) =
+    // The only process-wide value the library keeps: it hands out unique, increasing tape levels,
+    // so it cannot make two differentiations interfere.
+    static let mutable counter = 0L
+    let nodes = ResizeArray<Node>()
+    static member internal Create() = Tape(Interlocked.Increment(&counter))
+    member _.Level = level
+    member internal _.Nodes = nodes
+
+    member internal this.Record(op: Op voption, inputs: Tensor[], output: Tensor) : Node =
+        // A function under differentiation may itself run work on several threads.
+        lock nodes (fun () ->
+            let n = Node(this, nodes.Count, op, inputs, output)
+            nodes.Add n
+            n)
+
+    /// Starts differentiating with respect to x: the result is x tracked on this tape.
+    member internal this.Leaf(x: Tensor) = Tensor(x.Raw, x, this.Record(ValueNone, [||], x))
+
+/// A recorded application of a primitive op (or, with no op, a variable being differentiated).
+and [<Sealed; AllowNullLiteral>] Node internal (tape: Tape, index: int, op: Op voption, inputs: Tensor[], output: Tensor) =
+    member _.Tape = tape
+    /// The op's result one level down.
+    member _.Output = output
+    member _.Index = index
+    member _.Op = op
+    member _.Inputs = inputs
+
+/// An immutable n-dimensional array with reverse-mode automatic differentiation.
+/// A tensor that is being differentiated wraps its primal (the same value, one nesting level down)
+/// and the node that produced it; a constant has neither.
+and [<Sealed; AllowNullLiteral>] Tensor internal (raw: RawTensor, primal: Tensor, node: Node) =
+    member internal _.Raw = raw
+    member internal _.NodeOrNull = node
+
+    /// The value one differentiation level down (itself for a constant).
+    member t.Primal = if isNull primal then t else primal
+
+    /// The same values with every differentiation level removed: a constant.
+    member t.Detach() = if isNull node then t else Tensor(raw, null, null)
+
+    /// True when this tensor is being differentiated at some level.
+    member _.IsTracked = not (isNull node)
+
+    /// The shape, as a fresh array.
+    member _.Shape = Array.copy raw.Shape
+    member internal _.ShapeRef = raw.Shape
+    member _.Rank = raw.Shape.Length
+    /// The number of elements.
+    member _.Size = raw.Size
+    member _.Dtype = raw.Dtype
+
+    static member (+) (a: Tensor, b: Tensor) = Prim.Binary(Add, a, b)
+    static member (+) (a: Tensor, b: float) = Prim.Binary(Add, a, Prim.Constant(a.Dtype, [||], b))
+    static member (+) (a: float, b: Tensor) = Prim.Binary(Add, Prim.Constant(b.Dtype, [||], a), b)
+    static member (-) (a: Tensor, b: Tensor) = Prim.Binary(Sub, a, b)
+    static member (-) (a: Tensor, b: float) = Prim.Binary(Sub, a, Prim.Constant(a.Dtype, [||], b))
+    static member (-) (a: float, b: Tensor) = Prim.Binary(Sub, Prim.Constant(b.Dtype, [||], a), b)
+    static member (*) (a: Tensor, b: Tensor) = Prim.Binary(Mul, a, b)
+    static member (*) (a: Tensor, b: float) = Prim.Binary(Mul, a, Prim.Constant(a.Dtype, [||], b))
+    static member (*) (a: float, b: Tensor) = Prim.Binary(Mul, Prim.Constant(b.Dtype, [||], a), b)
+    static member (/) (a: Tensor, b: Tensor) = Prim.Binary(Div, a, b)
+    static member (/) (a: Tensor, b: float) = Prim.Binary(Div, a, Prim.Constant(a.Dtype, [||], b))
+    static member (/) (a: float, b: Tensor) = Prim.Binary(Div, Prim.Constant(b.Dtype, [||], a), b)
+    static member Pow (a: Tensor, b: Tensor) = Prim.Binary(Pow, a, b)
+    static member Pow (a: Tensor, b: float) = Prim.Binary(Pow, a, Prim.Constant(a.Dtype, [||], b))
+    static member Pow (a: float, b: Tensor) = Prim.Binary(Pow, Prim.Constant(b.Dtype, [||], a), b)
+    static member (~-) (a: Tensor) = Prim.Exec(Unary Neg, [| a |])
+
+    override t.ToString() =
+        let s = raw.Storage
+        let host = match s with
+                   | Device d -> d.ToHost()
+                   | _ -> s
+        let items =
+            match host with
+            | F64 a -> a |> Seq.truncate 8 |> Seq.map (fun v -> v.ToString("G6")) |> Seq.toArray
+            | F32 a -> a |> Seq.truncate 8 |> Seq.map (fun v -> v.ToString("G6")) |> Seq.toArray
+            | I32 a -> a |> Seq.truncate 8 |> Seq.map string |> Seq.toArray
+            | B a -> a |> Seq.truncate 8 |> Seq.map string |> Seq.toArray
+            | Device _ -> [||]
+        let more = if raw.Size > 8 then ", ..." else ""
+        sprintf "Tensor(%s, shape=%s, [%s%s])" (raw.Dtype.ToString()) (Shape.format raw.Shape) (String.Join(", ", items)) more
+
+/// Every primitive op in one place: its shape and dtype rule (which raises the errors users see),
+/// its execution on a backend with the nesting of differentiation levels, and its vector-Jacobian
+/// product, written with primitive ops so that it can itself be differentiated.
+and [<Sealed>] internal Prim private () =
+
+    /// The innermost tape among the inputs, or null when all are constants.
+    static let top (xs: Tensor[]) : Tape =
+        let mutable t: Tape = null
+        for x in xs do
+            let n = x.NodeOrNull
+            if not (isNull n) && (isNull t || n.Tape.Level > t.Level) then t <- n.Tape
+        t
+
+    /// The inputs with the given tape's level removed.
+    static let primalsAt (tape: Tape) (xs: Tensor[]) =
+        xs |> Array.map (fun x ->
+            let n = x.NodeOrNull
+            if not (isNull n) && obj.ReferenceEquals(n.Tape, tape) then x.Primal else x)
+
+    static let fail (op: Op) (msg: string) = invalidArg "input" (sprintf "%s: %s" op.Name msg)
+
+    static let requireFloat (op: Op) (x: RawTensor) =
+        if not x.Dtype.IsFloat then
+            fail op (sprintf "expects a float tensor, got %O of shape %s. Convert it first (Tensor.toFloat64)." x.Dtype (Shape.format x.Shape))
+
+    static let requireSameDtype (op: Op) (a: RawTensor) (b: RawTensor) =
+        if a.Dtype <> b.Dtype then
+            fail op (sprintf "operands have dtypes %O and %O; convert one of them (Tensor.cast)." a.Dtype b.Dtype)
+
+    static let infer (op: Op) (xs: RawTensor[]) : int[] * Dtype =
+        let x0 = xs.[0]
+        match op with
+        | Unary _ ->
+            requireFloat op x0
+            x0.Shape, x0.Dtype
+        | Binary _ ->
+            requireFloat op x0
+            requireSameDtype op x0 xs.[1]
+            Shape.broadcast op.Name x0.Shape xs.[1].Shape, x0.Dtype
+        | Compare _ ->
+            requireSameDtype op x0 xs.[1]
+            Shape.broadcast op.Name x0.Shape xs.[1].Shape, Bool
+        | Reduce (_, axes, keep) ->
+            requireFloat op x0
+            Shape.reduced x0.Shape axes keep, x0.Dtype
+        | MatMul (tA, tB) ->
+            let a = x0
+            let b = xs.[1]
+            requireFloat op a
+            requireSameDtype op a b
+            if a.Rank < 2 || b.Rank < 2 then
+                fail op (sprintf "needs operands of rank >= 2, got shapes %s and %s." (Shape.format a.Shape) (Shape.format b.Shape))
+            let ra = a.Rank
+            let rb = b.Rank
+            let m, ka = if tA then a.Shape.[ra - 1], a.Shape.[ra - 2] else a.Shape.[ra - 2], a.Shape.[ra - 1]
+            let kb, n = if tB then b.Shape.[rb - 1], b.Shape.[rb - 2] else b.Shape.[rb - 2], b.Shape.[rb - 1]
+            if ka <> kb then
+                fail op (sprintf "inner dimensions differ: shapes %s and %s (%d vs %d)." (Shape.format a.Shape) (Shape.format b.Shape) ka kb)
+            let batch = Shape.broadcast op.Name a.Shape.[.. ra - 3] b.Shape.[.. rb - 3]
+            Array.append batch [| m; n |], a.Dtype
+        | Permute perm ->
+            if (Array.sort perm) <> Array.init x0.Rank id then
+                fail op (sprintf "%s is not a permutation of the %d axes of shape %s." (Shape.format perm) x0.Rank (Shape.format x0.Shape))
+            perm |> Array.map (fun p -> x0.Shape.[p]), x0.Dtype
+        | Reshape shape ->
+            if Shape.size shape <> x0.Size || shape |> Array.exists (fun d -> d < 0) then
+                fail op (sprintf "cannot reshape %s (%d elements) to %s." (Shape.format x0.Shape) x0.Size (Shape.format shape))
+            shape, x0.Dtype
+        | BroadcastTo shape ->
+            let b = Shape.broadcast op.Name x0.Shape shape
+            if not (Shape.equal b shape) then
+                fail op (sprintf "cannot broadcast %s to %s." (Shape.format x0.Shape) (Shape.format shape))
+            shape, x0.Dtype
+        | Concat axis ->
+            let s0 = x0.Shape
+            let mutable total = 0
+            for x in xs do
+                if x.Dtype <> x0.Dtype then fail op (sprintf "dtypes differ: %O and %O." x0.Dtype x.Dtype)
+                if x.Rank <> s0.Length
+                   || (x.Shape |> Array.indexed |> Array.exists (fun (i, d) -> i <> axis && d <> s0.[i])) then
+                    fail op (sprintf "shapes %s and %s differ outside axis %d." (Shape.format s0) (Shape.format x.Shape) axis)
+                total <- total + x.Shape.[axis]
+            s0 |> Array.mapi (fun i d -> if i = axis then total else d), x0.Dtype
+        | Slice (starts, lengths) ->
+            if starts.Length <> x0.Rank || lengths.Length <> x0.Rank
+               || Array.exists2 (fun s l -> s < 0 || l < 0) starts lengths
+               || (Array.mapi (fun i s -> s + lengths.[i] > x0.Shape.[i]) starts |> Array.exists id) then
+                fail op (sprintf "box starting at %s with lengths %s does not fit in shape %s."
+                             (Shape.format starts) (Shape.format lengths) (Shape.format x0.Shape))
+            lengths, x0.Dtype
+        | Pad (starts, shape) ->
+            if starts.Length <> x0.Rank || shape.Length <> x0.Rank
+               || (Array.mapi (fun i s -> s < 0 || s + x0.Shape.[i] > shape.[i]) starts |> Array.exists id) then
+                fail op (sprintf "cannot place shape %s at %s inside %s." (Shape.format x0.Shape) (Shape.format starts) (Shape.format shape))
+            shape, x0.Dtype
+        | Gather axis ->
+            let idx = xs.[1]
+            if idx.Dtype <> Dtype.Int32 then fail op (sprintf "indices must be int32, got %O." idx.Dtype)
+            Array.concat [ x0.Shape.[.. axis - 1]; idx.Shape; x0.Shape.[axis + 1 ..] ], x0.Dtype
+        | ScatterAdd (axis, size) ->
+            let idx = xs.[1]
+            requireFloat op x0
+            if idx.Dtype <> Dtype.Int32 then fail op (sprintf "indices must be int32, got %O." idx.Dtype)
+            let ir = idx.Rank
+            if x0.Rank < axis + ir || not (Shape.equal x0.Shape.[axis .. axis + ir - 1] idx.Shape) then
+                fail op (sprintf "updates of shape %s do not hold indices of shape %s at axis %d." (Shape.format x0.Shape) (Shape.format idx.Shape) axis)
+            Array.concat [ x0.Shape.[.. axis - 1]; [| size |]; x0.Shape.[axis + ir ..] ], x0.Dtype
+        | Cumsum _ ->
+            requireFloat op x0
+            x0.Shape, x0.Dtype
+        | Where ->
+            if x0.Dtype <> Bool then fail op (sprintf "the mask must be bool, got %O." x0.Dtype)
+            requireSameDtype op xs.[1] xs.[2]
+            let s = Shape.broadcast op.Name x0.Shape xs.[1].Shape
+            Shape.broadcast op.Name s xs.[2].Shape, xs.[1].Dtype
+        | Clamp (lo, hi) ->
+            requireFloat op x0
+            if lo > hi then fail op (sprintf "lower bound %g is above upper bound %g." lo hi)
+            x0.Shape, x0.Dtype
+        | Cast dt -> x0.Shape, dt
+
+    static let backendOf (xs: RawTensor[]) : IBackend =
+        let mutable b = Cpu.backend
+        for x in xs do
+            match x.Storage with
+            | Device d -> b <- d.Backend
+            | _ -> ()
+        b
+
+    static let isDifferentiable (op: Op) =
+        match op with
+        | Compare _ -> false
+        | Cast dt -> dt.IsFloat
+        | _ -> true
+
+    /// Applies a primitive op. At each differentiation level that the inputs carry, the op is applied
+    /// to the primals one level down and the result recorded on that level's tape.
+    static let rec exec (op: Op) (inputs: Tensor[]) : Tensor =
+        let top = if isDifferentiable op then top inputs else null
+        if isNull top then
+            let raws = inputs |> Array.map (fun x -> x.Raw)
+            let shape, dt = infer op raws
+            Tensor(backendOf(raws).Execute(op, raws, shape, dt), null, null)
+        else
+            let p = exec op (primalsAt top inputs)
+            Tensor(p.Raw, p, top.Record(ValueSome op, inputs, p))
+
+    // ---- building blocks for the VJPs (all differentiable) ------------------------------------
+
+    static let constant (dt: Dtype) (shape: int[]) (v: float) =
+        let n = Shape.size shape
+        let s =
+            match dt with
+            | Float32 -> F32 (Array.create n (float32 v))
+            | Dtype.Int32 -> I32 (Array.create n (int v))
+            | Bool -> B (Array.create n (v <> 0.0))
+            | Float64 -> F64 (Array.create n v)
+        Tensor(RawTensor(shape, s), null, null)
+
+    static let scalarLike (x: Tensor) (v: float) = constant x.Dtype [||] v
+    static let un u x = exec (Unary u) [| x |]
+    static let bin b x y = exec (Binary b) [| x; y |]
+    static let add x y = bin Add x y
+    static let sub x y = bin Sub x y
+    static let mul x y = bin Mul x y
+    static let div x y = bin Div x y
+    static let neg x = un Neg x
+    static let scale (x: Tensor) (c: float) = mul x (scalarLike x c)
+    static let cmp c x y = exec (Compare c) [| x; y |]
+    static let where m a b = exec Where [| m; a; b |]
+    static let zeroLike (x: Tensor) = scalarLike x 0.0
+    static let reshape (shape: int[]) (x: Tensor) =
+        if Shape.equal x.ShapeRef shape then x else exec (Reshape shape) [| x |]
+
+    /// Sums a broadcast gradient back to the shape of the input it came from.
+    static let unbroadcast (g: Tensor) (shape: int[]) =
+        let gs = g.ShapeRef
+        if Shape.equal gs shape then g
+        else
+            let lead = gs.Length - shape.Length
+            let axes =
+                [| for i in 0 .. gs.Length - 1 do
+                       if i < lead || (shape.[i - lead] = 1 && gs.[i] <> 1) then yield i |]
+            let s = if axes.Length = 0 then g else exec (Reduce (Sum, axes, true)) [| g |]
+            reshape shape s
+
+    static let permute (perm: int[]) (x: Tensor) = exec (Permute perm) [| x |]
+
+    /// Vector-Jacobian products. `xs` are the inputs and `out` the output, one level down; `g` is the
+    /// output's cotangent. Only inputs whose `needs` flag is set get a gradient (others get null).
+    static let vjp (op: Op) (xs: Tensor[]) (out: Tensor) (g: Tensor) (needs: bool[]) : Tensor[] =
+        let x = xs.[0]
+        let one (f: unit -> Tensor) = [| (if needs.[0] then f () else null) |]
+        match op with
+        | Unary u ->
+            one (fun () ->
+                match u with
+                | Neg -> neg g
+                | Exp -> mul g out
+                | Log -> div g x
+                | Log1p -> div g (add x (scalarLike x 1.0))
+                | Expm1 -> mul g (add out (scalarLike x 1.0))
+                | Sqrt -> div (scale g 0.5) out
+                | Abs -> mul g (un Sign x)
+                | Sign -> mul g (zeroLike x)
+                | Tanh -> mul g (sub (scalarLike x 1.0) (mul out out))
+                | Sigmoid -> mul g (mul out (sub (scalarLike x 1.0) out))
+                | Softplus -> mul g (un Sigmoid x)
+                | Relu -> where (cmp Gt x (zeroLike x)) g (zeroLike g)
+                | Lgamma -> mul g (un Digamma x)
+                | Digamma -> mul g (un Trigamma x)
+                | Trigamma ->
+                    raise (NotSupportedException "trigamma: its derivative (tetragamma) is not implemented; differentiate lgamma at most twice.")
+                | Erf -> mul g (scale (un Exp (neg (mul x x))) (2.0 / sqrt Math.PI))
+                | Erfc -> mul g (scale (un Exp (neg (mul x x))) (-2.0 / sqrt Math.PI))
+                | NormalCdf -> mul g (scale (un Exp (scale (mul x x) -0.5)) (1.0 / sqrt (2.0 * Math.PI))))
+        | Binary b ->
+            let y = xs.[1]
+            let ga, gb =
+                match b with
+                | Add -> (if needs.[0] then g else null), (if needs.[1] then g else null)
+                | Sub -> (if needs.[0] then g else null), (if needs.[1] then neg g else null)
+                | Mul -> (if needs.[0] then mul g y else null), (if needs.[1] then mul g x else null)
+                | Div ->
+                    (if needs.[0] then div g y else null),
+                    (if needs.[1] then neg (div (mul g out) y) else null)
+                | Pow ->
+                    (if needs.[0] then mul g (mul y (bin Pow x (sub y (scalarLike y 1.0)))) else null),
+                    (if needs.[1] then
+                         let pos = cmp Gt x (zeroLike x)
+                         let safeX = where pos x (scalarLike x 1.0)
+                         mul g (where pos (mul out (un Log safeX)) (zeroLike out))
+                     else null)
+                | Maximum | Minimum ->
+                    let pickA = cmp (if b = Maximum then Ge else Le) x y
+                    (if needs.[0] then where pickA g (zeroLike g) else null),
+                    (if needs.[1] then where pickA (zeroLike g) g else null)
+            [| (if isNull ga then null else unbroadcast ga x.ShapeRef)
+               (if isNull gb then null else unbroadcast gb y.ShapeRef) |]
+        | Compare _ -> [| null; null |]
+        | Reduce (r, axes, _) ->
+            one (fun () ->
+                let keptShape = Shape.reduced x.ShapeRef axes true
+                let gk = reshape keptShape g
+                match r with
+                | Sum -> exec (BroadcastTo x.ShapeRef) [| gk |]
+                | Max ->
+                    let hit = cmp Eq x (reshape keptShape out)
+                    let w = exec (Cast x.Dtype) [| hit |]
+                    let count = exec (Reduce (Sum, axes, true)) [| w |]
+                    mul gk (div w count))
+        | MatMul (tA, tB) ->
+            let b = xs.[1]
+            let ga =
+                if not needs.[0] then null
+                else
+                    let r = if tA then exec (MatMul (tB, true)) [| b; g |] else exec (MatMul (false, not tB)) [| g; b |]
+                    unbroadcast r x.ShapeRef
+            let gb =
+                if not needs.[1] then null
+                else
+                    let r = if tB then exec (MatMul (true, tA)) [| g; x |] else exec (MatMul (not tA, false)) [| x; g |]
+                    unbroadcast r b.ShapeRef
+            [| ga; gb |]
+        | Permute perm ->
+            one (fun () ->
+                let inv = Array.zeroCreate perm.Length
+                perm |> Array.iteri (fun i p -> inv.[p] <- i)
+                permute inv g)
+        | Reshape _ -> one (fun () -> reshape x.ShapeRef g)
+        | BroadcastTo _ -> one (fun () -> unbroadcast g x.ShapeRef)
+        | Concat axis ->
+            let mutable off = 0
+            [| for xi in xs do
+                   let s = xi.ShapeRef
+                   let starts = Array.zeroCreate s.Length
+                   starts.[axis] <- off
+                   let lengths = g.ShapeRef |> Array.mapi (fun i d -> if i = axis then s.[axis] else d)
+                   off <- off + s.[axis]
+                   yield exec (Slice (starts, lengths)) [| g |] |]
+            |> Array.mapi (fun i t -> if needs.[i] then t else null)
+        | Slice (starts, _) -> one (fun () -> exec (Pad (starts, x.ShapeRef)) [| g |])
+        | Pad (starts, _) -> one (fun () -> exec (Slice (starts, x.ShapeRef)) [| g |])
+        | Gather axis -> [| (if needs.[0] then exec (ScatterAdd (axis, x.ShapeRef.[axis])) [| g; xs.[1] |] else null); null |]
+        | ScatterAdd (axis, _) -> [| (if needs.[0] then exec (Gather axis) [| g; xs.[1] |] else null); null |]
+        | Cumsum (axis, rev) -> one (fun () -> exec (Cumsum (axis, not rev)) [| g |])
+        | Where ->
+            let m = xs.[0]
+            [| null
+               (if needs.[1] then unbroadcast (where m g (zeroLike g)) xs.[1].ShapeRef else null)
+               (if needs.[2] then unbroadcast (where m (zeroLike g) g) xs.[2].ShapeRef else null) |]
+        | Clamp (lo, hi) ->
+            one (fun () ->
+                let inside = where (cmp Lt x (scalarLike x lo)) (zeroLike g) g
+                where (cmp Gt x (scalarLike x hi)) (zeroLike g) inside)
+        | Cast _ -> one (fun () -> exec (Cast x.Dtype) [| g |])
+
+    static member Infer(op, xs) = infer op xs
+    static member PrimalsAt(tape, xs) = primalsAt tape xs
+    static member Exec(op, inputs) = exec op inputs
+    /// A binary element-wise op; mixed float32/float64 operands are computed in float64.
+    static member Binary(b: BinaryOp, x: Tensor, y: Tensor) =
+        if x.Dtype = y.Dtype || not (x.Dtype.IsFloat && y.Dtype.IsFloat) then exec (Binary b) [| x; y |]
+        else
+            let up (t: Tensor) = if t.Dtype = Float64 then t else exec (Cast Float64) [| t |]
+            exec (Binary b) [| up x; up y |]
+    static member Vjp(op, xs, out, g, needs) = vjp op xs out g needs
+    static member Unbroadcast(g, shape) = unbroadcast g shape
+    static member Constant(dt, shape, v) = constant dt shape v
