@@ -1,0 +1,149 @@
+/// Autodiff semantics: nesting, Hessians, collections of parameters, threads, graphs, backends.
+module FunctionalBayes.Tensors.Tests.AutodiffTests
+
+open System
+open System.Threading.Tasks
+open Xunit
+open FunctionalBayes.Tensors
+open FunctionalBayes.Tensors.Tests.TestUtil
+
+let private s (v: float) = Tensor.scalar v
+let private d (f: Tensor -> Tensor) (x: float) = Autodiff.grad f (s x)
+
+[<Fact>]
+let ``perturbation confusion (Siskind and Pearlmutter 2005)`` () =
+    // D (λx. x · D (λy. x + y) 1) 1 = 1; a confused implementation gives 2.
+    let r = d (fun x -> x * d (fun y -> x + y) 1.0) 1.0
+    Assert.Equal(1.0, Tensor.toScalar r)
+    // d/dx [x · d/dy (x·y)] = d/dx x² = 2x
+    let r2 = d (fun x -> x * d (fun y -> x * y) 3.0) 1.5
+    Assert.Equal(3.0, Tensor.toScalar r2)
+
+[<Fact>]
+let ``second and third derivatives by nesting`` () =
+    let f (x: Tensor) = Tensor.exp (x * 2.0)
+    let x = 0.3
+    Assert.Equal(4.0 * Math.Exp(2.0 * x), Tensor.toScalar (d (fun x -> d f (Tensor.toScalar x) |> ignore; Autodiff.grad f x) x), 12)
+    let d2 = d (Autodiff.grad f) x
+    Assert.Equal(4.0 * Math.Exp(2.0 * x), Tensor.toScalar d2, 12)
+    let d3 = d (Autodiff.grad (Autodiff.grad f)) x
+    Assert.Equal(8.0 * Math.Exp(2.0 * x), Tensor.toScalar d3, 12)
+    let dsin = d (Autodiff.grad (fun x -> Tensor.tanh x)) 0.4
+    let t = Math.Tanh 0.4
+    Assert.Equal(-2.0 * t * (1.0 - t * t), Tensor.toScalar dsin, 13)
+
+[<Fact>]
+let ``Hessian of a cubic with a cross term`` () =
+    let f (x: Tensor) = Tensor.sum (Tensor.Pow(x, 3.0)) + Tensor.select 0 0 x * Tensor.select 0 1 x
+    let x = Tensor.ofArray [| 0.5; -1.0; 2.0 |]
+    let h = Autodiff.hessian f x
+    Assert.Equal<int[]>([| 3; 3 |], h.Shape)
+    assertClose 1e-13 [| 3.0; 1.0; 0.0; 1.0; -6.0; 0.0; 0.0; 0.0; 12.0 |] (Tensor.toArray h)
+
+[<Fact>]
+let ``Hessian of logsumexp is diag(p) - p pᵀ`` () =
+    let x = Tensor.ofArray [| 0.2; -1.0; 1.5; 0.0 |]
+    let p = Tensor.toArray (Tensor.softmax 0 x)
+    let expected = [| for i in 0 .. 3 do for j in 0 .. 3 -> (if i = j then p.[i] else 0.0) - p.[i] * p.[j] |]
+    assertClose 1e-13 expected (Tensor.toArray (Autodiff.hessian Tensor.logsumexp x))
+
+[<Fact>]
+let ``Hessian of a logistic regression log density`` () =
+    // H = -Xᵀ diag(σ(η)(1-σ(η))) X
+    let xm = randomTensor 11 [| 6; 3 |] -1.0 1.0
+    let y = Tensor.ofArray [| 1.0; 0.0; 1.0; 1.0; 0.0; 0.0 |]
+    let f (b: Tensor) =
+        let eta = Tensor.matmul xm b
+        Tensor.sum (y * eta - Tensor.softplus eta)
+    let b = Tensor.ofArray [| 0.3; -0.2; 0.5 |]
+    let eta = Tensor.toArray (Tensor.matmul xm b)
+    let xv = Tensor.toArray xm
+    let w = eta |> Array.map (fun e -> let p = 1.0 / (1.0 + exp -e) in p * (1.0 - p))
+    let expected = [| for i in 0 .. 2 do for j in 0 .. 2 -> -(Seq.sum (seq { for r in 0 .. 5 -> xv.[r * 3 + i] * w.[r] * xv.[r * 3 + j] })) |]
+    assertClose 1e-12 expected (Tensor.toArray (Autodiff.hessian f b))
+
+[<Fact>]
+let ``value and gradient of several tensors, maps and records`` () =
+    let f (xs: Tensor[]) = Tensor.sum (xs.[0] * xs.[1]) + Tensor.sum (Tensor.exp xs.[0])
+    let a = Tensor.ofArray [| 0.1; 0.2 |]
+    let b = Tensor.ofArray [| 3.0; 4.0 |]
+    let v, gs = Autodiff.valueAndGradN f [| a; b |]
+    Assert.Equal(0.3 + 0.8 + exp 0.1 + exp 0.2, Tensor.toScalar v, 14)
+    assertClose 1e-15 [| 3.0 + exp 0.1; 4.0 + exp 0.2 |] (Tensor.toArray gs.[0])
+    assertClose 1e-15 [| 0.1; 0.2 |] (Tensor.toArray gs.[1])
+    let gm = Autodiff.gradMap (fun m -> f [| m.["a"]; m.["b"] |]) (Map [ "a", a; "b", b ])
+    assertClose 1e-15 (Tensor.toArray gs.[0]) (Tensor.toArray gm.["a"])
+    assertClose 1e-15 (Tensor.toArray gs.[1]) (Tensor.toArray gm.["b"])
+
+type private Linear = { W: Tensor; B: Tensor }
+
+[<Fact>]
+let ``gradient of a record of named parameters`` () =
+    let x = Tensor.ofArray [| 1.0; 2.0 |]
+    let p = { W = Tensor.create [| 2; 2 |] [| 1.0; 0.0; 0.0; 1.0 |]; B = Tensor.ofArray [| 0.5; -0.5 |] }
+    let loss (q: Linear) = Tensor.sum (Tensor.square (Tensor.matmul q.W x + q.B))
+    let g = Autodiff.gradRecord loss p
+    // out = [1.5; 1.5]; dL/dB = 2·out, dL/dW = 2·out xᵀ
+    assertClose 1e-15 [| 3.0; 3.0 |] (Tensor.toArray g.B)
+    assertClose 1e-15 [| 3.0; 6.0; 3.0; 6.0 |] (Tensor.toArray g.W)
+
+[<Fact>]
+let ``vjp and jacobian of a vector function`` () =
+    let f (x: Tensor) = Tensor.stack 0 [ Tensor.select 0 0 x * Tensor.select 0 1 x; Tensor.exp (Tensor.select 0 1 x) ]
+    let x = Tensor.ofArray [| 2.0; 0.5 |]
+    let j = Autodiff.jacobian f x
+    assertClose 1e-15 [| 0.5; 2.0; 0.0; exp 0.5 |] (Tensor.toArray j)
+    let y, g = Autodiff.vjp f x (Tensor.ofArray [| 1.0; -1.0 |])
+    assertClose 1e-15 [| 1.0; exp 0.5 |] (Tensor.toArray y)
+    assertClose 1e-15 [| 0.5; 2.0 - exp 0.5 |] (Tensor.toArray g)
+
+[<Fact>]
+let ``gradient edge cases`` () =
+    // a function that ignores its input has a zero gradient of the input's shape
+    let g = Autodiff.grad (fun _ -> s 3.0) (Tensor.ones [| 2; 2 |])
+    Assert.Equal<float[]>(Array.zeroCreate 4, Tensor.toArray g)
+    // detach stops the gradient
+    let g2 = Autodiff.grad (fun x -> Tensor.sum (x * Tensor.detach x)) (Tensor.ofArray [| 3.0 |])
+    Assert.Equal(3.0, Tensor.toScalar g2)
+    // a non-scalar output is refused with advice
+    let ex = Assert.Throws<ArgumentException>(fun () -> Autodiff.grad Tensor.exp (Tensor.ones [| 2 |]) |> ignore)
+    Assert.Contains("[2]", ex.Message)
+    Assert.Contains("vjp", ex.Message)
+    // the value returned is a constant
+    let v, _ = Autodiff.valueAndGrad Tensor.sum (Tensor.ones [| 2 |])
+    Assert.False(v.IsTracked)
+
+[<Fact>]
+let ``threads differentiating different functions at once get correct results`` () =
+    let x = randomTensor 5 [| 50 |] -1.0 1.0
+    let f1 (x: Tensor) = Tensor.sum (Tensor.tanh x * x)
+    let f2 (x: Tensor) = Tensor.logsumexp (x * 3.0) + Tensor.sum (Tensor.square x)
+    let e1 = Tensor.toArray (Autodiff.grad f1 x)
+    let e2 = Tensor.toArray (Autodiff.grad f2 x)
+    let e3 = Tensor.toArray (Autodiff.hessian f2 (Tensor.narrow 0 0 5 x))
+    let results =
+        Array.init 8 (fun k ->
+            Task.Run(fun () ->
+                [| for _ in 1 .. 200 ->
+                       match k % 3 with
+                       | 0 -> Tensor.toArray (Autodiff.grad f1 x) = e1
+                       | 1 -> Tensor.toArray (Autodiff.grad f2 x) = e2
+                       | _ -> Tensor.toArray (Autodiff.hessian f2 (Tensor.narrow 0 0 5 x)) = e3 |]))
+    Task.WaitAll(results |> Array.map (fun t -> t :> Task))
+    for t in results do
+        Assert.All(t.Result, fun ok -> Assert.True ok)
+
+[<Fact>]
+let ``a recorded graph replays the forward pass`` () =
+    let w = randomTensor 1 [| 3; 4 |] -1.0 1.0
+    let b = randomTensor 2 [| 4 |] -1.0 1.0
+    let f (xs: Tensor[]) = [| Tensor.sigmoid (Tensor.matmul xs.[0] w + b) |> Tensor.sumAxes [| 1 |] false |]
+    let x = randomTensor 3 [| 5; 3 |] -1.0 1.0
+    let g = Graph.trace f [| x |]
+    Assert.Equal<string[]>([| "matmul"; "add"; "sigmoid"; "sum" |], g.Nodes |> Array.map (fun n -> n.Op.Name))
+    Assert.Equal<int[]>([| 5; 4 |], g.Nodes.[0].Shape)
+    Assert.True(match g.Nodes.[0].Inputs with
+                | [| GraphInput 0; GraphConstant _ |] -> true
+                | _ -> false)
+    let x2 = randomTensor 4 [| 5; 3 |] -1.0 1.0
+    assertTensorClose 0.0 (f [| x2 |]).[0] (Graph.run g [| x2 |]).[0]

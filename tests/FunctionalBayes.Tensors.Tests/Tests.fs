@@ -1,8 +1,0 @@
-﻿module Tests
-
-open System
-open Xunit
-
-[<Fact>]
-let ``My test`` () =
-    Assert.True(true)
