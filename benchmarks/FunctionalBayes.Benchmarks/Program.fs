@@ -1,2 +1,20 @@
-﻿// For more information see https://aka.ms/fsharp-console-apps
-printfn "Hello from F#"
+module FunctionalBayes.Benchmarks.Program
+
+open FunctionalBayes.Benchmarks
+
+let private suites =
+    [ "gemm", Suites.gemm
+      "elementwise", Suites.elementwise
+      "grad", Suites.grad ]
+
+[<EntryPoint>]
+let main argv =
+    let wanted = if argv.Length = 0 then suites |> List.map fst else List.ofArray argv
+    match wanted |> List.filter (fun w -> not (suites |> List.exists (fun (n, _) -> n = w))) with
+    | [] ->
+        for w in wanted do
+            (suites |> List.find (fun (n, _) -> n = w) |> snd) ()
+        0
+    | unknown ->
+        eprintfn "unknown suite(s): %s. Suites: %s" (String.concat ", " unknown) (suites |> List.map fst |> String.concat ", ")
+        2

@@ -97,10 +97,21 @@ and Op =
     /// The op's name for messages and graph export.
     member op.Name =
         match op with
-        | Unary u -> (sprintf "%A" u).ToLowerInvariant()
-        | Binary b -> (sprintf "%A" b).ToLowerInvariant()
-        | Compare c -> (sprintf "%A" c).ToLowerInvariant()
-        | Reduce (r, _, _) -> (sprintf "%A" r).ToLowerInvariant()
+        | Unary u ->
+            match u with
+            | Neg -> "neg" | Exp -> "exp" | Log -> "log" | Log1p -> "log1p" | Expm1 -> "expm1"
+            | Sqrt -> "sqrt" | Abs -> "abs" | Sign -> "sign" | Tanh -> "tanh" | Sigmoid -> "sigmoid"
+            | Softplus -> "softplus" | Relu -> "relu" | Lgamma -> "lgamma" | Digamma -> "digamma"
+            | Trigamma -> "trigamma" | Erf -> "erf" | Erfc -> "erfc" | NormalCdf -> "normalCdf"
+        | Binary b ->
+            match b with
+            | Add -> "add" | Sub -> "sub" | Mul -> "mul" | Div -> "div" | Pow -> "pow"
+            | Maximum -> "maximum" | Minimum -> "minimum"
+        | Compare c ->
+            match c with
+            | Lt -> "lt" | Le -> "le" | Gt -> "gt" | Ge -> "ge" | Eq -> "eq" | Ne -> "ne"
+        | Reduce (Sum, _, _) -> "sum"
+        | Reduce (Max, _, _) -> "max"
         | MatMul _ -> "matmul"
         | Permute _ -> "permute"
         | Reshape _ -> "reshape"

@@ -1,0 +1,34 @@
+/// Timing and the one-JSON-line-per-figure output format.
+module FunctionalBayes.Benchmarks.Measure
+
+open System
+open System.Diagnostics
+open System.Globalization
+
+/// Median seconds per call of f: warm up, then time batches sized to about `batchSeconds` each.
+let secondsPerCall (batchSeconds: float) (batches: int) (f: unit -> unit) =
+    for _ in 1 .. 3 do f ()
+    let sw = Stopwatch.StartNew()
+    let mutable calls = 0
+    while sw.Elapsed.TotalSeconds < 0.2 || calls < 3 do
+        f ()
+        calls <- calls + 1
+    let perCall = sw.Elapsed.TotalSeconds / float calls
+    let n = max 1 (int (batchSeconds / perCall))
+    let times =
+        Array.init batches (fun _ ->
+            let sw = Stopwatch.StartNew()
+            for _ in 1 .. n do f ()
+            sw.Elapsed.TotalSeconds / float n)
+    Array.sortInPlace times
+    times.[times.Length / 2]
+
+let private num (v: float) = v.ToString("G6", CultureInfo.InvariantCulture)
+
+/// Prints {"name":..,"value":..,"unit":..} and, given a baseline measured on this machine, its ratio.
+let report (name: string) (value: float) (unit: string) (baseline: (float * string) option) =
+    match baseline with
+    | None -> printfn """{"name":"%s","value":%s,"unit":"%s"}""" name (num value) unit
+    | Some (b, source) ->
+        printfn """{"name":"%s","value":%s,"unit":"%s","baseline":%s,"baseline_source":"%s","ratio":%s}"""
+            name (num value) unit (num b) source (num (value / b))
