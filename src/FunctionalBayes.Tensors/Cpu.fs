@@ -477,6 +477,59 @@ module internal Cpu =
         | F32 x, F32 y -> F32 (run Gemm.gemmF32 x y)
         | _ -> invalidOp "matmul: operand dtypes differ."
 
+    // ---- factorizations ------------------------------------------------------------------------
+
+    let cholesky (x: RawTensor) : Storage =
+        let n = x.Shape.[x.Rank - 1]
+        viaF64 x.Dtype (fun () ->
+            let a = toF64 x.Storage
+            let l = Array.zeroCreate<float> a.Length
+            for b in 0 .. (if n = 0 then 0 else a.Length / (n * n)) - 1 do
+                let o = b * n * n
+                for j in 0 .. n - 1 do
+                    let mutable s = a.[o + j * n + j]
+                    for k in 0 .. j - 1 do
+                        s <- s - l.[o + j * n + k] * l.[o + j * n + k]
+                    if not (s > 0.0) then
+                        invalidArg "x" (sprintf "cholesky: matrix %d of the batch (shape %s) is not positive definite (pivot %d is %g)." b (Shape.format x.Shape) j s)
+                    let d = sqrt s
+                    l.[o + j * n + j] <- d
+                    for i in j + 1 .. n - 1 do
+                        let mutable t = a.[o + i * n + j]
+                        for k in 0 .. j - 1 do
+                            t <- t - l.[o + i * n + k] * l.[o + j * n + k]
+                        l.[o + i * n + j] <- t / d
+            l)
+
+    /// Solves op(A) X = B by substitution; A is [batch, n, n], B is [batch, n, k].
+    let triangularSolve (lower: bool) (transpose: bool) (a: RawTensor) (b: RawTensor) : Storage =
+        let n = a.Shape.[a.Rank - 1]
+        let k = b.Shape.[b.Rank - 1]
+        viaF64 a.Dtype (fun () ->
+            let av = toF64 a.Storage
+            let x = Array.copy (toF64 b.Storage)
+            let batches = if n = 0 || k = 0 then 0 else x.Length / (n * k)
+            // op(A) is lower triangular when exactly one of (upper, transposed) holds or neither.
+            let effLower = (lower <> transpose)
+            let inline at o i j = if transpose then av.[o + j * n + i] else av.[o + i * n + j]
+            for bt in 0 .. batches - 1 do
+                let oa = bt * n * n
+                let ob = bt * n * k
+                for c in 0 .. k - 1 do
+                    if effLower then
+                        for i in 0 .. n - 1 do
+                            let mutable s = x.[ob + i * k + c]
+                            for j in 0 .. i - 1 do
+                                s <- s - at oa i j * x.[ob + j * k + c]
+                            x.[ob + i * k + c] <- s / at oa i i
+                    else
+                        for i in n - 1 .. -1 .. 0 do
+                            let mutable s = x.[ob + i * k + c]
+                            for j in i + 1 .. n - 1 do
+                                s <- s - at oa i j * x.[ob + j * k + c]
+                            x.[ob + i * k + c] <- s / at oa i i
+            x)
+
     // ---- dispatch -----------------------------------------------------------------------------
 
     let execute (op: Op) (xs: RawTensor[]) (outShape: int[]) : RawTensor =
@@ -499,6 +552,8 @@ module internal Cpu =
             | Where -> where xs.[0] xs.[1] xs.[2] outShape
             | Clamp (lo, hi) -> clamp lo hi xs.[0].Storage
             | Cast dt -> cast xs.[0].Storage dt
+            | Cholesky -> cholesky xs.[0]
+            | TriangularSolve (lower, tr) -> triangularSolve lower tr xs.[0] xs.[1]
         RawTensor(outShape, s)
 
     /// The CPU backend as an IBackend value.

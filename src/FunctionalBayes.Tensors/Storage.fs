@@ -93,6 +93,10 @@ and Op =
     | Clamp of lo: float * hi: float
     /// Conversion to another dtype.
     | Cast of Dtype
+    /// Lower Cholesky factor of a batch of symmetric positive-definite matrices (reads the lower triangle).
+    | Cholesky
+    /// Solves op(A) X = B for a batch of triangular A (lower or upper; op transposes when `transpose`).
+    | TriangularSolve of lower: bool * transpose: bool
 
     /// The op's name for messages and graph export.
     member op.Name =
@@ -125,3 +129,5 @@ and Op =
         | Where -> "where"
         | Clamp _ -> "clamp"
         | Cast _ -> "cast"
+        | Cholesky -> "cholesky"
+        | TriangularSolve _ -> "triangularSolve"

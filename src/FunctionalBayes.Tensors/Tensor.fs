@@ -41,6 +41,8 @@ and [<Sealed; AllowNullLiteral>] Node internal (tape: Tape, index: int, op: Op v
 /// and the node that produced it; a constant has neither.
 and [<Sealed; AllowNullLiteral>] Tensor internal (raw: RawTensor, primal: Tensor, node: Node) =
     member internal _.Raw = raw
+    /// The storage, for backends and interop.
+    member _.Storage = raw.Storage
     member internal _.NodeOrNull = node
 
     /// The value one differentiation level down (itself for a constant).
@@ -212,6 +214,19 @@ and [<Sealed>] internal Prim private () =
             if lo > hi then fail op (sprintf "lower bound %g is above upper bound %g." lo hi)
             x0.Shape, x0.Dtype
         | Cast dt -> x0.Shape, dt
+        | Cholesky ->
+            requireFloat op x0
+            if x0.Rank < 2 || x0.Shape.[x0.Rank - 1] <> x0.Shape.[x0.Rank - 2] then
+                fail op (sprintf "needs a batch of square matrices, got shape %s." (Shape.format x0.Shape))
+            x0.Shape, x0.Dtype
+        | TriangularSolve _ ->
+            let b = xs.[1]
+            requireFloat op x0
+            requireSameDtype op x0 b
+            if x0.Rank < 2 || x0.Shape.[x0.Rank - 1] <> x0.Shape.[x0.Rank - 2] || b.Rank <> x0.Rank
+               || not (Shape.equal x0.Shape.[.. x0.Rank - 3] b.Shape.[.. b.Rank - 3]) || b.Shape.[b.Rank - 2] <> x0.Shape.[x0.Rank - 1] then
+                fail op (sprintf "needs A of shape [..., n, n] and B of shape [..., n, k] with the same batch, got %s and %s." (Shape.format x0.Shape) (Shape.format b.Shape))
+            b.Shape, x0.Dtype
 
     static let backendOf (xs: RawTensor[]) : IBackend =
         let mutable b = Cpu.backend
@@ -279,6 +294,16 @@ and [<Sealed>] internal Prim private () =
             reshape shape s
 
     static let permute (perm: int[]) (x: Tensor) = exec (Permute perm) [| x |]
+
+    /// Swaps the last two axes.
+    static let lastTwo (t: Tensor) =
+        let r = t.Rank
+        permute (Array.init r (fun i -> if i = r - 2 then r - 1 elif i = r - 1 then r - 2 else i)) t
+
+    /// An n×n constant with entries f i j.
+    static let squareMask (dt: Dtype) (n: int) (f: int -> int -> float) =
+        let v = Array.init (n * n) (fun k -> f (k / n) (k % n))
+        exec (Cast dt) [| Tensor(RawTensor([| n; n |], F64 v), null, null) |]
 
     /// Vector-Jacobian products. `xs` are the inputs and `out` the output, one level down; `g` is the
     /// output's cotangent. Only inputs whose `needs` flag is set get a gradient (others get null).
@@ -388,6 +413,27 @@ and [<Sealed>] internal Prim private () =
                 let inside = where (cmp Lt x (scalarLike x lo)) (zeroLike g) g
                 where (cmp Gt x (scalarLike x hi)) (zeroLike g) inside)
         | Cast _ -> one (fun () -> exec (Cast x.Dtype) [| g |])
+        | Cholesky ->
+            // Murray (2016): Ā = sym(L⁻ᵀ Φ(Lᵀ L̄) L⁻¹), Φ = lower triangle with the diagonal halved.
+            one (fun () ->
+                let l = out
+                let n = l.ShapeRef.[l.Rank - 1]
+                let phi = squareMask l.Dtype n (fun i j -> if i > j then 1.0 elif i = j then 0.5 else 0.0)
+                let p = mul (exec (MatMul (true, false)) [| l; g |]) phi
+                let tmp = exec (TriangularSolve (true, true)) [| l; p |]
+                let s = lastTwo (exec (TriangularSolve (true, true)) [| l; lastTwo tmp |])
+                scale (add s (lastTwo s)) 0.5)
+        | TriangularSolve (lower, tr) ->
+            let a = x
+            let xsol = out
+            let bbar = exec (TriangularSolve (lower, not tr)) [| a; g |]
+            let abar =
+                if not needs.[0] then null
+                else
+                    let n = a.ShapeRef.[a.Rank - 1]
+                    let full = if tr then neg (exec (MatMul (false, true)) [| xsol; bbar |]) else neg (exec (MatMul (false, true)) [| bbar; xsol |])
+                    mul full (squareMask a.Dtype n (fun i j -> if (if lower then i >= j else i <= j) then 1.0 else 0.0))
+            [| abar; (if needs.[1] then bbar else null) |]
 
     static member Infer(op, xs) = infer op xs
     static member PrimalsAt(tape, xs) = primalsAt tape xs

@@ -357,3 +357,33 @@ module Tensor =
 
     /// Dot product of two 1-D tensors.
     let dot (a: Tensor) (b: Tensor) = sum (a * b)
+
+    /// Lower Cholesky factor of a batch of symmetric positive-definite matrices (reads the lower triangle).
+    let cholesky (a: Tensor) = exec Cholesky [| a |]
+
+    /// Solves op(A) X = B for triangular A ([..., n, n]) and B ([..., n, k]); op(A) = Aᵀ when transpose.
+    /// A 1-D B is treated as one column.
+    let triangularSolve (lower: bool) (transpose: bool) (a: Tensor) (b: Tensor) =
+        let b2 = if b.Rank = 1 then reshape [| b.Size; 1 |] b else b
+        let batch = Shape.broadcast "triangularSolve" a.ShapeRef.[.. a.Rank - 3] b2.ShapeRef.[.. b2.Rank - 3]
+        let a' = broadcastTo (Array.append batch a.ShapeRef.[a.Rank - 2 ..]) a
+        let b' = broadcastTo (Array.append batch b2.ShapeRef.[b2.Rank - 2 ..]) b2
+        let x = exec (TriangularSolve (lower, transpose)) [| a'; b' |]
+        if b.Rank = 1 then reshape [| b.Size |] x else x
+
+    /// The diagonal of the last two axes: [..., n, n] -> [..., n].
+    let diagonal (a: Tensor) =
+        let n = a.ShapeRef.[a.Rank - 1]
+        let flat = reshape (Array.append a.ShapeRef.[.. a.Rank - 3] [| n * n |]) a
+        indexSelect -1 (ofInts (Array.init n (fun i -> i * (n + 1)))) flat
+
+    /// A batch of diagonal matrices from [..., n]: [..., n, n].
+    let diagEmbed (v: Tensor) = unsqueeze -1 v * eye v.ShapeRef.[v.Rank - 1] |> cast v.Dtype
+
+    /// The lower triangle (with the diagonal) of the last two axes; the rest set to zero.
+    let tril (a: Tensor) =
+        let n = a.ShapeRef.[a.Rank - 1]
+        a * (create [| n; n |] (Array.init (n * n) (fun k -> if k / n >= k % n then 1.0 else 0.0)) |> cast a.Dtype)
+
+    /// A constant tensor over a raw tensor, for backends that create their own storage.
+    let ofRaw (r: RawTensor) = Tensor(r, null, null)
