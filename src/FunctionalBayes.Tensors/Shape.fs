@@ -44,7 +44,7 @@ module Shape =
             acc <- acc * s.[i]
         st
 
-    let internal equal (a: int[]) (b: int[]) =
+    let equal (a: int[]) (b: int[]) =
         a.Length = b.Length
         && (let mutable ok = true
             for i in 0 .. a.Length - 1 do

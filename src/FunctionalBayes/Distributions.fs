@@ -1,0 +1,741 @@
+namespace FunctionalBayes
+
+open System
+open FunctionalBayes.Tensors
+
+/// A probability distribution with tensor parameters that broadcast against each other.
+/// Its batch shape is the broadcast shape of its parameters; its event shape is the shape of one draw.
+/// Construct with the checked functions of the Dist module (Dist.normal, ...); building a case
+/// directly skips validation, which is what hot loops want.
+type Distribution =
+    | Normal of loc: Tensor * scale: Tensor
+    | HalfNormal of scale: Tensor
+    | Cauchy of loc: Tensor * scale: Tensor
+    | HalfCauchy of scale: Tensor
+    | StudentT of df: Tensor * loc: Tensor * scale: Tensor
+    | Laplace of loc: Tensor * scale: Tensor
+    | Logistic of loc: Tensor * scale: Tensor
+    | LogNormal of loc: Tensor * scale: Tensor
+    | Exponential of rate: Tensor
+    /// Shape (concentration) and rate.
+    | Gamma of concentration: Tensor * rate: Tensor
+    /// Shape (concentration) and rate: the reciprocal of a Gamma(concentration, rate) draw.
+    | InverseGamma of concentration: Tensor * rate: Tensor
+    | Beta of alpha: Tensor * beta: Tensor
+    | Uniform of low: Tensor * high: Tensor
+    | BernoulliLogits of logits: Tensor
+    | BernoulliProbs of probs: Tensor
+    | BinomialLogits of totalCount: Tensor * logits: Tensor
+    | BinomialProbs of totalCount: Tensor * probs: Tensor
+    /// Unnormalized log-probabilities over the last axis.
+    | CategoricalLogits of logits: Tensor
+    /// Probabilities over the last axis.
+    | CategoricalProbs of probs: Tensor
+    | Poisson of rate: Tensor
+    /// Mean μ and concentration φ (NumPyro's NegativeBinomial2): Var = μ + μ²/φ.
+    | NegativeBinomial of mean: Tensor * concentration: Tensor
+    | ZeroInflatedPoisson of gate: Tensor * rate: Tensor
+    | ZeroInflatedNegativeBinomial of gate: Tensor * mean: Tensor * concentration: Tensor
+    /// P(y ≤ k) = σ(c_k − η) for increasing cutpoints c (last axis, K−1 of them): values 0..K−1.
+    | OrderedLogistic of predictor: Tensor * cutpoints: Tensor
+    | Dirichlet of concentration: Tensor
+    /// Mean and lower-Cholesky scale: Σ = L Lᵀ.
+    | MultivariateNormal of loc: Tensor * scaleTril: Tensor
+    /// Σ = W Wᵀ + diag(D).
+    | LowRankMultivariateNormal of loc: Tensor * covFactor: Tensor * covDiag: Tensor
+    /// A point mass at `value` whose last `eventDims` axes form one event, with a given log-density.
+    | Delta of value: Tensor * logDensity: Tensor * eventDims: int
+    /// Σ_k w_k p_k with w = softmax(mixingLogits) over the last axis; components of one shape.
+    | Mixture of mixingLogits: Tensor * components: Distribution list
+    /// The last `reinterpretedBatchDims` batch axes of the base become event axes.
+    | Independent of baseDist: Distribution * reinterpretedBatchDims: int
+    /// The base broadcast to a larger batch shape (with independent draws).
+    | Expand of baseDist: Distribution * batchShape: int[]
+    /// Log-densities where the mask is false are zero.
+    | Masked of baseDist: Distribution * mask: Tensor
+
+[<RequireQualifiedAccess>]
+module Dist =
+
+    let private log2Pi = log (2.0 * Math.PI)
+    let private bshape (what: string) (ts: Tensor list) =
+        ts |> List.map (fun t -> t.Shape) |> List.reduce (Shape.broadcast what)
+    let private lastAxisDropped (t: Tensor) = t.Shape.[.. t.Rank - 2]
+    let private lastTwoDropped (t: Tensor) = t.Shape.[.. t.Rank - 3]
+
+    /// The family's name, for messages.
+    let rec name (d: Distribution) =
+        match d with
+        | Normal _ -> "Normal" | HalfNormal _ -> "HalfNormal" | Cauchy _ -> "Cauchy" | HalfCauchy _ -> "HalfCauchy"
+        | StudentT _ -> "StudentT" | Laplace _ -> "Laplace" | Logistic _ -> "Logistic" | LogNormal _ -> "LogNormal"
+        | Exponential _ -> "Exponential" | Gamma _ -> "Gamma" | InverseGamma _ -> "InverseGamma" | Beta _ -> "Beta"
+        | Uniform _ -> "Uniform" | BernoulliLogits _ | BernoulliProbs _ -> "Bernoulli"
+        | BinomialLogits _ | BinomialProbs _ -> "Binomial" | CategoricalLogits _ | CategoricalProbs _ -> "Categorical"
+        | Poisson _ -> "Poisson" | NegativeBinomial _ -> "NegativeBinomial" | ZeroInflatedPoisson _ -> "ZeroInflatedPoisson"
+        | ZeroInflatedNegativeBinomial _ -> "ZeroInflatedNegativeBinomial" | OrderedLogistic _ -> "OrderedLogistic"
+        | Dirichlet _ -> "Dirichlet" | MultivariateNormal _ -> "MultivariateNormal"
+        | LowRankMultivariateNormal _ -> "LowRankMultivariateNormal" | Delta _ -> "Delta"
+        | Mixture _ -> "Mixture" | Independent (b, _) -> sprintf "Independent(%s)" (name b)
+        | Expand (b, _) -> sprintf "Expand(%s)" (name b) | Masked (b, _) -> sprintf "Masked(%s)" (name b)
+
+    // ---- shapes -------------------------------------------------------------------------------
+
+    /// The shape of one draw.
+    let rec eventShape (d: Distribution) : int[] =
+        match d with
+        | Dirichlet c -> [| c.Shape.[c.Rank - 1] |]
+        | MultivariateNormal (loc, l) -> [| max (if loc.Rank > 0 then loc.Shape.[loc.Rank - 1] else 1) l.Shape.[l.Rank - 1] |]
+        | LowRankMultivariateNormal (loc, _, diag) -> [| max (if loc.Rank > 0 then loc.Shape.[loc.Rank - 1] else 1) diag.Shape.[diag.Rank - 1] |]
+        | Delta (v, _, k) -> v.Shape.[v.Rank - k ..]
+        | Mixture (_, c :: _) -> eventShape c
+        | Independent (b, n) ->
+            let bs = batchShapeOf b
+            Array.append bs.[bs.Length - n ..] (eventShape b)
+        | Expand (b, _) | Masked (b, _) -> eventShape b
+        | _ -> [||]
+
+    /// The broadcast shape of the parameters: independent, non-identical distributions.
+    and batchShapeOf (d: Distribution) : int[] =
+        let n = name d
+        match d with
+        | Normal (a, b) | Cauchy (a, b) | Laplace (a, b) | Logistic (a, b) | LogNormal (a, b)
+        | Gamma (a, b) | InverseGamma (a, b) | Beta (a, b) | Uniform (a, b)
+        | BinomialLogits (a, b) | BinomialProbs (a, b) | NegativeBinomial (a, b) | ZeroInflatedPoisson (a, b) -> bshape n [ a; b ]
+        | HalfNormal a | HalfCauchy a | Exponential a | BernoulliLogits a | BernoulliProbs a | Poisson a -> a.Shape
+        | StudentT (a, b, c) | ZeroInflatedNegativeBinomial (a, b, c) -> bshape n [ a; b; c ]
+        | CategoricalLogits l | CategoricalProbs l -> lastAxisDropped l
+        | OrderedLogistic (eta, c) -> Shape.broadcast n eta.Shape (lastAxisDropped c)
+        | Dirichlet c -> lastAxisDropped c
+        | MultivariateNormal (loc, l) ->
+            Shape.broadcast n (if loc.Rank > 0 then lastAxisDropped loc else [||]) (lastTwoDropped l)
+        | LowRankMultivariateNormal (loc, w, diag) ->
+            Shape.broadcast n (Shape.broadcast n (if loc.Rank > 0 then lastAxisDropped loc else [||]) (lastTwoDropped w)) (lastAxisDropped diag)
+        | Delta (v, _, k) -> v.Shape.[.. v.Rank - k - 1]
+        | Mixture (w, cs) ->
+            let cb = cs |> List.map batchShapeOf |> List.reduce (Shape.broadcast n)
+            Shape.broadcast n cb (lastAxisDropped w)
+        | Independent (b, k) ->
+            let bs = batchShapeOf b
+            bs.[.. bs.Length - k - 1]
+        | Expand (_, s) -> s
+        | Masked (b, m) -> Shape.broadcast n (batchShapeOf b) m.Shape
+
+    let batchShape d = batchShapeOf d
+
+    /// The dtype of the distribution's values.
+    let rec dtype (d: Distribution) : Dtype =
+        match d with
+        | Normal (a, _) | HalfNormal a | Cauchy (a, _) | HalfCauchy a | StudentT (_, a, _) | Laplace (a, _)
+        | Logistic (a, _) | LogNormal (a, _) | Exponential a | Gamma (a, _) | InverseGamma (a, _) | Beta (a, _)
+        | Uniform (a, _) | BernoulliLogits a | BernoulliProbs a | BinomialLogits (_, a) | BinomialProbs (_, a)
+        | CategoricalLogits a | CategoricalProbs a | Poisson a | NegativeBinomial (a, _) | ZeroInflatedPoisson (_, a)
+        | ZeroInflatedNegativeBinomial (_, a, _) | OrderedLogistic (a, _) | Dirichlet a | MultivariateNormal (a, _)
+        | LowRankMultivariateNormal (a, _, _) | Delta (a, _, _) -> a.Dtype
+        | Mixture (_, c :: _) -> dtype c
+        | Mixture (w, []) -> w.Dtype
+        | Independent (b, _) | Expand (b, _) | Masked (b, _) -> dtype b
+
+    // ---- support ------------------------------------------------------------------------------
+
+    /// The set the values lie in.
+    let rec support (d: Distribution) : Constraint =
+        match d with
+        | Normal _ | Cauchy _ | StudentT _ | Laplace _ | Logistic _ -> Constraint.Real
+        | HalfNormal _ | HalfCauchy _ | LogNormal _ | Exponential _ | Gamma _ | InverseGamma _ -> Constraint.Positive
+        | Beta _ -> Constraint.UnitInterval
+        | Uniform (lo, hi) ->
+            let l = Tensor.toArray lo
+            let h = Tensor.toArray hi
+            if l.Length = 1 && h.Length = 1 then Constraint.Interval (l.[0], h.[0])
+            else Constraint.Interval (Array.min l, Array.max h)
+        | BernoulliLogits _ | BernoulliProbs _ -> Constraint.Boolean
+        | BinomialLogits (n, _) | BinomialProbs (n, _) -> Constraint.IntegerInterval (0, int (Tensor.toArray n |> Array.max))
+        | CategoricalLogits l | CategoricalProbs l -> Constraint.IntegerInterval (0, l.Shape.[l.Rank - 1] - 1)
+        | OrderedLogistic (_, c) -> Constraint.IntegerInterval (0, c.Shape.[c.Rank - 1])
+        | Poisson _ | NegativeBinomial _ | ZeroInflatedPoisson _ | ZeroInflatedNegativeBinomial _ -> Constraint.NonNegativeInteger
+        | Dirichlet _ -> Constraint.Simplex
+        | MultivariateNormal _ | LowRankMultivariateNormal _ -> Constraint.RealVector
+        | Delta _ -> Constraint.Real
+        | Mixture (_, c :: _) -> support c
+        | Mixture (_, []) -> Constraint.Real
+        | Independent (b, _) | Expand (b, _) | Masked (b, _) -> support b
+
+    /// Whether rsample gives draws that are differentiable in the parameters.
+    /// Gamma, InverseGamma, Beta and Dirichlet do not (their rejection samplers have no
+    /// reparameterization here); inference falls back to score-function gradients for them.
+    /// StudentT reparameterizes its location and scale but not its degrees of freedom.
+    let rec hasRsample (d: Distribution) =
+        match d with
+        | Normal _ | HalfNormal _ | Cauchy _ | HalfCauchy _ | StudentT _ | Laplace _ | Logistic _ | LogNormal _
+        | Exponential _ | Uniform _ | MultivariateNormal _ | LowRankMultivariateNormal _ | Delta _ -> true
+        | Independent (b, _) | Expand (b, _) | Masked (b, _) -> hasRsample b
+        | _ -> false
+
+    // ---- log-density --------------------------------------------------------------------------
+
+    let private negInf (like: Tensor) = Tensor.fullLike like Double.NegativeInfinity
+    /// log p where the condition holds, -inf elsewhere (values outside the support).
+    let private within (ok: Tensor) (lp: Tensor) = Tensor.where ok lp (negInf lp)
+    let private asFloat (dt: Dtype) (x: Tensor) = if x.Dtype = dt then x else Tensor.cast dt x
+    let private lbeta (a: Tensor) (b: Tensor) = Tensor.lgamma a + Tensor.lgamma b - Tensor.lgamma (a + b)
+
+    let private normalLp (loc: Tensor) (scale: Tensor) (x: Tensor) =
+        let z = (x - loc) / scale
+        -0.5 * z * z - Tensor.log scale - 0.5 * log2Pi
+
+    let private poissonLp (rate: Tensor) (k: Tensor) =
+        // k·log λ with 0·log 0 = 0
+        let klog = Tensor.where (Tensor.eqScalar k 0.0) (Tensor.zerosLike (k * rate)) (k * Tensor.log rate)
+        klog - rate - Tensor.lgamma (k + 1.0)
+
+    let private nbLp (mu: Tensor) (phi: Tensor) (k: Tensor) =
+        let logDen = Tensor.log (phi + mu)
+        let kTerm = Tensor.where (Tensor.eqScalar k 0.0) (Tensor.zerosLike (k * mu)) (k * (Tensor.log mu - logDen))
+        Tensor.lgamma (k + phi) - Tensor.lgamma phi - Tensor.lgamma (k + 1.0) + phi * (Tensor.log phi - logDen) + kTerm
+
+    /// One-hot of integer-valued x (any float or int dtype) over k classes, as floats.
+    let private oneHot (dt: Dtype) (k: int) (x: Tensor) =
+        Tensor.eq (Tensor.unsqueeze -1 (asFloat Float64 x)) (Tensor.arange k) |> Tensor.cast dt
+
+    let private orderedProbs (eta: Tensor) (cut: Tensor) =
+        let cum = Tensor.sigmoid (cut - Tensor.unsqueeze -1 eta)
+        let k1 = cut.Shape.[cut.Rank - 1]
+        let cum = Tensor.broadcastTo (Array.append (Shape.broadcast "OrderedLogistic" eta.Shape (lastAxisDropped cut)) [| k1 |]) cum
+        let first = Tensor.narrow -1 0 1 cum
+        let last = 1.0 - Tensor.narrow -1 (k1 - 1) 1 cum
+        if k1 = 1 then Tensor.concat -1 [ first; last ]
+        else Tensor.concat -1 [ first; Tensor.narrow -1 1 (k1 - 1) cum - Tensor.narrow -1 0 (k1 - 1) cum; last ]
+
+    let private checkValueShape (d: Distribution) (x: Tensor) =
+        let ev = eventShape d
+        let bs = batchShapeOf d
+        let full = Array.append bs ev
+        try
+            Shape.broadcast "logProb" x.Shape full |> ignore
+        with :? ArgumentException ->
+            invalidArg "x" (sprintf "%s.logProb: a value of shape %s does not broadcast with batch shape %s and event shape %s."
+                                (name d) (Shape.format x.Shape) (Shape.format bs) (Shape.format ev))
+        if ev.Length > 0 && (x.Rank < ev.Length || not (Shape.equal x.Shape.[x.Rank - ev.Length ..] ev)) then
+            invalidArg "x" (sprintf "%s.logProb: a value of shape %s must end with the event shape %s." (name d) (Shape.format x.Shape) (Shape.format ev))
+
+    /// The log-density (or log-mass) of x, one value per batch element (and per sample row of x).
+    let rec logProb (d: Distribution) (x: Tensor) : Tensor =
+        checkValueShape d x
+        let x = asFloat (dtype d) x
+        match d with
+        | Normal (loc, scale) -> normalLp loc scale x
+        | HalfNormal scale -> within (Tensor.geScalar x 0.0) (log 2.0 + normalLp (Tensor.zerosLike scale) scale x)
+        | Cauchy (loc, scale) ->
+            let z = (x - loc) / scale
+            -(log Math.PI) - Tensor.log scale - Tensor.log1p (z * z)
+        | HalfCauchy scale ->
+            let z = x / scale
+            within (Tensor.geScalar x 0.0) (log 2.0 - log Math.PI - Tensor.log scale - Tensor.log1p (z * z))
+        | StudentT (df, loc, scale) ->
+            let z = (x - loc) / scale
+            Tensor.lgamma ((df + 1.0) * 0.5) - Tensor.lgamma (df * 0.5) - 0.5 * Tensor.log (df * Math.PI)
+            - Tensor.log scale - (df + 1.0) * 0.5 * Tensor.log1p (z * z / df)
+        | Laplace (loc, scale) -> -(Tensor.log (2.0 * scale)) - Tensor.abs (x - loc) / scale
+        | Logistic (loc, scale) ->
+            let z = (x - loc) / scale
+            -z - Tensor.log scale - 2.0 * Tensor.softplus (-z)
+        | LogNormal (loc, scale) ->
+            let pos = Tensor.gtScalar x 0.0
+            let safe = Tensor.where pos x (Tensor.onesLike x)
+            within pos (normalLp loc scale (Tensor.log safe) - Tensor.log safe)
+        | Exponential rate -> within (Tensor.geScalar x 0.0) (Tensor.log rate - rate * x)
+        | Gamma (a, b) ->
+            let pos = Tensor.gtScalar x 0.0
+            let safe = Tensor.where pos x (Tensor.onesLike x)
+            within pos (a * Tensor.log b + (a - 1.0) * Tensor.log safe - b * safe - Tensor.lgamma a)
+        | InverseGamma (a, b) ->
+            let pos = Tensor.gtScalar x 0.0
+            let safe = Tensor.where pos x (Tensor.onesLike x)
+            within pos (a * Tensor.log b - Tensor.lgamma a - (a + 1.0) * Tensor.log safe - b / safe)
+        | Beta (a, b) ->
+            let inside = Tensor.where (Tensor.gtScalar x 0.0) (Tensor.ltScalar x 1.0) (Tensor.gtScalar x 0.0)
+            let safe = Tensor.where inside x (Tensor.fullLike x 0.5)
+            within inside ((a - 1.0) * Tensor.log safe + (b - 1.0) * Tensor.log1p (-safe) - lbeta a b)
+        | Uniform (lo, hi) ->
+            let inside = Tensor.where (Tensor.ge x lo) (Tensor.le x hi) (Tensor.ge x lo)
+            within inside (-(Tensor.log (hi - lo)) + Tensor.zerosLike x)
+        | BernoulliLogits l -> x * l - Tensor.softplus l
+        | BernoulliProbs p ->
+            Tensor.where (Tensor.eqScalar x 1.0) (Tensor.log p + Tensor.zerosLike x) (Tensor.log1p (-p) + Tensor.zerosLike x)
+        | BinomialLogits (n, l) ->
+            Tensor.lgamma (n + 1.0) - Tensor.lgamma (x + 1.0) - Tensor.lgamma (n - x + 1.0) + x * l - n * Tensor.softplus l
+        | BinomialProbs (n, p) ->
+            let xlogp = Tensor.where (Tensor.eqScalar x 0.0) (Tensor.zerosLike (x * p)) (x * Tensor.log p)
+            let rest = n - x
+            let rlog = Tensor.where (Tensor.eqScalar rest 0.0) (Tensor.zerosLike (rest * p)) (rest * Tensor.log1p (-p))
+            Tensor.lgamma (n + 1.0) - Tensor.lgamma (x + 1.0) - Tensor.lgamma (rest + 1.0) + xlogp + rlog
+        | CategoricalLogits l ->
+            let k = l.Shape.[l.Rank - 1]
+            Tensor.sumAxes [| -1 |] false (Tensor.logSoftmax -1 l * oneHot l.Dtype k x)
+        | CategoricalProbs p ->
+            let k = p.Shape.[p.Rank - 1]
+            Tensor.log (Tensor.sumAxes [| -1 |] false (p * oneHot p.Dtype k x))
+        | Poisson rate -> poissonLp rate x
+        | NegativeBinomial (mu, phi) -> nbLp mu phi x
+        | ZeroInflatedPoisson (gate, rate) ->
+            let zero = Tensor.log (gate + (1.0 - gate) * Tensor.exp (-rate))
+            Tensor.where (Tensor.eqScalar x 0.0) (zero + Tensor.zerosLike x) (Tensor.log1p (-gate) + poissonLp rate x)
+        | ZeroInflatedNegativeBinomial (gate, mu, phi) ->
+            let p0 = Tensor.exp (phi * (Tensor.log phi - Tensor.log (phi + mu)))
+            let zero = Tensor.log (gate + (1.0 - gate) * p0)
+            Tensor.where (Tensor.eqScalar x 0.0) (zero + Tensor.zerosLike x) (Tensor.log1p (-gate) + nbLp mu phi x)
+        | OrderedLogistic (eta, cut) ->
+            let probs = orderedProbs eta cut
+            Tensor.log (Tensor.sumAxes [| -1 |] false (probs * oneHot probs.Dtype probs.Shape.[probs.Rank - 1] x))
+        | Dirichlet c ->
+            Tensor.sumAxes [| -1 |] false ((c - 1.0) * Tensor.log x)
+            + Tensor.lgamma (Tensor.sumAxes [| -1 |] false c) - Tensor.sumAxes [| -1 |] false (Tensor.lgamma c)
+        | MultivariateNormal (loc, l) ->
+            let n = l.Shape.[l.Rank - 1]
+            let diff = x - loc
+            let batch = Shape.broadcast "MultivariateNormal" (lastAxisDropped diff) (lastTwoDropped l)
+            let lB = Tensor.broadcastTo (Array.append batch [| n; n |]) l
+            let dB = Tensor.broadcastTo (Array.append batch [| n |]) diff |> Tensor.unsqueeze -1
+            let z = Tensor.triangularSolve true false lB dB |> Tensor.squeeze -1
+            -0.5 * Tensor.sumAxes [| -1 |] false (z * z) - Tensor.sumAxes [| -1 |] false (Tensor.log (Tensor.diagonal l)) - 0.5 * float n * log2Pi
+        | LowRankMultivariateNormal (loc, w, diag) ->
+            // Woodbury and the matrix determinant lemma through the capacitance C = I + Wᵀ D⁻¹ W.
+            let n = diag.Shape.[diag.Rank - 1]
+            let r = w.Shape.[w.Rank - 1]
+            let diff = x - loc
+            let wtDinv = Tensor.transpose (w / Tensor.unsqueeze -1 diag)
+            let cap = Tensor.eye r + Tensor.matmul wtDinv w
+            let lc = Tensor.cholesky cap
+            let u = Tensor.matmul wtDinv (Tensor.unsqueeze -1 diff)
+            let batch = Shape.broadcast "LowRankMultivariateNormal" (lastTwoDropped lc) (lastTwoDropped u)
+            let y = Tensor.triangularSolve true false (Tensor.broadcastTo (Array.append batch [| r; r |]) lc) (Tensor.broadcastTo (Array.append batch [| r; 1 |]) u)
+            let mahal = Tensor.sumAxes [| -1 |] false (diff * diff / diag) - Tensor.sumAxes [| -2; -1 |] false (y * y)
+            let logDet = 2.0 * Tensor.sumAxes [| -1 |] false (Tensor.log (Tensor.diagonal lc)) + Tensor.sumAxes [| -1 |] false (Tensor.log diag)
+            -0.5 * (mahal + logDet + float n * log2Pi)
+        | Delta (v, ld, k) ->
+            let axes = Array.init k (fun i -> -(i + 1))
+            let same = Tensor.eq x v
+            let all = if k = 0 then same else Tensor.gtScalar (Tensor.minAxes axes false (Tensor.cast Float64 same)) 0.5
+            within all (ld + Tensor.zerosLike (if k = 0 then x else Tensor.sumAxes axes false x))
+        | Mixture (w, cs) ->
+            let lw = Tensor.logSoftmax -1 w
+            let lps = cs |> List.map (fun c -> logProb c x) |> Tensor.stack -1
+            Tensor.logsumexpAxes [| -1 |] false (lps + lw)
+        | Independent (b, k) ->
+            let lp = logProb b x
+            Tensor.sumAxes (Array.init k (fun i -> -(i + 1))) false lp
+        | Expand (b, s) ->
+            let lp = logProb b x
+            let sampleDims = lp.Shape.[.. lp.Rank - (batchShapeOf b).Length - 1]
+            Tensor.broadcastTo (Shape.broadcast "Expand" lp.Shape (Array.append sampleDims s)) lp
+        | Masked (b, m) ->
+            let lp = logProb b x
+            Tensor.where m lp (Tensor.zerosLike lp)
+
+    // ---- sampling -----------------------------------------------------------------------------
+
+    let private std (key: RngKey) (dt: Dtype) (shape: int[]) = Rng.normal key shape |> Tensor.cast dt
+    let private unif (key: RngKey) (dt: Dtype) (shape: int[]) = Rng.uniform key shape |> Tensor.cast dt
+
+    /// Draws of shape outShape @ eventShape, where outShape = sample shape @ batch shape; differentiable
+    /// in the parameters for the reparameterizable families.
+    let rec private draw (key: RngKey) (outShape: int[]) (d: Distribution) : Tensor =
+        let dt = dtype d
+        let bcast (t: Tensor) = Tensor.broadcastTo outShape t
+        match d with
+        | Normal (loc, scale) -> loc + scale * std key dt outShape
+        | HalfNormal scale -> scale * Tensor.abs (std key dt outShape)
+        | Cauchy (loc, scale) ->
+            let k1, k2 = Rng.split key
+            loc + scale * std k1 dt outShape / std k2 dt outShape
+        | HalfCauchy scale ->
+            let k1, k2 = Rng.split key
+            scale * Tensor.abs (std k1 dt outShape / std k2 dt outShape)
+        | StudentT (df, loc, scale) ->
+            let k1, k2 = Rng.split key
+            let chi2 = 2.0 * Rng.gamma k2 (bcast (Tensor.detach df) * 0.5) |> Tensor.cast dt
+            loc + scale * std k1 dt outShape / Tensor.sqrt (chi2 / Tensor.detach df)
+        | Laplace (loc, scale) ->
+            let u = unif key dt outShape - 0.5
+            loc - scale * Tensor.sign u * Tensor.log1p (-2.0 * Tensor.abs u)
+        | Logistic (loc, scale) ->
+            let u = unif key dt outShape
+            loc + scale * (Tensor.log u - Tensor.log1p (-u))
+        | LogNormal (loc, scale) -> Tensor.exp (loc + scale * std key dt outShape)
+        | Exponential rate -> -(Tensor.log (unif key dt outShape)) / rate
+        | Gamma (a, b) -> Rng.gamma key (bcast (Tensor.detach a)) |> Tensor.cast dt |> fun g -> g / Tensor.detach b
+        | InverseGamma (a, b) -> Tensor.detach b / (Rng.gamma key (bcast (Tensor.detach a)) |> Tensor.cast dt)
+        | Beta (a, b) -> Rng.beta key (bcast (Tensor.detach a)) (bcast (Tensor.detach b)) |> Tensor.cast dt
+        | Uniform (lo, hi) -> lo + (hi - lo) * unif key dt outShape
+        | BernoulliLogits l -> Tensor.lt (unif key dt outShape) (Tensor.sigmoid (Tensor.detach l)) |> Tensor.cast dt
+        | BernoulliProbs p -> Tensor.lt (unif key dt outShape) (Tensor.detach p) |> Tensor.cast dt
+        | BinomialLogits (n, l) -> draw key outShape (BinomialProbs (n, Tensor.sigmoid l))
+        | BinomialProbs (n, p) ->
+            let nMax = int (Tensor.toArray n |> Array.fold max 0.0)
+            let u = unif key dt (Array.append outShape [| nMax |])
+            let idx = Tensor.arange nMax
+            let active = Tensor.lt idx (Tensor.unsqueeze -1 (bcast (Tensor.detach n))) |> Tensor.cast dt
+            let hit = Tensor.lt u (Tensor.unsqueeze -1 (bcast (Tensor.detach p))) |> Tensor.cast dt
+            Tensor.sumAxes [| -1 |] false (hit * active)
+        | CategoricalLogits l ->
+            let k = l.Shape.[l.Rank - 1]
+            Rng.categorical key (Tensor.broadcastTo (Array.append outShape [| k |]) (Tensor.detach l)) |> Tensor.cast dt
+        | CategoricalProbs p -> draw key outShape (CategoricalLogits (Tensor.log p))
+        | Poisson rate -> Rng.poisson key (bcast (Tensor.detach rate)) |> Tensor.cast dt
+        | NegativeBinomial (mu, phi) ->
+            let k1, k2 = Rng.split key
+            let phi = bcast (Tensor.detach phi)
+            let g = Rng.gamma k1 phi / phi |> Tensor.cast dt
+            Rng.poisson k2 (Tensor.detach mu * g) |> Tensor.cast dt
+        | ZeroInflatedPoisson (gate, rate) ->
+            let k1, k2 = Rng.split key
+            let counts = draw k2 outShape (Poisson rate)
+            Tensor.where (Tensor.lt (unif k1 dt outShape) (Tensor.detach gate)) (Tensor.zerosLike counts) counts
+        | ZeroInflatedNegativeBinomial (gate, mu, phi) ->
+            let k1, k2 = Rng.split key
+            let counts = draw k2 outShape (NegativeBinomial (mu, phi))
+            Tensor.where (Tensor.lt (unif k1 dt outShape) (Tensor.detach gate)) (Tensor.zerosLike counts) counts
+        | OrderedLogistic (eta, cut) -> draw key outShape (CategoricalProbs (orderedProbs (Tensor.detach eta) (Tensor.detach cut)))
+        | Dirichlet c ->
+            let k = c.Shape.[c.Rank - 1]
+            let g = Rng.gamma key (Tensor.broadcastTo (Array.append outShape [| k |]) (Tensor.detach c)) |> Tensor.cast dt
+            g / Tensor.sumAxes [| -1 |] true g
+        | MultivariateNormal (loc, l) ->
+            let n = l.Shape.[l.Rank - 1]
+            let eps = std key dt (Array.append outShape [| n; 1 |])
+            loc + Tensor.squeeze -1 (Tensor.matmul l eps)
+        | LowRankMultivariateNormal (loc, w, diag) ->
+            let k1, k2 = Rng.split key
+            let n = diag.Shape.[diag.Rank - 1]
+            let r = w.Shape.[w.Rank - 1]
+            let er = std k1 dt (Array.append outShape [| r; 1 |])
+            loc + Tensor.squeeze -1 (Tensor.matmul w er) + Tensor.sqrt diag * std k2 dt (Array.append outShape [| n |])
+        | Delta (v, _, k) -> Tensor.broadcastTo (Array.append outShape v.Shape.[v.Rank - k ..]) v
+        | Mixture (w, cs) ->
+            let keys = Rng.splitN key (cs.Length + 1)
+            let ev = eventShape d
+            let draws = cs |> List.mapi (fun i c -> draw keys.[i + 1] outShape c) |> Tensor.stack outShape.Length
+            let which = draw keys.[0] outShape (CategoricalLogits w)
+            let oh = oneHot dt cs.Length which
+            let oh = Tensor.reshape (Array.concat [ outShape; [| cs.Length |]; Array.create ev.Length 1 ]) oh
+            Tensor.sumAxes [| outShape.Length |] false (draws * oh)
+        | Independent (b, k) ->
+            let bs = batchShapeOf b
+            let moved = bs.[bs.Length - k ..]
+            draw key (Array.append outShape moved) b
+        | Expand (b, _) -> draw key outShape b
+        | Masked (b, _) -> draw key outShape b
+
+    /// Reparameterized draws of shape sampleShape @ batchShape @ eventShape: differentiable in the
+    /// parameters. Raises for families without a reparameterization (see hasRsample).
+    let rsample (key: RngKey) (sampleShape: int[]) (d: Distribution) : Tensor =
+        if not (hasRsample d) then
+            raise (NotSupportedException(sprintf "%s has no reparameterized sampler; use Dist.sample (no gradient) and a score-function estimator." (name d)))
+        draw key (Array.append sampleShape (batchShapeOf d)) d
+
+    /// Draws of shape sampleShape @ batchShape @ eventShape (no gradient flows to the parameters).
+    let sample (key: RngKey) (sampleShape: int[]) (d: Distribution) : Tensor =
+        draw key (Array.append sampleShape (batchShapeOf d)) d |> Tensor.detach
+
+    // ---- moments and entropy ------------------------------------------------------------------
+
+    let private nanLike (t: Tensor) = Tensor.fullLike t Double.NaN
+    let private full (d: Distribution) (t: Tensor) = Tensor.broadcastTo (Array.append (batchShapeOf d) (eventShape d)) t
+
+    /// The mean (NaN where undefined, +inf where infinite).
+    let rec mean (d: Distribution) : Tensor =
+        full d <|
+        match d with
+        | Normal (loc, scale) | Laplace (loc, scale) | Logistic (loc, scale) -> loc + Tensor.zerosLike scale
+        | HalfNormal s -> s * sqrt (2.0 / Math.PI)
+        | Cauchy (loc, s) -> nanLike (loc + s)
+        | HalfCauchy s -> Tensor.fullLike s Double.PositiveInfinity
+        | StudentT (df, loc, s) -> Tensor.where (Tensor.gtScalar df 1.0) (loc + Tensor.zerosLike (df + s)) (nanLike (loc + df + s))
+        | LogNormal (loc, s) -> Tensor.exp (loc + 0.5 * s * s)
+        | Exponential r -> 1.0 / r
+        | Gamma (a, b) -> a / b
+        | InverseGamma (a, b) -> Tensor.where (Tensor.gtScalar a 1.0) (b / (a - 1.0)) (Tensor.fullLike (a + b) Double.PositiveInfinity)
+        | Beta (a, b) -> a / (a + b)
+        | Uniform (lo, hi) -> (lo + hi) * 0.5
+        | BernoulliLogits l -> Tensor.sigmoid l
+        | BernoulliProbs p -> p
+        | BinomialLogits (n, l) -> n * Tensor.sigmoid l
+        | BinomialProbs (n, p) -> n * p
+        | CategoricalLogits l | CategoricalProbs l -> nanLike (Tensor.sumAxes [| -1 |] false l)
+        | Poisson r -> r
+        | NegativeBinomial (mu, phi) -> mu + Tensor.zerosLike phi
+        | ZeroInflatedPoisson (g, r) -> (1.0 - g) * r
+        | ZeroInflatedNegativeBinomial (g, mu, phi) -> (1.0 - g) * mu + Tensor.zerosLike phi
+        | OrderedLogistic (eta, c) -> nanLike (eta + Tensor.sumAxes [| -1 |] false c)
+        | Dirichlet c -> c / Tensor.sumAxes [| -1 |] true c
+        | MultivariateNormal (loc, l) -> loc + Tensor.zerosLike (Tensor.diagonal l)
+        | LowRankMultivariateNormal (loc, _, diag) -> loc + Tensor.zerosLike diag
+        | Delta (v, _, _) -> v
+        | Mixture (w, cs) ->
+            let wts = Tensor.softmax -1 w
+            let ev = (eventShape d).Length
+            let ms = cs |> List.map mean |> Tensor.stack -(ev + 1)
+            Tensor.sumAxes [| -(ev + 1) |] false (ms * Tensor.reshape (Array.append wts.Shape (Array.create ev 1)) wts)
+        | Independent (b, _) | Expand (b, _) | Masked (b, _) -> mean b
+
+    /// The variance (per element of the event; NaN where undefined, +inf where infinite).
+    let rec variance (d: Distribution) : Tensor =
+        full d <|
+        match d with
+        | Normal (loc, s) -> s * s + Tensor.zerosLike loc
+        | HalfNormal s -> s * s * (1.0 - 2.0 / Math.PI)
+        | Cauchy (loc, s) -> nanLike (loc + s)
+        | HalfCauchy s -> Tensor.fullLike s Double.PositiveInfinity
+        | StudentT (df, loc, s) ->
+            let v = s * s * df / (df - 2.0) + Tensor.zerosLike loc
+            let inf = Tensor.fullLike v Double.PositiveInfinity
+            Tensor.where (Tensor.gtScalar df 2.0) v (Tensor.where (Tensor.gtScalar df 1.0) inf (nanLike v))
+        | Laplace (loc, s) -> 2.0 * s * s + Tensor.zerosLike loc
+        | Logistic (loc, s) -> s * s * (Math.PI * Math.PI / 3.0) + Tensor.zerosLike loc
+        | LogNormal (loc, s) -> Tensor.expm1 (s * s) * Tensor.exp (2.0 * loc + s * s)
+        | Exponential r -> 1.0 / (r * r)
+        | Gamma (a, b) -> a / (b * b)
+        | InverseGamma (a, b) ->
+            let v = b * b / ((a - 1.0) * (a - 1.0) * (a - 2.0))
+            Tensor.where (Tensor.gtScalar a 2.0) v (Tensor.fullLike v Double.PositiveInfinity)
+        | Beta (a, b) -> a * b / ((a + b) * (a + b) * (a + b + 1.0))
+        | Uniform (lo, hi) -> (hi - lo) * (hi - lo) / 12.0
+        | BernoulliLogits l -> let p = Tensor.sigmoid l in p * (1.0 - p)
+        | BernoulliProbs p -> p * (1.0 - p)
+        | BinomialLogits (n, l) -> let p = Tensor.sigmoid l in n * p * (1.0 - p)
+        | BinomialProbs (n, p) -> n * p * (1.0 - p)
+        | CategoricalLogits l | CategoricalProbs l -> nanLike (Tensor.sumAxes [| -1 |] false l)
+        | Poisson r -> r
+        | NegativeBinomial (mu, phi) -> mu + mu * mu / phi
+        | ZeroInflatedPoisson (g, r) -> (1.0 - g) * r * (1.0 + g * r)
+        | ZeroInflatedNegativeBinomial (g, mu, phi) -> (1.0 - g) * (mu + mu * mu / phi) + g * (1.0 - g) * mu * mu
+        | OrderedLogistic (eta, c) -> nanLike (eta + Tensor.sumAxes [| -1 |] false c)
+        | Dirichlet c ->
+            let a0 = Tensor.sumAxes [| -1 |] true c
+            c * (a0 - c) / (a0 * a0 * (a0 + 1.0))
+        | MultivariateNormal (_, l) -> Tensor.sumAxes [| -1 |] false (l * l)
+        | LowRankMultivariateNormal (_, w, diag) -> Tensor.sumAxes [| -1 |] false (w * w) + diag
+        | Delta (v, _, _) -> Tensor.zerosLike v
+        | Mixture (w, cs) ->
+            let wts = Tensor.softmax -1 w
+            let ev = (eventShape d).Length
+            let wb = Tensor.reshape (Array.append wts.Shape (Array.create ev 1)) wts
+            let ms = cs |> List.map mean |> Tensor.stack -(ev + 1)
+            let vs = cs |> List.map variance |> Tensor.stack -(ev + 1)
+            let m = Tensor.sumAxes [| -(ev + 1) |] false (ms * wb)
+            Tensor.sumAxes [| -(ev + 1) |] false ((vs + ms * ms) * wb) - m * m
+        | Independent (b, _) | Expand (b, _) | Masked (b, _) -> variance b
+
+    /// The differential (or Shannon) entropy, per batch element. Raises where no closed form exists.
+    let rec entropy (d: Distribution) : Tensor =
+        let bs = batchShapeOf d
+        let b (t: Tensor) = Tensor.broadcastTo bs t
+        match d with
+        | Normal (loc, s) -> b (0.5 + 0.5 * log2Pi + Tensor.log s + Tensor.zerosLike loc)
+        | HalfNormal s -> b (0.5 * Tensor.log (s * s * (Math.PI / 2.0)) + 0.5)
+        | Cauchy (loc, s) -> b (Tensor.log (4.0 * Math.PI * s) + Tensor.zerosLike loc)
+        | HalfCauchy s -> b (Tensor.log (2.0 * Math.PI * s))
+        | StudentT (df, loc, s) ->
+            let h = (df + 1.0) * 0.5 * (Tensor.digamma ((df + 1.0) * 0.5) - Tensor.digamma (df * 0.5))
+                    + 0.5 * Tensor.log df + lbeta (df * 0.5) (Tensor.fullLike df 0.5)
+            b (h + Tensor.log s + Tensor.zerosLike loc)
+        | Laplace (loc, s) -> b (1.0 + Tensor.log (2.0 * s) + Tensor.zerosLike loc)
+        | Logistic (loc, s) -> b (Tensor.log s + 2.0 + Tensor.zerosLike loc)
+        | LogNormal (loc, s) -> b (loc + 0.5 + 0.5 * log2Pi + Tensor.log s)
+        | Exponential r -> b (1.0 - Tensor.log r)
+        | Gamma (a, r) -> b (a - Tensor.log r + Tensor.lgamma a + (1.0 - a) * Tensor.digamma a)
+        | InverseGamma (a, r) -> b (a + Tensor.log r + Tensor.lgamma a - (1.0 + a) * Tensor.digamma a)
+        | Beta (a, c) ->
+            b (lbeta a c - (a - 1.0) * Tensor.digamma a - (c - 1.0) * Tensor.digamma c + (a + c - 2.0) * Tensor.digamma (a + c))
+        | Uniform (lo, hi) -> b (Tensor.log (hi - lo))
+        | BernoulliLogits l ->
+            let p = Tensor.sigmoid l
+            b (-(p * Tensor.logSigmoid l + (1.0 - p) * Tensor.logSigmoid (-l)))
+        | BernoulliProbs p -> entropy (BernoulliLogits (Tensor.log p - Tensor.log1p (-p)))
+        | CategoricalLogits l ->
+            let lp = Tensor.logSoftmax -1 l
+            b (-(Tensor.sumAxes [| -1 |] false (Tensor.exp lp * lp)))
+        | CategoricalProbs p -> entropy (CategoricalLogits (Tensor.log p))
+        | Dirichlet c ->
+            let k = float c.Shape.[c.Rank - 1]
+            let a0 = Tensor.sumAxes [| -1 |] false c
+            let lB = Tensor.sumAxes [| -1 |] false (Tensor.lgamma c) - Tensor.lgamma a0
+            b (lB + (a0 - k) * Tensor.digamma a0 - Tensor.sumAxes [| -1 |] false ((c - 1.0) * Tensor.digamma c))
+        | MultivariateNormal (_, l) ->
+            let n = float l.Shape.[l.Rank - 1]
+            b (0.5 * n * (1.0 + log2Pi) + Tensor.sumAxes [| -1 |] false (Tensor.log (Tensor.diagonal l)))
+        | LowRankMultivariateNormal (_, w, diag) ->
+            let n = diag.Shape.[diag.Rank - 1]
+            let r = w.Shape.[w.Rank - 1]
+            let cap = Tensor.eye r + Tensor.matmul (Tensor.transpose (w / Tensor.unsqueeze -1 diag)) w
+            let logDet = 2.0 * Tensor.sumAxes [| -1 |] false (Tensor.log (Tensor.diagonal (Tensor.cholesky cap))) + Tensor.sumAxes [| -1 |] false (Tensor.log diag)
+            b (0.5 * float n * (1.0 + log2Pi) + 0.5 * logDet)
+        | Independent (bd, k) -> Tensor.sumAxes (Array.init k (fun i -> -(i + 1))) false (entropy bd)
+        | Expand (bd, s) -> Tensor.broadcastTo s (entropy bd)
+        | _ -> raise (NotSupportedException(sprintf "%s has no closed-form entropy here; estimate it by Monte Carlo (-mean of logProb of draws)." (name d)))
+
+    // ---- checked constructors -----------------------------------------------------------------
+
+    let private fail (dist: string) (param: string) (msg: string) =
+        invalidArg param (sprintf "%s: parameter %s %s" dist param msg)
+
+    let private requireAll (dist: string) (param: string) (what: string) (ok: float -> bool) (t: Tensor) =
+        let v = Tensor.toArray t
+        match v |> Array.tryFindIndex (ok >> not) with
+        | Some i -> fail dist param (sprintf "must be %s, got %g (element %d of shape %s)." what v.[i] i (Shape.format t.Shape))
+        | None -> ()
+
+    let private positive dist param t = requireAll dist param "positive" (fun v -> v > 0.0) t
+    let private finite dist param t = requireAll dist param "finite" (fun v -> not (Double.IsNaN v || Double.IsInfinity v)) t
+    let private prob dist param t = requireAll dist param "a probability in [0, 1]" (fun v -> v >= 0.0 && v <= 1.0) t
+    let private notNaN dist param t = requireAll dist param "a number" (fun v -> not (Double.IsNaN v)) t
+
+    /// Checks that the parameters broadcast, naming the distribution and all shapes.
+    let private shapes (dist: string) (ps: (string * Tensor) list) =
+        try ps |> List.map (fun (_, t) -> t.Shape) |> List.reduce (Shape.broadcast dist) |> ignore
+        with :? ArgumentException ->
+            let desc = ps |> List.map (fun (n, t) -> sprintf "%s %s" n (Shape.format t.Shape)) |> String.concat ", "
+            invalidArg "shape" (sprintf "%s: parameter shapes do not broadcast: %s." dist desc)
+
+    let private atLeast1 (dist: string) (param: string) (t: Tensor) =
+        if t.Rank < 1 then fail dist param (sprintf "must have at least one axis (the categories), got shape %s." (Shape.format t.Shape))
+
+    /// Normal(loc, scale), scale > 0.
+    let normal (loc: Tensor) (scale: Tensor) =
+        finite "Normal" "loc" loc; positive "Normal" "scale" scale; shapes "Normal" [ "loc", loc; "scale", scale ]
+        Normal (loc, scale)
+    let halfNormal (scale: Tensor) = positive "HalfNormal" "scale" scale; HalfNormal scale
+    let cauchy (loc: Tensor) (scale: Tensor) =
+        finite "Cauchy" "loc" loc; positive "Cauchy" "scale" scale; shapes "Cauchy" [ "loc", loc; "scale", scale ]
+        Cauchy (loc, scale)
+    let halfCauchy (scale: Tensor) = positive "HalfCauchy" "scale" scale; HalfCauchy scale
+    let studentT (df: Tensor) (loc: Tensor) (scale: Tensor) =
+        positive "StudentT" "df" df; finite "StudentT" "loc" loc; positive "StudentT" "scale" scale
+        shapes "StudentT" [ "df", df; "loc", loc; "scale", scale ]
+        StudentT (df, loc, scale)
+    let laplace (loc: Tensor) (scale: Tensor) =
+        finite "Laplace" "loc" loc; positive "Laplace" "scale" scale; shapes "Laplace" [ "loc", loc; "scale", scale ]
+        Laplace (loc, scale)
+    let logistic (loc: Tensor) (scale: Tensor) =
+        finite "Logistic" "loc" loc; positive "Logistic" "scale" scale; shapes "Logistic" [ "loc", loc; "scale", scale ]
+        Logistic (loc, scale)
+    let logNormal (loc: Tensor) (scale: Tensor) =
+        finite "LogNormal" "loc" loc; positive "LogNormal" "scale" scale; shapes "LogNormal" [ "loc", loc; "scale", scale ]
+        LogNormal (loc, scale)
+    let exponential (rate: Tensor) = positive "Exponential" "rate" rate; Exponential rate
+    let gamma (concentration: Tensor) (rate: Tensor) =
+        positive "Gamma" "concentration" concentration; positive "Gamma" "rate" rate
+        shapes "Gamma" [ "concentration", concentration; "rate", rate ]
+        Gamma (concentration, rate)
+    let inverseGamma (concentration: Tensor) (rate: Tensor) =
+        positive "InverseGamma" "concentration" concentration; positive "InverseGamma" "rate" rate
+        shapes "InverseGamma" [ "concentration", concentration; "rate", rate ]
+        InverseGamma (concentration, rate)
+    let beta (alpha: Tensor) (beta: Tensor) =
+        positive "Beta" "alpha" alpha; positive "Beta" "beta" beta; shapes "Beta" [ "alpha", alpha; "beta", beta ]
+        Beta (alpha, beta)
+    let uniform (low: Tensor) (high: Tensor) =
+        finite "Uniform" "low" low; finite "Uniform" "high" high; shapes "Uniform" [ "low", low; "high", high ]
+        let lo = Tensor.toArray (Tensor.broadcastTo (Shape.broadcast "Uniform" low.Shape high.Shape) low)
+        let hi = Tensor.toArray (Tensor.broadcastTo (Shape.broadcast "Uniform" low.Shape high.Shape) high)
+        match Array.zip lo hi |> Array.tryFindIndex (fun (l, h) -> not (l < h)) with
+        | Some i -> fail "Uniform" "high" (sprintf "must exceed low, got low %g and high %g (element %d)." lo.[i] hi.[i] i)
+        | None -> Uniform (low, high)
+    let bernoulliLogits (logits: Tensor) = notNaN "Bernoulli" "logits" logits; BernoulliLogits logits
+    let bernoulliProbs (probs: Tensor) = prob "Bernoulli" "probs" probs; BernoulliProbs probs
+    let private countOk dist (n: Tensor) = requireAll dist "totalCount" "a non-negative integer" (fun v -> v >= 0.0 && v = Math.Floor v) n
+    let binomialLogits (totalCount: Tensor) (logits: Tensor) =
+        countOk "Binomial" totalCount; notNaN "Binomial" "logits" logits; shapes "Binomial" [ "totalCount", totalCount; "logits", logits ]
+        BinomialLogits (totalCount, logits)
+    let binomialProbs (totalCount: Tensor) (probs: Tensor) =
+        countOk "Binomial" totalCount; prob "Binomial" "probs" probs; shapes "Binomial" [ "totalCount", totalCount; "probs", probs ]
+        BinomialProbs (totalCount, probs)
+    let categoricalLogits (logits: Tensor) =
+        atLeast1 "Categorical" "logits" logits; notNaN "Categorical" "logits" logits; CategoricalLogits logits
+    let categoricalProbs (probs: Tensor) =
+        atLeast1 "Categorical" "probs" probs; prob "Categorical" "probs" probs
+        let sums = Tensor.toArray (Tensor.sumAxes [| -1 |] false probs)
+        match sums |> Array.tryFindIndex (fun s -> abs (s - 1.0) > 1e-6) with
+        | Some i -> fail "Categorical" "probs" (sprintf "must sum to 1 over the last axis, got %g (row %d of shape %s)." sums.[i] i (Shape.format probs.Shape))
+        | None -> CategoricalProbs probs
+    let poisson (rate: Tensor) = requireAll "Poisson" "rate" "non-negative" (fun v -> v >= 0.0) rate; Poisson rate
+    let negativeBinomial (mean: Tensor) (concentration: Tensor) =
+        positive "NegativeBinomial" "mean" mean; positive "NegativeBinomial" "concentration" concentration
+        shapes "NegativeBinomial" [ "mean", mean; "concentration", concentration ]
+        NegativeBinomial (mean, concentration)
+    let zeroInflatedPoisson (gate: Tensor) (rate: Tensor) =
+        prob "ZeroInflatedPoisson" "gate" gate; requireAll "ZeroInflatedPoisson" "rate" "non-negative" (fun v -> v >= 0.0) rate
+        shapes "ZeroInflatedPoisson" [ "gate", gate; "rate", rate ]
+        ZeroInflatedPoisson (gate, rate)
+    let zeroInflatedNegativeBinomial (gate: Tensor) (mean: Tensor) (concentration: Tensor) =
+        prob "ZeroInflatedNegativeBinomial" "gate" gate; positive "ZeroInflatedNegativeBinomial" "mean" mean
+        positive "ZeroInflatedNegativeBinomial" "concentration" concentration
+        shapes "ZeroInflatedNegativeBinomial" [ "gate", gate; "mean", mean; "concentration", concentration ]
+        ZeroInflatedNegativeBinomial (gate, mean, concentration)
+    let orderedLogistic (predictor: Tensor) (cutpoints: Tensor) =
+        finite "OrderedLogistic" "predictor" predictor; atLeast1 "OrderedLogistic" "cutpoints" cutpoints
+        let ok = Constraint.check Constraint.OrderedVector cutpoints |> Tensor.toBools
+        if not (Array.forall id ok) then
+            fail "OrderedLogistic" "cutpoints" (sprintf "must increase along the last axis, got %O." cutpoints)
+        shapes "OrderedLogistic" [ "predictor", predictor; "cutpoints (batch)", Tensor.zeros (lastAxisDropped cutpoints) ]
+        OrderedLogistic (predictor, cutpoints)
+    let dirichlet (concentration: Tensor) =
+        atLeast1 "Dirichlet" "concentration" concentration; positive "Dirichlet" "concentration" concentration
+        Dirichlet concentration
+    let multivariateNormal (loc: Tensor) (scaleTril: Tensor) =
+        finite "MultivariateNormal" "loc" loc
+        if scaleTril.Rank < 2 || scaleTril.Shape.[scaleTril.Rank - 1] <> scaleTril.Shape.[scaleTril.Rank - 2] then
+            fail "MultivariateNormal" "scaleTril" (sprintf "must be a (batch of) square matrix, got shape %s." (Shape.format scaleTril.Shape))
+        let n = scaleTril.Shape.[scaleTril.Rank - 1]
+        if loc.Rank > 0 && loc.Shape.[loc.Rank - 1] <> n && loc.Shape.[loc.Rank - 1] <> 1 then
+            invalidArg "loc" (sprintf "MultivariateNormal: loc of shape %s does not match scaleTril of shape %s." (Shape.format loc.Shape) (Shape.format scaleTril.Shape))
+        if not (Array.forall id (Tensor.toBools (Constraint.check Constraint.LowerCholesky scaleTril))) then
+            fail "MultivariateNormal" "scaleTril" "must be lower triangular with a positive diagonal (a Cholesky factor); use Tensor.cholesky on a covariance matrix."
+        MultivariateNormal (loc, scaleTril)
+    /// A multivariate normal from a covariance matrix (its Cholesky factor is taken; a matrix that is
+    /// not positive definite is refused).
+    let multivariateNormalCov (loc: Tensor) (covariance: Tensor) =
+        let l =
+            try Tensor.cholesky covariance
+            with :? ArgumentException as e ->
+                fail "MultivariateNormal" "covariance" (sprintf "is not positive definite (%s)" e.Message)
+        multivariateNormal loc l
+    let lowRankMultivariateNormal (loc: Tensor) (covFactor: Tensor) (covDiag: Tensor) =
+        finite "LowRankMultivariateNormal" "loc" loc; finite "LowRankMultivariateNormal" "covFactor" covFactor
+        positive "LowRankMultivariateNormal" "covDiag" covDiag
+        if covFactor.Rank < 2 || covFactor.Shape.[covFactor.Rank - 2] <> covDiag.Shape.[covDiag.Rank - 1] then
+            invalidArg "covFactor" (sprintf "LowRankMultivariateNormal: covFactor of shape %s must be [..., n, r] with n = %d from covDiag of shape %s." (Shape.format covFactor.Shape) covDiag.Shape.[covDiag.Rank - 1] (Shape.format covDiag.Shape))
+        LowRankMultivariateNormal (loc, covFactor, covDiag)
+    /// A point mass at value (log-density 0), scalar events.
+    let delta (value: Tensor) = Delta (value, Tensor.zerosLike value, 0)
+    let mixture (mixingLogits: Tensor) (components: Distribution list) =
+        if components.IsEmpty then invalidArg "components" "Mixture: needs at least one component."
+        atLeast1 "Mixture" "mixingLogits" mixingLogits
+        let k = mixingLogits.Shape.[mixingLogits.Rank - 1]
+        if k <> components.Length then
+            invalidArg "mixingLogits" (sprintf "Mixture: %d mixing logits (shape %s) for %d components." k (Shape.format mixingLogits.Shape) components.Length)
+        let ev = eventShape components.Head
+        for c in components do
+            if not (Shape.equal (eventShape c) ev) then
+                invalidArg "components" (sprintf "Mixture: components have event shapes %s and %s; they must share one." (Shape.format ev) (Shape.format (eventShape c)))
+        Mixture (mixingLogits, components)
+
+    /// Reinterprets the last n batch axes as event axes (log-densities are summed over them).
+    let toEvent (n: int) (d: Distribution) =
+        let bs = batchShapeOf d
+        if n < 0 || n > bs.Length then
+            invalidArg "n" (sprintf "%s.toEvent: cannot move %d axes of batch shape %s to the event." (name d) n (Shape.format bs))
+        if n = 0 then d else Independent (d, n)
+
+    /// Broadcasts to a larger batch shape.
+    let expand (batchShape: int[]) (d: Distribution) =
+        let bs = batchShapeOf d
+        let b = try Shape.broadcast "expand" bs batchShape with :? ArgumentException -> [||]
+        if not (Shape.equal b batchShape) then
+            invalidArg "batchShape" (sprintf "%s.expand: batch shape %s cannot be expanded to %s." (name d) (Shape.format bs) (Shape.format batchShape))
+        if Shape.equal bs batchShape then d else Expand (d, Array.copy batchShape)
+
+    /// Zeroes the log-density where the bool mask is false.
+    let mask (m: Tensor) (d: Distribution) =
+        if m.Dtype <> Bool then invalidArg "m" (sprintf "%s.mask: the mask must be bool, got %O." (name d) m.Dtype)
+        Masked (d, m)
