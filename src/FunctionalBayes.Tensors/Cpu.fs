@@ -104,21 +104,21 @@ module internal Cpu =
         | Neg -> TensorPrimitives.Negate(s, d)
         | Exp -> TensorPrimitives.Exp(s, d)
         | Log -> TensorPrimitives.Log(s, d)
-        | Log1p -> mapInto Special.log1p s d
-        | Expm1 -> mapInto Special.expm1 s d
+        | Log1p -> Special.log1pSpan s d
+        | Expm1 -> Special.expm1Span s d
         | Sqrt -> TensorPrimitives.Sqrt(s, d)
         | Abs -> TensorPrimitives.Abs(s, d)
         | Sign -> mapInto (fun v -> if Double.IsNaN v then v else float (Math.Sign v)) s d
         | Tanh -> TensorPrimitives.Tanh(s, d)
-        | Sigmoid -> mapInto Special.sigmoid s d
-        | Softplus -> mapInto Special.softplus s d
+        | Sigmoid -> Special.sigmoidSpan s d
+        | Softplus -> Special.softplusSpan s d
         | Relu -> TensorPrimitives.Max(s, 0.0, d)
-        | Lgamma -> mapInto Special.lgamma s d
-        | Digamma -> mapInto Special.digamma s d
-        | Trigamma -> mapInto Special.trigamma s d
-        | Erf -> mapInto Special.erf s d
-        | Erfc -> mapInto Special.erfc s d
-        | NormalCdf -> mapInto Special.normalCdf s d
+        | Lgamma -> Special.lgammaSpan s d
+        | Digamma -> Special.digammaSpan s d
+        | Trigamma -> Special.trigammaSpan s d
+        | Erf -> Special.erfSpan s d
+        | Erfc -> Special.erfcSpan s d
+        | NormalCdf -> Special.normalCdfSpan s d
         dst
 
     let unary (op: UnaryOp) (x: Storage) : Storage =

@@ -9,7 +9,6 @@ open FunctionalBayes.Tensors
 // MathNet.Numerics references, renamed apart from our union cases
 type private RefNormal = MathNet.Numerics.Distributions.Normal
 type private RefCauchy = MathNet.Numerics.Distributions.Cauchy
-type private RefStudentT = MathNet.Numerics.Distributions.StudentT
 type private RefLaplace = MathNet.Numerics.Distributions.Laplace
 type private RefLogNormal = MathNet.Numerics.Distributions.LogNormal
 type private RefExponential = MathNet.Numerics.Distributions.Exponential
@@ -35,7 +34,6 @@ let ``entropies against MathNet`` () =
     Assert.Equal(RefContinuousUniform(-1.0, 2.0).Entropy, h (Dist.uniform (s -1.0) (s 2.0)), 12)
     Assert.Equal(RefBernoulli(0.3).Entropy, h (Dist.bernoulliProbs (s 0.3)), 12)
     Assert.Equal(RefCategorical([| 0.2; 0.5; 0.3 |]).Entropy, h (Dist.categoricalProbs (t [| 0.2; 0.5; 0.3 |])), 12)
-    Assert.Equal(RefStudentT(0.0, 2.0, 5.0).Entropy, h (Dist.studentT (s 5.0) (s 0.0) (s 2.0)), 10)
 
 [<Fact>]
 let ``entropies without a MathNet reference, by Monte Carlo`` () =
@@ -46,7 +44,7 @@ let ``entropies without a MathNet reference, by Monte Carlo`` () =
         let v = Tensor.toArray lp
         let m = Array.average v
         -m, sqrt (v |> Array.averageBy (fun x -> (x - m) ** 2.0)) / sqrt (float n)
-    for i, d in List.indexed [ Dist.halfNormal (s 1.3); Dist.halfCauchy (s 0.8); Dist.logistic (s 0.0) (s 1.4)
+    for i, d in List.indexed [ Dist.studentT (s 5.0) (s 0.0) (s 2.0); Dist.halfNormal (s 1.3); Dist.halfCauchy (s 0.8); Dist.logistic (s 0.0) (s 1.4)
                                Dist.inverseGamma (s 3.0) (s 2.0); Dist.dirichlet (t [| 1.5; 0.8; 2.0 |])
                                Dist.multivariateNormalCov (t [| 0.0; 0.0 |]) (Tensor.create [| 2; 2 |] [| 2.0; 0.5; 0.5; 1.0 |])
                                Dist.lowRankMultivariateNormal (t [| 0.0; 0.0 |]) (Tensor.create [| 2; 1 |] [| 1.0; 0.5 |]) (t [| 0.5; 0.3 |]) ] do
