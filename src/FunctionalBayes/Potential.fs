@@ -1,0 +1,111 @@
+namespace FunctionalBayes
+
+open System
+open FunctionalBayes.Tensors
+
+/// A latent site as seen on unconstrained space.
+type LatentSite =
+    { Name: string
+      /// The shape of the site's value.
+      Shape: int[]
+      Support: Constraint
+      Bijector: Bijector
+      /// The shape of the unconstrained vector that maps onto the value.
+      UnconstrainedShape: int[] }
+
+/// How to choose the starting point of inference, on unconstrained space.
+type InitStrategy =
+    /// Uniform in (-radius, radius) on unconstrained space (Stan's default, radius 2).
+    | InitUniform of radius: float
+    /// The element-wise median of prior draws.
+    | InitMedian of draws: int
+    /// Unconstrained zeros: a feasible point of every support (1 for positive sites, the centre of an interval).
+    | InitFeasible
+    /// Given constrained values; sites left out start uniform in (-2, 2).
+    | InitValues of Map<string, Tensor>
+
+/// The log density of a model on unconstrained space, with what is needed to move between spaces.
+[<NoEquality; NoComparison>]
+type Potential =
+    { /// The latent sites, in model order.
+      Latents: LatentSite[]
+      /// −(log joint at the constrained values + Σ log |det J|), a function of one unconstrained tensor per latent.
+      Energy: Tensor[] -> Tensor
+      /// The constrained value of each latent site.
+      Constrain: Tensor[] -> Map<string, Tensor>
+      /// The unconstrained tensors for given constrained values.
+      Unconstrain: Map<string, Tensor> -> Tensor[] }
+
+[<RequireQualifiedAccess>]
+module LogDensity =
+
+    /// Runs a model with the given site values and returns its trace; latent sites without a value
+    /// raise (name the site) unless a key is given to draw them.
+    let traceWith (values: Map<string, Tensor>) (key: RngKey option) (m: Model<'T>) : 'T * Trace =
+        let m = Handlers.substitute values m
+        let m = match key with Some k -> Handlers.seed k m | None -> m
+        Model.run (Handlers.trace m)
+
+    /// The log joint density of a model at the given values of its latent (and param) sites.
+    let logJoint (values: Map<string, Tensor>) (m: Model<'T>) : Tensor =
+        traceWith values None m |> snd |> Trace.logJoint
+
+    /// The potential on unconstrained space; the latent sites are found from one prior draw with `key`.
+    let potential (key: RngKey) (m: Model<'T>) : Potential =
+        let _, proto = Model.run (Handlers.trace (Handlers.seed key m))
+        let latents =
+            Trace.latents proto
+            |> Array.map (fun s ->
+                let support = Dist.support s.Dist.Value
+                if support.IsDiscrete then
+                    invalidArg "m" (sprintf "Site '%s' (%s) is discrete: gradient-based inference needs continuous latent sites; marginalize it out or observe it." s.Name (Dist.name s.Dist.Value))
+                let b = Constraint.bijector support
+                let shape = s.Value.Value.Shape
+                { Name = s.Name; Shape = shape; Support = support; Bijector = b; UnconstrainedShape = Bijector.unconstrainedShape b shape })
+        let paramValues = Trace.parameters proto |> Array.map (fun s -> s.Name, s.Value.Value) |> Map.ofArray
+        let constrain (us: Tensor[]) =
+            if us.Length <> latents.Length then
+                invalidArg "us" (sprintf "Potential: %d unconstrained tensors for %d latent sites (%s)." us.Length latents.Length (String.Join(", ", latents |> Array.map (fun l -> l.Name))))
+            Array.fold2 (fun acc (l: LatentSite) (u: Tensor) -> Map.add l.Name (Bijector.forward l.Bijector u) acc) Map.empty latents us
+        let energy (us: Tensor[]) =
+            let values = constrain us
+            let values = Map.fold (fun acc k v -> Map.add k v acc) values paramValues
+            let lj = logJoint values m
+            let logDet = Array.fold2 (fun acc (l: LatentSite) u -> acc + Tensor.sum (Bijector.logAbsDetJacobian l.Bijector u)) (Tensor.scalar 0.0) latents us
+            -(lj + logDet)
+        let unconstrain (values: Map<string, Tensor>) =
+            latents |> Array.map (fun l ->
+                match values.TryFind l.Name with
+                | Some v -> Bijector.inverse l.Bijector v
+                | None -> invalidArg "values" (sprintf "Potential.unconstrain: no value for latent site '%s'." l.Name))
+        { Latents = latents; Energy = energy; Constrain = constrain; Unconstrain = unconstrain }
+
+    /// A starting point on unconstrained space for the potential, by the given strategy.
+    let init (strategy: InitStrategy) (key: RngKey) (m: Model<'T>) (p: Potential) : Tensor[] =
+        let uniform (k: RngKey) (radius: float) (l: LatentSite) = (Rng.uniform k l.UnconstrainedShape * 2.0 - 1.0) * radius
+        let keys = Rng.splitN key (p.Latents.Length + 1)
+        match strategy with
+        | InitUniform r ->
+            if not (r > 0.0) then invalidArg "strategy" (sprintf "InitUniform: the radius must be positive, got %g." r)
+            p.Latents |> Array.mapi (fun i l -> uniform keys.[i] r l)
+        | InitFeasible -> p.Latents |> Array.map (fun l -> Tensor.zeros l.UnconstrainedShape)
+        | InitMedian n ->
+            if n < 1 then invalidArg "strategy" (sprintf "InitMedian: needs at least one draw, got %d." n)
+            let draws =
+                Array.init n (fun i -> Model.run (Handlers.trace (Handlers.seed (Rng.foldIn keys.[p.Latents.Length] i) m)) |> snd)
+            p.Latents |> Array.map (fun l ->
+                let stacked = draws |> Array.map (fun t -> t.Value l.Name) |> Tensor.stack 0 |> Tensor.toArray
+                let size = Shape.size l.Shape
+                let med =
+                    Array.init size (fun j ->
+                        let col = Array.init n (fun i -> stacked.[i * size + j]) |> Array.sort
+                        if n % 2 = 1 then col.[n / 2] else 0.5 * (col.[n / 2 - 1] + col.[n / 2]))
+                Bijector.inverse l.Bijector (Tensor.create l.Shape med))
+        | InitValues values ->
+            p.Latents |> Array.mapi (fun i l ->
+                match values.TryFind l.Name with
+                | Some v ->
+                    if not (Shape.equal v.Shape l.Shape) then
+                        invalidArg "strategy" (sprintf "InitValues: site '%s' has shape %s but the value given has %s." l.Name (Shape.format l.Shape) (Shape.format v.Shape))
+                    Bijector.inverse l.Bijector v
+                | None -> uniform keys.[i] 2.0 l)
