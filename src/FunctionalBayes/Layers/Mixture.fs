@@ -1,0 +1,3 @@
+namespace FunctionalBayes
+
+// (filled in by the layers work)
