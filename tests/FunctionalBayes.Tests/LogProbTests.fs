@@ -287,3 +287,14 @@ let ``float32 parameters give float32 log-densities`` () =
     let lp = Dist.logProb d (Tensor.ofArrayF32 [| 1.0f |])
     Assert.Equal(Float32, lp.Dtype)
     Assert.Equal(RefNormal.PDFLn(0.5, 2.0, 1.0), float (Tensor.toArrayF32 lp).[0], 5)
+
+[<Fact>]
+let ``Expand gives one log density per expanded element, with or without sample axes`` () =
+    // base batch [1] expanded to [2, 1]: a value of shape [2, 1] has two densities, not four
+    let d = Dist.expand [| 2; 1 |] (Dist.normal (Tensor.scalar 0.0) (Tensor.ofArray [| 0.8 |]))
+    let x = Tensor.create [| 2; 1 |] [| 0.6; -0.4 |]
+    let lp = Dist.logProb d x
+    Assert.Equal<int[]>([| 2; 1 |], lp.Shape)
+    assertClose 1e-14 [| RefNormal.PDFLn(0.0, 0.8, 0.6); RefNormal.PDFLn(0.0, 0.8, -0.4) |] (Tensor.toArray lp)
+    let xs = Tensor.create [| 3; 2; 1 |] (Array.init 6 (fun i -> 0.1 * float i))
+    Assert.Equal<int[]>([| 3; 2; 1 |], (Dist.logProb d xs).Shape)
