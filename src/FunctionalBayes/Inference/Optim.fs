@@ -1,0 +1,115 @@
+namespace FunctionalBayes
+
+open System
+open FunctionalBayes.Tensors
+
+/// A learning rate as a function of the step (0-based).
+[<RequireQualifiedAccess>]
+type Schedule =
+    | Constant of lr: float
+    /// lr · (α + (1 − α)·½(1 + cos(π·min(t, T)/T))): optax's cosine_decay_schedule (α = 0 decays to zero).
+    | CosineDecay of lr: float * steps: int * alpha: float
+    /// One cycle (optax's cosine_onecycle_schedule): from peak/divFactor up to peak over pctStart·T steps
+    /// by a cosine, then down to peak/(divFactor·finalDivFactor) by a cosine.
+    | WarmupCosine of peak: float * steps: int * pctStart: float * divFactor: float * finalDivFactor: float
+    /// lr · rate^(t / transitionSteps).
+    | ExponentialDecay of lr: float * rate: float * transitionSteps: int
+
+    /// BLayers' "warmup_cosine": one cycle with pct_start 0.1 and div_factor 25.
+    static member OneCycle(peak: float, steps: int) = WarmupCosine (peak, steps, 0.1, 25.0, 1e4)
+
+    /// The learning rate at a step.
+    member s.At(step: int) : float =
+        let t = float step
+        match s with
+        | Constant lr -> lr
+        | CosineDecay (lr, n, alpha) ->
+            let p = min t (float n) / float (max n 1)
+            lr * (alpha + (1.0 - alpha) * 0.5 * (1.0 + cos (Math.PI * p)))
+        | WarmupCosine (peak, n, pct, div, finalDiv) ->
+            let up = max 1.0 (pct * float n)
+            let start = peak / div
+            let final = start / finalDiv
+            let cosine (a: float) (b: float) (frac: float) = b + (a - b) * 0.5 * (1.0 + cos (Math.PI * min 1.0 frac))
+            if t < up then cosine start peak (t / up)
+            else cosine peak final ((t - up) / max 1.0 (float n - up))
+        | ExponentialDecay (lr, rate, k) -> lr * Math.Pow(rate, t / float (max k 1))
+
+/// An optimizer: how parameters move given their gradients. Its state is a value (OptState).
+[<RequireQualifiedAccess>]
+type Optimizer =
+    /// SGD with (heavy-ball) momentum.
+    | Sgd of lr: Schedule * momentum: float
+    /// Adam (Kingma and Ba): b1 0.9, b2 0.999, eps 1e-8 by default.
+    | Adam of lr: Schedule * b1: float * b2: float * eps: float
+    /// Adam with decoupled weight decay (Loshchilov and Hutter).
+    | AdamW of lr: Schedule * b1: float * b2: float * eps: float * weightDecay: float
+    /// Pyro's ClippedAdam: gradients clipped element-wise to ±clipNorm, learning rate decayed by lrd per step.
+    | ClippedAdam of lr: Schedule * b1: float * b2: float * eps: float * clipNorm: float * lrd: float
+    | Adagrad of lr: Schedule * eps: float
+    /// RMSProp: v = ρ·v + (1−ρ)·g², step = lr·g/(√v + eps).
+    | RmsProp of lr: Schedule * decay: float * eps: float
+
+    static member AdamDefault(lr: float) = Adam (Schedule.Constant lr, 0.9, 0.999, 1e-8)
+    static member AdamWith(lr: Schedule) = Adam (lr, 0.9, 0.999, 1e-8)
+    static member ClippedAdamDefault(lr: float) = ClippedAdam (Schedule.Constant lr, 0.9, 0.999, 1e-8, 10.0, 1.0)
+
+/// An optimizer's state: the step count and its per-parameter slots.
+[<NoEquality; NoComparison>]
+type OptState = { Step: int; First: Tensor[]; Second: Tensor[] }
+
+[<RequireQualifiedAccess>]
+module Optim =
+
+    /// Starting state for these parameters.
+    let init (ps: Tensor[]) : OptState =
+        { Step = 0; First = ps |> Array.map (Tensor.detach >> Tensor.zerosLike); Second = ps |> Array.map (Tensor.detach >> Tensor.zerosLike) }
+
+    /// The global L2 norm of a set of gradients.
+    let globalNorm (gs: Tensor[]) =
+        sqrt (gs |> Array.sumBy (fun g -> Tensor.toScalar (Tensor.sum (g * g))))
+
+    /// Scales gradients down so their global norm is at most maxNorm.
+    let clipByGlobalNorm (maxNorm: float) (gs: Tensor[]) =
+        if not (maxNorm > 0.0) then invalidArg "maxNorm" (sprintf "Optim.clipByGlobalNorm: maxNorm must be positive, got %g." maxNorm)
+        let n = globalNorm gs
+        if n <= maxNorm then gs else gs |> Array.map (fun g -> g * (maxNorm / n))
+
+    let private adamMoments (b1: float) (b2: float) (st: OptState) (gs: Tensor[]) =
+        let m = Array.map2 (fun (m: Tensor) g -> b1 * m + (1.0 - b1) * g) st.First gs
+        let v = Array.map2 (fun (v: Tensor) (g: Tensor) -> b2 * v + (1.0 - b2) * g * g) st.Second gs
+        m, v
+
+    /// One update: new parameters and state. Gradients are of a loss to minimize.
+    let update (opt: Optimizer) (st: OptState) (ps: Tensor[]) (gs: Tensor[]) : Tensor[] * OptState =
+        if ps.Length <> gs.Length then invalidArg "gs" (sprintf "Optim.update: %d parameters but %d gradients." ps.Length gs.Length)
+        let t = st.Step + 1
+        let next (newPs: Tensor[]) (first: Tensor[]) (second: Tensor[]) = newPs, { Step = t; First = first; Second = second }
+        let adamStep (lr: float) (b1: float) (b2: float) (eps: float) (gs: Tensor[]) =
+            let m, v = adamMoments b1 b2 st gs
+            let c1 = 1.0 - Math.Pow(b1, float t)
+            let c2 = 1.0 - Math.Pow(b2, float t)
+            let step = Array.map2 (fun (m: Tensor) (v: Tensor) -> (m / c1) / (Tensor.sqrt (v / c2) + eps) * lr) m v
+            step, m, v
+        match opt with
+        | Optimizer.Sgd (lr, mu) ->
+            let vel = Array.map2 (fun (v: Tensor) g -> mu * v + g) st.First gs
+            next (Array.map2 (fun (p: Tensor) v -> p - lr.At st.Step * v) ps vel) vel st.Second
+        | Optimizer.Adam (lr, b1, b2, eps) ->
+            let step, m, v = adamStep (lr.At st.Step) b1 b2 eps gs
+            next (Array.map2 (-) ps step) m v
+        | Optimizer.AdamW (lr, b1, b2, eps, wd) ->
+            let a = lr.At st.Step
+            let step, m, v = adamStep a b1 b2 eps gs
+            next (Array.map2 (fun (p: Tensor) s -> p - s - a * wd * p) ps step) m v
+        | Optimizer.ClippedAdam (lr, b1, b2, eps, clip, lrd) ->
+            let gs = gs |> Array.map (Tensor.clamp -clip clip)
+            let a = lr.At st.Step * Math.Pow(lrd, float st.Step)
+            let step, m, v = adamStep a b1 b2 eps gs
+            next (Array.map2 (-) ps step) m v
+        | Optimizer.Adagrad (lr, eps) ->
+            let acc = Array.map2 (fun (a: Tensor) (g: Tensor) -> a + g * g) st.Second gs
+            next (Array.map3 (fun (p: Tensor) g a -> p - lr.At st.Step * g / (Tensor.sqrt a + eps)) ps gs acc) st.First acc
+        | Optimizer.RmsProp (lr, rho, eps) ->
+            let v = Array.map2 (fun (v: Tensor) (g: Tensor) -> rho * v + (1.0 - rho) * g * g) st.Second gs
+            next (Array.map3 (fun (p: Tensor) g v -> p - lr.At st.Step * g / (Tensor.sqrt v + eps)) ps gs v) st.First v

@@ -1,0 +1,249 @@
+module FunctionalBayes.Tensors.Tests.GemmTests
+
+open System
+open Xunit
+open FunctionalBayes.Tensors
+
+// ---------------------------------------------------------------------------------------------
+// Reference + helpers
+// ---------------------------------------------------------------------------------------------
+
+/// Stored (rows, cols) of an operand given its op-shape and transpose flag.
+let stored (trans: bool) (r: int) (c: int) = if trans then (c, r) else (r, c)
+
+type Case<'T> =
+    { TransA: bool; TransB: bool; M: int; N: int; K: int
+      A: 'T[]; AOff: int; Lda: int; B: 'T[]; BOff: int; Ldb: int
+      C: 'T[]; COff: int; Ldc: int }
+
+let makeCase (rng: Random) (conv: float -> 'T) transA transB m n k (padded: bool) : Case<'T> =
+    let pad () = if padded then rng.Next(0, 4) else 0
+    let (ar, ac) = stored transA m k
+    let (br, bc) = stored transB k n
+    let lda = ac + pad ()
+    let ldb = bc + pad ()
+    let ldc = n + pad ()
+    let aOff, bOff, cOff = pad (), pad (), pad ()
+    let rnd len = Array.init len (fun _ -> conv (rng.NextDouble() * 2.0 - 1.0))
+    { TransA = transA; TransB = transB; M = m; N = n; K = k
+      A = rnd (aOff + max 0 (ar * lda)); AOff = aOff; Lda = max lda 1
+      B = rnd (bOff + max 0 (br * ldb)); BOff = bOff; Ldb = max ldb 1
+      C = rnd (cOff + max 0 (m * ldc) + (if padded then 3 else 0)); COff = cOff; Ldc = max ldc 1 }
+
+let aAt (cs: Case<'T>) (toF: 'T -> float) i p =
+    toF (if cs.TransA then cs.A.[cs.AOff + p * cs.Lda + i] else cs.A.[cs.AOff + i * cs.Lda + p])
+let bAt (cs: Case<'T>) (toF: 'T -> float) p j =
+    toF (if cs.TransB then cs.B.[cs.BOff + j * cs.Ldb + p] else cs.B.[cs.BOff + p * cs.Ldb + j])
+
+/// Checks `result` (C after the call) against a naive triple loop computed in float64, and that
+/// elements of C outside the m×n window are untouched.
+let verify (cs: Case<'T>) (toF: 'T -> float) (relTol: float) (accumulate: bool) (result: 'T[]) =
+    let inWindow = Array.zeroCreate<bool> cs.C.Length
+    for i in 0 .. cs.M - 1 do
+        for j in 0 .. cs.N - 1 do
+            let idx = cs.COff + i * cs.Ldc + j
+            inWindow.[idx] <- true
+            let mutable s = 0.0
+            let mutable scale = 0.0
+            for p in 0 .. cs.K - 1 do
+                let t = aAt cs toF i p * bAt cs toF p j
+                s <- s + t
+                scale <- scale + abs t
+            let c0 = toF cs.C.[idx]
+            let expected = if accumulate then s + c0 else s
+            let scale = scale + (if accumulate then abs c0 else 0.0)
+            let got = toF result.[idx]
+            let err = abs (got - expected)
+            if not (err <= relTol * (scale + 1e-30)) then
+                failwithf "Mismatch tA=%b tB=%b m=%d n=%d k=%d acc=%b at (%d,%d): got %.17g expected %.17g (scale %g)"
+                    cs.TransA cs.TransB cs.M cs.N cs.K accumulate i j got expected scale
+    for idx in 0 .. cs.C.Length - 1 do
+        if not inWindow.[idx] && toF result.[idx] <> toF cs.C.[idx] then
+            failwithf "Element %d outside C window modified (tA=%b tB=%b m=%d n=%d k=%d)" idx cs.TransA cs.TransB cs.M cs.N cs.K
+
+let runF64 threads (cs: Case<float>) acc =
+    let c = Array.copy cs.C
+    Gemm.gemmF64Threads threads cs.TransA cs.TransB cs.M cs.N cs.K cs.A cs.AOff cs.Lda cs.B cs.BOff cs.Ldb c cs.COff cs.Ldc acc
+    c
+
+let runF32 threads (cs: Case<float32>) acc =
+    let c = Array.copy cs.C
+    Gemm.gemmF32Threads threads cs.TransA cs.TransB cs.M cs.N cs.K cs.A cs.AOff cs.Lda cs.B cs.BOff cs.Ldb c cs.COff cs.Ldc acc
+    c
+
+let checkF64 rng tA tB m n k padded =
+    let cs = makeCase rng id tA tB m n k padded
+    for acc in [ false; true ] do
+        verify cs id 1e-13 acc (runF64 Environment.ProcessorCount cs acc)
+        // also via the public entry point
+        let c = Array.copy cs.C
+        Gemm.gemmF64 tA tB m n k cs.A cs.AOff cs.Lda cs.B cs.BOff cs.Ldb c cs.COff cs.Ldc acc
+        verify cs id 1e-13 acc c
+
+let checkF32 rng tA tB m n k padded =
+    let cs = makeCase rng float32 tA tB m n k padded
+    for acc in [ false; true ] do
+        verify cs float 1e-5 acc (runF32 Environment.ProcessorCount cs acc)
+        let c = Array.copy cs.C
+        Gemm.gemmF32 tA tB m n k cs.A cs.AOff cs.Lda cs.B cs.BOff cs.Ldb c cs.COff cs.Ldc acc
+        verify cs float 1e-5 acc c
+
+let transCombos = [ (false, false); (true, false); (false, true); (true, true) ]
+
+let smallDims = [ 0; 1; 2; 3; 4; 5; 7; 8; 9; 15; 16; 17; 23; 24; 25; 31; 33; 47; 48; 49 ]
+
+// ---------------------------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------------------------
+
+let shapeData () : obj[] seq =
+    seq {
+        for (ta, tb) in transCombos do
+            yield [| box ta; box tb |]
+    }
+
+[<Theory>]
+[<MemberData(nameof shapeData)>]
+let ``f64 small exhaustive-ish shapes`` (tA: bool) (tB: bool) =
+    let rng = Random(1)
+    for m in [ 0; 1; 2; 5; 8; 9; 17; 25 ] do
+        for n in [ 0; 1; 2; 3; 8; 23; 24; 25; 49 ] do
+            for k in [ 0; 1; 3; 4; 7; 8; 9; 20 ] do
+                checkF64 rng tA tB m n k (rng.Next(2) = 0)
+
+[<Theory>]
+[<MemberData(nameof shapeData)>]
+let ``f32 small exhaustive-ish shapes`` (tA: bool) (tB: bool) =
+    let rng = Random(2)
+    for m in [ 0; 1; 2; 5; 8; 9; 17; 33 ] do
+        for n in [ 0; 1; 2; 3; 8; 16; 47; 48; 49; 97 ] do
+            for k in [ 0; 1; 3; 4; 7; 8; 9; 16; 17; 20 ] do
+                checkF32 rng tA tB m n k (rng.Next(2) = 0)
+
+[<Theory>]
+[<MemberData(nameof shapeData)>]
+let ``f64 random shapes`` (tA: bool) (tB: bool) =
+    let rng = Random(3)
+    for _ in 1 .. 25 do
+        let pick () = smallDims.[rng.Next smallDims.Length] + (if rng.Next(3) = 0 then rng.Next(0, 70) else 0)
+        checkF64 rng tA tB (pick ()) (pick ()) (pick ()) true
+
+[<Theory>]
+[<MemberData(nameof shapeData)>]
+let ``f32 random shapes`` (tA: bool) (tB: bool) =
+    let rng = Random(4)
+    for _ in 1 .. 25 do
+        let pick () = smallDims.[rng.Next smallDims.Length] + (if rng.Next(3) = 0 then rng.Next(0, 70) else 0)
+        checkF32 rng tA tB (pick ()) (pick ()) (pick ()) true
+
+/// Shapes crossing the MC/KC/NC block boundaries and the parallel threshold.
+let bigShapes = [ (257, 257, 257); (1000, 3, 517); (3, 1000, 517); (130, 500, 600); (97, 481, 259); (5000, 1, 20); (1, 5000, 20); (20, 1, 5000); (1, 1, 777); (600, 250, 1) ]
+
+let bigData () : obj[] seq =
+    seq {
+        for (ta, tb) in transCombos do
+            for (m, n, k) in bigShapes do
+                yield [| box ta; box tb; box m; box n; box k |]
+    }
+
+[<Theory>]
+[<MemberData(nameof bigData)>]
+let ``f64 block-crossing shapes`` (tA: bool) (tB: bool) (m: int) (n: int) (k: int) =
+    checkF64 (Random(m * 31 + n * 7 + k)) tA tB m n k true
+
+[<Theory>]
+[<MemberData(nameof bigData)>]
+let ``f32 block-crossing shapes`` (tA: bool) (tB: bool) (m: int) (n: int) (k: int) =
+    checkF32 (Random(m * 31 + n * 7 + k + 1)) tA tB m n k true
+
+[<Fact>]
+let ``k = 0 zeroes C when not accumulating and leaves it when accumulating`` () =
+    let c = Array.create 20 7.0
+    Gemm.gemmF64 false false 3 4 0 [||] 0 0 [||] 0 4 c 2 5 false
+    for i in 0 .. 2 do
+        for j in 0 .. 3 do Assert.Equal(0.0, c.[2 + i * 5 + j])
+    Assert.Equal(7.0, c.[0]); Assert.Equal(7.0, c.[6]); Assert.Equal(7.0, c.[19])
+    let c2 = Array.create 12 7.0f
+    Gemm.gemmF32 true true 3 4 0 [||] 0 3 [||] 0 0 c2 0 4 true
+    Assert.True(c2 |> Array.forall ((=) 7.0f))
+    Gemm.gemmF32 true true 3 4 0 [||] 0 3 [||] 0 0 c2 0 4 false
+    Assert.True(c2 |> Array.forall ((=) 0.0f))
+
+[<Fact>]
+let ``NaN in C is overwritten when accumulate = false`` () =
+    for (m, n, k) in [ (5, 1, 20); (1, 30, 5); (17, 29, 13); (200, 200, 200) ] do
+        let rng = Random(5)
+        let a = Array.init (m * k) (fun _ -> rng.NextDouble())
+        let b = Array.init (k * n) (fun _ -> rng.NextDouble())
+        let c = Array.create (m * n) nan
+        Gemm.gemmF64 false false m n k a 0 k b 0 n c 0 n false
+        Assert.True(c |> Array.forall (fun v -> not (Double.IsNaN v)))
+        let cf = Array.create (m * n) nanf
+        Gemm.gemmF32 false false m n k (Array.map float32 a) 0 k (Array.map float32 b) 0 n cf 0 n false
+        Assert.True(cf |> Array.forall (fun v -> not (Single.IsNaN v)))
+
+[<Fact>]
+let ``invalid arguments are rejected`` () =
+    let a = Array.zeroCreate<float> 8   // too small for 3x3
+    let c = Array.zeroCreate<float> 10
+    Assert.ThrowsAny<ArgumentException>(fun () -> Gemm.gemmF64 false false 3 3 3 a 0 3 a 0 3 c 0 3 false) |> ignore
+    Assert.ThrowsAny<ArgumentException>(fun () -> Gemm.gemmF64 false false -1 3 3 a 0 3 a 0 3 c 0 3 false) |> ignore
+    Assert.ThrowsAny<ArgumentException>(fun () -> Gemm.gemmF64 false false 2 2 2 a 7 2 a 0 2 c 0 2 false) |> ignore
+
+// ---------------------------------------------------------------------------------------------
+// Determinism: bit-identical results for any thread count
+// ---------------------------------------------------------------------------------------------
+
+let detShapes = [ (300, 517, 300); (517, 300, 611); (64, 1000, 700); (1000, 64, 700); (129, 131, 1500) ]
+
+let detData () : obj[] seq =
+    seq {
+        for (ta, tb) in transCombos do
+            for (m, n, k) in detShapes do
+                yield [| box ta; box tb; box m; box n; box k |]
+    }
+
+[<Theory>]
+[<MemberData(nameof detData)>]
+let ``results are bitwise identical for 1, 2, 3 and 4 threads`` (tA: bool) (tB: bool) (m: int) (n: int) (k: int) =
+    Assert.True(int64 m * int64 n * int64 k >= Gemm.parallelThreshold, "shape must be above the parallel threshold")
+    let rng = Random(m + n + k)
+    let cs = makeCase rng id tA tB m n k true
+    let csf = makeCase rng float32 tA tB m n k true
+    for acc in [ false; true ] do
+        let r1 = runF64 1 cs acc
+        verify cs id 1e-13 acc r1
+        for t in [ 2; 3; 4 ] do
+            let rt = runF64 t cs acc
+            for idx in 0 .. r1.Length - 1 do
+                if BitConverter.DoubleToInt64Bits r1.[idx] <> BitConverter.DoubleToInt64Bits rt.[idx] then
+                    failwithf "f64 threads=%d differs at %d: %.17g vs %.17g" t idx r1.[idx] rt.[idx]
+        let f1 = runF32 1 csf acc
+        verify csf float 1e-5 acc f1
+        for t in [ 2; 3; 4 ] do
+            let ft = runF32 t csf acc
+            for idx in 0 .. f1.Length - 1 do
+                if BitConverter.SingleToInt32Bits f1.[idx] <> BitConverter.SingleToInt32Bits ft.[idx] then
+                    failwithf "f32 threads=%d differs at %d: %.9g vs %.9g" t idx f1.[idx] ft.[idx]
+
+[<Fact>]
+let ``concurrent callers do not interfere`` () =
+    let rng = Random(9)
+    let cases = Array.init 8 (fun i -> makeCase rng id (i % 2 = 0) (i % 3 = 0) (100 + i * 13) (120 + i) (90 + i * 7) true)
+    let expected = cases |> Array.map (fun cs -> runF64 1 cs false)
+    let results =
+        cases
+        |> Array.Parallel.map (fun cs -> Array.init 5 (fun _ -> runF64 2 cs false))
+    for i in 0 .. cases.Length - 1 do
+        for r in results.[i] do
+            Assert.True((r = expected.[i]), sprintf "case %d" i)
+
+[<Fact>]
+let ``shapes that take the packing and GEMV variants are correct`` () =
+    // CI runs these tests again with DOTNET_EnableAVX512=0, which sends the same shapes down the portable paths.
+    let rng = Random(11)
+    for (ta, tb) in transCombos do
+        for (m, n, k) in [ (5000, 1, 20); (20, 1, 333); (1, 77, 20); (57, 61, 300); (3, 40, 17); (130, 97, 260) ] do
+            checkF64 rng ta tb m n k true
+            checkF32 rng ta tb m n k true
+
