@@ -326,8 +326,9 @@ module Dist =
             Tensor.sumAxes (Array.init k (fun i -> -(i + 1))) false lp
         | Expand (b, s) ->
             let lp = logProb b x
-            let sampleDims = lp.Shape.[.. lp.Rank - (batchShapeOf b).Length - 1]
-            Tensor.broadcastTo (Shape.broadcast "Expand" lp.Shape (Array.append sampleDims s)) lp
+            // axes of x in front of the expanded batch shape are sample axes
+            let sampleDims = x.Shape.[.. x.Rank - (eventShape b).Length - s.Length - 1]
+            Tensor.broadcastTo (Array.append sampleDims s) lp
         | Masked (b, m) ->
             let lp = logProb b x
             Tensor.where m lp (Tensor.zerosLike lp)
