@@ -13,6 +13,13 @@ let private runWith (values: (string * Tensor) list) (seed: uint64) (m: Model<Te
 
 let private shapeOf (tr: Trace) (name: string) = (tr.Value name).Shape
 
+/// Every sample site has finite log densities, one per element of its batch shape.
+let private checkDensities (tr: Trace) =
+    for s in tr.Sites |> Array.filter (fun s -> s.Kind = SampleSite) do
+        let lp = Site.logDensity s
+        Assert.True(Shape.equal (Dist.batchShape s.Dist.Value) lp.Shape, sprintf "%s: log density shape %A" s.Name lp.Shape)
+        Assert.True(Tensor.toArray lp |> Array.forall Double.IsFinite, s.Name)
+
 // ---- attention --------------------------------------------------------------------------------
 
 /// The attention forward pass by loops over float arrays (row-major weights).
@@ -80,6 +87,7 @@ let ``attention sites, shapes and the prior scales of the weights`` () =
             Assert.Equal<int[]>([| units |], shapeOf tr "AttentionLayer_t_scale_out")
             Assert.Equal<int[]>([| h; units |], shapeOf tr "AttentionLayer_t_W_out")
             Assert.Equal<int[]>([| n; units |], out.Shape)
+            checkDensities tr
     // W_Q's scale is scale_qkv[:, None, :]; W_emb's is scale_emb
     let m, hk = 2, 3
     let sq = randomTensor 9 [| m; hk |] 0.5 2.0
@@ -149,7 +157,7 @@ let ``mixture layer with fixed weights and custom components`` () =
         Assert.Equal<int[]>([| 3 |], shapeOf tr "MixtureLayer_c_logits")
         Assert.Equal<int[]>([| 2; units |], shapeOf tr "MixtureLayer_c_beta")
         Assert.Equal<int[]>([| 4; units |], out.Shape)
-        Assert.True(Tensor.toArray (Site.logDensity tr.["MixtureLayer_c_beta"]) |> Array.forall Double.IsFinite)
+        checkDensities tr
 
 [<Fact>]
 let ``mixture settings are checked at Create, naming the layer`` () =
@@ -163,3 +171,16 @@ let ``mixture settings are checked at Create, naming the layer`` () =
     bad (fun () -> MixtureLayer.Create(components = []) |> ignore)
     bad (fun () -> MixtureLayer.Create(components = [ Normal (Tensor.zeros [| 2 |], Tensor.scalar 1.0) ]) |> ignore)
     bad (fun () -> MixtureLayer.Default.Call("z", Tensor.ones [| 2; 2 |], units = 0) |> ignore)
+
+[<Fact>]
+let ``attention output is differentiable in the weights (reverse mode vs finite differences)`` () =
+    let m, hk, n, d = 2, 2, 3, 3
+    let h = m * hk
+    let x = randomTensor 15 [| n; d |] -1.0 1.0
+    let layer = AttentionLayer.Create(headDim = hk, numHeads = m)
+    let f (ws: Tensor[]) =
+        layer.Call("g", x, units = 2)
+        |> runWith [ "AttentionLayer_g_W_emb", ws.[0]; "AttentionLayer_g_W_Q", ws.[1]; "AttentionLayer_g_W_K", ws.[2]; "AttentionLayer_g_W_V", ws.[3] ] 4UL
+        |> fst
+    gradCheck f [| randomTensor 16 [| d; h |] -1.0 1.0; randomTensor 17 [| m; h; hk |] -1.0 1.0
+                   randomTensor 18 [| m; h; hk |] -1.0 1.0; randomTensor 19 [| m; h; hk |] -1.0 1.0 |]

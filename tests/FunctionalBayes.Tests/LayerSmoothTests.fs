@@ -16,6 +16,13 @@ let private rows (t: Tensor) = let a = Tensor.toArray2D t in Array.init (Array2D
 
 let private shapeOf (tr: Trace) (name: string) = (tr.Value name).Shape
 
+/// Every sample site has one finite log density per element of its value.
+let private checkDensities (tr: Trace) =
+    for s in tr.Sites |> Array.filter (fun s -> s.Kind = SampleSite) do
+        let lp = Site.logDensity s
+        Assert.True(Shape.equal s.Value.Value.Shape lp.Shape, sprintf "%s: log density shape %A for value shape %A" s.Name lp.Shape s.Value.Value.Shape)
+        Assert.True(Tensor.toArray lp |> Array.forall Double.IsFinite, s.Name)
+
 // ---- knots ------------------------------------------------------------------------------------
 
 [<Fact>]
@@ -167,6 +174,7 @@ let ``P-spline sites, shapes and settings`` () =
         Assert.Equal<int[]>([| k - 2; units |], shapeOf tr "PSplineLayer_s_differences")
         Assert.Equal<int[]>([| units |], shapeOf tr "PSplineLayer_s_trend")
         Assert.Equal<int[]>([| 6; units |], out.Shape)
+        checkDensities tr
     let bad (f: unit -> unit) =
         let ex = Assert.ThrowsAny<ArgumentException>(fun () -> f ())
         Assert.Contains("PSplineLayer", ex.Message)
@@ -221,6 +229,7 @@ let ``HSGP sites, shapes and settings`` () =
         Assert.Equal<int[]>([||], shapeOf tr "HSGPLayer_h_lengthscale")
         Assert.Equal<int[]>([||], shapeOf tr "HSGPLayer_h_sigma")
         Assert.Equal<int[]>([| 10; units |], shapeOf tr "HSGPLayer_h_beta")
+        checkDensities tr
     let bad (f: unit -> unit) =
         let ex = Assert.ThrowsAny<ArgumentException>(fun () -> f ())
         Assert.Contains("HSGPLayer", ex.Message)
@@ -229,3 +238,18 @@ let ``HSGP sites, shapes and settings`` () =
     bad (fun () -> HSGPLayer.Default.Call("h", x, 0.0, 10) |> ignore)
     bad (fun () -> HSGPLayer.Default.Call("h", x, 4.5, 0) |> ignore)
     bad (fun () -> HSGPLayer.Default.Call("h", Tensor.ones [| 5; 2 |], 4.5, 3) |> ignore)
+
+[<Fact>]
+let ``HSGP and P-spline outputs are differentiable in their parameters`` () =
+    let xs = [| -2.0; 0.3; 1.7 |]
+    let hsgp (ps: Tensor[]) =
+        HSGPLayer.Default.Call("d", Tensor.ofArray xs, 4.5, 5, units = 2)
+        |> runWith [ "HSGPLayer_d_lengthscale", ps.[0]; "HSGPLayer_d_sigma", ps.[1]; "HSGPLayer_d_beta", ps.[2] ] 6UL
+        |> fst
+    gradCheck hsgp [| Tensor.scalar 1.3; Tensor.scalar 0.8; randomTensor 8 [| 5; 2 |] -1.0 1.0 |]
+    let knots = Splines.makeKnots (linspace 0.0 1.0 20) 3 3
+    let pspline (ps: Tensor[]) =
+        PSplineLayer.Default.Call("e", Tensor.ofArray [| 0.1; 0.4; 0.9 |], knots)
+        |> runWith [ "PSplineLayer_e_differences", ps.[0]; "PSplineLayer_e_trend", ps.[1] ] 7UL
+        |> fst
+    gradCheck pspline [| randomTensor 9 [| knots.Length - 6; 1 |] -1.0 1.0; Tensor.ofArray [| 0.3 |] |]

@@ -23,6 +23,13 @@ let private siteSd (tr: Trace) (name: string) = tr.[name].Dist.Value |> Dist.var
 
 let private shapeOf (tr: Trace) (name: string) = (tr.Value name).Shape
 
+/// Every sample site has one finite log density per element of its value (no stray broadcasting).
+let private checkDensities (tr: Trace) =
+    for s in tr.Sites |> Array.filter (fun s -> s.Kind = SampleSite) do
+        let lp = Site.logDensity s
+        Assert.True(Shape.equal s.Value.Value.Shape lp.Shape, sprintf "%s: log density shape %A for value shape %A" s.Name lp.Shape s.Value.Value.Shape)
+        Assert.True(Tensor.toArray lp |> Array.forall Double.IsFinite, s.Name)
+
 [<Fact>]
 let ``horseshoe without a slab: beta's prior scale is tau times lambda and out = x·beta`` () =
     let n, d, u = 5, 3, 2
@@ -80,10 +87,12 @@ let ``horseshoe sites and shapes, units 1 and 3, with and without a slab`` () =
         Assert.Equal<int[]>([| 4; units |], shapeOf tr "HorseshoeLayer_a_scale")
         Assert.Equal<int[]>([| 4; units |], shapeOf tr "HorseshoeLayer_a_beta")
         Assert.Equal<int[]>([| 30; units |], out.Shape)
+        checkDensities tr
         let out2, tr2 = HorseshoeLayer.Create(slabScale = 2.0).Call("b", x, units = units) |> runWith [] 5UL
         Assert.Equal<string[]>([| "HorseshoeLayer_b_tau"; "HorseshoeLayer_b_scale"; "HorseshoeLayer_b_c2"; "HorseshoeLayer_b_beta" |], tr2.Sites |> Array.map (fun s -> s.Name))
         Assert.Equal<int[]>([||], shapeOf tr2 "HorseshoeLayer_b_c2")
         Assert.Equal<int[]>([| 30; units |], out2.Shape)
+        checkDensities tr2
     // a vector is one column
     let outV, trV = HorseshoeLayer.Default.Call("v", Tensor.ofArray [| 1.0; 2.0 |]) |> runWith [] 6UL
     Assert.Equal<int[]>([| 2; 1 |], outV.Shape)
@@ -148,6 +157,7 @@ let ``spike and slab: out = x·(z ⊙ beta), sites and shapes`` () =
         Assert.Equal<int[]>([| d; units |], shapeOf tr "SpikeAndSlabLayer_t_z")
         Assert.Equal<int[]>([| d; units |], shapeOf tr "SpikeAndSlabLayer_t_beta")
         Assert.True(Tensor.toArray (tr.Value "SpikeAndSlabLayer_t_z") |> Array.forall (fun v -> v > 0.0 && v < 1.0))
+        checkDensities tr
     // the gate's prior is Beta(alpha, beta)
     match tr.["SpikeAndSlabLayer_s_z"].Dist.Value with
     | Expand (Beta (a, b), _) ->
@@ -187,6 +197,7 @@ let ``horseshoe interaction: the design is x_i·x_j for i < j in row-major order
         Assert.Equal<int[]>([| n; units |], o.Shape)
         Assert.Equal<int[]>([| p; units |], shapeOf t "HorseshoeInteractionLayer_j_beta")
         Assert.Equal<int[]>([||], shapeOf t "HorseshoeInteractionLayer_j_c2")
+        checkDensities t
     let ex = Assert.ThrowsAny<ArgumentException>(fun () -> HorseshoeInteractionLayer.Default.Call("k", Tensor.ones [| 3; 1 |]) |> ignore)
     Assert.Contains("HorseshoeInteractionLayer", ex.Message)
     Assert.Contains(Shape.format [| 3; 1 |], ex.Message)

@@ -9,7 +9,9 @@ open FunctionalBayes.Tensors
 /// H = x[:, :, None]·W_emb + W_bias (n, d, h); Q, K, V = einsum(ndh, mhk -> ndmk); A = softmax_q(einsum(ndmk, nqmk -> nmdq)/√k);
 /// O = einsum(nmdq, nqmk -> ndmk) reshaped head-major to (n, d, h); out = activation(mean_d(O)·W_out), (n, u).
 type AttentionLayer =
-    { ScalePrior: Distribution
+    { /// The prior of every scale site (on positive values).
+      ScalePrior: Distribution
+      /// The family of every weight, at its scale.
       Coef: ScaleFamily
       /// The size k of each head.
       HeadDim: int

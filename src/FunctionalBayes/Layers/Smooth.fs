@@ -101,9 +101,11 @@ module Splines =
 /// trend (u) ~ Normal(0, trendScale); β = R·δ + linspace(-1, 1, K)·trend (R the minimum-norm right inverse of the
 /// second-difference matrix); f = (B(clip x) - B(reference))·β, (n, u). K = len(knots) - degree - 1.
 type PSplineLayer =
-    { ScalePrior: Distribution
+    { /// The prior of the differences' scale (on positive values).
+      ScalePrior: Distribution
       /// The scale of the linear trend's Normal prior.
       TrendScale: float
+      /// The B-spline degree (3: cubic).
       Degree: int }
 
     /// BLayers' defaults: scale ~ HalfNormal(1), trend scale 1, cubic splines.
@@ -186,7 +188,9 @@ module HSGP =
 /// Hilbert-space basis functions on [-L, L]. lengthscale ℓ () ~ InverseGamma(5, 5); sigma α () ~ HalfNormal(1);
 /// beta (m, u) ~ Normal(0, 1); f = φ(x)·(sqrt(S) ⊙ beta), (n, u).
 type HSGPLayer =
-    { LengthscalePrior: Distribution
+    { /// The prior of the lengthscale ℓ (scalar, positive).
+      LengthscalePrior: Distribution
+      /// The prior of the marginal sd α (scalar, positive).
       SigmaPrior: Distribution }
 
     /// BLayers' defaults: lengthscale ~ InverseGamma(5, 5), sigma ~ HalfNormal(1).

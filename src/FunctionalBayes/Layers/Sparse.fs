@@ -58,6 +58,7 @@ type HorseshoeLayer =
       SlabDf: float
       /// The scale of tau's HalfCauchy prior (the global shrinkage).
       Tau0: float
+      /// The coefficient family, taken at the effective scale s.
       Coef: ScaleFamily }
 
     /// BLayers' defaults: no slab, slab df 4, tau0 1, beta ~ Normal(0, s).
@@ -81,7 +82,9 @@ type HorseshoeLayer =
 /// SpikeAndSlabLayer: a continuous spike-and-slab. z (d, u) ~ Beta(α, β); beta (d, u) ~ coef;
 /// out = activation(x·(z ⊙ beta)), (n, u).
 type SpikeAndSlabLayer =
-    { Alpha: float
+    { /// The gate's Beta prior: first shape parameter.
+      Alpha: float
+      /// The gate's Beta prior: second shape parameter.
       Beta: float
       /// The fixed coefficient prior (scalar batch and event shape).
       Coef: Distribution }
@@ -124,6 +127,7 @@ type HorseshoeInteractionLayer =
       SlabDf: float
       /// The scale of tau's HalfCauchy prior.
       Tau0: float
+      /// The coefficient family, taken at the effective scale s.
       Coef: ScaleFamily }
 
     /// BLayers' defaults: no slab, slab df 4, tau0 1, beta ~ Normal(0, s).
