@@ -18,14 +18,6 @@ module internal SparseCommon =
         positiveFinite layer "tau0" tau0
         coef.Validate layer
 
-    /// The pairwise products x_i·x_j, i &lt; j, in row-major upper-triangle order: (n, d) -> (n, d(d-1)/2).
-    let pairwiseUpper (x: Tensor) =
-        let d = x.Shape.[1]
-        let pairs = [| for i in 0 .. d - 2 do for j in i + 1 .. d - 1 -> i, j |]
-        let xi = Tensor.indexSelect 1 (Tensor.ofInts (Array.map fst pairs)) x
-        let xj = Tensor.indexSelect 1 (Tensor.ofInts (Array.map snd pairs)) x
-        xi * xj
-
     /// The horseshoe over a design matrix z (n, d): tau (u), scale (d, u), c2 () with a slab, beta (d, u); z·beta.
     let horseshoe (layer: string) (name: string) (slabScale: float option) (slabDf: float) (tau0: float)
                   (coef: ScaleFamily) (z: Tensor) (units: int) (act: Activation) : Model<Tensor> =
@@ -148,4 +140,4 @@ type HorseshoeInteractionLayer =
         let x = LayerCommon.asMatrix "HorseshoeInteractionLayer" "x" x
         if x.Shape.[1] < 2 then
             invalidArg "x" (sprintf "HorseshoeInteractionLayer: x needs at least 2 columns to form pairs, got shape %s." (Shape.format x.Shape))
-        SparseCommon.horseshoe "HorseshoeInteractionLayer" name l.SlabScale l.SlabDf l.Tau0 l.Coef (SparseCommon.pairwiseUpper x) units act
+        SparseCommon.horseshoe "HorseshoeInteractionLayer" name l.SlabScale l.SlabDf l.Tau0 l.Coef (Interactions.pairwiseUpper x) units act
