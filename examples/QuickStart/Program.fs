@@ -1,14 +1,15 @@
-/// QuickStart: simulate a linear regression and recover its coefficients and noise scale by
-/// gradient descent on the Gaussian negative log-likelihood, written with tensors and autodiff.
+/// QuickStart: BLayers' README model, intercept + adaptive(x) + adaptive(x²) + FM(x, rank 3) with a
+/// Gaussian link, fitted by SVI with the minibatch ELBO to simulated data (N = 10 000, d = 5).
 module QuickStart.Program
 
 open System
 open System.Diagnostics
 open System.Globalization
 open System.IO
+open FunctionalBayes
 open FunctionalBayes.Tensors
 
-type private Options = { Out: string; Steps: int }
+type private Options = { Out: string; Epochs: int; Seed: uint64 }
 
 let private parse (argv: string[]) =
     let rec go i o =
@@ -16,63 +17,87 @@ let private parse (argv: string[]) =
         else
             match argv.[i] with
             | "--out" when i + 1 < argv.Length -> go (i + 2) { o with Out = argv.[i + 1] }
-            | "--steps" when i + 1 < argv.Length -> go (i + 2) { o with Steps = int argv.[i + 1] }
-            | a -> failwithf "unknown argument %s (use --out DIR, --steps N)" a
-    go 0 { Out = "."; Steps = 300 }
+            | "--epochs" when i + 1 < argv.Length -> go (i + 2) { o with Epochs = int argv.[i + 1] }
+            | "--seed" when i + 1 < argv.Length -> go (i + 2) { o with Seed = uint64 argv.[i + 1] }
+            | a -> failwithf "unknown argument %s (use --out DIR, --epochs N, --seed S)" a
+    go 0 { Out = "."; Epochs = 300; Seed = 0UL }
 
-/// The model's parameters: coefficients, intercept and log noise scale.
-type Params = { Beta: Tensor; Bias: Tensor; LogSigma: Tensor }
+/// The model, as in BLayers' README.
+let model (data: Map<string, Tensor>) = model {
+    let x = data.["x"]
+    let! b = Layers.intercept "b"
+    let! lin = Layers.adaptive "x" x
+    let! quad = Layers.adaptive "x2" (Tensor.square x)
+    let! fm = Layers.fm "fm" x 3
+    return! Links.gaussian "y" (b + lin + quad + fm) (data.TryFind "y")
+}
+
+let private inv (v: float) = v.ToString("R", CultureInfo.InvariantCulture)
+
+/// The FM's pairwise weights ⟨θ_i, θ_j⟩, i < j, from a (d, l, 1) factor tensor.
+let private pairWeights (theta: Tensor) =
+    let d = theta.Shape.[0]
+    let v = Tensor.reshape [| d; -1 |] theta
+    let g = Tensor.matmul v (Tensor.transpose v) |> Tensor.toArray
+    [| for i in 0 .. d - 2 do for j in i + 1 .. d - 1 -> g.[i * d + j] |]
 
 [<EntryPoint>]
 let main argv =
     let opts = parse argv
     let n, d = 10_000, 5
-    let trueBeta = [| 1.5; -2.0; 0.5; 0.0; 3.0 |]
-    let trueBias, trueSigma = 0.7, 0.4
+    // the truth
+    let bias = 0.7
+    let beta1 = [| 1.5; -2.0; 0.5; 0.0; 1.0 |]
+    let beta2 = [| 0.3; 0.0; -0.4; 0.2; 0.0 |]
+    let theta = Tensor.create [| d; 3; 1 |] [| 0.6; -0.2; 0.1; 0.3; 0.5; -0.4; -0.5; 0.1; 0.2; 0.2; -0.3; 0.4; 0.1; 0.2; -0.6 |]
+    let sigma = 0.5
     let kx, kn = Rng.split (Rng.key 20261121UL)
     let x = Rng.normal kx [| n; d |]
-    let y = Tensor.matmul x (Tensor.ofArray trueBeta) + trueBias + trueSigma * Rng.normal kn [| n |]
+    let fmTrue, _ =
+        Model.run (Handlers.trace (Handlers.substitute (Map [ "FMLayer_fm_scale", Tensor.ones [| 1 |]; "FMLayer_fm_theta", theta ]) (Layers.fm "fm" x 3)))
+    let mean = bias + Tensor.matmul x (Tensor.ofArray beta1) + Tensor.matmul (Tensor.square x) (Tensor.ofArray beta2) + Tensor.flatten fmTrue
+    let y = mean + sigma * Rng.normal kn [| n |]
+    let data = Map [ "x", x; "y", y ]
 
-    // mean negative log-likelihood of y ~ Normal(x·beta + bias, sigma)
-    let loss (p: Params) =
-        let sigma = Tensor.exp p.LogSigma
-        let z = (y - Tensor.matmul x p.Beta - p.Bias) / sigma
-        Tensor.mean (0.5 * Tensor.square z) + p.LogSigma + 0.5 * log (2.0 * Math.PI)
-
-    let lr = 0.1
-    let step (p: Params) =
-        let l, g = Autodiff.valueAndGradRecord loss p
-        l, { Beta = p.Beta - lr * g.Beta; Bias = p.Bias - lr * g.Bias; LogSigma = p.LogSigma - lr * g.LogSigma }
-
+    let batch = 1000
+    let steps = opts.Epochs * Data.stepsPerEpoch n batch
+    printfn "Fitting intercept + adaptive(x) + adaptive(x²) + FM(x, rank 3), N = %d, d = %d: %d epochs of batch %d (%d steps)" n d opts.Epochs batch steps
+    let width = 40
+    let progress (p: SviProgress) =
+        let filled = width * p.Step / p.TotalSteps
+        Console.Write(sprintf "\r[%s%s] %5d/%d  loss %12.2f  eta %4.1fs " (String('#', filled)) (String('.', width - filled)) p.Step p.TotalSteps p.Loss p.Eta.TotalSeconds)
+        if p.Step = p.TotalSteps then Console.WriteLine()
     let sw = Stopwatch.StartNew()
-    let mutable p = { Beta = Tensor.zeros [| d |]; Bias = Tensor.scalar 0.0; LogSigma = Tensor.scalar 0.0 }
-    for i in 1 .. opts.Steps do
-        let l, next = step p
-        p <- next
-        if i % 50 = 0 || i = opts.Steps then
-            printfn "step %4d  loss %.5f" i (Tensor.toScalar l)
+    let fitted =
+        Fit.vi { FitOptions.Default with
+                   Epochs = Some opts.Epochs; BatchSize = Some batch; LearningRate = 0.05
+                   Schedule = LrSchedule.WarmupCosine; Seed = opts.Seed; OnProgress = Some progress } model data
     let seconds = sw.Elapsed.TotalSeconds
 
-    let beta = Tensor.toArray p.Beta
+    let summary = Fit.summary fitted (Rng.key 2UL) 1000
     printfn ""
-    printfn "%-10s %10s %10s" "parameter" "true" "estimate"
-    for j in 0 .. d - 1 do
-        printfn "%-10s %10.4f %10.4f" (sprintf "beta[%d]" j) trueBeta.[j] beta.[j]
-    let bias = Tensor.toScalar p.Bias
-    let sigma = exp (Tensor.toScalar p.LogSigma)
-    printfn "%-10s %10.4f %10.4f" "bias" trueBias bias
-    printfn "%-10s %10.4f %10.4f" "sigma" trueSigma sigma
+    printfn "%-26s %10s %10s %10s %10s" "site" "mean" "sd" "2.5%" "97.5%"
+    for s in summary do
+        let m = Tensor.toArray s.Mean
+        let sd = Tensor.toArray s.Sd
+        let lo = Tensor.toArray s.Q025
+        let hi = Tensor.toArray s.Q975
+        for i in 0 .. m.Length - 1 do
+            let label = if m.Length = 1 then s.Name else sprintf "%s[%d]" s.Name i
+            printfn "%-26s %10.4f %10.4f %10.4f %10.4f" label m.[i] sd.[i] lo.[i] hi.[i]
+
+    let est name = (summary |> Array.find (fun s -> s.Name = name)).Mean
+    let truth = Array.concat [ [| bias |]; beta1; beta2; pairWeights theta ]
+    let estimate =
+        Array.concat [ Tensor.toArray (est "InterceptLayer_b_beta"); Tensor.toArray (est "AdaptiveLayer_x_beta")
+                       Tensor.toArray (est "AdaptiveLayer_x2_beta"); pairWeights (est "FMLayer_fm_theta") ]
+    let rmse = sqrt (Array.average (Array.map2 (fun a b -> (a - b) ** 2.0) truth estimate))
+    let sigmaHat = Tensor.toScalar (est "y_sigma")
+    printfn ""
+    printfn "Recovered %d coefficients (intercept, linear, quadratic, FM pairs): RMSE %.4f; sigma %.4f (true %.2f)" truth.Length rmse sigmaHat sigma
 
     Directory.CreateDirectory opts.Out |> ignore
-    let inv (v: float) = v.ToString("R", CultureInfo.InvariantCulture)
-    File.WriteAllLines(
-        Path.Combine(opts.Out, "quickstart-coefficients.csv"),
-        Array.append [| "name,true,estimate" |]
-            (Array.append
-                (Array.init d (fun j -> sprintf "beta[%d],%s,%s" j (inv trueBeta.[j]) (inv beta.[j])))
-                [| sprintf "bias,%s,%s" (inv trueBias) (inv bias); sprintf "sigma,%s,%s" (inv trueSigma) (inv sigma) |]))
-
-    let rmse = sqrt (Array.average (Array.map2 (fun a b -> (a - b) ** 2.0) trueBeta beta))
+    Fit.saveParams (Path.Combine(opts.Out, "quickstart-params.json")) fitted.Params
     printfn """{"coef_rmse":%s,"sigma_abs_err":%s,"fit_seconds":%s,"steps":%d}"""
-        (inv rmse) (inv (abs (sigma - trueSigma))) (inv seconds) opts.Steps
+        (inv rmse) (inv (abs (sigmaHat - sigma))) (inv seconds) fitted.Losses.Length
     0
