@@ -5,7 +5,8 @@ open FunctionalBayes.Benchmarks
 let private suites =
     [ "gemm", Suites.gemm
       "elementwise", Suites.elementwise
-      "grad", Suites.grad ]
+      "grad", Suites.grad
+      "svi", Suites.svi ]
 
 [<EntryPoint>]
 let main argv =

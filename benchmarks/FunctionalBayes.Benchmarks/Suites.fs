@@ -78,3 +78,32 @@ let grad () =
     let b = Tensor.ofArray (randomArray 7 20)
     let s = secondsPerCall 0.5 7 (fun () -> Autodiff.valueAndGrad g b |> ignore)
     report "grad_logistic_n5000_d20" (s * 1e6) "us" (Some (310.0, "Stan 2.21, same machine"))
+
+/// SVI steps per second: BLayers' "simple" process (N = 10^4, k = 2, batch 1000, AutoDiagonalNormal)
+/// and an FM model (d = 10, rank 3), each step a minibatch ELBO gradient and an Adam update.
+let svi () =
+    let run (name: string) (modelFn: Map<string, Tensor> -> FunctionalBayes.Model<Tensor>) (data: Map<string, Tensor>) =
+        let guide = FunctionalBayes.Guide.auto FunctionalBayes.AutoGuideKind.AutoDiagonalNormal (FunctionalBayes.InitUniform 2.0) (Rng.key 1UL) (modelFn data)
+        let cfg : FunctionalBayes.SviConfig<Tensor> =
+            { Model = modelFn; Guide = guide; Optimizer = FunctionalBayes.Optimizer.AdamDefault 0.01
+              Elbo = FunctionalBayes.Elbo.Batched 1; ClipNorm = None }
+        let n = FunctionalBayes.Data.rows data
+        let batch = FunctionalBayes.Data.slice 0 1000 data
+        let mutable st = FunctionalBayes.Svi.init cfg (Rng.key 2UL) data
+        let s = secondsPerCall 0.5 5 (fun () -> st <- FunctionalBayes.Svi.step cfg n batch st)
+        report name (1.0 / s) "steps/s" None
+    let n = 10_000
+    let x = Rng.normal (Rng.key 3UL) [| n; 2 |]
+    let y = Tensor.matmul x (Tensor.ofArray [| 0.8; -1.3 |]) + 0.5 * Rng.normal (Rng.key 4UL) [| n |]
+    let simple (d: Map<string, Tensor>) = FunctionalBayes.ModelBuilderInstance.model {
+        let! mu = FunctionalBayes.Layers.adaptive "x" d.["x"]
+        return! FunctionalBayes.Links.gaussian "y" mu (d.TryFind "y")
+    }
+    run "svi_simple_steps_per_s" simple (Map [ "x", x; "y", y ])
+    let xf = Rng.normal (Rng.key 5UL) [| n; 10 |]
+    let yf = Tensor.sumAxes [| 1 |] false xf + 0.5 * Rng.normal (Rng.key 6UL) [| n |]
+    let fm (d: Map<string, Tensor>) = FunctionalBayes.ModelBuilderInstance.model {
+        let! f = FunctionalBayes.Layers.fm "fm" d.["x"] 3
+        return! FunctionalBayes.Links.gaussian "y" f (d.TryFind "y")
+    }
+    run "svi_fm_d10_rank3_steps_per_s" fm (Map [ "x", xf; "y", yf ])

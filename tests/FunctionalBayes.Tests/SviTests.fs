@@ -176,3 +176,61 @@ let ``save and load round-trip parameters exactly`` () =
         Assert.Equal<float[]>(Tensor.toArray v, Tensor.toArray back.[k])
     IO.File.WriteAllText(path, "{}")
     Assert.Throws<IO.InvalidDataException>(fun () -> Fit.loadParams path |> ignore) |> ignore
+
+/// y ~ N(a + b·x, σ): a fit on simple data, shared by the fit-API tests.
+let private line (d: Map<string, Tensor>) = model {
+    let! mu = Layers.adaptive "x" d.["x"]
+    let! b = Layers.intercept "b"
+    return! Links.gaussian "y" (mu + b) (d.TryFind "y")
+}
+let private lineData =
+    let x = Rng.normal (Rng.key 101UL) [| 500 |]
+    Map [ "x", x; "y", 2.0 * x + 1.0 + 0.3 * Rng.normal (Rng.key 102UL) [| 500 |] ]
+let private lineFit = lazy (Fit.vi { FitOptions.Default with Epochs = Some 600; BatchSize = Some 100; LearningRate = 0.1; Schedule = LrSchedule.WarmupCosine } line lineData)
+
+[<Fact>]
+let ``predict gives one mean and sd per row, from chunks of draws`` () =
+    let f = lineFit.Force()
+    let newX = Tensor.ofArray [| -1.0; 0.0; 2.0 |]
+    let p = Fit.predict f (Rng.key 103UL) 400 true (Map [ "x", newX ])
+    let y = p.["y"]
+    Assert.Equal<int[]>([| 3 |], y.Mean.Shape)
+    Assert.Equal<int[]>([| 400; 3 |], y.Samples.Value.Shape)
+    // the predictive mean is close to 1 + 2x, its sd close to the noise 0.3 (5 standard errors of 400 draws)
+    Array.iteri2 (fun i m e -> Assert.True(abs (m - e) < 5.0 * 0.35 / sqrt 400.0 + 0.05, sprintf "row %d mean %g vs %g" i m e)) (Tensor.toArray y.Mean) [| -1.0; 1.0; 5.0 |]
+    Assert.All(Tensor.toArray y.Std, fun sd -> Assert.InRange(sd, 0.25, 0.4))
+    let ex = Assert.Throws<ArgumentException>(fun () -> Fit.predict f (Rng.key 1UL) 0 false (Map [ "x", newX ]) |> ignore)
+    Assert.Contains("at least one", ex.Message)
+
+[<Fact>]
+let ``summary has mean, sd and quantiles per latent site`` () =
+    let sum = Fit.summary (lineFit.Force()) (Rng.key 104UL) 500
+    let names = sum |> Array.map (fun s -> s.Name)
+    Assert.Equal<string[]>([| "AdaptiveLayer_x_beta"; "AdaptiveLayer_x_scale"; "InterceptLayer_b_beta"; "y_sigma" |], names)
+    for s in sum do
+        Assert.Equal<int[]>(s.Shape, s.Mean.Shape)
+        Assert.All(Array.zip (Tensor.toArray s.Q025) (Tensor.toArray s.Q975), fun (lo, hi) -> Assert.True(lo < hi))
+    let beta = sum |> Array.find (fun s -> s.Name = "AdaptiveLayer_x_beta")
+    Assert.Equal(2.0, Tensor.toScalar beta.Mean, 1)
+
+[<Fact>]
+let ``fit's errors`` () =
+    let ex = Assert.Throws<ArgumentException>(fun () -> Fit.vi { FitOptions.Default with Steps = Some 10; Epochs = Some 2 } line lineData |> ignore)
+    Assert.Contains("exactly one", ex.Message)
+    let ex = Assert.Throws<ArgumentException>(fun () -> Fit.vi FitOptions.Default line lineData |> ignore)
+    Assert.Contains("exactly one", ex.Message)
+    let bad = Map [ "x", Tensor.zeros [| 5 |]; "y", Tensor.zeros [| 4 |] ]
+    let ex = Assert.Throws<ArgumentException>(fun () -> Fit.vi { FitOptions.Default with Steps = Some 1 } line bad |> ignore)
+    Assert.Contains("Inconsistent data lengths", ex.Message)
+    let ex = Assert.Throws<ArgumentException>(fun () -> Fit.vi { FitOptions.Default with Steps = Some 1; LearningRate = -1.0 } line lineData |> ignore)
+    Assert.Contains("learning rate", ex.Message)
+
+[<Fact>]
+let ``a fit's parameters survive save and load`` () =
+    let f = lineFit.Force()
+    let path = IO.Path.GetTempFileName()
+    Fit.saveParams path f.Params
+    let g = Fit.withParams (Fit.loadParams path) f
+    let a = Fit.predict f (Rng.key 105UL) 50 false (Map [ "x", Tensor.ofArray [| 0.5 |] ])
+    let b = Fit.predict g (Rng.key 105UL) 50 false (Map [ "x", Tensor.ofArray [| 0.5 |] ])
+    Assert.Equal<float[]>(Tensor.toArray a.["y"].Mean, Tensor.toArray b.["y"].Mean)
