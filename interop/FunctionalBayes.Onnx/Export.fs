@@ -1,0 +1,3 @@
+namespace FunctionalBayes.Onnx
+
+// (the exporter)

@@ -1,0 +1,4 @@
+namespace FunctionalBayes.OnnxRuntime;
+
+// (the ONNX Runtime binding)
+internal static class Placeholder { }

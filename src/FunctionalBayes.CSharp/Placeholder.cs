@@ -1,0 +1,4 @@
+namespace FunctionalBayes.CSharp;
+
+// (the C# facade)
+internal static class Placeholder { }

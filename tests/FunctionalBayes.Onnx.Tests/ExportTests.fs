@@ -1,0 +1,1 @@
+module FunctionalBayes.Onnx.Tests.ExportTests
