@@ -1,3 +1,346 @@
 namespace FunctionalBayes.Onnx
 
-// (the exporter)
+open System
+open System.Collections.Generic
+open System.IO
+open System.Reflection
+open Google.Protobuf
+open FunctionalBayes
+open FunctionalBayes.Tensors
+
+/// Settings of an ONNX export. The defaults (IR 8, opset 17, float32) load in ONNX Runtime 1.13 and
+/// later and pass the onnx 1.12 checker.
+type ExportOptions =
+    { IrVersion: int64
+      Opset: int64
+      /// Write float64 tensors instead of float32.
+      Float64: bool
+      /// The name of the symbolic batch dimension.
+      BatchDim: string
+      GraphName: string }
+
+    static member Default = { IrVersion = 8L; Opset = 17L; Float64 = false; BatchDim = "batch"; GraphName = "posterior_mean" }
+
+/// Raised when a model cannot be written as ONNX; the message names the layer or op and says why.
+type OnnxExportException(message: string) =
+    inherit Exception(message)
+
+/// Exports posterior-mean predictors (every latent replaced by a point estimate, each prediction by
+/// its predictive mean) to ONNX.
+[<RequireQualifiedAccess>]
+module Export =
+
+    /// Layers whose forward pass builds part of its design on the host from the data, so it has no
+    /// graph to export: prefix of their site names, and why.
+    let private hostComputed =
+        [ "PSplineLayer_", "its B-spline basis of x is computed on the host from the data, outside the tensor graph"
+          "HSGPLayer_", "its sine basis of x is computed on the host from the data, outside the tensor graph" ]
+
+    /// The element-wise posterior means of the latent sites, from n draws of a fitted guide.
+    let posteriorMean (f: Fitted<'T>) (key: RngKey) (n: int) : Map<string, Tensor> =
+        Fit.posterior f key n |> Map.map (fun _ d -> Tensor.meanAxes [| 0 |] false d)
+
+    /// The predictive mean of an observation distribution: class probabilities for a categorical, the
+    /// expected class for an ordered logistic, the mean otherwise.
+    let predictiveMean (d: Distribution) : Tensor =
+        match d, Dist.classProbs d with
+        | (OrderedLogistic _ | Independent (OrderedLogistic _, _)), Some p ->
+            let k = p.Shape.[p.Rank - 1]
+            Tensor.sumAxes [| -1 |] false (p * Tensor.cast p.Dtype (Tensor.arange k))
+        | _, Some p -> p
+        | _ -> Dist.mean d
+
+    /// Runs the predictor: latents take their point values; each sample site left without a value (an
+    /// observation to predict) returns its predictive mean. Returns the means by site name.
+    let predict (modelFn: Map<string, Tensor> -> Model<'T>) (points: Map<string, Tensor>) (data: Map<string, Tensor>) : (string * Tensor)[] =
+        let means = ResizeArray<string * Tensor>()
+        // substitute sits inside, so latents have their points before the mean handler sees them
+        let m =
+            modelFn data
+            |> Handlers.substitute points
+            |> Handlers.custom (fun s next ->
+                if s.Kind = SampleSite && s.Value.IsNone then
+                    let v = predictiveMean s.Dist.Value
+                    means.Add((s.Name, v))
+                    next { s with Value = Some v }
+                else next s)
+        Model.run m |> ignore
+        if means.Count = 0 then
+            raise (OnnxExportException "Export: the model predicts nothing from this data; leave the observations out of the data given to the exporter.")
+        means.ToArray()
+
+    // ---- building the ONNX graph --------------------------------------------------------------
+
+    type private Builder(opts: ExportOptions, batchInput: string) =
+        let nodes = ResizeArray<Onnx.NodeProto>()
+        let inits = ResizeArray<Onnx.TensorProto>()
+        let mutable counter = 0
+        let mutable batchSize: string option = None
+        member _.Nodes = nodes
+        member _.Inits = inits
+        member _.Fresh(prefix: string) =
+            counter <- counter + 1
+            sprintf "%s_%d" prefix counter
+        member b.Node(op: string, inputs: string list, attrs: Onnx.AttributeProto list) : string =
+            let out = b.Fresh(op.ToLowerInvariant())
+            let n = Onnx.NodeProto(OpType = op, Name = out)
+            n.Input.AddRange inputs
+            n.Output.Add out
+            n.Attribute.AddRange attrs
+            nodes.Add n
+            out
+        member b.Initializer(t: Onnx.TensorProto) =
+            t.Name <- b.Fresh "const"
+            inits.Add t
+            t.Name
+        member b.Ints(values: int64[]) =
+            let t = Onnx.TensorProto(DataType = int Onnx.TensorProto.Types.DataType.Int64)
+            t.Dims.Add(int64 values.Length)
+            t.Int64Data.AddRange values
+            b.Initializer t
+        member b.ScalarInt(v: int64) =
+            let t = Onnx.TensorProto(DataType = int Onnx.TensorProto.Types.DataType.Int64)
+            t.Int64Data.Add v
+            b.Initializer t
+        member b.ScalarFloat(v: float) =
+            let t = Onnx.TensorProto()
+            if opts.Float64 then
+                t.DataType <- int Onnx.TensorProto.Types.DataType.Double
+                t.DoubleData.Add v
+            else
+                t.DataType <- int Onnx.TensorProto.Types.DataType.Float
+                t.FloatData.Add(float32 v)
+            b.Initializer t
+        /// The batch size as a 1-element int64 tensor, read from the first input's shape (once).
+        member b.BatchSize() =
+            match batchSize with
+            | Some n -> n
+            | None ->
+                let shape = b.Node("Shape", [ batchInput ], [])
+                let n = b.Node("Slice", [ shape; b.Ints [| 0L |]; b.Ints [| 1L |] ], [])
+                batchSize <- Some n
+                n
+        /// A 1-D int64 shape tensor where the flagged dims are the batch size.
+        member b.ShapeTensor(dims: int[], isBatch: bool[]) =
+            if not (Array.contains true isBatch) then b.Ints (dims |> Array.map int64)
+            else
+                let parts = dims |> Array.mapi (fun i d -> if isBatch.[i] then b.BatchSize() else b.Ints [| int64 d |])
+                b.Node("Concat", List.ofArray parts, [ Onnx.AttributeProto(Name = "axis", Type = Onnx.AttributeProto.Types.AttributeType.Int, I = 0L) ])
+
+    let private attrInt (name: string) (v: int64) = Onnx.AttributeProto(Name = name, Type = Onnx.AttributeProto.Types.AttributeType.Int, I = v)
+    let private attrInts (name: string) (vs: int64[]) =
+        let a = Onnx.AttributeProto(Name = name, Type = Onnx.AttributeProto.Types.AttributeType.Ints)
+        a.Ints.AddRange vs
+        a
+
+    let private elemType (opts: ExportOptions) (dt: Dtype) =
+        match dt with
+        | Float64 | Float32 -> if opts.Float64 then Onnx.TensorProto.Types.DataType.Double else Onnx.TensorProto.Types.DataType.Float
+        | Int32 -> Onnx.TensorProto.Types.DataType.Int32
+        | Bool -> Onnx.TensorProto.Types.DataType.Bool
+
+    let private constantTensor (opts: ExportOptions) (t: Tensor) =
+        let p = Onnx.TensorProto(DataType = int (elemType opts t.Dtype))
+        p.Dims.AddRange(t.Shape |> Array.map int64)
+        match t.Dtype with
+        | Float64 | Float32 ->
+            if opts.Float64 then p.DoubleData.AddRange(Tensor.toArray t)
+            else p.FloatData.AddRange(Tensor.toArrayF32 t)
+        | Int32 -> p.Int32Data.AddRange(Tensor.toInts t)
+        | Bool -> p.Int32Data.AddRange(Tensor.toBools t |> Array.map (fun b -> if b then 1 else 0))
+        p
+
+    let private fail (msg: string) = raise (OnnxExportException msg)
+
+    /// Writes one recorded op; `batchAttr` flags, per shape attribute entry, the entries that differ
+    /// between the two traces (the batch dimension).
+    let private emit (b: Builder) (opts: ExportOptions) (op: Op) (ins: string[]) (inShapes: int[][]) (batchAttr: bool[]) : string =
+        let node name inputs attrs = b.Node(name, inputs, attrs)
+        let x = if ins.Length > 0 then ins.[0] else ""
+        let lastTwoPerm (rank: int) = Array.init rank (fun i -> if i = rank - 2 then int64 (rank - 1) elif i = rank - 1 then int64 (rank - 2) else int64 i)
+        match op with
+        | Unary u ->
+            match u with
+            | Neg -> node "Neg" [ x ] []
+            | Exp -> node "Exp" [ x ] []
+            | Log -> node "Log" [ x ] []
+            | Log1p -> node "Log" [ node "Add" [ x; b.ScalarFloat 1.0 ] [] ] []
+            | Expm1 -> node "Sub" [ node "Exp" [ x ] []; b.ScalarFloat 1.0 ] []
+            | Sqrt -> node "Sqrt" [ x ] []
+            | Abs -> node "Abs" [ x ] []
+            | Sign -> node "Sign" [ x ] []
+            | Tanh -> node "Tanh" [ x ] []
+            | Sigmoid -> node "Sigmoid" [ x ] []
+            | Softplus -> node "Softplus" [ x ] []
+            | Relu -> node "Relu" [ x ] []
+            | Erf -> node "Erf" [ x ] []
+            | Erfc -> node "Sub" [ b.ScalarFloat 1.0; node "Erf" [ x ] [] ] []
+            | NormalCdf ->
+                let e = node "Erf" [ node "Mul" [ x; b.ScalarFloat (1.0 / sqrt 2.0) ] [] ] []
+                node "Mul" [ b.ScalarFloat 0.5; node "Add" [ b.ScalarFloat 1.0; e ] [] ] []
+            | Lgamma | Digamma | Trigamma -> fail (sprintf "Export: the op %s has no ONNX form (no log-gamma or polygamma in the ONNX operator set)." op.Name)
+        | Binary bo ->
+            let name = match bo with Add -> "Add" | Sub -> "Sub" | Mul -> "Mul" | Div -> "Div" | Pow -> "Pow" | Maximum -> "Max" | Minimum -> "Min"
+            node name [ ins.[0]; ins.[1] ] []
+        | Compare c ->
+            match c with
+            | Lt -> node "Less" [ ins.[0]; ins.[1] ] []
+            | Le -> node "LessOrEqual" [ ins.[0]; ins.[1] ] []
+            | Gt -> node "Greater" [ ins.[0]; ins.[1] ] []
+            | Ge -> node "GreaterOrEqual" [ ins.[0]; ins.[1] ] []
+            | Eq -> node "Equal" [ ins.[0]; ins.[1] ] []
+            | Ne -> node "Not" [ node "Equal" [ ins.[0]; ins.[1] ] [] ] []
+        | Reduce (r, axes, keep) ->
+            let ax = axes |> Array.map int64
+            match r with
+            | Sum -> node "ReduceSum" [ x; b.Ints ax ] [ attrInt "keepdims" (if keep then 1L else 0L) ]
+            | Max ->
+                if opts.Opset >= 18L then node "ReduceMax" [ x; b.Ints ax ] [ attrInt "keepdims" (if keep then 1L else 0L) ]
+                else node "ReduceMax" [ x ] [ attrInts "axes" ax; attrInt "keepdims" (if keep then 1L else 0L) ]
+        | MatMul (tA, tB) ->
+            let a = if tA then node "Transpose" [ ins.[0] ] [ attrInts "perm" (lastTwoPerm inShapes.[0].Length) ] else ins.[0]
+            let c = if tB then node "Transpose" [ ins.[1] ] [ attrInts "perm" (lastTwoPerm inShapes.[1].Length) ] else ins.[1]
+            node "MatMul" [ a; c ] []
+        | Permute perm -> node "Transpose" [ x ] [ attrInts "perm" (perm |> Array.map int64) ]
+        | Reshape shape -> node "Reshape" [ x; b.ShapeTensor(shape, batchAttr) ] []
+        | BroadcastTo shape -> node "Expand" [ x; b.ShapeTensor(shape, batchAttr) ] []
+        | Concat axis -> node "Concat" (List.ofArray ins) [ attrInt "axis" (int64 axis) ]
+        | Slice (starts, lengths) ->
+            // a batch-dependent length is a whole-axis slice of the batch axis
+            let rank = starts.Length
+            let ends = Array.init rank (fun i -> if batchAttr.[rank + i] then Int64.MaxValue else int64 (starts.[i] + lengths.[i]))
+            if Array.exists id batchAttr.[.. rank - 1] then fail "Export: a slice starts at a batch-dependent offset; this model has no fixed-size ONNX form."
+            node "Slice" [ x; b.Ints (starts |> Array.map int64); b.Ints ends; b.Ints (Array.init rank int64) ] []
+        | Pad (starts, shape) ->
+            if Array.contains true batchAttr then fail "Export: a padding depends on the batch size; this model has no fixed-size ONNX form."
+            let inShape = inShapes.[0]
+            let before = starts |> Array.map int64
+            let after = Array.init shape.Length (fun i -> int64 (shape.[i] - inShape.[i] - starts.[i]))
+            node "Pad" [ x; b.Ints (Array.append before after) ] []
+        | Gather axis -> node "Gather" [ ins.[0]; ins.[1] ] [ attrInt "axis" (int64 axis) ]
+        | Cumsum (axis, rev) -> node "CumSum" [ x; b.ScalarInt (int64 axis) ] [ attrInt "reverse" (if rev then 1L else 0L) ]
+        | Where -> node "Where" [ ins.[0]; ins.[1]; ins.[2] ] []
+        | Clamp (lo, hi) ->
+            let bound v = if Double.IsInfinity v then "" else b.ScalarFloat v
+            node "Clip" [ x; bound lo; bound hi ] []
+        | Cast dt -> node "Cast" [ x ] [ attrInt "to" (int64 (int (elemType opts dt))) ]
+        | ScatterAdd _ -> fail "Export: scatterAdd appears in gradients, not in a predictor's forward pass; it has no export here."
+        | Cholesky | TriangularSolve _ ->
+            fail (sprintf "Export: the op %s (a multivariate-normal layer or guide) has no ONNX form in the default operator set." op.Name)
+
+    /// Attribute entries of an op that hold sizes (to compare two traces for the batch dimension).
+    let private sizeAttrs (op: Op) : int[] =
+        match op with
+        | Reshape s | BroadcastTo s -> s
+        | Slice (st, len) -> Array.append st len
+        | Pad (st, s) -> Array.append st s
+        | ScatterAdd (_, n) -> [| n |]
+        | _ -> [||]
+
+    let private sameKind (a: Op) (b: Op) =
+        match a, b with
+        | Reshape _, Reshape _ | BroadcastTo _, BroadcastTo _ | Slice _, Slice _ | Pad _, Pad _ | ScatterAdd _, ScatterAdd _ -> true
+        | _ -> a = b
+
+    /// Rows 0..n-1 of the example data, cycling when the example has fewer.
+    let private rowsOf (n: int) (data: Map<string, Tensor>) =
+        let rows = Data.rows data
+        let idx = Tensor.ofInts (Array.init n (fun i -> i % rows))
+        Data.take idx data
+
+    let private assemblyVersion () =
+        let a = typeof<ExportOptions>.Assembly
+        match a.GetCustomAttribute<AssemblyInformationalVersionAttribute>() with
+        | null -> string (a.GetName().Version)
+        | v -> v.InformationalVersion
+
+    /// The ONNX model of a posterior-mean predictor: `points` are the latents' values; `example` holds
+    /// every data input (rows on the first axis, observations left out). The graph is traced from the
+    /// model's own forward pass at two batch sizes, and every size that changes with the batch
+    /// becomes the symbolic batch dimension.
+    let toModel (opts: ExportOptions) (modelFn: Map<string, Tensor> -> Model<'T>) (points: Map<string, Tensor>) (example: Map<string, Tensor>) : Onnx.ModelProto =
+        if example.IsEmpty then raise (OnnxExportException "Export: give at least one data input.")
+        // sites of layers without a graph
+        let withMeans = Handlers.custom (fun s next -> if s.Kind = SampleSite && s.Value.IsNone then next { s with Value = Some (predictiveMean s.Dist.Value) } else next s)
+        let _, proto = Model.run (Handlers.trace (withMeans (Handlers.substitute points (modelFn (rowsOf 2 example)))))
+        for s in proto.Sites do
+            for prefix, why in hostComputed do
+                if s.Name.StartsWith prefix then
+                    let layer = prefix.TrimEnd('_')
+                    let name = s.Name.Substring(prefix.Length).Split('_').[0]
+                    fail (sprintf "Export: %s '%s' cannot be exported: %s." layer name why)
+        let names = example |> Map.toArray |> Array.map fst
+        let traceAt (n: int) =
+            let sample = rowsOf n example
+            let f (xs: Tensor[]) =
+                let data = Array.zip names xs |> Map.ofArray
+                predict modelFn points data |> Array.map snd
+            let outNames = predict modelFn points sample |> Array.map fst
+            Graph.trace f (names |> Array.map (fun k -> sample.[k])), outNames
+        let g2, outNames = traceAt 2
+        let g3, _ = traceAt 3
+        if g2.Nodes.Length <> g3.Nodes.Length || Array.exists2 (fun (a: GraphOp) (b: GraphOp) -> not (sameKind a.Op b.Op)) g2.Nodes g3.Nodes then
+            fail "Export: the model's graph changes with the batch size (data-dependent control flow); it cannot be written as one ONNX graph."
+        let builder = Builder(opts, names.[0])
+        let valueNames = Array.zeroCreate<string> g2.Nodes.Length
+        let nameOf (v: GraphValue) (v3: GraphValue) =
+            match v, v3 with
+            | GraphInput i, _ -> names.[i]
+            | GraphNode i, _ -> valueNames.[i]
+            | GraphConstant t, GraphConstant t3 ->
+                if not (Shape.equal t.Shape t3.Shape) then
+                    fail "Export: a value that depends on the data is computed outside the tensor graph (on the host), so the predictor cannot be exported."
+                builder.Initializer(constantTensor opts t)
+            | GraphConstant _, _ -> fail "Export: the model's graph changes with the batch size; it cannot be written as one ONNX graph."
+        let shapeOf (g: Graph) (v: GraphValue) =
+            match v with
+            | GraphInput i -> g.InputShapes.[i]
+            | GraphNode i -> g.Nodes.[i].Shape
+            | GraphConstant t -> t.Shape
+        for i in 0 .. g2.Nodes.Length - 1 do
+            let n2 = g2.Nodes.[i]
+            let n3 = g3.Nodes.[i]
+            let ins = Array.map2 nameOf n2.Inputs n3.Inputs
+            let a2 = sizeAttrs n2.Op
+            let a3 = sizeAttrs n3.Op
+            let batchAttr = Array.map2 (<>) a2 a3
+            valueNames.[i] <- emit builder opts n2.Op ins (n2.Inputs |> Array.map (shapeOf g2)) batchAttr
+        let valueInfo (name: string) (dt: Dtype) (s2: int[]) (s3: int[]) =
+            let tt = Onnx.TypeProto.Types.Tensor(ElemType = int (elemType opts dt), Shape = Onnx.TensorShapeProto())
+            for d in 0 .. s2.Length - 1 do
+                let dim = Onnx.TensorShapeProto.Types.Dimension()
+                if s2.[d] <> s3.[d] then dim.DimParam <- opts.BatchDim else dim.DimValue <- int64 s2.[d]
+                tt.Shape.Dim.Add dim
+            Onnx.ValueInfoProto(Name = name, Type = Onnx.TypeProto(TensorType = tt))
+        let outputs =
+            g2.Outputs |> Array.mapi (fun i o ->
+                let outName = outNames.[i] + "_mean"
+                let src = nameOf o g3.Outputs.[i]
+                let idn = Onnx.NodeProto(OpType = "Identity", Name = outName)
+                idn.Input.Add src
+                idn.Output.Add outName
+                builder.Nodes.Add idn
+                let dt = match o with GraphNode j -> g2.Nodes.[j].Dtype | GraphInput j -> g2.InputDtypes.[j] | GraphConstant t -> t.Dtype
+                valueInfo outName dt (shapeOf g2 o) (shapeOf g3 g3.Outputs.[i]))
+        let graph = Onnx.GraphProto(Name = opts.GraphName)
+        graph.Node.AddRange builder.Nodes
+        graph.Initializer.AddRange builder.Inits
+        names |> Array.iteri (fun i k -> graph.Input.Add(valueInfo k g2.InputDtypes.[i] g2.InputShapes.[i] g3.InputShapes.[i]))
+        graph.Output.AddRange outputs
+        let m = Onnx.ModelProto(IrVersion = opts.IrVersion, ProducerName = "FunctionalBayes", ProducerVersion = assemblyVersion (), Graph = graph)
+        m.OpsetImport.Add(Onnx.OperatorSetIdProto(Domain = "", Version = opts.Opset))
+        let meta (k: string) (v: string) = m.MetadataProps.Add(Onnx.StringStringEntryProto(Key = k, Value = v))
+        meta "functionalbayes.sites" (String.Join(",", points |> Map.keys))
+        meta "functionalbayes.inputs" (String.Join(",", names))
+        meta "functionalbayes.outputs" (String.Join(",", outNames |> Array.map (fun n -> n + "_mean")))
+        m
+
+    /// The ONNX model's bytes.
+    let toBytes (m: Onnx.ModelProto) : byte[] = m.ToByteArray()
+
+    /// Writes the ONNX model to a file.
+    let toFile (path: string) (m: Onnx.ModelProto) = File.WriteAllBytes(path, m.ToByteArray())
+
+    /// Exports a fitted model's posterior-mean predictor (posterior means from n guide draws).
+    let fitted (opts: ExportOptions) (f: Fitted<'T>) (key: RngKey) (draws: int) (example: Map<string, Tensor>) : Onnx.ModelProto =
+        toModel opts f.Model (posteriorMean f key draws) example

@@ -479,6 +479,15 @@ module Dist =
             Tensor.sumAxes [| -(ev + 1) |] false (ms * Tensor.reshape (Array.append wts.Shape (Array.create ev 1)) wts)
         | Independent (b, _) | Expand (b, _) | Masked (b, _) -> mean b
 
+    /// Class probabilities over the last axis for Categorical and OrderedLogistic; None for other families.
+    let rec classProbs (d: Distribution) : Tensor option =
+        match d with
+        | CategoricalLogits l -> Some (Tensor.softmax -1 l)
+        | CategoricalProbs p -> Some p
+        | OrderedLogistic (eta, cut) -> Some (orderedProbs eta cut)
+        | Independent (b, _) | Masked (b, _) -> classProbs b
+        | _ -> None
+
     /// The variance (per element of the event; NaN where undefined, +inf where infinite).
     let rec variance (d: Distribution) : Tensor =
         full d <|

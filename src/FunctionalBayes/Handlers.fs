@@ -18,6 +18,10 @@ module Handlers =
                     member _.Root = outer.Root
                     member _.Process s = f s outer.Process })
 
+    /// A handler from a function of (site, next): next passes the site on to the handlers outside
+    /// this one (and finally the default interpreter) and returns it completed.
+    let custom (f: Site -> (Site -> Site) -> Site) (m: Model<'T>) : Model<'T> = handle f m
+
     let private needsKey (s: Site) =
         s.Key.IsNone && s.Value.IsNone && (s.Kind = SampleSite || s.Kind = ParamSite || s.Kind = PlateSite)
 
