@@ -234,3 +234,16 @@ let ``a fit's parameters survive save and load`` () =
     let a = Fit.predict f (Rng.key 105UL) 50 false (Map [ "x", Tensor.ofArray [| 0.5 |] ])
     let b = Fit.predict g (Rng.key 105UL) 50 false (Map [ "x", Tensor.ofArray [| 0.5 |] ])
     Assert.Equal<float[]>(Tensor.toArray a.["y"].Mean, Tensor.toArray b.["y"].Mean)
+
+[<Fact>]
+let ``predictions from posterior draws agree with predictions from the guide`` () =
+    let f = lineFit.Force()
+    let newX = Map [ "x", Tensor.ofArray [| -1.0; 2.0 |] ]
+    let draws = Fit.posterior f (Rng.key 106UL) 400
+    let fromDraws = Fit.predictFromDraws line draws (Rng.key 107UL) false newX
+    let fromGuide = Fit.predict f (Rng.key 108UL) 400 false newX
+    // two independent 400-draw estimates of the same predictive mean: within 5 standard errors of their difference
+    Array.iter2 (fun a b -> Assert.True(abs (a - b) < 5.0 * 0.35 * sqrt (2.0 / 400.0), sprintf "%g vs %g" a b))
+        (Tensor.toArray fromDraws.["y"].Mean) (Tensor.toArray fromGuide.["y"].Mean)
+    let ex = Assert.Throws<ArgumentException>(fun () -> Fit.predictFromDraws line (Map [ "a", Tensor.zeros [| 3 |]; "b", Tensor.zeros [| 4 |] ]) (Rng.key 1UL) false newX |> ignore)
+    Assert.Contains("'b'", ex.Message)

@@ -114,22 +114,13 @@ module Fit =
             traces.[0].Sites |> Array.filter (fun s -> s.Kind = SampleSite && not (s.Name.StartsWith "_auto") && not (s.Name.EndsWith "_auto_unconstrained")) |> Array.map (fun s -> s.Name)
         latentNames |> Array.map (fun name -> name, traces |> Array.map (fun t -> Tensor.detach (t.Value name)) |> Tensor.stack 0) |> Map.ofArray
 
-    /// The posterior predictive on new data (leave out the observations to predict them): for every
-    /// site the model samples that the guide does not cover, the mean and sd over n draws. Draws are
-    /// processed in chunks, so memory stays bounded unless keepSamples asks for them.
-    let predict (f: Fitted<'T>) (key: RngKey) (n: int) (keepSamples: bool) (data: Map<string, Tensor>) : Map<string, Prediction> =
-        if n < 1 then invalidArg "n" (sprintf "Fit.predict: needs at least one draw, got %d." n)
-        let m = f.Model data
-        let modelParams = f.Params
+    /// Accumulates the mean and sd of every predicted site over n runs; `run i` gives the trace of the
+    /// i-th run and the names of the sites that came from the posterior (not predictions).
+    let private accumulate (n: int) (keepSamples: bool) (run: int -> Trace * Set<string>) : Map<string, Prediction> =
         let sums = Collections.Generic.Dictionary<string, Tensor * Tensor>()
         let kept = Collections.Generic.Dictionary<string, ResizeArray<Tensor>>()
         for i in 0 .. n - 1 do
-            let kg, km = Rng.split (Rng.foldIn key i)
-            let gt = guideTrace f kg
-            let covered = gt.Sites |> Array.map (fun s -> s.Name) |> Set.ofArray
-            let _, probe = Model.run (Handlers.trace (Handlers.seed km (Handlers.replay gt m)))
-            let mp = Trace.parameters probe |> Array.choose (fun s -> modelParams.TryFind s.Name |> Option.map (fun v -> s.Name, v)) |> Map.ofArray
-            let _, mt = Model.run (Handlers.trace (Handlers.seed km (Handlers.replay gt (Handlers.substitute mp m))))
+            let mt, covered = run i
             for s in mt.Sites do
                 if s.Kind = SampleSite && not s.IsObserved && not (covered.Contains s.Name) then
                     let v = Tensor.detach s.Value.Value |> Tensor.toFloat64
@@ -148,6 +139,36 @@ module Fit =
             let samples = if keepSamples then Some (Tensor.stack 0 kept.[kv.Key]) else None
             kv.Key, { Mean = mean; Std = Tensor.sqrt var; Samples = samples })
         |> Map.ofSeq
+
+    /// The posterior predictive on new data (leave out the observations to predict them): for every
+    /// site the model samples that the guide does not cover, the mean and sd over n draws. Draws are
+    /// processed one at a time, so memory stays bounded unless keepSamples asks for them.
+    let predict (f: Fitted<'T>) (key: RngKey) (n: int) (keepSamples: bool) (data: Map<string, Tensor>) : Map<string, Prediction> =
+        if n < 1 then invalidArg "n" (sprintf "Fit.predict: needs at least one draw, got %d." n)
+        let m = f.Model data
+        accumulate n keepSamples (fun i ->
+            let kg, km = Rng.split (Rng.foldIn key i)
+            let gt = guideTrace f kg
+            let covered = gt.Sites |> Array.map (fun s -> s.Name) |> Set.ofArray
+            let _, probe = Model.run (Handlers.trace (Handlers.seed km (Handlers.replay gt m)))
+            let mp = Trace.parameters probe |> Array.choose (fun s -> f.Params.TryFind s.Name |> Option.map (fun v -> s.Name, v)) |> Map.ofArray
+            let _, mt = Model.run (Handlers.trace (Handlers.seed km (Handlers.replay gt (Handlers.substitute mp m))))
+            mt, covered)
+
+    /// The posterior predictive from posterior draws (stacked on the first axis by site name, as
+    /// Fit.posterior or a sampler gives them): one model run per draw.
+    let predictFromDraws (modelFn: Map<string, Tensor> -> Model<'T>) (draws: Map<string, Tensor>) (key: RngKey) (keepSamples: bool) (data: Map<string, Tensor>) : Map<string, Prediction> =
+        if draws.IsEmpty then invalidArg "draws" "Fit.predictFromDraws: no draws given."
+        let n = (draws |> Seq.head).Value.Shape.[0]
+        for KeyValue (k, v) in draws do
+            if v.Rank < 1 || v.Shape.[0] <> n then
+                invalidArg "draws" (sprintf "Fit.predictFromDraws: site '%s' has %s draws (shape %s) but the first site has %d." k (if v.Rank < 1 then "no" else string v.Shape.[0]) (Shape.format v.Shape) n)
+        let covered = draws |> Map.keys |> Set.ofSeq
+        let m = modelFn data
+        accumulate n keepSamples (fun i ->
+            let values = draws |> Map.map (fun _ d -> Tensor.select 0 i d)
+            let _, mt = Model.run (Handlers.trace (Handlers.seed (Rng.foldIn key i) (Handlers.substitute values m)))
+            mt, covered)
 
     /// Posterior summaries of every latent site from n guide draws.
     let summary (f: Fitted<'T>) (key: RngKey) (n: int) : SiteSummary[] =
