@@ -17,6 +17,22 @@ module internal InteractionOps =
         Tensor.matmul x (Tensor.reshape [| s.[0]; s.[1] * s.[2] |] theta)
         |> Tensor.reshape [| x.Shape.[0]; s.[1]; s.[2] |]
 
+    /// The shared frame of the two low-rank layers: checks the arguments, lets `factors` sample the
+    /// (d1, l, u) and (d2, l, u) factors, and returns activation(Σ_l (x·θ1)_l (z·θ2)_l), (n, u).
+    let lowRank (layer: string) (x: Tensor) (z: Tensor) (lowRankDim: int) (units: int option) (activation: (Tensor -> Tensor) option)
+                (factors: int[] -> int[] -> Model<Tensor * Tensor>) : Model<Tensor> =
+        let units = defaultArg units 1
+        let act = defaultArg activation id
+        LayerCommon.positiveInt layer "units" units
+        LayerCommon.positiveInt layer "lowRankDim" lowRankDim
+        let x = LayerCommon.asMatrix layer "x" x
+        let z = LayerCommon.asMatrix layer "z" z
+        sameRows layer x z
+        model {
+            let! t1, t2 = factors [| x.Shape.[1]; lowRankDim; units |] [| z.Shape.[1]; lowRankDim; units |]
+            return act (Tensor.sumAxes [| 1 |] false (project x t1 * project z t2))
+        }
+
     /// The row-major flat positions i·d + j of the pairs i < j (numpy's triu_indices(d, 1) order).
     let upperPairs (d: int) =
         [| for i in 0 .. d - 1 do
@@ -129,21 +145,15 @@ type LowRankInteractionLayer =
     /// Calls the layer on x (n, d1) and z (n, d2) (vectors are columns): output (n, units).
     member l.Call(name: string, x: Tensor, z: Tensor, lowRankDim: int, ?units: int, ?activation: Activation) : Model<Tensor> =
         let layer = "LowRankInteractionLayer"
-        let units = defaultArg units 1
-        let act = defaultArg activation id
-        LayerCommon.positiveInt layer "units" units
-        LayerCommon.positiveInt layer "lowRankDim" lowRankDim
-        let x = LayerCommon.asMatrix layer "x" x
-        let z = LayerCommon.asMatrix layer "z" z
-        InteractionOps.sameRows layer x z
-        model {
-            let! scale1 = Model.sample (LayerCommon.site layer name "scale1") (LayerCommon.expandTo [| units |] l.ScalePrior)
-            let! theta1 = Model.sample (LayerCommon.site layer name "theta1") (Dist.expand [| x.Shape.[1]; lowRankDim; units |] (l.Coef.WithScaleUnchecked scale1))
-            let! scale2 = Model.sample (LayerCommon.site layer name "scale2") (LayerCommon.expandTo [| units |] l.ScalePrior)
-            let! theta2 = Model.sample (LayerCommon.site layer name "theta2") (Dist.expand [| z.Shape.[1]; lowRankDim; units |] (l.Coef.WithScaleUnchecked scale2))
-            let out = InteractionOps.project x theta1 * InteractionOps.project z theta2
-            return act (Tensor.sumAxes [| 1 |] false out)
-        }
+        InteractionOps.lowRank layer x z lowRankDim units activation (fun s1 s2 ->
+            let units = [| s1.[2] |]
+            model {
+                let! scale1 = Model.sample (LayerCommon.site layer name "scale1") (LayerCommon.expandTo units l.ScalePrior)
+                let! theta1 = Model.sample (LayerCommon.site layer name "theta1") (Dist.expand s1 (l.Coef.WithScaleUnchecked scale1))
+                let! scale2 = Model.sample (LayerCommon.site layer name "scale2") (LayerCommon.expandTo units l.ScalePrior)
+                let! theta2 = Model.sample (LayerCommon.site layer name "theta2") (Dist.expand s2 (l.Coef.WithScaleUnchecked scale2))
+                return theta1, theta2
+            })
 
 /// InteractionLayer: explicit pairwise interactions. scale1 (u) ~ scalePrior; beta1 (D, u) ~ coef(scale1);
 /// out = activation(design·beta1), (n, u), where design = Interactions.pairwise x z (D = d1·d2, column
@@ -235,18 +245,11 @@ type LowRankBilinearLayer =
     /// Calls the layer on x (n, d1) and z (n, d2) (vectors are columns) with rank lowRankDim: output (n, units).
     member l.Call(name: string, x: Tensor, z: Tensor, lowRankDim: int, ?units: int, ?activation: Activation) : Model<Tensor> =
         let layer = "LowRankBilinearLayer"
-        let units = defaultArg units 1
-        let act = defaultArg activation id
-        LayerCommon.positiveInt layer "units" units
-        LayerCommon.positiveInt layer "lowRankDim" lowRankDim
-        let x = LayerCommon.asMatrix layer "x" x
-        let z = LayerCommon.asMatrix layer "z" z
-        InteractionOps.sameRows layer x z
-        model {
-            let! scale = Model.sample (LayerCommon.site layer name "scale") (LayerCommon.expandTo [| units |] l.ScalePrior)
-            let coef = l.Coef.WithScaleUnchecked scale
-            let! a = Model.sample (LayerCommon.site layer name "A") (Dist.expand [| x.Shape.[1]; lowRankDim; units |] coef)
-            let! b = Model.sample (LayerCommon.site layer name "B") (Dist.expand [| z.Shape.[1]; lowRankDim; units |] coef)
-            let out = InteractionOps.project x a * InteractionOps.project z b
-            return act (Tensor.sumAxes [| 1 |] false out)
-        }
+        InteractionOps.lowRank layer x z lowRankDim units activation (fun s1 s2 ->
+            model {
+                let! scale = Model.sample (LayerCommon.site layer name "scale") (LayerCommon.expandTo [| s1.[2] |] l.ScalePrior)
+                let coef = l.Coef.WithScaleUnchecked scale
+                let! a = Model.sample (LayerCommon.site layer name "A") (Dist.expand s1 coef)
+                let! b = Model.sample (LayerCommon.site layer name "B") (Dist.expand s2 coef)
+                return a, b
+            })
