@@ -514,13 +514,25 @@ public sealed unsafe class OnnxPredictor : IDisposable
                 + $"{string.Join(", ", library.AvailableProviders)}. {hint}");
         }
 
+        // The provider bridge is compiled in, so CUDA is listed even when its provider libraries are absent:
+        // only creating, configuring and appending the provider tells whether it really works.
+        ExecutionProviderUnavailableException Missing(IntPtr status, string step)
+        {
+            var error = library.ToException(status, step);
+            return new ExecutionProviderUnavailableException(
+                provider,
+                error.ErrorCode,
+                $"The CUDA execution provider is missing from this ONNX Runtime build ({where}): GetAvailableProviders lists {provider}, "
+                + $"but {step} failed, so its provider libraries (libonnxruntime_providers_cuda.so, libonnxruntime_providers_shared.so) "
+                + $"or CUDA itself are not installed. ONNX Runtime said: {error.Message}. {hint}",
+                error);
+        }
+
         IntPtr rawCudaOptions;
         var status = library.CreateCudaProviderOptions(&rawCudaOptions);
         if (status != IntPtr.Zero)
         {
-            var error = library.ToException(status, "CreateCUDAProviderOptions");
-            throw new ExecutionProviderUnavailableException(
-                provider, error.ErrorCode, $"The CUDA execution provider is missing from this ONNX Runtime build ({where}): {error.Message}. {hint}", error);
+            throw Missing(status, "CreateCUDAProviderOptions");
         }
 
         using var cudaOptions = new OrtCudaProviderOptionsHandle(library, rawCudaOptions);
@@ -528,19 +540,18 @@ public sealed unsafe class OnnxPredictor : IDisposable
         {
             var keys = (IntPtr)key;
             var values = (IntPtr)value;
-            library.Check(library.UpdateCudaProviderOptions(rawCudaOptions, &keys, &values, 1), $"Setting CUDA device_id = {deviceId}");
+            status = library.UpdateCudaProviderOptions(rawCudaOptions, &keys, &values, 1);
+        }
+
+        if (status != IntPtr.Zero)
+        {
+            throw Missing(status, $"UpdateCUDAProviderOptions (device_id = {deviceId})");
         }
 
         status = library.SessionOptionsAppendExecutionProviderCudaV2(sessionOptions, rawCudaOptions);
         if (status != IntPtr.Zero)
         {
-            var error = library.ToException(status, "SessionOptionsAppendExecutionProvider_CUDA_V2");
-            throw new ExecutionProviderUnavailableException(
-                provider,
-                error.ErrorCode,
-                $"The CUDA execution provider is missing from this ONNX Runtime build ({where}): GetAvailableProviders lists {provider}, "
-                + $"but appending it failed, so its provider libraries (or CUDA itself) are not installed: {error.Message}. {hint}",
-                error);
+            throw Missing(status, "SessionOptionsAppendExecutionProvider_CUDA_V2");
         }
     }
 
