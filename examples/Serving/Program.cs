@@ -1,6 +1,17 @@
-var builder = WebApplication.CreateBuilder(args);
-var app = builder.Build();
+// FunctionalBayes model server: serves an exported .onnx model over HTTP.
+//   dotnet run --project examples/Serving -- --model path/to/model.onnx --urls http://127.0.0.1:5000
+using FunctionalBayes.Serving;
 
-app.MapGet("/", () => "Hello World!");
+WebApplication app;
+try
+{
+    app = ServingApp.Build(args);
+}
+catch (ServingConfigurationException e)
+{
+    Console.Error.WriteLine(e.Message);
+    return 2;
+}
 
-app.Run();
+await app.RunAsync();
+return 0;

@@ -1,0 +1,215 @@
+using System.Buffers;
+using System.Text.Json;
+using FunctionalBayes.OnnxRuntime;
+
+namespace FunctionalBayes.Serving;
+
+/// <summary>The command line was incomplete or the model could not be loaded.</summary>
+public sealed class ServingConfigurationException(string message, Exception? innerException = null)
+    : Exception(message, innerException);
+
+/// <summary>
+/// An ASP.NET Core minimal API that serves one ONNX model:
+/// <c>GET /health</c>, <c>GET /model</c> and <c>POST /predict</c>.
+/// </summary>
+/// <remarks>
+/// <c>POST /predict</c> takes a JSON object with one key per model input, each holding nested arrays of numbers
+/// that follow the input's shape (rows of numbers for a rank-2 input, a flat array for a rank-1 input), and answers
+/// with one key per model output in the same form. Every problem with a request (empty or malformed body, unknown
+/// or missing input, ragged rows, wrong row length, non-numeric values, anything the model rejects) is answered with
+/// 400 and a ProblemDetails JSON body naming the problem.
+/// </remarks>
+public static class ServingApp
+{
+    /// <summary>
+    /// Builds the app from command-line arguments: <c>--model PATH</c> (required) plus any ASP.NET Core
+    /// arguments such as <c>--urls http://127.0.0.1:5000</c>.
+    /// </summary>
+    /// <param name="args">The command-line arguments.</param>
+    /// <returns>The app, not yet started.</returns>
+    /// <exception cref="ServingConfigurationException">No model was given or it could not be loaded.</exception>
+    public static WebApplication Build(string[] args)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        var modelPath = builder.Configuration["model"];
+        if (string.IsNullOrWhiteSpace(modelPath))
+        {
+            throw new ServingConfigurationException(
+                "Usage: dotnet run --project examples/Serving -- --model path/to/model.onnx [--urls http://127.0.0.1:5000]");
+        }
+
+        return Configure(builder, modelPath, null);
+    }
+
+    /// <summary>Builds the app for one model listening on one URL (use port 0 to pick a free port).</summary>
+    /// <param name="modelPath">The <c>.onnx</c> file to serve.</param>
+    /// <param name="url">The URL to listen on, such as <c>http://127.0.0.1:0</c>.</param>
+    /// <param name="options">The predictor options; defaults when <see langword="null"/>.</param>
+    /// <returns>The app, not yet started. After <c>StartAsync</c>, <see cref="GetListeningUrl"/> gives the bound address.</returns>
+    /// <exception cref="ServingConfigurationException">The model could not be loaded.</exception>
+    public static WebApplication Build(string modelPath, string url, PredictorOptions? options = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(modelPath);
+        ArgumentException.ThrowIfNullOrEmpty(url);
+        var builder = WebApplication.CreateBuilder();
+        builder.WebHost.UseUrls(url);
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        return Configure(builder, modelPath, options);
+    }
+
+    /// <summary>The first address the started app listens on (with the real port when port 0 was asked for).</summary>
+    /// <param name="app">A started app.</param>
+    /// <returns>The address, such as <c>http://127.0.0.1:41234</c>.</returns>
+    public static string GetListeningUrl(WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        return app.Urls.First();
+    }
+
+    private static WebApplication Configure(WebApplicationBuilder builder, string modelPath, PredictorOptions? options)
+    {
+        OnnxPredictor predictor;
+        try
+        {
+            predictor = OnnxPredictor.Load(modelPath, options);
+        }
+        catch (Exception e) when (e is IOException or OnnxRuntimeException or DllNotFoundException or UnauthorizedAccessException)
+        {
+            throw new ServingConfigurationException($"Cannot serve '{modelPath}': {e.Message}", e);
+        }
+
+        builder.Services.AddSingleton(predictor);
+        builder.Services.AddProblemDetails();
+        var app = builder.Build();
+        app.Lifetime.ApplicationStopped.Register(predictor.Dispose);
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+
+        app.MapGet("/health", () => Results.Ok(new { status = "ok" }));
+        app.MapGet("/model", (OnnxPredictor p) => Results.Ok(new
+        {
+            inputs = p.Inputs.Select(Describe),
+            outputs = p.Outputs.Select(Describe),
+            metadata = p.Metadata,
+            runtimeVersion = p.RuntimeVersion,
+        }));
+        app.MapPost("/predict", (HttpRequest request, OnnxPredictor p, CancellationToken cancel) => PredictAsync(request, p, cancel));
+        return app;
+    }
+
+    private static object Describe(TensorInfo info) => new
+    {
+        name = info.Name,
+        elementType = info.ElementType.ToString().ToLowerInvariant(),
+        shape = info.Dimensions,
+        dimensionNames = info.SymbolicDimensions,
+        shapeText = info.ShapeText,
+    };
+
+    private static async Task<IResult> PredictAsync(HttpRequest request, OnnxPredictor predictor, CancellationToken cancel)
+    {
+        using var body = new MemoryStream();
+        await request.Body.CopyToAsync(body, cancel);
+        if (body.Length == 0)
+        {
+            return BadRequest("Empty request body", "The request body is empty. Send a JSON object with one key per model input, "
+                + $"e.g. {Example(predictor)}.");
+        }
+
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(body.GetBuffer().AsMemory(0, (int)body.Length));
+        }
+        catch (JsonException e)
+        {
+            return BadRequest("Malformed JSON", $"The request body is not valid JSON: {e.Message}");
+        }
+
+        using (document)
+        {
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                return BadRequest("Invalid request", $"The request body must be a JSON object with one key per model input, e.g. {Example(predictor)}; got a JSON {root.ValueKind.ToString().ToLowerInvariant()}.");
+            }
+
+            var inputs = new Dictionary<string, OnnxArray>(StringComparer.Ordinal);
+            foreach (var property in root.EnumerateObject())
+            {
+                var info = predictor.Inputs.FirstOrDefault(i => i.Name == property.Name);
+                if (info is null)
+                {
+                    return BadRequest("Unknown input", $"The model has no input named '{property.Name}'. Its inputs are: {string.Join(", ", predictor.Inputs)}.");
+                }
+
+                if (inputs.ContainsKey(property.Name))
+                {
+                    return BadRequest("Duplicate input", $"Input '{property.Name}' is given more than once.");
+                }
+
+                try
+                {
+                    inputs[property.Name] = JsonInput.Parse(info, property.Value);
+                }
+                catch (FormatException e)
+                {
+                    return BadRequest("Invalid input", e.Message);
+                }
+            }
+
+            var missing = predictor.Inputs.Where(i => !inputs.ContainsKey(i.Name)).ToList();
+            if (missing.Count > 0)
+            {
+                return BadRequest("Missing input", $"Missing model input(s): {string.Join(", ", missing)}. Send e.g. {Example(predictor)}.");
+            }
+
+            IReadOnlyDictionary<string, OnnxArray> outputs;
+            try
+            {
+                outputs = predictor.Run(inputs);
+            }
+            catch (InvalidModelInputException e)
+            {
+                return BadRequest("Invalid input", e.Message);
+            }
+            catch (OnnxRuntimeException e)
+            {
+                return BadRequest("The model rejected the input", e.Message);
+            }
+
+            var buffer = new ArrayBufferWriter<byte>();
+            using (var writer = new Utf8JsonWriter(buffer))
+            {
+                writer.WriteStartObject();
+                foreach (var (name, array) in outputs)
+                {
+                    writer.WritePropertyName(name);
+                    JsonInput.Write(writer, array);
+                }
+
+                writer.WriteEndObject();
+            }
+
+            return Results.Bytes(buffer.WrittenMemory.ToArray(), "application/json");
+        }
+    }
+
+    private static IResult BadRequest(string title, string detail) =>
+        Results.Problem(title: title, detail: detail, statusCode: StatusCodes.Status400BadRequest);
+
+    private static string Example(OnnxPredictor predictor) =>
+        "{" + string.Join(", ", predictor.Inputs.Select(i => $"\"{i.Name}\": {ExampleValue(i)}")) + "}";
+
+    private static string ExampleValue(TensorInfo info)
+    {
+        var text = "0.0";
+        for (var d = info.Rank - 1; d >= 0; d--)
+        {
+            var n = info.Dimensions[d] > 0 ? (int)Math.Min(info.Dimensions[d], 3) : 1;
+            text = "[" + string.Join(", ", Enumerable.Repeat(text, n)) + (info.Dimensions[d] > 3 ? ", ..." : string.Empty) + "]";
+        }
+
+        return text;
+    }
+}

@@ -1,4 +1,0 @@
-namespace FunctionalBayes.OnnxRuntime;
-
-// (the ONNX Runtime binding)
-internal static class Placeholder { }
