@@ -120,12 +120,16 @@ module Export =
                 let n = b.Node("Slice", [ shape; b.Ints [| 0L |]; b.Ints [| 1L |] ], [])
                 batchSize <- Some n
                 n
-        /// A 1-D int64 shape tensor where the flagged dims are the batch size.
-        member b.ShapeTensor(dims: int[], isBatch: bool[]) =
-            if not (Array.contains true isBatch) then b.Ints (dims |> Array.map int64)
+        /// A 1-D int64 shape tensor whose dims are k·batch + c, given per dim as (k, c) (k = 0: fixed).
+        member b.ShapeTensor(dims: (int * int)[]) =
+            if dims |> Array.forall (fun (k, _) -> k = 0) then b.Ints (dims |> Array.map (snd >> int64))
             else
-                let parts = dims |> Array.mapi (fun i d -> if isBatch.[i] then b.BatchSize() else b.Ints [| int64 d |])
-                b.Node("Concat", List.ofArray parts, [ Onnx.AttributeProto(Name = "axis", Type = Onnx.AttributeProto.Types.AttributeType.Int, I = 0L) ])
+                let part (k: int, c: int) =
+                    if k = 0 then b.Ints [| int64 c |]
+                    else
+                        let kn = if k = 1 then b.BatchSize() else b.Node("Mul", [ b.BatchSize(); b.Ints [| int64 k |] ], [])
+                        if c = 0 then kn else b.Node("Add", [ kn; b.Ints [| int64 c |] ], [])
+                b.Node("Concat", dims |> Array.map part |> List.ofArray, [ Onnx.AttributeProto(Name = "axis", Type = Onnx.AttributeProto.Types.AttributeType.Int, I = 0L) ])
 
     let private attrInt (name: string) (v: int64) = Onnx.AttributeProto(Name = name, Type = Onnx.AttributeProto.Types.AttributeType.Int, I = v)
     let private attrInts (name: string) (vs: int64[]) =
@@ -154,7 +158,7 @@ module Export =
 
     /// Writes one recorded op; `batchAttr` flags, per shape attribute entry, the entries that differ
     /// between the two traces (the batch dimension).
-    let private emit (b: Builder) (opts: ExportOptions) (op: Op) (ins: string[]) (inShapes: int[][]) (batchAttr: bool[]) : string =
+    let private emit (b: Builder) (opts: ExportOptions) (op: Op) (ins: string[]) (inShapes: int[][]) (affine: (int * int)[]) : string =
         let node name inputs attrs = b.Node(name, inputs, attrs)
         let x = if ins.Length > 0 then ins.[0] else ""
         let lastTwoPerm (rank: int) = Array.init rank (fun i -> if i = rank - 2 then int64 (rank - 1) elif i = rank - 1 then int64 (rank - 2) else int64 i)
@@ -202,17 +206,22 @@ module Export =
             let c = if tB then node "Transpose" [ ins.[1] ] [ attrInts "perm" (lastTwoPerm inShapes.[1].Length) ] else ins.[1]
             node "MatMul" [ a; c ] []
         | Permute perm -> node "Transpose" [ x ] [ attrInts "perm" (perm |> Array.map int64) ]
-        | Reshape shape -> node "Reshape" [ x; b.ShapeTensor(shape, batchAttr) ] []
-        | BroadcastTo shape -> node "Expand" [ x; b.ShapeTensor(shape, batchAttr) ] []
+        | Reshape _ -> node "Reshape" [ x; b.ShapeTensor affine ] []
+        | BroadcastTo _ -> node "Expand" [ x; b.ShapeTensor affine ] []
         | Concat axis -> node "Concat" (List.ofArray ins) [ attrInt "axis" (int64 axis) ]
         | Slice (starts, lengths) ->
             // a batch-dependent length is a whole-axis slice of the batch axis
             let rank = starts.Length
-            let ends = Array.init rank (fun i -> if batchAttr.[rank + i] then Int64.MaxValue else int64 (starts.[i] + lengths.[i]))
-            if Array.exists id batchAttr.[.. rank - 1] then fail "Export: a slice starts at a batch-dependent offset; this model has no fixed-size ONNX form."
+            let varies (k, _) = k <> 0
+            if Array.exists varies affine.[.. rank - 1] then fail "Export: a slice starts at a batch-dependent offset; this model has no fixed-size ONNX form."
+            // a batch-dependent length must be the whole axis
+            for i in 0 .. rank - 1 do
+                if varies affine.[rank + i] && (starts.[i] <> 0 || lengths.[i] <> inShapes.[0].[i]) then
+                    fail "Export: a slice takes a batch-dependent part of an axis; this model has no fixed-size ONNX form."
+            let ends = Array.init rank (fun i -> if varies affine.[rank + i] then Int64.MaxValue else int64 (starts.[i] + lengths.[i]))
             node "Slice" [ x; b.Ints (starts |> Array.map int64); b.Ints ends; b.Ints (Array.init rank int64) ] []
         | Pad (starts, shape) ->
-            if Array.contains true batchAttr then fail "Export: a padding depends on the batch size; this model has no fixed-size ONNX form."
+            if affine |> Array.exists (fun (k, _) -> k <> 0) then fail "Export: a padding depends on the batch size; this model has no fixed-size ONNX form."
             let inShape = inShapes.[0]
             let before = starts |> Array.map int64
             let after = Array.init shape.Length (fun i -> int64 (shape.[i] - inShape.[i] - starts.[i]))
@@ -224,6 +233,7 @@ module Export =
             let bound v = if Double.IsInfinity v then "" else b.ScalarFloat v
             node "Clip" [ x; bound lo; bound hi ] []
         | Cast dt -> node "Cast" [ x ] [ attrInt "to" (int64 (int (elemType opts dt))) ]
+        | StopGradient -> node "Identity" [ x ] []
         | ScatterAdd _ -> fail "Export: scatterAdd appears in gradients, not in a predictor's forward pass; it has no export here."
         | Cholesky | TriangularSolve _ ->
             fail (sprintf "Export: the op %s (a multivariate-normal layer or guide) has no ONNX form in the default operator set." op.Name)
@@ -282,15 +292,24 @@ module Export =
         if g2.Nodes.Length <> g3.Nodes.Length || Array.exists2 (fun (a: GraphOp) (b: GraphOp) -> not (sameKind a.Op b.Op)) g2.Nodes g3.Nodes then
             fail "Export: the model's graph changes with the batch size (data-dependent control flow); it cannot be written as one ONNX graph."
         let builder = Builder(opts, names.[0])
+        // a size seen as a2 at batch 2 and a3 at batch 3 is k·batch + c
+        let affineOf (a2: int) (a3: int) = let k = a3 - a2 in (k, a2 - 2 * k)
         let valueNames = Array.zeroCreate<string> g2.Nodes.Length
+        let mutable consumer = "the output"
         let nameOf (v: GraphValue) (v3: GraphValue) =
             match v, v3 with
             | GraphInput i, _ -> names.[i]
             | GraphNode i, _ -> valueNames.[i]
             | GraphConstant t, GraphConstant t3 ->
-                if not (Shape.equal t.Shape t3.Shape) then
-                    fail "Export: a value that depends on the data is computed outside the tensor graph (on the host), so the predictor cannot be exported."
-                builder.Initializer(constantTensor opts t)
+                if Shape.equal t.Shape t3.Shape then builder.Initializer(constantTensor opts t)
+                else
+                    // a constant as large as the batch: fine when it is one value filled (zerosLike, fullLike)
+                    let uniform (c: Tensor) = let v = Tensor.toArray c in v.Length = 0 || v |> Array.forall (fun e -> e.Equals v.[0])
+                    let v2 = Tensor.toArray t
+                    if t.Rank <> t3.Rank || not (uniform t && uniform t3) || (v2.Length > 0 && t3.Size > 0 && not (v2.[0].Equals (Tensor.toArray t3).[0])) then
+                        fail (sprintf "Export: a value of shape %s that depends on the data is computed outside the tensor graph (on the host) and feeds %s, so the predictor cannot be exported." (Shape.format t.Shape) consumer)
+                    let scalar = builder.Initializer(constantTensor opts (Tensor.reshape [||] (Tensor.narrow 0 0 1 (Tensor.flatten t))))
+                    builder.Node("Expand", [ scalar; builder.ShapeTensor(Array.map2 affineOf t.Shape t3.Shape) ], [])
             | GraphConstant _, _ -> fail "Export: the model's graph changes with the batch size; it cannot be written as one ONNX graph."
         let shapeOf (g: Graph) (v: GraphValue) =
             match v with
@@ -300,11 +319,11 @@ module Export =
         for i in 0 .. g2.Nodes.Length - 1 do
             let n2 = g2.Nodes.[i]
             let n3 = g3.Nodes.[i]
+            consumer <- sprintf "the op %s" n2.Op.Name
             let ins = Array.map2 nameOf n2.Inputs n3.Inputs
             let a2 = sizeAttrs n2.Op
             let a3 = sizeAttrs n3.Op
-            let batchAttr = Array.map2 (<>) a2 a3
-            valueNames.[i] <- emit builder opts n2.Op ins (n2.Inputs |> Array.map (shapeOf g2)) batchAttr
+            valueNames.[i] <- emit builder opts n2.Op ins (n2.Inputs |> Array.map (shapeOf g2)) (Array.map2 affineOf a2 a3)
         let valueInfo (name: string) (dt: Dtype) (s2: int[]) (s3: int[]) =
             let tt = Onnx.TypeProto.Types.Tensor(ElemType = int (elemType opts dt), Shape = Onnx.TensorShapeProto())
             for d in 0 .. s2.Length - 1 do
@@ -312,6 +331,7 @@ module Export =
                 if s2.[d] <> s3.[d] then dim.DimParam <- opts.BatchDim else dim.DimValue <- int64 s2.[d]
                 tt.Shape.Dim.Add dim
             Onnx.ValueInfoProto(Name = name, Type = Onnx.TypeProto(TensorType = tt))
+        consumer <- "the output"
         let outputs =
             g2.Outputs |> Array.mapi (fun i o ->
                 let outName = outNames.[i] + "_mean"

@@ -543,7 +543,7 @@ module internal Cpu =
             | Reduce (r, axes, _) -> reduce r axes xs.[0]
             | MatMul (tA, tB) -> matmul tA tB xs.[0] xs.[1] outShape
             | Permute perm -> permute perm xs.[0]
-            | Reshape _ -> xs.[0].Storage
+            | Reshape _ | StopGradient -> xs.[0].Storage
             | BroadcastTo shape -> broadcast xs.[0] shape
             | Concat axis -> concat axis xs outShape
             | Slice (starts, lengths) -> slice starts lengths xs.[0]

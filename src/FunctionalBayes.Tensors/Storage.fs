@@ -93,6 +93,9 @@ and Op =
     | Clamp of lo: float * hi: float
     /// Conversion to another dtype.
     | Cast of Dtype
+    /// The identity whose vector-Jacobian product is zero (JAX's stop_gradient): recorded in graphs,
+    /// unlike Tensor.detach, which returns a constant.
+    | StopGradient
     /// Lower Cholesky factor of a batch of symmetric positive-definite matrices (reads the lower triangle).
     | Cholesky
     /// Solves op(A) X = B for a batch of triangular A (lower or upper; op transposes when `transpose`).
@@ -129,5 +132,6 @@ and Op =
         | Where -> "where"
         | Clamp _ -> "clamp"
         | Cast _ -> "cast"
+        | StopGradient -> "stopGradient"
         | Cholesky -> "cholesky"
         | TriangularSolve _ -> "triangularSolve"

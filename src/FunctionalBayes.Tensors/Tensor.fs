@@ -214,6 +214,7 @@ and [<Sealed>] internal Prim private () =
             if lo > hi then fail op (sprintf "lower bound %g is above upper bound %g." lo hi)
             x0.Shape, x0.Dtype
         | Cast dt -> x0.Shape, dt
+        | StopGradient -> x0.Shape, x0.Dtype
         | Cholesky ->
             requireFloat op x0
             if x0.Rank < 2 || x0.Shape.[x0.Rank - 1] <> x0.Shape.[x0.Rank - 2] then
@@ -236,16 +237,12 @@ and [<Sealed>] internal Prim private () =
             | _ -> ()
         b
 
-    static let isDifferentiable (op: Op) =
-        match op with
-        | Compare _ -> false
-        | Cast dt -> dt.IsFloat
-        | _ -> true
-
     /// Applies a primitive op. At each differentiation level that the inputs carry, the op is applied
-    /// to the primals one level down and the result recorded on that level's tape.
+    /// to the primals one level down and the result recorded on that level's tape. Ops without a
+    /// derivative (comparisons, casts to int or bool, stopGradient) are recorded too, so that a
+    /// recorded graph is complete; their VJPs give no gradient.
     static let rec exec (op: Op) (inputs: Tensor[]) : Tensor =
-        let top = if isDifferentiable op then top inputs else null
+        let top = top inputs
         if isNull top then
             let raws = inputs |> Array.map (fun x -> x.Raw)
             let shape, dt = infer op raws
@@ -412,7 +409,8 @@ and [<Sealed>] internal Prim private () =
             one (fun () ->
                 let inside = where (cmp Lt x (scalarLike x lo)) (zeroLike g) g
                 where (cmp Gt x (scalarLike x hi)) (zeroLike g) inside)
-        | Cast _ -> one (fun () -> exec (Cast x.Dtype) [| g |])
+        | Cast dt -> [| (if needs.[0] && dt.IsFloat && x.Dtype.IsFloat then exec (Cast x.Dtype) [| g |] else null) |]
+        | StopGradient -> [| null |]
         | Cholesky ->
             // Murray (2016): Ā = sym(L⁻ᵀ Φ(Lᵀ L̄) L⁻¹), Φ = lower triangle with the diagonal halved.
             one (fun () ->

@@ -134,8 +134,12 @@ module Tensor =
     let toFloat64 (t: Tensor) = cast Float64 t
     let toFloat32 (t: Tensor) = cast Float32 t
 
-    /// The same values without any differentiation level (a constant: gradients stop here).
+    /// The same values without any differentiation level (a constant: gradients stop here, and a
+    /// recorded graph sees a constant).
     let detach (t: Tensor) = t.Detach()
+
+    /// The identity with a zero derivative: gradients stop here, but a recorded graph keeps the op.
+    let stopGradient (t: Tensor) = if t.IsTracked then exec StopGradient [| t |] else t
 
     // ---- element-wise -------------------------------------------------------------------------
 
@@ -322,15 +326,15 @@ module Tensor =
 
     /// log Σ exp over the given axes, computed stably.
     let logsumexpAxes (axes: int[]) (keepDim: bool) (t: Tensor) =
-        let m = maxAxes axes true t |> detach
-        let m = where (eqScalar m Double.NegativeInfinity) (zerosLike m) m
+        let m = maxAxes axes true t |> stopGradient
+        let m = where (eqScalar m Double.NegativeInfinity) (m * 0.0) m
         let s = log (sumAxes axes true (exp (t - m))) + m
         if keepDim then s else reshape (Shape.reduced t.ShapeRef (Shape.axes "logsumexp" t.Rank axes) false) s
     let logsumexp (t: Tensor) = logsumexpAxes (Array.init t.Rank id) false t
 
     /// Softmax along an axis.
     let softmax (axis: int) (t: Tensor) =
-        let m = maxAxes [| axis |] true t |> detach
+        let m = maxAxes [| axis |] true t |> stopGradient
         let e = exp (t - m)
         e / sumAxes [| axis |] true e
 
