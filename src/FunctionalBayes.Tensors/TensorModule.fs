@@ -327,7 +327,7 @@ module Tensor =
     /// log Σ exp over the given axes, computed stably.
     let logsumexpAxes (axes: int[]) (keepDim: bool) (t: Tensor) =
         let m = maxAxes axes true t |> stopGradient
-        let m = where (eqScalar m Double.NegativeInfinity) (m * 0.0) m
+        let m = where (eqScalar m Double.NegativeInfinity) (zerosLike m) m
         let s = log (sumAxes axes true (exp (t - m))) + m
         if keepDim then s else reshape (Shape.reduced t.ShapeRef (Shape.axes "logsumexp" t.Rank axes) false) s
     let logsumexp (t: Tensor) = logsumexpAxes (Array.init t.Rank id) false t
