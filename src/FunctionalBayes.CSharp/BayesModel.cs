@@ -74,6 +74,30 @@ public sealed class BayesModel<T>
         return SelectMany(_ => next);
     }
 
+    /// <summary>
+    /// The same model with the given sites fixed to values (NumPyro's substitute): sample and param sites
+    /// of these names take the values instead of drawing them; they are not treated as observed.
+    /// </summary>
+    /// <param name="values">Values by site name.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="values"/> or a value is null.</exception>
+    public BayesModel<T> Substitute(IReadOnlyDictionary<string, NdArray> values)
+    {
+        ArgumentNullException.ThrowIfNull(values);
+        return new(Handlers.substitute(Convert.ToMap(Bayes.NoNulls(values, nameof(values))), Value));
+    }
+
+    /// <summary>
+    /// The same model with the given sample sites observed at values (NumPyro's condition): they add their
+    /// log density and are no longer latent.
+    /// </summary>
+    /// <param name="values">Observations by site name.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="values"/> or a value is null.</exception>
+    public BayesModel<T> Condition(IReadOnlyDictionary<string, NdArray> values)
+    {
+        ArgumentNullException.ThrowIfNull(values);
+        return new(Handlers.condition(Convert.ToMap(Bayes.NoNulls(values, nameof(values))), Value));
+    }
+
     /// <summary>Runs the model once from the prior with a seed and records every site.</summary>
     /// <param name="seed">The seed of the random draws.</param>
     public ModelTrace<T> Trace(ulong seed = 0)
@@ -105,6 +129,13 @@ public static class Bayes
 {
     internal static BayesModel<TM> Check<TM>(BayesModel<TM>? m, string what) =>
         m ?? throw new InvalidOperationException($"The function passed as '{what}' returned a null model.");
+
+    internal static IReadOnlyDictionary<string, NdArray> NoNulls(IReadOnlyDictionary<string, NdArray> values, string param)
+    {
+        foreach (var kv in values)
+            if (kv.Value is null) throw new ArgumentNullException(param, $"The value of '{kv.Key}' is null.");
+        return values;
+    }
 
     internal static void CheckName(string? name, string param = "name")
     {
