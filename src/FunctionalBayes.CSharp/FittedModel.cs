@@ -20,6 +20,21 @@ public sealed partial class FittedModel
     /// <summary>The core's fitted record (model function, guide, parameters), for other parts of this facade.</summary>
     internal Fitted<object?> Core { get; }
 
+    /// <summary>
+    /// The core's fitted record with a model that returns the F# tensor, for core APIs that need a
+    /// <c>Fitted&lt;Tensor&gt;</c> (for example an ONNX export added in another file of this partial class).
+    /// Throws when the model's result is not an <see cref="NdArray"/>.
+    /// </summary>
+    internal Fitted<FTensor?> AsTensorFitted()
+    {
+        var f = Core.Model;
+        var model = Microsoft.FSharp.Core.FuncConvert.FromFunc<Microsoft.FSharp.Collections.FSharpMap<string, FTensor?>, Model<FTensor?>>(data =>
+            FunctionalBayes.Model.map(Microsoft.FSharp.Core.FuncConvert.FromFunc<object?, FTensor?>(o =>
+                o is NdArray a ? a.Value : throw new InvalidOperationException($"The model returns {o?.GetType().Name ?? "null"}, not an NdArray.")),
+                f.Invoke(data)));
+        return new Fitted<FTensor?>(model, Core.Guide, Core.Params, Core.Losses);
+    }
+
     /// <summary>The fitted parameters (guide and model params) on their constrained sets, by name.</summary>
     public IReadOnlyDictionary<string, NdArray> Parameters { get; }
 
