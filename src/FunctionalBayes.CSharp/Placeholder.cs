@@ -1,4 +1,0 @@
-namespace FunctionalBayes.CSharp;
-
-// (the C# facade)
-internal static class Placeholder { }
