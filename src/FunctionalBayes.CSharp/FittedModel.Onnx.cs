@@ -1,0 +1,92 @@
+global using FSharpMapOfTensors = Microsoft.FSharp.Collections.FSharpMap<string, FunctionalBayes.Tensors.Tensor?>;
+using FunctionalBayes.Onnx;
+using FunctionalBayes.OnnxRuntime;
+using FunctionalBayes.Tensors;
+
+namespace FunctionalBayes.Fluent;
+
+/// <summary>Settings of an ONNX export (defaults: IR 8, opset 17, float32, 1000 posterior draws).</summary>
+public sealed record OnnxExportSettings
+{
+    /// <summary>Write float64 tensors instead of float32.</summary>
+    public bool Float64 { get; init; }
+
+    /// <summary>The ONNX IR version.</summary>
+    public long IrVersion { get; init; } = 8;
+
+    /// <summary>The ai.onnx operator set version.</summary>
+    public long Opset { get; init; } = 17;
+
+    /// <summary>Guide draws averaged into the posterior means.</summary>
+    public int PosteriorDraws { get; init; } = 1000;
+
+    /// <summary>The seed of those draws.</summary>
+    public int Seed { get; init; } = 3;
+}
+
+public sealed partial class FittedModel
+{
+    private FSharpMapOfTensors PosteriorMeans(OnnxExportSettings settings)
+    {
+        if (settings.PosteriorDraws < 1)
+            throw new ArgumentOutOfRangeException(nameof(settings), settings.PosteriorDraws, "PosteriorDraws must be at least 1.");
+        return Export.posteriorMean(AsTensorFitted(), Rng.key((ulong)settings.Seed), settings.PosteriorDraws);
+    }
+
+    /// <summary>
+    /// The posterior-mean predictions that an exported ONNX model computes: every latent replaced by its
+    /// posterior mean, each prediction by its predictive mean. Leave the observations out of the data.
+    /// </summary>
+    /// <param name="data">The inputs, rows on the first axis.</param>
+    /// <param name="settings">How the posterior means are estimated.</param>
+    /// <returns>The predictive mean of each predicted site, by site name.</returns>
+    public IReadOnlyDictionary<string, NdArray> PredictPosteriorMean(DataSet data, OnnxExportSettings? settings = null)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        var means = PosteriorMeans(settings ?? new OnnxExportSettings());
+        var result = new Dictionary<string, NdArray>();
+        foreach (var (site, value) in Export.predict(AsTensorFitted().Model, means, data.ToMap()))
+            result[site] = new NdArray(value);
+        return result;
+    }
+
+    /// <summary>
+    /// The posterior-mean predictor as an ONNX model (bytes). Its inputs are named after the data, with a
+    /// symbolic batch dimension; its outputs are named "{site}_mean".
+    /// </summary>
+    /// <param name="example">Example inputs (observations left out), rows on the first axis.</param>
+    /// <param name="settings">Export settings.</param>
+    /// <returns>The serialized ONNX model.</returns>
+    /// <exception cref="OnnxExportException">A layer or op of the model has no ONNX form; the message names it.</exception>
+    public byte[] ExportOnnx(DataSet example, OnnxExportSettings? settings = null)
+    {
+        ArgumentNullException.ThrowIfNull(example);
+        var s = settings ?? new OnnxExportSettings();
+        var opts = new ExportOptions(s.IrVersion, s.Opset, s.Float64, ExportOptions.Default.BatchDim, ExportOptions.Default.GraphName);
+        return Export.toBytes(Export.toModel(opts, AsTensorFitted().Model, PosteriorMeans(s), example.ToMap()));
+    }
+
+    /// <summary>Writes the posterior-mean predictor to an ONNX file (see <see cref="ExportOnnx(DataSet, OnnxExportSettings?)"/>).</summary>
+    /// <param name="path">The file to write.</param>
+    /// <param name="example">Example inputs (observations left out), rows on the first axis.</param>
+    /// <param name="settings">Export settings.</param>
+    public void ExportOnnx(string path, DataSet example, OnnxExportSettings? settings = null)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        File.WriteAllBytes(path, ExportOnnx(example, settings));
+    }
+}
+
+/// <summary>Loads exported models for serving with ONNX Runtime.</summary>
+public static class OnnxModels
+{
+    /// <summary>Loads an ONNX file into an ONNX Runtime predictor (dispose it when done).</summary>
+    /// <param name="path">The .onnx file.</param>
+    /// <param name="options">Threads, optimization level, CUDA.</param>
+    /// <returns>The predictor.</returns>
+    public static OnnxPredictor Load(string path, PredictorOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        return OnnxPredictor.Load(path, options);
+    }
+}
