@@ -6,7 +6,8 @@ let private suites =
     [ "gemm", Suites.gemm
       "elementwise", Suites.elementwise
       "grad", Suites.grad
-      "svi", Suites.svi ]
+      "svi", Suites.svi
+      "onnx", Suites.onnx ]
 
 [<EntryPoint>]
 let main argv =

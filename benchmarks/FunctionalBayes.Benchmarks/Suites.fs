@@ -107,3 +107,53 @@ let svi () =
         return! FunctionalBayes.Links.gaussian "y" f (d.TryFind "y")
     }
     run "svi_fm_d10_rank3_steps_per_s" fm (Map [ "x", xf; "y", yf ])
+
+/// Posterior-mean prediction for the QuickStart's model shape (intercept + adaptive(x) + adaptive(x²)
+/// + FM rank 3, d = 5): latency at batch 1 (p50, p99) and throughput at batch 4096, in process, through
+/// this library's ONNX Runtime predictor, and through the bare C API call (prepared input values).
+let onnx () =
+    let d = 5
+    let modelFn (data: Map<string, Tensor>) = FunctionalBayes.ModelBuilderInstance.model {
+        let x = data.["x"]
+        let! b = FunctionalBayes.Layers.intercept "b"
+        let! lin = FunctionalBayes.Layers.adaptive "x" x
+        let! quad = FunctionalBayes.Layers.adaptive "x2" (Tensor.square x)
+        let! fm = FunctionalBayes.Layers.fm "fm" x 3
+        return! FunctionalBayes.Links.gaussian "y" (b + lin + quad + fm) (data.TryFind "y")
+    }
+    let example = Map [ "x", Rng.normal (Rng.key 1UL) [| 16; d |] ]
+    let _, tr = FunctionalBayes.Model.run (FunctionalBayes.Handlers.trace (FunctionalBayes.Handlers.seed (Rng.key 2UL) (modelFn example)))
+    let points = FunctionalBayes.Trace.latents tr |> Array.filter (fun s -> s.Name <> "y") |> Array.map (fun s -> s.Name, s.Value.Value) |> Map.ofArray
+    let bytes = FunctionalBayes.Onnx.Export.toModel FunctionalBayes.Onnx.ExportOptions.Default modelFn points example |> FunctionalBayes.Onnx.Export.toBytes
+    use predictor = FunctionalBayes.OnnxRuntime.OnnxPredictor.Load(bytes)
+    let percentile (p: float) (xs: float[]) = let s = Array.sort xs in s.[min (s.Length - 1) (int (p * float s.Length))]
+    let latencies (f: unit -> unit) =
+        for _ in 1 .. 2000 do f ()
+        Array.init 20000 (fun _ ->
+            let t = Diagnostics.Stopwatch.GetTimestamp()
+            f ()
+            float (Diagnostics.Stopwatch.GetTimestamp() - t) / float Diagnostics.Stopwatch.Frequency * 1e6)
+    for batch in [ 1; 4096 ] do
+        let x = Rng.normal (Rng.key 3UL) [| batch; d |]
+        let xf = Tensor.toArrayF32 x
+        let shape = [| int64 batch; int64 d |]
+        let inProcess () = FunctionalBayes.Onnx.Export.predict modelFn points (Map [ "x", x ]) |> ignore
+        let viaPredictor () = predictor.Run("x", xf, shape) |> ignore
+        let struct (value, pin) = predictor.CreateBareInput(xf, shape)
+        let bare () = predictor.RunBare [| value |]
+        let cases = [ "in_process", inProcess; "onnxruntime_predictor", viaPredictor; "onnxruntime_bare", bare ]
+        if batch = 1 then
+            let p50s = Collections.Generic.Dictionary<string, float>()
+            for name, f in cases do
+                let l = latencies f
+                p50s.[name] <- percentile 0.5 l
+                let baseline = if name = "onnxruntime_predictor" then Some (percentile 0.5 (latencies bare), "bare ONNX Runtime C API call, same graph") else None
+                report (sprintf "onnx_%s_batch1_p50" name) (percentile 0.5 l) "us" baseline
+                report (sprintf "onnx_%s_batch1_p99" name) (percentile 0.99 l) "us" None
+        else
+            for name, f in cases do
+                let s = secondsPerCall 0.5 5 f
+                let baseline = if name = "onnxruntime_predictor" then Some (float batch / secondsPerCall 0.5 5 bare, "bare ONNX Runtime C API call, same graph") else None
+                report (sprintf "onnx_%s_batch4096_rows_per_s" name) (float batch / s) "rows/s" baseline
+        predictor.ReleaseBare value
+        pin.Free()

@@ -18,7 +18,7 @@ namespace FunctionalBayes.OnnxRuntime;
 /// the underlying <see cref="SafeHandle"/>s). A run in progress keeps the session alive until it returns.
 /// </para>
 /// </remarks>
-public sealed unsafe class OnnxPredictor : IDisposable
+public sealed unsafe partial class OnnxPredictor : IDisposable
 {
     private const int OnnxTypeTensor = 1;
 
