@@ -65,7 +65,19 @@ Console.WriteLine($"Recovered {truth.Length} coefficients (intercept, linear, qu
 
 Directory.CreateDirectory(outDir);
 fitted.Save(Path.Combine(outDir, "quickstart-params.json"));
-Console.WriteLine($$"""{"coef_rmse":{{R(rmse)}},"sigma_abs_err":{{R(Math.Abs(sigmaHat - sigma))}},"fit_seconds":{{R(seconds)}},"steps":{{fitted.Losses.Count}}}""");
+
+// Export the posterior-mean predictor and check ONNX Runtime against it on 256 held-out rows
+// (the same rows and posterior draws as the F# QuickStart).
+var heldOut = new DataSet().Add("x", RandomKey.FromSeed(7).Normal(256, 5));
+var onnxPath = Path.Combine(outDir, "quickstart.onnx");
+fitted.ExportOnnx(onnxPath, heldOut);
+var inProcess = fitted.PredictPosteriorMean(heldOut)["y"].ToArray();
+using var predictor = OnnxModels.Load(onnxPath);
+var fromOnnx = predictor.Run("x", heldOut["x"].ToArray().Select(v => (float)v).ToArray(), [256, 5], out _);
+var maxDiff = inProcess.Select((v, i) => Math.Abs(fromOnnx[i] - v)).Max();
+Console.WriteLine($"Exported {onnxPath}; ONNX Runtime {predictor.RuntimeVersion} agrees with the in-process predictor to {maxDiff:G2} on 256 held-out rows.");
+
+Console.WriteLine($$"""{"coef_rmse":{{R(rmse)}},"sigma_abs_err":{{R(Math.Abs(sigmaHat - sigma))}},"fit_seconds":{{R(seconds)}},"steps":{{fitted.Losses.Count}},"onnx_max_abs_diff":{{R(maxDiff)}}}""");
 return 0;
 
 // The model, as in BLayers' README.
