@@ -62,8 +62,9 @@ module Handlers =
             invalidArg "values" (sprintf "%s: no site named %s in the model; its sites are: %s." handler
                                     (String.Join(", ", unknown |> Array.map (sprintf "'%s'"))) (String.Join(", ", seen)))
 
-    /// Gives values to sample and param sites by name (the site stays latent, unlike condition).
-    let substitute (values: Map<string, Tensor>) (Model m: Model<'T>) : Model<'T> =
+    /// Gives sites values by name: `applies` says which site kinds take one, `set` fills it in. Names
+    /// that no site of the run used are refused.
+    let private byName (handler: string) (values: Map<string, Tensor>) (applies: Site -> bool) (set: Site -> Tensor -> Site) (Model m: Model<'T>) : Model<'T> =
         Model(fun outer ->
             let used = HashSet<string>()
             let seen = HashSet<string>()
@@ -73,30 +74,20 @@ module Handlers =
                         member _.Process s =
                             if s.Kind <> PlateSite then seen.Add s.Name |> ignore
                             match values.TryFind s.Name with
-                            | Some v when s.Kind = SampleSite || s.Kind = ParamSite ->
+                            | Some v when applies s ->
                                 used.Add s.Name |> ignore
-                                outer.Process { s with Value = Some v }
+                                outer.Process (set s v)
                             | _ -> outer.Process s }
-            checkUsed "substitute" (values |> Map.keys) used seen
+            checkUsed handler (values |> Map.keys) used seen
             r)
 
+    /// Gives values to sample and param sites by name (the site stays latent, unlike condition).
+    let substitute (values: Map<string, Tensor>) (m: Model<'T>) : Model<'T> =
+        byName "substitute" values (fun s -> s.Kind = SampleSite || s.Kind = ParamSite) (fun s v -> { s with Value = Some v }) m
+
     /// Observes sample sites at the given values: they become observed data.
-    let condition (values: Map<string, Tensor>) (Model m: Model<'T>) : Model<'T> =
-        Model(fun outer ->
-            let used = HashSet<string>()
-            let seen = HashSet<string>()
-            let r =
-                m { new Interpreter() with
-                        member _.Root = outer.Root
-                        member _.Process s =
-                            if s.Kind <> PlateSite then seen.Add s.Name |> ignore
-                            match values.TryFind s.Name with
-                            | Some v when s.Kind = SampleSite ->
-                                used.Add s.Name |> ignore
-                                outer.Process { s with Value = Some v; IsObserved = true }
-                            | _ -> outer.Process s }
-            checkUsed "condition" (values |> Map.keys) used seen
-            r)
+    let condition (values: Map<string, Tensor>) (m: Model<'T>) : Model<'T> =
+        byName "condition" values (fun s -> s.Kind = SampleSite) (fun s v -> { s with Value = Some v; IsObserved = true }) m
 
     /// Multiplies every sample and factor site's log density by c (for example N/B for minibatches).
     let scale (c: Tensor) (m: Model<'T>) : Model<'T> =
