@@ -307,32 +307,41 @@ public sealed class SviFitter
             if (progress is not null && (p.Step % every == 0 || p.Step == p.TotalSteps))
                 progress.Report(new FitProgress(p.Step, p.TotalSteps, p.Loss, p.Elapsed, p.Eta));
         }
-        var runOpts = RunOptions(FSharpOption<FSharpFunc<SviProgress, Unit>>.Some(FuncConvert.FromAction<SviProgress>(OnStep)));
-        var total = Svi.schedule(runOpts, rows).Item1;
-        var (kGuide, kRun) = Keys();
-        var guide = BuildGuide(kGuide);
-        cancellationToken.ThrowIfCancellationRequested();
-        var schedule = s.Schedule switch
-        {
-            LearningRateSchedule.Cosine => Schedule.NewCosineDecay(s.LearningRate, total, 0.0),
-            LearningRateSchedule.WarmupCosine => Schedule.OneCycle(s.LearningRate, total),
-            _ => Schedule.NewConstant(s.LearningRate),
-        };
-        var elbo = s.BatchSize is null ? Elbo.NewTrace(s.Particles) : Elbo.NewBatched(s.Particles);
-        var cfg = new SviConfig<object?>(model, guide, s.Optimizer?.Value ?? Optimizer.AdamWith(schedule), elbo, Convert.Option(s.ClipNorm));
-        SviResult r;
+        var options = new FitOptions(
+            AutoKind(),
+            s.CustomGuide is null ? null : FSharpOption<FGuide>.Some(s.CustomGuide),
+            s.LearningRate,
+            s.Schedule switch
+            {
+                LearningRateSchedule.Cosine => LrSchedule.Cosine,
+                LearningRateSchedule.WarmupCosine => LrSchedule.WarmupCosine,
+                _ => LrSchedule.Constant,
+            },
+            s.Optimizer is null ? null : FSharpOption<Optimizer>.Some(s.Optimizer.Value),
+            Convert.Option(s.Steps),
+            Convert.Option(s.Epochs),
+            Convert.Option(s.BatchSize),
+            s.Particles,
+            s.Seed,
+            InitStrategy.NewInitUniform(s.InitRadius),
+            Convert.Option(s.ClipNorm),
+            s.EarlyStopping is null ? null : FSharpOption<EarlyStopping>.Some(s.EarlyStopping),
+            FSharpOption<FSharpFunc<SviProgress, Unit>>.Some(FuncConvert.FromAction<SviProgress>(OnStep)),
+            1);
+        // the core checks the settings (one of steps or epochs, a positive learning rate)
+        if (s.Steps is null == s.Epochs is null)
+            throw new InvalidOperationException("SviFitter: set exactly one of ForSteps or ForEpochs.");
+        Tuple<Fitted<object?>, SviResult> result;
         var sw = Stopwatch.StartNew();
         try
         {
-            r = Svi.run(cfg, kRun, data, runOpts);
+            result = FunctionalBayes.Fit.viRun(options, model, data);
         }
         catch (SviDivergedException e)
         {
             throw new FitDivergedException(e.Message, e, Convert.FromMap(e.LastFiniteState.Params));
         }
-        var ps = r.Params;
-        var fitted = new Fitted<object?>(model, Finish(guide, kGuide, ps), ps, r.Losses);
-        return new FittedModel(fitted, r.StoppedEarly, sw.Elapsed);
+        return new FittedModel(result.Item1, result.Item2.StoppedEarly, sw.Elapsed);
     }
 
     /// <summary>Runs the fit on the thread pool.</summary>

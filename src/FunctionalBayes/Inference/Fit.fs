@@ -35,12 +35,14 @@ type FitOptions =
       Init: InitStrategy
       ClipNorm: float option
       EarlyStopping: EarlyStopping option
-      OnProgress: (SviProgress -> unit) option }
+      OnProgress: (SviProgress -> unit) option
+      /// Call OnProgress every this many steps (1 lets a caller cancel between any two steps).
+      ProgressEvery: int }
 
     static member Default =
         { AutoGuide = AutoGuideKind.AutoDiagonalNormal; Guide = None; LearningRate = 0.01; Schedule = LrSchedule.Cosine
           Optimizer = None; Steps = None; Epochs = None; BatchSize = None; Particles = 1; Seed = 0UL
-          Init = InitUniform 2.0; ClipNorm = None; EarlyStopping = None; OnProgress = None }
+          Init = InitUniform 2.0; ClipNorm = None; EarlyStopping = None; OnProgress = None; ProgressEvery = 100 }
 
 /// A fitted model: the model, its guide, the fitted parameters and the loss history.
 [<NoEquality; NoComparison>]
@@ -61,9 +63,8 @@ type SiteSummary = { Name: string; Mean: Tensor; Sd: Tensor; Q025: Tensor; Q975:
 [<RequireQualifiedAccess>]
 module Fit =
 
-    /// Fits a model to data by SVI. The model is a function of the named data (rows on the first axis);
-    /// data given to predict later may leave out the observations.
-    let vi (opts: FitOptions) (modelFn: Map<string, Tensor> -> Model<'T>) (data: Map<string, Tensor>) : Fitted<'T> =
+    /// Fits a model to data by SVI, and returns the run's result too (losses, whether it stopped early).
+    let viRun (opts: FitOptions) (modelFn: Map<string, Tensor> -> Model<'T>) (data: Map<string, Tensor>) : Fitted<'T> * SviResult =
         match opts.Steps, opts.Epochs with
         | Some _, None | None, Some _ -> ()
         | _ -> invalidArg "opts" "Fit.vi: provide exactly one of Steps or Epochs."
@@ -72,7 +73,7 @@ module Fit =
         let runOpts =
             { SviRunOptions.ForSteps 1 with
                 Steps = opts.Steps; Epochs = opts.Epochs; BatchSize = opts.BatchSize
-                EarlyStopping = opts.EarlyStopping; OnProgress = opts.OnProgress }
+                EarlyStopping = opts.EarlyStopping; OnProgress = opts.OnProgress; ProgressEvery = opts.ProgressEvery }
         let total, _ = Svi.schedule runOpts n
         let key = Rng.key opts.Seed
         let kGuide, kRun = Rng.split key
@@ -97,7 +98,12 @@ module Fit =
             if guide.Name = "AutoLaplaceApproximation" then
                 Guide.laplace (LogDensity.potential kGuide (modelFn data)) guide.Latents ps.["auto_loc"]
             else guide
-        { Model = modelFn; Guide = guide; Params = ps; Losses = r.Losses }
+        { Model = modelFn; Guide = guide; Params = ps; Losses = r.Losses }, r
+
+    /// Fits a model to data by SVI. The model is a function of the named data (rows on the first axis);
+    /// data given to predict later may leave out the observations.
+    let vi (opts: FitOptions) (modelFn: Map<string, Tensor> -> Model<'T>) (data: Map<string, Tensor>) : Fitted<'T> =
+        fst (viRun opts modelFn data)
 
     /// One run of the fitted guide, with the fitted values of the params it has.
     let private guideTrace (f: Fitted<'T>) (key: RngKey) =
