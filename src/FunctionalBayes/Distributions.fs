@@ -162,7 +162,7 @@ module Dist =
 
     /// Whether rsample gives draws that are differentiable in the parameters.
     /// Gamma, InverseGamma, Beta and Dirichlet do not (their rejection samplers have no
-    /// reparameterization here); inference falls back to score-function gradients for them.
+    /// reparameterization here); the ELBOs add score-function (REINFORCE) terms for such guide sites.
     /// StudentT reparameterizes its location and scale but not its degrees of freedom.
     let rec hasRsample (d: Distribution) =
         match d with

@@ -52,11 +52,22 @@ module ElboEstimate =
         | Some s -> invalidOp (sprintf "ELBO: the model's latent site '%s' has no site in the guide; a guide must sample every latent site of the model." s.Name)
         | None -> ()
 
+    /// Guide sites whose draws carry no gradient (no reparameterization): their score-function term
+    /// Σ log q · stopGradient(ELBO), added as (log q − stopGradient(log q))·stopGradient(ELBO) so the
+    /// value is unchanged and the gradient is unbiased (the REINFORCE estimator).
+    let private withScoreTerms (guideSites: Site[]) (value: Tensor) =
+        let scored = guideSites |> Array.filter (fun s -> s.Dist.IsSome && not (Dist.hasRsample s.Dist.Value))
+        if scored.Length = 0 then value
+        else
+            let lq = sumDensities scored
+            value + (lq - Tensor.stopGradient lq) * Tensor.stopGradient value
+
     /// The ELBO of one particle (to maximize).
     let particle (elbo: Elbo) (key: RngKey) (guideParams: Map<string, Tensor>) (modelParams: Map<string, Tensor>) (ctx: ElboContext<'T>) : Tensor =
         let gt, mt = traces key guideParams modelParams ctx
         checkCovered gt mt
         let guideSites = gt.Sites |> Array.filter (fun s -> s.Kind = SampleSite)
+        withScoreTerms guideSites <|
         match elbo with
         | Elbo.Trace _ -> sumDensities (mt.Sites |> Array.filter isDensity) - sumDensities guideSites
         | Elbo.MeanField _ ->
