@@ -307,6 +307,12 @@ public sealed unsafe partial class OnnxPredictor : IDisposable
                 + (product < 0 ? "has a negative dimension." : $"needs {product}."));
         }
 
+        if (FitsFastPath(inputName, OnnxArray.ElementTypeOf<T>(), shape))
+        {
+            return RunSingleFast(data, shape, out outputShape);
+        }
+
+        // anything unusual goes through the general path, which explains what is wrong
         var result = Run(new Dictionary<string, OnnxArray> { [inputName] = OnnxArray.Create(data, shape) });
         var first = result[outputs[0].Name];
         if (first.Data is not T[] typed)
@@ -317,6 +323,82 @@ public sealed unsafe partial class OnnxPredictor : IDisposable
 
         outputShape = first.GetShape();
         return typed;
+    }
+
+    /// <summary>The model has exactly this one input, of this element type, and the shape fits it.</summary>
+    private bool FitsFastPath(string inputName, OnnxElementType type, long[] shape)
+    {
+        if (inputs.Length != 1 || inputs[0].Name != inputName || inputs[0].ElementType != type || outputs[0].ElementType != type)
+        {
+            return false;
+        }
+
+        var dims = inputs[0].Dimensions;
+        if (!inputs[0].HasKnownRank || dims.Count != shape.Length)
+        {
+            return false;
+        }
+
+        for (var i = 0; i < shape.Length; i++)
+        {
+            if (shape[i] < 0 || (dims[i] >= 0 && dims[i] != shape[i]))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>One input, validated by <see cref="FitsFastPath"/>: no dictionaries, the buffer fixed for the call.</summary>
+    private T[] RunSingleFast<T>(T[] data, long[] shape, out long[] outputShape)
+        where T : unmanaged
+    {
+        var added = false;
+        IntPtr input = IntPtr.Zero;
+        var rawOutputs = new IntPtr[outputs.Length];
+        try
+        {
+            session.DangerousAddRef(ref added);
+            IntPtr status;
+            fixed (T* buffer = data)
+            fixed (long* dims = shape)
+            {
+                library.Check(
+                    library.CreateTensorWithDataAsOrtValue(
+                        library.CpuMemoryInfo.DangerousGetHandle(), buffer, (nuint)(data.Length * sizeof(T)), dims, (nuint)shape.Length,
+                        (int)OnnxArray.ElementTypeOf<T>(), &input),
+                    $"Creating the tensor for input '{inputs[0].Name}'");
+                var inputValue = input;
+                fixed (IntPtr* names = inputNamePointers, outNames = outputNamePointers, outValues = rawOutputs)
+                {
+                    status = library.Run(session.DangerousGetHandle(), IntPtr.Zero, names, &inputValue, 1, outNames, (nuint)outputs.Length, outValues);
+                }
+            }
+
+            library.Check(status, "Running the model" + (ModelPath is null ? string.Empty : $" '{ModelPath}'"));
+            return CopyOutputFast<T>(rawOutputs[0], out outputShape);
+        }
+        finally
+        {
+            foreach (var v in rawOutputs)
+            {
+                if (v != IntPtr.Zero)
+                {
+                    library.ReleaseValue(v);
+                }
+            }
+
+            if (input != IntPtr.Zero)
+            {
+                library.ReleaseValue(input);
+            }
+
+            if (added)
+            {
+                session.DangerousRelease();
+            }
+        }
     }
 
     private (int[] Order, OnnxArray[] Arrays) Validate(IReadOnlyDictionary<string, OnnxArray> given)
@@ -434,6 +516,42 @@ public sealed unsafe partial class OnnxPredictor : IDisposable
             _ => CopyToArray<long>(data, n),
         };
         return OnnxArray.CreateUnchecked(elementType, copy, shape);
+    }
+
+    /// <summary>An output whose element type is known (checked by <see cref="FitsFastPath"/>): shape and data only.</summary>
+    private T[] CopyOutputFast<T>(IntPtr value, out long[] shape)
+        where T : unmanaged
+    {
+        IntPtr info;
+        library.Check(library.GetTensorTypeAndShape(value, &info), $"Reading the shape of output '{outputs[0].Name}'");
+        try
+        {
+            nuint rank;
+            library.Check(library.GetDimensionsCount(info, &rank), "GetDimensionsCount");
+            shape = new long[(int)rank];
+            fixed (long* dims = shape)
+            {
+                library.Check(library.GetDimensions(info, dims, rank), "GetDimensions");
+            }
+        }
+        finally
+        {
+            library.ReleaseTensorTypeAndShapeInfo(info);
+        }
+
+        long count = 1;
+        foreach (var d in shape)
+        {
+            count *= d;
+        }
+
+        void* data = null;
+        if (count > 0)
+        {
+            library.Check(library.GetTensorMutableData(value, &data), $"Reading the data of output '{outputs[0].Name}'");
+        }
+
+        return CopyToArray<T>(data, checked((int)count));
     }
 
     private static T[] CopyToArray<T>(void* data, int count)
