@@ -3,6 +3,20 @@ namespace FunctionalBayes
 open System
 open FunctionalBayes.Tensors
 
+/// The shared body of the embedding, random-effects and random-walk layers.
+[<RequireQualifiedAccess>]
+module internal CategoryTable =
+    /// scale () ~ scalePrior; theta (c, width) ~ coef(scale); returns transform(theta)[ids], (n, width).
+    let lookup (layer: string) (name: string) (scalePrior: Distribution) (coef: ScaleFamily) (x: Tensor) (numCategories: int) (width: int) (transform: Tensor -> Tensor) : Model<Tensor> =
+        LayerCommon.positiveInt layer "numCategories" numCategories
+        LayerCommon.positiveInt layer "embeddingDim" width
+        let ids = LayerCommon.asIndices layer "x" numCategories x
+        model {
+            let! scale = Model.sample (LayerCommon.site layer name "scale") (LayerCommon.expandTo [||] scalePrior)
+            let! theta = Model.sample (LayerCommon.site layer name "theta") (Dist.expand [| numCategories; width |] (coef.WithScaleUnchecked scale))
+            return Tensor.indexSelect 0 ids (transform theta)
+        }
+
 /// EmbeddingLayer: a table of embeddings for category ids. scale () ~ scalePrior; theta (c, m) ~ coef(scale);
 /// out = theta[ids], (n, m).
 type EmbeddingLayer =
@@ -20,15 +34,7 @@ type EmbeddingLayer =
 
     /// Looks up the embeddings of the ids x ((n,) or (n, 1), integers in 0..numCategories−1): output (n, embeddingDim).
     member l.Call(name: string, x: Tensor, numCategories: int, embeddingDim: int) : Model<Tensor> =
-        let layer = "EmbeddingLayer"
-        LayerCommon.positiveInt layer "numCategories" numCategories
-        LayerCommon.positiveInt layer "embeddingDim" embeddingDim
-        let ids = LayerCommon.asIndices layer "x" numCategories x
-        model {
-            let! scale = Model.sample (LayerCommon.site layer name "scale") (LayerCommon.expandTo [||] l.ScalePrior)
-            let! theta = Model.sample (LayerCommon.site layer name "theta") (Dist.expand [| numCategories; embeddingDim |] (l.Coef.WithScaleUnchecked scale))
-            return Tensor.indexSelect 0 ids theta
-        }
+        CategoryTable.lookup "EmbeddingLayer" name l.ScalePrior l.Coef x numCategories embeddingDim id
 
 /// RandomEffectsLayer: one effect per category (an embedding of size 1). scale () ~ scalePrior;
 /// theta (c, 1) ~ coef(scale); out = theta[ids], (n, 1).
@@ -47,14 +53,7 @@ type RandomEffectsLayer =
 
     /// Looks up the effects of the ids x ((n,) or (n, 1), integers in 0..numCategories−1): output (n, 1).
     member l.Call(name: string, x: Tensor, numCategories: int) : Model<Tensor> =
-        let layer = "RandomEffectsLayer"
-        LayerCommon.positiveInt layer "numCategories" numCategories
-        let ids = LayerCommon.asIndices layer "x" numCategories x
-        model {
-            let! scale = Model.sample (LayerCommon.site layer name "scale") (LayerCommon.expandTo [||] l.ScalePrior)
-            let! theta = Model.sample (LayerCommon.site layer name "theta") (Dist.expand [| numCategories; 1 |] (l.Coef.WithScaleUnchecked scale))
-            return Tensor.indexSelect 0 ids theta
-        }
+        CategoryTable.lookup "RandomEffectsLayer" name l.ScalePrior l.Coef x numCategories 1 id
 
 /// RandomWalkLayer: m Gaussian random walks over ordered categories. scale () ~ scalePrior;
 /// theta (c, m) ~ coef(scale) are the increments; out = cumsum(theta, axis 0)[ids], (n, m).
@@ -73,15 +72,7 @@ type RandomWalkLayer =
 
     /// Looks up the walk positions of the ids x ((n,) or (n, 1), integers in 0..numCategories−1): output (n, embeddingDim).
     member l.Call(name: string, x: Tensor, numCategories: int, embeddingDim: int) : Model<Tensor> =
-        let layer = "RandomWalkLayer"
-        LayerCommon.positiveInt layer "numCategories" numCategories
-        LayerCommon.positiveInt layer "embeddingDim" embeddingDim
-        let ids = LayerCommon.asIndices layer "x" numCategories x
-        model {
-            let! scale = Model.sample (LayerCommon.site layer name "scale") (LayerCommon.expandTo [||] l.ScalePrior)
-            let! theta = Model.sample (LayerCommon.site layer name "theta") (Dist.expand [| numCategories; embeddingDim |] (l.Coef.WithScaleUnchecked scale))
-            return Tensor.indexSelect 0 ids (Tensor.cumsum 0 theta)
-        }
+        CategoryTable.lookup "RandomWalkLayer" name l.ScalePrior l.Coef x numCategories embeddingDim (Tensor.cumsum 0)
 
 /// RandomSlopesLayer: partially pooled group-specific slopes. scale (d, u) ~ scalePrior;
 /// beta (c, d, u) ~ Normal(0, scale); out[n, u] = activation(Σ_d x_nd · beta[g_n, d, u]), (n, u).
