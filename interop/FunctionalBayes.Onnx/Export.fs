@@ -347,7 +347,7 @@ module Export =
         graph.Initializer.AddRange builder.Inits
         names |> Array.iteri (fun i k -> graph.Input.Add(valueInfo k g2.InputDtypes.[i] g2.InputShapes.[i] g3.InputShapes.[i]))
         graph.Output.AddRange outputs
-        let m = Onnx.ModelProto(IrVersion = opts.IrVersion, ProducerName = "FunctionalBayes", ProducerVersion = assemblyVersion (), Graph = graph)
+        let m = Onnx.ModelProto(IrVersion = opts.IrVersion, ModelVersion = 1L, ProducerName = "FunctionalBayes", ProducerVersion = assemblyVersion (), Graph = graph)
         m.OpsetImport.Add(Onnx.OperatorSetIdProto(Domain = "", Version = opts.Opset))
         let meta (k: string) (v: string) = m.MetadataProps.Add(Onnx.StringStringEntryProto(Key = k, Value = v))
         meta "functionalbayes.sites" (String.Join(",", points |> Map.keys))
