@@ -5,8 +5,8 @@ open System
 open System.Diagnostics
 open System.Globalization
 
-/// Median seconds per call of f: warm up, then time batches sized to about `batchSeconds` each.
-let secondsPerCall (batchSeconds: float) (batches: int) (f: unit -> unit) =
+/// Seconds per call of f in each batch, sorted: warm up, then time batches sized to about `batchSeconds` each.
+let batchTimes (batchSeconds: float) (batches: int) (f: unit -> unit) =
     for _ in 1 .. 3 do f ()
     let sw = Stopwatch.StartNew()
     let mutable calls = 0
@@ -21,6 +21,11 @@ let secondsPerCall (batchSeconds: float) (batches: int) (f: unit -> unit) =
             for _ in 1 .. n do f ()
             sw.Elapsed.TotalSeconds / float n)
     Array.sortInPlace times
+    times
+
+/// Median seconds per call of f over batches.
+let secondsPerCall (batchSeconds: float) (batches: int) (f: unit -> unit) =
+    let times = batchTimes batchSeconds batches f
     times.[times.Length / 2]
 
 let private num (v: float) = v.ToString("G6", CultureInfo.InvariantCulture)
