@@ -433,7 +433,6 @@ and [<Sealed>] internal Prim private () =
                     mul full (squareMask a.Dtype n (fun i j -> if (if lower then i >= j else i <= j) then 1.0 else 0.0))
             [| abar; (if needs.[1] then bbar else null) |]
 
-    static member Infer(op, xs) = infer op xs
     static member PrimalsAt(tape, xs) = primalsAt tape xs
     static member Exec(op, inputs) = exec op inputs
     /// A binary element-wise op; mixed float32/float64 operands are computed in float64.
@@ -443,5 +442,4 @@ and [<Sealed>] internal Prim private () =
             let up (t: Tensor) = if t.Dtype = Float64 then t else exec (Cast Float64) [| t |]
             exec (Binary b) [| up x; up y |]
     static member Vjp(op, xs, out, g, needs) = vjp op xs out g needs
-    static member Unbroadcast(g, shape) = unbroadcast g shape
     static member Constant(dt, shape, v) = constant dt shape v
