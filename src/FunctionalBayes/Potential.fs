@@ -109,3 +109,65 @@ module LogDensity =
                         invalidArg "strategy" (sprintf "InitValues: site '%s' has shape %s but the value given has %s." l.Name (Shape.format l.Shape) (Shape.format v.Shape))
                     Bijector.inverse l.Bijector v
                 | None -> uniform keys.[i] 2.0 l)
+
+/// The value and gradient of a potential energy U(q) = −log p(q) at a flat unconstrained position: what
+/// MCMC kernels call, thousands of times per draw. An evaluator owns scratch buffers, so it is not
+/// thread-safe: each chain or thread makes its own from a `GradientSource`.
+type IGradientEvaluator =
+    /// The length of the flat position (the sum of the latents' unconstrained sizes, in model order).
+    abstract Dim: int
+    /// Writes ∇U(position) into `gradient` (length Dim) and returns U(position).
+    abstract Evaluate: position: ReadOnlySpan<float> * gradient: Span<float> -> float
+
+/// Makes gradient evaluators; how they compute (tape or compiled program) is its own business.
+[<NoEquality; NoComparison>]
+type GradientSource =
+    { /// The flat dimension.
+      Dim: int
+      /// A description for messages and reports, e.g. "tape" or "compiled (412 instructions)".
+      Kind: string
+      /// A new evaluator with its own buffers.
+      Create: unit -> IGradientEvaluator }
+
+[<RequireQualifiedAccess>]
+module FlatPosition =
+
+    /// The flat length of the potential's latents.
+    let dim (p: Potential) = p.Latents |> Array.sumBy (fun l -> Shape.size l.UnconstrainedShape)
+
+    /// Splits a flat position into one unconstrained tensor per latent.
+    let split (p: Potential) (q: ReadOnlySpan<float>) : Tensor[] =
+        let out = Array.zeroCreate p.Latents.Length
+        let mutable off = 0
+        for i in 0 .. p.Latents.Length - 1 do
+            let l = p.Latents.[i]
+            let n = Shape.size l.UnconstrainedShape
+            out.[i] <- Tensor.create l.UnconstrainedShape (q.Slice(off, n).ToArray())
+            off <- off + n
+        out
+
+    /// Concatenates one unconstrained tensor per latent into a flat position.
+    let join (p: Potential) (us: Tensor[]) : float[] =
+        if us.Length <> p.Latents.Length then
+            invalidArg "us" (sprintf "FlatPosition.join: %d tensors for %d latent sites." us.Length p.Latents.Length)
+        Array.concat (us |> Array.map (fun u -> Tensor.toArray u))
+
+[<RequireQualifiedAccess>]
+module GradientSource =
+
+    /// Evaluators that run the potential's energy on the autodiff tape: they work for every model
+    /// (also those whose graph depends on latent values) and allocate per call.
+    let tape (p: Potential) : GradientSource =
+        let dim = FlatPosition.dim p
+        let create () =
+            { new IGradientEvaluator with
+                member _.Dim = dim
+                member _.Evaluate(q, g) =
+                    let v, gs = Autodiff.valueAndGradN p.Energy (FlatPosition.split p q)
+                    let mutable off = 0
+                    for t in gs do
+                        let a = Tensor.toArray t
+                        a.AsSpan().CopyTo(g.Slice(off, a.Length))
+                        off <- off + a.Length
+                    Tensor.toScalar v }
+        { Dim = dim; Kind = "tape"; Create = create }
