@@ -2,9 +2,6 @@ namespace FunctionalBayes
 
 open FunctionalBayes.Tensors
 
-/// An activation applied to a layer's output.
-type Activation = Tensor -> Tensor
-
 /// AdaptiveLayer: coefficients with a learned scale. scale (u) ~ scalePrior; beta (d, u) ~ coef(scale); out = activation(x·beta), (n, u).
 type AdaptiveLayer =
     { ScalePrior: Distribution
