@@ -107,7 +107,7 @@ module internal CompiledKernels =
     let inline private at (map: int[]) (i: int) = if map.Length = 0 then i else map.[i]
 
     /// Element-wise unary op over a buffer.
-    type Unary(u: UnaryOp, x: int, o: int, n: int, gx: int, go: int) =
+    type Unary(u: UnaryOp, x: int, o: int, n: int, gx: int, go: int, scratch: int) =
         inherit ProgramKernel()
         override _.Forward(v, _) =
             let s = ro v x n
@@ -129,9 +129,28 @@ module internal CompiledKernels =
                     v.[o + i] <- unaryValue u v.[x + i]
         override _.Backward(v, a, _) =
             if gx >= 0 then
+                let g = ro a go n
+                let acc = sp a gx n
+                let t = sp v scratch n
                 match u with
-                | Neg -> TensorPrimitives.Subtract(ro a gx n, ro a go n, sp a gx n)
-                | Exp -> TensorPrimitives.MultiplyAdd(ro a go n, ro v o n, ro a gx n, sp a gx n)
+                | Neg -> TensorPrimitives.Subtract(ro a gx n, g, acc)
+                | Exp -> TensorPrimitives.MultiplyAdd(g, ro v o n, ro a gx n, acc)
+                | Log ->
+                    TensorPrimitives.Divide(g, ro v x n, t)
+                    TensorPrimitives.Add(ro a gx n, ro v scratch n, acc)
+                | Softplus ->
+                    Special.sigmoidSpan (ro v x n) t
+                    TensorPrimitives.MultiplyAdd(g, ro v scratch n, ro a gx n, acc)
+                | Tanh ->
+                    // g · (1 − out²)
+                    TensorPrimitives.Multiply(ro v o n, ro v o n, t)
+                    TensorPrimitives.Subtract(1.0, ro v scratch n, t)
+                    TensorPrimitives.MultiplyAdd(g, ro v scratch n, ro a gx n, acc)
+                | Sigmoid ->
+                    // g · out · (1 − out)
+                    TensorPrimitives.Subtract(1.0, ro v o n, t)
+                    TensorPrimitives.Multiply(ro v o n, ro v scratch n, t)
+                    TensorPrimitives.MultiplyAdd(g, ro v scratch n, ro a gx n, acc)
                 | _ ->
                     for i in 0 .. n - 1 do
                         a.[gx + i] <- a.[gx + i] + a.[go + i] * unaryDerivative u v.[x + i] v.[o + i]

@@ -30,7 +30,7 @@ type CompiledBinding internal (dim: int, run: Func<float[], float[], int[][], fl
 /// A scalar function of parameter tensors (differentiated) and data tensors (inputs, not
 /// differentiated), compiled into one straight-line program of value and gradient.
 [<Sealed>]
-type CompiledGradient internal (paramShapes: int[][], dataShapes: int[][], dataDtypes: Dtype[], instructions: int, lengthOfVals: int,
+type CompiledGradient internal (paramShapes: int[][], dataShapes: int[][], dataDtypes: Dtype[], instructions: int, lengthOfVals: int, listing: string,
                                 bind: Tensor[] -> CompiledBinding) =
     /// The shapes of the parameter tensors, in order; the flat vector concatenates them.
     member _.ParamShapes = paramShapes |> Array.map Array.copy
@@ -38,6 +38,8 @@ type CompiledGradient internal (paramShapes: int[][], dataShapes: int[][], dataD
     member _.DataShapes = dataShapes |> Array.map Array.copy
     /// The number of primitive ops in the program (after dead-code removal and folding).
     member _.Instructions = instructions
+    /// One line per op of the program (its index in the trace, name, shape, and whether a buffer kernel runs it).
+    member _.Listing = listing
     /// The length of each evaluator's value buffer.
     member _.BufferLength = lengthOfVals
     /// The program bound to data tensors of the compiled shapes and dtypes (no recompilation).
@@ -334,6 +336,7 @@ module Compiler =
         let mutable nextVal = dim
         let mutable nextAdj = dim
         let mutable instructions = 0
+        let listing = ResizeArray<string>()
         let allocVal n = let o = nextVal in nextVal <- nextVal + n; o
         let allocAdj n = let o = nextAdj in nextAdj <- nextAdj + n; o
         // what to write into every evaluator's value buffer: constants now, data-dependent values at bind
@@ -525,6 +528,7 @@ module Compiler =
                 let size = info.Size
                 let small = size <= UnrollLimit
                 instructions <- instructions + 1
+                listing.Add(sprintf "%d %s %s%s" k n.Op.Name (Shape.format info.Shape) (if small then "" else " (kernel)"))
                 let mapOf (v: GraphValue) = CompiledKernels.broadcastMap (shapeOf v) info.Shape
                 let mapAt (m: int[]) e = if m.Length = 0 then e else m.[e]
                 match n.Op with
@@ -572,7 +576,8 @@ module Compiler =
                         bwdBlocks.Add back
                     else
                         let x, gx = arena ins.[0]
-                        kernel i (fun o go -> CompiledKernels.Unary(u, x, o, size, gx, go))
+                        let scratch = if info.Grad then allocVal size else -1
+                        kernel i (fun o go -> CompiledKernels.Unary(u, x, o, size, gx, go, scratch))
                 | Binary b ->
                     let mx = mapOf ins.[0]
                     let my = mapOf ins.[1]
@@ -787,7 +792,7 @@ module Compiler =
                         invalidArg "data" (sprintf "%s: index %d is outside [0, %d); check the index data." opName v bound)
             CompiledBinding(dim, run, t, nAdj, intArrays)
         CompiledGradient(Array.init nParams (fun i -> infos.[i].Shape), Array.init (nIn - nParams) (fun j -> infos.[nParams + j].Shape),
-                         Array.init (nIn - nParams) (fun j -> infos.[nParams + j].Dtype), instructions, nVals, bindData)
+                         Array.init (nIn - nParams) (fun j -> infos.[nParams + j].Dtype), instructions, nVals, String.Join("\n", listing), bindData)
 
     /// Traces `f` (parameters, then data) at two parameter points, checks that both record the same
     /// op graph, and compiles it. Error: why the function cannot be compiled (the caller falls back

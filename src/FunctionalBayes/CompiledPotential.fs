@@ -13,6 +13,8 @@ type CompiledPotential =
       CompileMilliseconds: float
       /// The number of primitive ops the program runs (after dead-code removal and folding).
       Instructions: int
+      /// The program, one op a line (for reports and debugging).
+      Listing: string
       /// The same program on new data tensors of the compiled shapes (no recompilation); raises
       /// when a shape or dtype differs.
       Rebind: Tensor[] -> GradientSource }
@@ -82,6 +84,7 @@ module Compilation =
                 { Source = ofBinding cg.Instructions binding
                   CompileMilliseconds = ms
                   Instructions = cg.Instructions
+                  Listing = cg.Listing
                   Rebind = fun d -> ofBinding cg.Instructions (cg.Bind d) }
         | Error why -> FellBack (why, GradientSource.tape p)
 
