@@ -403,3 +403,43 @@ module internal CompiledKernels =
                         if accumulate then dst.[d + k] <- dst.[d + k] + acc else dst.[d + k] <- acc
         override _.Forward(v, _) = run v x v o outer n inner reverse false
         override _.Backward(_, a, _) = if gx >= 0 then run a go a gx outer n inner (not reverse) true
+
+    /// Solves op(A) X = B for a batch of triangular A (n×n) and B (n×k) by substitution; the adjoint
+    /// solves the transposed system for B̄ (kept in `scratch`) and gives Ā = −B̄ Xᵀ (or −X B̄ᵀ), on A's triangle.
+    type TriangularSolve(lower: bool, tr: bool, batch: int, n: int, k: int, a: int, b: int, o: int, scratch: int, ga: int, gb: int, go: int) =
+        inherit ProgramKernel()
+        /// x (n×k at xo) := solve(op(A) at ao, rhs at ro), op transposing when t.
+        static let solve (lower: bool) (t: bool) (n: int) (k: int) (av: float[]) (ao: int) (rv: float[]) (ro: int) (xv: float[]) (xo: int) =
+            let opA i j = if t then av.[ao + j * n + i] else av.[ao + i * n + j]
+            let forward = (lower <> t)
+            for c in 0 .. k - 1 do
+                for step in 0 .. n - 1 do
+                    let i = if forward then step else n - 1 - step
+                    let mutable s = rv.[ro + i * k + c]
+                    if forward then
+                        for j in 0 .. i - 1 do
+                            s <- s - opA i j * xv.[xo + j * k + c]
+                    else
+                        for j in i + 1 .. n - 1 do
+                            s <- s - opA i j * xv.[xo + j * k + c]
+                    xv.[xo + i * k + c] <- s / opA i i
+        override _.Forward(v, _) =
+            for q in 0 .. batch - 1 do
+                solve lower tr n k v (a + q * n * n) v (b + q * n * k) v (o + q * n * k)
+        override _.Backward(v, adj, _) =
+            for q in 0 .. batch - 1 do
+                let bb = scratch + q * n * k
+                solve lower (not tr) n k v (a + q * n * n) adj (go + q * n * k) v bb
+                if gb >= 0 then
+                    for e in 0 .. n * k - 1 do
+                        adj.[gb + q * n * k + e] <- adj.[gb + q * n * k + e] + v.[bb + e]
+                if ga >= 0 then
+                    let xo = o + q * n * k
+                    for i in 0 .. n - 1 do
+                        for j in 0 .. n - 1 do
+                            if (if lower then i >= j else i <= j) then
+                                let mutable s = 0.0
+                                for c in 0 .. k - 1 do
+                                    s <- s + (if tr then v.[xo + i * k + c] * v.[bb + j * k + c] else v.[bb + i * k + c] * v.[xo + j * k + c])
+                                let idx = ga + q * n * n + i * n + j
+                                adj.[idx] <- adj.[idx] - s

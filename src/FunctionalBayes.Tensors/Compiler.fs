@@ -728,7 +728,17 @@ module Compiler =
                     let s = shapeOf ins.[0]
                     let x, gx = arena ins.[0]
                     kernel i (fun o go -> CompiledKernels.Cumsum(x, Shape.size s.[.. axis - 1], s.[axis], Shape.size s.[axis + 1 ..], rev, o, gx, go))
-                | Cholesky | TriangularSolve _ ->
+                | TriangularSolve (lower, tr) ->
+                    let s = shapeOf ins.[0]
+                    let r = s.Length
+                    let nn = s.[r - 1]
+                    let kk = info.Shape.[r - 1]
+                    let batch = Shape.size s.[.. r - 3]
+                    let a, ga = arena ins.[0]
+                    let b, gb = arena ins.[1]
+                    let scratch = if info.Grad then allocVal size else -1
+                    kernel i (fun o go -> CompiledKernels.TriangularSolve(lower, tr, batch, nn, kk, a, b, o, scratch, ga, gb, go))
+                | Cholesky ->
                     unsupported "op %s on the parameters is not compiled yet." n.Op.Name
         // ---- the program --------------------------------------------------------------------------
         let outCell = cellOf (GraphNode (outV - nIn)) 0

@@ -45,10 +45,12 @@ module Compilation =
                 member _.Evaluate(q, g) = e.Evaluate(q, g) }
         { Dim = b.Dim; Kind = sprintf "compiled (%d instructions)" instructions; Create = create }
 
-    /// A second point near the first, for the staticness check.
+    /// A second point for the staticness check: every coordinate moves, and changes sign when it is
+    /// not near zero, so that a branch on a sign or a threshold between the two is seen. A branch that
+    /// both points take the same way cannot be seen by tracing.
     let private nearby (point: Tensor[]) =
         point |> Array.mapi (fun i t ->
-            Tensor.create t.Shape (Tensor.toArray t |> Array.mapi (fun j v -> 0.7 * v + 0.3 + 0.01 * float (i + j))))
+            Tensor.create t.Shape (Tensor.toArray t |> Array.mapi (fun j v -> 0.3 - 0.9 * v + 0.01 * float (i + j))))
 
     let private checkPoint (what: string) (p: Potential) (point: Tensor[]) =
         if point.Length <> p.Latents.Length then
