@@ -152,9 +152,10 @@ let private bnn (x: Tensor) (y: Tensor) = model {
 
 /// ../shared/posteriordb relative to the checkout (searched upwards from the test binaries).
 let private posteriordbDir =
-    let rec up (d: DirectoryInfo) =
-        if isNull d then None
-        else
+    let rec up (d: DirectoryInfo | null) =
+        match d with
+        | null -> None
+        | d ->
             let c = Path.Combine(d.FullName, "shared", "posteriordb")
             let c2 = Path.Combine(d.FullName, "..", "shared", "posteriordb")
             if Directory.Exists c then Some c
@@ -226,11 +227,66 @@ let private posteriordbCases : (string * (unit -> (Tensor[] -> Potential) * Tens
         (fun (d: Tensor[]) -> potentialOf (eightSchools d.[0] d.[1])), [| Tensor.ofArray (vec "y"); Tensor.ofArray (vec "sigma") |]
     [ "arK", arK; "earnings", earnings; "kidiq", kidiq; "sblrc-blr", blr; "eight_schools_noncentered", schools ]
 
+// ---- every primitive op, unrolled (small) and as a buffer kernel (large) ----------------------
+
+/// Scalar functions of two parameter tensors a, b (shape [r; 3]) and a data matrix d ([r; 3]), each
+/// exercising ops the compiler handles; values kept where every op is smooth.
+let private opCases : (string * (Tensor -> Tensor -> Tensor -> Tensor)) list =
+    let s = Tensor.sum
+    [ "neg exp log sqrt", fun a b _ -> s (-(Tensor.exp a) + Tensor.log (Tensor.exp b + 1.0) + Tensor.sqrt (a * a + 1.0))
+      "log1p expm1 abs tanh", fun a b _ -> s (Tensor.log1p (Tensor.exp a) * Tensor.expm1 (b * 0.1) + Tensor.abs a * Tensor.tanh b)
+      "sigmoid softplus relu", fun a b _ -> s (Tensor.sigmoid a * Tensor.softplus b + Tensor.relu (a - 0.1))
+      "lgamma digamma erf", fun a b _ -> s (Tensor.lgamma (Tensor.exp a + 0.5) + Tensor.digamma (Tensor.exp b + 1.0) + Tensor.erf a + Tensor.erfc b)
+      "normalCdf, pow, div, max, min", fun a b _ -> s (Tensor.normalCdf a + Tensor.exp a ** (b * 0.3) + a / (Tensor.exp b) + Tensor.maximum a b * Tensor.minimum a (b * 0.5))
+      "broadcast against a row and a scalar", fun a b d -> s ((a * Tensor.sumAxes [| 0 |] true b + d) / 3.0 - Tensor.reshape [| 1; 1 |] (Tensor.sum b))
+      "reductions over axes, max, logsumexp", fun a b _ -> s (Tensor.sumAxes [| 1 |] false (a * b)) + s (Tensor.maxAxes [| 0 |] false a) + Tensor.logsumexp b
+      "matmul with transposes, batched", fun a b d ->
+          s (Tensor.matmulT true false a b) + s (Tensor.matmulT false true a d) + s (Tensor.matmul (Tensor.stack 0 [ a; b ]) (Tensor.transpose d |> Tensor.narrow 1 0 2))
+      "permute slice pad concat", fun a b _ ->
+          s (Tensor.transpose a * Tensor.transpose b) + s (Tensor.narrow 0 1 2 a) + s (Tensor.concat 1 [ a; Tensor.exp b ] * 0.5)
+      "gather and scatter-add by data indices", fun a b _ ->
+          let rows = a.Shape.[0]
+          let idx = Tensor.ofInts (Array.init 5 (fun i -> (i * 3) % rows))
+          s (Tensor.indexSelect 0 idx a * 2.0) + s (Tensor.exp (Tensor.scatterAdd 0 rows idx (Tensor.indexSelect 0 idx b) * 0.1))
+      "cumsum, where, compare, clamp", fun a b _ ->
+          s (Tensor.cumsum 0 a * b) + s (Tensor.where (Tensor.gt a b) (a * a) (b * 3.0)) + s (Tensor.clamp -0.5 0.5 (a + b))
+      "stopGradient and cast", fun a b _ -> s (Tensor.stopGradient a * b + Tensor.toFloat64 (Tensor.gt a (Tensor.zerosLike a)) * a) ]
+
+let private checkOp (name: string) (f: Tensor -> Tensor -> Tensor -> Tensor) (rows: int) =
+    let r = rng (rows + name.Length)
+    let a = matrix r rows 3
+    let b = matrix r rows 3
+    let d = matrix r rows 3
+    let a2 = matrix r rows 3
+    let g (xs: Tensor[]) = f xs.[0] xs.[1] xs.[2]
+    match Compiler.compile g [| a; b |] [| a2; b |] [| d |] with
+    | Error why -> failtestf "%s (%d rows): not compiled: %s" name rows why
+    | Ok cg ->
+        let e = (cg.Bind [| d |]).CreateEvaluator()
+        for pt in [ [| a; b |]; [| a2; matrix r rows 3 |] ] do
+            let q = Array.append (Tensor.toArray pt.[0]) (Tensor.toArray pt.[1])
+            let grad = Array.zeroCreate q.Length
+            let v = e.Evaluate(ReadOnlySpan q, Span grad)
+            let tv, tg = Autodiff.valueAndGradN (fun ps -> f ps.[0] ps.[1] d) pt
+            let tv = Tensor.toScalar tv
+            let tgrad = Array.append (Tensor.toArray tg.[0]) (Tensor.toArray tg.[1])
+            if abs (v - tv) > tol * max 1.0 (abs tv) then failtestf "%s (%d rows): value %.17g, tape %.17g." name rows v tv
+            let scale = max 1.0 (tgrad |> Array.map abs |> Array.max)
+            for i in 0 .. q.Length - 1 do
+                if abs (grad.[i] - tgrad.[i]) > tol * scale then
+                    failtestf "%s (%d rows): gradient %d: compiled %.17g, tape %.17g." name rows i grad.[i] tgrad.[i]
+
 // ---- the tests -----------------------------------------------------------------------------
 
 [<Tests>]
 let tests =
-    testList "CompiledPotential" [
+    testList "CompiledPotentialTests" [
+        testList "primitive ops agree with the tape, unrolled and as kernels" [
+            for name, f in opCases do
+                // 4 rows: straight-line code; 40 rows (120 elements): buffer kernels
+                for rows in [ 4; 40 ] ->
+                    testCase (sprintf "%s, %d rows" name rows) (fun () -> checkOp name f rows)
+        ]
         testList "layers with a Gaussian link agree with the tape" [
             for name, m in layerCases ->
                 testCase name (fun () -> checkModel name (fun d -> potentialOf (m d)) [| x; z; ids; yReal |] |> ignore)
