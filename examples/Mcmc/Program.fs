@@ -1,0 +1,59 @@
+/// Mcmc: NUTS with Stan's adaptation on eight schools (non-centered) and on the QuickStart's regression.
+module Mcmc.Program
+
+open System
+open System.Diagnostics
+open System.Globalization
+open FunctionalBayes
+open FunctionalBayes.Tensors
+
+/// Eight schools, non-centered (posteriordb eight_schools_noncentered).
+let eightSchools (data: Map<string, Tensor>) = model {
+    let y = data.["y"]
+    let sigma = data.["sigma"]
+    let j = y.Shape.[0]
+    let! mu = Model.sample "mu" (Normal (Tensor.scalar 0.0, Tensor.scalar 5.0))
+    let! tau = Model.sample "tau" (HalfCauchy (Tensor.scalar 5.0))
+    let! thetaTrans = Model.sample "theta_trans" (Independent (Normal (Tensor.zeros [| j |], Tensor.ones [| j |]), 1))
+    let theta = mu + tau * thetaTrans
+    let! _ = Model.deterministic "theta" theta
+    return! Model.observe "y" (Independent (Normal (theta, sigma), 1)) (Some y)
+}
+
+let private inv (v: float) = v.ToString("R", CultureInfo.InvariantCulture)
+
+let private printSummary (r: McmcResult) =
+    printfn "%-16s %10s %10s" "parameter" "mean" "sd"
+    for KeyValue (name, t) in r.Draws do
+        let shape = t.Shape.[2..]
+        let size = Shape.size shape
+        let v = Tensor.toArray t
+        let n = v.Length / size
+        for e in 0 .. size - 1 do
+            let col = Array.init n (fun i -> v.[i * size + e])
+            let m = Array.average col
+            let sd = sqrt (col |> Array.averageBy (fun x -> (x - m) * (x - m)))
+            let label = if size = 1 then name else sprintf "%s[%d]" name (e + 1)
+            printfn "%-16s %10.3f %10.3f" label m sd
+
+let private printSampler (r: McmcResult) =
+    for k in 0 .. r.Chains - 1 do
+        let s = r.Flat.Stats.[k]
+        printfn "chain %d: step size %.3f, mean tree depth %.2f, leapfrogs %d, divergences %d, mean accept %.3f, warmup %.1fs, sampling %.1fs"
+            k s.AdaptedStepSize (s.TreeDepth |> Array.averageBy float) (Array.sum s.NumLeapfrog)
+            (s.Divergent |> Array.filter id |> Array.length) (Array.average s.AcceptStat) s.WarmupSeconds s.SamplingSeconds
+
+[<EntryPoint>]
+let main _ =
+    let data =
+        Map [ "y", Tensor.ofArray [| 28.0; 8.0; -3.0; 7.0; -1.0; 1.0; 18.0; 12.0 |]
+              "sigma", Tensor.ofArray [| 15.0; 10.0; 16.0; 11.0; 9.0; 11.0; 10.0; 18.0 |] ]
+    let sw = Stopwatch.StartNew()
+    let r = Fit.mcmc { McmcOptions.Default with Seed = 1UL; TargetAccept = 0.95 } eightSchools data
+    printfn "Eight schools (non-centered), 4 chains x 1000 draws after 1000 warmup:"
+    printSummary r
+    printSampler r
+    let divergences = r.Flat.Stats |> Array.sumBy (fun s -> s.Divergent |> Array.filter id |> Array.length)
+    let seconds = sw.Elapsed.TotalSeconds
+    printfn "{\"divergences\":%d,\"seconds\":%s}" divergences (inv seconds)
+    0
