@@ -57,6 +57,17 @@ type NutsSampler internal (ev: IGradientEvaluator, maxDepthCapacity: int) =
     static member Criterion(pSharpMinus: float[], pSharpPlus: float[], rho: float[]) =
         dot pSharpPlus rho > 0.0 && dot pSharpMinus rho > 0.0
 
+    /// The checks at the merge of two adjacent subtrees A and B (A's outer end a0 and inner end a1 meet
+    /// B's inner end b0; b1 is B's outer end): the merged tree (ρ_A + ρ_B between a0 and b1), and Stan's two
+    /// extra checks, A extended by b0 (ρ_A + p_b0 between a0 and b0) and B extended by a1 (ρ_B + p_a1
+    /// between a1 and b1). `scratch` is overwritten. True when no U-turn is found.
+    static member MergeCriterion(pSharpA0: float[], pA1: float[], pSharpA1: float[], rhoA: float[],
+                                 pB0: float[], pSharpB0: float[], pSharpB1: float[], rhoB: float[], scratch: float[]) =
+        add rhoA rhoB scratch
+        NutsSampler.Criterion(pSharpA0, pSharpB1, scratch)
+        && (add rhoA pB0 scratch; NutsSampler.Criterion(pSharpA0, pSharpB0, scratch))
+        && (add rhoB pA1 scratch; NutsSampler.Criterion(pSharpA1, pSharpB1, scratch))
+
     member private this.BuildTree(depth: int, zProp: PhasePoint, pSharpBeg: float[], pSharpEnd: float[], rhoAcc: float[],
                                   pBeg: float[], pEnd: float[], sign: float, logSumWeight: byref<float>) : bool =
         if depth = 0 then
@@ -98,12 +109,8 @@ type NutsSampler internal (ev: IGradientEvaluator, maxDepthCapacity: int) =
                     add rInit rFinal rSub
                     for i in 0 .. dim - 1 do rhoAcc.[i] <- rhoAcc.[i] + rSub.[i]
                     // the whole subtree, then the two checks between its halves
-                    let mutable persist = NutsSampler.Criterion(pSharpBeg, pSharpEnd, rSub)
-                    add rInit pFinalBeg.[depth] rSub
-                    persist <- persist && NutsSampler.Criterion(pSharpBeg, pSharpFinalBeg.[depth], rSub)
-                    add rFinal pInitEnd.[depth] rSub
-                    persist <- persist && NutsSampler.Criterion(pSharpInitEnd.[depth], pSharpEnd, rSub)
-                    persist
+                    NutsSampler.MergeCriterion(pSharpBeg, pInitEnd.[depth], pSharpInitEnd.[depth], rInit,
+                                               pFinalBeg.[depth], pSharpFinalBeg.[depth], pSharpEnd, rFinal, rSub)
 
     /// The flat dimension.
     member _.Dim = dim
@@ -171,11 +178,10 @@ type NutsSampler internal (ev: IGradientEvaluator, maxDepthCapacity: int) =
                 elif uniform () < exp (lswSubtree - logSumWeight) then zSample.CopyFrom zPropose
                 logSumWeight <- Dyn.logSumExp logSumWeight lswSubtree
                 add rhoBck rhoFwd rho
-                let mutable persist = NutsSampler.Criterion(pSharpBckBck, pSharpFwdFwd, rho)
-                add rhoBck pFwdBck rhoExt
-                persist <- persist && NutsSampler.Criterion(pSharpBckBck, pSharpFwdBck, rhoExt)
-                add rhoFwd pBckFwd rhoExt
-                persist <- persist && NutsSampler.Criterion(pSharpBckFwd, pSharpFwdFwd, rhoExt)
+                // the backward subtree is A (outer end bck-bck), the forward one B (outer end fwd-fwd)
+                let persist =
+                    NutsSampler.MergeCriterion(pSharpBckBck, pBckFwd, pSharpBckFwd, rhoBck,
+                                               pFwdBck, pSharpFwdBck, pSharpFwdFwd, rhoFwd, rhoExt)
                 if not persist then fin <- true
         let accept = if nLeapfrog > 0 then sumMetroProb / float nLeapfrog else 0.0
         let energy = dyn.H zSample
