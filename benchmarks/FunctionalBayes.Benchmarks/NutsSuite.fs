@@ -44,11 +44,13 @@ let private bench (name: string) (m: Model<Tensor>) =
     let samplingSeconds = r.Flat.Stats |> Array.sumBy (fun s -> s.SamplingSeconds)
     report (sprintf "nuts_%s_leapfrogs_per_s" name) (float leapfrogs / samplingSeconds) "1/s" None
     report (sprintf "nuts_%s_wall_4x(1000+1000)" name) wall "s" None
+    let minEss = Mcmc.summary r |> Array.map (fun s -> s.EssBulk) |> Array.min
+    report (sprintf "nuts_%s_min_ess_bulk_per_s" name) (minEss / wall) "1/s" None
     report (sprintf "nuts_%s_divergences" name) (r.Flat.Stats |> Array.sumBy (fun s -> s.Divergent |> Array.filter id |> Array.length) |> float) "count" None
     r, wall
 
 /// µs per gradient of the model's potential, leapfrogs per second of sampling (per chain-second),
-/// wall time of 4 chains × (1000 warmup + 1000 draws).
+/// wall time of 4 chains × (1000 warmup + 1000 draws), and min bulk ESS over the parameters per second of wall time.
 let run () =
     bench "eight_schools" eightSchools |> ignore
     bench "logistic_n5000_d20" logistic |> ignore

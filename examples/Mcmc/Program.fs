@@ -44,18 +44,9 @@ let regressionData (n: int) =
 let private inv (v: float) = v.ToString("R", CultureInfo.InvariantCulture)
 
 let private printSummary (r: McmcResult) =
-    printfn "%-16s %10s %10s" "parameter" "mean" "sd"
-    for KeyValue (name, t) in r.Draws do
-        let shape = t.Shape.[2..]
-        let size = Shape.size shape
-        let v = Tensor.toArray t
-        let n = v.Length / size
-        for e in 0 .. size - 1 do
-            let col = Array.init n (fun i -> v.[i * size + e])
-            let m = Array.average col
-            let sd = sqrt (col |> Array.averageBy (fun x -> (x - m) * (x - m)))
-            let label = if size = 1 then name else sprintf "%s[%d]" name (e + 1)
-            printfn "%-16s %10.3f %10.3f" label m sd
+    printfn "%-16s %9s %9s %9s %9s %9s %9s %9s %9s %7s" "parameter" "mean" "sd" "mcse" "5%" "50%" "95%" "ess_bulk" "ess_tail" "r_hat"
+    for s in Mcmc.summary r do
+        printfn "%-16s %9.3f %9.3f %9.3f %9.3f %9.3f %9.3f %9.0f %9.0f %7.3f" s.Name s.Mean s.Sd s.McseMean s.Q5 s.Q50 s.Q95 s.EssBulk s.EssTail s.RHat
 
 let private printSampler (r: McmcResult) =
     for k in 0 .. r.Chains - 1 do
@@ -74,6 +65,7 @@ let main _ =
     printfn "Eight schools (non-centered), 4 chains x 1000 draws after 1000 warmup:"
     printSummary r
     printSampler r
+    for w in Mcmc.warnings r do printfn "Warning: %s" w
     let divergences = r.Flat.Stats |> Array.sumBy (fun s -> s.Divergent |> Array.filter id |> Array.length)
     let rd = regressionData 200
     let rr = Fit.mcmc { McmcOptions.Default with Seed = 2UL; Warmup = 500; Samples = 500 } regression rd
@@ -81,6 +73,10 @@ let main _ =
     printfn "QuickStart regression (N = 200, d = 5), 4 chains x 500 draws after 500 warmup:"
     printSummary rr
     printSampler rr
+    for w in Mcmc.warnings rr do printfn "Warning: %s" w
     let seconds = sw.Elapsed.TotalSeconds
-    printfn "{\"divergences\":%d,\"seconds\":%s}" divergences (inv seconds)
+    let es = Mcmc.summary r
+    let maxRhat = es |> Array.map (fun s -> s.RHat) |> Array.max
+    let minEss = es |> Array.map (fun s -> s.EssBulk) |> Array.min
+    printfn "{\"eight_schools_max_rhat\":%s,\"eight_schools_min_ess_bulk\":%s,\"divergences\":%d,\"seconds\":%s}" (inv maxRhat) (inv minEss) divergences (inv seconds)
     0

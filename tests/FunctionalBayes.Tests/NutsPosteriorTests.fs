@@ -63,7 +63,7 @@ let private compare (name: string) (r: McmcResult) (extra: Map<string, float[][]
             let s = Diagnostics.summarize p d
             let tol = 4.0 * sqrt (s.McseMean ** 2.0 + (refSd / 100.0) ** 2.0)
             p, refMean, s.Mean, (s.Mean - refMean) / sqrt (s.McseMean ** 2.0 + (refSd / 100.0) ** 2.0), tol, refSd, s)
-    for (p, refMean, mean, z, tol, refSd, s) in rows do
+    for (p, refMean, mean, z, _, refSd, s) in rows do
         printfn "%s %-14s ref %10.4f  ours %10.4f  z %6.2f  sd %8.4f / %8.4f  rhat %.4f  ess_bulk %.0f" name p refMean mean z refSd s.Sd s.RHat s.EssBulk
     for (p, refMean, mean, _, tol, refSd, s) in rows do
         Expect.isLessThan (abs (mean - refMean)) tol (sprintf "%s %s mean %g vs reference %g (MCSE %g)" name p mean refMean s.McseMean)

@@ -99,6 +99,8 @@ type McmcResult =
       /// The gradient source's description ("tape", ...).
       GradientKind: string
       MaxTreeDepth: int
+      /// The target accept statistic of the adaptation.
+      TargetAccept: float
       Seconds: float }
 
     member r.Chains = r.Flat.Stats.Length
@@ -289,6 +291,21 @@ module Mcmc =
         let _, tr = Model.run (Handlers.trace (Handlers.seed key m))
         Trace.latents tr |> Array.filter (fun s -> (Dist.support s.Dist.Value).IsDiscrete) |> Array.map (fun s -> s.Name)
 
+    /// Per-scalar summaries of the draws (mean, sd, MCSE, 5/50/95 % quantiles, bulk and tail ESS, R̂),
+    /// scalars named site, site[i], site[i,j] (0-based) as Diagnostics names them.
+    let summary (r: McmcResult) : ScalarSummary[] = Diagnostics.summarizeSites r.Draws
+
+    /// Per chain: divergences, tree-depth hits and E-BFMI of the kept draws.
+    let health (r: McmcResult) : ChainHealth[] =
+        r.Flat.Stats |> Array.mapi (fun k s -> Diagnostics.chainHealth k r.MaxTreeDepth s.Divergent s.TreeDepth s.Energy)
+
+    /// What Stan's warnings are computed from.
+    let warningInput (r: McmcResult) : WarningInput =
+        { Chains = r.Chains; MaxTreeDepth = r.MaxTreeDepth; TargetAccept = r.TargetAccept; Health = health r; Summaries = summary r }
+
+    /// Stan's warnings for a run (divergences, tree depth, E-BFMI, R̂ > 1.01, ESS below 100 per chain); empty when all is well.
+    let warnings (r: McmcResult) : string list = Diagnostics.warningMessages (warningInput r)
+
     /// Samples a model's latent sites by NUTS with Stan's adaptation: chains in parallel, constrained
     /// draws per site with shape [chains; draws; ...site shape].
     let run (o: McmcOptions) (m: Model<'T>) : McmcResult =
@@ -326,8 +343,11 @@ module Mcmc =
                 let data = Array.concat (perChain |> Array.map (fun a -> a.[i]))
                 l.Name, Tensor.create (Array.append [| o.Chains; n |] l.Shape) data)
             |> Map.ofArray
-        { Sites = p.Latents; Draws = draws; Flat = flat; GradientKind = source.Kind; MaxTreeDepth = o.MaxTreeDepth
-          Seconds = sw.Elapsed.TotalSeconds }
+        let result =
+            { Sites = p.Latents; Draws = draws; Flat = flat; GradientKind = source.Kind; MaxTreeDepth = o.MaxTreeDepth
+              TargetAccept = o.TargetAccept; Seconds = sw.Elapsed.TotalSeconds }
+        for w in Diagnostics.warningMessages (warningInput result) do o.Log ("Warning: " + w)
+        result
 
     /// The draws with chains merged: shape [chains·draws; ...site shape] (for Fit.predictFromDraws).
     let merged (r: McmcResult) : Map<string, Tensor> =
