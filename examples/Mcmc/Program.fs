@@ -1,4 +1,6 @@
-/// Mcmc: NUTS with Stan's adaptation on eight schools (non-centered) and on the QuickStart's regression.
+/// Mcmc: NUTS with Stan's adaptation on eight schools (non-centered) and on the QuickStart's regression;
+/// prints the summary tables (R-hat, ESS), the sampler parameters and Stan's warnings (Mcmc.run logs them),
+/// and ends with one JSON line of figures.
 module Mcmc.Program
 
 open System
@@ -44,9 +46,9 @@ let regressionData (n: int) =
 let private inv (v: float) = v.ToString("R", CultureInfo.InvariantCulture)
 
 let private printSummary (r: McmcResult) =
-    printfn "%-16s %9s %9s %9s %9s %9s %9s %9s %9s %7s" "parameter" "mean" "sd" "mcse" "5%" "50%" "95%" "ess_bulk" "ess_tail" "r_hat"
+    printfn "%-28s %9s %9s %9s %9s %9s %9s %9s %9s %7s" "parameter" "mean" "sd" "mcse" "5%" "50%" "95%" "ess_bulk" "ess_tail" "r_hat"
     for s in Mcmc.summary r do
-        printfn "%-16s %9.3f %9.3f %9.3f %9.3f %9.3f %9.3f %9.0f %9.0f %7.3f" s.Name s.Mean s.Sd s.McseMean s.Q5 s.Q50 s.Q95 s.EssBulk s.EssTail s.RHat
+        printfn "%-28s %9.3f %9.3f %9.3f %9.3f %9.3f %9.3f %9.0f %9.0f %7.3f" s.Name s.Mean s.Sd s.McseMean s.Q5 s.Q50 s.Q95 s.EssBulk s.EssTail s.RHat
 
 let private printSampler (r: McmcResult) =
     for k in 0 .. r.Chains - 1 do
@@ -65,7 +67,6 @@ let main _ =
     printfn "Eight schools (non-centered), 4 chains x 1000 draws after 1000 warmup:"
     printSummary r
     printSampler r
-    for w in Mcmc.warnings r do printfn "Warning: %s" w
     let divergences = r.Flat.Stats |> Array.sumBy (fun s -> s.Divergent |> Array.filter id |> Array.length)
     let rd = regressionData 200
     let rr = Fit.mcmc { McmcOptions.Default with Seed = 2UL; Warmup = 500; Samples = 500 } regression rd
@@ -73,7 +74,6 @@ let main _ =
     printfn "QuickStart regression (N = 200, d = 5), 4 chains x 500 draws after 500 warmup:"
     printSummary rr
     printSampler rr
-    for w in Mcmc.warnings rr do printfn "Warning: %s" w
     let seconds = sw.Elapsed.TotalSeconds
     let es = Mcmc.summary r
     let maxRhat = es |> Array.map (fun s -> s.RHat) |> Array.max
