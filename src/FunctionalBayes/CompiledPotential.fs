@@ -94,3 +94,15 @@ module Compilation =
     /// `compileWithData` for data that change.
     let compile (p: Potential) (point: Tensor[]) : Compilation =
         compileWithData (fun _ -> p) [||] point
+
+    /// The gradient source samplers use by default: the compiled program when the energy's graph is static,
+    /// else the tape, whose Kind then says why it was not compiled.
+    let auto (p: Potential) : GradientSource =
+        // a fixed point inside Stan's default init box, away from zero where a branch could hide
+        let point =
+            p.Latents |> Array.mapi (fun i l -> Rng.uniform (Rng.foldIn (Rng.key 0x5EEDUL) i) l.UnconstrainedShape * 3.0 - 1.5)
+        let fellBack why (s: GradientSource) = { s with Kind = sprintf "tape (not compiled: %s)" why }
+        match (try compile p point with e -> FellBack (e.Message, GradientSource.tape p)) with
+        | Compiled cp -> cp.Source
+        | FellBack (why, s) -> fellBack why s
+
