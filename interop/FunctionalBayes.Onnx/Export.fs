@@ -270,6 +270,7 @@ module Export =
     /// becomes the symbolic batch dimension.
     let toModel (opts: ExportOptions) (modelFn: Map<string, Tensor> -> Model<'T>) (points: Map<string, Tensor>) (example: Map<string, Tensor>) : Onnx.ModelProto =
         if example.IsEmpty then raise (OnnxExportException "Export: give at least one data input.")
+        Check.finiteData example
         // sites of layers without a graph
         let withMeans = Handlers.custom (fun s next -> if s.Kind = SampleSite && s.Value.IsNone then next { s with Value = Some (predictiveMean s.Dist.Value) } else next s)
         let _, proto = Model.run (Handlers.trace (withMeans (Handlers.substitute points (modelFn (rowsOf 2 example)))))
