@@ -76,7 +76,7 @@ module Fit =
         match opts.Steps, opts.Epochs with
         | Some _, None | None, Some _ -> opts.Steps, opts.Epochs
         | None, None -> Some FitOptions.DefaultSteps, None
-        | Some _, Some _ -> invalidArg "opts" "Fit.vi: provide one of Steps or Epochs, not both."
+        | Some _, Some _ -> invalidArg "opts" "Fit.vi: provide exactly one of Steps or Epochs, not both (with neither, FitOptions.DefaultSteps steps run)."
 
     let private runOptions (opts: FitOptions) =
         let steps, epochs = runLength opts
