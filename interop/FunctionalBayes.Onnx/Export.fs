@@ -53,6 +53,7 @@ module Export =
     /// Runs the predictor: latents take their point values; each sample site left without a value (an
     /// observation to predict) returns its predictive mean. Returns the means by site name.
     let predict (modelFn: Map<string, Tensor> -> Model<'T>) (points: Map<string, Tensor>) (data: Map<string, Tensor>) : (string * Tensor)[] =
+        Check.finiteData data
         let means = ResizeArray<string * Tensor>()
         // substitute sits inside, so latents have their points before the mean handler sees them
         let m =
