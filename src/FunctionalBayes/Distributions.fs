@@ -243,7 +243,19 @@ module Dist =
             let mid = Tensor.logSigmoid b + Tensor.logSigmoid (-a) + Tensor.log (-(Tensor.expm1 (a - b)))
             Tensor.concat -1 [ first; mid; last ]
 
-    let private orderedProbs (eta: Tensor) (cut: Tensor) = Tensor.exp (orderedLogProbs eta cut)
+    /// P(y = k) of OrderedLogistic (for class probabilities, sampling and the exported predictive mean):
+    /// in probability space an absolute error of one ulp is harmless, so plain sigmoids serve (the ops
+    /// every ONNX runtime has); the top class is σ(η − c), not 1 − σ(c − η). Log densities use orderedLogProbs.
+    let private orderedProbs (eta: Tensor) (cut: Tensor) =
+        let k1 = cut.Shape.[cut.Rank - 1]
+        let d = cut - Tensor.unsqueeze -1 eta
+        let d = Tensor.broadcastTo (Array.append (Shape.broadcast "OrderedLogistic" eta.Shape (lastAxisDropped cut)) [| k1 |]) d
+        let first = Tensor.sigmoid (Tensor.narrow -1 0 1 d)
+        let last = Tensor.sigmoid (-(Tensor.narrow -1 (k1 - 1) 1 d))
+        if k1 = 1 then Tensor.concat -1 [ first; last ]
+        else
+            let cum = Tensor.sigmoid d
+            Tensor.concat -1 [ first; Tensor.narrow -1 1 (k1 - 1) cum - Tensor.narrow -1 0 (k1 - 1) cum; last ]
 
     /// The entry of log-probabilities lp (last axis) at integer label x; labels outside 0..K−1 read 0
     /// (callers mask them to −∞). A −∞ entry at another label does not leak in (no 0·(−∞)).
