@@ -53,6 +53,7 @@ module Export =
     /// Runs the predictor: latents take their point values; each sample site left without a value (an
     /// observation to predict) returns its predictive mean. Returns the means by site name.
     let predict (modelFn: Map<string, Tensor> -> Model<'T>) (points: Map<string, Tensor>) (data: Map<string, Tensor>) : (string * Tensor)[] =
+        Check.finiteData data
         let means = ResizeArray<string * Tensor>()
         // substitute sits inside, so latents have their points before the mean handler sees them
         let m =
@@ -270,6 +271,7 @@ module Export =
     /// becomes the symbolic batch dimension.
     let toModel (opts: ExportOptions) (modelFn: Map<string, Tensor> -> Model<'T>) (points: Map<string, Tensor>) (example: Map<string, Tensor>) : Onnx.ModelProto =
         if example.IsEmpty then raise (OnnxExportException "Export: give at least one data input.")
+        Check.finiteData example
         // sites of layers without a graph
         let withMeans = Handlers.custom (fun s next -> if s.Kind = SampleSite && s.Value.IsNone then next { s with Value = Some (predictiveMean s.Dist.Value) } else next s)
         let _, proto = Model.run (Handlers.trace (withMeans (Handlers.substitute points (modelFn (rowsOf 2 example)))))

@@ -51,9 +51,10 @@ public sealed partial class FittedModel
     public TimeSpan FitTime { get; }
 
     /// <summary>
-    /// The posterior predictive on new data: leave out the observations (for example <c>data.Without("y")</c>)
-    /// to predict them. For every site the model samples and the guide does not cover, the mean and standard
-    /// deviation over <paramref name="samples"/> draws.
+    /// The posterior predictive on new data: for every site the model samples and the guide does not cover, the
+    /// mean and standard deviation over <paramref name="samples"/> draws. Observed sites are predicted too: when
+    /// the data still hold the observations (the training data, say), their values are ignored and the site is
+    /// drawn, so <c>Predict(trainingData)["y"]</c> is the posterior predictive at the training rows.
     /// </summary>
     /// <param name="newData">The data to predict for.</param>
     /// <param name="samples">Posterior draws (at least 1).</param>
@@ -61,7 +62,8 @@ public sealed partial class FittedModel
     /// <param name="keepSamples">Keep every draw in <see cref="SitePrediction.Samples"/>.</param>
     /// <returns>The predictions by site name.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="newData"/> is null.</exception>
-    /// <exception cref="ArgumentException"><paramref name="samples"/> is less than 1, or the model rejects the data.</exception>
+    /// <exception cref="ArgumentException"><paramref name="samples"/> is less than 1, the model rejects the data, or a
+    /// data array holds a NaN or infinity (the message names the key, row and column).</exception>
     public IReadOnlyDictionary<string, SitePrediction> Predict(DataSet newData, int samples = 100, ulong seed = 1, bool keepSamples = false)
     {
         ArgumentNullException.ThrowIfNull(newData);

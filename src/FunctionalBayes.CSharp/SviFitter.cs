@@ -19,7 +19,9 @@ namespace FunctionalBayes.Fluent;
 ///     .WithSeed(0)
 ///     .Fit(progress, cancellationToken);
 /// </code>
-/// The defaults are BLayers': AutoDiagonalNormal, Adam at 0.01 with cosine decay, one particle, seed 0.
+/// The defaults are the F# core's <c>FitOptions.Default</c> (BLayers' settings): AutoDiagonalNormal, Adam at
+/// 0.01 with cosine decay, one particle, seed 0, and <c>FitOptions.DefaultSteps</c> steps (1000) when neither
+/// <see cref="ForSteps"/> nor <see cref="ForEpochs"/> is called.
 /// </summary>
 /// <remarks>
 /// Cancellation is checked after every SVI step (the core's progress callback runs at every step; reports
@@ -77,9 +79,30 @@ public sealed class SviFitter
     public static SviFitter Create<T>(Func<DataSet, BayesModel<T>> model, DataSet data) =>
         new(Core(model, nameof(model)), Snapshot(data), data.Rows, Defaults);
 
-    private static readonly Settings Defaults = new(
-        GuideKind.AutoDiagonalNormal, null, null, 0.01, LearningRateSchedule.Cosine, null,
-        null, null, null, 1, 0UL, 2.0, null, null, 100);
+    /// <summary>The defaults, read from the core's <c>FitOptions.Default</c> (one source of truth).</summary>
+    private static readonly Settings Defaults = FromCore(FitOptions.Default);
+
+    private static Settings FromCore(FitOptions o) => new(
+        o.AutoGuide switch
+        {
+            var k when k.IsAutoNormal => GuideKind.AutoNormal,
+            var k when k.IsAutoDiagonalNormal => GuideKind.AutoDiagonalNormal,
+            var k when k.IsAutoMultivariateNormal => GuideKind.AutoMultivariateNormal,
+            var k when k.IsAutoLowRankMultivariateNormal => GuideKind.AutoLowRankMultivariateNormal,
+            var k when k.IsAutoDelta => GuideKind.AutoDelta,
+            _ => GuideKind.AutoLaplaceApproximation,
+        },
+        null, null, o.LearningRate,
+        o.Schedule.IsCosine ? LearningRateSchedule.Cosine : o.Schedule.IsWarmupCosine ? LearningRateSchedule.WarmupCosine : LearningRateSchedule.Constant,
+        null,
+        o.Steps is { } st ? st.Value : (int?)null,
+        o.Epochs is { } ep ? ep.Value : (int?)null,
+        o.BatchSize is { } b ? b.Value : (int?)null,
+        o.Particles, o.Seed,
+        o.Init is InitStrategy.InitUniform u ? u.radius : throw new InvalidOperationException("FitOptions.Default starts uniformly; the facade expects that."),
+        o.ClipNorm is { } c ? c.Value : (double?)null,
+        o.EarlyStopping?.Value,
+        o.ProgressEvery);
 
     private static CoreModelFn Core<T>(Func<DataSet, BayesModel<T>>? model, string name)
     {
@@ -242,21 +265,34 @@ public sealed class SviFitter
     public SviFitter WithProgressEvery(int steps) =>
         steps >= 1 ? With(s with { ProgressEvery = steps }) : throw new ArgumentOutOfRangeException(nameof(steps), steps, "SviFitter: progress must be reported every 1 or more steps.");
 
-    /// <summary>The total number of steps the fit will run (before any early stop).</summary>
-    /// <exception cref="InvalidOperationException">Neither steps nor epochs are set.</exception>
-    public int TotalSteps => Svi.schedule(RunOptions(null), rows).Item1;
+    /// <summary>The total number of steps the fit will run (before any early stop); without
+    /// <see cref="ForSteps"/> or <see cref="ForEpochs"/>, the core's default (<c>FitOptions.DefaultSteps</c>).</summary>
+    public int TotalSteps => FunctionalBayes.Fit.totalSteps(Options(null), rows);
 
     // ---- running ----------------------------------------------------------------------------
 
-    private SviRunOptions RunOptions(FSharpOption<FSharpFunc<SviProgress, Unit>>? onProgress)
-    {
-        if (s.Steps is null && s.Epochs is null)
-            throw new InvalidOperationException("SviFitter: set how long to fit with ForSteps(n) or ForEpochs(n, batchSize) first.");
-        return new SviRunOptions(
-            Convert.Option(s.Steps), Convert.Option(s.Epochs), Convert.Option(s.BatchSize), true,
-            s.EarlyStopping is null ? null : FSharpOption<EarlyStopping>.Some(s.EarlyStopping),
-            onProgress, 1);
-    }
+    /// <summary>The core's options for these settings (the core fills in what is left unset).</summary>
+    private FitOptions Options(FSharpOption<FSharpFunc<SviProgress, Unit>>? onProgress) => new(
+        AutoKind(),
+        s.CustomGuide is null ? null : FSharpOption<FGuide>.Some(s.CustomGuide),
+        s.LearningRate,
+        s.Schedule switch
+        {
+            LearningRateSchedule.Cosine => LrSchedule.Cosine,
+            LearningRateSchedule.WarmupCosine => LrSchedule.WarmupCosine,
+            _ => LrSchedule.Constant,
+        },
+        s.Optimizer is null ? null : FSharpOption<Optimizer>.Some(s.Optimizer.Value),
+        Convert.Option(s.Steps),
+        Convert.Option(s.Epochs),
+        Convert.Option(s.BatchSize),
+        s.Particles,
+        s.Seed,
+        InitStrategy.NewInitUniform(s.InitRadius),
+        Convert.Option(s.ClipNorm),
+        s.EarlyStopping is null ? null : FSharpOption<EarlyStopping>.Some(s.EarlyStopping),
+        onProgress,
+        1);
 
     private AutoGuideKind AutoKind() => s.Guide switch
     {
@@ -278,25 +314,18 @@ public sealed class SviFitter
     private FGuide BuildGuide(RngKey kGuide) =>
         s.CustomGuide ?? GuideModule.auto(AutoKind(), InitStrategy.NewInitUniform(s.InitRadius), kGuide, model.Invoke(data));
 
-    private FGuide Finish(FGuide guide, RngKey kGuide, FSharpMap<string, FTensor?> ps)
-    {
-        if (s.CustomGuide is null && s.Guide == GuideKind.AutoLaplaceApproximation)
-        {
-            if (!ps.TryGetValue("auto_loc", out var loc))
-                throw new InvalidOperationException("SviFitter: the parameters have no 'auto_loc'; they do not belong to an AutoLaplaceApproximation guide.");
-            return GuideModule.laplace(LogDensity.potential(kGuide, model.Invoke(data)), guide.Latents, loc);
-        }
-        return guide;
-    }
+    private FGuide Finish(FGuide guide, RngKey kGuide, FSharpMap<string, FTensor?> ps) =>
+        s.CustomGuide is null ? FunctionalBayes.Fit.finishGuide(model, data, kGuide, guide, ps) : guide;
 
     /// <summary>Runs the fit on this thread.</summary>
     /// <param name="progress">Receives reports every <see cref="WithProgressEvery"/> steps; null for none.</param>
     /// <param name="cancellationToken">Stops the fit within one step.</param>
     /// <returns>The fitted model.</returns>
-    /// <exception cref="InvalidOperationException">Neither steps nor epochs are set.</exception>
     /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
     /// <exception cref="FitDivergedException">The loss or a gradient stopped being finite.</exception>
-    /// <exception cref="ArgumentException">The model rejects the data (for example mismatched shapes).</exception>
+    /// <exception cref="ArgumentException">The model rejects the data (for example mismatched shapes), or the
+    /// data are bad: a NaN or infinity in a data array, or an observation outside its site's support (a count
+    /// of −1, a label ≥ K); the message names the data key or site, the row (and column) and the value.</exception>
     public FittedModel Fit(IProgress<FitProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
@@ -307,30 +336,8 @@ public sealed class SviFitter
             if (progress is not null && (p.Step % every == 0 || p.Step == p.TotalSteps))
                 progress.Report(new FitProgress(p.Step, p.TotalSteps, p.Loss, p.Elapsed, p.Eta));
         }
-        var options = new FitOptions(
-            AutoKind(),
-            s.CustomGuide is null ? null : FSharpOption<FGuide>.Some(s.CustomGuide),
-            s.LearningRate,
-            s.Schedule switch
-            {
-                LearningRateSchedule.Cosine => LrSchedule.Cosine,
-                LearningRateSchedule.WarmupCosine => LrSchedule.WarmupCosine,
-                _ => LrSchedule.Constant,
-            },
-            s.Optimizer is null ? null : FSharpOption<Optimizer>.Some(s.Optimizer.Value),
-            Convert.Option(s.Steps),
-            Convert.Option(s.Epochs),
-            Convert.Option(s.BatchSize),
-            s.Particles,
-            s.Seed,
-            InitStrategy.NewInitUniform(s.InitRadius),
-            Convert.Option(s.ClipNorm),
-            s.EarlyStopping is null ? null : FSharpOption<EarlyStopping>.Some(s.EarlyStopping),
-            FSharpOption<FSharpFunc<SviProgress, Unit>>.Some(FuncConvert.FromAction<SviProgress>(OnStep)),
-            1);
-        // the core checks the settings (one of steps or epochs, a positive learning rate)
-        if (s.Steps is null == s.Epochs is null)
-            throw new InvalidOperationException("SviFitter: set exactly one of ForSteps or ForEpochs.");
+        // the core checks the settings (not both steps and epochs, a positive learning rate) and the data
+        var options = Options(FSharpOption<FSharpFunc<SviProgress, Unit>>.Some(FuncConvert.FromAction<SviProgress>(OnStep)));
         Tuple<Fitted<object?>, SviResult> result;
         var sw = Stopwatch.StartNew();
         try

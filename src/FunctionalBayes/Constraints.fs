@@ -16,6 +16,9 @@ type Constraint =
     | GreaterThan of lo: float
     /// (lo, hi).
     | Interval of lo: float * hi: float
+    /// (low, high) element-wise, with tensor bounds that broadcast against the value (a Uniform with
+    /// batched bounds, or bounds that are other sites' values: re-derived at each evaluation).
+    | Between of low: Tensor * high: Tensor
     /// (0, 1).
     | UnitInterval
     /// Non-negative vectors summing to one (last axis).
@@ -40,13 +43,23 @@ type Constraint =
         match c with
         | RealVector | Simplex | OrderedVector -> 1
         | LowerCholesky | CorrCholesky | PositiveDefinite -> 2
-        | _ -> 0
+        | Real | Positive | GreaterThan _ | Interval _ | Between _ | UnitInterval
+        | NonNegativeInteger | IntegerInterval _ | Boolean -> 0
 
     /// True for the integer-valued supports of discrete distributions.
     member c.IsDiscrete =
         match c with
         | NonNegativeInteger | IntegerInterval _ | Boolean -> true
-        | _ -> false
+        | Real | RealVector | Positive | GreaterThan _ | Interval _ | Between _ | UnitInterval | Simplex
+        | OrderedVector | LowerCholesky | CorrCholesky | PositiveDefinite -> false
+
+    /// True when the set depends on tensors (element-wise bounds that may be other sites' values), so
+    /// it must be re-derived from the site's distribution at each evaluation.
+    member c.IsDependent =
+        match c with
+        | Between _ -> true
+        | Real | RealVector | Positive | GreaterThan _ | Interval _ | UnitInterval | Simplex | OrderedVector
+        | LowerCholesky | CorrCholesky | PositiveDefinite | NonNegativeInteger | IntegerInterval _ | Boolean -> false
 
 /// A smooth invertible map from unconstrained real vectors onto a constraint's set, as used to run
 /// gradient-based inference on unconstrained space.
@@ -59,6 +72,8 @@ type Bijector =
     | ExpPlus of lo: float
     /// y = lo + (hi - lo) σ(x).
     | Sigmoid of lo: float * hi: float
+    /// y = low + (high - low) σ(x), element-wise with tensor bounds that broadcast against x.
+    | SigmoidBetween of low: Tensor * high: Tensor
     /// R^(K-1) onto the K-simplex (stick-breaking, with the offset that maps 0 to the uniform vector).
     | StickBreaking
     /// y₀ = x₀, yᵢ = yᵢ₋₁ + exp xᵢ.
@@ -111,12 +126,20 @@ module Bijector =
         let logDiag = Tensor.narrow -1 (m - n) n x
         fillStrictLower n off + Tensor.diagEmbed (Tensor.exp logDiag), logDiag
 
+    /// log(1 − tanh² x) = log sech² x = 2(log 2 − |x| − log(1 + e^(−2|x|))): finite for every x, where
+    /// log1p(−tanh² x) is −∞ once tanh x rounds to ±1 (|x| ≥ 20).
+    let internal logSech2 (x: Tensor) =
+        let a = Tensor.abs x
+        2.0 * (log 2.0 - a - Tensor.softplus (-2.0 * a))
+
     let private corrCholeskyParts (x: Tensor) =
         let n = sideOf "CorrCholesky" (lastDim x) false
         let z = fillStrictLower n (Tensor.tanh x)
+        // log(1 − z²) per entry, stably from x (zero above the diagonal and on it)
+        let log1mz2 = fillStrictLower n (logSech2 x)
         // remaining squared length of each row before column j: Π_{k<j} (1 - z_ik²), in logs
-        let logRem = exclusiveCumsum (Tensor.log1p (-(z * z)))
-        let diag = Tensor.exp (0.5 * Tensor.diagonal (Tensor.cumsum -1 (Tensor.log1p (-(z * z)))))
+        let logRem = exclusiveCumsum log1mz2
+        let diag = Tensor.exp (0.5 * Tensor.diagonal (Tensor.cumsum -1 log1mz2))
         n, z, logRem, diag
 
     /// Maps unconstrained x onto the constraint's set.
@@ -126,6 +149,7 @@ module Bijector =
         | Bijector.Exp -> Tensor.exp x
         | Bijector.ExpPlus lo -> Tensor.exp x + lo
         | Bijector.Sigmoid (lo, hi) -> lo + (hi - lo) * Tensor.sigmoid x
+        | Bijector.SigmoidBetween (lo, hi) -> lo + (hi - lo) * Tensor.sigmoid x
         | Bijector.StickBreaking ->
             let k1 = lastDim x
             let offset = Tensor.ofArray (Array.init k1 (fun i -> log (float (k1 - i)))) |> Tensor.cast x.Dtype
@@ -154,6 +178,9 @@ module Bijector =
         | Bijector.Exp -> Tensor.log y
         | Bijector.ExpPlus lo -> Tensor.log (y - lo)
         | Bijector.Sigmoid (lo, hi) ->
+            let u = (y - lo) / (hi - lo)
+            Tensor.log u - Tensor.log1p (-u)
+        | Bijector.SigmoidBetween (lo, hi) ->
             let u = (y - lo) / (hi - lo)
             Tensor.log u - Tensor.log1p (-u)
         | Bijector.StickBreaking ->
@@ -189,6 +216,7 @@ module Bijector =
         | Bijector.Identity -> Tensor.zerosLike x
         | Bijector.Exp | Bijector.ExpPlus _ -> x
         | Bijector.Sigmoid (lo, hi) -> log (hi - lo) + Tensor.logSigmoid x + Tensor.logSigmoid (-x)
+        | Bijector.SigmoidBetween (lo, hi) -> Tensor.log (hi - lo) + Tensor.logSigmoid x + Tensor.logSigmoid (-x)
         | Bijector.StickBreaking ->
             let k1 = lastDim x
             let offset = Tensor.ofArray (Array.init k1 (fun i -> log (float (k1 - i)))) |> Tensor.cast x.Dtype
@@ -202,8 +230,7 @@ module Bijector =
         | Bijector.LowerCholesky -> Tensor.sumAxes [| -1 |] false (snd (lowerCholeskyForward x))
         | Bijector.CorrCholesky ->
             let n, _, logRem, _ = corrCholeskyParts x
-            let t = Tensor.tanh x
-            Tensor.sumAxes [| -1 |] false (Tensor.log1p (-(t * t)))
+            Tensor.sumAxes [| -1 |] false (logSech2 x)
             + Tensor.sumAxes [| -1 |] false (0.5 * packStrictLower n logRem)
         | Bijector.PositiveDefinite ->
             // exp on the diagonal, then L -> L Lᵀ: 2^n Π L_ii^(n-i) (0-based i)
@@ -223,7 +250,7 @@ module Bijector =
         | Bijector.CorrCholesky ->
             let n = shape.[r - 1]
             Array.append shape.[.. r - 3] [| n * (n - 1) / 2 |]
-        | _ -> shape
+        | Bijector.Identity | Bijector.Exp | Bijector.ExpPlus _ | Bijector.Sigmoid _ | Bijector.SigmoidBetween _ | Bijector.Ordered -> shape
 
 [<RequireQualifiedAccess>]
 module Constraint =
@@ -235,6 +262,7 @@ module Constraint =
         | Constraint.Positive -> Bijector.Exp
         | Constraint.GreaterThan lo -> Bijector.ExpPlus lo
         | Constraint.Interval (lo, hi) -> Bijector.Sigmoid (lo, hi)
+        | Constraint.Between (lo, hi) -> Bijector.SigmoidBetween (lo, hi)
         | Constraint.UnitInterval -> Bijector.Sigmoid (0.0, 1.0)
         | Constraint.Simplex -> Bijector.StickBreaking
         | Constraint.OrderedVector -> Bijector.Ordered
@@ -257,6 +285,11 @@ module Constraint =
         | Constraint.Positive -> Tensor.gtScalar x 0.0
         | Constraint.GreaterThan lo -> Tensor.gtScalar x lo
         | Constraint.Interval (lo, hi) -> Tensor.where (Tensor.gtScalar x lo) (Tensor.ltScalar x hi) (Tensor.gtScalar x lo)
+        | Constraint.Between (lo, hi) ->
+            let lo = Tensor.detach lo
+            let hi = Tensor.detach hi
+            let above = Tensor.broadcastTo (Shape.broadcast "Constraint.Between" x.Shape (Shape.broadcast "Constraint.Between" lo.Shape hi.Shape)) (Tensor.gt x lo)
+            Tensor.where above (Tensor.lt x hi) above
         | Constraint.UnitInterval -> Tensor.where (Tensor.gtScalar x 0.0) (Tensor.ltScalar x 1.0) (Tensor.gtScalar x 0.0)
         | Constraint.Simplex ->
             let nonneg = all (Tensor.geScalar x 0.0) [| -1 |]

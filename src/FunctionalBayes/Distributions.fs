@@ -92,7 +92,11 @@ module Dist =
             let bs = batchShapeOf b
             Array.append bs.[bs.Length - n ..] (eventShape b)
         | Expand (b, _) | Masked (b, _) -> eventShape b
-        | _ -> [||]
+        | Mixture (_, []) -> [||]
+        | Normal _ | HalfNormal _ | Cauchy _ | HalfCauchy _ | StudentT _ | Laplace _ | Logistic _ | LogNormal _
+        | Exponential _ | Gamma _ | InverseGamma _ | Beta _ | Uniform _ | BernoulliLogits _ | BernoulliProbs _
+        | BinomialLogits _ | BinomialProbs _ | CategoricalLogits _ | CategoricalProbs _ | Poisson _ | NegativeBinomial _
+        | ZeroInflatedPoisson _ | ZeroInflatedNegativeBinomial _ | OrderedLogistic _ -> [||]
 
     /// The broadcast shape of the parameters: independent, non-identical distributions.
     and batchShapeOf (d: Distribution) : int[] =
@@ -143,11 +147,8 @@ module Dist =
         | Normal _ | Cauchy _ | StudentT _ | Laplace _ | Logistic _ -> Constraint.Real
         | HalfNormal _ | HalfCauchy _ | LogNormal _ | Exponential _ | Gamma _ | InverseGamma _ -> Constraint.Positive
         | Beta _ -> Constraint.UnitInterval
-        | Uniform (lo, hi) ->
-            let l = Tensor.toArray lo
-            let h = Tensor.toArray hi
-            if l.Length = 1 && h.Length = 1 then Constraint.Interval (l.[0], h.[0])
-            else Constraint.Interval (Array.min l, Array.max h)
+        // element-wise, and re-derived at each evaluation: the bounds may be batched or other sites' values
+        | Uniform (lo, hi) -> Constraint.Between (lo, hi)
         | BernoulliLogits _ | BernoulliProbs _ -> Constraint.Boolean
         | BinomialLogits (n, _) | BinomialProbs (n, _) -> Constraint.IntegerInterval (0, int (Tensor.toArray n |> Array.max))
         | CategoricalLogits l | CategoricalProbs l -> Constraint.IntegerInterval (0, l.Shape.[l.Rank - 1] - 1)
@@ -163,13 +164,16 @@ module Dist =
     /// Whether rsample gives draws that are differentiable in the parameters.
     /// Gamma, InverseGamma, Beta and Dirichlet do not (their rejection samplers have no
     /// reparameterization here); the ELBOs add score-function (REINFORCE) terms for such guide sites.
-    /// StudentT reparameterizes its location and scale but not its degrees of freedom.
+    /// StudentT reparameterizes its location and scale but not its degrees of freedom: the ELBOs add a
+    /// score-function term for the degrees of freedom (see scoreLogProb).
     let rec hasRsample (d: Distribution) =
         match d with
         | Normal _ | HalfNormal _ | Cauchy _ | HalfCauchy _ | StudentT _ | Laplace _ | Logistic _ | LogNormal _
         | Exponential _ | Uniform _ | MultivariateNormal _ | LowRankMultivariateNormal _ | Delta _ -> true
         | Independent (b, _) | Expand (b, _) | Masked (b, _) -> hasRsample b
-        | _ -> false
+        | Gamma _ | InverseGamma _ | Beta _ | BernoulliLogits _ | BernoulliProbs _ | BinomialLogits _ | BinomialProbs _
+        | CategoricalLogits _ | CategoricalProbs _ | Poisson _ | NegativeBinomial _ | ZeroInflatedPoisson _
+        | ZeroInflatedNegativeBinomial _ | OrderedLogistic _ | Dirichlet _ | Mixture _ -> false
 
     // ---- log-density --------------------------------------------------------------------------
 
@@ -179,32 +183,122 @@ module Dist =
     let private asFloat (dt: Dtype) (x: Tensor) = if x.Dtype = dt then x else Tensor.cast dt x
     let private lbeta (a: Tensor) (b: Tensor) = Tensor.lgamma a + Tensor.lgamma b - Tensor.lgamma (a + b)
 
+    /// x·log y with 0·log y = 0 where x = 0 (also for log y = −∞), given log y: the limit, and a finite
+    /// gradient (the log is replaced by 0 where x = 0 before the product).
+    let internal xlogy (x: Tensor) (logy: Tensor) =
+        let zero = Tensor.eqScalar (Tensor.detach x) 0.0
+        let shape = Shape.broadcast "xlogy" zero.Shape logy.Shape
+        x * Tensor.where (Tensor.broadcastTo shape zero) (Tensor.zeros shape |> Tensor.cast logy.Dtype) (Tensor.broadcastTo shape logy)
+
+    /// log(eᵃ + eᵇ) element-wise, finite when one side is −∞.
+    let internal logAddExp (a: Tensor) (b: Tensor) =
+        let shape = Shape.broadcast "logAddExp" a.Shape b.Shape
+        Tensor.logsumexpAxes [| -1 |] false (Tensor.stack -1 [ Tensor.broadcastTo shape a; Tensor.broadcastTo shape b ])
+
+    /// lgamma(φ + k) − lgamma(φ) without the cancellation of the plain difference for large φ (its
+    /// error is 0.18 at φ = 1e14): Stirling's series with three correction terms above φ = 100.
+    let internal lgammaShift (phi: Tensor) (k: Tensor) =
+        let corr (x: Tensor) =
+            let r = 1.0 / x
+            let r2 = r * r
+            r * (1.0 / 12.0 - r2 * (1.0 / 360.0 - r2 * (1.0 / 1260.0)))
+        let stirling = (phi - 0.5) * Tensor.log1p (k / phi) + k * Tensor.log (phi + k) - k + corr (phi + k) - corr phi
+        let direct = Tensor.lgamma (phi + k) - Tensor.lgamma phi
+        let big = Tensor.gtScalar (Tensor.detach phi) 100.0
+        let shape = Shape.broadcast "lgammaShift" stirling.Shape big.Shape
+        Tensor.where (Tensor.broadcastTo shape big) (Tensor.broadcastTo shape stirling) (Tensor.broadcastTo shape direct)
+
     let private normalLp (loc: Tensor) (scale: Tensor) (x: Tensor) =
         let z = (x - loc) / scale
         -0.5 * z * z - Tensor.log scale - 0.5 * log2Pi
 
     let private poissonLp (rate: Tensor) (k: Tensor) =
         // k·log λ with 0·log 0 = 0
-        let klog = Tensor.where (Tensor.eqScalar k 0.0) (Tensor.zerosLike (k * rate)) (k * Tensor.log rate)
-        klog - rate - Tensor.lgamma (k + 1.0)
+        xlogy k (Tensor.log rate) - rate - Tensor.lgamma (k + 1.0)
+
+    /// log P(k = 0) of NegativeBinomial(μ, φ): φ·log(φ/(φ+μ)) = −φ·log1p(μ/φ), exact for large φ.
+    let private nbLogP0 (mu: Tensor) (phi: Tensor) = -(phi * Tensor.log1p (mu / phi))
 
     let private nbLp (mu: Tensor) (phi: Tensor) (k: Tensor) =
-        let logDen = Tensor.log (phi + mu)
-        let kTerm = Tensor.where (Tensor.eqScalar k 0.0) (Tensor.zerosLike (k * mu)) (k * (Tensor.log mu - logDen))
-        Tensor.lgamma (k + phi) - Tensor.lgamma phi - Tensor.lgamma (k + 1.0) + phi * (Tensor.log phi - logDen) + kTerm
+        let kTerm = xlogy k (Tensor.log mu - Tensor.log (phi + mu))
+        lgammaShift phi k - Tensor.lgamma (k + 1.0) + nbLogP0 mu phi + kTerm
 
     /// One-hot of integer-valued x (any float or int dtype) over k classes, as floats.
     let private oneHot (dt: Dtype) (k: int) (x: Tensor) =
         Tensor.eq (Tensor.unsqueeze -1 (asFloat Float64 x)) (Tensor.arange k) |> Tensor.cast dt
 
-    let private orderedProbs (eta: Tensor) (cut: Tensor) =
-        let cum = Tensor.sigmoid (cut - Tensor.unsqueeze -1 eta)
+    /// log P(y = k) of OrderedLogistic over the last axis, in log space: the first class is log σ(c₀ − η),
+    /// the last log σ(η − c_last), a middle one log(σ(b) − σ(a)) = log σ(b) + log σ(−a) + log(−expm1(a − b))
+    /// (a < b the neighbouring cutpoints minus η), so no tail is lost to 1 − σ or to a difference of sigmoids.
+    let private orderedLogProbs (eta: Tensor) (cut: Tensor) =
         let k1 = cut.Shape.[cut.Rank - 1]
-        let cum = Tensor.broadcastTo (Array.append (Shape.broadcast "OrderedLogistic" eta.Shape (lastAxisDropped cut)) [| k1 |]) cum
-        let first = Tensor.narrow -1 0 1 cum
-        let last = 1.0 - Tensor.narrow -1 (k1 - 1) 1 cum
+        let d = cut - Tensor.unsqueeze -1 eta
+        let d = Tensor.broadcastTo (Array.append (Shape.broadcast "OrderedLogistic" eta.Shape (lastAxisDropped cut)) [| k1 |]) d
+        let first = Tensor.logSigmoid (Tensor.narrow -1 0 1 d)
+        let last = Tensor.logSigmoid (-(Tensor.narrow -1 (k1 - 1) 1 d))
         if k1 = 1 then Tensor.concat -1 [ first; last ]
-        else Tensor.concat -1 [ first; Tensor.narrow -1 1 (k1 - 1) cum - Tensor.narrow -1 0 (k1 - 1) cum; last ]
+        else
+            let a = Tensor.narrow -1 0 (k1 - 1) d
+            let b = Tensor.narrow -1 1 (k1 - 1) d
+            let mid = Tensor.logSigmoid b + Tensor.logSigmoid (-a) + Tensor.log (-(Tensor.expm1 (a - b)))
+            Tensor.concat -1 [ first; mid; last ]
+
+    /// P(y = k) of OrderedLogistic (for class probabilities, sampling and the exported predictive mean):
+    /// in probability space an absolute error of one ulp is harmless, so plain sigmoids serve (the ops
+    /// every ONNX runtime has); the top class is σ(η − c), not 1 − σ(c − η). Log densities use orderedLogProbs.
+    let private orderedProbs (eta: Tensor) (cut: Tensor) =
+        let k1 = cut.Shape.[cut.Rank - 1]
+        let d = cut - Tensor.unsqueeze -1 eta
+        let d = Tensor.broadcastTo (Array.append (Shape.broadcast "OrderedLogistic" eta.Shape (lastAxisDropped cut)) [| k1 |]) d
+        let first = Tensor.sigmoid (Tensor.narrow -1 0 1 d)
+        let last = Tensor.sigmoid (-(Tensor.narrow -1 (k1 - 1) 1 d))
+        if k1 = 1 then Tensor.concat -1 [ first; last ]
+        else
+            let cum = Tensor.sigmoid d
+            Tensor.concat -1 [ first; Tensor.narrow -1 1 (k1 - 1) cum - Tensor.narrow -1 0 (k1 - 1) cum; last ]
+
+    /// The entry of log-probabilities lp (last axis) at integer label x; labels outside 0..K−1 read 0
+    /// (callers mask them to −∞). A −∞ entry at another label does not leak in (no 0·(−∞)).
+    let private pick (lp: Tensor) (x: Tensor) =
+        let k = lp.Shape.[lp.Rank - 1]
+        let hit = Tensor.eq (Tensor.unsqueeze -1 (asFloat Float64 (Tensor.detach x))) (Tensor.arange k)
+        let shape = Shape.broadcast "pick" hit.Shape lp.Shape
+        Tensor.sumAxes [| -1 |] false (Tensor.where (Tensor.broadcastTo shape hit) (Tensor.broadcastTo shape lp) (Tensor.zeros shape |> Tensor.cast lp.Dtype))
+
+    /// Whether each value lies in the support of the distribution: a bool mask, one entry per value
+    /// (per event for vector and matrix families). Discrete families check integrality and range
+    /// element-wise (a Binomial against its own total count), Uniform its own bounds (closed).
+    let rec inSupport (d: Distribution) (x: Tensor) : Tensor =
+        let x = Tensor.detach x
+        let xf = asFloat Float64 x
+        let isInt = Tensor.eq xf (Tensor.cast Float64 (Tensor.cast Int32 xf))
+        let allTrue (shape: int[]) = Tensor.geScalar (Tensor.zeros shape) 0.0
+        let both (a: Tensor) (b: Tensor) =
+            let shape = Shape.broadcast "inSupport" a.Shape b.Shape
+            let a = Tensor.broadcastTo shape a
+            Tensor.where a (Tensor.broadcastTo shape b) a
+        match d with
+        | BinomialLogits (n, _) | BinomialProbs (n, _) ->
+            both (both (Tensor.geScalar xf 0.0) (Tensor.le xf (asFloat Float64 (Tensor.detach n)))) isInt
+        | Uniform (lo, hi) -> both (Tensor.ge x (Tensor.detach lo)) (Tensor.le x (Tensor.detach hi))
+        | HalfNormal _ | HalfCauchy _ | Exponential _ -> both (Tensor.geScalar x 0.0) (Tensor.ltScalar x Double.PositiveInfinity)
+        | Independent (b, k) ->
+            let ok = inSupport b x
+            if k = 0 then ok else Tensor.gtScalar (Tensor.minAxes (Array.init k (fun i -> -(i + 1))) false (Tensor.cast Float64 ok)) 0.5
+        | Expand (b, _) -> inSupport b x
+        | Masked (b, m) ->
+            // masked-out values are not scored, so any value is accepted there
+            let ok = inSupport b x
+            let shape = Shape.broadcast "inSupport" ok.Shape m.Shape
+            let ok = Tensor.broadcastTo shape ok
+            Tensor.where (Tensor.broadcastTo shape m) ok (allTrue shape)
+        | Mixture (_, cs) ->
+            cs |> List.map (fun c -> Tensor.cast Float64 (inSupport c x)) |> List.reduce Tensor.maximum |> fun t -> Tensor.gtScalar t 0.5
+        | Delta (_, _, k) -> allTrue x.Shape.[.. x.Rank - k - 1]
+        | Normal _ | Cauchy _ | StudentT _ | Laplace _ | Logistic _ | LogNormal _ | Gamma _ | InverseGamma _ | Beta _
+        | BernoulliLogits _ | BernoulliProbs _ | CategoricalLogits _ | CategoricalProbs _ | Poisson _ | NegativeBinomial _
+        | ZeroInflatedPoisson _ | ZeroInflatedNegativeBinomial _ | OrderedLogistic _ | Dirichlet _ | MultivariateNormal _
+        | LowRankMultivariateNormal _ -> Constraint.check (support d) x
 
     let private checkValueShape (d: Distribution) (x: Tensor) =
         let ev = eventShape d
@@ -259,37 +353,46 @@ module Dist =
         | Uniform (lo, hi) ->
             let inside = Tensor.where (Tensor.ge x lo) (Tensor.le x hi) (Tensor.ge x lo)
             within inside (-(Tensor.log (hi - lo)) + Tensor.zerosLike x)
-        | BernoulliLogits l -> x * l - Tensor.softplus l
+        // discrete families: values outside the support (not an integer, out of range) have log p = −∞
+        | BernoulliLogits l ->
+            let one = Tensor.eqScalar x 1.0
+            let a = Tensor.logSigmoid l
+            let shape = Shape.broadcast "Bernoulli" one.Shape a.Shape
+            within (inSupport d x) (Tensor.where (Tensor.broadcastTo shape one) (Tensor.broadcastTo shape a) (Tensor.broadcastTo shape (Tensor.logSigmoid (-l))))
         | BernoulliProbs p ->
-            Tensor.where (Tensor.eqScalar x 1.0) (Tensor.log p + Tensor.zerosLike x) (Tensor.log1p (-p) + Tensor.zerosLike x)
+            within (inSupport d x)
+                (Tensor.where (Tensor.eqScalar x 1.0) (Tensor.log p + Tensor.zerosLike x) (Tensor.log1p (-p) + Tensor.zerosLike x))
         | BinomialLogits (n, l) ->
-            Tensor.lgamma (n + 1.0) - Tensor.lgamma (x + 1.0) - Tensor.lgamma (n - x + 1.0) + x * l - n * Tensor.softplus l
+            let safe = Tensor.where (inSupport d x) x (Tensor.zerosLike x)
+            within (inSupport d x)
+                (Tensor.lgamma (n + 1.0) - Tensor.lgamma (safe + 1.0) - Tensor.lgamma (n - safe + 1.0)
+                 + xlogy safe (Tensor.logSigmoid l) + xlogy (n - safe) (Tensor.logSigmoid (-l)))
         | BinomialProbs (n, p) ->
-            let xlogp = Tensor.where (Tensor.eqScalar x 0.0) (Tensor.zerosLike (x * p)) (x * Tensor.log p)
-            let rest = n - x
-            let rlog = Tensor.where (Tensor.eqScalar rest 0.0) (Tensor.zerosLike (rest * p)) (rest * Tensor.log1p (-p))
-            Tensor.lgamma (n + 1.0) - Tensor.lgamma (x + 1.0) - Tensor.lgamma (rest + 1.0) + xlogp + rlog
-        | CategoricalLogits l ->
-            let k = l.Shape.[l.Rank - 1]
-            Tensor.sumAxes [| -1 |] false (Tensor.logSoftmax -1 l * oneHot l.Dtype k x)
-        | CategoricalProbs p ->
-            let k = p.Shape.[p.Rank - 1]
-            Tensor.log (Tensor.sumAxes [| -1 |] false (p * oneHot p.Dtype k x))
-        | Poisson rate -> poissonLp rate x
-        | NegativeBinomial (mu, phi) -> nbLp mu phi x
+            let safe = Tensor.where (inSupport d x) x (Tensor.zerosLike x)
+            let rest = n - safe
+            within (inSupport d x)
+                (Tensor.lgamma (n + 1.0) - Tensor.lgamma (safe + 1.0) - Tensor.lgamma (rest + 1.0) + xlogy safe (Tensor.log p) + xlogy rest (Tensor.log1p (-p)))
+        | CategoricalLogits l -> within (inSupport d x) (pick (Tensor.logSoftmax -1 l) x)
+        | CategoricalProbs p -> within (inSupport d x) (pick (Tensor.log p) x)
+        | Poisson rate -> within (inSupport d x) (poissonLp rate x)
+        | NegativeBinomial (mu, phi) -> within (inSupport d x) (nbLp mu phi x)
         | ZeroInflatedPoisson (gate, rate) ->
-            let zero = Tensor.log (gate + (1.0 - gate) * Tensor.exp (-rate))
-            Tensor.where (Tensor.eqScalar x 0.0) (zero + Tensor.zerosLike x) (Tensor.log1p (-gate) + poissonLp rate x)
+            // log(g + (1 − g)e^(−λ)) as a log-sum-exp: −λ, not −∞, for g = 0 and large λ
+            let zero = logAddExp (Tensor.log gate) (Tensor.log1p (-gate) - rate)
+            within (inSupport d x)
+                (Tensor.where (Tensor.eqScalar x 0.0) (zero + Tensor.zerosLike x) (Tensor.log1p (-gate) + poissonLp rate x))
         | ZeroInflatedNegativeBinomial (gate, mu, phi) ->
-            let p0 = Tensor.exp (phi * (Tensor.log phi - Tensor.log (phi + mu)))
-            let zero = Tensor.log (gate + (1.0 - gate) * p0)
-            Tensor.where (Tensor.eqScalar x 0.0) (zero + Tensor.zerosLike x) (Tensor.log1p (-gate) + nbLp mu phi x)
-        | OrderedLogistic (eta, cut) ->
-            let probs = orderedProbs eta cut
-            Tensor.log (Tensor.sumAxes [| -1 |] false (probs * oneHot probs.Dtype probs.Shape.[probs.Rank - 1] x))
+            let zero = logAddExp (Tensor.log gate) (Tensor.log1p (-gate) + nbLogP0 mu phi)
+            within (inSupport d x)
+                (Tensor.where (Tensor.eqScalar x 0.0) (zero + Tensor.zerosLike x) (Tensor.log1p (-gate) + nbLp mu phi x))
+        | OrderedLogistic (eta, cut) -> within (inSupport d x) (pick (orderedLogProbs eta cut) x)
         | Dirichlet c ->
-            Tensor.sumAxes [| -1 |] false ((c - 1.0) * Tensor.log x)
-            + Tensor.lgamma (Tensor.sumAxes [| -1 |] false c) - Tensor.sumAxes [| -1 |] false (Tensor.lgamma c)
+            // (α − 1)·log x with 0·log 0 = 0 (α = 1 at a boundary point); off the simplex: −∞
+            let inside = inSupport d x
+            let safe = Tensor.where (Tensor.unsqueeze -1 inside) x (Tensor.onesLike x)
+            within inside
+                (Tensor.sumAxes [| -1 |] false (xlogy (c - 1.0) (Tensor.log safe))
+                 + Tensor.lgamma (Tensor.sumAxes [| -1 |] false c) - Tensor.sumAxes [| -1 |] false (Tensor.lgamma c))
         | MultivariateNormal (loc, l) ->
             let n = l.Shape.[l.Rank - 1]
             let diff = x - loc
@@ -438,6 +541,32 @@ module Dist =
     let sample (key: RngKey) (sampleShape: int[]) (d: Distribution) : Tensor =
         draw key (Array.append sampleShape (batchShapeOf d)) d |> Tensor.detach
 
+    /// The log density of the part of a draw x that carries no pathwise gradient, as a function of the
+    /// parameters it depends on; its gradient is the score-function (REINFORCE) term that a Monte Carlo
+    /// objective needs besides the pathwise one. None when x is fully reparameterized (or the
+    /// non-reparameterized parameters are constants). For families without rsample it is logProb; for
+    /// StudentT it is the standard t density of (x − loc)/scale in the degrees of freedom only, since
+    /// loc and scale are reparameterized and df is not.
+    let rec scoreLogProb (d: Distribution) (x: Tensor) : Tensor option =
+        let x = Tensor.detach x
+        match d with
+        | StudentT (df, loc, scale) ->
+            if not df.IsTracked then None
+            else
+                let t = (x - Tensor.detach loc) / Tensor.detach scale
+                let z = t * t / df
+                Some (Tensor.lgamma ((df + 1.0) * 0.5) - Tensor.lgamma (df * 0.5) - 0.5 * Tensor.log (df * Math.PI)
+                      - (df + 1.0) * 0.5 * Tensor.log1p z)
+        | Independent (b, k) ->
+            scoreLogProb b x |> Option.map (fun lp -> if k = 0 then lp else Tensor.sumAxes (Array.init k (fun i -> -(i + 1))) false lp)
+        | Expand (b, _) -> scoreLogProb b x
+        | Masked (b, m) -> scoreLogProb b x |> Option.map (fun lp -> Tensor.where m lp (Tensor.zerosLike lp))
+        | Normal _ | HalfNormal _ | Cauchy _ | HalfCauchy _ | Laplace _ | Logistic _ | LogNormal _ | Exponential _
+        | Uniform _ | MultivariateNormal _ | LowRankMultivariateNormal _ | Delta _ -> None
+        | Gamma _ | InverseGamma _ | Beta _ | BernoulliLogits _ | BernoulliProbs _ | BinomialLogits _ | BinomialProbs _
+        | CategoricalLogits _ | CategoricalProbs _ | Poisson _ | NegativeBinomial _ | ZeroInflatedPoisson _
+        | ZeroInflatedNegativeBinomial _ | OrderedLogistic _ | Dirichlet _ | Mixture _ -> Some (logProb d x)
+
     // ---- moments and entropy ------------------------------------------------------------------
 
     let private nanLike (t: Tensor) = Tensor.fullLike t Double.NaN
@@ -486,7 +615,11 @@ module Dist =
         | CategoricalProbs p -> Some p
         | OrderedLogistic (eta, cut) -> Some (orderedProbs eta cut)
         | Independent (b, _) | Masked (b, _) -> classProbs b
-        | _ -> None
+        | Normal _ | HalfNormal _ | Cauchy _ | HalfCauchy _ | StudentT _ | Laplace _ | Logistic _ | LogNormal _
+        | Exponential _ | Gamma _ | InverseGamma _ | Beta _ | Uniform _ | BernoulliLogits _ | BernoulliProbs _
+        | BinomialLogits _ | BinomialProbs _ | Poisson _ | NegativeBinomial _ | ZeroInflatedPoisson _
+        | ZeroInflatedNegativeBinomial _ | Dirichlet _ | MultivariateNormal _ | LowRankMultivariateNormal _ | Delta _
+        | Mixture _ | Expand _ -> None
 
     /// The variance (per element of the event; NaN where undefined, +inf where infinite).
     let rec variance (d: Distribution) : Tensor =
@@ -510,9 +643,10 @@ module Dist =
             Tensor.where (Tensor.gtScalar a 2.0) v (Tensor.fullLike v Double.PositiveInfinity)
         | Beta (a, b) -> a * b / ((a + b) * (a + b) * (a + b + 1.0))
         | Uniform (lo, hi) -> (hi - lo) * (hi - lo) / 12.0
-        | BernoulliLogits l -> let p = Tensor.sigmoid l in p * (1.0 - p)
+        // σ(l)σ(−l), not σ(l)(1 − σ(l)), which is 0 once σ(l) rounds to 1 (l ≥ 37)
+        | BernoulliLogits l -> Tensor.sigmoid l * Tensor.sigmoid (-l)
         | BernoulliProbs p -> p * (1.0 - p)
-        | BinomialLogits (n, l) -> let p = Tensor.sigmoid l in n * p * (1.0 - p)
+        | BinomialLogits (n, l) -> n * Tensor.sigmoid l * Tensor.sigmoid (-l)
         | BinomialProbs (n, p) -> n * p * (1.0 - p)
         | CategoricalLogits l | CategoricalProbs l -> nanLike (Tensor.sumAxes [| -1 |] false l)
         | Poisson r -> r
@@ -532,8 +666,10 @@ module Dist =
             let wb = Tensor.reshape (Array.append wts.Shape (Array.create ev 1)) wts
             let ms = cs |> List.map mean |> Tensor.stack -(ev + 1)
             let vs = cs |> List.map variance |> Tensor.stack -(ev + 1)
-            let m = Tensor.sumAxes [| -(ev + 1) |] false (ms * wb)
-            Tensor.sumAxes [| -(ev + 1) |] false ((vs + ms * ms) * wb) - m * m
+            let m = Tensor.sumAxes [| -(ev + 1) |] true (ms * wb)
+            // Σ w_k (v_k + (m_k − m)²): no E[x²] − E[x]² cancellation for means far from zero
+            let dev = ms - m
+            Tensor.sumAxes [| -(ev + 1) |] false ((vs + dev * dev) * wb)
         | Independent (b, _) | Expand (b, _) | Masked (b, _) -> variance b
 
     /// The differential (or Shannon) entropy, per batch element. Raises where no closed form exists.
@@ -558,14 +694,13 @@ module Dist =
         | Beta (a, c) ->
             b (lbeta a c - (a - 1.0) * Tensor.digamma a - (c - 1.0) * Tensor.digamma c + (a + c - 2.0) * Tensor.digamma (a + c))
         | Uniform (lo, hi) -> b (Tensor.log (hi - lo))
-        | BernoulliLogits l ->
-            let p = Tensor.sigmoid l
-            b (-(p * Tensor.logSigmoid l + (1.0 - p) * Tensor.logSigmoid (-l)))
-        | BernoulliProbs p -> entropy (BernoulliLogits (Tensor.log p - Tensor.log1p (-p)))
+        // xlogy: 0·log 0 = 0 at p ∈ {0, 1} and at −∞ logits
+        | BernoulliLogits l -> b (-(xlogy (Tensor.sigmoid l) (Tensor.logSigmoid l) + xlogy (Tensor.sigmoid (-l)) (Tensor.logSigmoid (-l))))
+        | BernoulliProbs p -> b (-(xlogy p (Tensor.log p) + xlogy (1.0 - p) (Tensor.log1p (-p))))
         | CategoricalLogits l ->
             let lp = Tensor.logSoftmax -1 l
-            b (-(Tensor.sumAxes [| -1 |] false (Tensor.exp lp * lp)))
-        | CategoricalProbs p -> entropy (CategoricalLogits (Tensor.log p))
+            b (-(Tensor.sumAxes [| -1 |] false (xlogy (Tensor.exp lp) lp)))
+        | CategoricalProbs p -> b (-(Tensor.sumAxes [| -1 |] false (xlogy p (Tensor.log p))))
         | Dirichlet c ->
             let k = float c.Shape.[c.Rank - 1]
             let a0 = Tensor.sumAxes [| -1 |] false c
@@ -582,7 +717,9 @@ module Dist =
             b (0.5 * float n * (1.0 + log2Pi) + 0.5 * logDet)
         | Independent (bd, k) -> Tensor.sumAxes (Array.init k (fun i -> -(i + 1))) false (entropy bd)
         | Expand (bd, s) -> Tensor.broadcastTo s (entropy bd)
-        | _ -> raise (NotSupportedException(sprintf "%s has no closed-form entropy here; estimate it by Monte Carlo (-mean of logProb of draws)." (name d)))
+        | BinomialLogits _ | BinomialProbs _ | Poisson _ | NegativeBinomial _ | ZeroInflatedPoisson _
+        | ZeroInflatedNegativeBinomial _ | OrderedLogistic _ | Delta _ | Mixture _ | Masked _ ->
+            raise (NotSupportedException(sprintf "%s has no closed-form entropy here; estimate it by Monte Carlo (-mean of logProb of draws)." (name d)))
 
     // ---- checked constructors -----------------------------------------------------------------
 

@@ -136,7 +136,11 @@ module Handlers =
         | Expand (b, s) ->
             let inner, rewrap = unwrap b
             inner, (fun x -> Expand (rewrap x, s))
-        | _ -> d, id
+        | Normal _ | HalfNormal _ | Cauchy _ | HalfCauchy _ | StudentT _ | Laplace _ | Logistic _ | LogNormal _
+        | Exponential _ | Gamma _ | InverseGamma _ | Beta _ | Uniform _ | BernoulliLogits _ | BernoulliProbs _
+        | BinomialLogits _ | BinomialProbs _ | CategoricalLogits _ | CategoricalProbs _ | Poisson _ | NegativeBinomial _
+        | ZeroInflatedPoisson _ | ZeroInflatedNegativeBinomial _ | OrderedLogistic _ | Dirichlet _ | MultivariateNormal _
+        | LowRankMultivariateNormal _ | Delta _ | Mixture _ | Masked _ -> d, id
 
     /// Non-centers latent location-scale sites (BLayers' autoreparam with its later fixes): a site
     /// x ~ Normal(μ, σ) (also Cauchy, Laplace, StudentT, under Independent or Expand) becomes
@@ -166,7 +170,11 @@ module Handlers =
                     | LogNormal (loc, sc) ->
                         let z = (next { s with Name = s.Name + "_base"; Dist = Some (rewrap (Normal (loc, sc))) }).Value.Value
                         Some (Tensor.exp z)
-                    | _ -> None
+                    | HalfNormal _ | HalfCauchy _ | Logistic _ | Exponential _ | Gamma _ | InverseGamma _ | Beta _ | Uniform _
+                    | BernoulliLogits _ | BernoulliProbs _ | BinomialLogits _ | BinomialProbs _ | CategoricalLogits _
+                    | CategoricalProbs _ | Poisson _ | NegativeBinomial _ | ZeroInflatedPoisson _ | ZeroInflatedNegativeBinomial _
+                    | OrderedLogistic _ | Dirichlet _ | MultivariateNormal _ | LowRankMultivariateNormal _ | Delta _ | Mixture _
+                    | Independent _ | Expand _ | Masked _ -> None
                 match x with
                 | Some v -> next { s with Kind = DeterministicSite; Dist = None; Value = Some v }
                 | None -> next s) m

@@ -14,9 +14,10 @@ module Kl =
         let d = (m1 - m2) / s2
         0.5 * (r * r + d * d - 1.0) - Tensor.log r
 
+    /// p·log(p/q) + (1−p)·log((1−p)/(1−q)) with 0·log 0 = 0 (p ∈ {0, 1}, ±∞ logits), and 1 − p as σ(−l).
     let private bernoulliLogits (l1: Tensor) (l2: Tensor) =
-        let p = Tensor.sigmoid l1
-        p * (Tensor.logSigmoid l1 - Tensor.logSigmoid l2) + (1.0 - p) * (Tensor.logSigmoid (-l1) - Tensor.logSigmoid (-l2))
+        Dist.xlogy (Tensor.sigmoid l1) (Tensor.logSigmoid l1 - Tensor.logSigmoid l2)
+        + Dist.xlogy (Tensor.sigmoid (-l1)) (Tensor.logSigmoid (-l1) - Tensor.logSigmoid (-l2))
 
     let private logitsOf (probs: Tensor) = Tensor.log probs - Tensor.log1p (-probs)
 
@@ -48,7 +49,7 @@ module Kl =
         | _, BernoulliProbs p2 -> tryAnalytic p (BernoulliLogits (logitsOf p2))
         | CategoricalLogits l1, CategoricalLogits l2 ->
             let lp = Tensor.logSoftmax -1 l1
-            Some (sumLast (Tensor.exp lp * (lp - Tensor.logSoftmax -1 l2)))
+            Some (sumLast (Dist.xlogy (Tensor.exp lp) (lp - Tensor.logSoftmax -1 l2)))
         | CategoricalProbs p1, _ -> tryAnalytic (CategoricalLogits (Tensor.log p1)) q
         | _, CategoricalProbs p2 -> tryAnalytic p (CategoricalLogits (Tensor.log p2))
         | Dirichlet a, Dirichlet b ->

@@ -20,7 +20,10 @@ type LinkScale =
 [<RequireQualifiedAccess>]
 module Links =
 
-    /// Normalizes ŷ and y to one value per row (n,) (or (n, u) with a row event), checks they agree.
+    /// Normalizes ŷ and y to one value per row (n,) (or (n, u) with a row event), checks they agree:
+    /// the same shape (a column (n, 1) counts as (n,)), or a predictor with one element (an intercept-only
+    /// model) that is broadcast to y. Shapes that would only broadcast by accident, such as ŷ (n,)
+    /// against y (n, n), are refused.
     let private rows (link: string) (yHat: Tensor) (y: Tensor option) =
         let squeezeCol (t: Tensor) = if t.Rank = 2 && t.Shape.[1] = 1 then Tensor.reshape [| t.Shape.[0] |] t else t
         let yh = squeezeCol yHat
@@ -29,11 +32,9 @@ module Links =
         | Some y ->
             let yv = squeezeCol y
             if Shape.equal yh.Shape yv.Shape then yh, Some yv
+            elif yh.Size = 1 && yh.Rank <= yv.Rank then Tensor.broadcastTo yv.Shape yh, Some yv
             else
-                let ok = (try Shape.equal (Shape.broadcast link yh.Shape yv.Shape) yv.Shape with :? ArgumentException -> false)
-                if ok then Tensor.broadcastTo yv.Shape yh, Some yv
-                else
-                    invalidArg "y" (sprintf "%s: observation shape %s does not match the predictor's shape %s; pass y as (n,) or (n, 1) with one row per predictor row." link (Shape.format y.Shape) (Shape.format yHat.Shape))
+                invalidArg "y" (sprintf "%s: observation shape %s does not match the predictor's shape %s; pass y as (n,) or (n, 1) with one row per predictor row (shapes are not broadcast against each other, except a one-element predictor)." link (Shape.format y.Shape) (Shape.format yHat.Shape))
 
     /// Observes (or samples) one value per row: rows beyond the first axis form the event.
     let private observeRows (name: string) (d: Distribution) (y: Tensor option) =
@@ -136,8 +137,8 @@ module Links =
         let yh, yv = rows "beta" yHat y
         model {
             let! phi = Model.sample (name + "_phi") (Exponential (Tensor.scalar 1.0))
-            let m = Tensor.sigmoid yh
-            return! observeRows name (Beta (m * phi, (1.0 - m) * phi)) yv
+            // 1 − σ(ŷ) as σ(−ŷ): no loss of the upper tail (1 − σ(ŷ) is 0 for ŷ ≥ 37)
+            return! observeRows name (Beta (Tensor.sigmoid yh * phi, Tensor.sigmoid (-yh) * phi)) yv
         }
 
     /// y ~ Gamma(k, k / μ) with μ = exp(ŷ) and shape k ~ Exponential(rate) (site "{name}_shape"). Mean: exp(ŷ).
@@ -163,5 +164,13 @@ module Links =
                 let v = if y.Rank = 2 && y.Shape.[1] = 1 then Tensor.reshape [| y.Shape.[0] |] y else y
                 if not (Shape.equal v.Shape [| yHat.Shape.[0] |]) then
                     invalidArg "y" (sprintf "categorical: observation shape %s does not match the predictor's shape %s; pass one class id per row." (Shape.format y.Shape) (Shape.format yHat.Shape))
+                if not v.IsTracked then
+                    let k = yHat.Shape.[1]
+                    let labels = Tensor.toArray (Tensor.cast Float64 v)
+                    match labels |> Array.tryFindIndex (fun c -> not (c >= 0.0 && c <= float (k - 1) && c = Math.Floor c)) with
+                    | Some i ->
+                        invalidArg "y" (sprintf "categorical link '%s': row %d has the label %g, but labels must be the integers 0..%d (0-based) for %d classes%s." name i labels.[i] (k - 1) k
+                                            (if labels |> Array.forall (fun c -> c >= 1.0 && c <= float k) then "; these look 1-based: subtract 1" else ""))
+                    | None -> ()
                 v)
         Model.observe name (CategoricalLogits yHat) (yv |> Option.map (Tensor.cast yHat.Dtype))

@@ -50,7 +50,27 @@ module LogDensity =
     let logJoint (values: Map<string, Tensor>) (m: Model<'T>) : Tensor =
         traceWith values None m |> snd |> Trace.logJoint
 
+    /// Runs the model with each latent site given on unconstrained space (by name): its constrained
+    /// value is forward(u) through the bijector of the support its distribution has in this run, so
+    /// supports whose bounds are batched or are other sites' values (a Uniform(0, s) with s latent) are
+    /// re-derived at each evaluation, as NumPyro does. Param sites take `paramValues`; sites that still
+    /// need randomness (params left out, plates) draw with `key`. Returns the trace and, per latent
+    /// name, log |det J| of its map (summed over the site).
+    let constrainedRun (us: Map<string, Tensor>) (paramValues: Map<string, Tensor>) (key: RngKey) (m: Model<'T>) : Trace * Map<string, Tensor> =
+        let logDets = Collections.Generic.Dictionary<string, Tensor>()
+        let reparam =
+            Handlers.custom (fun s next ->
+                match s.Kind, us.TryFind s.Name with
+                | SampleSite, Some u when not s.IsObserved && s.Value.IsNone ->
+                    let b = Constraint.bijector (Dist.support s.Dist.Value)
+                    logDets.[s.Name] <- Tensor.sum (Bijector.logAbsDetJacobian b u)
+                    next { s with Value = Some (Bijector.forward b u) }
+                | _ -> next s) m
+        let _, tr = Model.run (Handlers.trace (Handlers.seed key (Handlers.substitute paramValues reparam)))
+        tr, logDets |> Seq.map (fun kv -> kv.Key, kv.Value) |> Map.ofSeq
+
     /// The potential on unconstrained space; the latent sites are found from one prior draw with `key`.
+    /// Supports that depend on tensors (Constraint.IsDependent) are re-derived at every evaluation.
     let potential (key: RngKey) (m: Model<'T>) : Potential =
         let _, proto = Model.run (Handlers.trace (Handlers.seed key m))
         let latents =
@@ -63,21 +83,40 @@ module LogDensity =
                 let shape = s.Value.Value.Shape
                 { Name = s.Name; Shape = shape; Support = support; Bijector = b; UnconstrainedShape = Bijector.unconstrainedShape b shape })
         let paramValues = Trace.parameters proto |> Array.map (fun s -> s.Name, s.Value.Value) |> Map.ofArray
-        let constrain (us: Tensor[]) =
+        let dependent = latents |> Array.exists (fun l -> l.Support.IsDependent)
+        let byName (us: Tensor[]) =
             if us.Length <> latents.Length then
                 invalidArg "us" (sprintf "Potential: %d unconstrained tensors for %d latent sites (%s)." us.Length latents.Length (String.Join(", ", latents |> Array.map (fun l -> l.Name))))
-            Array.fold2 (fun acc (l: LatentSite) (u: Tensor) -> Map.add l.Name (Bijector.forward l.Bijector u) acc) Map.empty latents us
+            Array.fold2 (fun acc (l: LatentSite) (u: Tensor) -> Map.add l.Name u acc) Map.empty latents us
+        let constrain (us: Tensor[]) =
+            if dependent then
+                let tr, _ = constrainedRun (byName us) paramValues key m
+                latents |> Array.fold (fun acc l -> Map.add l.Name (tr.Value l.Name) acc) Map.empty
+            else
+                byName us |> ignore // checks the count
+                Array.fold2 (fun acc (l: LatentSite) (u: Tensor) -> Map.add l.Name (Bijector.forward l.Bijector u) acc) Map.empty latents us
         let energy (us: Tensor[]) =
-            let values = constrain us
-            let values = Map.fold (fun acc k v -> Map.add k v acc) values paramValues
-            let lj = logJoint values m
-            let logDet = Array.fold2 (fun acc (l: LatentSite) u -> acc + Tensor.sum (Bijector.logAbsDetJacobian l.Bijector u)) (Tensor.scalar 0.0) latents us
-            -(lj + logDet)
+            if dependent then
+                let tr, logDets = constrainedRun (byName us) paramValues key m
+                -(Trace.logJoint tr + (logDets |> Map.fold (fun acc _ v -> acc + v) (Tensor.scalar 0.0)))
+            else
+                let values = constrain us
+                let values = Map.fold (fun acc k v -> Map.add k v acc) values paramValues
+                let lj = logJoint values m
+                let logDet = Array.fold2 (fun acc (l: LatentSite) u -> acc + Tensor.sum (Bijector.logAbsDetJacobian l.Bijector u)) (Tensor.scalar 0.0) latents us
+                -(lj + logDet)
         let unconstrain (values: Map<string, Tensor>) =
-            latents |> Array.map (fun l ->
-                match values.TryFind l.Name with
-                | Some v -> Bijector.inverse l.Bijector v
-                | None -> invalidArg "values" (sprintf "Potential.unconstrain: no value for latent site '%s'." l.Name))
+            let missing = latents |> Array.tryFind (fun l -> not (values.ContainsKey l.Name))
+            match missing with
+            | Some l -> invalidArg "values" (sprintf "Potential.unconstrain: no value for latent site '%s'." l.Name)
+            | None -> ()
+            if dependent then
+                // the supports at these values: run the model at them and read each site's distribution
+                let given = latents |> Array.fold (fun acc l -> Map.add l.Name values.[l.Name] acc) paramValues
+                let _, tr = Model.run (Handlers.trace (Handlers.seed key (Handlers.substitute given m)))
+                latents |> Array.map (fun l -> Bijector.inverse (Constraint.bijector (Dist.support (tr.Item l.Name).Dist.Value)) values.[l.Name])
+            else
+                latents |> Array.map (fun l -> Bijector.inverse l.Bijector values.[l.Name])
         { Latents = latents; Energy = energy; Constrain = constrain; Unconstrain = unconstrain }
 
     /// A starting point on unconstrained space for the potential, by the given strategy.
@@ -100,7 +139,9 @@ module LogDensity =
                     Array.init size (fun j ->
                         let col = Array.init n (fun i -> stacked.[i * size + j]) |> Array.sort
                         if n % 2 = 1 then col.[n / 2] else 0.5 * (col.[n / 2 - 1] + col.[n / 2]))
-                Bijector.inverse l.Bijector (Tensor.create l.Shape med))
+                l.Name, Tensor.create l.Shape med)
+            |> Map.ofArray
+            |> p.Unconstrain
         | InitValues values ->
             p.Latents |> Array.mapi (fun i l ->
                 match values.TryFind l.Name with

@@ -76,8 +76,6 @@ public class ErrorTests
         Assert.Contains("steps", ex.Message);
         Assert.Contains("epochs", ex.Message);
         Assert.Throws<InvalidOperationException>(() => f.ForEpochs(3, 5).ForSteps(100));
-        var none = Assert.Throws<InvalidOperationException>(() => f.Fit());
-        Assert.Contains("ForSteps", none.Message);
         Assert.Throws<ArgumentOutOfRangeException>(() => f.ForSteps(0));
         Assert.Throws<ArgumentOutOfRangeException>(() => f.ForEpochs(1, 0));
         Assert.Throws<ArgumentException>(() => f.WithGuide(GuideKind.AutoNormal, rank: 2));

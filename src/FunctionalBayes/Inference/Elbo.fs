@@ -14,7 +14,9 @@ type Elbo =
     /// The minibatch ELBO that needs no plates (BLayers' Batched_Trace_ELBO, with its fixes):
     /// (N / B)·Σ log p(y_batch | z) − [log q(z) − log p(z)], with B the real size of the batch. An
     /// unbiased estimate of the full-data ELBO; scale and mask handlers are respected; models with
-    /// plates are refused.
+    /// plates are refused. Factor sites (Model.factor) count as prior terms: once per step, NOT scaled
+    /// by N/B (unlike BLayers, where NumPyro's factor is an observed site). A factor that sums over the
+    /// batch's rows is a likelihood term: scale it with Handlers.scale or observe a distribution instead.
     | Batched of particles: int
 
     member e.Particles =
@@ -52,14 +54,23 @@ module ElboEstimate =
         | Some s -> invalidOp (sprintf "ELBO: the model's latent site '%s' has no site in the guide; a guide must sample every latent site of the model." s.Name)
         | None -> ()
 
-    /// Guide sites whose draws carry no gradient (no reparameterization): their score-function term
-    /// Σ log q · stopGradient(ELBO), added as (log q − stopGradient(log q))·stopGradient(ELBO) so the
-    /// value is unchanged and the gradient is unbiased (the REINFORCE estimator).
+    /// Guide sites whose draws carry no pathwise gradient (no reparameterization, or only a partial one
+    /// as StudentT's degrees of freedom): their score-function term Σ log q̃ · stopGradient(ELBO), with
+    /// log q̃ the density of the non-reparameterized part (Dist.scoreLogProb), added as
+    /// (log q̃ − stopGradient(log q̃))·stopGradient(ELBO) so the value is unchanged and the gradient is
+    /// unbiased (the REINFORCE estimator).
     let private withScoreTerms (guideSites: Site[]) (value: Tensor) =
-        let scored = guideSites |> Array.filter (fun s -> s.Dist.IsSome && not (Dist.hasRsample s.Dist.Value))
+        let scored =
+            guideSites |> Array.choose (fun s ->
+                match s.Dist, s.Value with
+                | Some d, Some v ->
+                    Dist.scoreLogProb d v |> Option.map (fun lp ->
+                        let lp = match s.Mask with Some m -> Tensor.where m lp (Tensor.zerosLike lp) | None -> lp
+                        Tensor.sum (match s.Scale with Some c -> lp * c | None -> lp))
+                | _ -> None)
         if scored.Length = 0 then value
         else
-            let lq = sumDensities scored
+            let lq = Array.reduce (+) scored
             value + (lq - Tensor.stopGradient lq) * Tensor.stopGradient value
 
     /// The ELBO of one particle (to maximize).

@@ -26,7 +26,9 @@ type FitOptions =
       Schedule: LrSchedule
       /// An optimizer that overrides LearningRate and Schedule.
       Optimizer: Optimizer option
+      /// Steps to run; with neither Steps nor Epochs, FitOptions.DefaultSteps steps.
       Steps: int option
+      /// Passes over the data (with BatchSize); not together with Steps.
       Epochs: int option
       /// Rows per step; with one, the batched ELBO is used.
       BatchSize: int option
@@ -39,6 +41,11 @@ type FitOptions =
       /// Call OnProgress every this many steps (1 lets a caller cancel between any two steps).
       ProgressEvery: int }
 
+    /// The steps a fit runs when neither Steps nor Epochs is given (the C# SviFitter uses the same).
+    static member DefaultSteps = 1000
+
+    /// The defaults (BLayers' settings): AutoDiagonalNormal, Adam at 0.01 with cosine decay, one particle,
+    /// seed 0, and FitOptions.DefaultSteps steps unless Steps or Epochs is set.
     static member Default =
         { AutoGuide = AutoGuideKind.AutoDiagonalNormal; Guide = None; LearningRate = 0.01; Schedule = LrSchedule.Cosine
           Optimizer = None; Steps = None; Epochs = None; BatchSize = None; Particles = 1; Seed = 0UL
@@ -63,17 +70,48 @@ type SiteSummary = { Name: string; Mean: Tensor; Sd: Tensor; Q025: Tensor; Q975:
 [<RequireQualifiedAccess>]
 module Fit =
 
-    /// Fits a model to data by SVI, and returns the run's result too (losses, whether it stopped early).
-    let viRun (opts: FitOptions) (modelFn: Map<string, Tensor> -> Model<'T>) (data: Map<string, Tensor>) : Fitted<'T> * SviResult =
+    /// The run length of the options: Steps or Epochs as given, FitOptions.DefaultSteps steps when
+    /// neither is; both at once is refused.
+    let private runLength (opts: FitOptions) =
         match opts.Steps, opts.Epochs with
-        | Some _, None | None, Some _ -> ()
-        | _ -> invalidArg "opts" "Fit.vi: provide exactly one of Steps or Epochs."
+        | Some _, None | None, Some _ -> opts.Steps, opts.Epochs
+        | None, None -> Some FitOptions.DefaultSteps, None
+        | Some _, Some _ -> invalidArg "opts" "Fit.vi: provide exactly one of Steps or Epochs, not both (with neither, FitOptions.DefaultSteps steps run)."
+
+    let private runOptions (opts: FitOptions) =
+        let steps, epochs = runLength opts
+        { SviRunOptions.ForSteps 1 with
+            Steps = steps; Epochs = epochs; BatchSize = opts.BatchSize
+            EarlyStopping = opts.EarlyStopping; OnProgress = opts.OnProgress; ProgressEvery = opts.ProgressEvery }
+
+    /// The total number of steps a fit with these options runs on `rows` rows (before any early stop).
+    let totalSteps (opts: FitOptions) (rows: int) : int = fst (Svi.schedule (runOptions opts) rows)
+
+    /// The model with the fitted values of its own param sites (Model.param in the model, not the
+    /// guide) substituted: what a Laplace approximation or a potential at the fit must use.
+    let private atFittedParams (key: RngKey) (ps: Map<string, Tensor>) (m: Model<'T>) : Model<'T> =
+        let _, proto = Model.run (Handlers.trace (Handlers.seed key m))
+        let mp = Trace.parameters proto |> Array.choose (fun s -> ps.TryFind s.Name |> Option.map (fun v -> s.Name, v)) |> Map.ofArray
+        if mp.IsEmpty then m else Handlers.substitute mp m
+
+    /// The guide a fit ends with: for an AutoLaplaceApproximation guide, the Laplace approximation at
+    /// the fitted MAP point ("auto_loc"), with the Hessian of the potential at the fitted values of the
+    /// model's params; any other guide as it is. `kGuide` is the key the guide was built with.
+    let finishGuide (modelFn: Map<string, Tensor> -> Model<'T>) (data: Map<string, Tensor>) (kGuide: RngKey) (guide: Guide) (ps: Map<string, Tensor>) : Guide =
+        if guide.Name = "AutoLaplaceApproximation" then
+            match ps.TryFind "auto_loc" with
+            | Some loc -> Guide.laplace (atFittedParams kGuide ps (modelFn data)) kGuide guide.Latents loc
+            | None -> invalidArg "ps" "Fit: the parameters have no 'auto_loc'; they do not belong to an AutoLaplaceApproximation guide."
+        else guide
+
+    /// Fits a model to data by SVI, and returns the run's result too (losses, whether it stopped early).
+    /// The data are checked first (Check.observedData): non-finite values and observations outside
+    /// their sites' supports are refused, naming the key or site, the row and the value.
+    let viRun (opts: FitOptions) (modelFn: Map<string, Tensor> -> Model<'T>) (data: Map<string, Tensor>) : Fitted<'T> * SviResult =
+        let runOpts = runOptions opts
         if not (opts.LearningRate > 0.0) then invalidArg "opts" (sprintf "Fit.vi: the learning rate must be positive, got %g." opts.LearningRate)
         let n = Data.rows data
-        let runOpts =
-            { SviRunOptions.ForSteps 1 with
-                Steps = opts.Steps; Epochs = opts.Epochs; BatchSize = opts.BatchSize
-                EarlyStopping = opts.EarlyStopping; OnProgress = opts.OnProgress; ProgressEvery = opts.ProgressEvery }
+        Check.observedData (modelFn data) data
         let total, _ = Svi.schedule runOpts n
         let key = Rng.key opts.Seed
         let kGuide, kRun = Rng.split key
@@ -94,10 +132,7 @@ module Fit =
               ClipNorm = opts.ClipNorm }
         let r = Svi.run cfg kRun data runOpts
         let ps = r.Params
-        let guide =
-            if guide.Name = "AutoLaplaceApproximation" then
-                Guide.laplace (LogDensity.potential kGuide (modelFn data)) guide.Latents ps.["auto_loc"]
-            else guide
+        let guide = finishGuide modelFn data kGuide guide ps
         { Model = modelFn; Guide = guide; Params = ps; Losses = r.Losses }, r
 
     /// Fits a model to data by SVI. The model is a function of the named data (rows on the first axis);
@@ -121,37 +156,55 @@ module Fit =
         latentNames |> Array.map (fun name -> name, traces |> Array.map (fun t -> Tensor.detach (t.Value name)) |> Tensor.stack 0) |> Map.ofArray
 
     /// Accumulates the mean and sd of every predicted site over n runs; `run i` gives the trace of the
-    /// i-th run and the names of the sites that came from the posterior (not predictions).
+    /// i-th run and the names of the sites that came from the posterior (not predictions). Welford's
+    /// updates (mean and sum of squared deviations), so a large mean does not cancel the sd away as
+    /// E[x²] − E[x]² does.
     let private accumulate (n: int) (keepSamples: bool) (run: int -> Trace * Set<string>) : Map<string, Prediction> =
-        let sums = Collections.Generic.Dictionary<string, Tensor * Tensor>()
+        let stats = Collections.Generic.Dictionary<string, int * float[] * float[] * int[]>()
         let kept = Collections.Generic.Dictionary<string, ResizeArray<Tensor>>()
         for i in 0 .. n - 1 do
             let mt, covered = run i
             for s in mt.Sites do
                 if s.Kind = SampleSite && not s.IsObserved && not (covered.Contains s.Name) then
                     let v = Tensor.detach s.Value.Value |> Tensor.toFloat64
-                    match sums.TryGetValue s.Name with
-                    | true, (a, b) -> sums.[s.Name] <- (a + v, b + v * v)
-                    | _ -> sums.[s.Name] <- (v, v * v)
+                    let x = Tensor.toArray v
+                    match stats.TryGetValue s.Name with
+                    | true, (count, mean, m2, shape) ->
+                        if x.Length <> mean.Length then
+                            invalidOp (sprintf "Fit.predict: site '%s' changed shape between draws (%s, then %s)." s.Name (Shape.format shape) (Shape.format v.Shape))
+                        let k = count + 1
+                        for j in 0 .. x.Length - 1 do
+                            let d = x.[j] - mean.[j]
+                            mean.[j] <- mean.[j] + d / float k
+                            m2.[j] <- m2.[j] + d * (x.[j] - mean.[j])
+                        stats.[s.Name] <- (k, mean, m2, shape)
+                    | _ -> stats.[s.Name] <- (1, Array.copy x, Array.zeroCreate x.Length, v.Shape)
                     if keepSamples then
                         match kept.TryGetValue s.Name with
                         | true, l -> l.Add v
                         | _ -> kept.[s.Name] <- ResizeArray [ v ]
-        sums
+        stats
         |> Seq.map (fun kv ->
-            let s1, s2 = kv.Value
-            let mean = s1 / float n
-            let var = Tensor.relu (s2 / float n - mean * mean)
+            let count, mean, m2, shape = kv.Value
+            let sd = m2 |> Array.map (fun q -> sqrt (max 0.0 q / float count))
             let samples = if keepSamples then Some (Tensor.stack 0 kept.[kv.Key]) else None
-            kv.Key, { Mean = mean; Std = Tensor.sqrt var; Samples = samples })
+            kv.Key, { Mean = Tensor.create shape mean; Std = Tensor.create shape sd; Samples = samples })
         |> Map.ofSeq
 
-    /// The posterior predictive on new data (leave out the observations to predict them): for every
-    /// site the model samples that the guide does not cover, the mean and sd over n draws. Draws are
-    /// processed one at a time, so memory stays bounded unless keepSamples asks for them.
+    /// Observed sites become predictions: their given values are ignored and they are drawn.
+    let private unobserve (m: Model<'T>) : Model<'T> =
+        Handlers.custom (fun s next ->
+            if s.Kind = SampleSite && s.IsObserved then next { s with Value = None; IsObserved = false } else next s) m
+
+    /// The posterior predictive on new data: for every site the model samples that the guide does not
+    /// cover, the mean and sd over n draws. Observed sites are predicted too: when the data still hold
+    /// the observations (the training data, say), their values are ignored and the site is drawn, as
+    /// a prediction at those rows means. Draws are processed one at a time, so memory stays bounded
+    /// unless keepSamples asks for them. Non-finite data are refused (Check.finiteData).
     let predict (f: Fitted<'T>) (key: RngKey) (n: int) (keepSamples: bool) (data: Map<string, Tensor>) : Map<string, Prediction> =
         if n < 1 then invalidArg "n" (sprintf "Fit.predict: needs at least one draw, got %d." n)
-        let m = f.Model data
+        Check.finiteData data
+        let m = unobserve (f.Model data)
         accumulate n keepSamples (fun i ->
             let kg, km = Rng.split (Rng.foldIn key i)
             let gt = guideTrace f kg
@@ -170,7 +223,8 @@ module Fit =
             if v.Rank < 1 || v.Shape.[0] <> n then
                 invalidArg "draws" (sprintf "Fit.predictFromDraws: site '%s' has %s draws (shape %s) but the first site has %d." k (if v.Rank < 1 then "no" else string v.Shape.[0]) (Shape.format v.Shape) n)
         let covered = draws |> Map.keys |> Set.ofSeq
-        let m = modelFn data
+        Check.finiteData data
+        let m = unobserve (modelFn data)
         accumulate n keepSamples (fun i ->
             let values = draws |> Map.map (fun _ d -> Tensor.select 0 i d)
             let _, mt = Model.run (Handlers.trace (Handlers.seed (Rng.foldIn key i) (Handlers.substitute values m)))
@@ -238,4 +292,6 @@ module Fit =
     /// latent site with shape [chains; draws; ...site shape] and the sampler parameters per chain.
     let mcmc (opts: McmcOptions) (modelFn: Map<string, Tensor> -> Model<'T>) (data: Map<string, Tensor>) : McmcResult =
         if not data.IsEmpty then Data.rows data |> ignore
-        Mcmc.run opts (modelFn data)
+        let m = modelFn data
+        Check.observedData m data
+        Mcmc.run opts m

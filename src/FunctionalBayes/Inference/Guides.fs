@@ -54,13 +54,40 @@ module Guide =
     /// The flat size of the latents on unconstrained space.
     let flatSize (latents: LatentSite[]) = latents |> Array.sumBy (fun l -> Shape.size l.UnconstrainedShape)
 
-    let private emitAll (latents: LatentSite[]) (flat: Tensor) : Model<unit> =
-        let step (l: LatentSite) (u: Tensor) (rest: Model<unit>) =
-            model {
-                do! emitTransformed l u
-                return! rest
-            }
-        Array.foldBack2 step latents (unflatten latents flat) (Model.ret ())
+    /// Emits every latent from its unconstrained tensor. When a support depends on other sites
+    /// (Constraint.IsDependent: a Uniform(0, s) with s latent, or batched bounds), the map of each site is
+    /// re-derived from a run of the model `dynamic` at these values (LogDensity.constrainedRun), so a
+    /// bound follows the value of the site it depends on; otherwise the prototype's maps are used.
+    let private emitUnconstrained (dynamic: (Map<string, Tensor> -> Trace * Map<string, Tensor>) option) (latents: LatentSite[]) (us: Tensor[]) : Model<unit> =
+        match dynamic with
+        | Some run ->
+            let tr, logDets =
+                run (Array.fold2 (fun acc (l: LatentSite) u -> Map.add l.Name u acc) Map.empty latents us)
+            let step (l: LatentSite) (rest: Model<unit>) =
+                model {
+                    let value = tr.Value l.Name
+                    do! Model.sample l.Name (Delta (value, -logDets.[l.Name], value.Rank)) |> Model.map ignore
+                    return! rest
+                }
+            Array.foldBack step latents (Model.ret ())
+        | None ->
+            let step (l: LatentSite) (u: Tensor) (rest: Model<unit>) =
+                model {
+                    do! emitTransformed l u
+                    return! rest
+                }
+            Array.foldBack2 step latents us (Model.ret ())
+
+    /// The dynamic constrained run for models with dependent supports (None when every support is fixed).
+    let private dynamicRun (key: RngKey) (latents: LatentSite[]) (m: Model<'T>) =
+        if latents |> Array.exists (fun l -> l.Support.IsDependent) then
+            let _, proto = Model.run (Handlers.trace (Handlers.seed key m))
+            let paramValues = Trace.parameters proto |> Array.map (fun s -> s.Name, s.Value.Value) |> Map.ofArray
+            Some (fun us -> LogDensity.constrainedRun us paramValues key m)
+        else None
+
+    let private emitAll (dynamic: (Map<string, Tensor> -> Trace * Map<string, Tensor>) option) (latents: LatentSite[]) (flat: Tensor) : Model<unit> =
+        emitUnconstrained dynamic latents (unflatten latents flat)
 
     /// An autoguide for a model; the latent sites and starting point come from a prototype run with key.
     let auto (kind: AutoGuideKind) (init: InitStrategy) (key: RngKey) (m: Model<'T>) : Guide =
@@ -77,8 +104,23 @@ module Guide =
         let flatStart () = if start.Length = 0 then Tensor.zeros [| 0 |] else Tensor.concat 0 (start |> Array.map Tensor.flatten)
         let d = flatSize latents
         let name = sprintf "%A" kind
+        let dynamic = dynamicRun kp latents m
+        let emitAll = emitAll dynamic
         let program =
             match kind with
+            | AutoGuideKind.AutoNormal when dynamic.IsSome ->
+                // all unconstrained draws first, then every value through the supports of this run
+                let rec draws (ls: (LatentSite * Tensor) list) (acc: Tensor list) : Model<unit> =
+                    match ls with
+                    | [] -> emitUnconstrained dynamic latents (List.rev acc |> List.toArray)
+                    | (l, u0) :: rest ->
+                        model {
+                            let! loc = Model.param (l.Name + "_auto_loc") u0 Constraint.Real
+                            let! scale = Model.param (l.Name + "_auto_scale") (Tensor.fullLike u0 0.1) Constraint.Positive
+                            let! u = Model.sample (l.Name + "_auto_unconstrained") (Dist.toEvent u0.Rank (Normal (loc, scale)))
+                            return! draws rest (u :: acc)
+                        }
+                draws (List.ofArray (Array.zip latents start)) []
             | AutoGuideKind.AutoNormal ->
                 Array.foldBack2 (fun (l: LatentSite) (u0: Tensor) (rest: Model<unit>) ->
                     model {
@@ -116,6 +158,25 @@ module Guide =
                     let! u = Model.sample "_auto_latent" (LowRankMultivariateNormal (loc, w * Tensor.unsqueeze -1 scale, scale * scale))
                     return! emitAll latents u
                 }
+            | AutoGuideKind.AutoDelta when dynamic.IsSome ->
+                // point estimates kept on unconstrained space, mapped through the supports of this run
+                let rec locs (ls: (LatentSite * Tensor) list) (acc: Tensor list) : Model<unit> =
+                    match ls with
+                    | [] ->
+                        let us = List.rev acc |> List.toArray
+                        let tr, _ = dynamic.Value (Array.fold2 (fun m (l: LatentSite) u -> Map.add l.Name u m) Map.empty latents us)
+                        Array.foldBack (fun (l: LatentSite) (rest: Model<unit>) ->
+                            model {
+                                let v = tr.Value l.Name
+                                do! Model.sample l.Name (Delta (v, Tensor.scalar 0.0, v.Rank)) |> Model.map ignore
+                                return! rest
+                            }) latents (Model.ret ())
+                    | (l, u0) :: rest ->
+                        model {
+                            let! u = Model.param (l.Name + "_auto_loc_unconstrained") u0 Constraint.Real
+                            return! locs rest (u :: acc)
+                        }
+                locs (List.ofArray (Array.zip latents start)) []
             | AutoGuideKind.AutoDelta ->
                 Array.foldBack2 (fun (l: LatentSite) (u0: Tensor) (rest: Model<unit>) ->
                     model {
@@ -132,9 +193,13 @@ module Guide =
         { Name = name; Program = program; Latents = latents }
 
     /// The Laplace approximation around a MAP point `loc` (the flat unconstrained vector that an
-    /// AutoLaplaceApproximation guide was trained to): a multivariate Normal whose covariance is the
-    /// inverse Hessian of the potential. A singular Hessian is refused with a clear error.
-    let laplace (pot: Potential) (latents: LatentSite[]) (loc: Tensor) : Guide =
+    /// AutoLaplaceApproximation guide was trained to) for the model `m` (with its fitted param values
+    /// substituted: the Hessian is taken at them): a multivariate Normal whose covariance is the inverse
+    /// Hessian of the potential of m. A singular Hessian is refused with a clear error.
+    let laplace (m: Model<'T>) (key: RngKey) (latents: LatentSite[]) (loc: Tensor) : Guide =
+        let pot = LogDensity.potential key m
+        let dynamic = dynamicRun key latents m
+        let emitAll = emitAll dynamic
         let energy (flat: Tensor) = pot.Energy (unflatten latents flat)
         let h = Autodiff.hessian energy (Tensor.detach loc) |> Tensor.detach
         let d = loc.Size
