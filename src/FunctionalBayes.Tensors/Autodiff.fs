@@ -93,7 +93,7 @@ module Autodiff =
         let read = FSharpValue.PreComputeRecordReader(t, true)
         let make = FSharpValue.PreComputeRecordConstructor(t, true)
         let ofTensors (ts: Tensor[]) = make (Array.map box ts) :?> 'R
-        let xs = read (box r) |> Array.map (fun o -> o :?> Tensor)
+        let xs = read (nonNull (box r)) |> Array.map (fun (o: obj | null) -> match o with :? Tensor as x -> x | _ -> invalidArg "r" "Autodiff.gradRecord: a field is null.")
         let v, gs = valueAndGradN (ofTensors >> f) xs
         v, ofTensors gs
 

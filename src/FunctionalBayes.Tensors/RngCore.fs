@@ -445,7 +445,7 @@ module internal RngImpl =
             else exp (logGammaSample &s a)
 
         let checkShapes (fn: string) (name: string) (a: float[]) =
-            if isNull a then nullArg name
+            if obj.ReferenceEquals(a, null) then nullArg name
             for i in 0 .. a.Length - 1 do
                 let x = a.[i]
                 if not (x > 0.0) || Double.IsInfinity x then
@@ -535,7 +535,7 @@ module internal RngImpl =
             else poissonPtrs &s lam
 
         let poisson (exec: Exec) (key: RngKey) (rate: float[]) : int[] =
-            if isNull rate then nullArg "rate"
+            if obj.ReferenceEquals(rate, null) then nullArg "rate"
             for i in 0 .. rate.Length - 1 do
                 let r = rate.[i]
                 if not (r >= 0.0) || r > MaxPoissonRate then
@@ -551,7 +551,7 @@ module internal RngImpl =
         // ---------------------------------------------------------------- categorical
 
         let categorical (exec: Exec) (key: RngKey) (logits: float[]) (rows: int) (cols: int) : int[] =
-            if isNull logits then nullArg "logits"
+            if obj.ReferenceEquals(logits, null) then nullArg "logits"
             if rows < 0 then invalidArg "rows" (sprintf "Rng.categorical: rows must be non-negative, got %d." rows)
             if cols < 0 then invalidArg "cols" (sprintf "Rng.categorical: cols must be non-negative, got %d." cols)
             if int64 logits.Length <> int64 rows * int64 cols then

@@ -271,17 +271,26 @@ module Fit =
 
     /// Reads parameters written by saveParams.
     let loadParams (path: string) : Map<string, Tensor> =
+        let bad (what: string) : 'a =
+            raise (InvalidDataException(sprintf "Fit.loadParams: %s is not a FunctionalBayes parameter file (%s)." path what))
+        let field (name: string) (n: JsonNode | null) : JsonNode =
+            match n with
+            | null -> bad "missing node"
+            | n ->
+                match n.[name] with
+                | null -> bad (sprintf "no '%s'" name)
+                | v -> v
         let root = JsonNode.Parse(File.ReadAllText path)
-        if isNull root || root.["format"] |> isNull || root.["format"].GetValue<string>() <> "FunctionalBayes.params/1" then
-            raise (InvalidDataException(sprintf "Fit.loadParams: %s is not a FunctionalBayes parameter file." path))
-        let items = root.["params"].AsObject()
-        items
+        if (field "format" root).GetValue<string>() <> "FunctionalBayes.params/1" then bad "unknown format"
+        (field "params" root).AsObject()
         |> Seq.map (fun kv ->
             let o = kv.Value
-            let shape = o.["shape"].AsArray() |> Seq.map (fun n -> n.GetValue<int>()) |> Seq.toArray
-            let data = o.["data"].AsArray() |> Seq.map (fun n -> n.GetValue<float>()) |> Seq.toArray
+            let numbers (name: string) (read: JsonNode -> 'a) =
+                (field name o).AsArray() |> Seq.map (fun n -> match n with null -> bad "a null number" | n -> read n) |> Seq.toArray
+            let shape = numbers "shape" (fun n -> n.GetValue<int>())
+            let data = numbers "data" (fun n -> n.GetValue<float>())
             let t = Tensor.create shape data
-            let t = if o.["dtype"].GetValue<string>() = "float32" then Tensor.toFloat32 t else t
+            let t = if (field "dtype" o).GetValue<string>() = "float32" then Tensor.toFloat32 t else t
             kv.Key, t)
         |> Map.ofSeq
 
