@@ -4,7 +4,8 @@ module FunctionalBayes.Onnx.Tests.ExportTests
 
 open System
 open System.Collections.Generic
-open Xunit
+open Expecto
+open FunctionalBayes.TestAssertions
 open FunctionalBayes
 open FunctionalBayes.Onnx
 open FunctionalBayes.OnnxRuntime
@@ -69,7 +70,6 @@ let private gaussianOf (f: Map<string, Tensor> -> Model<Tensor>) : ModelFn =
         return! Links.gaussian "y" mu (d.TryFind "y")
     }
 
-[<Fact>]
 let ``linear layers`` () =
     agree "adaptive + intercept" (gaussianOf (fun d -> model {
         let! a = Layers.adaptive "x" d.["x"]
@@ -79,7 +79,6 @@ let ``linear layers`` () =
         let! h = FixedPriorLayer.Default.Call("h", d.["x"], units = 2, activation = Tensor.tanh)
         return! Layers.adaptive "o" h })) [ "x" ]
 
-[<Fact>]
 let ``interaction layers`` () =
     agree "fm" (gaussianOf (fun d -> Layers.fm "fm" d.["x"] 2)) [ "x" ]
     agree "fm3" (gaussianOf (fun d -> Layers.fm3 "fm3" d.["x"] 2)) [ "x" ]
@@ -89,7 +88,6 @@ let ``interaction layers`` () =
     agree "bilinear" (gaussianOf (fun d -> Layers.bilinear "bl" d.["x"] d.["z"])) [ "x"; "z" ]
     agree "low-rank bilinear" (gaussianOf (fun d -> Layers.lowRankBilinear "lb" d.["x"] d.["z"] 2)) [ "x"; "z" ]
 
-[<Fact>]
 let ``categorical layers, through Gather and CumSum`` () =
     agree "embedding" (gaussianOf (fun d -> model {
         let! e = Layers.embedding "e" d.["g"] 6 3
@@ -100,7 +98,6 @@ let ``categorical layers, through Gather and CumSum`` () =
     agree "AR(1)" (gaussianOf (fun d -> Layers.ar1 "ar" d.["g"] 6)) [ "g" ]
     agree "fixed effects" (gaussianOf (fun d -> Layers.fixedEffects "fe" d.["g"] 6)) [ "g" ]
 
-[<Fact>]
 let ``sparse, attention and mixture layers`` () =
     agree "horseshoe" (gaussianOf (fun d -> Layers.horseshoe "hs" d.["x"])) [ "x" ]
     agree "regularized horseshoe" (gaussianOf (fun d -> (HorseshoeLayer.Create(slabScale = 2.0)).Call("rhs", d.["x"]))) [ "x" ]
@@ -109,7 +106,6 @@ let ``sparse, attention and mixture layers`` () =
     agree "attention" (gaussianOf (fun d -> Layers.attention "at" d.["x"])) [ "x" ]
     agree "mixture" (gaussianOf (fun d -> Layers.mixture "mx" d.["x"])) [ "x" ]
 
-[<Fact>]
 let ``every link's mean`` () =
     let withLink (link: string -> Tensor -> Tensor option -> Model<Tensor>) : ModelFn =
         fun d -> model {
@@ -128,7 +124,6 @@ let ``every link's mean`` () =
         let! logits = AdaptiveLayer.Default.Call("x", d.["x"], units = 3)
         return! Links.categorical "y" logits (d.TryFind "y") }) [ "x" ]
 
-[<Fact>]
 let ``the exported model is named after the data and sites, at IR 8 and opset 17`` () =
     let m = gaussianOf (fun d -> Layers.adaptive "x" d.["x"])
     let example = dataOf 8 |> Map.filter (fun k _ -> k = "x")
@@ -146,7 +141,6 @@ let ``the exported model is named after the data and sites, at IR 8 and opset 17
     Assert.Equal("x", p.Inputs.[0].Name)
     Assert.Equal(OnnxElementType.Float32, p.Inputs.[0].ElementType)
 
-[<Fact>]
 let ``layers without an ONNX form are refused by name`` () =
     let x = Tensor.linspace 0.0 1.0 20
     let ps (d: Map<string, Tensor>) = model {
@@ -163,3 +157,15 @@ let ``layers without an ONNX form are refused by name`` () =
     }
     let ex = Assert.Throws<OnnxExportException>(fun () -> Export.toModel ExportOptions.Default hs (pointsOf hs example) example |> ignore)
     Assert.Contains("HSGPLayer 'gp'", ex.Message)
+
+[<Tests>]
+let tests =
+    testList "ExportTests" [
+        testCase "linear layers" ``linear layers``
+        testCase "interaction layers" ``interaction layers``
+        testCase "categorical layers, through Gather and CumSum" ``categorical layers, through Gather and CumSum``
+        testCase "sparse, attention and mixture layers" ``sparse, attention and mixture layers``
+        testCase "every link's mean" ``every link's mean``
+        testCase "the exported model is named after the data and sites, at IR 8 and opset 17" ``the exported model is named after the data and sites, at IR 8 and opset 17``
+        testCase "layers without an ONNX form are refused by name" ``layers without an ONNX form are refused by name``
+    ]

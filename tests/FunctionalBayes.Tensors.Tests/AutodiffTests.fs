@@ -3,14 +3,14 @@ module FunctionalBayes.Tensors.Tests.AutodiffTests
 
 open System
 open System.Threading.Tasks
-open Xunit
+open Expecto
+open FunctionalBayes.TestAssertions
 open FunctionalBayes.Tensors
 open FunctionalBayes.Tensors.Tests.TestUtil
 
 let private s (v: float) = Tensor.scalar v
 let private d (f: Tensor -> Tensor) (x: float) = Autodiff.grad f (s x)
 
-[<Fact>]
 let ``perturbation confusion (Siskind and Pearlmutter 2005)`` () =
     // D (λx. x · D (λy. x + y) 1) 1 = 1; a confused implementation gives 2.
     let r = d (fun x -> x * d (fun y -> x + y) 1.0) 1.0
@@ -19,7 +19,6 @@ let ``perturbation confusion (Siskind and Pearlmutter 2005)`` () =
     let r2 = d (fun x -> x * d (fun y -> x * y) 3.0) 1.5
     Assert.Equal(3.0, Tensor.toScalar r2)
 
-[<Fact>]
 let ``second and third derivatives by nesting`` () =
     let f (x: Tensor) = Tensor.exp (x * 2.0)
     let x = 0.3
@@ -32,7 +31,6 @@ let ``second and third derivatives by nesting`` () =
     let t = Math.Tanh 0.4
     Assert.Equal(-2.0 * t * (1.0 - t * t), Tensor.toScalar dsin, 13)
 
-[<Fact>]
 let ``Hessian of a cubic with a cross term`` () =
     let f (x: Tensor) = Tensor.sum (Tensor.Pow(x, 3.0)) + Tensor.select 0 0 x * Tensor.select 0 1 x
     let x = Tensor.ofArray [| 0.5; -1.0; 2.0 |]
@@ -40,14 +38,12 @@ let ``Hessian of a cubic with a cross term`` () =
     Assert.Equal<int[]>([| 3; 3 |], h.Shape)
     assertClose 1e-13 [| 3.0; 1.0; 0.0; 1.0; -6.0; 0.0; 0.0; 0.0; 12.0 |] (Tensor.toArray h)
 
-[<Fact>]
 let ``Hessian of logsumexp is diag(p) - p pᵀ`` () =
     let x = Tensor.ofArray [| 0.2; -1.0; 1.5; 0.0 |]
     let p = Tensor.toArray (Tensor.softmax 0 x)
     let expected = [| for i in 0 .. 3 do for j in 0 .. 3 -> (if i = j then p.[i] else 0.0) - p.[i] * p.[j] |]
     assertClose 1e-13 expected (Tensor.toArray (Autodiff.hessian Tensor.logsumexp x))
 
-[<Fact>]
 let ``Hessian of a logistic regression log density`` () =
     // H = -Xᵀ diag(σ(η)(1-σ(η))) X
     let xm = randomTensor 11 [| 6; 3 |] -1.0 1.0
@@ -62,7 +58,6 @@ let ``Hessian of a logistic regression log density`` () =
     let expected = [| for i in 0 .. 2 do for j in 0 .. 2 -> -(Seq.sum (seq { for r in 0 .. 5 -> xv.[r * 3 + i] * w.[r] * xv.[r * 3 + j] })) |]
     assertClose 1e-12 expected (Tensor.toArray (Autodiff.hessian f b))
 
-[<Fact>]
 let ``value and gradient of several tensors, maps and records`` () =
     let f (xs: Tensor[]) = Tensor.sum (xs.[0] * xs.[1]) + Tensor.sum (Tensor.exp xs.[0])
     let a = Tensor.ofArray [| 0.1; 0.2 |]
@@ -77,7 +72,6 @@ let ``value and gradient of several tensors, maps and records`` () =
 
 type private Linear = { W: Tensor; B: Tensor }
 
-[<Fact>]
 let ``gradient of a record of named parameters`` () =
     let x = Tensor.ofArray [| 1.0; 2.0 |]
     let p = { W = Tensor.create [| 2; 2 |] [| 1.0; 0.0; 0.0; 1.0 |]; B = Tensor.ofArray [| 0.5; -0.5 |] }
@@ -87,7 +81,6 @@ let ``gradient of a record of named parameters`` () =
     assertClose 1e-15 [| 3.0; 3.0 |] (Tensor.toArray g.B)
     assertClose 1e-15 [| 3.0; 6.0; 3.0; 6.0 |] (Tensor.toArray g.W)
 
-[<Fact>]
 let ``vjp and jacobian of a vector function`` () =
     let f (x: Tensor) = Tensor.stack 0 [ Tensor.select 0 0 x * Tensor.select 0 1 x; Tensor.exp (Tensor.select 0 1 x) ]
     let x = Tensor.ofArray [| 2.0; 0.5 |]
@@ -97,7 +90,6 @@ let ``vjp and jacobian of a vector function`` () =
     assertClose 1e-15 [| 1.0; exp 0.5 |] (Tensor.toArray y)
     assertClose 1e-15 [| 0.5; 2.0 - exp 0.5 |] (Tensor.toArray g)
 
-[<Fact>]
 let ``gradient edge cases`` () =
     // a function that ignores its input has a zero gradient of the input's shape
     let g = Autodiff.grad (fun _ -> s 3.0) (Tensor.ones [| 2; 2 |])
@@ -113,7 +105,6 @@ let ``gradient edge cases`` () =
     let v, _ = Autodiff.valueAndGrad Tensor.sum (Tensor.ones [| 2 |])
     Assert.False(v.IsTracked)
 
-[<Fact>]
 let ``threads differentiating different functions at once get correct results`` () =
     let x = randomTensor 5 [| 50 |] -1.0 1.0
     let f1 (x: Tensor) = Tensor.sum (Tensor.tanh x * x)
@@ -133,7 +124,6 @@ let ``threads differentiating different functions at once get correct results`` 
     for t in results do
         Assert.All(t.Result, fun ok -> Assert.True ok)
 
-[<Fact>]
 let ``a recorded graph replays the forward pass`` () =
     let w = randomTensor 1 [| 3; 4 |] -1.0 1.0
     let b = randomTensor 2 [| 4 |] -1.0 1.0
@@ -147,3 +137,19 @@ let ``a recorded graph replays the forward pass`` () =
                 | _ -> false)
     let x2 = randomTensor 4 [| 5; 3 |] -1.0 1.0
     assertTensorClose 0.0 (f [| x2 |]).[0] (Graph.run g [| x2 |]).[0]
+
+[<Tests>]
+let tests =
+    testList "AutodiffTests" [
+        testCase "perturbation confusion (Siskind and Pearlmutter 2005)" ``perturbation confusion (Siskind and Pearlmutter 2005)``
+        testCase "second and third derivatives by nesting" ``second and third derivatives by nesting``
+        testCase "Hessian of a cubic with a cross term" ``Hessian of a cubic with a cross term``
+        testCase "Hessian of logsumexp is diag(p) - p pᵀ" ``Hessian of logsumexp is diag(p) - p pᵀ``
+        testCase "Hessian of a logistic regression log density" ``Hessian of a logistic regression log density``
+        testCase "value and gradient of several tensors, maps and records" ``value and gradient of several tensors, maps and records``
+        testCase "gradient of a record of named parameters" ``gradient of a record of named parameters``
+        testCase "vjp and jacobian of a vector function" ``vjp and jacobian of a vector function``
+        testCase "gradient edge cases" ``gradient edge cases``
+        testCase "threads differentiating different functions at once get correct results" ``threads differentiating different functions at once get correct results``
+        testCase "a recorded graph replays the forward pass" ``a recorded graph replays the forward pass``
+    ]

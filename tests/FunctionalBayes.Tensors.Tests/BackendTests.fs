@@ -2,7 +2,8 @@
 module FunctionalBayes.Tensors.Tests.BackendTests
 
 open System.Threading
-open Xunit
+open Expecto
+open FunctionalBayes.TestAssertions
 open FunctionalBayes.Tensors
 open FunctionalBayes.Tensors.Tests.TestUtil
 
@@ -28,7 +29,6 @@ type private MirrorBackend() as this =
                 | _ -> x)
             this.Upload(Cpu.execute op host outShape)
 
-[<Fact>]
 let ``ops and gradients run on a plugged-in backend`` () =
     let dev = MirrorBackend()
     let xs = randomTensor 1 [| 4; 3 |] -1.0 1.0
@@ -44,3 +44,9 @@ let ``ops and gradients run on a plugged-in backend`` () =
                 | _ -> false)
     assertTensorClose 1e-15 vCpu vDev
     assertTensorClose 1e-15 gCpu gDev
+
+[<Tests>]
+let tests =
+    testList "BackendTests" [
+        testCase "ops and gradients run on a plugged-in backend" ``ops and gradients run on a plugged-in backend``
+    ]

@@ -1,7 +1,8 @@
 module FunctionalBayes.Tensors.Tests.GemmTests
 
 open System
-open Xunit
+open Expecto
+open FunctionalBayes.TestAssertions
 open FunctionalBayes.Tensors
 
 // ---------------------------------------------------------------------------------------------
@@ -102,8 +103,6 @@ let shapeData () : obj[] seq =
             yield [| box ta; box tb |]
     }
 
-[<Theory>]
-[<MemberData(nameof shapeData)>]
 let ``f64 small exhaustive-ish shapes`` (tA: bool) (tB: bool) =
     let rng = Random(1)
     for m in [ 0; 1; 2; 5; 8; 9; 17; 25 ] do
@@ -111,8 +110,6 @@ let ``f64 small exhaustive-ish shapes`` (tA: bool) (tB: bool) =
             for k in [ 0; 1; 3; 4; 7; 8; 9; 20 ] do
                 checkF64 rng tA tB m n k (rng.Next(2) = 0)
 
-[<Theory>]
-[<MemberData(nameof shapeData)>]
 let ``f32 small exhaustive-ish shapes`` (tA: bool) (tB: bool) =
     let rng = Random(2)
     for m in [ 0; 1; 2; 5; 8; 9; 17; 33 ] do
@@ -120,16 +117,12 @@ let ``f32 small exhaustive-ish shapes`` (tA: bool) (tB: bool) =
             for k in [ 0; 1; 3; 4; 7; 8; 9; 16; 17; 20 ] do
                 checkF32 rng tA tB m n k (rng.Next(2) = 0)
 
-[<Theory>]
-[<MemberData(nameof shapeData)>]
 let ``f64 random shapes`` (tA: bool) (tB: bool) =
     let rng = Random(3)
     for _ in 1 .. 25 do
         let pick () = smallDims.[rng.Next smallDims.Length] + (if rng.Next(3) = 0 then rng.Next(0, 70) else 0)
         checkF64 rng tA tB (pick ()) (pick ()) (pick ()) true
 
-[<Theory>]
-[<MemberData(nameof shapeData)>]
 let ``f32 random shapes`` (tA: bool) (tB: bool) =
     let rng = Random(4)
     for _ in 1 .. 25 do
@@ -146,17 +139,12 @@ let bigData () : obj[] seq =
                 yield [| box ta; box tb; box m; box n; box k |]
     }
 
-[<Theory>]
-[<MemberData(nameof bigData)>]
 let ``f64 block-crossing shapes`` (tA: bool) (tB: bool) (m: int) (n: int) (k: int) =
     checkF64 (Random(m * 31 + n * 7 + k)) tA tB m n k true
 
-[<Theory>]
-[<MemberData(nameof bigData)>]
 let ``f32 block-crossing shapes`` (tA: bool) (tB: bool) (m: int) (n: int) (k: int) =
     checkF32 (Random(m * 31 + n * 7 + k + 1)) tA tB m n k true
 
-[<Fact>]
 let ``k = 0 zeroes C when not accumulating and leaves it when accumulating`` () =
     let c = Array.create 20 7.0
     Gemm.gemmF64 false false 3 4 0 [||] 0 0 [||] 0 4 c 2 5 false
@@ -169,7 +157,6 @@ let ``k = 0 zeroes C when not accumulating and leaves it when accumulating`` () 
     Gemm.gemmF32 true true 3 4 0 [||] 0 3 [||] 0 0 c2 0 4 false
     Assert.True(c2 |> Array.forall ((=) 0.0f))
 
-[<Fact>]
 let ``NaN in C is overwritten when accumulate = false`` () =
     for (m, n, k) in [ (5, 1, 20); (1, 30, 5); (17, 29, 13); (200, 200, 200) ] do
         let rng = Random(5)
@@ -182,7 +169,6 @@ let ``NaN in C is overwritten when accumulate = false`` () =
         Gemm.gemmF32 false false m n k (Array.map float32 a) 0 k (Array.map float32 b) 0 n cf 0 n false
         Assert.True(cf |> Array.forall (fun v -> not (Single.IsNaN v)))
 
-[<Fact>]
 let ``invalid arguments are rejected`` () =
     let a = Array.zeroCreate<float> 8   // too small for 3x3
     let c = Array.zeroCreate<float> 10
@@ -203,8 +189,6 @@ let detData () : obj[] seq =
                 yield [| box ta; box tb; box m; box n; box k |]
     }
 
-[<Theory>]
-[<MemberData(nameof detData)>]
 let ``results are bitwise identical for 1, 2, 3 and 4 threads`` (tA: bool) (tB: bool) (m: int) (n: int) (k: int) =
     Assert.True(int64 m * int64 n * int64 k >= Gemm.parallelThreshold, "shape must be above the parallel threshold")
     let rng = Random(m + n + k)
@@ -226,7 +210,6 @@ let ``results are bitwise identical for 1, 2, 3 and 4 threads`` (tA: bool) (tB: 
                 if BitConverter.SingleToInt32Bits f1.[idx] <> BitConverter.SingleToInt32Bits ft.[idx] then
                     failwithf "f32 threads=%d differs at %d: %.9g vs %.9g" t idx f1.[idx] ft.[idx]
 
-[<Fact>]
 let ``concurrent callers do not interfere`` () =
     let rng = Random(9)
     let cases = Array.init 8 (fun i -> makeCase rng id (i % 2 = 0) (i % 3 = 0) (100 + i * 13) (120 + i) (90 + i * 7) true)
@@ -238,7 +221,6 @@ let ``concurrent callers do not interfere`` () =
         for r in results.[i] do
             Assert.True((r = expected.[i]), sprintf "case %d" i)
 
-[<Fact>]
 let ``shapes that take the packing and GEMV variants are correct`` () =
     // CI runs these tests again with DOTNET_EnableAVX512=0, which sends the same shapes down the portable paths.
     let rng = Random(11)
@@ -247,3 +229,19 @@ let ``shapes that take the packing and GEMV variants are correct`` () =
             checkF64 rng ta tb m n k true
             checkF32 rng ta tb m n k true
 
+[<Tests>]
+let tests =
+    testList "GemmTests" [
+        yield! [ for args in shapeData () -> testCase (sprintf "f64 small exhaustive-ish shapes %A" args) (fun () -> ``f64 small exhaustive-ish shapes`` (unbox args.[0]) (unbox args.[1])) ]
+        yield! [ for args in shapeData () -> testCase (sprintf "f32 small exhaustive-ish shapes %A" args) (fun () -> ``f32 small exhaustive-ish shapes`` (unbox args.[0]) (unbox args.[1])) ]
+        yield! [ for args in shapeData () -> testCase (sprintf "f64 random shapes %A" args) (fun () -> ``f64 random shapes`` (unbox args.[0]) (unbox args.[1])) ]
+        yield! [ for args in shapeData () -> testCase (sprintf "f32 random shapes %A" args) (fun () -> ``f32 random shapes`` (unbox args.[0]) (unbox args.[1])) ]
+        yield! [ for args in bigData () -> testCase (sprintf "f64 block-crossing shapes %A" args) (fun () -> ``f64 block-crossing shapes`` (unbox args.[0]) (unbox args.[1]) (unbox args.[2]) (unbox args.[3]) (unbox args.[4])) ]
+        yield! [ for args in bigData () -> testCase (sprintf "f32 block-crossing shapes %A" args) (fun () -> ``f32 block-crossing shapes`` (unbox args.[0]) (unbox args.[1]) (unbox args.[2]) (unbox args.[3]) (unbox args.[4])) ]
+        testCase "k = 0 zeroes C when not accumulating and leaves it when accumulating" ``k = 0 zeroes C when not accumulating and leaves it when accumulating``
+        testCase "NaN in C is overwritten when accumulate = false" ``NaN in C is overwritten when accumulate = false``
+        testCase "invalid arguments are rejected" ``invalid arguments are rejected``
+        yield! [ for args in detData () -> testCase (sprintf "results are bitwise identical for 1, 2, 3 and 4 threads %A" args) (fun () -> ``results are bitwise identical for 1, 2, 3 and 4 threads`` (unbox args.[0]) (unbox args.[1]) (unbox args.[2]) (unbox args.[3]) (unbox args.[4])) ]
+        testCase "concurrent callers do not interfere" ``concurrent callers do not interfere``
+        testCase "shapes that take the packing and GEMV variants are correct" ``shapes that take the packing and GEMV variants are correct``
+    ]

@@ -4,7 +4,8 @@ module FunctionalBayes.Tensors.Tests.GradientTests
 open System
 open FsCheck
 open FsCheck.FSharp
-open Xunit
+open Expecto
+open FunctionalBayes.TestAssertions
 open FunctionalBayes.Tensors
 open FunctionalBayes.Tensors.Tests.TestUtil
 
@@ -14,48 +15,27 @@ let private unaryProp (lo: float) (hi: float) (f: Tensor -> Tensor) =
         gradCheck (fun xs -> f xs.[0]) [| randomTensor seed shape lo hi |])
     |> check 25
 
-[<Fact>]
 let ``neg`` () = unaryProp -2.0 2.0 Tensor.neg
-[<Fact>]
 let ``exp`` () = unaryProp -2.0 2.0 Tensor.exp
-[<Fact>]
 let ``log`` () = unaryProp 0.2 3.0 Tensor.log
-[<Fact>]
 let ``log1p`` () = unaryProp -0.5 3.0 Tensor.log1p
-[<Fact>]
 let ``expm1`` () = unaryProp -2.0 2.0 Tensor.expm1
-[<Fact>]
 let ``sqrt`` () = unaryProp 0.2 3.0 Tensor.sqrt
-[<Fact>]
 let ``abs away from zero`` () = unaryProp 0.1 2.0 (fun x -> Tensor.abs (x * Tensor.sign (x - 1.0)))
-[<Fact>]
 let ``sign has zero gradient`` () = unaryProp 0.1 2.0 (fun x -> Tensor.sign (x - 1.05) * 3.0)
-[<Fact>]
 let ``tanh`` () = unaryProp -2.0 2.0 Tensor.tanh
-[<Fact>]
 let ``sigmoid`` () = unaryProp -4.0 4.0 Tensor.sigmoid
-[<Fact>]
 let ``softplus`` () = unaryProp -4.0 4.0 Tensor.softplus
-[<Fact>]
 let ``logSigmoid`` () = unaryProp -4.0 4.0 Tensor.logSigmoid
-[<Fact>]
 let ``relu away from zero`` () = unaryProp 0.05 2.0 (fun x -> Tensor.relu (x - 1.0) + Tensor.relu (x * 0.0 + 0.5))
-[<Fact>]
 let ``lgamma`` () = unaryProp 0.3 6.0 Tensor.lgamma
-[<Fact>]
 let ``digamma`` () = unaryProp 0.3 6.0 Tensor.digamma
-[<Fact>]
 let ``erf`` () = unaryProp -2.0 2.0 Tensor.erf
-[<Fact>]
 let ``erfc`` () = unaryProp -2.0 2.0 Tensor.erfc
-[<Fact>]
 let ``normalCdf`` () = unaryProp -3.0 3.0 Tensor.normalCdf
-[<Fact>]
 let ``square and reciprocal`` () = unaryProp 0.3 2.0 (fun x -> Tensor.square x + Tensor.reciprocal x)
-[<Fact>]
 let ``clamp`` () = unaryProp -2.0 2.0 (fun x -> Tensor.clamp -0.5 0.7 (x * 1.0001 + 0.0003))
 
-[<Fact>]
 let ``trigamma's derivative is refused clearly`` () =
     let ex = Assert.Throws<NotSupportedException>(fun () -> Autodiff.grad (Tensor.trigamma >> Tensor.sum) (Tensor.ofArray [| 1.5 |]) |> ignore)
     Assert.Contains("tetragamma", ex.Message)
@@ -65,24 +45,15 @@ let private binaryProp (loA, hiA) (loB, hiB) (f: Tensor -> Tensor -> Tensor) =
         gradCheck (fun xs -> f xs.[0] xs.[1]) [| randomTensor seed sa loA hiA; randomTensor (seed + 1) sb loB hiB |])
     |> check 40
 
-[<Fact>]
 let ``add with broadcasting`` () = binaryProp (-2.0, 2.0) (-2.0, 2.0) (+)
-[<Fact>]
 let ``sub with broadcasting`` () = binaryProp (-2.0, 2.0) (-2.0, 2.0) (-)
-[<Fact>]
 let ``mul with broadcasting`` () = binaryProp (-2.0, 2.0) (-2.0, 2.0) (*)
-[<Fact>]
 let ``div with broadcasting`` () = binaryProp (-2.0, 2.0) (0.5, 2.0) (/)
-[<Fact>]
 let ``pow with broadcasting`` () = binaryProp (0.3, 2.0) (-1.5, 2.5) Tensor.pow
-[<Fact>]
 let ``maximum with broadcasting`` () = binaryProp (-2.0, 0.0) (0.1, 2.0) (fun a b -> Tensor.maximum a b + Tensor.maximum b (a - 3.0))
-[<Fact>]
 let ``minimum with broadcasting`` () = binaryProp (-2.0, 0.0) (0.1, 2.0) (fun a b -> Tensor.minimum a b + Tensor.minimum b (a - 3.0))
-[<Fact>]
 let ``scalar operands`` () = unaryProp 0.5 2.0 (fun x -> 2.0 * x - 1.0 + x / 3.0 + 3.0 / x - (1.0 - x) + Tensor.Pow(x, 1.7) + Tensor.Pow(1.3, x))
 
-[<Fact>]
 let ``where with broadcasting`` () =
     Prop.forAll (Arb.fromGen (Gen.zip genBroadcastPair (Gen.choose (0, 1_000_000)))) (fun ((sa, sb), seed) ->
         let a = randomTensor seed sa -2.0 2.0
@@ -101,19 +72,16 @@ let private genReduction =
         return s, (Array.indexed pick |> Array.filter snd |> Array.map fst), keep, seed
     }
 
-[<Fact>]
 let ``sum over random axes`` () =
     Prop.forAll (Arb.fromGen genReduction) (fun (s, axes, keep, seed) ->
         gradCheck (fun xs -> Tensor.sumAxes axes keep xs.[0]) [| randomTensor seed s -2.0 2.0 |])
     |> check 40
 
-[<Fact>]
 let ``mean over random axes`` () =
     Prop.forAll (Arb.fromGen genReduction) (fun (s, axes, keep, seed) ->
         gradCheck (fun xs -> Tensor.meanAxes axes keep xs.[0]) [| randomTensor seed s -2.0 2.0 |])
     |> check 30
 
-[<Fact>]
 let ``max over random axes`` () =
     // distinct values, so the max is unique and the function smooth nearby
     Prop.forAll (Arb.fromGen genReduction) (fun (s, axes, keep, seed) ->
@@ -123,12 +91,10 @@ let ``max over random axes`` () =
         gradCheck (fun xs -> Tensor.maxAxes axes keep xs.[0]) [| Tensor.create s vals |])
     |> check 40
 
-[<Fact>]
 let ``max shares the gradient among ties`` () =
     let g = Autodiff.grad Tensor.max (Tensor.ofArray [| 1.0; 3.0; 3.0; 2.0 |])
     assertClose 1e-15 [| 0.0; 0.5; 0.5; 0.0 |] (Tensor.toArray g)
 
-[<Fact>]
 let ``logsumexp, softmax and logSoftmax over random axes`` () =
     Prop.forAll (Arb.fromGen genReduction) (fun (s, axes, keep, seed) ->
         let x = randomTensor seed s -3.0 3.0
@@ -138,7 +104,6 @@ let ``logsumexp, softmax and logSoftmax over random axes`` () =
             gradCheck (fun xs -> Tensor.logSoftmax 0 xs.[0]) [| x |])
     |> check 30
 
-[<Fact>]
 let ``matmul in all forms`` () =
     let cases =
         [ [| 3; 4 |], [| 4; 2 |]
@@ -153,7 +118,6 @@ let ``matmul in all forms`` () =
     for (i, (sa, sb)) in List.indexed cases do
         gradCheck (fun xs -> Tensor.matmul xs.[0] xs.[1]) [| randomTensor i sa -1.0 1.0; randomTensor (i + 50) sb -1.0 1.0 |]
 
-[<Fact>]
 let ``matmul with transposed operands`` () =
     for tA in [ false; true ] do
         for tB in [ false; true ] do
@@ -167,7 +131,6 @@ let ``matmul with transposed operands`` () =
             let eb = if tB then Tensor.transpose b else b
             assertTensorClose 1e-14 (Tensor.matmul ea eb) (Tensor.matmulT tA tB a b)
 
-[<Fact>]
 let ``layout ops`` () =
     let x = randomTensor 3 [| 2; 3; 4 |] -1.0 1.0
     let check1 f = gradCheck (fun xs -> f xs.[0]) [| x |]
@@ -183,7 +146,6 @@ let ``layout ops`` () =
     check1 (Tensor.cumsum 0)
     check1 Tensor.flatten
 
-[<Fact>]
 let ``concat and stack`` () =
     let a = randomTensor 4 [| 2; 3 |] -1.0 1.0
     let b = randomTensor 5 [| 2; 1 |] -1.0 1.0
@@ -191,7 +153,6 @@ let ``concat and stack`` () =
     gradCheck (fun xs -> Tensor.concat 1 [ xs.[0]; xs.[1]; xs.[2] ]) [| a; b; c |]
     gradCheck (fun xs -> Tensor.stack 0 [ xs.[0]; xs.[1] ]) [| a; c |]
 
-[<Fact>]
 let ``indexSelect, embedding and scatterAdd`` () =
     let table = randomTensor 8 [| 5; 3 |] -1.0 1.0
     let idx = Tensor.createI32 [| 2; 3 |] [| 0; 4; 4; 1; 0; 2 |]
@@ -200,10 +161,55 @@ let ``indexSelect, embedding and scatterAdd`` () =
     let upd = randomTensor 9 [| 2; 3; 3 |] -1.0 1.0
     gradCheck (fun xs -> Tensor.scatterAdd 0 6 idx xs.[0]) [| upd |]
 
-[<Fact>]
 let ``cast between float dtypes passes the gradient through`` () =
     let x = Tensor.ofArray [| 0.5; -1.25; 2.0 |]
     let w = Tensor.ofArray [| 1.0; 2.0; -3.0 |]
     let g = Autodiff.grad (fun x -> Tensor.sum (Tensor.toFloat64 (Tensor.toFloat32 x) * w)) x
     Assert.Equal(Float64, g.Dtype)
     assertClose 0.0 [| 1.0; 2.0; -3.0 |] (Tensor.toArray g)
+
+[<Tests>]
+let tests =
+    testList "GradientTests" [
+        propertyCase "neg" ``neg``
+        propertyCase "exp" ``exp``
+        propertyCase "log" ``log``
+        propertyCase "log1p" ``log1p``
+        propertyCase "expm1" ``expm1``
+        propertyCase "sqrt" ``sqrt``
+        propertyCase "abs away from zero" ``abs away from zero``
+        propertyCase "sign has zero gradient" ``sign has zero gradient``
+        propertyCase "tanh" ``tanh``
+        propertyCase "sigmoid" ``sigmoid``
+        propertyCase "softplus" ``softplus``
+        propertyCase "logSigmoid" ``logSigmoid``
+        propertyCase "relu away from zero" ``relu away from zero``
+        propertyCase "lgamma" ``lgamma``
+        propertyCase "digamma" ``digamma``
+        propertyCase "erf" ``erf``
+        propertyCase "erfc" ``erfc``
+        propertyCase "normalCdf" ``normalCdf``
+        propertyCase "square and reciprocal" ``square and reciprocal``
+        propertyCase "clamp" ``clamp``
+        testCase "trigamma's derivative is refused clearly" ``trigamma's derivative is refused clearly``
+        propertyCase "add with broadcasting" ``add with broadcasting``
+        propertyCase "sub with broadcasting" ``sub with broadcasting``
+        propertyCase "mul with broadcasting" ``mul with broadcasting``
+        propertyCase "div with broadcasting" ``div with broadcasting``
+        propertyCase "pow with broadcasting" ``pow with broadcasting``
+        propertyCase "maximum with broadcasting" ``maximum with broadcasting``
+        propertyCase "minimum with broadcasting" ``minimum with broadcasting``
+        propertyCase "scalar operands" ``scalar operands``
+        propertyCase "where with broadcasting" ``where with broadcasting``
+        propertyCase "sum over random axes" ``sum over random axes``
+        propertyCase "mean over random axes" ``mean over random axes``
+        propertyCase "max over random axes" ``max over random axes``
+        testCase "max shares the gradient among ties" ``max shares the gradient among ties``
+        propertyCase "logsumexp, softmax and logSoftmax over random axes" ``logsumexp, softmax and logSoftmax over random axes``
+        testCase "matmul in all forms" ``matmul in all forms``
+        testCase "matmul with transposed operands" ``matmul with transposed operands``
+        testCase "layout ops" ``layout ops``
+        testCase "concat and stack" ``concat and stack``
+        testCase "indexSelect, embedding and scatterAdd" ``indexSelect, embedding and scatterAdd``
+        testCase "cast between float dtypes passes the gradient through" ``cast between float dtypes passes the gradient through``
+    ]

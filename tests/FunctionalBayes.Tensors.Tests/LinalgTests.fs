@@ -2,7 +2,8 @@
 module FunctionalBayes.Tensors.Tests.LinalgTests
 
 open System
-open Xunit
+open Expecto
+open FunctionalBayes.TestAssertions
 open MathNet.Numerics.LinearAlgebra
 open FunctionalBayes.Tensors
 open FunctionalBayes.Tensors.Tests.TestUtil
@@ -12,7 +13,6 @@ let private spd (m: Tensor) =
     let n = m.Shape.[m.Rank - 1]
     Tensor.matmul m (Tensor.transpose m) + float n * Tensor.eye n
 
-[<Fact>]
 let ``cholesky matches MathNet and reconstructs the matrix`` () =
     let a = spd (randomTensor 1 [| 4; 4 |] -1.0 1.0)
     let l = Tensor.cholesky a
@@ -20,7 +20,6 @@ let ``cholesky matches MathNet and reconstructs the matrix`` () =
     assertClose 1e-13 (reference.ToRowMajorArray()) (Tensor.toArray l)
     assertTensorClose 1e-13 a (Tensor.matmul l (Tensor.transpose l))
 
-[<Fact>]
 let ``cholesky works on a batch and refuses an indefinite matrix`` () =
     let a = spd (randomTensor 2 [| 3; 2; 2 |] -1.0 1.0)
     let l = Tensor.cholesky a
@@ -30,7 +29,6 @@ let ``cholesky works on a batch and refuses an indefinite matrix`` () =
     let ex = Assert.Throws<ArgumentException>(fun () -> Tensor.cholesky bad |> ignore)
     Assert.Contains("not positive definite", ex.Message)
 
-[<Fact>]
 let ``triangular solves in all four forms`` () =
     let l = Tensor.cholesky (spd (randomTensor 3 [| 4; 4 |] -1.0 1.0))
     let u = Tensor.transpose l
@@ -46,12 +44,10 @@ let ``triangular solves in all four forms`` () =
     let lb = Tensor.stack 0 [ l; l * 2.0 ]
     Assert.Equal<int[]>([| 2; 4; 2 |], (Tensor.triangularSolve true false lb b).Shape)
 
-[<Fact>]
 let ``cholesky gradient`` () =
     gradCheck (fun xs -> Tensor.cholesky (spd xs.[0])) [| randomTensor 5 [| 3; 3 |] -1.0 1.0 |]
     gradCheck (fun xs -> Tensor.cholesky (spd xs.[0])) [| randomTensor 6 [| 2; 3; 3 |] -1.0 1.0 |]
 
-[<Fact>]
 let ``triangular solve gradient`` () =
     for lower, tr in [ true, false; true, true; false, false; false, true ] do
         let a = Tensor.cholesky (spd (randomTensor 7 [| 3; 3 |] -1.0 1.0))
@@ -60,7 +56,6 @@ let ``triangular solve gradient`` () =
         let tri = if lower then Tensor.tril else (Tensor.transpose >> Tensor.tril >> Tensor.transpose)
         gradCheck (fun xs -> Tensor.triangularSolve lower tr (tri xs.[0]) xs.[1]) [| a; b |]
 
-[<Fact>]
 let ``diagonal, diagEmbed and tril`` () =
     let a = Tensor.create [| 2; 2 |] [| 1.0; 2.0; 3.0; 4.0 |]
     Assert.Equal<float[]>([| 1.0; 4.0 |], Tensor.toArray (Tensor.diagonal a))
@@ -68,3 +63,14 @@ let ``diagonal, diagEmbed and tril`` () =
     Assert.Equal<float[]>([| 1.0; 0.0; 3.0; 4.0 |], Tensor.toArray (Tensor.tril a))
     gradCheck (fun xs -> Tensor.diagonal xs.[0]) [| randomTensor 9 [| 2; 3; 3 |] -1.0 1.0 |]
     gradCheck (fun xs -> Tensor.diagEmbed xs.[0]) [| randomTensor 10 [| 2; 3 |] -1.0 1.0 |]
+
+[<Tests>]
+let tests =
+    testList "LinalgTests" [
+        testCase "cholesky matches MathNet and reconstructs the matrix" ``cholesky matches MathNet and reconstructs the matrix``
+        testCase "cholesky works on a batch and refuses an indefinite matrix" ``cholesky works on a batch and refuses an indefinite matrix``
+        testCase "triangular solves in all four forms" ``triangular solves in all four forms``
+        testCase "cholesky gradient" ``cholesky gradient``
+        testCase "triangular solve gradient" ``triangular solve gradient``
+        testCase "diagonal, diagEmbed and tril" ``diagonal, diagEmbed and tril``
+    ]

@@ -2,7 +2,8 @@
 module FunctionalBayes.Tensors.Tests.OpValueTests
 
 open System
-open Xunit
+open Expecto
+open FunctionalBayes.TestAssertions
 open MathNet.Numerics
 open FunctionalBayes.Tensors
 open FunctionalBayes.Tensors.Tests.TestUtil
@@ -13,7 +14,6 @@ let private pos = [| 1e-3; 0.1; 0.5; 1.0; 1.5; 2.5; 10.0; 123.4 |]
 let private unaryCase (f: Tensor -> Tensor) (reference: float -> float) (data: float[]) (tol: float) =
     assertClose tol (Array.map reference data) (Tensor.toArray (f (Tensor.ofArray data)))
 
-[<Fact>]
 let ``element-wise functions against System.Math`` () =
     unaryCase Tensor.neg (fun x -> -x) xs 0.0
     unaryCase Tensor.exp Math.Exp xs 1e-15
@@ -26,7 +26,6 @@ let ``element-wise functions against System.Math`` () =
     unaryCase Tensor.sigmoid (fun x -> 1.0 / (1.0 + Math.Exp(-x))) xs 1e-15
     unaryCase Tensor.softplus (fun x -> Math.Log(1.0 + Math.Exp x)) xs 1e-14
 
-[<Fact>]
 let ``log1p and expm1 are accurate for tiny arguments`` () =
     let tiny = [| 1e-300; -1e-20; 1e-12; 3e-9; -5e-6 |]
     // series: log1p(x) = x - x²/2 + x³/3, expm1(x) = x + x²/2 + x³/6, exact to double precision here
@@ -35,14 +34,12 @@ let ``log1p and expm1 are accurate for tiny arguments`` () =
     check Tensor.expm1 (fun x -> x + x * x / 2.0 + x * x * x / 6.0)
     unaryCase Tensor.log1p (fun x -> Math.Log(1.0 + x)) [| 0.5; 3.0; 100.0 |] 1e-15
 
-[<Fact>]
 let ``softplus is stable at the extremes`` () =
     let t = Tensor.ofArray [| -800.0; -40.0; 40.0; 800.0 |] |> Tensor.softplus |> Tensor.toArray
     assertClose 1e-14 [| 0.0; Math.Exp -40.0; 40.0; 800.0 |] t
     let ls = Tensor.ofArray [| -800.0; 800.0 |] |> Tensor.logSigmoid |> Tensor.toArray
     assertClose 1e-14 [| -800.0; 0.0 |] ls
 
-[<Fact>]
 let ``special functions against MathNet`` () =
     unaryCase Tensor.lgamma SpecialFunctions.GammaLn pos 1e-13
     unaryCase Tensor.digamma SpecialFunctions.DiGamma pos 1e-12
@@ -56,7 +53,6 @@ let ``special functions against MathNet`` () =
     let b = Tensor.ofArray (pos |> Array.map ((+) 1.0)) |> Tensor.trigamma |> Tensor.toArray
     assertClose 1e-12 (Array.map2 (fun bi x -> bi + 1.0 / (x * x)) b pos) a
 
-[<Fact>]
 let ``binary ops with broadcasting against loops`` () =
     let a = randomTensor 1 [| 2; 1; 3 |] -2.0 2.0
     let b = randomTensor 2 [| 4; 1 |] 0.5 2.0
@@ -76,7 +72,6 @@ let ``binary ops with broadcasting against loops`` () =
     assertClose 0.0 (expect min) (Tensor.toArray (Tensor.minimum a b))
     Assert.Equal<int[]>([| 2; 4; 3 |], (a + b).Shape)
 
-[<Fact>]
 let ``reductions against loops`` () =
     let x = randomTensor 3 [| 2; 3; 4 |] -2.0 2.0
     let v = Tensor.toArray x
@@ -92,7 +87,6 @@ let ``reductions against loops`` () =
     let lse = Math.Log(v |> Array.sumBy Math.Exp)
     Assert.Equal(lse, Tensor.toScalar (Tensor.logsumexp x), 13)
 
-[<Fact>]
 let ``logsumexp and softmax are stable`` () =
     let x = Tensor.ofArray [| 1000.0; 1000.0; -1000.0 |]
     Assert.Equal(1000.0 + Math.Log 2.0, Tensor.toScalar (Tensor.logsumexp x), 12)
@@ -100,7 +94,6 @@ let ``logsumexp and softmax are stable`` () =
     let allNegInf = Tensor.ofArray [| Double.NegativeInfinity; Double.NegativeInfinity |]
     Assert.Equal(Double.NegativeInfinity, Tensor.toScalar (Tensor.logsumexp allNegInf))
 
-[<Fact>]
 let ``matmul against a triple loop`` () =
     let a = randomTensor 4 [| 3; 5; 7 |] -1.0 1.0
     let b = randomTensor 5 [| 7; 2 |] -1.0 1.0
@@ -114,7 +107,6 @@ let ``matmul against a triple loop`` () =
     Assert.Equal<int[]>([| 5 |], (Tensor.matmul (Tensor.ones [| 5; 7 |]) (Tensor.ones [| 7 |])).Shape)
     Assert.Equal(7.0, Tensor.toScalar (Tensor.matmul (Tensor.ones [| 7 |]) (Tensor.ones [| 7 |])))
 
-[<Fact>]
 let ``float32 tensors compute in float32 storage`` () =
     let a = Tensor.ofArrayF32 [| 1.5f; -2.0f |]
     let b = Tensor.ofArrayF32 [| 0.25f; 4.0f |]
@@ -127,7 +119,6 @@ let ``float32 tensors compute in float32 storage`` () =
     Assert.Equal(Float32, m.Dtype)
     Assert.Equal<float32[]>([| 3.0f; 7.0f |], Tensor.toArrayF32 m)
 
-[<Fact>]
 let ``layout ops against direct indexing`` () =
     let x = Tensor.create [| 2; 3 |] [| 1.0; 2.0; 3.0; 4.0; 5.0; 6.0 |]
     Assert.Equal<float[]>([| 1.0; 4.0; 2.0; 5.0; 3.0; 6.0 |], Tensor.toArray (Tensor.transpose x))
@@ -146,7 +137,6 @@ let ``layout ops against direct indexing`` () =
     let b = Tensor.broadcastTo [| 2; 2; 3 |] x
     Assert.Equal<float[]>(Array.append (Tensor.toArray x) (Tensor.toArray x), Tensor.toArray b)
 
-[<Fact>]
 let ``gather and scatterAdd`` () =
     let table = Tensor.create [| 3; 2 |] [| 0.0; 1.0; 10.0; 11.0; 20.0; 21.0 |]
     let idx = Tensor.createI32 [| 2; 2 |] [| 2; 0; 2; 1 |]
@@ -160,7 +150,6 @@ let ``gather and scatterAdd`` () =
     let ex = Assert.Throws<IndexOutOfRangeException>(fun () -> Tensor.embedding table (Tensor.ofInts [| 3 |]) |> ignore)
     Assert.Contains("index 3", ex.Message)
 
-[<Fact>]
 let ``comparisons, where and clamp`` () =
     let a = Tensor.ofArray [| 1.0; 2.0; 3.0 |]
     let b = Tensor.ofArray [| 3.0; 2.0; 1.0 |]
@@ -174,7 +163,6 @@ let ``comparisons, where and clamp`` () =
     Assert.Equal<float[]>([| 1.0; 2.0; 1.0 |], Tensor.toArray (Tensor.where (Tensor.lt a b) a b |> Tensor.minimum a))
     Assert.Equal<float[]>([| 1.5; 2.0; 2.5 |], Tensor.toArray (Tensor.clamp 1.5 2.5 a))
 
-[<Fact>]
 let ``conversions round trip`` () =
     let a2 = array2D [ [ 1.0; 2.0 ]; [ 3.0; 4.0 ] ]
     let t = Tensor.ofArray2D a2
@@ -190,3 +178,21 @@ let ``conversions round trip`` () =
     let t2 = Tensor.ofArray data
     data.[0] <- 99.0
     Assert.Equal(1.0, (Tensor.toArray t2).[0])
+
+[<Tests>]
+let tests =
+    testList "OpValueTests" [
+        testCase "element-wise functions against System.Math" ``element-wise functions against System.Math``
+        testCase "log1p and expm1 are accurate for tiny arguments" ``log1p and expm1 are accurate for tiny arguments``
+        testCase "softplus is stable at the extremes" ``softplus is stable at the extremes``
+        testCase "special functions against MathNet" ``special functions against MathNet``
+        testCase "binary ops with broadcasting against loops" ``binary ops with broadcasting against loops``
+        testCase "reductions against loops" ``reductions against loops``
+        testCase "logsumexp and softmax are stable" ``logsumexp and softmax are stable``
+        testCase "matmul against a triple loop" ``matmul against a triple loop``
+        testCase "float32 tensors compute in float32 storage" ``float32 tensors compute in float32 storage``
+        testCase "layout ops against direct indexing" ``layout ops against direct indexing``
+        testCase "gather and scatterAdd" ``gather and scatterAdd``
+        testCase "comparisons, where and clamp" ``comparisons, where and clamp``
+        testCase "conversions round trip" ``conversions round trip``
+    ]

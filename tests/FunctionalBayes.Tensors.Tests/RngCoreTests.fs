@@ -2,7 +2,8 @@ module FunctionalBayes.Tensors.Tests.RandomTests
 
 open System
 open System.Threading.Tasks
-open Xunit
+open Expecto
+open FunctionalBayes.TestAssertions
 open FunctionalBayes.Tensors
 open FunctionalBayes.Tensors.RngImpl
 open MathNet.Numerics.Distributions
@@ -68,7 +69,6 @@ let private throwsWith (needles: string list) (f: unit -> obj) =
 
 // ------------------------------------------------------------------ Threefry
 
-[<Fact>]
 let ``Threefry-2x32-20 known-answer vectors (Random123 kat_vectors)`` () =
     let check k0 k1 c0 c1 (e0: uint32) (e1: uint32) =
         let struct (a, b) = Threefry.block k0 k1 c0 c1
@@ -79,7 +79,6 @@ let ``Threefry-2x32-20 known-answer vectors (Random123 kat_vectors)`` () =
     // counter = pi digits, key = further pi digits
     check 0x13198a2eu 0x03707344u 0x243f6a88u 0x85a308d3u 0xc4923a9cu 0x483df7a0u
 
-[<Fact>]
 let ``SIMD fill equals scalar block for odd lengths and wrapping counters`` () =
     for (k0, k1, start, c1, count) in
         [ 1u, 2u, 0u, 0u, 37
@@ -96,7 +95,6 @@ let ``SIMD fill equals scalar block for odd lengths and wrapping counters`` () =
 
 // ------------------------------------------------------------------ keys
 
-[<Fact>]
 let ``keys: construction, equality and ToString`` () =
     let k = RngCore.key 0x0000000100000002UL
     Assert.Equal(1u, k.K0)
@@ -109,7 +107,6 @@ let ``keys: construction, equality and ToString`` () =
     Assert.Equal((RngCore.key 5UL).GetHashCode(), (RngCore.key 5UL).GetHashCode())
     Assert.True((RngCore.key 5UL).Equals(box (RngCore.key 5UL)))
 
-[<Fact>]
 let ``split is deterministic, distinct and consistent with splitN`` () =
     let k = RngCore.ofInt 0
     let a1, b1 = RngCore.split k
@@ -131,7 +128,6 @@ let ``split is deterministic, distinct and consistent with splitN`` () =
     Assert.NotEqual(RngCore.foldIn k 0, a1)
     Assert.NotEqual(RngCore.foldIn k 1, b1)
 
-[<Fact>]
 let ``same key gives the same numbers; different keys differ`` () =
     let k = RngCore.key 123UL
     Assert.Equal<float[]>(RngCore.uniform k 1000, RngCore.uniform k 1000)
@@ -150,7 +146,6 @@ let ``same key gives the same numbers; different keys differ`` () =
     let z = RngCore.normal k 1000 |> Array.map (fun z -> Normal.CDF(0.0, 1.0, z))
     Assert.True(abs (correlation u z) < 5.0 / sqrt 1000.0)
 
-[<Fact>]
 let ``element i depends only on (key, i): prefixes agree and other elements do not matter`` () =
     let k = RngCore.key 9UL
     let big = RngCore.uniform k 5000
@@ -168,7 +163,6 @@ let ``element i depends only on (key, i): prefixes agree and other elements do n
     Assert.Equal(p1.[0], p2.[0])
     Assert.Equal(p1.[2], p2.[2])
 
-[<Fact>]
 let ``streams of split keys are uncorrelated`` () =
     let n = 100_000
     let bound = 5.0 / sqrt (float n)
@@ -192,7 +186,6 @@ let ``streams of split keys are uncorrelated`` () =
 
 // ------------------------------------------------------------------ uniform / bits
 
-[<Fact>]
 let ``uniform is in the open interval (0,1) with the right moments`` () =
     let n = 200_000
     let u = RngCore.uniform (RngCore.key 1UL) n
@@ -207,7 +200,6 @@ let ``uniform is in the open interval (0,1) with the right moments`` () =
     Assert.True(Bits.toOpenSingle 0u > 0.0f)
     Assert.True(Bits.toOpenSingle 0xffffffffu < 1.0f)
 
-[<Fact>]
 let ``uniformF32 is in (0,1) with the right moments`` () =
     let n = 200_001
     let u = RngCore.uniformF32 (RngCore.key 2UL) n
@@ -215,7 +207,6 @@ let ``uniformF32 is in (0,1) with the right moments`` () =
     Assert.True(u |> Array.forall (fun x -> x > 0.0f && x < 1.0f))
     checkMoments "uniformF32" (Array.map float u) 0.5 (1.0 / 12.0)
 
-[<Fact>]
 let ``bits are balanced`` () =
     let n = 100_001
     let b = RngCore.bits (RngCore.key 3UL) n
@@ -226,7 +217,6 @@ let ``bits are balanced`` () =
         let p = float ones / float n
         Assert.True(abs (p - 0.5) < 5.0 * 0.5 / sqrt (float n), sprintf "bit %d: %g" bit p)
 
-[<Fact>]
 let ``zero-length draws`` () =
     let k = RngCore.key 0UL
     Assert.Empty(RngCore.uniform k 0)
@@ -243,7 +233,6 @@ let ``zero-length draws`` () =
 
 // ------------------------------------------------------------------ normal
 
-[<Fact>]
 let ``ziggurat table is consistent`` () =
     let x = Ziggurat.X
     let f = Ziggurat.F
@@ -253,7 +242,6 @@ let ``ziggurat table is consistent`` () =
     for i in 1 .. 255 do
         Assert.True(x.[i] > x.[i + 1])
 
-[<Fact>]
 let ``normal: moments, KS and tails`` () =
     let n = 400_000
     let z = RngCore.normal (RngCore.key 4UL) n
@@ -275,11 +263,6 @@ let ``normal: moments, KS and tails`` () =
 
 // ------------------------------------------------------------------ gamma / beta
 
-[<Theory>]
-[<InlineData(0.3)>]
-[<InlineData(1.0)>]
-[<InlineData(2.5)>]
-[<InlineData(50.0)>]
 let ``gamma: moments and KS`` (a: float) =
     let n = 200_000
     let g = RngCore.gamma (RngCore.foldIn (RngCore.key 5UL) (int (a * 10.0))) (Array.create n a)
@@ -287,7 +270,6 @@ let ``gamma: moments and KS`` (a: float) =
     checkMoments (sprintf "gamma(%g)" a) g a a
     checkKs (sprintf "gamma(%g)" a) g (fun x -> Gamma.CDF(a, 1.0, x))
 
-[<Fact>]
 let ``gamma: tiny and huge shapes stay finite`` () =
     let g = RngCore.gamma (RngCore.key 6UL) (Array.create 10_000 1e-3)
     Assert.True(g |> Array.forall (fun x -> x >= 0.0 && Double.IsFinite x))
@@ -299,10 +281,6 @@ let ``gamma: tiny and huge shapes stay finite`` () =
     checkMoments "gamma mixed even" (Array.init 50_000 (fun i -> g.[2 * i])) 0.5 0.5
     checkMoments "gamma mixed odd" (Array.init 50_000 (fun i -> g.[2 * i + 1])) 20.0 20.0
 
-[<Theory>]
-[<InlineData(0.5, 0.5)>]
-[<InlineData(2.0, 5.0)>]
-[<InlineData(0.2, 3.0)>]
 let ``beta: moments and KS`` (a: float, b: float) =
     let n = 200_000
     let x = RngCore.beta (RngCore.key 8UL) (Array.create n a) (Array.create n b)
@@ -312,7 +290,6 @@ let ``beta: moments and KS`` (a: float, b: float) =
     checkMoments (sprintf "beta(%g,%g)" a b) x mu var
     checkKs (sprintf "beta(%g,%g)" a b) x (fun v -> Beta.CDF(a, b, v))
 
-[<Fact>]
 let ``beta: tiny shapes give no NaN`` () =
     let n = 100_000
     for (a, b) in [ 1e-3, 1e-3; 1e-3, 1.0; 2.0, 1e-3; 1e-6, 1e-6 ] do
@@ -326,14 +303,6 @@ let ``beta: tiny shapes give no NaN`` () =
 
 // ------------------------------------------------------------------ poisson
 
-[<Theory>]
-[<InlineData(0.5)>]
-[<InlineData(4.0)>]
-[<InlineData(9.99)>]
-[<InlineData(10.0)>]
-[<InlineData(30.0)>]
-[<InlineData(1e4)>]
-[<InlineData(1e6)>]
 let ``poisson: moments and pmf`` (rate: float) =
     let n = 200_000
     let k = RngCore.poisson (RngCore.foldIn (RngCore.key 10UL) (int rate)) (Array.create n rate)
@@ -347,7 +316,6 @@ let ``poisson: moments and pmf`` (rate: float) =
         let f = float (if counts.ContainsKey v then counts.[v] else 0) / float n
         Assert.True(abs (f - p) < 5.0 * sqrt (p * (1.0 - p) / float n) + 1e-12, sprintf "poisson(%g) P(%d): %g vs %g" rate v f p)
 
-[<Fact>]
 let ``poisson: zero rate and mixed rates`` () =
     let k = RngCore.poisson (RngCore.key 11UL) (Array.create 1000 0.0)
     Assert.True(k |> Array.forall ((=) 0))
@@ -356,7 +324,6 @@ let ``poisson: zero rate and mixed rates`` () =
     checkMoments "mixed even" (Array.init 50_000 (fun i -> float k.[2 * i])) 2.0 2.0
     checkMoments "mixed odd" (Array.init 50_000 (fun i -> float k.[2 * i + 1])) 5e5 5e5
 
-[<Fact>]
 let ``logFactorial matches MathNet`` () =
     for k in [ 0; 1; 2; 10; 100; 255; 256; 257; 1000; 123456; 10_000_000 ] do
         let expected = MathNet.Numerics.SpecialFunctions.FactorialLn k
@@ -365,7 +332,6 @@ let ``logFactorial matches MathNet`` () =
 
 // ------------------------------------------------------------------ categorical / permutation
 
-[<Fact>]
 let ``categorical: frequencies match softmax`` () =
     let cols = 5
     let rowLogits = [| 0.0; 1.0; -1.0; Double.NegativeInfinity; 2.0 |]
@@ -383,7 +349,6 @@ let ``categorical: frequencies match softmax`` () =
         Assert.True(abs (f - p.[c]) < 5.0 * sqrt (p.[c] * (1.0 - p.[c]) / float rows) + 1e-12,
                     sprintf "category %d: %g vs %g" c f p.[c])
 
-[<Fact>]
 let ``categorical: per-row logits and a single column`` () =
     // row r puts all its mass on column r % 3
     let rows = 300
@@ -392,7 +357,6 @@ let ``categorical: per-row logits and a single column`` () =
     Assert.Equal<int[]>(Array.init rows (fun r -> r % 3), d)
     Assert.Equal<int[]>([| 0; 0 |], RngCore.categorical (RngCore.key 14UL) [| 5.0; -3.0 |] 2 1)
 
-[<Fact>]
 let ``permutation: is a permutation, positions have mean (n-1)/2`` () =
     let n = 50
     let reps = 20_000
@@ -447,7 +411,6 @@ let private assertSameDraws (a: Draw[]) (b: Draw[]) =
         | I32 x, I32 y -> Assert.Equal<int[]>(x, y)
         | _ -> failwithf "draw %d: different kinds" i
 
-[<Fact>]
 let ``parallel and sequential paths are bit-identical for large n`` () =
     let k = RngCore.key 17UL
     let n = 150_001 // odd, not a multiple of the chunk or block size
@@ -457,13 +420,11 @@ let ``parallel and sequential paths are bit-identical for large n`` () =
     // and the public API (Auto) agrees too
     assertSameDraws [| seq.[1]; seq.[3] |] [| F64 (RngCore.uniform k n); F64 (RngCore.normal k n) |]
 
-[<Fact>]
 let ``parallel path is bit-identical for small n as well`` () =
     let k = RngCore.key 18UL
     for n in [ 1; 2; 3; 1023; 1025; 16_385 ] do
         assertSameDraws (allDraws Exec.Sequential k n) (allDraws Exec.Parallel k n)
 
-[<Fact>]
 let ``concurrent draws from different keys equal sequential draws`` () =
     let keys = RngCore.splitN (RngCore.key 19UL) 8
     let n = 20_000
@@ -487,7 +448,6 @@ let ``concurrent draws from different keys equal sequential draws`` () =
 
 // ------------------------------------------------------------------ validation
 
-[<Fact>]
 let ``invalid inputs throw ArgumentException naming the function and value`` () =
     let k = RngCore.key 0UL
     throwsWith [ "Rng.uniform"; "-1" ] (fun () -> box (RngCore.uniform k -1))
@@ -515,3 +475,46 @@ let ``invalid inputs throw ArgumentException naming the function and value`` () 
     throwsWith [ "Rng.categorical"; "cols" ] (fun () -> box (RngCore.categorical k [||] 2 0))
     Assert.Throws<ArgumentNullException>(fun () -> RngCore.gamma k null |> ignore) |> ignore
     Assert.Throws<ArgumentNullException>(fun () -> RngCore.poisson k null |> ignore) |> ignore
+
+[<Tests>]
+let tests =
+    testList "RandomTests" [
+        testCase "Threefry-2x32-20 known-answer vectors (Random123 kat_vectors)" ``Threefry-2x32-20 known-answer vectors (Random123 kat_vectors)``
+        testCase "SIMD fill equals scalar block for odd lengths and wrapping counters" ``SIMD fill equals scalar block for odd lengths and wrapping counters``
+        testCase "keys: construction, equality and ToString" ``keys: construction, equality and ToString``
+        testCase "split is deterministic, distinct and consistent with splitN" ``split is deterministic, distinct and consistent with splitN``
+        testCase "same key gives the same numbers; different keys differ" ``same key gives the same numbers; different keys differ``
+        testCase "element i depends only on (key, i): prefixes agree and other elements do not matter" ``element i depends only on (key, i): prefixes agree and other elements do not matter``
+        testCase "streams of split keys are uncorrelated" ``streams of split keys are uncorrelated``
+        testCase "uniform is in the open interval (0,1) with the right moments" ``uniform is in the open interval (0,1) with the right moments``
+        testCase "uniformF32 is in (0,1) with the right moments" ``uniformF32 is in (0,1) with the right moments``
+        testCase "bits are balanced" ``bits are balanced``
+        testCase "zero-length draws" ``zero-length draws``
+        testCase "ziggurat table is consistent" ``ziggurat table is consistent``
+        testCase "normal: moments, KS and tails" ``normal: moments, KS and tails``
+        testCase "gamma: moments and KS (0.3)" (fun () -> ``gamma: moments and KS`` (0.3))
+        testCase "gamma: moments and KS (1.0)" (fun () -> ``gamma: moments and KS`` (1.0))
+        testCase "gamma: moments and KS (2.5)" (fun () -> ``gamma: moments and KS`` (2.5))
+        testCase "gamma: moments and KS (50.0)" (fun () -> ``gamma: moments and KS`` (50.0))
+        testCase "gamma: tiny and huge shapes stay finite" ``gamma: tiny and huge shapes stay finite``
+        testCase "beta: moments and KS (0.5, 0.5)" (fun () -> ``beta: moments and KS`` (0.5, 0.5))
+        testCase "beta: moments and KS (2.0, 5.0)" (fun () -> ``beta: moments and KS`` (2.0, 5.0))
+        testCase "beta: moments and KS (0.2, 3.0)" (fun () -> ``beta: moments and KS`` (0.2, 3.0))
+        testCase "beta: tiny shapes give no NaN" ``beta: tiny shapes give no NaN``
+        testCase "poisson: moments and pmf (0.5)" (fun () -> ``poisson: moments and pmf`` (0.5))
+        testCase "poisson: moments and pmf (4.0)" (fun () -> ``poisson: moments and pmf`` (4.0))
+        testCase "poisson: moments and pmf (9.99)" (fun () -> ``poisson: moments and pmf`` (9.99))
+        testCase "poisson: moments and pmf (10.0)" (fun () -> ``poisson: moments and pmf`` (10.0))
+        testCase "poisson: moments and pmf (30.0)" (fun () -> ``poisson: moments and pmf`` (30.0))
+        testCase "poisson: moments and pmf (1e4)" (fun () -> ``poisson: moments and pmf`` (1e4))
+        testCase "poisson: moments and pmf (1e6)" (fun () -> ``poisson: moments and pmf`` (1e6))
+        testCase "poisson: zero rate and mixed rates" ``poisson: zero rate and mixed rates``
+        testCase "logFactorial matches MathNet" ``logFactorial matches MathNet``
+        testCase "categorical: frequencies match softmax" ``categorical: frequencies match softmax``
+        testCase "categorical: per-row logits and a single column" ``categorical: per-row logits and a single column``
+        testCase "permutation: is a permutation, positions have mean (n-1)/2" ``permutation: is a permutation, positions have mean (n-1)/2``
+        testCase "parallel and sequential paths are bit-identical for large n" ``parallel and sequential paths are bit-identical for large n``
+        testCase "parallel path is bit-identical for small n as well" ``parallel path is bit-identical for small n as well``
+        testCase "concurrent draws from different keys equal sequential draws" ``concurrent draws from different keys equal sequential draws``
+        testCase "invalid inputs throw ArgumentException naming the function and value" ``invalid inputs throw ArgumentException naming the function and value``
+    ]

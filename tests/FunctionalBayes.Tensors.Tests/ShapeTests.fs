@@ -4,11 +4,11 @@ module FunctionalBayes.Tensors.Tests.ShapeTests
 open System
 open FsCheck
 open FsCheck.FSharp
-open Xunit
+open Expecto
+open FunctionalBayes.TestAssertions
 open FunctionalBayes.Tensors
 open FunctionalBayes.Tensors.Tests.TestUtil
 
-[<Fact>]
 let ``broadcasting follows NumPy`` () =
     let cases =
         [ [| 3 |], [| 2; 3 |], [| 2; 3 |]
@@ -20,14 +20,12 @@ let ``broadcasting follows NumPy`` () =
         Assert.Equal<int[]>(expected, Shape.broadcast "test" a b)
         Assert.Equal<int[]>(expected, (Tensor.zeros a + Tensor.zeros b).Shape)
 
-[<Fact>]
 let ``broadcasting is symmetric and idempotent`` () =
     Prop.forAll (Arb.fromGen genBroadcastPair) (fun (a, b) ->
         let ab = Shape.broadcast "t" a b
         ab = Shape.broadcast "t" b a && Shape.broadcast "t" ab a = ab && Shape.broadcast "t" ab b = ab)
     |> check 100
 
-[<Fact>]
 let ``a shape error names the op and both shapes`` () =
     let ex = Assert.Throws<ArgumentException>(fun () -> Tensor.zeros [| 2; 3 |] + Tensor.zeros [| 4 |] |> ignore)
     Assert.Contains("add", ex.Message)
@@ -50,7 +48,6 @@ let ``a shape error names the op and both shapes`` () =
     let ex = Assert.Throws<ArgumentException>(fun () -> Tensor.narrow 0 1 3 (Tensor.zeros [| 2 |]) |> ignore)
     Assert.Contains("slice", ex.Message)
 
-[<Fact>]
 let ``dtype errors say what to do`` () =
     let ex = Assert.Throws<ArgumentException>(fun () -> Tensor.exp (Tensor.ofInts [| 1 |]) |> ignore)
     Assert.Contains("exp", ex.Message)
@@ -59,7 +56,16 @@ let ``dtype errors say what to do`` () =
     let ex = Assert.Throws<ArgumentException>(fun () -> Tensor.embedding (Tensor.zeros [| 3; 2 |]) (Tensor.ofArray [| 1.0 |]) |> ignore)
     Assert.Contains("int32", ex.Message)
 
-[<Fact>]
 let ``reshape infers one dimension`` () =
     Assert.Equal<int[]>([| 3; 4 |], (Tensor.reshape [| 3; -1 |] (Tensor.zeros [| 2; 6 |])).Shape)
     Assert.Throws<ArgumentException>(fun () -> Tensor.reshape [| -1; -1 |] (Tensor.zeros [| 4 |]) |> ignore) |> ignore
+
+[<Tests>]
+let tests =
+    testList "ShapeTests" [
+        testCase "broadcasting follows NumPy" ``broadcasting follows NumPy``
+        propertyCase "broadcasting is symmetric and idempotent" ``broadcasting is symmetric and idempotent``
+        testCase "a shape error names the op and both shapes" ``a shape error names the op and both shapes``
+        testCase "dtype errors say what to do" ``dtype errors say what to do``
+        testCase "reshape infers one dimension" ``reshape infers one dimension``
+    ]

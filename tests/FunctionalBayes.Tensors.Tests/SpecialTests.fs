@@ -9,7 +9,8 @@ module FunctionalBayes.Tensors.Tests.SpecialTests
 //  * closed-form identities.
 
 open System
-open Xunit
+open Expecto
+open FunctionalBayes.TestAssertions
 open MathNet.Numerics
 open MathNet.Numerics.Distributions
 open FunctionalBayes.Tensors
@@ -1023,7 +1024,6 @@ let refTable : (string * float * float)[] = [|
 /// Exceptions (documented): lgamma/digamma/trigamma on the negative axis go through reflection
 /// formulas whose relative accuracy degrades near the zeros of the result (e.g. lgamma(−3.128)
 /// ≈ 0.126 loses ~1 digit); there we require absolute accuracy ~1e-14·(1+|term sizes|).
-[<Fact>]
 let ``all functions match mpmath references`` () =
     let fns = dict scalarFns
     let mutable failures = []
@@ -1036,7 +1036,6 @@ let ``all functions match mpmath references`` () =
         if not ok then failures <- sprintf "%s(%.17g) = %.17g, expected %.17g (rel %.2e)" name x a r (relErr a r) :: failures
     Assert.True(List.isEmpty failures, String.Join("\n", failures))
 
-[<Fact>]
 let ``reference table covers every scalar function`` () =
     for (name, _) in scalarFns do
         Assert.True(refTable |> Array.exists (fun (n, _, _) -> n = name), name)
@@ -1056,13 +1055,11 @@ let posGrid =
 
 /// MathNet's GammaLn is a Lanczos approximation: ~1e-15 relative away from the zeros at 1 and 2,
 /// but only absolutely accurate (~1e-15) near them, so tolerance = 1e-13 rel + 1e-14 abs.
-[<Fact>]
 let ``lgamma vs MathNet GammaLn on x > 0`` () =
     for x in posGrid do
         if x < 1e300 then
             check (sprintf "lgamma %g" x) 1e-13 1e-14 (Special.lgamma x) (SpecialFunctions.GammaLn x)
 
-[<Fact>]
 let ``lgamma vs MathNet log|Gamma| on negative non-integers`` () =
     // MathNet's GammaLn returns NaN for x < 0, so compare with log|Γ(x)| from its Gamma
     // (Lanczos + reflection, ~1e-14 relative for the moderate |x| used here).
@@ -1074,7 +1071,6 @@ let ``lgamma vs MathNet log|Gamma| on negative non-integers`` () =
 
 /// MathNet's DiGamma uses a recurrence + asymptotic series with ~1e-15 absolute error and no
 /// special treatment of the root x0 ≈ 1.4616, hence an absolute floor.
-[<Fact>]
 let ``digamma vs MathNet DiGamma`` () =
     for x in posGrid do
         if x > 1e-300 && x < 1e300 then
@@ -1084,7 +1080,6 @@ let ``digamma vs MathNet DiGamma`` () =
 
 /// MathNet's Erf/Erfc (Boost-derived rational approximations) are ~1e-16; 1e-13 relative
 /// covers both implementations' rounding with ample margin, including the erfc tail.
-[<Fact>]
 let ``erf and erfc vs MathNet`` () =
     for i in -600 .. 2700 do
         let x = float i * 0.01
@@ -1093,7 +1088,6 @@ let ``erf and erfc vs MathNet`` () =
     for x in [ 1e-300; 1e-20; 1e-10; 1e-5; -1e-10 ] do
         check (sprintf "erf %g" x) 1e-14 0.0 (Special.erf x) (SpecialFunctions.Erf x)
 
-[<Fact>]
 let ``erfinv vs MathNet ErfInv`` () =
     for i in -999 .. 999 do
         let x = float i * 0.001
@@ -1104,7 +1098,6 @@ let ``erfinv vs MathNet ErfInv`` () =
 
 /// MathNet's Normal.CDF is 0.5·erfc(−x/√2) with x/√2 rounded: its relative error grows like
 /// x²·ε in the lower tail (≈ 1e-13 at x = −37), so the tolerance is 1e-15·(1+x²).
-[<Fact>]
 let ``normalCdf vs MathNet Normal.CDF`` () =
     // below x ≈ −37.5 the results are subnormal: compared absolutely (1e-320)
     for i in -3800 .. 900 do
@@ -1112,7 +1105,6 @@ let ``normalCdf vs MathNet Normal.CDF`` () =
         check (sprintf "normalCdf %g" x) (2e-15 * (1.0 + x * x)) 1e-320 (Special.normalCdf x) (Normal.CDF(0.0, 1.0, x))
 
 /// MathNet's InvCDF is −√2·erfcinv(2p); accurate to ~1e-15 except where 2p rounds.
-[<Fact>]
 let ``normalIcdf vs MathNet Normal.InvCDF`` () =
     for i in 1 .. 999 do
         let p = float i * 0.001
@@ -1123,7 +1115,6 @@ let ``normalIcdf vs MathNet Normal.InvCDF`` () =
 
 // ---------------------------------------------------------------- identities
 
-[<Fact>]
 let ``digamma recurrence psi(x+1) = psi(x) + 1/x`` () =
     for x in posGrid do
         if x > 1e-10 && x < 1e15 then
@@ -1132,7 +1123,6 @@ let ``digamma recurrence psi(x+1) = psi(x) + 1/x`` () =
             // x+1 rounding perturbs the argument by ≤ ulp(x+1)/2; ψ' ≤ 1/x² + … bounds the effect
             check (sprintf "psi recurrence %g" x) 1e-14 (4e-16 * (abs (Special.digamma x) + 1.0 / x)) lhs rhs
 
-[<Fact>]
 let ``trigamma recurrence and special values`` () =
     check "trigamma(1)" 1e-15 0.0 (Special.trigamma 1.0) (Math.PI * Math.PI / 6.0)
     check "trigamma(1/2)" 1e-15 0.0 (Special.trigamma 0.5) (Math.PI * Math.PI / 2.0)
@@ -1140,14 +1130,12 @@ let ``trigamma recurrence and special values`` () =
         if x > 1e-10 && x < 1e15 && x + 1.0 - 1.0 = x then
             check (sprintf "trigamma recurrence %g" x) 1e-14 0.0 (Special.trigamma x) (Special.trigamma (x + 1.0) + 1.0 / (x * x))
 
-[<Fact>]
 let ``trigamma is the derivative of digamma`` () =
     for x in [ 0.3; 1.0; 1.4616; 2.5; 7.0; 42.0; -0.5; -1.3 ] do
         let h = 1e-5 * max 1.0 (abs x)
         let fd = (Special.digamma (x + h) - Special.digamma (x - h)) / (2.0 * h)
         check (sprintf "dpsi %g" x) 1e-8 0.0 (Special.trigamma x) fd
 
-[<Fact>]
 let ``lgamma of integers is log factorial`` () =
     let mutable logFact = 0.0 // log((n−1)!) accumulated exactly enough via Σ log k
     for n in 1 .. 170 do
@@ -1157,7 +1145,6 @@ let ``lgamma of integers is log factorial`` () =
     Assert.Equal(0.0, Special.lgamma 1.0)
     Assert.Equal(0.0, Special.lgamma 2.0)
 
-[<Fact>]
 let ``lgamma special values and reflection`` () =
     check "lgamma(1/2)" 1e-15 0.0 (Special.lgamma 0.5) (0.5 * Math.Log Math.PI)
     check "lgamma(3/2)" 1e-15 0.0 (Special.lgamma 1.5) (0.5 * Math.Log Math.PI - Math.Log 2.0)
@@ -1174,7 +1161,6 @@ let ``lgamma special values and reflection`` () =
     // tiny x: lgamma(x) ≈ −log x − γx
     check "lgamma 1e-300" 1e-15 0.0 (Special.lgamma 1e-300) (300.0 * Math.Log 10.0)
 
-[<Fact>]
 let ``digamma special values`` () =
     let euler = 0.57721566490153286061
     check "psi(1)" 1e-15 0.0 (Special.digamma 1.0) -euler
@@ -1188,7 +1174,6 @@ let ``digamma special values`` () =
     // reflection at half-integers: ψ(−1/2) = ψ(3/2)  (cot term exactly 0)
     check "psi(-1/2)" 1e-15 0.0 (Special.digamma -0.5) (Special.digamma 1.5)
 
-[<Fact>]
 let ``erf symmetry and complements`` () =
     for i in 0 .. 600 do
         let x = float i * 0.01
@@ -1205,7 +1190,6 @@ let ``erf symmetry and complements`` () =
     Assert.True(Double.IsNaN(Special.erf Double.NaN))
     Assert.True(Double.IsNaN(Special.erfc Double.NaN))
 
-[<Fact>]
 let ``erfinv round trips`` () =
     for i in -999 .. 999 do
         let x = float i * 0.001
@@ -1219,7 +1203,6 @@ let ``erfinv round trips`` () =
     Assert.True(Double.IsNaN(Special.erfinv 1.5))
     check "erfinv tiny" 1e-15 0.0 (Special.erfinv 1e-300) (1e-300 * Math.Sqrt Math.PI / 2.0)
 
-[<Fact>]
 let ``normalLogCdf deep lower tail matches the asymptotic series`` () =
     // log Φ(x) = −x²/2 − log(−x) − ½log 2π + log(1 − 1/x² + 3/x⁴ − 15/x⁶ + 105/x⁸ − 945/x¹⁰ + …)
     let asym (x: float) =
@@ -1238,7 +1221,6 @@ let ``normalLogCdf deep lower tail matches the asymptotic series`` () =
     Assert.Equal(Double.NegativeInfinity, Special.normalLogCdf Double.NegativeInfinity)
     Assert.Equal(0.0, Special.normalLogCdf Double.PositiveInfinity)
 
-[<Fact>]
 let ``normalCdf symmetry tails and icdf round trip`` () =
     for i in 0 .. 800 do
         let x = float i * 0.01
@@ -1257,7 +1239,6 @@ let ``normalCdf symmetry tails and icdf round trip`` () =
     Assert.Equal(Double.PositiveInfinity, Special.normalIcdf 1.0)
     Assert.True(Double.IsNaN(Special.normalIcdf -0.1))
 
-[<Fact>]
 let ``log1p and expm1 tiny arguments and inverses`` () =
     for e in -300 .. 10 .. -20 do
         let x = 10.0 ** float e
@@ -1277,7 +1258,6 @@ let ``log1p and expm1 tiny arguments and inverses`` () =
     Assert.Equal(Double.PositiveInfinity, Special.expm1 Double.PositiveInfinity)
     check "log1p 1e300" 1e-15 0.0 (Special.log1p 1e300) (300.0 * Math.Log 10.0)
 
-[<Fact>]
 let ``softplus sigmoid logSigmoid identities and extremes`` () =
     for i in -800 .. 800 do
         let x = float i * 0.1
@@ -1329,7 +1309,6 @@ let inputsFor (name: string) (n: int) (seed: int) =
 
 /// SIMD kernels (softplus, sigmoid) use vectorized exp/log (≤ 2-3 ulp) instead of Math.Exp/Log,
 /// so they agree with the scalar function to ~1e-15, not bitwise; the rest are bitwise equal.
-[<Fact>]
 let ``float64 span kernels equal the scalar function`` () =
     for (name, f, k64, _) in kernels do
         let simd = (name = "softplus" || name = "sigmoid")
@@ -1348,7 +1327,6 @@ let ``float64 span kernels equal the scalar function`` () =
 /// lgamma near its zeros and erfinv near ±1 amplify the input's float32 granularity, so those
 /// use the conditioning of the result instead); the SIMD float32 softplus/sigmoid compute in
 /// float32 and are allowed 8 ulp. Subnormal float32 results are compared absolutely.
-[<Fact>]
 let ``float32 span kernels agree with float64 within float32 tolerance`` () =
     let minNormal32 = 1.1754943508222875e-38
     for (name, f, _, k32) in kernels do
@@ -1368,7 +1346,6 @@ let ``float32 span kernels agree with float64 within float32 tolerance`` () =
             elif not (a = float (float32 r) || (Double.IsNaN a && Double.IsNaN r)) then
                 failwithf "%sSpanF32 x=%.9g: %g vs %g" name xs.[i] a r
 
-[<Fact>]
 let ``span kernels work in place and reject short destinations`` () =
     let xs = [| -50.0; -3.0; -0.5; 0.0; 0.5; 3.0; 50.0; 1e-10; -1e-10; 20.0; -20.0 |]
     let expected = xs |> Array.map Special.softplus
@@ -1386,7 +1363,6 @@ let ``span kernels work in place and reject short destinations`` () =
     Special.sigmoidSpan (ReadOnlySpan xs) (Span long)
     Assert.Equal(-7.0, long.[19])
 
-[<Fact>]
 let ``SIMD kernels handle special values`` () =
     let xs = [| nan; infinity; -infinity; 0.0; -0.0; 710.0; -745.0; -746.0; 1e-300; -1e-300; 36.0; -36.0; 37.5; -37.5; 1e308; -1e308 |]
     let sp = Array.zeroCreate xs.Length
@@ -1404,3 +1380,33 @@ let ``SIMD kernels handle special values`` () =
     Assert.True(Single.IsNaN spf.[0])
     Assert.Equal(Single.PositiveInfinity, spf.[1])
     Assert.Equal(0.0f, spf.[2])
+
+[<Tests>]
+let tests =
+    testList "SpecialTests" [
+        testCase "all functions match mpmath references" ``all functions match mpmath references``
+        testCase "reference table covers every scalar function" ``reference table covers every scalar function``
+        testCase "lgamma vs MathNet GammaLn on x > 0" ``lgamma vs MathNet GammaLn on x > 0``
+        testCase "lgamma vs MathNet log|Gamma| on negative non-integers" ``lgamma vs MathNet log|Gamma| on negative non-integers``
+        testCase "digamma vs MathNet DiGamma" ``digamma vs MathNet DiGamma``
+        testCase "erf and erfc vs MathNet" ``erf and erfc vs MathNet``
+        testCase "erfinv vs MathNet ErfInv" ``erfinv vs MathNet ErfInv``
+        testCase "normalCdf vs MathNet Normal.CDF" ``normalCdf vs MathNet Normal.CDF``
+        testCase "normalIcdf vs MathNet Normal.InvCDF" ``normalIcdf vs MathNet Normal.InvCDF``
+        testCase "digamma recurrence psi(x+1) = psi(x) + 1/x" ``digamma recurrence psi(x+1) = psi(x) + 1/x``
+        testCase "trigamma recurrence and special values" ``trigamma recurrence and special values``
+        testCase "trigamma is the derivative of digamma" ``trigamma is the derivative of digamma``
+        testCase "lgamma of integers is log factorial" ``lgamma of integers is log factorial``
+        testCase "lgamma special values and reflection" ``lgamma special values and reflection``
+        testCase "digamma special values" ``digamma special values``
+        testCase "erf symmetry and complements" ``erf symmetry and complements``
+        testCase "erfinv round trips" ``erfinv round trips``
+        testCase "normalLogCdf deep lower tail matches the asymptotic series" ``normalLogCdf deep lower tail matches the asymptotic series``
+        testCase "normalCdf symmetry tails and icdf round trip" ``normalCdf symmetry tails and icdf round trip``
+        testCase "log1p and expm1 tiny arguments and inverses" ``log1p and expm1 tiny arguments and inverses``
+        testCase "softplus sigmoid logSigmoid identities and extremes" ``softplus sigmoid logSigmoid identities and extremes``
+        testCase "float64 span kernels equal the scalar function" ``float64 span kernels equal the scalar function``
+        testCase "float32 span kernels agree with float64 within float32 tolerance" ``float32 span kernels agree with float64 within float32 tolerance``
+        testCase "span kernels work in place and reject short destinations" ``span kernels work in place and reject short destinations``
+        testCase "SIMD kernels handle special values" ``SIMD kernels handle special values``
+    ]

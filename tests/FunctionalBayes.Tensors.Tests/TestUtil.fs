@@ -3,16 +3,23 @@ module FunctionalBayes.Tensors.Tests.TestUtil
 open System
 open FsCheck
 open FsCheck.FSharp
-open Xunit
+open Expecto
+open FunctionalBayes.TestAssertions
 open FunctionalBayes.Tensors
 
-/// FsCheck with a fixed seed, so every run checks the same cases; failures throw for xunit.
-let config (maxTest: int) =
-    Config.QuickThrowOnFailure
-        .WithMaxTest(maxTest)
-        .WithReplay(Some { Rnd = Rnd(20261121UL, 0x9E3779B97F4A7C15UL); Size = None })
+/// A property and how many cases to check; a suite runs it with Expecto.FsCheck (`propertyCase`).
+type PropertyCheck = { MaxTest: int; Property: Property }
 
-let check (maxTest: int) (prop: Property) = Check.One(config maxTest, prop)
+let check (maxTest: int) (prop: Property) = { MaxTest = maxTest; Property = prop }
+
+/// Expecto.FsCheck with a fixed replay seed, so every run checks the same cases.
+let fsCheckConfig (maxTest: int) =
+    { FsCheckConfig.defaultConfig with maxTest = maxTest; replay = Some(20261121UL, 0x9E3779B97F4A7C15UL, None) }
+
+/// An Expecto property test from a test function that returns its property.
+let propertyCase (name: string) (f: unit -> PropertyCheck) =
+    let p = f ()
+    testPropertyWithConfig (fsCheckConfig p.MaxTest) name p.Property
 
 /// Deterministic test data (tests' own randomness, not the library's RNG).
 let randomArray (seed: int) (n: int) (lo: float) (hi: float) =

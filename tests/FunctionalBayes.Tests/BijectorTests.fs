@@ -2,7 +2,8 @@
 module FunctionalBayes.Tests.BijectorTests
 
 open System
-open Xunit
+open Expecto
+open FunctionalBayes.TestAssertions
 open MathNet.Numerics.LinearAlgebra
 open FunctionalBayes
 open FunctionalBayes.Tensors
@@ -43,7 +44,6 @@ let private vectorCases =
       Bijector.CorrCholesky, 6
       Bijector.PositiveDefinite, 6 ]
 
-[<Fact>]
 let ``scalar bijectors: round trip and derivative`` () =
     let x = randomTensor 1 [| 2; 3 |] -3.0 3.0
     for b in [ Bijector.Identity; Bijector.Exp; Bijector.ExpPlus -2.0; Bijector.Sigmoid (-1.0, 4.0) ] do
@@ -56,7 +56,6 @@ let ``scalar bijectors: round trip and derivative`` () =
             log (abs ((f (xi + 1e-6) - f (xi - 1e-6)) / 2e-6)))
         assertClose 1e-7 fd ld
 
-[<Fact>]
 let ``vector and matrix bijectors: round trip`` () =
     for (b, m) in vectorCases do
         let x = randomTensor (m + 3) [| 2; m |] -1.5 1.5
@@ -64,7 +63,6 @@ let ``vector and matrix bijectors: round trip`` () =
         assertTensorClose 1e-10 x (Bijector.inverse b y)
         Assert.Equal<int[]>(x.Shape, Bijector.unconstrainedShape b y.Shape)
 
-[<Fact>]
 let ``vector and matrix bijectors: log |det J| against finite differences`` () =
     for (b, m) in vectorCases do
         for seed in 1 .. 3 do
@@ -74,7 +72,6 @@ let ``vector and matrix bijectors: log |det J| against finite differences`` () =
             if abs (got - expected) > 1e-6 * (1.0 + abs expected) then
                 failwithf "%A: log|det J| %g, finite differences %g" b got expected
 
-[<Fact>]
 let ``forward lands in the constraint's set`` () =
     let cases =
         [ Constraint.Positive, 3; Constraint.GreaterThan 2.0, 3; Constraint.Interval (-1.0, 1.0), 3; Constraint.UnitInterval, 3
@@ -88,13 +85,22 @@ let ``forward lands in the constraint's set`` () =
     Assert.False((Constraint.check Constraint.Simplex (Tensor.ofArray [| 0.5; 0.6 |]) |> Tensor.toBools).[0])
     Assert.False((Constraint.check Constraint.OrderedVector (Tensor.ofArray [| 0.5; 0.4 |]) |> Tensor.toBools).[0])
 
-[<Fact>]
 let ``correlation Cholesky factors give unit-diagonal correlation matrices`` () =
     let l = Bijector.forward Bijector.CorrCholesky (randomTensor 4 [| 6 |] -2.0 2.0)
     let c = Tensor.matmul l (Tensor.transpose l)
     assertClose 1e-12 [| 1.0; 1.0; 1.0; 1.0 |] (Tensor.toArray (Tensor.diagonal c))
 
-[<Fact>]
 let ``discrete supports have no bijector`` () =
     let ex = Assert.Throws<ArgumentException>(fun () -> Constraint.bijector Constraint.NonNegativeInteger |> ignore)
     Assert.Contains("discrete", ex.Message)
+
+[<Tests>]
+let tests =
+    testList "BijectorTests" [
+        testCase "scalar bijectors: round trip and derivative" ``scalar bijectors: round trip and derivative``
+        testCase "vector and matrix bijectors: round trip" ``vector and matrix bijectors: round trip``
+        testCase "vector and matrix bijectors: log |det J| against finite differences" ``vector and matrix bijectors: log |det J| against finite differences``
+        testCase "forward lands in the constraint's set" ``forward lands in the constraint's set``
+        testCase "correlation Cholesky factors give unit-diagonal correlation matrices" ``correlation Cholesky factors give unit-diagonal correlation matrices``
+        testCase "discrete supports have no bijector" ``discrete supports have no bijector``
+    ]

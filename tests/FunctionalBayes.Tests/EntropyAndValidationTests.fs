@@ -3,7 +3,8 @@
 module FunctionalBayes.Tests.EntropyAndValidationTests
 
 open System
-open Xunit
+open Expecto
+open FunctionalBayes.TestAssertions
 open FunctionalBayes
 open FunctionalBayes.Tensors
 // MathNet.Numerics references, renamed apart from our union cases
@@ -22,7 +23,6 @@ let private s (v: float) = Tensor.scalar v
 let private t (a: float[]) = Tensor.ofArray a
 let private h d = Dist.entropy d |> Tensor.toScalar
 
-[<Fact>]
 let ``entropies against MathNet`` () =
     Assert.Equal(RefNormal(0.5, 1.7).Entropy, h (Dist.normal (s 0.5) (s 1.7)), 12)
     Assert.Equal(RefCauchy(0.5, 1.7).Entropy, h (Dist.cauchy (s 0.5) (s 1.7)), 12)
@@ -35,7 +35,6 @@ let ``entropies against MathNet`` () =
     Assert.Equal(RefBernoulli(0.3).Entropy, h (Dist.bernoulliProbs (s 0.3)), 12)
     Assert.Equal(RefCategorical([| 0.2; 0.5; 0.3 |]).Entropy, h (Dist.categoricalProbs (t [| 0.2; 0.5; 0.3 |])), 12)
 
-[<Fact>]
 let ``entropies without a MathNet reference, by Monte Carlo`` () =
     let mc (seed: uint64) d =
         let n = 100_000
@@ -52,7 +51,6 @@ let ``entropies without a MathNet reference, by Monte Carlo`` () =
         let exact = h d
         Assert.True(abs (est - exact) < 5.0 * se, sprintf "%s entropy %g, Monte Carlo %g ± %g" (Dist.name d) exact est se)
 
-[<Fact>]
 let ``invalid parameters name the distribution, the parameter and the value`` () =
     let ex = Assert.Throws<ArgumentException>(fun () -> Dist.normal (s 0.0) (s -1.0) |> ignore)
     Assert.Contains("Normal", ex.Message)
@@ -79,13 +77,11 @@ let ``invalid parameters name the distribution, the parameter and the value`` ()
     Assert.Contains("[3]", ex.Message)
     Assert.Contains("[2]", ex.Message)
 
-[<Fact>]
 let ``the union cases skip validation, for hot loops`` () =
     // no exception at construction; the density is then NaN, which is what validation is for
     let d = Distribution.Normal (s 0.0, s -1.0)
     Assert.True(Double.IsNaN(Dist.logProb d (s 0.5) |> Tensor.toScalar))
 
-[<Fact>]
 let ``shapes and supports`` () =
     let d = Dist.normal (Tensor.zeros [| 3 |]) (Tensor.ones [| 2; 1 |])
     Assert.Equal<int[]>([| 2; 3 |], Dist.batchShape d)
@@ -100,3 +96,13 @@ let ``shapes and supports`` () =
     Assert.Equal(Constraint.Simplex, Dist.support (Dist.dirichlet (t [| 1.0; 1.0 |])))
     Assert.Equal(Constraint.IntegerInterval (0, 2), Dist.support (Dist.categoricalLogits (t [| 0.0; 0.0; 0.0 |])))
     Assert.Equal(Bijector.Sigmoid (0.0, 1.0), Constraint.bijector (Dist.support (Dist.beta (s 1.0) (s 1.0))))
+
+[<Tests>]
+let tests =
+    testList "EntropyAndValidationTests" [
+        testCase "entropies against MathNet" ``entropies against MathNet``
+        testCase "entropies without a MathNet reference, by Monte Carlo" ``entropies without a MathNet reference, by Monte Carlo``
+        testCase "invalid parameters name the distribution, the parameter and the value" ``invalid parameters name the distribution, the parameter and the value``
+        testCase "the union cases skip validation, for hot loops" ``the union cases skip validation, for hot loops``
+        testCase "shapes and supports" ``shapes and supports``
+    ]

@@ -2,7 +2,8 @@
 /// against finite differences.
 module FunctionalBayes.Tests.GradientTests
 
-open Xunit
+open Expecto
+open FunctionalBayes.TestAssertions
 open FunctionalBayes
 open FunctionalBayes.Tensors
 open FunctionalBayes.Tensors.Tests.TestUtil
@@ -10,7 +11,6 @@ open FunctionalBayes.Tensors.Tests.TestUtil
 let private t (a: float[]) = Tensor.ofArray a
 let private lp (d: Distribution) (x: float[]) = Dist.logProb d (t x)
 
-[<Fact>]
 let ``continuous scalar families, in parameters and value`` () =
     let x = [| 0.3; 1.7; 0.9 |]
     let cases : (Tensor[] -> Tensor) list =
@@ -30,7 +30,6 @@ let ``continuous scalar families, in parameters and value`` () =
     for f in cases do
         gradCheck f [| t [| 0.2; -0.4; 0.1 |] |> Tensor.abs; t [| 0.8; 1.3; 0.6 |]; t x |]
 
-[<Fact>]
 let ``discrete families, in parameters`` () =
     let k = t [| 0.0; 3.0; 1.0 |]
     let cases : (Tensor[] -> Tensor) list =
@@ -48,7 +47,6 @@ let ``discrete families, in parameters`` () =
     for f in cases do
         gradCheck f [| t [| 0.2; -0.4; 0.1 |]; t [| 0.8; 1.3; 0.6 |] |]
 
-[<Fact>]
 let ``multivariate families, in parameters and value`` () =
     let l0 = Tensor.create [| 3; 3 |] [| 1.2; 0.0; 0.0; 0.3; 0.9; 0.0; -0.2; 0.4; 1.1 |]
     gradCheck (fun p -> Dist.logProb (MultivariateNormal (p.[0], Tensor.tril p.[1])) p.[2])
@@ -59,3 +57,11 @@ let ``multivariate families, in parameters and value`` () =
         [| t [| 0.7; 2.0; 1.3 |]; t [| 0.2; 0.5; 0.3 |] |]
     gradCheck (fun p -> Dist.logProb (Mixture (p.[0], [ Normal (p.[1], Tensor.scalar 1.0); Laplace (Tensor.scalar 0.5, Tensor.abs p.[1] + 0.5) ])) (t [| 0.3; -1.0 |]))
         [| t [| 0.2; -0.1 |]; Tensor.scalar 0.4 |]
+
+[<Tests>]
+let tests =
+    testList "GradientTests" [
+        testCase "continuous scalar families, in parameters and value" ``continuous scalar families, in parameters and value``
+        testCase "discrete families, in parameters" ``discrete families, in parameters``
+        testCase "multivariate families, in parameters and value" ``multivariate families, in parameters and value``
+    ]

@@ -2,7 +2,8 @@
 module FunctionalBayes.Tests.KlTests
 
 open System
-open Xunit
+open Expecto
+open FunctionalBayes.TestAssertions
 open FunctionalBayes
 open FunctionalBayes.Tensors
 
@@ -21,7 +22,6 @@ let private agrees (seed: uint64) (p: Distribution) (q: Distribution) =
     if abs (m - exact) > 5.0 * se + 1e-12 then
         failwithf "KL(%s ‖ %s): analytic %g, Monte Carlo %g ± %g" (Dist.name p) (Dist.name q) exact m se
 
-[<Fact>]
 let ``scalar families`` () =
     agrees 1UL (Dist.normal (s 0.5) (s 1.2)) (Dist.normal (s -0.3) (s 0.8))
     agrees 2UL (Dist.logNormal (s 0.1) (s 0.5)) (Dist.logNormal (s 0.4) (s 0.9))
@@ -32,7 +32,6 @@ let ``scalar families`` () =
     agrees 7UL (Dist.bernoulliLogits (s 0.3)) (Dist.bernoulliLogits (s -1.1))
     agrees 8UL (Dist.bernoulliProbs (s 0.3)) (Dist.bernoulliProbs (s 0.6))
 
-[<Fact>]
 let ``vector families and wrappers`` () =
     agrees 11UL (Dist.categoricalLogits (t [| 0.1; 1.0; -0.5 |])) (Dist.categoricalProbs (t [| 0.2; 0.3; 0.5 |]))
     agrees 12UL (Dist.dirichlet (t [| 1.5; 2.0; 0.7 |])) (Dist.dirichlet (t [| 1.0; 1.0; 3.0 |]))
@@ -41,7 +40,6 @@ let ``vector families and wrappers`` () =
     agrees 13UL (Dist.multivariateNormal (t [| 0.0; 1.0 |]) l1) (Dist.multivariateNormal (t [| 0.5; 0.2 |]) l2)
     agrees 14UL (Dist.toEvent 1 (Dist.normal (t [| 0.0; 1.0 |]) (t [| 1.0; 2.0 |]))) (Dist.toEvent 1 (Dist.normal (t [| 0.3; 0.0 |]) (t [| 1.5; 1.0 |])))
 
-[<Fact>]
 let ``pairs without a closed form fall back to Monte Carlo, and say so when asked for one`` () =
     let p = Dist.normal (s 0.0) (s 1.0)
     let q = Dist.studentT (s 3.0) (s 0.0) (s 1.0)
@@ -52,8 +50,16 @@ let ``pairs without a closed form fall back to Monte Carlo, and say so when aske
     let est = Kl.divergence (Rng.key 5UL) 20_000 p q |> Tensor.toScalar
     Assert.True(est > 0.0 && est < 0.1)
 
-[<Fact>]
 let ``analytic KL is differentiable`` () =
     // d/dμ₁ KL(N(μ₁,1) ‖ N(0,1)) = μ₁
     let g = Autodiff.grad (fun m -> Kl.analytic (Normal (m, s 1.0)) (Normal (s 0.0, s 1.0))) (s 0.7)
     Assert.Equal(0.7, Tensor.toScalar g, 14)
+
+[<Tests>]
+let tests =
+    testList "KlTests" [
+        testCase "scalar families" ``scalar families``
+        testCase "vector families and wrappers" ``vector families and wrappers``
+        testCase "pairs without a closed form fall back to Monte Carlo, and say so when asked for one" ``pairs without a closed form fall back to Monte Carlo, and say so when asked for one``
+        testCase "analytic KL is differentiable" ``analytic KL is differentiable``
+    ]

@@ -3,7 +3,8 @@
 module FunctionalBayes.Tests.LayerAttentionMixtureTests
 
 open System
-open Xunit
+open Expecto
+open FunctionalBayes.TestAssertions
 open FunctionalBayes
 open FunctionalBayes.Tensors
 open FunctionalBayes.Tensors.Tests.TestUtil
@@ -45,7 +46,6 @@ let private attentionLoop (n: int) (d: int) (m: int) (hk: int) (u: int) (x: floa
             out.[i * u + uu] <- Seq.sum (seq { for c in 0 .. h - 1 -> pooled.[c] * wOut.[c * u + uu] })
     out
 
-[<Fact>]
 let ``attention with fixed weights matches the loop implementation`` () =
     for (m, hk, u) in [ (2, 3, 2); (1, 4, 1) ] do
         let n, d = 3, 4
@@ -67,7 +67,6 @@ let ``attention with fixed weights matches the loop implementation`` () =
         Assert.Equal<int[]>([| n; u |], out.Shape)
         assertClose 1e-6 expected (Tensor.toArray out)
 
-[<Fact>]
 let ``attention sites, shapes and the prior scales of the weights`` () =
     let n, d = 20, 4
     let x = randomTensor 8 [| n; d |] -1.0 1.0
@@ -99,7 +98,6 @@ let ``attention sites, shapes and the prior scales of the weights`` () =
     let sea = Tensor.toArray se
     assertClose 1e-12 (Array.init (d * m * hk) (fun idx -> sea.[idx % (m * hk)])) (sd "AttentionLayer_s_W_emb")
 
-[<Fact>]
 let ``attention settings are checked, naming the layer`` () =
     let bad (f: unit -> unit) =
         let ex = Assert.ThrowsAny<ArgumentException>(fun () -> f ())
@@ -117,7 +115,6 @@ let ``attention settings are checked, naming the layer`` () =
 let private logNormal01 (b: float) = -0.5 * b * b - 0.5 * log (2.0 * Math.PI)
 let private logLaplace01 (b: float) = -abs b - log 2.0
 
-[<Fact>]
 let ``mixture layer: out = x·beta, and beta's prior density is the weighted mixture`` () =
     let n, d, u = 5, 3, 2
     let x = randomTensor 11 [| n; d |] -2.0 2.0
@@ -142,7 +139,6 @@ let ``mixture layer: out = x·beta, and beta's prior density is the weighted mix
     Assert.Equal<int[]>([||], lpLogits.Shape)
     Assert.Equal(logNormal01 0.3 + logNormal01 -0.4, Tensor.toScalar lpLogits, 10)
 
-[<Fact>]
 let ``mixture layer with fixed weights and custom components`` () =
     let x = randomTensor 13 [| 4; 2 |] -1.0 1.0
     let beta = randomTensor 14 [| 2; 1 |] -2.0 2.0
@@ -159,7 +155,6 @@ let ``mixture layer with fixed weights and custom components`` () =
         Assert.Equal<int[]>([| 4; units |], out.Shape)
         checkDensities tr
 
-[<Fact>]
 let ``mixture settings are checked at Create, naming the layer`` () =
     let bad (f: unit -> unit) =
         let ex = Assert.ThrowsAny<ArgumentException>(fun () -> f ())
@@ -172,7 +167,6 @@ let ``mixture settings are checked at Create, naming the layer`` () =
     bad (fun () -> MixtureLayer.Create(components = [ Normal (Tensor.zeros [| 2 |], Tensor.scalar 1.0) ]) |> ignore)
     bad (fun () -> MixtureLayer.Default.Call("z", Tensor.ones [| 2; 2 |], units = 0) |> ignore)
 
-[<Fact>]
 let ``attention output is differentiable in the weights (reverse mode vs finite differences)`` () =
     let m, hk, n, d = 2, 2, 3, 3
     let h = m * hk
@@ -184,3 +178,15 @@ let ``attention output is differentiable in the weights (reverse mode vs finite 
         |> fst
     gradCheck f [| randomTensor 16 [| d; h |] -1.0 1.0; randomTensor 17 [| m; h; hk |] -1.0 1.0
                    randomTensor 18 [| m; h; hk |] -1.0 1.0; randomTensor 19 [| m; h; hk |] -1.0 1.0 |]
+
+[<Tests>]
+let tests =
+    testList "LayerAttentionMixtureTests" [
+        testCase "attention with fixed weights matches the loop implementation" ``attention with fixed weights matches the loop implementation``
+        testCase "attention sites, shapes and the prior scales of the weights" ``attention sites, shapes and the prior scales of the weights``
+        testCase "attention settings are checked, naming the layer" ``attention settings are checked, naming the layer``
+        testCase "mixture layer: out = x·beta, and beta's prior density is the weighted mixture" ``mixture layer: out = x·beta, and beta's prior density is the weighted mixture``
+        testCase "mixture layer with fixed weights and custom components" ``mixture layer with fixed weights and custom components``
+        testCase "mixture settings are checked at Create, naming the layer" ``mixture settings are checked at Create, naming the layer``
+        testCase "attention output is differentiable in the weights (reverse mode vs finite differences)" ``attention output is differentiable in the weights (reverse mode vs finite differences)``
+    ]

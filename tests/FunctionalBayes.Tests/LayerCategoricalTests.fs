@@ -4,7 +4,8 @@
 module FunctionalBayes.Tests.LayerCategoricalTests
 
 open System
-open Xunit
+open Expecto
+open FunctionalBayes.TestAssertions
 open FunctionalBayes
 open FunctionalBayes.Tensors
 open FunctionalBayes.Tensors.Tests.TestUtil
@@ -20,7 +21,6 @@ let private at2 (a: float[]) (d2: int) i j = a.[i * d2 + j]
 let private ids (a: int[]) = Tensor.ofArray (Array.map float a)
 let private idArr = [| 2; 0; 4; 2; 1; 3; 3; 0 |]
 
-[<Fact>]
 let ``Embedding looks up rows of theta`` () =
     let c, m = 5, 3
     let theta = randomTensor 1 [| c; m |] -1.0 1.0
@@ -36,7 +36,6 @@ let ``Embedding looks up rows of theta`` () =
         Assert.Equal<int[]>([||], shapeOf tr "EmbeddingLayer_e_scale")
         Assert.Equal<int[]>([| c; m |], shapeOf tr "EmbeddingLayer_e_theta")
 
-[<Fact>]
 let ``RandomEffects looks up one effect per category`` () =
     let c = 5
     let theta = randomTensor 2 [| c; 1 |] -1.0 1.0
@@ -48,7 +47,6 @@ let ``RandomEffects looks up one effect per category`` () =
     Assert.Equal<int[]>([||], shapeOf tr "RandomEffectsLayer_r_scale")
     Assert.Equal<int[]>([| c; 1 |], shapeOf tr "RandomEffectsLayer_r_theta")
 
-[<Fact>]
 let ``RandomWalk looks up the cumulative sum of the increments`` () =
     let c, m = 5, 2
     let theta = randomTensor 3 [| c; m |] -1.0 1.0
@@ -64,7 +62,6 @@ let ``RandomWalk looks up the cumulative sum of the increments`` () =
     Assert.Equal<string[]>([| "RandomWalkLayer_w_scale"; "RandomWalkLayer_w_theta" |], names tr)
     Assert.Equal<int[]>([| c; m |], shapeOf tr "RandomWalkLayer_w_theta")
 
-[<Fact>]
 let ``RandomSlopes sums x times the group's slopes`` () =
     let c, d = 5, 3
     let n = idArr.Length
@@ -91,7 +88,6 @@ let ``RandomSlopes sums x times the group's slopes`` () =
     let out = Model.run (Handlers.seed (Rng.key 1UL) (RandomSlopesLayer.Default.Call("s", Tensor.ones [| n |], ids idArr, c, units = 2)))
     Assert.Equal<int[]>([| n; 2 |], out.Shape)
 
-[<Fact>]
 let ``FixedEffects looks up theta with a fixed prior and no scale`` () =
     let c = 5
     let theta = randomTensor 7 [| c; 1 |] -1.0 1.0
@@ -111,7 +107,6 @@ let ``FixedEffects looks up theta with a fixed prior and no scale`` () =
 let private rhoRaw = [| 0.8; 0.3; 0.55 |]
 let private sigma = [| 0.7; 1.2; 0.4 |]
 
-[<Fact>]
 let ``AR1 noncentered follows the recursion`` () =
     let c, u = 6, 3
     let z = randomTensor 8 [| c; u |] -2.0 2.0
@@ -135,7 +130,6 @@ let ``AR1 noncentered follows the recursion`` () =
     Assert.Equal<int[]>([| c; u |], shapeOf tr (p + "z"))
     Assert.Equal<int[]>([| u |], shapeOf tr (p + "rho_raw"))
 
-[<Fact>]
 let ``AR1 centered: theta has the AR(1) density and covariance`` () =
     let c, u = 5, 3
     let rho = rhoRaw |> Array.map (fun r -> 2.0 * r - 1.0)
@@ -182,7 +176,6 @@ let ``AR1 centered: theta has the AR(1) density and covariance`` () =
                 if abs (est - cv t s) > 5.0 * se then
                     failwithf "unit %d cov(%d, %d): %g vs %g (5 SE = %g)" k t s est (cv t s) (5.0 * se)
 
-[<Fact>]
 let ``AR1 with one slot and sampled values`` () =
     for nc in [ false; true ] do
         let layer = { AR1Layer.Default with Noncentered = nc }
@@ -192,7 +185,6 @@ let ``AR1 with one slot and sampled values`` () =
         Assert.Equal<int[]>([| 3; 3 |], out.Shape)
         Assert.True(Tensor.toArray out |> Array.forall (fun v -> abs v < 1.0))
 
-[<Fact>]
 let ``a one-row batch of ids works`` () =
     let run (m: Model<Tensor>) = Model.run (Handlers.seed (Rng.key 2UL) m)
     for x in [ Tensor.ofArray [| 3.0 |]; Tensor.create [| 1; 1 |] [| 3.0 |]; Tensor.ofInts [| 3 |] ] do
@@ -207,7 +199,6 @@ let ``a one-row batch of ids works`` () =
     let out, _ = runWith [ "EmbeddingLayer_e_scale", Tensor.scalar 1.0; "EmbeddingLayer_e_theta", theta ] (EmbeddingLayer.Default.Call("e", Tensor.ofArray [| 3.0 |], 5, 2))
     assertClose 1e-12 (Tensor.toArray (Tensor.select 0 3 theta)) (Tensor.toArray out)
 
-[<Fact>]
 let ``bad ids and shapes raise naming the layer`` () =
     let raises (layer: string) (f: unit -> Model<Tensor>) =
         let ex = Assert.Throws<ArgumentException>(fun () -> f () |> ignore)
@@ -237,7 +228,6 @@ let ``bad ids and shapes raise naming the layer`` () =
     raises "EmbeddingLayer" (fun () -> EmbeddingLayer.Default.Call("e", ids [| 0 |], 0, 2))
     raises "AR1Layer" (fun () -> AR1Layer.Default.Call("a", ids [| 0 |], 3, units = 0))
 
-[<Fact>]
 let ``invalid prior settings fail at Create naming the layer`` () =
     let onReals = Normal (Tensor.scalar 0.0, Tensor.scalar 1.0)
     let hn = HalfNormal (Tensor.scalar 1.0)
@@ -272,7 +262,6 @@ let private standardNormal (what: string) (v: float[]) =
     if abs m > 5.0 / sqrt n then failwithf "%s: mean %g (5 SE = %g)" what m (5.0 / sqrt n)
     if abs (var - 1.0) > 5.0 * sqrt (2.0 / n) then failwithf "%s: variance %g (5 SE = %g)" what var (5.0 * sqrt (2.0 / n))
 
-[<Fact>]
 let ``prior moments: theta over scale is N(0, 1) and scale is HalfNormal(1)`` () =
     // RandomEffects: 4000 categories in one draw give theta/scale iid N(0, 1)
     let _, tr = Model.run (Handlers.trace (Handlers.seed (Rng.key 31UL) (RandomEffectsLayer.Default.Call("r", ids [| 0 |], 4000))))
@@ -292,7 +281,6 @@ let ``prior moments: theta over scale is N(0, 1) and scale is HalfNormal(1)`` ()
     let beta = tr.Value "RandomSlopesLayer_s_beta" |> Tensor.toArray
     standardNormal "RandomSlopes beta/scale" (beta |> Array.mapi (fun i b -> b / scale.[i % (d * u)]))
 
-[<Fact>]
 let ``AR1 gradients match finite differences (centered density, noncentered output)`` () =
     let c, u = 4, 2
     let p = "AR1Layer_g_"
@@ -307,3 +295,21 @@ let ``AR1 gradients match finite differences (centered density, noncentered outp
     let noncentered (ts: Tensor[]) =
         runWith [ p + "rho_raw", ts.[0]; p + "scale", ts.[1]; p + "z", ts.[2] ] (layer.Call("g", x, c, units = u)) |> fst
     gradCheck noncentered [| raw; scale; randomTensor 41 [| c; u |] -1.0 1.0 |]
+
+[<Tests>]
+let tests =
+    testList "LayerCategoricalTests" [
+        testCase "Embedding looks up rows of theta" ``Embedding looks up rows of theta``
+        testCase "RandomEffects looks up one effect per category" ``RandomEffects looks up one effect per category``
+        testCase "RandomWalk looks up the cumulative sum of the increments" ``RandomWalk looks up the cumulative sum of the increments``
+        testCase "RandomSlopes sums x times the group's slopes" ``RandomSlopes sums x times the group's slopes``
+        testCase "FixedEffects looks up theta with a fixed prior and no scale" ``FixedEffects looks up theta with a fixed prior and no scale``
+        testCase "AR1 noncentered follows the recursion" ``AR1 noncentered follows the recursion``
+        testCase "AR1 centered: theta has the AR(1) density and covariance" ``AR1 centered: theta has the AR(1) density and covariance``
+        testCase "AR1 with one slot and sampled values" ``AR1 with one slot and sampled values``
+        testCase "a one-row batch of ids works" ``a one-row batch of ids works``
+        testCase "bad ids and shapes raise naming the layer" ``bad ids and shapes raise naming the layer``
+        testCase "invalid prior settings fail at Create naming the layer" ``invalid prior settings fail at Create naming the layer``
+        testCase "prior moments: theta over scale is N(0, 1) and scale is HalfNormal(1)" ``prior moments: theta over scale is N(0, 1) and scale is HalfNormal(1)``
+        testCase "AR1 gradients match finite differences (centered density, noncentered output)" ``AR1 gradients match finite differences (centered density, noncentered output)``
+    ]

@@ -3,7 +3,8 @@
 module FunctionalBayes.Tests.LayerInteractionsTests
 
 open System
-open Xunit
+open Expecto
+open FunctionalBayes.TestAssertions
 open FunctionalBayes
 open FunctionalBayes.Tensors
 open FunctionalBayes.Tensors.Tests.TestUtil
@@ -20,7 +21,6 @@ let private at2 (a: float[]) (d2: int) i j = a.[i * d2 + j]
 
 let private shapeOf (tr: Trace) name = (tr.Value name).Shape
 
-[<Fact>]
 let ``FM equals the sum over pairs of factor inner products`` () =
     let n, d, l = 6, 5, 3
     for u in [ 1; 3 ] do
@@ -46,7 +46,6 @@ let ``FM equals the sum over pairs of factor inner products`` () =
         Assert.Equal<int[]>([| d; l; u |], shapeOf tr "FMLayer_fm_theta")
         Assert.Equal<string[]>([| "FMLayer_fm_scale"; "FMLayer_fm_theta" |], tr.Sites |> Array.map (fun s -> s.Name))
 
-[<Fact>]
 let ``FM3 equals the sum over triples`` () =
     let n, d, l = 5, 5, 2
     for u in [ 1; 3 ] do
@@ -85,7 +84,6 @@ let private lowRankBrute (xa: float[]) (za: float[]) (t1: float[]) (t2: float[])
                      acc <- acc + at2 xa d1 r i * m * at2 za d2 r j
              acc |]
 
-[<Fact>]
 let ``LowRankInteraction equals x' theta1 theta2' z`` () =
     let n, d1, d2, l = 7, 4, 3, 2
     for u in [ 1; 3 ] do
@@ -103,7 +101,6 @@ let ``LowRankInteraction equals x' theta1 theta2' z`` () =
         Assert.Equal<int[]>([| d1; l; u |], shapeOf tr (p + "theta1"))
         Assert.Equal<int[]>([| d2; l; u |], shapeOf tr (p + "theta2"))
 
-[<Fact>]
 let ``pairwise puts x_i z_j in column i*d2 + j`` () =
     let n, d1, d2 = 3, 3, 4
     let x = randomTensor 12 [| n; d1 |] -1.0 1.0
@@ -116,7 +113,6 @@ let ``pairwise puts x_i z_j in column i*d2 + j`` () =
             for j in 0 .. d2 - 1 do
                 Assert.Equal(at2 xa d1 r i * at2 za d2 r j, at2 pa (d1 * d2) r (i * d2 + j))
 
-[<Fact>]
 let ``pairwiseUpper follows the row-major upper triangle`` () =
     let n, d = 3, 5
     let x = randomTensor 14 [| n; d |] -1.0 1.0
@@ -133,7 +129,6 @@ let ``pairwiseUpper follows the row-major upper triangle`` () =
     // a vector is one column, which has no pairs
     Assert.Throws<ArgumentException>(fun () -> Interactions.pairwiseUpper (Tensor.ofArray [| 1.0; 2.0 |]) |> ignore) |> ignore
 
-[<Fact>]
 let ``InteractionLayer with z and without z`` () =
     let n, d1, d2 = 5, 3, 2
     for u in [ 1; 3 ] do
@@ -176,7 +171,6 @@ let ``InteractionLayer with z and without z`` () =
         assertClose 1e-6 expected (Tensor.toArray out)
         Assert.Equal<int[]>([| 6; u |], shapeOf tr "InteractionLayer_s_beta1")
 
-[<Fact>]
 let ``Bilinear equals the sum over i j of x_i W_ij z_j`` () =
     let n, d1, d2 = 20, 4, 3
     for u in [ 1; 2; 3 ] do
@@ -199,7 +193,6 @@ let ``Bilinear equals the sum over i j of x_i W_ij z_j`` () =
         Assert.Equal<string[]>([| "BilinearLayer_b_scale"; "BilinearLayer_b_W" |], tr.Sites |> Array.map (fun s -> s.Name))
         Assert.Equal<int[]>([| d1; d2; u |], shapeOf tr "BilinearLayer_b_W")
 
-[<Fact>]
 let ``LowRankBilinear equals x' A B' z with a shared scale`` () =
     let n, d1, d2, l = 20, 4, 5, 2
     for u in [ 1; 3 ] do
@@ -214,7 +207,6 @@ let ``LowRankBilinear equals x' A B' z with a shared scale`` () =
         assertClose 1e-6 (lowRankBrute (Tensor.toArray x) (Tensor.toArray z) (Tensor.toArray a) (Tensor.toArray b) n d1 d2 l u) (Tensor.toArray out)
         Assert.Equal<string[]>([| p + "scale"; p + "A"; p + "B" |], tr.Sites |> Array.map (fun s -> s.Name))
 
-[<Fact>]
 let ``sampled shapes: batch 20 gives (20, u), vectors are columns`` () =
     let x = randomTensor 27 [| 20; 4 |] -1.0 1.0
     let z = randomTensor 28 [| 20; 3 |] -1.0 1.0
@@ -235,7 +227,6 @@ let ``sampled shapes: batch 20 gives (20, u), vectors are columns`` () =
     let act = run (FMLayer.Default.Call("a", x, 2, activation = Tensor.tanh))
     assertClose 1e-12 (Tensor.toArray (Tensor.tanh raw)) (Tensor.toArray act)
 
-[<Fact>]
 let ``bad shapes raise naming the layer`` () =
     let x = randomTensor 30 [| 5; 3 |] -1.0 1.0
     let z = randomTensor 31 [| 4; 2 |] -1.0 1.0
@@ -258,7 +249,6 @@ let ``bad shapes raise naming the layer`` () =
     Assert.Contains("[5, 3]", ex.Message)
     Assert.Contains("[4, 2]", ex.Message)
 
-[<Fact>]
 let ``invalid prior settings fail at Create naming the layer`` () =
     let onReals = Normal (Tensor.scalar 0.0, Tensor.scalar 1.0)
     let hn = HalfNormal (Tensor.scalar 1.0)
@@ -278,7 +268,6 @@ let ``invalid prior settings fail at Create naming the layer`` () =
         // good settings pass, including another family
         create (HalfCauchy (Tensor.scalar 2.0)) (ScaleFamily.Laplace 0.0)
 
-[<Fact>]
 let ``FM and FM3 gradients match finite differences`` () =
     let n, d, l, u = 4, 4, 2, 2
     let x = randomTensor 33 [| n; d |] -1.0 1.0
@@ -290,3 +279,20 @@ let ``FM and FM3 gradients match finite differences`` () =
         runWith [ "FM3Layer_g_scale", scale; "FM3Layer_g_theta", ts.[1] ] (FM3Layer.Default.Call("g", ts.[0], l, units = u)) |> fst
     gradCheck fm [| x; theta |]
     gradCheck fm3 [| x; theta |]
+
+[<Tests>]
+let tests =
+    testList "LayerInteractionsTests" [
+        testCase "FM equals the sum over pairs of factor inner products" ``FM equals the sum over pairs of factor inner products``
+        testCase "FM3 equals the sum over triples" ``FM3 equals the sum over triples``
+        testCase "LowRankInteraction equals x' theta1 theta2' z" ``LowRankInteraction equals x' theta1 theta2' z``
+        testCase "pairwise puts x_i z_j in column i*d2 + j" ``pairwise puts x_i z_j in column i*d2 + j``
+        testCase "pairwiseUpper follows the row-major upper triangle" ``pairwiseUpper follows the row-major upper triangle``
+        testCase "InteractionLayer with z and without z" ``InteractionLayer with z and without z``
+        testCase "Bilinear equals the sum over i j of x_i W_ij z_j" ``Bilinear equals the sum over i j of x_i W_ij z_j``
+        testCase "LowRankBilinear equals x' A B' z with a shared scale" ``LowRankBilinear equals x' A B' z with a shared scale``
+        testCase "sampled shapes: batch 20 gives (20, u), vectors are columns" ``sampled shapes: batch 20 gives (20, u), vectors are columns``
+        testCase "bad shapes raise naming the layer" ``bad shapes raise naming the layer``
+        testCase "invalid prior settings fail at Create naming the layer" ``invalid prior settings fail at Create naming the layer``
+        testCase "FM and FM3 gradients match finite differences" ``FM and FM3 gradients match finite differences``
+    ]

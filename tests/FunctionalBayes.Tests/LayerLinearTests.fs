@@ -3,7 +3,8 @@
 module FunctionalBayes.Tests.LayerLinearTests
 
 open System
-open Xunit
+open Expecto
+open FunctionalBayes.TestAssertions
 open FunctionalBayes
 open FunctionalBayes.Tensors
 open FunctionalBayes.Tensors.Tests.TestUtil
@@ -20,7 +21,6 @@ let private regression (x: Tensor) (y: Tensor option) = model {
     return! Links.gaussian "y" (mu + b) y
 }
 
-[<Fact>]
 let ``log joint of an adaptive regression equals the hand-written sum`` () =
     let x = Tensor.create [| 4; 2 |] [| 1.0; 0.5; -0.3; 2.0; 0.7; -1.1; 0.0; 0.4 |]
     let y = Tensor.ofArray [| 1.0; 2.0; -1.0; 0.5 |]
@@ -41,7 +41,6 @@ let ``log joint of an adaptive regression equals the hand-written sum`` () =
         + (Array.init 4 (fun i -> RefNormal.PDFLn(xv.[2 * i] * beta.[0] + xv.[2 * i + 1] * beta.[1] + b, sigma, yv.[i])) |> Array.sum)
     Assert.Equal(expected, lj, 11)
 
-[<Fact>]
 let ``site names follow BLayers and shapes are (n, units)`` () =
     let x = Tensor.ones [| 5; 3 |]
     let out, tr = Model.run (Handlers.trace (Handlers.seed (Rng.key 1UL) (AdaptiveLayer.Default.Call("x", x, units = 2, activation = Tensor.tanh))))
@@ -55,7 +54,6 @@ let ``site names follow BLayers and shapes are (n, units)`` () =
     let i, _ = Model.run (Handlers.trace (Handlers.seed (Rng.key 1UL) (InterceptLayer.Default.Call("b", units = 3))))
     Assert.Equal<int[]>([| 1; 3 |], i.Shape)
 
-[<Fact>]
 let ``prior moments of the adaptive layer: Var(out) = d for x = 1_d`` () =
     // scale ~ HalfNormal(1) so E[scale²] = 1, beta_j | scale ~ N(0, scale²): Var(Σ_j beta_j) = d.
     let d = 4
@@ -68,7 +66,6 @@ let ``prior moments of the adaptive layer: Var(out) = d for x = 1_d`` () =
     Assert.True(abs m < 5.0 * sqrt (float d / float n), sprintf "mean %g" m)
     Assert.True(abs (v - float d) < 5.0 * sqrt ((m4 - v * v) / float n), sprintf "variance %g vs %d" v d)
 
-[<Fact>]
 let ``invalid prior settings fail at construction, naming the layer`` () =
     let ex = Assert.Throws<ArgumentException>(fun () -> AdaptiveLayer.Create(Normal (s 0.0, s 1.0), ScaleFamily.Normal 0.0) |> ignore)
     Assert.Contains("AdaptiveLayer", ex.Message)
@@ -85,7 +82,6 @@ let ``invalid prior settings fail at construction, naming the layer`` () =
     let ex = Assert.Throws<ArgumentException>(fun () -> AdaptiveLayer.Default.Call("x", Tensor.ones [| 2; 2 |], units = 0) |> ignore)
     Assert.Contains("units", ex.Message)
 
-[<Fact>]
 let ``a layer reused under the same name is refused`` () =
     let m = model {
         let! a = Layers.adaptive "x" (Tensor.ones [| 2; 2 |])
@@ -95,15 +91,25 @@ let ``a layer reused under the same name is refused`` () =
     let ex = Assert.Throws<InvalidOperationException>(fun () -> Model.run (Handlers.trace (Handlers.seed (Rng.key 4UL) m)) |> ignore)
     Assert.Contains("AdaptiveLayer_x_scale", ex.Message)
 
-[<Fact>]
 let ``samplePrior draws every latent and prediction`` () =
     let x = Tensor.ones [| 3; 2 |]
     let draws = ModelInfo.samplePrior (Rng.key 5UL) 7 (regression x None)
     Assert.Equal<string[]>([| "AdaptiveLayer_x_beta"; "AdaptiveLayer_x_scale"; "InterceptLayer_b_beta"; "y"; "y_sigma" |], draws |> Map.keys |> Seq.toArray)
     Assert.Equal<int[]>([| 7; 3 |], draws.["y"].Shape)
 
-[<Fact>]
 let ``describe prints every site with its distribution and shapes`` () =
     let text = ModelInfo.describe (Rng.key 6UL) (regression (Tensor.ones [| 3; 2 |]) (Some (Tensor.zeros [| 3 |])))
     for expected in [ "AdaptiveLayer_x_beta"; "latent"; "Expand(Normal)"; "[2, 1]"; "y_sigma"; "Exponential"; "observed" ] do
         Assert.Contains(expected, text)
+
+[<Tests>]
+let tests =
+    testList "LayerLinearTests" [
+        testCase "log joint of an adaptive regression equals the hand-written sum" ``log joint of an adaptive regression equals the hand-written sum``
+        testCase "site names follow BLayers and shapes are (n, units)" ``site names follow BLayers and shapes are (n, units)``
+        testCase "prior moments of the adaptive layer: Var(out) = d for x = 1_d" ``prior moments of the adaptive layer: Var(out) = d for x = 1_d``
+        testCase "invalid prior settings fail at construction, naming the layer" ``invalid prior settings fail at construction, naming the layer``
+        testCase "a layer reused under the same name is refused" ``a layer reused under the same name is refused``
+        testCase "samplePrior draws every latent and prediction" ``samplePrior draws every latent and prediction``
+        testCase "describe prints every site with its distribution and shapes" ``describe prints every site with its distribution and shapes``
+    ]

@@ -2,7 +2,8 @@
 module FunctionalBayes.Tests.LayerSmoothTests
 
 open System
-open Xunit
+open Expecto
+open FunctionalBayes.TestAssertions
 open FunctionalBayes
 open FunctionalBayes.Tensors
 open FunctionalBayes.Tensors.Tests.TestUtil
@@ -25,7 +26,6 @@ let private checkDensities (tr: Trace) =
 
 // ---- knots ------------------------------------------------------------------------------------
 
-[<Fact>]
 let ``knot vectors: lengths, clamped repeats and boundary values`` () =
     let x = linspace 2.0 5.0 50
     let k = Splines.makeKnots x 5 3
@@ -42,7 +42,6 @@ let ``knot vectors: lengths, clamped repeats and boundary values`` () =
 
 // ---- basis ------------------------------------------------------------------------------------
 
-[<Fact>]
 let ``cubic basis: shape, partition of unity inside and at both boundaries, non-negative`` () =
     let knots = Splines.makeKnots (linspace 2.0 5.0 50) 5 3
     let xs = Array.append (randomArray 1 40 2.0 5.0) [| 2.0; 5.0; 2.5; 4.5 |]
@@ -58,7 +57,6 @@ let ``cubic basis: shape, partition of unity inside and at both boundaries, non-
     // a column (n, 1) is accepted too
     Assert.Equal<int[]>([| 3; 9 |], (Splines.basis (Tensor.ones [| 3; 1 |] * 3.0) knots 3).Shape)
 
-[<Fact>]
 let ``with no interior knots the cubic basis is the four Bernstein polynomials`` () =
     let knots = Splines.makeKnots [| -1.0; 0.0; 3.0 |] 0 3
     let xs = Array.append (randomArray 2 20 -1.0 3.0) [| -1.0; 3.0 |]
@@ -71,7 +69,6 @@ let ``with no interior knots the cubic basis is the four Bernstein polynomials``
             Array.init 4 (fun i -> binom.[i] * Math.Pow(t, float i) * Math.Pow(1.0 - t, float (3 - i))))
     assertClose 1e-12 expected (Tensor.toArray b)
 
-[<Fact>]
 let ``degree 0 gives half-open indicator columns, degree 1 gives hats`` () =
     let knots0 = Splines.makeKnots (linspace 2.0 5.0 50) 5 0
     Assert.Equal<float[]>([| 2.0; 2.5; 3.0; 3.5; 4.0; 4.5; 5.0 |], knots0 |> Array.map (fun v -> Math.Round(v, 12)))
@@ -93,7 +90,6 @@ let ``degree 0 gives half-open indicator columns, degree 1 gives hats`` () =
         Assert.True(abs (Array.sum r - 1.0) < 1e-10)
         Assert.True(r |> Array.forall (fun v -> v >= 0.0))
 
-[<Fact>]
 let ``bad knots are refused`` () =
     let x = Tensor.ofArray [| 0.5 |]
     Assert.ThrowsAny<ArgumentException>(fun () -> Splines.basis x [| 0.0; 1.0; 0.5; 2.0; 3.0 |] 1 |> ignore) |> ignore
@@ -108,7 +104,6 @@ let private secondDiff (k: int) (u: int) (beta: float[]) =
         let i, c = idx / u, idx % u
         beta.[i * u + c] - 2.0 * beta.[(i + 1) * u + c] + beta.[(i + 2) * u + c])
 
-[<Fact>]
 let ``the right inverse: D·R = I, R is orthogonal to the trend, and D·β equals the differences`` () =
     let k = 9
     let r = Splines.secondDifferenceRightInverse k
@@ -130,7 +125,6 @@ let ``the right inverse: D·R = I, R is orthogonal to the trend, and D·β equal
     let grid = linspace -1.0 1.0 k
     assertClose 1e-12 (Array.init (k * 2) (fun idx -> grid.[idx / 2] * [| 0.7; -1.3 |].[idx % 2])) line
 
-[<Fact>]
 let ``P-spline layer: f = (B(clip x) - B(ref))·β, zero at the reference, constant beyond the knots`` () =
     let knots = Splines.makeKnots (linspace 0.0 1.0 40) 5 3
     let k = knots.Length - 4
@@ -163,7 +157,6 @@ let ``P-spline layer: f = (B(clip x) - B(ref))·β, zero at the reference, const
     let out2, _ = PSplineLayer.Default.Call("q", Tensor.ofArray [| 0.2 |], knots, reference = 0.2) |> runWith [] 2UL
     Assert.Equal(0.0, Tensor.toScalar out2, 12)
 
-[<Fact>]
 let ``P-spline sites, shapes and settings`` () =
     let knots = Splines.makeKnots (linspace 0.0 1.0 40) 4 3
     let k = knots.Length - 4
@@ -187,12 +180,10 @@ let ``P-spline sites, shapes and settings`` () =
 
 // ---- HSGP -------------------------------------------------------------------------------------
 
-[<Fact>]
 let ``HSGP boundary is c times max |x|`` () =
     Assert.Equal(4.5, HSGP.boundary [| -3.0; 1.0; 2.0 |] 1.5, 12)
     Assert.Equal(2.0, HSGP.boundary [| 0.5; -1.0 |] 2.0, 12)
 
-[<Fact>]
 let ``HSGP basis, spectral density and layer output against the formulas`` () =
     let xs = [| -2.0; 0.3; 1.7; 2.9 |]
     let L = HSGP.boundary xs 1.5
@@ -220,7 +211,6 @@ let ``HSGP basis, spectral density and layer output against the formulas`` () =
         Assert.Equal(5.0, Tensor.toScalar r)
     | other -> failwithf "lengthscale's prior is %s" (Dist.name other)
 
-[<Fact>]
 let ``HSGP sites, shapes and settings`` () =
     let x = Tensor.create [| 5; 1 |] (linspace -3.0 3.0 5)
     for units in [ 1; 3 ] do
@@ -239,7 +229,6 @@ let ``HSGP sites, shapes and settings`` () =
     bad (fun () -> HSGPLayer.Default.Call("h", x, 4.5, 0) |> ignore)
     bad (fun () -> HSGPLayer.Default.Call("h", Tensor.ones [| 5; 2 |], 4.5, 3) |> ignore)
 
-[<Fact>]
 let ``HSGP and P-spline outputs are differentiable in their parameters`` () =
     let xs = [| -2.0; 0.3; 1.7 |]
     let hsgp (ps: Tensor[]) =
@@ -253,3 +242,20 @@ let ``HSGP and P-spline outputs are differentiable in their parameters`` () =
         |> runWith [ "PSplineLayer_e_differences", ps.[0]; "PSplineLayer_e_trend", ps.[1] ] 7UL
         |> fst
     gradCheck pspline [| randomTensor 9 [| knots.Length - 6; 1 |] -1.0 1.0; Tensor.ofArray [| 0.3 |] |]
+
+[<Tests>]
+let tests =
+    testList "LayerSmoothTests" [
+        testCase "knot vectors: lengths, clamped repeats and boundary values" ``knot vectors: lengths, clamped repeats and boundary values``
+        testCase "cubic basis: shape, partition of unity inside and at both boundaries, non-negative" ``cubic basis: shape, partition of unity inside and at both boundaries, non-negative``
+        testCase "with no interior knots the cubic basis is the four Bernstein polynomials" ``with no interior knots the cubic basis is the four Bernstein polynomials``
+        testCase "degree 0 gives half-open indicator columns, degree 1 gives hats" ``degree 0 gives half-open indicator columns, degree 1 gives hats``
+        testCase "bad knots are refused" ``bad knots are refused``
+        testCase "the right inverse: D·R = I, R is orthogonal to the trend, and D·β equals the differences" ``the right inverse: D·R = I, R is orthogonal to the trend, and D·β equals the differences``
+        testCase "P-spline layer: f = (B(clip x) - B(ref))·β, zero at the reference, constant beyond the knots" ``P-spline layer: f = (B(clip x) - B(ref))·β, zero at the reference, constant beyond the knots``
+        testCase "P-spline sites, shapes and settings" ``P-spline sites, shapes and settings``
+        testCase "HSGP boundary is c times max |x|" ``HSGP boundary is c times max |x|``
+        testCase "HSGP basis, spectral density and layer output against the formulas" ``HSGP basis, spectral density and layer output against the formulas``
+        testCase "HSGP sites, shapes and settings" ``HSGP sites, shapes and settings``
+        testCase "HSGP and P-spline outputs are differentiable in their parameters" ``HSGP and P-spline outputs are differentiable in their parameters``
+    ]

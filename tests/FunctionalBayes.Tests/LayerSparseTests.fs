@@ -3,7 +3,8 @@
 module FunctionalBayes.Tests.LayerSparseTests
 
 open System
-open Xunit
+open Expecto
+open FunctionalBayes.TestAssertions
 open FunctionalBayes
 open FunctionalBayes.Tensors
 open FunctionalBayes.Tensors.Tests.TestUtil
@@ -30,7 +31,6 @@ let private checkDensities (tr: Trace) =
         Assert.True(Shape.equal s.Value.Value.Shape lp.Shape, sprintf "%s: log density shape %A for value shape %A" s.Name lp.Shape s.Value.Value.Shape)
         Assert.True(Tensor.toArray lp |> Array.forall Double.IsFinite, s.Name)
 
-[<Fact>]
 let ``horseshoe without a slab: beta's prior scale is tau times lambda and out = x·beta`` () =
     let n, d, u = 5, 3, 2
     let x = randomTensor 1 [| n; d |] -2.0 2.0
@@ -47,7 +47,6 @@ let ``horseshoe without a slab: beta's prior scale is tau times lambda and out =
     assertClose 1e-6 (matmulLoop n d u (Tensor.toArray x) (Tensor.toArray beta)) (Tensor.toArray out)
     Assert.Equal<int[]>([| n; u |], out.Shape)
 
-[<Fact>]
 let ``horseshoe with a slab: beta's prior scale is the regularized scale`` () =
     let n, d, u = 4, 3, 2
     let x = randomTensor 4 [| n; d |] -2.0 2.0
@@ -77,7 +76,6 @@ let ``horseshoe with a slab: beta's prior scale is the regularized scale`` () =
     | Expand (HalfCauchy s, _) | HalfCauchy s -> Assert.Equal(0.25, Tensor.toScalar s, 12)
     | other -> failwithf "tau's prior is %s" (Dist.name other)
 
-[<Fact>]
 let ``horseshoe sites and shapes, units 1 and 3, with and without a slab`` () =
     let x = randomTensor 6 [| 30; 4 |] -1.0 1.0
     for units in [ 1; 3 ] do
@@ -98,7 +96,6 @@ let ``horseshoe sites and shapes, units 1 and 3, with and without a slab`` () =
     Assert.Equal<int[]>([| 2; 1 |], outV.Shape)
     Assert.Equal<int[]>([| 1; 1 |], shapeOf trV "HorseshoeLayer_v_beta")
 
-[<Fact>]
 let ``horseshoe settings are checked at Create, naming the layer`` () =
     let bad (f: unit -> unit) =
         let ex = Assert.ThrowsAny<ArgumentException>(fun () -> f ())
@@ -114,7 +111,6 @@ let ``horseshoe settings are checked at Create, naming the layer`` () =
     Assert.Equal(Some 2.0, HorseshoeLayer.Create(slabScale = 2.0).SlabScale)
     Assert.Equal(HorseshoeLayer.Default.Tau0, HorseshoeLayer.Create().Tau0)
 
-[<Fact>]
 let ``horseshoe prior moment: with tau and lambda fixed, beta's sd is the effective scale`` () =
     let tau = Tensor.ofArray [| 0.7 |]
     let lam = Tensor.create [| 2; 1 |] [| 0.5; 2.0 |]
@@ -139,7 +135,6 @@ let ``horseshoe prior moment: with tau and lambda fixed, beta's sd is the effect
         [ "HorseshoeLayer_p_tau", tau; "HorseshoeLayer_p_scale", lam; "HorseshoeLayer_p_c2", Tensor.scalar c2 ]
         [| slab 0.5; slab 2.0 |]
 
-[<Fact>]
 let ``spike and slab: out = x·(z ⊙ beta), sites and shapes`` () =
     let n, d, u = 6, 3, 2
     let x = randomTensor 7 [| n; d |] -2.0 2.0
@@ -169,7 +164,6 @@ let ``spike and slab: out = x·(z ⊙ beta), sites and shapes`` () =
     let ex = Assert.ThrowsAny<ArgumentException>(fun () -> SpikeAndSlabLayer.Create(coef = Normal (Tensor.zeros [| 2 |], Tensor.scalar 1.0)) |> ignore)
     Assert.Contains("SpikeAndSlabLayer", ex.Message)
 
-[<Fact>]
 let ``horseshoe interaction: the design is x_i·x_j for i < j in row-major order`` () =
     let n, d, u = 5, 4, 2
     let p = d * (d - 1) / 2
@@ -201,3 +195,15 @@ let ``horseshoe interaction: the design is x_i·x_j for i < j in row-major order
     let ex = Assert.ThrowsAny<ArgumentException>(fun () -> HorseshoeInteractionLayer.Default.Call("k", Tensor.ones [| 3; 1 |]) |> ignore)
     Assert.Contains("HorseshoeInteractionLayer", ex.Message)
     Assert.Contains(Shape.format [| 3; 1 |], ex.Message)
+
+[<Tests>]
+let tests =
+    testList "LayerSparseTests" [
+        testCase "horseshoe without a slab: beta's prior scale is tau times lambda and out = x·beta" ``horseshoe without a slab: beta's prior scale is tau times lambda and out = x·beta``
+        testCase "horseshoe with a slab: beta's prior scale is the regularized scale" ``horseshoe with a slab: beta's prior scale is the regularized scale``
+        testCase "horseshoe sites and shapes, units 1 and 3, with and without a slab" ``horseshoe sites and shapes, units 1 and 3, with and without a slab``
+        testCase "horseshoe settings are checked at Create, naming the layer" ``horseshoe settings are checked at Create, naming the layer``
+        testCase "horseshoe prior moment: with tau and lambda fixed, beta's sd is the effective scale" ``horseshoe prior moment: with tau and lambda fixed, beta's sd is the effective scale``
+        testCase "spike and slab: out = x·(z ⊙ beta), sites and shapes" ``spike and slab: out = x·(z ⊙ beta), sites and shapes``
+        testCase "horseshoe interaction: the design is x_i·x_j for i < j in row-major order" ``horseshoe interaction: the design is x_i·x_j for i < j in row-major order``
+    ]

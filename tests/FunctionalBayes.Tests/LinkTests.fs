@@ -2,7 +2,8 @@
 module FunctionalBayes.Tests.LinkTests
 
 open System
-open Xunit
+open Expecto
+open FunctionalBayes.TestAssertions
 open FunctionalBayes
 open FunctionalBayes.Tensors
 open FunctionalBayes.Tensors.Tests.TestUtil
@@ -44,7 +45,6 @@ let private ysReal = [| 0.3; -1.2; 0.9; 2.0 |]
 let private ysPos = [| 0.3; 1.2; 0.9; 2.0 |]
 let private ysCount = [| 0.0; 3.0; 1.0; 7.0 |]
 
-[<Fact>]
 let ``gaussian: sampled, fixed and untransformed scale`` () =
     check Links.gaussian (Map [ "y_sigma", s 0.7 ]) ysReal (fun m y -> RefNormal.PDFLn(m, 0.7, y))
     check (Links.gaussianWith (LinkScale.Fixed (s 0.5))) Map.empty ysReal (fun m y -> RefNormal.PDFLn(m, 0.5, y))
@@ -56,22 +56,18 @@ let ``gaussian: sampled, fixed and untransformed scale`` () =
     let _, tr2 = Model.run (Handlers.trace (Handlers.seed (Rng.key 1UL) (Links.gaussianWith (LinkScale.Fixed (s 0.5)) "y" (Tensor.zeros [| 3 |]) None)))
     Assert.True((Trace.tryFind "y_sigma" tr2).IsNone)
 
-[<Fact>]
 let ``lognormal and student-t`` () =
     check Links.lognormal (Map [ "y_sigma", s 0.7 ]) ysPos (fun m y -> RefLogNormal.PDFLn(m, 0.7, y))
     check Links.studentT (Map [ "y_sigma", s 0.7 ]) ysReal (fun m y -> RefStudentT.PDFLn(m, 0.7, 4.0, y))
     check (Links.studentTWith 1.0 (LinkScale.Fixed (s 2.0))) Map.empty ysReal (fun m y -> RefStudentT.PDFLn(m, 2.0, 1.0, y))
 
-[<Fact>]
 let ``logit and poisson`` () =
     check Links.logit Map.empty [| 1.0; 0.0; 1.0; 1.0 |] (fun m y -> RefBernoulli.PMFLn(1.0 / (1.0 + exp -m), int y))
     check Links.poisson Map.empty ysCount (fun m y -> RefPoisson.PMFLn(exp m, int y))
 
-[<Fact>]
 let ``negative binomial with the identity mean`` () =
     check Links.negativeBinomial (Map [ "y_concentration", s 2.5 ]) ysCount (fun m y -> RefNegativeBinomial.PMFLn(2.5, 2.5 / (2.5 + m), int y))
 
-[<Fact>]
 let ``ordinal is an ordered logistic`` () =
     let cdf c m = 1.0 / (1.0 + exp (-(c - m)))
     let cuts = [| -0.5; 0.3; 1.1 |]
@@ -86,7 +82,6 @@ let ``ordinal is an ordered logistic`` () =
     Assert.True((Trace.tryFind "y_gaps" tr).IsNone)
     Assert.All(Tensor.toArray (tr.Value "y"), fun v -> Assert.True(v = 0.0 || v = 1.0))
 
-[<Fact>]
 let ``zero-inflated poisson and negative binomial`` () =
     let g = 0.3
     check Links.zeroInflatedPoisson (Map [ "y_gate", s g ]) ysCount (fun m y ->
@@ -96,7 +91,6 @@ let ``zero-inflated poisson and negative binomial`` () =
     check Links.zeroInflatedNegativeBinomial (Map [ "y_gate", s g; "y_concentration", s phi ]) ysCount (fun m y ->
         if y = 0.0 then log (g + (1.0 - g) * exp (nb m 0)) else log (1.0 - g) + nb m (int y))
 
-[<Fact>]
 let ``beta, gamma and exponential`` () =
     check Links.beta (Map [ "y_phi", s 6.0 ]) [| 0.3; 0.8; 0.45; 0.1 |] (fun m y ->
         let p = 1.0 / (1.0 + exp -m)
@@ -104,7 +98,6 @@ let ``beta, gamma and exponential`` () =
     check Links.gamma (Map [ "y_shape", s 2.2 ]) ysPos (fun m y -> RefGamma.PDFLn(2.2, 2.2 / exp m, y))
     check Links.exponential Map.empty ysPos (fun m y -> RefExponential.PDFLn(exp -m, y))
 
-[<Fact>]
 let ``categorical takes logits (n, K)`` () =
     let logits = Tensor.create [| 2; 3 |] [| 0.1; 0.5; -0.3; 1.0; 0.0; 0.2 |]
     let probs row = let e = Array.init 3 (fun j -> exp (Tensor.toArray logits).[row * 3 + j]) in e |> Array.map (fun v -> v / Array.sum e)
@@ -112,7 +105,6 @@ let ``categorical takes logits (n, K)`` () =
         let lp = rowLogProbs Links.categorical Map.empty logits y |> Tensor.toArray
         assertClose 1e-12 [| RefCategorical.PMFLn(probs 0, 2); RefCategorical.PMFLn(probs 1, 0) |] lp
 
-[<Fact>]
 let ``an incompatible y names both shapes`` () =
     let ex = Assert.Throws<ArgumentException>(fun () -> Model.run (Handlers.seed (Rng.key 3UL) (Links.gaussian "y" (Tensor.zeros [| 4; 1 |]) (Some (Tensor.zeros [| 3 |])))) |> ignore)
     Assert.Contains("[3]", ex.Message)
@@ -120,7 +112,21 @@ let ``an incompatible y names both shapes`` () =
     let ex = Assert.Throws<ArgumentException>(fun () -> Model.run (Handlers.seed (Rng.key 3UL) (Links.categorical "y" (Tensor.zeros [| 4; 3 |]) (Some (Tensor.zeros [| 4; 3 |])))) |> ignore)
     Assert.Contains("[4, 3]", ex.Message)
 
-[<Fact>]
 let ``without y the link samples one value per row`` () =
     let y, _ = Model.run (Handlers.trace (Handlers.seed (Rng.key 4UL) (Links.poisson "y" (Tensor.zeros [| 5; 1 |]) None)))
     Assert.Equal<int[]>([| 5 |], y.Shape)
+
+[<Tests>]
+let tests =
+    testList "LinkTests" [
+        testCase "gaussian: sampled, fixed and untransformed scale" ``gaussian: sampled, fixed and untransformed scale``
+        testCase "lognormal and student-t" ``lognormal and student-t``
+        testCase "logit and poisson" ``logit and poisson``
+        testCase "negative binomial with the identity mean" ``negative binomial with the identity mean``
+        testCase "ordinal is an ordered logistic" ``ordinal is an ordered logistic``
+        testCase "zero-inflated poisson and negative binomial" ``zero-inflated poisson and negative binomial``
+        testCase "beta, gamma and exponential" ``beta, gamma and exponential``
+        testCase "categorical takes logits (n, K)" ``categorical takes logits (n, K)``
+        testCase "an incompatible y names both shapes" ``an incompatible y names both shapes``
+        testCase "without y the link samples one value per row" ``without y the link samples one value per row``
+    ]

@@ -5,7 +5,8 @@ module FunctionalBayes.Tests.LogProbTests
 open System
 open FsCheck
 open FsCheck.FSharp
-open Xunit
+open Expecto
+open FunctionalBayes.TestAssertions
 open MathNet.Numerics
 open MathNet.Numerics.LinearAlgebra
 open FunctionalBayes
@@ -42,43 +43,36 @@ let private agree (tol: float) (case: Random -> Distribution * float[] * float[]
         assertClose tol expected (Tensor.toArray (Dist.logProb d (t x))))
     |> check 30
 
-[<Fact>]
 let ``Normal`` () =
     agree 1e-12 (fun r ->
         let m, s, x = u r -3.0 3.0, u r 0.1 3.0, u r -5.0 5.0
         Dist.normal (t m) (t s), x, Array.init n (fun i -> RefNormal.PDFLn(m.[i], s.[i], x.[i])))
 
-[<Fact>]
 let ``HalfNormal`` () =
     agree 1e-12 (fun r ->
         let s, x = u r 0.1 3.0, u r 0.0 5.0
         Dist.halfNormal (t s), x, Array.init n (fun i -> log 2.0 + RefNormal.PDFLn(0.0, s.[i], x.[i])))
 
-[<Fact>]
 let ``Cauchy`` () =
     agree 1e-12 (fun r ->
         let m, s, x = u r -3.0 3.0, u r 0.1 3.0, u r -9.0 9.0
         Dist.cauchy (t m) (t s), x, Array.init n (fun i -> RefCauchy.PDFLn(m.[i], s.[i], x.[i])))
 
-[<Fact>]
 let ``HalfCauchy`` () =
     agree 1e-12 (fun r ->
         let s, x = u r 0.1 3.0, u r 0.0 9.0
         Dist.halfCauchy (t s), x, Array.init n (fun i -> log 2.0 + RefCauchy.PDFLn(0.0, s.[i], x.[i])))
 
-[<Fact>]
 let ``StudentT`` () =
     agree 1e-11 (fun r ->
         let df, m, s, x = u r 0.5 30.0, u r -3.0 3.0, u r 0.1 3.0, u r -9.0 9.0
         Dist.studentT (t df) (t m) (t s), x, Array.init n (fun i -> RefStudentT.PDFLn(m.[i], s.[i], df.[i], x.[i])))
 
-[<Fact>]
 let ``Laplace`` () =
     agree 1e-12 (fun r ->
         let m, s, x = u r -3.0 3.0, u r 0.1 3.0, u r -9.0 9.0
         Dist.laplace (t m) (t s), x, Array.init n (fun i -> RefLaplace.PDFLn(m.[i], s.[i], x.[i])))
 
-[<Fact>]
 let ``Logistic`` () =
     agree 1e-12 (fun r ->
         let m, s, x = u r -3.0 3.0, u r 0.1 3.0, u r -9.0 9.0
@@ -86,37 +80,31 @@ let ``Logistic`` () =
         Dist.logistic (t m) (t s), x,
         Array.init n (fun i -> let z = (x.[i] - m.[i]) / s.[i] in -z - log s.[i] - 2.0 * log (1.0 + exp -z)))
 
-[<Fact>]
 let ``LogNormal`` () =
     agree 1e-12 (fun r ->
         let m, s, x = u r -1.0 1.0, u r 0.1 2.0, u r 0.01 9.0
         Dist.logNormal (t m) (t s), x, Array.init n (fun i -> RefLogNormal.PDFLn(m.[i], s.[i], x.[i])))
 
-[<Fact>]
 let ``Exponential`` () =
     agree 1e-12 (fun r ->
         let l, x = u r 0.1 5.0, u r 0.0 5.0
         Dist.exponential (t l) , x, Array.init n (fun i -> RefExponential.PDFLn(l.[i], x.[i])))
 
-[<Fact>]
 let ``Gamma`` () =
     agree 1e-11 (fun r ->
         let a, b, x = u r 0.2 10.0, u r 0.1 5.0, u r 0.01 9.0
         Dist.gamma (t a) (t b), x, Array.init n (fun i -> RefGamma.PDFLn(a.[i], b.[i], x.[i])))
 
-[<Fact>]
 let ``InverseGamma`` () =
     agree 1e-11 (fun r ->
         let a, b, x = u r 0.2 10.0, u r 0.1 5.0, u r 0.05 9.0
         Dist.inverseGamma (t a) (t b), x, Array.init n (fun i -> RefInverseGamma.PDFLn(a.[i], b.[i], x.[i])))
 
-[<Fact>]
 let ``Beta`` () =
     agree 1e-11 (fun r ->
         let a, b, x = u r 0.2 10.0, u r 0.2 10.0, u r 0.01 0.99
         Dist.beta (t a) (t b), x, Array.init n (fun i -> RefBeta.PDFLn(a.[i], b.[i], x.[i])))
 
-[<Fact>]
 let ``Uniform`` () =
     agree 1e-12 (fun r ->
         let lo = u r -3.0 0.0
@@ -124,7 +112,6 @@ let ``Uniform`` () =
         let x = Array.init n (fun i -> lo.[i] + (hi.[i] - lo.[i]) * r.NextDouble())
         Dist.uniform (t lo) (t hi), x, Array.init n (fun i -> RefContinuousUniform.PDFLn(lo.[i], hi.[i], x.[i])))
 
-[<Fact>]
 let ``Bernoulli, logits and probs`` () =
     agree 1e-12 (fun r ->
         let p, x = u r 0.01 0.99, ints r 0 1
@@ -133,7 +120,6 @@ let ``Bernoulli, logits and probs`` () =
         let p, x = u r 0.01 0.99, ints r 0 1
         Dist.bernoulliLogits (t (p |> Array.map (fun p -> log (p / (1.0 - p))))), x, Array.init n (fun i -> RefBernoulli.PMFLn(p.[i], int x.[i])))
 
-[<Fact>]
 let ``Binomial, logits and probs`` () =
     agree 1e-11 (fun r ->
         let p, nn = u r 0.01 0.99, ints r 1 30
@@ -144,7 +130,6 @@ let ``Binomial, logits and probs`` () =
         let x = nn |> Array.map (fun m -> float (r.Next(0, int m + 1)))
         Dist.binomialLogits (t nn) (t (p |> Array.map (fun p -> log (p / (1.0 - p))))), x, Array.init n (fun i -> RefBinomial.PMFLn(p.[i], int nn.[i], int x.[i])))
 
-[<Fact>]
 let ``Categorical, logits and probs`` () =
     agree 1e-12 (fun r ->
         let k = 4
@@ -160,7 +145,6 @@ let ``Categorical, logits and probs`` () =
         Dist.categoricalProbs (Tensor.create [| n; k |] (Array.concat probs)), x,
         Array.init n (fun i -> RefCategorical.PMFLn(probs.[i], int x.[i])))
 
-[<Fact>]
 let ``Poisson`` () =
     agree 1e-11 (fun r ->
         let l, x = u r 0.1 20.0, ints r 0 30
@@ -168,13 +152,11 @@ let ``Poisson`` () =
 
 let private nb2 (mu: float) (phi: float) (k: int) = RefNegativeBinomial.PMFLn(phi, phi / (phi + mu), k)
 
-[<Fact>]
 let ``NegativeBinomial (mean, concentration)`` () =
     agree 1e-10 (fun r ->
         let mu, phi, x = u r 0.1 20.0, u r 0.2 10.0, ints r 0 30
         Dist.negativeBinomial (t mu) (t phi), x, Array.init n (fun i -> nb2 mu.[i] phi.[i] (int x.[i])))
 
-[<Fact>]
 let ``ZeroInflatedPoisson`` () =
     agree 1e-11 (fun r ->
         let g, l, x = u r 0.0 0.9, u r 0.1 10.0, ints r 0 5
@@ -183,7 +165,6 @@ let ``ZeroInflatedPoisson`` () =
             if x.[i] = 0.0 then log (g.[i] + (1.0 - g.[i]) * RefPoisson.PMF(l.[i], 0))
             else log (1.0 - g.[i]) + RefPoisson.PMFLn(l.[i], int x.[i])))
 
-[<Fact>]
 let ``ZeroInflatedNegativeBinomial`` () =
     agree 1e-10 (fun r ->
         let g, mu, phi, x = u r 0.0 0.9, u r 0.1 10.0, u r 0.3 5.0, ints r 0 5
@@ -192,7 +173,6 @@ let ``ZeroInflatedNegativeBinomial`` () =
             if x.[i] = 0.0 then log (g.[i] + (1.0 - g.[i]) * exp (nb2 mu.[i] phi.[i] 0))
             else log (1.0 - g.[i]) + nb2 mu.[i] phi.[i] (int x.[i])))
 
-[<Fact>]
 let ``OrderedLogistic`` () =
     agree 1e-12 (fun r ->
         let eta = u r -2.0 2.0
@@ -206,7 +186,6 @@ let ``OrderedLogistic`` () =
             let lo = if k = 0 then 0.0 else cdf cuts.[k - 1] eta.[i]
             log (hi - lo)))
 
-[<Fact>]
 let ``Dirichlet`` () =
     Prop.forAll (Arb.fromGen (Gen.choose (0, 1_000_000))) (fun seed ->
         let r = Random seed
@@ -221,7 +200,6 @@ let private mvnRef (mu: float[]) (cov: Matrix<float>) (x: float[]) =
     let d = Vector<float>.Build.DenseOfArray x - Vector<float>.Build.DenseOfArray mu
     -0.5 * (d * cov.Inverse() * d) - 0.5 * log (cov.Determinant()) - 0.5 * float mu.Length * log (2.0 * Math.PI)
 
-[<Fact>]
 let ``MultivariateNormal`` () =
     Prop.forAll (Arb.fromGen (Gen.choose (0, 1_000_000))) (fun seed ->
         let r = Random seed
@@ -235,7 +213,6 @@ let ``MultivariateNormal`` () =
         assertClose 1e-11 (xs |> Array.map (mvnRef mu cov)) got)
     |> check 30
 
-[<Fact>]
 let ``LowRankMultivariateNormal`` () =
     Prop.forAll (Arb.fromGen (Gen.choose (0, 1_000_000))) (fun seed ->
         let r = Random seed
@@ -250,7 +227,6 @@ let ``LowRankMultivariateNormal`` () =
         assertClose 1e-11 [| mvnRef mu cov x |] (Tensor.toArray (Dist.logProb d (t x))))
     |> check 30
 
-[<Fact>]
 let ``Delta, Mixture and the wrappers`` () =
     let v = t [| 1.0; 2.0 |]
     let dd = Dist.delta v
@@ -269,7 +245,6 @@ let ``Delta, Mixture and the wrappers`` () =
     Assert.Equal<int[]>([| 3; 2 |], (Dist.logProb (Dist.expand [| 3; 2 |] bd) x).Shape)
     assertClose 0.0 [| each.[0]; 0.0 |] (Tensor.toArray (Dist.logProb (Dist.mask (Tensor.ofBools [| true; false |]) bd) x))
 
-[<Fact>]
 let ``values outside the support have log-density -inf`` () =
     let ninf = Double.NegativeInfinity
     let at d v = Dist.logProb d (Tensor.scalar v) |> Tensor.toScalar
@@ -281,14 +256,12 @@ let ``values outside the support have log-density -inf`` () =
     Assert.Equal(ninf, at (Dist.logNormal one one) 0.0)
     Assert.Equal(ninf, at (Dist.uniform (Tensor.scalar 0.0) one) 2.0)
 
-[<Fact>]
 let ``float32 parameters give float32 log-densities`` () =
     let d = Dist.normal (Tensor.scalarF32 0.5f) (Tensor.scalarF32 2.0f)
     let lp = Dist.logProb d (Tensor.ofArrayF32 [| 1.0f |])
     Assert.Equal(Float32, lp.Dtype)
     Assert.Equal(RefNormal.PDFLn(0.5, 2.0, 1.0), float (Tensor.toArrayF32 lp).[0], 5)
 
-[<Fact>]
 let ``Expand gives one log density per expanded element, with or without sample axes`` () =
     // base batch [1] expanded to [2, 1]: a value of shape [2, 1] has two densities, not four
     let d = Dist.expand [| 2; 1 |] (Dist.normal (Tensor.scalar 0.0) (Tensor.ofArray [| 0.8 |]))
@@ -298,3 +271,36 @@ let ``Expand gives one log density per expanded element, with or without sample 
     assertClose 1e-14 [| RefNormal.PDFLn(0.0, 0.8, 0.6); RefNormal.PDFLn(0.0, 0.8, -0.4) |] (Tensor.toArray lp)
     let xs = Tensor.create [| 3; 2; 1 |] (Array.init 6 (fun i -> 0.1 * float i))
     Assert.Equal<int[]>([| 3; 2; 1 |], (Dist.logProb d xs).Shape)
+
+[<Tests>]
+let tests =
+    testList "LogProbTests" [
+        propertyCase "Normal" ``Normal``
+        propertyCase "HalfNormal" ``HalfNormal``
+        propertyCase "Cauchy" ``Cauchy``
+        propertyCase "HalfCauchy" ``HalfCauchy``
+        propertyCase "StudentT" ``StudentT``
+        propertyCase "Laplace" ``Laplace``
+        propertyCase "Logistic" ``Logistic``
+        propertyCase "LogNormal" ``LogNormal``
+        propertyCase "Exponential" ``Exponential``
+        propertyCase "Gamma" ``Gamma``
+        propertyCase "InverseGamma" ``InverseGamma``
+        propertyCase "Beta" ``Beta``
+        propertyCase "Uniform" ``Uniform``
+        propertyCase "Bernoulli, logits and probs" ``Bernoulli, logits and probs``
+        propertyCase "Binomial, logits and probs" ``Binomial, logits and probs``
+        propertyCase "Categorical, logits and probs" ``Categorical, logits and probs``
+        propertyCase "Poisson" ``Poisson``
+        propertyCase "NegativeBinomial (mean, concentration)" ``NegativeBinomial (mean, concentration)``
+        propertyCase "ZeroInflatedPoisson" ``ZeroInflatedPoisson``
+        propertyCase "ZeroInflatedNegativeBinomial" ``ZeroInflatedNegativeBinomial``
+        propertyCase "OrderedLogistic" ``OrderedLogistic``
+        propertyCase "Dirichlet" ``Dirichlet``
+        propertyCase "MultivariateNormal" ``MultivariateNormal``
+        propertyCase "LowRankMultivariateNormal" ``LowRankMultivariateNormal``
+        testCase "Delta, Mixture and the wrappers" ``Delta, Mixture and the wrappers``
+        testCase "values outside the support have log-density -inf" ``values outside the support have log-density -inf``
+        testCase "float32 parameters give float32 log-densities" ``float32 parameters give float32 log-densities``
+        testCase "Expand gives one log density per expanded element, with or without sample axes" ``Expand gives one log density per expanded element, with or without sample axes``
+    ]

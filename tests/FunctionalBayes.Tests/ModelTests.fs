@@ -2,7 +2,8 @@
 module FunctionalBayes.Tests.ModelTests
 
 open System
-open Xunit
+open Expecto
+open FunctionalBayes.TestAssertions
 open FunctionalBayes
 open FunctionalBayes.Tensors
 open FunctionalBayes.Tensors.Tests.TestUtil
@@ -16,7 +17,6 @@ let private simple (y: Tensor option) = model {
     return! Model.observe "y" (Normal (z, s 0.5)) y
 }
 
-[<Fact>]
 let ``a model is a value: nothing happens until it runs`` () =
     let m = simple None
     // running without a key names the site that needs one
@@ -28,7 +28,6 @@ let ``a model is a value: nothing happens until it runs`` () =
     let b = Model.run (Handlers.seed (Rng.key 1UL) m) |> Tensor.toScalar
     Assert.Equal(a, b)
 
-[<Fact>]
 let ``trace records sites in order, with values and kinds`` () =
     let _, tr = Model.run (Handlers.trace (Handlers.seed (Rng.key 2UL) (simple (Some (Tensor.ofArray [| 0.3; 0.1 |])))))
     Assert.Equal<string[]>([| "z"; "y" |], tr.Sites |> Array.map (fun s -> s.Name))
@@ -36,14 +35,12 @@ let ``trace records sites in order, with values and kinds`` () =
     Assert.True(tr.["y"].IsObserved)
     Assert.Equal<float[]>([| 0.3; 0.1 |], Tensor.toArray (tr.Value "y"))
 
-[<Fact>]
 let ``log joint equals the hand-written sum`` () =
     let y = Tensor.ofArray [| 0.3; -0.1 |]
     let lj = LogDensity.logJoint (Map [ "z", s 0.2 ]) (simple (Some y)) |> Tensor.toScalar
     let expected = lp (Normal (s 0.0, s 1.0)) (s 0.2) + lp (Normal (s 0.2, s 0.5)) y
     Assert.Equal(expected, lj, 12)
 
-[<Fact>]
 let ``substitute keeps a site latent, condition makes it observed`` () =
     let m = simple None
     let _, t1 = Model.run (Handlers.trace (Handlers.seed (Rng.key 3UL) (Handlers.substitute (Map [ "z", s 1.5 ]) m)))
@@ -54,7 +51,6 @@ let ``substitute keeps a site latent, condition makes it observed`` () =
     Assert.True(t2.["z"].IsObserved)
     Assert.Equal(1, Trace.latents t2 |> Array.length) // only y, which was sampled
 
-[<Fact>]
 let ``unknown names given to substitute or condition are refused, listing the sites`` () =
     let m = Handlers.seed (Rng.key 4UL) (simple None)
     let ex = Assert.Throws<ArgumentException>(fun () -> Model.run (Handlers.substitute (Map [ "w", s 1.0 ]) m) |> ignore)
@@ -63,7 +59,6 @@ let ``unknown names given to substitute or condition are refused, listing the si
     let ex = Assert.Throws<ArgumentException>(fun () -> Model.run (Handlers.condition (Map [ "q", s 1.0 ]) m) |> ignore)
     Assert.Contains("'q'", ex.Message)
 
-[<Fact>]
 let ``duplicate site names are refused`` () =
     let m = model {
         let! a = Model.sample "a" (Normal (s 0.0, s 1.0))
@@ -74,14 +69,12 @@ let ``duplicate site names are refused`` () =
     Assert.Contains("'a'", ex.Message)
     Assert.Contains("twice", ex.Message)
 
-[<Fact>]
 let ``block hides sites from an outer trace`` () =
     // as in NumPyro, a blocked site skips every outer handler, so seed goes inside block
     let m = Handlers.block (fun n -> n = "z") (Handlers.seed (Rng.key 6UL) (simple None))
     let _, tr = Model.run (Handlers.trace m)
     Assert.Equal<string[]>([| "y" |], tr.Sites |> Array.map (fun s -> s.Name))
 
-[<Fact>]
 let ``scale multiplies log densities and mask zeroes them`` () =
     let y = Tensor.ofArray [| 0.3; -0.1 |]
     let values = Map [ "z", s 0.2 ]
@@ -92,14 +85,12 @@ let ``scale multiplies log densities and mask zeroes them`` () =
     let expected = lp (Normal (s 0.0, s 1.0)) (s 0.2) + lp (Normal (s 0.2, s 0.5)) (s 0.3)
     Assert.Equal(expected, masked, 12)
 
-[<Fact>]
 let ``replay gives latent sites the values of a guide trace`` () =
     let guide = model { return! Model.sample "z" (Normal (s 5.0, s 0.01)) }
     let _, gt = Model.run (Handlers.trace (Handlers.seed (Rng.key 7UL) guide))
     let _, mt = Model.run (Handlers.trace (Handlers.seed (Rng.key 8UL) (Handlers.replay gt (simple None))))
     Assert.Equal(Tensor.toScalar (gt.Value "z"), Tensor.toScalar (mt.Value "z"))
 
-[<Fact>]
 let ``plate subsampling scales log densities by size over subsample`` () =
     let data = Tensor.ofArray [| 0.5; -0.2; 1.1; 0.0; 0.7; -0.9; 0.3; 0.2; -0.4; 1.5 |]
     let m = model {
@@ -119,7 +110,6 @@ let ``plate subsampling scales log densities by size over subsample`` () =
     let _, full = Model.run (Handlers.trace (Handlers.seed (Rng.key 9UL) (Model.plate "p" 3 None (fun _ -> Model.sample "u" (Dist.expand [| 3 |] (Normal (s 0.0, s 1.0)))))))
     Assert.True(full.["u"].Scale.IsNone)
 
-[<Fact>]
 let ``reparam non-centers location-scale sites and keeps the log density`` () =
     let m = model {
         let! tau = Model.sample "tau" (HalfNormal (s 1.0))
@@ -139,7 +129,6 @@ let ``reparam non-centers location-scale sites and keeps the log density`` () =
         Assert.Equal(1.0, Tensor.toScalar sc)
     | d -> failwithf "unexpected %A" (Dist.name d)
 
-[<Fact>]
 let ``potential on unconstrained space adds the log-Jacobian`` () =
     let m = model {
         let! sigma = Model.sample "sigma" (Exponential (s 1.0))
@@ -158,7 +147,6 @@ let ``potential on unconstrained space adds the log-Jacobian`` () =
     Assert.Equal(fd, g, 6)
     assertTensorClose 1e-14 u (p.Unconstrain (p.Constrain [| u |])).[0]
 
-[<Fact>]
 let ``initialization strategies`` () =
     let m = model {
         let! a = Model.sample "a" (Dist.expand [| 2 |] (Normal (s 3.0, s 0.001)))
@@ -175,17 +163,35 @@ let ``initialization strategies`` () =
     let given = LogDensity.init (InitValues (Map [ "b", s 0.25 ])) (Rng.key 1UL) m p
     Assert.Equal(0.25, (p.Constrain given).["b"] |> Tensor.toScalar, 14)
 
-[<Fact>]
 let ``discrete latent sites are refused by the potential`` () =
     let m = model { return! Model.sample "k" (Poisson (s 3.0)) }
     let ex = Assert.Throws<ArgumentException>(fun () -> LogDensity.potential (Rng.key 1UL) m |> ignore)
     Assert.Contains("'k'", ex.Message)
     Assert.Contains("discrete", ex.Message)
 
-[<Fact>]
 let ``handled models run on many threads at once`` () =
     let m = Handlers.seed (Rng.key 13UL) (simple None)
     let expected = Model.run m |> Tensor.toScalar
     let results = Array.init 8 (fun _ -> Threading.Tasks.Task.Run(fun () -> Array.init 200 (fun _ -> Model.run m |> Tensor.toScalar)))
     for t in results do
         Assert.All(t.Result, fun v -> Assert.Equal(expected, v))
+
+[<Tests>]
+let tests =
+    testList "ModelTests" [
+        testCase "a model is a value: nothing happens until it runs" ``a model is a value: nothing happens until it runs``
+        testCase "trace records sites in order, with values and kinds" ``trace records sites in order, with values and kinds``
+        testCase "log joint equals the hand-written sum" ``log joint equals the hand-written sum``
+        testCase "substitute keeps a site latent, condition makes it observed" ``substitute keeps a site latent, condition makes it observed``
+        testCase "unknown names given to substitute or condition are refused, listing the sites" ``unknown names given to substitute or condition are refused, listing the sites``
+        testCase "duplicate site names are refused" ``duplicate site names are refused``
+        testCase "block hides sites from an outer trace" ``block hides sites from an outer trace``
+        testCase "scale multiplies log densities and mask zeroes them" ``scale multiplies log densities and mask zeroes them``
+        testCase "replay gives latent sites the values of a guide trace" ``replay gives latent sites the values of a guide trace``
+        testCase "plate subsampling scales log densities by size over subsample" ``plate subsampling scales log densities by size over subsample``
+        testCase "reparam non-centers location-scale sites and keeps the log density" ``reparam non-centers location-scale sites and keeps the log density``
+        testCase "potential on unconstrained space adds the log-Jacobian" ``potential on unconstrained space adds the log-Jacobian``
+        testCase "initialization strategies" ``initialization strategies``
+        testCase "discrete latent sites are refused by the potential" ``discrete latent sites are refused by the potential``
+        testCase "handled models run on many threads at once" ``handled models run on many threads at once``
+    ]

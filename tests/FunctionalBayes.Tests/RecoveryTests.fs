@@ -4,7 +4,8 @@
 module FunctionalBayes.Tests.RecoveryTests
 
 open System
-open Xunit
+open Expecto
+open FunctionalBayes.TestAssertions
 open FunctionalBayes
 open FunctionalBayes.Tensors
 
@@ -51,7 +52,6 @@ let private checkMean (name: string) (got: float[]) =
         let sd = sqrt exactCov.[j, j]
         Assert.True(abs (got.[j] - exactMean.[j]) < 0.15 * sd, sprintf "%s mean %d: %g vs %g (sd %g)" name j got.[j] exactMean.[j] sd)
 
-[<Fact>]
 let ``full-covariance guides recover the exact posterior mean and covariance`` () =
     for kind in [ AutoGuideKind.AutoMultivariateNormal; AutoGuideKind.AutoLowRankMultivariateNormal (Some 1) ] do
         let m, c = posteriorMoments (fitConj kind 8) 20000
@@ -61,7 +61,6 @@ let ``full-covariance guides recover the exact posterior mean and covariance`` (
                 let scale = sqrt (exactCov.[i, i] * exactCov.[j, j])
                 Assert.True(abs (c.[i, j] - exactCov.[i, j]) < 0.15 * scale, sprintf "%A cov %d,%d: %g vs %g" kind i j c.[i, j] exactCov.[i, j])
 
-[<Fact>]
 let ``mean-field guides recover the mean and the mean-field variances 1/Λᵢᵢ`` () =
     for kind in [ AutoGuideKind.AutoNormal; AutoGuideKind.AutoDiagonalNormal ] do
         let m, c = posteriorMoments (fitConj kind 8) 20000
@@ -70,7 +69,6 @@ let ``mean-field guides recover the mean and the mean-field variances 1/Λᵢᵢ
             let v = 1.0 / lambdaDiag i
             Assert.True(abs (c.[i, i] / v - 1.0) < 0.15, sprintf "%A var %d: %g vs %g" kind i c.[i, i] v)
 
-[<Fact>]
 let ``the MAP and the Laplace approximation are exact for a Gaussian posterior`` () =
     let delta = fitConj AutoGuideKind.AutoDelta 1
     checkMean "AutoDelta" (Tensor.toArray delta.Params.["beta_auto_loc"])
@@ -82,7 +80,6 @@ let ``the MAP and the Laplace approximation are exact for a Gaussian posterior``
             let scale = sqrt (exactCov.[i, i] * exactCov.[j, j])
             Assert.True(abs (c.[i, j] - exactCov.[i, j]) < 0.1 * scale, sprintf "Laplace cov %d,%d: %g vs %g" i j c.[i, j] exactCov.[i, j])
 
-[<Fact>]
 let ``the mean-field ELBO with analytic KL fits the same posterior`` () =
     let guide = Guide.auto AutoGuideKind.AutoNormal (InitUniform 2.0) (Rng.key 7UL) (conj conjData)
     let f = Fit.vi { FitOptions.Default with Guide = Some guide; Steps = Some 2000; LearningRate = 0.05; Particles = 4; Seed = 8UL } conj conjData
@@ -100,7 +97,6 @@ let private fitBatched (modelFn: Map<string, Tensor> -> Model<Tensor>) (data: Ma
     let sum = Fit.summary f (Rng.key 4UL) 500
     fun (name: string) -> (sum |> Array.find (fun s -> s.Name = name)).Mean
 
-[<Fact>]
 let ``linear: RMSE(beta) < 0.15 and |sigma - sigma_hat| < 0.03, batched and not`` () =
     let n = 2000
     let x = Rng.normal (Rng.key 41UL) [| n; 2 |]
@@ -127,7 +123,6 @@ let private upperGram (v: Tensor) =
     let g = Tensor.matmul (Tensor.reshape [| d; -1 |] v) (Tensor.transpose (Tensor.reshape [| d; -1 |] v)) |> Tensor.toArray
     [| for i in 0 .. d - 2 do for j in i + 1 .. d - 1 -> g.[i * d + j] |]
 
-[<Fact>]
 let ``FM recovers the pairwise weights (RMSE < 0.15)`` () =
     let n, d = 3000, 6
     let x = Rng.normal (Rng.key 51UL) [| n; d |]
@@ -142,7 +137,6 @@ let ``FM recovers the pairwise weights (RMSE < 0.15)`` () =
     let r = rmse (upperGram theta) (upperGram (mean "FMLayer_fm_theta"))
     Assert.True(r < 0.15, sprintf "FM pair RMSE %g" r)
 
-[<Fact>]
 let ``low-rank interaction recovers theta1 theta2ᵀ (RMSE < 0.15)`` () =
     let n = 3000
     let x = Rng.normal (Rng.key 61UL) [| n; 4 |]
@@ -160,7 +154,6 @@ let ``low-rank interaction recovers theta1 theta2ᵀ (RMSE < 0.15)`` () =
     let r = rmse (outer t1 t2) (outer (mean "LowRankInteractionLayer_lr_theta1") (mean "LowRankInteractionLayer_lr_theta2"))
     Assert.True(r < 0.15, sprintf "low-rank RMSE %g" r)
 
-[<Fact>]
 let ``interaction recovers its coefficients (RMSE < 0.15)`` () =
     let n = 2000
     let x = Rng.normal (Rng.key 71UL) [| n; 3 |]
@@ -175,7 +168,6 @@ let ``interaction recovers its coefficients (RMSE < 0.15)`` () =
     let r = rmse beta (Tensor.toArray (mean "InteractionLayer_ia_beta1"))
     Assert.True(r < 0.15, sprintf "interaction RMSE %g" r)
 
-[<Fact>]
 let ``embedding, random effects and random walk recover category effects (RMSE < 0.15)`` () =
     let n, c = 2000, 10
     let ids = Rng.categorical (Rng.key 81UL) (Tensor.zeros [| n; c |])
@@ -196,7 +188,6 @@ let ``embedding, random effects and random walk recover category effects (RMSE <
     let rw = fitWith (fun g -> Layers.randomWalk "w" g c 1) "RandomWalkLayer_w_theta" |> Tensor.cumsum 0 |> Tensor.toArray
     Assert.True(rmse effects rw < 0.15, sprintf "random walk RMSE %g" (rmse effects rw))
 
-[<Fact>]
 let ``FM3: theta1·theta2·theta3 ≈ 1 (within 0.05)`` () =
     let n = 3000
     let x = Rng.normal (Rng.key 91UL) [| n; 3 |]
@@ -209,3 +200,18 @@ let ``FM3: theta1·theta2·theta3 ≈ 1 (within 0.05)`` () =
     let theta = fitBatched m (Map [ "x", x; "y", y ]) 100 500 0.05 "FM3Layer_f3_theta" |> Tensor.toArray
     let prod = theta.[0] * theta.[1] * theta.[2]
     Assert.True(abs (prod - 1.0) < 0.05, sprintf "FM3 product %g" prod)
+
+[<Tests>]
+let tests =
+    testList "RecoveryTests" [
+        testCase "full-covariance guides recover the exact posterior mean and covariance" ``full-covariance guides recover the exact posterior mean and covariance``
+        testCase "mean-field guides recover the mean and the mean-field variances 1/Λᵢᵢ" ``mean-field guides recover the mean and the mean-field variances 1/Λᵢᵢ``
+        testCase "the MAP and the Laplace approximation are exact for a Gaussian posterior" ``the MAP and the Laplace approximation are exact for a Gaussian posterior``
+        testCase "the mean-field ELBO with analytic KL fits the same posterior" ``the mean-field ELBO with analytic KL fits the same posterior``
+        testCase "linear: RMSE(beta) < 0.15 and |sigma - sigma_hat| < 0.03, batched and not" ``linear: RMSE(beta) < 0.15 and |sigma - sigma_hat| < 0.03, batched and not``
+        testCase "FM recovers the pairwise weights (RMSE < 0.15)" ``FM recovers the pairwise weights (RMSE < 0.15)``
+        testCase "low-rank interaction recovers theta1 theta2ᵀ (RMSE < 0.15)" ``low-rank interaction recovers theta1 theta2ᵀ (RMSE < 0.15)``
+        testCase "interaction recovers its coefficients (RMSE < 0.15)" ``interaction recovers its coefficients (RMSE < 0.15)``
+        testCase "embedding, random effects and random walk recover category effects (RMSE < 0.15)" ``embedding, random effects and random walk recover category effects (RMSE < 0.15)``
+        testCase "FM3: theta1·theta2·theta3 ≈ 1 (within 0.05)" ``FM3: theta1·theta2·theta3 ≈ 1 (within 0.05)``
+    ]

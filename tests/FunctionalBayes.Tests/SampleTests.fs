@@ -3,7 +3,8 @@
 module FunctionalBayes.Tests.SampleTests
 
 open System
-open Xunit
+open Expecto
+open FunctionalBayes.TestAssertions
 open FunctionalBayes
 open FunctionalBayes.Tensors
 open FunctionalBayes.Tensors.Tests.TestUtil
@@ -26,7 +27,6 @@ let private momentsMatch (seed: uint64) (d: Distribution) =
     if abs (m - mu) > 5.0 * seMean then failwithf "%s: sample mean %g vs %g (5 SE = %g)" (Dist.name d) m mu (5.0 * seMean)
     if abs (v - var) > 5.0 * seVar then failwithf "%s: sample variance %g vs %g (5 SE = %g)" (Dist.name d) v var (5.0 * seVar)
 
-[<Fact>]
 let ``continuous families`` () =
     [ Dist.normal (s 1.5) (s 0.7)
       Dist.halfNormal (s 2.0)
@@ -43,7 +43,6 @@ let ``continuous families`` () =
       Dist.uniform (s -1.0) (s 3.0) ]
     |> List.iteri (fun i d -> momentsMatch (uint64 (100 + i)) d)
 
-[<Fact>]
 let ``discrete families`` () =
     [ Dist.bernoulliProbs (s 0.3)
       Dist.bernoulliLogits (s -1.2)
@@ -56,7 +55,6 @@ let ``discrete families`` () =
       Dist.zeroInflatedNegativeBinomial (s 0.2) (s 3.0) (s 2.0) ]
     |> List.iteri (fun i d -> momentsMatch (uint64 (200 + i)) d)
 
-[<Fact>]
 let ``heavy-tailed families by their quantiles`` () =
     // Cauchy(1, 2): median 1 and quartiles 1 ± 2; the sample quantile's SE is sqrt(p(1-p)/n)/f(q).
     let x = Dist.sample (Rng.key 7UL) [| draws |] (Dist.cauchy (s 1.0) (s 2.0)) |> Tensor.toArray |> Array.sort
@@ -70,7 +68,6 @@ let ``heavy-tailed families by their quantiles`` () =
     let seMed = sqrt (0.25 / float draws) / (1.0 / (2.0 * Math.PI))
     Assert.True(abs (h.[draws / 2] - 2.0) < 5.0 * seMed)
 
-[<Fact>]
 let ``categorical and ordered logistic frequencies`` () =
     let probs = [| 0.1; 0.6; 0.3 |]
     let check (d: Distribution) (p: float[]) seed =
@@ -85,7 +82,6 @@ let ``categorical and ordered logistic frequencies`` () =
     let cuts = [| -1.0; 1.0 |]
     check (Dist.orderedLogistic (s 0.4) (Tensor.ofArray cuts)) [| cdf -1.0; cdf 1.0 - cdf -1.0; 1.0 - cdf 1.0 |] 13UL
 
-[<Fact>]
 let ``multivariate families: mean and covariance`` () =
     let checkCov (d: Distribution) (mu: float[]) (cov: float[,]) seed =
         let k = mu.Length
@@ -115,11 +111,9 @@ let ``multivariate families: mean and covariance`` () =
         Assert.True(abs (m - a.[i] / a0) < 5.0 * sqrt (var / float draws))
     Assert.All(Array.init draws (fun r -> x.[r, 0] + x.[r, 1] + x.[r, 2]), fun v -> Assert.Equal(1.0, v, 12))
 
-[<Fact>]
 let ``mixture moments`` () =
     momentsMatch 31UL (Dist.mixture (Tensor.ofArray [| 0.0; log 3.0 |]) [ Dist.normal (s -2.0) (s 0.5); Dist.laplace (s 1.0) (s 1.0) ])
 
-[<Fact>]
 let ``shapes of draws, and reproducibility`` () =
     let d = Dist.normal (Tensor.zeros [| 3 |]) (Tensor.ones [| 2; 1 |])
     Assert.Equal<int[]>([| 4; 5; 2; 3 |], (Dist.sample (Rng.key 1UL) [| 4; 5 |] d).Shape)
@@ -134,7 +128,6 @@ let ``shapes of draws, and reproducibility`` () =
     let e = Dist.sample (Rng.key 2UL) [||] (Dist.expand [| 4 |] (Dist.normal (Tensor.zeros [| 1 |]) (Tensor.ones [| 1 |]))) |> Tensor.toArray
     Assert.Equal(4, Array.distinct e |> Array.length)
 
-[<Fact>]
 let ``rsample is differentiable where the family allows it`` () =
     // d/dσ E[x²] for Normal(0, σ) is 2σ: the reparameterized estimate with common random numbers is exact in expectation
     let g = Autodiff.grad (fun sigma -> Tensor.mean (Tensor.square (Dist.rsample (Rng.key 3UL) [| draws |] (Normal (s 0.0, sigma))))) (s 1.5)
@@ -142,3 +135,16 @@ let ``rsample is differentiable where the family allows it`` () =
     Assert.False(Dist.hasRsample (Dist.gamma (s 1.0) (s 1.0)))
     let ex = Assert.Throws<NotSupportedException>(fun () -> Dist.rsample (Rng.key 1UL) [| 2 |] (Dist.gamma (s 1.0) (s 1.0)) |> ignore)
     Assert.Contains("score-function", ex.Message)
+
+[<Tests>]
+let tests =
+    testList "SampleTests" [
+        testCase "continuous families" ``continuous families``
+        testCase "discrete families" ``discrete families``
+        testCase "heavy-tailed families by their quantiles" ``heavy-tailed families by their quantiles``
+        testCase "categorical and ordered logistic frequencies" ``categorical and ordered logistic frequencies``
+        testCase "multivariate families: mean and covariance" ``multivariate families: mean and covariance``
+        testCase "mixture moments" ``mixture moments``
+        testCase "shapes of draws, and reproducibility" ``shapes of draws, and reproducibility``
+        testCase "rsample is differentiable where the family allows it" ``rsample is differentiable where the family allows it``
+    ]

@@ -3,7 +3,8 @@
 module FunctionalBayes.Tests.SviTests
 
 open System
-open Xunit
+open Expecto
+open FunctionalBayes.TestAssertions
 open FunctionalBayes
 open FunctionalBayes.Tensors
 open FunctionalBayes.Tensors.Tests.TestUtil
@@ -34,7 +35,6 @@ let rec private subsets (n: int) (k: int) (start: int) : int list list =
     if k = 0 then [ [] ]
     else [ for i in start .. n - 1 do for rest in subsets n (k - 1) (i + 1) -> i :: rest ]
 
-[<Fact>]
 let ``the batched ELBO averaged over every minibatch equals the full objective, and so does its gradient`` () =
     let exact b =
         -(RefNormal.PDFLn(0.0, 1.0, b) + Array.sum (Array.map2 (fun x y -> RefNormal.PDFLn(b * x, 0.7, y)) [| -2.0; -0.5; 1.0; 3.0 |] [| 1.0; 2.0; -1.0; 0.5 |]))
@@ -51,7 +51,6 @@ let ``the batched ELBO averaged over every minibatch equals the full objective, 
         let h = 1e-6
         Assert.Equal((exact (0.3 + h) - exact (0.3 - h)) / (2.0 * h), avgGrad, 5)
 
-[<Fact>]
 let ``with one row and batch size one, the batched ELBO is the trace ELBO`` () =
     let one = Data.slice 0 1 data
     let guide = Guide.auto AutoGuideKind.AutoNormal (InitUniform 2.0) (Rng.key 3UL) (regression one)
@@ -61,7 +60,6 @@ let ``with one row and batch size one, the batched ELBO is the trace ELBO`` () =
     let lb = Svi.lossAt { ct with Elbo = Elbo.Batched 1 } st (Rng.key 5UL) 1 one |> Tensor.toScalar
     Assert.Equal(lt, lb, 12)
 
-[<Fact>]
 let ``batch schedule: steps per epoch and totals`` () =
     Assert.Equal(2, Data.stepsPerEpoch 2 1)
     Assert.Equal((20, 2), Svi.schedule (SviRunOptions.ForEpochs(10, 1)) 2)
@@ -69,7 +67,6 @@ let ``batch schedule: steps per epoch and totals`` () =
     let ex = Assert.Throws<ArgumentException>(fun () -> Svi.schedule { SviRunOptions.ForSteps 7 with Epochs = Some 2 } 5 |> ignore)
     Assert.Contains("exactly one", ex.Message)
 
-[<Fact>]
 let ``short and oversized batches: every loss is the exact full objective at lr 0`` () =
     // 5 identical rows: each batch's (N/B)·likelihood is the full one whatever the batch's real size
     let rows = Map [ "x", Tensor.full [| 5 |] 1.5; "y", Tensor.full [| 5 |] 0.4 ]
@@ -78,7 +75,6 @@ let ``short and oversized batches: every loss is the exact full objective at lr 
         let r = Svi.run (cfg (Elbo.Batched 1) (pointGuide 0.3)) (Rng.key 6UL) rows (SviRunOptions.ForEpochs(2, b))
         Assert.All(r.Losses, fun l -> Assert.Equal(exact, l, 10))
 
-[<Fact>]
 let ``the batched ELBO refuses models with plates`` () =
     let plated (d: Map<string, Tensor>) = model {
         let! beta = Model.sample "beta" (Normal (s 0.0, s 1.0))
@@ -88,7 +84,6 @@ let ``the batched ELBO refuses models with plates`` () =
     let ex = Assert.Throws<InvalidOperationException>(fun () -> Svi.run c (Rng.key 7UL) data (SviRunOptions.ForSteps 1) |> ignore)
     Assert.Contains("plate 'rows'", ex.Message)
 
-[<Fact>]
 let ``a non-finite loss stops with a clear error that keeps the last finite state`` () =
     // a huge learning rate on a positive parameter overflows exp
     let guide = Guide.ofModel "scale" (model {
@@ -100,7 +95,6 @@ let ``a non-finite loss stops with a clear error that keeps the last finite stat
     Assert.Contains("not finite", ex.Message)
     Assert.All(ex.LastFiniteState.Unconstrained |> Array.collect Tensor.toArray, fun v -> Assert.True(Double.IsFinite v))
 
-[<Fact>]
 let ``early stopping on a plateau`` () =
     let c = { cfg (Elbo.Trace 1) (pointGuide 0.3) with Optimizer = Optimizer.AdamDefault 0.05 }
     let opts = { SviRunOptions.ForSteps 5000 with EarlyStopping = Some { Window = 50; RelTol = 1e-6; Patience = 2 } }
@@ -113,7 +107,6 @@ let ``early stopping on a plateau`` () =
     let map = (Array.sum (Array.map2 (*) x y) / 0.49) / (1.0 + Array.sumBy (fun v -> v * v) x / 0.49)
     Assert.Equal(map, Tensor.toScalar r.Params.["b"], 3)
 
-[<Fact>]
 let ``progress reports every few steps with an ETA`` () =
     let reports = ResizeArray<SviProgress>()
     let opts = { SviRunOptions.ForSteps 30 with OnProgress = Some reports.Add; ProgressEvery = 10 }
@@ -121,7 +114,6 @@ let ``progress reports every few steps with an ETA`` () =
     Assert.Equal<int[]>([| 10; 20; 30 |], reports |> Seq.map (fun p -> p.Step) |> Seq.toArray)
     Assert.All(reports, fun p -> Assert.Equal(30, p.TotalSteps))
 
-[<Fact>]
 let ``every optimizer minimizes a quadratic`` () =
     let target = Tensor.ofArray [| 1.5; -2.0 |]
     let opts =
@@ -141,12 +133,10 @@ let ``every optimizer minimizes a quadratic`` () =
             st <- st'
         assertClose 0.02 (Tensor.toArray target) (Tensor.toArray p.[0])
 
-[<Fact>]
 let ``Adam's first step is lr·sign(g)`` () =
     let p, _ = Optim.update (Optimizer.AdamDefault 0.1) (Optim.init [| s 0.0 |]) [| s 0.0 |] [| s 3.0 |]
     Assert.Equal(-0.1, Tensor.toScalar p.[0], 6)
 
-[<Fact>]
 let ``schedules`` () =
     let cos = Schedule.CosineDecay (0.1, 100, 0.0)
     Assert.Equal(0.1, cos.At 0, 12)
@@ -159,12 +149,10 @@ let ``schedules`` () =
     Assert.Equal(0.1 * 0.5, (Schedule.ExponentialDecay (0.1, 0.5, 10)).At 10, 12)
     Assert.Equal(0.3, (Schedule.Constant 0.3).At 1000)
 
-[<Fact>]
 let ``gradient clipping by global norm`` () =
     let g = Optim.clipByGlobalNorm 1.0 [| Tensor.ofArray [| 3.0; 4.0 |] |]
     assertClose 1e-15 [| 0.6; 0.8 |] (Tensor.toArray g.[0])
 
-[<Fact>]
 let ``save and load round-trip parameters exactly`` () =
     let ps = Map [ "a", Tensor.ofArray [| Math.PI; -1e-300; 1.0 / 3.0 |]; "b", Tensor.create [| 2; 1 |] [| 0.1; 7e22 |] ]
     let path = IO.Path.GetTempFileName()
@@ -188,7 +176,6 @@ let private lineData =
     Map [ "x", x; "y", 2.0 * x + 1.0 + 0.3 * Rng.normal (Rng.key 102UL) [| 500 |] ]
 let private lineFit = lazy (Fit.vi { FitOptions.Default with Epochs = Some 600; BatchSize = Some 100; LearningRate = 0.1; Schedule = LrSchedule.WarmupCosine } line lineData)
 
-[<Fact>]
 let ``predict gives one mean and sd per row, from chunks of draws`` () =
     let f = lineFit.Force()
     let newX = Tensor.ofArray [| -1.0; 0.0; 2.0 |]
@@ -202,7 +189,6 @@ let ``predict gives one mean and sd per row, from chunks of draws`` () =
     let ex = Assert.Throws<ArgumentException>(fun () -> Fit.predict f (Rng.key 1UL) 0 false (Map [ "x", newX ]) |> ignore)
     Assert.Contains("at least one", ex.Message)
 
-[<Fact>]
 let ``summary has mean, sd and quantiles per latent site`` () =
     let sum = Fit.summary (lineFit.Force()) (Rng.key 104UL) 500
     let names = sum |> Array.map (fun s -> s.Name)
@@ -213,7 +199,6 @@ let ``summary has mean, sd and quantiles per latent site`` () =
     let beta = sum |> Array.find (fun s -> s.Name = "AdaptiveLayer_x_beta")
     Assert.Equal(2.0, Tensor.toScalar beta.Mean, 1)
 
-[<Fact>]
 let ``fit's errors`` () =
     let ex = Assert.Throws<ArgumentException>(fun () -> Fit.vi { FitOptions.Default with Steps = Some 10; Epochs = Some 2 } line lineData |> ignore)
     Assert.Contains("exactly one", ex.Message)
@@ -225,7 +210,6 @@ let ``fit's errors`` () =
     let ex = Assert.Throws<ArgumentException>(fun () -> Fit.vi { FitOptions.Default with Steps = Some 1; LearningRate = -1.0 } line lineData |> ignore)
     Assert.Contains("learning rate", ex.Message)
 
-[<Fact>]
 let ``a fit's parameters survive save and load`` () =
     let f = lineFit.Force()
     let path = IO.Path.GetTempFileName()
@@ -235,7 +219,6 @@ let ``a fit's parameters survive save and load`` () =
     let b = Fit.predict g (Rng.key 105UL) 50 false (Map [ "x", Tensor.ofArray [| 0.5 |] ])
     Assert.Equal<float[]>(Tensor.toArray a.["y"].Mean, Tensor.toArray b.["y"].Mean)
 
-[<Fact>]
 let ``predictions from posterior draws agree with predictions from the guide`` () =
     let f = lineFit.Force()
     let newX = Map [ "x", Tensor.ofArray [| -1.0; 2.0 |] ]
@@ -248,7 +231,6 @@ let ``predictions from posterior draws agree with predictions from the guide`` (
     let ex = Assert.Throws<ArgumentException>(fun () -> Fit.predictFromDraws line (Map [ "a", Tensor.zeros [| 3 |]; "b", Tensor.zeros [| 4 |] ]) (Rng.key 1UL) false newX |> ignore)
     Assert.Contains("'b'", ex.Message)
 
-[<Fact>]
 let ``a guide site without a reparameterization gets an unbiased score-function gradient`` () =
     // no data: the ELBO is -KL(q ‖ p) with q = Gamma(a, 1), p = Gamma(2, 1); its gradient in a is analytic
     let prior (_: Map<string, Tensor>) = model { return! Model.sample "z" (Gamma (s 2.0, s 1.0)) }
@@ -269,3 +251,27 @@ let ``a guide site without a reparameterization gets an unbiased score-function 
     Assert.True(abs (m - 3.0 * exact) < 5.0 * se + 1e-3, sprintf "score-function gradient %g ± %g vs exact %g" m se (3.0 * exact))
     // and without the score term the gradient would be zero: the estimate is clearly not
     Assert.True(abs m > 5.0 * se)
+
+[<Tests>]
+let tests =
+    testList "SviTests" [
+        testCase "the batched ELBO averaged over every minibatch equals the full objective, and so does its gradient" ``the batched ELBO averaged over every minibatch equals the full objective, and so does its gradient``
+        testCase "with one row and batch size one, the batched ELBO is the trace ELBO" ``with one row and batch size one, the batched ELBO is the trace ELBO``
+        testCase "batch schedule: steps per epoch and totals" ``batch schedule: steps per epoch and totals``
+        testCase "short and oversized batches: every loss is the exact full objective at lr 0" ``short and oversized batches: every loss is the exact full objective at lr 0``
+        testCase "the batched ELBO refuses models with plates" ``the batched ELBO refuses models with plates``
+        testCase "a non-finite loss stops with a clear error that keeps the last finite state" ``a non-finite loss stops with a clear error that keeps the last finite state``
+        testCase "early stopping on a plateau" ``early stopping on a plateau``
+        testCase "progress reports every few steps with an ETA" ``progress reports every few steps with an ETA``
+        testCase "every optimizer minimizes a quadratic" ``every optimizer minimizes a quadratic``
+        testCase "Adam's first step is lr·sign(g)" ``Adam's first step is lr·sign(g)``
+        testCase "schedules" ``schedules``
+        testCase "gradient clipping by global norm" ``gradient clipping by global norm``
+        testCase "save and load round-trip parameters exactly" ``save and load round-trip parameters exactly``
+        testCase "predict gives one mean and sd per row, from chunks of draws" ``predict gives one mean and sd per row, from chunks of draws``
+        testCase "summary has mean, sd and quantiles per latent site" ``summary has mean, sd and quantiles per latent site``
+        testCase "fit's errors" ``fit's errors``
+        testCase "a fit's parameters survive save and load" ``a fit's parameters survive save and load``
+        testCase "predictions from posterior draws agree with predictions from the guide" ``predictions from posterior draws agree with predictions from the guide``
+        testCase "a guide site without a reparameterization gets an unbiased score-function gradient" ``a guide site without a reparameterization gets an unbiased score-function gradient``
+    ]
