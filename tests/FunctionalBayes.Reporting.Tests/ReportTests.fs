@@ -81,6 +81,29 @@ let tests =
             let html = Report.htmlWith opts input
             Expect.stringContains html "The first 4 of 10 scalars are listed." "table cap said"
 
+        testCase "Checks.ofDraws replicates every observed site from the draws; addModel adds the description" <| fun () ->
+            let y = Tensor.ofArray (Array.init 20 float)
+            let m = model {
+                let! mu = Model.sample "mu" (Normal (Tensor.scalar 0.0, Tensor.scalar 1.0))
+                return! Model.observe "y" (Independent (Normal (Tensor.zeros [| 20 |] + mu, Tensor.ones [| 20 |]), 1)) (Some y) }
+            // every posterior draw of mu is 3: replicated y ~ N(3, 1), so the mean of 40 × 20 values is 3 ± 0.035 (sd);
+            // tolerance 0.15 (> 4 sd)
+            let draws = Map.ofList [ "mu", Tensor.create [| 2; 50 |] (Array.create 100 3.0) ]
+            let checks = Checks.ofDraws (Rng.key 5UL) 40 m draws
+            Expect.equal (checks |> List.map (fun c -> c.Site)) [ "y" ] "one check per observed site"
+            let c = checks.Head
+            Expect.equal c.Observed (Array.init 20 float) "the observed values"
+            Expect.equal c.Replicated.Length 34 "draws evenly spread: every 3rd of 100 (at most 40)"
+            Expect.all c.Replicated (fun r -> r.Length = 20) "each replicate as long as the data"
+            let meanRep = c.Replicated |> Array.averageBy Array.average
+            Expect.floatClose { absolute = 0.15; relative = 0.0 } meanRep 3.0 "replicates follow the substituted draw"
+            let withModel = Checks.addModel (Rng.key 6UL) 10 m (ReportInput.ofDraws "normal mean" draws)
+            let rows = withModel.Description.Value
+            Expect.equal rows.[0].[0] "site" "header"
+            Expect.equal (rows.[1..] |> Array.map (fun r -> r.[0], r.[1])) [| "mu", "latent"; "y", "observed" |] "sites and kinds"
+            let html = Report.html withModel
+            Expect.stringContains html "id=\"chart-ppc-y\"" "the check is on the page"
+
         testCase "bad input is refused before drawing, naming the site and shapes" <| fun () ->
             let ragged = { input with Draws = input.Draws.Add("sigma", Tensor.create [| 2; 5 |] (Array.zeroCreate 10)) }
             let ex = Expect.throwsC (fun () -> Report.html ragged |> ignore) id
