@@ -104,6 +104,21 @@ let tests =
             let html = Report.html withModel
             Expect.stringContains html "id=\"chart-ppc-y\"" "the check is on the page"
 
+        testCase "an SVI fit's report: guide draws as one chain, its loss curve, description and predictive check" <| fun () ->
+            let modelFn (data: Map<string, Tensor>) = model {
+                let! mu = Model.sample "mu" (Normal (Tensor.scalar 0.0, Tensor.scalar 10.0))
+                return! Model.observe "y" (Independent (Normal (Tensor.zeros [| 20 |] + mu, Tensor.ones [| 20 |]), 1)) (Some data.["y"]) }
+            let data = Map.ofList [ "y", Tensor.ofArray (Array.init 20 (fun i -> 2.0 + 0.1 * float (i % 5))) ]
+            let f = Fit.vi { FitOptions.Default with Steps = Some 300; LearningRate = 0.05; Seed = 4UL } modelFn data
+            let r = ReportOf.fitted "svi" (Rng.key 9UL) 200 f data
+            Expect.equal r.Draws.["mu"].Shape [| 1; 200 |] "guide draws as one chain"
+            Expect.equal r.SviLoss (Some f.Losses) "the loss history"
+            Expect.equal (r.Checks |> List.map (fun c -> c.Site)) [ "y" ] "the observed site is checked"
+            let html = Report.html r
+            for id in [ "chart-loss"; "chart-density"; "chart-ppc-y"; "model-table"; "summary-table" ] do
+                Expect.stringContains html (sprintf "id=\"%s\"" id) id
+            Expect.isFalse (html.Contains "id=\"chart-trace\"") "no trace plots for guide draws"
+
         testCase "bad input is refused before drawing, naming the site and shapes" <| fun () ->
             let ragged = { input with Draws = input.Draws.Add("sigma", Tensor.create [| 2; 5 |] (Array.zeroCreate 10)) }
             let ex = Expect.throwsC (fun () -> Report.html ragged |> ignore) id
