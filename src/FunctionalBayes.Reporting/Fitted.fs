@@ -16,6 +16,18 @@ module ReportOf =
         let input = { ReportInput.ofDraws title d with SviLoss = Some f.Losses }
         Checks.addModel km 100 (f.Model data) input
 
+    /// The report input of an MCMC run: its draws [chains; draws; ...] and every chain's NUTS statistics.
+    /// Add the model's description and predictive checks with `Checks.addModel`.
+    let mcmc (title: string) (r: McmcResult) : ReportInput =
+        let st = r.Flat.Stats
+        let stats =
+            { Lp = st |> Array.map (fun s -> s.Lp); AcceptStat = st |> Array.map (fun s -> s.AcceptStat)
+              StepSize = st |> Array.map (fun s -> s.StepSize); TreeDepth = st |> Array.map (fun s -> s.TreeDepth)
+              NLeapfrog = st |> Array.map (fun s -> s.NumLeapfrog); Divergent = st |> Array.map (fun s -> s.Divergent)
+              Energy = st |> Array.map (fun s -> s.Energy) }
+        { ReportInput.ofDraws title r.Draws with
+            Stats = (if st.Length > 0 then Some stats else None); MaxTreeDepth = r.MaxTreeDepth; TargetAccept = r.TargetAccept }
+
 /// Saving reports of fitted posteriors.
 [<RequireQualifiedAccess>]
 module FittedReport =
@@ -23,3 +35,8 @@ module FittedReport =
     /// Writes the HTML report of an SVI fit on `data` to `path` (1000 guide draws, seed 3).
     let save (path: string) (f: Fitted<'T>) (data: Map<string, Tensor>) : unit =
         Report.save path (ReportOf.fitted "Posterior report (SVI)" (Rng.key 3UL) 1000 f data)
+
+    /// Writes the HTML report of an MCMC run of `modelFn` on `data` to `path`, with the model's description and
+    /// posterior predictive checks (from at most 100 draws, seed 3).
+    let saveMcmc (path: string) (title: string) (r: McmcResult) (modelFn: Map<string, Tensor> -> Model<'T>) (data: Map<string, Tensor>) : unit =
+        Report.save path (Checks.addModel (Rng.key 3UL) 100 (modelFn data) (ReportOf.mcmc title r))
