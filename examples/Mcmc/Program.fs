@@ -68,6 +68,8 @@ let main _ =
     printSummary r
     printSampler r
     let divergences = r.Flat.Stats |> Array.sumBy (fun s -> s.Divergent |> Array.filter id |> Array.length)
+    FunctionalBayes.Reporting.FittedReport.saveMcmc "report.html" "Eight schools (non-centered), NUTS" r eightSchools data
+    printfn "Report: %s" (IO.Path.GetFullPath "report.html")
     let rd = regressionData 200
     let rr = Fit.mcmc { McmcOptions.Default with Seed = 2UL; Warmup = 500; Samples = 500 } regression rd
     printfn ""

@@ -18,9 +18,9 @@ module ModelInfo =
         |> Array.map (fun s -> s.Name, traces |> Array.map (fun t -> t.Value s.Name) |> Tensor.stack 0)
         |> Map.ofArray
 
-    /// A table of the model's sites (kind, distribution, batch and event shapes, value shape, plates)
-    /// from one prior run with `key`, for users to read.
-    let describe (key: RngKey) (m: Model<'T>) : string =
+    /// The model's sites as a table: a header row (site, kind, distribution, batch, event, value, plates),
+    /// then one row per site, from one prior run with `key`.
+    let describeRows (key: RngKey) (m: Model<'T>) : string[][] =
         let _, tr = Model.run (Handlers.trace (Handlers.seed key m))
         let rows =
             tr.Sites |> Array.map (fun s ->
@@ -42,9 +42,13 @@ module ModelInfo =
                     | _, None -> ""
                 let plates = s.Plates |> List.map (fun p -> p.Name) |> String.concat ", "
                 [| s.Name; kind; dist; batch; event; value; plates |])
-        let header = [| "site"; "kind"; "distribution"; "batch"; "event"; "value"; "plates" |]
-        let all = Array.append [| header |] rows
-        let widths = Array.init header.Length (fun j -> all |> Array.map (fun r -> r.[j].Length) |> Array.max)
+        Array.append [| [| "site"; "kind"; "distribution"; "batch"; "event"; "value"; "plates" |] |] rows
+
+    /// A table of the model's sites (kind, distribution, batch and event shapes, value shape, plates)
+    /// from one prior run with `key`, for users to read.
+    let describe (key: RngKey) (m: Model<'T>) : string =
+        let all = describeRows key m
+        let widths = Array.init all.[0].Length (fun j -> all |> Array.map (fun r -> r.[j].Length) |> Array.max)
         let sb = StringBuilder()
         for r in all do
             sb.AppendLine(String.Join("  ", r |> Array.mapi (fun j c -> c.PadRight widths.[j])).TrimEnd()) |> ignore

@@ -97,12 +97,12 @@ module Diagnostics =
     let private minDraws = 4
 
     let internal validate (what: string) (draws: float[][]) =
-        if isNull draws || draws.Length = 0 then
+        if draws.Length = 0 then
             invalidArg "draws" (sprintf "%s: no chains were given; pass the draws as draws.[chain].[iteration]." what)
-        let n = if isNull draws.[0] then 0 else draws.[0].Length
+        let n = draws.[0].Length
         draws
         |> Array.iteri (fun c ch ->
-            let len = if isNull ch then 0 else ch.Length
+            let len = ch.Length
             if len <> n then
                 invalidArg "draws"
                     (sprintf "%s: chain %d has %d draws but chain 0 has %d; every chain needs the same number of draws." what c len n))
@@ -141,7 +141,7 @@ module Diagnostics =
     let quantile (p: float) (values: float[]) : float =
         if Double.IsNaN p || p < 0.0 || p > 1.0 then
             invalidArg "p" (sprintf "Diagnostics.quantile: p = %g is outside [0, 1]." p)
-        if isNull values || values.Length = 0 then invalidArg "values" "Diagnostics.quantile: no values."
+        if values.Length = 0 then invalidArg "values" "Diagnostics.quantile: no values."
         let s = Array.sort values
         let h = float (s.Length - 1) * p
         let lo = int (Math.Floor h)
@@ -198,7 +198,7 @@ module Diagnostics =
     /// (1/N) Σ_{i<N−t} (x_i − x̄)(x_{i+t} − x̄) (Geyer 1992), computed by FFT with zero padding to a
     /// power of two of at least 2N, so no circular wrap-around enters.
     let autocovariance (x: float[]) : float[] =
-        if isNull x || x.Length = 0 then invalidArg "x" "Diagnostics.autocovariance: empty sequence."
+        if x.Length = 0 then invalidArg "x" "Diagnostics.autocovariance: empty sequence."
         let n = x.Length
         let mutable m = 1
         while m < 2 * n do
@@ -447,7 +447,7 @@ module Diagnostics =
     /// Energy Bayesian fraction of missing information of one chain, as ArviZ computes it:
     /// mean((E_i − E_{i−1})²) / var(E) (variance with denominator n).
     let ebfmi (energy: float[]) : float =
-        if isNull energy || energy.Length < 2 then
+        if energy.Length < 2 then
             invalidArg "energy" "Diagnostics.ebfmi: needs at least 2 energies."
         energy
         |> Array.iteri (fun i v ->
