@@ -112,8 +112,11 @@ let svi () =
     run "svi_fm_d10_rank3_steps_per_s" fm (Map [ "x", xf; "y", yf ])
 
 /// Posterior-mean prediction for the QuickStart's model shape (intercept + adaptive(x) + adaptive(x²)
-/// + FM rank 3, d = 5): latency at batch 1 (p50, p99) and throughput at batch 4096, in process, through
-/// this library's ONNX Runtime predictor, and through the bare C API call (prepared input values).
+/// + FM rank 3, d = 5, float32): latency at batch 1 (p50, p99) and throughput at batch 4096, in process,
+/// through this library's predictor (an OnnxBinding, its fastest path, and the allocating Run), and through a
+/// bare ONNX Runtime InferenceSession called the fastest way (OrtValues over pinned arrays bound once with an
+/// IoBinding, then RunWithBinding). Both sessions: the same bytes, one intra-op thread, default optimizations.
+/// The bare and bound cases are measured in alternating rounds, so load from other processes hits both alike.
 let onnx () =
     let d = 5
     let modelFn (data: Map<string, Tensor>) = FunctionalBayes.ModelBuilderInstance.model {
@@ -128,35 +131,60 @@ let onnx () =
     let _, tr = FunctionalBayes.Model.run (FunctionalBayes.Handlers.trace (FunctionalBayes.Handlers.seed (Rng.key 2UL) (modelFn example)))
     let points = FunctionalBayes.Trace.latents tr |> Array.filter (fun s -> s.Name <> "y") |> Array.map (fun s -> s.Name, s.Value.Value) |> Map.ofArray
     let bytes = FunctionalBayes.Onnx.Export.toModel FunctionalBayes.Onnx.ExportOptions.Default modelFn points example |> FunctionalBayes.Onnx.Export.toBytes
-    use predictor = FunctionalBayes.OnnxRuntime.OnnxPredictor.Load(bytes)
+    use predictor = FunctionalBayes.OnnxRuntime.OnnxPredictor.Load(bytes, FunctionalBayes.OnnxRuntime.PredictorOptions(IntraOpThreads = 1))
+    use bareOptions = new Microsoft.ML.OnnxRuntime.SessionOptions(IntraOpNumThreads = 1)
+    use session = new Microsoft.ML.OnnxRuntime.InferenceSession(bytes, bareOptions)
+    use runOptions = new Microsoft.ML.OnnxRuntime.RunOptions()
     let percentile (p: float) (xs: float[]) = let s = Array.sort xs in s.[min (s.Length - 1) (int (p * float s.Length))]
-    let latencies (f: unit -> unit) =
-        for _ in 1 .. 2000 do f ()
-        Array.init 20000 (fun _ ->
+    let latencies (n: int) (f: unit -> unit) =
+        for _ in 1 .. 500 do f ()
+        Array.init n (fun _ ->
             let t = Diagnostics.Stopwatch.GetTimestamp()
             f ()
             float (Diagnostics.Stopwatch.GetTimestamp() - t) / float Diagnostics.Stopwatch.Frequency * 1e6)
+    /// Measures each case in `rounds` alternating rounds and pools the samples per case.
+    let alternating (rounds: int) (measure: (unit -> unit) -> float[]) (cases: (string * (unit -> unit)) list) =
+        let pooled = cases |> List.map (fun (name, _) -> name, ResizeArray<float>()) |> dict
+        for _ in 1 .. rounds do
+            for name, f in cases do pooled.[name].AddRange(measure f)
+        fun name -> pooled.[name].ToArray()
     for batch in [ 1; 4096 ] do
         let x = Rng.normal (Rng.key 3UL) [| batch; d |]
         let xf = Tensor.toArrayF32 x
         let shape = [| int64 batch; int64 d |]
         let inProcess () = FunctionalBayes.Onnx.Export.predict modelFn points (Map [ "x", x ]) |> ignore
-        let viaPredictor () = predictor.Run("x", xf, shape) |> ignore
-        let struct (value, pin) = predictor.CreateBareInput(xf, shape)
-        let bare () = predictor.RunBare [| value |]
-        let cases = [ "in_process", inProcess; "onnxruntime_predictor", viaPredictor; "onnxruntime_bare", bare ]
+        let viaRun () = predictor.Run("x", xf, shape) |> ignore
+        use binding = predictor.Bind("x", FunctionalBayes.OnnxRuntime.OnnxArray.FromFloat32(Array.copy xf, shape))
+        let viaBinding () = binding.Run()
+        // the bare session, the fastest way: pinned arrays bound once
+        let bareIn = Array.copy xf
+        let bareOut = Array.zeroCreate<float32> batch
+        use inValue = Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(bareIn, shape)
+        use outValue = Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(bareOut, [| int64 batch |])
+        use io = session.CreateIoBinding()
+        io.BindInput("x", inValue)
+        io.BindOutput("y_mean", outValue)
+        let bare () = session.RunWithBinding(runOptions, io)
+        bare ()
+        let bound = binding.Outputs.["y_mean"].GetData<float32>()
+        let maxDiff = Array.map2 (fun (a: float32) b -> abs (float a - float b)) bareOut bound |> Array.max
+        if maxDiff > 0.0 then failwithf "onnx: the bound predictor and the bare session disagree by %g" maxDiff
+        let bareName = "bare InferenceSession, IoBinding over pinned arrays, same graph, same run"
         if batch = 1 then
-            let p50s = Collections.Generic.Dictionary<string, float>()
-            for name, f in cases do
-                let l = latencies f
-                p50s.[name] <- percentile 0.5 l
-                let baseline = if name = "onnxruntime_predictor" then Some (percentile 0.5 (latencies bare), "bare ONNX Runtime C API call, same graph") else None
-                report (sprintf "onnx_%s_batch1_p50" name) (percentile 0.5 l) "us" baseline
+            let paired = alternating 5 (latencies 4000) [ "bare", bare; "binding", viaBinding ]
+            let bareP50 = percentile 0.5 (paired "bare")
+            report "onnx_onnxruntime_bare_batch1_p50" bareP50 "us" None
+            report "onnx_onnxruntime_bare_batch1_p99" (percentile 0.99 (paired "bare")) "us" None
+            report "onnx_onnxruntime_predictor_batch1_p50" (percentile 0.5 (paired "binding")) "us" (Some (bareP50, bareName))
+            report "onnx_onnxruntime_predictor_batch1_p99" (percentile 0.99 (paired "binding")) "us" None
+            for name, f in [ "onnxruntime_predictor_run", viaRun; "in_process", inProcess ] do
+                let l = latencies 20000 f
+                report (sprintf "onnx_%s_batch1_p50" name) (percentile 0.5 l) "us" (if name = "in_process" then None else Some (bareP50, bareName))
                 report (sprintf "onnx_%s_batch1_p99" name) (percentile 0.99 l) "us" None
         else
-            for name, f in cases do
-                let s = secondsPerCall 0.5 5 f
-                let baseline = if name = "onnxruntime_predictor" then Some (float batch / secondsPerCall 0.5 5 bare, "bare ONNX Runtime C API call, same graph") else None
-                report (sprintf "onnx_%s_batch4096_rows_per_s" name) (float batch / s) "rows/s" baseline
-        predictor.ReleaseBare value
-        pin.Free()
+            let paired = alternating 3 (batchTimes 0.2 5) [ "bare", bare; "binding", viaBinding ]
+            let bareRate = float batch / percentile 0.5 (paired "bare")
+            report "onnx_onnxruntime_bare_batch4096_rows_per_s" bareRate "rows/s" None
+            report "onnx_onnxruntime_predictor_batch4096_rows_per_s" (float batch / percentile 0.5 (paired "binding")) "rows/s" (Some (bareRate, bareName))
+            report "onnx_onnxruntime_predictor_run_batch4096_rows_per_s" (float batch / secondsPerCall 0.5 5 viaRun) "rows/s" (Some (bareRate, bareName))
+            report "onnx_in_process_batch4096_rows_per_s" (float batch / secondsPerCall 0.5 5 inProcess) "rows/s" None

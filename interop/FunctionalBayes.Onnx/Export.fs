@@ -156,6 +156,67 @@ module Export =
 
     let private fail (msg: string) = raise (OnnxExportException msg)
 
+    // ---- float64 forms of ops that ONNX Runtime's CPU provider implements for float32 only -----------
+    // Its CPU kernels for Softplus and Erf are registered for float only (a float64 node fails at load with
+    // "Could not find an implementation"), so float64 exports write them out from ops that have float64
+    // kernels (Abs, Neg, Exp, Log, Add, Sub, Mul, Div, Sign, Relu, LessOrEqual, Greater, Where).
+
+    /// p(x) by Horner's rule; `coeffs` from the highest power down, a leading 1.0 costs no Mul.
+    let private horner (b: Builder) (x: string) (coeffs: float list) =
+        let mul u v = b.Node("Mul", [ u; v ], [])
+        let add u v = b.Node("Add", [ u; v ], [])
+        match coeffs with
+        | [] -> b.ScalarFloat 0.0
+        | first :: rest ->
+            let start = if first = 1.0 then x else mul (b.ScalarFloat first) x
+            match rest with
+            | [] -> start
+            | c :: more -> more |> List.fold (fun acc c -> add (mul acc x) (b.ScalarFloat c)) (add start (b.ScalarFloat c))
+
+    /// softplus(x) = relu(x) + log(1 + exp(−|x|)), which never overflows.
+    let private softplus64 (b: Builder) (x: string) =
+        let tail = b.Node("Log", [ b.Node("Add", [ b.ScalarFloat 1.0; b.Node("Exp", [ b.Node("Neg", [ b.Node("Abs", [ x ], []) ], []) ], []) ], []) ], [])
+        b.Node("Add", [ b.Node("Relu", [ x ], []); tail ], [])
+
+    /// W. J. Cody's rational Chebyshev approximations (Math. Comp. 23, 1969; the coefficients of CALERF, as in
+    /// FunctionalBayes.Tensors' Special.erf): erf(x)/x for |x| ≤ 0.46875 as a ratio in s = x², and
+    /// erfc(y) = exp(−y²)·erfcx(y) for y = |x| above it (a ratio in y up to 4, in z = 1/y² beyond).
+    /// Returns (x, the small-|x| value x·R(x²), erfc(|x|) for large |x|, the test |x| ≤ 0.46875).
+    let private erfParts (b: Builder) (x: string) =
+        let node op ins = b.Node(op, ins, [])
+        let c v = b.ScalarFloat v
+        let y = node "Abs" [ x ]
+        let s = node "Mul" [ x; x ]
+        let smallNum = horner b s [ 0.185777706184603153; 3.16112374387056560; 113.864154151050156; 377.485237685302021; 3209.37758913846947 ]
+        let smallDen = horner b s [ 1.0; 23.6012909523441209; 244.024637934444173; 1282.61652607737228; 2844.23683343917062 ]
+        let small = node "Mul" [ x; node "Div" [ smallNum; smallDen ] ]
+        let midNum =
+            horner b y [ 2.15311535474403846e-8; 0.564188496988670089; 8.88314979438837594; 66.1191906371416295; 298.635138197400131
+                         881.952221241769090; 1712.04761263407058; 2051.07837782607147; 1230.33935479799725 ]
+        let midDen =
+            horner b y [ 1.0; 15.7449261107098347; 117.693950891312499; 537.181101862009858; 1621.38957456669019; 3290.79923573345963
+                         4362.61909014324716; 3439.36767414372164; 1230.33935480374942 ]
+        let mid = node "Div" [ midNum; midDen ]
+        let ySq = node "Mul" [ y; y ]
+        let z = node "Div" [ c 1.0; ySq ]
+        let farNum = horner b z [ 0.0163153871373020978; 0.305326634961232344; 0.360344899949804439; 0.125781726111229246; 0.0160837851487422766; 6.58749161529837803e-4 ]
+        let farDen = horner b z [ 1.0; 2.56852019228982242; 1.87295284992346047; 0.527905102951428412; 0.0605183413124413191; 0.00233520497626869185 ]
+        let far = node "Div" [ node "Sub" [ c 0.56418958354775628695; node "Mul" [ z; node "Div" [ farNum; farDen ] ] ]; y ]
+        let erfcx = node "Where" [ node "LessOrEqual" [ y; c 4.0 ]; mid; far ]
+        let erfcLarge = node "Mul" [ node "Exp" [ node "Neg" [ ySq ] ]; erfcx ]
+        small, erfcLarge, node "LessOrEqual" [ y; c 0.46875 ]
+
+    let private erf64 (b: Builder) (x: string) =
+        let small, erfcLarge, isSmall = erfParts b x
+        let large = b.Node("Mul", [ b.Node("Sign", [ x ], []); b.Node("Sub", [ b.ScalarFloat 1.0; erfcLarge ], []) ], [])
+        b.Node("Where", [ isSmall; small; large ], [])
+
+    /// erfc(x), with full relative accuracy in the right tail.
+    let private erfc64 (b: Builder) (x: string) =
+        let small, erfcLarge, isSmall = erfParts b x
+        let large = b.Node("Where", [ b.Node("Greater", [ x; b.ScalarFloat 0.0 ], []); erfcLarge; b.Node("Sub", [ b.ScalarFloat 2.0; erfcLarge ], []) ], [])
+        b.Node("Where", [ isSmall; b.Node("Sub", [ b.ScalarFloat 1.0; small ], []); large ], [])
+
     /// Writes one recorded op; `batchAttr` flags, per shape attribute entry, the entries that differ
     /// between the two traces (the batch dimension).
     let private emit (b: Builder) (opts: ExportOptions) (op: Op) (ins: string[]) (inShapes: int[][]) (affine: (int * int)[]) : string =
@@ -175,13 +236,17 @@ module Export =
             | Sign -> node "Sign" [ x ] []
             | Tanh -> node "Tanh" [ x ] []
             | Sigmoid -> node "Sigmoid" [ x ] []
-            | Softplus -> node "Softplus" [ x ] []
+            | Softplus -> if opts.Float64 then softplus64 b x else node "Softplus" [ x ] []
             | Relu -> node "Relu" [ x ] []
-            | Erf -> node "Erf" [ x ] []
-            | Erfc -> node "Sub" [ b.ScalarFloat 1.0; node "Erf" [ x ] [] ] []
+            | Erf -> if opts.Float64 then erf64 b x else node "Erf" [ x ] []
+            | Erfc -> if opts.Float64 then erfc64 b x else node "Sub" [ b.ScalarFloat 1.0; node "Erf" [ x ] [] ] []
             | NormalCdf ->
-                let e = node "Erf" [ node "Mul" [ x; b.ScalarFloat (1.0 / sqrt 2.0) ] [] ] []
-                node "Mul" [ b.ScalarFloat 0.5; node "Add" [ b.ScalarFloat 1.0; e ] [] ] []
+                if opts.Float64 then
+                    // Φ(x) = erfc(−x/√2)/2, accurate in the left tail
+                    node "Mul" [ b.ScalarFloat 0.5; erfc64 b (node "Mul" [ x; b.ScalarFloat (-1.0 / sqrt 2.0) ] []) ] []
+                else
+                    let e = node "Erf" [ node "Mul" [ x; b.ScalarFloat (1.0 / sqrt 2.0) ] [] ] []
+                    node "Mul" [ b.ScalarFloat 0.5; node "Add" [ b.ScalarFloat 1.0; e ] [] ] []
             | Lgamma | Digamma | Trigamma -> fail (sprintf "Export: the op %s has no ONNX form (no log-gamma or polygamma in the ONNX operator set)." op.Name)
         | Binary bo ->
             let name = match bo with Add -> "Add" | Sub -> "Sub" | Mul -> "Mul" | Div -> "Div" | Pow -> "Pow" | Maximum -> "Max" | Minimum -> "Min"

@@ -47,27 +47,27 @@ public class OnnxRuntimeException : Exception
 }
 
 /// <summary>
-/// The native ONNX Runtime library (<c>libonnxruntime.so.1</c>) could not be found or loaded.
+/// The native ONNX Runtime library could not be loaded: the application references no native ONNX Runtime
+/// package (or a package without a build for this platform).
 /// </summary>
+/// <remarks>
+/// FunctionalBayes.OnnxRuntime references only the managed API; the application chooses the native package:
+/// <c>Microsoft.ML.OnnxRuntime</c> (CPU) or <c>Microsoft.ML.OnnxRuntime.Gpu.Linux</c> (CUDA). See interop/README.md.
+/// </remarks>
 public sealed class OnnxRuntimeNotFoundException : DllNotFoundException
 {
-    /// <summary>Creates the exception for the library path that was tried.</summary>
-    /// <param name="libraryPath">The full path that was tried.</param>
+    /// <summary>Creates the exception.</summary>
     /// <param name="message">The full message, which says how to fix the problem.</param>
     /// <param name="innerException">The loader's error, if any.</param>
-    public OnnxRuntimeNotFoundException(string libraryPath, string message, Exception? innerException = null)
+    public OnnxRuntimeNotFoundException(string message, Exception? innerException = null)
         : base(message, innerException)
     {
-        LibraryPath = libraryPath;
     }
-
-    /// <summary>The full path of the native library that was tried.</summary>
-    public string LibraryPath { get; }
 }
 
 /// <summary>
-/// A requested execution provider (for example CUDA) is missing from the loaded ONNX Runtime build
-/// or could not be initialized.
+/// A requested execution provider (for example CUDA) is missing from the application's ONNX Runtime package
+/// or could not be initialized (for CUDA: a CUDA or cuDNN library is missing; the message names it).
 /// </summary>
 public sealed class ExecutionProviderUnavailableException : OnnxRuntimeException
 {

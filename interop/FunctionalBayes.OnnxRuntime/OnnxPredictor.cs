@@ -1,78 +1,61 @@
 using System.Collections.ObjectModel;
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Ort = Microsoft.ML.OnnxRuntime;
 
 namespace FunctionalBayes.OnnxRuntime;
 
 /// <summary>
-/// An ONNX model loaded into an ONNX Runtime inference session on the CPU (or CUDA, when available).
+/// An ONNX model loaded into an ONNX Runtime inference session (official managed API), on the CPU or on CUDA.
 /// </summary>
 /// <remarks>
 /// <para>
 /// <see cref="Run(IReadOnlyDictionary{string, OnnxArray})"/> may be called from many threads at once: ONNX Runtime
-/// sessions support concurrent runs, and this class keeps no mutable state shared between calls (each call
-/// pins its own inputs, creates and releases its own native values and copies the outputs to new arrays).
+/// sessions support concurrent runs, and each call pins its own inputs, releases its own native values and copies
+/// the outputs to new arrays. For the fastest repeated calls (no allocation), use <see cref="Bind(IReadOnlyDictionary{string, OnnxArray})"/>.
 /// </para>
 /// <para>
-/// Native resources are released by <see cref="Dispose"/> (or, if it is never called, by the finalizers of
-/// the underlying <see cref="SafeHandle"/>s). A run in progress keeps the session alive until it returns.
+/// <see cref="Dispose"/> releases the native session once every run in progress has returned and every
+/// <see cref="OnnxBinding"/> made from this predictor has been disposed; calls made after it throw
+/// <see cref="ObjectDisposedException"/>.
 /// </para>
+/// <para>The native library comes from the application's ONNX Runtime package (see interop/README.md).</para>
 /// </remarks>
-public sealed unsafe partial class OnnxPredictor : IDisposable
+public sealed partial class OnnxPredictor : IDisposable
 {
-    private const int OnnxTypeTensor = 1;
+    private const string CudaProvider = "CUDAExecutionProvider";
 
-    private readonly OrtLibrary library;
-    private readonly OrtSessionHandle session;
+    private readonly Ort.InferenceSession session;
+    private readonly Ort.RunOptions runOptions;
     private readonly Dictionary<string, int> inputIndex;
-    private readonly IntPtr[] inputNamePointers;
-    private readonly IntPtr[] outputNamePointers;
-    private readonly List<byte[]> pinnedNames = [];
     private readonly TensorInfo[] inputs;
     private readonly TensorInfo[] outputs;
-    private volatile bool disposed;
+    private readonly string[] outputNames;
+    private readonly string[][] singleInputName;
+    private readonly string[] firstOutputName;
+    private int references = 1;
+    private int disposed;
 
-    private OnnxPredictor(OrtLibrary library, OrtSessionHandle session, string? modelPath)
+    private OnnxPredictor(Ort.InferenceSession session, string? modelPath, bool usesCuda)
     {
-        this.library = library;
         this.session = session;
         ModelPath = modelPath;
-        var s = session.DangerousGetHandle();
-
-        nuint inputCount, outputCount;
-        library.Check(library.SessionGetInputCount(s, &inputCount), "SessionGetInputCount");
-        library.Check(library.SessionGetOutputCount(s, &outputCount), "SessionGetOutputCount");
-        inputs = new TensorInfo[(int)inputCount];
-        outputs = new TensorInfo[(int)outputCount];
-        inputNamePointers = GC.AllocateArray<IntPtr>(inputs.Length, pinned: true);
-        outputNamePointers = GC.AllocateArray<IntPtr>(outputs.Length, pinned: true);
+        UsesCuda = usesCuda;
+        inputs = session.InputNames.Select(name => ReadTensorInfo(name, session.InputMetadata[name])).ToArray();
+        outputs = session.OutputNames.Select(name => ReadTensorInfo(name, session.OutputMetadata[name])).ToArray();
+        outputNames = outputs.Select(o => o.Name).ToArray();
+        singleInputName = inputs.Select(i => new[] { i.Name }).ToArray();
+        firstOutputName = outputNames.Take(1).ToArray();
         inputIndex = new Dictionary<string, int>(StringComparer.Ordinal);
         for (var i = 0; i < inputs.Length; i++)
         {
-            IntPtr name;
-            library.Check(library.SessionGetInputName(s, (nuint)i, library.DefaultAllocator, &name), "SessionGetInputName");
-            var text = library.TakeAllocatedString(name);
-            IntPtr typeInfo;
-            library.Check(library.SessionGetInputTypeInfo(s, (nuint)i, &typeInfo), "SessionGetInputTypeInfo");
-            inputs[i] = ReadTensorInfo(text, new OrtTypeInfoHandle(library, typeInfo));
-            inputNamePointers[i] = PinnedUtf8z(text);
-            inputIndex[text] = i;
-        }
-
-        for (var i = 0; i < outputs.Length; i++)
-        {
-            IntPtr name;
-            library.Check(library.SessionGetOutputName(s, (nuint)i, library.DefaultAllocator, &name), "SessionGetOutputName");
-            var text = library.TakeAllocatedString(name);
-            IntPtr typeInfo;
-            library.Check(library.SessionGetOutputTypeInfo(s, (nuint)i, &typeInfo), "SessionGetOutputTypeInfo");
-            outputs[i] = ReadTensorInfo(text, new OrtTypeInfoHandle(library, typeInfo));
-            outputNamePointers[i] = PinnedUtf8z(text);
+            inputIndex[inputs[i].Name] = i;
         }
 
         Inputs = new ReadOnlyCollection<TensorInfo>(inputs);
         Outputs = new ReadOnlyCollection<TensorInfo>(outputs);
-        Metadata = ReadMetadata();
+        Metadata = ReadMetadata(session.ModelMetadata);
+        runOptions = new Ort.RunOptions();
     }
 
     /// <summary>The model's inputs, in the model's order.</summary>
@@ -87,14 +70,14 @@ public sealed unsafe partial class OnnxPredictor : IDisposable
     /// <summary>The model file's full path, or <see langword="null"/> when it was loaded from bytes.</summary>
     public string? ModelPath { get; }
 
-    /// <summary>The full path of the native ONNX Runtime library in use.</summary>
-    public string LibraryPath => library.LibraryPath;
+    /// <summary>Whether the session runs on the CUDA execution provider (with the CPU provider as fallback).</summary>
+    public bool UsesCuda { get; }
 
-    /// <summary>The ONNX Runtime version, such as "1.30.0".</summary>
-    public string RuntimeVersion => library.Version;
+    /// <summary>The version of the application's native ONNX Runtime, such as "1.31.1".</summary>
+    public string RuntimeVersion => OrtRuntime.Environment.GetVersionString();
 
-    /// <summary>The execution providers compiled into the loaded ONNX Runtime build.</summary>
-    public IReadOnlyList<string> AvailableProviders => library.AvailableProviders;
+    /// <summary>The execution providers compiled into the application's native ONNX Runtime.</summary>
+    public IReadOnlyList<string> AvailableProviders => OrtRuntime.AvailableProviders;
 
     /// <summary>Loads an ONNX model file.</summary>
     /// <param name="modelPath">The path of the <c>.onnx</c> file.</param>
@@ -102,7 +85,7 @@ public sealed unsafe partial class OnnxPredictor : IDisposable
     /// <returns>The predictor, which owns the native session until disposed.</returns>
     /// <exception cref="FileNotFoundException">The model file does not exist.</exception>
     /// <exception cref="OnnxRuntimeException">ONNX Runtime rejected the model (the message names the file and gives ONNX Runtime's reason).</exception>
-    /// <exception cref="OnnxRuntimeNotFoundException">The native library is missing.</exception>
+    /// <exception cref="OnnxRuntimeNotFoundException">The application references no native ONNX Runtime package.</exception>
     /// <exception cref="ExecutionProviderUnavailableException"><see cref="PredictorOptions.UseCuda"/> is set but CUDA is unavailable.</exception>
     public static OnnxPredictor Load(string modelPath, PredictorOptions? options = null)
     {
@@ -113,22 +96,7 @@ public sealed unsafe partial class OnnxPredictor : IDisposable
             throw new FileNotFoundException($"The ONNX model file '{fullPath}' does not exist.", fullPath);
         }
 
-        options ??= new PredictorOptions();
-        var library = OrtLibrary.Get(options.LibraryPath);
-        using var sessionOptions = CreateSessionOptions(library, options);
-        IntPtr session;
-        IntPtr status;
-        fixed (byte* path = OrtLibrary.Utf8z(fullPath))
-        {
-            status = library.CreateSession(library.Env.DangerousGetHandle(), path, sessionOptions.DangerousGetHandle(), &session);
-        }
-
-        if (status != IntPtr.Zero)
-        {
-            throw library.ToException(status, $"Cannot load the ONNX model '{fullPath}'");
-        }
-
-        return Create(library, new OrtSessionHandle(library, session), fullPath);
+        return Create(options, so => new Ort.InferenceSession(fullPath, so), $"Cannot load the ONNX model '{fullPath}'", fullPath);
     }
 
     /// <summary>Loads an ONNX model from its serialized bytes (a <c>ModelProto</c>).</summary>
@@ -136,28 +104,12 @@ public sealed unsafe partial class OnnxPredictor : IDisposable
     /// <param name="options">Session options; defaults when <see langword="null"/>.</param>
     /// <returns>The predictor, which owns the native session until disposed.</returns>
     /// <exception cref="OnnxRuntimeException">ONNX Runtime rejected the model.</exception>
-    /// <exception cref="OnnxRuntimeNotFoundException">The native library is missing.</exception>
+    /// <exception cref="OnnxRuntimeNotFoundException">The application references no native ONNX Runtime package.</exception>
     /// <exception cref="ExecutionProviderUnavailableException"><see cref="PredictorOptions.UseCuda"/> is set but CUDA is unavailable.</exception>
     public static OnnxPredictor Load(byte[] model, PredictorOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(model);
-        options ??= new PredictorOptions();
-        var library = OrtLibrary.Get(options.LibraryPath);
-        using var sessionOptions = CreateSessionOptions(library, options);
-        IntPtr session;
-        IntPtr status;
-        fixed (byte* data = model)
-        {
-            status = library.CreateSessionFromArray(
-                library.Env.DangerousGetHandle(), data, (nuint)model.Length, sessionOptions.DangerousGetHandle(), &session);
-        }
-
-        if (status != IntPtr.Zero)
-        {
-            throw library.ToException(status, $"Cannot load the ONNX model from a {model.Length}-byte array");
-        }
-
-        return Create(library, new OrtSessionHandle(library, session), null);
+        return Create(options, so => new Ort.InferenceSession(model, so), $"Cannot load the ONNX model from a {model.Length}-byte array", null);
     }
 
     /// <summary>Runs the model on named inputs and returns every output.</summary>
@@ -170,88 +122,38 @@ public sealed unsafe partial class OnnxPredictor : IDisposable
     public IReadOnlyDictionary<string, OnnxArray> Run(IReadOnlyDictionary<string, OnnxArray> inputs)
     {
         ArgumentNullException.ThrowIfNull(inputs);
-        ObjectDisposedException.ThrowIf(disposed, this);
+        ThrowIfDisposed();
         var (order, arrays) = Validate(inputs);
-        var count = arrays.Length;
-
-        var added = false;
-        var pins = new GCHandle[count];
-        var inputValues = new OrtValueHandle?[count];
-        var rawInputs = new IntPtr[count];
-        var inputNames = new IntPtr[count];
-        var rawOutputs = new IntPtr[outputs.Length];
-        var outputValues = new OrtValueHandle?[outputs.Length];
+        var names = new string[arrays.Length];
+        var values = new Ort.OrtValue[arrays.Length];
+        AddReference();
         try
         {
-            session.DangerousAddRef(ref added);
-            var memoryInfo = library.CpuMemoryInfo.DangerousGetHandle();
-            for (var i = 0; i < count; i++)
+            for (var i = 0; i < arrays.Length; i++)
             {
-                var array = arrays[i];
-                inputNames[i] = inputNamePointers[order[i]];
-                pins[i] = GCHandle.Alloc(array.Data, GCHandleType.Pinned);
-                var bytes = (nuint)(array.Length * OnnxArray.ElementSize(array.ElementType));
-                IntPtr value;
-                fixed (long* shape = array.ShapeArray)
-                {
-                    library.Check(
-                        library.CreateTensorWithDataAsOrtValue(
-                            memoryInfo, (void*)pins[i].AddrOfPinnedObject(), bytes, shape, (nuint)array.ShapeArray.Length, (int)array.ElementType, &value),
-                        $"Creating the tensor for input '{this.inputs[order[i]].Name}'");
-                }
-
-                inputValues[i] = new OrtValueHandle(library, value);
-                rawInputs[i] = value;
+                names[i] = this.inputs[order[i]].Name;
+                values[i] = CreateValue(arrays[i]);
             }
 
-            IntPtr status;
-            fixed (IntPtr* names = inputNames, values = rawInputs, outNames = outputNamePointers, outValues = rawOutputs)
-            {
-                status = library.Run(
-                    session.DangerousGetHandle(), IntPtr.Zero, names, values, (nuint)count, outNames, (nuint)outputs.Length, outValues);
-            }
-
-            for (var j = 0; j < rawOutputs.Length; j++)
-            {
-                if (rawOutputs[j] != IntPtr.Zero)
-                {
-                    outputValues[j] = new OrtValueHandle(library, rawOutputs[j]);
-                }
-            }
-
-            library.Check(status, "Running the model" + (ModelPath is null ? string.Empty : $" '{ModelPath}'"));
+            using var results = RunSession(names, values, outputNames);
             var result = new Dictionary<string, OnnxArray>(outputs.Length, StringComparer.Ordinal);
-            for (var j = 0; j < outputs.Length; j++)
+            var k = 0;
+            foreach (var value in results)
             {
-                result.Add(outputs[j].Name, CopyOutput(outputs[j].Name, rawOutputs[j]));
+                result.Add(outputNames[k], CopyOutput(outputNames[k], value));
+                k++;
             }
 
             return new ReadOnlyDictionary<string, OnnxArray>(result);
         }
         finally
         {
-            foreach (var value in outputValues)
+            foreach (var value in values)
             {
                 value?.Dispose();
             }
 
-            foreach (var value in inputValues)
-            {
-                value?.Dispose();
-            }
-
-            foreach (var pin in pins)
-            {
-                if (pin.IsAllocated)
-                {
-                    pin.Free();
-                }
-            }
-
-            if (added)
-            {
-                session.DangerousRelease();
-            }
+            Release();
         }
     }
 
@@ -279,11 +181,102 @@ public sealed unsafe partial class OnnxPredictor : IDisposable
     public double[] Run(string inputName, double[] data, long[] shape, out long[] outputShape) =>
         RunSingle(inputName, data, shape, out outputShape);
 
-    /// <summary>Releases the native session. Calling it again does nothing.</summary>
+    /// <summary>
+    /// Binds the model to these input arrays and to new output arrays, for repeated runs without allocation:
+    /// write new values into the input arrays, call <see cref="OnnxBinding.Run"/>, read the output arrays.
+    /// The inputs are validated as for <see cref="Run(IReadOnlyDictionary{string, OnnxArray})"/>, and the model is run
+    /// once on them to size the outputs (so the outputs hold its results at once).
+    /// </summary>
+    /// <param name="inputs">One array per model input, keyed by input name; they stay pinned until the binding is disposed.</param>
+    /// <returns>The binding; dispose it when done. Use one binding per thread.</returns>
+    /// <exception cref="InvalidModelInputException">An input does not fit the model.</exception>
+    /// <exception cref="OnnxRuntimeException">ONNX Runtime failed to run the model.</exception>
+    /// <exception cref="ObjectDisposedException">The predictor was disposed.</exception>
+    public OnnxBinding Bind(IReadOnlyDictionary<string, OnnxArray> inputs)
+    {
+        var first = Run(inputs);
+        var (order, arrays) = Validate(inputs);
+        var boundInputs = new KeyValuePair<string, OnnxArray>[arrays.Length];
+        for (var i = 0; i < arrays.Length; i++)
+        {
+            boundInputs[i] = new(this.inputs[order[i]].Name, arrays[i]);
+        }
+
+        var boundOutputs = outputNames.Select(name => new KeyValuePair<string, OnnxArray>(name, first[name])).ToArray();
+        AddReference();
+        try
+        {
+            return new OnnxBinding(this, boundInputs, boundOutputs);
+        }
+        catch
+        {
+            Release();
+            throw;
+        }
+    }
+
+    /// <summary>Binds the model's one input (see <see cref="Bind(IReadOnlyDictionary{string, OnnxArray})"/>).</summary>
+    /// <param name="inputName">The input's name.</param>
+    /// <param name="input">The input array; it stays pinned until the binding is disposed.</param>
+    /// <returns>The binding; dispose it when done. Use one binding per thread.</returns>
+    public OnnxBinding Bind(string inputName, OnnxArray input)
+    {
+        ArgumentNullException.ThrowIfNull(inputName);
+        return Bind(new Dictionary<string, OnnxArray>(StringComparer.Ordinal) { [inputName] = input });
+    }
+
+    /// <summary>Releases the native session once the runs in progress and the bindings are done. Calling it again does nothing.</summary>
     public void Dispose()
     {
-        disposed = true;
-        session.Dispose();
+        if (Interlocked.Exchange(ref disposed, 1) == 0)
+        {
+            Release();
+        }
+    }
+
+    internal Ort.InferenceSession Session => session;
+
+    internal Ort.RunOptions RunOptions => runOptions;
+
+    internal void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref disposed) != 0, this);
+
+    /// <summary>Keeps the native session alive (for a run in progress or a binding).</summary>
+    internal void AddReference()
+    {
+        while (true)
+        {
+            var count = Volatile.Read(ref references);
+            ObjectDisposedException.ThrowIf(count == 0, this);
+            if (Interlocked.CompareExchange(ref references, count + 1, count) == count)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Drops a reference taken by <see cref="AddReference"/> (or the owner's, in <see cref="Dispose"/>); the last one releases the session.</summary>
+    internal void Release()
+    {
+        if (Interlocked.Decrement(ref references) == 0)
+        {
+            runOptions.Dispose();
+            session.Dispose();
+        }
+    }
+
+    internal OnnxRuntimeException Translate(Ort.OnnxRuntimeException e) =>
+        OrtRuntime.Translate(e, "Running the model" + (ModelPath is null ? string.Empty : $" '{ModelPath}'"));
+
+    private Ort.IDisposableReadOnlyCollection<Ort.OrtValue> RunSession(string[] names, Ort.OrtValue[] values, string[] wanted)
+    {
+        try
+        {
+            return session.Run(runOptions, names, values, wanted);
+        }
+        catch (Ort.OnnxRuntimeException e)
+        {
+            throw Translate(e);
+        }
     }
 
     private T[] RunSingle<T>(string inputName, T[] data, long[] shape, out long[] outputShape)
@@ -292,7 +285,7 @@ public sealed unsafe partial class OnnxPredictor : IDisposable
         ArgumentNullException.ThrowIfNull(inputName);
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(shape);
-        ObjectDisposedException.ThrowIf(disposed, this);
+        ThrowIfDisposed();
         long product = 1;
         foreach (var d in shape)
         {
@@ -307,25 +300,37 @@ public sealed unsafe partial class OnnxPredictor : IDisposable
                 + (product < 0 ? "has a negative dimension." : $"needs {product}."));
         }
 
-        if (FitsFastPath(inputName, OnnxArray.ElementTypeOf<T>(), shape))
+        if (!FitsFastPath(inputName, OnnxArray.ElementTypeOf<T>(), shape))
         {
-            return RunSingleFast(data, shape, out outputShape);
+            // anything unusual goes through the general path, which explains what is wrong
+            var result = Run(new Dictionary<string, OnnxArray> { [inputName] = OnnxArray.Create(data, shape) });
+            var first = result[outputs[0].Name];
+            if (first.Data is not T[] typed)
+            {
+                throw new InvalidOperationException(
+                    $"The model's first output '{outputs[0].Name}' is {first.ElementType.ToString().ToLowerInvariant()}, not {OnnxArray.ElementTypeOf<T>().ToString().ToLowerInvariant()}; use Run(IReadOnlyDictionary<string, OnnxArray>).");
+            }
+
+            outputShape = first.GetShape();
+            return typed;
         }
 
-        // anything unusual goes through the general path, which explains what is wrong
-        var result = Run(new Dictionary<string, OnnxArray> { [inputName] = OnnxArray.Create(data, shape) });
-        var first = result[outputs[0].Name];
-        if (first.Data is not T[] typed)
+        AddReference();
+        try
         {
-            throw new InvalidOperationException(
-                $"The model's first output '{outputs[0].Name}' is {first.ElementType.ToString().ToLowerInvariant()}, not {OnnxArray.ElementTypeOf<T>().ToString().ToLowerInvariant()}; use Run(IReadOnlyDictionary<string, OnnxArray>).");
+            using var value = Ort.OrtValue.CreateTensorValueFromMemory(data, shape);
+            using var results = RunSession(singleInputName[0], [value], firstOutputName);
+            var output = results[0];
+            outputShape = output.GetTensorTypeAndShape().Shape;
+            return output.GetTensorDataAsSpan<T>().ToArray();
         }
-
-        outputShape = first.GetShape();
-        return typed;
+        finally
+        {
+            Release();
+        }
     }
 
-    /// <summary>The model has exactly this one input, of this element type, and the shape fits it.</summary>
+    /// <summary>The model has exactly this one input, of this element type, its first output has it too, and the shape fits.</summary>
     private bool FitsFastPath(string inputName, OnnxElementType type, long[] shape)
     {
         if (inputs.Length != 1 || inputs[0].Name != inputName || inputs[0].ElementType != type || outputs[0].ElementType != type)
@@ -348,57 +353,6 @@ public sealed unsafe partial class OnnxPredictor : IDisposable
         }
 
         return true;
-    }
-
-    /// <summary>One input, validated by <see cref="FitsFastPath"/>: no dictionaries, the buffer fixed for the call.</summary>
-    private T[] RunSingleFast<T>(T[] data, long[] shape, out long[] outputShape)
-        where T : unmanaged
-    {
-        var added = false;
-        IntPtr input = IntPtr.Zero;
-        var rawOutputs = new IntPtr[outputs.Length];
-        try
-        {
-            session.DangerousAddRef(ref added);
-            IntPtr status;
-            fixed (T* buffer = data)
-            fixed (long* dims = shape)
-            {
-                library.Check(
-                    library.CreateTensorWithDataAsOrtValue(
-                        library.CpuMemoryInfo.DangerousGetHandle(), buffer, (nuint)(data.Length * sizeof(T)), dims, (nuint)shape.Length,
-                        (int)OnnxArray.ElementTypeOf<T>(), &input),
-                    $"Creating the tensor for input '{inputs[0].Name}'");
-                var inputValue = input;
-                fixed (IntPtr* names = inputNamePointers, outNames = outputNamePointers, outValues = rawOutputs)
-                {
-                    status = library.Run(session.DangerousGetHandle(), IntPtr.Zero, names, &inputValue, 1, outNames, (nuint)outputs.Length, outValues);
-                }
-            }
-
-            library.Check(status, "Running the model" + (ModelPath is null ? string.Empty : $" '{ModelPath}'"));
-            return CopyOutputFast<T>(rawOutputs[0], out outputShape);
-        }
-        finally
-        {
-            foreach (var v in rawOutputs)
-            {
-                if (v != IntPtr.Zero)
-                {
-                    library.ReleaseValue(v);
-                }
-            }
-
-            if (input != IntPtr.Zero)
-            {
-                library.ReleaseValue(input);
-            }
-
-            if (added)
-            {
-                session.DangerousRelease();
-            }
-        }
     }
 
     private (int[] Order, OnnxArray[] Arrays) Validate(IReadOnlyDictionary<string, OnnxArray> given)
@@ -478,95 +432,120 @@ public sealed unsafe partial class OnnxPredictor : IDisposable
         return (order, arrays);
     }
 
-    private OnnxArray CopyOutput(string name, IntPtr value)
+    /// <summary>A native tensor over the array's pinned data (not copied); dispose it to unpin.</summary>
+    internal static Ort.OrtValue CreateValue(OnnxArray array) => array.Data switch
     {
-        IntPtr rawInfo;
-        library.Check(library.GetTensorTypeAndShape(value, &rawInfo), $"Reading the shape of output '{name}'");
-        using var info = new OrtTensorTypeAndShapeInfoHandle(library, rawInfo);
-        int type;
-        nuint rank, count;
-        library.Check(library.GetTensorElementType(rawInfo, &type), "GetTensorElementType");
-        library.Check(library.GetDimensionsCount(rawInfo, &rank), "GetDimensionsCount");
-        var shape = new long[(int)rank];
-        fixed (long* dims = shape)
+        float[] f => Ort.OrtValue.CreateTensorValueFromMemory(f, array.ShapeArray),
+        double[] d => Ort.OrtValue.CreateTensorValueFromMemory(d, array.ShapeArray),
+        int[] i => Ort.OrtValue.CreateTensorValueFromMemory(i, array.ShapeArray),
+        long[] l => Ort.OrtValue.CreateTensorValueFromMemory(l, array.ShapeArray),
+        _ => throw new NotSupportedException($"Element type {array.ElementType} is not supported."),
+    };
+
+    private static OnnxArray CopyOutput(string name, Ort.OrtValue value)
+    {
+        if (!value.IsTensor)
         {
-            library.Check(library.GetDimensions(rawInfo, dims, rank), "GetDimensions");
+            throw new NotSupportedException($"Output '{name}' is not a tensor; only float32, float64, int32 and int64 tensor outputs are supported.");
         }
 
-        library.Check(library.GetTensorShapeElementCount(rawInfo, &count), "GetTensorShapeElementCount");
-        var elementType = (OnnxElementType)type;
+        var info = value.GetTensorTypeAndShape();
+        var elementType = ToElementType(info.ElementDataType);
         if (!OnnxArray.IsSupported(elementType))
         {
             throw new NotSupportedException(
-                $"Output '{name}' has element type {elementType}; only float32, float64, int32 and int64 outputs are supported.");
+                $"Output '{name}' has element type {info.ElementDataType}; only float32, float64, int32 and int64 outputs are supported.");
         }
 
-        void* data = null;
-        if (count > 0)
-        {
-            library.Check(library.GetTensorMutableData(value, &data), $"Reading the data of output '{name}'");
-        }
-
-        var n = checked((int)count);
         Array copy = elementType switch
         {
-            OnnxElementType.Float32 => CopyToArray<float>(data, n),
-            OnnxElementType.Float64 => CopyToArray<double>(data, n),
-            OnnxElementType.Int32 => CopyToArray<int>(data, n),
-            _ => CopyToArray<long>(data, n),
+            OnnxElementType.Float32 => value.GetTensorDataAsSpan<float>().ToArray(),
+            OnnxElementType.Float64 => value.GetTensorDataAsSpan<double>().ToArray(),
+            OnnxElementType.Int32 => value.GetTensorDataAsSpan<int>().ToArray(),
+            _ => value.GetTensorDataAsSpan<long>().ToArray(),
         };
-        return OnnxArray.CreateUnchecked(elementType, copy, shape);
+        return OnnxArray.CreateUnchecked(elementType, copy, info.Shape);
     }
 
-    /// <summary>An output whose element type is known (checked by <see cref="FitsFastPath"/>): shape and data only.</summary>
-    private T[] CopyOutputFast<T>(IntPtr value, out long[] shape)
-        where T : unmanaged
+    private static OnnxElementType ToElementType(Ort.Tensors.TensorElementType type) =>
+        Enum.IsDefined((OnnxElementType)(int)type) ? (OnnxElementType)(int)type : OnnxElementType.Undefined;
+
+    private static TensorInfo ReadTensorInfo(string name, Ort.NodeMetadata metadata)
     {
-        IntPtr info;
-        library.Check(library.GetTensorTypeAndShape(value, &info), $"Reading the shape of output '{outputs[0].Name}'");
+        if (!metadata.IsTensor)
+        {
+            return new TensorInfo(name, OnnxElementType.Undefined, null, null);
+        }
+
+        var dims = metadata.Dimensions.Select(d => (long)d).ToArray();
+        var symbols = metadata.SymbolicDimensions.Select(s => string.IsNullOrEmpty(s) ? null : s).ToArray();
+        return new TensorInfo(name, ToElementType(metadata.ElementDataType), dims, symbols);
+    }
+
+    private static ModelMetadata ReadMetadata(Ort.ModelMetadata metadata) =>
+        new(
+            metadata.ProducerName,
+            metadata.GraphName,
+            metadata.Domain,
+            metadata.Description,
+            metadata.Version,
+            new ReadOnlyDictionary<string, string>(new Dictionary<string, string>(metadata.CustomMetadataMap, StringComparer.Ordinal)));
+
+    private static OnnxPredictor Create(PredictorOptions? options, Func<Ort.SessionOptions, Ort.InferenceSession> open, string context, string? modelPath)
+    {
+        options ??= new PredictorOptions();
+        if (options.IntraOpThreads is < 0 || options.InterOpThreads is < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), "Thread counts must be zero (ONNX Runtime's default) or positive.");
+        }
+
+        if (!Enum.IsDefined(options.GraphOptimizationLevel))
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), $"Unknown graph optimization level {options.GraphOptimizationLevel}.");
+        }
+
+        if (options.CudaDeviceId < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), $"CudaDeviceId must be zero or positive, not {options.CudaDeviceId}.");
+        }
+
+        _ = OrtRuntime.Environment; // loads the native library, or explains which package is missing
+        using var sessionOptions = new Ort.SessionOptions
+        {
+            GraphOptimizationLevel = (Ort.GraphOptimizationLevel)(int)options.GraphOptimizationLevel,
+        };
+        if (options.IntraOpThreads is int intra)
+        {
+            sessionOptions.IntraOpNumThreads = intra;
+        }
+
+        if (options.InterOpThreads is int inter)
+        {
+            sessionOptions.InterOpNumThreads = inter;
+        }
+
+        if (options.UseCuda)
+        {
+            AppendCuda(sessionOptions, options.CudaDeviceId);
+        }
+
+        Ort.InferenceSession session;
         try
         {
-            nuint rank;
-            library.Check(library.GetDimensionsCount(info, &rank), "GetDimensionsCount");
-            shape = new long[(int)rank];
-            fixed (long* dims = shape)
-            {
-                library.Check(library.GetDimensions(info, dims, rank), "GetDimensions");
-            }
+            session = open(sessionOptions);
         }
-        finally
+        catch (Ort.OnnxRuntimeException e) when (options.UseCuda && CudaFailure().IsMatch(e.Message))
         {
-            library.ReleaseTensorTypeAndShapeInfo(info);
+            throw CudaUnavailable(e, "creating the session on the CUDA execution provider");
         }
-
-        long count = 1;
-        foreach (var d in shape)
+        catch (Ort.OnnxRuntimeException e)
         {
-            count *= d;
+            throw OrtRuntime.Translate(e, context);
         }
 
-        void* data = null;
-        if (count > 0)
-        {
-            library.Check(library.GetTensorMutableData(value, &data), $"Reading the data of output '{outputs[0].Name}'");
-        }
-
-        return CopyToArray<T>(data, checked((int)count));
-    }
-
-    private static T[] CopyToArray<T>(void* data, int count)
-        where T : unmanaged
-    {
-        var array = GC.AllocateUninitializedArray<T>(count);
-        new ReadOnlySpan<T>(data, count).CopyTo(array);
-        return array;
-    }
-
-    private static OnnxPredictor Create(OrtLibrary library, OrtSessionHandle session, string? modelPath)
-    {
         try
         {
-            return new OnnxPredictor(library, session, modelPath);
+            return new OnnxPredictor(session, modelPath, options.UseCuda);
         }
         catch
         {
@@ -575,201 +554,40 @@ public sealed unsafe partial class OnnxPredictor : IDisposable
         }
     }
 
-    private static OrtSessionOptionsHandle CreateSessionOptions(OrtLibrary library, PredictorOptions options)
+    private static void AppendCuda(Ort.SessionOptions sessionOptions, int deviceId)
     {
-        IntPtr raw;
-        library.Check(library.CreateSessionOptions(&raw), "CreateSessionOptions");
-        var handle = new OrtSessionOptionsHandle(library, raw);
         try
         {
-            if (options.IntraOpThreads is < 0 || options.InterOpThreads is < 0)
-            {
-                throw new ArgumentOutOfRangeException(nameof(options), "Thread counts must be zero (ONNX Runtime's default) or positive.");
-            }
-
-            if (!Enum.IsDefined(options.GraphOptimizationLevel))
-            {
-                throw new ArgumentOutOfRangeException(nameof(options), $"Unknown graph optimization level {options.GraphOptimizationLevel}.");
-            }
-
-            library.Check(library.SetSessionGraphOptimizationLevel(raw, (int)options.GraphOptimizationLevel), "SetSessionGraphOptimizationLevel");
-            if (options.IntraOpThreads is int intra)
-            {
-                library.Check(library.SetIntraOpNumThreads(raw, intra), "SetIntraOpNumThreads");
-            }
-
-            if (options.InterOpThreads is int inter)
-            {
-                library.Check(library.SetInterOpNumThreads(raw, inter), "SetInterOpNumThreads");
-            }
-
-            if (options.UseCuda)
-            {
-                AppendCuda(library, raw, options.CudaDeviceId);
-            }
-
-            return handle;
+            using var cuda = new Ort.OrtCUDAProviderOptions();
+            cuda.UpdateOptions(new Dictionary<string, string> { ["device_id"] = deviceId.ToString(CultureInfo.InvariantCulture) });
+            sessionOptions.AppendExecutionProvider_CUDA(cuda);
         }
-        catch
+        catch (Ort.OnnxRuntimeException e)
         {
-            handle.Dispose();
-            throw;
+            throw CudaUnavailable(e, "appending the CUDA execution provider");
+        }
+        catch (EntryPointNotFoundException e)
+        {
+            throw CudaUnavailable(e, "appending the CUDA execution provider");
         }
     }
 
-    private static void AppendCuda(OrtLibrary library, IntPtr sessionOptions, int deviceId)
+    private static ExecutionProviderUnavailableException CudaUnavailable(Exception e, string step)
     {
-        const string provider = "CUDAExecutionProvider";
-        var where = $"ONNX Runtime {library.Version} at '{library.LibraryPath}'";
-        const string hint = "The npm package onnxruntime-node ships the CPU execution provider only. Set UseCuda = false, "
-            + "or point FUNCTIONALBAYES_ORT_LIBRARY (or PredictorOptions.LibraryPath) to a GPU build of ONNX Runtime with its CUDA provider libraries.";
-        if (!library.AvailableProviders.Contains(provider))
-        {
-            throw new ExecutionProviderUnavailableException(
-                provider,
-                OrtErrorCode.NotImplemented,
-                $"The CUDA execution provider is missing from this ONNX Runtime build ({where}): GetAvailableProviders lists only "
-                + $"{string.Join(", ", library.AvailableProviders)}. {hint}");
-        }
-
-        // The provider bridge is compiled in, so CUDA is listed even when its provider libraries are absent:
-        // only creating, configuring and appending the provider tells whether it really works.
-        ExecutionProviderUnavailableException Missing(IntPtr status, string step)
-        {
-            var error = library.ToException(status, step);
-            return new ExecutionProviderUnavailableException(
-                provider,
-                error.ErrorCode,
-                $"The CUDA execution provider is missing from this ONNX Runtime build ({where}): GetAvailableProviders lists {provider}, "
-                + $"but {step} failed, so its provider libraries (libonnxruntime_providers_cuda.so, libonnxruntime_providers_shared.so) "
-                + $"or CUDA itself are not installed. ONNX Runtime said: {error.Message}. {hint}",
-                error);
-        }
-
-        IntPtr rawCudaOptions;
-        var status = library.CreateCudaProviderOptions(&rawCudaOptions);
-        if (status != IntPtr.Zero)
-        {
-            throw Missing(status, "CreateCUDAProviderOptions");
-        }
-
-        using var cudaOptions = new OrtCudaProviderOptionsHandle(library, rawCudaOptions);
-        fixed (byte* key = "device_id\0"u8, value = OrtLibrary.Utf8z(deviceId.ToString(System.Globalization.CultureInfo.InvariantCulture)))
-        {
-            var keys = (IntPtr)key;
-            var values = (IntPtr)value;
-            status = library.UpdateCudaProviderOptions(rawCudaOptions, &keys, &values, 1);
-        }
-
-        if (status != IntPtr.Zero)
-        {
-            throw Missing(status, $"UpdateCUDAProviderOptions (device_id = {deviceId})");
-        }
-
-        status = library.SessionOptionsAppendExecutionProviderCudaV2(sessionOptions, rawCudaOptions);
-        if (status != IntPtr.Zero)
-        {
-            throw Missing(status, "SessionOptionsAppendExecutionProvider_CUDA_V2");
-        }
+        var (code, text) = e is Ort.OnnxRuntimeException ? OrtRuntime.Parse(e.Message) : (OrtErrorCode.NotImplemented, e.Message);
+        var version = OrtRuntime.Environment.GetVersionString();
+        var providers = string.Join(", ", OrtRuntime.AvailableProviders);
+        var message = OrtRuntime.AvailableProviders.Contains(CudaProvider)
+            ? $"The CUDA execution provider could not be loaded ({step} failed). ONNX Runtime {version} said: {text.Trim()} "
+              + "The GPU package (Microsoft.ML.OnnxRuntime.Gpu.Linux) needs CUDA 13 and cuDNN 9 on the library path "
+              + "(libcudart.so.13, libcublas.so.13, libcublasLt.so.13, libcurand.so.10, libcufft.so.12, libcudnn.so.9) and an NVIDIA driver; "
+              + "without them, load the model with UseCuda = false to run on the CPU."
+            : $"The CUDA execution provider is missing from this application's ONNX Runtime {version}, the CPU package "
+              + $"(available providers: {providers}); {step} failed: {text.Trim()} Build the application with -p:OnnxRuntimeGpu=true "
+              + "to use Microsoft.ML.OnnxRuntime.Gpu.Linux instead (see interop/README.md), or load the model with UseCuda = false.";
+        return new ExecutionProviderUnavailableException(CudaProvider, code, message, e);
     }
 
-    private TensorInfo ReadTensorInfo(string name, OrtTypeInfoHandle typeInfo)
-    {
-        using (typeInfo)
-        {
-            var raw = typeInfo.DangerousGetHandle();
-            int onnxType;
-            library.Check(library.GetOnnxTypeFromTypeInfo(raw, &onnxType), "GetOnnxTypeFromTypeInfo");
-            if (onnxType != OnnxTypeTensor)
-            {
-                return new TensorInfo(name, OnnxElementType.Undefined, null, null);
-            }
-
-            IntPtr tensorInfo; // owned by typeInfo; not released separately
-            library.Check(library.CastTypeInfoToTensorInfo(raw, &tensorInfo), "CastTypeInfoToTensorInfo");
-            int elementType;
-            nuint rank;
-            library.Check(library.GetTensorElementType(tensorInfo, &elementType), "GetTensorElementType");
-            library.Check(library.GetDimensionsCount(tensorInfo, &rank), "GetDimensionsCount");
-            var dims = new long[(int)rank];
-            var symbolPointers = new IntPtr[(int)rank];
-            fixed (long* d = dims)
-            fixed (IntPtr* p = symbolPointers)
-            {
-                library.Check(library.GetDimensions(tensorInfo, d, rank), "GetDimensions");
-                library.Check(library.GetSymbolicDimensions(tensorInfo, p, rank), "GetSymbolicDimensions");
-            }
-
-            var symbols = new string?[(int)rank];
-            for (var i = 0; i < symbols.Length; i++)
-            {
-                var text = Marshal.PtrToStringUTF8(symbolPointers[i]);
-                symbols[i] = string.IsNullOrEmpty(text) ? null : text;
-            }
-
-            return new TensorInfo(name, (OnnxElementType)elementType, dims, symbols);
-        }
-    }
-
-    private ModelMetadata ReadMetadata()
-    {
-        IntPtr raw;
-        library.Check(library.SessionGetModelMetadata(session.DangerousGetHandle(), &raw), "SessionGetModelMetadata");
-        using var handle = new OrtModelMetadataHandle(library, raw);
-        var allocator = library.DefaultAllocator;
-
-        string Get(delegate* unmanaged[Cdecl]<IntPtr, IntPtr, IntPtr*, IntPtr> getter, IntPtr metadata, string what)
-        {
-            IntPtr value;
-            library.Check(getter(metadata, allocator, &value), what);
-            return library.TakeAllocatedString(value);
-        }
-
-        var producer = Get(library.ModelMetadataGetProducerName, raw, "ModelMetadataGetProducerName");
-        var graph = Get(library.ModelMetadataGetGraphName, raw, "ModelMetadataGetGraphName");
-        var domain = Get(library.ModelMetadataGetDomain, raw, "ModelMetadataGetDomain");
-        var description = Get(library.ModelMetadataGetDescription, raw, "ModelMetadataGetDescription");
-        long version;
-        library.Check(library.ModelMetadataGetVersion(raw, &version), "ModelMetadataGetVersion");
-
-        IntPtr keys;
-        long keyCount;
-        library.Check(library.ModelMetadataGetCustomMetadataMapKeys(raw, allocator, &keys, &keyCount), "ModelMetadataGetCustomMetadataMapKeys");
-        var custom = new Dictionary<string, string>(StringComparer.Ordinal);
-        if (keys != IntPtr.Zero)
-        {
-            var keyNames = new string[keyCount];
-            for (var i = 0; i < keyCount; i++)
-            {
-                keyNames[i] = library.TakeAllocatedString(((IntPtr*)keys)[i]);
-            }
-
-            library.Check(library.AllocatorFree(allocator, keys), "AllocatorFree");
-            foreach (var key in keyNames)
-            {
-                IntPtr value;
-                fixed (byte* k = OrtLibrary.Utf8z(key))
-                {
-                    library.Check(library.ModelMetadataLookupCustomMetadataMap(raw, allocator, k, &value), "ModelMetadataLookupCustomMetadataMap");
-                }
-
-                custom[key] = library.TakeAllocatedString(value);
-            }
-        }
-
-        return new ModelMetadata(producer, graph, domain, description, version, new ReadOnlyDictionary<string, string>(custom));
-    }
-
-    /// <summary>
-    /// Encodes a name as NUL-terminated UTF-8 in an array on the pinned object heap, kept alive by
-    /// <see cref="pinnedNames"/>, so that its address stays valid for every run without per-call pinning.
-    /// </summary>
-    private IntPtr PinnedUtf8z(string text)
-    {
-        var bytes = OrtLibrary.Utf8z(text);
-        var pinned = GC.AllocateArray<byte>(bytes.Length, pinned: true);
-        bytes.CopyTo(pinned, 0);
-        pinnedNames.Add(pinned);
-        return (IntPtr)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(pinned));
-    }
+    [GeneratedRegex("(?i)cuda|cudnn|cublas|cufft|curand|libonnxruntime_providers")]
+    private static partial Regex CudaFailure();
 }

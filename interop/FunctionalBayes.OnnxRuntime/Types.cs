@@ -69,20 +69,16 @@ public sealed record PredictorOptions
     public GraphOptimizationLevel GraphOptimizationLevel { get; init; } = GraphOptimizationLevel.All;
 
     /// <summary>
-    /// Run on the CUDA execution provider (CPU stays as the fallback for unsupported operators).
-    /// Fails with <see cref="ExecutionProviderUnavailableException"/> when the loaded ONNX Runtime build has no
-    /// working CUDA provider, as is the case for the npm package onnxruntime-node (CPU only).
+    /// Run on the CUDA execution provider (CPU stays as the fallback for operators CUDA lacks). This needs the
+    /// application to be built with the GPU native package (<c>-p:OnnxRuntimeGpu=true</c>, see interop/README.md)
+    /// and CUDA 13 with cuDNN 9 on the machine; otherwise loading fails with
+    /// <see cref="ExecutionProviderUnavailableException"/>, whose message gives ONNX Runtime's reason (for a
+    /// missing CUDA library, its file name).
     /// </summary>
     public bool UseCuda { get; init; }
 
     /// <summary>The CUDA device used when <see cref="UseCuda"/> is set; 0 by default.</summary>
     public int CudaDeviceId { get; init; }
-
-    /// <summary>
-    /// The full path of <c>libonnxruntime.so.1</c>. When <see langword="null"/>, the environment variable
-    /// <c>FUNCTIONALBAYES_ORT_LIBRARY</c> is used if set, else the copy next to the application.
-    /// </summary>
-    public string? LibraryPath { get; init; }
 }
 
 /// <summary>The name, element type and shape of a model input or output.</summary>

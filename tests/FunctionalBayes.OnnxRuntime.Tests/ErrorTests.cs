@@ -116,25 +116,25 @@ public sealed class ErrorTests
     }
 
     [Fact]
-    public void A_missing_native_library_says_where_it_looked_and_how_to_fix_it()
+    public void A_failure_inside_onnx_runtime_names_the_model_and_gives_its_reason()
     {
-        var path = Path.Combine(Path.GetTempPath(), "nowhere", "libonnxruntime.so.1");
-        var e = Assert.Throws<OnnxRuntimeNotFoundException>(() => OnnxPredictor.Load(Model.Value, new PredictorOptions { LibraryPath = path }));
-        Assert.Equal(path, e.LibraryPath);
-        Assert.Contains(path, e.Message);
-        Assert.Contains("FUNCTIONALBAYES_ORT_LIBRARY", e.Message);
-        Assert.Contains("npm", e.Message);
-        Assert.IsAssignableFrom<DllNotFoundException>(e);
-    }
-
-    [Fact]
-    public void A_file_that_is_not_a_library_gives_the_not_found_error()
-    {
-        var path = TestModels.WriteTemp([1, 2, 3]);
+        var path = TestModels.WriteTemp(TestModels.ReshapeByThree());
         try
         {
-            var e = Assert.Throws<OnnxRuntimeNotFoundException>(() => OnnxPredictor.Load(Model.Value, new PredictorOptions { LibraryPath = path }));
-            Assert.Contains("could not be loaded", e.Message);
+            using var predictor = OnnxPredictor.Load(path);
+            var ok = predictor.Run("x", new float[15], [3, 5], out var shape);
+            Assert.Equal([5L, 3L], shape);
+            Assert.Equal(15, ok.Length);
+
+            var e = Assert.Throws<OnnxRuntimeException>(() => predictor.Run("x", new float[10], [2, 5], out _));
+            Assert.Contains($"Running the model '{path}'", e.Message);
+            Assert.Contains("Reshape", e.Message);
+            Assert.NotEqual(OrtErrorCode.Ok, e.ErrorCode);
+            Assert.IsType<Microsoft.ML.OnnxRuntime.OnnxRuntimeException>(e.InnerException);
+
+            using var binding = predictor.Bind("x", OnnxArray.FromFloat32(new float[15], 3, 5));
+            binding.Run();
+            Assert.Equal([5L, 3L], binding.Outputs["y"].Shape);
         }
         finally
         {
@@ -142,13 +142,65 @@ public sealed class ErrorTests
         }
     }
 
+    [Theory]
+    [InlineData("[ErrorCode:InvalidArgument] Got invalid dimensions", OrtErrorCode.InvalidArgument, "Got invalid dimensions")]
+    [InlineData("[ErrorCode:NoSuchFile] Load model from x.onnx failed", OrtErrorCode.NoSuchFile, "Load model from x.onnx failed")]
+    [InlineData("[ErrorCode:InvalidGraph] bad node", OrtErrorCode.InvalidGraph, "bad node")]
+    [InlineData("[ErrorCode:ShapeInferenceNotRegistered] EP failed", OrtErrorCode.ExecutionProviderFail, "EP failed")]
+    [InlineData("[ErrorCode:14] not found", OrtErrorCode.Fail, "not found")]
+    [InlineData("no prefix at all", OrtErrorCode.Fail, "no prefix at all")]
+    public void Onnx_runtime_error_codes_are_read_from_its_messages(string message, OrtErrorCode code, string text)
+    {
+        Assert.Equal((code, text), OrtRuntime.Parse(message));
+    }
+
     [Fact]
-    public void UseCuda_on_the_npm_build_says_the_cuda_provider_is_missing()
+    public void A_missing_native_package_is_explained_with_the_fix()
+    {
+        // The test process has the native library, so the loader's failure is given as it arrives from the managed API.
+        var loaderError = new TypeInitializationException(
+            "Microsoft.ML.OnnxRuntime.NativeMethods", new DllNotFoundException("Unable to load shared library 'onnxruntime'"));
+        Assert.True(OrtRuntime.IsLoadFailure(loaderError));
+        Assert.True(OrtRuntime.IsLoadFailure(new EntryPointNotFoundException("OrtGetApiBase")));
+        Assert.False(OrtRuntime.IsLoadFailure(new InvalidOperationException("something else")));
+        Assert.False(OrtRuntime.IsLoadFailure(new TypeInitializationException("T", new InvalidOperationException("x"))));
+
+        var e = OrtRuntime.NotFound(loaderError);
+        Assert.IsAssignableFrom<DllNotFoundException>(e);
+        Assert.Same(loaderError, e.InnerException);
+        Assert.Contains("Unable to load shared library 'onnxruntime'", e.Message);
+        Assert.Contains("Microsoft.ML.OnnxRuntime 1.31.1 (CPU)", e.Message);
+        Assert.Contains("Microsoft.ML.OnnxRuntime.Gpu.Linux 1.31.0", e.Message);
+        Assert.Contains("interop/OnnxRuntimeNative.props", e.Message);
+    }
+
+    [Fact]
+    public void UseCuda_without_cuda_names_the_reason_and_the_cpu_still_works()
     {
         var e = Assert.Throws<ExecutionProviderUnavailableException>(() => OnnxPredictor.Load(Model.Value, new PredictorOptions { UseCuda = true }));
         Assert.Equal("CUDAExecutionProvider", e.ProviderName);
-        Assert.Contains("The CUDA execution provider is missing from this ONNX Runtime build", e.Message);
-        Assert.Contains("onnxruntime-node", e.Message);
+        Assert.NotEqual(OrtErrorCode.Ok, e.ErrorCode);
+#if ONNXRUNTIME_GPU
+        // the GPU package on a machine without CUDA 13 / cuDNN 9: ONNX Runtime's message names the library it missed
+        Assert.Contains("The CUDA execution provider could not be loaded", e.Message);
+        Assert.Matches(@"lib[\w]+\.so", e.Message);
+        Assert.Contains("CUDA 13 and cuDNN 9", e.Message);
+#else
+        Assert.Contains("The CUDA execution provider is missing from this application's ONNX Runtime", e.Message);
+        Assert.Contains("-p:OnnxRuntimeGpu=true", e.Message);
+#endif
+        using var cpu = OnnxPredictor.Load(Model.Value);
+        Assert.False(cpu.UsesCuda);
+        var y = cpu.Run("x", new float[5], [1, 5], out var shape);
+        Assert.Equal([1L, 3L], shape);
+        Assert.Equal((float)Math.Tanh(TestModels.B[0]), y[0], 6);
+    }
+
+    [Fact]
+    public void A_negative_cuda_device_is_rejected_before_anything_is_loaded()
+    {
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => OnnxPredictor.Load(Model.Value, new PredictorOptions { UseCuda = true, CudaDeviceId = -1 }));
+        Assert.Contains("CudaDeviceId", e.Message);
     }
 
     [Fact]

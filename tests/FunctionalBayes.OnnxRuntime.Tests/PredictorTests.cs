@@ -115,9 +115,14 @@ public sealed class PredictorTests
             Assert.Equal("5", metadata.CustomMetadata["features"]);
 
             Assert.Equal(Path.GetFullPath(path), predictor.ModelPath);
-            Assert.Equal("1.30.0", predictor.RuntimeVersion);
+#if ONNXRUNTIME_GPU
+            Assert.Equal("1.31.0", predictor.RuntimeVersion);
+            Assert.Contains("CUDAExecutionProvider", predictor.AvailableProviders);
+#else
+            Assert.Equal("1.31.1", predictor.RuntimeVersion);
+#endif
             Assert.Contains("CPUExecutionProvider", predictor.AvailableProviders);
-            Assert.EndsWith("libonnxruntime.so.1", predictor.LibraryPath);
+            Assert.False(predictor.UsesCuda);
         }
         finally
         {

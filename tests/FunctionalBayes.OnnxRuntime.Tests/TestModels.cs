@@ -51,6 +51,21 @@ internal static class TestModels
         return Model(graph);
     }
 
+    /// <summary>y = Reshape(x, [-1, 3]) for x: [N, 5]: valid for our checks, but ONNX Runtime fails at run time
+    /// unless 5·N is a multiple of 3.</summary>
+    public static byte[] ReshapeByThree()
+    {
+        var graph = new GraphProto { Name = "reshape_by_three" };
+        graph.Input.Add(Value("x", TensorProto.Types.DataType.Float, Sym("N"), Fixed(InFeatures)));
+        graph.Initializer.Add(new TensorProto
+        {
+            Name = "shape", DataType = (int)TensorProto.Types.DataType.Int64, Dims = { 2 }, Int64Data = { -1, 3 },
+        });
+        graph.Node.Add(Node("Reshape", ["x", "shape"], ["y"]));
+        graph.Output.Add(Value("y", TensorProto.Types.DataType.Float, Sym("M"), Fixed(3)));
+        return Model(graph);
+    }
+
     public static string WriteTemp(byte[] model)
     {
         var path = Path.Combine(Path.GetTempPath(), $"fb-ort-{Guid.NewGuid():N}.onnx");
