@@ -120,11 +120,11 @@ let drawSurfaces (path: string) (title: string) (gridMeans: float[][]) (data: Mu
             let py = idx |> Array.map (fun i -> xs.[(t * nTrain + i) * 2 + 1])
             let sp = plot.Add.ScatterPoints(px, py, Nullable color)
             sp.MarkerSize <- 6.0f
-            sp.MarkerLineColor <- ScottPlot.Colors.White
-            sp.MarkerLineWidth <- 1.0f
+            sp.MarkerLineColor <- ScottPlot.Colors.Black
+            sp.MarkerLineWidth <- 1.5f
         plot.Axes.SetLimits(-3.0, 3.0, -3.0, 3.0)
         plot.Title(sprintf "Task %d (test %.0f%%)" (t + 1) (100.0 * accs.[t]))
-    ScottPlot.IMultiplotExtensions.GetPlot(mp, 0).Title(sprintf "%s, task 1 (test %.0f%%)" title (100.0 * accs.[0])) |> ignore
+    ScottPlot.IMultiplotExtensions.GetPlot(mp, 0).Title(sprintf "%s: task 1 (%.0f%%)" title (100.0 * accs.[0])) |> ignore
     ScottPlot.IMultiplotExtensions.SavePng(mp, path, 1800, 960) |> ignore
 
 // ---- main ------------------------------------------------------------------------------------------
@@ -172,8 +172,8 @@ let main argv =
             let hierGrid = Array.init tasks (fun t -> Tensor.select 0 t hierGridT |> Tensor.toArray)
             let sepPng = Path.Combine(opts.Out, "hbnn-separate.png")
             let hierPng = Path.Combine(opts.Out, "hbnn-hierarchical.png")
-            drawSurfaces sepPng "Separate MLPs" sepGrid data (perTaskTest (sepPred data.XTest kTest))
-            drawSurfaces hierPng "Hierarchical MLP" hierGrid data (perTaskTest (notebookPredict kTest (drawProbs hierarchicalNet 3 hierDraws data.XTest)))
+            drawSurfaces sepPng "Separate" sepGrid data (perTaskTest (sepPred data.XTest kTest))
+            drawSurfaces hierPng "Hierarchical" hierGrid data (perTaskTest (notebookPredict kTest (drawProbs hierarchicalNet 3 hierDraws data.XTest)))
             printfn "wrote %s and %s" (Path.GetFullPath sepPng) (Path.GetFullPath hierPng)
             // the posterior predictive as one ONNX model, checked against the in-process mean over draws
             let aligned = Ensemble.alignDraws 3 hierDraws
