@@ -14,7 +14,7 @@ public enum WeightParameterization
 }
 
 /// <summary>The usual activations of neural-network layers, as functions of arrays.</summary>
-public static class Activations
+public static class Activation
 {
     private static Func<NdArray, NdArray> Of(FSharpFunc<FTensor?, FTensor?> f) => x =>
         NdArray.Wrap(f.Invoke((x ?? throw new ArgumentNullException(nameof(x))).Value));
