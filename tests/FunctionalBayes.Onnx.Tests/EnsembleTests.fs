@@ -21,7 +21,7 @@ let private ensemble (data: Map<string, Tensor>) = model {
 
 [<Tests>]
 let tests =
-    testList "ONNX posterior-predictive ensemble" [
+    testList "EnsembleTests" [
         testCase "ONNX Runtime matches the in-process mean over draws" <| fun () ->
             let s = 6
             let x0 = Rng.uniform (Rng.key 2UL) [| 2; 2 |]

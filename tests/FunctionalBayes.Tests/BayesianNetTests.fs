@@ -168,4 +168,4 @@ let private layers =
     ]
 
 [<Tests>]
-let tests = testList "BayesianNet" [ moons; layers ]
+let tests = testList "BayesianNetTests" [ moons; layers ]
