@@ -53,8 +53,14 @@ let classifier (net: Tensor -> Model<Tensor>) (data: Map<string, Tensor>) = mode
 type FitStats = { Seconds: float; Leapfrogs: int64; MinBulkEss: float; Sampler: string }
 
 /// THE ONE PLACE THAT CHOOSES THE INFERENCE. Posterior draws stacked on a first axis by site name.
-/// Until NUTS (issue 11) is on main this fits a mean-field Gaussian by SVI and takes `draws` draws from
-/// it; with NUTS it runs window adaptation for `warmup` iterations and keeps `draws` draws.
+/// Until NUTS (issue 11) is on main this fits a mean-field Gaussian by SVI (4·warmup steps) and takes
+/// `draws` draws from it. With NUTS (branch `nuts`: Fit.mcmc, McmcOptions, Mcmc.merged/summary) the body becomes
+///     let r = Fit.mcmc { McmcOptions.Default with Chains = 1; Warmup = warmup; Samples = draws; Seed = seed
+///                                                 FindInitialStepSize = false; Parallel = false; Log = ignore } modelFn data
+///     let st = r.Flat.Stats.[0]
+///     Mcmc.merged r, { Seconds = r.Seconds; Leapfrogs = st.NumLeapfrog |> Array.sumBy int64
+///                      MinBulkEss = Mcmc.summary r |> Array.map _.EssBulk |> Array.min; Sampler = "nuts" }
+/// (BlackJAX's window adaptation: one chain, initial step 1, no step-size heuristic, target 0.8, depth 10).
 let fitDraws (seed: uint64) (warmup: int) (draws: int) (modelFn: Map<string, Tensor> -> Model<Tensor>) (data: Map<string, Tensor>) : Map<string, Tensor> * FitStats =
     let sw = Stopwatch.StartNew()
     let opts = { FitOptions.Default with Steps = Some (4 * warmup); LearningRate = 0.02; Seed = seed; ProgressEvery = 1_000_000 }
