@@ -7,7 +7,8 @@ let private suites =
       "elementwise", Suites.elementwise
       "grad", Suites.grad
       "svi", Suites.svi
-      "onnx", Suites.onnx ]
+      "onnx", Suites.onnx
+      "nuts", NutsSuite.run ]
 
 [<EntryPoint>]
 let main argv =

@@ -68,6 +68,54 @@ let private logisticRegression () =
         let logits = Tensor.matmul x b
         Tensor.sum (y * logits - Tensor.softplus logits) - 0.5 * Tensor.sum (Tensor.square b)
 
+/// Eight schools (non-centered) as a user writes it, with its data as arguments.
+let private eightSchoolsModel (y: Tensor) (sigma: Tensor) = FunctionalBayes.ModelBuilderInstance.model {
+    let! mu = FunctionalBayes.Model.sample "mu" (FunctionalBayes.Dist.normal (Tensor.scalar 0.0) (Tensor.scalar 5.0))
+    let! tau = FunctionalBayes.Model.sample "tau" (FunctionalBayes.Dist.halfCauchy (Tensor.scalar 5.0))
+    let! eta = FunctionalBayes.Model.sample "theta_tilde" (FunctionalBayes.Dist.normal (Tensor.zeros [| 8 |]) (Tensor.ones [| 8 |]))
+    return! FunctionalBayes.Model.observe "y" (FunctionalBayes.Dist.normal (mu + tau * eta) sigma) (Some y)
+}
+
+/// Bayesian logistic regression with a standard normal prior, as a user writes it.
+let private logisticModel (x: Tensor) (y: Tensor) = FunctionalBayes.ModelBuilderInstance.model {
+    let! beta = FunctionalBayes.Model.sample "beta" (FunctionalBayes.Dist.normal (Tensor.zeros [| x.Shape.[1] |]) (Tensor.ones [| x.Shape.[1] |]))
+    return! FunctionalBayes.Model.observe "y" (FunctionalBayes.BernoulliLogits (Tensor.matmul x beta)) (Some y)
+}
+
+/// Bytes allocated on this thread per call of f, over `calls` calls after as many calls to warm up
+/// (the first round pays for the JIT tiering of this loop).
+let private allocatedPerCall (calls: int) (f: unit -> unit) =
+    let round () =
+        let before = GC.GetAllocatedBytesForCurrentThread()
+        for _ in 1 .. calls do
+            f ()
+        GC.GetAllocatedBytesForCurrentThread() - before
+    round () |> ignore
+    float (round ()) / float calls
+
+/// The model-level figures: the tape through LogDensity.potential (before) and the compiled program
+/// (after), in µs per value and gradient, the compile time and the bytes allocated per call.
+let private compiledFigures (name: string) (build: Tensor[] -> FunctionalBayes.Potential) (data: Tensor[]) (point: Tensor[]) =
+    let p = build data
+    let q = FunctionalBayes.FlatPosition.join p point
+    let g = Array.zeroCreate<float> q.Length
+    let tape = (FunctionalBayes.GradientSource.tape p).Create()
+    let t = batchTimes 0.3 11 (fun () -> tape.Evaluate(ReadOnlySpan q, Span g) |> ignore)
+    report (sprintf "grad_%s_model_tape" name) (t.[t.Length / 2] * 1e6) "us" None
+    report (sprintf "grad_%s_model_tape_min" name) (t.[0] * 1e6) "us" None
+    // compile twice: the first pays for JIT-compiling the tracer and compiler themselves
+    FunctionalBayes.Compilation.compileWithData build data point |> ignore
+    match FunctionalBayes.Compilation.compileWithData build data point with
+    | FunctionalBayes.FellBack (why, _) -> eprintfn "%s: not compiled: %s" name why
+    | FunctionalBayes.Compiled cp ->
+        report (sprintf "compile_%s_ms" name) cp.CompileMilliseconds "ms" None
+        let e = cp.Source.Create()
+        let t = batchTimes 0.3 11 (fun () -> e.Evaluate(ReadOnlySpan q, Span g) |> ignore)
+        report (sprintf "grad_%s_model_compiled" name) (t.[t.Length / 2] * 1e6) "us" None
+        report (sprintf "grad_%s_model_compiled_min" name) (t.[0] * 1e6) "us" None
+        let bytes = allocatedPerCall 10_000 (fun () -> e.Evaluate(ReadOnlySpan q, Span g) |> ignore)
+        report (sprintf "grad_%s_model_compiled_bytes_per_call" name) bytes "B" None
+
 /// Microseconds per value-and-gradient.
 let grad () =
     let f = eightSchools ()
@@ -81,6 +129,18 @@ let grad () =
     let t = batchTimes 0.3 11 (fun () -> Autodiff.valueAndGrad g b |> ignore)
     report "grad_logistic_n5000_d20" (t.[t.Length / 2] * 1e6) "us" (Some (310.0, "Stan 2.21, same machine"))
     report "grad_logistic_n5000_d20_min" (t.[0] * 1e6) "us" (Some (310.0, "Stan 2.21, same machine"))
+    let y = Tensor.ofArray [| 28.0; 8.0; -3.0; 7.0; -1.0; 1.0; 18.0; 12.0 |]
+    let sigma = Tensor.ofArray [| 15.0; 10.0; 16.0; 11.0; 9.0; 11.0; 10.0; 18.0 |]
+    compiledFigures "eight_schools" (fun d -> FunctionalBayes.LogDensity.potential (Rng.key 1UL) (eightSchoolsModel d.[0] d.[1]))
+        [| y; sigma |] [| Tensor.scalar 1.0; Tensor.scalar 0.5; Tensor.ofArray (randomArray 6 8) |]
+    let n, d = 5000, 20
+    let r = Random(5)
+    let x = Tensor.create [| n; d |] (Array.init (n * d) (fun _ -> r.NextDouble() * 2.0 - 1.0))
+    let beta = Array.init d (fun j -> if j % 3 = 0 then 0.5 else -0.25)
+    let eta = Tensor.matmul x (Tensor.ofArray beta) |> Tensor.toArray
+    let yl = Tensor.ofArray (eta |> Array.map (fun e -> if r.NextDouble() < 1.0 / (1.0 + exp -e) then 1.0 else 0.0))
+    compiledFigures "logistic_n5000_d20" (fun dt -> FunctionalBayes.LogDensity.potential (Rng.key 1UL) (logisticModel dt.[0] dt.[1]))
+        [| x; yl |] [| Tensor.ofArray (randomArray 7 20) |]
 
 /// SVI steps per second: BLayers' "simple" process (N = 10^4, k = 2, batch 1000, AutoDiagonalNormal)
 /// and an FM model (d = 10, rank 3), each step a minibatch ELBO gradient and an Adam update.

@@ -30,6 +30,13 @@ module Rng =
         checkShape "normal" shape
         f64 shape (RngCore.normal k (Shape.size shape))
 
+    /// Element i of the uniform draws `uniform k [| n |]` (any n > i), without allocating: for
+    /// samplers that need a few uniforms per step from one key.
+    let uniformAt (k: RngKey) (i: int) : float = RngCore.uniformAt k i
+
+    /// Writes the draws of `normal k [| dest.Length |]` into dest, without allocating.
+    let normalInto (k: RngKey) (dest: System.Span<float>) : unit = RngCore.normalInto k dest
+
     /// Gamma(concentration, rate 1) draws, one per element of the concentration tensor.
     let gamma (k: RngKey) (concentration: Tensor) : Tensor =
         f64 concentration.Shape (RngCore.gamma k (Tensor.toArray concentration))

@@ -660,6 +660,26 @@ module internal RngCore =
     /// n standard normal draws (256-layer ziggurat, Marsaglia & Tsang 2000).
     let normal (key: RngKey) (n: int) : float[] = Samplers.normal Exec.Auto key n
 
+    /// Element i of `uniform key n` (for any n > i), computed alone: no allocation.
+    let uniformAt (key: RngKey) (i: int) : float =
+        if i < 0 then invalidArg "i" (sprintf "Rng.uniformAt: the index must be non-negative, got %d." i)
+        let struct (a, b) = Threefry.block key.K0 key.K1 (uint32 i) (Bits.c1Of Bits.DomUniform 0u)
+        Bits.toOpenDouble a b
+
+    /// Writes the same numbers as `normal key dest.Length` into dest, without allocating.
+    let normalInto (key: RngKey) (dest: Span<float>) : unit =
+        let X = Ziggurat.X
+        for t in 0 .. dest.Length - 1 do
+            let struct (w0, w1) = Threefry.block key.K0 key.K1 (uint32 t) (Bits.c1Of Bits.DomNormal 0u)
+            let i = int (w1 &&& 0xFFu)
+            let u = float ((int64 w0 <<< 20) ||| int64 (w1 >>> 12)) * 2.220446049250313e-16
+            let z = u * X.[i]
+            dest.[t] <-
+                if z < X.[i + 1] then (if (w1 &&& 0x100u) <> 0u then -z else z)
+                else
+                    let mutable s = Bits.newStream key Bits.DomNormal t 1u
+                    Ziggurat.slow &s w0 w1
+
     /// Gamma(shape.[i], rate 1) per element (Marsaglia & Tsang 2000; shape < 1 via U^(1/a)).
     /// For very small shapes the result may underflow to 0.0.
     let gamma (key: RngKey) (shape: float[]) : float[] = Samplers.gamma Exec.Auto key shape

@@ -233,3 +233,9 @@ module Fit =
 
     /// A fitted model with parameters loaded from a file (the guide must be built the same way).
     let withParams (ps: Map<string, Tensor>) (f: Fitted<'T>) = { f with Params = ps }
+
+    /// Samples the posterior of a model given data by NUTS with Stan's adaptation (Mcmc.run): draws per
+    /// latent site with shape [chains; draws; ...site shape] and the sampler parameters per chain.
+    let mcmc (opts: McmcOptions) (modelFn: Map<string, Tensor> -> Model<'T>) (data: Map<string, Tensor>) : McmcResult =
+        if not data.IsEmpty then Data.rows data |> ignore
+        Mcmc.run opts (modelFn data)

@@ -1,0 +1,445 @@
+namespace FunctionalBayes.Tensors
+
+open System
+open System.Numerics.Tensors
+
+/// One step of a compiled program that works on whole buffers: the forward kernel writes its output
+/// into the value buffer, the backward kernel adds its inputs' adjoints into the adjoint buffer.
+/// Offsets are fixed at compile time; a kernel holds no mutable state, so evaluators share it.
+[<AbstractClass>]
+type internal ProgramKernel() =
+    /// Computes the output from the inputs in `vals`.
+    abstract Forward: vals: float[] * ints: int[][] -> unit
+    /// Adds the inputs' adjoints (in `adjs`) from the output's adjoint.
+    abstract Backward: vals: float[] * adjs: float[] * ints: int[][] -> unit
+
+/// The buffer kernels of compiled programs, and the scalar functions generated code calls.
+[<RequireQualifiedAccess>]
+module internal CompiledKernels =
+
+    let inline private ro (a: float[]) (off: int) (n: int) = ReadOnlySpan<float>(a, off, n)
+    let inline private sp (a: float[]) (off: int) (n: int) = Span<float>(a, off, n)
+
+    /// sign with NaN passed through, as the CPU backend computes it.
+    let sign (x: float) = if Double.IsNaN x then x else float (Math.Sign x)
+
+    /// The value of a unary op at one element.
+    let unaryValue (u: UnaryOp) (x: float) =
+        match u with
+        | Neg -> -x
+        | Exp -> Math.Exp x
+        | Log -> Math.Log x
+        | Log1p -> Special.log1p x
+        | Expm1 -> Special.expm1 x
+        | Sqrt -> Math.Sqrt x
+        | Abs -> Math.Abs x
+        | Sign -> sign x
+        | Tanh -> Math.Tanh x
+        | Sigmoid -> Special.sigmoid x
+        | Softplus -> Special.softplus x
+        | Relu -> Math.Max(x, 0.0)
+        | Lgamma -> Special.lgamma x
+        | Digamma -> Special.digamma x
+        | Trigamma -> Special.trigamma x
+        | Erf -> Special.erf x
+        | Erfc -> Special.erfc x
+        | NormalCdf -> Special.normalCdf x
+
+    /// d out / d x of a unary op at one element, given the input and the output.
+    let unaryDerivative (u: UnaryOp) (x: float) (out: float) =
+        match u with
+        | Neg -> -1.0
+        | Exp -> out
+        | Log -> 1.0 / x
+        | Log1p -> 1.0 / (x + 1.0)
+        | Expm1 -> out + 1.0
+        | Sqrt -> 0.5 / out
+        | Abs -> sign x
+        | Sign -> 0.0
+        | Tanh -> 1.0 - out * out
+        | Sigmoid -> out * (1.0 - out)
+        | Softplus -> Special.sigmoid x
+        | Relu -> if x > 0.0 then 1.0 else 0.0
+        | Lgamma -> Special.digamma x
+        | Digamma -> Special.trigamma x
+        | Trigamma -> nan
+        | Erf -> Math.Exp(-(x * x)) * (2.0 / Math.Sqrt Math.PI)
+        | Erfc -> Math.Exp(-(x * x)) * (-2.0 / Math.Sqrt Math.PI)
+        | NormalCdf -> Math.Exp((x * x) * -0.5) * (1.0 / Math.Sqrt(2.0 * Math.PI))
+
+    let binaryValue (b: BinaryOp) (x: float) (y: float) =
+        match b with
+        | Add -> x + y
+        | Sub -> x - y
+        | Mul -> x * y
+        | Div -> x / y
+        | Pow -> if y = 2.0 then x * x else Math.Pow(x, y)
+        | Maximum -> Math.Max(x, y)
+        | Minimum -> Math.Min(x, y)
+
+    let compareValue (c: CompareOp) (x: float) (y: float) =
+        let r =
+            match c with
+            | Lt -> x < y
+            | Le -> x <= y
+            | Gt -> x > y
+            | Ge -> x >= y
+            | Eq -> x = y
+            | Ne -> x <> y
+        if r then 1.0 else 0.0
+
+    /// Flat index of the input element that feeds each element of the broadcast output (empty: the same index).
+    let broadcastMap (inShape: int[]) (outShape: int[]) : int[] =
+        if Shape.equal inShape outShape then [||]
+        else
+            let n = Shape.size outShape
+            let st = Cpu.bstrides inShape outShape
+            let outSt = Shape.stridesOf outShape
+            Array.init n (fun i ->
+                let mutable rem = i
+                let mutable idx = 0
+                for d in 0 .. outShape.Length - 1 do
+                    let c = rem / outSt.[d]
+                    rem <- rem - c * outSt.[d]
+                    idx <- idx + c * st.[d]
+                idx)
+
+    let inline private at (map: int[]) (i: int) = if map.Length = 0 then i else map.[i]
+
+    /// Element-wise unary op over a buffer.
+    type Unary(u: UnaryOp, x: int, o: int, n: int, gx: int, go: int, scratch: int) =
+        inherit ProgramKernel()
+        override _.Forward(v, _) =
+            let s = ro v x n
+            let d = sp v o n
+            match u with
+            | Neg -> TensorPrimitives.Negate(s, d)
+            | Exp -> TensorPrimitives.Exp(s, d)
+            | Log -> TensorPrimitives.Log(s, d)
+            | Sqrt -> TensorPrimitives.Sqrt(s, d)
+            | Abs -> TensorPrimitives.Abs(s, d)
+            | Tanh -> TensorPrimitives.Tanh(s, d)
+            | Sigmoid -> Special.sigmoidSpan s d
+            | Softplus -> Special.softplusSpan s d
+            | Log1p -> Special.log1pSpan s d
+            | Expm1 -> Special.expm1Span s d
+            | Relu -> TensorPrimitives.Max(s, 0.0, d)
+            | Sign | Lgamma | Digamma | Trigamma | Erf | Erfc | NormalCdf ->
+                for i in 0 .. n - 1 do
+                    v.[o + i] <- unaryValue u v.[x + i]
+        override _.Backward(v, a, _) =
+            if gx >= 0 then
+                let g = ro a go n
+                let acc = sp a gx n
+                let t = sp v scratch n
+                match u with
+                | Neg -> TensorPrimitives.Subtract(ro a gx n, g, acc)
+                | Exp -> TensorPrimitives.MultiplyAdd(g, ro v o n, ro a gx n, acc)
+                | Log ->
+                    TensorPrimitives.Divide(g, ro v x n, t)
+                    TensorPrimitives.Add(ro a gx n, ro v scratch n, acc)
+                | Softplus ->
+                    Special.sigmoidSpan (ro v x n) t
+                    TensorPrimitives.MultiplyAdd(g, ro v scratch n, ro a gx n, acc)
+                | Tanh ->
+                    // g · (1 − out²)
+                    TensorPrimitives.Multiply(ro v o n, ro v o n, t)
+                    TensorPrimitives.Subtract(1.0, ro v scratch n, t)
+                    TensorPrimitives.MultiplyAdd(g, ro v scratch n, ro a gx n, acc)
+                | Sigmoid ->
+                    // g · out · (1 − out)
+                    TensorPrimitives.Subtract(1.0, ro v o n, t)
+                    TensorPrimitives.Multiply(ro v o n, ro v scratch n, t)
+                    TensorPrimitives.MultiplyAdd(g, ro v scratch n, ro a gx n, acc)
+                | _ ->
+                    for i in 0 .. n - 1 do
+                        a.[gx + i] <- a.[gx + i] + a.[go + i] * unaryDerivative u v.[x + i] v.[o + i]
+
+    /// Element-wise binary op with broadcasting (maps give the input element of each output element).
+    type Binary(b: BinaryOp, x: int, xMap: int[], y: int, yMap: int[], o: int, n: int, gx: int, gy: int, go: int) =
+        inherit ProgramKernel()
+        let xScalar = xMap.Length > 0 && xMap |> Array.forall (fun k -> k = 0)
+        let yScalar = yMap.Length > 0 && yMap |> Array.forall (fun k -> k = 0)
+        override _.Forward(v, _) =
+            let d = sp v o n
+            if xMap.Length = 0 && yMap.Length = 0 then
+                let s = ro v x n
+                let t = ro v y n
+                match b with
+                | Add -> TensorPrimitives.Add(s, t, d)
+                | Sub -> TensorPrimitives.Subtract(s, t, d)
+                | Mul -> TensorPrimitives.Multiply(s, t, d)
+                | Div -> TensorPrimitives.Divide(s, t, d)
+                | Pow | Maximum | Minimum ->
+                    for i in 0 .. n - 1 do
+                        v.[o + i] <- binaryValue b v.[x + i] v.[y + i]
+            elif xMap.Length = 0 && yScalar then
+                let s = ro v x n
+                let t = v.[y]
+                match b with
+                | Add -> TensorPrimitives.Add(s, t, d)
+                | Sub -> TensorPrimitives.Subtract(s, t, d)
+                | Mul -> TensorPrimitives.Multiply(s, t, d)
+                | Div -> TensorPrimitives.Divide(s, t, d)
+                | Pow | Maximum | Minimum ->
+                    for i in 0 .. n - 1 do
+                        v.[o + i] <- binaryValue b v.[x + i] t
+            elif xScalar && yMap.Length = 0 then
+                let s = v.[x]
+                let t = ro v y n
+                match b with
+                | Add -> TensorPrimitives.Add(t, s, d)
+                | Sub -> TensorPrimitives.Subtract(s, t, d)
+                | Mul -> TensorPrimitives.Multiply(t, s, d)
+                | Div -> TensorPrimitives.Divide(s, t, d)
+                | Pow | Maximum | Minimum ->
+                    for i in 0 .. n - 1 do
+                        v.[o + i] <- binaryValue b s v.[y + i]
+            else
+                for i in 0 .. n - 1 do
+                    v.[o + i] <- binaryValue b v.[x + at xMap i] v.[y + at yMap i]
+        override _.Backward(v, a, _) =
+            let plain = xMap.Length = 0 && yMap.Length = 0
+            match b with
+            | Add | Sub ->
+                if gx >= 0 then
+                    if xMap.Length = 0 then TensorPrimitives.Add(ro a gx n, ro a go n, sp a gx n)
+                    else
+                        for i in 0 .. n - 1 do
+                            a.[gx + xMap.[i]] <- a.[gx + xMap.[i]] + a.[go + i]
+                if gy >= 0 then
+                    let s = if b = Add then 1.0 else -1.0
+                    if yMap.Length = 0 then
+                        if b = Add then TensorPrimitives.Add(ro a gy n, ro a go n, sp a gy n)
+                        else TensorPrimitives.Subtract(ro a gy n, ro a go n, sp a gy n)
+                    else
+                        for i in 0 .. n - 1 do
+                            a.[gy + yMap.[i]] <- a.[gy + yMap.[i]] + s * a.[go + i]
+            | Mul when plain ->
+                if gx >= 0 then TensorPrimitives.MultiplyAdd(ro a go n, ro v y n, ro a gx n, sp a gx n)
+                if gy >= 0 then TensorPrimitives.MultiplyAdd(ro a go n, ro v x n, ro a gy n, sp a gy n)
+            | Mul ->
+                for i in 0 .. n - 1 do
+                    let g = a.[go + i]
+                    let xi = x + at xMap i
+                    let yi = y + at yMap i
+                    if gx >= 0 then a.[gx + at xMap i] <- a.[gx + at xMap i] + g * v.[yi]
+                    if gy >= 0 then a.[gy + at yMap i] <- a.[gy + at yMap i] + g * v.[xi]
+            | Div ->
+                for i in 0 .. n - 1 do
+                    let g = a.[go + i]
+                    let yv = v.[y + at yMap i]
+                    if gx >= 0 then a.[gx + at xMap i] <- a.[gx + at xMap i] + g / yv
+                    if gy >= 0 then a.[gy + at yMap i] <- a.[gy + at yMap i] - (g * v.[o + i]) / yv
+            | Pow ->
+                for i in 0 .. n - 1 do
+                    let g = a.[go + i]
+                    let xv = v.[x + at xMap i]
+                    let yv = v.[y + at yMap i]
+                    if gx >= 0 then a.[gx + at xMap i] <- a.[gx + at xMap i] + g * (yv * Math.Pow(xv, yv - 1.0))
+                    if gy >= 0 && xv > 0.0 then a.[gy + at yMap i] <- a.[gy + at yMap i] + g * (v.[o + i] * Math.Log xv)
+            | Maximum | Minimum ->
+                for i in 0 .. n - 1 do
+                    let g = a.[go + i]
+                    let xv = v.[x + at xMap i]
+                    let yv = v.[y + at yMap i]
+                    let pickX = if b = Maximum then xv >= yv else xv <= yv
+                    if pickX then (if gx >= 0 then a.[gx + at xMap i] <- a.[gx + at xMap i] + g)
+                    elif gy >= 0 then a.[gy + at yMap i] <- a.[gy + at yMap i] + g
+        member _.ScalarFlags = xScalar, yScalar
+
+    /// Element-wise comparison (1 or 0); no adjoint.
+    type Compare(c: CompareOp, x: int, xMap: int[], y: int, yMap: int[], o: int, n: int) =
+        inherit ProgramKernel()
+        override _.Forward(v, _) =
+            for i in 0 .. n - 1 do
+                v.[o + i] <- compareValue c v.[x + at xMap i] v.[y + at yMap i]
+        override _.Backward(_, _, _) = ()
+
+    /// where(mask, a, b) with broadcasting; the mask holds 1 or 0.
+    type Where(m: int, mMap: int[], x: int, xMap: int[], y: int, yMap: int[], o: int, n: int, gx: int, gy: int, go: int) =
+        inherit ProgramKernel()
+        override _.Forward(v, _) =
+            for i in 0 .. n - 1 do
+                v.[o + i] <- if v.[m + at mMap i] <> 0.0 then v.[x + at xMap i] else v.[y + at yMap i]
+        override _.Backward(v, a, _) =
+            for i in 0 .. n - 1 do
+                if v.[m + at mMap i] <> 0.0 then (if gx >= 0 then a.[gx + at xMap i] <- a.[gx + at xMap i] + a.[go + i])
+                elif gy >= 0 then a.[gy + at yMap i] <- a.[gy + at yMap i] + a.[go + i]
+
+    /// clamp(x, lo, hi).
+    type Clamp(lo: float, hi: float, x: int, o: int, n: int, gx: int, go: int) =
+        inherit ProgramKernel()
+        override _.Forward(v, _) =
+            TensorPrimitives.Max(ro v x n, lo, sp v o n)
+            TensorPrimitives.Min(ro v o n, hi, sp v o n)
+        override _.Backward(v, a, _) =
+            if gx >= 0 then
+                for i in 0 .. n - 1 do
+                    let xv = v.[x + i]
+                    if not (xv < lo) && not (xv > hi) then a.[gx + i] <- a.[gx + i] + a.[go + i]
+
+    /// Sum or max over axes; `map` gives the output element of each input element (empty: all into one).
+    /// Max keeps, per output element, the count of ties in `scratch` for its adjoint.
+    type Reduce(r: ReduceOp, x: int, n: int, map: int[], o: int, m: int, scratch: int, gx: int, go: int) =
+        inherit ProgramKernel()
+        override _.Forward(v, _) =
+            match r with
+            | Sum ->
+                if map.Length = 0 then v.[o] <- TensorPrimitives.Sum(ro v x n)
+                else
+                    (sp v o m).Clear()
+                    for j in 0 .. n - 1 do
+                        v.[o + map.[j]] <- v.[o + map.[j]] + v.[x + j]
+            | Max ->
+                if map.Length = 0 then v.[o] <- (if n = 0 then Double.NegativeInfinity else TensorPrimitives.Max(ro v x n))
+                else
+                    (sp v o m).Fill(Double.NegativeInfinity)
+                    for j in 0 .. n - 1 do
+                        let k = o + map.[j]
+                        let xv = v.[x + j]
+                        if Double.IsNaN xv || xv > v.[k] then v.[k] <- xv
+        override _.Backward(v, a, _) =
+            if gx >= 0 then
+                match r with
+                | Sum ->
+                    if map.Length = 0 then
+                        let g = a.[go]
+                        TensorPrimitives.Add(ro a gx n, g, sp a gx n)
+                    else
+                        for j in 0 .. n - 1 do
+                            a.[gx + j] <- a.[gx + j] + a.[go + map.[j]]
+                | Max ->
+                    (sp v scratch m).Clear()
+                    for j in 0 .. n - 1 do
+                        let k = at map j
+                        if v.[x + j] = v.[o + (if map.Length = 0 then 0 else k)] then
+                            v.[scratch + (if map.Length = 0 then 0 else k)] <- v.[scratch + (if map.Length = 0 then 0 else k)] + 1.0
+                    for j in 0 .. n - 1 do
+                        let k = if map.Length = 0 then 0 else map.[j]
+                        if v.[x + j] = v.[o + k] then a.[gx + j] <- a.[gx + j] + a.[go + k] / v.[scratch + k]
+
+    /// A batch of matrix products on the GEMM kernels (one thread: same bits every call, no allocation).
+    type MatMul(tA: bool, tB: bool, m: int, n: int, k: int, lda: int, ldb: int,
+                x: int, xOffs: int[], y: int, yOffs: int[], o: int, gx: int, gy: int, go: int) =
+        inherit ProgramKernel()
+        let gemm tA tB m n k (a: float[]) aOff lda (b: float[]) bOff ldb (c: float[]) cOff ldc acc =
+            Gemm.gemmF64Threads 1 tA tB m n k a aOff lda b bOff ldb c cOff ldc acc
+        override _.Forward(v, _) =
+            for i in 0 .. xOffs.Length - 1 do
+                gemm tA tB m n k v (x + xOffs.[i]) lda v (y + yOffs.[i]) ldb v (o + i * m * n) n false
+        override _.Backward(v, a, _) =
+            for i in 0 .. xOffs.Length - 1 do
+                let g = go + i * m * n
+                if gx >= 0 then
+                    if tA then gemm tB true k m n v (y + yOffs.[i]) ldb a g n a (gx + xOffs.[i]) m true
+                    else gemm false (not tB) m k n a g n v (y + yOffs.[i]) ldb a (gx + xOffs.[i]) k true
+                if gy >= 0 then
+                    if tB then gemm true tA n k m a g n v (x + xOffs.[i]) lda a (gy + yOffs.[i]) k true
+                    else gemm (not tA) false k n m v (x + xOffs.[i]) lda a g n a (gy + yOffs.[i]) n true
+
+    /// Layout ops (permute, broadcast, slice, pad, concat): output element i reads input `src.[i]`
+    /// at element `idx.[i]` (src -1: zero).
+    type Copy(ins: int[], gins: int[], src: int[], idx: int[], o: int, go: int) =
+        inherit ProgramKernel()
+        override _.Forward(v, _) =
+            for i in 0 .. src.Length - 1 do
+                let s = src.[i]
+                v.[o + i] <- if s < 0 then 0.0 else v.[ins.[s] + idx.[i]]
+        override _.Backward(_, a, _) =
+            for i in 0 .. src.Length - 1 do
+                let s = src.[i]
+                if s >= 0 && gins.[s] >= 0 then a.[gins.[s] + idx.[i]] <- a.[gins.[s] + idx.[i]] + a.[go + i]
+
+    /// Gather along an axis by an int index array (slot `slot` of the bound ints), and its adjoint.
+    type Gather(x: int, outer: int, axisLen: int, inner: int, slot: int, o: int, gx: int, go: int) =
+        inherit ProgramKernel()
+        override _.Forward(v, ints) =
+            let idx = ints.[slot]
+            let q = idx.Length
+            for p in 0 .. outer - 1 do
+                for j in 0 .. q - 1 do
+                    Array.Copy(v, x + (p * axisLen + idx.[j]) * inner, v, o + (p * q + j) * inner, inner)
+        override _.Backward(_, a, ints) =
+            if gx >= 0 then
+                let idx = ints.[slot]
+                let q = idx.Length
+                for p in 0 .. outer - 1 do
+                    for j in 0 .. q - 1 do
+                        let d = gx + (p * axisLen + idx.[j]) * inner
+                        TensorPrimitives.Add(ro a d inner, ro a (go + (p * q + j) * inner) inner, sp a d inner)
+
+    /// Scatter-add of updates along an axis at int indices, and its adjoint (a gather).
+    type ScatterAdd(x: int, outer: int, size: int, inner: int, slot: int, o: int, gx: int, go: int) =
+        inherit ProgramKernel()
+        override _.Forward(v, ints) =
+            let idx = ints.[slot]
+            let q = idx.Length
+            (sp v o (outer * size * inner)).Clear()
+            for p in 0 .. outer - 1 do
+                for j in 0 .. q - 1 do
+                    let d = o + (p * size + idx.[j]) * inner
+                    TensorPrimitives.Add(ro v d inner, ro v (x + (p * q + j) * inner) inner, sp v d inner)
+        override _.Backward(_, a, ints) =
+            if gx >= 0 then
+                let idx = ints.[slot]
+                let q = idx.Length
+                for p in 0 .. outer - 1 do
+                    for j in 0 .. q - 1 do
+                        let d = gx + (p * q + j) * inner
+                        TensorPrimitives.Add(ro a d inner, ro a (go + (p * size + idx.[j]) * inner) inner, sp a d inner)
+
+    /// Cumulative sum along an axis of an [outer, n, inner] view.
+    type Cumsum(x: int, outer: int, n: int, inner: int, reverse: bool, o: int, gx: int, go: int) =
+        inherit ProgramKernel()
+        static let run (src: float[]) (s: int) (dst: float[]) (d: int) outer n inner reverse (accumulate: bool) =
+            for p in 0 .. outer - 1 do
+                for i in 0 .. inner - 1 do
+                    let mutable acc = 0.0
+                    for jj in 0 .. n - 1 do
+                        let j = if reverse then n - 1 - jj else jj
+                        let k = (p * n + j) * inner + i
+                        acc <- acc + src.[s + k]
+                        if accumulate then dst.[d + k] <- dst.[d + k] + acc else dst.[d + k] <- acc
+        override _.Forward(v, _) = run v x v o outer n inner reverse false
+        override _.Backward(_, a, _) = if gx >= 0 then run a go a gx outer n inner (not reverse) true
+
+    /// Solves op(A) X = B for a batch of triangular A (n×n) and B (n×k) by substitution; the adjoint
+    /// solves the transposed system for B̄ (kept in `scratch`) and gives Ā = −B̄ Xᵀ (or −X B̄ᵀ), on A's triangle.
+    type TriangularSolve(lower: bool, tr: bool, batch: int, n: int, k: int, a: int, b: int, o: int, scratch: int, ga: int, gb: int, go: int) =
+        inherit ProgramKernel()
+        /// x (n×k at xo) := solve(op(A) at ao, rhs at ro), op transposing when t.
+        static let solve (lower: bool) (t: bool) (n: int) (k: int) (av: float[]) (ao: int) (rv: float[]) (ro: int) (xv: float[]) (xo: int) =
+            let opA i j = if t then av.[ao + j * n + i] else av.[ao + i * n + j]
+            let forward = (lower <> t)
+            for c in 0 .. k - 1 do
+                for step in 0 .. n - 1 do
+                    let i = if forward then step else n - 1 - step
+                    let mutable s = rv.[ro + i * k + c]
+                    if forward then
+                        for j in 0 .. i - 1 do
+                            s <- s - opA i j * xv.[xo + j * k + c]
+                    else
+                        for j in i + 1 .. n - 1 do
+                            s <- s - opA i j * xv.[xo + j * k + c]
+                    xv.[xo + i * k + c] <- s / opA i i
+        override _.Forward(v, _) =
+            for q in 0 .. batch - 1 do
+                solve lower tr n k v (a + q * n * n) v (b + q * n * k) v (o + q * n * k)
+        override _.Backward(v, adj, _) =
+            for q in 0 .. batch - 1 do
+                let bb = scratch + q * n * k
+                solve lower (not tr) n k v (a + q * n * n) adj (go + q * n * k) v bb
+                if gb >= 0 then
+                    for e in 0 .. n * k - 1 do
+                        adj.[gb + q * n * k + e] <- adj.[gb + q * n * k + e] + v.[bb + e]
+                if ga >= 0 then
+                    let xo = o + q * n * k
+                    for i in 0 .. n - 1 do
+                        for j in 0 .. n - 1 do
+                            if (if lower then i >= j else i <= j) then
+                                let mutable s = 0.0
+                                for c in 0 .. k - 1 do
+                                    s <- s + (if tr then v.[xo + i * k + c] * v.[bb + j * k + c] else v.[bb + i * k + c] * v.[xo + j * k + c])
+                                let idx = ga + q * n * n + i * n + j
+                                adj.[idx] <- adj.[idx] - s

@@ -1,0 +1,820 @@
+namespace FunctionalBayes.Tensors
+
+open System
+open System.Linq.Expressions
+open Microsoft.FSharp.Quotations
+
+/// One evaluator of a compiled value-and-gradient program: it owns its buffers, so it is not
+/// thread-safe; make one per thread or chain. A call allocates nothing.
+[<Sealed>]
+type CompiledEvaluator internal (dim: int, run: Func<float[], float[], int[][], float>, vals: float[], adjs: float[], ints: int[][]) =
+    /// The length of the flat parameter vector.
+    member _.Dim = dim
+    /// Writes the gradient with respect to the flat parameters into `gradient` and returns the value.
+    member _.Evaluate(position: ReadOnlySpan<float>, gradient: Span<float>) : float =
+        if position.Length <> dim || gradient.Length <> dim then
+            invalidArg "position" (sprintf "CompiledEvaluator: position and gradient must have length %d, got %d and %d." dim position.Length gradient.Length)
+        position.CopyTo(Span<float>(vals, 0, dim))
+        let v = run.Invoke(vals, adjs, ints)
+        ReadOnlySpan<float>(adjs, 0, dim).CopyTo(gradient)
+        v
+
+/// A compiled program bound to one set of data tensors: it makes evaluators.
+[<Sealed>]
+type CompiledBinding internal (dim: int, run: Func<float[], float[], int[][], float>, template: float[], adjLength: int, ints: int[][]) =
+    /// The length of the flat parameter vector.
+    member _.Dim = dim
+    /// A new evaluator with its own buffers.
+    member _.CreateEvaluator() = CompiledEvaluator(dim, run, Array.copy template, Array.zeroCreate adjLength, ints)
+
+/// A scalar function of parameter tensors (differentiated) and data tensors (inputs, not
+/// differentiated), compiled into one straight-line program of value and gradient.
+[<Sealed>]
+type CompiledGradient internal (paramShapes: int[][], dataShapes: int[][], dataDtypes: Dtype[], instructions: int, lengthOfVals: int, listing: string,
+                                bind: Tensor[] -> CompiledBinding) =
+    /// The shapes of the parameter tensors, in order; the flat vector concatenates them.
+    member _.ParamShapes = paramShapes |> Array.map Array.copy
+    /// The shapes of the data tensors the program takes.
+    member _.DataShapes = dataShapes |> Array.map Array.copy
+    /// The number of primitive ops in the program (after dead-code removal and folding).
+    member _.Instructions = instructions
+    /// One line per op of the program (its index in the trace, name, shape, and whether a buffer kernel runs it).
+    member _.Listing = listing
+    /// The length of each evaluator's value buffer.
+    member _.BufferLength = lengthOfVals
+    /// The program bound to data tensors of the compiled shapes and dtypes (no recompilation).
+    member _.Bind(data: Tensor[]) : CompiledBinding =
+        if data.Length <> dataShapes.Length then
+            invalidArg "data" (sprintf "CompiledGradient.Bind: the program takes %d data tensors, got %d." dataShapes.Length data.Length)
+        for i in 0 .. data.Length - 1 do
+            if not (Shape.equal data.[i].ShapeRef dataShapes.[i]) || data.[i].Dtype <> dataDtypes.[i] then
+                invalidArg "data"
+                    (sprintf "CompiledGradient.Bind: data tensor %d has shape %s and dtype %O; the program was compiled for shape %s and dtype %O. Compile again for new shapes."
+                        i (Shape.format data.[i].ShapeRef) data.[i].Dtype (Shape.format dataShapes.[i]) dataDtypes.[i])
+        bind data
+
+/// Compiles a traced scalar function into a fused, allocation-free value-and-gradient program.
+[<RequireQualifiedAccess>]
+module Compiler =
+
+    /// Operations on at most this many elements are generated as straight-line scalar code whose
+    /// values live in locals; larger ones call buffer kernels.
+    let internal UnrollLimit = 64
+
+    [<Struct>]
+    type private Cell = { V: Expression; A: Expression voption }
+
+    type private Kind =
+        | KParam of int
+        | KData of int
+        | KStatic
+        | KConst of Tensor
+        | KDyn
+
+    type private Info =
+        { Shape: int[]
+          Size: int
+          Dtype: Dtype
+          Kind: Kind
+          mutable Grad: bool
+          mutable Off: int
+          mutable AdjOff: int
+          mutable Cells: Cell[]
+          mutable IntSlot: int }
+
+    let private methodOf (e: Expr) =
+        match e with
+        | Patterns.Call (_, mi, _) -> mi
+        | _ -> invalidOp "methodOf: not a call."
+
+    let private miExp = methodOf <@ Math.Exp 0.0 @>
+    let private miLog = methodOf <@ Math.Log 0.0 @>
+    let private miSqrt = methodOf <@ Math.Sqrt 0.0 @>
+    let private miAbs = methodOf <@ Math.Abs 0.0 @>
+    let private miTanh = methodOf <@ Math.Tanh 0.0 @>
+    let private miPow = methodOf <@ Math.Pow(0.0, 0.0) @>
+    let private miMax = methodOf <@ Math.Max(0.0, 0.0) @>
+    let private miMin = methodOf <@ Math.Min(0.0, 0.0) @>
+    let private miLog1p = methodOf <@ Special.log1p 0.0 @>
+    let private miExpm1 = methodOf <@ Special.expm1 0.0 @>
+    let private miSigmoid = methodOf <@ Special.sigmoid 0.0 @>
+    let private miSoftplus = methodOf <@ Special.softplus 0.0 @>
+    let private miLgamma = methodOf <@ Special.lgamma 0.0 @>
+    let private miDigamma = methodOf <@ Special.digamma 0.0 @>
+    let private miTrigamma = methodOf <@ Special.trigamma 0.0 @>
+    let private miErf = methodOf <@ Special.erf 0.0 @>
+    let private miErfc = methodOf <@ Special.erfc 0.0 @>
+    let private miNormalCdf = methodOf <@ Special.normalCdf 0.0 @>
+    let private miSign = methodOf <@ CompiledKernels.sign 0.0 @>
+    let private miClear = nonNull (typeof<Array>.GetMethod("Clear", [| typeof<Array>; typeof<int>; typeof<int> |]))
+    let private miForward = nonNull (typeof<ProgramKernel>.GetMethod("Forward"))
+    let private miBackward = nonNull (typeof<ProgramKernel>.GetMethod("Backward"))
+
+    let private num (v: float) = Expression.Constant(v, typeof<float>) :> Expression
+    let private call1 (mi: Reflection.MethodInfo) (x: Expression) = Expression.Call(mi, x) :> Expression
+    let private add (a: Expression) (b: Expression) = Expression.Add(a, b) :> Expression
+    let private sub (a: Expression) (b: Expression) = Expression.Subtract(a, b) :> Expression
+    let private mul (a: Expression) (b: Expression) = Expression.Multiply(a, b) :> Expression
+    let private div (a: Expression) (b: Expression) = Expression.Divide(a, b) :> Expression
+    let private cond (c: Expression) (a: Expression) (b: Expression) = Expression.Condition(c, a, b) :> Expression
+    let private isConst (e: Expression) (v: float) =
+        match e with
+        | :? ConstantExpression as c -> (c.Value :?> float) = v
+        | _ -> false
+
+    let private adjOf (c: Cell) =
+        match c.A with
+        | ValueSome a -> a
+        | ValueNone -> invalidOp "Compiler: a value without an adjoint was asked for one."
+
+    let private unaryExpr (u: UnaryOp) (x: Expression) : Expression =
+        match u with
+        | Neg -> Expression.Negate x :> Expression
+        | Exp -> call1 miExp x
+        | Log -> call1 miLog x
+        | Log1p -> call1 miLog1p x
+        | Expm1 -> call1 miExpm1 x
+        | Sqrt -> call1 miSqrt x
+        | Abs -> call1 miAbs x
+        | Sign -> call1 miSign x
+        | Tanh -> call1 miTanh x
+        | Sigmoid -> call1 miSigmoid x
+        | Softplus -> call1 miSoftplus x
+        | Relu -> Expression.Call(miMax, x, num 0.0) :> Expression
+        | Lgamma -> call1 miLgamma x
+        | Digamma -> call1 miDigamma x
+        | Trigamma -> call1 miTrigamma x
+        | Erf -> call1 miErf x
+        | Erfc -> call1 miErfc x
+        | NormalCdf -> call1 miNormalCdf x
+
+    /// g · d out/d x, written as the tape's VJP computes it.
+    let private unaryVjp (u: UnaryOp) (x: Expression) (out: Expression) (g: Expression) : Expression =
+        match u with
+        | Neg -> Expression.Negate g :> Expression
+        | Exp -> mul g out
+        | Log -> div g x
+        | Log1p -> div g (add x (num 1.0))
+        | Expm1 -> mul g (add out (num 1.0))
+        | Sqrt -> div (mul g (num 0.5)) out
+        | Abs -> mul g (call1 miSign x)
+        | Sign -> mul g (num 0.0)
+        | Tanh -> mul g (sub (num 1.0) (mul out out))
+        | Sigmoid -> mul g (mul out (sub (num 1.0) out))
+        | Softplus -> mul g (call1 miSigmoid x)
+        | Relu -> cond (Expression.GreaterThan(x, num 0.0)) g (num 0.0)
+        | Lgamma -> mul g (call1 miDigamma x)
+        | Digamma -> mul g (call1 miTrigamma x)
+        | Trigamma -> invalidOp "trigamma has no derivative."
+        | Erf -> mul g (mul (call1 miExp (Expression.Negate(mul x x))) (num (2.0 / sqrt Math.PI)))
+        | Erfc -> mul g (mul (call1 miExp (Expression.Negate(mul x x))) (num (-2.0 / sqrt Math.PI)))
+        | NormalCdf -> mul g (mul (call1 miExp (mul (mul x x) (num -0.5))) (num (1.0 / sqrt (2.0 * Math.PI))))
+
+    let private binaryExpr (b: BinaryOp) (x: Expression) (y: Expression) : Expression =
+        match b with
+        | Add -> add x y
+        | Sub -> sub x y
+        | Mul -> mul x y
+        | Div -> div x y
+        | Pow -> if isConst y 2.0 then mul x x else Expression.Call(miPow, x, y) :> Expression
+        | Maximum -> Expression.Call(miMax, x, y) :> Expression
+        | Minimum -> Expression.Call(miMin, x, y) :> Expression
+
+    let private compareExpr (c: CompareOp) (x: Expression) (y: Expression) : Expression =
+        let t =
+            match c with
+            | Lt -> Expression.LessThan(x, y)
+            | Le -> Expression.LessThanOrEqual(x, y)
+            | Gt -> Expression.GreaterThan(x, y)
+            | Ge -> Expression.GreaterThanOrEqual(x, y)
+            | Eq -> Expression.Equal(x, y)
+            | Ne -> Expression.NotEqual(x, y)
+        cond t (num 1.0) (num 0.0)
+
+    // ---- tracing and the staticness check -------------------------------------------------------
+
+    let private sameConstant (a: Tensor) (b: Tensor) =
+        Shape.equal a.ShapeRef b.ShapeRef && a.Dtype = b.Dtype
+        && (match a.Storage, b.Storage with
+            | F64 x, F64 y -> Array.forall2 (fun (p: float) q -> BitConverter.DoubleToInt64Bits p = BitConverter.DoubleToInt64Bits q) x y
+            | F32 x, F32 y -> Array.forall2 (fun (p: float32) q -> BitConverter.SingleToInt32Bits p = BitConverter.SingleToInt32Bits q) x y
+            | I32 x, I32 y -> x = y
+            | B x, B y -> x = y
+            | _ -> false)
+
+    let private sameValue (a: GraphValue) (b: GraphValue) =
+        match a, b with
+        | GraphInput i, GraphInput j -> i = j
+        | GraphNode i, GraphNode j -> i = j
+        | GraphConstant s, GraphConstant t -> sameConstant s t
+        | GraphInput _, _ | GraphNode _, _ | GraphConstant _, _ -> false
+
+    let private describeValue (v: GraphValue) =
+        match v with
+        | GraphInput i -> sprintf "input %d" i
+        | GraphNode i -> sprintf "node %d" i
+        | GraphConstant t -> sprintf "a constant of shape %s" (Shape.format t.ShapeRef)
+
+    /// None when the two traces record the same program; otherwise why not.
+    let private difference (g1: Graph) (g2: Graph) : string option =
+        let why = "the op graph depends on the values of the parameters (a host-side branch, or a value read back from a tensor)"
+        if g1.Nodes.Length <> g2.Nodes.Length then
+            Some (sprintf "%s: tracing at two points recorded %d and %d ops." why g1.Nodes.Length g2.Nodes.Length)
+        else
+            let mutable result = None
+            let mutable i = 0
+            while result.IsNone && i < g1.Nodes.Length do
+                let a = g1.Nodes.[i]
+                let b = g2.Nodes.[i]
+                if a.Op <> b.Op then
+                    result <- Some (sprintf "%s: op %d is %s at the first point and %s at the second." why i a.Op.Name b.Op.Name)
+                elif not (Shape.equal a.Shape b.Shape) || a.Dtype <> b.Dtype || a.Inputs.Length <> b.Inputs.Length then
+                    result <- Some (sprintf "%s: op %d (%s) has shape %s at the first point and %s at the second." why i a.Op.Name (Shape.format a.Shape) (Shape.format b.Shape))
+                else
+                    for k in 0 .. a.Inputs.Length - 1 do
+                        if result.IsNone && not (sameValue a.Inputs.[k] b.Inputs.[k]) then
+                            result <- Some (sprintf "%s: input %d of op %d (%s) is %s at the first point and %s at the second (a constant that changed was computed from a parameter's value)."
+                                                why k i a.Op.Name (describeValue a.Inputs.[k]) (describeValue b.Inputs.[k]))
+                i <- i + 1
+            if result.IsNone && not (Array.forall2 sameValue g1.Outputs g2.Outputs) then
+                result <- Some (sprintf "%s: the output differs between the two points." why)
+            result
+
+    // ---- the compiler --------------------------------------------------------------------------
+
+    exception private Unsupported of string
+
+    let private unsupported fmt = Printf.kprintf (fun s -> raise (Unsupported s)) fmt
+
+    let private build (g: Graph) (nParams: int) : CompiledGradient =
+        let nIn = g.InputShapes.Length
+        let nodes = g.Nodes
+        let total = nIn + nodes.Length
+        let key (v: GraphValue) =
+            match v with
+            | GraphInput i -> i
+            | GraphNode k -> nIn + k
+            | GraphConstant _ -> -1
+        let outV =
+            match g.Outputs with
+            | [| GraphNode k |] -> nIn + k
+            | [| GraphInput _ |] | [| GraphConstant _ |] -> unsupported "the function's value does not go through any op on the parameters."
+            | _ -> unsupported "the function must return one tensor."
+        if nodes.[outV - nIn].Shape.Length <> 0 && Shape.size nodes.[outV - nIn].Shape <> 1 then
+            unsupported "the function must return one value, got shape %s." (Shape.format nodes.[outV - nIn].Shape)
+        if nodes.[outV - nIn].Dtype <> Float64 then
+            unsupported "the compiled program computes in float64; the function returns %O." nodes.[outV - nIn].Dtype
+        // liveness
+        let live = Array.zeroCreate<bool> total
+        live.[outV] <- true
+        for k in nodes.Length - 1 .. -1 .. 0 do
+            if live.[nIn + k] then
+                for v in nodes.[k].Inputs do
+                    let j = key v
+                    if j >= 0 then live.[j] <- true
+        // dependence on parameters and data
+        let dyn = Array.zeroCreate<bool> total
+        let usesData = Array.zeroCreate<bool> total
+        for i in 0 .. nIn - 1 do
+            if i < nParams then dyn.[i] <- true else usesData.[i] <- true
+        for k in 0 .. nodes.Length - 1 do
+            for v in nodes.[k].Inputs do
+                let j = key v
+                if j >= 0 then
+                    dyn.[nIn + k] <- dyn.[nIn + k] || dyn.[j]
+                    usesData.[nIn + k] <- usesData.[nIn + k] || usesData.[j]
+        // parameter-free, data-free ops are folded into constants now
+        let folded = Array.zeroCreate<Tensor> total
+        let readConst (v: GraphValue) =
+            match v with
+            | GraphConstant t -> t
+            | GraphNode k -> folded.[nIn + k]
+            | GraphInput _ -> invalidOp "not a constant"
+        for k in 0 .. nodes.Length - 1 do
+            if live.[nIn + k] && not dyn.[nIn + k] && not usesData.[nIn + k] then
+                folded.[nIn + k] <- Prim.Exec(nodes.[k].Op, nodes.[k].Inputs |> Array.map readConst)
+        let infos =
+            Array.init total (fun i ->
+                let shape, dt, kind =
+                    if i < nIn then
+                        g.InputShapes.[i], g.InputDtypes.[i], (if i < nParams then KParam i else KData (i - nParams))
+                    else
+                        let n = nodes.[i - nIn]
+                        n.Shape, n.Dtype,
+                        (if dyn.[i] then KDyn elif usesData.[i] then KStatic else KConst folded.[i])
+                { Shape = shape; Size = Shape.size shape; Dtype = dt; Kind = kind; Grad = false
+                  Off = -1; AdjOff = -1; Cells = [||]; IntSlot = -1 })
+        for i in 0 .. nParams - 1 do
+            if infos.[i].Dtype <> Float64 then unsupported "parameter %d is %O; the compiled program differentiates float64 parameters." i infos.[i].Dtype
+            infos.[i].Grad <- true
+        // which dynamic values carry a gradient
+        for k in 0 .. nodes.Length - 1 do
+            let i = nIn + k
+            if live.[i] && dyn.[i] then
+                let n = nodes.[k]
+                if n.Dtype <> Float64 && n.Dtype <> Bool then
+                    unsupported "op %d (%s) computes %O from the parameters; the compiled program supports float64 (and bool masks)." k n.Op.Name n.Dtype
+                let flows =
+                    match n.Op with
+                    | Compare _ | StopGradient -> false
+                    | Cast _ -> n.Dtype = Float64 && (match n.Inputs.[0] with
+                                                      | GraphConstant t -> t.Dtype = Float64
+                                                      | v -> infos.[key v].Dtype = Float64)
+                    | _ -> true
+                infos.[i].Grad <- flows && n.Inputs |> Array.exists (fun v -> let j = key v in j >= 0 && infos.[j].Grad)
+        if not infos.[outV].Grad then unsupported "the function's value does not depend on the parameters through any differentiable op."
+        // ---- code generation --------------------------------------------------------------------
+        let vals = Expression.Parameter(typeof<float[]>, "vals")
+        let adjs = Expression.Parameter(typeof<float[]>, "adjs")
+        let ints = Expression.Parameter(typeof<int[][]>, "ints")
+        let locals = ResizeArray<ParameterExpression>()
+        let pre = ResizeArray<Expression>()
+        let fwd = ResizeArray<Expression>()
+        let bwdBlocks = ResizeArray<ResizeArray<Expression>>()
+        let post = ResizeArray<Expression>()
+        let dim = Array.sum (Array.init nParams (fun i -> infos.[i].Size))
+        let mutable nextVal = dim
+        let mutable nextAdj = dim
+        let mutable instructions = 0
+        let listing = ResizeArray<string>()
+        let allocVal n = let o = nextVal in nextVal <- nextVal + n; o
+        let allocAdj n = let o = nextAdj in nextAdj <- nextAdj + n; o
+        // what to write into every evaluator's value buffer: constants now, data-dependent values at bind
+        let constInits = ResizeArray<int * float[]>()
+        let staticSlots = ResizeArray<int * int>()      // (value offset, value index)
+        let intSlots = ResizeArray<Choice<int[], int>>() // constant ints, or a value index evaluated at bind
+        let gatherBounds = ResizeArray<int * int * string>() // (int slot, bound, op) for index checks
+        let newLocal () =
+            let p = Expression.Variable(typeof<float>)
+            locals.Add p
+            p
+        let arenaCell (info: Info) (i: int) =
+            { V = Expression.ArrayAccess(vals, Expression.Constant(info.Off + i))
+              A = if info.AdjOff >= 0 then ValueSome (Expression.ArrayAccess(adjs, Expression.Constant(info.AdjOff + i)) :> Expression) else ValueNone }
+        // parameters: offsets in the flat vector; small ones are read into locals
+        let mutable off = 0
+        for i in 0 .. nParams - 1 do
+            let info = infos.[i]
+            info.Off <- off
+            info.AdjOff <- off
+            if info.Size <= UnrollLimit && live.[i] then
+                info.Cells <-
+                    Array.init info.Size (fun e ->
+                        let v = newLocal ()
+                        let a = newLocal ()
+                        pre.Add(Expression.Assign(v, Expression.ArrayAccess(vals, Expression.Constant(off + e))))
+                        pre.Add(Expression.Assign(a, num 0.0))
+                        post.Add(Expression.AddAssign(Expression.ArrayAccess(adjs, Expression.Constant(off + e)), a))
+                        { V = v; A = ValueSome (a :> Expression) })
+            off <- off + info.Size
+        // data and data-dependent values read by dynamic ops get value slots
+        let ensureStatic (j: int) =
+            let info = infos.[j]
+            if info.Off < 0 then
+                info.Off <- allocVal info.Size
+                staticSlots.Add((info.Off, j))
+        let cellOf (v: GraphValue) (i: int) : Cell =
+            match v with
+            | GraphConstant t -> { V = num (Cpu.toF64 t.Storage).[i]; A = ValueNone }
+            | _ ->
+                let info = infos.[key v]
+                match info.Kind with
+                | KConst t -> { V = num (Cpu.toF64 t.Storage).[i]; A = ValueNone }
+                | KData _ | KStatic -> ensureStatic (key v); arenaCell info i
+                | KParam _ | KDyn -> if info.Cells.Length = 0 then arenaCell info i else info.Cells.[i]
+        let constTensor (v: GraphValue) =
+            match v with
+            | GraphConstant t -> Some t
+            | _ ->
+                match infos.[key v].Kind with
+                | KConst t -> Some t
+                | KParam _ | KData _ | KStatic | KDyn -> None
+        let shapeOf (v: GraphValue) =
+            match v with
+            | GraphConstant t -> t.ShapeRef
+            | _ -> infos.[key v].Shape
+        let constArena = ResizeArray<Tensor * int>()
+        /// The value offset of v (spilling small values computed into locals), and its adjoint offset (-1: none).
+        let arena (v: GraphValue) : int * int =
+            match constTensor v with
+            | Some t ->
+                match constArena |> Seq.tryFind (fun (c, _) -> obj.ReferenceEquals(c, t)) with
+                | Some (_, o) -> o, -1
+                | None ->
+                    let o = allocVal t.Size
+                    constInits.Add((o, Cpu.toF64 t.Storage))
+                    constArena.Add((t, o))
+                    o, -1
+            | None ->
+                let j = key v
+                let info = infos.[j]
+                match info.Kind with
+                | KData _ | KStatic -> ensureStatic j; info.Off, -1
+                | KParam _ -> info.Off, info.AdjOff
+                | KConst _ -> invalidOp "unreachable"
+                | KDyn ->
+                    if info.Off < 0 then
+                        // a value held in locals, now needed whole by a kernel: copy it out, and its adjoint back
+                        let cells = info.Cells
+                        info.Off <- allocVal info.Size
+                        if info.Grad then info.AdjOff <- allocAdj info.Size
+                        let back = ResizeArray<Expression>()
+                        for e in 0 .. info.Size - 1 do
+                            fwd.Add(Expression.Assign(Expression.ArrayAccess(vals, Expression.Constant(info.Off + e)), cells.[e].V))
+                            match cells.[e].A with
+                            | ValueSome a when info.Grad -> back.Add(Expression.AddAssign(a, Expression.ArrayAccess(adjs, Expression.Constant(info.AdjOff + e))))
+                            | _ -> ()
+                        bwdBlocks.Add back
+                    info.Off, info.AdjOff
+        let intSlotOf (v: GraphValue) (bound: int) (opName: string) =
+            let slot =
+                match constTensor v with
+                | Some t ->
+                    intSlots.Add(Choice1Of2 (match t.Storage with
+                                             | I32 a -> a
+                                             | s -> Cpu.toF64 s |> Array.map int))
+                    intSlots.Count - 1
+                | None ->
+                    let j = key v
+                    let info = infos.[j]
+                    match info.Kind with
+                    | KData _ | KStatic ->
+                        if info.IntSlot < 0 then
+                            intSlots.Add(Choice2Of2 j)
+                            info.IntSlot <- intSlots.Count - 1
+                        info.IntSlot
+                    | KParam _ | KDyn | KConst _ -> unsupported "the indices of %s depend on the parameters." opName
+            gatherBounds.Add((slot, bound, opName))
+            slot
+        let kernel (i: int) (kf: int -> int -> ProgramKernel) =
+            // the output lives in the value buffer
+            let info = infos.[i]
+            info.Off <- allocVal info.Size
+            if info.Grad then info.AdjOff <- allocAdj info.Size
+            let k = kf info.Off info.AdjOff
+            fwd.Add(Expression.Call(Expression.Constant(k), miForward, vals, ints))
+            let back = ResizeArray<Expression>()
+            if info.Grad then back.Add(Expression.Call(Expression.Constant(k), miBackward, vals, adjs, ints))
+            bwdBlocks.Add back
+        let localCells (i: int) =
+            let info = infos.[i]
+            info.Cells <-
+                Array.init info.Size (fun _ ->
+                    let v = newLocal ()
+                    let a =
+                        if info.Grad then
+                            let a = newLocal ()
+                            pre.Add(Expression.Assign(a, num 0.0))
+                            ValueSome (a :> Expression)
+                        else ValueNone
+                    { V = v; A = a })
+            info.Cells
+        let accumulate (back: ResizeArray<Expression>) (target: Cell) (value: Expression) =
+            match target.A with
+            | ValueSome a -> back.Add(Expression.AddAssign(a, value))
+            | ValueNone -> ()
+        /// For each output element, the input cell it reads (for layout ops).
+        let layoutSources (op: Op) (ins: GraphValue[]) (outShape: int[]) : (int * int)[] =
+            let n = Shape.size outShape
+            let outSt = Shape.stridesOf outShape
+            let coords (i: int) =
+                let c = Array.zeroCreate outShape.Length
+                let mutable rem = i
+                for d in 0 .. outShape.Length - 1 do
+                    c.[d] <- rem / outSt.[d]
+                    rem <- rem - c.[d] * outSt.[d]
+                c
+            let flat (shape: int[]) (c: int[]) =
+                let st = Shape.stridesOf shape
+                let mutable s = 0
+                for d in 0 .. c.Length - 1 do
+                    s <- s + c.[d] * st.[d]
+                s
+            let inShape = shapeOf ins.[0]
+            match op with
+            | Reshape _ | StopGradient | Cast _ -> Array.init n (fun i -> 0, i)
+            | BroadcastTo _ ->
+                let m = CompiledKernels.broadcastMap inShape outShape
+                Array.init n (fun i -> 0, (if m.Length = 0 then i else m.[i]))
+            | Permute perm ->
+                Array.init n (fun i ->
+                    let c = coords i
+                    let ic = Array.zeroCreate inShape.Length
+                    for d in 0 .. perm.Length - 1 do
+                        ic.[perm.[d]] <- c.[d]
+                    0, flat inShape ic)
+            | Slice (starts, _) -> Array.init n (fun i -> 0, flat inShape (Array.map2 (+) (coords i) starts))
+            | Pad (starts, _) ->
+                Array.init n (fun i ->
+                    let c = Array.map2 (-) (coords i) starts
+                    if Array.exists2 (fun x d -> x < 0 || x >= d) c inShape then -1, 0 else 0, flat inShape c)
+            | Concat axis ->
+                let bounds = ins |> Array.map (fun v -> (shapeOf v).[axis]) |> Array.scan (+) 0
+                Array.init n (fun i ->
+                    let c = coords i
+                    let mutable s = 0
+                    while c.[axis] >= bounds.[s + 1] do
+                        s <- s + 1
+                    c.[axis] <- c.[axis] - bounds.[s]
+                    s, flat (shapeOf ins.[s]) c)
+            | _ -> invalidOp "not a layout op"
+        // ---- one op at a time ---------------------------------------------------------------------
+        for k in 0 .. nodes.Length - 1 do
+            let i = nIn + k
+            if live.[i] && dyn.[i] then
+                let n = nodes.[k]
+                let info = infos.[i]
+                let ins = n.Inputs
+                let size = info.Size
+                let small = size <= UnrollLimit
+                instructions <- instructions + 1
+                listing.Add(sprintf "%d %s %s%s" k n.Op.Name (Shape.format info.Shape) (if small then "" else " (kernel)"))
+                let mapOf (v: GraphValue) = CompiledKernels.broadcastMap (shapeOf v) info.Shape
+                let mapAt (m: int[]) e = if m.Length = 0 then e else m.[e]
+                match n.Op with
+                | Reshape _ | StopGradient | Cast _ | Permute _ | BroadcastTo _ | Slice _ | Pad _ | Concat _ ->
+                    let noAdj = match n.Op with
+                                | StopGradient -> true
+                                | Cast _ -> not info.Grad
+                                | _ -> false
+                    let isAlias = match n.Op with
+                                  | Reshape _ | StopGradient | Cast _ -> true
+                                  | _ -> false
+                    if small then
+                        // a view: each element is an input element, nothing is computed
+                        let src = layoutSources n.Op ins info.Shape
+                        info.Cells <-
+                            src |> Array.map (fun (s, e) ->
+                                if s < 0 then { V = num 0.0; A = ValueNone }
+                                else
+                                    let c = cellOf ins.[s] e
+                                    if noAdj then { c with A = ValueNone } else c)
+                        instructions <- instructions - 1
+                    elif isAlias && (match constTensor ins.[0] with
+                                     | Some _ -> false
+                                     | None -> true) then
+                        let o, a = arena ins.[0]
+                        info.Off <- o
+                        info.AdjOff <- (if noAdj then -1 else a)
+                        if info.Grad && info.AdjOff < 0 then invalidOp "alias without adjoint"
+                        instructions <- instructions - 1
+                    else
+                        let src = layoutSources n.Op ins info.Shape
+                        let places = ins |> Array.map arena
+                        kernel i (fun o go ->
+                            CompiledKernels.Copy(places |> Array.map fst, places |> Array.map (fun (_, a) -> if noAdj then -1 else a),
+                                                 src |> Array.map fst, src |> Array.map snd, o, go))
+                | Unary u ->
+                    if info.Grad && u = Trigamma then unsupported "trigamma of a parameter has no derivative (tetragamma is not implemented)."
+                    if small then
+                        let cells = localCells i
+                        let back = ResizeArray<Expression>()
+                        for e in 0 .. size - 1 do
+                            let x = cellOf ins.[0] e
+                            fwd.Add(Expression.Assign(cells.[e].V, unaryExpr u x.V))
+                            if info.Grad then accumulate back x (unaryVjp u x.V cells.[e].V (adjOf cells.[e]))
+                        bwdBlocks.Add back
+                    else
+                        let x, gx = arena ins.[0]
+                        let scratch = if info.Grad then allocVal size else -1
+                        kernel i (fun o go -> CompiledKernels.Unary(u, x, o, size, gx, go, scratch))
+                | Binary b ->
+                    let mx = mapOf ins.[0]
+                    let my = mapOf ins.[1]
+                    if small then
+                        let cells = localCells i
+                        let back = ResizeArray<Expression>()
+                        for e in 0 .. size - 1 do
+                            let x = cellOf ins.[0] (mapAt mx e)
+                            let y = cellOf ins.[1] (mapAt my e)
+                            let o = cells.[e]
+                            fwd.Add(Expression.Assign(o.V, binaryExpr b x.V y.V))
+                            if info.Grad then
+                                let g = adjOf o
+                                match b with
+                                | Add -> accumulate back x g; accumulate back y g
+                                | Sub -> accumulate back x g; accumulate back y (Expression.Negate g)
+                                | Mul -> accumulate back x (mul g y.V); accumulate back y (mul g x.V)
+                                | Div -> accumulate back x (div g y.V); accumulate back y (Expression.Negate(div (mul g o.V) y.V))
+                                | Pow ->
+                                    accumulate back x (mul g (mul y.V (Expression.Call(miPow, x.V, sub y.V (num 1.0)))))
+                                    accumulate back y (cond (Expression.GreaterThan(x.V, num 0.0)) (mul g (mul o.V (call1 miLog x.V))) (num 0.0))
+                                | Maximum | Minimum ->
+                                    let pick = if b = Maximum then Expression.GreaterThanOrEqual(x.V, y.V) else Expression.LessThanOrEqual(x.V, y.V)
+                                    accumulate back x (cond pick g (num 0.0))
+                                    accumulate back y (cond pick (num 0.0) g)
+                        bwdBlocks.Add back
+                    else
+                        let x, gx = arena ins.[0]
+                        let y, gy = arena ins.[1]
+                        kernel i (fun o go -> CompiledKernels.Binary(b, x, mx, y, my, o, size, gx, gy, go))
+                | Compare c ->
+                    let mx = mapOf ins.[0]
+                    let my = mapOf ins.[1]
+                    if small then
+                        let cells = localCells i
+                        for e in 0 .. size - 1 do
+                            fwd.Add(Expression.Assign(cells.[e].V, compareExpr c (cellOf ins.[0] (mapAt mx e)).V (cellOf ins.[1] (mapAt my e)).V))
+                        bwdBlocks.Add(ResizeArray())
+                    else
+                        let x, _ = arena ins.[0]
+                        let y, _ = arena ins.[1]
+                        kernel i (fun o _ -> CompiledKernels.Compare(c, x, mx, y, my, o, size))
+                | Where ->
+                    let mm = mapOf ins.[0]
+                    let mx = mapOf ins.[1]
+                    let my = mapOf ins.[2]
+                    if small then
+                        let cells = localCells i
+                        let back = ResizeArray<Expression>()
+                        for e in 0 .. size - 1 do
+                            let m = cellOf ins.[0] (mapAt mm e)
+                            let x = cellOf ins.[1] (mapAt mx e)
+                            let y = cellOf ins.[2] (mapAt my e)
+                            let pick = Expression.NotEqual(m.V, num 0.0)
+                            fwd.Add(Expression.Assign(cells.[e].V, cond pick x.V y.V))
+                            if info.Grad then
+                                accumulate back x (cond pick (adjOf cells.[e]) (num 0.0))
+                                accumulate back y (cond pick (num 0.0) (adjOf cells.[e]))
+                        bwdBlocks.Add back
+                    else
+                        let m, _ = arena ins.[0]
+                        let x, gx = arena ins.[1]
+                        let y, gy = arena ins.[2]
+                        kernel i (fun o go -> CompiledKernels.Where(m, mm, x, mx, y, my, o, size, gx, gy, go))
+                | Clamp (lo, hi) ->
+                    if small then
+                        let cells = localCells i
+                        let back = ResizeArray<Expression>()
+                        for e in 0 .. size - 1 do
+                            let x = cellOf ins.[0] e
+                            fwd.Add(Expression.Assign(cells.[e].V, Expression.Call(miMin, Expression.Call(miMax, x.V, num lo), num hi)))
+                            if info.Grad then
+                                let outside = Expression.OrElse(Expression.LessThan(x.V, num lo), Expression.GreaterThan(x.V, num hi))
+                                accumulate back x (cond outside (num 0.0) (adjOf cells.[e]))
+                        bwdBlocks.Add back
+                    else
+                        let x, gx = arena ins.[0]
+                        kernel i (fun o go -> CompiledKernels.Clamp(lo, hi, x, o, size, gx, go))
+                | Reduce (r, axes, _) ->
+                    let inShape = shapeOf ins.[0]
+                    let nIn' = Shape.size inShape
+                    let kept = Shape.reduced inShape axes true
+                    // the output element of each input element
+                    let map =
+                        let st = Cpu.bstrides kept inShape
+                        let inSt = Shape.stridesOf inShape
+                        let keptSt = Shape.stridesOf kept
+                        Array.init nIn' (fun j ->
+                            let mutable rem = j
+                            let mutable o = 0
+                            for d in 0 .. inShape.Length - 1 do
+                                let c = rem / inSt.[d]
+                                rem <- rem - c * inSt.[d]
+                                if st.[d] <> 0 then o <- o + c * keptSt.[d]
+                            o)
+                    if r = Sum && nIn' <= UnrollLimit then
+                        let cells = localCells i
+                        let back = ResizeArray<Expression>()
+                        let acc = Array.create size ValueNone
+                        for j in 0 .. nIn' - 1 do
+                            let x = (cellOf ins.[0] j).V
+                            acc.[map.[j]] <- (match acc.[map.[j]] with
+                                              | ValueNone -> ValueSome x
+                                              | ValueSome s -> ValueSome (add s x))
+                        for e in 0 .. size - 1 do
+                            fwd.Add(Expression.Assign(cells.[e].V, (match acc.[e] with
+                                                                   | ValueSome s -> s
+                                                                   | ValueNone -> num 0.0)))
+                        if info.Grad then
+                            for j in 0 .. nIn' - 1 do
+                                accumulate back (cellOf ins.[0] j) (adjOf cells.[map.[j]])
+                        bwdBlocks.Add back
+                    else
+                        let x, gx = arena ins.[0]
+                        let scratch = if r = Max then allocVal size else -1
+                        kernel i (fun o go -> CompiledKernels.Reduce(r, x, nIn', (if size = 1 then [||] else map), o, size, scratch, gx, go))
+                | MatMul (tA, tB) ->
+                    let a = shapeOf ins.[0]
+                    let b = shapeOf ins.[1]
+                    let ra = a.Length
+                    let rb = b.Length
+                    let rank = info.Shape.Length
+                    let m = info.Shape.[rank - 2]
+                    let nn = info.Shape.[rank - 1]
+                    let kk = if tA then a.[ra - 2] else a.[ra - 1]
+                    let batch = info.Shape.[.. rank - 3]
+                    let nb = Shape.size batch
+                    let offsets (s: int[]) =
+                        let r = s.Length
+                        let mat = s.[r - 2] * s.[r - 1]
+                        let bm = CompiledKernels.broadcastMap s.[.. r - 3] batch
+                        Array.init nb (fun q -> (if bm.Length = 0 then q else bm.[q]) * mat)
+                    let x, gx = arena ins.[0]
+                    let y, gy = arena ins.[1]
+                    kernel i (fun o go -> CompiledKernels.MatMul(tA, tB, m, nn, kk, a.[ra - 1], b.[rb - 1], x, offsets a, y, offsets b, o, gx, gy, go))
+                | Gather axis ->
+                    let s = shapeOf ins.[0]
+                    let slot = intSlotOf ins.[1] s.[axis] "gather"
+                    let x, gx = arena ins.[0]
+                    kernel i (fun o go -> CompiledKernels.Gather(x, Shape.size s.[.. axis - 1], s.[axis], Shape.size s.[axis + 1 ..], slot, o, gx, go))
+                | ScatterAdd (axis, sz) ->
+                    let s = shapeOf ins.[0]
+                    let ir = (shapeOf ins.[1]).Length
+                    let slot = intSlotOf ins.[1] sz "scatterAdd"
+                    let x, gx = arena ins.[0]
+                    kernel i (fun o go -> CompiledKernels.ScatterAdd(x, Shape.size s.[.. axis - 1], sz, Shape.size s.[axis + ir ..], slot, o, gx, go))
+                | Cumsum (axis, rev) ->
+                    let s = shapeOf ins.[0]
+                    let x, gx = arena ins.[0]
+                    kernel i (fun o go -> CompiledKernels.Cumsum(x, Shape.size s.[.. axis - 1], s.[axis], Shape.size s.[axis + 1 ..], rev, o, gx, go))
+                | TriangularSolve (lower, tr) ->
+                    let s = shapeOf ins.[0]
+                    let r = s.Length
+                    let nn = s.[r - 1]
+                    let kk = info.Shape.[r - 1]
+                    let batch = Shape.size s.[.. r - 3]
+                    let a, ga = arena ins.[0]
+                    let b, gb = arena ins.[1]
+                    let scratch = if info.Grad then allocVal size else -1
+                    kernel i (fun o go -> CompiledKernels.TriangularSolve(lower, tr, batch, nn, kk, a, b, o, scratch, ga, gb, go))
+                | Cholesky ->
+                    unsupported "op %s on the parameters is not compiled yet." n.Op.Name
+        // ---- the program --------------------------------------------------------------------------
+        let outCell = cellOf (GraphNode (outV - nIn)) 0
+        let result = Expression.Variable(typeof<float>, "result")
+        let body = ResizeArray<Expression>()
+        body.Add(Expression.Call(miClear, adjs, Expression.Constant(0), Expression.ArrayLength(adjs)))
+        body.AddRange pre
+        body.AddRange fwd
+        body.Add(Expression.Assign(result, outCell.V))
+        body.Add(Expression.Assign(adjOf outCell, num 1.0))
+        for b in Seq.rev bwdBlocks do
+            body.AddRange b
+        body.AddRange post
+        body.Add result
+        let lambda =
+            Expression.Lambda<Func<float[], float[], int[][], float>>(
+                Expression.Block(typeof<float>, Seq.append locals [ result ], body), [| vals; adjs; ints |])
+        let run = lambda.Compile()
+        let nVals = nextVal
+        let nAdj = nextAdj
+        let template = Array.zeroCreate<float> nVals
+        for (o, v) in constInits do
+            Array.blit v 0 template o v.Length
+        let liveStatic =
+            [| for k in 0 .. nodes.Length - 1 do
+                   if live.[nIn + k] then
+                       match infos.[nIn + k].Kind with
+                       | KStatic -> yield k
+                       | KParam _ | KData _ | KConst _ | KDyn -> () |]
+        let bindData (data: Tensor[]) =
+            // data-dependent values, computed once per binding
+            let values = Array.zeroCreate<Tensor> total
+            for j in 0 .. data.Length - 1 do
+                values.[nParams + j] <- data.[j].Detach()
+            let read (v: GraphValue) =
+                match v with
+                | GraphConstant t -> t
+                | _ ->
+                    let j = key v
+                    match infos.[j].Kind with
+                    | KConst t -> t
+                    | KData _ | KStatic -> values.[j]
+                    | KParam _ | KDyn -> invalidOp "a data-dependent value reads a parameter"
+            for k in liveStatic do
+                values.[nIn + k] <- Prim.Exec(nodes.[k].Op, nodes.[k].Inputs |> Array.map read)
+            let t = Array.copy template
+            for (o, j) in staticSlots do
+                let a = Cpu.toF64 values.[j].Storage
+                Array.blit a 0 t o a.Length
+            let intArrays =
+                intSlots.ToArray() |> Array.map (fun s ->
+                    match s with
+                    | Choice1Of2 a -> a
+                    | Choice2Of2 j ->
+                        match values.[j].Storage with
+                        | I32 a -> Array.copy a
+                        | st -> Cpu.toF64 st |> Array.map int)
+            for (slot, bound, opName) in gatherBounds do
+                for v in intArrays.[slot] do
+                    if v < 0 || v >= bound then
+                        invalidArg "data" (sprintf "%s: index %d is outside [0, %d); check the index data." opName v bound)
+            CompiledBinding(dim, run, t, nAdj, intArrays)
+        CompiledGradient(Array.init nParams (fun i -> infos.[i].Shape), Array.init (nIn - nParams) (fun j -> infos.[nParams + j].Shape),
+                         Array.init (nIn - nParams) (fun j -> infos.[nParams + j].Dtype), instructions, nVals, String.Join("\n", listing), bindData)
+
+    /// Traces `f` (parameters, then data) at two parameter points, checks that both record the same
+    /// op graph, and compiles it. Error: why the function cannot be compiled (the caller falls back
+    /// to the tape). The data tensors are inputs of the program: bind new ones of the same shapes.
+    let compile (f: Tensor[] -> Tensor) (first: Tensor[]) (second: Tensor[]) (data: Tensor[]) : Result<CompiledGradient, string> =
+        if first.Length <> second.Length then invalidArg "second" (sprintf "Compiler.compile: %d and %d parameter tensors." first.Length second.Length)
+        let trace (ps: Tensor[]) = Graph.trace (fun xs -> [| f xs |]) (Array.append ps data)
+        try
+            let g1 = trace first
+            let g2 = trace second
+            match difference g1 g2 with
+            | Some why -> Error why
+            | None -> Ok (build g1 first.Length)
+        with
+        | Unsupported why -> Error why

@@ -1,0 +1,301 @@
+namespace FunctionalBayes
+
+open System
+open FunctionalBayes.Tensors
+
+/// The inverse mass matrix M⁻¹ of Hamiltonian Monte Carlo (kinetic energy ½ pᵀM⁻¹p, momentum p ~ N(0, M)).
+/// Build one with `Metric.diagonal`, `Metric.dense` or `Metric.identity`, which validate it.
+[<NoEquality; NoComparison>]
+type Metric =
+    /// M⁻¹ = diag(inverseMass).
+    | DiagonalMetric of inverseMass: float[]
+    /// A dense M⁻¹ and its lower Cholesky factor L (M⁻¹ = L Lᵀ).
+    | DenseMetric of inverseMass: float[,] * cholesky: float[,]
+
+[<RequireQualifiedAccess>]
+module Metric =
+
+    /// The flat dimension the metric acts on.
+    let dim (m: Metric) =
+        match m with
+        | DiagonalMetric v -> v.Length
+        | DenseMetric (a, _) -> Array2D.length1 a
+
+    /// The identity metric of dimension d (diagonal).
+    let identity (d: int) : Metric =
+        if d < 1 then invalidArg "d" (sprintf "Metric.identity: the dimension must be positive, got %d." d)
+        DiagonalMetric (Array.create d 1.0)
+
+    /// A diagonal metric from the diagonal of M⁻¹ (every entry finite and positive).
+    let diagonal (inverseMass: float[]) : Metric =
+        if inverseMass.Length = 0 then invalidArg "inverseMass" "Metric.diagonal: the inverse mass diagonal is empty."
+        match inverseMass |> Array.tryFindIndex (fun v -> not (Double.IsFinite v && v > 0.0)) with
+        | Some i -> invalidArg "inverseMass" (sprintf "Metric.diagonal: entry %d of the inverse mass diagonal is %g; every entry must be finite and positive." i inverseMass.[i])
+        | None -> DiagonalMetric (Array.copy inverseMass)
+
+    /// The lower Cholesky factor of a symmetric positive definite matrix, or None when it is not one.
+    let internal cholesky (a: float[,]) : float[,] option =
+        let n = Array2D.length1 a
+        let l = Array2D.zeroCreate n n
+        let mutable ok = true
+        let mutable j = 0
+        while ok && j < n do
+            let mutable s = a.[j, j]
+            for k in 0 .. j - 1 do s <- s - l.[j, k] * l.[j, k]
+            if not (s > 0.0) || not (Double.IsFinite s) then ok <- false
+            else
+                let d = sqrt s
+                l.[j, j] <- d
+                for i in j + 1 .. n - 1 do
+                    let mutable t = a.[i, j]
+                    for k in 0 .. j - 1 do t <- t - l.[i, k] * l.[j, k]
+                    l.[i, j] <- t / d
+            j <- j + 1
+        if ok then Some l else None
+
+    /// A dense metric from M⁻¹ (symmetric positive definite).
+    let dense (inverseMass: float[,]) : Metric =
+        let n = Array2D.length1 inverseMass
+        if n = 0 || Array2D.length2 inverseMass <> n then
+            invalidArg "inverseMass" (sprintf "Metric.dense: M⁻¹ must be a non-empty square matrix, got %dx%d." n (Array2D.length2 inverseMass))
+        for i in 0 .. n - 1 do
+            for j in 0 .. i - 1 do
+                if abs (inverseMass.[i, j] - inverseMass.[j, i]) > 1e-12 * (abs inverseMass.[i, j] + abs inverseMass.[j, i]) then
+                    invalidArg "inverseMass" (sprintf "Metric.dense: M⁻¹ is not symmetric at (%d, %d): %g vs %g." i j inverseMass.[i, j] inverseMass.[j, i])
+        match cholesky inverseMass with
+        | Some l -> DenseMetric (Array2D.copy inverseMass, l)
+        | None -> invalidArg "inverseMass" "Metric.dense: M⁻¹ is not positive definite (its Cholesky factorization failed)."
+
+/// The state of an HMC-family chain: a position on unconstrained space with its potential energy
+/// U = −log density and ∇U. The arrays are never changed after the state is made.
+[<NoEquality; NoComparison>]
+type HmcState =
+    { Position: float[]
+      PotentialEnergy: float
+      Gradient: float[] }
+
+/// What one transition did (Stan's sampler parameters).
+type TransitionInfo =
+    { /// The step size used.
+      StepSize: float
+      /// The tree depth reached (0 for static HMC).
+      TreeDepth: int
+      /// The number of leapfrog steps (gradient evaluations).
+      NumLeapfrog: int
+      /// Whether the trajectory diverged (energy error above the threshold, or NaN).
+      Divergent: bool
+      /// The Hamiltonian at the selected point.
+      Energy: float
+      /// Stan's accept statistic: the mean over leapfrogs of min(1, exp(H0 − h)).
+      AcceptStat: float }
+
+/// Settings of the static HMC kernel.
+type HmcParameters =
+    { StepSize: float
+      Metric: Metric
+      /// Leapfrog steps per transition.
+      NumSteps: int
+      /// An energy error above this is a divergence (Stan: 1000).
+      MaxDeltaH: float }
+
+/// Settings of the NUTS kernel.
+type NutsParameters =
+    { StepSize: float
+      Metric: Metric
+      /// The most doublings of a trajectory (Stan: 10, so up to 1023 leapfrogs).
+      MaxTreeDepth: int
+      /// An energy error above this is a divergence (Stan: 1000).
+      MaxDeltaH: float }
+
+    /// Stan's defaults with the given step size and metric.
+    static member Create(stepSize: float, metric: Metric) =
+        { StepSize = stepSize; Metric = metric; MaxTreeDepth = 10; MaxDeltaH = 1000.0 }
+
+/// A sampling algorithm as a pair of pure functions (BlackJAX's shape): `Init` evaluates the potential at
+/// a position; `Step` is one transition from a key and a state.
+[<NoEquality; NoComparison>]
+type SamplingAlgorithm =
+    { Init: float[] -> HmcState
+      Step: RngKey -> HmcState -> HmcState * TransitionInfo }
+
+/// A point in phase space with its potential and gradient (scratch; internal).
+[<AllowNullLiteral>]
+type internal PhasePoint(dim: int) =
+    member val Q: float[] = Array.zeroCreate dim
+    member val P: float[] = Array.zeroCreate dim
+    member val G: float[] = Array.zeroCreate dim
+    member val U = 0.0 with get, set
+    member this.CopyFrom(o: PhasePoint) =
+        Array.blit o.Q 0 this.Q 0 dim
+        Array.blit o.P 0 this.P 0 dim
+        Array.blit o.G 0 this.G 0 dim
+        this.U <- o.U
+
+/// Hamiltonian dynamics for one chain: momentum draws, kinetic energy, leapfrog. Owns scratch buffers,
+/// so one per chain (internal).
+type internal Dynamics(ev: IGradientEvaluator) =
+    let dim = ev.Dim
+    let u = Array.zeroCreate<float> dim
+    let v = Array.zeroCreate<float> dim
+    member val Metric: Metric = Metric.identity (max 1 dim) with get, set
+    member _.Dim = dim
+    member _.Evaluator = ev
+
+    /// dest ← M⁻¹ p (Stan's dtau_dp, the "sharp" momentum).
+    member this.Velocity(p: float[], dest: float[]) =
+        match this.Metric with
+        | DiagonalMetric m -> for i in 0 .. dim - 1 do dest.[i] <- m.[i] * p.[i]
+        | DenseMetric (a, _) ->
+            for i in 0 .. dim - 1 do
+                let mutable s = 0.0
+                for j in 0 .. dim - 1 do s <- s + a.[i, j] * p.[j]
+                dest.[i] <- s
+
+    /// ½ pᵀM⁻¹p.
+    member this.Kinetic(p: float[]) =
+        this.Velocity(p, v)
+        let mutable s = 0.0
+        for i in 0 .. dim - 1 do s <- s + p.[i] * v.[i]
+        0.5 * s
+
+    /// The Hamiltonian U + ½ pᵀM⁻¹p, with NaN mapped to +∞ (Stan).
+    member this.H(z: PhasePoint) =
+        let h = z.U + this.Kinetic z.P
+        if Double.IsNaN h then Double.PositiveInfinity else h
+
+    /// p ~ N(0, M): p = L⁻ᵀ u with M⁻¹ = L Lᵀ (dense), p = u / √m (diagonal).
+    member this.SampleMomentum(key: RngKey, p: float[]) =
+        Rng.normalInto key (Span<float>(u))
+        match this.Metric with
+        | DiagonalMetric m -> for i in 0 .. dim - 1 do p.[i] <- u.[i] / sqrt m.[i]
+        | DenseMetric (_, l) ->
+            // solve Lᵀ p = u (Lᵀ upper triangular) by back substitution
+            for i in dim - 1 .. -1 .. 0 do
+                let mutable s = u.[i]
+                for k in i + 1 .. dim - 1 do s <- s - l.[k, i] * p.[k]
+                p.[i] <- s / l.[i, i]
+
+    /// Evaluates U and ∇U at z.Q.
+    member _.Evaluate(z: PhasePoint) =
+        z.U <- ev.Evaluate(ReadOnlySpan<float>(z.Q), Span<float>(z.G))
+
+    /// One velocity-Verlet (leapfrog) step of size eps, in place.
+    member this.Leapfrog(z: PhasePoint, eps: float) =
+        let half = 0.5 * eps
+        for i in 0 .. dim - 1 do z.P.[i] <- z.P.[i] - half * z.G.[i]
+        this.Velocity(z.P, v)
+        for i in 0 .. dim - 1 do z.Q.[i] <- z.Q.[i] + eps * v.[i]
+        this.Evaluate z
+        for i in 0 .. dim - 1 do z.P.[i] <- z.P.[i] - half * z.G.[i]
+
+    /// Loads a state into z (position, energy, gradient).
+    member _.Load(s: HmcState, z: PhasePoint) =
+        Array.blit s.Position 0 z.Q 0 dim
+        Array.blit s.Gradient 0 z.G 0 dim
+        z.U <- s.PotentialEnergy
+
+    /// A new immutable state from z.
+    member _.ToState(z: PhasePoint) : HmcState =
+        { Position = Array.copy z.Q; PotentialEnergy = z.U; Gradient = Array.copy z.G }
+
+[<RequireQualifiedAccess>]
+module internal Dyn =
+
+    let checkState (what: string) (dim: int) (s: HmcState) =
+        if s.Position.Length <> dim || s.Gradient.Length <> dim then
+            invalidArg "state" (sprintf "%s: the state has %d coordinates (gradient %d) but the potential has %d." what s.Position.Length s.Gradient.Length dim)
+
+    let checkMetric (what: string) (dim: int) (m: Metric) =
+        if Metric.dim m <> dim then
+            invalidArg "parameters" (sprintf "%s: the metric has dimension %d but the potential has %d." what (Metric.dim m) dim)
+
+    let checkStepSize (what: string) (eps: float) =
+        if not (Double.IsFinite eps && eps > 0.0) then
+            invalidArg "parameters" (sprintf "%s: the step size must be finite and positive, got %g." what eps)
+
+    let logSumExp (a: float) (b: float) =
+        if Double.IsNegativeInfinity a then b
+        elif Double.IsNegativeInfinity b then a
+        elif a > b then a + Math.Log(1.0 + exp (b - a))
+        else b + Math.Log(1.0 + exp (a - b))
+
+    let init (ev: IGradientEvaluator) (position: float[]) : HmcState =
+        if position.Length <> ev.Dim then
+            invalidArg "position" (sprintf "init: the position has %d coordinates but the potential has %d." position.Length ev.Dim)
+        let g = Array.zeroCreate ev.Dim
+        let u = ev.Evaluate(ReadOnlySpan<float>(position), Span<float>(g))
+        { Position = Array.copy position; PotentialEnergy = u; Gradient = g }
+
+/// Static Hamiltonian Monte Carlo (fixed number of leapfrog steps, Metropolis correction), and Stan's
+/// initial step-size heuristic.
+[<RequireQualifiedAccess>]
+module Hmc =
+
+    /// Checks HMC settings; raises naming the bad one.
+    let validate (dim: int) (p: HmcParameters) =
+        Dyn.checkStepSize "Hmc" p.StepSize
+        Dyn.checkMetric "Hmc" dim p.Metric
+        if p.NumSteps < 1 then invalidArg "parameters" (sprintf "Hmc: NumSteps must be at least 1, got %d." p.NumSteps)
+        if not (p.MaxDeltaH > 0.0) then invalidArg "parameters" (sprintf "Hmc: MaxDeltaH must be positive, got %g." p.MaxDeltaH)
+
+    /// Evaluates the potential at a position: the chain's first state.
+    let init (ev: IGradientEvaluator) (position: float[]) : HmcState = Dyn.init ev position
+
+    /// A static HMC kernel over an evaluator (not thread-safe: one per chain). Step: fresh momentum,
+    /// NumSteps leapfrogs, accept with probability min(1, exp(H0 − h)); NaN energies reject.
+    let kernel (ev: IGradientEvaluator) (p: HmcParameters) : SamplingAlgorithm =
+        validate ev.Dim p
+        let dyn = Dynamics(ev, Metric = p.Metric)
+        let z = PhasePoint(ev.Dim)
+        let step (key: RngKey) (s: HmcState) =
+            Dyn.checkState "Hmc.step" ev.Dim s
+            let kMom, kAcc = Rng.split key
+            dyn.Load(s, z)
+            dyn.SampleMomentum(kMom, z.P)
+            let h0 = dyn.H z
+            for _ in 1 .. p.NumSteps do dyn.Leapfrog(z, p.StepSize)
+            let h = dyn.H z
+            let acceptProb = if h0 - h > 0.0 then 1.0 else exp (h0 - h)
+            let divergent = h - h0 > p.MaxDeltaH
+            let accepted = Rng.uniformAt kAcc 0 < acceptProb
+            let next = if accepted then dyn.ToState z else s
+            let energy = if accepted then h else h0
+            next,
+            { StepSize = p.StepSize; TreeDepth = 0; NumLeapfrog = p.NumSteps; Divergent = divergent
+              Energy = energy; AcceptStat = acceptProb }
+        { Init = init ev; Step = step }
+
+    /// Stan's initial step-size heuristic (base_hmc::init_stepsize): from `stepSize`, one leapfrog with a
+    /// fresh momentum; if the energy change ΔH = H0 − h exceeds log 0.8, double the step size until it no
+    /// longer does, else halve it until it does (fresh momentum each try). Raises when the step size
+    /// passes 1e7 ("improper posterior") or reaches 0.
+    let findStepSize (ev: IGradientEvaluator) (metric: Metric) (key: RngKey) (state: HmcState) (stepSize: float) : float =
+        Dyn.checkState "Hmc.findStepSize" ev.Dim state
+        Dyn.checkMetric "Hmc.findStepSize" ev.Dim metric
+        if stepSize = 0.0 || stepSize > 1e7 || Double.IsNaN stepSize then stepSize
+        else
+            let dyn = Dynamics(ev, Metric = metric)
+            let z = PhasePoint(ev.Dim)
+            let deltaH (i: int) (eps: float) =
+                dyn.Load(state, z)
+                dyn.SampleMomentum(Rng.foldIn key i, z.P)
+                let h0 = dyn.H z
+                dyn.Leapfrog(z, eps)
+                h0 - dyn.H z
+            let target = log 0.8
+            let direction = if deltaH 0 stepSize > target then 1 else -1
+            let mutable eps = stepSize
+            let mutable i = 1
+            let mutable fin = false
+            while not fin do
+                let dh = deltaH i eps
+                i <- i + 1
+                if direction = 1 && not (dh > target) then fin <- true
+                elif direction = -1 && not (dh < target) then fin <- true
+                else
+                    eps <- if direction = 1 then 2.0 * eps else 0.5 * eps
+                    if eps > 1e7 then
+                        invalidOp "The step-size search passed 1e7: the posterior is improper (it does not concentrate). Please check your model (priors on every latent site?)."
+                    if eps = 0.0 then
+                        invalidOp "No acceptably small step size could be found: perhaps the posterior is not continuous."
+            eps

@@ -1,0 +1,215 @@
+namespace FunctionalBayes
+
+open System
+open FunctionalBayes.Tensors
+
+/// The No-U-Turn sampler as Stan runs it (base_nuts): multinomial sampling over the trajectory, uniform
+/// progressive sampling inside subtrees and biased progressive sampling at the top, the generalized
+/// U-turn criterion with the two extra checks across subtrees at every merge, divergence when the
+/// energy error exceeds MaxDeltaH (NaN counts as divergent), Stan's accept statistic.
+/// The sampler owns scratch buffers (one per chain, not thread-safe); nothing is allocated per leapfrog.
+type NutsSampler internal (ev: IGradientEvaluator, maxDepthCapacity: int) =
+    let dim = ev.Dim
+    let dyn = Dynamics(ev)
+    let vec () = Array.zeroCreate<float> dim
+    let z = PhasePoint(dim)
+    let zFwd = PhasePoint(dim)
+    let zBck = PhasePoint(dim)
+    let zSample = PhasePoint(dim)
+    let zPropose = PhasePoint(dim)
+    let pFwdFwd, pSharpFwdFwd, pFwdBck, pSharpFwdBck = vec (), vec (), vec (), vec ()
+    let pBckFwd, pSharpBckFwd, pBckBck, pSharpBckBck = vec (), vec (), vec (), vec ()
+    let rho, rhoFwd, rhoBck, rhoExt = vec (), vec (), vec (), vec ()
+    // per recursion level d (1..capacity): the locals of build_tree at that depth
+    let levels = maxDepthCapacity + 1
+    let pInitEnd = Array.init levels (fun _ -> vec ())
+    let pSharpInitEnd = Array.init levels (fun _ -> vec ())
+    let rhoInit = Array.init levels (fun _ -> vec ())
+    let zProposeFinal = Array.init levels (fun _ -> PhasePoint(dim))
+    let pFinalBeg = Array.init levels (fun _ -> vec ())
+    let pSharpFinalBeg = Array.init levels (fun _ -> vec ())
+    let rhoFinal = Array.init levels (fun _ -> vec ())
+    let rhoTmp = Array.init levels (fun _ -> vec ())
+    // per-transition scalars
+    let mutable eps = 1.0
+    let mutable h0 = 0.0
+    let mutable maxDeltaH = 1000.0
+    let mutable nLeapfrog = 0
+    let mutable sumMetroProb = 0.0
+    let mutable divergent = false
+    let mutable uKey = RngKey(0u, 0u)
+    let mutable uCount = 0
+
+    let uniform () =
+        let r = Rng.uniformAt uKey uCount
+        uCount <- uCount + 1
+        r
+
+    static let dot (a: float[]) (b: float[]) =
+        let mutable s = 0.0
+        for i in 0 .. a.Length - 1 do s <- s + a.[i] * b.[i]
+        s
+
+    static let add (a: float[]) (b: float[]) (dest: float[]) =
+        for i in 0 .. a.Length - 1 do dest.[i] <- a.[i] + b.[i]
+
+    /// Stan's generalized no-U-turn criterion: p♯₋·ρ > 0 and p♯₊·ρ > 0.
+    static member Criterion(pSharpMinus: float[], pSharpPlus: float[], rho: float[]) =
+        dot pSharpPlus rho > 0.0 && dot pSharpMinus rho > 0.0
+
+    /// The checks at the merge of two adjacent subtrees A and B (A's outer end a0 and inner end a1 meet
+    /// B's inner end b0; b1 is B's outer end): the merged tree (ρ_A + ρ_B between a0 and b1), and Stan's two
+    /// extra checks, A extended by b0 (ρ_A + p_b0 between a0 and b0) and B extended by a1 (ρ_B + p_a1
+    /// between a1 and b1). `scratch` is overwritten. True when no U-turn is found.
+    static member MergeCriterion(pSharpA0: float[], pA1: float[], pSharpA1: float[], rhoA: float[],
+                                 pB0: float[], pSharpB0: float[], pSharpB1: float[], rhoB: float[], scratch: float[]) =
+        add rhoA rhoB scratch
+        NutsSampler.Criterion(pSharpA0, pSharpB1, scratch)
+        && (add rhoA pB0 scratch; NutsSampler.Criterion(pSharpA0, pSharpB0, scratch))
+        && (add rhoB pA1 scratch; NutsSampler.Criterion(pSharpA1, pSharpB1, scratch))
+
+    member private this.BuildTree(depth: int, zProp: PhasePoint, pSharpBeg: float[], pSharpEnd: float[], rhoAcc: float[],
+                                  pBeg: float[], pEnd: float[], sign: float, logSumWeight: byref<float>) : bool =
+        if depth = 0 then
+            dyn.Leapfrog(z, sign * eps)
+            nLeapfrog <- nLeapfrog + 1
+            let h = dyn.H z
+            if h - h0 > maxDeltaH then divergent <- true
+            logSumWeight <- Dyn.logSumExp logSumWeight (h0 - h)
+            sumMetroProb <- sumMetroProb + (if h0 - h > 0.0 then 1.0 else exp (h0 - h))
+            zProp.CopyFrom z
+            dyn.Velocity(z.P, pSharpBeg)
+            Array.blit pSharpBeg 0 pSharpEnd 0 dim
+            for i in 0 .. dim - 1 do rhoAcc.[i] <- rhoAcc.[i] + z.P.[i]
+            Array.blit z.P 0 pBeg 0 dim
+            Array.blit z.P 0 pEnd 0 dim
+            not divergent
+        else
+            // the initial subtree
+            let mutable lswInit = Double.NegativeInfinity
+            let rInit = rhoInit.[depth]
+            Array.Clear rInit
+            let validInit = this.BuildTree(depth - 1, zProp, pSharpBeg, pSharpInitEnd.[depth], rInit, pBeg, pInitEnd.[depth], sign, &lswInit)
+            if not validInit then false
+            else
+                // the final subtree
+                let zFinal = zProposeFinal.[depth]
+                let mutable lswFinal = Double.NegativeInfinity
+                let rFinal = rhoFinal.[depth]
+                Array.Clear rFinal
+                let validFinal = this.BuildTree(depth - 1, zFinal, pSharpFinalBeg.[depth], pSharpEnd, rFinal, pFinalBeg.[depth], pEnd, sign, &lswFinal)
+                if not validFinal then false
+                else
+                    // uniform progressive sampling between the two halves
+                    let lswSubtree = Dyn.logSumExp lswInit lswFinal
+                    logSumWeight <- Dyn.logSumExp logSumWeight lswSubtree
+                    if lswFinal > lswSubtree then zProp.CopyFrom zFinal
+                    elif uniform () < exp (lswFinal - lswSubtree) then zProp.CopyFrom zFinal
+                    let rSub = rhoTmp.[depth]
+                    add rInit rFinal rSub
+                    for i in 0 .. dim - 1 do rhoAcc.[i] <- rhoAcc.[i] + rSub.[i]
+                    // the whole subtree, then the two checks between its halves
+                    NutsSampler.MergeCriterion(pSharpBeg, pInitEnd.[depth], pSharpInitEnd.[depth], rInit,
+                                               pFinalBeg.[depth], pSharpFinalBeg.[depth], pSharpEnd, rFinal, rSub)
+
+    /// The flat dimension.
+    member _.Dim = dim
+
+    /// The evaluator the sampler calls.
+    member internal _.Evaluator = ev
+
+    /// One NUTS transition from `state` with the given settings and key.
+    member this.Step(p: NutsParameters, key: RngKey, state: HmcState) : HmcState * TransitionInfo =
+        Dyn.checkState "Nuts.step" dim state
+        if p.MaxTreeDepth > maxDepthCapacity then
+            invalidArg "parameters" (sprintf "Nuts.step: MaxTreeDepth %d exceeds the %d this sampler was built for." p.MaxTreeDepth maxDepthCapacity)
+        dyn.Metric <- p.Metric
+        eps <- p.StepSize
+        maxDeltaH <- p.MaxDeltaH
+        let kMom, kU = Rng.split key
+        uKey <- kU
+        uCount <- 0
+        dyn.Load(state, z)
+        dyn.SampleMomentum(kMom, z.P)
+        zFwd.CopyFrom z
+        zBck.CopyFrom z
+        zSample.CopyFrom z
+        zPropose.CopyFrom z
+        Array.blit z.P 0 pFwdFwd 0 dim
+        dyn.Velocity(z.P, pSharpFwdFwd)
+        for dest in [| pFwdBck; pBckFwd; pBckBck |] do Array.blit z.P 0 dest 0 dim
+        for dest in [| pSharpFwdBck; pSharpBckFwd; pSharpBckBck |] do Array.blit pSharpFwdFwd 0 dest 0 dim
+        Array.blit z.P 0 rho 0 dim
+        let mutable logSumWeight = 0.0
+        h0 <- dyn.H z
+        nLeapfrog <- 0
+        sumMetroProb <- 0.0
+        divergent <- false
+        let mutable depth = 0
+        let mutable fin = false
+        while not fin && depth < p.MaxTreeDepth do
+            Array.Clear rhoFwd
+            Array.Clear rhoBck
+            let mutable lswSubtree = Double.NegativeInfinity
+            let valid =
+                if uniform () > 0.5 then
+                    // extend forward: the old trajectory becomes the backward subtree
+                    z.CopyFrom zFwd
+                    Array.blit rho 0 rhoBck 0 dim
+                    Array.blit pFwdFwd 0 pBckFwd 0 dim
+                    Array.blit pSharpFwdFwd 0 pSharpBckFwd 0 dim
+                    let v = this.BuildTree(depth, zPropose, pSharpFwdBck, pSharpFwdFwd, rhoFwd, pFwdBck, pFwdFwd, 1.0, &lswSubtree)
+                    zFwd.CopyFrom z
+                    v
+                else
+                    // extend backward: the old trajectory becomes the forward subtree
+                    z.CopyFrom zBck
+                    Array.blit rho 0 rhoFwd 0 dim
+                    Array.blit pBckBck 0 pFwdBck 0 dim
+                    Array.blit pSharpBckBck 0 pSharpFwdBck 0 dim
+                    let v = this.BuildTree(depth, zPropose, pSharpBckFwd, pSharpBckBck, rhoBck, pBckFwd, pBckBck, -1.0, &lswSubtree)
+                    zBck.CopyFrom z
+                    v
+            if not valid then fin <- true
+            else
+                depth <- depth + 1
+                // biased progressive sampling at the top
+                if lswSubtree > logSumWeight then zSample.CopyFrom zPropose
+                elif uniform () < exp (lswSubtree - logSumWeight) then zSample.CopyFrom zPropose
+                logSumWeight <- Dyn.logSumExp logSumWeight lswSubtree
+                add rhoBck rhoFwd rho
+                // the backward subtree is A (outer end bck-bck), the forward one B (outer end fwd-fwd)
+                let persist =
+                    NutsSampler.MergeCriterion(pSharpBckBck, pBckFwd, pSharpBckFwd, rhoBck,
+                                               pFwdBck, pSharpFwdBck, pSharpFwdFwd, rhoFwd, rhoExt)
+                if not persist then fin <- true
+        let accept = if nLeapfrog > 0 then sumMetroProb / float nLeapfrog else 0.0
+        let energy = dyn.H zSample
+        dyn.ToState zSample,
+        { StepSize = eps; TreeDepth = depth; NumLeapfrog = nLeapfrog; Divergent = divergent; Energy = energy; AcceptStat = accept }
+
+[<RequireQualifiedAccess>]
+module Nuts =
+
+    /// Checks NUTS settings; raises naming the bad one.
+    let validate (dim: int) (p: NutsParameters) =
+        Dyn.checkStepSize "Nuts" p.StepSize
+        Dyn.checkMetric "Nuts" dim p.Metric
+        if p.MaxTreeDepth < 1 || p.MaxTreeDepth > 30 then
+            invalidArg "parameters" (sprintf "Nuts: MaxTreeDepth must be in 1..30, got %d." p.MaxTreeDepth)
+        if not (p.MaxDeltaH > 0.0) then invalidArg "parameters" (sprintf "Nuts: MaxDeltaH must be positive, got %g." p.MaxDeltaH)
+
+    /// A sampler with buffers for trees up to maxTreeDepth, over one evaluator (one per chain).
+    let sampler (ev: IGradientEvaluator) (maxTreeDepth: int) : NutsSampler =
+        if ev.Dim < 1 then invalidArg "ev" "Nuts: the potential has no coordinates (no latent sites to sample)."
+        if maxTreeDepth < 1 || maxTreeDepth > 30 then invalidArg "maxTreeDepth" (sprintf "Nuts: MaxTreeDepth must be in 1..30, got %d." maxTreeDepth)
+        NutsSampler(ev, maxTreeDepth)
+
+    /// Evaluates the potential at a position: the chain's first state.
+    let init (ev: IGradientEvaluator) (position: float[]) : HmcState = Dyn.init ev position
+
+    /// The NUTS kernel with fixed settings over an evaluator (not thread-safe: one per chain).
+    let kernel (ev: IGradientEvaluator) (p: NutsParameters) : SamplingAlgorithm =
+        validate ev.Dim p
+        let s = sampler ev p.MaxTreeDepth
+        { Init = init ev; Step = fun key state -> s.Step(p, key, state) }
