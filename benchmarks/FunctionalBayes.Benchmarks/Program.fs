@@ -7,7 +7,8 @@ let private suites =
       "elementwise", Suites.elementwise
       "grad", Suites.grad
       "svi", Suites.svi
-      "onnx", Suites.onnx ]
+      "onnx", Suites.onnx
+      "aevb", AevbSuite.aevb ]
 
 [<EntryPoint>]
 let main argv =

@@ -23,7 +23,8 @@ type AevbEngine =
       DataDim: int
       /// x (B, data) → the variational family's parameters.
       Encoder: NnModule
-      /// z (S, B, latent) → the observation family's parameters.
+      /// z → the observation family's parameters; it gets z as (S·B, latent), S draws of B rows
+      /// flattened, and outputs with S·B rows are given the shape (S, B, …) back.
       Decoder: NnModule
       Prior: AevbPrior
       Observation: Family
@@ -125,6 +126,16 @@ module Aevb =
             if last <> dim && last <> 1 then
                 invalidArg net (sprintf "Aevb.init: the %s's output '%s' has shape %s; its last axis must be %s = %d (or 1)." net k (Shape.format t.Shape) dimName dim)
 
+    /// The decoder on z (…, latent) flattened to (rows, latent), its outputs given z's leading axes back:
+    /// the decoder sees a 2-D batch, as the encoder does, whatever the number of samples.
+    let private applyDecoder (e: AevbEngine) (decP: Map<string, Tensor>) (decS: Map<string, Tensor>) (z: Tensor) (train: bool) =
+        if z.Rank <= 2 then e.Decoder.Apply decP decS z train
+        else
+            let lead = z.Shape.[.. z.Rank - 2]
+            let rows = Shape.size lead
+            let outs, s' = e.Decoder.Apply decP decS (Tensor.reshape [| rows; z.Shape.[z.Rank - 1] |] z) train
+            outs |> Map.map (fun _ t -> if t.Rank >= 1 && t.Shape.[0] = rows then Tensor.reshape (Array.append lead t.Shape.[1..]) t else t), s'
+
     /// Runs the networks once on a probe batch and checks their output names and sizes.
     let private validate (e: AevbEngine) (st: AevbState) =
         let dt = dtypeOf st
@@ -133,7 +144,7 @@ module Aevb =
         checkKeys "variational" "encoder" e.Variational zParams
         checkLast "encoder" e.LatentDim "latentDim" zParams
         let z = e.Variational.Sample (Rng.key 0UL) [| 1 |] zParams |> Tensor.detach
-        let xParams, _ = e.Decoder.Apply st.DecParams st.DecState z false
+        let xParams, _ = applyDecoder e st.DecParams st.DecState z false
         checkKeys "observation" "decoder" e.Observation xParams
         checkLast "decoder" e.DataDim "dataDim" xParams
 
@@ -194,7 +205,7 @@ module Aevb =
         let reinforce = (est = GradientEstimator.Reinforce)
         let z = e.Variational.Sample key [| e.NSamples |] zParams
         let z = if reinforce then Tensor.detach z else z
-        let xParams, decS' = e.Decoder.Apply decP decS z train
+        let xParams, decS' = applyDecoder e decP decS z train
         let lpx = perDraw "the observation log-density" (e.Observation.LogProb xParams x)   // (S, B)
         let nll = -(Tensor.sum lpx) / s
         let dt = lpx.Dtype
@@ -362,7 +373,7 @@ module Aevb =
     /// The observation family's parameters for z (…, latent) (eval mode).
     let decodeParams (e: AevbEngine) (st: AevbState) (z: Tensor) : Map<string, Tensor> =
         checkLatent e "decodeParams" z
-        fst (e.Decoder.Apply st.DecParams st.DecState (Tensor.cast (dtypeOf st) z) false) |> Map.map (fun _ t -> Tensor.detach t)
+        fst (applyDecoder e st.DecParams st.DecState (Tensor.cast (dtypeOf st) z) false) |> Map.map (fun _ t -> Tensor.detach t)
 
     /// The observation mean E[x | z] for z (…, latent): shape (…, dataDim).
     let decode (e: AevbEngine) (st: AevbState) (z: Tensor) : Tensor =
@@ -421,7 +432,7 @@ module Aevb =
             let kc = Rng.foldIn key chunk
             let zParams, _ = e.Encoder.Apply st.EncParams st.EncState xb false
             let z = e.Variational.Sample kc [| k |] zParams |> Tensor.detach
-            let xParams, _ = e.Decoder.Apply st.DecParams st.DecState z false
+            let xParams, _ = applyDecoder e st.DecParams st.DecState z false
             let lpx = perDraw "the observation log-density" (e.Observation.LogProb xParams xb)   // (k, B)
             let value =
                 if k = 1 then
