@@ -383,4 +383,4 @@ let nnTests =
     ]
 
 [<Tests>]
-let tests = testList "Aevb" [ klTests; reparamTests; reinforceTests; ppcaTests; engineTests; nnTests ]
+let tests = testList "AevbTests" [ klTests; reparamTests; reinforceTests; ppcaTests; engineTests; nnTests ]
