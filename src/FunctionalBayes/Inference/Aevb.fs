@@ -107,6 +107,21 @@ module Aevb =
           Observation = observation; Variational = variational; Optimizer = optimizer; NSamples = nSamples
           KlScale = klScale; BaselineDecay = 0.9 }
 
+    /// The transform of an MLP head for a family parameter: exp(x/2) for "scale" (a standard deviation
+    /// from a log-variance), softplus for the other positive parameters ("rate", "df", "a", "b",
+    /// "concentration"), the identity otherwise ("loc", "logits").
+    let headTransform (paramName: string) : Activation =
+        match paramName with
+        | "scale" -> Activations.halfExp
+        | "rate" | "df" | "a" | "b" | "concentration" -> Activations.softplus
+        | _ -> Activations.identity
+
+    /// An MLP (ReLU, He-normal) from input to one head per parameter of the family, each of size outDim:
+    /// the built-in encoder (family = the variational one, outDim = latent) or decoder (the observation
+    /// family, outDim = data).
+    let mlpFor (family: Family) (input: int) (hidden: int list) (outDim: int) (dtype: Dtype) : NnModule =
+        Nn.mlp { MlpSpec.Create(input, hidden, family.Params |> List.map (fun p -> Nn.head p outDim (headTransform p))) with Dtype = dtype }
+
     let private paramDtype (ps: Map<string, Tensor>) =
         ps |> Seq.map (fun (KeyValue (_, t)) -> t.Dtype) |> Seq.tryFind (fun d -> d.IsFloat) |> Option.defaultValue Float64
 
