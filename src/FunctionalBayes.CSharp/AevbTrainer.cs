@@ -49,7 +49,7 @@ public enum ObservationFamily
 /// <param name="Epoch">The current epoch (0-based).</param>
 /// <param name="Loss">The last step's loss (nll + klScale·kl, summed over the batch).</param>
 /// <param name="Elapsed">Time since the start.</param>
-public sealed record AevbProgress(int Step, int TotalSteps, int Epoch, double Loss, TimeSpan Elapsed);
+public sealed record AevbTrainingProgress(int Step, int TotalSteps, int Epoch, double Loss, TimeSpan Elapsed);
 
 /// <summary>
 /// Trains a variational autoencoder (Auto-Encoding Variational Bayes) with fluent settings: networks from
@@ -197,7 +197,7 @@ public sealed class AevbTrainer
     /// <exception cref="ArgumentException">The networks' outputs do not name the families' parameters, or
     /// the data has the wrong shape (the message names the expected and the given keys or shapes).</exception>
     /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
-    public TrainedAutoencoder Train(NdArray data, IProgress<AevbProgress>? progress = null, CancellationToken cancellationToken = default)
+    public TrainedAutoencoder Train(NdArray data, IProgress<AevbTrainingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(data);
         cancellationToken.ThrowIfCancellationRequested();
@@ -205,7 +205,7 @@ public sealed class AevbTrainer
         var key = Rng.key(s.Seed);
         var onProgress = progress is null ? null
             : FSharpOption<FSharpFunc<FunctionalBayes.AevbProgress, Unit>>.Some(FuncConvert.FromAction<FunctionalBayes.AevbProgress>(
-                p => progress.Report(new AevbProgress(p.Step, p.TotalSteps, p.Epoch, p.Loss, p.Elapsed))));
+                p => progress.Report(new AevbTrainingProgress(p.Step, p.TotalSteps, p.Epoch, p.Loss, p.Elapsed))));
         var options = new AevbRunOptions(s.Epochs, s.BatchSize, true, null, onProgress, s.ProgressEvery, null, cancellationToken);
         var sw = Stopwatch.StartNew();
         var result = Aevb.run(engine, key, data.Value, options);
@@ -214,7 +214,7 @@ public sealed class AevbTrainer
     }
 
     /// <summary>Trains on the thread pool.</summary>
-    public Task<TrainedAutoencoder> TrainAsync(NdArray data, IProgress<AevbProgress>? progress = null, CancellationToken cancellationToken = default) =>
+    public Task<TrainedAutoencoder> TrainAsync(NdArray data, IProgress<AevbTrainingProgress>? progress = null, CancellationToken cancellationToken = default) =>
         Task.Run(() => Train(data, progress, cancellationToken), cancellationToken);
 
     /// <summary>Loads an autoencoder saved by <see cref="TrainedAutoencoder.Save"/> for this trainer's settings.</summary>

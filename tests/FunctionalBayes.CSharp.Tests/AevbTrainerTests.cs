@@ -48,8 +48,8 @@ public class AevbTrainerTests
     {
         var data = BinaryData(100);
         using var cts = new CancellationTokenSource();
-        var reports = new List<AevbProgress>();
-        var progress = new SyncProgress<AevbProgress>(p => { reports.Add(p); if (reports.Count == 2) cts.Cancel(); });
+        var reports = new List<AevbTrainingProgress>();
+        var progress = new SyncProgress<AevbTrainingProgress>(p => { reports.Add(p); if (reports.Count == 2) cts.Cancel(); });
         Assert.Throws<OperationCanceledException>(() => Small().WithProgressEvery(1).Train(data, progress, cts.Token));
         Assert.Equal(2, reports.Count);
         Assert.Equal(60, reports[0].TotalSteps);
