@@ -8,7 +8,8 @@ let private suites =
       "grad", Suites.grad
       "svi", Suites.svi
       "onnx", Suites.onnx
-      "nuts", NutsSuite.run ]
+      "nuts", NutsSuite.run
+      "aevb", AevbSuite.aevb ]
 
 [<EntryPoint>]
 let main argv =

@@ -80,6 +80,60 @@ module Optim =
         let v = Array.map2 (fun (v: Tensor) (g: Tensor) -> b2 * v + (1.0 - b2) * g * g) st.Second gs
         m, v
 
+    /// Adam over host arrays in one pass per parameter (no intermediate tensors): the same formula as the
+    /// tensor path, evaluated per element in float64. None when any tensor is tracked, on a device, or
+    /// of another dtype or size, and then the tensor path runs.
+    let private fusedAdam (lr: float) (b1: float) (b2: float) (eps: float) (t: int) (st: OptState) (ps: Tensor[]) (gs: Tensor[]) =
+        let c1 = 1.0 - Math.Pow(b1, float t)
+        let c2 = 1.0 - Math.Pow(b2, float t)
+        let plain (x: Tensor) = not x.IsTracked
+        let sameF32 i =
+            match ps.[i].Storage, gs.[i].Storage, st.First.[i].Storage, st.Second.[i].Storage with
+            | F32 p, F32 g, F32 m, F32 v -> p.Length = g.Length && m.Length = p.Length && v.Length = p.Length
+            | _ -> false
+        let sameF64 i =
+            match ps.[i].Storage, gs.[i].Storage, st.First.[i].Storage, st.Second.[i].Storage with
+            | F64 p, F64 g, F64 m, F64 v -> p.Length = g.Length && m.Length = p.Length && v.Length = p.Length
+            | _ -> false
+        let ok =
+            st.First.Length = ps.Length && st.Second.Length = ps.Length
+            && Array.forall plain ps && Array.forall plain gs
+            && Array.forall (fun i -> Shape.equal ps.[i].Shape gs.[i].Shape && (sameF32 i || sameF64 i)) [| 0 .. ps.Length - 1 |]
+        if not ok then None
+        else
+            let make (like: Tensor) (s: Storage) = Tensor.ofRaw (RawTensor(like.Shape, s))
+            let out =
+                Array.init ps.Length (fun i ->
+                    match ps.[i].Storage, gs.[i].Storage, st.First.[i].Storage, st.Second.[i].Storage with
+                    | F32 p, F32 g, F32 m, F32 v ->
+                        let n = p.Length
+                        let p' = Array.zeroCreate<float32> n
+                        let m' = Array.zeroCreate<float32> n
+                        let v' = Array.zeroCreate<float32> n
+                        for k in 0 .. n - 1 do
+                            let gk = float g.[k]
+                            let mk = b1 * float m.[k] + (1.0 - b1) * gk
+                            let vk = b2 * float v.[k] + (1.0 - b2) * gk * gk
+                            m'.[k] <- float32 mk
+                            v'.[k] <- float32 vk
+                            p'.[k] <- float32 (float p.[k] - (mk / c1) / (sqrt (vk / c2) + eps) * lr)
+                        make ps.[i] (F32 p'), make ps.[i] (F32 m'), make ps.[i] (F32 v')
+                    | F64 p, F64 g, F64 m, F64 v ->
+                        let n = p.Length
+                        let p' = Array.zeroCreate<float> n
+                        let m' = Array.zeroCreate<float> n
+                        let v' = Array.zeroCreate<float> n
+                        for k in 0 .. n - 1 do
+                            let gk = g.[k]
+                            let mk = b1 * m.[k] + (1.0 - b1) * gk
+                            let vk = b2 * v.[k] + (1.0 - b2) * gk * gk
+                            m'.[k] <- mk
+                            v'.[k] <- vk
+                            p'.[k] <- p.[k] - (mk / c1) / (sqrt (vk / c2) + eps) * lr
+                        make ps.[i] (F64 p'), make ps.[i] (F64 m'), make ps.[i] (F64 v')
+                    | _ -> invalidOp "Optim: fused Adam on mixed storage (checked above).")
+            Some (out |> Array.map (fun (p, _, _) -> p), out |> Array.map (fun (_, m, _) -> m), out |> Array.map (fun (_, _, v) -> v))
+
     /// One update: new parameters and state. Gradients are of a loss to minimize.
     let update (opt: Optimizer) (st: OptState) (ps: Tensor[]) (gs: Tensor[]) : Tensor[] * OptState =
         if ps.Length <> gs.Length then invalidArg "gs" (sprintf "Optim.update: %d parameters but %d gradients." ps.Length gs.Length)
@@ -96,8 +150,11 @@ module Optim =
             let vel = Array.map2 (fun (v: Tensor) g -> mu * v + g) st.First gs
             next (Array.map2 (fun (p: Tensor) v -> p - lr.At st.Step * v) ps vel) vel st.Second
         | Optimizer.Adam (lr, b1, b2, eps) ->
-            let step, m, v = adamStep (lr.At st.Step) b1 b2 eps gs
-            next (Array.map2 (-) ps step) m v
+            match fusedAdam (lr.At st.Step) b1 b2 eps t st ps gs with
+            | Some (newPs, m, v) -> next newPs m v
+            | None ->
+                let step, m, v = adamStep (lr.At st.Step) b1 b2 eps gs
+                next (Array.map2 (-) ps step) m v
         | Optimizer.AdamW (lr, b1, b2, eps, wd) ->
             let a = lr.At st.Step
             let step, m, v = adamStep a b1 b2 eps gs

@@ -1,0 +1,49 @@
+/// The `aevb` suite: the Vae example's model (784-400-20, ReLU, Bernoulli decoder, Normal encoder,
+/// unit-Normal prior, Adam 1e-3, batch 128) on Fashion-MNIST.
+module FunctionalBayes.Benchmarks.AevbSuite
+
+open System
+open System.Diagnostics
+open System.IO
+open FunctionalBayes
+open FunctionalBayes.Tensors
+open FunctionalBayes.Benchmarks.Measure
+
+let private dir = "/usr/share/datasets/fashion-mnist"
+
+let private engine () =
+    let encoder = Nn.mlp (MlpSpec.Create(784, [ 400 ], [ Nn.head "loc" 20 Activations.identity; Nn.head "scale" 20 Activations.halfExp ]))
+    let decoder = Nn.mlp (MlpSpec.Create(20, [ 400 ], [ Nn.head "logits" 784 Activations.identity ]))
+    Aevb.create 20 784 encoder decoder AevbPrior.UnitNormal Family.bernoulli Family.normal (Optimizer.AdamDefault 1e-3) 1 1.0
+
+/// Seconds per epoch of 60,000 images, scaled from 100 timed steps of batch 128 (469 steps per epoch),
+/// wall clock and process CPU time; then the test −ELBO (nats per image) after 3 full epochs.
+/// AEVB_BENCH_QUICK=1 skips the 3-epoch run.
+let aevb () =
+    let trainPath = Path.Combine(dir, "train-images-idx3-ubyte.gz")
+    let testPath = Path.Combine(dir, "t10k-images-idx3-ubyte.gz")
+    if not (File.Exists trainPath && File.Exists testPath) then
+        eprintfn "aevb: Fashion-MNIST is missing; install it with: sudo apt-get install -y dataset-fashion-mnist"
+    else
+        let train = Idx.readImages trainPath
+        let test = Idx.readImages testPath
+        let e = engine ()
+        let mutable st = Aevb.init e (Rng.key 1UL)
+        let n = train.Shape.[0]
+        let perEpoch = Data.stepsPerEpoch 60_000 128
+        let batchAt (i: int) = Tensor.narrow 0 ((i * 128) % (n - 128)) 128 train
+        for i in 0 .. 9 do st <- fst (Aevb.step e (Rng.key (uint64 i)) st (batchAt i))
+        let steps = 100
+        let proc = Process.GetCurrentProcess()
+        let cpu0 = proc.TotalProcessorTime
+        let sw = Stopwatch.StartNew()
+        for i in 0 .. steps - 1 do st <- fst (Aevb.step e (Rng.key (uint64 (100 + i))) st (batchAt (10 + i)))
+        let wall = sw.Elapsed.TotalSeconds
+        proc.Refresh()
+        let cpu = (proc.TotalProcessorTime - cpu0).TotalSeconds
+        report "aevb_vae_seconds_per_epoch" (wall / float steps * float perEpoch) "s" (Some (9.1, "PyTorch 1.13, same model, 5.7-9.1 s/epoch (issue 13)"))
+        report "aevb_vae_cpu_seconds_per_epoch" (cpu / float steps * float perEpoch) "s" None
+        if Environment.GetEnvironmentVariable "AEVB_BENCH_QUICK" <> "1" then
+            let r = Aevb.run e (Rng.key 1242UL) train (AevbRunOptions.Create(3, 128))
+            let negElbo = -(Aevb.elbo e (Rng.key 7UL) r.State test 1 1000)
+            report "aevb_vae_test_neg_elbo_3_epochs" negElbo "nats/image" (Some (250.1, "PyTorch 1.13, same model, 3 epochs (issue 13)"))
