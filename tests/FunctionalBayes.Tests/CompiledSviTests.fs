@@ -89,9 +89,9 @@ let private fitsAgree () =
     let on = Svi.runWith true cfg (Rng.key 9UL) layData opts
     let off = Svi.runWith false cfg (Rng.key 9UL) layData opts
     Expect.equal on.Losses.Length 40 "40 steps"
-    let rowsCompiled = on.Gradients |> Array.choose (function SviGradient.Compiled (r, _, _) -> Some r | SviGradient.Tape _ -> None) |> Array.sort
+    let rowsCompiled = on.Gradients |> Array.choose (function SviGradient.CompiledProgram (r, _, _) -> Some r | SviGradient.OnTape _ -> None) |> Array.sort
     Expect.equal rowsCompiled [| 2; 16 |] (sprintf "programs for 16 rows and the short batch of 2, got %A" on.Gradients)
-    Expect.isTrue (off.Gradients |> Array.forall (function SviGradient.Tape (_, why) -> why = "compilation is off" | SviGradient.Compiled _ -> false)) "off: the tape"
+    Expect.isTrue (off.Gradients |> Array.forall (function SviGradient.OnTape (_, why) -> why = "compilation is off" | SviGradient.CompiledProgram _ -> false)) "off: the tape"
     Array.iteri2 (fun i (a: float) (b: float) -> close (sprintf "loss at step %d" i) 1e-10 (abs b) a b) on.Losses off.Losses
     for KeyValue (name, v) in off.Params do
         let a = Tensor.toArray on.Params.[name]
@@ -105,7 +105,7 @@ let private fallsBack () =
     | Error why -> Expect.stringContains why "MultivariateNormal" "the reason names the distribution"
     let r = Svi.runWith true cfg (Rng.key 9UL) regData (SviRunOptions.ForSteps 3)
     match r.Gradients with
-    | [| SviGradient.Tape (20, why) |] -> Expect.stringContains why "_auto_latent" "the reason names the site"
+    | [| SviGradient.OnTape (20, why) |] -> Expect.stringContains why "_auto_latent" "the reason names the site"
     | other -> failtestf "expected one tape entry, got %A" other
     let off = Svi.runWith false cfg (Rng.key 9UL) regData (SviRunOptions.ForSteps 3)
     Expect.equal r.Losses off.Losses "the fallback is the tape"

@@ -94,10 +94,10 @@ type SviRunOptions =
 [<RequireQualifiedAccess>]
 type SviGradient =
     /// A compiled program (the guide's standard-normal draws and the batch are its inputs).
-    | Compiled of batchRows: int * instructions: int * compileMilliseconds: float
+    | CompiledProgram of batchRows: int * instructions: int * compileMilliseconds: float
     /// The tape, and why not compiled (compilation off, a guide without location-scale Normal draws,
     /// subsampled plates, an op graph that depends on the parameters' values, ...).
-    | Tape of batchRows: int * reason: string
+    | OnTape of batchRows: int * reason: string
 
 /// The result of a run.
 [<NoEquality; NoComparison>]
@@ -307,6 +307,11 @@ module Svi =
                 v, grads
             Ok { BatchRows = rows; Instructions = cg.Instructions; CompileMilliseconds = ms; Evaluate = evaluate }
 
+    /// As `step`, with the loss and gradient from a compiled program (same numbers as the tape).
+    let stepCompiled (c: CompiledElbo) (cfg: SviConfig<'T>) (batch: Map<string, Tensor>) (st: SviState) : SviState =
+        let key, nextKey = Rng.split st.Key
+        advance cfg st nextKey (c.Evaluate st key batch)
+
     /// The total number of steps and the steps per epoch for the options and N rows.
     let schedule (opts: SviRunOptions) (n: int) : int * int =
         let perEpoch = match opts.BatchSize with Some b -> Data.stepsPerEpoch n b | None -> 1
@@ -365,11 +370,11 @@ module Svi =
                 | true, c -> c
                 | false, _ ->
                     let c, status =
-                        if not compile then None, SviGradient.Tape (rows, "compilation is off")
+                        if not compile then None, SviGradient.OnTape (rows, "compilation is off")
                         else
                             match compileElbo cfg st stepKey n batch with
-                            | Ok c -> Some c, SviGradient.Compiled (rows, c.Instructions, c.CompileMilliseconds)
-                            | Error why -> None, SviGradient.Tape (rows, why)
+                            | Ok c -> Some c, SviGradient.CompiledProgram (rows, c.Instructions, c.CompileMilliseconds)
+                            | Error why -> None, SviGradient.OnTape (rows, why)
                     programs.[rows] <- c
                     statuses.Add status
                     c
