@@ -155,6 +155,12 @@ let svi () =
         let mutable st = FunctionalBayes.Svi.init cfg (Rng.key 2UL) data
         let s = secondsPerCall 0.5 5 (fun () -> st <- FunctionalBayes.Svi.step cfg n batch st)
         report name (1.0 / s) "steps/s" None
+        match FunctionalBayes.Svi.compileElbo cfg st (Rng.key 3UL) n batch with
+        | Ok c ->
+            report (name + "_compile_ms") c.CompileMilliseconds "ms" None
+            let sc = secondsPerCall 0.5 5 (fun () -> st <- FunctionalBayes.Svi.stepCompiled c cfg batch st)
+            report (name + "_compiled") (1.0 / sc) "steps/s" None
+        | Error why -> eprintfn "%s: not compiled: %s" name why
     let n = 10_000
     let x = Rng.normal (Rng.key 3UL) [| n; 2 |]
     let y = Tensor.matmul x (Tensor.ofArray [| 0.8; -1.3 |]) + 0.5 * Rng.normal (Rng.key 4UL) [| n |]

@@ -90,13 +90,39 @@ type SviRunOptions =
     static member ForEpochs(epochs: int, batchSize: int) =
         { Steps = None; Epochs = Some epochs; BatchSize = Some batchSize; Shuffle = true; EarlyStopping = None; OnProgress = None; ProgressEvery = 100 }
 
+/// How SVI computed the loss and gradient for one batch size (inspectable in SviResult.Gradients).
+[<RequireQualifiedAccess>]
+type SviGradient =
+    /// A compiled program (the guide's standard-normal draws and the batch are its inputs).
+    | CompiledProgram of batchRows: int * instructions: int * compileMilliseconds: float
+    /// The tape, and why not compiled (compilation off, a guide without location-scale Normal draws,
+    /// subsampled plates, an op graph that depends on the parameters' values, ...).
+    | OnTape of batchRows: int * reason: string
+
 /// The result of a run.
 [<NoEquality; NoComparison>]
 type SviResult =
     { State: SviState
       Losses: float[]
-      StoppedEarly: bool }
+      StoppedEarly: bool
+      /// How the loss and gradient were computed, one entry per batch size met (full and short batches).
+      Gradients: SviGradient[] }
     member r.Params = r.State.Params
+
+/// The SVI loss (minus the ELBO) and its gradient compiled for one batch size: the guide's
+/// standard-normal draws and the batch's tensors are inputs of the program, so one program serves
+/// every step with batches of this many rows.
+[<NoEquality; NoComparison>]
+type CompiledElbo =
+    { /// The rows of the batches the program takes.
+      BatchRows: int
+      /// The number of primitive ops of the program.
+      Instructions: int
+      /// Wall-clock time of tracing (twice), checking and compiling, in milliseconds.
+      CompileMilliseconds: float
+      /// The loss and its gradient (one tensor per parameter, in the state's order) at a state's
+      /// parameters on a batch of BatchRows rows, with the draws the tape would make from the key.
+      Evaluate: SviState -> RngKey -> Map<string, Tensor> -> float * Tensor[] }
 
 /// Stochastic variational inference as a fold: init → step → step → ...
 [<RequireQualifiedAccess>]
@@ -133,17 +159,18 @@ module Svi =
         let ctx = { Model = cfg.Model batch; Guide = cfg.Guide; NumObs = numObs; BatchRows = (if batch.IsEmpty then numObs else Data.rows batch) }
         ElboEstimate.loss cfg.Elbo key g m ctx
 
-    /// One step on a batch: the loss and its gradient, then an optimizer update. Raises
-    /// SviDivergedException (holding this state) when the loss or a gradient is not finite.
-    let step (cfg: SviConfig<'T>) (numObs: int) (batch: Map<string, Tensor>) (st: SviState) : SviState =
-        let key, nextKey = Rng.split st.Key
+    /// The loss and its gradient on the tape at the state's parameters on a batch, with a key.
+    let lossAndGradient (cfg: SviConfig<'T>) (numObs: int) (batch: Map<string, Tensor>) (st: SviState) (key: RngKey) : float * Tensor[] =
         let rows = if batch.IsEmpty then numObs else Data.rows batch
         let modelBatch = cfg.Model batch
         let f (us: Tensor[]) =
             let g, m = split st us
             ElboEstimate.loss cfg.Elbo key g m { Model = modelBatch; Guide = cfg.Guide; NumObs = numObs; BatchRows = rows }
         let loss, grads = Autodiff.valueAndGradN f st.Unconstrained
-        let l = Tensor.toScalar loss
+        Tensor.toScalar loss, grads
+
+    /// The update from a loss and gradient: finiteness check, clipping, optimizer.
+    let private advance (cfg: SviConfig<'T>) (st: SviState) (nextKey: RngKey) (l: float, grads: Tensor[]) : SviState =
         let finite = Double.IsFinite l && grads |> Array.forall (fun g -> Tensor.toArray g |> Array.forall Double.IsFinite)
         if not finite then
             let bad = if Double.IsFinite l then "a gradient" else sprintf "the loss (%g)" l
@@ -151,6 +178,151 @@ module Svi =
         let grads = match cfg.ClipNorm with Some c -> Optim.clipByGlobalNorm c grads | None -> grads
         let ps, opt = Optim.update cfg.Optimizer st.Opt st.Unconstrained grads
         { st with Unconstrained = ps |> Array.map Tensor.detach; Opt = opt; Step = st.Step + 1; Key = nextKey; Loss = l }
+
+    /// One step on a batch: the loss and its gradient, then an optimizer update. Raises
+    /// SviDivergedException (holding this state) when the loss or a gradient is not finite.
+    let step (cfg: SviConfig<'T>) (numObs: int) (batch: Map<string, Tensor>) (st: SviState) : SviState =
+        let key, nextKey = Rng.split st.Key
+        advance cfg st nextKey (lossAndGradient cfg numObs batch st key)
+
+    /// A location-scale Normal under Independent/Expand wrappers: loc, scale and the rewrapping.
+    let rec private normalParts (d: Distribution) : (Tensor * Tensor * (Distribution -> Distribution)) option =
+        match d with
+        | Independent (b, n) -> normalParts b |> Option.map (fun (l, s, rw) -> l, s, (fun x -> Independent (rw x, n)))
+        | Expand (b, sh) -> normalParts b |> Option.map (fun (l, s, rw) -> l, s, (fun x -> Expand (rw x, sh)))
+        | Normal (l, s) -> Some (l, s, id)
+        | _ -> None
+
+    /// The standard-normal draws ε of the guide's sample sites, per particle, exactly as the tape's
+    /// reparameterized draws loc + scale·ε make them from the key (name, ε in site order); Error
+    /// when a site's draw is not location-scale Normal (or a Delta), or a plate subsamples.
+    let private guideNoise (cfg: SviConfig<'T>) (st: SviState) (key: RngKey) : Result<(string * Tensor)[][], string> =
+        let g, _ = split st st.Unconstrained
+        let particles = cfg.Elbo.Particles
+        if particles < 1 then Error (sprintf "the ELBO needs at least one particle, got %d" particles)
+        else
+        let out = Array.zeroCreate particles
+        let mutable err = None
+        for j in 0 .. particles - 1 do
+            if err.IsNone then
+                let kg, _ = Rng.split (Rng.foldIn key j)
+                let _, gt = Model.run (Handlers.trace (Handlers.seed kg (Handlers.substitute g cfg.Guide.Program)))
+                let acc = ResizeArray()
+                for s in gt.Sites do
+                    if err.IsNone then
+                        match s.Kind with
+                        | PlateSite ->
+                            let size, sub = s.PlateSize
+                            if sub < size then err <- Some (sprintf "the guide subsamples the plate '%s' (random indices)" s.Name)
+                        | SampleSite when not s.IsObserved ->
+                            match s.Dist with
+                            | Some (Delta _) | None -> ()
+                            | Some d ->
+                                match normalParts d, s.Key with
+                                | Some (l, sc, rw), Some k -> acc.Add((s.Name, Dist.rsample k [||] (rw (Normal (Tensor.zerosLike l, Tensor.onesLike sc)))))
+                                | _ -> err <- Some (sprintf "the guide's site '%s' draws from %s, not a location-scale Normal; only reparameterized Normal draws become program inputs" s.Name (Dist.name d))
+                        | SampleSite | ParamSite | DeterministicSite | FactorSite -> ()
+                out.[j] <- acc.ToArray()
+        match err with
+        | Some e -> Error e
+        | None -> Ok out
+
+    /// Sets the listed sample sites' values to loc + scale·ε (ε given), as the reparameterized draw does.
+    let private withNoise (eps: Map<string, Tensor>) (m: Model<'T>) : Model<'T> =
+        Handlers.custom (fun s next ->
+            match s.Kind, s.Value, s.Dist with
+            | SampleSite, None, Some d ->
+                match eps.TryFind s.Name, normalParts d with
+                | Some e, Some (l, sc, _) -> next { s with Value = Some (l + sc * e) }
+                | _ -> next s
+            | _ -> next s) m
+
+    /// A second point for the staticness check: every coordinate moves.
+    let private nearby (point: Tensor[]) =
+        point |> Array.mapi (fun i t ->
+            Tensor.create t.Shape (Tensor.toArray t |> Array.mapi (fun j v -> 0.3 - 0.9 * v + 0.01 * float (i + j))))
+
+    /// Compiles the loss and gradient for batches with as many rows as `batch` (all data when it is
+    /// the whole data). Error: why it cannot be compiled (then use the tape: lossAndGradient).
+    let compileElbo (cfg: SviConfig<'T>) (st: SviState) (key: RngKey) (numObs: int) (batch: Map<string, Tensor>) : Result<CompiledElbo, string> =
+        let sw = Stopwatch.StartNew()
+        let rows = if batch.IsEmpty then numObs else Data.rows batch
+        match guideNoise cfg st key with
+        | Error e -> Error e
+        | Ok noise ->
+        let g, m = split st st.Unconstrained
+        let planned =
+            try
+                let _, mt = ElboEstimate.traces key g m { Model = cfg.Model batch; Guide = cfg.Guide; NumObs = numObs; BatchRows = rows }
+                match mt.Sites |> Array.tryFind (fun s -> s.Kind = PlateSite && (let size, sub = s.PlateSize in sub < size)) with
+                | Some s -> Error (sprintf "the model subsamples the plate '%s' (random indices)" s.Name)
+                | None -> Ok ()
+            with ex -> Error (sprintf "running the model failed: %s" ex.Message)
+        match planned with
+        | Error e -> Error e
+        | Ok () ->
+        let names = batch |> Map.toArray |> Array.map fst
+        let nP = st.Unconstrained.Length
+        let nB = names.Length
+        let layout = noise |> Array.map (Array.map fst)
+        let offsets = layout |> Array.scan (fun o ns -> o + ns.Length) (nP + nB)
+        let particles = cfg.Elbo.Particles
+        let f (xs: Tensor[]) =
+            let us = xs.[.. nP - 1]
+            let b = Array.init nB (fun i -> names.[i], xs.[nP + i]) |> Map.ofArray
+            let g, m = split st us
+            let modelBatch = cfg.Model b
+            let particle j =
+                let eps = layout.[j] |> Array.mapi (fun i n -> n, xs.[offsets.[j] + i]) |> Map.ofArray
+                let guide = { cfg.Guide with Program = withNoise eps cfg.Guide.Program }
+                ElboEstimate.particle cfg.Elbo (Rng.foldIn key j) g m { Model = modelBatch; Guide = guide; NumObs = numObs; BatchRows = rows }
+            let total = Seq.init particles particle |> Seq.reduce (+)
+            -(total / float particles)
+        let inputs (b: Map<string, Tensor>) (nz: (string * Tensor)[][]) =
+            Array.append (names |> Array.map (fun k -> b.[k])) (nz |> Array.collect (Array.map snd))
+        let result =
+            try Compiler.compile f st.Unconstrained (nearby st.Unconstrained) (inputs batch noise)
+            with ex -> Error (sprintf "tracing the ELBO failed: %s" ex.Message)
+        match result with
+        | Error e -> Error e
+        | Ok cg ->
+            let ms = sw.Elapsed.TotalMilliseconds
+            let evaluate (s: SviState) (k: RngKey) (b: Map<string, Tensor>) =
+                let nz =
+                    match guideNoise cfg s k with
+                    | Ok nz when (nz |> Array.map (Array.map fst)) = layout -> nz
+                    | Ok _ -> invalidOp "CompiledElbo: the guide's sample sites changed since compilation; compile again."
+                    | Error e -> invalidOp (sprintf "CompiledElbo: %s." e)
+                let ev = (cg.Bind (inputs b nz)).CreateEvaluator()
+                let q = s.Unconstrained |> Array.collect Tensor.toArray
+                let grad = Array.zeroCreate<float> ev.Dim
+                let v = ev.Evaluate(ReadOnlySpan<float>(q), Span<float>(grad))
+                let mutable off = 0
+                let grads =
+                    s.Unconstrained |> Array.map (fun t ->
+                        let n = t.Size
+                        let part = Tensor.create t.Shape (Array.sub grad off n)
+                        off <- off + n
+                        part)
+                v, grads
+            // The staticness check moves the parameters, not the data: a model that reads data values on the host
+            // (category ids into host arrays, say) would have this batch's values frozen into the program. So the
+            // program must also reproduce the tape on the same rows in another order before it is used.
+            let probe = if rows > 1 && not batch.IsEmpty then Data.take (Tensor.ofInts (Array.init rows (fun i -> rows - 1 - i))) batch else batch
+            let vC, gC = evaluate st key probe
+            let vT, gT = lossAndGradient cfg numObs probe st key
+            let close (a: float) (b: float) (scale: float) = a = b || abs (a - b) <= 1e-9 * max scale 1.0
+            let gScale = gT |> Array.collect Tensor.toArray |> Array.fold (fun m v -> max m (abs v)) 0.0
+            let same =
+                close vC vT (abs vT)
+                && Array.forall2 (fun (a: Tensor) (b: Tensor) -> Array.forall2 (fun x y -> close x y gScale) (Tensor.toArray a) (Tensor.toArray b)) gC gT
+            if not same then Error "the model reads data values on the host, which a compiled program would freeze (the program disagrees with the tape on reordered rows)"
+            else Ok { BatchRows = rows; Instructions = cg.Instructions; CompileMilliseconds = ms; Evaluate = evaluate }
+
+    /// As `step`, with the loss and gradient from a compiled program (same numbers as the tape).
+    let stepCompiled (c: CompiledElbo) (cfg: SviConfig<'T>) (batch: Map<string, Tensor>) (st: SviState) : SviState =
+        let key, nextKey = Rng.split st.Key
+        advance cfg st nextKey (c.Evaluate st key batch)
 
     /// The total number of steps and the steps per epoch for the options and N rows.
     let schedule (opts: SviRunOptions) (n: int) : int * int =
@@ -174,8 +346,10 @@ module Svi =
             (prev - cur) / max (abs prev) 1e-12 < es.RelTol
 
     /// Runs SVI: folds `step` over batches (epochs shuffled from the key), reports progress, and can
-    /// stop early on a plateau.
-    let run (cfg: SviConfig<'T>) (key: RngKey) (data: Map<string, Tensor>) (opts: SviRunOptions) : SviResult =
+    /// stop early on a plateau. With `compile`, the loss and gradient are compiled once per batch
+    /// size when the model and guide allow it (see compileElbo), else the tape runs; the result's
+    /// Gradients say which and why. Both give the same numbers.
+    let runWith (compile: bool) (cfg: SviConfig<'T>) (key: RngKey) (data: Map<string, Tensor>) (opts: SviRunOptions) : SviResult =
         let n = if data.IsEmpty then 1 else Data.rows data
         let total, perEpoch = schedule opts n
         let kInit, kData = Rng.split key
@@ -186,6 +360,8 @@ module Svi =
         let mutable stale = 0
         let mutable stopped = false
         let mutable i = 0
+        let programs = Collections.Generic.Dictionary<int, CompiledElbo option>()
+        let statuses = ResizeArray<SviGradient>()
         let every = max 1 opts.ProgressEvery
         while i < total && not stopped do
             let batch =
@@ -199,7 +375,26 @@ module Svi =
                     let start = j * b
                     let count = min b (n - start)
                     Data.take (Tensor.narrow 0 start count perm.Value) data
-            st <- step cfg n batch st
+            let stepKey, nextKey = Rng.split st.Key
+            let rows = if batch.IsEmpty then n else Data.rows batch
+            let compiled =
+                match programs.TryGetValue rows with
+                | true, c -> c
+                | false, _ ->
+                    let c, status =
+                        if not compile then None, SviGradient.OnTape (rows, "compilation is off")
+                        else
+                            match compileElbo cfg st stepKey n batch with
+                            | Ok c -> Some c, SviGradient.CompiledProgram (rows, c.Instructions, c.CompileMilliseconds)
+                            | Error why -> None, SviGradient.OnTape (rows, why)
+                    programs.[rows] <- c
+                    statuses.Add status
+                    c
+            let lg =
+                match compiled with
+                | Some c -> c.Evaluate st stepKey batch
+                | None -> lossAndGradient cfg n batch st stepKey
+            st <- advance cfg st nextKey lg
             losses.Add st.Loss
             i <- i + 1
             match opts.OnProgress with
@@ -213,4 +408,8 @@ module Svi =
                 if plateaued es losses then stale <- stale + 1 else stale <- 0
                 if stale >= es.Patience then stopped <- true
             | _ -> ()
-        { State = st; Losses = losses.ToArray(); StoppedEarly = stopped }
+        { State = st; Losses = losses.ToArray(); StoppedEarly = stopped; Gradients = statuses.ToArray() }
+
+    /// Runs SVI with compilation on (see runWith).
+    let run (cfg: SviConfig<'T>) (key: RngKey) (data: Map<string, Tensor>) (opts: SviRunOptions) : SviResult =
+        runWith true cfg key data opts
