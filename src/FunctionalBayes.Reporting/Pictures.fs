@@ -74,8 +74,8 @@ module Pictures =
         panels |> Array.iteri (fun i p ->
             use plt = panelPlot p
             let bytes = plt.GetImageBytes(PanelWidth, PanelHeight, ScottPlot.ImageFormat.Png)
-            use bmp = SKBitmap.Decode bytes
-            canvas.DrawBitmap(bmp, float32 ((i % cols) * PanelWidth), float32 ((i / cols) * PanelHeight)))
+            use panel = SKImage.FromEncodedData bytes
+            canvas.DrawImage(panel, float32 ((i % cols) * PanelWidth), float32 ((i / cols) * PanelHeight), SKSamplingOptions.Default))
         use image = surface.Snapshot()
         use data = image.Encode(SKEncodedImageFormat.Png, 100)
         data.ToArray()

@@ -40,7 +40,7 @@ type Assert =
 
     /// The string contains the substring (ordinal).
     static member Contains(expectedSubstring: string, actualString: string) : unit =
-        if isNull actualString || not (actualString.Contains(expectedSubstring, StringComparison.Ordinal)) then
+        if obj.ReferenceEquals(actualString, null) || not (actualString.Contains(expectedSubstring, StringComparison.Ordinal)) then
             Assert.Fail(sprintf "Assert.Contains failed.\nNot found: %s\nIn:        %s" expectedSubstring actualString)
 
     static member Contains<'T when 'T: equality>(expected: 'T, collection: IEnumerable<'T>) : unit =
@@ -48,7 +48,7 @@ type Assert =
             Assert.Fail(sprintf "Assert.Contains failed: %A not found in %A" expected (List.ofSeq collection))
 
     static member DoesNotContain(expectedSubstring: string, actualString: string) : unit =
-        if not (isNull actualString) && actualString.Contains(expectedSubstring, StringComparison.Ordinal) then
+        if not (obj.ReferenceEquals(actualString, null)) && actualString.Contains(expectedSubstring, StringComparison.Ordinal) then
             Assert.Fail(sprintf "Assert.DoesNotContain failed: %s found in %s" expectedSubstring actualString)
 
     static member Empty(collection: Collections.IEnumerable) : unit =

@@ -11,7 +11,7 @@ let private writeCounts (summary: TestRunSummary) =
     match Environment.GetEnvironmentVariable "FB_TEST_RESULTS" with
     | null | "" -> ()
     | path ->
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath path)) |> ignore
+        Directory.CreateDirectory(nonNull (Path.GetDirectoryName(Path.GetFullPath path))) |> ignore
         File.WriteAllText(path, sprintf "%d %d\n" summary.passed.Length (summary.failed.Length + summary.errored.Length))
 
 [<EntryPoint>]

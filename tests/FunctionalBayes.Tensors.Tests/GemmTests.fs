@@ -97,7 +97,7 @@ let smallDims = [ 0; 1; 2; 3; 4; 5; 7; 8; 9; 15; 16; 17; 23; 24; 25; 31; 33; 47;
 // Tests
 // ---------------------------------------------------------------------------------------------
 
-let shapeData () : obj[] seq =
+let shapeData () : objnull[] seq =
     seq {
         for (ta, tb) in transCombos do
             yield [| box ta; box tb |]
@@ -132,7 +132,7 @@ let ``f32 random shapes`` (tA: bool) (tB: bool) =
 /// Shapes crossing the MC/KC/NC block boundaries and the parallel threshold.
 let bigShapes = [ (257, 257, 257); (1000, 3, 517); (3, 1000, 517); (130, 500, 600); (97, 481, 259); (5000, 1, 20); (1, 5000, 20); (20, 1, 5000); (1, 1, 777); (600, 250, 1) ]
 
-let bigData () : obj[] seq =
+let bigData () : objnull[] seq =
     seq {
         for (ta, tb) in transCombos do
             for (m, n, k) in bigShapes do
@@ -182,7 +182,7 @@ let ``invalid arguments are rejected`` () =
 
 let detShapes = [ (300, 517, 300); (517, 300, 611); (64, 1000, 700); (1000, 64, 700); (129, 131, 1500) ]
 
-let detData () : obj[] seq =
+let detData () : objnull[] seq =
     seq {
         for (ta, tb) in transCombos do
             for (m, n, k) in detShapes do

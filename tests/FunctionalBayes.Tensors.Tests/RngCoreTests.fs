@@ -62,7 +62,7 @@ let private checkKs label (xs: float[]) cdf =
     let crit = 1.63 / sqrt (float xs.Length)
     Assert.True(d < crit, sprintf "%s: KS D = %g >= %g" label d crit)
 
-let private throwsWith (needles: string list) (f: unit -> obj) =
+let private throwsWith (needles: string list) (f: unit -> objnull) =
     let ex = Assert.ThrowsAny<ArgumentException>(fun () -> f () |> ignore)
     for s in needles do
         Assert.Contains(s, ex.Message)
@@ -473,8 +473,8 @@ let ``invalid inputs throw ArgumentException naming the function and value`` () 
     throwsWith [ "Rng.categorical"; "row 0"; "no finite" ] (fun () -> box (RngCore.categorical k [| -infinity; -infinity |] 1 2))
     throwsWith [ "Rng.categorical"; "rows"; "-1" ] (fun () -> box (RngCore.categorical k [||] -1 2))
     throwsWith [ "Rng.categorical"; "cols" ] (fun () -> box (RngCore.categorical k [||] 2 0))
-    Assert.Throws<ArgumentNullException>(fun () -> RngCore.gamma k null |> ignore) |> ignore
-    Assert.Throws<ArgumentNullException>(fun () -> RngCore.poisson k null |> ignore) |> ignore
+    Assert.Throws<ArgumentNullException>(fun () -> RngCore.gamma k Unchecked.defaultof<float[]> |> ignore) |> ignore
+    Assert.Throws<ArgumentNullException>(fun () -> RngCore.poisson k Unchecked.defaultof<float[]> |> ignore) |> ignore
 
 [<Tests>]
 let tests =

@@ -21,6 +21,12 @@ let propertyCase (name: string) (f: unit -> PropertyCheck) =
     let p = f ()
     testPropertyWithConfig (fsCheckConfig p.MaxTest) name p.Property
 
+/// Checks a property at once, with the same fixed seed (for a test that checks several properties);
+/// a counterexample fails the test with FsCheck's report.
+let checkNow (p: PropertyCheck) =
+    let config = Config.QuickThrowOnFailure.WithMaxTest(p.MaxTest).WithReplay(Some { Rnd = Rnd(20261121UL, 0x9E3779B97F4A7C15UL); Size = None })
+    try Check.One(config, p.Property) with e -> raise (AssertException e.Message)
+
 /// Deterministic test data (tests' own randomness, not the library's RNG).
 let randomArray (seed: int) (n: int) (lo: float) (hi: float) =
     let r = Random(seed)

@@ -113,7 +113,7 @@ let ``Uniform`` () =
         Dist.uniform (t lo) (t hi), x, Array.init n (fun i -> RefContinuousUniform.PDFLn(lo.[i], hi.[i], x.[i])))
 
 let ``Bernoulli, logits and probs`` () =
-    agree 1e-12 (fun r ->
+    checkNow <| agree 1e-12 (fun r ->
         let p, x = u r 0.01 0.99, ints r 0 1
         Dist.bernoulliProbs (t p), x, Array.init n (fun i -> RefBernoulli.PMFLn(p.[i], int x.[i])))
     agree 1e-12 (fun r ->
@@ -121,7 +121,7 @@ let ``Bernoulli, logits and probs`` () =
         Dist.bernoulliLogits (t (p |> Array.map (fun p -> log (p / (1.0 - p))))), x, Array.init n (fun i -> RefBernoulli.PMFLn(p.[i], int x.[i])))
 
 let ``Binomial, logits and probs`` () =
-    agree 1e-11 (fun r ->
+    checkNow <| agree 1e-11 (fun r ->
         let p, nn = u r 0.01 0.99, ints r 1 30
         let x = nn |> Array.map (fun m -> float (r.Next(0, int m + 1)))
         Dist.binomialProbs (t nn) (t p), x, Array.init n (fun i -> RefBinomial.PMFLn(p.[i], int nn.[i], int x.[i])))
@@ -131,7 +131,7 @@ let ``Binomial, logits and probs`` () =
         Dist.binomialLogits (t nn) (t (p |> Array.map (fun p -> log (p / (1.0 - p))))), x, Array.init n (fun i -> RefBinomial.PMFLn(p.[i], int nn.[i], int x.[i])))
 
 let ``Categorical, logits and probs`` () =
-    agree 1e-12 (fun r ->
+    checkNow <| agree 1e-12 (fun r ->
         let k = 4
         let logits = Array.init (n * k) (fun _ -> r.NextDouble() * 4.0 - 2.0)
         let probs = Array.init n (fun i -> let e = Array.init k (fun j -> exp logits.[i * k + j]) in e |> Array.map (fun v -> v / Array.sum e))
@@ -231,7 +231,7 @@ let ``Delta, Mixture and the wrappers`` () =
     let v = t [| 1.0; 2.0 |]
     let dd = Dist.delta v
     assertClose 0.0 [| 0.0; Double.NegativeInfinity |] (Tensor.toArray (Dist.logProb dd (t [| 1.0; 2.5 |])))
-    agree 1e-12 (fun r ->
+    checkNow <| agree 1e-12 (fun r ->
         let w = u r -1.0 1.0 |> Array.take 2
         let x = u r -4.0 4.0
         let p = let e = w |> Array.map exp in e |> Array.map (fun v -> v / Array.sum e)

@@ -13,10 +13,11 @@ let private quiet = { McmcOptions.Default with Log = ignore }
 
 /// ../shared/posteriordb beside the repository root (the folder holding FunctionalBayes.sln).
 let private posteriordbDir () =
-    let rec up (d: DirectoryInfo) =
-        if isNull d then None
-        elif File.Exists(Path.Combine(d.FullName, "FunctionalBayes.sln")) then Some d.FullName
-        else up d.Parent
+    let rec up (d: DirectoryInfo | null) =
+        match d with
+        | null -> None
+        | d when File.Exists(Path.Combine(d.FullName, "FunctionalBayes.sln")) -> Some d.FullName
+        | d -> up d.Parent
     match up (DirectoryInfo AppContext.BaseDirectory) |> Option.orElse (up (DirectoryInfo __SOURCE_DIRECTORY__)) with
     | Some root -> Path.GetFullPath(Path.Combine(root, "..", "shared", "posteriordb"))
     | None -> failwith "posteriordb: FunctionalBayes.sln not found above the test binaries or the test sources."
