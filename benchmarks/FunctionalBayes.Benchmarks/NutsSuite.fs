@@ -18,16 +18,8 @@ let private eightSchools = model {
 }
 
 let private logistic =
-    let n, d = 5000, 20
-    let r = Random(5)
-    let x = Tensor.create [| n; d |] (Array.init (n * d) (fun _ -> r.NextDouble() * 2.0 - 1.0))
-    let beta = Array.init d (fun j -> if j % 3 = 0 then 0.5 else -0.25)
-    let eta = Tensor.matmul x (Tensor.ofArray beta) |> Tensor.toArray
-    let y = Tensor.ofArray (eta |> Array.map (fun e -> if r.NextDouble() < 1.0 / (1.0 + exp -e) then 1.0 else 0.0))
-    model {
-        let! b = Model.sample "beta" (Independent (Normal (Tensor.zeros [| d |], Tensor.ones [| d |]), 1))
-        return! Model.observe "y" (Independent (BernoulliLogits (Tensor.matmul x b), 1)) (Some y)
-    }
+    let x, y = Suites.logisticData ()
+    Suites.logisticModel x y
 
 let private bench (name: string) (m: Model<Tensor>) =
     let p = LogDensity.potential (Rng.key 1UL) m

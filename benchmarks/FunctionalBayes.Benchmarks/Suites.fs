@@ -56,14 +56,20 @@ let private eightSchools () =
         let lpY = Tensor.sum (-0.5 * Tensor.square z - logSigma) - 8.0 * halfLog2Pi
         lpMu + lpTau + lpEta + lpY
 
-/// Bayesian logistic regression with a standard normal prior: n = 5000, d = 20.
-let private logisticRegression () =
+/// The logistic-regression data of the grad and nuts suites: x (5000, 20) uniform in (−1, 1), y from fixed
+/// coefficients, from a fixed seed.
+let logisticData () : Tensor * Tensor =
     let n, d = 5000, 20
     let r = Random(5)
     let x = Tensor.create [| n; d |] (Array.init (n * d) (fun _ -> r.NextDouble() * 2.0 - 1.0))
     let beta = Array.init d (fun j -> if j % 3 = 0 then 0.5 else -0.25)
     let eta = Tensor.matmul x (Tensor.ofArray beta) |> Tensor.toArray
     let y = Tensor.ofArray (eta |> Array.map (fun e -> if r.NextDouble() < 1.0 / (1.0 + exp -e) then 1.0 else 0.0))
+    x, y
+
+/// Bayesian logistic regression with a standard normal prior: n = 5000, d = 20.
+let private logisticRegression () =
+    let x, y = logisticData ()
     fun (b: Tensor) ->
         let logits = Tensor.matmul x b
         Tensor.sum (y * logits - Tensor.softplus logits) - 0.5 * Tensor.sum (Tensor.square b)
@@ -77,7 +83,7 @@ let private eightSchoolsModel (y: Tensor) (sigma: Tensor) = FunctionalBayes.Mode
 }
 
 /// Bayesian logistic regression with a standard normal prior, as a user writes it.
-let private logisticModel (x: Tensor) (y: Tensor) = FunctionalBayes.ModelBuilderInstance.model {
+let logisticModel (x: Tensor) (y: Tensor) = FunctionalBayes.ModelBuilderInstance.model {
     let! beta = FunctionalBayes.Model.sample "beta" (FunctionalBayes.Dist.normal (Tensor.zeros [| x.Shape.[1] |]) (Tensor.ones [| x.Shape.[1] |]))
     return! FunctionalBayes.Model.observe "y" (FunctionalBayes.BernoulliLogits (Tensor.matmul x beta)) (Some y)
 }
@@ -133,12 +139,7 @@ let grad () =
     let sigma = Tensor.ofArray [| 15.0; 10.0; 16.0; 11.0; 9.0; 11.0; 10.0; 18.0 |]
     compiledFigures "eight_schools" (fun d -> FunctionalBayes.LogDensity.potential (Rng.key 1UL) (eightSchoolsModel d.[0] d.[1]))
         [| y; sigma |] [| Tensor.scalar 1.0; Tensor.scalar 0.5; Tensor.ofArray (randomArray 6 8) |]
-    let n, d = 5000, 20
-    let r = Random(5)
-    let x = Tensor.create [| n; d |] (Array.init (n * d) (fun _ -> r.NextDouble() * 2.0 - 1.0))
-    let beta = Array.init d (fun j -> if j % 3 = 0 then 0.5 else -0.25)
-    let eta = Tensor.matmul x (Tensor.ofArray beta) |> Tensor.toArray
-    let yl = Tensor.ofArray (eta |> Array.map (fun e -> if r.NextDouble() < 1.0 / (1.0 + exp -e) then 1.0 else 0.0))
+    let x, yl = logisticData ()
     compiledFigures "logistic_n5000_d20" (fun dt -> FunctionalBayes.LogDensity.potential (Rng.key 1UL) (logisticModel dt.[0] dt.[1]))
         [| x; yl |] [| Tensor.ofArray (randomArray 7 20) |]
 
