@@ -59,7 +59,7 @@ let fitDraws (seed: uint64) (warmup: int) (draws: int) (modelFn: Map<string, Ten
     let opts =
         { McmcOptions.Default with
             Chains = 1; Warmup = warmup; Samples = draws; Seed = seed; FindInitialStepSize = false; Parallel = false; Log = ignore }
-    let r = Fit.mcmc opts modelFn data
+    let r = Mcmc.run opts (modelFn data)
     let st = r.Flat.Stats.[0]
     let ess = Mcmc.summary r |> Array.map _.EssBulk |> Array.min
     Mcmc.merged r, { Seconds = r.Seconds; Leapfrogs = st.NumLeapfrog |> Array.sumBy int64; MinBulkEss = ess; Sampler = "nuts/" + r.GradientKind }

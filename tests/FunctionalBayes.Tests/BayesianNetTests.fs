@@ -171,8 +171,8 @@ let private layers =
 /// Posterior draws for the fit test. NUTS (issue 11) is not on main yet: this is a mean-field SVI fit and
 /// 100 draws from it; switch to NUTS here once it lands.
 let private fitDraws (seed: uint64) (m: Map<string, Tensor> -> Model<Tensor>) (data: Map<string, Tensor>) =
-    let f = Fit.vi { FitOptions.Default with Steps = Some 600; LearningRate = 0.02; Seed = seed; ProgressEvery = 1_000_000 } m data
-    Fit.posterior f (Rng.key (seed + 7UL)) 100
+    let f = Fit.vi { FitOptions.Default with Run.Steps = Some 600; LearningRate = 0.02; Seed = seed; Run.ProgressEvery = 1_000_000 } m data
+    Posterior.draws f (Rng.key (seed + 7UL)) 100
 
 let private classifier (net: Tensor -> Model<Tensor>) (data: Map<string, Tensor>) = model {
     let! logits = net data.["x"]
