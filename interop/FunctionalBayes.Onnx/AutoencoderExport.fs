@@ -70,15 +70,16 @@ module AutoencoderExport =
 
     /// The decoder as an ONNX model: input "z" (batch, latentDim), output "mean" (batch, dataDim), the
     /// observation family's mean — sigmoid(logits) for Bernoulli, loc for Normal, Laplace, Logistic and
-    /// Student's t — what `Aevb.decode` computes. A family without a finite mean (Cauchy, Student's t
-    /// with df ≤ 1) is refused by name.
+    /// Student's t (NaN where its df ≤ 1) — what `Aevb.decode` computes. A family without a finite mean
+    /// (Cauchy, Student's t with a fixed df ≤ 1) is refused by name.
     let decoder (opts: ExportOptions) (e: AevbEngine) (st: AevbState) : Onnx.ModelProto =
         let dt = Aevb.dtypeOf st
         let family = e.Observation
-        // a family whose mean is not finite has nothing to export
+        // a family whose mean is nowhere finite has nothing to export (one finite only for some parameter
+        // values, as Student's t with a learned df, exports its mean with NaN where it has none, as in process)
         let probe = Aevb.decode e st (probeLatent e dt 3) |> Tensor.toArray
-        if probe |> Array.exists (fun v -> not (Double.IsFinite v)) then
-            fail (sprintf "AutoencoderExport: the observation family %s has no finite mean (E[x | z] is NaN or infinite at a probe latent), so the decoder has no mean to export; use a family with a mean (Bernoulli, Normal, Laplace, Logistic, Student's t with df > 1)." family.Name)
+        if probe |> Array.forall (fun v -> not (Double.IsFinite v)) then
+            fail (sprintf "AutoencoderExport: the observation family %s has no finite mean (E[x | z] is NaN or infinite at every probe latent), so the decoder has no mean to export; use a family with a mean (Bernoulli, Normal, Laplace, Logistic, Student's t with df > 1)." family.Name)
         let f (zs: Tensor[]) =
             let z = zs.[0]
             let ps, _ = e.Decoder.Apply st.DecParams st.DecState z false

@@ -30,7 +30,8 @@ public sealed partial class TrainedAutoencoder
     /// <summary>
     /// The decoder as an ONNX model (bytes), in eval mode. Input "z" (batch, <see cref="LatentDim"/>) with a
     /// symbolic batch dimension; output "mean" (batch, <see cref="DataDim"/>), the observation family's mean
-    /// E[x | z] (sigmoid of the logits for Bernoulli, the loc for Normal, Laplace, Logistic and Student's t),
+    /// E[x | z] (sigmoid of the logits for Bernoulli, the loc for Normal, Laplace, Logistic and Student's t, NaN
+    /// where Student's t has df ≤ 1),
     /// as <see cref="Decode"/> computes it.
     /// </summary>
     /// <param name="settings">IR version, opset and float64.</param>

@@ -59,8 +59,9 @@ let private agree (what: string) (float64: bool) (got: float[] * int[]) (expecte
     let tol = tolerance float64
     let mutable maxDiff = 0.0
     for i in 0 .. e.Length - 1 do
-        let d = abs (values.[i] - e.[i])
-        if not (d <= tol * (1.0 + abs e.[i])) then
+        let bothNaN = Double.IsNaN e.[i] && Double.IsNaN values.[i]
+        let d = if bothNaN then 0.0 else abs (values.[i] - e.[i])
+        if not (bothNaN || d <= tol * (1.0 + abs e.[i])) then
             failtestf "%s (%s): element %d is %.17g in ONNX Runtime and %.17g in process" what (if float64 then "float64" else "float32") i values.[i] e.[i]
         maxDiff <- max maxDiff d
     maxDiff
@@ -104,11 +105,18 @@ let tests =
                 let d = roundTrip "Bernoulli" e st float64 bernoulliMean
                 printfn "AutoencoderExport Bernoulli %A: max |ORT - in-process| = %.3g" dtype d
 
-        testCase "MLP VAE, Normal decoder: the exported mean is the loc head" <| fun () ->
-            for dtype, float64 in [ Float32, false; Float64, true ] do
-                let e, st = mlpPair Family.normal dtype
-                let d = roundTrip "Normal" e st float64 (fun ps -> ps.["loc"])
-                printfn "AutoencoderExport Normal %A: max |ORT - in-process| = %.3g" dtype d
+        testCase "MLP VAE, Normal, Laplace, Logistic and Student's t decoders: the exported mean is the loc head" <| fun () ->
+            // Student's t with a learned df (a softplus head): loc where df > 1, NaN elsewhere
+            let tMean (ps: Map<string, Tensor>) =
+                let loc = ps.["loc"] + Tensor.zerosLike ps.["df"]
+                Array.map2 (fun df l -> if df > 1.0 then l else nan) (Tensor.toArray (ps.["df"] + Tensor.zerosLike loc)) (Tensor.toArray loc)
+                |> Tensor.create loc.Shape
+            for family, handMean in [ Family.normal, (fun (ps: Map<string, Tensor>) -> ps.["loc"]); Family.laplace, (fun ps -> ps.["loc"])
+                                      Family.logistic, (fun ps -> ps.["loc"]); Family.studentT, tMean ] do
+                for dtype, float64 in [ Float32, false; Float64, true ] do
+                    let e, st = mlpPair family dtype
+                    let d = roundTrip family.Name e st float64 handMean
+                    printfn "AutoencoderExport %s %A: max |ORT - in-process| = %.3g" family.Name dtype d
 
         testCase "BatchNorm and Dropout export in eval mode (running statistics, no dropout)" <| fun () ->
             let spec (input: int) (heads: MlpHead list) =
