@@ -90,6 +90,7 @@ let main args =
     with ex ->
         eprintfn "Could not write the PNGs (%s). ScottPlot needs a font: sudo apt-get install fonts-dejavu-core" ex.Message
     Aevb.save (Path.Combine(outDir, "vae-params.json")) st
+    let onnxDiff = OnnxCheck.exportAndCompare outDir engine st test
     let meanSeconds = if seconds.Count = 0 then nan else Seq.average seconds
-    printfn "{\"epoch_seconds\":%.3f,\"test_neg_elbo_nats\":%.2f,\"epochs\":%d}" meanSeconds lastNegElbo seconds.Count
+    printfn "{\"epoch_seconds\":%.3f,\"test_neg_elbo_nats\":%.2f,\"epochs\":%d,\"onnx_max_abs_diff\":%.3g}" meanSeconds lastNegElbo seconds.Count onnxDiff
     0

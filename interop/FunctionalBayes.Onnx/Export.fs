@@ -326,32 +326,16 @@ module Export =
         | null -> string (a.GetName().Version)
         | v -> v.InformationalVersion
 
-    /// The ONNX model of a posterior-mean predictor: `points` are the latents' values; `example` holds
-    /// every data input (rows on the first axis, observations left out). The graph is traced from the
-    /// model's own forward pass at two batch sizes, and every size that changes with the batch
-    /// becomes the symbolic batch dimension.
-    let toModel (opts: ExportOptions) (modelFn: Map<string, Tensor> -> Model<'T>) (points: Map<string, Tensor>) (example: Map<string, Tensor>) : Onnx.ModelProto =
-        if example.IsEmpty then raise (OnnxExportException "Export: give at least one data input.")
-        Check.finiteData example
-        // sites of layers without a graph
-        let withMeans = Handlers.custom (fun s next -> if s.Kind = SampleSite && s.Value.IsNone then next { s with Value = Some (predictiveMean s.Dist.Value) } else next s)
-        let _, proto = Model.run (Handlers.trace (withMeans (Handlers.substitute points (modelFn (rowsOf 2 example)))))
-        for s in proto.Sites do
-            for prefix, why in hostComputed do
-                if s.Name.StartsWith prefix then
-                    let layer = prefix.TrimEnd('_')
-                    let name = s.Name.Substring(prefix.Length).Split('_').[0]
-                    fail (sprintf "Export: %s '%s' cannot be exported: %s." layer name why)
-        let names = example |> Map.toArray |> Array.map fst
-        let traceAt (n: int) =
-            let sample = rowsOf n example
-            let f (xs: Tensor[]) =
-                let data = Array.zip names xs |> Map.ofArray
-                predict modelFn points data |> Array.map snd
-            let outNames = predict modelFn points sample |> Array.map fst
-            Graph.trace f (names |> Array.map (fun k -> sample.[k])), outNames
-        let g2, outNames = traceAt 2
-        let g3, _ = traceAt 3
+    /// The ONNX model of any tensor function of batch inputs (rows on the first axis): `f` is traced at
+    /// the example inputs of 2 rows and of 3 rows, and every size that changes with the batch becomes
+    /// the symbolic batch dimension. The graph's inputs are `inputNames` (the first gives the batch
+    /// size), its outputs `outputNames`, one per result of f. Shared by every exporter of this assembly.
+    let internal ofFunction (opts: ExportOptions) (f: Tensor[] -> Tensor[]) (inputNames: string[]) (at2: Tensor[]) (at3: Tensor[]) (outputNames: string[]) : Onnx.ModelProto =
+        let names = inputNames
+        let g2 = Graph.trace f at2
+        let g3 = Graph.trace f at3
+        if g2.Outputs.Length <> outputNames.Length then
+            fail (sprintf "Export: the function returns %d values but %d output names were given." g2.Outputs.Length outputNames.Length)
         if g2.Nodes.Length <> g3.Nodes.Length || Array.exists2 (fun (a: GraphOp) (b: GraphOp) -> not (sameKind a.Op b.Op)) g2.Nodes g3.Nodes then
             fail "Export: the model's graph changes with the batch size (data-dependent control flow); it cannot be written as one ONNX graph."
         let builder = Builder(opts, names.[0])
@@ -397,7 +381,7 @@ module Export =
         consumer <- "the output"
         let outputs =
             g2.Outputs |> Array.mapi (fun i o ->
-                let outName = outNames.[i] + "_mean"
+                let outName = outputNames.[i]
                 let src = nameOf o g3.Outputs.[i]
                 let idn = Onnx.NodeProto(OpType = "Identity", Name = outName)
                 idn.Input.Add src
@@ -412,10 +396,39 @@ module Export =
         graph.Output.AddRange outputs
         let m = Onnx.ModelProto(IrVersion = opts.IrVersion, ModelVersion = 1L, ProducerName = "FunctionalBayes", ProducerVersion = assemblyVersion (), Graph = graph)
         m.OpsetImport.Add(Onnx.OperatorSetIdProto(Domain = "", Version = opts.Opset))
-        let meta (k: string) (v: string) = m.MetadataProps.Add(Onnx.StringStringEntryProto(Key = k, Value = v))
-        meta "functionalbayes.sites" (String.Join(",", points |> Map.keys))
-        meta "functionalbayes.inputs" (String.Join(",", names))
-        meta "functionalbayes.outputs" (String.Join(",", outNames |> Array.map (fun n -> n + "_mean")))
+        m
+
+    /// Adds a metadata entry (key, value) to an ONNX model.
+    let internal addMetadata (m: Onnx.ModelProto) (key: string) (value: string) =
+        m.MetadataProps.Add(Onnx.StringStringEntryProto(Key = key, Value = value))
+
+    /// The ONNX model of a posterior-mean predictor: `points` are the latents' values; `example` holds
+    /// every data input (rows on the first axis, observations left out). The graph is traced from the
+    /// model's own forward pass at two batch sizes, and every size that changes with the batch
+    /// becomes the symbolic batch dimension.
+    let toModel (opts: ExportOptions) (modelFn: Map<string, Tensor> -> Model<'T>) (points: Map<string, Tensor>) (example: Map<string, Tensor>) : Onnx.ModelProto =
+        if example.IsEmpty then raise (OnnxExportException "Export: give at least one data input.")
+        Check.finiteData example
+        // sites of layers without a graph
+        let withMeans = Handlers.custom (fun s next -> if s.Kind = SampleSite && s.Value.IsNone then next { s with Value = Some (predictiveMean s.Dist.Value) } else next s)
+        let _, proto = Model.run (Handlers.trace (withMeans (Handlers.substitute points (modelFn (rowsOf 2 example)))))
+        for s in proto.Sites do
+            for prefix, why in hostComputed do
+                if s.Name.StartsWith prefix then
+                    let layer = prefix.TrimEnd('_')
+                    let name = s.Name.Substring(prefix.Length).Split('_').[0]
+                    fail (sprintf "Export: %s '%s' cannot be exported: %s." layer name why)
+        let names = example |> Map.toArray |> Array.map fst
+        let sample2 = rowsOf 2 example
+        let sample3 = rowsOf 3 example
+        let f (xs: Tensor[]) =
+            let data = Array.zip names xs |> Map.ofArray
+            predict modelFn points data |> Array.map snd
+        let outNames = predict modelFn points sample2 |> Array.map (fun (n, _) -> n + "_mean")
+        let m = ofFunction opts f names (names |> Array.map (fun k -> sample2.[k])) (names |> Array.map (fun k -> sample3.[k])) outNames
+        addMetadata m "functionalbayes.sites" (String.Join(",", points |> Map.keys))
+        addMetadata m "functionalbayes.inputs" (String.Join(",", names))
+        addMetadata m "functionalbayes.outputs" (String.Join(",", outNames))
         m
 
     /// The ONNX model's bytes.

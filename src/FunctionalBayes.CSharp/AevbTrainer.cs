@@ -226,7 +226,7 @@ public sealed class AevbTrainer
 }
 
 /// <summary>A trained variational autoencoder: encode, decode, reconstruct, generate, and the ELBO on held-out data.</summary>
-public sealed class TrainedAutoencoder
+public sealed partial class TrainedAutoencoder
 {
     private readonly AevbEngine engine;
     private readonly AevbState state;

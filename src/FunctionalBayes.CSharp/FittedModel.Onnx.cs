@@ -22,6 +22,9 @@ public sealed record OnnxExportSettings
 
     /// <summary>The seed of those draws.</summary>
     public int Seed { get; init; } = 3;
+
+    internal ExportOptions ToExportOptions() =>
+        new(IrVersion, Opset, Float64, ExportOptions.Default.BatchDim, ExportOptions.Default.GraphName);
 }
 
 public sealed partial class FittedModel
@@ -62,8 +65,7 @@ public sealed partial class FittedModel
     {
         ArgumentNullException.ThrowIfNull(example);
         var s = settings ?? new OnnxExportSettings();
-        var opts = new ExportOptions(s.IrVersion, s.Opset, s.Float64, ExportOptions.Default.BatchDim, ExportOptions.Default.GraphName);
-        return Export.toBytes(Export.toModel(opts, AsTensorPosterior().Model, PosteriorMeans(s), example.ToMap()));
+        return Export.toBytes(Export.toModel(s.ToExportOptions(), AsTensorPosterior().Model, PosteriorMeans(s), example.ToMap()));
     }
 
     /// <summary>Writes the posterior-mean predictor to an ONNX file (see <see cref="ExportOnnx(DataSet, OnnxExportSettings?)"/>).</summary>
