@@ -153,6 +153,9 @@ let calibrationTests =
         testCase "passes with SVI on a layered regression" <| fun () ->
             let fitter = Fitters.vi { FitOptions.Default with Run.Steps = Some 400; LearningRate = 0.05; Particles = 2 } 200
             expectPasses (ModelChecks.calibration "svi" { CalibrationCheck.Default with Replications = 8 } (regression gaussianKnown) (Map [ "x", xRows ]) [ "y" ] fitter)
+        testCase "passes with NUTS on the conjugate model" <| fun () ->
+            let fitter = Fitters.nuts { McmcOptions.Default with Chains = 2; Warmup = 150; Samples = 200; Seed = 2UL }
+            expectPasses (ModelChecks.calibration "nuts" { CalibrationCheck.Default with Replications = 10 } normalMean inputs [ "y" ] fitter)
     ]
 
 [<Tests>]
@@ -168,6 +171,13 @@ let posteriorTests =
                 let f = Fit.vi { FitOptions.Default with Run.Steps = Some 1500; LearningRate = 0.05; Particles = 4; Seed = 3UL } normalMean (Map [ "y", yObs ])
                 Posterior.draws f (Rng.key 4UL) 1000
             expectPasses (ModelChecks.posterior "svi" 5.0 reference fit)
+        testCase "passes for NUTS on the conjugate model (Fitters.nuts: chains merged)" <| fun () ->
+            let fit () =
+                let d = Fitters.nuts { McmcOptions.Default with Chains = 2; Warmup = 300; Samples = 1000; Seed = 7UL } normalMean (Map [ "y", yObs ]) (Rng.key 4UL)
+                Expect.equal d.["mu"].Shape [| 2000 |] "2 chains of 1000 merged"
+                d
+            // NUTS draws of a Gaussian posterior are close to independent (ESS near the draw count), so MCSEs from the draws hold
+            expectPasses (ModelChecks.posterior "nuts" 5.0 reference fit)
         testCase "fails for draws biased by half an sd" <| fun () ->
             ModelChecks.posterior "biased" 4.0 reference (draws 0.5 1.0) |> expectFails [ "mu: mean" ]
         testCase "fails for draws 30 % too wide" <| fun () ->

@@ -132,7 +132,9 @@ module Fit =
     /// the sampler's statistics per chain. The data are checked first, as for Fit.vi.
     let mcmc (opts: McmcOptions) (modelFn: Map<string, Tensor> -> Model<'T>) (data: Map<string, Tensor>) : Posterior<'T> =
         Mcmc.validate opts
-        if not data.IsEmpty then Data.rows data |> ignore
+        // scalars are fine here (no batches are cut), but arrays must agree on their rows
+        let arrays = data |> Map.filter (fun _ t -> t.Rank >= 1)
+        if not arrays.IsEmpty then Data.rows arrays |> ignore
         let m = modelFn data
         Check.observedData m data
         Posterior.ofMcmc modelFn (Mcmc.run opts m)
