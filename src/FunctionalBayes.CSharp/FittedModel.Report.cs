@@ -17,7 +17,7 @@ public sealed partial class FittedModel
     {
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(data);
-        var input = FunctionalBayes.Reporting.FromPosterior.input(Method, Rng.key(seed), samples, Core, data.ToMap());
+        var input = FunctionalBayes.Reporting.FromPosterior.input($"Posterior report ({Method})", Rng.key(seed), samples, Core, data.ToMap());
         FunctionalBayes.Reporting.Report.saveInput(path, input);
     }
 }

@@ -138,7 +138,7 @@ module Report =
     /// limits: ReportInput.ofPosterior (1000 guide draws as one chain, or the sampler's chains and
     /// statistics; predictive checks from at most 100 draws; seed 3).
     let saveWith (opts: ReportOptions) (path: string) (posterior: Posterior<'T>) (data: Map<string, Tensor>) : unit =
-        saveInputWith opts path (FromPosterior.input (Posterior.methodName posterior) (Rng.key 3UL) 1000 posterior data)
+        saveInputWith opts path (FromPosterior.input (sprintf "Posterior report (%s)" (Posterior.methodName posterior)) (Rng.key 3UL) 1000 posterior data)
 
     /// Writes the report of a posterior (SVI or MCMC) of the model on `data` to `path`: the summary table,
     /// trace/rank/density/forest/pair plots, NUTS statistics or the SVI loss curve, predictive checks
