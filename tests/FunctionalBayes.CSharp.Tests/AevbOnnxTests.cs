@@ -8,18 +8,6 @@ namespace FunctionalBayes.CSharp.Tests;
 /// predictor, against Encode and Decode in process.</summary>
 public class AevbOnnxTests
 {
-    /// <summary>Binary rows of 6 pixels: two prototypes (all on, all off) with 5 % flipped pixels.</summary>
-    private static NdArray BinaryData(int rows)
-    {
-        var rng = new Random(3);
-        var data = new double[rows * 6];
-        for (var i = 0; i < rows; i++)
-        {
-            var on = i % 2 == 0;
-            for (var j = 0; j < 6; j++) data[i * 6 + j] = (rng.NextDouble() < 0.05) ^ on ? 1.0 : 0.0;
-        }
-        return NdArray.Create([rows, 6], data);
-    }
 
     /// <summary>float32 through a few layers: a few ulps, relative to 1 + |expected|.</summary>
     private const double Tolerance = 1e-5;
@@ -57,7 +45,7 @@ public class AevbOnnxTests
             Assert.Equal("mean", decoder.Outputs[0].Name);
             foreach (var n in new[] { 1, 9, 200 })
             {
-                var x = BinaryData(n);
+                var x = TestData.BinaryData(n);
                 var (loc, locShape) = RunOne(encoder, "x", x, "loc");
                 Assert.Equal(new long[] { n, 2 }, locShape);
                 // Encode is the mean of q(z | x): the loc of the Normal latent
@@ -78,7 +66,7 @@ public class AevbOnnxTests
     public void ExportedMlpNetworksAgreeWithEncodeAndDecode()
     {
         var vae = new AevbTrainer(dataDim: 6, latentDim: 2).WithEncoderMlp(16).WithDecoderMlp(16)
-            .WithLearningRate(0.01).ForEpochs(5, batchSize: 50).WithSeed(1).Train(BinaryData(200));
+            .WithLearningRate(0.01).ForEpochs(5, batchSize: 50).WithSeed(1).Train(TestData.BinaryData(200));
         ExportedFilesAgree(vae);
     }
 
@@ -90,14 +78,14 @@ public class AevbOnnxTests
         var vae = new AevbTrainer(6, 2)
             .WithEncoder(encoderParams, (p, x) => new Dictionary<string, NdArray> { ["loc"] = x.MatMul(p["w"]).Tanh(), ["scale"] = (p["s"] + x.MatMul(p["w"]) * 0.1).Exp() })
             .WithDecoder(decoderParams, (p, z) => new Dictionary<string, NdArray> { ["logits"] = z.MatMul(p["v"]) + p["c"] })
-            .WithLearningRate(0.05).ForEpochs(3, 50).Train(BinaryData(100));
+            .WithLearningRate(0.05).ForEpochs(3, 50).Train(TestData.BinaryData(100));
         ExportedFilesAgree(vae);
     }
 
     [Fact]
     public void ExportArgumentsAreChecked()
     {
-        var vae = new AevbTrainer(6, 2).WithEncoderMlp(4).WithDecoderMlp(4).ForEpochs(1, 50).Train(BinaryData(50));
+        var vae = new AevbTrainer(6, 2).WithEncoderMlp(4).WithDecoderMlp(4).ForEpochs(1, 50).Train(TestData.BinaryData(50));
         Assert.Throws<ArgumentNullException>(() => vae.ExportEncoderOnnx((string)null!));
         Assert.Throws<ArgumentNullException>(() => vae.ExportDecoderOnnx((string)null!));
         Assert.Throws<ArgumentNullException>(() => vae.ExportOnnx("encoder.onnx", null!));

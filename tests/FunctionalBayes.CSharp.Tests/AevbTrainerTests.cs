@@ -6,18 +6,6 @@ namespace FunctionalBayes.CSharp.Tests;
 /// <summary>The C# VAE trainer: training, shapes, progress and cancellation, custom networks, key errors, save/load.</summary>
 public class AevbTrainerTests
 {
-    /// <summary>Binary rows of 6 pixels: two prototypes (all on, all off) with 5 % flipped pixels.</summary>
-    private static NdArray BinaryData(int rows)
-    {
-        var rng = new Random(3);
-        var data = new double[rows * 6];
-        for (var i = 0; i < rows; i++)
-        {
-            var on = i % 2 == 0;
-            for (var j = 0; j < 6; j++) data[i * 6 + j] = (rng.NextDouble() < 0.05) ^ on ? 1.0 : 0.0;
-        }
-        return NdArray.Create([rows, 6], data);
-    }
 
     private static AevbTrainer Small() =>
         new AevbTrainer(dataDim: 6, latentDim: 2).WithEncoderMlp(16).WithDecoderMlp(16)
@@ -26,7 +14,7 @@ public class AevbTrainerTests
     [Fact]
     public void TrainsAndUsesTheModel()
     {
-        var data = BinaryData(200);
+        var data = TestData.BinaryData(200);
         var vae = Small().Train(data);
         Assert.True(vae.Losses.Count == 30 * 4);
         Assert.True(vae.Losses.Skip(vae.Losses.Count - 8).Average() < 0.7 * vae.Losses.Take(8).Average(), "the loss decreases");
@@ -46,7 +34,7 @@ public class AevbTrainerTests
     [Fact]
     public void ReportsProgressAndCancels()
     {
-        var data = BinaryData(100);
+        var data = TestData.BinaryData(100);
         using var cts = new CancellationTokenSource();
         var reports = new List<AevbTrainingProgress>();
         var progress = new SyncProgress<AevbTrainingProgress>(p => { reports.Add(p); if (reports.Count == 2) cts.Cancel(); });
@@ -58,7 +46,7 @@ public class AevbTrainerTests
     [Fact]
     public void CustomNetworksAsFunctions()
     {
-        var data = BinaryData(100);
+        var data = TestData.BinaryData(100);
         var encoderParams = new Dictionary<string, NdArray> { ["w"] = NdArray.Zeros(6, 2), ["s"] = NdArray.Zeros(2) };
         var decoderParams = new Dictionary<string, NdArray> { ["v"] = NdArray.Zeros(2, 6), ["c"] = NdArray.Zeros(6) };
         var vae = new AevbTrainer(6, 2)
@@ -73,14 +61,14 @@ public class AevbTrainerTests
     {
         var p = new Dictionary<string, NdArray> { ["w"] = NdArray.Zeros(6, 2) };
         var trainer = new AevbTrainer(6, 2).WithEncoder(p, (q, x) => new Dictionary<string, NdArray> { ["mu"] = x.MatMul(q["w"]), ["sigma"] = x.MatMul(q["w"]).Exp() });
-        var ex = Assert.ThrowsAny<ArgumentException>(() => trainer.Train(BinaryData(10)));
+        var ex = Assert.ThrowsAny<ArgumentException>(() => trainer.Train(TestData.BinaryData(10)));
         foreach (var word in new[] { "mu", "sigma", "loc", "scale" }) Assert.Contains(word, ex.Message);
     }
 
     [Fact]
     public void SavesAndLoads()
     {
-        var data = BinaryData(100);
+        var data = TestData.BinaryData(100);
         var trainer = Small().ForEpochs(3, 50);
         var vae = trainer.Train(data);
         var path = Path.Combine(Path.GetTempPath(), $"vae-{Guid.NewGuid():N}.json");

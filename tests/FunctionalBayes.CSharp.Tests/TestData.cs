@@ -43,6 +43,19 @@ internal static class TestData
         return new DataSet().Add("x", x).Add("y", y);
     }
 
+    /// <summary>Binary rows of 6 pixels: two prototypes (all on, all off) with 5 % flipped pixels.</summary>
+    public static NdArray BinaryData(int rows)
+    {
+        var rng = new Random(3);
+        var data = new double[rows * 6];
+        for (var i = 0; i < rows; i++)
+        {
+            var on = i % 2 == 0;
+            for (var j = 0; j < 6; j++) data[i * 6 + j] = (rng.NextDouble() < 0.05) ^ on ? 1.0 : 0.0;
+        }
+        return NdArray.Create([rows, 6], data);
+    }
+
     public static BayesModel<NdArray> LinearModel(DataSet data) =>
         from mu in Layer.Adaptive().Apply("x", data["x"])
         from b in Layer.Intercept().Apply("b")

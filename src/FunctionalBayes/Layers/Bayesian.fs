@@ -209,7 +209,7 @@ type HierarchicalMlp =
 [<RequireQualifiedAccess>]
 module Ensemble =
 
-    /// Draws stacked on a first axis (S, …) (as a sampler or Fit.posterior gives them), each reshaped to
+    /// Draws stacked on a first axis (S, …) (as a sampler or Posterior.draws gives them), each reshaped to
     /// (S, 1, …, 1, …) so that its value has activationRank + 1 axes. Substituted into a network built
     /// from BayesianDenseLayer, HierarchicalDenseLayer and the MLPs whose activations have activationRank
     /// axes ((n, u): 2; (G, n, u): 3), the network computes every draw in one run, on a new leading axis:
