@@ -17,7 +17,7 @@ open FunctionalBayes.Onnx
 open FunctionalBayes.OnnxRuntime
 open FunctionalBayes.Tensors
 
-type private Options = { Out: string; Seeds: int; Warmup: int; Draws: int }
+type private Options = { Out: string; Seeds: int; Warmup: int; Draws: int; HierOnly: bool }
 
 let private parse (argv: string[]) =
     let rec go i o =
@@ -28,8 +28,9 @@ let private parse (argv: string[]) =
             | "--seeds" when i + 1 < argv.Length -> go (i + 2) { o with Seeds = int argv.[i + 1] }
             | "--warmup" when i + 1 < argv.Length -> go (i + 2) { o with Warmup = int argv.[i + 1] }
             | "--draws" when i + 1 < argv.Length -> go (i + 2) { o with Draws = int argv.[i + 1] }
-            | a -> failwithf "unknown argument %s (use --seeds N, --out DIR, --warmup N, --draws N)" a
-    let o = go 0 { Out = "."; Seeds = 5; Warmup = 1000; Draws = 500 }
+            | "--hierarchical-only" -> go (i + 1) { o with HierOnly = true }
+            | a -> failwithf "unknown argument %s (use --seeds N, --out DIR, --warmup N, --draws N, --hierarchical-only)" a
+    let o = go 0 { Out = "."; Seeds = 5; Warmup = 1000; Draws = 500; HierOnly = false }
     if o.Seeds < 1 || o.Warmup < 1 || o.Draws < 1 then failwith "--seeds, --warmup and --draws must be at least 1"
     o
 
@@ -41,7 +42,9 @@ let separateNet (x: Tensor) = BayesianMlp.Default.Call("net", x, widths, Activat
 
 /// The notebook's HNN: layers 0 and 1 per task (non-centered, no bias), the output layer shared.
 /// x (tasks, n, 2) or (n, 2) shared by every task → logits (tasks, n, 1).
-let hierarchicalNet (x: Tensor) = HierarchicalMlp.Default.Call("net", x, tasks, widths, [| 0; 1 |], Activations.tanh)
+let hierarchicalNet (x: Tensor) =
+    let p = if Environment.GetEnvironmentVariable "HBNN_CENTERED" = "1" then Parameterization.Centered else Parameterization.NonCentered
+    { HierarchicalMlp.Default with Hierarchical = { HierarchicalDenseLayer.Default with Parameterization = p } }.Call("net", x, tasks, widths, [| 0; 1 |], Activations.tanh)
 
 /// Bernoulli(logits = net(x)) observations y.
 let classifier (net: Tensor -> Model<Tensor>) (data: Map<string, Tensor>) = model {
@@ -50,19 +53,72 @@ let classifier (net: Tensor -> Model<Tensor>) (data: Map<string, Tensor>) = mode
 }
 
 /// What a fit reports besides its draws.
-type FitStats = { Seconds: float; Leapfrogs: int64; MinBulkEss: float; Sampler: string }
+type FitStats =
+    { Seconds: float
+      /// Sampling leapfrogs (the kept draws' trees).
+      Leapfrogs: int64
+      /// Gradient evaluations of the whole fit (warmup and sampling, initialisation included).
+      Gradients: int64
+      MinBulkEss: float
+      Sampler: string
+      StepSize: float
+      MeanTreeDepth: float
+      /// The adapted inverse mass: smallest and largest diagonal entries.
+      InvMassRange: float * float
+      Divergences: int }
 
 /// THE ONE PLACE THAT CHOOSES THE INFERENCE: NUTS with window adaptation as BlackJAX runs it (one chain,
 /// `warmup` adaptation iterations, initial step 1 without Stan's step-size heuristic, target 0.8, depth 10),
 /// keeping `draws` draws. Posterior draws stacked on a first axis by site name.
-let fitDraws (seed: uint64) (warmup: int) (draws: int) (modelFn: Map<string, Tensor> -> Model<Tensor>) (data: Map<string, Tensor>) : Map<string, Tensor> * FitStats =
+let fitDraws (seed: uint64) (warmup: int) (draws: int) (modelFn: Map<string, Tensor> -> Model<Tensor>) (data: Map<string, Tensor>) : Map<string, Tensor> * FitStats * McmcResult =
     let opts =
         { McmcOptions.Default with
             Chains = 1; Warmup = warmup; Samples = draws; Seed = seed; FindInitialStepSize = false; Parallel = false; Log = ignore }
-    let r = Fit.mcmc opts modelFn data
+    let count = ref 0L
+    let counting (p: Potential) =
+        let s = Compilation.auto p
+        { s with
+            Create = fun () ->
+                let e = s.Create()
+                { new IGradientEvaluator with
+                    member _.Dim = e.Dim
+                    member _.Evaluate(q, g) =
+                        Threading.Interlocked.Increment &count.contents |> ignore
+                        e.Evaluate(q, g) } }
+    let r = Fit.mcmc { opts with Gradient = counting } modelFn data
     let st = r.Flat.Stats.[0]
-    let ess = Mcmc.summary r |> Array.map _.EssBulk |> Array.min
-    Mcmc.merged r, { Seconds = r.Seconds; Leapfrogs = st.NumLeapfrog |> Array.sumBy int64; MinBulkEss = ess; Sampler = "nuts/" + r.GradientKind }
+    let summary = Mcmc.summary r
+    let ess = summary |> Array.map _.EssBulk |> Array.min
+    if Environment.GetEnvironmentVariable "HBNN_WORST" = "1" then
+        for s in summary |> Array.sortBy _.EssBulk |> Array.truncate 12 do
+            printfn "  %-40s mean %8.3f sd %7.3f ess %6.1f rhat %.3f" s.Name s.Mean s.Sd s.EssBulk s.RHat
+    let im =
+        match st.Metric with
+        | DiagonalMetric v -> Array.min v, Array.max v
+        | DenseMetric (m, _) -> let d = Array.init (Array2D.length1 m) (fun i -> m.[i, i]) in Array.min d, Array.max d
+    Mcmc.merged r,
+    { Seconds = r.Seconds; Leapfrogs = st.NumLeapfrog |> Array.sumBy int64; Gradients = count.Value; MinBulkEss = ess; Sampler = "nuts/" + r.GradientKind
+      StepSize = st.AdaptedStepSize; MeanTreeDepth = st.TreeDepth |> Array.averageBy float; InvMassRange = im
+      Divergences = st.WarmupDivergences + (st.Divergent |> Array.sumBy (fun b -> if b then 1 else 0)) },
+    r
+
+/// THE ONE PLACE THAT WRITES THE POSTERIOR REPORT of a fit (draws, NUTS statistics, the model's description,
+/// posterior predictive checks) as HTML.
+let writeReport (path: string) (title: string) (r: McmcResult) (modelFn: Map<string, Tensor> -> Model<Tensor>) (data: Map<string, Tensor>) =
+    FunctionalBayes.Reporting.FittedReport.saveMcmc path title r modelFn data
+
+/// µs per potential gradient of a gradient source at a point (median of 5 batches of `reps` evaluations).
+let gradientMicros (source: GradientSource) (reps: int) =
+    let ev = source.Create()
+    let q = Array.init ev.Dim (fun i -> 0.1 * float (i % 7) - 0.3)
+    let g = Array.zeroCreate ev.Dim
+    let warm = Stopwatch.StartNew()
+    while warm.Elapsed.TotalSeconds < 1.0 do ev.Evaluate(ReadOnlySpan q, Span g) |> ignore
+    Array.init 5 (fun _ ->
+        let sw = Stopwatch.StartNew()
+        for _ in 1 .. reps do ev.Evaluate(ReadOnlySpan q, Span g) |> ignore
+        sw.Elapsed.TotalMilliseconds * 1000.0 / float reps)
+    |> Array.sort |> fun a -> a.[2]
 
 /// Per-draw probabilities: the network run once with every draw (stacked on a leading axis), σ(logits)
 /// with the last axis dropped: (S, n) for a separate net, (S, tasks, n) for the hierarchical one.
@@ -143,28 +199,51 @@ let main argv =
     let grid = Datasets.grid -3.0 3.0 100
     let results = ResizeArray<SeedResult>()
     let mutable onnxMaxDiff = nan
+    let mutable usPerGradient = nan
     for seed in 0 .. opts.Seeds - 1 do
         let key = Rng.key (uint64 (31 + seed))
         let kData, kPred = Rng.split key
         let data = Datasets.multiTaskMoons kData tasks 100 50 0.3
         let kTrain, kTest = Rng.split kPred
+        let hierData = Map [ "x", data.XTrain; "y", data.YTrain ]
+        if seed = 0 then
+            let p = LogDensity.potential (Rng.key 0UL) (classifier hierarchicalNet hierData)
+            let compiled = Compilation.auto p
+            if Environment.GetEnvironmentVariable "HBNN_LISTING" = "1" then
+                let pt = p.Latents |> Array.map (fun l -> Tensor.zeros l.UnconstrainedShape + 0.1)
+                match Compilation.compile p pt with
+                | Compiled cp -> printfn "%s" cp.Listing
+                | FellBack (why, _) -> printfn "fell back: %s" why
+            usPerGradient <- gradientMicros compiled (if opts.HierOnly then 200 else 2000)
+            let tapeUs = gradientMicros (GradientSource.tape p) 50
+            printfn "hierarchical potential: %d unconstrained dimensions; %s: %.1f µs per gradient; tape: %.1f µs per gradient" compiled.Dim compiled.Kind usPerGradient tapeUs
+        // hierarchical: one fit of all tasks
+        let hierDraws, hierStats, hierRun = fitDraws (uint64 (1000 * seed + 999)) opts.Warmup opts.Draws (classifier hierarchicalNet) hierData
+        let hierTrain = accuracy (notebookPredict kTrain (drawProbs hierarchicalNet 3 hierDraws data.XTrain)) data.YTrain
+        let hierTest = accuracy (notebookPredict kTest (drawProbs hierarchicalNet 3 hierDraws data.XTest)) data.YTest
+        printfn "seed %d hierarchical: train %.2f%% test %.2f%% in %.1f s (%s); step size %.3g, mean tree depth %.2f, inverse mass %.3g–%.3g, %d divergences; %d gradients in all (%.1f µs each), %d sampling leapfrogs, min bulk ESS %.0f"
+            seed (100.0 * hierTrain) (100.0 * hierTest) hierStats.Seconds hierStats.Sampler hierStats.StepSize hierStats.MeanTreeDepth (fst hierStats.InvMassRange) (snd hierStats.InvMassRange)
+            hierStats.Divergences hierStats.Gradients (hierStats.Seconds * 1e6 / float hierStats.Gradients) hierStats.Leapfrogs hierStats.MinBulkEss
+        if seed = 0 then
+            let reportPath = Path.Combine(opts.Out, "hbnn-report.html")
+            writeReport reportPath "Hierarchical BNN (18 two-moons tasks), NUTS" hierRun (classifier hierarchicalNet) hierData
+            printfn "wrote %s" (Path.GetFullPath reportPath)
+        if opts.HierOnly then
+            results.Add { SepTrain = nan; SepTest = nan; HierTrain = hierTrain; HierTest = hierTest; SepSeconds = nan; HierSeconds = hierStats.Seconds; Hier = hierStats }
+        else
         // separate: one fit per task, in parallel
         let swSep = Stopwatch.StartNew()
         let sep =
             Array.Parallel.init tasks (fun t ->
                 let d = Map [ "x", Tensor.select 0 t data.XTrain; "y", Tensor.select 0 t data.YTrain ]
-                fitDraws (uint64 (1000 * seed + t)) opts.Warmup opts.Draws (classifier separateNet) d)
+                let draws, stats, _ = fitDraws (uint64 (1000 * seed + t)) opts.Warmup opts.Draws (classifier separateNet) d
+                draws, stats)
         let sepSeconds = swSep.Elapsed.TotalSeconds
         let sepPred (x: Tensor) (k: RngKey) =
             Array.init tasks (fun t -> notebookPredict (Rng.foldIn k t) (drawProbs separateNet 2 (fst sep.[t]) (Tensor.select 0 t x))) |> Tensor.stack 0
         let sepTrain = accuracy (sepPred data.XTrain kTrain) data.YTrain
         let sepTest = accuracy (sepPred data.XTest kTest) data.YTest
-        // hierarchical: one fit of all tasks
-        let hierDraws, hierStats = fitDraws (uint64 (1000 * seed + 999)) opts.Warmup opts.Draws (classifier hierarchicalNet) (Map [ "x", data.XTrain; "y", data.YTrain ])
-        let hierTrain = accuracy (notebookPredict kTrain (drawProbs hierarchicalNet 3 hierDraws data.XTrain)) data.YTrain
-        let hierTest = accuracy (notebookPredict kTest (drawProbs hierarchicalNet 3 hierDraws data.XTest)) data.YTest
-        printfn "seed %d: separate train %.2f%% test %.2f%% (%.1f s, 18 fits); hierarchical train %.2f%% test %.2f%% (%.1f s, %s, %d sampling leapfrogs, min bulk ESS %.0f)"
-            seed (100.0 * sepTrain) (100.0 * sepTest) sepSeconds (100.0 * hierTrain) (100.0 * hierTest) hierStats.Seconds hierStats.Sampler hierStats.Leapfrogs hierStats.MinBulkEss
+        printfn "seed %d separate: train %.2f%% test %.2f%% in %.1f s (18 fits in parallel)" seed (100.0 * sepTrain) (100.0 * sepTest) sepSeconds
         results.Add { SepTrain = sepTrain; SepTest = sepTest; HierTrain = hierTrain; HierTest = hierTest; SepSeconds = sepSeconds; HierSeconds = hierStats.Seconds; Hier = hierStats }
         if seed = 0 then
             // pictures
@@ -208,12 +287,23 @@ let main argv =
     let ahead = results |> Seq.forall (fun r -> r.HierTest > r.SepTest)
     printfn "hierarchical ahead of separate on test for every seed: %b" ahead
     printfn "wall time: separate %.1f s (18 fits in parallel), hierarchical %.1f s (mean per seed)" (Array.average (arr _.SepSeconds)) (Array.average (arr _.HierSeconds))
+    let mean f = Array.average (arr f)
     let json =
-        [ "separate_train_acc", Array.average (arr _.SepTrain); "separate_test_acc", Array.average (arr _.SepTest)
+        [ "separate_train_acc", mean _.SepTrain
+          "separate_train_acc_min", Array.min (arr _.SepTrain); "separate_train_acc_max", Array.max (arr _.SepTrain)
+          "separate_test_acc", mean _.SepTest
           "separate_test_acc_min", Array.min (arr _.SepTest); "separate_test_acc_max", Array.max (arr _.SepTest)
-          "hierarchical_train_acc", Array.average (arr _.HierTrain); "hierarchical_test_acc", Array.average (arr _.HierTest)
+          "hierarchical_train_acc", mean _.HierTrain
+          "hierarchical_train_acc_min", Array.min (arr _.HierTrain); "hierarchical_train_acc_max", Array.max (arr _.HierTrain)
+          "hierarchical_test_acc", mean _.HierTest
           "hierarchical_test_acc_min", Array.min (arr _.HierTest); "hierarchical_test_acc_max", Array.max (arr _.HierTest)
-          "separate_seconds", Array.average (arr _.SepSeconds); "hierarchical_seconds", Array.average (arr _.HierSeconds)
+          "separate_seconds", mean _.SepSeconds; "hierarchical_seconds", mean _.HierSeconds
+          "hierarchical_seconds_max", Array.max (arr _.HierSeconds)
+          "us_per_gradient", usPerGradient
+          "hierarchical_gradients", mean (fun r -> float r.Hier.Gradients)
+          "hierarchical_sampling_leapfrogs", mean (fun r -> float r.Hier.Leapfrogs)
+          "min_ess_bulk", Array.min (arr _.Hier.MinBulkEss)
+          "hierarchical_step_size", mean _.Hier.StepSize
           "onnx_max_abs_diff", onnxMaxDiff ]
         |> List.map (fun (k, v) -> sprintf "\"%s\":%s" k (if Double.IsNaN v then "null" else inv v))
     printfn "{\"example\":\"HierarchicalBnn\",\"seeds\":%d,\"sampler\":\"%s\",\"hierarchical_ahead_every_seed\":%b,%s}" opts.Seeds results.[0].Hier.Sampler ahead (String.Join(",", json))
