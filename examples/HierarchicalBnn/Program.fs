@@ -55,6 +55,8 @@ let classifier (net: Tensor -> Model<Tensor>) (data: Map<string, Tensor>) = mode
 /// What a fit reports besides its draws.
 type FitStats =
     { Seconds: float
+      /// CPU seconds the process used during the fit (this fit's own when nothing else runs in the process).
+      CpuSeconds: float
       /// Sampling leapfrogs (the kept draws' trees).
       Leapfrogs: int64
       /// Gradient evaluations of the whole fit (warmup and sampling, initialisation included).
@@ -85,7 +87,11 @@ let fitDraws (seed: uint64) (warmup: int) (draws: int) (modelFn: Map<string, Ten
                     member _.Evaluate(q, g) =
                         Threading.Interlocked.Increment &count.contents |> ignore
                         e.Evaluate(q, g) } }
+    let proc = Process.GetCurrentProcess()
+    let cpu0 = proc.TotalProcessorTime
     let r = Fit.mcmc { opts with Gradient = counting } modelFn data
+    proc.Refresh()
+    let cpu = (proc.TotalProcessorTime - cpu0).TotalSeconds
     let st = r.Flat.Stats.[0]
     let summary = Mcmc.summary r
     let ess = summary |> Array.map _.EssBulk |> Array.min
@@ -97,7 +103,7 @@ let fitDraws (seed: uint64) (warmup: int) (draws: int) (modelFn: Map<string, Ten
         | DiagonalMetric v -> Array.min v, Array.max v
         | DenseMetric (m, _) -> let d = Array.init (Array2D.length1 m) (fun i -> m.[i, i]) in Array.min d, Array.max d
     Mcmc.merged r,
-    { Seconds = r.Seconds; Leapfrogs = st.NumLeapfrog |> Array.sumBy int64; Gradients = count.Value; MinBulkEss = ess; Sampler = "nuts/" + r.GradientKind
+    { Seconds = r.Seconds; CpuSeconds = cpu; Leapfrogs = st.NumLeapfrog |> Array.sumBy int64; Gradients = count.Value; MinBulkEss = ess; Sampler = "nuts/" + r.GradientKind
       StepSize = st.AdaptedStepSize; MeanTreeDepth = st.TreeDepth |> Array.averageBy float; InvMassRange = im
       Divergences = st.WarmupDivergences + (st.Divergent |> Array.sumBy (fun b -> if b then 1 else 0)) },
     r
@@ -107,18 +113,27 @@ let fitDraws (seed: uint64) (warmup: int) (draws: int) (modelFn: Map<string, Ten
 let writeReport (path: string) (title: string) (r: McmcResult) (modelFn: Map<string, Tensor> -> Model<Tensor>) (data: Map<string, Tensor>) =
     FunctionalBayes.Reporting.FittedReport.saveMcmc path title r modelFn data
 
-/// µs per potential gradient of a gradient source at a point (median of 5 batches of `reps` evaluations).
+/// µs per potential gradient of a gradient source at a point: the median over 5 batches of `reps`
+/// evaluations of the process's CPU time per evaluation (the machine is shared: wall time would count
+/// other processes' turns) and the wall time per evaluation.
 let gradientMicros (source: GradientSource) (reps: int) =
     let ev = source.Create()
     let q = Array.init ev.Dim (fun i -> 0.1 * float (i % 7) - 0.3)
     let g = Array.zeroCreate ev.Dim
     let warm = Stopwatch.StartNew()
     while warm.Elapsed.TotalSeconds < 1.0 do ev.Evaluate(ReadOnlySpan q, Span g) |> ignore
-    Array.init 5 (fun _ ->
-        let sw = Stopwatch.StartNew()
-        for _ in 1 .. reps do ev.Evaluate(ReadOnlySpan q, Span g) |> ignore
-        sw.Elapsed.TotalMilliseconds * 1000.0 / float reps)
-    |> Array.sort |> fun a -> a.[2]
+    let proc = Process.GetCurrentProcess()
+    let batches =
+        Array.init 5 (fun _ ->
+            proc.Refresh()
+            let cpu0 = proc.TotalProcessorTime
+            let sw = Stopwatch.StartNew()
+            for _ in 1 .. reps do ev.Evaluate(ReadOnlySpan q, Span g) |> ignore
+            let wall = sw.Elapsed.TotalMilliseconds * 1000.0 / float reps
+            proc.Refresh()
+            (proc.TotalProcessorTime - cpu0).TotalMilliseconds * 1000.0 / float reps, wall)
+    let median (a: float[]) = (Array.sort a).[2]
+    median (Array.map fst batches), median (Array.map snd batches)
 
 /// Per-draw probabilities: the network run once with every draw (stacked on a leading axis), σ(logits)
 /// with the last axis dropped: (S, n) for a separate net, (S, tasks, n) for the hierarchical one.
@@ -214,16 +229,18 @@ let main argv =
                 match Compilation.compile p pt with
                 | Compiled cp -> printfn "%s" cp.Listing
                 | FellBack (why, _) -> printfn "fell back: %s" why
-            usPerGradient <- gradientMicros compiled (if opts.HierOnly then 200 else 2000)
-            let tapeUs = gradientMicros (GradientSource.tape p) 50
-            printfn "hierarchical potential: %d unconstrained dimensions; %s: %.1f µs per gradient; tape: %.1f µs per gradient" compiled.Dim compiled.Kind usPerGradient tapeUs
+            let cpuUs, wallUs = gradientMicros compiled 2000
+            let tapeCpuUs, tapeWallUs = gradientMicros (GradientSource.tape p) 100
+            usPerGradient <- cpuUs
+            printfn "hierarchical potential: %d unconstrained dimensions; %s: %.1f µs CPU (%.1f µs wall) per gradient; tape: %.1f µs CPU (%.1f µs wall) per gradient"
+                compiled.Dim compiled.Kind cpuUs wallUs tapeCpuUs tapeWallUs
         // hierarchical: one fit of all tasks
         let hierDraws, hierStats, hierRun = fitDraws (uint64 (1000 * seed + 999)) opts.Warmup opts.Draws (classifier hierarchicalNet) hierData
         let hierTrain = accuracy (notebookPredict kTrain (drawProbs hierarchicalNet 3 hierDraws data.XTrain)) data.YTrain
         let hierTest = accuracy (notebookPredict kTest (drawProbs hierarchicalNet 3 hierDraws data.XTest)) data.YTest
-        printfn "seed %d hierarchical: train %.2f%% test %.2f%% in %.1f s (%s); step size %.3g, mean tree depth %.2f, inverse mass %.3g–%.3g, %d divergences; %d gradients in all (%.1f µs each), %d sampling leapfrogs, min bulk ESS %.0f"
-            seed (100.0 * hierTrain) (100.0 * hierTest) hierStats.Seconds hierStats.Sampler hierStats.StepSize hierStats.MeanTreeDepth (fst hierStats.InvMassRange) (snd hierStats.InvMassRange)
-            hierStats.Divergences hierStats.Gradients (hierStats.Seconds * 1e6 / float hierStats.Gradients) hierStats.Leapfrogs hierStats.MinBulkEss
+        printfn "seed %d hierarchical: train %.2f%% test %.2f%% in %.1f s wall, %.1f s CPU (%s); step size %.3g, mean tree depth %.2f, inverse mass %.3g–%.3g, %d divergences; %d gradients in all (%.1f CPU µs each, NUTS included), %d sampling leapfrogs, min bulk ESS %.0f"
+            seed (100.0 * hierTrain) (100.0 * hierTest) hierStats.Seconds hierStats.CpuSeconds hierStats.Sampler hierStats.StepSize hierStats.MeanTreeDepth (fst hierStats.InvMassRange) (snd hierStats.InvMassRange)
+            hierStats.Divergences hierStats.Gradients (hierStats.CpuSeconds * 1e6 / float hierStats.Gradients) hierStats.Leapfrogs hierStats.MinBulkEss
         if seed = 0 then
             let reportPath = Path.Combine(opts.Out, "hbnn-report.html")
             writeReport reportPath "Hierarchical BNN (18 two-moons tasks), NUTS" hierRun (classifier hierarchicalNet) hierData
@@ -299,6 +316,7 @@ let main argv =
           "hierarchical_test_acc_min", Array.min (arr _.HierTest); "hierarchical_test_acc_max", Array.max (arr _.HierTest)
           "separate_seconds", mean _.SepSeconds; "hierarchical_seconds", mean _.HierSeconds
           "hierarchical_seconds_max", Array.max (arr _.HierSeconds)
+          "hierarchical_cpu_seconds", mean _.Hier.CpuSeconds
           "us_per_gradient", usPerGradient
           "hierarchical_gradients", mean (fun r -> float r.Hier.Gradients)
           "hierarchical_sampling_leapfrogs", mean (fun r -> float r.Hier.Leapfrogs)
