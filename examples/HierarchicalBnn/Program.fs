@@ -4,6 +4,12 @@
 /// non-centered around shared means, a shared output layer). Prints train and test accuracy over
 /// several seeds, draws the decision surfaces, exports the hierarchical posterior predictive (every
 /// kept draw in one graph) to ONNX and checks ONNX Runtime against the in-process predictive mean.
+/// Writes hbnn-separate.png, hbnn-hierarchical.png, hbnn-hierarchical-ensemble.onnx and the posterior
+/// report of the hierarchical fit, hbnn-report.html, into --out; ends with one JSON line of the figures
+/// (accuracies, wall and CPU seconds, µs per potential gradient, gradients and leapfrogs, min bulk ESS).
+/// Options: --seeds N (5), --out DIR (.), --warmup N (1000), --draws N (500), --hierarchical-only (no
+/// separate fits, pictures or ONNX: for timing the hierarchical fit), --centered (the hierarchical
+/// layers centered: the same model, another geometry for NUTS).
 ///
 /// The pictures need a font: on Debian/Ubuntu `apt-get install fonts-dejavu-core`.
 module HierarchicalBnn.Program
@@ -17,7 +23,7 @@ open FunctionalBayes.Onnx
 open FunctionalBayes.OnnxRuntime
 open FunctionalBayes.Tensors
 
-type private Options = { Out: string; Seeds: int; Warmup: int; Draws: int; HierOnly: bool }
+type private Options = { Out: string; Seeds: int; Warmup: int; Draws: int; HierOnly: bool; Parameterization: Parameterization }
 
 let private parse (argv: string[]) =
     let rec go i o =
@@ -29,8 +35,9 @@ let private parse (argv: string[]) =
             | "--warmup" when i + 1 < argv.Length -> go (i + 2) { o with Warmup = int argv.[i + 1] }
             | "--draws" when i + 1 < argv.Length -> go (i + 2) { o with Draws = int argv.[i + 1] }
             | "--hierarchical-only" -> go (i + 1) { o with HierOnly = true }
-            | a -> failwithf "unknown argument %s (use --seeds N, --out DIR, --warmup N, --draws N, --hierarchical-only)" a
-    let o = go 0 { Out = "."; Seeds = 5; Warmup = 1000; Draws = 500; HierOnly = false }
+            | "--centered" -> go (i + 1) { o with Parameterization = Parameterization.Centered }
+            | a -> failwithf "unknown argument %s (use --seeds N, --out DIR, --warmup N, --draws N, --hierarchical-only, --centered)" a
+    let o = go 0 { Out = "."; Seeds = 5; Warmup = 1000; Draws = 500; HierOnly = false; Parameterization = Parameterization.NonCentered }
     if o.Seeds < 1 || o.Warmup < 1 || o.Draws < 1 then failwith "--seeds, --warmup and --draws must be at least 1"
     o
 
@@ -40,11 +47,11 @@ let widths = [| 5; 5; 1 |]
 /// One MLP for one task: Normal(0, 1) on every weight and bias. x (n, 2) → logits (n, 1).
 let separateNet (x: Tensor) = BayesianMlp.Default.Call("net", x, widths, Activations.tanh)
 
-/// The notebook's HNN: layers 0 and 1 per task (non-centered, no bias), the output layer shared.
+/// The notebook's HNN: layers 0 and 1 per task (no bias; non-centered as the notebook, or centered: the
+/// same model, another geometry for the sampler), the output layer shared.
 /// x (tasks, n, 2) or (n, 2) shared by every task → logits (tasks, n, 1).
-let hierarchicalNet (x: Tensor) =
-    let p = if Environment.GetEnvironmentVariable "HBNN_CENTERED" = "1" then Parameterization.Centered else Parameterization.NonCentered
-    { HierarchicalMlp.Default with Hierarchical = { HierarchicalDenseLayer.Default with Parameterization = p } }.Call("net", x, tasks, widths, [| 0; 1 |], Activations.tanh)
+let hierarchicalNet (par: Parameterization) (x: Tensor) =
+    { HierarchicalMlp.Default with Hierarchical = { HierarchicalDenseLayer.Default with Parameterization = par } }.Call("net", x, tasks, widths, [| 0; 1 |], Activations.tanh)
 
 /// Bernoulli(logits = net(x)) observations y.
 let classifier (net: Tensor -> Model<Tensor>) (data: Map<string, Tensor>) = model {
@@ -67,7 +74,9 @@ type FitStats =
       MeanTreeDepth: float
       /// The adapted inverse mass: smallest and largest diagonal entries.
       InvMassRange: float * float
-      Divergences: int }
+      Divergences: int
+      /// The scalars with the smallest bulk ESS: name, ESS, split R̂.
+      Worst: (string * float * float)[] }
 
 /// THE ONE PLACE THAT CHOOSES THE INFERENCE: NUTS with window adaptation as BlackJAX runs it (one chain,
 /// `warmup` adaptation iterations, initial step 1 without Stan's step-size heuristic, target 0.8, depth 10),
@@ -95,9 +104,6 @@ let fitDraws (seed: uint64) (warmup: int) (draws: int) (modelFn: Map<string, Ten
     let st = r.Flat.Stats.[0]
     let summary = Mcmc.summary r
     let ess = summary |> Array.map _.EssBulk |> Array.min
-    if Environment.GetEnvironmentVariable "HBNN_WORST" = "1" then
-        for s in summary |> Array.sortBy _.EssBulk |> Array.truncate 12 do
-            printfn "  %-40s mean %8.3f sd %7.3f ess %6.1f rhat %.3f" s.Name s.Mean s.Sd s.EssBulk s.RHat
     let im =
         match st.Metric with
         | DiagonalMetric v -> Array.min v, Array.max v
@@ -105,6 +111,7 @@ let fitDraws (seed: uint64) (warmup: int) (draws: int) (modelFn: Map<string, Ten
     Mcmc.merged r,
     { Seconds = r.Seconds; CpuSeconds = cpu; Leapfrogs = st.NumLeapfrog |> Array.sumBy int64; Gradients = count.Value; MinBulkEss = ess; Sampler = "nuts/" + r.GradientKind
       StepSize = st.AdaptedStepSize; MeanTreeDepth = st.TreeDepth |> Array.averageBy float; InvMassRange = im
+      Worst = summary |> Array.sortBy _.EssBulk |> Array.truncate 4 |> Array.map (fun s -> s.Name, s.EssBulk, s.RHat)
       Divergences = st.WarmupDivergences + (st.Divergent |> Array.sumBy (fun b -> if b then 1 else 0)) },
     r
 
@@ -150,20 +157,20 @@ let accuracy (pred: Tensor) (y: Tensor) =
 
 /// The hierarchical posterior predictive as one model: x (B, 2) → p (B, tasks), the mean over every
 /// draw of σ(logits) for each task; `aligned` are the draws from Ensemble.alignDraws 3.
-let ensembleModel (data: Map<string, Tensor>) = model {
-    let! logits = hierarchicalNet data.["x"]
+let ensembleModel (par: Parameterization) (data: Map<string, Tensor>) = model {
+    let! logits = hierarchicalNet par data.["x"]
     let p = logits |> Tensor.sigmoid |> Tensor.meanAxes [| 0 |] false |> Tensor.squeeze -1 |> Tensor.permute [| 1; 0 |]
     return! Model.observe "p" (BernoulliProbs p) None
 }
 
 /// The grid's mean probability per task, (tasks, grid points), in chunks of rows (memory stays bounded).
-let hierarchicalGridMean (draws: Map<string, Tensor>) (grid: Tensor) =
+let hierarchicalGridMean (par: Parameterization) (draws: Map<string, Tensor>) (grid: Tensor) =
     let aligned = Ensemble.alignDraws 3 draws
     let n = grid.Shape.[0]
     let chunk = 250
     [| for s in 0 .. chunk .. n - 1 ->
         let x = Tensor.narrow 0 s (min chunk (n - s)) grid
-        Model.run (Handlers.substitute aligned (hierarchicalNet x)) |> Tensor.sigmoid |> Tensor.meanAxes [| 0 |] false |> Tensor.squeeze -1 |]
+        Model.run (Handlers.substitute aligned (hierarchicalNet par x)) |> Tensor.sigmoid |> Tensor.meanAxes [| 0 |] false |> Tensor.squeeze -1 |]
     |> Tensor.concat 1
 
 // ---- pictures -------------------------------------------------------------------------------------
@@ -215,6 +222,7 @@ let main argv =
     let results = ResizeArray<SeedResult>()
     let mutable onnxMaxDiff = nan
     let mutable usPerGradient = nan
+    let hierarchicalNet = hierarchicalNet opts.Parameterization
     for seed in 0 .. opts.Seeds - 1 do
         let key = Rng.key (uint64 (31 + seed))
         let kData, kPred = Rng.split key
@@ -224,11 +232,6 @@ let main argv =
         if seed = 0 then
             let p = LogDensity.potential (Rng.key 0UL) (classifier hierarchicalNet hierData)
             let compiled = Compilation.auto p
-            if Environment.GetEnvironmentVariable "HBNN_LISTING" = "1" then
-                let pt = p.Latents |> Array.map (fun l -> Tensor.zeros l.UnconstrainedShape + 0.1)
-                match Compilation.compile p pt with
-                | Compiled cp -> printfn "%s" cp.Listing
-                | FellBack (why, _) -> printfn "fell back: %s" why
             let cpuUs, wallUs = gradientMicros compiled 2000
             let tapeCpuUs, tapeWallUs = gradientMicros (GradientSource.tape p) 100
             usPerGradient <- cpuUs
@@ -241,6 +244,7 @@ let main argv =
         printfn "seed %d hierarchical: train %.2f%% test %.2f%% in %.1f s wall, %.1f s CPU (%s); step size %.3g, mean tree depth %.2f, inverse mass %.3g–%.3g, %d divergences; %d gradients in all (%.1f CPU µs each, NUTS included), %d sampling leapfrogs, min bulk ESS %.0f"
             seed (100.0 * hierTrain) (100.0 * hierTest) hierStats.Seconds hierStats.CpuSeconds hierStats.Sampler hierStats.StepSize hierStats.MeanTreeDepth (fst hierStats.InvMassRange) (snd hierStats.InvMassRange)
             hierStats.Divergences hierStats.Gradients (hierStats.CpuSeconds * 1e6 / float hierStats.Gradients) hierStats.Leapfrogs hierStats.MinBulkEss
+        printfn "  smallest bulk ESS: %s" (String.Join("; ", hierStats.Worst |> Array.map (fun (n, e, r) -> sprintf "%s %.1f (R̂ %.2f)" n e r)))
         if seed = 0 then
             let reportPath = Path.Combine(opts.Out, "hbnn-report.html")
             writeReport reportPath "Hierarchical BNN (18 two-moons tasks), NUTS" hierRun (classifier hierarchicalNet) hierData
@@ -266,7 +270,7 @@ let main argv =
             // pictures
             let perTaskTest (pred: Tensor) = Array.init tasks (fun t -> accuracy (Tensor.select 0 t pred) (Tensor.select 0 t data.YTest))
             let sepGrid = Array.init tasks (fun t -> drawProbs separateNet 2 (fst sep.[t]) grid |> Tensor.meanAxes [| 0 |] false |> Tensor.toArray)
-            let hierGridT = hierarchicalGridMean hierDraws grid
+            let hierGridT = hierarchicalGridMean opts.Parameterization hierDraws grid
             let hierGrid = Array.init tasks (fun t -> Tensor.select 0 t hierGridT |> Tensor.toArray)
             let sepPng = Path.Combine(opts.Out, "hbnn-separate.png")
             let hierPng = Path.Combine(opts.Out, "hbnn-hierarchical.png")
@@ -276,7 +280,7 @@ let main argv =
             // the posterior predictive as one ONNX model, checked against the in-process mean over draws
             let aligned = Ensemble.alignDraws 3 hierDraws
             let xAll = Tensor.reshape [| tasks * 50; 2 |] data.XTest
-            let onnx = Export.toModel ExportOptions.Default ensembleModel aligned (Map [ "x", xAll ])
+            let onnx = Export.toModel ExportOptions.Default (ensembleModel opts.Parameterization) aligned (Map [ "x", xAll ])
             let onnxPath = Path.Combine(opts.Out, "hbnn-hierarchical-ensemble.onnx")
             Export.toFile onnxPath onnx
             use predictor = OnnxPredictor.Load onnxPath
@@ -303,7 +307,7 @@ let main argv =
     line "hierarchical test" (arr _.HierTest)
     let ahead = results |> Seq.forall (fun r -> r.HierTest > r.SepTest)
     printfn "hierarchical ahead of separate on test for every seed: %b" ahead
-    printfn "wall time: separate %.1f s (18 fits in parallel), hierarchical %.1f s (mean per seed)" (Array.average (arr _.SepSeconds)) (Array.average (arr _.HierSeconds))
+    printfn "wall time: separate %.1f s (18 fits in parallel), hierarchical %.1f s (%.1f s CPU) (means per seed)" (Array.average (arr _.SepSeconds)) (Array.average (arr _.HierSeconds)) (Array.average (arr _.Hier.CpuSeconds))
     let mean f = Array.average (arr f)
     let json =
         [ "separate_train_acc", mean _.SepTrain
