@@ -49,10 +49,10 @@ var seconds = sw.Elapsed.TotalSeconds;
 
 var summary = fitted.Summary(samples: 1000, seed: 2);
 Console.WriteLine();
-Console.WriteLine($"{"site",-26} {"mean",10} {"sd",10} {"2.5%",10} {"97.5%",10}");
+Console.WriteLine($"{"site",-26} {"mean",10} {"sd",10} {"5%",10} {"95%",10}");
 foreach (var s in summary)
     for (var i = 0; i < s.Mean.Length; i++)
-        Console.WriteLine($"{s.Label(i),-26} {s.Mean[i],10:F4} {s.Sd[i],10:F4} {s.Q025[i],10:F4} {s.Q975[i],10:F4}");
+        Console.WriteLine($"{s.Label(i),-26} {s.Mean[i],10:F4} {s.Sd[i],10:F4} {s.Q5[i],10:F4} {s.Q95[i],10:F4}");
 
 double[] Est(string name) => summary.Single(s => s.Name == name).Mean;
 var truth = new[] { bias }.Concat(beta1).Concat(beta2).Concat(PairWeights(theta)).ToArray();

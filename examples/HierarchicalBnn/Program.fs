@@ -81,7 +81,7 @@ type FitStats =
 /// THE ONE PLACE THAT CHOOSES THE INFERENCE: NUTS with window adaptation as BlackJAX runs it (one chain,
 /// `warmup` adaptation iterations, initial step 1 without Stan's step-size heuristic, target 0.8, depth 10),
 /// keeping `draws` draws. Posterior draws stacked on a first axis by site name.
-let fitDraws (seed: uint64) (warmup: int) (draws: int) (modelFn: Map<string, Tensor> -> Model<Tensor>) (data: Map<string, Tensor>) : Map<string, Tensor> * FitStats * McmcResult =
+let fitDraws (seed: uint64) (warmup: int) (draws: int) (modelFn: Map<string, Tensor> -> Model<Tensor>) (data: Map<string, Tensor>) : Map<string, Tensor> * FitStats * Posterior<Tensor> =
     let opts =
         { McmcOptions.Default with
             Chains = 1; Warmup = warmup; Samples = draws; Seed = seed; FindInitialStepSize = false; Parallel = false; Log = ignore }
@@ -98,7 +98,8 @@ let fitDraws (seed: uint64) (warmup: int) (draws: int) (modelFn: Map<string, Ten
                         e.Evaluate(q, g) } }
     let proc = Process.GetCurrentProcess()
     let cpu0 = proc.TotalProcessorTime
-    let r = Fit.mcmc { opts with Gradient = counting } modelFn data
+    let posterior = Fit.mcmc { opts with Gradient = counting } modelFn data
+    let r = Posterior.samplesPart "fitDraws" posterior
     proc.Refresh()
     let cpu = (proc.TotalProcessorTime - cpu0).TotalSeconds
     let st = r.Flat.Stats.[0]
@@ -113,12 +114,12 @@ let fitDraws (seed: uint64) (warmup: int) (draws: int) (modelFn: Map<string, Ten
       StepSize = st.AdaptedStepSize; MeanTreeDepth = st.TreeDepth |> Array.averageBy float; InvMassRange = im
       Worst = summary |> Array.sortBy _.EssBulk |> Array.truncate 4 |> Array.map (fun s -> s.Name, s.EssBulk, s.RHat)
       Divergences = st.WarmupDivergences + (st.Divergent |> Array.sumBy (fun b -> if b then 1 else 0)) },
-    r
+    posterior
 
 /// THE ONE PLACE THAT WRITES THE POSTERIOR REPORT of a fit (draws, NUTS statistics, the model's description,
-/// posterior predictive checks) as HTML.
-let writeReport (path: string) (title: string) (r: McmcResult) (modelFn: Map<string, Tensor> -> Model<Tensor>) (data: Map<string, Tensor>) =
-    FunctionalBayes.Reporting.FittedReport.saveMcmc path title r modelFn data
+/// posterior predictive checks) as one self-contained HTML file.
+let writeReport (path: string) (posterior: Posterior<Tensor>) (data: Map<string, Tensor>) =
+    FunctionalBayes.Reporting.Report.save path posterior data
 
 /// µs per potential gradient of a gradient source at a point: the median over 5 batches of `reps`
 /// evaluations of the process's CPU time per evaluation (the machine is shared: wall time would count
@@ -247,7 +248,7 @@ let main argv =
         printfn "  smallest bulk ESS: %s" (String.Join("; ", hierStats.Worst |> Array.map (fun (n, e, r) -> sprintf "%s %.1f (R̂ %.2f)" n e r)))
         if seed = 0 then
             let reportPath = Path.Combine(opts.Out, "hbnn-report.html")
-            writeReport reportPath "Hierarchical BNN (18 two-moons tasks), NUTS" hierRun (classifier hierarchicalNet) hierData
+            writeReport reportPath hierRun hierData
             printfn "wrote %s" (Path.GetFullPath reportPath)
         if opts.HierOnly then
             results.Add { SepTrain = nan; SepTest = nan; HierTrain = hierTrain; HierTest = hierTest; SepSeconds = nan; HierSeconds = hierStats.Seconds; Hier = hierStats }

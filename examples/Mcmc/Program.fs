@@ -45,12 +45,13 @@ let regressionData (n: int) =
 
 let private inv (v: float) = v.ToString("R", CultureInfo.InvariantCulture)
 
-let private printSummary (r: McmcResult) =
+let private printSummary (p: Posterior<'T>) =
     printfn "%-28s %9s %9s %9s %9s %9s %9s %9s %9s %7s" "parameter" "mean" "sd" "mcse" "5%" "50%" "95%" "ess_bulk" "ess_tail" "r_hat"
-    for s in Mcmc.summary r do
+    for s in Posterior.summary p (Rng.key 0UL) 1000 do
         printfn "%-28s %9.3f %9.3f %9.3f %9.3f %9.3f %9.3f %9.0f %9.0f %7.3f" s.Name s.Mean s.Sd s.McseMean s.Q5 s.Q50 s.Q95 s.EssBulk s.EssTail s.RHat
 
-let private printSampler (r: McmcResult) =
+let private printSampler (p: Posterior<'T>) =
+    let r = Posterior.samplesPart "printSampler" p
     for k in 0 .. r.Chains - 1 do
         let s = r.Flat.Stats.[k]
         printfn "chain %d: step size %.3f, mean tree depth %.2f, leapfrogs %d, divergences %d, mean accept %.3f, warmup %.1fs, sampling %.1fs"
@@ -67,8 +68,8 @@ let main _ =
     printfn "Eight schools (non-centered), 4 chains x 1000 draws after 1000 warmup:"
     printSummary r
     printSampler r
-    let divergences = r.Flat.Stats |> Array.sumBy (fun s -> s.Divergent |> Array.filter id |> Array.length)
-    FunctionalBayes.Reporting.FittedReport.saveMcmc "report.html" "Eight schools (non-centered), NUTS" r eightSchools data
+    let divergences = (Posterior.samplesPart "divergences" r).Flat.Stats |> Array.sumBy (fun s -> s.Divergent |> Array.filter id |> Array.length)
+    FunctionalBayes.Reporting.Report.save "report.html" r data
     printfn "Report: %s" (IO.Path.GetFullPath "report.html")
     let rd = regressionData 200
     let rr = Fit.mcmc { McmcOptions.Default with Seed = 2UL; Warmup = 500; Samples = 500 } regression rd
@@ -77,7 +78,7 @@ let main _ =
     printSummary rr
     printSampler rr
     let seconds = sw.Elapsed.TotalSeconds
-    let es = Mcmc.summary r
+    let es = Posterior.summary r (Rng.key 0UL) 1000
     let maxRhat = es |> Array.map (fun s -> s.RHat) |> Array.max
     let minEss = es |> Array.map (fun s -> s.EssBulk) |> Array.min
     printfn "{\"eight_schools_max_rhat\":%s,\"eight_schools_min_ess_bulk\":%s,\"divergences\":%d,\"seconds\":%s}" (inv maxRhat) (inv minEss) divergences (inv seconds)

@@ -72,23 +72,18 @@ let main argv =
     let sw = Stopwatch.StartNew()
     let fitted =
         Fit.vi { FitOptions.Default with
-                   Epochs = Some opts.Epochs; BatchSize = Some batch; LearningRate = 0.05
-                   Schedule = LrSchedule.WarmupCosine; Seed = opts.Seed; OnProgress = Some progress } model data
+                   Run.Epochs = Some opts.Epochs; Run.BatchSize = Some batch; LearningRate = 0.05
+                   Schedule = LrSchedule.WarmupCosine; Seed = opts.Seed; Run.OnProgress = Some progress } model data
     let seconds = sw.Elapsed.TotalSeconds
 
-    let summary = Fit.summary fitted (Rng.key 2UL) 1000
+    let summary = Posterior.summary fitted (Rng.key 2UL) 1000
     printfn ""
-    printfn "%-26s %10s %10s %10s %10s" "site" "mean" "sd" "2.5%" "97.5%"
+    printfn "%-26s %10s %10s %10s %10s %8s" "scalar" "mean" "sd" "5%" "95%" "ess_bulk"
     for s in summary do
-        let m = Tensor.toArray s.Mean
-        let sd = Tensor.toArray s.Sd
-        let lo = Tensor.toArray s.Q025
-        let hi = Tensor.toArray s.Q975
-        for i in 0 .. m.Length - 1 do
-            let label = if m.Length = 1 then s.Name else sprintf "%s[%d]" s.Name i
-            printfn "%-26s %10.4f %10.4f %10.4f %10.4f" label m.[i] sd.[i] lo.[i] hi.[i]
+        printfn "%-26s %10.4f %10.4f %10.4f %10.4f %8.0f" s.Name s.Mean s.Sd s.Q5 s.Q95 s.EssBulk
 
-    let est name = (summary |> Array.find (fun s -> s.Name = name)).Mean
+    let means = Posterior.mean fitted (Rng.key 2UL) 1000
+    let est (name: string) = means.[name]
     let truth = Array.concat [ [| bias |]; beta1; beta2; pairWeights theta ]
     let estimate =
         Array.concat [ Tensor.toArray (est "InterceptLayer_b_beta"); Tensor.toArray (est "AdaptiveLayer_x_beta")
@@ -99,12 +94,12 @@ let main argv =
     printfn "Recovered %d coefficients (intercept, linear, quadratic, FM pairs): RMSE %.4f; sigma %.4f (true %.2f)" truth.Length rmse sigmaHat sigma
 
     Directory.CreateDirectory opts.Out |> ignore
-    Fit.saveParams (Path.Combine(opts.Out, "quickstart-params.json")) fitted.Params
+    Fit.save (Path.Combine(opts.Out, "quickstart-posterior.json")) fitted
 
     // Export the posterior-mean predictor, then check ONNX Runtime against the in-process predictor
     // on 256 held-out rows.
     let heldOut = Map [ "x", Rng.normal (Rng.key 7UL) [| 256; d |] ]
-    let points = Export.posteriorMean fitted (Rng.key 3UL) 1000
+    let points = Posterior.mean fitted (Rng.key 3UL) 1000
     let onnxPath = Path.Combine(opts.Out, "quickstart.onnx")
     Export.toModel ExportOptions.Default model points heldOut |> Export.toFile onnxPath
     let inProcess = Export.predict model points heldOut |> Array.find (fun (site, _) -> site = "y") |> snd |> Tensor.toArray
@@ -120,5 +115,5 @@ let main argv =
         onnxPath (String.Join(", ", predictor.Inputs |> Seq.map string)) predictor.RuntimeVersion maxDiff
 
     printfn """{"coef_rmse":%s,"sigma_abs_err":%s,"fit_seconds":%s,"steps":%d,"onnx_max_abs_diff":%s}"""
-        (inv rmse) (inv (abs (sigmaHat - sigma))) (inv seconds) fitted.Losses.Length (inv maxDiff)
+        (inv rmse) (inv (abs (sigmaHat - sigma))) (inv seconds) (Posterior.losses fitted).Length (inv maxDiff)
     0

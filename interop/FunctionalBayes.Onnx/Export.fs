@@ -36,10 +36,6 @@ module Export =
         [ "PSplineLayer_", "its B-spline basis of x is computed on the host from the data, outside the tensor graph"
           "HSGPLayer_", "its sine basis of x is computed on the host from the data, outside the tensor graph" ]
 
-    /// The element-wise posterior means of the latent sites, from n draws of a fitted guide.
-    let posteriorMean (f: Fitted<'T>) (key: RngKey) (n: int) : Map<string, Tensor> =
-        Fit.posterior f key n |> Map.map (fun _ d -> Tensor.meanAxes [| 0 |] false d)
-
     /// The predictive mean of an observation distribution: class probabilities for a categorical, the
     /// expected class for an ordered logistic, the mean otherwise.
     let predictiveMean (d: Distribution) : Tensor =
@@ -428,6 +424,7 @@ module Export =
     /// Writes the ONNX model to a file.
     let toFile (path: string) (m: Onnx.ModelProto) = File.WriteAllBytes(path, m.ToByteArray())
 
-    /// Exports a fitted model's posterior-mean predictor (posterior means from n guide draws).
-    let fitted (opts: ExportOptions) (f: Fitted<'T>) (key: RngKey) (draws: int) (example: Map<string, Tensor>) : Onnx.ModelProto =
-        toModel opts f.Model (posteriorMean f key draws) example
+    /// Exports a posterior's posterior-mean predictor: the latents at their posterior means (from n guide
+    /// draws, or all of a sampler's draws; Posterior.mean).
+    let posterior (opts: ExportOptions) (p: Posterior<'T>) (key: RngKey) (draws: int) (example: Map<string, Tensor>) : Onnx.ModelProto =
+        toModel opts p.Model (Posterior.mean p key draws) example

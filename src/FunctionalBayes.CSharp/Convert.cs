@@ -27,4 +27,15 @@ internal static class Convert
     internal static FSharpOption<FSharpFunc<FTensor?, FTensor?>>? Activation(Func<NdArray, NdArray>? f) =>
         f is null ? null : FSharpOption<FSharpFunc<FTensor?, FTensor?>>.Some(FuncConvert.FromFunc<FTensor?, FTensor?>(t =>
             (f(NdArray.Wrap(t)) ?? throw new InvalidOperationException("The activation function returned null.")).Value));
+
+    /// <summary>A facade model function as the core's model function of the data (the result boxed).</summary>
+    internal static FSharpFunc<FSharpMap<string, FTensor?>, Model<object?>> ModelFunction<T>(Func<DataSet, BayesModel<T>>? model, string name)
+    {
+        ArgumentNullException.ThrowIfNull(model, name);
+        return FuncConvert.FromFunc<FSharpMap<string, FTensor?>, Model<object?>>(map =>
+        {
+            var m = model(DataSet.FromMap(map)) ?? throw new InvalidOperationException("The model function returned null.");
+            return FunctionalBayes.Model.map(FuncConvert.FromFunc<T, object?>(v => v), m.Value);
+        });
+    }
 }

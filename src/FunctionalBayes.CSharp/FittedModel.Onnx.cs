@@ -30,7 +30,7 @@ public sealed partial class FittedModel
     {
         if (settings.PosteriorDraws < 1)
             throw new ArgumentOutOfRangeException(nameof(settings), settings.PosteriorDraws, "PosteriorDraws must be at least 1.");
-        return Export.posteriorMean(AsTensorFitted(), Rng.key((ulong)settings.Seed), settings.PosteriorDraws);
+        return FunctionalBayes.Posterior.mean(Core, Rng.key((ulong)settings.Seed), settings.PosteriorDraws);
     }
 
     /// <summary>
@@ -45,7 +45,7 @@ public sealed partial class FittedModel
         ArgumentNullException.ThrowIfNull(data);
         var means = PosteriorMeans(settings ?? new OnnxExportSettings());
         var result = new Dictionary<string, NdArray>();
-        foreach (var (site, value) in Export.predict(AsTensorFitted().Model, means, data.ToMap()))
+        foreach (var (site, value) in Export.predict(AsTensorPosterior().Model, means, data.ToMap()))
             result[site] = new NdArray(value);
         return result;
     }
@@ -63,7 +63,7 @@ public sealed partial class FittedModel
         ArgumentNullException.ThrowIfNull(example);
         var s = settings ?? new OnnxExportSettings();
         var opts = new ExportOptions(s.IrVersion, s.Opset, s.Float64, ExportOptions.Default.BatchDim, ExportOptions.Default.GraphName);
-        return Export.toBytes(Export.toModel(opts, AsTensorFitted().Model, PosteriorMeans(s), example.ToMap()));
+        return Export.toBytes(Export.toModel(opts, AsTensorPosterior().Model, PosteriorMeans(s), example.ToMap()));
     }
 
     /// <summary>Writes the posterior-mean predictor to an ONNX file (see <see cref="ExportOnnx(DataSet, OnnxExportSettings?)"/>).</summary>

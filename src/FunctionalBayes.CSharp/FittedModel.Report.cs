@@ -9,7 +9,7 @@ public sealed partial class FittedModel
     /// the model's description and posterior predictive checks of the observed sites on <paramref name="data"/>.</summary>
     /// <param name="path">The HTML file to write (its folder is created).</param>
     /// <param name="data">The data the model was fitted on (observed sites are compared with replicated data).</param>
-    /// <param name="samples">Guide draws summarised and plotted (at least 4).</param>
+    /// <param name="samples">Guide draws summarised and plotted (at least 4; a sampled posterior shows all its draws).</param>
     /// <param name="seed">The seed of the draws.</param>
     /// <exception cref="ArgumentNullException"><paramref name="path"/> or <paramref name="data"/> is null.</exception>
     /// <exception cref="ArgumentException"><paramref name="samples"/> is less than 4, or the model rejects the data.</exception>
@@ -17,7 +17,7 @@ public sealed partial class FittedModel
     {
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(data);
-        var input = FunctionalBayes.Reporting.ReportOf.fitted("Posterior report (SVI)", Rng.key(seed), samples, Core, data.ToMap());
-        FunctionalBayes.Reporting.Report.save(path, input);
+        var input = FunctionalBayes.Reporting.FromPosterior.input(Method, Rng.key(seed), samples, Core, data.ToMap());
+        FunctionalBayes.Reporting.Report.saveInput(path, input);
     }
 }

@@ -9,52 +9,74 @@ namespace FunctionalBayes.Fluent;
 /// </summary>
 public sealed partial class FittedModel
 {
-    internal FittedModel(Fitted<object?> core, bool stoppedEarly, TimeSpan fitTime)
+    internal FittedModel(Posterior<object?> core, TimeSpan fitTime)
     {
         Core = core;
-        StoppedEarly = stoppedEarly;
         FitTime = fitTime;
-        Parameters = Convert.FromMap(core.Params);
+        Guide = core.Source is PosteriorSource.Guide g ? g.Item : null;
+        Samples = core.Source is PosteriorSource.Samples r ? r.Item : null;
+        Parameters = Guide is null ? new SortedDictionary<string, NdArray>(StringComparer.Ordinal) : Convert.FromMap(Guide.Params);
     }
 
-    /// <summary>The core's fitted record (model function, guide, parameters), for other parts of this facade.</summary>
-    internal Fitted<object?> Core { get; }
+    /// <summary>The core's posterior (model function and guide or draws), for other parts of this facade.</summary>
+    internal Posterior<object?> Core { get; }
+
+    private GuidePosterior? Guide { get; }
+
+    private McmcResult? Samples { get; }
 
     /// <summary>
-    /// The core's fitted record with a model that returns the F# tensor, for core APIs that need a
-    /// <c>Fitted&lt;Tensor&gt;</c> (for example an ONNX export added in another file of this partial class).
+    /// The core's posterior with a model that returns the F# tensor, for core APIs that need a
+    /// <c>Posterior&lt;Tensor&gt;</c> (for example the ONNX export in another file of this partial class).
     /// Throws when the model's result is not an <see cref="NdArray"/>.
     /// </summary>
-    internal Fitted<FTensor?> AsTensorFitted()
+    internal Posterior<FTensor?> AsTensorPosterior()
     {
         var f = Core.Model;
         var model = Microsoft.FSharp.Core.FuncConvert.FromFunc<Microsoft.FSharp.Collections.FSharpMap<string, FTensor?>, Model<FTensor?>>(data =>
             FunctionalBayes.Model.map(Microsoft.FSharp.Core.FuncConvert.FromFunc<object?, FTensor?>(o =>
                 o is NdArray a ? a.Value : throw new InvalidOperationException($"The model returns {o?.GetType().Name ?? "null"}, not an NdArray.")),
                 f.Invoke(data)));
-        return new Fitted<FTensor?>(model, Core.Guide, Core.Params, Core.Losses);
+        return new Posterior<FTensor?>(model, Core.Source);
     }
 
-    /// <summary>The fitted parameters (guide and model params) on their constrained sets, by name.</summary>
+    /// <summary>How the posterior was made: "SVI (AutoNormal)", "NUTS", ...</summary>
+    public string Method => FunctionalBayes.Posterior.methodName(Core);
+
+    /// <summary>True when the posterior is a sampler's draws (NUTS), false for a fitted guide (SVI).</summary>
+    public bool IsSampled => Samples is not null;
+
+    /// <summary>The fitted parameters (guide and model params) on their constrained sets, by name; empty for a sampled posterior.</summary>
     public IReadOnlyDictionary<string, NdArray> Parameters { get; }
 
-    /// <summary>The loss (negative ELBO) of every step; empty for a loaded model.</summary>
-    public IReadOnlyList<double> Losses => Core.Losses;
+    /// <summary>The loss (negative ELBO) of every SVI step; empty for a loaded or sampled posterior.</summary>
+    public IReadOnlyList<double> Losses => Guide?.Losses ?? Array.Empty<double>();
 
-    /// <summary>The guide's name, for example "AutoDiagonalNormal".</summary>
-    public string GuideName => Core.Guide.Name;
+    /// <summary>The guide's name, for example "AutoDiagonalNormal"; null for a sampled posterior.</summary>
+    public string? GuideName => Guide?.Guide.Name;
 
     /// <summary>True when early stopping ended the fit before its last step.</summary>
-    public bool StoppedEarly { get; }
+    public bool StoppedEarly => Guide?.StoppedEarly ?? false;
 
-    /// <summary>How long the fit ran (zero for a loaded model).</summary>
+    /// <summary>How long the fit or the sampling ran (zero for a loaded model).</summary>
     public TimeSpan FitTime { get; }
 
+    /// <summary>Chains of a sampled posterior (1 for a fitted guide, whose draws form one chain).</summary>
+    public int Chains => Samples?.Chains ?? 1;
+
+    /// <summary>Divergent transitions after warmup, over all chains (0 for a fitted guide).</summary>
+    public int Divergences => Samples is null ? 0 : Samples.Flat.Stats.Sum(s => s.Divergent.Count(d => d));
+
+    /// <summary>Stan's warnings for a sampled posterior (divergences, tree depth, E-BFMI, R-hat, ESS); empty when all is
+    /// well and for a fitted guide.</summary>
+    public IReadOnlyList<string> Warnings => FunctionalBayes.Posterior.warnings(Core).ToArray();
+
     /// <summary>
-    /// The posterior predictive on new data: for every site the model samples and the guide does not cover, the
-    /// mean and standard deviation over <paramref name="samples"/> draws. Observed sites are predicted too: when
-    /// the data still hold the observations (the training data, say), their values are ignored and the site is
-    /// drawn, so <c>Predict(trainingData)["y"]</c> is the posterior predictive at the training rows.
+    /// The posterior predictive on new data: for every site the model samples and the posterior does not cover, the
+    /// mean and standard deviation over <paramref name="samples"/> posterior draws (fresh guide draws, or that many of a
+    /// sampler's draws evenly spaced). Observed sites are predicted too: when the data still hold the observations
+    /// (the training data, say), their values are ignored and the site is drawn, so <c>Predict(trainingData)["y"]</c>
+    /// is the posterior predictive at the training rows.
     /// </summary>
     /// <param name="newData">The data to predict for.</param>
     /// <param name="samples">Posterior draws (at least 1).</param>
@@ -67,44 +89,50 @@ public sealed partial class FittedModel
     public IReadOnlyDictionary<string, SitePrediction> Predict(DataSet newData, int samples = 100, ulong seed = 1, bool keepSamples = false)
     {
         ArgumentNullException.ThrowIfNull(newData);
-        var ps = FunctionalBayes.Fit.predict(Core, Rng.key(seed), samples, keepSamples, newData.ToMap());
+        var ps = FunctionalBayes.Posterior.predict(Core, Rng.key(seed), samples, keepSamples, newData.ToMap());
         var d = new SortedDictionary<string, SitePrediction>(StringComparer.Ordinal);
         foreach (var kv in ps) d[kv.Key] = new SitePrediction(kv.Key, kv.Value);
         return d;
     }
 
-    /// <summary>Posterior summaries (mean, sd, 2.5 % and 97.5 % quantiles) of every latent site from guide draws.</summary>
-    /// <param name="samples">Posterior draws (at least 1).</param>
-    /// <param name="seed">The seed of the draws.</param>
-    /// <exception cref="ArgumentException"><paramref name="samples"/> is less than 1.</exception>
+    /// <summary>
+    /// The posterior summary per site (mean, sd, MCSE, 5/50/95 % quantiles, bulk and tail ESS, R-hat per element):
+    /// over a sampler's chains (deterministic sites included), or over <paramref name="samples"/> independent guide
+    /// draws taken as one chain.
+    /// </summary>
+    /// <param name="samples">Guide draws (at least 4; ignored for a sampled posterior).</param>
+    /// <param name="seed">The seed of the guide draws.</param>
+    /// <exception cref="ArgumentException"><paramref name="samples"/> is less than 4 for a fitted guide.</exception>
     public IReadOnlyList<PosteriorSummary> Summary(int samples = 1000, ulong seed = 2) =>
-        FunctionalBayes.Fit.summary(Core, Rng.key(seed), samples).Select(s => new PosteriorSummary(s)).ToArray();
+        FunctionalBayes.Posterior.summaryBySite(Core, Rng.key(seed), samples).Select(s => new PosteriorSummary(s)).ToArray();
 
-    /// <summary>Draws of every latent site from the fitted guide, stacked on a new first axis, by site name.</summary>
-    /// <param name="samples">Draws (at least 1).</param>
-    /// <param name="seed">The seed of the draws.</param>
+    /// <summary>Draws of every latent site stacked on a first axis, by site name: <paramref name="samples"/> fresh guide
+    /// draws, or a sampler's kept draws with chains merged.</summary>
+    /// <param name="samples">Guide draws (at least 1; ignored for a sampled posterior).</param>
+    /// <param name="seed">The seed of the guide draws.</param>
     /// <exception cref="ArgumentException"><paramref name="samples"/> is less than 1.</exception>
     public IReadOnlyDictionary<string, NdArray> Posterior(int samples = 1000, ulong seed = 2) =>
-        Convert.FromMap(FunctionalBayes.Fit.posterior(Core, Rng.key(seed), samples));
+        Convert.FromMap(FunctionalBayes.Posterior.draws(Core, Rng.key(seed), samples));
 
-    /// <summary>Writes the parameters as JSON (doubles round-trip exactly).</summary>
+    /// <summary>Writes the posterior as JSON (doubles round-trip exactly): a guide's parameters and loss history, or a
+    /// sampler's draws and statistics. Read it back with <see cref="SviFitter.Load"/> or <see cref="NutsSampler.Load"/>.</summary>
     /// <param name="path">The file to write.</param>
     /// <exception cref="ArgumentNullException"><paramref name="path"/> is null.</exception>
     public void Save(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
-        FunctionalBayes.Fit.saveParams(path, Core.Params);
+        FunctionalBayes.Fit.save(path, Core);
     }
 
     /// <summary>
-    /// Loads parameters saved by <see cref="Save"/> into the model and guide that <paramref name="fitter"/>
-    /// describes (build the fitter as for the original fit: same model, data, guide and seed).
+    /// Loads a posterior saved by <see cref="Save"/> for the model and data that <paramref name="fitter"/> describes
+    /// (build the fitter as for the original fit: same model, data and guide).
     /// </summary>
-    /// <param name="path">The parameter file.</param>
+    /// <param name="path">The posterior file.</param>
     /// <param name="fitter">Describes the model and guide.</param>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
     /// <exception cref="FileNotFoundException">There is no such file.</exception>
-    /// <exception cref="InvalidDataException">The file does not hold this guide's parameters.</exception>
+    /// <exception cref="InvalidDataException">The file does not hold a posterior of this model and guide.</exception>
     public static FittedModel Load(string path, SviFitter fitter)
     {
         ArgumentNullException.ThrowIfNull(fitter);
@@ -112,7 +140,8 @@ public sealed partial class FittedModel
     }
 
     /// <inheritdoc />
-    public override string ToString() => $"FittedModel({GuideName}, {Parameters.Count} parameters, {Losses.Count} steps)";
+    public override string ToString() =>
+        Guide is null ? $"FittedModel({Method}, {Chains} chains)" : $"FittedModel({GuideName}, {Parameters.Count} parameters, {Losses.Count} steps)";
 }
 
 /// <summary>Predictions for one site: mean and standard deviation over posterior draws, element-wise.</summary>
@@ -142,31 +171,51 @@ public sealed class SitePrediction
     public override string ToString() => $"{Name} [{string.Join(", ", Shape)}]";
 }
 
-/// <summary>The posterior of one site: element-wise mean, sd and the 2.5 % and 97.5 % quantiles.</summary>
+/// <summary>The posterior summary of one site, element by element (row-major): mean, sd, Monte Carlo standard errors,
+/// quantiles, effective sample sizes and R-hat (Vehtari et al. 2021).</summary>
 public sealed class PosteriorSummary
 {
     internal PosteriorSummary(SiteSummary s)
     {
         Name = s.Name;
         Shape = s.Shape;
-        Mean = TensorModule.toArray(s.Mean);
-        Sd = TensorModule.toArray(s.Sd);
-        Q025 = TensorModule.toArray(s.Q025);
-        Q975 = TensorModule.toArray(s.Q975);
+        var e = s.Elements;
+        Mean = e.Select(x => x.Mean).ToArray();
+        Sd = e.Select(x => x.Sd).ToArray();
+        McseMean = e.Select(x => x.McseMean).ToArray();
+        McseSd = e.Select(x => x.McseSd).ToArray();
+        Q5 = e.Select(x => x.Q5).ToArray();
+        Q50 = e.Select(x => x.Q50).ToArray();
+        Q95 = e.Select(x => x.Q95).ToArray();
+        EssBulk = e.Select(x => x.EssBulk).ToArray();
+        EssTail = e.Select(x => x.EssTail).ToArray();
+        RHat = e.Select(x => x.RHat).ToArray();
     }
 
     /// <summary>The site's name.</summary>
     public string Name { get; }
     /// <summary>The site's shape.</summary>
     public int[] Shape { get; }
-    /// <summary>Posterior means, row-major.</summary>
+    /// <summary>Posterior means.</summary>
     public double[] Mean { get; }
-    /// <summary>Posterior standard deviations, row-major.</summary>
+    /// <summary>Posterior standard deviations.</summary>
     public double[] Sd { get; }
-    /// <summary>2.5 % quantiles, row-major.</summary>
-    public double[] Q025 { get; }
-    /// <summary>97.5 % quantiles, row-major.</summary>
-    public double[] Q975 { get; }
+    /// <summary>Monte Carlo standard errors of the means.</summary>
+    public double[] McseMean { get; }
+    /// <summary>Monte Carlo standard errors of the standard deviations.</summary>
+    public double[] McseSd { get; }
+    /// <summary>5 % quantiles.</summary>
+    public double[] Q5 { get; }
+    /// <summary>Medians.</summary>
+    public double[] Q50 { get; }
+    /// <summary>95 % quantiles.</summary>
+    public double[] Q95 { get; }
+    /// <summary>Bulk effective sample sizes.</summary>
+    public double[] EssBulk { get; }
+    /// <summary>Tail effective sample sizes.</summary>
+    public double[] EssTail { get; }
+    /// <summary>Rank-normalized split R-hat (NaN for a constant quantity).</summary>
+    public double[] RHat { get; }
 
     /// <summary>A label for element <paramref name="index"/>: the name alone for a one-element site, else name[index].</summary>
     /// <param name="index">The flat index.</param>

@@ -20,8 +20,9 @@ namespace FunctionalBayes.Fluent;
 ///     .Fit(progress, cancellationToken);
 /// </code>
 /// The defaults are the F# core's <c>FitOptions.Default</c> (BLayers' settings): AutoDiagonalNormal, Adam at
-/// 0.01 with cosine decay, one particle, seed 0, and <c>FitOptions.DefaultSteps</c> steps (1000) when neither
-/// <see cref="ForSteps"/> nor <see cref="ForEpochs"/> is called.
+/// 0.01 with cosine decay, one particle, seed 0, and <c>SviRunOptions.DefaultSteps</c> steps (1000) when neither
+/// <see cref="ForSteps"/> nor <see cref="ForEpochs"/> is called. Every setting is checked by the core's
+/// <c>Fit.validate</c> when it is made (an <see cref="ArgumentOutOfRangeException"/> naming it).
 /// </summary>
 /// <remarks>
 /// Cancellation is checked after every SVI step (the core's progress callback runs at every step; reports
@@ -32,34 +33,18 @@ namespace FunctionalBayes.Fluent;
 /// </remarks>
 public sealed class SviFitter
 {
-    private sealed record Settings(
-        GuideKind Guide,
-        int? GuideRank,
-        FGuide? CustomGuide,
-        double LearningRate,
-        LearningRateSchedule Schedule,
-        SviOptimizer? Optimizer,
-        int? Steps,
-        int? Epochs,
-        int? BatchSize,
-        int Particles,
-        ulong Seed,
-        double InitRadius,
-        double? ClipNorm,
-        EarlyStopping? EarlyStopping,
-        int ProgressEvery);
-
     private readonly CoreModelFn model;
     private readonly FSharpMap<string, FTensor?> data;
     private readonly int rows;
-    private readonly Settings s;
+    // the core's options record is the one source of the settings, their defaults and their rules
+    private readonly FitOptions o;
 
-    private SviFitter(CoreModelFn model, FSharpMap<string, FTensor?> data, int rows, Settings s)
+    private SviFitter(CoreModelFn model, FSharpMap<string, FTensor?> data, int rows, FitOptions options)
     {
         this.model = model;
         this.data = data;
         this.rows = rows;
-        this.s = s;
+        o = options;
     }
 
     /// <summary>A fitter for a model function of the data, at BLayers' defaults.</summary>
@@ -68,7 +53,7 @@ public sealed class SviFitter
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
     /// <exception cref="ArgumentException">The data set is empty.</exception>
     public SviFitter(Func<DataSet, BayesModel<NdArray>> model, DataSet data)
-        : this(Core(model, nameof(model)), Snapshot(data), data?.Rows ?? 0, Defaults) { }
+        : this(Convert.ModelFunction(model, nameof(model)), Snapshot(data), data?.Rows ?? 0, FitOptions.Default) { }
 
     /// <summary>A fitter for a model function whose result is of any type (for example from a LINQ query).</summary>
     /// <typeparam name="T">The model's result type.</typeparam>
@@ -77,42 +62,7 @@ public sealed class SviFitter
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
     /// <exception cref="ArgumentException">The data set is empty.</exception>
     public static SviFitter Create<T>(Func<DataSet, BayesModel<T>> model, DataSet data) =>
-        new(Core(model, nameof(model)), Snapshot(data), data.Rows, Defaults);
-
-    /// <summary>The defaults, read from the core's <c>FitOptions.Default</c> (one source of truth).</summary>
-    private static readonly Settings Defaults = FromCore(FitOptions.Default);
-
-    private static Settings FromCore(FitOptions o) => new(
-        o.AutoGuide switch
-        {
-            var k when k.IsAutoNormal => GuideKind.AutoNormal,
-            var k when k.IsAutoDiagonalNormal => GuideKind.AutoDiagonalNormal,
-            var k when k.IsAutoMultivariateNormal => GuideKind.AutoMultivariateNormal,
-            var k when k.IsAutoLowRankMultivariateNormal => GuideKind.AutoLowRankMultivariateNormal,
-            var k when k.IsAutoDelta => GuideKind.AutoDelta,
-            _ => GuideKind.AutoLaplaceApproximation,
-        },
-        null, null, o.LearningRate,
-        o.Schedule.IsCosine ? LearningRateSchedule.Cosine : o.Schedule.IsWarmupCosine ? LearningRateSchedule.WarmupCosine : LearningRateSchedule.Constant,
-        null,
-        o.Steps is { } st ? st.Value : (int?)null,
-        o.Epochs is { } ep ? ep.Value : (int?)null,
-        o.BatchSize is { } b ? b.Value : (int?)null,
-        o.Particles, o.Seed,
-        o.Init is InitStrategy.InitUniform u ? u.radius : throw new InvalidOperationException("FitOptions.Default starts uniformly; the facade expects that."),
-        o.ClipNorm is { } c ? c.Value : (double?)null,
-        o.EarlyStopping?.Value,
-        o.ProgressEvery);
-
-    private static CoreModelFn Core<T>(Func<DataSet, BayesModel<T>>? model, string name)
-    {
-        ArgumentNullException.ThrowIfNull(model, name);
-        return FuncConvert.FromFunc<FSharpMap<string, FTensor?>, Model<object?>>(map =>
-        {
-            var m = model(DataSet.FromMap(map)) ?? throw new InvalidOperationException("The model function returned null.");
-            return FunctionalBayes.Model.map(FuncConvert.FromFunc<T, object?>(v => v), m.Value);
-        });
-    }
+        new(Convert.ModelFunction(model, nameof(model)), Snapshot(data), data.Rows, FitOptions.Default);
 
     private static FSharpMap<string, FTensor?> Snapshot(DataSet? data)
     {
@@ -121,7 +71,23 @@ public sealed class SviFitter
         return data.ToMap();
     }
 
-    private SviFitter With(Settings settings) => new(model, data, rows, settings);
+    /// <summary>A fitter with these options, checked by the core (its exceptions name the setting).</summary>
+    private SviFitter With(FitOptions options)
+    {
+        FunctionalBayes.Fit.validate(options);
+        return new(model, data, rows, options);
+    }
+
+    private static FitOptions Copy(FitOptions o, AutoGuideKind? autoGuide = null, FSharpOption<FGuide>? guide = null, bool keepGuide = true,
+        double? learningRate = null, LrSchedule? schedule = null, FSharpOption<Optimizer>? optimizer = null, int? particles = null,
+        ulong? seed = null, InitStrategy? init = null, FSharpOption<double>? clipNorm = null, SviRunOptions? run = null) =>
+        new(autoGuide ?? o.AutoGuide, keepGuide ? guide ?? o.Guide : guide, learningRate ?? o.LearningRate, schedule ?? o.Schedule,
+            optimizer ?? o.Optimizer, particles ?? o.Particles, seed ?? o.Seed, init ?? o.Init, clipNorm ?? o.ClipNorm, run ?? o.Run);
+
+    private static SviRunOptions Run(SviRunOptions r, int? steps, int? epochs, int? batchSize, FSharpOption<EarlyStopping>? earlyStopping, int progressEvery) =>
+        new(Convert.Option(steps), Convert.Option(epochs), Convert.Option(batchSize), r.Shuffle, earlyStopping, r.OnProgress, progressEvery);
+
+    private static int? Value(FSharpOption<int>? v) => v is null ? null : v.Value;
 
     // ---- configuration ----------------------------------------------------------------------
 
@@ -132,11 +98,18 @@ public sealed class SviFitter
     public SviFitter WithGuide(GuideKind kind, int? rank = null)
     {
         if (!Enum.IsDefined(kind)) throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown guide kind.");
-        if (rank is { } r && (kind != GuideKind.AutoLowRankMultivariateNormal || r < 1))
-            throw new ArgumentException(kind != GuideKind.AutoLowRankMultivariateNormal
-                ? $"SviFitter.WithGuide: a rank applies only to AutoLowRankMultivariateNormal, not {kind}."
-                : $"SviFitter.WithGuide: the rank must be at least 1, got {r}.", nameof(rank));
-        return With(s with { Guide = kind, GuideRank = rank, CustomGuide = null });
+        if (rank is not null && kind != GuideKind.AutoLowRankMultivariateNormal)
+            throw new ArgumentException($"SviFitter.WithGuide: a rank applies only to AutoLowRankMultivariateNormal, not {kind}.", nameof(rank));
+        var core = kind switch
+        {
+            GuideKind.AutoNormal => AutoGuideKind.AutoNormal,
+            GuideKind.AutoDiagonalNormal => AutoGuideKind.AutoDiagonalNormal,
+            GuideKind.AutoMultivariateNormal => AutoGuideKind.AutoMultivariateNormal,
+            GuideKind.AutoLowRankMultivariateNormal => AutoGuideKind.NewAutoLowRankMultivariateNormal(Convert.Option(rank)),
+            GuideKind.AutoDelta => AutoGuideKind.AutoDelta,
+            _ => AutoGuideKind.AutoLaplaceApproximation,
+        };
+        return With(Copy(o, autoGuide: core, guide: null, keepGuide: false));
     }
 
     /// <summary>
@@ -152,24 +125,27 @@ public sealed class SviFitter
         ArgumentNullException.ThrowIfNull(guide);
         ArgumentNullException.ThrowIfNull(name);
         var program = FunctionalBayes.Model.map(FuncConvert.FromFunc<T, Unit>(_ => null!), guide.Value);
-        return With(s with { CustomGuide = GuideModule.ofModel(name, program) });
+        return With(Copy(o, guide: FSharpOption<FGuide>.Some(GuideModule.ofModel(name, program))));
     }
 
     /// <summary>A fitter with another learning rate for Adam, and optionally another schedule.</summary>
     /// <param name="learningRate">The (peak) learning rate, positive.</param>
     /// <param name="schedule">The schedule; null keeps the current one (cosine decay by default).</param>
     /// <exception cref="ArgumentOutOfRangeException">The rate is not positive and finite.</exception>
-    public SviFitter WithLearningRate(double learningRate, LearningRateSchedule? schedule = null)
+    public SviFitter WithLearningRate(double learningRate, LearningRateSchedule? schedule = null) =>
+        With(Copy(o, learningRate: learningRate, schedule: schedule is { } sc ? CoreSchedule(sc) : null));
+
+    private static LrSchedule CoreSchedule(LearningRateSchedule schedule) => schedule switch
     {
-        if (!(learningRate > 0.0) || double.IsInfinity(learningRate))
-            throw new ArgumentOutOfRangeException(nameof(learningRate), learningRate, "SviFitter: the learning rate must be positive and finite.");
-        return With(s with { LearningRate = learningRate, Schedule = schedule ?? s.Schedule });
-    }
+        LearningRateSchedule.Cosine => LrSchedule.Cosine,
+        LearningRateSchedule.WarmupCosine => LrSchedule.WarmupCosine,
+        LearningRateSchedule.Constant => LrSchedule.Constant,
+        _ => throw new ArgumentOutOfRangeException(nameof(schedule), schedule, "Unknown learning-rate schedule."),
+    };
 
     /// <summary>A fitter with another learning-rate schedule for Adam.</summary>
     /// <param name="schedule">The schedule.</param>
-    public SviFitter WithSchedule(LearningRateSchedule schedule) =>
-        Enum.IsDefined(schedule) ? With(s with { Schedule = schedule }) : throw new ArgumentOutOfRangeException(nameof(schedule));
+    public SviFitter WithSchedule(LearningRateSchedule schedule) => With(Copy(o, schedule: CoreSchedule(schedule)));
 
     /// <summary>A fitter with an optimizer of your own (it overrides the learning rate and schedule).</summary>
     /// <param name="optimizer">The optimizer, for example <c>SviOptimizer.Adam(LearningRate.WarmupCosine(0.05, 3000))</c>.</param>
@@ -177,145 +153,73 @@ public sealed class SviFitter
     public SviFitter WithOptimizer(SviOptimizer optimizer)
     {
         ArgumentNullException.ThrowIfNull(optimizer);
-        return With(s with { Optimizer = optimizer });
+        return With(Copy(o, optimizer: FSharpOption<Optimizer>.Some(optimizer.Value)));
     }
 
-    /// <summary>A fitter that runs a number of steps (each on a batch when a batch size is set, else on all rows).</summary>
+    /// <summary>A fitter that runs a number of steps (each on a batch when a batch size is set, else on all rows);
+    /// it replaces a number of epochs set before.</summary>
     /// <param name="steps">At least 1.</param>
-    /// <param name="batchSize">Rows per step, or null for all rows.</param>
+    /// <param name="batchSize">Rows per step, or null to keep the current setting (all rows by default).</param>
     /// <exception cref="ArgumentOutOfRangeException">A value is less than 1.</exception>
-    /// <exception cref="InvalidOperationException">Epochs are already set: a fit runs for steps or for epochs, not both.</exception>
-    public SviFitter ForSteps(int steps, int? batchSize = null)
-    {
-        if (steps < 1) throw new ArgumentOutOfRangeException(nameof(steps), steps, "SviFitter: steps must be at least 1.");
-        if (s.Epochs is { } e)
-            throw new InvalidOperationException($"SviFitter: epochs are already set ({e}); a fit runs for either steps or epochs, not both.");
-        CheckBatch(batchSize);
-        return With(s with { Steps = steps, BatchSize = batchSize ?? s.BatchSize });
-    }
+    public SviFitter ForSteps(int steps, int? batchSize = null) =>
+        With(Copy(o, run: Run(o.Run, steps, null, batchSize ?? Value(o.Run.BatchSize), o.Run.EarlyStopping, o.Run.ProgressEvery)));
 
-    /// <summary>A fitter that runs a number of passes over the data in batches (shuffled every epoch).</summary>
+    /// <summary>A fitter that runs a number of passes over the data in batches (shuffled every epoch); it replaces
+    /// a number of steps set before.</summary>
     /// <param name="epochs">At least 1.</param>
     /// <param name="batchSize">Rows per step (at least 1).</param>
     /// <exception cref="ArgumentOutOfRangeException">A value is less than 1.</exception>
-    /// <exception cref="InvalidOperationException">Steps are already set: a fit runs for steps or for epochs, not both.</exception>
-    public SviFitter ForEpochs(int epochs, int batchSize)
-    {
-        if (epochs < 1) throw new ArgumentOutOfRangeException(nameof(epochs), epochs, "SviFitter: epochs must be at least 1.");
-        if (s.Steps is { } st)
-            throw new InvalidOperationException($"SviFitter: steps are already set ({st}); a fit runs for either steps or epochs, not both.");
-        CheckBatch(batchSize);
-        return With(s with { Epochs = epochs, BatchSize = batchSize });
-    }
-
-    private static void CheckBatch(int? batchSize)
-    {
-        if (batchSize is { } b && b < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), b, "SviFitter: the batch size must be at least 1.");
-    }
+    public SviFitter ForEpochs(int epochs, int batchSize) =>
+        With(Copy(o, run: Run(o.Run, null, epochs, batchSize, o.Run.EarlyStopping, o.Run.ProgressEvery)));
 
     /// <summary>A fitter with a batch size (the minibatch ELBO is used when one is set).</summary>
     /// <param name="batchSize">Rows per step (at least 1).</param>
     /// <exception cref="ArgumentOutOfRangeException">The batch size is less than 1.</exception>
-    public SviFitter WithBatchSize(int batchSize)
-    {
-        CheckBatch(batchSize);
-        return With(s with { BatchSize = batchSize });
-    }
+    public SviFitter WithBatchSize(int batchSize) =>
+        With(Copy(o, run: Run(o.Run, Value(o.Run.Steps), Value(o.Run.Epochs), batchSize, o.Run.EarlyStopping, o.Run.ProgressEvery)));
 
     /// <summary>A fitter with another seed (guide initialization, ELBO draws and shuffling all derive from it).</summary>
     /// <param name="seed">The seed.</param>
-    public SviFitter WithSeed(ulong seed) => With(s with { Seed = seed });
+    public SviFitter WithSeed(ulong seed) => With(Copy(o, seed: seed));
 
     /// <summary>A fitter that averages the ELBO over several particles per step.</summary>
     /// <param name="particles">At least 1.</param>
     /// <exception cref="ArgumentOutOfRangeException">The number is less than 1.</exception>
-    public SviFitter WithParticles(int particles) =>
-        particles >= 1 ? With(s with { Particles = particles }) : throw new ArgumentOutOfRangeException(nameof(particles), particles, "SviFitter: particles must be at least 1.");
+    public SviFitter WithParticles(int particles) => With(Copy(o, particles: particles));
 
     /// <summary>A fitter that clips gradients to a global norm before each update.</summary>
     /// <param name="maxNorm">Positive.</param>
     /// <exception cref="ArgumentOutOfRangeException">The norm is not positive.</exception>
-    public SviFitter WithGradientClipping(double maxNorm) =>
-        maxNorm > 0.0 ? With(s with { ClipNorm = maxNorm }) : throw new ArgumentOutOfRangeException(nameof(maxNorm), maxNorm, "SviFitter: the clip norm must be positive.");
+    public SviFitter WithGradientClipping(double maxNorm) => With(Copy(o, clipNorm: FSharpOption<double>.Some(maxNorm)));
 
     /// <summary>A fitter whose guide starts uniformly in (−radius, radius) on unconstrained space (default 2).</summary>
     /// <param name="radius">Positive.</param>
     /// <exception cref="ArgumentOutOfRangeException">The radius is not positive.</exception>
-    public SviFitter WithInitRadius(double radius) =>
-        radius > 0.0 ? With(s with { InitRadius = radius }) : throw new ArgumentOutOfRangeException(nameof(radius), radius, "SviFitter: the init radius must be positive.");
+    public SviFitter WithInitRadius(double radius) => With(Copy(o, init: InitStrategy.NewInitUniform(radius)));
 
     /// <summary>
     /// A fitter that stops when the loss plateaus: the median of the last <paramref name="window"/> losses improved
     /// on the window before by less than <paramref name="relativeTolerance"/>, <paramref name="patience"/> windows in a row.
     /// </summary>
     /// <param name="window">Steps per window (at least 1).</param>
-    /// <param name="relativeTolerance">The relative improvement that counts.</param>
+    /// <param name="relativeTolerance">The relative improvement that counts (finite, non-negative).</param>
     /// <param name="patience">Windows without improvement before stopping (at least 1).</param>
-    /// <exception cref="ArgumentOutOfRangeException">A count is less than 1.</exception>
-    public SviFitter WithEarlyStopping(int window = 100, double relativeTolerance = 1e-3, int patience = 2)
-    {
-        if (window < 1) throw new ArgumentOutOfRangeException(nameof(window));
-        if (patience < 1) throw new ArgumentOutOfRangeException(nameof(patience));
-        return With(s with { EarlyStopping = new EarlyStopping(window, relativeTolerance, patience) });
-    }
+    /// <exception cref="ArgumentOutOfRangeException">A count is less than 1, or the tolerance is negative or not finite.</exception>
+    public SviFitter WithEarlyStopping(int window = 100, double relativeTolerance = 1e-3, int patience = 2) =>
+        With(Copy(o, run: Run(o.Run, Value(o.Run.Steps), Value(o.Run.Epochs), Value(o.Run.BatchSize),
+            FSharpOption<EarlyStopping>.Some(new EarlyStopping(window, relativeTolerance, patience)), o.Run.ProgressEvery)));
 
     /// <summary>A fitter that reports progress every <paramref name="steps"/> steps (default 100; the last step is always reported).</summary>
     /// <param name="steps">At least 1.</param>
     /// <exception cref="ArgumentOutOfRangeException">The number is less than 1.</exception>
     public SviFitter WithProgressEvery(int steps) =>
-        steps >= 1 ? With(s with { ProgressEvery = steps }) : throw new ArgumentOutOfRangeException(nameof(steps), steps, "SviFitter: progress must be reported every 1 or more steps.");
+        With(Copy(o, run: Run(o.Run, Value(o.Run.Steps), Value(o.Run.Epochs), Value(o.Run.BatchSize), o.Run.EarlyStopping, steps)));
 
     /// <summary>The total number of steps the fit will run (before any early stop); without
-    /// <see cref="ForSteps"/> or <see cref="ForEpochs"/>, the core's default (<c>FitOptions.DefaultSteps</c>).</summary>
-    public int TotalSteps => FunctionalBayes.Fit.totalSteps(Options(null), rows);
+    /// <see cref="ForSteps"/> or <see cref="ForEpochs"/>, the core's default (<c>SviRunOptions.DefaultSteps</c>).</summary>
+    public int TotalSteps => FunctionalBayes.Fit.totalSteps(o, rows);
 
     // ---- running ----------------------------------------------------------------------------
-
-    /// <summary>The core's options for these settings (the core fills in what is left unset).</summary>
-    private FitOptions Options(FSharpOption<FSharpFunc<SviProgress, Unit>>? onProgress) => new(
-        AutoKind(),
-        s.CustomGuide is null ? null : FSharpOption<FGuide>.Some(s.CustomGuide),
-        s.LearningRate,
-        s.Schedule switch
-        {
-            LearningRateSchedule.Cosine => LrSchedule.Cosine,
-            LearningRateSchedule.WarmupCosine => LrSchedule.WarmupCosine,
-            _ => LrSchedule.Constant,
-        },
-        s.Optimizer is null ? null : FSharpOption<Optimizer>.Some(s.Optimizer.Value),
-        Convert.Option(s.Steps),
-        Convert.Option(s.Epochs),
-        Convert.Option(s.BatchSize),
-        s.Particles,
-        s.Seed,
-        InitStrategy.NewInitUniform(s.InitRadius),
-        Convert.Option(s.ClipNorm),
-        s.EarlyStopping is null ? null : FSharpOption<EarlyStopping>.Some(s.EarlyStopping),
-        onProgress,
-        1);
-
-    private AutoGuideKind AutoKind() => s.Guide switch
-    {
-        GuideKind.AutoNormal => AutoGuideKind.AutoNormal,
-        GuideKind.AutoDiagonalNormal => AutoGuideKind.AutoDiagonalNormal,
-        GuideKind.AutoMultivariateNormal => AutoGuideKind.AutoMultivariateNormal,
-        GuideKind.AutoLowRankMultivariateNormal => AutoGuideKind.NewAutoLowRankMultivariateNormal(Convert.Option(s.GuideRank)),
-        GuideKind.AutoDelta => AutoGuideKind.AutoDelta,
-        _ => AutoGuideKind.AutoLaplaceApproximation,
-    };
-
-    /// <summary>The keys Fit.vi uses: one for the guide, one for the run.</summary>
-    private (RngKey Guide, RngKey Run) Keys()
-    {
-        var k = Rng.split(Rng.key(s.Seed));
-        return (k.Item1, k.Item2);
-    }
-
-    private FGuide BuildGuide(RngKey kGuide) =>
-        s.CustomGuide ?? GuideModule.auto(AutoKind(), InitStrategy.NewInitUniform(s.InitRadius), kGuide, model.Invoke(data));
-
-    private FGuide Finish(FGuide guide, RngKey kGuide, FSharpMap<string, FTensor?> ps) =>
-        s.CustomGuide is null ? FunctionalBayes.Fit.finishGuide(model, data, kGuide, guide, ps) : guide;
 
     /// <summary>Runs the fit on this thread.</summary>
     /// <param name="progress">Receives reports every <see cref="WithProgressEvery"/> steps; null for none.</param>
@@ -329,16 +233,19 @@ public sealed class SviFitter
     public FittedModel Fit(IProgress<FitProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var every = s.ProgressEvery;
+        var every = o.Run.ProgressEvery;
         void OnStep(SviProgress p)
         {
             cancellationToken.ThrowIfCancellationRequested();
             if (progress is not null && (p.Step % every == 0 || p.Step == p.TotalSteps))
                 progress.Report(new FitProgress(p.Step, p.TotalSteps, p.Loss, p.Elapsed, p.Eta));
         }
-        // the core checks the settings (not both steps and epochs, a positive learning rate) and the data
-        var options = Options(FSharpOption<FSharpFunc<SviProgress, Unit>>.Some(FuncConvert.FromAction<SviProgress>(OnStep)));
-        Tuple<Fitted<object?>, SviResult> result;
+        // the core is called back at every step, so that cancellation is seen within one step
+        var r = o.Run;
+        var run = new SviRunOptions(r.Steps, r.Epochs, r.BatchSize, r.Shuffle, r.EarlyStopping,
+            FSharpOption<FSharpFunc<SviProgress, Unit>>.Some(FuncConvert.FromAction<SviProgress>(OnStep)), 1);
+        var options = Copy(o, run: run);
+        Tuple<Posterior<object?>, SviResult> result;
         var sw = Stopwatch.StartNew();
         try
         {
@@ -348,7 +255,7 @@ public sealed class SviFitter
         {
             throw new FitDivergedException(e.Message, e, Convert.FromMap(e.LastFiniteState.Params));
         }
-        return new FittedModel(result.Item1, result.Item2.StoppedEarly, sw.Elapsed);
+        return new FittedModel(result.Item1, sw.Elapsed);
     }
 
     /// <summary>Runs the fit on the thread pool.</summary>
@@ -359,28 +266,18 @@ public sealed class SviFitter
         Task.Run(() => Fit(progress, cancellationToken), cancellationToken);
 
     /// <summary>
-    /// A fitted model from parameters saved by <see cref="FittedModel.Save"/>, without fitting: the guide is
-    /// built as this fitter would build it (same model, data, guide kind and seed), then given the parameters.
+    /// A fitted model from a posterior saved by <see cref="FittedModel.Save"/>, without fitting: the guide is
+    /// rebuilt for this fitter's model and data (its autoguide kind must be the file's; a guide of your own is
+    /// used as it is), then given the saved parameters.
     /// </summary>
-    /// <param name="path">The parameter file.</param>
-    /// <returns>The fitted model (with no loss history).</returns>
+    /// <param name="path">The posterior file.</param>
+    /// <returns>The fitted model (with the saved loss history).</returns>
     /// <exception cref="ArgumentNullException"><paramref name="path"/> is null.</exception>
     /// <exception cref="FileNotFoundException">There is no such file.</exception>
-    /// <exception cref="InvalidDataException">The file is not a parameter file, or its parameters do not match the guide.</exception>
+    /// <exception cref="InvalidDataException">The file is not a posterior file, or its parameters do not match the guide.</exception>
     public FittedModel Load(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
-        if (!File.Exists(path)) throw new FileNotFoundException($"SviFitter.Load: no parameter file at {path}.", path);
-        var ps = FunctionalBayes.Fit.loadParams(path);
-        var (kGuide, _) = Keys();
-        var guide = BuildGuide(kGuide);
-        // the guide's parameter sites must all be in the file
-        var proto = FunctionalBayes.Model.run(Handlers.trace(Handlers.seed(kGuide, guide.Program))).Item2;
-        var missing = TraceModule.parameters(proto).Select(p => p.Name).Where(n => !ps.ContainsKey(n)).ToArray();
-        if (missing.Length > 0)
-            throw new InvalidDataException(
-                $"SviFitter.Load: {path} has no values for the guide's parameters {string.Join(", ", missing)}; it was saved from a fit with another model or guide (the file has {string.Join(", ", ps.Keys)}).");
-        var fitted = new Fitted<object?>(model, Finish(guide, kGuide, ps), ps, Array.Empty<double>());
-        return new FittedModel(fitted, false, TimeSpan.Zero);
+        return new FittedModel(FunctionalBayes.Fit.load(path, model, data, FSharpOption<FitOptions>.Some(o)), TimeSpan.Zero);
     }
 }

@@ -3,6 +3,7 @@ namespace FunctionalBayes.Reporting
 open System
 open System.IO
 open FunctionalBayes
+open FunctionalBayes.Tensors
 
 /// The posterior report: one self-contained HTML page (plotly.js inline, opens with no network) and the same
 /// charts as PNG files.
@@ -122,13 +123,25 @@ module Report =
     /// The report as one HTML document, with the default limits.
     let html (input: ReportInput) : string = htmlWith ReportOptions.Default input
 
-    /// Writes the report to `path` (one self-contained HTML file) with the given limits.
-    let saveWith (opts: ReportOptions) (path: string) (input: ReportInput) : unit =
+    /// Writes the report of any report input to `path` (one self-contained HTML file) with the given limits.
+    let saveInputWith (opts: ReportOptions) (path: string) (input: ReportInput) : unit =
         let text = htmlWith opts input
         match Path.GetDirectoryName(Path.GetFullPath path) with
         | null -> ()
         | dir -> Directory.CreateDirectory dir |> ignore
         File.WriteAllText(path, text)
 
-    /// Writes the report to `path` (one self-contained HTML file) with the default limits.
-    let save (path: string) (input: ReportInput) : unit = saveWith ReportOptions.Default path input
+    /// Writes the report of any report input to `path` with the default limits.
+    let saveInput (path: string) (input: ReportInput) : unit = saveInputWith ReportOptions.Default path input
+
+    /// Writes the report of a posterior (SVI or MCMC) of the model on `data` to `path`, with the given
+    /// limits: ReportInput.ofPosterior (1000 guide draws as one chain, or the sampler's chains and
+    /// statistics; predictive checks from at most 100 draws; seed 3).
+    let saveWith (opts: ReportOptions) (path: string) (posterior: Posterior<'T>) (data: Map<string, Tensor>) : unit =
+        saveInputWith opts path (FromPosterior.input (Posterior.methodName posterior) (Rng.key 3UL) 1000 posterior data)
+
+    /// Writes the report of a posterior (SVI or MCMC) of the model on `data` to `path`: the summary table,
+    /// trace/rank/density/forest/pair plots, NUTS statistics or the SVI loss curve, predictive checks
+    /// and the model's description, in one self-contained HTML file.
+    let save (path: string) (posterior: Posterior<'T>) (data: Map<string, Tensor>) : unit =
+        saveWith ReportOptions.Default path posterior data

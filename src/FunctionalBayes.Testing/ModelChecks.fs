@@ -6,7 +6,7 @@ open FunctionalBayes
 open FunctionalBayes.Tensors
 
 /// Fits a model to data and returns posterior draws per latent site, stacked on a new first axis (as
-/// `Fit.posterior` gives them): the model function, the data (inputs and observations) and a key.
+/// `Posterior.draws` gives them): the model function, the data (inputs and observations) and a key.
 type Fitter<'T> = (Map<string, Tensor> -> Model<'T>) -> Map<string, Tensor> -> RngKey -> Map<string, Tensor>
 
 /// Settings of `ModelChecks.gradient`; start from `GradientCheck.Default`.
@@ -261,4 +261,11 @@ module Fitters =
 
     /// SVI with `Fit.vi` and the given options, then `draws` draws of every latent site from the guide.
     let vi (opts: FitOptions) (draws: int) : Fitter<'T> =
-        fun modelFn data key -> Fit.posterior (Fit.vi opts modelFn data) key draws
+        fun modelFn data key -> Posterior.draws (Fit.vi opts modelFn data) key draws
+
+    /// NUTS with `Fit.mcmc` and the given options, quietly, its kept draws with chains merged; each
+    /// replication's seed is the options' seed plus one drawn from the replication's key.
+    let nuts (opts: McmcOptions) : Fitter<'T> =
+        fun modelFn data key ->
+            let seed = opts.Seed + uint64 (Rng.uniformAt key 0 * 9007199254740992.0)
+            Posterior.draws (Fit.mcmc { opts with Seed = seed; Log = ignore } modelFn data) key 1

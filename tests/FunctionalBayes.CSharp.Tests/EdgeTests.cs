@@ -83,9 +83,9 @@ public class EdgeTests
     public void WithoutARunLengthTheCoreDefaultIsUsed()
     {
         var fitter = new SviFitter(TestData.LinearModel, TestData.Linear(8));
-        Assert.Equal(FitOptions.DefaultSteps, fitter.TotalSteps);
+        Assert.Equal(SviRunOptions.DefaultSteps, fitter.TotalSteps);
         var fitted = fitter.Fit();
-        Assert.Equal(FitOptions.DefaultSteps, fitted.Losses.Count);
+        Assert.Equal(SviRunOptions.DefaultSteps, fitted.Losses.Count);
         // an explicit length still wins
         Assert.Equal(7, fitter.ForSteps(7).TotalSteps);
     }

@@ -69,13 +69,15 @@ public class ErrorTests
     }
 
     [Fact]
-    public void StepsAndEpochsTogetherAreRefused()
+    public void StepsAndEpochsReplaceEachOtherAndBadValuesAreRefused()
     {
         var f = new SviFitter(TestData.LinearModel, TestData.Linear(10));
-        var ex = Assert.Throws<InvalidOperationException>(() => f.ForSteps(100).ForEpochs(3, 5));
-        Assert.Contains("steps", ex.Message);
-        Assert.Contains("epochs", ex.Message);
-        Assert.Throws<InvalidOperationException>(() => f.ForEpochs(3, 5).ForSteps(100));
+        // a fit runs for steps or for epochs: the later call wins
+        Assert.Equal(6, f.ForSteps(100).ForEpochs(3, 5).TotalSteps);
+        Assert.Equal(100, f.ForEpochs(3, 5).ForSteps(100).TotalSteps);
+        Assert.Equal("Steps", Assert.Throws<ArgumentOutOfRangeException>(() => f.ForSteps(0)).ParamName);
+        Assert.Throws<ArgumentOutOfRangeException>(() => f.WithLearningRate(double.NaN));
+        Assert.Throws<ArgumentOutOfRangeException>(() => f.WithEarlyStopping(relativeTolerance: -1));
         Assert.Throws<ArgumentOutOfRangeException>(() => f.ForSteps(0));
         Assert.Throws<ArgumentOutOfRangeException>(() => f.ForEpochs(1, 0));
         Assert.Throws<ArgumentException>(() => f.WithGuide(GuideKind.AutoNormal, rank: 2));

@@ -18,7 +18,8 @@ public class SaveLoadTests
         {
             fitted.Save(path);
             var loaded = FittedModel.Load(path, fitter);
-            Assert.Empty(loaded.Losses);
+            Assert.Equal(fitted.Losses, loaded.Losses);
+            Assert.Equal(fitted.GuideName, loaded.GuideName);
             Assert.Equal(fitted.Parameters.Keys, loaded.Parameters.Keys);
             foreach (var (k, v) in fitted.Parameters)
                 Assert.Equal(v.ToArray(), loaded.Parameters[k].ToArray());
@@ -47,7 +48,8 @@ public class SaveLoadTests
             fitted.Save(path);
             var ex = Assert.Throws<InvalidDataException>(() =>
                 new SviFitter(TestData.LinearModel, data).WithGuide(GuideKind.AutoNormal).ForSteps(5).Load(path));
-            Assert.Contains("auto_loc", ex.Message);
+            Assert.Contains("AutoDiagonalNormal", ex.Message);
+            Assert.Contains("AutoNormal", ex.Message);
             Assert.Throws<FileNotFoundException>(() => FittedModel.Load(path + ".missing", new SviFitter(TestData.LinearModel, data)));
         }
         finally

@@ -53,7 +53,7 @@ let tests =
             withBrowser (fun drv ->
                 let dir = artifacts ()
                 let path = Path.Combine(dir, "report.html")
-                Report.save path input
+                Report.saveInput path input
                 drv.Navigate().GoToUrl(Uri(path).AbsoluteUri)
                 // wait until every chart container holds Plotly's SVG (or a WebGL canvas)
                 let countDrawn () =

@@ -109,15 +109,37 @@ let tests =
                 let! mu = Model.sample "mu" (Normal (Tensor.scalar 0.0, Tensor.scalar 10.0))
                 return! Model.observe "y" (Independent (Normal (Tensor.zeros [| 20 |] + mu, Tensor.ones [| 20 |]), 1)) (Some data.["y"]) }
             let data = Map.ofList [ "y", Tensor.ofArray (Array.init 20 (fun i -> 2.0 + 0.1 * float (i % 5))) ]
-            let f = Fit.vi { FitOptions.Default with Steps = Some 300; LearningRate = 0.05; Seed = 4UL } modelFn data
-            let r = ReportOf.fitted "svi" (Rng.key 9UL) 200 f data
+            let f = Fit.vi { FitOptions.Default with Run.Steps = Some 300; LearningRate = 0.05; Seed = 4UL } modelFn data
+            let r = FromPosterior.input "svi" (Rng.key 9UL) 200 f data
             Expect.equal r.Draws.["mu"].Shape [| 1; 200 |] "guide draws as one chain"
-            Expect.equal r.SviLoss (Some f.Losses) "the loss history"
+            Expect.equal r.SviLoss (Some (Posterior.losses f)) "the loss history"
             Expect.equal (r.Checks |> List.map (fun c -> c.Site)) [ "y" ] "the observed site is checked"
             let html = Report.html r
             for id in [ "chart-loss"; "chart-density"; "chart-ppc-y"; "model-table"; "summary-table" ] do
                 Expect.stringContains html (sprintf "id=\"%s\"" id) id
             Expect.isFalse (html.Contains "id=\"chart-trace\"") "no trace plots for guide draws"
+
+        testCase "an MCMC posterior's report: chains, NUTS statistics, deterministic sites and Report.save" <| fun () ->
+            let modelFn (data: Map<string, Tensor>) = model {
+                let! mu = Model.sample "mu" (Normal (Tensor.scalar 0.0, Tensor.scalar 10.0))
+                let! _ = Model.deterministic "twice" (mu * 2.0)
+                return! Model.observe "y" (Independent (Normal (Tensor.zeros [| 20 |] + mu, Tensor.ones [| 20 |]), 1)) (Some data.["y"]) }
+            let data = Map.ofList [ "y", Tensor.ofArray (Array.init 20 (fun i -> 2.0 + 0.1 * float (i % 5))) ]
+            let p = Fit.mcmc { McmcOptions.Default with Chains = 2; Warmup = 100; Samples = 100; Seed = 5UL; Log = ignore } modelFn data
+            let r = FromPosterior.input "nuts" (Rng.key 9UL) 1000 p data
+            Expect.equal r.Draws.["mu"].Shape [| 2; 100 |] "chains × draws"
+            Expect.equal r.Draws.["twice"].Shape [| 2; 100 |] "the deterministic site is reported"
+            Expect.isSome r.Stats "NUTS statistics"
+            Expect.equal (r.Checks |> List.map (fun c -> c.Site)) [ "y" ] "the observed site is checked"
+            let table = Report.summary r |> Array.map (fun s -> s.Name, s.Mean) |> Map.ofArray
+            Expect.floatClose Accuracy.high table.["twice"] (2.0 * table.["mu"]) "twice = 2 mu in the table"
+            let path = IO.Path.Combine(IO.Path.GetTempPath(), sprintf "fb-report-%s.html" (Guid.NewGuid().ToString "N"))
+            try
+                Report.save path p data
+                let html = IO.File.ReadAllText path
+                for id in [ "chart-trace"; "chart-rank"; "chart-energy"; "chart-sampler"; "summary-table" ] do
+                    Expect.stringContains html (sprintf "id=\"%s\"" id) id
+            finally IO.File.Delete path
 
         testCase "bad input is refused before drawing, naming the site and shapes" <| fun () ->
             let ragged = { input with Draws = input.Draws.Add("sigma", Tensor.create [| 2; 5 |] (Array.zeroCreate 10)) }

@@ -151,7 +151,7 @@ let calibrationTests =
             ModelChecks.calibration "overconfident" opts normalMean inputs [ "y" ] (exactFitter 0.0 (1.0 / 3.0) 400)
             |> expectFails [ "intervals hold the truth" ]
         testCase "passes with SVI on a layered regression" <| fun () ->
-            let fitter = Fitters.vi { FitOptions.Default with Steps = Some 400; LearningRate = 0.05; Particles = 2 } 200
+            let fitter = Fitters.vi { FitOptions.Default with Run.Steps = Some 400; LearningRate = 0.05; Particles = 2 } 200
             expectPasses (ModelChecks.calibration "svi" { CalibrationCheck.Default with Replications = 8 } (regression gaussianKnown) (Map [ "x", xRows ]) [ "y" ] fitter)
     ]
 
@@ -165,8 +165,8 @@ let posteriorTests =
             expectPasses (ModelChecks.posterior "exact" 4.0 reference (draws 0.0 1.0))
         testCase "passes for SVI on the conjugate model" <| fun () ->
             let fit () =
-                let f = Fit.vi { FitOptions.Default with Steps = Some 1500; LearningRate = 0.05; Particles = 4; Seed = 3UL } normalMean (Map [ "y", yObs ])
-                Fit.posterior f (Rng.key 4UL) 1000
+                let f = Fit.vi { FitOptions.Default with Run.Steps = Some 1500; LearningRate = 0.05; Particles = 4; Seed = 3UL } normalMean (Map [ "y", yObs ])
+                Posterior.draws f (Rng.key 4UL) 1000
             expectPasses (ModelChecks.posterior "svi" 5.0 reference fit)
         testCase "fails for draws biased by half an sd" <| fun () ->
             ModelChecks.posterior "biased" 4.0 reference (draws 0.5 1.0) |> expectFails [ "mu: mean" ]

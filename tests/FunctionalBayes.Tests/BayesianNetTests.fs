@@ -174,7 +174,7 @@ let private fitDraws (seed: uint64) (m: Map<string, Tensor> -> Model<Tensor>) (d
     let opts =
         { McmcOptions.Default with
             Chains = 1; Warmup = 200; Samples = 100; Seed = seed; FindInitialStepSize = false; Parallel = false; Log = ignore }
-    Mcmc.merged (Fit.mcmc opts m data)
+    Mcmc.merged (Posterior.samplesPart "fitDraws" (Fit.mcmc opts m data))
 
 let private classifier (net: Tensor -> Model<Tensor>) (data: Map<string, Tensor>) = model {
     let! logits = net data.["x"]

@@ -223,12 +223,9 @@ let private studentTTests =
 let private fitTests =
     testList "fit" [
         testCase "predictive sds survive a large mean (Welford)" <| fun () ->
-            let f : Fitted<Tensor> =
-                { Model = (fun _ -> model { return! Model.sample "y" (Normal (s 1e9, s 1.0)) })
-                  Guide = Guide.ofModel "none" (Model.ret ())
-                  Params = Map.empty
-                  Losses = [||] }
-            let p = Fit.predict f (Rng.key 61UL) 2000 false Map.empty
+            let f : Posterior<Tensor> =
+                Posterior.ofGuide (fun _ -> model { return! Model.sample "y" (Normal (s 1e9, s 1.0)) }) (Guide.ofModel "none" (Model.ret ())) Map.empty
+            let p = Posterior.predict f (Rng.key 61UL) 2000 false Map.empty
             let sd = p.["y"].Std |> scalarOf
             // the sd of 2000 N(·, 1) draws: standard error ≈ 1/√(2·2000) ≈ 0.016
             Expect.isTrue (abs (sd - 1.0) < 0.08) (sprintf "sd %g" sd)
@@ -243,11 +240,11 @@ let private fitTests =
                 let! z = Model.sample "z" (Normal (s 0.0, s 10.0))
                 return! Model.observe "y" (Normal (z + Tensor.zerosLike d.["y"], sigma)) (Some d.["y"])
             }
-            let opts = { FitOptions.Default with AutoGuide = AutoGuideKind.AutoLaplaceApproximation; Steps = Some 800; LearningRate = 0.05; Schedule = LrSchedule.Constant }
+            let opts = { FitOptions.Default with AutoGuide = AutoGuideKind.AutoLaplaceApproximation; Run.Steps = Some 800; LearningRate = 0.05; Schedule = LrSchedule.Constant }
             let f = Fit.vi opts m (Map [ "y", t ys ])
-            let sigma = f.Params.["sigma"] |> scalarOf
+            let sigma = (Posterior.parameters f).["sigma"] |> scalarOf
             Expect.isTrue (sigma > 2.0) (sprintf "σ moved from 1 towards the data's spread, got %g" sigma)
-            let _, tr = Model.run (Handlers.trace (Handlers.seed (Rng.key 1UL) f.Guide.Program))
+            let _, tr = Model.run (Handlers.trace (Handlers.seed (Rng.key 1UL) (Posterior.guidePart "test" f).Guide.Program))
             let scaleTril =
                 match (tr.Item "_auto_latent").Dist with
                 | Some (MultivariateNormal (_, l)) -> Tensor.toArray l
@@ -340,9 +337,9 @@ let private gapTests =
                 let! lam = Model.sample "lam" (Gamma (s 2.0, s 1.0))
                 return! Model.observe "y" (Poisson (lam + Tensor.zerosLike d.["y"])) (Some d.["y"])
             }
-            let opts = { FitOptions.Default with AutoGuide = AutoGuideKind.AutoNormal; Steps = Some 600; LearningRate = 0.05; Particles = 2 }
+            let opts = { FitOptions.Default with AutoGuide = AutoGuideKind.AutoNormal; Run.Steps = Some 600; LearningRate = 0.05; Particles = 2 }
             let f = Fit.vi opts m (Map [ "y", t [| 1.0; 3.0 |] ])
-            let draws = (Fit.posterior f (Rng.key 9UL) 4000).["lam"] |> Tensor.toArray
+            let draws = (Posterior.draws f (Rng.key 9UL) 4000).["lam"] |> Tensor.toArray
             let mean = Array.average draws
             let sd = sqrt (draws |> Array.averageBy (fun v -> (v - mean) ** 2.0))
             // Monte Carlo error ≈ sd/√4000 ≈ 0.013; the wrong Jacobians are 1/3 away
@@ -368,7 +365,7 @@ let private counts (d: Map<string, Tensor>) = model {
     let! b = Model.sample "b" (Normal (s 0.0, s 1.0))
     return! Links.poisson "y" (d.["x"] * b) (d.TryFind "y")
 }
-let private quick = { FitOptions.Default with Steps = Some 5 }
+let private quick = { FitOptions.Default with Run.Steps = Some 5 }
 
 let private badDataTests =
     testList "bad data" [
@@ -393,19 +390,19 @@ let private badDataTests =
 
         testCase "prediction checks its data and predicts an observed site anyway" <| fun () ->
             let train = Map [ "x", t [| 1.0; 2.0; 3.0 |]; "y", t [| 2.0; 4.1; 5.9 |] ]
-            let f = Fit.vi { FitOptions.Default with Steps = Some 200; LearningRate = 0.05 } line train
-            throwsWith [ "'x'"; "row 0"; "NaN" ] (fun () -> Fit.predict f (Rng.key 1UL) 10 false (Map [ "x", t [| nan |] ]) |> ignore)
+            let f = Fit.vi { FitOptions.Default with Run.Steps = Some 200; LearningRate = 0.05 } line train
+            throwsWith [ "'x'"; "row 0"; "NaN" ] (fun () -> Posterior.predict f (Rng.key 1UL) 10 false (Map [ "x", t [| nan |] ]) |> ignore)
             // with the training data (y still in it), y is predicted: its given values are ignored
-            let p = Fit.predict f (Rng.key 2UL) 200 false train
-            let q = Fit.predict f (Rng.key 2UL) 200 false (Map.remove "y" train)
+            let p = Posterior.predict f (Rng.key 2UL) 200 false train
+            let q = Posterior.predict f (Rng.key 2UL) 200 false (Map.remove "y" train)
             Expect.sequenceEqual (Tensor.toArray p.["y"].Mean) (Tensor.toArray q.["y"].Mean) "the same as without y"
 
-        testCase "with neither Steps nor Epochs a fit runs FitOptions.DefaultSteps steps" <| fun () ->
+        testCase "with neither Steps nor Epochs a fit runs SviRunOptions.DefaultSteps steps" <| fun () ->
             let data = Map [ "x", t [| 1.0; 2.0 |]; "y", t [| 2.0; 4.0 |] ]
-            Expect.equal (Fit.totalSteps FitOptions.Default 2) FitOptions.DefaultSteps "total steps"
+            Expect.equal (Fit.totalSteps FitOptions.Default 2) SviRunOptions.DefaultSteps "total steps"
             let f = Fit.vi FitOptions.Default line data
-            Expect.equal f.Losses.Length FitOptions.DefaultSteps "losses"
-            throwsWith [ "exactly one" ] (fun () -> Fit.vi { FitOptions.Default with Steps = Some 1; Epochs = Some 1 } line data |> ignore)
+            Expect.equal (Posterior.losses f).Length SviRunOptions.DefaultSteps "losses"
+            throwsWith [ "not both" ] (fun () -> Fit.vi { FitOptions.Default with Run.Steps = Some 1; Run.Epochs = Some 1 } line data |> ignore)
     ]
 
 [<Tests>]

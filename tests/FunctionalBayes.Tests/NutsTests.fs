@@ -152,24 +152,24 @@ let stepSizeTests =
 let uturnTests =
     // one dimension, unit metric (p♯ = p); subtree A has momenta a0 (outer), a1 (inner), B has b0 (inner), b1 (outer)
     let check (a0: float) (a1: float) (b0: float) (b1: float) =
-        NutsSampler.MergeCriterion([| a0 |], [| a1 |], [| a1 |], [| a0 + a1 |], [| b0 |], [| b0 |], [| b1 |], [| b0 + b1 |], [| 0.0 |])
+        NutsKernel.MergeCriterion([| a0 |], [| a1 |], [| a1 |], [| a0 + a1 |], [| b0 |], [| b0 |], [| b1 |], [| b0 + b1 |], [| 0.0 |])
     testList "Nuts.uturn" [
         testCase "criterion: both ends agree with the summed momentum" <| fun _ ->
-            Expect.isTrue (NutsSampler.Criterion([| 1.0; 0.0 |], [| 0.5; 0.5 |], [| 2.0; 1.0 |])) "no U-turn"
-            Expect.isFalse (NutsSampler.Criterion([| 1.0; 0.0 |], [| -3.0; 0.0 |], [| 2.0; 1.0 |])) "the plus end turned"
-            Expect.isFalse (NutsSampler.Criterion([| -1.0; 0.0 |], [| 1.0; 0.0 |], [| 2.0; 1.0 |])) "the minus end turned"
+            Expect.isTrue (NutsKernel.Criterion([| 1.0; 0.0 |], [| 0.5; 0.5 |], [| 2.0; 1.0 |])) "no U-turn"
+            Expect.isFalse (NutsKernel.Criterion([| 1.0; 0.0 |], [| -3.0; 0.0 |], [| 2.0; 1.0 |])) "the plus end turned"
+            Expect.isFalse (NutsKernel.Criterion([| -1.0; 0.0 |], [| 1.0; 0.0 |], [| 2.0; 1.0 |])) "the minus end turned"
         testCase "a straight trajectory merges" <| fun _ ->
             Expect.isTrue (check 1.0 1.0 1.0 1.0) "no U-turn"
         testCase "a U-turn across the whole tree" <| fun _ ->
             Expect.isFalse (check 1.0 1.0 -1.0 -2.0) "ρ = -1, a0·ρ < 0"
         testCase "a U-turn only the extra check of A extended by b0 sees" <| fun _ ->
             // whole: ρ = 1+1-3+5 = 4, a0·4 > 0 and b1·4 > 0: passes; A+b0: ρ = -1, a0·ρ < 0: U-turn
-            Expect.isTrue (NutsSampler.Criterion([| 1.0 |], [| 5.0 |], [| 4.0 |])) "the whole-tree check alone passes"
+            Expect.isTrue (NutsKernel.Criterion([| 1.0 |], [| 5.0 |], [| 4.0 |])) "the whole-tree check alone passes"
             Expect.isFalse (check 1.0 1.0 -3.0 5.0) "Stan's extra check finds it"
         testCase "a U-turn only the extra check of B extended by a1 sees" <| fun _ ->
             // whole: ρ = 5-3+1+1 = 4 passes; B+a1: ρ = -3+1+1 = -1 with b1 = 1 > 0 → U-turn
-            Expect.isTrue (NutsSampler.Criterion([| 5.0 |], [| 1.0 |], [| 4.0 |])) "the whole-tree check alone passes"
-            Expect.isTrue (NutsSampler.Criterion([| 5.0 |], [| 1.0 |], [| 5.0 - 3.0 + 1.0 |])) "A + b0 passes"
+            Expect.isTrue (NutsKernel.Criterion([| 5.0 |], [| 1.0 |], [| 4.0 |])) "the whole-tree check alone passes"
+            Expect.isTrue (NutsKernel.Criterion([| 5.0 |], [| 1.0 |], [| 5.0 - 3.0 + 1.0 |])) "A + b0 passes"
             Expect.isFalse (check 5.0 -3.0 1.0 1.0) "Stan's extra check finds it"
     ]
 

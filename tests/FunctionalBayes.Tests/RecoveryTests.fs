@@ -38,10 +38,10 @@ let private exactMean, exactCov =
 let private lambdaDiag i = (let d = exactCov.[0, 0] * exactCov.[1, 1] - exactCov.[0, 1] ** 2.0 in (if i = 0 then exactCov.[1, 1] else exactCov.[0, 0]) / d)
 
 let private fitConj (kind: AutoGuideKind) (particles: int) =
-    Fit.vi { FitOptions.Default with AutoGuide = kind; Steps = Some 2000; LearningRate = 0.05; Particles = particles; Seed = 5UL } conj conjData
+    Fit.vi { FitOptions.Default with AutoGuide = kind; Run.Steps = Some 2000; LearningRate = 0.05; Particles = particles; Seed = 5UL } conj conjData
 
-let private posteriorMoments (f: Fitted<Tensor>) (draws: int) =
-    let b = (Fit.posterior f (Rng.key 6UL) draws).["beta"] |> Tensor.toArray2D
+let private posteriorMoments (f: Posterior<Tensor>) (draws: int) =
+    let b = (Posterior.draws f (Rng.key 6UL) draws).["beta"] |> Tensor.toArray2D
     let m = Array.init k (fun j -> Seq.average (seq { for r in 0 .. draws - 1 -> b.[r, j] }))
     let c = Array2D.init k k (fun i j -> Seq.average (seq { for r in 0 .. draws - 1 -> (b.[r, i] - m.[i]) * (b.[r, j] - m.[j]) }))
     m, c
@@ -71,7 +71,7 @@ let ``mean-field guides recover the mean and the mean-field variances 1/Λᵢᵢ
 
 let ``the MAP and the Laplace approximation are exact for a Gaussian posterior`` () =
     let delta = fitConj AutoGuideKind.AutoDelta 1
-    checkMean "AutoDelta" (Tensor.toArray delta.Params.["beta_auto_loc"])
+    checkMean "AutoDelta" (Tensor.toArray (Posterior.parameters delta).["beta_auto_loc"])
     let lap = fitConj AutoGuideKind.AutoLaplaceApproximation 1
     let m, c = posteriorMoments lap 20000
     checkMean "AutoLaplaceApproximation" m
@@ -82,20 +82,20 @@ let ``the MAP and the Laplace approximation are exact for a Gaussian posterior``
 
 let ``the mean-field ELBO with analytic KL fits the same posterior`` () =
     let guide = Guide.auto AutoGuideKind.AutoNormal (InitUniform 2.0) (Rng.key 7UL) (conj conjData)
-    let f = Fit.vi { FitOptions.Default with Guide = Some guide; Steps = Some 2000; LearningRate = 0.05; Particles = 4; Seed = 8UL } conj conjData
+    let f = Fit.vi { FitOptions.Default with Guide = Some guide; Run.Steps = Some 2000; LearningRate = 0.05; Particles = 4; Seed = 8UL } conj conjData
     let cfg = { Model = conj; Guide = guide; Optimizer = Optimizer.AdamWith (Schedule.CosineDecay (0.05, 2000, 0.0)); Elbo = Elbo.MeanField 4; ClipNorm = None }
     let r = Svi.run cfg (Rng.key 8UL) conjData (SviRunOptions.ForSteps 2000)
     let mf = Tensor.toArray r.Params.["beta_auto_loc"]
     checkMean "MeanField" mf
-    checkMean "Trace" (Tensor.toArray f.Params.["beta_auto_loc"])
+    checkMean "Trace" (Tensor.toArray (Posterior.parameters f).["beta_auto_loc"])
 
 // ---- BLayers' recovery thresholds --------------------------------------------------------------
 
 /// Fits with the batched ELBO and returns the guide means of the named sites.
 let private fitBatched (modelFn: Map<string, Tensor> -> Model<Tensor>) (data: Map<string, Tensor>) (epochs: int) (batch: int) (lr: float) =
-    let f = Fit.vi { FitOptions.Default with Epochs = Some epochs; BatchSize = Some batch; LearningRate = lr; Schedule = LrSchedule.WarmupCosine; Seed = 3UL } modelFn data
-    let sum = Fit.summary f (Rng.key 4UL) 500
-    fun (name: string) -> (sum |> Array.find (fun s -> s.Name = name)).Mean
+    let f = Fit.vi { FitOptions.Default with Run.Epochs = Some epochs; Run.BatchSize = Some batch; LearningRate = lr; Schedule = LrSchedule.WarmupCosine; Seed = 3UL } modelFn data
+    let means = Posterior.mean f (Rng.key 4UL) 500
+    fun (name: string) -> means.[name]
 
 let ``linear: RMSE(beta) < 0.15 and |sigma - sigma_hat| < 0.03, batched and not`` () =
     let n = 2000
@@ -111,9 +111,9 @@ let ``linear: RMSE(beta) < 0.15 and |sigma - sigma_hat| < 0.03, batched and not`
     let mean = fitBatched m data 60 200 0.05
     Assert.True(rmse beta (Tensor.toArray (mean "AdaptiveLayer_x_beta")) < 0.15)
     Assert.True(abs (Tensor.toScalar (mean "y_sigma") - 0.6) < 0.03, sprintf "sigma %g" (Tensor.toScalar (mean "y_sigma")))
-    let full = Fit.vi { FitOptions.Default with Steps = Some 1500; LearningRate = 0.05; Schedule = LrSchedule.WarmupCosine; Seed = 3UL } m data
-    let sum = Fit.summary full (Rng.key 4UL) 500
-    let get name = (sum |> Array.find (fun s -> s.Name = name)).Mean
+    let full = Fit.vi { FitOptions.Default with Run.Steps = Some 1500; LearningRate = 0.05; Schedule = LrSchedule.WarmupCosine; Seed = 3UL } m data
+    let means = Posterior.mean full (Rng.key 4UL) 500
+    let get (name: string) = means.[name]
     Assert.True(rmse beta (Tensor.toArray (get "AdaptiveLayer_x_beta")) < 0.15)
     Assert.True(abs (Tensor.toScalar (get "y_sigma") - 0.6) < 0.03)
 

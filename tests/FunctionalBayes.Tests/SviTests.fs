@@ -65,7 +65,7 @@ let ``batch schedule: steps per epoch and totals`` () =
     Assert.Equal((20, 2), Svi.schedule (SviRunOptions.ForEpochs(10, 1)) 2)
     Assert.Equal((7, 3), Svi.schedule { SviRunOptions.ForSteps 7 with BatchSize = Some 2 } 5)
     let ex = Assert.Throws<ArgumentException>(fun () -> Svi.schedule { SviRunOptions.ForSteps 7 with Epochs = Some 2 } 5 |> ignore)
-    Assert.Contains("exactly one", ex.Message)
+    Assert.Contains("not both", ex.Message)
 
 let ``short and oversized batches: every loss is the exact full objective at lr 0`` () =
     // 5 identical rows: each batch's (N/B)·likelihood is the full one whatever the batch's real size
@@ -174,60 +174,64 @@ let private line (d: Map<string, Tensor>) = model {
 let private lineData =
     let x = Rng.normal (Rng.key 101UL) [| 500 |]
     Map [ "x", x; "y", 2.0 * x + 1.0 + 0.3 * Rng.normal (Rng.key 102UL) [| 500 |] ]
-let private lineFit = lazy (Fit.vi { FitOptions.Default with Epochs = Some 600; BatchSize = Some 100; LearningRate = 0.1; Schedule = LrSchedule.WarmupCosine } line lineData)
+let private lineFit = lazy (Fit.vi { FitOptions.Default with Run.Epochs = Some 600; Run.BatchSize = Some 100; LearningRate = 0.1; Schedule = LrSchedule.WarmupCosine } line lineData)
 
 let ``predict gives one mean and sd per row, from chunks of draws`` () =
     let f = lineFit.Force()
     let newX = Tensor.ofArray [| -1.0; 0.0; 2.0 |]
-    let p = Fit.predict f (Rng.key 103UL) 400 true (Map [ "x", newX ])
+    let p = Posterior.predict f (Rng.key 103UL) 400 true (Map [ "x", newX ])
     let y = p.["y"]
     Assert.Equal<int[]>([| 3 |], y.Mean.Shape)
     Assert.Equal<int[]>([| 400; 3 |], y.Samples.Value.Shape)
     // the predictive mean is close to 1 + 2x, its sd close to the noise 0.3 (5 standard errors of 400 draws)
     Array.iteri2 (fun i m e -> Assert.True(abs (m - e) < 5.0 * 0.35 / sqrt 400.0 + 0.05, sprintf "row %d mean %g vs %g" i m e)) (Tensor.toArray y.Mean) [| -1.0; 1.0; 5.0 |]
     Assert.All(Tensor.toArray y.Std, fun sd -> Assert.InRange(sd, 0.25, 0.4))
-    let ex = Assert.Throws<ArgumentException>(fun () -> Fit.predict f (Rng.key 1UL) 0 false (Map [ "x", newX ]) |> ignore)
+    let ex = Assert.Throws<ArgumentException>(fun () -> Posterior.predict f (Rng.key 1UL) 0 false (Map [ "x", newX ]) |> ignore)
     Assert.Contains("at least one", ex.Message)
 
 let ``summary has mean, sd and quantiles per latent site`` () =
-    let sum = Fit.summary (lineFit.Force()) (Rng.key 104UL) 500
+    let sum = Posterior.summaryBySite (lineFit.Force()) (Rng.key 104UL) 500
     let names = sum |> Array.map (fun s -> s.Name)
     Assert.Equal<string[]>([| "AdaptiveLayer_x_beta"; "AdaptiveLayer_x_scale"; "InterceptLayer_b_beta"; "y_sigma" |], names)
     for s in sum do
-        Assert.Equal<int[]>(s.Shape, s.Mean.Shape)
-        Assert.All(Array.zip (Tensor.toArray s.Q025) (Tensor.toArray s.Q975), fun (lo, hi) -> Assert.True(lo < hi))
+        Assert.Equal(Shape.size s.Shape, s.Elements.Length)
+        for e in s.Elements do
+            Assert.True(e.Q5 < e.Q50 && e.Q50 < e.Q95, sprintf "%s: quantiles in order" e.Name)
+            // 500 independent guide draws as one chain: ESS near 500 (bulk ESS of iid draws has sd ≈ 30 here) and R̂ near 1
+            Assert.InRange(e.EssBulk, 350.0, 700.0)
+            Assert.True(e.RHat < 1.02, sprintf "%s: R-hat %g" e.Name e.RHat)
     let beta = sum |> Array.find (fun s -> s.Name = "AdaptiveLayer_x_beta")
-    Assert.Equal(2.0, Tensor.toScalar beta.Mean, 1)
+    Assert.Equal(2.0, beta.Elements.[0].Mean, 1)
 
 let ``fit's errors`` () =
-    let ex = Assert.Throws<ArgumentException>(fun () -> Fit.vi { FitOptions.Default with Steps = Some 10; Epochs = Some 2 } line lineData |> ignore)
-    Assert.Contains("exactly one", ex.Message)
+    let ex = Assert.Throws<ArgumentException>(fun () -> Fit.vi { FitOptions.Default with Run.Steps = Some 10; Run.Epochs = Some 2 } line lineData |> ignore)
+    Assert.Contains("not both", ex.Message)
     // with neither Steps nor Epochs a fit runs FitOptions.DefaultSteps steps (EdgeTests checks it)
     let bad = Map [ "x", Tensor.zeros [| 5 |]; "y", Tensor.zeros [| 4 |] ]
-    let ex = Assert.Throws<ArgumentException>(fun () -> Fit.vi { FitOptions.Default with Steps = Some 1 } line bad |> ignore)
+    let ex = Assert.Throws<ArgumentException>(fun () -> Fit.vi { FitOptions.Default with Run.Steps = Some 1 } line bad |> ignore)
     Assert.Contains("Inconsistent data lengths", ex.Message)
-    let ex = Assert.Throws<ArgumentException>(fun () -> Fit.vi { FitOptions.Default with Steps = Some 1; LearningRate = -1.0 } line lineData |> ignore)
+    let ex = Assert.Throws<ArgumentOutOfRangeException>(fun () -> Fit.vi { FitOptions.Default with Run.Steps = Some 1; LearningRate = -1.0 } line lineData |> ignore)
     Assert.Contains("learning rate", ex.Message)
 
 let ``a fit's parameters survive save and load`` () =
     let f = lineFit.Force()
     let path = IO.Path.GetTempFileName()
-    Fit.saveParams path f.Params
-    let g = Fit.withParams (Fit.loadParams path) f
-    let a = Fit.predict f (Rng.key 105UL) 50 false (Map [ "x", Tensor.ofArray [| 0.5 |] ])
-    let b = Fit.predict g (Rng.key 105UL) 50 false (Map [ "x", Tensor.ofArray [| 0.5 |] ])
+    Fit.saveParams path (Posterior.parameters f)
+    let g = Posterior.ofGuide f.Model (Posterior.guidePart "test" f).Guide (Fit.loadParams path)
+    let a = Posterior.predict f (Rng.key 105UL) 50 false (Map [ "x", Tensor.ofArray [| 0.5 |] ])
+    let b = Posterior.predict g (Rng.key 105UL) 50 false (Map [ "x", Tensor.ofArray [| 0.5 |] ])
     Assert.Equal<float[]>(Tensor.toArray a.["y"].Mean, Tensor.toArray b.["y"].Mean)
 
 let ``predictions from posterior draws agree with predictions from the guide`` () =
     let f = lineFit.Force()
     let newX = Map [ "x", Tensor.ofArray [| -1.0; 2.0 |] ]
-    let draws = Fit.posterior f (Rng.key 106UL) 400
-    let fromDraws = Fit.predictFromDraws line draws (Rng.key 107UL) false newX
-    let fromGuide = Fit.predict f (Rng.key 108UL) 400 false newX
+    let draws = Posterior.draws f (Rng.key 106UL) 400
+    let fromDraws = Posterior.predictFromDraws line draws (Rng.key 107UL) false newX
+    let fromGuide = Posterior.predict f (Rng.key 108UL) 400 false newX
     // two independent 400-draw estimates of the same predictive mean: within 5 standard errors of their difference
     Array.iter2 (fun a b -> Assert.True(abs (a - b) < 5.0 * 0.35 * sqrt (2.0 / 400.0), sprintf "%g vs %g" a b))
         (Tensor.toArray fromDraws.["y"].Mean) (Tensor.toArray fromGuide.["y"].Mean)
-    let ex = Assert.Throws<ArgumentException>(fun () -> Fit.predictFromDraws line (Map [ "a", Tensor.zeros [| 3 |]; "b", Tensor.zeros [| 4 |] ]) (Rng.key 1UL) false newX |> ignore)
+    let ex = Assert.Throws<ArgumentException>(fun () -> Posterior.predictFromDraws line (Map [ "a", Tensor.zeros [| 3 |]; "b", Tensor.zeros [| 4 |] ]) (Rng.key 1UL) false newX |> ignore)
     Assert.Contains("'b'", ex.Message)
 
 let ``a guide site without a reparameterization gets an unbiased score-function gradient`` () =

@@ -221,7 +221,7 @@ module Warmup =
         if not (s.MaxDeltaH > 0.0) then invalidArg "settings" (sprintf "MaxDeltaH must be positive, got %g." s.MaxDeltaH)
 
     /// The starting state: unit metric and, unless turned off, Stan's step-size heuristic from InitialStepSize.
-    let init (s: WarmupSettings) (sampler: NutsSampler) (key: RngKey) (chain: HmcState) : WarmupState =
+    let init (s: WarmupSettings) (sampler: NutsKernel) (key: RngKey) (chain: HmcState) : WarmupState =
         validate s
         let d = sampler.Dim
         let metric = if s.DenseMetric then Metric.dense (Array2D.init d d (fun i j -> if i = j then 1.0 else 0.0)) else Metric.identity d
@@ -235,7 +235,7 @@ module Warmup =
 
     /// One warmup iteration: a NUTS transition, a dual-averaging update, and (per the stage) a metric
     /// sample and, at a window end, a new metric with a fresh step-size search and a restarted averaging.
-    let step (s: WarmupSettings) (stages: AdaptationStage[]) (sampler: NutsSampler) (key: RngKey) (st: WarmupState) : WarmupState * TransitionInfo =
+    let step (s: WarmupSettings) (stages: AdaptationStage[]) (sampler: NutsKernel) (key: RngKey) (st: WarmupState) : WarmupState * TransitionInfo =
         if st.Iteration >= stages.Length then
             invalidOp (sprintf "Warmup.step: iteration %d is past the schedule's %d iterations." st.Iteration stages.Length)
         let kStep, kSearch = Rng.split key

@@ -3,16 +3,6 @@ namespace FunctionalBayes
 open System
 open FunctionalBayes.Tensors
 
-/// A variational family: a program of param sites and latent sample sites named like the model's.
-[<NoEquality; NoComparison>]
-type Guide =
-    { /// A name for messages and summaries ("AutoNormal", "user guide", ...).
-      Name: string
-      /// The guide program.
-      Program: Model<unit>
-      /// The model's latent sites the guide covers (empty for a user guide, which is taken as it is).
-      Latents: LatentSite[] }
-
 /// The autoguides (NumPyro's parameterizations, initial scale 0.1).
 [<RequireQualifiedAccess>]
 type AutoGuideKind =
@@ -29,11 +19,33 @@ type AutoGuideKind =
     /// MAP on unconstrained space, then a Normal from the inverse Hessian of the potential (Guide.laplace).
     | AutoLaplaceApproximation
 
+/// Where a guide came from.
+[<RequireQualifiedAccess>]
+type GuideOrigin =
+    /// A guide program the user wrote (Guide.ofModel).
+    | User
+    /// An autoguide of this kind, as Guide.auto builds it.
+    | Auto of AutoGuideKind
+    /// The Laplace approximation at a fitted MAP point (Guide.laplace), which an AutoLaplaceApproximation fit ends with.
+    | Laplace
+
+/// A variational family: a program of param sites and latent sample sites named like the model's.
+[<NoEquality; NoComparison>]
+type Guide =
+    { /// A name for messages and summaries ("AutoNormal", "user guide", ...).
+      Name: string
+      /// The guide program.
+      Program: Model<unit>
+      /// The model's latent sites the guide covers (empty for a user guide, which is taken as it is).
+      Latents: LatentSite[]
+      /// Where the guide came from (what a fit must finish, what a saved posterior can rebuild).
+      Origin: GuideOrigin }
+
 [<RequireQualifiedAccess>]
 module Guide =
 
     /// Any model with param sites and sample sites named like the model's latents is a guide.
-    let ofModel (name: string) (program: Model<unit>) : Guide = { Name = name; Program = program; Latents = [||] }
+    let ofModel (name: string) (program: Model<unit>) : Guide = { Name = name; Program = program; Latents = [||]; Origin = GuideOrigin.User }
 
     /// Emits a latent site whose value is forward(u), with log density −log|det J| so that the guide's
     /// total log density is that of the constrained value.
@@ -190,7 +202,7 @@ module Guide =
                     let! loc = Model.param "auto_loc" (flatStart ()) Constraint.Real
                     return! emitAll latents loc
                 }
-        { Name = name; Program = program; Latents = latents }
+        { Name = name; Program = program; Latents = latents; Origin = GuideOrigin.Auto kind }
 
     /// The Laplace approximation around a MAP point `loc` (the flat unconstrained vector that an
     /// AutoLaplaceApproximation guide was trained to) for the model `m` (with its fitted param values
@@ -215,4 +227,4 @@ module Guide =
             let! u = Model.sample "_auto_latent" (MultivariateNormal (Tensor.detach loc, scaleTril))
             return! emitAll latents u
         }
-        { Name = "AutoLaplaceApproximation"; Program = program; Latents = latents }
+        { Name = "AutoLaplaceApproximation"; Program = program; Latents = latents; Origin = GuideOrigin.Laplace }

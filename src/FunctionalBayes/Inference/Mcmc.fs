@@ -96,6 +96,8 @@ type FlatMcmcRun =
 type McmcResult =
     { Sites: LatentSite[]
       Draws: Map<string, Tensor>
+      /// The model's deterministic sites (Model.deterministic) at every draw, shape [chains; draws; ...site shape].
+      Deterministic: Map<string, Tensor>
       Flat: FlatMcmcRun
       /// The gradient source's description ("tape", ...).
       GradientKind: string
@@ -112,18 +114,23 @@ type McmcResult =
 [<RequireQualifiedAccess>]
 module Mcmc =
 
-    /// Checks the options; raises naming the bad one and the fix.
+    /// Checks the options (the one place their rules live); raises ArgumentOutOfRangeException naming the
+    /// bad option and the fix.
     let validate (o: McmcOptions) =
-        if o.Chains < 1 then invalidArg "options" (sprintf "MCMC: Chains must be at least 1, got %d." o.Chains)
-        if o.Warmup < 0 then invalidArg "options" (sprintf "MCMC: Warmup must be non-negative, got %d." o.Warmup)
-        if o.Samples < 1 then invalidArg "options" (sprintf "MCMC: Samples must be at least 1, got %d." o.Samples)
-        if o.Thin < 1 then invalidArg "options" (sprintf "MCMC: Thin must be at least 1, got %d." o.Thin)
+        let bad (name: string) (value: obj) (msg: string) = raise (ArgumentOutOfRangeException(name, value, "MCMC: " + msg))
+        if o.Chains < 1 then bad "Chains" o.Chains (sprintf "Chains must be at least 1, got %d." o.Chains)
+        if o.Warmup < 0 then bad "Warmup" o.Warmup (sprintf "Warmup must be non-negative, got %d." o.Warmup)
+        if o.Samples < 1 then bad "Samples" o.Samples (sprintf "Samples must be at least 1, got %d." o.Samples)
+        if o.Thin < 1 then bad "Thin" o.Thin (sprintf "Thin must be at least 1, got %d." o.Thin)
         if not (o.TargetAccept > 0.0 && o.TargetAccept < 1.0) then
-            invalidArg "options" (sprintf "MCMC: TargetAccept must be in (0, 1), got %g (Stan's default is 0.8; use 0.9-0.99 for hard geometry)." o.TargetAccept)
-        if o.MaxTreeDepth < 1 || o.MaxTreeDepth > 30 then invalidArg "options" (sprintf "MCMC: MaxTreeDepth must be in 1..30, got %d." o.MaxTreeDepth)
+            bad "TargetAccept" o.TargetAccept (sprintf "TargetAccept must be in (0, 1), got %g (Stan's default is 0.8; use 0.9-0.99 for hard geometry)." o.TargetAccept)
+        if o.MaxTreeDepth < 1 || o.MaxTreeDepth > 30 then bad "MaxTreeDepth" o.MaxTreeDepth (sprintf "MaxTreeDepth must be in 1..30, got %d." o.MaxTreeDepth)
         if not (Double.IsFinite o.InitialStepSize && o.InitialStepSize > 0.0) then
-            invalidArg "options" (sprintf "MCMC: InitialStepSize must be finite and positive, got %g." o.InitialStepSize)
-        if o.ProgressEvery < 1 then invalidArg "options" (sprintf "MCMC: ProgressEvery must be at least 1, got %d." o.ProgressEvery)
+            bad "InitialStepSize" o.InitialStepSize (sprintf "InitialStepSize must be finite and positive, got %g." o.InitialStepSize)
+        if o.ProgressEvery < 1 then bad "ProgressEvery" o.ProgressEvery (sprintf "ProgressEvery must be at least 1, got %d." o.ProgressEvery)
+        match o.Init with
+        | InitUniform r when not (r > 0.0 && Double.IsFinite r) -> bad "Init" r (sprintf "the init radius must be positive and finite, got %g." r)
+        | _ -> ()
 
     let internal warmupSettings (o: McmcOptions) : WarmupSettings =
         { NumWarmup = o.Warmup
@@ -307,6 +314,31 @@ module Mcmc =
     /// Stan's warnings for a run (divergences, tree depth, E-BFMI, R̂ > 1.01, ESS below 100 per chain); empty when all is well.
     let warnings (r: McmcResult) : string list = Diagnostics.warningMessages (warningInput r)
 
+    /// The model's deterministic sites at every draw: one model run per draw with the latents substituted
+    /// (chains in parallel); empty when the model has none.
+    let private deterministicDraws (o: McmcOptions) (m: Model<'T>) (draws: Map<string, Tensor>) : Map<string, Tensor> =
+        let kRun = Rng.key o.Seed
+        let _, proto = Model.run (Handlers.trace (Handlers.seed kRun m))
+        let names = proto.Sites |> Array.filter (fun s -> s.Kind = DeterministicSite) |> Array.map (fun s -> s.Name)
+        if names.Length = 0 then Map.empty
+        else
+            let n = o.Samples
+            let perChain =
+                forChains o.Parallel o.CancellationToken o.Chains (fun k ->
+                    Array.init n (fun j ->
+                        o.CancellationToken.ThrowIfCancellationRequested()
+                        let values = draws |> Map.map (fun _ d -> Tensor.select 0 j (Tensor.select 0 k d))
+                        let _, tr = Model.run (Handlers.trace (Handlers.seed (Rng.foldIn kRun (k * n + j)) (Handlers.substitute values m)))
+                        names |> Array.map (fun name -> Tensor.toFloat64 (Tensor.detach (tr.Value name)))))
+            names |> Array.mapi (fun i name ->
+                let shape = perChain.[0].[0].[i].Shape
+                let data = perChain |> Array.collect (fun c -> c |> Array.collect (fun vs ->
+                    if vs.[i].Shape <> shape then
+                        invalidOp (sprintf "MCMC: deterministic site '%s' changed shape between draws (%s, then %s)." name (Shape.format shape) (Shape.format vs.[i].Shape))
+                    Tensor.toArray vs.[i]))
+                name, Tensor.create (Array.append [| o.Chains; n |] shape) data)
+            |> Map.ofArray
+
     /// Samples a model's latent sites by NUTS with Stan's adaptation: chains in parallel, constrained
     /// draws per site with shape [chains; draws; ...site shape].
     let run (o: McmcOptions) (m: Model<'T>) : McmcResult =
@@ -345,8 +377,9 @@ module Mcmc =
                 let data = Array.concat (perChain |> Array.map (fun a -> a.[i]))
                 l.Name, Tensor.create (Array.append [| o.Chains; n |] l.Shape) data)
             |> Map.ofArray
+        let deterministic = deterministicDraws o m draws
         let result =
-            { Sites = p.Latents; Draws = draws; Flat = flat; GradientKind = source.Kind; MaxTreeDepth = o.MaxTreeDepth
+            { Sites = p.Latents; Draws = draws; Deterministic = deterministic; Flat = flat; GradientKind = source.Kind; MaxTreeDepth = o.MaxTreeDepth
               TargetAccept = o.TargetAccept; Seconds = sw.Elapsed.TotalSeconds }
         for w in Diagnostics.warningMessages (warningInput result) do o.Log ("Warning: " + w)
         result

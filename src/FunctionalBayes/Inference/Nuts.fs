@@ -8,7 +8,7 @@ open FunctionalBayes.Tensors
 /// U-turn criterion with the two extra checks across subtrees at every merge, divergence when the
 /// energy error exceeds MaxDeltaH (NaN counts as divergent), Stan's accept statistic.
 /// The sampler owns scratch buffers (one per chain, not thread-safe); nothing is allocated per leapfrog.
-type NutsSampler internal (ev: IGradientEvaluator, maxDepthCapacity: int) =
+type NutsKernel internal (ev: IGradientEvaluator, maxDepthCapacity: int) =
     let dim = ev.Dim
     let dyn = Dynamics(ev)
     let vec () = Array.zeroCreate<float> dim
@@ -64,9 +64,9 @@ type NutsSampler internal (ev: IGradientEvaluator, maxDepthCapacity: int) =
     static member MergeCriterion(pSharpA0: float[], pA1: float[], pSharpA1: float[], rhoA: float[],
                                  pB0: float[], pSharpB0: float[], pSharpB1: float[], rhoB: float[], scratch: float[]) =
         add rhoA rhoB scratch
-        NutsSampler.Criterion(pSharpA0, pSharpB1, scratch)
-        && (add rhoA pB0 scratch; NutsSampler.Criterion(pSharpA0, pSharpB0, scratch))
-        && (add rhoB pA1 scratch; NutsSampler.Criterion(pSharpA1, pSharpB1, scratch))
+        NutsKernel.Criterion(pSharpA0, pSharpB1, scratch)
+        && (add rhoA pB0 scratch; NutsKernel.Criterion(pSharpA0, pSharpB0, scratch))
+        && (add rhoB pA1 scratch; NutsKernel.Criterion(pSharpA1, pSharpB1, scratch))
 
     member private this.BuildTree(depth: int, zProp: PhasePoint, pSharpBeg: float[], pSharpEnd: float[], rhoAcc: float[],
                                   pBeg: float[], pEnd: float[], sign: float, logSumWeight: byref<float>) : bool =
@@ -109,7 +109,7 @@ type NutsSampler internal (ev: IGradientEvaluator, maxDepthCapacity: int) =
                     add rInit rFinal rSub
                     for i in 0 .. dim - 1 do rhoAcc.[i] <- rhoAcc.[i] + rSub.[i]
                     // the whole subtree, then the two checks between its halves
-                    NutsSampler.MergeCriterion(pSharpBeg, pInitEnd.[depth], pSharpInitEnd.[depth], rInit,
+                    NutsKernel.MergeCriterion(pSharpBeg, pInitEnd.[depth], pSharpInitEnd.[depth], rInit,
                                                pFinalBeg.[depth], pSharpFinalBeg.[depth], pSharpEnd, rFinal, rSub)
 
     /// The flat dimension.
@@ -180,7 +180,7 @@ type NutsSampler internal (ev: IGradientEvaluator, maxDepthCapacity: int) =
                 add rhoBck rhoFwd rho
                 // the backward subtree is A (outer end bck-bck), the forward one B (outer end fwd-fwd)
                 let persist =
-                    NutsSampler.MergeCriterion(pSharpBckBck, pBckFwd, pSharpBckFwd, rhoBck,
+                    NutsKernel.MergeCriterion(pSharpBckBck, pBckFwd, pSharpBckFwd, rhoBck,
                                                pFwdBck, pSharpFwdBck, pSharpFwdFwd, rhoFwd, rhoExt)
                 if not persist then fin <- true
         let accept = if nLeapfrog > 0 then sumMetroProb / float nLeapfrog else 0.0
@@ -200,10 +200,10 @@ module Nuts =
         if not (p.MaxDeltaH > 0.0) then invalidArg "parameters" (sprintf "Nuts: MaxDeltaH must be positive, got %g." p.MaxDeltaH)
 
     /// A sampler with buffers for trees up to maxTreeDepth, over one evaluator (one per chain).
-    let sampler (ev: IGradientEvaluator) (maxTreeDepth: int) : NutsSampler =
+    let sampler (ev: IGradientEvaluator) (maxTreeDepth: int) : NutsKernel =
         if ev.Dim < 1 then invalidArg "ev" "Nuts: the potential has no coordinates (no latent sites to sample)."
         if maxTreeDepth < 1 || maxTreeDepth > 30 then invalidArg "maxTreeDepth" (sprintf "Nuts: MaxTreeDepth must be in 1..30, got %d." maxTreeDepth)
-        NutsSampler(ev, maxTreeDepth)
+        NutsKernel(ev, maxTreeDepth)
 
     /// Evaluates the potential at a position: the chain's first state.
     let init (ev: IGradientEvaluator) (position: float[]) : HmcState = Dyn.init ev position

@@ -72,9 +72,12 @@ type SviProgress = { Step: int; TotalSteps: int; Loss: float; Elapsed: TimeSpan;
 /// rule robust to the noise of stochastic ELBOs.
 type EarlyStopping = { Window: int; RelTol: float; Patience: int }
 
-/// How long to run and how to batch.
+/// How long to run and how to batch: the loop settings of every SVI run (Svi.run, and Fit.vi through
+/// FitOptions.Run). Start from SviRunOptions.Default; SviRunOptions.Validate holds every rule.
 type SviRunOptions =
-    { Steps: int option
+    { /// Steps to run; with neither Steps nor Epochs, SviRunOptions.DefaultSteps steps.
+      Steps: int option
+      /// Passes over the data (BatchSize rows per step); not together with Steps.
       Epochs: int option
       /// Rows per step; None uses all rows each step (then one step is one epoch).
       BatchSize: int option
@@ -82,13 +85,41 @@ type SviRunOptions =
       Shuffle: bool
       EarlyStopping: EarlyStopping option
       OnProgress: (SviProgress -> unit) option
-      /// Report progress every this many steps.
+      /// Report progress every this many steps (1 lets a caller cancel between any two steps).
       ProgressEvery: int }
 
-    static member ForSteps(steps: int) =
-        { Steps = Some steps; Epochs = None; BatchSize = None; Shuffle = true; EarlyStopping = None; OnProgress = None; ProgressEvery = 100 }
-    static member ForEpochs(epochs: int, batchSize: int) =
-        { Steps = None; Epochs = Some epochs; BatchSize = Some batchSize; Shuffle = true; EarlyStopping = None; OnProgress = None; ProgressEvery = 100 }
+    /// The steps a run takes when neither Steps nor Epochs is given (BLayers' default).
+    static member DefaultSteps = 1000
+
+    /// No length set (SviRunOptions.DefaultSteps steps), all rows per step, shuffled, progress every 100 steps.
+    static member Default =
+        { Steps = None; Epochs = None; BatchSize = None; Shuffle = true; EarlyStopping = None; OnProgress = None; ProgressEvery = 100 }
+    /// A run of `steps` steps on all rows.
+    static member ForSteps(steps: int) = { SviRunOptions.Default with Steps = Some steps }
+    /// A run of `epochs` passes in batches of `batchSize` rows.
+    static member ForEpochs(epochs: int, batchSize: int) = { SviRunOptions.Default with Epochs = Some epochs; BatchSize = Some batchSize }
+
+    /// Checks the settings (the one place their rules live): raises ArgumentOutOfRangeException naming the
+    /// setting for a count below 1 or a bad early-stopping rule, and ArgumentException for Steps with Epochs.
+    static member Validate(o: SviRunOptions) =
+        let atLeastOne (name: string) (v: int option) =
+            match v with
+            | Some n when n < 1 -> raise (ArgumentOutOfRangeException(name, n, sprintf "SVI: %s must be at least 1, got %d." name n))
+            | _ -> ()
+        atLeastOne "Steps" o.Steps
+        atLeastOne "Epochs" o.Epochs
+        atLeastOne "BatchSize" o.BatchSize
+        atLeastOne "ProgressEvery" (Some o.ProgressEvery)
+        match o.Steps, o.Epochs with
+        | Some s, Some e -> invalidArg "Steps" (sprintf "SVI: a run has Steps (%d) or Epochs (%d), not both; set the other to None." s e)
+        | _ -> ()
+        match o.EarlyStopping with
+        | Some es ->
+            atLeastOne "EarlyStopping.Window" (Some es.Window)
+            atLeastOne "EarlyStopping.Patience" (Some es.Patience)
+            if not (es.RelTol >= 0.0 && Double.IsFinite es.RelTol) then
+                raise (ArgumentOutOfRangeException("EarlyStopping.RelTol", es.RelTol, sprintf "SVI: the early-stopping tolerance must be finite and non-negative, got %g." es.RelTol))
+        | None -> ()
 
 /// How SVI computed the loss and gradient for one batch size (inspectable in SviResult.Gradients).
 [<RequireQualifiedAccess>]
@@ -326,15 +357,12 @@ module Svi =
 
     /// The total number of steps and the steps per epoch for the options and N rows.
     let schedule (opts: SviRunOptions) (n: int) : int * int =
+        SviRunOptions.Validate opts
         let perEpoch = match opts.BatchSize with Some b -> Data.stepsPerEpoch n b | None -> 1
         match opts.Steps, opts.Epochs with
-        | Some s, None ->
-            if s < 1 then invalidArg "opts" (sprintf "SVI: steps must be at least 1, got %d." s)
-            s, perEpoch
-        | None, Some e ->
-            if e < 1 then invalidArg "opts" (sprintf "SVI: epochs must be at least 1, got %d." e)
-            e * perEpoch, perEpoch
-        | _ -> invalidArg "opts" "SVI: provide exactly one of Steps or Epochs."
+        | Some s, _ -> s, perEpoch
+        | None, Some e -> e * perEpoch, perEpoch
+        | None, None -> SviRunOptions.DefaultSteps, perEpoch
 
     let private plateaued (es: EarlyStopping) (losses: ResizeArray<float>) =
         let w = es.Window
