@@ -4,6 +4,12 @@
 /// non-centered around shared means, a shared output layer). Prints train and test accuracy over
 /// several seeds, draws the decision surfaces, exports the hierarchical posterior predictive (every
 /// kept draw in one graph) to ONNX and checks ONNX Runtime against the in-process predictive mean.
+/// Writes hbnn-separate.png, hbnn-hierarchical.png, hbnn-hierarchical-ensemble.onnx and the posterior
+/// report of the hierarchical fit, hbnn-report.html, into --out; ends with one JSON line of the figures
+/// (accuracies, wall and CPU seconds, µs per potential gradient, gradients and leapfrogs, min bulk ESS).
+/// Options: --seeds N (5), --out DIR (.), --warmup N (1000), --draws N (500), --hierarchical-only (no
+/// separate fits, pictures or ONNX: for timing the hierarchical fit), --centered (the hierarchical
+/// layers centered: the same model, another geometry for NUTS).
 ///
 /// The pictures need a font: on Debian/Ubuntu `apt-get install fonts-dejavu-core`.
 module HierarchicalBnn.Program
@@ -17,7 +23,7 @@ open FunctionalBayes.Onnx
 open FunctionalBayes.OnnxRuntime
 open FunctionalBayes.Tensors
 
-type private Options = { Out: string; Seeds: int; Warmup: int; Draws: int }
+type private Options = { Out: string; Seeds: int; Warmup: int; Draws: int; HierOnly: bool; Parameterization: Parameterization }
 
 let private parse (argv: string[]) =
     let rec go i o =
@@ -28,8 +34,10 @@ let private parse (argv: string[]) =
             | "--seeds" when i + 1 < argv.Length -> go (i + 2) { o with Seeds = int argv.[i + 1] }
             | "--warmup" when i + 1 < argv.Length -> go (i + 2) { o with Warmup = int argv.[i + 1] }
             | "--draws" when i + 1 < argv.Length -> go (i + 2) { o with Draws = int argv.[i + 1] }
-            | a -> failwithf "unknown argument %s (use --seeds N, --out DIR, --warmup N, --draws N)" a
-    let o = go 0 { Out = "."; Seeds = 5; Warmup = 1000; Draws = 500 }
+            | "--hierarchical-only" -> go (i + 1) { o with HierOnly = true }
+            | "--centered" -> go (i + 1) { o with Parameterization = Parameterization.Centered }
+            | a -> failwithf "unknown argument %s (use --seeds N, --out DIR, --warmup N, --draws N, --hierarchical-only, --centered)" a
+    let o = go 0 { Out = "."; Seeds = 5; Warmup = 1000; Draws = 500; HierOnly = false; Parameterization = Parameterization.NonCentered }
     if o.Seeds < 1 || o.Warmup < 1 || o.Draws < 1 then failwith "--seeds, --warmup and --draws must be at least 1"
     o
 
@@ -39,9 +47,11 @@ let widths = [| 5; 5; 1 |]
 /// One MLP for one task: Normal(0, 1) on every weight and bias. x (n, 2) → logits (n, 1).
 let separateNet (x: Tensor) = BayesianMlp.Default.Call("net", x, widths, Activations.tanh)
 
-/// The notebook's HNN: layers 0 and 1 per task (non-centered, no bias), the output layer shared.
+/// The notebook's HNN: layers 0 and 1 per task (no bias; non-centered as the notebook, or centered: the
+/// same model, another geometry for the sampler), the output layer shared.
 /// x (tasks, n, 2) or (n, 2) shared by every task → logits (tasks, n, 1).
-let hierarchicalNet (x: Tensor) = HierarchicalMlp.Default.Call("net", x, tasks, widths, [| 0; 1 |], Activations.tanh)
+let hierarchicalNet (par: Parameterization) (x: Tensor) =
+    { HierarchicalMlp.Default with Hierarchical = { HierarchicalDenseLayer.Default with Parameterization = par } }.Call("net", x, tasks, widths, [| 0; 1 |], Activations.tanh)
 
 /// Bernoulli(logits = net(x)) observations y.
 let classifier (net: Tensor -> Model<Tensor>) (data: Map<string, Tensor>) = model {
@@ -50,19 +60,88 @@ let classifier (net: Tensor -> Model<Tensor>) (data: Map<string, Tensor>) = mode
 }
 
 /// What a fit reports besides its draws.
-type FitStats = { Seconds: float; Leapfrogs: int64; MinBulkEss: float; Sampler: string }
+type FitStats =
+    { Seconds: float
+      /// CPU seconds the process used during the fit (this fit's own when nothing else runs in the process).
+      CpuSeconds: float
+      /// Sampling leapfrogs (the kept draws' trees).
+      Leapfrogs: int64
+      /// Gradient evaluations of the whole fit (warmup and sampling, initialisation included).
+      Gradients: int64
+      MinBulkEss: float
+      Sampler: string
+      StepSize: float
+      MeanTreeDepth: float
+      /// The adapted inverse mass: smallest and largest diagonal entries.
+      InvMassRange: float * float
+      Divergences: int
+      /// The scalars with the smallest bulk ESS: name, ESS, split R̂.
+      Worst: (string * float * float)[] }
 
 /// THE ONE PLACE THAT CHOOSES THE INFERENCE: NUTS with window adaptation as BlackJAX runs it (one chain,
 /// `warmup` adaptation iterations, initial step 1 without Stan's step-size heuristic, target 0.8, depth 10),
 /// keeping `draws` draws. Posterior draws stacked on a first axis by site name.
-let fitDraws (seed: uint64) (warmup: int) (draws: int) (modelFn: Map<string, Tensor> -> Model<Tensor>) (data: Map<string, Tensor>) : Map<string, Tensor> * FitStats =
+let fitDraws (seed: uint64) (warmup: int) (draws: int) (modelFn: Map<string, Tensor> -> Model<Tensor>) (data: Map<string, Tensor>) : Map<string, Tensor> * FitStats * Posterior<Tensor> =
     let opts =
         { McmcOptions.Default with
             Chains = 1; Warmup = warmup; Samples = draws; Seed = seed; FindInitialStepSize = false; Parallel = false; Log = ignore }
-    let r = Mcmc.run opts (modelFn data)
+    let count = ref 0L
+    let counting (p: Potential) =
+        let s = Compilation.auto p
+        { s with
+            Create = fun () ->
+                let e = s.Create()
+                { new IGradientEvaluator with
+                    member _.Dim = e.Dim
+                    member _.Evaluate(q, g) =
+                        Threading.Interlocked.Increment &count.contents |> ignore
+                        e.Evaluate(q, g) } }
+    let proc = Process.GetCurrentProcess()
+    let cpu0 = proc.TotalProcessorTime
+    let posterior = Fit.mcmc { opts with Gradient = counting } modelFn data
+    let r = Posterior.samplesPart "fitDraws" posterior
+    proc.Refresh()
+    let cpu = (proc.TotalProcessorTime - cpu0).TotalSeconds
     let st = r.Flat.Stats.[0]
-    let ess = Mcmc.summary r |> Array.map _.EssBulk |> Array.min
-    Mcmc.merged r, { Seconds = r.Seconds; Leapfrogs = st.NumLeapfrog |> Array.sumBy int64; MinBulkEss = ess; Sampler = "nuts/" + r.GradientKind }
+    let summary = Mcmc.summary r
+    let ess = summary |> Array.map _.EssBulk |> Array.min
+    let im =
+        match st.Metric with
+        | DiagonalMetric v -> Array.min v, Array.max v
+        | DenseMetric (m, _) -> let d = Array.init (Array2D.length1 m) (fun i -> m.[i, i]) in Array.min d, Array.max d
+    Mcmc.merged r,
+    { Seconds = r.Seconds; CpuSeconds = cpu; Leapfrogs = st.NumLeapfrog |> Array.sumBy int64; Gradients = count.Value; MinBulkEss = ess; Sampler = "nuts/" + r.GradientKind
+      StepSize = st.AdaptedStepSize; MeanTreeDepth = st.TreeDepth |> Array.averageBy float; InvMassRange = im
+      Worst = summary |> Array.sortBy _.EssBulk |> Array.truncate 4 |> Array.map (fun s -> s.Name, s.EssBulk, s.RHat)
+      Divergences = st.WarmupDivergences + (st.Divergent |> Array.sumBy (fun b -> if b then 1 else 0)) },
+    posterior
+
+/// THE ONE PLACE THAT WRITES THE POSTERIOR REPORT of a fit (draws, NUTS statistics, the model's description,
+/// posterior predictive checks) as one self-contained HTML file.
+let writeReport (path: string) (posterior: Posterior<Tensor>) (data: Map<string, Tensor>) =
+    FunctionalBayes.Reporting.Report.save path posterior data
+
+/// µs per potential gradient of a gradient source at a point: the median over 5 batches of `reps`
+/// evaluations of the process's CPU time per evaluation (the machine is shared: wall time would count
+/// other processes' turns) and the wall time per evaluation.
+let gradientMicros (source: GradientSource) (reps: int) =
+    let ev = source.Create()
+    let q = Array.init ev.Dim (fun i -> 0.1 * float (i % 7) - 0.3)
+    let g = Array.zeroCreate ev.Dim
+    let warm = Stopwatch.StartNew()
+    while warm.Elapsed.TotalSeconds < 1.0 do ev.Evaluate(ReadOnlySpan q, Span g) |> ignore
+    let proc = Process.GetCurrentProcess()
+    let batches =
+        Array.init 5 (fun _ ->
+            proc.Refresh()
+            let cpu0 = proc.TotalProcessorTime
+            let sw = Stopwatch.StartNew()
+            for _ in 1 .. reps do ev.Evaluate(ReadOnlySpan q, Span g) |> ignore
+            let wall = sw.Elapsed.TotalMilliseconds * 1000.0 / float reps
+            proc.Refresh()
+            (proc.TotalProcessorTime - cpu0).TotalMilliseconds * 1000.0 / float reps, wall)
+    let median (a: float[]) = (Array.sort a).[2]
+    median (Array.map fst batches), median (Array.map snd batches)
 
 /// Per-draw probabilities: the network run once with every draw (stacked on a leading axis), σ(logits)
 /// with the last axis dropped: (S, n) for a separate net, (S, tasks, n) for the hierarchical one.
@@ -79,20 +158,20 @@ let accuracy (pred: Tensor) (y: Tensor) =
 
 /// The hierarchical posterior predictive as one model: x (B, 2) → p (B, tasks), the mean over every
 /// draw of σ(logits) for each task; `aligned` are the draws from Ensemble.alignDraws 3.
-let ensembleModel (data: Map<string, Tensor>) = model {
-    let! logits = hierarchicalNet data.["x"]
+let ensembleModel (par: Parameterization) (data: Map<string, Tensor>) = model {
+    let! logits = hierarchicalNet par data.["x"]
     let p = logits |> Tensor.sigmoid |> Tensor.meanAxes [| 0 |] false |> Tensor.squeeze -1 |> Tensor.permute [| 1; 0 |]
     return! Model.observe "p" (BernoulliProbs p) None
 }
 
 /// The grid's mean probability per task, (tasks, grid points), in chunks of rows (memory stays bounded).
-let hierarchicalGridMean (draws: Map<string, Tensor>) (grid: Tensor) =
+let hierarchicalGridMean (par: Parameterization) (draws: Map<string, Tensor>) (grid: Tensor) =
     let aligned = Ensemble.alignDraws 3 draws
     let n = grid.Shape.[0]
     let chunk = 250
     [| for s in 0 .. chunk .. n - 1 ->
         let x = Tensor.narrow 0 s (min chunk (n - s)) grid
-        Model.run (Handlers.substitute aligned (hierarchicalNet x)) |> Tensor.sigmoid |> Tensor.meanAxes [| 0 |] false |> Tensor.squeeze -1 |]
+        Model.run (Handlers.substitute aligned (hierarchicalNet par x)) |> Tensor.sigmoid |> Tensor.meanAxes [| 0 |] false |> Tensor.squeeze -1 |]
     |> Tensor.concat 1
 
 // ---- pictures -------------------------------------------------------------------------------------
@@ -143,34 +222,56 @@ let main argv =
     let grid = Datasets.grid -3.0 3.0 100
     let results = ResizeArray<SeedResult>()
     let mutable onnxMaxDiff = nan
+    let mutable usPerGradient = nan
+    let hierarchicalNet = hierarchicalNet opts.Parameterization
     for seed in 0 .. opts.Seeds - 1 do
         let key = Rng.key (uint64 (31 + seed))
         let kData, kPred = Rng.split key
         let data = Datasets.multiTaskMoons kData tasks 100 50 0.3
         let kTrain, kTest = Rng.split kPred
+        let hierData = Map [ "x", data.XTrain; "y", data.YTrain ]
+        if seed = 0 then
+            let p = LogDensity.potential (Rng.key 0UL) (classifier hierarchicalNet hierData)
+            let compiled = Compilation.auto p
+            let cpuUs, wallUs = gradientMicros compiled 2000
+            let tapeCpuUs, tapeWallUs = gradientMicros (GradientSource.tape p) 100
+            usPerGradient <- cpuUs
+            printfn "hierarchical potential: %d unconstrained dimensions; %s: %.1f µs CPU (%.1f µs wall) per gradient; tape: %.1f µs CPU (%.1f µs wall) per gradient"
+                compiled.Dim compiled.Kind cpuUs wallUs tapeCpuUs tapeWallUs
+        // hierarchical: one fit of all tasks
+        let hierDraws, hierStats, hierRun = fitDraws (uint64 (1000 * seed + 999)) opts.Warmup opts.Draws (classifier hierarchicalNet) hierData
+        let hierTrain = accuracy (notebookPredict kTrain (drawProbs hierarchicalNet 3 hierDraws data.XTrain)) data.YTrain
+        let hierTest = accuracy (notebookPredict kTest (drawProbs hierarchicalNet 3 hierDraws data.XTest)) data.YTest
+        printfn "seed %d hierarchical: train %.2f%% test %.2f%% in %.1f s wall, %.1f s CPU (%s); step size %.3g, mean tree depth %.2f, inverse mass %.3g–%.3g, %d divergences; %d gradients in all (%.1f CPU µs each, NUTS included), %d sampling leapfrogs, min bulk ESS %.0f"
+            seed (100.0 * hierTrain) (100.0 * hierTest) hierStats.Seconds hierStats.CpuSeconds hierStats.Sampler hierStats.StepSize hierStats.MeanTreeDepth (fst hierStats.InvMassRange) (snd hierStats.InvMassRange)
+            hierStats.Divergences hierStats.Gradients (hierStats.CpuSeconds * 1e6 / float hierStats.Gradients) hierStats.Leapfrogs hierStats.MinBulkEss
+        printfn "  smallest bulk ESS: %s" (String.Join("; ", hierStats.Worst |> Array.map (fun (n, e, r) -> sprintf "%s %.1f (R̂ %.2f)" n e r)))
+        if seed = 0 then
+            let reportPath = Path.Combine(opts.Out, "hbnn-report.html")
+            writeReport reportPath hierRun hierData
+            printfn "wrote %s" (Path.GetFullPath reportPath)
+        if opts.HierOnly then
+            results.Add { SepTrain = nan; SepTest = nan; HierTrain = hierTrain; HierTest = hierTest; SepSeconds = nan; HierSeconds = hierStats.Seconds; Hier = hierStats }
+        else
         // separate: one fit per task, in parallel
         let swSep = Stopwatch.StartNew()
         let sep =
             Array.Parallel.init tasks (fun t ->
                 let d = Map [ "x", Tensor.select 0 t data.XTrain; "y", Tensor.select 0 t data.YTrain ]
-                fitDraws (uint64 (1000 * seed + t)) opts.Warmup opts.Draws (classifier separateNet) d)
+                let draws, stats, _ = fitDraws (uint64 (1000 * seed + t)) opts.Warmup opts.Draws (classifier separateNet) d
+                draws, stats)
         let sepSeconds = swSep.Elapsed.TotalSeconds
         let sepPred (x: Tensor) (k: RngKey) =
             Array.init tasks (fun t -> notebookPredict (Rng.foldIn k t) (drawProbs separateNet 2 (fst sep.[t]) (Tensor.select 0 t x))) |> Tensor.stack 0
         let sepTrain = accuracy (sepPred data.XTrain kTrain) data.YTrain
         let sepTest = accuracy (sepPred data.XTest kTest) data.YTest
-        // hierarchical: one fit of all tasks
-        let hierDraws, hierStats = fitDraws (uint64 (1000 * seed + 999)) opts.Warmup opts.Draws (classifier hierarchicalNet) (Map [ "x", data.XTrain; "y", data.YTrain ])
-        let hierTrain = accuracy (notebookPredict kTrain (drawProbs hierarchicalNet 3 hierDraws data.XTrain)) data.YTrain
-        let hierTest = accuracy (notebookPredict kTest (drawProbs hierarchicalNet 3 hierDraws data.XTest)) data.YTest
-        printfn "seed %d: separate train %.2f%% test %.2f%% (%.1f s, 18 fits); hierarchical train %.2f%% test %.2f%% (%.1f s, %s, %d sampling leapfrogs, min bulk ESS %.0f)"
-            seed (100.0 * sepTrain) (100.0 * sepTest) sepSeconds (100.0 * hierTrain) (100.0 * hierTest) hierStats.Seconds hierStats.Sampler hierStats.Leapfrogs hierStats.MinBulkEss
+        printfn "seed %d separate: train %.2f%% test %.2f%% in %.1f s (18 fits in parallel)" seed (100.0 * sepTrain) (100.0 * sepTest) sepSeconds
         results.Add { SepTrain = sepTrain; SepTest = sepTest; HierTrain = hierTrain; HierTest = hierTest; SepSeconds = sepSeconds; HierSeconds = hierStats.Seconds; Hier = hierStats }
         if seed = 0 then
             // pictures
             let perTaskTest (pred: Tensor) = Array.init tasks (fun t -> accuracy (Tensor.select 0 t pred) (Tensor.select 0 t data.YTest))
             let sepGrid = Array.init tasks (fun t -> drawProbs separateNet 2 (fst sep.[t]) grid |> Tensor.meanAxes [| 0 |] false |> Tensor.toArray)
-            let hierGridT = hierarchicalGridMean hierDraws grid
+            let hierGridT = hierarchicalGridMean opts.Parameterization hierDraws grid
             let hierGrid = Array.init tasks (fun t -> Tensor.select 0 t hierGridT |> Tensor.toArray)
             let sepPng = Path.Combine(opts.Out, "hbnn-separate.png")
             let hierPng = Path.Combine(opts.Out, "hbnn-hierarchical.png")
@@ -180,7 +281,7 @@ let main argv =
             // the posterior predictive as one ONNX model, checked against the in-process mean over draws
             let aligned = Ensemble.alignDraws 3 hierDraws
             let xAll = Tensor.reshape [| tasks * 50; 2 |] data.XTest
-            let onnx = Export.toModel ExportOptions.Default ensembleModel aligned (Map [ "x", xAll ])
+            let onnx = Export.toModel ExportOptions.Default (ensembleModel opts.Parameterization) aligned (Map [ "x", xAll ])
             let onnxPath = Path.Combine(opts.Out, "hbnn-hierarchical-ensemble.onnx")
             Export.toFile onnxPath onnx
             use predictor = OnnxPredictor.Load onnxPath
@@ -207,13 +308,25 @@ let main argv =
     line "hierarchical test" (arr _.HierTest)
     let ahead = results |> Seq.forall (fun r -> r.HierTest > r.SepTest)
     printfn "hierarchical ahead of separate on test for every seed: %b" ahead
-    printfn "wall time: separate %.1f s (18 fits in parallel), hierarchical %.1f s (mean per seed)" (Array.average (arr _.SepSeconds)) (Array.average (arr _.HierSeconds))
+    printfn "wall time: separate %.1f s (18 fits in parallel), hierarchical %.1f s (%.1f s CPU) (means per seed)" (Array.average (arr _.SepSeconds)) (Array.average (arr _.HierSeconds)) (Array.average (arr _.Hier.CpuSeconds))
+    let mean f = Array.average (arr f)
     let json =
-        [ "separate_train_acc", Array.average (arr _.SepTrain); "separate_test_acc", Array.average (arr _.SepTest)
+        [ "separate_train_acc", mean _.SepTrain
+          "separate_train_acc_min", Array.min (arr _.SepTrain); "separate_train_acc_max", Array.max (arr _.SepTrain)
+          "separate_test_acc", mean _.SepTest
           "separate_test_acc_min", Array.min (arr _.SepTest); "separate_test_acc_max", Array.max (arr _.SepTest)
-          "hierarchical_train_acc", Array.average (arr _.HierTrain); "hierarchical_test_acc", Array.average (arr _.HierTest)
+          "hierarchical_train_acc", mean _.HierTrain
+          "hierarchical_train_acc_min", Array.min (arr _.HierTrain); "hierarchical_train_acc_max", Array.max (arr _.HierTrain)
+          "hierarchical_test_acc", mean _.HierTest
           "hierarchical_test_acc_min", Array.min (arr _.HierTest); "hierarchical_test_acc_max", Array.max (arr _.HierTest)
-          "separate_seconds", Array.average (arr _.SepSeconds); "hierarchical_seconds", Array.average (arr _.HierSeconds)
+          "separate_seconds", mean _.SepSeconds; "hierarchical_seconds", mean _.HierSeconds
+          "hierarchical_seconds_max", Array.max (arr _.HierSeconds)
+          "hierarchical_cpu_seconds", mean _.Hier.CpuSeconds
+          "us_per_gradient", usPerGradient
+          "hierarchical_gradients", mean (fun r -> float r.Hier.Gradients)
+          "hierarchical_sampling_leapfrogs", mean (fun r -> float r.Hier.Leapfrogs)
+          "min_ess_bulk", Array.min (arr _.Hier.MinBulkEss)
+          "hierarchical_step_size", mean _.Hier.StepSize
           "onnx_max_abs_diff", onnxMaxDiff ]
         |> List.map (fun (k, v) -> sprintf "\"%s\":%s" k (if Double.IsNaN v then "null" else inv v))
     printfn "{\"example\":\"HierarchicalBnn\",\"seeds\":%d,\"sampler\":\"%s\",\"hierarchical_ahead_every_seed\":%b,%s}" opts.Seeds results.[0].Hier.Sampler ahead (String.Join(",", json))
