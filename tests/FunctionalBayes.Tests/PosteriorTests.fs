@@ -139,6 +139,15 @@ let tests =
             // the loop's own runner applies the same rules
             Expect.throwsT<ArgumentOutOfRangeException> (fun () -> Svi.schedule { SviRunOptions.Default with Epochs = Some 0 } 10 |> ignore) "Svi.schedule"
 
+        testCase "a run of fewer than 4 draws per chain returns its draws; the diagnostics say why they are missing" <| fun () ->
+            let notes = ResizeArray<string>()
+            let p = Fit.mcmc { nutsOpts with Samples = 1; Warmup = 20; Log = notes.Add } normalMean data
+            Expect.equal (Posterior.samplesPart "test" p).Draws.["mu"].Shape [| 2; 1 |] "one draw per chain"
+            Expect.equal (Posterior.warnings p) [] "no warnings without diagnostics"
+            Expect.exists notes (fun n -> n.Contains "too few") "the run says so"
+            let ex = Assert.ThrowsAny<ArgumentException>(fun () -> Posterior.summary p (Rng.key 0UL) 1 |> ignore)
+            Expect.stringContains ex.Message "at least 4" "the summary names the need"
+
         testCase "every MCMC setting is checked in one place, with the setting's name" <| fun () ->
             let check (o: McmcOptions) (name: string) =
                 let ex = Assert.Throws<ArgumentOutOfRangeException>(fun () -> Mcmc.validate o)

@@ -516,10 +516,10 @@ module Diagnostics =
     /// [chains; draws; ...site shape]. Sites in the map's order, elements row-major, named as
     /// `elementName` does. The scalars are summarised in parallel (the result does not depend on it).
     let summarizeSites (draws: Map<string, Tensor>) : ScalarSummary[] =
-        draws
-        |> Map.toArray
-        |> Array.collect (fun (site, t) -> siteScalars site t)
-        |> Array.Parallel.map (fun (name, d) -> summarize name d)
+        let scalars = draws |> Map.toArray |> Array.collect (fun (site, t) -> siteScalars site t)
+        // bad input is refused on this thread, with its own exception, before the parallel work
+        for name, d in scalars do validate (sprintf "Diagnostics.summarize (%s)" name) d
+        scalars |> Array.Parallel.map (fun (name, d) -> summarize name d)
 
     /// The health of one chain: divergences, tree-depth hits (tree depth ≥ maxTreeDepth) and E-BFMI
     /// (NaN when energy is empty).

@@ -312,7 +312,9 @@ module Mcmc =
         { Chains = r.Chains; MaxTreeDepth = r.MaxTreeDepth; TargetAccept = r.TargetAccept; Health = health r; Summaries = summary r }
 
     /// Stan's warnings for a run (divergences, tree depth, E-BFMI, R̂ > 1.01, ESS below 100 per chain); empty when all is well.
-    let warnings (r: McmcResult) : string list = Diagnostics.warningMessages (warningInput r)
+    /// With fewer than 4 draws per chain there are no split-chain diagnostics, and so no warnings.
+    let warnings (r: McmcResult) : string list =
+        if r.NumDraws < 4 then [] else Diagnostics.warningMessages (warningInput r)
 
     /// The model's deterministic sites at every draw: one model run per draw with the latents substituted
     /// (chains in parallel); empty when the model has none.
@@ -381,7 +383,11 @@ module Mcmc =
         let result =
             { Sites = p.Latents; Draws = draws; Deterministic = deterministic; Flat = flat; GradientKind = source.Kind; MaxTreeDepth = o.MaxTreeDepth
               TargetAccept = o.TargetAccept; Seconds = sw.Elapsed.TotalSeconds }
-        for w in Diagnostics.warningMessages (warningInput result) do o.Log ("Warning: " + w)
+        // the split-chain diagnostics need 4 draws per chain; a shorter run is returned without them
+        if o.Samples >= 4 then
+            for w in warnings result do o.Log ("Warning: " + w)
+        else
+            o.Log (sprintf "Note: %d draws per chain are too few for the convergence diagnostics (they need at least 4)." o.Samples)
         result
 
     /// The draws with chains merged: shape [chains·draws; ...site shape] (for Fit.predictFromDraws).
