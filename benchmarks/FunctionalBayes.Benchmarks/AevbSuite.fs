@@ -16,6 +16,34 @@ let private engine () =
     let decoder = Nn.mlp (MlpSpec.Create(20, [ 400 ], [ Nn.head "logits" 784 Activations.identity ]))
     Aevb.create 20 784 encoder decoder AevbPrior.UnitNormal Family.bernoulli Family.normal (Optimizer.AdamDefault 1e-3) 1 1.0
 
+/// Where a step's time goes, each part scaled to one epoch: the float32 GEMMs of one step alone (the
+/// 5 forward products and the 8 of the backward pass that a step needs), the loss without a gradient (lossAt),
+/// the whole step (tape gradient and Adam); and the bytes allocated and the
+/// garbage collections per step.
+let private profile (e: AevbEngine) (st: AevbState) (x: Tensor) (perEpoch: int) =
+    let f32 (shape: int[]) = Tensor.fullOf Float32 shape 0.5
+    let b = x.Shape.[0]
+    // (m, k, n) of the products: encoder 784→400, heads 400→20 (×2), decoder 20→400, 400→784.
+    let layers = [ b, 784, 400; b, 400, 20; b, 400, 20; b, 20, 400; b, 400, 784 ]
+    let mats = layers |> List.map (fun (m, k, n) -> f32 [| m; k |], f32 [| k; n |], f32 [| m; n |])
+    let gemms () =
+        for i, (a, w, g) in List.indexed mats do
+            Tensor.matmul a w |> ignore                                   // forward
+            Tensor.matmulT true false a g |> ignore                       // weight gradient
+            if i > 0 then Tensor.matmulT false true g w |> ignore         // input gradient (not for the data)
+    let scale s = s * float perEpoch
+    report "aevb_profile_gemm_seconds_per_epoch" (scale (secondsPerCall 0.3 5 gemms)) "s" None
+    report "aevb_profile_forward_seconds_per_epoch" (scale (secondsPerCall 0.3 5 (fun () -> Aevb.lossAt e (Rng.key 5UL) st x |> ignore))) "s" None
+    report "aevb_profile_step_seconds_per_epoch" (scale (secondsPerCall 0.3 5 (fun () -> Aevb.step e (Rng.key 5UL) st x |> ignore))) "s" None
+    let g0 = GC.CollectionCount 0
+    let g2 = GC.CollectionCount 2
+    let bytes0 = GC.GetTotalAllocatedBytes false
+    let n = 20
+    for i in 1 .. n do Aevb.step e (Rng.key (uint64 i)) st x |> ignore
+    report "aevb_profile_allocated_mb_per_step" (float (GC.GetTotalAllocatedBytes false - bytes0) / 1e6 / float n) "MB" None
+    report "aevb_profile_gen0_gcs_per_step" (float (GC.CollectionCount 0 - g0) / float n) "count" None
+    report "aevb_profile_gen2_gcs_per_step" (float (GC.CollectionCount 2 - g2) / float n) "count" None
+
 /// Seconds per epoch of 60,000 images, scaled from 100 timed steps of batch 128 (469 steps per epoch),
 /// wall clock and process CPU time; then the test −ELBO (nats per image) after 3 full epochs.
 /// AEVB_BENCH_QUICK=1 skips the 3-epoch run.
@@ -43,6 +71,7 @@ let aevb () =
         let cpu = (proc.TotalProcessorTime - cpu0).TotalSeconds
         report "aevb_vae_seconds_per_epoch" (wall / float steps * float perEpoch) "s" (Some (9.1, "PyTorch 1.13, same model, 5.7-9.1 s/epoch (issue 13)"))
         report "aevb_vae_cpu_seconds_per_epoch" (cpu / float steps * float perEpoch) "s" None
+        profile e st (batchAt 3) perEpoch
         if Environment.GetEnvironmentVariable "AEVB_BENCH_QUICK" <> "1" then
             let r = Aevb.run e (Rng.key 1242UL) train (AevbRunOptions.Create(3, 128))
             let negElbo = -(Aevb.elbo e (Rng.key 7UL) r.State test 1 1000)
