@@ -125,6 +125,21 @@ module internal Cpu =
         | NormalCdf -> Special.normalCdfSpan s d
         dst
 
+    /// tanh of a float32 span through the float64 SIMD kernel in blocks of 256 (widened into a pooled
+    /// buffer, narrowed once): float32 Tanh is ~10 ulp off near zero; this is correctly rounded nearly always.
+    let private tanhF32 (s: ReadOnlySpan<float32>) (d: Span<float32>) =
+        let buf = Buffers.ArrayPool<float>.Shared.Rent 256
+        let mutable i = 0
+        while i < s.Length do
+            let len = min 256 (s.Length - i)
+            for j in 0 .. len - 1 do
+                buf.[j] <- float s.[i + j]
+            TensorPrimitives.Tanh(ReadOnlySpan<float>(buf, 0, len), Span<float>(buf, 0, len))
+            for j in 0 .. len - 1 do
+                d.[i + j] <- float32 buf.[j]
+            i <- i + len
+        Buffers.ArrayPool<float>.Shared.Return buf
+
     /// float32 unary kernels: computed natively (TensorPrimitives and Special's float32 kernels), no widening.
     let private unaryF32 (op: UnaryOp) (src: float32[]) : float32[] =
         let dst = fresh<float32> src.Length
@@ -142,7 +157,7 @@ module internal Cpu =
             for i in 0 .. s.Length - 1 do
                 let v = s.[i]
                 d.[i] <- if Single.IsNaN v then v else float32 (Math.Sign v)
-        | Tanh -> TensorPrimitives.Tanh(s, d)
+        | Tanh -> tanhF32 s d
         | Sigmoid -> Special.sigmoidSpanF32 s d
         | Softplus -> Special.softplusSpanF32 s d
         | Relu -> TensorPrimitives.Max(s, 0.0f, d)
@@ -406,14 +421,19 @@ module internal Cpu =
                     | Max -> TensorPrimitives.Max(ReadOnlySpan<float>(r, o * inner, inner), s, acc)
         r
 
-    /// The sum of a float32 span, accumulated in float64 over float32 blocks of 256 (SIMD inside a block).
+    /// The sum of a float32 span in float64 (blocks of 256 widened into a pooled buffer and summed by
+    /// the SIMD float64 kernel): the float64 sum of the float32 values, as before the kernels were native.
     let private sumF32 (s: ReadOnlySpan<float32>) : float =
+        let buf = Buffers.ArrayPool<float>.Shared.Rent 256
         let mutable acc = 0.0
         let mutable i = 0
         while i < s.Length do
             let len = min 256 (s.Length - i)
-            acc <- acc + float (TensorPrimitives.Sum(s.Slice(i, len)))
+            for j in 0 .. len - 1 do
+                buf.[j] <- float s.[i + j]
+            acc <- acc + TensorPrimitives.Sum(ReadOnlySpan<float>(buf, 0, len))
             i <- i + len
+        Buffers.ArrayPool<float>.Shared.Return buf
         acc
 
     /// reduce3 in float32: rows (inner = 1) are summed through float64 blocks; columns accumulate in float32.
