@@ -416,8 +416,9 @@ let fastPathTests =
                         if abs (u - v) > 1e-5 * scale then failtestf "%s[%d]: float64 gradient %g, float32 %g" k i u v) a b
         testCase "float32 Adam equals the float64 per-element formula bit for bit" <| fun () ->
             // Adam (Kingma and Ba) per element in float64, moments and parameters stored as float32: the
-            // SIMD update must give the same bits (1037 elements: vector blocks and a scalar tail).
-            let n = 1037
+            // SIMD update must give the same bits (1037 elements: vector blocks and a scalar tail; 100,003:
+            // blocks updated in parallel).
+          for n in [ 1037; 100_003 ] do
             let r = Random(3)
             let p0 = Array.init n (fun _ -> float32 (r.NextDouble() * 2.0 - 1.0))
             let grads = Array.init 3 (fun _ -> Array.init n (fun _ -> float32 (r.NextDouble() * 4.0 - 2.0)))
