@@ -1,5 +1,5 @@
 /// The `aevb` suite: the Vae example's model (784-400-20, ReLU, Bernoulli decoder, Normal encoder,
-/// unit-Normal prior, Adam 1e-3, batch 128) on Fashion-MNIST.
+/// unit-Normal prior, Adam 1e-3, batch 128, weights U(±1/√fan_in) as PyTorch's nn.Linear) on Fashion-MNIST.
 module FunctionalBayes.Benchmarks.AevbSuite
 
 open System
@@ -12,8 +12,8 @@ open FunctionalBayes.Benchmarks.Measure
 let private dir = "/usr/share/datasets/fashion-mnist"
 
 let private engine () =
-    let encoder = Nn.mlp (MlpSpec.Create(784, [ 400 ], [ Nn.head "loc" 20 Activations.identity; Nn.head "scale" 20 Activations.halfExp ]))
-    let decoder = Nn.mlp (MlpSpec.Create(20, [ 400 ], [ Nn.head "logits" 784 Activations.identity ]))
+    let encoder = Nn.mlp { MlpSpec.Create(784, [ 400 ], [ Nn.head "loc" 20 Activations.identity; Nn.head "scale" 20 Activations.halfExp ]) with Init = WeightInit.FanInUniform }
+    let decoder = Nn.mlp { MlpSpec.Create(20, [ 400 ], [ Nn.head "logits" 784 Activations.identity ]) with Init = WeightInit.FanInUniform }
     Aevb.create 20 784 encoder decoder AevbPrior.UnitNormal Family.bernoulli Family.normal (Optimizer.AdamDefault 1e-3) 1 1.0
 
 /// Where a step's time goes, each part scaled to one epoch: the float32 GEMMs of one step alone (the

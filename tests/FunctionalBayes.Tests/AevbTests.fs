@@ -334,6 +334,7 @@ let nnTests =
             check WeightInit.LeCunUniform (1.0 / 400.0)
             check WeightInit.HeNormal (2.0 / 400.0)
             check WeightInit.HeUniform (2.0 / 400.0)
+            check WeightInit.FanInUniform (1.0 / (3.0 * 400.0))
         testCase "BatchNorm normalizes with batch statistics and updates its state only in train mode" <| fun () ->
             let bn = Nn.batchNorm Float64 2 0.1 1e-5
             let p, st = bn.InitLayer (Rng.key 1UL)
