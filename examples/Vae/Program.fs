@@ -1,5 +1,7 @@
 /// The classic VAE (Kingma and Welling) on Fashion-MNIST: 784-400-20, ReLU, Bernoulli decoder,
-/// unit-Normal prior, Normal encoder, Adam 1e-3, batch 128.
+/// unit-Normal prior, Normal encoder, Adam 1e-3, batch 128; weights U(±1/√fan_in) as PyTorch's
+/// nn.Linear (the benchmark's PyTorch baseline) draws them. The project file takes TrainingGc.props
+/// (garbage-collector settings for training; see there).
 ///
 ///   dotnet run -c Release --project examples/Vae -- --epochs 3 --out vae-out
 ///
@@ -56,8 +58,8 @@ let main args =
     printfn "Fashion-MNIST: %d training and %d test images of %d pixels" train.Shape.[0] test.Shape.[0] train.Shape.[1]
 
     let latent = 20
-    let encoder = Nn.mlp (MlpSpec.Create(784, [ 400 ], [ Nn.head "loc" latent Activations.identity; Nn.head "scale" latent Activations.halfExp ]))
-    let decoder = Nn.mlp (MlpSpec.Create(latent, [ 400 ], [ Nn.head "logits" 784 Activations.identity ]))
+    let encoder = Nn.mlp { MlpSpec.Create(784, [ 400 ], [ Nn.head "loc" latent Activations.identity; Nn.head "scale" latent Activations.halfExp ]) with Init = WeightInit.FanInUniform }
+    let decoder = Nn.mlp { MlpSpec.Create(latent, [ 400 ], [ Nn.head "logits" 784 Activations.identity ]) with Init = WeightInit.FanInUniform }
     let engine =
         Aevb.create latent 784 encoder decoder AevbPrior.UnitNormal Family.bernoulli Family.normal
                     (Optimizer.AdamDefault 1e-3) 1 1.0

@@ -3,8 +3,10 @@ namespace FunctionalBayes.Tensors
 open System
 open System.Numerics.Tensors
 
-/// The CPU backend: kernels over flat row-major arrays. Element-wise and reduction kernels run in
-/// float64 (float32 inputs are widened and the result narrowed); matrix products run natively in both.
+/// The CPU backend: kernels over flat row-major arrays. Element-wise ops, comparisons, where, clamp and
+/// reductions run natively in float32 and float64 (float32 sums of rows accumulate in float64 blocks);
+/// the rarer ops (cumsum, scatterAdd, factorizations) widen float32 to float64; matrix products run
+/// natively in both.
 [<RequireQualifiedAccess>]
 module internal Cpu =
 
@@ -123,8 +125,54 @@ module internal Cpu =
         | NormalCdf -> Special.normalCdfSpan s d
         dst
 
+    /// tanh of a float32 span through the float64 SIMD kernel in blocks of 256 (widened into a pooled
+    /// buffer, narrowed once): float32 Tanh is ~10 ulp off near zero; this is correctly rounded nearly always.
+    let private tanhF32 (s: ReadOnlySpan<float32>) (d: Span<float32>) =
+        let buf = Buffers.ArrayPool<float>.Shared.Rent 256
+        let mutable i = 0
+        while i < s.Length do
+            let len = min 256 (s.Length - i)
+            for j in 0 .. len - 1 do
+                buf.[j] <- float s.[i + j]
+            TensorPrimitives.Tanh(ReadOnlySpan<float>(buf, 0, len), Span<float>(buf, 0, len))
+            for j in 0 .. len - 1 do
+                d.[i + j] <- float32 buf.[j]
+            i <- i + len
+        Buffers.ArrayPool<float>.Shared.Return buf
+
+    /// float32 unary kernels: computed natively (TensorPrimitives and Special's float32 kernels), no widening.
+    let private unaryF32 (op: UnaryOp) (src: float32[]) : float32[] =
+        let dst = fresh<float32> src.Length
+        let s = ReadOnlySpan<float32>(src)
+        let d = Span<float32>(dst)
+        match op with
+        | Neg -> TensorPrimitives.Negate(s, d)
+        | Exp -> TensorPrimitives.Exp(s, d)
+        | Log -> TensorPrimitives.Log(s, d)
+        | Log1p -> Special.log1pSpanF32 s d
+        | Expm1 -> Special.expm1SpanF32 s d
+        | Sqrt -> TensorPrimitives.Sqrt(s, d)
+        | Abs -> TensorPrimitives.Abs(s, d)
+        | Sign ->
+            for i in 0 .. s.Length - 1 do
+                let v = s.[i]
+                d.[i] <- if Single.IsNaN v then v else float32 (Math.Sign v)
+        | Tanh -> tanhF32 s d
+        | Sigmoid -> Special.sigmoidSpanF32 s d
+        | Softplus -> Special.softplusSpanF32 s d
+        | Relu -> TensorPrimitives.Max(s, 0.0f, d)
+        | Lgamma -> Special.lgammaSpanF32 s d
+        | Digamma -> Special.digammaSpanF32 s d
+        | Trigamma -> Special.trigammaSpanF32 s d
+        | Erf -> Special.erfSpanF32 s d
+        | Erfc -> Special.erfcSpanF32 s d
+        | NormalCdf -> Special.normalCdfSpanF32 s d
+        dst
+
     let unary (op: UnaryOp) (x: Storage) : Storage =
-        viaF64 x.Dtype (fun () -> unaryF64 op (toF64 x))
+        match x with
+        | F32 a -> F32 (unaryF32 op a)
+        | _ -> viaF64 x.Dtype (fun () -> unaryF64 op (toF64 x))
 
     /// One row of a broadcast binary op: dst = a op b where either side may be a repeated scalar.
     let private binaryRow (op: BinaryOp) (a: float[]) (ao: int) (aStep: int) (b: float[]) (bo: int) (bStep: int)
@@ -196,10 +244,109 @@ module internal Cpu =
                 forRows outShape [| sa; sb |] (fun o offs -> binaryRow op a offs.[0] la b offs.[1] lb r o last)
         r
 
+    /// binaryRow in float32.
+    let private binaryRowF32 (op: BinaryOp) (a: float32[]) (ao: int) (aStep: int) (b: float32[]) (bo: int) (bStep: int)
+                          (r: float32[]) (ro0: int) (n: int) =
+        let d = spAt r ro0 n
+        if aStep = 1 && bStep = 1 then
+            let x = roAt a ao n
+            let y = roAt b bo n
+            match op with
+            | Add -> TensorPrimitives.Add(x, y, d)
+            | Sub -> TensorPrimitives.Subtract(x, y, d)
+            | Mul -> TensorPrimitives.Multiply(x, y, d)
+            | Div -> TensorPrimitives.Divide(x, y, d)
+            | Pow -> TensorPrimitives.Pow(x, y, d)
+            | Maximum -> TensorPrimitives.Max(x, y, d)
+            | Minimum -> TensorPrimitives.Min(x, y, d)
+        elif bStep = 0 && aStep = 1 then
+            let x = roAt a ao n
+            let y = b.[bo]
+            match op with
+            | Add -> TensorPrimitives.Add(x, y, d)
+            | Sub -> TensorPrimitives.Subtract(x, y, d)
+            | Mul -> TensorPrimitives.Multiply(x, y, d)
+            | Div -> TensorPrimitives.Divide(x, y, d)
+            | Pow ->
+                if y = 2.0f then TensorPrimitives.Multiply(x, x, d)
+                else TensorPrimitives.Pow(x, y, d)
+            | Maximum -> TensorPrimitives.Max(x, y, d)
+            | Minimum -> TensorPrimitives.Min(x, y, d)
+        elif aStep = 0 && bStep = 1 then
+            let x = a.[ao]
+            let y = roAt b bo n
+            match op with
+            | Add -> TensorPrimitives.Add(y, x, d)
+            | Sub -> TensorPrimitives.Subtract(x, y, d)
+            | Mul -> TensorPrimitives.Multiply(y, x, d)
+            | Div -> TensorPrimitives.Divide(x, y, d)
+            | Pow -> TensorPrimitives.Pow(x, y, d)
+            | Maximum -> TensorPrimitives.Max(y, x, d)
+            | Minimum -> TensorPrimitives.Min(y, x, d)
+        else
+            let x = a.[ao]
+            let y = b.[bo]
+            let v =
+                match op with
+                | Add -> x + y
+                | Sub -> x - y
+                | Mul -> x * y
+                | Div -> x / y
+                | Pow -> float32 (Math.Pow(float x, float y))
+                | Maximum -> if Single.IsNaN x || Single.IsNaN y then Single.NaN else Math.Max(x, y)
+                | Minimum -> if Single.IsNaN x || Single.IsNaN y then Single.NaN else Math.Min(x, y)
+            d.Fill v
+
+    let private binaryF32 (op: BinaryOp) (a: float32[]) (aShape: int[]) (b: float32[]) (bShape: int[]) (outShape: int[]) =
+        let r = fresh<float32> (Shape.size outShape)
+        let n = r.Length
+        if n > 0 then
+            if a.Length = n && b.Length = n then binaryRowF32 op a 0 1 b 0 1 r 0 n
+            elif b.Length = 1 && a.Length = n then binaryRowF32 op a 0 1 b 0 0 r 0 n
+            elif a.Length = 1 && b.Length = n then binaryRowF32 op a 0 0 b 0 1 r 0 n
+            else
+                let sa = bstrides aShape outShape
+                let sb = bstrides bShape outShape
+                let rank = outShape.Length
+                let last = outShape.[rank - 1]
+                let la = sa.[rank - 1]
+                let lb = sb.[rank - 1]
+                forRows outShape [| sa; sb |] (fun o offs -> binaryRowF32 op a offs.[0] la b offs.[1] lb r o last)
+        r
+
     let binary (op: BinaryOp) (a: RawTensor) (b: RawTensor) (outShape: int[]) : Storage =
-        viaF64 a.Dtype (fun () -> binaryF64 op (toF64 a.Storage) a.Shape (toF64 b.Storage) b.Shape outShape)
+        match a.Storage, b.Storage with
+        | F32 x, F32 y -> F32 (binaryF32 op x a.Shape y b.Shape outShape)
+        | _ -> viaF64 a.Dtype (fun () -> binaryF64 op (toF64 a.Storage) a.Shape (toF64 b.Storage) b.Shape outShape)
+
+    /// r[i] = f x[i·xs] y[i·ys] for steps 0 (a repeated scalar) or 1.
+    let inline private cmpLoop ([<InlineIfLambda>] f: 'T -> 'T -> bool) (x: 'T[]) (xs: int) (y: 'T[]) (ys: int) (r: bool[]) =
+        for i in 0 .. r.Length - 1 do
+            r.[i] <- f x.[i * xs] y.[i * ys]
+
+    let inline private compareFlat (op: CompareOp) (x: 'T[]) (xs: int) (y: 'T[]) (ys: int) (n: int) : bool[] =
+        let r = fresh<bool> n
+        match op with
+        | Lt -> cmpLoop (fun p q -> p < q) x xs y ys r
+        | Le -> cmpLoop (fun p q -> p <= q) x xs y ys r
+        | Gt -> cmpLoop (fun p q -> p > q) x xs y ys r
+        | Ge -> cmpLoop (fun p q -> p >= q) x xs y ys r
+        | Eq -> cmpLoop (fun p q -> p = q) x xs y ys r
+        | Ne -> cmpLoop (fun p q -> p <> q) x xs y ys r
+        r
 
     let compare (op: CompareOp) (a: RawTensor) (b: RawTensor) (outShape: int[]) : Storage =
+        let n = Shape.size outShape
+        // Same-shape operands or a scalar on one side (ReLU's and clamp's masks): no broadcast copies.
+        let steps = if n = 0 then None
+                    elif a.Size = n && b.Size = n then Some (1, 1)
+                    elif a.Size = n && b.Size = 1 then Some (1, 0)
+                    elif a.Size = 1 && b.Size = n then Some (0, 1)
+                    else None
+        match steps, a.Storage, b.Storage with
+        | Some (xs, ys), F32 x, F32 y -> B (compareFlat op x xs y ys n)
+        | Some (xs, ys), F64 x, F64 y -> B (compareFlat op x xs y ys n)
+        | _ ->
         let x = broadcastTo (toF64 a.Storage) a.Shape outShape
         let y = broadcastTo (toF64 b.Storage) b.Shape outShape
         let f: float -> float -> bool =
@@ -212,7 +359,20 @@ module internal Cpu =
             | Ne -> (<>)
         B (Array.map2 f x y)
 
+    /// where with a full mask and branches that are full or a repeated scalar (step 1 or 0).
+    let private whereFlat (m: bool[]) (x: 'T[]) (xs: int) (y: 'T[]) (ys: int) : 'T[] =
+        let r = fresh<'T> m.Length
+        for i in 0 .. m.Length - 1 do
+            r.[i] <- if m.[i] then x.[i * xs] else y.[i * ys]
+        r
+
     let where (mask: RawTensor) (a: RawTensor) (b: RawTensor) (outShape: int[]) : Storage =
+        let n = Shape.size outShape
+        let step (t: RawTensor) = if t.Size = n then 1 elif t.Size = 1 then 0 else -1
+        match mask.Storage, a.Storage, b.Storage with
+        | B m, F32 x, F32 y when n > 0 && m.Length = n && step a >= 0 && step b >= 0 -> F32 (whereFlat m x (step a) y (step b))
+        | B m, F64 x, F64 y when n > 0 && m.Length = n && step a >= 0 && step b >= 0 -> F64 (whereFlat m x (step a) y (step b))
+        | _ ->
         let m = match mask.Storage with
                 | B m -> broadcastTo m mask.Shape outShape
                 | _ -> invalidOp "where: the mask must be bool."
@@ -225,6 +385,13 @@ module internal Cpu =
         | _ -> invalidOp "where: branch dtypes differ."
 
     let clamp (lo: float) (hi: float) (x: Storage) : Storage =
+        match x with
+        | F32 a ->
+            let r = fresh<float32> a.Length
+            TensorPrimitives.Max(ReadOnlySpan a, float32 lo, Span r)
+            TensorPrimitives.Min(ReadOnlySpan r, float32 hi, Span r)
+            F32 r
+        | _ ->
         viaF64 x.Dtype (fun () ->
             let s = toF64 x
             let r = fresh<float> s.Length
@@ -254,15 +421,50 @@ module internal Cpu =
                     | Max -> TensorPrimitives.Max(ReadOnlySpan<float>(r, o * inner, inner), s, acc)
         r
 
-    let private reduceF64 (op: ReduceOp) (a: float[]) (shape: int[]) (axes: int[]) : float[] =
-        // Merge runs of consecutive axes, then reduce the runs from the last to the first.
+    /// The sum of a float32 span in float64 (blocks of 256 widened into a pooled buffer and summed by
+    /// the SIMD float64 kernel): the float64 sum of the float32 values, as before the kernels were native.
+    let private sumF32 (s: ReadOnlySpan<float32>) : float =
+        let buf = Buffers.ArrayPool<float>.Shared.Rent 256
+        let mutable acc = 0.0
+        let mutable i = 0
+        while i < s.Length do
+            let len = min 256 (s.Length - i)
+            for j in 0 .. len - 1 do
+                buf.[j] <- float s.[i + j]
+            acc <- acc + TensorPrimitives.Sum(ReadOnlySpan<float>(buf, 0, len))
+            i <- i + len
+        Buffers.ArrayPool<float>.Shared.Return buf
+        acc
+
+    /// reduce3 in float32: rows (inner = 1) are summed through float64 blocks; columns accumulate in float32.
+    let private reduce3F32 (op: ReduceOp) (a: float32[]) (outer: int) (n: int) (inner: int) : float32[] =
+        let r = if n = 0 then Array.zeroCreate<float32> (outer * inner) else fresh<float32> (outer * inner)
+        if n = 0 then
+            if op = Max then Array.Fill(r, Single.NegativeInfinity)
+        elif inner = 1 then
+            for o in 0 .. outer - 1 do
+                let s = roAt a (o * n) n
+                r.[o] <- (match op with Sum -> float32 (sumF32 s) | Max -> TensorPrimitives.Max s)
+        else
+            for o in 0 .. outer - 1 do
+                let acc = spAt r (o * inner) inner
+                (roAt a (o * n * inner) inner).CopyTo(acc)
+                for j in 1 .. n - 1 do
+                    let s = roAt a ((o * n + j) * inner) inner
+                    match op with
+                    | Sum -> TensorPrimitives.Add(ReadOnlySpan<float32>(r, o * inner, inner), s, acc)
+                    | Max -> TensorPrimitives.Max(ReadOnlySpan<float32>(r, o * inner, inner), s, acc)
+        r
+
+    /// Reduces runs of consecutive axes, from the last run to the first.
+    let private reduceRuns (reduce3: ReduceOp -> 'T[] -> int -> int -> int -> 'T[]) (op: ReduceOp) (a: 'T[]) (shape: int[]) (axes: int[]) : 'T[] =
         let runs = ResizeArray<int * int>()
         for ax in axes do
             if runs.Count > 0 && snd runs.[runs.Count - 1] = ax - 1 then
                 runs.[runs.Count - 1] <- (fst runs.[runs.Count - 1], ax)
             else runs.Add((ax, ax))
         let mutable cur = a
-        let mutable curShape = Array.copy shape
+        let curShape = Array.copy shape
         for ri in runs.Count - 1 .. -1 .. 0 do
             let (a0, a1) = runs.[ri]
             let outer = Shape.size curShape.[.. a0 - 1]
@@ -274,7 +476,9 @@ module internal Cpu =
         cur
 
     let reduce (op: ReduceOp) (axes: int[]) (x: RawTensor) : Storage =
-        viaF64 x.Dtype (fun () -> reduceF64 op (toF64 x.Storage) x.Shape axes)
+        match x.Storage with
+        | F32 a -> F32 (reduceRuns reduce3F32 op a x.Shape axes)
+        | _ -> viaF64 x.Dtype (fun () -> reduceRuns reduce3 op (toF64 x.Storage) x.Shape axes)
 
     let cumsum (axis: int) (reverse: bool) (x: RawTensor) : Storage =
         viaF64 x.Dtype (fun () ->

@@ -19,6 +19,9 @@ type WeightInit =
     | HeNormal
     /// U(−a, a), a = √(6 / fan_in).
     | HeUniform
+    /// U(−a, a), a = 1 / √fan_in: variance 1 / (3·fan_in), PyTorch's nn.Linear default (Kaiming-uniform
+    /// with a = √5). The VAE benchmark uses it to train the same model as its PyTorch baseline.
+    | FanInUniform
 
 /// A layer of a network: a tensor in, a tensor out, with named parameters and state (for example
 /// BatchNorm's running statistics). Pure: `Apply` returns the new state instead of changing one.
@@ -84,6 +87,7 @@ module Nn =
             | WeightInit.LeCunUniform -> uniform (sqrt (3.0 / fi))
             | WeightInit.HeNormal -> normal (sqrt (2.0 / fi))
             | WeightInit.HeUniform -> uniform (sqrt (6.0 / fi))
+            | WeightInit.FanInUniform -> uniform (1.0 / sqrt fi)
         Tensor.cast dtype w
 
     let private prefixed (p: string) (m: Map<string, Tensor>) =
