@@ -64,7 +64,7 @@ Console.WriteLine();
 Console.WriteLine($"Recovered {truth.Length} coefficients (intercept, linear, quadratic, FM pairs): RMSE {rmse:F4}; sigma {sigmaHat:F4} (true {sigma:F2})");
 
 Directory.CreateDirectory(outDir);
-fitted.Save(Path.Combine(outDir, "quickstart-params.json"));
+fitted.Save(Path.Combine(outDir, "quickstart-posterior.json"));
 
 // Export the posterior-mean predictor and check ONNX Runtime against it on 256 held-out rows
 // (the same rows and posterior draws as the F# QuickStart).
