@@ -1,0 +1,57 @@
+/// The hbnn suite: µs per value and gradient of the hierarchical BNN potential of BlackJAX's notebook
+/// (18 tasks × 50 two-moons points, 2-5-5-1 tanh, the two hidden layers non-centered per task, the
+/// output layer shared; 673 dimensions), compiled and on the tape, in process CPU time.
+module FunctionalBayes.Benchmarks.HbnnSuite
+
+open System
+open System.Diagnostics
+open FunctionalBayes
+open FunctionalBayes.Tensors
+open FunctionalBayes.Benchmarks.Measure
+
+let private tasks = 18
+let private widths = [| 5; 5; 1 |]
+
+let private classifier (data: Map<string, Tensor>) = model {
+    let! logits = HierarchicalMlp.Default.Call("net", data.["x"], tasks, widths, [| 0; 1 |], Activations.tanh)
+    return! Model.observe "y" (BernoulliLogits (Tensor.squeeze -1 logits)) (data.TryFind "y")
+}
+
+/// The notebook's potential on a fixed data set (seed 0).
+let potential () =
+    let data = Datasets.multiTaskMoons (Rng.key 0UL) tasks 100 50 0.3
+    LogDensity.potential (Rng.key 1UL) (classifier (Map [ "x", data.XTrain; "y", data.YTrain ]))
+
+/// Median over 7 batches of `reps` evaluations of the process CPU time per evaluation, in µs.
+let cpuMicros (source: GradientSource) (reps: int) =
+    let ev = source.Create()
+    let q = Array.init ev.Dim (fun i -> 0.1 * float (i % 7) - 0.3)
+    let g = Array.zeroCreate ev.Dim
+    let warm = Stopwatch.StartNew()
+    while warm.Elapsed.TotalSeconds < 1.0 do ev.Evaluate(ReadOnlySpan q, Span g) |> ignore
+    let proc = Process.GetCurrentProcess()
+    let batches =
+        Array.init 7 (fun _ ->
+            proc.Refresh()
+            let cpu0 = proc.TotalProcessorTime
+            for _ in 1 .. reps do ev.Evaluate(ReadOnlySpan q, Span g) |> ignore
+            proc.Refresh()
+            (proc.TotalProcessorTime - cpu0).TotalMilliseconds * 1000.0 / float reps)
+    Array.sortInPlace batches
+    batches.[batches.Length / 2], batches.[0]
+
+/// Prints grad_hbnn_compiled(_min) and grad_hbnn_tape(_min) in µs (process CPU time).
+let run () =
+    let p = potential ()
+    let compiled = Compilation.auto p
+    if not (compiled.Kind.StartsWith "compiled") then eprintfn "hbnn: %s" compiled.Kind
+    let med, mn = cpuMicros compiled 5000
+    report "grad_hbnn_compiled" med "us" None
+    report "grad_hbnn_compiled_min" mn "us" None
+    let med, mn = cpuMicros (GradientSource.tape p) 500
+    report "grad_hbnn_tape" med "us" None
+    report "grad_hbnn_tape_min" mn "us" None
+    if Environment.GetEnvironmentVariable "HBNN_LISTING" = "1" then
+        match Compilation.compile p (p.Latents |> Array.mapi (fun i l -> Rng.uniform (Rng.foldIn (Rng.key 0x5EEDUL) i) l.UnconstrainedShape * 3.0 - 1.5)) with
+        | Compiled cp -> eprintfn "%s" cp.Listing
+        | FellBack (why, _) -> eprintfn "not compiled: %s" why
