@@ -40,6 +40,30 @@ let cpuMicros (source: GradientSource) (reps: int) =
     Array.sortInPlace batches
     batches.[batches.Length / 2], batches.[0]
 
+/// HBNN_PROFILE=1: µs per gradient's worth of the nine small products (18 tasks each), GEMM vs smallGemm.
+let profile () =
+    let r = Random(3)
+    let buf = Array.init 100_000 (fun _ -> r.NextDouble() - 0.5)
+    let shapes =
+        // tA, tB, m, n, k, lda, ldb : forward, dA, dB of layers 1 (k=2), 2 (k=5), 3 (n=1)
+        [ "l1_fwd", false, false, 50, 5, 2, 2, 5
+          "l1_dB", true, false, 2, 5, 50, 2, 5
+          "l2_fwd", false, false, 50, 5, 5, 5, 5
+          "l2_dA", false, true, 50, 5, 5, 5, 5
+          "l2_dB", true, false, 5, 5, 50, 5, 5
+          "l3_fwd", false, false, 50, 1, 5, 5, 1
+          "l3_dA", false, true, 50, 5, 1, 1, 1
+          "l3_dB", true, false, 5, 1, 50, 5, 1 ]
+    for (name, tA, tB, m, n, k, lda, ldb) in shapes do
+        let go small () =
+            for q in 0 .. 17 do
+                if small && CompiledKernels.smallGemmApplies m n k then CompiledKernels.smallGemm tA tB m n k buf (q * 300) lda buf (20_000 + q * 300) ldb buf (50_000 + q * 300) n true
+                else Gemm.gemmF64Threads 1 tA tB m n k buf (q * 300) lda buf (20_000 + q * 300) ldb buf (50_000 + q * 300) n true
+        let g = secondsPerCall 0.2 5 (go false)
+        let s = secondsPerCall 0.2 5 (go true)
+        report (sprintf "hbnn_%s_gemm" name) (g * 1e6) "us" None
+        report (sprintf "hbnn_%s_small" name) (s * 1e6) "us" None
+
 /// Prints grad_hbnn_compiled(_min) and grad_hbnn_tape(_min) in µs (process CPU time).
 let run () =
     let p = potential ()
@@ -51,7 +75,9 @@ let run () =
     let med, mn = cpuMicros (GradientSource.tape p) 500
     report "grad_hbnn_tape" med "us" None
     report "grad_hbnn_tape_min" mn "us" None
+    if Environment.GetEnvironmentVariable "HBNN_PROFILE" = "1" then profile ()
     if Environment.GetEnvironmentVariable "HBNN_LISTING" = "1" then
         match Compilation.compile p (p.Latents |> Array.mapi (fun i l -> Rng.uniform (Rng.foldIn (Rng.key 0x5EEDUL) i) l.UnconstrainedShape * 3.0 - 1.5)) with
         | Compiled cp -> eprintfn "%s" cp.Listing
         | FellBack (why, _) -> eprintfn "not compiled: %s" why
+

@@ -1,7 +1,11 @@
 namespace FunctionalBayes.Tensors
 
+#nowarn "9" // NativePtr in smallGemm: every access is range-checked against the arrays first.
+
 open System
 open System.Numerics.Tensors
+open System.Runtime.Intrinsics
+open Microsoft.FSharp.NativeInterop
 
 /// One step of a compiled program that works on whole buffers: the forward kernel writes its output
 /// into the value buffer, the backward kernel adds its inputs' adjoints into the adjoint buffer.
@@ -319,12 +323,84 @@ module internal CompiledKernels =
                         let k = if map.Length = 0 then 0 else map.[j]
                         if v.[x + j] = v.[o + k] then a.[gx + j] <- a.[gx + j] + a.[go + k] / v.[scratch + k]
 
-    /// A batch of matrix products on the GEMM kernels (one thread: same bits every call, no allocation).
+    /// Products with at most this many multiply-adds (and 4 ≤ n ≤ 8, k ≤ 128) take `smallGemm` instead of
+    /// the GEMM kernels.
+    [<Literal>]
+    let SmallGemmLimit = 8192
+
+    /// Whether `smallGemm` takes a product of these sizes.
+    let smallGemmApplies (m: int) (n: int) (k: int) = m >= 1 && n >= 4 && n <= 8 && k >= 1 && k <= 128 && m * n * k <= SmallGemmLimit
+
+    /// C[m×n] (+)= op(A)[m×k] · op(B)[k×n] for tiny products (see `smallGemmApplies`), with the conventions
+    /// of Gemm.gemmF64 (row-major; transA: A stored k×m; transB: B stored n×k; ldc the row stride of C). No
+    /// packing and no dispatch: op(B)'s rows are read in place, or copied into k zero-padded rows of 8 on the
+    /// stack when they are not contiguous, and each row of C
+    /// is two 4-lane accumulators (two more for odd p) over p. A fixed order: the same bits every call.
+    let smallGemm (tA: bool) (tB: bool) (m: int) (n: int) (k: int) (a: float[]) (aOff: int) (lda: int)
+                  (b: float[]) (bOff: int) (ldb: int) (c: float[]) (cOff: int) (ldc: int) (accumulate: bool) =
+        if not (smallGemmApplies m n k) then
+            invalidArg "n" (sprintf "smallGemm: sizes m=%d n=%d k=%d are outside its range (4 <= n <= 8, 1 <= k <= 128, m·n·k <= %d); use Gemm.gemmF64." m n k SmallGemmLimit)
+        // strides of op(A)(i, p) and op(B)(p, j)
+        let sAi, sAp = if tA then 1, lda else lda, 1
+        let sBp, sBj = if tB then 1, ldb else ldb, 1
+        if aOff < 0 || bOff < 0 || cOff < 0 || ldc < n
+           || aOff + sAi * (m - 1) + sAp * (k - 1) >= a.Length || bOff + sBp * (k - 1) + sBj * (n - 1) >= b.Length
+           || cOff + ldc * (m - 1) + n - 1 >= c.Length then
+            invalidArg "a" (sprintf "smallGemm: operands out of range (m=%d n=%d k=%d, offsets %d %d %d, strides %d %d %d, lengths %d %d %d)."
+                                m n k aOff bOff cOff lda ldb ldc a.Length b.Length c.Length)
+        // op(B)'s rows are read in place when they are contiguous and 8 elements from the last one's start
+        // are inside b (lanes past n read the next row: they are never stored); else copied, zero-padded.
+        let direct = sBj = 1 && bOff + sBp * (k - 1) + 8 <= b.Length
+        let bp = NativePtr.stackalloc<float> (if direct then 1 else k * 8)
+        use pa0 = fixed a
+        use pb0 = fixed b
+        use pc0 = fixed c
+        let rows, pitch =
+            if direct then NativePtr.add pb0 bOff, sBp
+            else
+                for p in 0 .. k - 1 do
+                    for j in 0 .. 7 do
+                        NativePtr.set bp (p * 8 + j) (if j < n then NativePtr.get pb0 (bOff + p * sBp + j * sBj) else 0.0)
+                bp, 8
+        let k2 = k - k % 2
+        for i in 0 .. m - 1 do
+            let pa = NativePtr.add pa0 (aOff + i * sAi)
+            let mutable e0 = Vector256<float>.Zero
+            let mutable e1 = Vector256<float>.Zero
+            let mutable o0 = Vector256<float>.Zero
+            let mutable o1 = Vector256<float>.Zero
+            let mutable p = 0
+            while p < k2 do
+                let x = Vector256.Create(NativePtr.get pa (p * sAp))
+                let y = Vector256.Create(NativePtr.get pa ((p + 1) * sAp))
+                let r = NativePtr.add rows (p * pitch)
+                let r1 = NativePtr.add r pitch
+                e0 <- e0 + x * Vector256.Load r
+                e1 <- e1 + x * Vector256.Load(NativePtr.add r 4)
+                o0 <- o0 + y * Vector256.Load r1
+                o1 <- o1 + y * Vector256.Load(NativePtr.add r1 4)
+                p <- p + 2
+            if p < k then
+                let x = Vector256.Create(NativePtr.get pa (p * sAp))
+                let r = NativePtr.add rows (p * pitch)
+                e0 <- e0 + x * Vector256.Load r
+                e1 <- e1 + x * Vector256.Load(NativePtr.add r 4)
+            let lo = e0 + o0
+            let hi = e1 + o1
+            let pc = NativePtr.add pc0 (cOff + i * ldc)
+            Vector256.Store((if accumulate then Vector256.Load pc + lo else lo), pc)
+            for j in 4 .. n - 1 do
+                let v = hi.GetElement(j - 4)
+                NativePtr.set pc j (if accumulate then NativePtr.get pc j + v else v)
+
+    /// A batch of matrix products on the GEMM kernels, or `smallGemm` for tiny ones (one thread: same bits
+    /// every call, no allocation).
     type MatMul(tA: bool, tB: bool, m: int, n: int, k: int, lda: int, ldb: int,
                 x: int, xOffs: int[], y: int, yOffs: int[], o: int, gx: int, gy: int, go: int) =
         inherit ProgramKernel()
         let gemm tA tB m n k (a: float[]) aOff lda (b: float[]) bOff ldb (c: float[]) cOff ldc acc =
-            Gemm.gemmF64Threads 1 tA tB m n k a aOff lda b bOff ldb c cOff ldc acc
+            if smallGemmApplies m n k then smallGemm tA tB m n k a aOff lda b bOff ldb c cOff ldc acc
+            else Gemm.gemmF64Threads 1 tA tB m n k a aOff lda b bOff ldb c cOff ldc acc
         override _.Forward(v, _) =
             for i in 0 .. xOffs.Length - 1 do
                 gemm tA tB m n k v (x + xOffs.[i]) lda v (y + yOffs.[i]) ldb v (o + i * m * n) n false
