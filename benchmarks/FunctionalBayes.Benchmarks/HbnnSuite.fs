@@ -64,6 +64,23 @@ let profile () =
         report (sprintf "hbnn_%s_gemm" name) (g * 1e6) "us" None
         report (sprintf "hbnn_%s_small" name) (s * 1e6) "us" None
 
+/// HBNN_PROFILE=1: µs per call of the element-wise kernels of the program (forward and backward).
+let profileElementwise () =
+    let r = Random(4)
+    let v = Array.init 20_000 (fun _ -> r.NextDouble() - 0.5)
+    let a = Array.zeroCreate<float> 20_000
+    let time name (k: ProgramKernel) =
+        let f = secondsPerCall 0.2 5 (fun () -> k.Forward(v, [||]))
+        let b = secondsPerCall 0.2 5 (fun () -> k.Backward(v, a, [||]))
+        report (sprintf "hbnn_%s_fwd" name) (f * 1e6) "us" None
+        report (sprintf "hbnn_%s_bwd" name) (b * 1e6) "us" None
+    time "tanh900" (CompiledKernels.Unary(Tanh, 0, 1000, 900, 2000, 3000, 4000))
+    time "softplus900" (CompiledKernels.Unary(Softplus, 0, 1000, 900, 2000, 3000, 4000))
+    let map = CompiledKernels.broadcastMap [| 5; 5 |] [| 18; 5; 5 |]
+    time "add450_bcast" (CompiledKernels.Binary(Add, 0, map, 1000, [||], 2000, 450, 3000, 4000, 5000))
+    time "mul450_scalar" (CompiledKernels.Binary(Mul, 0, CompiledKernels.broadcastMap [| 1 |] [| 18; 5; 5 |], 1000, [||], 2000, 450, 3000, 4000, 5000))
+    time "mul900_plain" (CompiledKernels.Binary(Mul, 0, [||], 1000, [||], 2000, 900, 3000, 4000, 5000))
+
 /// Prints grad_hbnn_compiled(_min) and grad_hbnn_tape(_min) in µs (process CPU time).
 let run () =
     let p = potential ()
@@ -75,7 +92,9 @@ let run () =
     let med, mn = cpuMicros (GradientSource.tape p) 500
     report "grad_hbnn_tape" med "us" None
     report "grad_hbnn_tape_min" mn "us" None
-    if Environment.GetEnvironmentVariable "HBNN_PROFILE" = "1" then profile ()
+    if Environment.GetEnvironmentVariable "HBNN_PROFILE" = "1" then
+        profile ()
+        profileElementwise ()
     if Environment.GetEnvironmentVariable "HBNN_LISTING" = "1" then
         match Compilation.compile p (p.Latents |> Array.mapi (fun i l -> Rng.uniform (Rng.foldIn (Rng.key 0x5EEDUL) i) l.UnconstrainedShape * 3.0 - 1.5)) with
         | Compiled cp -> eprintfn "%s" cp.Listing

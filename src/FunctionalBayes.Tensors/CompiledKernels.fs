@@ -159,11 +159,34 @@ module internal CompiledKernels =
                     for i in 0 .. n - 1 do
                         a.[gx + i] <- a.[gx + i] + a.[go + i] * unaryDerivative u v.[x + i] v.[o + i]
 
+    /// Adds s·ḡ (ḡ: n elements at `go`) into the adjoint at `gz` of an operand reached through `map`:
+    /// plain (empty map), a broadcast scalar, a tile of `period` elements repeated, or any map.
+    let private addAdjoint (a: float[]) (go: int) (n: int) (gz: int) (map: int[]) (isScalar: bool) (period: int) (s: float) =
+        if map.Length = 0 then
+            if s = 1.0 then TensorPrimitives.Add(ro a gz n, ro a go n, sp a gz n)
+            else TensorPrimitives.Subtract(ro a gz n, ro a go n, sp a gz n)
+        elif isScalar then a.[gz] <- a.[gz] + s * TensorPrimitives.Sum(ro a go n)
+        elif period > 0 then
+            for q in 0 .. n / period - 1 do
+                if s = 1.0 then TensorPrimitives.Add(ro a gz period, ro a (go + q * period) period, sp a gz period)
+                else TensorPrimitives.Subtract(ro a gz period, ro a (go + q * period) period, sp a gz period)
+        else
+            for i in 0 .. n - 1 do
+                a.[gz + map.[i]] <- a.[gz + map.[i]] + s * a.[go + i]
+
     /// Element-wise binary op with broadcasting (maps give the input element of each output element).
     type Binary(b: BinaryOp, x: int, xMap: int[], y: int, yMap: int[], o: int, n: int, gx: int, gy: int, go: int) =
         inherit ProgramKernel()
         let xScalar = xMap.Length > 0 && xMap |> Array.forall (fun k -> k = 0)
         let yScalar = yMap.Length > 0 && yMap |> Array.forall (fun k -> k = 0)
+        /// The period L when the map repeats the input's L elements (map.[i] = i mod L, L > 1), else 0.
+        let tile (map: int[]) =
+            if map.Length = 0 then 0
+            else
+                let l = (Array.max map) + 1
+                if l > 1 && map.Length % l = 0 && map |> Array.mapi (fun i k -> k = i % l) |> Array.forall id then l else 0
+        let xTile = tile xMap
+        let yTile = tile yMap
         override _.Forward(v, _) =
             let d = sp v o n
             if xMap.Length = 0 && yMap.Length = 0 then
@@ -188,6 +211,21 @@ module internal CompiledKernels =
                 | Pow | Maximum | Minimum ->
                     for i in 0 .. n - 1 do
                         v.[o + i] <- binaryValue b v.[x + i] t
+            elif (xTile > 0 && yMap.Length = 0) || (xMap.Length = 0 && yTile > 0) then
+                // one operand repeats a block over the other: one span op per block
+                let l = max xTile yTile
+                for q in 0 .. n / l - 1 do
+                    let s = if xTile > 0 then ro v x l else ro v (x + q * l) l
+                    let t = if yTile > 0 then ro v y l else ro v (y + q * l) l
+                    let d = sp v (o + q * l) l
+                    match b with
+                    | Add -> TensorPrimitives.Add(s, t, d)
+                    | Sub -> TensorPrimitives.Subtract(s, t, d)
+                    | Mul -> TensorPrimitives.Multiply(s, t, d)
+                    | Div -> TensorPrimitives.Divide(s, t, d)
+                    | Pow | Maximum | Minimum ->
+                        for i in 0 .. l - 1 do
+                            v.[o + q * l + i] <- binaryValue b s.[i] t.[i]
             elif xScalar && yMap.Length = 0 then
                 let s = v.[x]
                 let t = ro v y n
@@ -206,19 +244,23 @@ module internal CompiledKernels =
             let plain = xMap.Length = 0 && yMap.Length = 0
             match b with
             | Add | Sub ->
+                if gx >= 0 then addAdjoint a go n gx xMap xScalar xTile 1.0
+                if gy >= 0 then addAdjoint a go n gy yMap yScalar yTile (if b = Add then 1.0 else -1.0)
+            | Mul when (xMap.Length = 0 && yScalar) || (xScalar && yMap.Length = 0) ->
+                // one operand a broadcast scalar c, the other plain z: z̄ += ḡ·c, c̄ += Σ ḡ·z
+                let z, gz, c, gc = if yScalar then x, gx, y, gy else y, gy, x, gx
+                if gz >= 0 then TensorPrimitives.MultiplyAdd(ro a go n, v.[c], ro a gz n, sp a gz n)
+                if gc >= 0 then a.[gc] <- a.[gc] + TensorPrimitives.Dot(ro a go n, ro v z n)
+            | Div when xMap.Length = 0 && yScalar ->
+                let yv = v.[y]
                 if gx >= 0 then
-                    if xMap.Length = 0 then TensorPrimitives.Add(ro a gx n, ro a go n, sp a gx n)
-                    else
-                        for i in 0 .. n - 1 do
-                            a.[gx + xMap.[i]] <- a.[gx + xMap.[i]] + a.[go + i]
+                    for i in 0 .. n - 1 do
+                        a.[gx + i] <- a.[gx + i] + a.[go + i] / yv
                 if gy >= 0 then
-                    let s = if b = Add then 1.0 else -1.0
-                    if yMap.Length = 0 then
-                        if b = Add then TensorPrimitives.Add(ro a gy n, ro a go n, sp a gy n)
-                        else TensorPrimitives.Subtract(ro a gy n, ro a go n, sp a gy n)
-                    else
-                        for i in 0 .. n - 1 do
-                            a.[gy + yMap.[i]] <- a.[gy + yMap.[i]] + s * a.[go + i]
+                    let mutable s = 0.0
+                    for i in 0 .. n - 1 do
+                        s <- s + (a.[go + i] * v.[o + i]) / yv
+                    a.[gy] <- a.[gy] - s
             | Mul when plain ->
                 if gx >= 0 then TensorPrimitives.MultiplyAdd(ro a go n, ro v y n, ro a gx n, sp a gx n)
                 if gy >= 0 then TensorPrimitives.MultiplyAdd(ro a go n, ro v x n, ro a gy n, sp a gy n)
