@@ -373,11 +373,19 @@ module internal CompiledKernels =
     /// Whether `smallGemm` takes a product of these sizes.
     let smallGemmApplies (m: int) (n: int) (k: int) = m >= 1 && n >= 4 && n <= 8 && k >= 1 && k <= 128 && m * n * k <= SmallGemmLimit
 
+    /// Stores (or adds) lanes 0..n−1 of lo‖hi into the row at pc (4 <= n <= 8).
+    let inline private storeRow (n: int) (accumulate: bool) (pc: nativeptr<float>) (lo: Vector256<float>) (hi: Vector256<float>) =
+        Vector256.Store((if accumulate then Vector256.Load pc + lo else lo), pc)
+        for j in 4 .. n - 1 do
+            let v = hi.GetElement(j - 4)
+            NativePtr.set pc j (if accumulate then NativePtr.get pc j + v else v)
+
     /// C[m×n] (+)= op(A)[m×k] · op(B)[k×n] for tiny products (see `smallGemmApplies`), with the conventions
     /// of Gemm.gemmF64 (row-major; transA: A stored k×m; transB: B stored n×k; ldc the row stride of C). No
     /// packing and no dispatch: op(B)'s rows are read in place, or copied into k zero-padded rows of 8 on the
     /// stack when they are not contiguous, and each row of C
-    /// is two 4-lane accumulators (two more for odd p) over p. A fixed order: the same bits every call.
+    /// is two 4-lane accumulators over p (two rows at a time; for k >= 16 one row with two more for odd p).
+    /// A fixed order: the same bits every call.
     let smallGemm (tA: bool) (tB: bool) (m: int) (n: int) (k: int) (a: float[]) (aOff: int) (lda: int)
                   (b: float[]) (bOff: int) (ldb: int) (c: float[]) (cOff: int) (ldc: int) (accumulate: bool) =
         if not (smallGemmApplies m n k) then
@@ -404,36 +412,66 @@ module internal CompiledKernels =
                     for j in 0 .. 7 do
                         NativePtr.set bp (p * 8 + j) (if j < n then NativePtr.get pb0 (bOff + p * sBp + j * sBj) else 0.0)
                 bp, 8
-        let k2 = k - k % 2
-        for i in 0 .. m - 1 do
-            let pa = NativePtr.add pa0 (aOff + i * sAi)
-            let mutable e0 = Vector256<float>.Zero
-            let mutable e1 = Vector256<float>.Zero
-            let mutable o0 = Vector256<float>.Zero
-            let mutable o1 = Vector256<float>.Zero
-            let mutable p = 0
-            while p < k2 do
-                let x = Vector256.Create(NativePtr.get pa (p * sAp))
-                let y = Vector256.Create(NativePtr.get pa ((p + 1) * sAp))
-                let r = NativePtr.add rows (p * pitch)
-                let r1 = NativePtr.add r pitch
-                e0 <- e0 + x * Vector256.Load r
-                e1 <- e1 + x * Vector256.Load(NativePtr.add r 4)
-                o0 <- o0 + y * Vector256.Load r1
-                o1 <- o1 + y * Vector256.Load(NativePtr.add r1 4)
-                p <- p + 2
-            if p < k then
-                let x = Vector256.Create(NativePtr.get pa (p * sAp))
-                let r = NativePtr.add rows (p * pitch)
-                e0 <- e0 + x * Vector256.Load r
-                e1 <- e1 + x * Vector256.Load(NativePtr.add r 4)
-            let lo = e0 + o0
-            let hi = e1 + o1
-            let pc = NativePtr.add pc0 (cOff + i * ldc)
-            Vector256.Store((if accumulate then Vector256.Load pc + lo else lo), pc)
-            for j in 4 .. n - 1 do
-                let v = hi.GetElement(j - 4)
-                NativePtr.set pc j (if accumulate then NativePtr.get pc j + v else v)
+        if k >= 16 then
+            // long sums: one row at a time, four partial sums (even and odd p) for the adder's latency
+            let k2 = k - k % 2
+            for i in 0 .. m - 1 do
+                let pa = NativePtr.add pa0 (aOff + i * sAi)
+                let mutable e0 = Vector256<float>.Zero
+                let mutable e1 = Vector256<float>.Zero
+                let mutable o0 = Vector256<float>.Zero
+                let mutable o1 = Vector256<float>.Zero
+                let mutable p = 0
+                while p < k2 do
+                    let x = Vector256.Create(NativePtr.get pa (p * sAp))
+                    let y = Vector256.Create(NativePtr.get pa ((p + 1) * sAp))
+                    let r = NativePtr.add rows (p * pitch)
+                    let r1 = NativePtr.add r pitch
+                    e0 <- e0 + x * Vector256.Load r
+                    e1 <- e1 + x * Vector256.Load(NativePtr.add r 4)
+                    o0 <- o0 + y * Vector256.Load r1
+                    o1 <- o1 + y * Vector256.Load(NativePtr.add r1 4)
+                    p <- p + 2
+                if p < k then
+                    let x = Vector256.Create(NativePtr.get pa (p * sAp))
+                    let r = NativePtr.add rows (p * pitch)
+                    e0 <- e0 + x * Vector256.Load r
+                    e1 <- e1 + x * Vector256.Load(NativePtr.add r 4)
+                storeRow n accumulate (NativePtr.add pc0 (cOff + i * ldc)) (e0 + o0) (e1 + o1)
+        else
+            // short sums: two rows at a time share op(B)'s loads; sums in p order
+            let m2 = m - m % 2
+            let mutable i = 0
+            while i < m2 do
+                let pa = NativePtr.add pa0 (aOff + i * sAi)
+                let pa1 = NativePtr.add pa sAi
+                let mutable a0 = Vector256<float>.Zero
+                let mutable a1 = Vector256<float>.Zero
+                let mutable b0 = Vector256<float>.Zero
+                let mutable b1 = Vector256<float>.Zero
+                for p in 0 .. k - 1 do
+                    let r = NativePtr.add rows (p * pitch)
+                    let lo = Vector256.Load r
+                    let hi = Vector256.Load(NativePtr.add r 4)
+                    let x = Vector256.Create(NativePtr.get pa (p * sAp))
+                    let y = Vector256.Create(NativePtr.get pa1 (p * sAp))
+                    a0 <- a0 + x * lo
+                    a1 <- a1 + x * hi
+                    b0 <- b0 + y * lo
+                    b1 <- b1 + y * hi
+                storeRow n accumulate (NativePtr.add pc0 (cOff + i * ldc)) a0 a1
+                storeRow n accumulate (NativePtr.add pc0 (cOff + (i + 1) * ldc)) b0 b1
+                i <- i + 2
+            if m2 < m then
+                let pa = NativePtr.add pa0 (aOff + m2 * sAi)
+                let mutable a0 = Vector256<float>.Zero
+                let mutable a1 = Vector256<float>.Zero
+                for p in 0 .. k - 1 do
+                    let r = NativePtr.add rows (p * pitch)
+                    let x = Vector256.Create(NativePtr.get pa (p * sAp))
+                    a0 <- a0 + x * Vector256.Load r
+                    a1 <- a1 + x * Vector256.Load(NativePtr.add r 4)
+                storeRow n accumulate (NativePtr.add pc0 (cOff + m2 * ldc)) a0 a1
 
     /// A batch of matrix products on the GEMM kernels, or `smallGemm` for tiny ones (one thread: same bits
     /// every call, no allocation).
