@@ -9,7 +9,8 @@ let private suites =
       "svi", Suites.svi
       "onnx", Suites.onnx
       "nuts", NutsSuite.run
-      "aevb", AevbSuite.aevb ]
+      "aevb", AevbSuite.aevb
+      "hbnn", HbnnSuite.run ]
 
 [<EntryPoint>]
 let main argv =

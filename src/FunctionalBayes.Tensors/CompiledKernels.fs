@@ -1,7 +1,11 @@
 namespace FunctionalBayes.Tensors
 
+#nowarn "9" // NativePtr in smallGemm: every access is range-checked against the arrays first.
+
 open System
 open System.Numerics.Tensors
+open System.Runtime.Intrinsics
+open Microsoft.FSharp.NativeInterop
 
 /// One step of a compiled program that works on whole buffers: the forward kernel writes its output
 /// into the value buffer, the backward kernel adds its inputs' adjoints into the adjoint buffer.
@@ -155,11 +159,34 @@ module internal CompiledKernels =
                     for i in 0 .. n - 1 do
                         a.[gx + i] <- a.[gx + i] + a.[go + i] * unaryDerivative u v.[x + i] v.[o + i]
 
+    /// Adds s·ḡ (ḡ: n elements at `go`) into the adjoint at `gz` of an operand reached through `map`:
+    /// plain (empty map), a broadcast scalar, a tile of `period` elements repeated, or any map.
+    let private addAdjoint (a: float[]) (go: int) (n: int) (gz: int) (map: int[]) (isScalar: bool) (period: int) (s: float) =
+        if map.Length = 0 then
+            if s = 1.0 then TensorPrimitives.Add(ro a gz n, ro a go n, sp a gz n)
+            else TensorPrimitives.Subtract(ro a gz n, ro a go n, sp a gz n)
+        elif isScalar then a.[gz] <- a.[gz] + s * TensorPrimitives.Sum(ro a go n)
+        elif period > 0 then
+            for q in 0 .. n / period - 1 do
+                if s = 1.0 then TensorPrimitives.Add(ro a gz period, ro a (go + q * period) period, sp a gz period)
+                else TensorPrimitives.Subtract(ro a gz period, ro a (go + q * period) period, sp a gz period)
+        else
+            for i in 0 .. n - 1 do
+                a.[gz + map.[i]] <- a.[gz + map.[i]] + s * a.[go + i]
+
     /// Element-wise binary op with broadcasting (maps give the input element of each output element).
     type Binary(b: BinaryOp, x: int, xMap: int[], y: int, yMap: int[], o: int, n: int, gx: int, gy: int, go: int) =
         inherit ProgramKernel()
         let xScalar = xMap.Length > 0 && xMap |> Array.forall (fun k -> k = 0)
         let yScalar = yMap.Length > 0 && yMap |> Array.forall (fun k -> k = 0)
+        /// The period L when the map repeats the input's L elements (map.[i] = i mod L, L > 1), else 0.
+        let tile (map: int[]) =
+            if map.Length = 0 then 0
+            else
+                let l = (Array.max map) + 1
+                if l > 1 && map.Length % l = 0 && map |> Array.mapi (fun i k -> k = i % l) |> Array.forall id then l else 0
+        let xTile = tile xMap
+        let yTile = tile yMap
         override _.Forward(v, _) =
             let d = sp v o n
             if xMap.Length = 0 && yMap.Length = 0 then
@@ -184,6 +211,21 @@ module internal CompiledKernels =
                 | Pow | Maximum | Minimum ->
                     for i in 0 .. n - 1 do
                         v.[o + i] <- binaryValue b v.[x + i] t
+            elif (xTile > 0 && yMap.Length = 0) || (xMap.Length = 0 && yTile > 0) then
+                // one operand repeats a block over the other: one span op per block
+                let l = max xTile yTile
+                for q in 0 .. n / l - 1 do
+                    let s = if xTile > 0 then ro v x l else ro v (x + q * l) l
+                    let t = if yTile > 0 then ro v y l else ro v (y + q * l) l
+                    let d = sp v (o + q * l) l
+                    match b with
+                    | Add -> TensorPrimitives.Add(s, t, d)
+                    | Sub -> TensorPrimitives.Subtract(s, t, d)
+                    | Mul -> TensorPrimitives.Multiply(s, t, d)
+                    | Div -> TensorPrimitives.Divide(s, t, d)
+                    | Pow | Maximum | Minimum ->
+                        for i in 0 .. l - 1 do
+                            v.[o + q * l + i] <- binaryValue b s.[i] t.[i]
             elif xScalar && yMap.Length = 0 then
                 let s = v.[x]
                 let t = ro v y n
@@ -202,19 +244,23 @@ module internal CompiledKernels =
             let plain = xMap.Length = 0 && yMap.Length = 0
             match b with
             | Add | Sub ->
+                if gx >= 0 then addAdjoint a go n gx xMap xScalar xTile 1.0
+                if gy >= 0 then addAdjoint a go n gy yMap yScalar yTile (if b = Add then 1.0 else -1.0)
+            | Mul when (xMap.Length = 0 && yScalar) || (xScalar && yMap.Length = 0) ->
+                // one operand a broadcast scalar c, the other plain z: z̄ += ḡ·c, c̄ += Σ ḡ·z
+                let z, gz, c, gc = if yScalar then x, gx, y, gy else y, gy, x, gx
+                if gz >= 0 then TensorPrimitives.MultiplyAdd(ro a go n, v.[c], ro a gz n, sp a gz n)
+                if gc >= 0 then a.[gc] <- a.[gc] + TensorPrimitives.Dot(ro a go n, ro v z n)
+            | Div when xMap.Length = 0 && yScalar ->
+                let yv = v.[y]
                 if gx >= 0 then
-                    if xMap.Length = 0 then TensorPrimitives.Add(ro a gx n, ro a go n, sp a gx n)
-                    else
-                        for i in 0 .. n - 1 do
-                            a.[gx + xMap.[i]] <- a.[gx + xMap.[i]] + a.[go + i]
+                    for i in 0 .. n - 1 do
+                        a.[gx + i] <- a.[gx + i] + a.[go + i] / yv
                 if gy >= 0 then
-                    let s = if b = Add then 1.0 else -1.0
-                    if yMap.Length = 0 then
-                        if b = Add then TensorPrimitives.Add(ro a gy n, ro a go n, sp a gy n)
-                        else TensorPrimitives.Subtract(ro a gy n, ro a go n, sp a gy n)
-                    else
-                        for i in 0 .. n - 1 do
-                            a.[gy + yMap.[i]] <- a.[gy + yMap.[i]] + s * a.[go + i]
+                    let mutable s = 0.0
+                    for i in 0 .. n - 1 do
+                        s <- s + (a.[go + i] * v.[o + i]) / yv
+                    a.[gy] <- a.[gy] - s
             | Mul when plain ->
                 if gx >= 0 then TensorPrimitives.MultiplyAdd(ro a go n, ro v y n, ro a gx n, sp a gx n)
                 if gy >= 0 then TensorPrimitives.MultiplyAdd(ro a go n, ro v x n, ro a gy n, sp a gy n)
@@ -319,12 +365,122 @@ module internal CompiledKernels =
                         let k = if map.Length = 0 then 0 else map.[j]
                         if v.[x + j] = v.[o + k] then a.[gx + j] <- a.[gx + j] + a.[go + k] / v.[scratch + k]
 
-    /// A batch of matrix products on the GEMM kernels (one thread: same bits every call, no allocation).
+    /// Products with at most this many multiply-adds (and 4 ≤ n ≤ 8, k ≤ 128) take `smallGemm` instead of
+    /// the GEMM kernels.
+    [<Literal>]
+    let SmallGemmLimit = 8192
+
+    /// Whether `smallGemm` takes a product of these sizes.
+    let smallGemmApplies (m: int) (n: int) (k: int) = m >= 1 && n >= 4 && n <= 8 && k >= 1 && k <= 128 && m * n * k <= SmallGemmLimit
+
+    /// Stores (or adds) lanes 0..n−1 of lo‖hi into the row at pc (4 <= n <= 8).
+    let inline private storeRow (n: int) (accumulate: bool) (pc: nativeptr<float>) (lo: Vector256<float>) (hi: Vector256<float>) =
+        Vector256.Store((if accumulate then Vector256.Load pc + lo else lo), pc)
+        for j in 4 .. n - 1 do
+            let v = hi.GetElement(j - 4)
+            NativePtr.set pc j (if accumulate then NativePtr.get pc j + v else v)
+
+    /// C[m×n] (+)= op(A)[m×k] · op(B)[k×n] for tiny products (see `smallGemmApplies`), with the conventions
+    /// of Gemm.gemmF64 (row-major; transA: A stored k×m; transB: B stored n×k; ldc the row stride of C). No
+    /// packing and no dispatch: op(B)'s rows are read in place, or copied into k zero-padded rows of 8 on the
+    /// stack when they are not contiguous, and each row of C
+    /// is two 4-lane accumulators over p (two rows at a time; for k >= 16 one row with two more for odd p).
+    /// A fixed order: the same bits every call.
+    let smallGemm (tA: bool) (tB: bool) (m: int) (n: int) (k: int) (a: float[]) (aOff: int) (lda: int)
+                  (b: float[]) (bOff: int) (ldb: int) (c: float[]) (cOff: int) (ldc: int) (accumulate: bool) =
+        if not (smallGemmApplies m n k) then
+            invalidArg "n" (sprintf "smallGemm: sizes m=%d n=%d k=%d are outside its range (4 <= n <= 8, 1 <= k <= 128, m·n·k <= %d); use Gemm.gemmF64." m n k SmallGemmLimit)
+        // strides of op(A)(i, p) and op(B)(p, j)
+        let sAi, sAp = if tA then 1, lda else lda, 1
+        let sBp, sBj = if tB then 1, ldb else ldb, 1
+        if aOff < 0 || bOff < 0 || cOff < 0 || ldc < n
+           || aOff + sAi * (m - 1) + sAp * (k - 1) >= a.Length || bOff + sBp * (k - 1) + sBj * (n - 1) >= b.Length
+           || cOff + ldc * (m - 1) + n - 1 >= c.Length then
+            invalidArg "a" (sprintf "smallGemm: operands out of range (m=%d n=%d k=%d, offsets %d %d %d, strides %d %d %d, lengths %d %d %d)."
+                                m n k aOff bOff cOff lda ldb ldc a.Length b.Length c.Length)
+        // op(B)'s rows are read in place when they are contiguous and 8 elements from the last one's start
+        // are inside b (lanes past n read the next row: they are never stored); else copied, zero-padded.
+        let direct = sBj = 1 && bOff + sBp * (k - 1) + 8 <= b.Length
+        let bp = NativePtr.stackalloc<float> (if direct then 1 else k * 8)
+        use pa0 = fixed a
+        use pb0 = fixed b
+        use pc0 = fixed c
+        let rows, pitch =
+            if direct then NativePtr.add pb0 bOff, sBp
+            else
+                for p in 0 .. k - 1 do
+                    for j in 0 .. 7 do
+                        NativePtr.set bp (p * 8 + j) (if j < n then NativePtr.get pb0 (bOff + p * sBp + j * sBj) else 0.0)
+                bp, 8
+        if k >= 16 then
+            // long sums: one row at a time, four partial sums (even and odd p) for the adder's latency
+            let k2 = k - k % 2
+            for i in 0 .. m - 1 do
+                let pa = NativePtr.add pa0 (aOff + i * sAi)
+                let mutable e0 = Vector256<float>.Zero
+                let mutable e1 = Vector256<float>.Zero
+                let mutable o0 = Vector256<float>.Zero
+                let mutable o1 = Vector256<float>.Zero
+                let mutable p = 0
+                while p < k2 do
+                    let x = Vector256.Create(NativePtr.get pa (p * sAp))
+                    let y = Vector256.Create(NativePtr.get pa ((p + 1) * sAp))
+                    let r = NativePtr.add rows (p * pitch)
+                    let r1 = NativePtr.add r pitch
+                    e0 <- e0 + x * Vector256.Load r
+                    e1 <- e1 + x * Vector256.Load(NativePtr.add r 4)
+                    o0 <- o0 + y * Vector256.Load r1
+                    o1 <- o1 + y * Vector256.Load(NativePtr.add r1 4)
+                    p <- p + 2
+                if p < k then
+                    let x = Vector256.Create(NativePtr.get pa (p * sAp))
+                    let r = NativePtr.add rows (p * pitch)
+                    e0 <- e0 + x * Vector256.Load r
+                    e1 <- e1 + x * Vector256.Load(NativePtr.add r 4)
+                storeRow n accumulate (NativePtr.add pc0 (cOff + i * ldc)) (e0 + o0) (e1 + o1)
+        else
+            // short sums: two rows at a time share op(B)'s loads; sums in p order
+            let m2 = m - m % 2
+            let mutable i = 0
+            while i < m2 do
+                let pa = NativePtr.add pa0 (aOff + i * sAi)
+                let pa1 = NativePtr.add pa sAi
+                let mutable a0 = Vector256<float>.Zero
+                let mutable a1 = Vector256<float>.Zero
+                let mutable b0 = Vector256<float>.Zero
+                let mutable b1 = Vector256<float>.Zero
+                for p in 0 .. k - 1 do
+                    let r = NativePtr.add rows (p * pitch)
+                    let lo = Vector256.Load r
+                    let hi = Vector256.Load(NativePtr.add r 4)
+                    let x = Vector256.Create(NativePtr.get pa (p * sAp))
+                    let y = Vector256.Create(NativePtr.get pa1 (p * sAp))
+                    a0 <- a0 + x * lo
+                    a1 <- a1 + x * hi
+                    b0 <- b0 + y * lo
+                    b1 <- b1 + y * hi
+                storeRow n accumulate (NativePtr.add pc0 (cOff + i * ldc)) a0 a1
+                storeRow n accumulate (NativePtr.add pc0 (cOff + (i + 1) * ldc)) b0 b1
+                i <- i + 2
+            if m2 < m then
+                let pa = NativePtr.add pa0 (aOff + m2 * sAi)
+                let mutable a0 = Vector256<float>.Zero
+                let mutable a1 = Vector256<float>.Zero
+                for p in 0 .. k - 1 do
+                    let r = NativePtr.add rows (p * pitch)
+                    let x = Vector256.Create(NativePtr.get pa (p * sAp))
+                    a0 <- a0 + x * Vector256.Load r
+                    a1 <- a1 + x * Vector256.Load(NativePtr.add r 4)
+                storeRow n accumulate (NativePtr.add pc0 (cOff + m2 * ldc)) a0 a1
+
+    /// A batch of matrix products on the GEMM kernels, or `smallGemm` for tiny ones (one thread: same bits
+    /// every call, no allocation).
     type MatMul(tA: bool, tB: bool, m: int, n: int, k: int, lda: int, ldb: int,
                 x: int, xOffs: int[], y: int, yOffs: int[], o: int, gx: int, gy: int, go: int) =
         inherit ProgramKernel()
         let gemm tA tB m n k (a: float[]) aOff lda (b: float[]) bOff ldb (c: float[]) cOff ldc acc =
-            Gemm.gemmF64Threads 1 tA tB m n k a aOff lda b bOff ldb c cOff ldc acc
+            if smallGemmApplies m n k then smallGemm tA tB m n k a aOff lda b bOff ldb c cOff ldc acc
+            else Gemm.gemmF64Threads 1 tA tB m n k a aOff lda b bOff ldb c cOff ldc acc
         override _.Forward(v, _) =
             for i in 0 .. xOffs.Length - 1 do
                 gemm tA tB m n k v (x + xOffs.[i]) lda v (y + yOffs.[i]) ldb v (o + i * m * n) n false

@@ -355,10 +355,12 @@ module Dist =
             within inside (-(Tensor.log (hi - lo)) + Tensor.zerosLike x)
         // discrete families: values outside the support (not an integer, out of range) have log p = −∞
         | BernoulliLogits l ->
-            let one = Tensor.eqScalar x 1.0
-            let a = Tensor.logSigmoid l
-            let shape = Shape.broadcast "Bernoulli" one.Shape a.Shape
-            within (inSupport d x) (Tensor.where (Tensor.broadcastTo shape one) (Tensor.broadcastTo shape a) (Tensor.broadcastTo shape (Tensor.logSigmoid (-l))))
+            // log σ(l) at x = 1 and log σ(−l) at x = 0, as −softplus((1 − 2x)·l): one softplus per element
+            // (multiplying by ±1 is exact, so the value is the same as choosing between the two)
+            // (x outside {0, 1} or NaN reads as 0 there, so that its −∞ stays clear of NaN in the gradient)
+            let inside = inSupport d x
+            let xf = Tensor.cast l.Dtype x
+            within inside (-(Tensor.softplus ((1.0 - 2.0 * Tensor.where inside xf (Tensor.zerosLike xf)) * l)))
         | BernoulliProbs p ->
             within (inSupport d x)
                 (Tensor.where (Tensor.eqScalar x 1.0) (Tensor.log p + Tensor.zerosLike x) (Tensor.log1p (-p) + Tensor.zerosLike x))

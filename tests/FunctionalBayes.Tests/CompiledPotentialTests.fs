@@ -242,6 +242,16 @@ let private opCases : (string * (Tensor -> Tensor -> Tensor -> Tensor)) list =
       "reductions over axes, max, logsumexp", fun a b _ -> s (Tensor.sumAxes [| 1 |] false (a * b)) + s (Tensor.maxAxes [| 0 |] false a) + Tensor.logsumexp b
       "matmul with transposes, batched", fun a b d ->
           s (Tensor.matmulT true false a b) + s (Tensor.matmulT false true a d) + s (Tensor.matmul (Tensor.stack 0 [ a; b ]) (Tensor.transpose d |> Tensor.narrow 1 0 2))
+      "scalars and tiled rows broadcast through add, sub, mul, div", fun a b d ->
+          let c = Tensor.sum b * 0.1
+          let row = Tensor.sumAxes [| 0 |] true b
+          s (c * a + a * c - a / Tensor.exp c + (row + a) * d - (a - row) + (Tensor.sum a - b) * 0.5 + (d + c))
+      "small matmuls with 4 to 8 columns, transposed and batched", fun a b d ->
+          let w = Tensor.concat 1 [ b; b * 0.5 ]
+          let wd = Tensor.concat 1 [ d; Tensor.exp b ]
+          s (Tensor.matmulT true false a w) + s (Tensor.matmul a (Tensor.narrow 0 0 3 w))
+          + s (Tensor.matmulT false true w (Tensor.narrow 0 0 4 wd))
+          + s (Tensor.tanh (Tensor.matmul (Tensor.stack 0 [ a; b ]) (Tensor.narrow 0 0 3 wd)))
       "permute slice pad concat", fun a b _ ->
           s (Tensor.transpose a * Tensor.transpose b) + s (Tensor.narrow 0 1 2 a) + s (Tensor.concat 1 [ a; Tensor.exp b ] * 0.5)
       "gather and scatter-add by data indices", fun a b _ ->
@@ -304,6 +314,16 @@ let tests =
                 return! Links.categorical "y" (Tensor.matmul d.[0] w) (Some d.[1])
             }
             checkModel "categorical" (fun d -> potentialOf (m d)) [| x; y |] |> ignore)
+        testCase "hierarchical BNN (per-task tanh layers, Bernoulli logits) agrees with the tape" (fun () ->
+            let tasks = 3
+            let r = rng 31
+            let xs = Tensor.create [| tasks; 7; 2 |] (normalArray r (tasks * 7 * 2))
+            let ys = Tensor.create [| tasks; 7 |] (Array.init (tasks * 7) (fun i -> float ((i * 5) % 3 % 2)))
+            let hbnn (d: Tensor[]) = model {
+                let! logits = HierarchicalMlp.Default.Call("net", d.[0], tasks, [| 5; 6; 1 |], [| 0; 1 |], Activations.tanh)
+                return! Model.observe "y" (BernoulliLogits (Tensor.squeeze -1 logits)) (Some d.[1])
+            }
+            checkModel "hbnn" (fun d -> potentialOf (hbnn d)) [| xs; ys |] |> ignore)
         testCase "eight schools (non-centered) agrees with the tape" (fun () ->
             let cp = checkModel "eight schools" (fun d -> potentialOf (eightSchools d.[0] d.[1])) [| schoolsY; schoolsSigma |]
             Expect.isTrue (cp.Source.Kind.StartsWith "compiled") "the kind says compiled")

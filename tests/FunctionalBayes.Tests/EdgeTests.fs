@@ -113,6 +113,18 @@ let private outOfSupportTests =
             close 1e-12 (log (4.0 / 16.0)) lp.[0] "Binomial(4, ½) at 3"
             Expect.equal lp.[1] Double.NegativeInfinity "Binomial(2, ½) at 3"
 
+        testCase "Bernoulli logits: log σ(±l) by closed form, and a finite gradient at out-of-support or NaN x even for infinite logits" <| fun () ->
+            let l = t [| -40.0; -2.0; 0.0; 3.5; 40.0 |]
+            let la = Tensor.toArray l
+            let logSigmoid z = if z < 0.0 then z - log (1.0 + exp z) else -(log (1.0 + exp -z))
+            for x in [ 0.0; 1.0 ] do
+                let lp = Dist.logProb (BernoulliLogits l) (Tensor.full [| 5 |] x) |> Tensor.toArray
+                for i in 0 .. 4 do
+                    close 1e-12 (logSigmoid (if x = 1.0 then la.[i] else -la.[i])) lp.[i] (sprintf "x = %g, l = %g" x la.[i])
+            let li = t [| Double.PositiveInfinity; Double.NegativeInfinity; 1.0 |]
+            let _, g = Autodiff.valueAndGrad (fun l -> Tensor.sum (Dist.logProb (BernoulliLogits l) (t [| 0.5; nan; 2.0 |]))) li
+            Expect.isTrue (Tensor.toArray g |> Array.forall (fun v -> v = 0.0)) (sprintf "gradient %A" (Tensor.toArray g))
+
         testCase "the categorical link refuses labels outside 0..K−1 and says when they look 1-based" <| fun () ->
             let logits = Tensor.zeros [| 3; 3 |]
             let run y = Model.run (Handlers.seed (Rng.key 1UL) (Links.categorical "y" logits (Some (t y)))) |> ignore
