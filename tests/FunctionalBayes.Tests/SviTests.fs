@@ -206,7 +206,7 @@ let ``summary has mean, sd and quantiles per latent site`` () =
 let ``fit's errors`` () =
     let ex = Assert.Throws<ArgumentException>(fun () -> Fit.vi { FitOptions.Default with Run.Steps = Some 10; Run.Epochs = Some 2 } line lineData |> ignore)
     Assert.Contains("not both", ex.Message)
-    // with neither Steps nor Epochs a fit runs FitOptions.DefaultSteps steps (EdgeTests checks it)
+    // with neither Steps nor Epochs a fit runs SviRunOptions.DefaultSteps steps (EdgeTests checks it)
     let bad = Map [ "x", Tensor.zeros [| 5 |]; "y", Tensor.zeros [| 4 |] ]
     let ex = Assert.Throws<ArgumentException>(fun () -> Fit.vi { FitOptions.Default with Run.Steps = Some 1 } line bad |> ignore)
     Assert.Contains("Inconsistent data lengths", ex.Message)
