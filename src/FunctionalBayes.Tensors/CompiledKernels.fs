@@ -174,6 +174,34 @@ module internal CompiledKernels =
             for i in 0 .. n - 1 do
                 a.[gz + map.[i]] <- a.[gz + map.[i]] + s * a.[go + i]
 
+    /// d = s op t on spans for the four arithmetic ops; false (nothing written) for the others, which the
+    /// caller runs element by element with binaryValue.
+    let private spanArith (b: BinaryOp) (s: ReadOnlySpan<float>) (t: ReadOnlySpan<float>) (d: Span<float>) : bool =
+        match b with
+        | Add -> TensorPrimitives.Add(s, t, d); true
+        | Sub -> TensorPrimitives.Subtract(s, t, d); true
+        | Mul -> TensorPrimitives.Multiply(s, t, d); true
+        | Div -> TensorPrimitives.Divide(s, t, d); true
+        | Pow | Maximum | Minimum -> false
+
+    /// d = s op t with t a scalar; as spanArith.
+    let private spanArithScalarRight (b: BinaryOp) (s: ReadOnlySpan<float>) (t: float) (d: Span<float>) : bool =
+        match b with
+        | Add -> TensorPrimitives.Add(s, t, d); true
+        | Sub -> TensorPrimitives.Subtract(s, t, d); true
+        | Mul -> TensorPrimitives.Multiply(s, t, d); true
+        | Div -> TensorPrimitives.Divide(s, t, d); true
+        | Pow | Maximum | Minimum -> false
+
+    /// d = s op t with s a scalar; as spanArith.
+    let private spanArithScalarLeft (b: BinaryOp) (s: float) (t: ReadOnlySpan<float>) (d: Span<float>) : bool =
+        match b with
+        | Add -> TensorPrimitives.Add(t, s, d); true
+        | Sub -> TensorPrimitives.Subtract(s, t, d); true
+        | Mul -> TensorPrimitives.Multiply(t, s, d); true
+        | Div -> TensorPrimitives.Divide(s, t, d); true
+        | Pow | Maximum | Minimum -> false
+
     /// Element-wise binary op with broadcasting (maps give the input element of each output element).
     type Binary(b: BinaryOp, x: int, xMap: int[], y: int, yMap: int[], o: int, n: int, gx: int, gy: int, go: int) =
         inherit ProgramKernel()
@@ -190,25 +218,12 @@ module internal CompiledKernels =
         override _.Forward(v, _) =
             let d = sp v o n
             if xMap.Length = 0 && yMap.Length = 0 then
-                let s = ro v x n
-                let t = ro v y n
-                match b with
-                | Add -> TensorPrimitives.Add(s, t, d)
-                | Sub -> TensorPrimitives.Subtract(s, t, d)
-                | Mul -> TensorPrimitives.Multiply(s, t, d)
-                | Div -> TensorPrimitives.Divide(s, t, d)
-                | Pow | Maximum | Minimum ->
+                if not (spanArith b (ro v x n) (ro v y n) d) then
                     for i in 0 .. n - 1 do
                         v.[o + i] <- binaryValue b v.[x + i] v.[y + i]
             elif xMap.Length = 0 && yScalar then
-                let s = ro v x n
                 let t = v.[y]
-                match b with
-                | Add -> TensorPrimitives.Add(s, t, d)
-                | Sub -> TensorPrimitives.Subtract(s, t, d)
-                | Mul -> TensorPrimitives.Multiply(s, t, d)
-                | Div -> TensorPrimitives.Divide(s, t, d)
-                | Pow | Maximum | Minimum ->
+                if not (spanArithScalarRight b (ro v x n) t d) then
                     for i in 0 .. n - 1 do
                         v.[o + i] <- binaryValue b v.[x + i] t
             elif (xTile > 0 && yMap.Length = 0) || (xMap.Length = 0 && yTile > 0) then
@@ -217,24 +232,12 @@ module internal CompiledKernels =
                 for q in 0 .. n / l - 1 do
                     let s = if xTile > 0 then ro v x l else ro v (x + q * l) l
                     let t = if yTile > 0 then ro v y l else ro v (y + q * l) l
-                    let d = sp v (o + q * l) l
-                    match b with
-                    | Add -> TensorPrimitives.Add(s, t, d)
-                    | Sub -> TensorPrimitives.Subtract(s, t, d)
-                    | Mul -> TensorPrimitives.Multiply(s, t, d)
-                    | Div -> TensorPrimitives.Divide(s, t, d)
-                    | Pow | Maximum | Minimum ->
+                    if not (spanArith b s t (sp v (o + q * l) l)) then
                         for i in 0 .. l - 1 do
                             v.[o + q * l + i] <- binaryValue b s.[i] t.[i]
             elif xScalar && yMap.Length = 0 then
                 let s = v.[x]
-                let t = ro v y n
-                match b with
-                | Add -> TensorPrimitives.Add(t, s, d)
-                | Sub -> TensorPrimitives.Subtract(s, t, d)
-                | Mul -> TensorPrimitives.Multiply(t, s, d)
-                | Div -> TensorPrimitives.Divide(s, t, d)
-                | Pow | Maximum | Minimum ->
+                if not (spanArithScalarLeft b s (ro v y n) d) then
                     for i in 0 .. n - 1 do
                         v.[o + i] <- binaryValue b s v.[y + i]
             else
