@@ -81,7 +81,8 @@ let profileElementwise () =
     time "mul450_scalar" (CompiledKernels.Binary(Mul, 0, CompiledKernels.broadcastMap [| 1 |] [| 18; 5; 5 |], 1000, [||], 2000, 450, 3000, 4000, 5000))
     time "mul900_plain" (CompiledKernels.Binary(Mul, 0, [||], 1000, [||], 2000, 900, 3000, 4000, 5000))
 
-/// Prints grad_hbnn_compiled(_min) and grad_hbnn_tape(_min) in µs (process CPU time).
+/// Prints grad_hbnn_compiled(_min) and grad_hbnn_tape(_min) in µs (process CPU time), and the bytes the
+/// compiled gradient allocates per call (grad_hbnn_compiled_alloc).
 let run () =
     let p = potential ()
     let compiled = Compilation.auto p
@@ -89,6 +90,13 @@ let run () =
     let med, mn = cpuMicros compiled 5000
     report "grad_hbnn_compiled" med "us" None
     report "grad_hbnn_compiled_min" mn "us" None
+    let ev = compiled.Create()
+    let q = Array.init ev.Dim (fun i -> 0.1 * float (i % 7) - 0.3)
+    let g = Array.zeroCreate ev.Dim
+    for _ in 1 .. 100 do ev.Evaluate(ReadOnlySpan q, Span g) |> ignore
+    let b0 = GC.GetAllocatedBytesForCurrentThread()
+    for _ in 1 .. 1000 do ev.Evaluate(ReadOnlySpan q, Span g) |> ignore
+    report "grad_hbnn_compiled_alloc" (float (GC.GetAllocatedBytesForCurrentThread() - b0) / 1000.0) "bytes" None
     let med, mn = cpuMicros (GradientSource.tape p) 500
     report "grad_hbnn_tape" med "us" None
     report "grad_hbnn_tape_min" mn "us" None

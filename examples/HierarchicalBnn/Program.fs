@@ -68,6 +68,8 @@ type FitStats =
       Leapfrogs: int64
       /// Gradient evaluations of the whole fit (warmup and sampling, initialisation included).
       Gradients: int64
+      /// Wall seconds inside those evaluations (the rest of `Seconds` is NUTS itself and the bookkeeping).
+      GradientSeconds: float
       MinBulkEss: float
       Sampler: string
       StepSize: float
@@ -86,6 +88,7 @@ let fitDraws (seed: uint64) (warmup: int) (draws: int) (modelFn: Map<string, Ten
         { McmcOptions.Default with
             Chains = 1; Warmup = warmup; Samples = draws; Seed = seed; FindInitialStepSize = false; Parallel = false; Log = ignore }
     let count = ref 0L
+    let ticks = ref 0L
     let counting (p: Potential) =
         let s = Compilation.auto p
         { s with
@@ -95,7 +98,10 @@ let fitDraws (seed: uint64) (warmup: int) (draws: int) (modelFn: Map<string, Ten
                     member _.Dim = e.Dim
                     member _.Evaluate(q, g) =
                         Threading.Interlocked.Increment &count.contents |> ignore
-                        e.Evaluate(q, g) } }
+                        let t0 = Stopwatch.GetTimestamp()
+                        let r = e.Evaluate(q, g)
+                        Threading.Interlocked.Add(&ticks.contents, Stopwatch.GetTimestamp() - t0) |> ignore
+                        r } }
     let proc = Process.GetCurrentProcess()
     let cpu0 = proc.TotalProcessorTime
     let posterior = Fit.mcmc { opts with Gradient = counting } modelFn data
@@ -110,7 +116,7 @@ let fitDraws (seed: uint64) (warmup: int) (draws: int) (modelFn: Map<string, Ten
         | DiagonalMetric v -> Array.min v, Array.max v
         | DenseMetric (m, _) -> let d = Array.init (Array2D.length1 m) (fun i -> m.[i, i]) in Array.min d, Array.max d
     Mcmc.merged r,
-    { Seconds = r.Seconds; CpuSeconds = cpu; Leapfrogs = st.NumLeapfrog |> Array.sumBy int64; Gradients = count.Value; MinBulkEss = ess; Sampler = "nuts/" + r.GradientKind
+    { Seconds = r.Seconds; CpuSeconds = cpu; Leapfrogs = st.NumLeapfrog |> Array.sumBy int64; Gradients = count.Value; GradientSeconds = float ticks.Value / float Stopwatch.Frequency; MinBulkEss = ess; Sampler = "nuts/" + r.GradientKind
       StepSize = st.AdaptedStepSize; MeanTreeDepth = st.TreeDepth |> Array.averageBy float; InvMassRange = im
       Worst = summary |> Array.sortBy _.EssBulk |> Array.truncate 4 |> Array.map (fun s -> s.Name, s.EssBulk, s.RHat)
       Divergences = st.WarmupDivergences + (st.Divergent |> Array.sumBy (fun b -> if b then 1 else 0)) },
@@ -242,9 +248,9 @@ let main argv =
         let hierDraws, hierStats, hierRun = fitDraws (uint64 (1000 * seed + 999)) opts.Warmup opts.Draws (classifier hierarchicalNet) hierData
         let hierTrain = accuracy (notebookPredict kTrain (drawProbs hierarchicalNet 3 hierDraws data.XTrain)) data.YTrain
         let hierTest = accuracy (notebookPredict kTest (drawProbs hierarchicalNet 3 hierDraws data.XTest)) data.YTest
-        printfn "seed %d hierarchical: train %.2f%% test %.2f%% in %.1f s wall, %.1f s CPU (%s); step size %.3g, mean tree depth %.2f, inverse mass %.3g–%.3g, %d divergences; %d gradients in all (%.1f CPU µs each, NUTS included), %d sampling leapfrogs, min bulk ESS %.0f"
+        printfn "seed %d hierarchical: train %.2f%% test %.2f%% in %.1f s wall, %.1f s CPU (%s); step size %.3g, mean tree depth %.2f, inverse mass %.3g–%.3g, %d divergences; %d gradients in all (%.1f CPU µs each, NUTS included; %.1f s wall inside the gradients, %.1f µs each), %d sampling leapfrogs, min bulk ESS %.0f"
             seed (100.0 * hierTrain) (100.0 * hierTest) hierStats.Seconds hierStats.CpuSeconds hierStats.Sampler hierStats.StepSize hierStats.MeanTreeDepth (fst hierStats.InvMassRange) (snd hierStats.InvMassRange)
-            hierStats.Divergences hierStats.Gradients (hierStats.CpuSeconds * 1e6 / float hierStats.Gradients) hierStats.Leapfrogs hierStats.MinBulkEss
+            hierStats.Divergences hierStats.Gradients (hierStats.CpuSeconds * 1e6 / float hierStats.Gradients) hierStats.GradientSeconds (hierStats.GradientSeconds * 1e6 / float hierStats.Gradients) hierStats.Leapfrogs hierStats.MinBulkEss
         printfn "  smallest bulk ESS: %s" (String.Join("; ", hierStats.Worst |> Array.map (fun (n, e, r) -> sprintf "%s %.1f (R̂ %.2f)" n e r)))
         if seed = 0 then
             let reportPath = Path.Combine(opts.Out, "hbnn-report.html")
@@ -324,6 +330,7 @@ let main argv =
           "hierarchical_cpu_seconds", mean _.Hier.CpuSeconds
           "us_per_gradient", usPerGradient
           "hierarchical_gradients", mean (fun r -> float r.Hier.Gradients)
+          "hierarchical_gradient_seconds", mean _.Hier.GradientSeconds
           "hierarchical_sampling_leapfrogs", mean (fun r -> float r.Hier.Leapfrogs)
           "min_ess_bulk", Array.min (arr _.Hier.MinBulkEss)
           "hierarchical_step_size", mean _.Hier.StepSize

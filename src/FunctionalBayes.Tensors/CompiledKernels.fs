@@ -3,8 +3,11 @@ namespace FunctionalBayes.Tensors
 #nowarn "9" // NativePtr in smallGemm: every access is range-checked against the arrays first.
 
 open System
+open System.Numerics
 open System.Numerics.Tensors
+open System.Runtime.InteropServices
 open System.Runtime.Intrinsics
+open System.Runtime.Intrinsics.X86
 open Microsoft.FSharp.NativeInterop
 
 /// One step of a compiled program that works on whole buffers: the forward kernel writes its output
@@ -110,6 +113,24 @@ module internal CompiledKernels =
 
     let inline private at (map: int[]) (i: int) = if map.Length = 0 then i else map.[i]
 
+    /// acc += g · (1 − out²), the adjoint of tanh, in one pass.
+    let private tanhBackward (out: ReadOnlySpan<float>) (g: ReadOnlySpan<float>) (acc: Span<float>) =
+        let n = out.Length
+        let w = Vector<float>.Count
+        let one = Vector<float>.One
+        let mutable i = 0
+        if Vector.IsHardwareAccelerated then
+            let vo = MemoryMarshal.Cast<float, Vector<float>> out
+            let vg = MemoryMarshal.Cast<float, Vector<float>> g
+            let va = MemoryMarshal.Cast<float, Vector<float>> acc
+            for j in 0 .. vo.Length - 1 do
+                let oj = vo.[j]
+                va.[j] <- va.[j] + vg.[j] * (one - oj * oj)
+            i <- vo.Length * w
+        while i < n do
+            acc.[i] <- acc.[i] + g.[i] * (1.0 - out.[i] * out.[i])
+            i <- i + 1
+
     /// Element-wise unary op over a buffer.
     type Unary(u: UnaryOp, x: int, o: int, n: int, gx: int, go: int, scratch: int) =
         inherit ProgramKernel()
@@ -145,11 +166,7 @@ module internal CompiledKernels =
                 | Softplus ->
                     Special.sigmoidSpan (ro v x n) t
                     TensorPrimitives.MultiplyAdd(g, ro v scratch n, ro a gx n, acc)
-                | Tanh ->
-                    // g · (1 − out²)
-                    TensorPrimitives.Multiply(ro v o n, ro v o n, t)
-                    TensorPrimitives.Subtract(1.0, ro v scratch n, t)
-                    TensorPrimitives.MultiplyAdd(g, ro v scratch n, ro a gx n, acc)
+                | Tanh -> tanhBackward (ro v o n) g acc
                 | Sigmoid ->
                     // g · out · (1 − out)
                     TensorPrimitives.Subtract(1.0, ro v o n, t)
@@ -308,13 +325,30 @@ module internal CompiledKernels =
     /// where(mask, a, b) with broadcasting; the mask holds 1 or 0.
     type Where(m: int, mMap: int[], x: int, xMap: int[], y: int, yMap: int[], o: int, n: int, gx: int, gy: int, go: int) =
         inherit ProgramKernel()
+        // the common case (a support check: mask and x element-wise, y too or one broadcast value) without maps
+        let yScalar = yMap.Length = n && n > 0 && Array.forall ((=) 0) yMap
+        let plain = mMap.Length = 0 && xMap.Length = 0 && (yMap.Length = 0 || yScalar)
         override _.Forward(v, _) =
-            for i in 0 .. n - 1 do
-                v.[o + i] <- if v.[m + at mMap i] <> 0.0 then v.[x + at xMap i] else v.[y + at yMap i]
+            if plain then
+                if yScalar then
+                    let yv = v.[y]
+                    for i in 0 .. n - 1 do
+                        v.[o + i] <- if v.[m + i] <> 0.0 then v.[x + i] else yv
+                else
+                    for i in 0 .. n - 1 do
+                        v.[o + i] <- if v.[m + i] <> 0.0 then v.[x + i] else v.[y + i]
+            else
+                for i in 0 .. n - 1 do
+                    v.[o + i] <- if v.[m + at mMap i] <> 0.0 then v.[x + at xMap i] else v.[y + at yMap i]
         override _.Backward(v, a, _) =
-            for i in 0 .. n - 1 do
-                if v.[m + at mMap i] <> 0.0 then (if gx >= 0 then a.[gx + at xMap i] <- a.[gx + at xMap i] + a.[go + i])
-                elif gy >= 0 then a.[gy + at yMap i] <- a.[gy + at yMap i] + a.[go + i]
+            if plain && gy < 0 then
+                if gx >= 0 then
+                    for i in 0 .. n - 1 do
+                        if v.[m + i] <> 0.0 then a.[gx + i] <- a.[gx + i] + a.[go + i]
+            else
+                for i in 0 .. n - 1 do
+                    if v.[m + at mMap i] <> 0.0 then (if gx >= 0 then a.[gx + at xMap i] <- a.[gx + at xMap i] + a.[go + i])
+                    elif gy >= 0 then a.[gy + at yMap i] <- a.[gy + at yMap i] + a.[go + i]
 
     /// clamp(x, lo, hi).
     type Clamp(lo: float, hi: float, x: int, o: int, n: int, gx: int, go: int) =
@@ -376,19 +410,13 @@ module internal CompiledKernels =
     /// Whether `smallGemm` takes a product of these sizes.
     let smallGemmApplies (m: int) (n: int) (k: int) = m >= 1 && n >= 4 && n <= 8 && k >= 1 && k <= 128 && m * n * k <= SmallGemmLimit
 
-    /// Stores (or adds) lanes 0..n−1 of lo‖hi into the row at pc (4 <= n <= 8).
-    let inline private storeRow (n: int) (accumulate: bool) (pc: nativeptr<float>) (lo: Vector256<float>) (hi: Vector256<float>) =
-        Vector256.Store((if accumulate then Vector256.Load pc + lo else lo), pc)
-        for j in 4 .. n - 1 do
-            let v = hi.GetElement(j - 4)
-            NativePtr.set pc j (if accumulate then NativePtr.get pc j + v else v)
-
     /// C[m×n] (+)= op(A)[m×k] · op(B)[k×n] for tiny products (see `smallGemmApplies`), with the conventions
     /// of Gemm.gemmF64 (row-major; transA: A stored k×m; transB: B stored n×k; ldc the row stride of C). No
-    /// packing and no dispatch: op(B)'s rows are read in place, or copied into k zero-padded rows of 8 on the
-    /// stack when they are not contiguous, and each row of C
-    /// is two 4-lane accumulators over p (two rows at a time; for k >= 16 one row with two more for odd p).
-    /// A fixed order: the same bits every call.
+    /// packing and no dispatch: op(B)'s rows are read 8 wide in place, or copied into k zero-padded rows of 8
+    /// on the stack when they are not contiguous; a row of C is one 8-lane accumulator (AVX-512) or two of
+    /// 4, eight or four rows at a time share op(B)'s loads. Every element is one fused multiply-add chain in
+    /// p order, from C's value when accumulating: the same bits every call, wherever the row falls in its
+    /// block. Stores are masked to the n lanes, so nothing past a row is written.
     let smallGemm (tA: bool) (tB: bool) (m: int) (n: int) (k: int) (a: float[]) (aOff: int) (lda: int)
                   (b: float[]) (bOff: int) (ldb: int) (c: float[]) (cOff: int) (ldc: int) (accumulate: bool) =
         if not (smallGemmApplies m n k) then
@@ -415,66 +443,126 @@ module internal CompiledKernels =
                     for j in 0 .. 7 do
                         NativePtr.set bp (p * 8 + j) (if j < n then NativePtr.get pb0 (bOff + p * sBp + j * sBj) else 0.0)
                 bp, 8
-        if k >= 16 then
-            // long sums: one row at a time, four partial sums (even and odd p) for the adder's latency
-            let k2 = k - k % 2
-            for i in 0 .. m - 1 do
-                let pa = NativePtr.add pa0 (aOff + i * sAi)
-                let mutable e0 = Vector256<float>.Zero
-                let mutable e1 = Vector256<float>.Zero
-                let mutable o0 = Vector256<float>.Zero
-                let mutable o1 = Vector256<float>.Zero
-                let mutable p = 0
-                while p < k2 do
-                    let x = Vector256.Create(NativePtr.get pa (p * sAp))
-                    let y = Vector256.Create(NativePtr.get pa ((p + 1) * sAp))
-                    let r = NativePtr.add rows (p * pitch)
-                    let r1 = NativePtr.add r pitch
-                    e0 <- e0 + x * Vector256.Load r
-                    e1 <- e1 + x * Vector256.Load(NativePtr.add r 4)
-                    o0 <- o0 + y * Vector256.Load r1
-                    o1 <- o1 + y * Vector256.Load(NativePtr.add r1 4)
-                    p <- p + 2
-                if p < k then
-                    let x = Vector256.Create(NativePtr.get pa (p * sAp))
-                    let r = NativePtr.add rows (p * pitch)
-                    e0 <- e0 + x * Vector256.Load r
-                    e1 <- e1 + x * Vector256.Load(NativePtr.add r 4)
-                storeRow n accumulate (NativePtr.add pc0 (cOff + i * ldc)) (e0 + o0) (e1 + o1)
-        else
-            // short sums: two rows at a time share op(B)'s loads; sums in p order
-            let m2 = m - m % 2
+        let inline aAt (pa: nativeptr<float>) (p: int) = NativePtr.get pa (p * sAp)
+        let inline rowC (i: int) = NativePtr.add pc0 (cOff + i * ldc)
+        // lane masks of the n stored lanes (all bits set: the sign bit selects)
+        let on = BitConverter.Int64BitsToDouble -1L
+        let lane (j: int) = if j < n then on else 0.0
+        if Avx512F.IsSupported then
+            let mask = Vector512.Create(lane 0, lane 1, lane 2, lane 3, lane 4, lane 5, lane 6, lane 7)
+            // accumulating: the chains start from C's rows, all loaded before any of the block is stored
+            // (a load overlapping a just-issued masked store of the row before would wait for it)
+            let inline init (i: int) = if accumulate then Avx512F.MaskLoad(rowC i, mask, Vector512<float>.Zero) else Vector512<float>.Zero
+            let inline put (i: int) (v: Vector512<float>) = Avx512F.MaskStore(rowC i, mask, v)
             let mutable i = 0
-            while i < m2 do
+            // eight rows at a time: eight independent chains hide the FMA latency
+            while i + 8 <= m do
                 let pa = NativePtr.add pa0 (aOff + i * sAi)
-                let pa1 = NativePtr.add pa sAi
-                let mutable a0 = Vector256<float>.Zero
-                let mutable a1 = Vector256<float>.Zero
-                let mutable b0 = Vector256<float>.Zero
-                let mutable b1 = Vector256<float>.Zero
+                let mutable c0 = init i
+                let mutable c1 = init (i + 1)
+                let mutable c2 = init (i + 2)
+                let mutable c3 = init (i + 3)
+                let mutable c4 = init (i + 4)
+                let mutable c5 = init (i + 5)
+                let mutable c6 = init (i + 6)
+                let mutable c7 = init (i + 7)
+                for p in 0 .. k - 1 do
+                    let r = Vector512.Load(NativePtr.add rows (p * pitch))
+                    let q = NativePtr.add pa (p * sAp)
+                    c0 <- Vector512.FusedMultiplyAdd(Vector512.Create(NativePtr.get q 0), r, c0)
+                    c1 <- Vector512.FusedMultiplyAdd(Vector512.Create(NativePtr.get q sAi), r, c1)
+                    c2 <- Vector512.FusedMultiplyAdd(Vector512.Create(NativePtr.get q (2 * sAi)), r, c2)
+                    c3 <- Vector512.FusedMultiplyAdd(Vector512.Create(NativePtr.get q (3 * sAi)), r, c3)
+                    c4 <- Vector512.FusedMultiplyAdd(Vector512.Create(NativePtr.get q (4 * sAi)), r, c4)
+                    c5 <- Vector512.FusedMultiplyAdd(Vector512.Create(NativePtr.get q (5 * sAi)), r, c5)
+                    c6 <- Vector512.FusedMultiplyAdd(Vector512.Create(NativePtr.get q (6 * sAi)), r, c6)
+                    c7 <- Vector512.FusedMultiplyAdd(Vector512.Create(NativePtr.get q (7 * sAi)), r, c7)
+                put i c0
+                put (i + 1) c1
+                put (i + 2) c2
+                put (i + 3) c3
+                put (i + 4) c4
+                put (i + 5) c5
+                put (i + 6) c6
+                put (i + 7) c7
+                i <- i + 8
+            // the rest four rows at a time (four chains even for one to three rows): rows past the end
+            // repeat the last one and are not stored
+            while i < m do
+                let i1, i2, i3 = min (i + 1) (m - 1), min (i + 2) (m - 1), min (i + 3) (m - 1)
+                let pa = NativePtr.add pa0 (aOff + i * sAi)
+                let pa1 = NativePtr.add pa0 (aOff + i1 * sAi)
+                let pa2 = NativePtr.add pa0 (aOff + i2 * sAi)
+                let pa3 = NativePtr.add pa0 (aOff + i3 * sAi)
+                let mutable c0 = init i
+                let mutable c1 = init i1
+                let mutable c2 = init i2
+                let mutable c3 = init i3
+                for p in 0 .. k - 1 do
+                    let r = Vector512.Load(NativePtr.add rows (p * pitch))
+                    c0 <- Vector512.FusedMultiplyAdd(Vector512.Create(aAt pa p), r, c0)
+                    c1 <- Vector512.FusedMultiplyAdd(Vector512.Create(aAt pa1 p), r, c1)
+                    c2 <- Vector512.FusedMultiplyAdd(Vector512.Create(aAt pa2 p), r, c2)
+                    c3 <- Vector512.FusedMultiplyAdd(Vector512.Create(aAt pa3 p), r, c3)
+                put i c0
+                if i + 1 < m then put i1 c1
+                if i + 2 < m then put i2 c2
+                if i + 3 < m then put i3 c3
+                i <- i + 4
+        else
+            let maskLo = Vector256.Create(lane 0, lane 1, lane 2, lane 3)
+            let maskHi = Vector256.Create(lane 4, lane 5, lane 6, lane 7)
+            // lanes from..from+3 of row i that are inside the row; zeros elsewhere
+            let inline part (pc: nativeptr<float>) (from: int) (msk: Vector256<float>) =
+                if Avx.IsSupported then Avx.MaskLoad(NativePtr.add pc from, msk)
+                else
+                    let at j = if from + j < n then NativePtr.get pc (from + j) else 0.0
+                    Vector256.Create(at 0, at 1, at 2, at 3)
+            let inline initLo (i: int) = if accumulate then part (rowC i) 0 maskLo else Vector256<float>.Zero
+            let inline initHi (i: int) = if accumulate && n > 4 then part (rowC i) 4 maskHi else Vector256<float>.Zero
+            let inline put (i: int) (lo: Vector256<float>) (hi: Vector256<float>) =
+                let pc = rowC i
+                if Avx.IsSupported then
+                    Avx.MaskStore(pc, maskLo, lo)
+                    if n > 4 then Avx.MaskStore(NativePtr.add pc 4, maskHi, hi)
+                else
+                    for j in 0 .. n - 1 do NativePtr.set pc j (if j < 4 then lo.GetElement j else hi.GetElement(j - 4))
+            let mutable i = 0
+            while i < m do
+                let i1, i2, i3 = min (i + 1) (m - 1), min (i + 2) (m - 1), min (i + 3) (m - 1)
+                let pa = NativePtr.add pa0 (aOff + i * sAi)
+                let pa1 = NativePtr.add pa0 (aOff + i1 * sAi)
+                let pa2 = NativePtr.add pa0 (aOff + i2 * sAi)
+                let pa3 = NativePtr.add pa0 (aOff + i3 * sAi)
+                let mutable l0 = initLo i
+                let mutable h0 = initHi i
+                let mutable l1 = initLo i1
+                let mutable h1 = initHi i1
+                let mutable l2 = initLo i2
+                let mutable h2 = initHi i2
+                let mutable l3 = initLo i3
+                let mutable h3 = initHi i3
                 for p in 0 .. k - 1 do
                     let r = NativePtr.add rows (p * pitch)
                     let lo = Vector256.Load r
                     let hi = Vector256.Load(NativePtr.add r 4)
-                    let x = Vector256.Create(NativePtr.get pa (p * sAp))
-                    let y = Vector256.Create(NativePtr.get pa1 (p * sAp))
-                    a0 <- a0 + x * lo
-                    a1 <- a1 + x * hi
-                    b0 <- b0 + y * lo
-                    b1 <- b1 + y * hi
-                storeRow n accumulate (NativePtr.add pc0 (cOff + i * ldc)) a0 a1
-                storeRow n accumulate (NativePtr.add pc0 (cOff + (i + 1) * ldc)) b0 b1
-                i <- i + 2
-            if m2 < m then
-                let pa = NativePtr.add pa0 (aOff + m2 * sAi)
-                let mutable a0 = Vector256<float>.Zero
-                let mutable a1 = Vector256<float>.Zero
-                for p in 0 .. k - 1 do
-                    let r = NativePtr.add rows (p * pitch)
-                    let x = Vector256.Create(NativePtr.get pa (p * sAp))
-                    a0 <- a0 + x * Vector256.Load r
-                    a1 <- a1 + x * Vector256.Load(NativePtr.add r 4)
-                storeRow n accumulate (NativePtr.add pc0 (cOff + m2 * ldc)) a0 a1
+                    let x0 = Vector256.Create(aAt pa p)
+                    let x1 = Vector256.Create(aAt pa1 p)
+                    let x2 = Vector256.Create(aAt pa2 p)
+                    let x3 = Vector256.Create(aAt pa3 p)
+                    l0 <- Vector256.FusedMultiplyAdd(x0, lo, l0)
+                    h0 <- Vector256.FusedMultiplyAdd(x0, hi, h0)
+                    l1 <- Vector256.FusedMultiplyAdd(x1, lo, l1)
+                    h1 <- Vector256.FusedMultiplyAdd(x1, hi, h1)
+                    l2 <- Vector256.FusedMultiplyAdd(x2, lo, l2)
+                    h2 <- Vector256.FusedMultiplyAdd(x2, hi, h2)
+                    l3 <- Vector256.FusedMultiplyAdd(x3, lo, l3)
+                    h3 <- Vector256.FusedMultiplyAdd(x3, hi, h3)
+                put i l0 h0
+                if i + 1 < m then put i1 l1 h1
+                if i + 2 < m then put i2 l2 h2
+                if i + 3 < m then put i3 l3 h3
+                i <- i + 4
 
     /// A batch of matrix products on the GEMM kernels, or `smallGemm` for tiny ones (one thread: same bits
     /// every call, no allocation).

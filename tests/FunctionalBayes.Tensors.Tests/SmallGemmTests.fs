@@ -50,7 +50,7 @@ let tests =
             for tA in [ false; true ] do
                 for tB in [ false; true ] do
                     for m in [ 1; 3; 50 ] do
-                        for n in [ 4; 5; 7; 8 ] do
+                        for n in [ 4; 5; 6; 7; 8 ] do
                             for k in [ 1; 2; 3; 5; 37 ] do
                                 for accumulate in [ false; true ] do
                                     for tight in [ false; true ] do

@@ -1,6 +1,7 @@
 namespace FunctionalBayes
 
 open System
+open System.Numerics.Tensors
 open FunctionalBayes.Tensors
 
 /// The inverse mass matrix M⁻¹ of Hamiltonian Monte Carlo (kinetic energy ½ pᵀM⁻¹p, momentum p ~ N(0, M)).
@@ -144,7 +145,7 @@ type internal Dynamics(ev: IGradientEvaluator) =
     /// dest ← M⁻¹ p (Stan's dtau_dp, the "sharp" momentum).
     member this.Velocity(p: float[], dest: float[]) =
         match this.Metric with
-        | DiagonalMetric m -> for i in 0 .. dim - 1 do dest.[i] <- m.[i] * p.[i]
+        | DiagonalMetric m -> TensorPrimitives.Multiply(ReadOnlySpan m, ReadOnlySpan p, Span dest)
         | DenseMetric (a, _) ->
             for i in 0 .. dim - 1 do
                 let mutable s = 0.0
@@ -154,13 +155,16 @@ type internal Dynamics(ev: IGradientEvaluator) =
     /// ½ pᵀM⁻¹p.
     member this.Kinetic(p: float[]) =
         this.Velocity(p, v)
-        let mutable s = 0.0
-        for i in 0 .. dim - 1 do s <- s + p.[i] * v.[i]
-        0.5 * s
+        0.5 * TensorPrimitives.Dot(ReadOnlySpan p, ReadOnlySpan v)
 
     /// The Hamiltonian U + ½ pᵀM⁻¹p, with NaN mapped to +∞ (Stan).
     member this.H(z: PhasePoint) =
         let h = z.U + this.Kinetic z.P
+        if Double.IsNaN h then Double.PositiveInfinity else h
+
+    /// The Hamiltonian at z given its velocity M⁻¹p (saves recomputing it).
+    member _.H(z: PhasePoint, velocity: float[]) =
+        let h = z.U + 0.5 * TensorPrimitives.Dot(ReadOnlySpan z.P, ReadOnlySpan velocity)
         if Double.IsNaN h then Double.PositiveInfinity else h
 
     /// p ~ N(0, M): p = L⁻ᵀ u with M⁻¹ = L Lᵀ (dense), p = u / √m (diagonal).
@@ -181,12 +185,12 @@ type internal Dynamics(ev: IGradientEvaluator) =
 
     /// One velocity-Verlet (leapfrog) step of size eps, in place.
     member this.Leapfrog(z: PhasePoint, eps: float) =
-        let half = 0.5 * eps
-        for i in 0 .. dim - 1 do z.P.[i] <- z.P.[i] - half * z.G.[i]
+        let half = -0.5 * eps
+        TensorPrimitives.MultiplyAdd(ReadOnlySpan z.G, half, ReadOnlySpan z.P, Span z.P)
         this.Velocity(z.P, v)
-        for i in 0 .. dim - 1 do z.Q.[i] <- z.Q.[i] + eps * v.[i]
+        TensorPrimitives.MultiplyAdd(ReadOnlySpan v, eps, ReadOnlySpan z.Q, Span z.Q)
         this.Evaluate z
-        for i in 0 .. dim - 1 do z.P.[i] <- z.P.[i] - half * z.G.[i]
+        TensorPrimitives.MultiplyAdd(ReadOnlySpan z.G, half, ReadOnlySpan z.P, Span z.P)
 
     /// Loads a state into z (position, energy, gradient).
     member _.Load(s: HmcState, z: PhasePoint) =

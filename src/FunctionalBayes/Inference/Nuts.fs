@@ -1,6 +1,7 @@
 namespace FunctionalBayes
 
 open System
+open System.Numerics.Tensors
 open FunctionalBayes.Tensors
 
 /// The No-U-Turn sampler as Stan runs it (base_nuts): multinomial sampling over the trajectory, uniform
@@ -45,13 +46,9 @@ type NutsKernel internal (ev: IGradientEvaluator, maxDepthCapacity: int) =
         uCount <- uCount + 1
         r
 
-    static let dot (a: float[]) (b: float[]) =
-        let mutable s = 0.0
-        for i in 0 .. a.Length - 1 do s <- s + a.[i] * b.[i]
-        s
+    static let dot (a: float[]) (b: float[]) = TensorPrimitives.Dot(ReadOnlySpan a, ReadOnlySpan b)
 
-    static let add (a: float[]) (b: float[]) (dest: float[]) =
-        for i in 0 .. a.Length - 1 do dest.[i] <- a.[i] + b.[i]
+    static let add (a: float[]) (b: float[]) (dest: float[]) = TensorPrimitives.Add(ReadOnlySpan a, ReadOnlySpan b, Span dest)
 
     /// Stan's generalized no-U-turn criterion: p♯₋·ρ > 0 and p♯₊·ρ > 0.
     static member Criterion(pSharpMinus: float[], pSharpPlus: float[], rho: float[]) =
@@ -73,14 +70,14 @@ type NutsKernel internal (ev: IGradientEvaluator, maxDepthCapacity: int) =
         if depth = 0 then
             dyn.Leapfrog(z, sign * eps)
             nLeapfrog <- nLeapfrog + 1
-            let h = dyn.H z
+            dyn.Velocity(z.P, pSharpBeg)
+            let h = dyn.H(z, pSharpBeg)
             if h - h0 > maxDeltaH then divergent <- true
             logSumWeight <- Dyn.logSumExp logSumWeight (h0 - h)
             sumMetroProb <- sumMetroProb + (if h0 - h > 0.0 then 1.0 else exp (h0 - h))
             zProp.CopyFrom z
-            dyn.Velocity(z.P, pSharpBeg)
             Array.blit pSharpBeg 0 pSharpEnd 0 dim
-            for i in 0 .. dim - 1 do rhoAcc.[i] <- rhoAcc.[i] + z.P.[i]
+            add rhoAcc z.P rhoAcc
             Array.blit z.P 0 pBeg 0 dim
             Array.blit z.P 0 pEnd 0 dim
             not divergent
@@ -107,7 +104,7 @@ type NutsKernel internal (ev: IGradientEvaluator, maxDepthCapacity: int) =
                     elif uniform () < exp (lswFinal - lswSubtree) then zProp.CopyFrom zFinal
                     let rSub = rhoTmp.[depth]
                     add rInit rFinal rSub
-                    for i in 0 .. dim - 1 do rhoAcc.[i] <- rhoAcc.[i] + rSub.[i]
+                    add rhoAcc rSub rhoAcc
                     // the whole subtree, then the two checks between its halves
                     NutsKernel.MergeCriterion(pSharpBeg, pInitEnd.[depth], pSharpInitEnd.[depth], rInit,
                                                pFinalBeg.[depth], pSharpFinalBeg.[depth], pSharpEnd, rFinal, rSub)
