@@ -260,6 +260,10 @@ let private opCases : (string * (Tensor -> Tensor -> Tensor -> Tensor)) list =
           s (Tensor.indexSelect 0 idx a * 2.0) + s (Tensor.exp (Tensor.scatterAdd 0 rows idx (Tensor.indexSelect 0 idx b) * 0.1))
       "cumsum, where, compare, clamp", fun a b _ ->
           s (Tensor.cumsum 0 a * b) + s (Tensor.where (Tensor.gt a b) (a * a) (b * 3.0)) + s (Tensor.clamp -0.5 0.5 (a + b))
+      "where against a constant: a full constant and a broadcast scalar (the support-check paths)", fun a b d ->
+          let full = Tensor.zerosLike d - 2.0
+          let scalar = Tensor.scalar -3.0
+          s (Tensor.where (Tensor.gt d (Tensor.zerosLike d)) (a * b) full) + s (Tensor.where (Tensor.lt a b) (Tensor.exp a) scalar)
       "stopGradient and cast", fun a b _ -> s (Tensor.stopGradient a * b + Tensor.toFloat64 (Tensor.gt a (Tensor.zerosLike a)) * a) ]
 
 let private checkOp (name: string) (f: Tensor -> Tensor -> Tensor -> Tensor) (rows: int) =
