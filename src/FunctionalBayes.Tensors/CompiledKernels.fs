@@ -445,6 +445,9 @@ module internal CompiledKernels =
                 bp, 8
         let inline aAt (pa: nativeptr<float>) (p: int) = NativePtr.get pa (p * sAp)
         let inline rowC (i: int) = NativePtr.add pc0 (cOff + i * ldc)
+        let inline rowA (i: int) = NativePtr.add pa0 (aOff + i * sAi)
+        // the three rows after i in a block of four; past the end, the last row again (not stored)
+        let inline nextRows (i: int) = struct (min (i + 1) (m - 1), min (i + 2) (m - 1), min (i + 3) (m - 1))
         // lane masks of the n stored lanes (all bits set: the sign bit selects)
         let on = BitConverter.Int64BitsToDouble -1L
         let lane (j: int) = if j < n then on else 0.0
@@ -457,7 +460,7 @@ module internal CompiledKernels =
             let mutable i = 0
             // eight rows at a time: eight independent chains hide the FMA latency
             while i + 8 <= m do
-                let pa = NativePtr.add pa0 (aOff + i * sAi)
+                let pa = rowA i
                 let mutable c0 = init i
                 let mutable c1 = init (i + 1)
                 let mutable c2 = init (i + 2)
@@ -489,11 +492,8 @@ module internal CompiledKernels =
             // the rest four rows at a time (four chains even for one to three rows): rows past the end
             // repeat the last one and are not stored
             while i < m do
-                let i1, i2, i3 = min (i + 1) (m - 1), min (i + 2) (m - 1), min (i + 3) (m - 1)
-                let pa = NativePtr.add pa0 (aOff + i * sAi)
-                let pa1 = NativePtr.add pa0 (aOff + i1 * sAi)
-                let pa2 = NativePtr.add pa0 (aOff + i2 * sAi)
-                let pa3 = NativePtr.add pa0 (aOff + i3 * sAi)
+                let struct (i1, i2, i3) = nextRows i
+                let pa, pa1, pa2, pa3 = rowA i, rowA i1, rowA i2, rowA i3
                 let mutable c0 = init i
                 let mutable c1 = init i1
                 let mutable c2 = init i2
@@ -529,11 +529,8 @@ module internal CompiledKernels =
                     for j in 0 .. n - 1 do NativePtr.set pc j (if j < 4 then lo.GetElement j else hi.GetElement(j - 4))
             let mutable i = 0
             while i < m do
-                let i1, i2, i3 = min (i + 1) (m - 1), min (i + 2) (m - 1), min (i + 3) (m - 1)
-                let pa = NativePtr.add pa0 (aOff + i * sAi)
-                let pa1 = NativePtr.add pa0 (aOff + i1 * sAi)
-                let pa2 = NativePtr.add pa0 (aOff + i2 * sAi)
-                let pa3 = NativePtr.add pa0 (aOff + i3 * sAi)
+                let struct (i1, i2, i3) = nextRows i
+                let pa, pa1, pa2, pa3 = rowA i, rowA i1, rowA i2, rowA i3
                 let mutable l0 = initLo i
                 let mutable h0 = initHi i
                 let mutable l1 = initLo i1
