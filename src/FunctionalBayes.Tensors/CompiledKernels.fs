@@ -191,35 +191,6 @@ module internal CompiledKernels =
             for i in 0 .. n - 1 do
                 a.[gz + map.[i]] <- a.[gz + map.[i]] + s * a.[go + i]
 
-    /// d = s op t on spans for the four arithmetic ops; false (nothing written) for the others, which the
-    /// caller runs element by element with binaryValue.
-    let private spanArith (b: BinaryOp) (s: ReadOnlySpan<float>) (t: ReadOnlySpan<float>) (d: Span<float>) : bool =
-        match b with
-        | Add -> TensorPrimitives.Add(s, t, d); true
-        | Sub -> TensorPrimitives.Subtract(s, t, d); true
-        | Mul -> TensorPrimitives.Multiply(s, t, d); true
-        | Div -> TensorPrimitives.Divide(s, t, d); true
-        | Pow | Maximum | Minimum -> false
-
-    /// d = s op t with t a scalar; as spanArith.
-    let private spanArithScalarRight (b: BinaryOp) (s: ReadOnlySpan<float>) (t: float) (d: Span<float>) : bool =
-        match b with
-        | Add -> TensorPrimitives.Add(s, t, d); true
-        | Sub -> TensorPrimitives.Subtract(s, t, d); true
-        | Mul -> TensorPrimitives.Multiply(s, t, d); true
-        | Div -> TensorPrimitives.Divide(s, t, d); true
-        | Pow | Maximum | Minimum -> false
-
-    /// d = s op t with s a scalar; as spanArith.
-    let private spanArithScalarLeft (b: BinaryOp) (s: float) (t: ReadOnlySpan<float>) (d: Span<float>) : bool =
-        match b with
-        | Add -> TensorPrimitives.Add(t, s, d); true
-        | Sub -> TensorPrimitives.Subtract(s, t, d); true
-        | Mul -> TensorPrimitives.Multiply(t, s, d); true
-        | Div -> TensorPrimitives.Divide(s, t, d); true
-        | Pow | Maximum | Minimum -> false
-
-    /// Element-wise binary op with broadcasting (maps give the input element of each output element).
     type Binary(b: BinaryOp, x: int, xMap: int[], y: int, yMap: int[], o: int, n: int, gx: int, gy: int, go: int) =
         inherit ProgramKernel()
         let xScalar = xMap.Length > 0 && xMap |> Array.forall (fun k -> k = 0)
@@ -233,30 +204,15 @@ module internal CompiledKernels =
         let xTile = tile xMap
         let yTile = tile yMap
         override _.Forward(v, _) =
-            let d = sp v o n
-            if xMap.Length = 0 && yMap.Length = 0 then
-                if not (spanArith b (ro v x n) (ro v y n) d) then
-                    for i in 0 .. n - 1 do
-                        v.[o + i] <- binaryValue b v.[x + i] v.[y + i]
-            elif xMap.Length = 0 && yScalar then
-                let t = v.[y]
-                if not (spanArithScalarRight b (ro v x n) t d) then
-                    for i in 0 .. n - 1 do
-                        v.[o + i] <- binaryValue b v.[x + i] t
+            // plain, scalar and tiled operands: the span kernel the tape uses (Cpu.binaryRow)
+            if xMap.Length = 0 && yMap.Length = 0 then Cpu.binaryRow b v x 1 v y 1 v o n
+            elif xMap.Length = 0 && yScalar then Cpu.binaryRow b v x 1 v y 0 v o n
+            elif xScalar && yMap.Length = 0 then Cpu.binaryRow b v x 0 v y 1 v o n
             elif (xTile > 0 && yMap.Length = 0) || (xMap.Length = 0 && yTile > 0) then
                 // one operand repeats a block over the other: one span op per block
                 let l = max xTile yTile
                 for q in 0 .. n / l - 1 do
-                    let s = if xTile > 0 then ro v x l else ro v (x + q * l) l
-                    let t = if yTile > 0 then ro v y l else ro v (y + q * l) l
-                    if not (spanArith b s t (sp v (o + q * l) l)) then
-                        for i in 0 .. l - 1 do
-                            v.[o + q * l + i] <- binaryValue b s.[i] t.[i]
-            elif xScalar && yMap.Length = 0 then
-                let s = v.[x]
-                if not (spanArithScalarLeft b s (ro v y n) d) then
-                    for i in 0 .. n - 1 do
-                        v.[o + i] <- binaryValue b s v.[y + i]
+                    Cpu.binaryRow b v (if xTile > 0 then x else x + q * l) 1 v (if yTile > 0 then y else y + q * l) 1 v (o + q * l) l
             else
                 for i in 0 .. n - 1 do
                     v.[o + i] <- binaryValue b v.[x + at xMap i] v.[y + at yMap i]

@@ -1,6 +1,7 @@
 namespace FunctionalBayes.Tensors
 
 open System
+open System.Numerics
 open System.Numerics.Tensors
 
 /// The CPU backend: kernels over flat row-major arrays. Element-wise ops, comparisons, where, clamp and
@@ -174,45 +175,46 @@ module internal Cpu =
         | F32 a -> F32 (unaryF32 op a)
         | _ -> viaF64 x.Dtype (fun () -> unaryF64 op (toF64 x))
 
-    /// One row of a broadcast binary op: dst = a op b where either side may be a repeated scalar.
-    let private binaryRow (op: BinaryOp) (a: float[]) (ao: int) (aStep: int) (b: float[]) (bo: int) (bStep: int)
-                          (r: float[]) (ro0: int) (n: int) =
+    /// One row of a broadcast binary op: dst = a op b where either side may be a repeated scalar, in
+    /// float64 or float32 (a scalar power goes through Math.Pow in float64 for both).
+    let internal binaryRow<'T when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType and 'T: equality>
+                          (op: BinaryOp) (a: 'T[]) (ao: int) (aStep: int) (b: 'T[]) (bo: int) (bStep: int) (r: 'T[]) (ro0: int) (n: int) =
         let d = spAt r ro0 n
         if aStep = 1 && bStep = 1 then
             let x = roAt a ao n
             let y = roAt b bo n
             match op with
-            | Add -> TensorPrimitives.Add(x, y, d)
-            | Sub -> TensorPrimitives.Subtract(x, y, d)
-            | Mul -> TensorPrimitives.Multiply(x, y, d)
-            | Div -> TensorPrimitives.Divide(x, y, d)
-            | Pow -> TensorPrimitives.Pow(x, y, d)
-            | Maximum -> TensorPrimitives.Max(x, y, d)
-            | Minimum -> TensorPrimitives.Min(x, y, d)
+            | Add -> TensorPrimitives.Add<'T>(x, y, d)
+            | Sub -> TensorPrimitives.Subtract<'T>(x, y, d)
+            | Mul -> TensorPrimitives.Multiply<'T>(x, y, d)
+            | Div -> TensorPrimitives.Divide<'T>(x, y, d)
+            | Pow -> TensorPrimitives.Pow<'T>(x, y, d)
+            | Maximum -> TensorPrimitives.Max<'T>(x, y, d)
+            | Minimum -> TensorPrimitives.Min<'T>(x, y, d)
         elif bStep = 0 && aStep = 1 then
             let x = roAt a ao n
             let y = b.[bo]
             match op with
-            | Add -> TensorPrimitives.Add(x, y, d)
-            | Sub -> TensorPrimitives.Subtract(x, y, d)
-            | Mul -> TensorPrimitives.Multiply(x, y, d)
-            | Div -> TensorPrimitives.Divide(x, y, d)
+            | Add -> TensorPrimitives.Add<'T>(x, y, d)
+            | Sub -> TensorPrimitives.Subtract<'T>(x, y, d)
+            | Mul -> TensorPrimitives.Multiply<'T>(x, y, d)
+            | Div -> TensorPrimitives.Divide<'T>(x, y, d)
             | Pow ->
-                if y = 2.0 then TensorPrimitives.Multiply(x, x, d)
-                else TensorPrimitives.Pow(x, y, d)
-            | Maximum -> TensorPrimitives.Max(x, y, d)
-            | Minimum -> TensorPrimitives.Min(x, y, d)
+                if y = 'T.One + 'T.One then TensorPrimitives.Multiply<'T>(x, x, d)
+                else TensorPrimitives.Pow<'T>(x, y, d)
+            | Maximum -> TensorPrimitives.Max<'T>(x, y, d)
+            | Minimum -> TensorPrimitives.Min<'T>(x, y, d)
         elif aStep = 0 && bStep = 1 then
             let x = a.[ao]
             let y = roAt b bo n
             match op with
-            | Add -> TensorPrimitives.Add(y, x, d)
-            | Sub -> TensorPrimitives.Subtract(x, y, d)
-            | Mul -> TensorPrimitives.Multiply(y, x, d)
-            | Div -> TensorPrimitives.Divide(x, y, d)
-            | Pow -> TensorPrimitives.Pow(x, y, d)
-            | Maximum -> TensorPrimitives.Max(y, x, d)
-            | Minimum -> TensorPrimitives.Min(y, x, d)
+            | Add -> TensorPrimitives.Add<'T>(y, x, d)
+            | Sub -> TensorPrimitives.Subtract<'T>(x, y, d)
+            | Mul -> TensorPrimitives.Multiply<'T>(y, x, d)
+            | Div -> TensorPrimitives.Divide<'T>(x, y, d)
+            | Pow -> TensorPrimitives.Pow<'T>(x, y, d)
+            | Maximum -> TensorPrimitives.Max<'T>(y, x, d)
+            | Minimum -> TensorPrimitives.Min<'T>(y, x, d)
         else
             let x = a.[ao]
             let y = b.[bo]
@@ -222,13 +224,15 @@ module internal Cpu =
                 | Sub -> x - y
                 | Mul -> x * y
                 | Div -> x / y
-                | Pow -> Math.Pow(x, y)
-                | Maximum -> if Double.IsNaN x || Double.IsNaN y then Double.NaN else Math.Max(x, y)
-                | Minimum -> if Double.IsNaN x || Double.IsNaN y then Double.NaN else Math.Min(x, y)
+                | Pow -> 'T.CreateTruncating(Math.Pow(Double.CreateTruncating x, Double.CreateTruncating y))
+                | Maximum -> if 'T.IsNaN x || 'T.IsNaN y then 'T.NaN else 'T.Max(x, y)
+                | Minimum -> if 'T.IsNaN x || 'T.IsNaN y then 'T.NaN else 'T.Min(x, y)
             d.Fill v
 
-    let private binaryF64 (op: BinaryOp) (a: float[]) (aShape: int[]) (b: float[]) (bShape: int[]) (outShape: int[]) =
-        let r = fresh<float> (Shape.size outShape)
+    /// A broadcast binary op over whole arrays (float64 or float32).
+    let private binaryOf<'T when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType and 'T: equality>
+                          (op: BinaryOp) (a: 'T[]) (aShape: int[]) (b: 'T[]) (bShape: int[]) (outShape: int[]) =
+        let r = fresh<'T> (Shape.size outShape)
         let n = r.Length
         if n > 0 then
             if a.Length = n && b.Length = n then binaryRow op a 0 1 b 0 1 r 0 n
@@ -244,80 +248,10 @@ module internal Cpu =
                 forRows outShape [| sa; sb |] (fun o offs -> binaryRow op a offs.[0] la b offs.[1] lb r o last)
         r
 
-    /// binaryRow in float32.
-    let private binaryRowF32 (op: BinaryOp) (a: float32[]) (ao: int) (aStep: int) (b: float32[]) (bo: int) (bStep: int)
-                          (r: float32[]) (ro0: int) (n: int) =
-        let d = spAt r ro0 n
-        if aStep = 1 && bStep = 1 then
-            let x = roAt a ao n
-            let y = roAt b bo n
-            match op with
-            | Add -> TensorPrimitives.Add(x, y, d)
-            | Sub -> TensorPrimitives.Subtract(x, y, d)
-            | Mul -> TensorPrimitives.Multiply(x, y, d)
-            | Div -> TensorPrimitives.Divide(x, y, d)
-            | Pow -> TensorPrimitives.Pow(x, y, d)
-            | Maximum -> TensorPrimitives.Max(x, y, d)
-            | Minimum -> TensorPrimitives.Min(x, y, d)
-        elif bStep = 0 && aStep = 1 then
-            let x = roAt a ao n
-            let y = b.[bo]
-            match op with
-            | Add -> TensorPrimitives.Add(x, y, d)
-            | Sub -> TensorPrimitives.Subtract(x, y, d)
-            | Mul -> TensorPrimitives.Multiply(x, y, d)
-            | Div -> TensorPrimitives.Divide(x, y, d)
-            | Pow ->
-                if y = 2.0f then TensorPrimitives.Multiply(x, x, d)
-                else TensorPrimitives.Pow(x, y, d)
-            | Maximum -> TensorPrimitives.Max(x, y, d)
-            | Minimum -> TensorPrimitives.Min(x, y, d)
-        elif aStep = 0 && bStep = 1 then
-            let x = a.[ao]
-            let y = roAt b bo n
-            match op with
-            | Add -> TensorPrimitives.Add(y, x, d)
-            | Sub -> TensorPrimitives.Subtract(x, y, d)
-            | Mul -> TensorPrimitives.Multiply(y, x, d)
-            | Div -> TensorPrimitives.Divide(x, y, d)
-            | Pow -> TensorPrimitives.Pow(x, y, d)
-            | Maximum -> TensorPrimitives.Max(y, x, d)
-            | Minimum -> TensorPrimitives.Min(y, x, d)
-        else
-            let x = a.[ao]
-            let y = b.[bo]
-            let v =
-                match op with
-                | Add -> x + y
-                | Sub -> x - y
-                | Mul -> x * y
-                | Div -> x / y
-                | Pow -> float32 (Math.Pow(float x, float y))
-                | Maximum -> if Single.IsNaN x || Single.IsNaN y then Single.NaN else Math.Max(x, y)
-                | Minimum -> if Single.IsNaN x || Single.IsNaN y then Single.NaN else Math.Min(x, y)
-            d.Fill v
-
-    let private binaryF32 (op: BinaryOp) (a: float32[]) (aShape: int[]) (b: float32[]) (bShape: int[]) (outShape: int[]) =
-        let r = fresh<float32> (Shape.size outShape)
-        let n = r.Length
-        if n > 0 then
-            if a.Length = n && b.Length = n then binaryRowF32 op a 0 1 b 0 1 r 0 n
-            elif b.Length = 1 && a.Length = n then binaryRowF32 op a 0 1 b 0 0 r 0 n
-            elif a.Length = 1 && b.Length = n then binaryRowF32 op a 0 0 b 0 1 r 0 n
-            else
-                let sa = bstrides aShape outShape
-                let sb = bstrides bShape outShape
-                let rank = outShape.Length
-                let last = outShape.[rank - 1]
-                let la = sa.[rank - 1]
-                let lb = sb.[rank - 1]
-                forRows outShape [| sa; sb |] (fun o offs -> binaryRowF32 op a offs.[0] la b offs.[1] lb r o last)
-        r
-
     let binary (op: BinaryOp) (a: RawTensor) (b: RawTensor) (outShape: int[]) : Storage =
         match a.Storage, b.Storage with
-        | F32 x, F32 y -> F32 (binaryF32 op x a.Shape y b.Shape outShape)
-        | _ -> viaF64 a.Dtype (fun () -> binaryF64 op (toF64 a.Storage) a.Shape (toF64 b.Storage) b.Shape outShape)
+        | F32 x, F32 y -> F32 (binaryOf op x a.Shape y b.Shape outShape)
+        | _ -> viaF64 a.Dtype (fun () -> binaryOf op (toF64 a.Storage) a.Shape (toF64 b.Storage) b.Shape outShape)
 
     /// r[i] = f x[i·xs] y[i·ys] for steps 0 (a repeated scalar) or 1.
     let inline private cmpLoop ([<InlineIfLambda>] f: 'T -> 'T -> bool) (x: 'T[]) (xs: int) (y: 'T[]) (ys: int) (r: bool[]) =
