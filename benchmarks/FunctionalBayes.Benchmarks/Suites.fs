@@ -195,7 +195,7 @@ let onnx () =
         return! FunctionalBayes.Links.gaussian "y" (b + lin + quad + fm) (data.TryFind "y")
     }
     let example = Map [ "x", Rng.normal (Rng.key 1UL) [| 16; d |] ]
-    let _, tr = FunctionalBayes.Model.run (FunctionalBayes.Handlers.trace (FunctionalBayes.Handlers.seed (Rng.key 2UL) (modelFn example)))
+    let _, tr = FunctionalBayes.Traced.run (Rng.key 2UL) (modelFn example)
     let points = FunctionalBayes.Trace.latents tr |> Array.filter (fun s -> s.Name <> "y") |> Array.map (fun s -> s.Name, s.Value.Value) |> Map.ofArray
     let bytes = FunctionalBayes.Onnx.Export.toModel FunctionalBayes.Onnx.ExportOptions.Default modelFn points example |> FunctionalBayes.Onnx.Export.toBytes
     use predictor = FunctionalBayes.OnnxRuntime.OnnxPredictor.Load(bytes, FunctionalBayes.OnnxRuntime.PredictorOptions(IntraOpThreads = 1))

@@ -116,7 +116,7 @@ let fitDraws (seed: uint64) (warmup: int) (draws: int) (modelFn: Map<string, Ten
         | DiagonalMetric v -> Array.min v, Array.max v
         | DenseMetric (m, _) -> let d = Array.init (Array2D.length1 m) (fun i -> m.[i, i]) in Array.min d, Array.max d
     Mcmc.merged r,
-    { Seconds = r.Seconds; CpuSeconds = cpu; Leapfrogs = st.NumLeapfrog |> Array.sumBy int64; Gradients = count.Value; GradientSeconds = float ticks.Value / float Stopwatch.Frequency; MinBulkEss = ess; Sampler = "nuts/" + r.GradientKind
+    { Seconds = r.Seconds; CpuSeconds = cpu; Leapfrogs = st.NumLeapfrog |> Array.sumBy int64; Gradients = count.Value; GradientSeconds = float ticks.Value / float Stopwatch.Frequency; MinBulkEss = ess; Sampler = "nuts/" + r.GradientKind.Text
       StepSize = st.AdaptedStepSize; MeanTreeDepth = st.TreeDepth |> Array.averageBy float; InvMassRange = im
       Worst = summary |> Array.sortBy _.EssBulk |> Array.truncate 4 |> Array.map (fun s -> s.Name, s.EssBulk, s.RHat)
       Divergences = st.WarmupDivergences + (st.Divergent |> Array.sumBy (fun b -> if b then 1 else 0)) },
@@ -243,7 +243,7 @@ let main argv =
             let tapeCpuUs, tapeWallUs = gradientMicros (GradientSource.tape p) 100
             usPerGradient <- cpuUs
             printfn "hierarchical potential: %d unconstrained dimensions; %s: %.1f µs CPU (%.1f µs wall) per gradient; tape: %.1f µs CPU (%.1f µs wall) per gradient"
-                compiled.Dim compiled.Kind cpuUs wallUs tapeCpuUs tapeWallUs
+                compiled.Dim compiled.Kind.Text cpuUs wallUs tapeCpuUs tapeWallUs
         // hierarchical: one fit of all tasks
         let hierDraws, hierStats, hierRun = fitDraws (uint64 (1000 * seed + 999)) opts.Warmup opts.Draws (classifier hierarchicalNet) hierData
         let hierTrain = accuracy (notebookPredict kTrain (drawProbs hierarchicalNet 3 hierDraws data.XTrain)) data.YTrain

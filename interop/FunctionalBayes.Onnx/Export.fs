@@ -46,25 +46,29 @@ module Export =
         | _, Some p -> p
         | _ -> Dist.mean d
 
-    /// Runs the predictor: latents take their point values; each sample site left without a value (an
-    /// observation to predict) returns its predictive mean. Returns the means by site name.
-    let predict (modelFn: Map<string, Tensor> -> Model<'T>) (points: Map<string, Tensor>) (data: Map<string, Tensor>) : (string * Tensor)[] =
-        Check.finiteData data
+    /// The model run at the points: latents take their point values (substituted inside, so they have them
+    /// before the mean handler sees them); each sample site left without a value (an observation to
+    /// predict) takes its predictive mean. Returns the trace and the means by site name, in site order.
+    let private atPoints (m: Model<'T>) (points: Map<string, Tensor>) : Trace * (string * Tensor)[] =
         let means = ResizeArray<string * Tensor>()
-        // substitute sits inside, so latents have their points before the mean handler sees them
-        let m =
-            modelFn data
-            |> Handlers.substitute points
-            |> Handlers.custom (fun s next ->
+        let withMeans =
+            Handlers.custom (fun s next ->
                 if s.Kind = SampleSite && s.Value.IsNone then
                     let v = predictiveMean s.Dist.Value
                     means.Add((s.Name, v))
                     next { s with Value = Some v }
                 else next s)
-        Model.run m |> ignore
-        if means.Count = 0 then
+        let _, tr = Traced.atValuesWith withMeans points m
+        tr, means.ToArray()
+
+    /// Runs the predictor: latents take their point values; each sample site left without a value (an
+    /// observation to predict) returns its predictive mean. Returns the means by site name.
+    let predict (modelFn: Map<string, Tensor> -> Model<'T>) (points: Map<string, Tensor>) (data: Map<string, Tensor>) : (string * Tensor)[] =
+        Check.finiteData data
+        let _, means = atPoints (modelFn data) points
+        if means.Length = 0 then
             raise (OnnxExportException "Export: the model predicts nothing from this data; leave the observations out of the data given to the exporter.")
-        means.ToArray()
+        means
 
     // ---- building the ONNX graph --------------------------------------------------------------
 
@@ -410,8 +414,7 @@ module Export =
         if example.IsEmpty then raise (OnnxExportException "Export: give at least one data input.")
         Check.finiteData example
         // sites of layers without a graph
-        let withMeans = Handlers.custom (fun s next -> if s.Kind = SampleSite && s.Value.IsNone then next { s with Value = Some (predictiveMean s.Dist.Value) } else next s)
-        let _, proto = Model.run (Handlers.trace (withMeans (Handlers.substitute points (modelFn (rowsOf 2 example)))))
+        let proto, _ = atPoints (modelFn (rowsOf 2 example)) points
         for s in proto.Sites do
             for prefix, why in hostComputed do
                 if s.Name.StartsWith prefix then

@@ -102,7 +102,7 @@ public sealed class BayesModel<T>
     /// <param name="seed">The seed of the random draws.</param>
     public ModelTrace<T> Trace(ulong seed = 0)
     {
-        var run = Model.run(Handlers.trace(Handlers.seed(Rng.key(seed), Value)));
+        var run = Traced.run(Rng.key(seed), Value);
         return new ModelTrace<T>(run.Item1, run.Item2);
     }
 

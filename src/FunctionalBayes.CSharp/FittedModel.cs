@@ -68,8 +68,8 @@ public sealed partial class FittedModel
     public int Divergences => Samples is null ? 0 : Samples.Flat.Stats.Sum(s => s.Divergent.Count(d => d));
 
     /// <summary>Stan's warnings for a sampled posterior (divergences, tree depth, E-BFMI, R-hat, ESS); empty when all is
-    /// well and for a fitted guide.</summary>
-    public IReadOnlyList<string> Warnings => FunctionalBayes.Posterior.warnings(Core).ToArray();
+    /// well and for a fitted guide. Each has its <see cref="SamplerWarning.Kind"/> and Stan's <see cref="SamplerWarning.Text"/>.</summary>
+    public IReadOnlyList<SamplerWarning> Warnings => FunctionalBayes.Posterior.warnings(Core).Select(SamplerWarning.Of).ToArray();
 
     /// <summary>
     /// The posterior predictive on new data: for every site the model samples and the posterior does not cover, the

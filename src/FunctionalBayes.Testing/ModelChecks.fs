@@ -115,7 +115,7 @@ module ModelChecks =
         testCase name (fun () ->
             if opts.Draws < 1 then invalidArg "opts" (sprintf "ModelChecks.priorPredictive: Draws must be at least 1, got %d." opts.Draws)
             let key = Rng.key opts.Seed
-            let _, conditioned = Model.run (Handlers.trace (Handlers.seed key (modelFn data)))
+            let _, conditioned = Traced.run key (modelFn data)
             let observed = Trace.observed conditioned
             if observed.Length = 0 then
                 fail (sprintf "%s: no site of the model is observed with the data given (keys %s); pass the observations in data." name (String.Join(", ", data |> Map.keys)))
@@ -125,7 +125,7 @@ module ModelChecks =
             let inputs = observed |> Array.fold (fun (d: Map<string, Tensor>) s -> d.Remove s.Name) data
             let failures = ResizeArray<string>()
             for i in 0 .. opts.Draws - 1 do
-                let _, t = Model.run (Handlers.trace (Handlers.seed (Rng.foldIn key (i + 1)) (modelFn inputs)))
+                let _, t = Traced.run (Rng.foldIn key (i + 1)) (modelFn inputs)
                 for o in observed do
                     match Trace.tryFind o.Name t with
                     | None -> failures.Add(sprintf "draw %d: the model run without the observation has no site '%s'" i o.Name)
@@ -181,7 +181,7 @@ module ModelChecks =
             let misses = ResizeArray<string>()
             for r in 0 .. opts.Replications - 1 do
                 let kSim, kFit = Rng.split (Rng.foldIn key r)
-                let _, t = Model.run (Handlers.trace (Handlers.seed kSim (modelFn inputs)))
+                let _, t = Traced.run kSim (modelFn inputs)
                 let sites = sampleSites t |> Array.filter (fun s -> not s.IsObserved)
                 let simulated =
                     observed |> List.map (fun o ->

@@ -96,5 +96,5 @@ module Check =
     /// column), the value and what was expected.
     let observedData (m: Model<'T>) (data: Map<string, Tensor>) : unit =
         finiteData data
-        let _, tr = Model.run (Handlers.trace (Handlers.seed (Rng.key 0UL) m))
+        let _, tr = Traced.run (Rng.key 0UL) m
         observedSites tr

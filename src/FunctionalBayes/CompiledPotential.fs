@@ -31,19 +31,13 @@ type Compilation =
 [<RequireQualifiedAccess>]
 module Compilation =
 
-    /// The gradient source to use, compiled or not.
-    let source (c: Compilation) : GradientSource =
-        match c with
-        | Compiled cp -> cp.Source
-        | FellBack (_, s) -> s
-
     let private ofBinding (instructions: int) (b: CompiledBinding) : GradientSource =
         let create () =
             let e = b.CreateEvaluator()
             { new IGradientEvaluator with
                 member _.Dim = e.Dim
                 member _.Evaluate(q, g) = e.Evaluate(q, g) }
-        { Dim = b.Dim; Kind = sprintf "compiled (%d instructions)" instructions; Create = create }
+        { Dim = b.Dim; Kind = GradientKind.Compiled instructions; Create = create }
 
     /// A second point for the staticness check: every coordinate moves, and changes sign when it is
     /// not near zero, so that a branch on a sign or a threshold between the two is seen. A branch that
@@ -101,7 +95,7 @@ module Compilation =
         // a fixed point inside Stan's default init box, away from zero where a branch could hide
         let point =
             p.Latents |> Array.mapi (fun i l -> Rng.uniform (Rng.foldIn (Rng.key 0x5EEDUL) i) l.UnconstrainedShape * 3.0 - 1.5)
-        let fellBack why (s: GradientSource) = { s with Kind = sprintf "tape (not compiled: %s)" why }
+        let fellBack why (s: GradientSource) = { s with Kind = GradientKind.TapeFallback why }
         match (try compile p point with e -> FellBack (e.Message, GradientSource.tape p)) with
         | Compiled cp -> cp.Source
         | FellBack (why, s) -> fellBack why s

@@ -12,7 +12,7 @@ module ModelInfo =
     /// new first axis, by site name. Deterministic sites are included.
     let samplePrior (key: RngKey) (n: int) (m: Model<'T>) : Map<string, Tensor> =
         if n < 1 then invalidArg "n" (sprintf "samplePrior: needs at least one draw, got %d." n)
-        let traces = Array.init n (fun i -> Model.run (Handlers.trace (Handlers.seed (Rng.foldIn key i) m)) |> snd)
+        let traces = Array.init n (fun i -> Traced.run (Rng.foldIn key i) m |> snd)
         traces.[0].Sites
         |> Array.filter (fun s -> (s.Kind = SampleSite || s.Kind = DeterministicSite) && not s.IsObserved)
         |> Array.map (fun s -> s.Name, traces |> Array.map (fun t -> t.Value s.Name) |> Tensor.stack 0)
@@ -21,7 +21,7 @@ module ModelInfo =
     /// The model's sites as a table: a header row (site, kind, distribution, batch, event, value, plates),
     /// then one row per site, from one prior run with `key`.
     let describeRows (key: RngKey) (m: Model<'T>) : string[][] =
-        let _, tr = Model.run (Handlers.trace (Handlers.seed key m))
+        let _, tr = Traced.run key m
         let rows =
             tr.Sites |> Array.map (fun s ->
                 let kind =

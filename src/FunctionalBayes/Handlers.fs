@@ -106,6 +106,10 @@ module Handlers =
                 next { s with Mask = Some combined }
             | _ -> next s) m
 
+    /// Gives every site of the model the guide role `role` (Site.Role): how a guide marks its auxiliary
+    /// draws and its flat location.
+    let role (role: GuideRole) (m: Model<'T>) : Model<'T> = handle (fun s next -> next { s with Role = role }) m
+
     /// Hides the sites for which `hide` is true from every handler outside this one; they go straight
     /// to the default interpreter, so a handler they need (seed, substitute) must sit inside block.
     let block (hide: string -> bool) (Model m: Model<'T>) : Model<'T> =

@@ -16,6 +16,19 @@ type SiteKind =
     /// The indices of a plate (a conditionally independent batch).
     | PlateSite
 
+/// What a site is to a guide (Site.Role): a guide marks the sites that are its own business, so that
+/// what reads a guide's trace finds them by role, not by name.
+[<RequireQualifiedAccess>]
+type GuideRole =
+    /// An ordinary site: the model's, or a guide's that stands for the model's site of the same name.
+    | Ordinary
+    /// A draw the guide makes on the way to its latents (a flat or unconstrained vector): no site of the
+    /// model has it, and posterior draws leave it out (NumPyro's is_auxiliary).
+    | Auxiliary
+    /// The guide's location on unconstrained space as one flat vector: the MAP point an
+    /// AutoLaplaceApproximation guide is trained to, where the Laplace approximation is centred.
+    | FlatLocation
+
 /// A plate a site sits in: its full size and the size of the subsample actually used.
 type PlateFrame = { Name: string; Size: int; SubsampleSize: int }
 
@@ -42,7 +55,9 @@ type Site =
       /// A plate site's size and subsample size.
       PlateSize: int * int
       /// The plates the site sits in, innermost first.
-      Plates: PlateFrame list }
+      Plates: PlateFrame list
+      /// What the site is to a guide (Handlers.role sets it).
+      Role: GuideRole }
 
 /// Interprets sites: a chain of handlers ending at the default interpreter, which draws values.
 [<AbstractClass>]
@@ -128,7 +143,8 @@ module Site =
     let create (name: string) (kind: SiteKind) : Site =
         if String.IsNullOrWhiteSpace name then invalidArg "name" "A site needs a non-empty name."
         { Name = name; Kind = kind; Dist = None; Value = None; IsObserved = false; Key = None; Scale = None
-          Mask = None; Constraint = Constraint.Real; Init = None; PlateSize = (0, 0); Plates = [] }
+          Mask = None; Constraint = Constraint.Real; Init = None; PlateSize = (0, 0); Plates = []
+          Role = GuideRole.Ordinary }
 
     /// The site's log density: scale · mask · log p(value) (sample sites) or the factor itself.
     let logDensity (s: Site) : Tensor =

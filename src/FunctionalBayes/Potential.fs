@@ -1,6 +1,8 @@
 namespace FunctionalBayes
 
 open System
+open System.Globalization
+open System.Text.Json.Nodes
 open FunctionalBayes.Tensors
 
 /// A latent site as seen on unconstrained space.
@@ -42,9 +44,9 @@ module LogDensity =
     /// Runs a model with the given site values and returns its trace; latent sites without a value
     /// raise (name the site) unless a key is given to draw them.
     let traceWith (values: Map<string, Tensor>) (key: RngKey option) (m: Model<'T>) : 'T * Trace =
-        let m = Handlers.substitute values m
-        let m = match key with Some k -> Handlers.seed k m | None -> m
-        Model.run (Handlers.trace m)
+        match key with
+        | Some k -> Traced.atValues k values m
+        | None -> Traced.atValuesWith id values m
 
     /// The log joint density of a model at the given values of its latent (and param) sites.
     let logJoint (values: Map<string, Tensor>) (m: Model<'T>) : Tensor =
@@ -66,13 +68,13 @@ module LogDensity =
                     logDets.[s.Name] <- Tensor.sum (Bijector.logAbsDetJacobian b u)
                     next { s with Value = Some (Bijector.forward b u) }
                 | _ -> next s) m
-        let _, tr = Model.run (Handlers.trace (Handlers.seed key (Handlers.substitute paramValues reparam)))
+        let _, tr = Traced.atValues key paramValues reparam
         tr, logDets |> Seq.map (fun kv -> kv.Key, kv.Value) |> Map.ofSeq
 
     /// The potential on unconstrained space; the latent sites are found from one prior draw with `key`.
     /// Supports that depend on tensors (Constraint.IsDependent) are re-derived at every evaluation.
     let potential (key: RngKey) (m: Model<'T>) : Potential =
-        let _, proto = Model.run (Handlers.trace (Handlers.seed key m))
+        let _, proto = Traced.run key m
         let latents =
             Trace.latents proto
             |> Array.map (fun s ->
@@ -113,7 +115,7 @@ module LogDensity =
             if dependent then
                 // the supports at these values: run the model at them and read each site's distribution
                 let given = latents |> Array.fold (fun acc l -> Map.add l.Name values.[l.Name] acc) paramValues
-                let _, tr = Model.run (Handlers.trace (Handlers.seed key (Handlers.substitute given m)))
+                let _, tr = Traced.atValues key given m
                 latents |> Array.map (fun l -> Bijector.inverse (Constraint.bijector (Dist.support (tr.Item l.Name).Dist.Value)) values.[l.Name])
             else
                 latents |> Array.map (fun l -> Bijector.inverse l.Bijector values.[l.Name])
@@ -131,7 +133,7 @@ module LogDensity =
         | InitMedian n ->
             if n < 1 then invalidArg "strategy" (sprintf "InitMedian: needs at least one draw, got %d." n)
             let draws =
-                Array.init n (fun i -> Model.run (Handlers.trace (Handlers.seed (Rng.foldIn keys.[p.Latents.Length] i) m)) |> snd)
+                Array.init n (fun i -> Traced.run (Rng.foldIn keys.[p.Latents.Length] i) m |> snd)
             p.Latents |> Array.map (fun l ->
                 let stacked = draws |> Array.map (fun t -> t.Value l.Name) |> Tensor.stack 0 |> Tensor.toArray
                 let size = Shape.size l.Shape
@@ -160,13 +162,83 @@ type IGradientEvaluator =
     /// Writes ∇U(position) into `gradient` (length Dim) and returns U(position).
     abstract Evaluate: position: ReadOnlySpan<float> * gradient: Span<float> -> float
 
+/// How a gradient source computes (saved with a sampled posterior as a tag, GradientKind.toJson).
+[<RequireQualifiedAccess>]
+type GradientKind =
+    /// The energy on the autodiff tape.
+    | Tape
+    /// The tape, because the energy could not be compiled (the reason).
+    | TapeFallback of reason: string
+    /// A compiled program of this many primitive ops.
+    | Compiled of instructions: int
+    /// A source of one's own (a hand-written gradient, say), described.
+    | Custom of description: string
+
+    /// The description for messages and reports: "tape", "tape (not compiled: …)", "compiled (412 instructions)".
+    member k.Text =
+        match k with
+        | Tape -> "tape"
+        | TapeFallback why -> sprintf "tape (not compiled: %s)" why
+        | Compiled n -> sprintf "compiled (%d instructions)" n
+        | Custom description -> description
+
+[<RequireQualifiedAccess>]
+module GradientKind =
+
+    /// The kind as a JSON object: its tag ("tape", "tapeFallback", "compiled", "custom") and its field.
+    let toJson (k: GradientKind) : JsonNode =
+        let o = JsonObject()
+        let tag (t: string) = o.["tag"] <- JsonValue.Create t
+        match k with
+        | GradientKind.Tape -> tag "tape"
+        | GradientKind.TapeFallback why -> tag "tapeFallback"; o.["reason"] <- JsonValue.Create why
+        | GradientKind.Compiled n -> tag "compiled"; o.["instructions"] <- JsonValue.Create n
+        | GradientKind.Custom d -> tag "custom"; o.["description"] <- JsonValue.Create d
+        o
+
+    /// The kind from toJson's object, or from the text files written before the tag (GradientKind.Text:
+    /// "tape", "compiled (N instructions)", "tape (not compiled: …)", anything else a custom description);
+    /// an error saying what is wrong for an unknown tag or a missing field.
+    let ofJson (node: JsonNode) : Result<GradientKind, string> =
+        let text (n: JsonNode | null) =
+            match n with
+            | :? JsonValue as v when v.GetValueKind() = Text.Json.JsonValueKind.String -> Some (string (v.GetValue<string>()))
+            | _ -> None
+        match node with
+        | :? JsonValue ->
+            match text node with
+            | Some "tape" -> Ok GradientKind.Tape
+            | Some t when t.StartsWith "tape (not compiled: " && t.EndsWith ")" -> Ok (GradientKind.TapeFallback (t.Substring(20, t.Length - 21)))
+            | Some t ->
+                let compiled = Text.RegularExpressions.Regex.Match(t, @"^compiled \((\d+) instructions\)$")
+                if compiled.Success then Ok (GradientKind.Compiled (Int32.Parse(compiled.Groups.[1].Value, CultureInfo.InvariantCulture)))
+                else Ok (GradientKind.Custom t)
+            | None -> Error (sprintf "the gradient kind %s is neither a tag object nor a text" (node.ToJsonString()))
+        | _ ->
+            let field (name: string) = match text node.[name] with Some s -> Ok s | None -> Error (sprintf "the gradient kind %s has no text '%s'" (node.ToJsonString()) name)
+            match field "tag" with
+            | Ok "tape" -> Ok GradientKind.Tape
+            | Ok "tapeFallback" -> field "reason" |> Result.map GradientKind.TapeFallback
+            | Ok "compiled" ->
+                match node.["instructions"] with
+                | :? JsonValue as v when v.GetValueKind() = Text.Json.JsonValueKind.Number ->
+                    // an integral number reads as int; any other is refused (FormatException or InvalidOperationException)
+                    let count = try Some (v.GetValue<int>()) with :? FormatException | :? InvalidOperationException -> None
+                    match count with
+                    | Some n when n >= 0 -> Ok (GradientKind.Compiled n)
+                    | _ -> Error (sprintf "the compiled gradient kind's 'instructions' is %s, not a count" (v.ToJsonString()))
+                | _ -> Error "the compiled gradient kind has no number 'instructions'"
+            | Ok "custom" -> field "description" |> Result.map GradientKind.Custom
+            | Ok other -> Error (sprintf "unknown gradient kind '%s' (known: tape, tapeFallback, compiled, custom)" other)
+            | Error e -> Error e
+
 /// Makes gradient evaluators; how they compute (tape or compiled program) is its own business.
 [<NoEquality; NoComparison>]
 type GradientSource =
     { /// The flat dimension.
       Dim: int
-      /// A description for messages and reports, e.g. "tape" or "compiled (412 instructions)".
-      Kind: string
+      /// How it computes (GradientKind.Text describes it for messages).
+      Kind: GradientKind
       /// A new evaluator with its own buffers.
       Create: unit -> IGradientEvaluator }
 
@@ -211,4 +283,4 @@ module GradientSource =
                         a.AsSpan().CopyTo(g.Slice(off, a.Length))
                         off <- off + a.Length
                     Tensor.toScalar v }
-        { Dim = dim; Kind = "tape"; Create = create }
+        { Dim = dim; Kind = GradientKind.Tape; Create = create }

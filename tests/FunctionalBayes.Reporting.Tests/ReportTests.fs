@@ -93,7 +93,7 @@ let tests =
             Expect.equal (checks |> List.map (fun c -> c.Site)) [ "y" ] "one check per observed site"
             let c = checks.Head
             Expect.equal c.Observed (Array.init 20 float) "the observed values"
-            Expect.equal c.Replicated.Length 34 "draws evenly spread: every 3rd of 100 (at most 40)"
+            Expect.equal c.Replicated.Length 40 "40 draws evenly spread over 100"
             Expect.all c.Replicated (fun r -> r.Length = 20) "each replicate as long as the data"
             let meanRep = c.Replicated |> Array.averageBy Array.average
             Expect.floatClose { absolute = 0.15; relative = 0.0 } meanRep 3.0 "replicates follow the substituted draw"

@@ -24,7 +24,7 @@ let gaussianEvaluator (m: float[]) (prec: float[,]) =
             u }
 
 let gaussianSource (m: float[]) (prec: float[,]) : GradientSource =
-    { Dim = m.Length; Kind = "hand-coded Gaussian"; Create = fun () -> gaussianEvaluator m prec }
+    { Dim = m.Length; Kind = GradientKind.Custom "hand-coded Gaussian"; Create = fun () -> gaussianEvaluator m prec }
 
 let private quiet = { McmcOptions.Default with Log = ignore }
 

@@ -589,3 +589,7 @@ module Diagnostics =
 
     /// The warning texts of a run (empty when all is well).
     let warningMessages (input: WarningInput) : string list = warnings input |> List.map warningText
+
+type DiagnosticWarning with
+    /// Stan's text for the warning (Diagnostics.warningText).
+    member w.Text = Diagnostics.warningText w

@@ -44,8 +44,8 @@ module ElboEstimate =
     /// The guide's and the model's traces for one particle.
     let traces (key: RngKey) (guideParams: Map<string, Tensor>) (modelParams: Map<string, Tensor>) (ctx: ElboContext<'T>) =
         let kg, km = Rng.split key
-        let _, gt = Model.run (Handlers.trace (Handlers.seed kg (Handlers.substitute guideParams ctx.Guide.Program)))
-        let _, mt = Model.run (Handlers.trace (Handlers.seed km (Handlers.replay gt (Handlers.substitute modelParams ctx.Model))))
+        let _, gt = Traced.atValues kg guideParams ctx.Guide.Program
+        let _, mt = Traced.run km (Handlers.replay gt (Handlers.substitute modelParams ctx.Model))
         gt, mt
 
     let private checkCovered (gt: Trace) (mt: Trace) =

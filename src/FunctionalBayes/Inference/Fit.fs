@@ -72,19 +72,19 @@ module Fit =
     /// The model with the fitted values of its own param sites (Model.param in the model, not the
     /// guide) substituted: what a Laplace approximation or a potential at the fit must use.
     let private atFittedParams (key: RngKey) (ps: Map<string, Tensor>) (m: Model<'T>) : Model<'T> =
-        let _, proto = Model.run (Handlers.trace (Handlers.seed key m))
+        let _, proto = Traced.run key m
         let mp = Trace.parameters proto |> Array.choose (fun s -> ps.TryFind s.Name |> Option.map (fun v -> s.Name, v)) |> Map.ofArray
         if mp.IsEmpty then m else Handlers.substitute mp m
 
     /// The guide a fit ends with: for an AutoLaplaceApproximation guide, the Laplace approximation at
-    /// the fitted MAP point ("auto_loc"), with the Hessian of the potential at the fitted values of the
+    /// the fitted MAP point (the guide's GuideRole.FlatLocation param), with the Hessian of the potential at the fitted values of the
     /// model's params; any other guide as it is. `kGuide` is the key the guide was built with.
     let finishGuide (modelFn: Map<string, Tensor> -> Model<'T>) (data: Map<string, Tensor>) (kGuide: RngKey) (guide: Guide) (ps: Map<string, Tensor>) : Guide =
         match guide.Origin with
         | GuideOrigin.Auto AutoGuideKind.AutoLaplaceApproximation ->
-            match ps.TryFind "auto_loc" with
+            match Guide.flatLocationIn kGuide guide ps with
             | Some loc -> Guide.laplace (atFittedParams kGuide ps (modelFn data)) kGuide guide.Latents loc
-            | None -> invalidArg "ps" "Fit: the parameters have no 'auto_loc'; they do not belong to an AutoLaplaceApproximation guide."
+            | None -> invalidArg "ps" "Fit: the parameters have no value for the guide's flat location ('auto_loc'); they do not belong to an AutoLaplaceApproximation guide."
         | GuideOrigin.Auto _ | GuideOrigin.User | GuideOrigin.Laplace -> guide
 
     /// The guide a fit with these options starts from, and the keys of the guide and the run.
@@ -144,7 +144,7 @@ module Fit =
     let withParams (opts: FitOptions) (modelFn: Map<string, Tensor> -> Model<'T>) (data: Map<string, Tensor>) (ps: Map<string, Tensor>) : Posterior<'T> =
         validate opts
         let guide, kGuide, _ = startGuide opts modelFn data
-        let _, proto = Model.run (Handlers.trace (Handlers.seed kGuide guide.Program))
+        let _, proto = Traced.run kGuide guide.Program
         match Trace.parameters proto |> Array.map (fun s -> s.Name) |> Array.filter (fun name -> not (ps.ContainsKey name)) with
         | [||] -> ()
         | missing ->
@@ -249,7 +249,7 @@ module Fit =
             root.["draws"] <- tensorsNode r.Draws
             root.["deterministic"] <- tensorsNode r.Deterministic
             root.["dim"] <- JsonValue.Create r.Flat.Dim
-            root.["gradientKind"] <- JsonValue.Create r.GradientKind
+            root.["gradientKind"] <- GradientKind.toJson r.GradientKind
             root.["maxTreeDepth"] <- JsonValue.Create r.MaxTreeDepth
             root.["targetAccept"] <- JsonValue.Create r.TargetAccept
             root.["seconds"] <- JsonValue.Create r.Seconds
@@ -336,7 +336,7 @@ module Fit =
             let result =
                 { Sites = pot.Latents; Draws = draws; Deterministic = r.Tensors (r.Field "deterministic" root)
                   Flat = { Dim = (r.Field "dim" root).GetValue<int>(); Positions = positions; Stats = stats }
-                  GradientKind = (r.Field "gradientKind" root).GetValue<string>(); MaxTreeDepth = (r.Field "maxTreeDepth" root).GetValue<int>()
+                  GradientKind = (match GradientKind.ofJson (r.Field "gradientKind" root) with Ok k -> k | Error why -> r.Bad why); MaxTreeDepth = (r.Field "maxTreeDepth" root).GetValue<int>()
                   TargetAccept = (r.Field "targetAccept" root).GetValue<float>(); Seconds = (r.Field "seconds" root).GetValue<float>() }
             Posterior.ofMcmc modelFn result
         | other -> r.Bad (sprintf "unknown kind '%s'" other)

@@ -47,6 +47,19 @@ module Guide =
     /// Any model with param sites and sample sites named like the model's latents is a guide.
     let ofModel (name: string) (program: Model<unit>) : Guide = { Name = name; Program = program; Latents = [||]; Origin = GuideOrigin.User }
 
+    /// A draw of the guide's own (not a site of the model): marked GuideRole.Auxiliary.
+    let private auxiliary (name: string) (d: Distribution) : Model<Tensor> = Handlers.role GuideRole.Auxiliary (Model.sample name d)
+
+    /// The flat location parameter on unconstrained space ("auto_loc"), marked GuideRole.FlatLocation.
+    let private flatLocation (init: Tensor) : Model<Tensor> =
+        Handlers.role GuideRole.FlatLocation (Model.param "auto_loc" init Constraint.Real)
+
+    /// The fitted flat location of a guide: the value in `ps` of the param site the guide marks
+    /// GuideRole.FlatLocation (from a run of its program with `key`); None when it has none.
+    let flatLocationIn (key: RngKey) (guide: Guide) (ps: Map<string, Tensor>) : Tensor option =
+        let _, tr = Traced.run key guide.Program
+        Trace.parameters tr |> Array.tryFind (fun s -> s.Role = GuideRole.FlatLocation) |> Option.bind (fun s -> ps.TryFind s.Name)
+
     /// Emits a latent site whose value is forward(u), with log density −log|det J| so that the guide's
     /// total log density is that of the constrained value.
     let private emitTransformed (l: LatentSite) (u: Tensor) : Model<unit> =
@@ -93,7 +106,7 @@ module Guide =
     /// The dynamic constrained run for models with dependent supports (None when every support is fixed).
     let private dynamicRun (key: RngKey) (latents: LatentSite[]) (m: Model<'T>) =
         if latents |> Array.exists (fun l -> l.Support.IsDependent) then
-            let _, proto = Model.run (Handlers.trace (Handlers.seed key m))
+            let _, proto = Traced.run key m
             let paramValues = Trace.parameters proto |> Array.map (fun s -> s.Name, s.Value.Value) |> Map.ofArray
             Some (fun us -> LogDensity.constrainedRun us paramValues key m)
         else None
@@ -107,7 +120,7 @@ module Guide =
         let pot = LogDensity.potential kp m
         let latents = pot.Latents
         // local latents inside subsampled plates would need per-batch guide parameters
-        let _, proto = Model.run (Handlers.trace (Handlers.seed kp m))
+        let _, proto = Traced.run kp m
         match Trace.latents proto |> Array.tryFind (fun s -> s.Plates |> List.exists (fun p -> p.SubsampleSize < p.Size)) with
         | Some s ->
             invalidArg "m" (sprintf "%A: latent site '%s' sits in the subsampled plate '%s'; autoguides cover global latents only (use a user guide for local latents)." kind s.Name (s.Plates |> List.find (fun p -> p.SubsampleSize < p.Size)).Name)
@@ -129,7 +142,7 @@ module Guide =
                         model {
                             let! loc = Model.param (l.Name + "_auto_loc") u0 Constraint.Real
                             let! scale = Model.param (l.Name + "_auto_scale") (Tensor.fullLike u0 0.1) Constraint.Positive
-                            let! u = Model.sample (l.Name + "_auto_unconstrained") (Dist.toEvent u0.Rank (Normal (loc, scale)))
+                            let! u = auxiliary (l.Name + "_auto_unconstrained") (Dist.toEvent u0.Rank (Normal (loc, scale)))
                             return! draws rest (u :: acc)
                         }
                 draws (List.ofArray (Array.zip latents start)) []
@@ -142,32 +155,32 @@ module Guide =
                         if l.Bijector = Bijector.Identity then
                             do! Model.sample l.Name q |> Model.map ignore
                         else
-                            let! u = Model.sample (l.Name + "_auto_unconstrained") q
+                            let! u = auxiliary (l.Name + "_auto_unconstrained") q
                             do! emitTransformed l u
                         return! rest
                     }) latents start (Model.ret ())
             | AutoGuideKind.AutoDiagonalNormal ->
                 model {
-                    let! loc = Model.param "auto_loc" (flatStart ()) Constraint.Real
+                    let! loc = flatLocation (flatStart ())
                     let! scale = Model.param "auto_scale" (Tensor.full [| d |] 0.1) Constraint.Positive
-                    let! u = Model.sample "_auto_latent" (Dist.toEvent 1 (Normal (loc, scale)))
+                    let! u = auxiliary "_auto_latent" (Dist.toEvent 1 (Normal (loc, scale)))
                     return! emitAll latents u
                 }
             | AutoGuideKind.AutoMultivariateNormal ->
                 model {
-                    let! loc = Model.param "auto_loc" (flatStart ()) Constraint.Real
+                    let! loc = flatLocation (flatStart ())
                     let! l = Model.param "auto_scale_tril" (Tensor.eye d * 0.1) Constraint.LowerCholesky
-                    let! u = Model.sample "_auto_latent" (MultivariateNormal (loc, l))
+                    let! u = auxiliary "_auto_latent" (MultivariateNormal (loc, l))
                     return! emitAll latents u
                 }
             | AutoGuideKind.AutoLowRankMultivariateNormal rank ->
                 let r = defaultArg rank (max 1 (int (Math.Round(sqrt (float d)))))
                 if r < 1 then invalidArg "kind" (sprintf "AutoLowRankMultivariateNormal: rank must be at least 1, got %d." r)
                 model {
-                    let! loc = Model.param "auto_loc" (flatStart ()) Constraint.Real
+                    let! loc = flatLocation (flatStart ())
                     let! w = Model.paramWith "auto_cov_factor" (fun k -> Rng.normal k [| d; r |] * (1.0 / sqrt (float r))) Constraint.Real
                     let! scale = Model.param "auto_scale" (Tensor.full [| d |] (0.1 * sqrt 0.5)) Constraint.Positive
-                    let! u = Model.sample "_auto_latent" (LowRankMultivariateNormal (loc, w * Tensor.unsqueeze -1 scale, scale * scale))
+                    let! u = auxiliary "_auto_latent" (LowRankMultivariateNormal (loc, w * Tensor.unsqueeze -1 scale, scale * scale))
                     return! emitAll latents u
                 }
             | AutoGuideKind.AutoDelta when dynamic.IsSome ->
@@ -199,7 +212,7 @@ module Guide =
             | AutoGuideKind.AutoLaplaceApproximation ->
                 // trained as MAP on unconstrained space; Guide.laplace turns it into a Normal afterwards
                 model {
-                    let! loc = Model.param "auto_loc" (flatStart ()) Constraint.Real
+                    let! loc = flatLocation (flatStart ())
                     return! emitAll latents loc
                 }
         { Name = name; Program = program; Latents = latents; Origin = GuideOrigin.Auto kind }
@@ -224,7 +237,7 @@ module Guide =
         let cov = Tensor.matmul lhInvT (Tensor.transpose lhInvT)
         let scaleTril = Tensor.cholesky ((cov + Tensor.transpose cov) * 0.5)
         let program = model {
-            let! u = Model.sample "_auto_latent" (MultivariateNormal (Tensor.detach loc, scaleTril))
+            let! u = auxiliary "_auto_latent" (MultivariateNormal (Tensor.detach loc, scaleTril))
             return! emitAll latents u
         }
         { Name = "AutoLaplaceApproximation"; Program = program; Latents = latents; Origin = GuideOrigin.Laplace }

@@ -99,8 +99,8 @@ type McmcResult =
       /// The model's deterministic sites (Model.deterministic) at every draw, shape [chains; draws; ...site shape].
       Deterministic: Map<string, Tensor>
       Flat: FlatMcmcRun
-      /// The gradient source's description ("tape", ...).
-      GradientKind: string
+      /// How the gradient source computed.
+      GradientKind: GradientKind
       MaxTreeDepth: int
       /// The target accept statistic of the adaptation.
       TargetAccept: float
@@ -296,7 +296,7 @@ module Mcmc =
 
     /// The discrete latent sites of a model (from one prior draw).
     let internal discreteLatents (key: RngKey) (m: Model<'T>) : string[] =
-        let _, tr = Model.run (Handlers.trace (Handlers.seed key m))
+        let _, tr = Traced.run key m
         Trace.latents tr |> Array.filter (fun s -> (Dist.support s.Dist.Value).IsDiscrete) |> Array.map (fun s -> s.Name)
 
     /// Per-scalar summaries of the draws (mean, sd, MCSE, 5/50/95 % quantiles, bulk and tail ESS, R̂),
@@ -313,24 +313,24 @@ module Mcmc =
 
     /// Stan's warnings for a run (divergences, tree depth, E-BFMI, R̂ > 1.01, ESS below 100 per chain); empty when all is well.
     /// With fewer than 4 draws per chain there are no split-chain diagnostics, and so no warnings.
-    let warnings (r: McmcResult) : string list =
-        if r.NumDraws < 4 then [] else Diagnostics.warningMessages (warningInput r)
+    let warnings (r: McmcResult) : DiagnosticWarning list =
+        if r.NumDraws < 4 then [] else Diagnostics.warnings (warningInput r)
 
     /// The model's deterministic sites at every draw: one model run per draw with the latents substituted
     /// (chains in parallel); empty when the model has none.
     let private deterministicDraws (o: McmcOptions) (m: Model<'T>) (draws: Map<string, Tensor>) : Map<string, Tensor> =
         let kRun = Rng.key o.Seed
-        let _, proto = Model.run (Handlers.trace (Handlers.seed kRun m))
+        let _, proto = Traced.run kRun m
         let names = proto.Sites |> Array.filter (fun s -> s.Kind = DeterministicSite) |> Array.map (fun s -> s.Name)
         if names.Length = 0 then Map.empty
         else
             let n = o.Samples
+            let merged = Draws.mergeChains draws
             let perChain =
                 forChains o.Parallel o.CancellationToken o.Chains (fun k ->
                     Array.init n (fun j ->
                         o.CancellationToken.ThrowIfCancellationRequested()
-                        let values = draws |> Map.map (fun _ d -> Tensor.select 0 j (Tensor.select 0 k d))
-                        let _, tr = Model.run (Handlers.trace (Handlers.seed (Rng.foldIn kRun (k * n + j)) (Handlers.substitute values m)))
+                        let tr = Draws.rerunAt kRun m merged (k * n + j)
                         names |> Array.map (fun name -> Tensor.toFloat64 (Tensor.detach (tr.Value name)))))
             names |> Array.mapi (fun i name ->
                 let shape = perChain.[0].[0].[i].Shape
@@ -356,7 +356,7 @@ module Mcmc =
         let source = o.Gradient p
         if source.Dim <> FlatPosition.dim p then
             invalidArg "options" (sprintf "MCMC: the gradient source has dimension %d but the model's latents have %d." source.Dim (FlatPosition.dim p))
-        o.Log (sprintf "Gradient: %s." source.Kind)
+        o.Log (sprintf "Gradient: %s." source.Kind.Text)
         let probe = source.Create()
         let inits = Array.init o.Chains (fun k -> initPosition o m p probe k)
         let flat = sampleFlat o source inits
@@ -385,11 +385,10 @@ module Mcmc =
               TargetAccept = o.TargetAccept; Seconds = sw.Elapsed.TotalSeconds }
         // the split-chain diagnostics need 4 draws per chain; a shorter run is returned without them
         if o.Samples >= 4 then
-            for w in warnings result do o.Log ("Warning: " + w)
+            for w in warnings result do o.Log ("Warning: " + w.Text)
         else
             o.Log (sprintf "Note: %d draws per chain are too few for the convergence diagnostics (they need at least 4)." o.Samples)
         result
 
     /// The draws with chains merged: shape [chains·draws; ...site shape] (for Fit.predictFromDraws).
-    let merged (r: McmcResult) : Map<string, Tensor> =
-        r.Draws |> Map.map (fun _ t -> Tensor.reshape (Array.append [| t.Shape.[0] * t.Shape.[1] |] t.Shape.[2..]) t)
+    let merged (r: McmcResult) : Map<string, Tensor> = Draws.mergeChains r.Draws

@@ -80,14 +80,14 @@ module Posterior =
     /// One run of the fitted guide, with the fitted values of the params it has.
     let private guideTrace (g: GuidePosterior) (key: RngKey) =
         let program = g.Guide.Program
-        let _, proto = Model.run (Handlers.trace (Handlers.seed key program))
+        let _, proto = Traced.run key program
         let guideParams = Trace.parameters proto |> Array.choose (fun s -> g.Params.TryFind s.Name |> Option.map (fun v -> s.Name, v)) |> Map.ofArray
-        Model.run (Handlers.trace (Handlers.seed key (Handlers.substitute guideParams program))) |> snd
+        Traced.atValues key guideParams program |> snd
 
     let private guideDraws (g: GuidePosterior) (key: RngKey) (n: int) : Map<string, Tensor> =
         let traces = Array.init n (fun i -> guideTrace g (Rng.foldIn key i))
         let latentNames =
-            traces.[0].Sites |> Array.filter (fun s -> s.Kind = SampleSite && not (s.Name.StartsWith "_auto") && not (s.Name.EndsWith "_auto_unconstrained")) |> Array.map (fun s -> s.Name)
+            traces.[0].Sites |> Array.filter (fun s -> s.Kind = SampleSite && s.Role <> GuideRole.Auxiliary) |> Array.map (fun s -> s.Name)
         latentNames |> Array.map (fun name -> name, traces |> Array.map (fun t -> Tensor.detach (t.Value name)) |> Tensor.stack 0) |> Map.ofArray
 
     let private checkDraws (what: string) (n: int) =
@@ -107,7 +107,7 @@ module Posterior =
     /// Draws of every latent site stacked on one first axis: `n` guide draws, or a sampler's kept draws
     /// with chains merged ([chains·draws; ...]; `n` applies to guides only).
     let draws (p: Posterior<'T>) (key: RngKey) (n: int) : Map<string, Tensor> =
-        chains p key n false |> Map.map (fun _ t -> Tensor.reshape (Array.append [| t.Shape.[0] * t.Shape.[1] |] t.Shape.[2..]) t)
+        chains p key n false |> Draws.mergeChains
 
     /// The element-wise posterior mean of every latent site (from `n` draws of a guide, or all of a sampler's).
     let mean (p: Posterior<'T>) (key: RngKey) (n: int) : Map<string, Tensor> =
@@ -128,7 +128,7 @@ module Posterior =
             { Name = name; Shape = t.Shape.[2..]; Elements = Diagnostics.summarizeSites (Map.ofList [ name, t ]) })
 
     /// Stan's warnings for a sampled posterior (divergences, tree depth, E-BFMI, R̂, ESS); none for a guide.
-    let warnings (p: Posterior<'T>) : string list =
+    let warnings (p: Posterior<'T>) : DiagnosticWarning list =
         match p.Source with
         | PosteriorSource.Guide _ -> []
         | PosteriorSource.Samples r -> Mcmc.warnings r
@@ -185,10 +185,7 @@ module Posterior =
         let covered = draws |> Map.keys |> Set.ofSeq
         Check.finiteData data
         let m = unobserve (modelFn data)
-        accumulate n keepSamples (fun i ->
-            let values = draws |> Map.map (fun _ d -> Tensor.select 0 i d)
-            let _, mt = Model.run (Handlers.trace (Handlers.seed (Rng.foldIn key i) (Handlers.substitute values m)))
-            mt, covered)
+        accumulate n keepSamples (fun i -> Draws.rerunAt key m draws i, covered)
 
     /// The posterior predictive on new data: for every site the model samples that the posterior does
     /// not cover, the mean and sd over `n` posterior draws (a guide's fresh draws, or `n` of a sampler's
@@ -206,9 +203,9 @@ module Posterior =
                 let kg, km = Rng.split (Rng.foldIn key i)
                 let gt = guideTrace g kg
                 let covered = gt.Sites |> Array.map (fun s -> s.Name) |> Set.ofArray
-                let _, probe = Model.run (Handlers.trace (Handlers.seed km (Handlers.replay gt m)))
+                let _, probe = Traced.run km (Handlers.replay gt m)
                 let mp = Trace.parameters probe |> Array.choose (fun s -> g.Params.TryFind s.Name |> Option.map (fun v -> s.Name, v)) |> Map.ofArray
-                let _, mt = Model.run (Handlers.trace (Handlers.seed km (Handlers.replay gt (Handlers.substitute mp m))))
+                let _, mt = Traced.run km (Handlers.replay gt (Handlers.substitute mp m))
                 mt, covered)
         | PosteriorSource.Samples _ ->
             let all = draws p key 1
@@ -216,6 +213,6 @@ module Posterior =
             let picked =
                 if n >= total then all
                 else
-                    let idx = Array.init n (fun i -> int (int64 i * int64 total / int64 n))
+                    let idx = Draws.evenlySpaced total n
                     all |> Map.map (fun _ t -> idx |> Array.map (fun j -> Tensor.select 0 j t) |> Tensor.stack 0)
             predictFromDraws p.Model picked key keepSamples data

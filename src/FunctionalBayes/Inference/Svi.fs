@@ -4,32 +4,6 @@ open System
 open System.Diagnostics
 open FunctionalBayes.Tensors
 
-/// Named data tensors whose first axis is the row (observation) axis.
-[<RequireQualifiedAccess>]
-module Data =
-
-    /// The common row count; raises naming the tensors whose lengths differ.
-    let rows (data: Map<string, Tensor>) : int =
-        if data.IsEmpty then invalidArg "data" "Data.rows: the data is empty; pass at least one tensor with a row axis."
-        let lens = data |> Map.toArray |> Array.map (fun (k, t) ->
-            if t.Rank < 1 then invalidArg "data" (sprintf "Data: '%s' is a scalar; data tensors need a row axis (bind constants in the model function instead)." k)
-            k, t.Shape.[0])
-        let _, n0 = lens.[0]
-        match lens |> Array.tryFind (fun (_, n) -> n <> n0) with
-        | Some (k, n) -> invalidArg "data" (sprintf "Inconsistent data lengths: '%s' has %d rows but '%s' has %d." (fst lens.[0]) n0 k n)
-        | None -> n0
-
-    /// The rows at the given int32 indices.
-    let take (idx: Tensor) (data: Map<string, Tensor>) = data |> Map.map (fun _ t -> Tensor.indexSelect 0 idx t)
-
-    /// Rows start .. start+count-1.
-    let slice (start: int) (count: int) (data: Map<string, Tensor>) = data |> Map.map (fun _ t -> Tensor.narrow 0 start count t)
-
-    /// Steps per epoch for a batch size: ceil(N / B).
-    let stepsPerEpoch (n: int) (batchSize: int) =
-        if batchSize < 1 then invalidArg "batchSize" (sprintf "batch size must be at least 1, got %d." batchSize)
-        (n + batchSize - 1) / batchSize
-
 /// What SVI needs: the model as a function of (batched) data, a guide, an optimizer and an ELBO.
 [<NoEquality; NoComparison>]
 type SviConfig<'T> =
@@ -171,8 +145,8 @@ module Svi =
     let init (cfg: SviConfig<'T>) (key: RngKey) (data: Map<string, Tensor>) : SviState =
         let k0, kRun = Rng.split key
         let kg, km = Rng.split k0
-        let _, gt = Model.run (Handlers.trace (Handlers.seed kg cfg.Guide.Program))
-        let _, mt = Model.run (Handlers.trace (Handlers.seed km (Handlers.replay gt (cfg.Model data))))
+        let _, gt = Traced.run kg cfg.Guide.Program
+        let _, mt = Traced.run km (Handlers.replay gt (cfg.Model data))
         let ps = Array.append (Trace.parameters gt |> Array.map (fun s -> s, true)) (Trace.parameters mt |> Array.map (fun s -> s, false))
         let unconstrained = ps |> Array.map (fun (s, _) -> Bijector.inverse (Constraint.bijector s.Constraint) s.Value.Value |> Tensor.detach)
         { Names = ps |> Array.map (fun (s, _) -> s.Name)
@@ -237,7 +211,7 @@ module Svi =
         for j in 0 .. particles - 1 do
             if err.IsNone then
                 let kg, _ = Rng.split (Rng.foldIn key j)
-                let _, gt = Model.run (Handlers.trace (Handlers.seed kg (Handlers.substitute g cfg.Guide.Program)))
+                let _, gt = Traced.atValues kg g cfg.Guide.Program
                 let acc = ResizeArray()
                 for s in gt.Sites do
                     if err.IsNone then
