@@ -3,6 +3,17 @@ namespace FunctionalBayes
 open System
 open FunctionalBayes.Tensors
 
+/// A category id that is not an integer in 0..K−1 (raised by the categorical layers): it carries the row,
+/// the value and the ids it was found in, so that a fit can name the data key they came from.
+type CategoryIdException(message: string, row: int, value: float, ids: Tensor) =
+    inherit ArgumentException(message)
+    /// The row of the bad id.
+    member _.Row = row
+    /// The bad id.
+    member _.Value = value
+    /// The ids as the layer was given them.
+    member _.Ids = ids
+
 /// Checks of data before any work starts: fitting (SVI, MCMC), prediction and export call these, so
 /// bad data gets an error that names the data key or site, the row (and column), the value and what was
 /// expected, instead of a diverged loss later.
@@ -98,3 +109,21 @@ module Check =
         finiteData data
         let _, tr = Model.run (Handlers.trace (Handlers.seed (Rng.key 0UL) m))
         observedSites tr
+
+    /// Refuses data with no rows (a fit to them would return the prior and report success), naming the key.
+    let someRows (what: string) (data: Map<string, Tensor>) : unit =
+        for KeyValue (k, t) in data do
+            if t.Rank >= 1 && t.Shape.[0] = 0 then
+                invalidArg "data" (sprintf "%s: data key '%s' has 0 rows (shape %s); a fit to no data would only return the prior. Pass at least one row." what k (Shape.format t.Shape))
+
+    /// Runs `f` (building and checking a model on the data); a category id outside its layer's range is
+    /// reported with the data key it came from (the key whose values are the layer's ids), its row and value.
+    let namingDataKeys (data: Map<string, Tensor>) (f: unit -> 'a) : 'a =
+        try f ()
+        with :? CategoryIdException as e ->
+            let ids = Tensor.toArray (Tensor.cast Float64 e.Ids)
+            let source =
+                data |> Map.tryFindKey (fun _ t -> not (isNull t) && t.Size = ids.Length && Tensor.toArray (Tensor.cast Float64 t) = ids)
+            match source with
+            | Some k -> raise (ArgumentException(sprintf "Data '%s', row %d: %s" k e.Row e.Message, e))
+            | None -> reraise ()
