@@ -3,17 +3,6 @@ namespace FunctionalBayes
 open System
 open FunctionalBayes.Tensors
 
-/// A category id that is not an integer in 0..K−1 (raised by the categorical layers): it carries the row,
-/// the value and the ids it was found in, so that a fit can name the data key they came from.
-type CategoryIdException(message: string, row: int, value: float, ids: Tensor) =
-    inherit ArgumentException(message)
-    /// The row of the bad id.
-    member _.Row = row
-    /// The bad id.
-    member _.Value = value
-    /// The ids as the layer was given them.
-    member _.Ids = ids
-
 /// Checks of data before any work starts: fitting (SVI, MCMC), prediction and export call these, so
 /// bad data gets an error that names the data key or site, the row (and column), the value and what was
 /// expected, instead of a diverged loss later.
@@ -116,14 +105,25 @@ module Check =
             if t.Rank >= 1 && t.Shape.[0] = 0 then
                 invalidArg "data" (sprintf "%s: data key '%s' has 0 rows (shape %s); a fit to no data would only return the prior. Pass at least one row." what k (Shape.format t.Shape))
 
+    /// The key of ArgumentException.Data under which the categorical layers leave (row, value, ids) of a
+    /// bad category id, so that a fit can name the data key the ids came from.
+    let internal categoryIdKey = "FunctionalBayes.CategoryId"
+
+    /// An ArgumentException for a bad category id, carrying its row, value and the ids tensor.
+    let internal categoryIdError (message: string) (row: int) (value: float) (ids: Tensor) : exn =
+        let e = ArgumentException(message)
+        e.Data.[categoryIdKey] <- box (row, value, ids)
+        e :> exn
+
     /// Runs `f` (building and checking a model on the data); a category id outside its layer's range is
     /// reported with the data key it came from (the key whose values are the layer's ids), its row and value.
     let namingDataKeys (data: Map<string, Tensor>) (f: unit -> 'a) : 'a =
         try f ()
-        with :? CategoryIdException as e ->
-            let ids = Tensor.toArray (Tensor.cast Float64 e.Ids)
+        with :? ArgumentException as e when e.Data.Contains categoryIdKey ->
+            let row, _, ids = unbox<int * float * Tensor> e.Data.[categoryIdKey]
+            let idValues = Tensor.toArray (Tensor.cast Float64 ids)
             let source =
-                data |> Map.tryFindKey (fun _ t -> not (isNull t) && t.Size = ids.Length && Tensor.toArray (Tensor.cast Float64 t) = ids)
+                data |> Map.tryFindKey (fun _ t -> not (isNull t) && t.Size = idValues.Length && Tensor.toArray (Tensor.cast Float64 t) = idValues)
             match source with
-            | Some k -> raise (ArgumentException(sprintf "Data '%s', row %d: %s" k e.Row e.Message, e))
+            | Some k -> raise (ArgumentException(sprintf "Data '%s', row %d: %s" k row e.Message, e))
             | None -> reraise ()

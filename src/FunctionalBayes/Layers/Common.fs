@@ -28,12 +28,12 @@ module internal LayerCommon =
                 let v = Tensor.toArray ids
                 match v |> Array.tryFindIndex (fun a -> a <> Math.Floor a) with
                 | Some row ->
-                    raise (CategoryIdException(sprintf "%s: row %d of %s is %g; category ids must be integers in 0..%d." layer row what v.[row] (numCategories - 1), row, v.[row], x))
+                    raise (Check.categoryIdError (sprintf "%s: row %d of %s is %g; category ids must be integers in 0..%d." layer row what v.[row] (numCategories - 1)) row v.[row] x)
                 | None -> Tensor.cast Int32 ids
         let ints = Tensor.toInts ids
         match ints |> Array.tryFindIndex (fun i -> i < 0 || i >= numCategories) with
         | Some row ->
-            raise (CategoryIdException(sprintf "%s: row %d of %s is category id %d, outside 0..%d (%d categories)." layer row what ints.[row] (numCategories - 1) numCategories, row, float ints.[row], x))
+            raise (Check.categoryIdError (sprintf "%s: row %d of %s is category id %d, outside 0..%d (%d categories)." layer row what ints.[row] (numCategories - 1) numCategories) row (float ints.[row]) x)
         | None -> ids
 
     let positiveInt (layer: string) (what: string) (v: int) =
