@@ -406,7 +406,7 @@ module Export =
             let ins = Array.map2 nameOf n2.Inputs n3.Inputs
             let a2 = sizeAttrs n2.Op
             let a3 = sizeAttrs n3.Op
-            let out = emit builder opts n2.Op ins (n2.Inputs |> Array.map (shapeOf g2)) (Array.map2 affineOf a2 a3)
+            let emitOp (ins: string[]) = emit builder opts n2.Op ins (n2.Inputs |> Array.map (shapeOf g2)) (Array.map2 affineOf a2 a3)
             valueNames.[i] <-
                 match n2.Op with
                 | Gather 0 when n2.Dtype.IsFloat ->
@@ -417,17 +417,21 @@ module Export =
                     match inputOf src2 with
                     | Some j -> idRanges.[j] <- (match idRanges.TryGetValue j with | true, k0 -> min k0 k | _ -> k)
                     | None -> ()
-                    let v = nameOf src2 src3
-                    let v = if dtypeOf src2 = n2.Dtype || (dtypeOf src2).IsFloat then v else builder.Node("Cast", [ v ], [ attrInt "to" (int64 (int (elemType opts n2.Dtype))) ])
                     let node op inputs = builder.Node(op, inputs, [])
+                    let v = nameOf src2 src3
+                    let v = if (dtypeOf src2).IsFloat then v else builder.Node("Cast", [ v ], [ attrInt "to" (int64 (int (elemType opts n2.Dtype))) ])
                     let inRange = node "And" [ node "GreaterOrEqual" [ v; builder.ScalarFloat 0.0 ]; node "Less" [ v; builder.ScalarFloat (float k) ] ]
                     let valid = node "And" [ inRange; node "Equal" [ v; node "Floor" [ v ] ] ]
+                    // an invalid id reads row 0 (Gather refuses ids beyond the table) and is then made NaN
+                    let zero = builder.Initializer(constantTensor opts (Tensor.reshape [||] (Tensor.ofInts [| 0 |])))
+                    let safeIds = node "Where" [ valid; ins.[1]; zero ]
+                    let out = emitOp [| ins.[0]; safeIds |]
                     let nanOrZero = node "Where" [ valid; builder.ScalarFloat 0.0; builder.ScalarFloat nan ]
                     let idxRank = (shapeOf g2 n2.Inputs.[1]).Length
                     let extra = n2.Shape.Length - idxRank
                     let mask = if extra = 0 then nanOrZero else node "Unsqueeze" [ nanOrZero; builder.Ints (Array.init extra (fun e -> int64 (idxRank + e))) ]
                     node "Add" [ out; mask ]
-                | _ -> out
+                | _ -> emitOp ins
         let valueInfo (name: string) (dt: Dtype) (s2: int[]) (s3: int[]) =
             let tt = Onnx.TypeProto.Types.Tensor(ElemType = int (elemType opts dt), Shape = Onnx.TensorShapeProto())
             for d in 0 .. s2.Length - 1 do
