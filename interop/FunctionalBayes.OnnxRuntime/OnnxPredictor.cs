@@ -129,35 +129,28 @@ public sealed partial class OnnxPredictor : IDisposable
             }
         }
 
+        void All<T>(T[] values)
+            where T : System.Numerics.INumberBase<T>
+        {
+            for (var i = 0; i < values.Length; i++)
+            {
+                Check(i, double.CreateTruncating(values[i]));
+            }
+        }
+
         switch (data)
         {
             case float[] f:
-                for (var i = 0; i < f.Length; i++)
-                {
-                    Check(i, f[i]);
-                }
-
+                All(f);
                 break;
             case double[] d:
-                for (var i = 0; i < d.Length; i++)
-                {
-                    Check(i, d[i]);
-                }
-
+                All(d);
                 break;
             case int[] n:
-                for (var i = 0; i < n.Length; i++)
-                {
-                    Check(i, n[i]);
-                }
-
+                All(n);
                 break;
             case long[] l:
-                for (var i = 0; i < l.Length; i++)
-                {
-                    Check(i, l[i]);
-                }
-
+                All(l);
                 break;
         }
     }

@@ -1,41 +1,20 @@
 using System.Diagnostics;
-using System.Runtime.CompilerServices;
 using System.Net;
+using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
 using FunctionalBayes.Serving;
-using Microsoft.AspNetCore.Builder;
-using DataType = Onnx.TensorProto.Types.DataType;
 
 namespace FunctionalBayes.OnnxRuntime.Tests;
 
 /// <summary>Issue 23, finding 7: the Serving example is bounded. It runs alone (it measures the process's RSS).</summary>
 [Collection(nameof(MemoryCollection))]
-public sealed class ServingLimitTests : IAsyncLifetime
+public sealed class ServingLimitTests(ServingFixture fixture) : IClassFixture<ServingFixture>, IDisposable
 {
-    private readonly string modelPath = TestModels.WriteTemp(TestModels.Tanh(DataType.Float, softmax: true));
-    private readonly HttpClient client = new() { Timeout = TimeSpan.FromSeconds(150) };
-    private WebApplication? app;
+    // the example's defaults (ServingFixture gives no limits); a client with room for the slow large requests
+    private readonly HttpClient client = new() { BaseAddress = fixture.Client.BaseAddress, Timeout = TimeSpan.FromSeconds(150) };
 
-    public async Task InitializeAsync()
-    {
-        // the example's defaults: no limits given
-        app = ServingApp.Build(modelPath, "http://127.0.0.1:0");
-        await app.StartAsync();
-        client.BaseAddress = new Uri(ServingApp.GetListeningUrl(app));
-    }
-
-    public async Task DisposeAsync()
-    {
-        client.Dispose();
-        if (app is not null)
-        {
-            await app.StopAsync();
-            await app.DisposeAsync();
-        }
-
-        File.Delete(modelPath);
-    }
+    public void Dispose() => client.Dispose();
 
     /// <summary>A body of <paramref name="rows"/> rows of five numbers, 12 bytes a row.</summary>
     private static byte[] Rows(int rows)
