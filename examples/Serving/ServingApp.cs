@@ -8,6 +8,20 @@ namespace FunctionalBayes.Serving;
 public sealed class ServingConfigurationException(string message, Exception? innerException = null)
     : Exception(message, innerException);
 
+/// <summary>How much one request may ask of the server.</summary>
+/// <param name="MaxRows">The most rows (first-axis entries) of any input in one request; more is answered with 413. The
+/// default, 1,000,000 rows, keeps a request of a few float columns to a few hundred MB while it is parsed and run, so
+/// that a handful of concurrent requests fit a 24 GB host with room to spare.</param>
+/// <param name="MaxBodyBytes">The largest request body; a larger one is answered with 413 before it is read. Default 64 MB.</param>
+public sealed record ServingLimits(long MaxRows = ServingLimits.DefaultMaxRows, long MaxBodyBytes = ServingLimits.DefaultMaxBodyBytes)
+{
+    /// <summary>The default row limit.</summary>
+    public const long DefaultMaxRows = 1_000_000;
+
+    /// <summary>The default body limit (64 MB).</summary>
+    public const long DefaultMaxBodyBytes = 64L * 1024 * 1024;
+}
+
 /// <summary>
 /// An ASP.NET Core minimal API that serves one ONNX model:
 /// <c>GET /health</c>, <c>GET /model</c> and <c>POST /predict</c>.
@@ -17,7 +31,9 @@ public sealed class ServingConfigurationException(string message, Exception? inn
 /// that follow the input's shape (rows of numbers for a rank-2 input, a flat array for a rank-1 input), and answers
 /// with one key per model output in the same form. Every problem with a request (empty or malformed body, unknown
 /// or missing input, ragged rows, wrong row length, non-numeric values, anything the model rejects) is answered with
-/// 400 and a ProblemDetails JSON body naming the problem.
+/// 400 and a ProblemDetails JSON body naming the problem; a body above the limit or an input with more rows than the
+/// limit (<see cref="ServingLimits"/>) with 413. Inputs are checked against the model's valid values (category ids,
+/// finite numbers) before it runs.
 /// </remarks>
 public static class ServingApp
 {
@@ -35,26 +51,30 @@ public static class ServingApp
         if (string.IsNullOrWhiteSpace(modelPath))
         {
             throw new ServingConfigurationException(
-                "Usage: dotnet run --project examples/Serving -- --model path/to/model.onnx [--urls http://127.0.0.1:5000]");
+                "Usage: dotnet run --project examples/Serving -- --model path/to/model.onnx [--maxRows 1000000] [--maxBodyBytes 67108864] [--urls http://127.0.0.1:5000]");
         }
 
-        return Configure(builder, modelPath, null);
+        var limits = new ServingLimits(
+            long.TryParse(builder.Configuration["maxRows"], out var rows) ? rows : ServingLimits.DefaultMaxRows,
+            long.TryParse(builder.Configuration["maxBodyBytes"], out var bytes) ? bytes : ServingLimits.DefaultMaxBodyBytes);
+        return Configure(builder, modelPath, null, limits);
     }
 
     /// <summary>Builds the app for one model listening on one URL (use port 0 to pick a free port).</summary>
     /// <param name="modelPath">The <c>.onnx</c> file to serve.</param>
     /// <param name="url">The URL to listen on, such as <c>http://127.0.0.1:0</c>.</param>
     /// <param name="options">The predictor options; defaults when <see langword="null"/>.</param>
+    /// <param name="limits">The request limits; <see cref="ServingLimits"/>' defaults when <see langword="null"/>.</param>
     /// <returns>The app, not yet started. After <c>StartAsync</c>, <see cref="GetListeningUrl"/> gives the bound address.</returns>
     /// <exception cref="ServingConfigurationException">The model could not be loaded.</exception>
-    public static WebApplication Build(string modelPath, string url, PredictorOptions? options = null)
+    public static WebApplication Build(string modelPath, string url, PredictorOptions? options = null, ServingLimits? limits = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(modelPath);
         ArgumentException.ThrowIfNullOrEmpty(url);
         var builder = WebApplication.CreateBuilder();
         builder.WebHost.UseUrls(url);
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        return Configure(builder, modelPath, options);
+        return Configure(builder, modelPath, options, limits ?? new ServingLimits());
     }
 
     /// <summary>The first address the started app listens on (with the real port when port 0 was asked for).</summary>
@@ -66,8 +86,14 @@ public static class ServingApp
         return app.Urls.First();
     }
 
-    private static WebApplication Configure(WebApplicationBuilder builder, string modelPath, PredictorOptions? options)
+    private static WebApplication Configure(WebApplicationBuilder builder, string modelPath, PredictorOptions? options, ServingLimits limits)
     {
+        if (limits.MaxRows < 1 || limits.MaxBodyBytes < 1)
+        {
+            throw new ServingConfigurationException($"The request limits must be positive; got {limits}.");
+        }
+
+        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = limits.MaxBodyBytes);
         OnnxPredictor predictor;
         try
         {
@@ -93,7 +119,7 @@ public static class ServingApp
             metadata = p.Metadata,
             runtimeVersion = p.RuntimeVersion,
         }));
-        app.MapPost("/predict", (HttpRequest request, OnnxPredictor p, CancellationToken cancel) => PredictAsync(request, p, cancel));
+        app.MapPost("/predict", (HttpRequest request, OnnxPredictor p, CancellationToken cancel) => PredictAsync(request, p, limits, cancel));
         return app;
     }
 
@@ -106,10 +132,32 @@ public static class ServingApp
         shapeText = info.ShapeText,
     };
 
-    private static async Task<IResult> PredictAsync(HttpRequest request, OnnxPredictor predictor, CancellationToken cancel)
+    private static async Task<IResult> PredictAsync(HttpRequest request, OnnxPredictor predictor, ServingLimits limits, CancellationToken cancel)
     {
-        using var body = new MemoryStream();
-        await request.Body.CopyToAsync(body, cancel);
+        if (request.ContentLength > limits.MaxBodyBytes)
+        {
+            return TooLarge(request.ContentLength.Value, limits);
+        }
+
+        using var body = new MemoryStream(request.ContentLength is { } length ? (int)length : 0);
+        try
+        {
+            await request.Body.CopyToAsync(body, cancel);
+        }
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            return TooLarge(null, limits);
+        }
+
+        // rows are counted by a streaming pass before any tree of the document is built
+        if (TooManyRows(body.GetBuffer().AsSpan(0, (int)body.Length), limits.MaxRows) is { } rows)
+        {
+            return Results.Problem(
+                title: "Too many rows",
+                detail: $"Input '{rows.Input}' has {rows.Count} rows; this server takes at most {limits.MaxRows} rows per request (maxRows). Split the request.",
+                statusCode: StatusCodes.Status413PayloadTooLarge);
+        }
+
         if (body.Length == 0)
         {
             return BadRequest("Empty request body", "The request body is empty. Send a JSON object with one key per model input, "
@@ -193,6 +241,60 @@ public static class ServingApp
 
             return Results.Bytes(buffer.WrittenMemory.ToArray(), "application/json");
         }
+    }
+
+    private static IResult TooLarge(long? length, ServingLimits limits) =>
+        Results.Problem(
+            title: "Request body too large",
+            detail: (length is { } n ? $"The request body has {n} bytes; " : "The request body is larger than the limit; ")
+                + $"this server takes at most {limits.MaxBodyBytes} bytes (maxBodyBytes). Split the request.",
+            statusCode: StatusCodes.Status413PayloadTooLarge);
+
+    /// <summary>The first input with more than <paramref name="maxRows"/> rows (elements of its outer array), from one
+    /// forward pass of a <see cref="Utf8JsonReader"/> that allocates nothing; malformed JSON is left to the parser,
+    /// which names the problem.</summary>
+    private static (string Input, long Count)? TooManyRows(ReadOnlySpan<byte> json, long maxRows)
+    {
+        var reader = new Utf8JsonReader(json, new JsonReaderOptions { AllowTrailingCommas = false });
+        string? property = null;
+        long count = 0;
+        try
+        {
+            while (reader.Read())
+            {
+                switch (reader.TokenType)
+                {
+                    case JsonTokenType.PropertyName when reader.CurrentDepth == 1:
+                        property = reader.GetString();
+                        count = 0;
+                        break;
+                    case JsonTokenType.StartArray or JsonTokenType.StartObject when reader.CurrentDepth == 2 && property is not null:
+                    case JsonTokenType.Number or JsonTokenType.String or JsonTokenType.True or JsonTokenType.False or JsonTokenType.Null
+                        when reader.CurrentDepth == 2 && property is not null:
+                        if (++count > maxRows)
+                        {
+                            // finish counting this input's rows without building anything
+                            while (reader.Read() && reader.CurrentDepth >= 2)
+                            {
+                                if (reader.CurrentDepth == 2 && reader.TokenType is not (JsonTokenType.EndArray or JsonTokenType.EndObject))
+                                {
+                                    count++;
+                                }
+                            }
+
+                            return (property, count);
+                        }
+
+                        break;
+                }
+            }
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+
+        return null;
     }
 
     private static IResult BadRequest(string title, string detail) =>

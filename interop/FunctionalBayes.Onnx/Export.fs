@@ -330,6 +330,21 @@ module Export =
         | null -> string (a.GetName().Version)
         | v -> v.InformationalVersion
 
+    /// The metadata key of the inputs' valid values: a JSON object with one entry per input, its dtype, that
+    /// it must be finite, and for category ids that they are integers in min..max. The ONNX Runtime predictor
+    /// checks inputs against it, as the library checks data.
+    [<Literal>]
+    let ValidInputsKey = "functionalbayes.inputs.valid"
+    let private validInputsKey = ValidInputsKey
+
+    let private validInputsJson (opts: ExportOptions) (names: string[]) (dtypes: Dtype[]) (idRanges: Dictionary<int, int>) =
+        let entries =
+            names |> Array.mapi (fun i name ->
+                let dt = match elemType opts dtypes.[i] with Onnx.TensorProto.Types.DataType.Double -> "float64" | Onnx.TensorProto.Types.DataType.Float -> "float32" | Onnx.TensorProto.Types.DataType.Int32 -> "int32" | _ -> "bool"
+                let ids = match idRanges.TryGetValue i with | true, k -> sprintf ", \"integer\": true, \"min\": 0, \"max\": %d" (k - 1) | _ -> ""
+                sprintf "%s: {\"dtype\": \"%s\", \"finite\": true%s}" (Text.Json.JsonSerializer.Serialize name) dt ids)
+        "{" + String.Join(", ", entries) + "}"
+
     /// The ONNX model of any tensor function of batch inputs (rows on the first axis): `f` is traced at
     /// the example inputs of 2 rows and of 3 rows, and every size that changes with the batch becomes
     /// the symbolic batch dimension. The graph's inputs are `inputNames` (the first gives the batch
@@ -367,6 +382,27 @@ module Export =
             | GraphInput i -> g.InputShapes.[i]
             | GraphNode i -> g.Nodes.[i].Shape
             | GraphConstant t -> t.Shape
+        let dtypeOf (v: GraphValue) =
+            match v with
+            | GraphInput j -> g2.InputDtypes.[j]
+            | GraphNode j -> g2.Nodes.[j].Dtype
+            | GraphConstant t -> t.Dtype
+        // the value an index was cast from (ids given as floats), else the index itself
+        let castSource (v: GraphValue) =
+            match v with
+            | GraphNode j -> (match g2.Nodes.[j].Op with Cast Int32 -> g2.Nodes.[j].Inputs.[0], g3.Nodes.[j].Inputs.[0] | _ -> v, v)
+            | GraphInput _ | GraphConstant _ -> v, v
+        // the graph input a value is a reshaped or cast copy of
+        let rec inputOf (v: GraphValue) =
+            match v with
+            | GraphInput j -> Some j
+            | GraphNode j ->
+                match g2.Nodes.[j].Op with
+                | Cast _ | Reshape _ | StopGradient -> inputOf g2.Nodes.[j].Inputs.[0]
+                | _ -> None
+            | GraphConstant _ -> None
+        // ids per input: the smallest table they index (integer ids in 0..K−1)
+        let idRanges = Dictionary<int, int>()
         for i in 0 .. g2.Nodes.Length - 1 do
             let n2 = g2.Nodes.[i]
             let n3 = g3.Nodes.[i]
@@ -374,7 +410,32 @@ module Export =
             let ins = Array.map2 nameOf n2.Inputs n3.Inputs
             let a2 = sizeAttrs n2.Op
             let a3 = sizeAttrs n3.Op
-            valueNames.[i] <- emit builder opts n2.Op ins (n2.Inputs |> Array.map (shapeOf g2)) (Array.map2 affineOf a2 a3)
+            let emitOp (ins: string[]) = emit builder opts n2.Op ins (n2.Inputs |> Array.map (shapeOf g2)) (Array.map2 affineOf a2 a3)
+            valueNames.[i] <-
+                match n2.Op with
+                | Gather 0 when n2.Dtype.IsFloat ->
+                    // the library refuses an id that is not an integer in 0..K−1; the graph answers NaN for it,
+                    // never another group's value (ONNX's Gather takes −1 as the last row, Cast truncates 1.5)
+                    let k = (shapeOf g2 n2.Inputs.[0]).[0]
+                    let src2, src3 = castSource n2.Inputs.[1]
+                    match inputOf src2 with
+                    | Some j -> idRanges.[j] <- (match idRanges.TryGetValue j with | true, k0 -> min k0 k | _ -> k)
+                    | None -> ()
+                    let node op inputs = builder.Node(op, inputs, [])
+                    let v = nameOf src2 src3
+                    let v = if (dtypeOf src2).IsFloat then v else builder.Node("Cast", [ v ], [ attrInt "to" (int64 (int (elemType opts n2.Dtype))) ])
+                    let inRange = node "And" [ node "GreaterOrEqual" [ v; builder.ScalarFloat 0.0 ]; node "Less" [ v; builder.ScalarFloat (float k) ] ]
+                    let valid = node "And" [ inRange; node "Equal" [ v; node "Floor" [ v ] ] ]
+                    // an invalid id reads row 0 (Gather refuses ids beyond the table) and is then made NaN
+                    let zero = builder.Initializer(constantTensor opts (Tensor.reshape [||] (Tensor.ofInts [| 0 |])))
+                    let safeIds = node "Where" [ valid; ins.[1]; zero ]
+                    let out = emitOp [| ins.[0]; safeIds |]
+                    let nanOrZero = node "Where" [ valid; builder.ScalarFloat 0.0; builder.ScalarFloat nan ]
+                    let idxRank = (shapeOf g2 n2.Inputs.[1]).Length
+                    let extra = n2.Shape.Length - idxRank
+                    let mask = if extra = 0 then nanOrZero else node "Unsqueeze" [ nanOrZero; builder.Ints (Array.init extra (fun e -> int64 (idxRank + e))) ]
+                    node "Add" [ out; mask ]
+                | _ -> emitOp ins
         let valueInfo (name: string) (dt: Dtype) (s2: int[]) (s3: int[]) =
             let tt = Onnx.TypeProto.Types.Tensor(ElemType = int (elemType opts dt), Shape = Onnx.TensorShapeProto())
             for d in 0 .. s2.Length - 1 do
@@ -400,6 +461,7 @@ module Export =
         graph.Output.AddRange outputs
         let m = Onnx.ModelProto(IrVersion = opts.IrVersion, ModelVersion = 1L, ProducerName = "FunctionalBayes", ProducerVersion = assemblyVersion (), Graph = graph)
         m.OpsetImport.Add(Onnx.OperatorSetIdProto(Domain = "", Version = opts.Opset))
+        m.MetadataProps.Add(Onnx.StringStringEntryProto(Key = validInputsKey, Value = validInputsJson opts names g2.InputDtypes idRanges))
         m
 
     /// Adds a metadata entry (key, value) to an ONNX model.

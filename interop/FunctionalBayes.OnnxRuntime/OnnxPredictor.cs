@@ -1,5 +1,6 @@
 using System.Collections.ObjectModel;
 using System.Globalization;
+using System.Text.Json;
 using System.Text.RegularExpressions;
 using Ort = Microsoft.ML.OnnxRuntime;
 
@@ -33,6 +34,7 @@ public sealed partial class OnnxPredictor : IDisposable
     private readonly string[] outputNames;
     private readonly string[][] singleInputName;
     private readonly string[] firstOutputName;
+    private readonly InputRule?[] inputRules;
     private int references = 1;
     private int disposed;
 
@@ -55,7 +57,102 @@ public sealed partial class OnnxPredictor : IDisposable
         Inputs = new ReadOnlyCollection<TensorInfo>(inputs);
         Outputs = new ReadOnlyCollection<TensorInfo>(outputs);
         Metadata = ReadMetadata(session.ModelMetadata);
+        inputRules = ReadInputRules(Metadata, inputs);
         runOptions = new Ort.RunOptions();
+    }
+
+    /// <summary>The metadata key under which FunctionalBayes' exporter writes the inputs' valid values (JSON: per
+    /// input its dtype, that it is finite, and for category ids integer min..max).</summary>
+    public const string ValidInputsKey = "functionalbayes.inputs.valid";
+
+    /// <summary>What one input may hold, from the model's <see cref="ValidInputsKey"/> metadata.</summary>
+    private sealed record InputRule(bool Finite, bool Integer, double Min, double Max);
+
+    private static InputRule?[] ReadInputRules(ModelMetadata metadata, TensorInfo[] inputs)
+    {
+        var rules = new InputRule?[inputs.Length];
+        if (!metadata.CustomMetadata.TryGetValue(ValidInputsKey, out var json))
+        {
+            return rules;
+        }
+
+        try
+        {
+            using var document = JsonDocument.Parse(json);
+            for (var i = 0; i < inputs.Length; i++)
+            {
+                if (!document.RootElement.TryGetProperty(inputs[i].Name, out var entry))
+                {
+                    continue;
+                }
+
+                var finite = entry.TryGetProperty("finite", out var f) && f.ValueKind == JsonValueKind.True;
+                var integer = entry.TryGetProperty("integer", out var n) && n.ValueKind == JsonValueKind.True;
+                var min = entry.TryGetProperty("min", out var lo) ? lo.GetDouble() : double.NegativeInfinity;
+                var max = entry.TryGetProperty("max", out var hi) ? hi.GetDouble() : double.PositiveInfinity;
+                rules[i] = new InputRule(finite, integer, min, max);
+            }
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
+        {
+            throw new InvalidDataException($"The model's '{ValidInputsKey}' metadata is not valid JSON of the exporter's form: {e.Message}", e);
+        }
+
+        return rules;
+    }
+
+    /// <summary>Refuses what the library refuses: a non-finite value, or a category id that is not an integer in its
+    /// range (the exported graph would answer NaN for it).</summary>
+    private void CheckValues(string name, int index, Array data, long[] shape)
+    {
+        if (inputRules[index] is not { } rule)
+        {
+            return;
+        }
+
+        var perRow = shape.Length <= 1 ? 1L : shape.Skip(1).Aggregate(1L, (a, b) => a * b);
+        void Refuse(long at, double value, string what) =>
+            throw new InvalidModelInputException(
+                name,
+                $"Input '{name}' holds {value.ToString(System.Globalization.CultureInfo.InvariantCulture)} at row {at / Math.Max(perRow, 1)}"
+                + (perRow > 1 ? $", column {at % perRow}" : string.Empty) + $"; {what}.");
+        void Check(long at, double v)
+        {
+            if (rule.Finite && !double.IsFinite(v))
+            {
+                Refuse(at, v, "the model takes finite numbers only");
+            }
+
+            if (rule.Integer && (v != Math.Floor(v) || v < rule.Min || v > rule.Max))
+            {
+                Refuse(at, v, $"the model takes integer category ids in {rule.Min}..{rule.Max}");
+            }
+        }
+
+        void All<T>(T[] values)
+            where T : System.Numerics.INumberBase<T>
+        {
+            for (var i = 0; i < values.Length; i++)
+            {
+                Check(i, double.CreateTruncating(values[i]));
+            }
+        }
+
+        switch (data)
+        {
+            case float[] f:
+                All(f);
+                break;
+            case double[] d:
+                All(d);
+                break;
+            case int[] n:
+                All(n);
+                break;
+            case long[] l:
+                All(l);
+                break;
+        }
     }
 
     /// <summary>The model's inputs, in the model's order.</summary>
@@ -315,6 +412,7 @@ public sealed partial class OnnxPredictor : IDisposable
             return typed;
         }
 
+        CheckValues(inputName, 0, data, shape);
         AddReference();
         try
         {
@@ -417,6 +515,7 @@ public sealed partial class OnnxPredictor : IDisposable
                 }
             }
 
+            CheckValues(name, index, array.Data, array.ShapeArray);
             order[k] = index;
             arrays[k] = array;
             k++;

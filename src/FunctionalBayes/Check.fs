@@ -98,3 +98,32 @@ module Check =
         finiteData data
         let _, tr = Traced.run (Rng.key 0UL) m
         observedSites tr
+
+    /// Refuses data with no rows (a fit to them would return the prior and report success), naming the key.
+    let someRows (what: string) (data: Map<string, Tensor>) : unit =
+        for KeyValue (k, t) in data do
+            if t.Rank >= 1 && t.Shape.[0] = 0 then
+                invalidArg "data" (sprintf "%s: data key '%s' has 0 rows (shape %s); a fit to no data would only return the prior. Pass at least one row." what k (Shape.format t.Shape))
+
+    /// The key of ArgumentException.Data under which the categorical layers leave (row, value, ids) of a
+    /// bad category id, so that a fit can name the data key the ids came from.
+    let internal categoryIdKey = "FunctionalBayes.CategoryId"
+
+    /// An ArgumentException for a bad category id, carrying its row, value and the ids tensor.
+    let internal categoryIdError (message: string) (row: int) (value: float) (ids: Tensor) : exn =
+        let e = ArgumentException(message)
+        e.Data.[categoryIdKey] <- box (row, value, ids)
+        e :> exn
+
+    /// Runs `f` (building and checking a model on the data); a category id outside its layer's range is
+    /// reported with the data key it came from (the key whose values are the layer's ids), its row and value.
+    let namingDataKeys (data: Map<string, Tensor>) (f: unit -> 'a) : 'a =
+        try f ()
+        with :? ArgumentException as e when e.Data.Contains categoryIdKey ->
+            let row, _, ids = unbox<int * float * Tensor> e.Data.[categoryIdKey]
+            let idValues = Tensor.toArray (Tensor.cast Float64 ids)
+            let source =
+                data |> Map.tryFindKey (fun _ t -> not (isNull t) && t.Size = idValues.Length && Tensor.toArray (Tensor.cast Float64 t) = idValues)
+            match source with
+            | Some k -> raise (ArgumentException(sprintf "Data '%s', row %d: %s" k row e.Message, e))
+            | None -> reraise ()

@@ -151,8 +151,9 @@ module Aevb =
             let outs, s' = e.Decoder.Apply decP decS (Tensor.reshape [| rows; z.Shape.[z.Rank - 1] |] z) train
             outs |> Map.map (fun _ t -> if t.Rank >= 1 && t.Shape.[0] = rows then Tensor.reshape (Array.append lead t.Shape.[1..]) t else t), s'
 
-    /// Runs the networks once on a probe batch and checks their output names and sizes.
-    let private validate (e: AevbEngine) (st: AevbState) =
+    /// Runs the networks once on a probe batch and checks their output names and sizes; returns the
+    /// observation family's parameters for the probe.
+    let private probe (e: AevbEngine) (st: AevbState) =
         let dt = dtypeOf st
         let probe = Tensor.fullOf dt [| 1; e.DataDim |] 1.0
         let zParams, _ = e.Encoder.Apply st.EncParams st.EncState probe false
@@ -162,6 +163,36 @@ module Aevb =
         let xParams, _ = applyDecoder e st.DecParams st.DecState z false
         checkKeys "observation" "decoder" e.Observation xParams
         checkLast "decoder" e.DataDim "dataDim" xParams
+        xParams
+
+    let private validate (e: AevbEngine) (st: AevbState) = probe e st |> ignore
+
+    /// Refuses data that the observation family cannot have made, before any work: a value that is not
+    /// finite, or outside the support of the family's distribution (a Bernoulli's is [0, 1], the grey
+    /// levels it is documented for), naming the row, the column and the value.
+    let private checkData (e: AevbEngine) (st: AevbState) (what: string) (x: Tensor) =
+        let values = Tensor.toArray x
+        let cols = if x.Rank >= 2 then x.Shape.[1] else 1
+        let at (i: int) = sprintf "row %d, column %d" (i / cols) (i % cols)
+        match values |> Array.tryFindIndex (fun v -> not (Double.IsFinite v)) with
+        | Some i -> invalidArg "data" (sprintf "Aevb.%s: the data at %s is %g; data must be finite (drop or impute that row)." what (at i) values.[i])
+        | None -> ()
+        match e.Observation.ToDistribution with
+        | None -> ()
+        | Some toDist ->
+            let support = Dist.support (toDist (probe e st))
+            let ok, described =
+                match support with
+                | Constraint.Boolean -> Array.map (fun v -> v >= 0.0 && v <= 1.0) values, "a number in [0, 1]"
+                | c ->
+                    let mask = Constraint.check c x |> Tensor.toBools
+                    // vector constraints give one flag per row
+                    let perElement = if mask.Length = values.Length then mask else Array.init values.Length (fun i -> mask.[i / cols])
+                    perElement, Check.describe c
+            match ok |> Array.tryFindIndex not with
+            | Some i ->
+                invalidArg "data" (sprintf "Aevb.%s: the data at %s is %g, outside the support of the %s observation family (%s)." what (at i) values.[i] e.Observation.Name described)
+            | None -> ()
 
     /// Initial parameters and state from a key (split for the encoder and the decoder), checked: the
     /// encoder's output names must be the variational family's parameters and the decoder's the
@@ -313,6 +344,8 @@ module Aevb =
         checkBatch e "run" data
         if opts.Epochs < 1 then invalidArg "opts" (sprintf "Aevb.run: Epochs must be at least 1, got %d." opts.Epochs)
         if opts.BatchSize < 1 then invalidArg "opts" (sprintf "Aevb.run: BatchSize must be at least 1, got %d." opts.BatchSize)
+        if data.Shape.[0] = 0 then invalidArg "data" "Aevb.run: the data have 0 rows; there is nothing to train on."
+        checkData e st0 "run" data
         let data = Tensor.cast (dtypeOf st0) data
         let n = data.Shape.[0]
         let perEpoch = Data.stepsPerEpoch n opts.BatchSize
@@ -472,16 +505,33 @@ module Aevb =
         let add (pre: string) (m: Map<string, Tensor>) acc = m |> Map.fold (fun a k v -> Map.add (pre + k) (Tensor.detach v) a) acc
         Map.empty |> add "enc.params/" st.EncParams |> add "enc.state/" st.EncState
         |> add "dec.params/" st.DecParams |> add "dec.state/" st.DecState
-        |> Fit.saveParams path
+        |> PosteriorFile.saveParams path
 
-    /// Reads a state written by `save` for this engine (checked as `init` checks); the optimizer restarts.
+    /// Reads a state written by `save` for this engine; the optimizer restarts. The file's networks must be the
+    /// engine's (parameter names and shapes, which carry the network sizes and the families' heads), and a
+    /// malformed, truncated or empty file is an InvalidDataException naming the file.
     let load (e: AevbEngine) (path: string) : AevbState =
-        let all = Fit.loadParams path
+        let all = PosteriorFile.loadParams path
         let part (pre: string) =
             all |> Seq.choose (fun (KeyValue (k, v)) -> if k.StartsWith(pre, StringComparison.Ordinal) then Some (k.Substring pre.Length, v) else None)
             |> Map.ofSeq
         let ep = part "enc.params/"
         let dp = part "dec.params/"
+        // the file's networks must be this engine's: the same parameter names and shapes (hidden sizes,
+        // latent and data sizes, and the families' heads), or the weights would be used silently
+        let ke, kd = Rng.split (Rng.key 0UL)
+        let expectEnc, _ = e.Encoder.Init ke
+        let expectDec, _ = e.Decoder.Init kd
+        for net, expected, found in [ "encoder", expectEnc, ep; "decoder", expectDec, dp ] do
+            for KeyValue (k, t) in expected do
+                match found.TryFind k with
+                | None -> PosteriorFile.bad path (sprintf "the engine's %s has the parameter '%s' (shape %s) but the file has none; it was saved from another network" net k (Shape.format t.Shape))
+                | Some f when f.Shape <> t.Shape ->
+                    PosteriorFile.bad path (sprintf "the %s parameter '%s' has shape %s in the engine and %s in the file (another network size or family)" net k (Shape.format t.Shape) (Shape.format f.Shape))
+                | Some _ -> ()
+            for KeyValue (k, f) in found do
+                if not (expected.ContainsKey k) then
+                    PosteriorFile.bad path (sprintf "the file has the %s parameter '%s' (shape %s) but the engine has none" net k (Shape.format f.Shape))
         let flat = Array.append (ep |> Map.toArray |> Array.map snd) (dp |> Map.toArray |> Array.map snd)
         let st = { EncParams = ep; EncState = part "enc.state/"; DecParams = dp; DecState = part "dec.state/"
                    Opt = Optim.init flat; Step = 0; Baseline = nan }

@@ -130,14 +130,22 @@ module Diagnostics =
 
     let private flatten (draws: float[][]) = Array.concat draws
 
+    /// Constant as `posterior` decides it (is_constant): max − min below machine epsilon (2⁻⁵²), so draws
+    /// that differ only in their last bits are constant too.
     let private isConstant (draws: float[][]) =
-        let first = draws.[0].[0]
-        draws |> Array.forall (Array.forall (fun v -> v = first))
+        let mutable lo = Double.PositiveInfinity
+        let mutable hi = Double.NegativeInfinity
+        for ch in draws do
+            for v in ch do
+                lo <- min lo v
+                hi <- max hi v
+        abs (hi - lo) < 2.220446049250313e-16
 
     let private mapChains (f: float -> float) (draws: float[][]) = draws |> Array.map (Array.map f)
 
     /// The p-quantile of the values, R's default (type 7): linear interpolation between the order
-    /// statistics at (S − 1)·p.
+    /// statistics at (S − 1)·p, written as R writes it, (1 − h)·a + h·b (a + h·(b − a) can differ in the
+    /// last bit, which breaks ties in the folded draws of tail R̂).
     let quantile (p: float) (values: float[]) : float =
         if Double.IsNaN p || p < 0.0 || p > 1.0 then
             invalidArg "p" (sprintf "Diagnostics.quantile: p = %g is outside [0, 1]." p)
@@ -146,7 +154,11 @@ module Diagnostics =
         let h = float (s.Length - 1) * p
         let lo = int (Math.Floor h)
         if lo >= s.Length - 1 then s.[s.Length - 1]
-        else s.[lo] + (h - float lo) * (s.[lo + 1] - s.[lo])
+        else
+            let a = s.[lo]
+            let b = s.[lo + 1]
+            let f = h - float lo
+            if f > 0.0 && b <> a then (1.0 - f) * a + f * b else a
 
     // ---- FFT and autocovariance ---------------------------------------------------------------
 
@@ -306,8 +318,10 @@ module Diagnostics =
                     rho.[t] <- (rho.[t - 2] + rho.[t - 1]) / 2.0
                     rho.[t + 1] <- rho.[t]
             let s = float (chains * n)
+            // R's rho_hat_t[1:max_t] is rho_hat_t[1] when max_t = 0 (1:0 is c(1, 0), and index 0 selects
+            // nothing): the truncation at lag 0 still sums ρ̂₀, so ESS = S/2 there, as `posterior` gives.
             let mutable sum = 0.0
-            for k in 0 .. maxT - 1 do
+            for k in 0 .. max 0 (maxT - 1) do
                 sum <- sum + rho.[k]
             let tau = max (-1.0 + 2.0 * sum + rho.[maxT]) (1.0 / Math.Log10 s)
             s / tau
@@ -339,8 +353,10 @@ module Diagnostics =
     /// ESS of the p-quantile: essBasic of the split indicator I[x ≤ quantile(x, p)].
     let essQuantile (p: float) (draws: float[][]) : float =
         validate "Diagnostics.essQuantile" draws
-        let q = quantile p (flatten draws)
-        essBasic (splitChains (mapChains (fun v -> if v <= q then 1.0 else 0.0) draws))
+        if isConstant draws then Double.NaN
+        else
+            let q = quantile p (flatten draws)
+            essBasic (splitChains (mapChains (fun v -> if v <= q then 1.0 else 0.0) draws))
 
     /// Tail ESS: the smaller of the 5 % and 95 % quantile ESS.
     let essTail (draws: float[][]) : float =
@@ -453,15 +469,19 @@ module Diagnostics =
         |> Array.iteri (fun i v ->
             if not (Double.IsFinite v) then
                 invalidArg "energy" (sprintf "Diagnostics.ebfmi: energy %d is %g; energies must be finite." i v))
-        let m = mean energy
-        let mutable num = 0.0
-        for i in 1 .. energy.Length - 1 do
-            let d = energy.[i] - energy.[i - 1]
-            num <- num + d * d
-        let mutable den = 0.0
-        for v in energy do
-            den <- den + (v - m) * (v - m)
-        (num / float (energy.Length - 1)) / (den / float energy.Length)
+        // a constant energy is 0/0 (posterior and ArviZ give NA/NaN), not the 0 that rounding in the mean
+        // would make of it (and no low-E-BFMI warning)
+        if isConstant [| energy |] then Double.NaN
+        else
+            let m = mean energy
+            let mutable num = 0.0
+            for i in 1 .. energy.Length - 1 do
+                let d = energy.[i] - energy.[i - 1]
+                num <- num + d * d
+            let mutable den = 0.0
+            for v in energy do
+                den <- den + (v - m) * (v - m)
+            (num / float (energy.Length - 1)) / (den / float energy.Length)
 
     // ---- summaries ------------------------------------------------------------------------------
 

@@ -26,11 +26,14 @@ module internal LayerCommon =
             if ids.Dtype = Int32 then ids
             else
                 let v = Tensor.toArray ids
-                match v |> Array.tryFind (fun a -> a <> Math.Floor a) with
-                | Some bad -> invalidArg what (sprintf "%s: %s must hold integer category ids, got %g." layer what bad)
+                match v |> Array.tryFindIndex (fun a -> a <> Math.Floor a) with
+                | Some row ->
+                    raise (Check.categoryIdError (sprintf "%s: row %d of %s is %g; category ids must be integers in 0..%d." layer row what v.[row] (numCategories - 1)) row v.[row] x)
                 | None -> Tensor.cast Int32 ids
-        match Tensor.toInts ids |> Array.tryFind (fun i -> i < 0 || i >= numCategories) with
-        | Some bad -> invalidArg what (sprintf "%s: category id %d is outside 0..%d (num categories %d)." layer bad (numCategories - 1) numCategories)
+        let ints = Tensor.toInts ids
+        match ints |> Array.tryFindIndex (fun i -> i < 0 || i >= numCategories) with
+        | Some row ->
+            raise (Check.categoryIdError (sprintf "%s: row %d of %s is category id %d, outside 0..%d (%d categories)." layer row what ints.[row] (numCategories - 1) numCategories) row (float ints.[row]) x)
         | None -> ids
 
     let positiveInt (layer: string) (what: string) (v: int) =

@@ -1,0 +1,418 @@
+namespace FunctionalBayes
+
+open System
+open System.IO
+open System.Text.Json
+open System.Text.Json.Nodes
+open FunctionalBayes.Tensors
+
+/// One site of a model's signature, as a posterior file records it.
+type SiteSignature =
+    { Name: string
+      /// "latent" or "observed".
+      Kind: string
+      Shape: int[]
+      /// The support, in words (Check.describe).
+      Support: string
+      /// The value's dtype ("float64", ...); empty where the writer did not know it.
+      Dtype: string
+      /// Where a latent's unconstrained values sit in the guide's flat vectors (auto_loc, auto_scale) and
+      /// in a sampler's positions: the offset and the length of its slice (−1 and 0 for an observed site).
+      Offset: int
+      Length: int }
+
+/// One data key of a model's signature: its shape (rows first) and dtype.
+type DataSignature = { Key: string; Shape: int[]; Dtype: string }
+
+/// What a posterior was made from: the model's latent and observed sites and the data keys. A part is
+/// None where the file's writer did not know it (observed sites and data need the data: Fit.saveWithData).
+type ModelSignature =
+    { Latents: SiteSignature[] option
+      Observed: SiteSignature[] option
+      Data: DataSignature[] option }
+
+/// The posterior file format (JSON, doubles round-trip exactly): every key it reads and writes is in the
+/// one table `Keys`; every malformed part is an InvalidDataException naming the file and what is wrong.
+[<RequireQualifiedAccess>]
+module PosteriorFile =
+
+    /// The format names and JSON keys: the one table both the writer and the reader use.
+    module internal Keys =
+        let [<Literal>] PosteriorFormat = "FunctionalBayes.posterior/2"
+        let [<Literal>] ParamsFormat = "FunctionalBayes.params/1"
+        let [<Literal>] Format = "format"
+        let [<Literal>] Kind = "kind"
+        let [<Literal>] KindGuide = "guide"
+        let [<Literal>] KindSamples = "samples"
+        let [<Literal>] Guide = "guide"
+        let [<Literal>] Rank = "rank"
+        let [<Literal>] Params = "params"
+        let [<Literal>] Losses = "losses"
+        let [<Literal>] StoppedEarly = "stoppedEarly"
+        let [<Literal>] Draws = "draws"
+        let [<Literal>] Deterministic = "deterministic"
+        let [<Literal>] Dim = "dim"
+        let [<Literal>] GradientKind = "gradientKind"
+        let [<Literal>] MaxTreeDepth = "maxTreeDepth"
+        let [<Literal>] TargetAccept = "targetAccept"
+        let [<Literal>] Seconds = "seconds"
+        let [<Literal>] Chains = "chains"
+        let [<Literal>] Positions = "positions"
+        let [<Literal>] StepSize = "stepSize"
+        let [<Literal>] TreeDepth = "treeDepth"
+        let [<Literal>] NumLeapfrog = "numLeapfrog"
+        let [<Literal>] Divergent = "divergent"
+        let [<Literal>] Energy = "energy"
+        let [<Literal>] AcceptStat = "acceptStat"
+        let [<Literal>] Lp = "lp"
+        let [<Literal>] AdaptedStepSize = "adaptedStepSize"
+        let [<Literal>] MetricDiagonal = "metricDiagonal"
+        let [<Literal>] MetricDense = "metricDense"
+        let [<Literal>] WarmupDivergences = "warmupDivergences"
+        let [<Literal>] WarmupSeconds = "warmupSeconds"
+        let [<Literal>] SamplingSeconds = "samplingSeconds"
+        let [<Literal>] Signature = "signature"
+        let [<Literal>] Latents = "latents"
+        let [<Literal>] Observed = "observed"
+        let [<Literal>] Data = "data"
+        let [<Literal>] Name = "name"
+        let [<Literal>] Shape = "shape"
+        let [<Literal>] Support = "support"
+        let [<Literal>] Dtype = "dtype"
+        let [<Literal>] Offset = "offset"
+        let [<Literal>] Length = "length"
+        let [<Literal>] Key = "key"
+        let [<Literal>] Values = "data"
+        /// OPTIONS: the settings the posterior was made with (FitOptions, McmcOptions). Their records are
+        /// being made plain data on branch `run`, which writes them here; until then the key is absent and
+        /// the reader ignores it.
+        let [<Literal>] Options = "options"
+
+    // ---- signatures ---------------------------------------------------------------------------
+
+    let private latentSites (latents: LatentSite[]) (dtypeOf: string -> string) : SiteSignature[] =
+        let mutable offset = 0
+        latents
+        |> Array.map (fun l ->
+            let len = Shape.size l.UnconstrainedShape
+            let s = { Name = l.Name; Kind = "latent"; Shape = l.Shape; Support = Check.describe l.Support; Dtype = dtypeOf l.Name; Offset = offset; Length = len }
+            offset <- offset + len
+            s)
+
+    /// The signature of a model on data: its latent sites (with their slices of the flat unconstrained
+    /// vector), its observed sites and the data keys, from one run with a fixed key.
+    let signatureOf (m: Model<'T>) (data: Map<string, Tensor>) : ModelSignature =
+        let key = Rng.key 0UL
+        let pot = LogDensity.potential key m
+        let _, tr = Model.run (Handlers.trace (Handlers.seed key m))
+        let dtypes = tr.Sites |> Array.choose (fun s -> s.Value |> Option.map (fun v -> s.Name, string v.Dtype)) |> Map.ofArray
+        let observed =
+            Trace.observed tr
+            |> Array.map (fun s ->
+                let v = s.Value.Value
+                { Name = s.Name; Kind = "observed"; Shape = v.Shape; Support = (match s.Dist with Some d -> Check.describe (Dist.support d) | None -> "")
+                  Dtype = string v.Dtype; Offset = -1; Length = 0 })
+        { Latents = Some (latentSites pot.Latents (fun n -> defaultArg (dtypes.TryFind n) ""))
+          Observed = Some observed
+          Data = Some (data |> Map.toArray |> Array.map (fun (k, t) -> { Key = k; Shape = t.Shape; Dtype = string t.Dtype })) }
+
+    /// What a posterior itself knows of its model: the latent sites of an autoguide or a sampler (a user
+    /// guide's are unknown), without observed sites or data.
+    let signatureOfPosterior (p: Posterior<'T>) : ModelSignature =
+        let latents =
+            match p.Source with
+            | PosteriorSource.Guide g ->
+                match g.Guide.Origin with
+                | GuideOrigin.User -> None
+                | GuideOrigin.Auto _ | GuideOrigin.Laplace -> Some (latentSites g.Guide.Latents (fun _ -> ""))
+            | PosteriorSource.Samples r -> Some (latentSites r.Sites (fun n -> match r.Draws.TryFind n with Some t -> string t.Dtype | None -> ""))
+        { Latents = latents; Observed = None; Data = None }
+
+    let private siteDifference (inModel: SiteSignature[]) (inFile: SiteSignature[]) : string option =
+        let fromModel = inModel |> Array.map (fun s -> s.Name, s) |> Map.ofArray
+        let fromFile = inFile |> Array.map (fun s -> s.Name, s) |> Map.ofArray
+        let fileSide =
+            inFile
+            |> Array.tryPick (fun f ->
+                match fromModel.TryFind f.Name with
+                | None -> Some (sprintf "the file has the %s site '%s' (shape %s) but the model has none of that name" f.Kind f.Name (Shape.format f.Shape))
+                | Some m when m.Shape <> f.Shape -> Some (sprintf "site '%s' has shape %s in the model and %s in the file" f.Name (Shape.format m.Shape) (Shape.format f.Shape))
+                | Some m when m.Support <> f.Support -> Some (sprintf "site '%s' is %s in the model and %s in the file" f.Name m.Support f.Support)
+                | Some m when m.Dtype <> "" && f.Dtype <> "" && m.Dtype <> f.Dtype -> Some (sprintf "site '%s' is %s in the model and %s in the file" f.Name m.Dtype f.Dtype)
+                | Some m when m.Offset <> f.Offset || m.Length <> f.Length ->
+                    Some (sprintf "site '%s' is elements %d..%d of the flat unconstrained vector in the model and %d..%d in the file" f.Name m.Offset (m.Offset + m.Length - 1) f.Offset (f.Offset + f.Length - 1))
+                | Some _ -> None)
+        match fileSide with
+        | Some d -> Some d
+        | None ->
+            inModel |> Array.tryFind (fun m -> not (fromFile.ContainsKey m.Name))
+            |> Option.map (fun m -> sprintf "the model has the %s site '%s' (shape %s) but the file has none of that name" m.Kind m.Name (Shape.format m.Shape))
+
+    let private dataDifference (inModel: DataSignature[]) (inFile: DataSignature[]) : string option =
+        let given = inModel |> Array.map (fun d -> d.Key, d) |> Map.ofArray
+        inFile
+        |> Array.tryPick (fun f ->
+            match given.TryFind f.Key with
+            | None -> Some (sprintf "the posterior was made with the data key '%s' (shape %s) but the data given have none" f.Key (Shape.format f.Shape))
+            // rows may differ (new data for prediction); the other axes and the dtype may not
+            | Some g when g.Shape.Length <> f.Shape.Length || g.Shape.[1..] <> f.Shape.[1..] ->
+                Some (sprintf "data key '%s' has shape %s in the data given and %s in the file" f.Key (Shape.format g.Shape) (Shape.format f.Shape))
+            | Some g when g.Dtype <> f.Dtype -> Some (sprintf "data key '%s' is %s in the data given and %s in the file" f.Key g.Dtype f.Dtype)
+            | Some _ -> None)
+
+    /// The first difference between a model's signature and a file's (None when they agree on every part
+    /// the file records), as a sentence: "site 'theta' has shape [7] in the model and [5] in the file".
+    let firstDifference (inModel: ModelSignature) (inFile: ModelSignature) : string option =
+        let part (f: ModelSignature -> 'a[] option) (diff: 'a[] -> 'a[] -> string option) =
+            match f inModel, f inFile with
+            | Some m, Some fl -> diff m fl
+            | _ -> None
+        part (fun s -> s.Latents) siteDifference
+        |> Option.orElse (part (fun s -> s.Observed) siteDifference)
+        |> Option.orElse (part (fun s -> s.Data) dataDifference)
+
+    // ---- writing ------------------------------------------------------------------------------
+
+    let private tensorNode (t: Tensor) : JsonNode =
+        let o = JsonObject()
+        o.[Keys.Shape] <- JsonArray(t.Shape |> Array.map (fun d -> JsonValue.Create d :> JsonNode))
+        o.[Keys.Dtype] <- JsonValue.Create (string t.Dtype)
+        o.[Keys.Values] <- JsonArray(Tensor.toArray t |> Array.map (fun v -> JsonValue.Create v :> JsonNode))
+        o
+
+    let private tensorsNode (ts: Map<string, Tensor>) : JsonNode =
+        let items = JsonObject()
+        for KeyValue (k, t) in ts do items.[k] <- tensorNode t
+        items
+
+    let private numbersNode (xs: seq<'a>) (f: 'a -> JsonNode) = JsonArray(xs |> Seq.map f |> Seq.toArray) :> JsonNode
+    let private intsNode (xs: int[]) = numbersNode xs (fun v -> JsonValue.Create v)
+    let private floatsNode (xs: float[]) = numbersNode xs (fun v -> JsonValue.Create v)
+
+    let private sitesNode (sites: SiteSignature[]) =
+        numbersNode sites (fun s ->
+            let o = JsonObject()
+            o.[Keys.Name] <- JsonValue.Create s.Name
+            o.[Keys.Kind] <- JsonValue.Create s.Kind
+            o.[Keys.Shape] <- intsNode s.Shape
+            o.[Keys.Support] <- JsonValue.Create s.Support
+            o.[Keys.Dtype] <- JsonValue.Create s.Dtype
+            o.[Keys.Offset] <- JsonValue.Create s.Offset
+            o.[Keys.Length] <- JsonValue.Create s.Length
+            o :> JsonNode)
+
+    let private signatureNode (sg: ModelSignature) : JsonNode =
+        let o = JsonObject()
+        sg.Latents |> Option.iter (fun l -> o.[Keys.Latents] <- sitesNode l)
+        sg.Observed |> Option.iter (fun l -> o.[Keys.Observed] <- sitesNode l)
+        sg.Data
+        |> Option.iter (fun d ->
+            o.[Keys.Data] <- numbersNode d (fun d ->
+                let x = JsonObject()
+                x.[Keys.Key] <- JsonValue.Create d.Key
+                x.[Keys.Shape] <- intsNode d.Shape
+                x.[Keys.Dtype] <- JsonValue.Create d.Dtype
+                x :> JsonNode))
+        o
+
+    let private write (path: string) (root: JsonObject) =
+        File.WriteAllText(path, root.ToJsonString(JsonSerializerOptions(WriteIndented = false)))
+
+    /// Writes named tensors as JSON; doubles round-trip exactly.
+    let saveParams (path: string) (ps: Map<string, Tensor>) =
+        let root = JsonObject()
+        root.[Keys.Format] <- JsonValue.Create Keys.ParamsFormat
+        root.[Keys.Params] <- tensorsNode ps
+        write path root
+
+    let internal autoKindName (k: AutoGuideKind) =
+        match k with
+        | AutoGuideKind.AutoNormal -> "AutoNormal", None
+        | AutoGuideKind.AutoDiagonalNormal -> "AutoDiagonalNormal", None
+        | AutoGuideKind.AutoMultivariateNormal -> "AutoMultivariateNormal", None
+        | AutoGuideKind.AutoLowRankMultivariateNormal rank -> "AutoLowRankMultivariateNormal", rank
+        | AutoGuideKind.AutoDelta -> "AutoDelta", None
+        | AutoGuideKind.AutoLaplaceApproximation -> "AutoLaplaceApproximation", None
+
+    /// Writes a posterior with the model signature given (signatureOf the model on its data, or
+    /// signatureOfPosterior): a guide's parameters, kind and loss history, or a sampler's draws,
+    /// deterministic sites, unconstrained positions and statistics per chain.
+    let save (path: string) (signature: ModelSignature) (p: Posterior<'T>) =
+        let root = JsonObject()
+        root.[Keys.Format] <- JsonValue.Create Keys.PosteriorFormat
+        root.[Keys.Signature] <- signatureNode signature
+        // Keys.Options: written by branch `run` once the options are plain data.
+        match p.Source with
+        | PosteriorSource.Guide g ->
+            root.[Keys.Kind] <- JsonValue.Create Keys.KindGuide
+            let origin, rank =
+                match g.Guide.Origin with
+                | GuideOrigin.Auto k -> autoKindName k
+                | GuideOrigin.Laplace -> "AutoLaplaceApproximation", None
+                | GuideOrigin.User -> "user", None
+            root.[Keys.Guide] <- JsonValue.Create origin
+            match rank with Some r -> root.[Keys.Rank] <- JsonValue.Create r | None -> ()
+            root.[Keys.Params] <- tensorsNode g.Params
+            root.[Keys.Losses] <- floatsNode g.Losses
+            root.[Keys.StoppedEarly] <- JsonValue.Create g.StoppedEarly
+        | PosteriorSource.Samples r ->
+            root.[Keys.Kind] <- JsonValue.Create Keys.KindSamples
+            root.[Keys.Draws] <- tensorsNode r.Draws
+            root.[Keys.Deterministic] <- tensorsNode r.Deterministic
+            root.[Keys.Dim] <- JsonValue.Create r.Flat.Dim
+            root.[Keys.GradientKind] <- GradientKind.toJson r.GradientKind
+            root.[Keys.MaxTreeDepth] <- JsonValue.Create r.MaxTreeDepth
+            root.[Keys.TargetAccept] <- JsonValue.Create r.TargetAccept
+            root.[Keys.Seconds] <- JsonValue.Create r.Seconds
+            let chains = JsonArray()
+            for k in 0 .. r.Chains - 1 do
+                let s = r.Flat.Stats.[k]
+                let c = JsonObject()
+                c.[Keys.Positions] <- floatsNode r.Flat.Positions.[k]
+                c.[Keys.StepSize] <- floatsNode s.StepSize
+                c.[Keys.TreeDepth] <- intsNode s.TreeDepth
+                c.[Keys.NumLeapfrog] <- intsNode s.NumLeapfrog
+                c.[Keys.Divergent] <- numbersNode s.Divergent (fun v -> JsonValue.Create v)
+                c.[Keys.Energy] <- floatsNode s.Energy
+                c.[Keys.AcceptStat] <- floatsNode s.AcceptStat
+                c.[Keys.Lp] <- floatsNode s.Lp
+                c.[Keys.AdaptedStepSize] <- JsonValue.Create s.AdaptedStepSize
+                match s.Metric with
+                | DiagonalMetric v -> c.[Keys.MetricDiagonal] <- floatsNode v
+                | DenseMetric (a, _) ->
+                    c.[Keys.MetricDense] <- numbersNode [ for i in 0 .. Array2D.length1 a - 1 -> floatsNode [| for j in 0 .. Array2D.length2 a - 1 -> a.[i, j] |] ] id
+                c.[Keys.WarmupDivergences] <- JsonValue.Create s.WarmupDivergences
+                c.[Keys.WarmupSeconds] <- JsonValue.Create s.WarmupSeconds
+                c.[Keys.SamplingSeconds] <- JsonValue.Create s.SamplingSeconds
+                chains.Add(c :> JsonNode)
+            root.[Keys.Chains] <- chains
+        write path root
+
+    // ---- reading ------------------------------------------------------------------------------
+
+    /// A posterior file's contents, before they are bound to a model.
+    [<RequireQualifiedAccess; NoEquality; NoComparison>]
+    type internal Contents =
+        | Guide of guide: string * rank: int option * ps: Map<string, Tensor> * losses: float[] * stoppedEarly: bool
+        /// The sampler's run; its Sites are the model's, filled in by the loader.
+        | Samples of McmcResult
+
+    /// Raises the InvalidDataException of a malformed or mismatched file.
+    let internal bad (path: string) (what: string) : 'a =
+        raise (InvalidDataException(sprintf "%s is not a FunctionalBayes file of the expected kind, or not for this model: %s." path what))
+
+    /// Reads the JSON files this module writes; every malformed part is an InvalidDataException naming the file.
+    type private Reader(path: string) =
+        member _.Bad(what: string) : 'a = bad path what
+        member r.Field (name: string) (n: JsonNode | null) : JsonNode =
+            match n with
+            | null -> r.Bad "missing node"
+            | n ->
+                match n.[name] with
+                | null -> r.Bad (sprintf "no '%s'" name)
+                | v -> v
+        member r.Array (name: string) (n: JsonNode) (read: JsonNode -> 'a) : 'a[] =
+            (r.Field name n).AsArray() |> Seq.map (fun x -> match x with null -> r.Bad (sprintf "a null in '%s'" name) | x -> read x) |> Seq.toArray
+        member r.Int (name: string) (n: JsonNode) = (r.Field name n).GetValue<int>()
+        member r.Float (name: string) (n: JsonNode) = (r.Field name n).GetValue<float>()
+        member r.String (name: string) (n: JsonNode) = (r.Field name n).GetValue<string>()
+        member r.Floats (name: string) (n: JsonNode) = r.Array name n (fun x -> x.GetValue<float>())
+        member r.Ints (name: string) (n: JsonNode) = r.Array name n (fun x -> x.GetValue<int>())
+        member r.Tensor(o: JsonNode) : Tensor =
+            let shape = r.Ints Keys.Shape o
+            let data = r.Floats Keys.Values o
+            if shape |> Array.exists (fun d -> d < 0) || Shape.size shape <> data.Length then
+                r.Bad (sprintf "a tensor of shape %s holds %d values" (Shape.format shape) data.Length)
+            let t = Tensor.create shape data
+            if r.String Keys.Dtype o = "float32" then Tensor.toFloat32 t else t
+        member r.Tensors(o: JsonNode) : Map<string, Tensor> =
+            o.AsObject() |> Seq.map (fun kv -> kv.Key, r.Tensor (match kv.Value with null -> r.Bad (sprintf "the tensor '%s' is null" kv.Key) | v -> v)) |> Map.ofSeq
+        member r.Root(format: string) : JsonNode =
+            let text = File.ReadAllText path
+            if String.IsNullOrWhiteSpace text then r.Bad "the file is empty"
+            match JsonNode.Parse text with
+            | null -> r.Bad "the file holds no JSON object"
+            | root ->
+                match r.String Keys.Format root with
+                | f when f = format -> root
+                | f -> r.Bad (sprintf "its format is '%s', not %s" f format)
+        member r.Sites(n: JsonNode) : SiteSignature[] =
+            n.AsArray()
+            |> Seq.map (fun s ->
+                match s with
+                | null -> r.Bad "a null site in the signature"
+                | s ->
+                    { Name = r.String Keys.Name s; Kind = r.String Keys.Kind s; Shape = r.Ints Keys.Shape s; Support = r.String Keys.Support s
+                      Dtype = r.String Keys.Dtype s; Offset = r.Int Keys.Offset s; Length = r.Int Keys.Length s })
+            |> Seq.toArray
+        member r.Signature(root: JsonNode) : ModelSignature =
+            let sg = r.Field Keys.Signature root
+            let opt (name: string) (f: JsonNode -> 'a) : 'a option = match sg.[name] with null -> None | n -> Some (f n)
+            { Latents = opt Keys.Latents r.Sites
+              Observed = opt Keys.Observed r.Sites
+              Data = opt Keys.Data (fun _ -> r.Array Keys.Data sg (fun d -> { Key = r.String Keys.Key d; Shape = r.Ints Keys.Shape d; Dtype = r.String Keys.Dtype d })) }
+
+    /// Runs a read, turning what the JSON reader throws on a malformed file into an InvalidDataException
+    /// that names the file.
+    let private guarded (path: string) (read: unit -> 'a) : 'a =
+        if not (File.Exists path) then raise (FileNotFoundException(sprintf "no FunctionalBayes file at %s." path, path))
+        try read ()
+        with
+        | :? InvalidDataException -> reraise ()
+        | :? JsonException as e -> bad path (sprintf "malformed or truncated JSON (%s)" e.Message)
+        | :? InvalidOperationException as e -> bad path (sprintf "a value of the wrong type (%s)" e.Message)
+        | :? FormatException as e -> bad path (sprintf "a value of the wrong type (%s)" e.Message)
+        | :? OverflowException as e -> bad path (sprintf "a number out of range (%s)" e.Message)
+
+    /// Reads named tensors written by saveParams.
+    let loadParams (path: string) : Map<string, Tensor> =
+        guarded path (fun () ->
+            let r = Reader path
+            r.Tensors (r.Field Keys.Params (r.Root Keys.ParamsFormat)))
+
+    /// Reads a posterior file: its model signature and contents (not yet bound to a model).
+    let internal read (path: string) : ModelSignature * Contents =
+        guarded path (fun () ->
+            let r = Reader path
+            let root = r.Root Keys.PosteriorFormat
+            let signature = r.Signature root
+            match r.String Keys.Kind root with
+            | Keys.KindGuide ->
+                let rank = match root.[Keys.Rank] with null -> None | n -> Some (n.GetValue<int>())
+                signature,
+                Contents.Guide (r.String Keys.Guide root, rank, r.Tensors (r.Field Keys.Params root), r.Floats Keys.Losses root,
+                                (r.Field Keys.StoppedEarly root).GetValue<bool>())
+            | Keys.KindSamples ->
+                let stats, positions =
+                    (r.Field Keys.Chains root).AsArray()
+                    |> Seq.map (fun c ->
+                        let c = match c with null -> r.Bad "a null chain" | c -> c
+                        let metric =
+                            match c.[Keys.MetricDiagonal] with
+                            | null ->
+                                let rows = r.Array Keys.MetricDense c (fun row -> row.AsArray() |> Seq.map (fun x -> match x with null -> r.Bad "a null number" | x -> x.GetValue<float>()) |> Seq.toArray)
+                                if rows |> Array.exists (fun row -> row.Length <> rows.Length) then r.Bad "a dense metric that is not square"
+                                Metric.dense (Array2D.init rows.Length rows.Length (fun i j -> rows.[i].[j]))
+                            | _ -> Metric.diagonal (r.Floats Keys.MetricDiagonal c)
+                        { StepSize = r.Floats Keys.StepSize c; TreeDepth = r.Ints Keys.TreeDepth c
+                          NumLeapfrog = r.Ints Keys.NumLeapfrog c; Divergent = r.Array Keys.Divergent c (fun x -> x.GetValue<bool>())
+                          Energy = r.Floats Keys.Energy c; AcceptStat = r.Floats Keys.AcceptStat c; Lp = r.Floats Keys.Lp c
+                          AdaptedStepSize = r.Float Keys.AdaptedStepSize c; Metric = metric
+                          WarmupDivergences = r.Int Keys.WarmupDivergences c
+                          WarmupSeconds = r.Float Keys.WarmupSeconds c; SamplingSeconds = r.Float Keys.SamplingSeconds c },
+                        r.Floats Keys.Positions c)
+                    |> Seq.toArray
+                    |> Array.unzip
+                signature,
+                Contents.Samples
+                    { Sites = [||]; Draws = r.Tensors (r.Field Keys.Draws root); Deterministic = r.Tensors (r.Field Keys.Deterministic root)
+                      Flat = { Dim = r.Int Keys.Dim root; Positions = positions; Stats = stats }
+                      GradientKind = (match GradientKind.ofJson (r.Field Keys.GradientKind root) with Ok k -> k | Error why -> r.Bad why); MaxTreeDepth = r.Int Keys.MaxTreeDepth root
+                      TargetAccept = r.Float Keys.TargetAccept root; Seconds = r.Float Keys.Seconds root }
+            | other -> r.Bad (sprintf "unknown kind '%s'" other))
+
+    /// Raises InvalidDataException naming the first difference between the model's signature and the file's.
+    let check (path: string) (inModel: ModelSignature) (inFile: ModelSignature) : unit =
+        match firstDifference inModel inFile with
+        | Some d -> raise (InvalidDataException(sprintf "%s was written for another model: %s." path d))
+        | None -> ()
