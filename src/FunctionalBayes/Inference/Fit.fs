@@ -58,9 +58,7 @@ module Fit =
         match opts.ClipNorm with
         | Some c when not (c > 0.0) -> bad "ClipNorm" c (sprintf "the clip norm must be positive, got %g." c)
         | _ -> ()
-        match opts.Init with
-        | InitUniform r when not (r > 0.0 && Double.IsFinite r) -> bad "Init" r (sprintf "the init radius must be positive and finite, got %g." r)
-        | _ -> ()
+        InitStrategy.Validate(opts.Init, "Fit.vi")
         match opts.AutoGuide with
         | AutoGuideKind.AutoLowRankMultivariateNormal (Some r) when r < 1 -> bad "AutoGuide" r (sprintf "the rank of AutoLowRankMultivariateNormal must be at least 1, got %d." r)
         | _ -> ()
@@ -96,11 +94,7 @@ module Fit =
             | None -> Guide.auto opts.AutoGuide opts.Init kGuide (modelFn data)
         guide, kGuide, kRun
 
-    /// Fits a model to data by SVI, and returns the run's result too (losses, whether it stopped early,
-    /// how the gradients were computed). The options are checked first (Fit.validate), then the data
-    /// (Check.observedData): non-finite values and observations outside their sites' supports are
-    /// refused, naming the key or site, the row and the value.
-    let viRun (opts: FitOptions) (modelFn: Map<string, Tensor> -> Model<'T>) (data: Map<string, Tensor>) : Posterior<'T> * SviResult =
+    let private viFrom (ctx: RunContext) (resumeFrom: string option) (opts: FitOptions) (modelFn: Map<string, Tensor> -> Model<'T>) (data: Map<string, Tensor>) : Posterior<'T> * SviResult =
         validate opts
         let n = Data.rows data
         Check.observedData (modelFn data) data
@@ -117,10 +111,30 @@ module Fit =
               Optimizer = defaultArg opts.Optimizer (Optimizer.AdamWith schedule)
               Elbo = (match opts.Run.BatchSize with Some _ -> Elbo.Batched opts.Particles | None -> Elbo.Trace opts.Particles)
               ClipNorm = opts.ClipNorm }
-        let r = Svi.run cfg kRun data opts.Run
+        let r =
+            match resumeFrom with
+            | None -> Svi.runIn ctx true cfg kRun data opts.Run
+            | Some path -> Svi.resume ctx true cfg kRun data opts.Run path
         let ps = r.Params
         let guide = finishGuide modelFn data kGuide guide ps
         { Model = modelFn; Source = PosteriorSource.Guide { Guide = guide; Params = ps; Losses = r.Losses; StoppedEarly = r.StoppedEarly } }, r
+
+    /// viRun under a run context: progress, cancellation (OperationCanceledException after the current
+    /// step) and checkpoints.
+    let viRunIn (ctx: RunContext) (opts: FitOptions) (modelFn: Map<string, Tensor> -> Model<'T>) (data: Map<string, Tensor>) : Posterior<'T> * SviResult =
+        viFrom ctx None opts modelFn data
+
+    /// Continues the fit (same options, model and data) that wrote the checkpoint at `path`; the result
+    /// has the same bits as the uninterrupted fit's.
+    let viResume (ctx: RunContext) (opts: FitOptions) (modelFn: Map<string, Tensor> -> Model<'T>) (data: Map<string, Tensor>) (path: string) : Posterior<'T> * SviResult =
+        viFrom ctx (Some path) opts modelFn data
+
+    /// Fits a model to data by SVI, and returns the run's result too (losses, whether it stopped early,
+    /// how the gradients were computed). The options are checked first (Fit.validate), then the data
+    /// (Check.observedData): non-finite values and observations outside their sites' supports are
+    /// refused, naming the key or site, the row and the value.
+    let viRun (opts: FitOptions) (modelFn: Map<string, Tensor> -> Model<'T>) (data: Map<string, Tensor>) : Posterior<'T> * SviResult =
+        viRunIn RunContext.Quiet opts modelFn data
 
     /// Fits a model to data by SVI. The model is a function of the named data (rows on the first axis);
     /// data given to predict later may leave out the observations.
@@ -130,14 +144,34 @@ module Fit =
     /// Samples the posterior of a model given data by NUTS with Stan's adaptation (Mcmc.run): draws per
     /// latent site with shape [chains; draws; ...site shape], the deterministic sites at every draw and
     /// the sampler's statistics per chain. The data are checked first, as for Fit.vi.
-    let mcmc (opts: McmcOptions) (modelFn: Map<string, Tensor> -> Model<'T>) (data: Map<string, Tensor>) : Posterior<'T> =
+    let private mcmcFrom (ctx: RunContext) (resumeFrom: string option) (opts: McmcOptions) (source: Potential -> GradientSource) (modelFn: Map<string, Tensor> -> Model<'T>) (data: Map<string, Tensor>) : Posterior<'T> =
         Mcmc.validate opts
         // scalars are fine here (no batches are cut), but arrays must agree on their rows
         let arrays = data |> Map.filter (fun _ t -> t.Rank >= 1)
         if not arrays.IsEmpty then Data.rows arrays |> ignore
         let m = modelFn data
         Check.observedData m data
-        Posterior.ofMcmc modelFn (Mcmc.run opts m)
+        let r =
+            match resumeFrom with
+            | None -> Mcmc.runWithSource ctx opts source m
+            | Some path -> Mcmc.resume ctx opts m path
+        Posterior.ofMcmc modelFn r
+
+    /// Fit.mcmc under a run context: progress per chain, messages, cancellation, a checkpoint per chain.
+    let mcmcIn (ctx: RunContext) (opts: McmcOptions) (modelFn: Map<string, Tensor> -> Model<'T>) (data: Map<string, Tensor>) : Posterior<'T> =
+        mcmcFrom ctx None opts (Mcmc.gradientSource opts.Gradient) modelFn data
+
+    /// Fit.mcmcIn with a gradient source of your own (an instrumented evaluator, say) in place of opts.Gradient.
+    let mcmcWithSource (ctx: RunContext) (opts: McmcOptions) (source: Potential -> GradientSource) (modelFn: Map<string, Tensor> -> Model<'T>) (data: Map<string, Tensor>) : Posterior<'T> =
+        mcmcFrom ctx None opts source modelFn data
+
+    /// Continues the sampling (same options, model and data) whose chains wrote checkpoints at `path`.
+    let mcmcResume (ctx: RunContext) (opts: McmcOptions) (modelFn: Map<string, Tensor> -> Model<'T>) (data: Map<string, Tensor>) (path: string) : Posterior<'T> =
+        mcmcFrom ctx (Some path) opts (Mcmc.gradientSource opts.Gradient) modelFn data
+
+    /// Fit.mcmcIn with RunContext.Default (messages to the console).
+    let mcmc (opts: McmcOptions) (modelFn: Map<string, Tensor> -> Model<'T>) (data: Map<string, Tensor>) : Posterior<'T> =
+        mcmcIn RunContext.Default opts modelFn data
 
     /// A guide posterior with the given parameters, without fitting: the guide is built as Fit.vi builds it
     /// for these options (same model, data, guide and seed), then checked against the parameters and finished.
