@@ -380,10 +380,14 @@ module Aevb =
     let runFrom (e: AevbEngine) (key: RngKey) (st0: AevbState) (data: Tensor) (opts: AevbRunOptions) : AevbResult =
         runIn RunContext.Quiet ignore e key st0 data opts
 
+    /// `init` from one half of the key, then `runIn` with the other.
+    let trainIn (ctx: RunContext) (onEpoch: AevbEpoch -> unit) (e: AevbEngine) (key: RngKey) (data: Tensor) (opts: AevbRunOptions) : AevbResult =
+        let kInit, kRun = Rng.split key
+        runIn ctx onEpoch e kRun (init e kInit) data opts
+
     /// `init` from the key, then `runFrom`.
     let run (e: AevbEngine) (key: RngKey) (data: Tensor) (opts: AevbRunOptions) : AevbResult =
-        let kInit, kRun = Rng.split key
-        runFrom e kRun (init e kInit) data opts
+        trainIn RunContext.Quiet ignore e key data opts
 
     // ---- using a trained model ----------------------------------------------------------------
 
