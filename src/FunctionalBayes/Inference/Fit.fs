@@ -6,45 +6,6 @@ open System.Text.Json
 open System.Text.Json.Nodes
 open FunctionalBayes.Tensors
 
-/// BLayers' learning-rate schedules for fit.
-[<RequireQualifiedAccess>]
-type LrSchedule =
-    /// Cosine decay from lr to zero over the run (BLayers' default).
-    | Cosine
-    /// One cycle: warm up to lr over 10 % of the run, then cosine down (div factor 25).
-    | WarmupCosine
-    | Constant
-
-/// Settings of `Fit.vi` (BLayers' fit(method="vi")); start from FitOptions.Default. The loop settings
-/// (steps or epochs, batch size, early stopping, progress) are SVI's own record, `Run`:
-/// `{ FitOptions.Default with Run.Steps = Some 2000; Seed = 1UL }`. `Fit.validate` holds every rule.
-[<NoEquality; NoComparison>]
-type FitOptions =
-    { /// The autoguide, unless Guide is given.
-      AutoGuide: AutoGuideKind
-      /// A guide to use as it is.
-      Guide: Guide option
-      /// Adam's (peak) learning rate.
-      LearningRate: float
-      Schedule: LrSchedule
-      /// An optimizer that overrides LearningRate and Schedule.
-      Optimizer: Optimizer option
-      /// ELBO particles per step.
-      Particles: int
-      Seed: uint64
-      Init: InitStrategy
-      /// Clip gradients to this global norm before each update.
-      ClipNorm: float option
-      /// How long to run, how to batch, early stopping and progress (with neither Steps nor Epochs,
-      /// SviRunOptions.DefaultSteps steps; with a BatchSize, the batched ELBO is used).
-      Run: SviRunOptions }
-
-    /// The defaults (BLayers' settings): AutoDiagonalNormal, Adam at 0.01 with cosine decay, one particle,
-    /// seed 0, uniform(−2, 2) initialization, and SviRunOptions.DefaultSteps steps on all rows.
-    static member Default =
-        { AutoGuide = AutoGuideKind.AutoDiagonalNormal; Guide = None; LearningRate = 0.01; Schedule = LrSchedule.Cosine
-          Optimizer = None; Particles = 1; Seed = 0UL; Init = InitUniform 2.0; ClipNorm = None; Run = SviRunOptions.Default }
-
 [<RequireQualifiedAccess>]
 module Fit =
 
@@ -117,7 +78,7 @@ module Fit =
             | Some path -> Svi.resume ctx true cfg kRun data opts.Run path
         let ps = r.Params
         let guide = finishGuide modelFn data kGuide guide ps
-        { Model = modelFn; Source = PosteriorSource.Guide { Guide = guide; Params = ps; Losses = r.Losses; StoppedEarly = r.StoppedEarly } }, r
+        { Model = modelFn; Source = PosteriorSource.Guide { Guide = guide; Params = ps; Losses = r.Losses; StoppedEarly = r.StoppedEarly; Options = Some opts } }, r
 
     /// viRun under a run context: progress, cancellation (OperationCanceledException after the current
     /// step) and checkpoints.
@@ -146,9 +107,7 @@ module Fit =
     /// the sampler's statistics per chain. The data are checked first, as for Fit.vi.
     let private mcmcFrom (ctx: RunContext) (resumeFrom: string option) (opts: McmcOptions) (source: Potential -> GradientSource) (modelFn: Map<string, Tensor> -> Model<'T>) (data: Map<string, Tensor>) : Posterior<'T> =
         Mcmc.validate opts
-        // scalars are fine here (no batches are cut), but arrays must agree on their rows
-        let arrays = data |> Map.filter (fun _ t -> t.Rank >= 1)
-        if not arrays.IsEmpty then Data.rows arrays |> ignore
+        if not data.IsEmpty then Data.rows data |> ignore
         let m = modelFn data
         Check.observedData m data
         let r =
@@ -183,7 +142,7 @@ module Fit =
         | [||] -> ()
         | missing ->
             raise (IO.InvalidDataException(sprintf "Fit.withParams: no values for the guide's parameters %s; they come from a fit with another model or guide (given: %s)." (String.Join(", ", missing)) (String.Join(", ", ps.Keys))))
-        { Model = modelFn; Source = PosteriorSource.Guide { Guide = finishGuide modelFn data kGuide guide ps; Params = ps; Losses = [||]; StoppedEarly = false } }
+        { Model = modelFn; Source = PosteriorSource.Guide { Guide = finishGuide modelFn data kGuide guide ps; Params = ps; Losses = [||]; StoppedEarly = false; Options = Some opts } }
 
     // ---- files ------------------------------------------------------------------------------
 
@@ -259,6 +218,160 @@ module Fit =
         | "AutoLaplaceApproximation" -> AutoGuideKind.AutoLaplaceApproximation
         | other -> r.Bad (sprintf "unknown autoguide '%s'" other)
 
+    // ---- the settings in a posterior file: each record's writer and reader side by side ----
+
+    let private num (v: float) = JsonValue.Create v :> JsonNode
+
+    /// A union case as [tag, fields...].
+    let private tagged (tag: string) (fields: JsonNode list) : JsonNode =
+        JsonArray(Array.ofList ((nonNull (JsonValue.Create tag) :> JsonNode) :: fields)) :> JsonNode
+
+    let private cases (r: Reader) (n: JsonNode) : string * (int -> JsonNode) =
+        let a = n.AsArray()
+        if a.Count = 0 then r.Bad "an empty setting"
+        let field i = match a.[i + 1] with null -> r.Bad "a null setting" | v -> v
+        (match a.[0] with null -> r.Bad "a null tag" | t -> t.GetValue<string>()), field
+
+    let private optional (n: JsonNode | null) (read: JsonNode -> 'a) : 'a option = match n with null -> None | v -> Some (read v)
+
+    let private scheduleNode (s: Schedule) =
+        match s with
+        | Schedule.Constant lr -> tagged "constant" [ num lr ]
+        | Schedule.CosineDecay (lr, n, a) -> tagged "cosineDecay" [ num lr; num (float n); num a ]
+        | Schedule.WarmupCosine (p, n, pct, d, f) -> tagged "warmupCosine" [ num p; num (float n); num pct; num d; num f ]
+        | Schedule.ExponentialDecay (lr, rate, k) -> tagged "exponentialDecay" [ num lr; num rate; num (float k) ]
+
+    let private scheduleOf (r: Reader) (n: JsonNode) =
+        let tag, f = cases r n
+        let x i = (f i).GetValue<float>()
+        match tag with
+        | "constant" -> Schedule.Constant (x 0)
+        | "cosineDecay" -> Schedule.CosineDecay (x 0, int (x 1), x 2)
+        | "warmupCosine" -> Schedule.WarmupCosine (x 0, int (x 1), x 2, x 3, x 4)
+        | "exponentialDecay" -> Schedule.ExponentialDecay (x 0, x 1, int (x 2))
+        | other -> r.Bad (sprintf "unknown schedule '%s'" other)
+
+    let private optimizerNode (o: Optimizer) =
+        match o with
+        | Optimizer.Sgd (s, m) -> tagged "sgd" [ scheduleNode s; num m ]
+        | Optimizer.Adam (s, b1, b2, eps) -> tagged "adam" [ scheduleNode s; num b1; num b2; num eps ]
+        | Optimizer.AdamW (s, b1, b2, eps, wd) -> tagged "adamW" [ scheduleNode s; num b1; num b2; num eps; num wd ]
+        | Optimizer.ClippedAdam (s, b1, b2, eps, c, lrd) -> tagged "clippedAdam" [ scheduleNode s; num b1; num b2; num eps; num c; num lrd ]
+        | Optimizer.Adagrad (s, eps) -> tagged "adagrad" [ scheduleNode s; num eps ]
+        | Optimizer.RmsProp (s, decay, eps) -> tagged "rmsProp" [ scheduleNode s; num decay; num eps ]
+
+    let private optimizerOf (r: Reader) (n: JsonNode) =
+        let tag, f = cases r n
+        let s = scheduleOf r (f 0)
+        let x i = (f i).GetValue<float>()
+        match tag with
+        | "sgd" -> Optimizer.Sgd (s, x 1)
+        | "adam" -> Optimizer.Adam (s, x 1, x 2, x 3)
+        | "adamW" -> Optimizer.AdamW (s, x 1, x 2, x 3, x 4)
+        | "clippedAdam" -> Optimizer.ClippedAdam (s, x 1, x 2, x 3, x 4, x 5)
+        | "adagrad" -> Optimizer.Adagrad (s, x 1)
+        | "rmsProp" -> Optimizer.RmsProp (s, x 1, x 2)
+        | other -> r.Bad (sprintf "unknown optimizer '%s'" other)
+
+    let private initNode (i: InitStrategy) =
+        match i with
+        | InitUniform radius -> tagged "uniform" [ num radius ]
+        | InitMedian n -> tagged "median" [ num (float n) ]
+        | InitFeasible -> tagged "feasible" []
+        | InitValues vs -> tagged "values" [ tensorsNode vs ]
+
+    let private initOf (r: Reader) (n: JsonNode) =
+        let tag, f = cases r n
+        match tag with
+        | "uniform" -> InitUniform ((f 0).GetValue<float>())
+        | "median" -> InitMedian (int ((f 0).GetValue<float>()))
+        | "feasible" -> InitFeasible
+        | "values" -> InitValues (r.Tensors (f 0))
+        | other -> r.Bad (sprintf "unknown init strategy '%s'" other)
+
+    let private fitOptionsNode (o: FitOptions) : JsonNode =
+        let j = JsonObject()
+        let guide, rank = autoKindName o.AutoGuide
+        j.["autoGuide"] <- JsonValue.Create guide
+        match rank with Some k -> j.["rank"] <- JsonValue.Create k | None -> ()
+        j.["learningRate"] <- num o.LearningRate
+        j.["schedule"] <- JsonValue.Create (match o.Schedule with LrSchedule.Cosine -> "cosine" | LrSchedule.WarmupCosine -> "warmupCosine" | LrSchedule.Constant -> "constant")
+        match o.Optimizer with Some opt -> j.["optimizer"] <- optimizerNode opt | None -> ()
+        j.["particles"] <- JsonValue.Create o.Particles
+        j.["seed"] <- JsonValue.Create o.Seed
+        j.["init"] <- initNode o.Init
+        match o.ClipNorm with Some c -> j.["clipNorm"] <- num c | None -> ()
+        let run = JsonObject()
+        match o.Run.Steps with Some s -> run.["steps"] <- JsonValue.Create s | None -> ()
+        match o.Run.Epochs with Some e -> run.["epochs"] <- JsonValue.Create e | None -> ()
+        match o.Run.BatchSize with Some b -> run.["batchSize"] <- JsonValue.Create b | None -> ()
+        run.["shuffle"] <- JsonValue.Create o.Run.Shuffle
+        match o.Run.EarlyStopping with
+        | Some es -> run.["earlyStopping"] <- JsonArray(JsonValue.Create es.Window, num es.RelTol, JsonValue.Create es.Patience)
+        | None -> ()
+        j.["run"] <- run
+        j :> JsonNode
+
+    /// The settings a file holds; a user guide is not saved, so `guide` (the caller's) is put back.
+    let private fitOptionsOf (r: Reader) (guide: Guide option) (j: JsonNode) : FitOptions =
+        let intOf (name: string) (n: JsonNode) = (r.Field name n).GetValue<int>()
+        let run = r.Field "run" j
+        { AutoGuide = autoKindOf r ((r.Field "autoGuide" j).GetValue<string>()) (optional j.["rank"] (fun n -> n.GetValue<int>()))
+          Guide = guide
+          LearningRate = (r.Field "learningRate" j).GetValue<float>()
+          Schedule =
+            match (r.Field "schedule" j).GetValue<string>() with
+            | "cosine" -> LrSchedule.Cosine
+            | "warmupCosine" -> LrSchedule.WarmupCosine
+            | "constant" -> LrSchedule.Constant
+            | other -> r.Bad (sprintf "unknown learning-rate schedule '%s'" other)
+          Optimizer = optional j.["optimizer"] (optimizerOf r)
+          Particles = intOf "particles" j
+          Seed = (r.Field "seed" j).GetValue<uint64>()
+          Init = initOf r (r.Field "init" j)
+          ClipNorm = optional j.["clipNorm"] (fun n -> n.GetValue<float>())
+          Run =
+            { Steps = optional run.["steps"] (fun n -> n.GetValue<int>())
+              Epochs = optional run.["epochs"] (fun n -> n.GetValue<int>())
+              BatchSize = optional run.["batchSize"] (fun n -> n.GetValue<int>())
+              Shuffle = (r.Field "shuffle" run).GetValue<bool>()
+              EarlyStopping =
+                optional run.["earlyStopping"] (fun n ->
+                    let a = n.AsArray()
+                    let at (i: int) : JsonNode = match a.[i] with null -> r.Bad "a null early-stopping setting" | v -> v
+                    { Window = (at 0).GetValue<int>(); RelTol = (at 1).GetValue<float>(); Patience = (at 2).GetValue<int>() }) } }
+
+    let private mcmcOptionsNode (o: McmcOptions) : JsonNode =
+        let j = JsonObject()
+        j.["chains"] <- JsonValue.Create o.Chains
+        j.["warmup"] <- JsonValue.Create o.Warmup
+        j.["samples"] <- JsonValue.Create o.Samples
+        j.["thin"] <- JsonValue.Create o.Thin
+        j.["seed"] <- JsonValue.Create o.Seed
+        j.["targetAccept"] <- num o.TargetAccept
+        j.["maxTreeDepth"] <- JsonValue.Create o.MaxTreeDepth
+        j.["maxDeltaH"] <- num o.MaxDeltaH
+        j.["denseMetric"] <- JsonValue.Create o.DenseMetric
+        j.["findInitialStepSize"] <- JsonValue.Create o.FindInitialStepSize
+        j.["initialStepSize"] <- num o.InitialStepSize
+        j.["init"] <- initNode o.Init
+        j.["parallel"] <- JsonValue.Create o.Parallel
+        j.["gradient"] <- JsonValue.Create (match o.Gradient with McmcGradient.Auto -> "auto" | McmcGradient.Tape -> "tape")
+        j :> JsonNode
+
+    let private mcmcOptionsOf (r: Reader) (j: JsonNode) : McmcOptions =
+        let get (name: string) = r.Field name j
+        { Chains = (get "chains").GetValue<int>(); Warmup = (get "warmup").GetValue<int>(); Samples = (get "samples").GetValue<int>()
+          Thin = (get "thin").GetValue<int>(); Seed = (get "seed").GetValue<uint64>(); TargetAccept = (get "targetAccept").GetValue<float>()
+          MaxTreeDepth = (get "maxTreeDepth").GetValue<int>(); MaxDeltaH = (get "maxDeltaH").GetValue<float>()
+          DenseMetric = (get "denseMetric").GetValue<bool>(); FindInitialStepSize = (get "findInitialStepSize").GetValue<bool>()
+          InitialStepSize = (get "initialStepSize").GetValue<float>(); Init = initOf r (get "init"); Parallel = (get "parallel").GetValue<bool>()
+          Gradient =
+            match (get "gradient").GetValue<string>() with
+            | "auto" -> McmcGradient.Auto
+            | "tape" -> McmcGradient.Tape
+            | other -> r.Bad (sprintf "unknown gradient '%s'" other) }
+
     /// Writes a posterior as JSON (doubles round-trip exactly): a guide's parameters, kind and loss
     /// history, or a sampler's draws, deterministic sites, unconstrained positions and statistics per chain.
     /// Read it back with Fit.load.
@@ -278,12 +391,14 @@ module Fit =
             root.["params"] <- tensorsNode g.Params
             root.["losses"] <- numbersNode g.Losses (fun v -> JsonValue.Create v)
             root.["stoppedEarly"] <- JsonValue.Create g.StoppedEarly
+            match g.Options with Some o -> root.["options"] <- fitOptionsNode o | None -> ()
         | PosteriorSource.Samples r ->
             root.["kind"] <- JsonValue.Create "samples"
             root.["draws"] <- tensorsNode r.Draws
             root.["deterministic"] <- tensorsNode r.Deterministic
             root.["dim"] <- JsonValue.Create r.Flat.Dim
             root.["gradientKind"] <- JsonValue.Create r.GradientKind
+            match r.Options with Some o -> root.["options"] <- mcmcOptionsNode o | None -> ()
             root.["maxTreeDepth"] <- JsonValue.Create r.MaxTreeDepth
             root.["targetAccept"] <- JsonValue.Create r.TargetAccept
             root.["seconds"] <- JsonValue.Create r.Seconds
@@ -340,7 +455,8 @@ module Fit =
             let p = withParams opts modelFn data ps
             let g = Posterior.guidePart "Fit.load" p
             let losses = r.Array "losses" root (fun n -> n.GetValue<float>())
-            { p with Source = PosteriorSource.Guide { g with Losses = losses; StoppedEarly = (r.Field "stoppedEarly" root).GetValue<bool>() } }
+            let saved = optional root.["options"] (fitOptionsOf r opts.Guide)
+            { p with Source = PosteriorSource.Guide { g with Losses = losses; StoppedEarly = (r.Field "stoppedEarly" root).GetValue<bool>(); Options = saved } }
         | "samples" ->
             let draws = r.Tensors (r.Field "draws" root)
             let pot = LogDensity.potential (Rng.key 0UL) (modelFn data)
@@ -371,6 +487,7 @@ module Fit =
                 { Sites = pot.Latents; Draws = draws; Deterministic = r.Tensors (r.Field "deterministic" root)
                   Flat = { Dim = (r.Field "dim" root).GetValue<int>(); Positions = positions; Stats = stats }
                   GradientKind = (r.Field "gradientKind" root).GetValue<string>(); MaxTreeDepth = (r.Field "maxTreeDepth" root).GetValue<int>()
-                  TargetAccept = (r.Field "targetAccept" root).GetValue<float>(); Seconds = (r.Field "seconds" root).GetValue<float>() }
+                  TargetAccept = (r.Field "targetAccept" root).GetValue<float>(); Seconds = (r.Field "seconds" root).GetValue<float>()
+                  Options = optional root.["options"] (mcmcOptionsOf r) }
             Posterior.ofMcmc modelFn result
         | other -> r.Bad (sprintf "unknown kind '%s'" other)

@@ -89,7 +89,9 @@ type McmcResult =
       MaxTreeDepth: int
       /// The target accept statistic of the adaptation.
       TargetAccept: float
-      Seconds: float }
+      Seconds: float
+      /// The settings of the run (None for a file written before they were saved).
+      Options: McmcOptions option }
 
     member r.Chains = r.Flat.Stats.Length
     member r.NumDraws = if r.Flat.Stats.Length = 0 then 0 else r.Flat.Stats.[0].StepSize.Length
@@ -468,7 +470,7 @@ module Mcmc =
         let deterministic = deterministicDraws ctx o m draws
         let result =
             { Sites = p.Latents; Draws = draws; Deterministic = deterministic; Flat = flat; GradientKind = source.Kind; MaxTreeDepth = o.MaxTreeDepth
-              TargetAccept = o.TargetAccept; Seconds = sw.Elapsed.TotalSeconds }
+              TargetAccept = o.TargetAccept; Seconds = sw.Elapsed.TotalSeconds; Options = Some o }
         // the split-chain diagnostics need 4 draws per chain; a shorter run is returned without them
         if o.Samples >= 4 then
             for w in warnings result do ctx.Log ("Warning: " + w)
