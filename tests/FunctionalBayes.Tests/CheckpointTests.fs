@@ -89,7 +89,7 @@ module Child =
             { RunContext.Quiet with
                 Checkpoint = Some (CheckpointPolicy.Every(path, 10))
                 ProgressEvery = 1
-                OnProgress = Some (fun _ -> Thread.Sleep 4) }
+                OnProgress = Some (fun _ -> Thread.Sleep 20) }
         Runs.byName name ctx None |> ignore
         0
 
@@ -146,6 +146,7 @@ let tests =
         testCase "AEVB cancelled mid-epoch resumes to the same bits" <| fun () -> cancelAndResume "aevb" 21
         testCase "NUTS cancelled in warmup resumes to the same bits" <| fun () -> cancelAndResume "nuts" 25
         testCase "SVI killed (SIGKILL) in a child process resumes to the same bits" <| fun () -> killAndResume "svi" id
+        testCase "AEVB killed (SIGKILL) in a child process resumes to the same bits" <| fun () -> killAndResume "aevb" id
         testCase "NUTS killed (SIGKILL) in warmup in a child process resumes to the same bits" <| fun () ->
             killAndResume "nuts" (fun p -> Checkpoint.chainPath p 0)
         testCase "a damaged checkpoint is refused, naming the file" <| fun () ->
@@ -205,6 +206,20 @@ let tests =
             let ex = Assert.Throws<ArgumentException>(fun () -> Data.rows (Map [ "x", Tensor.zeros [| 3; 2 |]; "y", Tensor.zeros [| 4 |] ]) |> ignore)
             Expect.stringContains ex.Message "[3, 2]" "names one shape"
             Expect.stringContains ex.Message "[4]" "names the other"
+        testCase "warmup is generic over the kernel: static HMC is tuned by the same fold" <| fun () ->
+            let p = LogDensity.potential (Rng.key 0UL) (Runs.regression Runs.data)
+            let ev = (GradientSource.tape p).Create()
+            let kernel = Hmc.tunable ev 8 NutsParameters.DefaultMaxDeltaH
+            let ws = { WarmupSettings.Default with NumWarmup = 60 }
+            let stages = WindowSchedule.stages (WindowSchedule.build 60)
+            let mutable st = Warmup.init ws kernel (Rng.key 1UL) (Hmc.init ev (Array.zeroCreate ev.Dim))
+            for i in 0 .. 59 do st <- fst (Warmup.step ws stages kernel (Rng.foldIn (Rng.key 2UL) i) st)
+            let a = Warmup.finish st
+            Expect.equal st.Iteration 60 "every warmup iteration ran"
+            Expect.isTrue (Double.IsFinite a.StepSize && a.StepSize > 0.0) "an adapted step size"
+            match a.Metric with
+            | DiagonalMetric v -> Expect.isTrue (v |> Array.exists (fun x -> x <> 1.0)) "the metric was estimated from the draws"
+            | DenseMetric _ -> failtest "diagonal expected"
         testCase "MaxDeltaH is an option: a tiny threshold turns transitions divergent" <| fun () ->
             let divergences (maxDeltaH: float) =
                 let o = { Runs.mcmcOpts with MaxDeltaH = maxDeltaH; Warmup = 10; Samples = 10; FindInitialStepSize = false }
