@@ -31,7 +31,7 @@ let private bench (name: string) (m: Model<Tensor>) =
         let t = batchTimes 0.3 11 (fun () -> ev.Evaluate(ReadOnlySpan<float>(q), Span<float>(g)) |> ignore)
         report (sprintf "nuts_%s_grad_%s" name kind) (t.[t.Length / 2] * 1e6) "us" None
     let sw = Stopwatch.StartNew()
-    let r = Mcmc.run { McmcOptions.Default with Seed = 1UL; Log = ignore } m
+    let r = Mcmc.runIn RunContext.Quiet { McmcOptions.Default with Seed = 1UL } m
     let wall = sw.Elapsed.TotalSeconds
     let leapfrogs = r.Flat.Stats |> Array.sumBy (fun s -> s.NumLeapfrog |> Array.sum)
     let samplingSeconds = r.Flat.Stats |> Array.sumBy (fun s -> s.SamplingSeconds)

@@ -86,7 +86,7 @@ type FitStats =
 let fitDraws (seed: uint64) (warmup: int) (draws: int) (modelFn: Map<string, Tensor> -> Model<Tensor>) (data: Map<string, Tensor>) : Map<string, Tensor> * FitStats * Posterior<Tensor> =
     let opts =
         { McmcOptions.Default with
-            Chains = 1; Warmup = warmup; Samples = draws; Seed = seed; FindInitialStepSize = false; Parallel = false; Log = ignore }
+            Chains = 1; Warmup = warmup; Samples = draws; Seed = seed; FindInitialStepSize = false; Parallel = false }
     let count = ref 0L
     let ticks = ref 0L
     let counting (p: Potential) =
@@ -104,7 +104,7 @@ let fitDraws (seed: uint64) (warmup: int) (draws: int) (modelFn: Map<string, Ten
                         r } }
     let proc = Process.GetCurrentProcess()
     let cpu0 = proc.TotalProcessorTime
-    let posterior = Fit.mcmc { opts with Gradient = counting } modelFn data
+    let posterior = Fit.mcmcWithSource RunContext.Quiet opts counting modelFn data
     let r = Posterior.samplesPart "fitDraws" posterior
     proc.Refresh()
     let cpu = (proc.TotalProcessorTime - cpu0).TotalSeconds

@@ -65,15 +65,17 @@ let main argv =
     let steps = opts.Epochs * Data.stepsPerEpoch n batch
     printfn "Fitting intercept + adaptive(x) + adaptive(x²) + FM(x, rank 3), N = %d, d = %d: %d epochs of batch %d (%d steps)" n d opts.Epochs batch steps
     let width = 40
-    let progress (p: SviProgress) =
+    let progress (p: RunProgress) =
         let filled = width * p.Step / p.TotalSteps
         Console.Write(sprintf "\r[%s%s] %5d/%d  loss %12.2f  eta %4.1fs " (String('#', filled)) (String('.', width - filled)) p.Step p.TotalSteps p.Loss p.Eta.TotalSeconds)
         if p.Step = p.TotalSteps then Console.WriteLine()
     let sw = Stopwatch.StartNew()
     let fitted =
-        Fit.vi { FitOptions.Default with
-                   Run.Epochs = Some opts.Epochs; Run.BatchSize = Some batch; LearningRate = 0.05
-                   Schedule = LrSchedule.WarmupCosine; Seed = opts.Seed; Run.OnProgress = Some progress } model data
+        Fit.viRunIn { RunContext.Quiet with OnProgress = Some progress }
+                    { FitOptions.Default with
+                        Run.Epochs = Some opts.Epochs; Run.BatchSize = Some batch; LearningRate = 0.05
+                        Schedule = LrSchedule.WarmupCosine; Seed = opts.Seed } model data
+        |> fst
     let seconds = sw.Elapsed.TotalSeconds
 
     let summary = Posterior.summary fitted (Rng.key 2UL) 1000

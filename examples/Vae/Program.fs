@@ -68,16 +68,15 @@ let main args =
     let kEval = Rng.key 7UL
     let st0 = Aevb.init engine kInit
     let seconds = ResizeArray<float>()
-    let mutable lastNegElbo = nan
-    let opts =
-        { AevbRunOptions.Create(epochs, 128) with
-            OnEpoch = Some (fun ep ->
+    let lastNegElbo = ref nan
+    let opts = AevbRunOptions.Create(epochs, 128)
+    let onEpoch (ep: AevbEpoch) =
                 let negElbo = -(Aevb.elbo engine kEval ep.State test 1 1000)
                 seconds.Add ep.Seconds
-                lastNegElbo <- negElbo
+                lastNegElbo.Value <- negElbo
                 printfn "epoch %d: %.2f s, train loss %.1f nats/image, test -ELBO %.2f nats/image"
-                    (ep.Epoch + 1) ep.Seconds (ep.MeanLoss / 128.0) negElbo) }
-    let result = Aevb.runFrom engine kRun st0 train opts
+                    (ep.Epoch + 1) ep.Seconds (ep.MeanLoss / 128.0) negElbo
+    let result = Aevb.runIn RunContext.Quiet onEpoch engine kRun st0 train opts
     let st = result.State
 
     let toRows (t: Tensor) = let a = Tensor.toArray t in Array.init t.Shape.[0] (fun i -> a.[i * 784 .. i * 784 + 783])
@@ -94,5 +93,5 @@ let main args =
     Aevb.save (Path.Combine(outDir, "vae-params.json")) st
     let onnxDiff = OnnxCheck.exportAndCompare outDir engine st test
     let meanSeconds = if seconds.Count = 0 then nan else Seq.average seconds
-    printfn "{\"epoch_seconds\":%.3f,\"test_neg_elbo_nats\":%.2f,\"epochs\":%d,\"onnx_max_abs_diff\":%.3g}" meanSeconds lastNegElbo seconds.Count onnxDiff
+    printfn "{\"epoch_seconds\":%.3f,\"test_neg_elbo_nats\":%.2f,\"epochs\":%d,\"onnx_max_abs_diff\":%.3g}" meanSeconds lastNegElbo.Value seconds.Count onnxDiff
     0

@@ -204,12 +204,13 @@ public sealed class AevbTrainer
         var engine = Engine();
         var key = Rng.key(s.Seed);
         var onProgress = progress is null ? null
-            : FSharpOption<FSharpFunc<FunctionalBayes.AevbProgress, Unit>>.Some(FuncConvert.FromAction<FunctionalBayes.AevbProgress>(
+            : FSharpOption<FSharpFunc<RunProgress, Unit>>.Some(FuncConvert.FromAction<RunProgress>(
                 p => progress.Report(new AevbTrainingProgress(p.Step, p.TotalSteps, p.Epoch, p.Loss, p.Elapsed))));
-        var options = new AevbRunOptions(s.Epochs, s.BatchSize, true, null, onProgress, s.ProgressEvery, null, cancellationToken);
+        var options = new AevbRunOptions(s.Epochs, s.BatchSize, true, null);
+        var context = new RunContext(cancellationToken, onProgress, s.ProgressEvery, FuncConvert.FromAction<string>(_ => { }), null);
         var sw = Stopwatch.StartNew();
-        var result = Aevb.run(engine, key, data.Value, options);
-        if (result.Cancelled) throw new OperationCanceledException("AevbTrainer: training was cancelled.", cancellationToken);
+        // the core raises OperationCanceledException after the current step when the token is cancelled
+        var result = Aevb.trainIn(context, FuncConvert.FromAction<AevbEpoch>(_ => { }), engine, key, data.Value, options);
         return new TrainedAutoencoder(engine, result.State, result.Losses, sw.Elapsed);
     }
 

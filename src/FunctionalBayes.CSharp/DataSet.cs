@@ -35,28 +35,19 @@ public sealed class DataSet : IReadOnlyDictionary<string, NdArray>
 
     /// <summary>Adds an array under a name and returns this data set (for chaining).</summary>
     /// <param name="name">The name the model reads it by.</param>
-    /// <param name="value">An array with a row axis first.</param>
+    /// <param name="value">An array with a row axis first, or a scalar.</param>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
     /// <exception cref="ArgumentException">
-    /// The name is empty or already present, the array is a scalar, or its number of rows differs from the
-    /// entries already added (the message names both shapes).
+    /// The name is empty or already present, or its number of rows differs from the entries already added
+    /// (the message names both shapes); a scalar (a constant of every row) is allowed.
     /// </exception>
     public DataSet Add(string name, NdArray value)
     {
         Bayes.CheckName(name);
         ArgumentNullException.ThrowIfNull(value);
         if (items.ContainsKey(name)) throw new ArgumentException($"DataSet: '{name}' is already present.", nameof(name));
-        if (value.Rank < 1)
-            throw new ArgumentException($"DataSet: '{name}' is a scalar; data arrays need a row axis (pass constants to the model directly).", nameof(value));
-        if (order.Count > 0)
-        {
-            var first = order[0];
-            var rows = items[first].Shape[0];
-            if (value.Shape[0] != rows)
-                throw new ArgumentException(
-                    $"DataSet: '{name}' has shape {Format(value.Shape)} ({value.Shape[0]} rows) but '{first}' has shape {Format(items[first].Shape)} ({rows} rows); every entry needs the same number of rows.",
-                    nameof(value));
-        }
+        // the core's one row rule (scalars are constants of every row)
+        FunctionalBayes.Data.rows(ToMap().Add(name, value.Value));
         AddUnchecked(name, value);
         return this;
     }
@@ -95,7 +86,7 @@ public sealed class DataSet : IReadOnlyDictionary<string, NdArray>
     }
 
     /// <summary>The number of rows (0 when empty).</summary>
-    public int Rows => order.Count == 0 ? 0 : items[order[0]].Shape[0];
+    public int Rows => order.Count == 0 ? 0 : FunctionalBayes.Data.rows(ToMap());
 
     /// <summary>The entry of this name, or null when there is none (for example the observations when predicting).</summary>
     /// <param name="name">The name.</param>

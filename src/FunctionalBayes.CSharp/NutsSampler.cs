@@ -32,12 +32,18 @@ public sealed class NutsSampler
     private readonly FSharpMap<string, FTensor?> data;
     // the core's options record is the one source of the settings, their defaults and their rules
     private readonly McmcOptions o;
+    // the run's machinery (not settings): how often progress is reported and where messages go
+    private readonly int progressEvery;
+    private readonly Action<string> log;
 
-    private NutsSampler(CoreModelFn model, FSharpMap<string, FTensor?> data, McmcOptions options)
+    private NutsSampler(CoreModelFn model, FSharpMap<string, FTensor?> data, McmcOptions options, int progressEvery = 100, Action<string>? log = null)
     {
         this.model = model;
         this.data = data;
         o = options;
+        this.progressEvery = progressEvery;
+        // a library writes nothing to the console unless asked (WithLog)
+        this.log = log ?? (_ => { });
     }
 
     /// <summary>A sampler for a model function of the data, at Stan's defaults.</summary>
@@ -45,7 +51,7 @@ public sealed class NutsSampler
     /// <param name="data">The data (copied now: later changes to it are not seen); may be empty for a model without data.</param>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
     public NutsSampler(Func<DataSet, BayesModel<NdArray>> model, DataSet data)
-        : this(Convert.ModelFunction(model, nameof(model)), Snapshot(data), Quiet(McmcOptions.Default)) { }
+        : this(Convert.ModelFunction(model, nameof(model)), Snapshot(data), McmcOptions.Default) { }
 
     /// <summary>A sampler for a model function whose result is of any type (for example from a LINQ query).</summary>
     /// <typeparam name="T">The model's result type.</typeparam>
@@ -53,7 +59,7 @@ public sealed class NutsSampler
     /// <param name="data">The data (copied now).</param>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
     public static NutsSampler Create<T>(Func<DataSet, BayesModel<T>> model, DataSet data) =>
-        new(Convert.ModelFunction(model, nameof(model)), Snapshot(data), Quiet(McmcOptions.Default));
+        new(Convert.ModelFunction(model, nameof(model)), Snapshot(data), McmcOptions.Default);
 
     private static FSharpMap<string, FTensor?> Snapshot(DataSet? data)
     {
@@ -61,24 +67,22 @@ public sealed class NutsSampler
         return data.ToMap();
     }
 
-    // a library writes nothing to the console unless asked (WithLog)
-    private static McmcOptions Quiet(McmcOptions o) => Copy(o, log: FuncConvert.FromAction<string>(_ => { }));
-
     private NutsSampler With(McmcOptions options)
     {
         FunctionalBayes.Mcmc.validate(options);
-        return new(model, data, options);
+        return new(model, data, options, progressEvery, log);
     }
+
+    // the core's run context: cancellation, progress and messages
+    private RunContext Context(FSharpOption<FSharpFunc<RunProgress, Unit>>? onProgress, CancellationToken cancellationToken) =>
+        new(cancellationToken, onProgress, progressEvery, FuncConvert.FromAction(log), null);
 
     private static McmcOptions Copy(McmcOptions o, int? chains = null, int? warmup = null, int? samples = null, int? thin = null,
         ulong? seed = null, double? targetAccept = null, int? maxTreeDepth = null, bool? denseMetric = null, bool? findStepSize = null,
-        double? initialStepSize = null, InitStrategy? init = null, bool? parallel = null, FSharpFunc<Potential, GradientSource>? gradient = null,
-        FSharpOption<FSharpFunc<FunctionalBayes.McmcProgress, Unit>>? onProgress = null, int? progressEvery = null,
-        FSharpFunc<string, Unit>? log = null, CancellationToken? cancellationToken = null) =>
+        double? initialStepSize = null, InitStrategy? init = null, bool? parallel = null, McmcGradient? gradient = null) =>
         new(chains ?? o.Chains, warmup ?? o.Warmup, samples ?? o.Samples, thin ?? o.Thin, seed ?? o.Seed, targetAccept ?? o.TargetAccept,
-            maxTreeDepth ?? o.MaxTreeDepth, denseMetric ?? o.DenseMetric, findStepSize ?? o.FindInitialStepSize,
-            initialStepSize ?? o.InitialStepSize, init ?? o.Init, parallel ?? o.Parallel, gradient ?? o.Gradient, onProgress ?? o.OnProgress,
-            progressEvery ?? o.ProgressEvery, log ?? o.Log, cancellationToken ?? o.CancellationToken);
+            maxTreeDepth ?? o.MaxTreeDepth, o.MaxDeltaH, denseMetric ?? o.DenseMetric, findStepSize ?? o.FindInitialStepSize,
+            initialStepSize ?? o.InitialStepSize, init ?? o.Init, parallel ?? o.Parallel, gradient ?? o.Gradient);
 
     // ---- configuration ----------------------------------------------------------------------
 
@@ -138,20 +142,22 @@ public sealed class NutsSampler
     /// compiles the potential when the model's graph is static); both give the same numbers.</summary>
     /// <param name="tape">True for the tape, false for the default.</param>
     public NutsSampler WithTapeGradients(bool tape = true) =>
-        With(Copy(o, gradient: tape
-            ? FuncConvert.FromFunc<Potential, GradientSource>(GradientSourceModule.tape)
-            : McmcOptions.Default.Gradient));
+        With(Copy(o, gradient: tape ? McmcGradient.Tape : McmcOptions.Default.Gradient));
 
     /// <summary>A sampler that reports progress every <paramref name="iterations"/> iterations per chain (default 100).</summary>
     /// <param name="iterations">At least 1.</param>
     /// <exception cref="ArgumentOutOfRangeException">The number is less than 1.</exception>
-    public NutsSampler WithProgressEvery(int iterations) => With(Copy(o, progressEvery: iterations));
+    public NutsSampler WithProgressEvery(int iterations)
+    {
+        if (iterations < 1)
+            throw new ArgumentOutOfRangeException("ProgressEvery", iterations, $"NutsSampler: ProgressEvery must be at least 1, got {iterations}.");
+        return new(model, data, o, iterations, log);
+    }
 
     /// <summary>A sampler that writes its messages (the gradient cost estimate, Stan's warnings) to <paramref name="log"/>
     /// (default: nothing is written; the warnings are also in <see cref="FittedModel.Warnings"/>).</summary>
     /// <param name="log">Receives each message, for example <c>Console.WriteLine</c>; null for none.</param>
-    public NutsSampler WithLog(Action<string>? log) =>
-        With(Copy(o, log: FuncConvert.FromAction<string>(log ?? (_ => { }))));
+    public NutsSampler WithLog(Action<string>? log) => new(model, data, o, progressEvery, log);
 
     // ---- running ----------------------------------------------------------------------------
 
@@ -170,11 +176,10 @@ public sealed class NutsSampler
         cancellationToken.ThrowIfCancellationRequested();
         var onProgress = progress is null
             ? null
-            : FSharpOption<FSharpFunc<FunctionalBayes.McmcProgress, Unit>>.Some(
-                FuncConvert.FromAction<FunctionalBayes.McmcProgress>(p => progress.Report(new SamplingProgress(p))));
-        var options = Copy(o, onProgress: onProgress, cancellationToken: cancellationToken);
+            : FSharpOption<FSharpFunc<RunProgress, Unit>>.Some(
+                FuncConvert.FromAction<RunProgress>(p => progress.Report(new SamplingProgress(p))));
         var sw = Stopwatch.StartNew();
-        var posterior = FunctionalBayes.Fit.mcmc(options, model, data);
+        var posterior = FunctionalBayes.Fit.mcmcIn(Context(onProgress, cancellationToken), o, model, data);
         return new FittedModel(posterior, sw.Elapsed);
     }
 
@@ -210,11 +215,11 @@ public enum SamplingPhase
 /// <summary>Progress of one chain of a <see cref="NutsSampler"/> run.</summary>
 public sealed class SamplingProgress
 {
-    internal SamplingProgress(FunctionalBayes.McmcProgress p)
+    internal SamplingProgress(RunProgress p)
     {
         Chain = p.Chain;
-        Iteration = p.Iteration;
-        TotalIterations = p.TotalIterations;
+        Iteration = p.Step;
+        TotalIterations = p.TotalSteps;
         Phase = p.Phase.IsWarmup ? SamplingPhase.Warmup : SamplingPhase.Sampling;
         StepSize = p.StepSize;
         Divergences = p.Divergences;

@@ -38,13 +38,16 @@ public sealed class SviFitter
     private readonly int rows;
     // the core's options record is the one source of the settings, their defaults and their rules
     private readonly FitOptions o;
+    // how often progress is reported: the run context's, not a setting of the fit
+    private readonly int progressEvery;
 
-    private SviFitter(CoreModelFn model, FSharpMap<string, FTensor?> data, int rows, FitOptions options)
+    private SviFitter(CoreModelFn model, FSharpMap<string, FTensor?> data, int rows, FitOptions options, int progressEvery = 100)
     {
         this.model = model;
         this.data = data;
         this.rows = rows;
         o = options;
+        this.progressEvery = progressEvery;
     }
 
     /// <summary>A fitter for a model function of the data, at BLayers' defaults.</summary>
@@ -75,7 +78,7 @@ public sealed class SviFitter
     private SviFitter With(FitOptions options)
     {
         FunctionalBayes.Fit.validate(options);
-        return new(model, data, rows, options);
+        return new(model, data, rows, options, progressEvery);
     }
 
     private static FitOptions Copy(FitOptions o, AutoGuideKind? autoGuide = null, FSharpOption<FGuide>? guide = null, bool keepGuide = true,
@@ -84,8 +87,8 @@ public sealed class SviFitter
         new(autoGuide ?? o.AutoGuide, keepGuide ? guide ?? o.Guide : guide, learningRate ?? o.LearningRate, schedule ?? o.Schedule,
             optimizer ?? o.Optimizer, particles ?? o.Particles, seed ?? o.Seed, init ?? o.Init, clipNorm ?? o.ClipNorm, run ?? o.Run);
 
-    private static SviRunOptions Run(SviRunOptions r, int? steps, int? epochs, int? batchSize, FSharpOption<EarlyStopping>? earlyStopping, int progressEvery) =>
-        new(Convert.Option(steps), Convert.Option(epochs), Convert.Option(batchSize), r.Shuffle, earlyStopping, r.OnProgress, progressEvery);
+    private static SviRunOptions Run(SviRunOptions r, int? steps, int? epochs, int? batchSize, FSharpOption<EarlyStopping>? earlyStopping) =>
+        new(Convert.Option(steps), Convert.Option(epochs), Convert.Option(batchSize), r.Shuffle, earlyStopping);
 
     private static int? Value(FSharpOption<int>? v) => v is null ? null : v.Value;
 
@@ -162,7 +165,7 @@ public sealed class SviFitter
     /// <param name="batchSize">Rows per step, or null to keep the current setting (all rows by default).</param>
     /// <exception cref="ArgumentOutOfRangeException">A value is less than 1.</exception>
     public SviFitter ForSteps(int steps, int? batchSize = null) =>
-        With(Copy(o, run: Run(o.Run, steps, null, batchSize ?? Value(o.Run.BatchSize), o.Run.EarlyStopping, o.Run.ProgressEvery)));
+        With(Copy(o, run: Run(o.Run, steps, null, batchSize ?? Value(o.Run.BatchSize), o.Run.EarlyStopping)));
 
     /// <summary>A fitter that runs a number of passes over the data in batches (shuffled every epoch); it replaces
     /// a number of steps set before.</summary>
@@ -170,13 +173,13 @@ public sealed class SviFitter
     /// <param name="batchSize">Rows per step (at least 1).</param>
     /// <exception cref="ArgumentOutOfRangeException">A value is less than 1.</exception>
     public SviFitter ForEpochs(int epochs, int batchSize) =>
-        With(Copy(o, run: Run(o.Run, null, epochs, batchSize, o.Run.EarlyStopping, o.Run.ProgressEvery)));
+        With(Copy(o, run: Run(o.Run, null, epochs, batchSize, o.Run.EarlyStopping)));
 
     /// <summary>A fitter with a batch size (the minibatch ELBO is used when one is set).</summary>
     /// <param name="batchSize">Rows per step (at least 1).</param>
     /// <exception cref="ArgumentOutOfRangeException">The batch size is less than 1.</exception>
     public SviFitter WithBatchSize(int batchSize) =>
-        With(Copy(o, run: Run(o.Run, Value(o.Run.Steps), Value(o.Run.Epochs), batchSize, o.Run.EarlyStopping, o.Run.ProgressEvery)));
+        With(Copy(o, run: Run(o.Run, Value(o.Run.Steps), Value(o.Run.Epochs), batchSize, o.Run.EarlyStopping)));
 
     /// <summary>A fitter with another seed (guide initialization, ELBO draws and shuffling all derive from it).</summary>
     /// <param name="seed">The seed.</param>
@@ -207,13 +210,17 @@ public sealed class SviFitter
     /// <exception cref="ArgumentOutOfRangeException">A count is less than 1, or the tolerance is negative or not finite.</exception>
     public SviFitter WithEarlyStopping(int window = 100, double relativeTolerance = 1e-3, int patience = 2) =>
         With(Copy(o, run: Run(o.Run, Value(o.Run.Steps), Value(o.Run.Epochs), Value(o.Run.BatchSize),
-            FSharpOption<EarlyStopping>.Some(new EarlyStopping(window, relativeTolerance, patience)), o.Run.ProgressEvery)));
+            FSharpOption<EarlyStopping>.Some(new EarlyStopping(window, relativeTolerance, patience)))));
 
     /// <summary>A fitter that reports progress every <paramref name="steps"/> steps (default 100; the last step is always reported).</summary>
     /// <param name="steps">At least 1.</param>
     /// <exception cref="ArgumentOutOfRangeException">The number is less than 1.</exception>
-    public SviFitter WithProgressEvery(int steps) =>
-        With(Copy(o, run: Run(o.Run, Value(o.Run.Steps), Value(o.Run.Epochs), Value(o.Run.BatchSize), o.Run.EarlyStopping, steps)));
+    public SviFitter WithProgressEvery(int steps)
+    {
+        if (steps < 1)
+            throw new ArgumentOutOfRangeException("ProgressEvery", steps, $"SviFitter: ProgressEvery must be at least 1, got {steps}.");
+        return new(model, data, rows, o, steps);
+    }
 
     /// <summary>The total number of steps the fit will run (before any early stop); without
     /// <see cref="ForSteps"/> or <see cref="ForEpochs"/>, the core's default (<c>SviRunOptions.DefaultSteps</c>).</summary>
@@ -233,23 +240,17 @@ public sealed class SviFitter
     public FittedModel Fit(IProgress<FitProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var every = o.Run.ProgressEvery;
-        void OnStep(SviProgress p)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            if (progress is not null && (p.Step % every == 0 || p.Step == p.TotalSteps))
-                progress.Report(new FitProgress(p.Step, p.TotalSteps, p.Loss, p.Elapsed, p.Eta));
-        }
-        // the core is called back at every step, so that cancellation is seen within one step
-        var r = o.Run;
-        var run = new SviRunOptions(r.Steps, r.Epochs, r.BatchSize, r.Shuffle, r.EarlyStopping,
-            FSharpOption<FSharpFunc<SviProgress, Unit>>.Some(FuncConvert.FromAction<SviProgress>(OnStep)), 1);
-        var options = Copy(o, run: run);
+        var onProgress = progress is null
+            ? null
+            : FSharpOption<FSharpFunc<RunProgress, Unit>>.Some(FuncConvert.FromAction<RunProgress>(
+                p => progress.Report(new FitProgress(p.Step, p.TotalSteps, p.Loss, p.Elapsed, p.Eta))));
+        // the core checks the token before every step
+        var context = new RunContext(cancellationToken, onProgress, progressEvery, FuncConvert.FromAction<string>(_ => { }), null);
         Tuple<Posterior<object?>, SviResult> result;
         var sw = Stopwatch.StartNew();
         try
         {
-            result = FunctionalBayes.Fit.viRun(options, model, data);
+            result = FunctionalBayes.Fit.viRunIn(context, o, model, data);
         }
         catch (SviDivergedException e)
         {

@@ -268,4 +268,4 @@ module Fitters =
     let nuts (opts: McmcOptions) : Fitter<'T> =
         fun modelFn data key ->
             let seed = opts.Seed + uint64 (Rng.uniformAt key 0 * 9007199254740992.0)
-            Posterior.draws (Fit.mcmc { opts with Seed = seed; Log = ignore } modelFn data) key 1
+            Posterior.draws (Fit.mcmcIn RunContext.Quiet { opts with Seed = seed } modelFn data) key 1

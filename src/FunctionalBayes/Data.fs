@@ -6,22 +6,26 @@ open FunctionalBayes.Tensors
 [<RequireQualifiedAccess>]
 module Data =
 
-    /// The common row count; raises naming the tensors whose lengths differ.
+    /// The common row count: the one rule of SVI, MCMC and the C# DataSet. Every tensor with a row axis has
+    /// the same number of rows; a scalar is a constant of every row and has none (data of scalars only has
+    /// one row). Raises naming the two tensors whose rows differ, with their shapes.
     let rows (data: Map<string, Tensor>) : int =
         if data.IsEmpty then invalidArg "data" "Data.rows: the data is empty; pass at least one tensor with a row axis."
-        let lens = data |> Map.toArray |> Array.map (fun (k, t) ->
-            if t.Rank < 1 then invalidArg "data" (sprintf "Data: '%s' is a scalar; data tensors need a row axis (bind constants in the model function instead)." k)
-            k, t.Shape.[0])
-        let _, n0 = lens.[0]
-        match lens |> Array.tryFind (fun (_, n) -> n <> n0) with
-        | Some (k, n) -> invalidArg "data" (sprintf "Inconsistent data lengths: '%s' has %d rows but '%s' has %d." (fst lens.[0]) n0 k n)
-        | None -> n0
+        let arrays = data |> Map.toArray |> Array.filter (fun (_, t) -> t.Rank >= 1)
+        if arrays.Length = 0 then 1
+        else
+            let k0, t0 = arrays.[0]
+            match arrays |> Array.tryFind (fun (_, t) -> t.Shape.[0] <> t0.Shape.[0]) with
+            | Some (k, t) ->
+                invalidArg "data" (sprintf "Inconsistent data lengths: '%s' has shape %s (%d rows) but '%s' has shape %s (%d rows); every array needs the same number of rows."
+                                       k0 (Shape.format t0.Shape) t0.Shape.[0] k (Shape.format t.Shape) t.Shape.[0])
+            | None -> t0.Shape.[0]
 
-    /// The rows at the given int32 indices.
-    let take (idx: Tensor) (data: Map<string, Tensor>) = data |> Map.map (fun _ t -> Tensor.indexSelect 0 idx t)
+    /// The rows at the given int32 indices (scalars are kept as they are).
+    let take (idx: Tensor) (data: Map<string, Tensor>) = data |> Map.map (fun _ t -> if t.Rank = 0 then t else Tensor.indexSelect 0 idx t)
 
-    /// Rows start .. start+count-1.
-    let slice (start: int) (count: int) (data: Map<string, Tensor>) = data |> Map.map (fun _ t -> Tensor.narrow 0 start count t)
+    /// Rows start .. start+count-1 (scalars are kept as they are).
+    let slice (start: int) (count: int) (data: Map<string, Tensor>) = data |> Map.map (fun _ t -> if t.Rank = 0 then t else Tensor.narrow 0 start count t)
 
     /// Steps per epoch for a batch size: ceil(N / B).
     let stepsPerEpoch (n: int) (batchSize: int) =

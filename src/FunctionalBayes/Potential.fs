@@ -26,6 +26,15 @@ type InitStrategy =
     /// Given constrained values; sites left out start uniform in (-2, 2).
     | InitValues of Map<string, Tensor>
 
+    /// Checks the strategy (the one place its rule lives): raises ArgumentOutOfRangeException("Init") for a
+    /// radius that is not positive and finite, or fewer than one median draw; `who` starts the message.
+    static member Validate(s: InitStrategy, who: string) =
+        match s with
+        | InitUniform r when not (r > 0.0 && Double.IsFinite r) ->
+            raise (ArgumentOutOfRangeException("Init", r, sprintf "%s: the init radius must be positive and finite, got %g." who r))
+        | InitMedian n when n < 1 -> raise (ArgumentOutOfRangeException("Init", n, sprintf "%s: InitMedian needs at least one draw, got %d." who n))
+        | InitUniform _ | InitMedian _ | InitFeasible | InitValues _ -> ()
+
 /// The log density of a model on unconstrained space, with what is needed to move between spaces.
 [<NoEquality; NoComparison>]
 type Potential =
@@ -127,11 +136,11 @@ module LogDensity =
         let keys = Rng.splitN key (p.Latents.Length + 1)
         match strategy with
         | InitUniform r ->
-            if not (r > 0.0) then invalidArg "strategy" (sprintf "InitUniform: the radius must be positive, got %g." r)
+            InitStrategy.Validate(strategy, "InitUniform")
             p.Latents |> Array.mapi (fun i l -> uniform keys.[i] r l)
         | InitFeasible -> p.Latents |> Array.map (fun l -> Tensor.zeros l.UnconstrainedShape)
         | InitMedian n ->
-            if n < 1 then invalidArg "strategy" (sprintf "InitMedian: needs at least one draw, got %d." n)
+            InitStrategy.Validate(strategy, "InitMedian")
             let draws =
                 Array.init n (fun i -> Traced.run (Rng.foldIn keys.[p.Latents.Length] i) m |> snd)
             p.Latents |> Array.map (fun l ->

@@ -14,6 +14,14 @@ let private writeCounts (summary: TestRunSummary) =
         Directory.CreateDirectory(nonNull (Path.GetDirectoryName(Path.GetFullPath path))) |> ignore
         File.WriteAllText(path, sprintf "%d %d\n" summary.passed.Length (summary.failed.Length + summary.errored.Length))
 
+/// `--child args`: a test's child process (kill-and-resume tests), the assembly's `FunctionalBayes.Tests.CheckpointTests+Child.main`.
+let private runChild (args: string[]) =
+    let asm = Reflection.Assembly.GetExecutingAssembly()
+    match asm.GetTypes() |> Array.tryPick (fun t -> if t.Name = "Child" then Option.ofObj (t.GetMethod "main") else None) with
+    | Some m -> unbox<int> (m.Invoke(null, [| box args |]))
+    | None -> eprintfn "%s has no child process entry (a module Child with main)." asm.FullName; 2
+
 [<EntryPoint>]
 let main argv =
-    Tests.runTestsInAssemblyWithCLIArgs [ CLIArguments.Append_Summary_Handler(SummaryHandler writeCounts) ] argv
+    if argv.Length > 0 && argv.[0] = "--child" then runChild argv.[1..]
+    else Tests.runTestsInAssemblyWithCLIArgs [ CLIArguments.Append_Summary_Handler(SummaryHandler writeCounts) ] argv

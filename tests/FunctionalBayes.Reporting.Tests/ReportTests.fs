@@ -125,7 +125,7 @@ let tests =
                 let! _ = Model.deterministic "twice" (mu * 2.0)
                 return! Model.observe "y" (Independent (Normal (Tensor.zeros [| 20 |] + mu, Tensor.ones [| 20 |]), 1)) (Some data.["y"]) }
             let data = Map.ofList [ "y", Tensor.ofArray (Array.init 20 (fun i -> 2.0 + 0.1 * float (i % 5))) ]
-            let p = Fit.mcmc { McmcOptions.Default with Chains = 2; Warmup = 100; Samples = 100; Seed = 5UL; Log = ignore } modelFn data
+            let p = Fit.mcmcIn RunContext.Quiet { McmcOptions.Default with Chains = 2; Warmup = 100; Samples = 100; Seed = 5UL } modelFn data
             let r = FromPosterior.input "nuts" (Rng.key 9UL) 1000 p data
             Expect.equal r.Draws.["mu"].Shape [| 2; 100 |] "chains × draws"
             Expect.equal r.Draws.["twice"].Shape [| 2; 100 |] "the deterministic site is reported"

@@ -294,10 +294,13 @@ let engineTests =
             Expect.isLessThan last (0.7 * first) "the loss decreases"
             use cts = new Threading.CancellationTokenSource()
             let mutable calls = 0
-            let opts = { AevbRunOptions.Create(50, 50) with OnProgress = Some (fun _ -> calls <- calls + 1; if calls = 3 then cts.Cancel()); ProgressEvery = 1; Cancellation = cts.Token }
-            let r3 = Aevb.run e (Rng.key 9UL) x opts
-            Expect.isTrue r3.Cancelled "cancelled"
-            Expect.equal r3.Losses.Length 3 "stopped after the step that cancelled"
+            let path = Path.Combine(Path.GetTempPath(), sprintf "aevb-cancel-%d.ckpt" (Random.Shared.Next()))
+            let ctx = { RunContext.Quiet with OnProgress = Some (fun _ -> calls <- calls + 1; if calls = 3 then cts.Cancel()); ProgressEvery = 1
+                                              Cancellation = cts.Token; Checkpoint = Some (CheckpointPolicy.Every(path, 1000)) }
+            Expect.throwsT<OperationCanceledException> (fun () -> Aevb.trainIn ctx ignore e (Rng.key 9UL) x (AevbRunOptions.Create(50, 50)) |> ignore) "cancelled"
+            // the checkpoint written on cancelling holds the steps run
+            Expect.equal ((nonNull (Checkpoint.read path).["losses"]) |> Checkpoint.readFloats |> Array.length) 3 "stopped after the step that cancelled"
+            File.Delete path
         testCase "importance-weighted bound is at least the ELBO and save/load round-trips" <| fun () ->
             let e = smallVae AevbPrior.UnitNormal
             let x = Tensor.cast Float64 (Tensor.gtScalar (Rng.uniform (Rng.key 2UL) [| 64; 6 |]) 0.5)

@@ -173,8 +173,8 @@ let private layers =
 let private fitDraws (seed: uint64) (m: Map<string, Tensor> -> Model<Tensor>) (data: Map<string, Tensor>) =
     let opts =
         { McmcOptions.Default with
-            Chains = 1; Warmup = 200; Samples = 100; Seed = seed; FindInitialStepSize = false; Parallel = false; Log = ignore }
-    Mcmc.merged (Posterior.samplesPart "fitDraws" (Fit.mcmc opts m data))
+            Chains = 1; Warmup = 200; Samples = 100; Seed = seed; FindInitialStepSize = false; Parallel = false }
+    Mcmc.merged (Posterior.samplesPart "fitDraws" (Fit.mcmcIn RunContext.Quiet opts m data))
 
 let private classifier (net: Tensor -> Model<Tensor>) (data: Map<string, Tensor>) = model {
     let! logits = net data.["x"]

@@ -25,7 +25,7 @@ let private normalMean (d: Map<string, Tensor>) = model {
 let private data = Map [ "y", Tensor.ofArray [| 0.3; 1.9; 1.1; 0.4; 1.6 |] ]
 
 /// 2 chains of 10 draws: too few for the ESS threshold (100 per chain), so the ESS warnings are certain.
-let private short = lazy (Fit.mcmc { McmcOptions.Default with Chains = 2; Warmup = 60; Samples = 10; Seed = 7UL; Log = ignore } normalMean data)
+let private short = lazy (Fit.mcmcIn RunContext.Quiet { McmcOptions.Default with Chains = 2; Warmup = 60; Samples = 10; Seed = 7UL } normalMean data)
 
 [<Tests>]
 let tests =

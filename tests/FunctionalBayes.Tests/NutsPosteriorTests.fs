@@ -9,7 +9,7 @@ open Expecto
 open FunctionalBayes
 open FunctionalBayes.Tensors
 
-let private quiet = { McmcOptions.Default with Log = ignore }
+let private quiet = McmcOptions.Default
 
 /// ../shared/posteriordb beside the repository root (the folder holding FunctionalBayes.sln).
 let private posteriordbDir () =
@@ -125,7 +125,7 @@ let posteriordbTests =
         testCase "eight_schools_noncentered" <| fun _ ->
             let r = load "eight_schools-eight_schools_noncentered"
             // posteriordb ran this posterior with adapt_delta = 0.95
-            let fit = Mcmc.run { opts 1UL with TargetAccept = 0.95 } (eightSchools r.Data)
+            let fit = Mcmc.runIn RunContext.Quiet { opts 1UL with TargetAccept = 0.95 } (eightSchools r.Data)
             let s = scalars fit.Draws
             let theta = Map.ofSeq (seq {
                 for j in 1 .. 8 ->
@@ -134,19 +134,19 @@ let posteriordbTests =
             compare "eight_schools" fit theta r
         testCase "arK" <| fun _ ->
             let r = load "arK-arK"
-            compare "arK" (Mcmc.run (opts 2UL) (arK r.Data)) Map.empty r
+            compare "arK" (Mcmc.runIn RunContext.Quiet (opts 2UL) (arK r.Data)) Map.empty r
         testCase "earnings-logearn_height (dense metric)" <| fun _ ->
             let r = load "earnings-logearn_height"
             let logEarn = vector (r.Data.GetProperty "earn") |> Array.map log
             let m = regression2 (vector (r.Data.GetProperty "height")) logEarn (HalfNormal (Tensor.scalar 1000.0))
-            compare "earnings" (Mcmc.run { opts 3UL with DenseMetric = true } m) Map.empty r
+            compare "earnings" (Mcmc.runIn RunContext.Quiet { opts 3UL with DenseMetric = true } m) Map.empty r
         testCase "kidiq-kidscore_momiq (dense metric)" <| fun _ ->
             let r = load "kidiq-kidscore_momiq"
             let m = regression2 (vector (r.Data.GetProperty "mom_iq")) (vector (r.Data.GetProperty "kid_score")) (HalfCauchy (Tensor.scalar 2.5))
-            compare "kidiq" (Mcmc.run { opts 4UL with DenseMetric = true } m) Map.empty r
+            compare "kidiq" (Mcmc.runIn RunContext.Quiet { opts 4UL with DenseMetric = true } m) Map.empty r
         testCase "sblrc-blr" <| fun _ ->
             let r = load "sblrc-blr"
-            compare "blr" (Mcmc.run (opts 5UL) (blr r.Data)) Map.empty r
+            compare "blr" (Mcmc.runIn RunContext.Quiet (opts 5UL) (blr r.Data)) Map.empty r
     ]
 
 /// Rank of the truth among L draws, for R replications, binned in B equal bins of the L+1 ranks, and the
@@ -168,7 +168,7 @@ let private sbcRank (seed: uint64) (r: int) (prior: Distribution) (likelihood: T
     let m = model {
         let! theta = Model.sample "theta" prior
         return! Model.observe "y" (Expand (likelihood theta, [| n |])) (Some y) }
-    let fit = Mcmc.run { quiet with Chains = 1; Warmup = 150; Samples = 19; Thin = 5; Seed = uint64 (1000 + r); Parallel = false } m
+    let fit = Mcmc.runIn RunContext.Quiet { quiet with Chains = 1; Warmup = 150; Samples = 19; Thin = 5; Seed = uint64 (1000 + r); Parallel = false } m
     let t = Tensor.toScalar truth
     Tensor.toArray fit.Draws.["theta"] |> Array.filter (fun v -> v < t) |> Array.length
 

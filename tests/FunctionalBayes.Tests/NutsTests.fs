@@ -26,7 +26,7 @@ let gaussianEvaluator (m: float[]) (prec: float[,]) =
 let gaussianSource (m: float[]) (prec: float[,]) : GradientSource =
     { Dim = m.Length; Kind = GradientKind.Custom "hand-coded Gaussian"; Create = fun () -> gaussianEvaluator m prec }
 
-let private quiet = { McmcOptions.Default with Log = ignore }
+let private quiet = McmcOptions.Default
 
 /// Neal's funnel: v ~ N(0, 3²), x_i | v ~ N(0, e^v), i = 1..n, on (v, x).
 let private funnel (n: int) =
@@ -287,10 +287,12 @@ let welfordTests =
     ]
 
 /// A hand-coded potential for the determinism and cancellation tests (fast).
-let private smallRun (o: McmcOptions) =
+let private smallRunIn (ctx: RunContext) (o: McmcOptions) =
     let m = [| 0.5; -1.0; 2.0 |]
     let prec = array2D [ [ 2.0; 0.3; 0.0 ]; [ 0.3; 1.0; 0.2 ]; [ 0.0; 0.2; 0.5 ] ]
-    Mcmc.sampleFlat o (gaussianSource m prec) (Array.init o.Chains (fun k -> [| 0.1 * float k; 0.0; 0.0 |]))
+    Mcmc.sampleFlatIn ctx o (gaussianSource m prec) (Array.init o.Chains (fun k -> [| 0.1 * float k; 0.0; 0.0 |]))
+
+let private smallRun (o: McmcOptions) = smallRunIn RunContext.Quiet o
 
 [<Tests>]
 let runTests =
@@ -314,38 +316,39 @@ let runTests =
             Expect.equal thin.Positions.[0] (Array.init 30 (fun i -> full.Positions.[0].[(i / 3 * 3 + 2) * 3 + i % 3])) "every third draw"
         testCase "progress reports phases, and a cancelled run raises OperationCanceledException" <| fun _ ->
             use cts = new CancellationTokenSource()
-            let seen = Collections.Concurrent.ConcurrentBag<McmcProgress>()
-            let report (p: McmcProgress) =
+            let seen = Collections.Concurrent.ConcurrentBag<RunProgress>()
+            let report (p: RunProgress) =
                 seen.Add p
-                if p.Phase = McmcPhase.Sampling then cts.Cancel()
-            let o = { quiet with Chains = 2; Warmup = 40; Samples = 1000; ProgressEvery = 10; OnProgress = Some report; CancellationToken = cts.Token }
-            Expect.throwsT<OperationCanceledException> (fun () -> smallRun o |> ignore) "cancelled"
-            Expect.isTrue (seen |> Seq.exists (fun p -> p.Phase = McmcPhase.Warmup && p.Iteration = 40 && p.TotalIterations = 1040)) "warmup progress"
-            Expect.isFalse (seen |> Seq.exists (fun p -> p.Iteration = 1040)) "stopped before the end"
+                if p.Phase = RunPhase.Sampling then cts.Cancel()
+            let o = { quiet with Chains = 2; Warmup = 40; Samples = 1000 }
+            let ctx = { RunContext.Quiet with ProgressEvery = 10; OnProgress = Some report; Cancellation = cts.Token }
+            Expect.throwsT<OperationCanceledException> (fun () -> smallRunIn ctx o |> ignore) "cancelled"
+            Expect.isTrue (seen |> Seq.exists (fun p -> p.Phase = RunPhase.Warmup && p.Step = 40 && p.TotalSteps = 1040)) "warmup progress"
+            Expect.isFalse (seen |> Seq.exists (fun p -> p.Step = 1040)) "stopped before the end"
         testCase "bad options are refused before any work" <| fun _ ->
             throwsWith<ArgumentException> [ "Chains"; "0" ] (fun () -> Mcmc.validate { quiet with Chains = 0 })
             throwsWith<ArgumentException> [ "TargetAccept"; "1" ] (fun () -> Mcmc.validate { quiet with TargetAccept = 1.0 })
             throwsWith<ArgumentException> [ "Thin" ] (fun () -> Mcmc.validate { quiet with Thin = 0 })
             throwsWith<ArgumentException> [ "2 starting positions for 3 chains" ] (fun () ->
-                Mcmc.sampleFlat { quiet with Chains = 3 } (gaussianSource [| 0.0 |] (array2D [ [ 1.0 ] ])) [| [| 0.0 |]; [| 0.0 |] |] |> ignore)
+                Mcmc.sampleFlatIn RunContext.Quiet { quiet with Chains = 3 } (gaussianSource [| 0.0 |] (array2D [ [ 1.0 ] ])) [| [| 0.0 |]; [| 0.0 |] |] |> ignore)
         testCase "discrete latent sites are refused, named" <| fun _ ->
             let m = model {
                 let! k = Model.sample "k" (Poisson (Tensor.scalar 3.0))
                 let! x = Model.sample "x" (Normal (Tensor.scalar 0.0, Tensor.scalar 1.0))
                 return x + k }
-            throwsWith<ArgumentException> [ "'k'"; "discrete" ] (fun () -> Mcmc.run quiet m |> ignore)
+            throwsWith<ArgumentException> [ "'k'"; "discrete" ] (fun () -> Mcmc.runIn RunContext.Quiet quiet m |> ignore)
         testCase "when every start fails, the error names the site" <| fun _ ->
             let m = model {
                 let! x = Model.sample "x" (Normal (Tensor.scalar 0.0, Tensor.scalar 1.0))
                 do! Model.factor "wall" (x * 0.0 + Double.NegativeInfinity)
                 return x }
-            throwsWith<InvalidOperationException> [ "'wall'"; "100 tries" ] (fun () -> Mcmc.run { quiet with Chains = 1 } m |> ignore)
+            throwsWith<InvalidOperationException> [ "'wall'"; "100 tries" ] (fun () -> Mcmc.runIn RunContext.Quiet { quiet with Chains = 1 } m |> ignore)
         testCase "constrained draws have shape [chains; draws; ...] and respect supports" <| fun _ ->
             let m = model {
                 let! s = Model.sample "s" (HalfNormal (Tensor.scalar 1.0))
                 let! b = Model.sample "b" (Independent (Normal (Tensor.zeros [| 2 |], Tensor.ones [| 2 |]), 1))
                 return s, b }
-            let r = Mcmc.run { quiet with Chains = 2; Warmup = 50; Samples = 30; Seed = 3UL } m
+            let r = Mcmc.runIn RunContext.Quiet { quiet with Chains = 2; Warmup = 50; Samples = 30; Seed = 3UL } m
             Expect.equal r.Draws.["s"].Shape [| 2; 30 |] "scalar site"
             Expect.equal r.Draws.["b"].Shape [| 2; 30; 2 |] "vector site"
             Expect.isTrue (Tensor.toArray r.Draws.["s"] |> Array.forall (fun v -> v > 0.0)) "positive"

@@ -24,8 +24,8 @@ let private data = Map [ "y", Tensor.ofArray ys ]
 let private postVar = 1.0 / (1.0 / 100.0 + float ys.Length)
 let private postMean = postVar * Array.sum ys
 
-let private nutsOpts = { McmcOptions.Default with Chains = 2; Warmup = 300; Samples = 400; Seed = 11UL; Log = ignore }
-let private sampled = lazy (Fit.mcmc nutsOpts normalMean data)
+let private nutsOpts = { McmcOptions.Default with Chains = 2; Warmup = 300; Samples = 400; Seed = 11UL }
+let private sampled = lazy (Fit.mcmcIn RunContext.Quiet nutsOpts normalMean data)
 let private fitted = lazy (Fit.vi { FitOptions.Default with Run.Steps = Some 600; LearningRate = 0.05; Seed = 3UL } normalMean data)
 
 let private temp () = Path.Combine(Path.GetTempPath(), sprintf "fb-posterior-%s.json" (Guid.NewGuid().ToString "N"))
@@ -131,7 +131,8 @@ let tests =
             check { FitOptions.Default with Init = InitUniform -1.0 } "Init"
             check { FitOptions.Default with Run.Steps = Some 0 } "Steps"
             check { FitOptions.Default with Run.BatchSize = Some 0 } "BatchSize"
-            check { FitOptions.Default with Run.ProgressEvery = 0 } "ProgressEvery"
+            // progress is the run context's, checked in its one place
+            Expect.equal (Assert.Throws<ArgumentOutOfRangeException>(fun () -> RunContext.Validate { RunContext.Quiet with ProgressEvery = 0 })).ParamName "ProgressEvery" "ProgressEvery"
             check { FitOptions.Default with Run.EarlyStopping = Some { Window = 10; RelTol = -1.0; Patience = 1 } } "EarlyStopping.RelTol"
             check { FitOptions.Default with AutoGuide = AutoGuideKind.AutoLowRankMultivariateNormal (Some 0) } "AutoGuide"
             let both = Assert.Throws<ArgumentException>(fun () -> Fit.validate { FitOptions.Default with Run.Steps = Some 1; Run.Epochs = Some 1 })
@@ -141,7 +142,7 @@ let tests =
 
         testCase "a run of fewer than 4 draws per chain returns its draws; the diagnostics say why they are missing" <| fun () ->
             let notes = ResizeArray<string>()
-            let p = Fit.mcmc { nutsOpts with Samples = 1; Warmup = 20; Log = notes.Add } normalMean data
+            let p = Fit.mcmcIn { RunContext.Quiet with Log = notes.Add } { nutsOpts with Samples = 1; Warmup = 20 } normalMean data
             Expect.equal (Posterior.samplesPart "test" p).Draws.["mu"].Shape [| 2; 1 |] "one draw per chain"
             Expect.equal (Posterior.warnings p) [] "no warnings without diagnostics"
             Expect.exists notes (fun n -> n.Contains "too few") "the run says so"
@@ -155,5 +156,5 @@ let tests =
             check { McmcOptions.Default with Chains = 0 } "Chains"
             check { McmcOptions.Default with TargetAccept = 1.0 } "TargetAccept"
             check { McmcOptions.Default with Init = InitUniform 0.0 } "Init"
-            Expect.throwsT<ArgumentOutOfRangeException> (fun () -> Fit.mcmc { nutsOpts with Samples = 0 } normalMean data |> ignore) "Fit.mcmc checks first"
+            Expect.throwsT<ArgumentOutOfRangeException> (fun () -> Fit.mcmcIn RunContext.Quiet { nutsOpts with Samples = 0 } normalMean data |> ignore) "Fit.mcmcIn RunContext.Quiet checks first"
     ]

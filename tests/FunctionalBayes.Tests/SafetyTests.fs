@@ -29,7 +29,7 @@ let private data =
           "y", Rng.normal (Rng.key 4UL) [| n |] ]
 
 let private viOpts = { FitOptions.Default with Run.Steps = Some 30; Seed = 1UL }
-let private nutsOpts = { McmcOptions.Default with Chains = 1; Warmup = 30; Samples = 10; Seed = 1UL; Log = ignore }
+let private nutsOpts = { McmcOptions.Default with Chains = 1; Warmup = 30; Samples = 10; Seed = 1UL }
 
 let private temp () = Path.Combine(Path.GetTempPath(), sprintf "fb-safety-%d.json" (Random.Shared.Next()))
 
@@ -69,7 +69,7 @@ let fileTests =
                     (fun () -> Fit.load path (hier 5) wide None |> ignore) "another data shape" |> ignore)
 
         testCase "finding 2: a NUTS posterior of a 5-group model does not load into a 7-group model" <| fun () ->
-            let p = Fit.mcmc nutsOpts (hier 5) data
+            let p = Fit.mcmcIn RunContext.Quiet nutsOpts (hier 5) data
             withFile (fun path ->
                 Fit.save path p
                 Fit.load path (hier 5) data None |> ignore
@@ -106,7 +106,7 @@ let inputTests =
         testCase "finding 5: 0-row data are refused by SVI and NUTS, naming the key" <| fun () ->
             let empty = data |> Map.map (fun _ t -> Tensor.narrow 0 0 0 t)
             throwsWith<ArgumentException> [ "0 rows"; "'county'" ] (fun () -> Fit.vi viOpts (hier 5) empty |> ignore) "SVI" |> ignore
-            throwsWith<ArgumentException> [ "0 rows"; "'county'" ] (fun () -> Fit.mcmc nutsOpts (hier 5) empty |> ignore) "NUTS" |> ignore
+            throwsWith<ArgumentException> [ "0 rows"; "'county'" ] (fun () -> Fit.mcmcIn RunContext.Quiet nutsOpts (hier 5) empty |> ignore) "NUTS" |> ignore
 
         testCase "finding 6: AEVB data that are NaN or outside the observation family's support are refused, naming row, column and value" <| fun () ->
             let enc = Nn.mlp { MlpSpec.Create(3, [ 4 ], [ Nn.head "loc" 2 Activations.identity; Nn.head "scale" 2 Activations.halfExp ]) with Dtype = Float64 }
@@ -126,7 +126,7 @@ let inputTests =
             let m (d: Map<string, Tensor>) = hier 5 (d |> Map.add "county" d.["county_id"])
             let e = throwsWith<ArgumentException> [ "'county_id'"; "row 3"; "9" ] (fun () -> Fit.vi viOpts m d |> ignore) "SVI"
             Expect.isFalse (e.Message.Contains "(Parameter") "no '(Parameter ...)' suffix"
-            throwsWith<ArgumentException> [ "'county_id'"; "row 3" ] (fun () -> Fit.mcmc nutsOpts m d |> ignore) "NUTS" |> ignore
+            throwsWith<ArgumentException> [ "'county_id'"; "row 3" ] (fun () -> Fit.mcmcIn RunContext.Quiet nutsOpts m d |> ignore) "NUTS" |> ignore
             ids.[3] <- 1.5
             throwsWith<ArgumentException> [ "'county_id'"; "row 3"; "1.5" ] (fun () -> Fit.vi viOpts m (d |> Map.add "county_id" (Tensor.ofArray ids)) |> ignore) "1.5" |> ignore
     ]

@@ -108,9 +108,9 @@ let ``early stopping on a plateau`` () =
     Assert.Equal(map, Tensor.toScalar r.Params.["b"], 3)
 
 let ``progress reports every few steps with an ETA`` () =
-    let reports = ResizeArray<SviProgress>()
-    let opts = { SviRunOptions.ForSteps 30 with OnProgress = Some reports.Add; ProgressEvery = 10 }
-    Svi.run (cfg (Elbo.Trace 1) (pointGuide 0.3)) (Rng.key 10UL) data opts |> ignore
+    let reports = ResizeArray<RunProgress>()
+    let ctx = { RunContext.Quiet with OnProgress = Some reports.Add; ProgressEvery = 10 }
+    Svi.runIn ctx true (cfg (Elbo.Trace 1) (pointGuide 0.3)) (Rng.key 10UL) data (SviRunOptions.ForSteps 30) |> ignore
     Assert.Equal<int[]>([| 10; 20; 30 |], reports |> Seq.map (fun p -> p.Step) |> Seq.toArray)
     Assert.All(reports, fun p -> Assert.Equal(30, p.TotalSteps))
 

@@ -179,7 +179,7 @@ module Welford =
             if v |> Array.exists (fun x -> not (Double.IsFinite x)) then bad ()
             Metric.diagonal v
 
-/// Settings of NUTS warmup (Stan's adaptation); `WarmupSettings.Default` is Stan's.
+/// Settings of warmup (Stan's adaptation) for any tunable kernel; `WarmupSettings.Default` is Stan's.
 type WarmupSettings =
     { NumWarmup: int
       DualAveraging: DualAveragingSettings
@@ -188,13 +188,14 @@ type WarmupSettings =
       /// Run Stan's step-size heuristic at the start and after every metric update (else, as BlackJAX,
       /// start from InitialStepSize and keep the dual-averaging iterate).
       FindStepSize: bool
-      InitialStepSize: float
-      MaxTreeDepth: int
-      MaxDeltaH: float }
+      InitialStepSize: float }
 
     static member Default =
-        { NumWarmup = 1000; DualAveraging = DualAveragingSettings.Default; DenseMetric = false; FindStepSize = true
-          InitialStepSize = 1.0; MaxTreeDepth = 10; MaxDeltaH = 1000.0 }
+        { NumWarmup = 1000; DualAveraging = DualAveragingSettings.Default; DenseMetric = false; FindStepSize = true; InitialStepSize = 1.0 }
+
+/// What warmup tunes: the step size and the metric that the kernel is then run with.
+[<NoEquality; NoComparison>]
+type AdaptedParameters = { StepSize: float; Metric: Metric }
 
 /// The state of the warmup fold: the chain, the current step size and metric, and the adaptation.
 [<NoEquality; NoComparison>]
@@ -207,8 +208,9 @@ type WarmupState =
       /// Warmup iterations done.
       Iteration: int }
 
-/// NUTS warmup as a fold: `init`, then `step` once per warmup iteration, then `finish` gives the
-/// adapted NUTS settings.
+/// Warmup as a fold over any tunable kernel (BlackJAX's window adaptation: the kernel gets the current
+/// step size and metric on every call): `init`, then `step` once per warmup iteration, then `finish` gives
+/// the adapted step size and metric.
 [<RequireQualifiedAccess>]
 module Warmup =
 
@@ -217,29 +219,24 @@ module Warmup =
         if s.NumWarmup < 0 then invalidArg "settings" (sprintf "Warmup: the number of warmup iterations must be non-negative, got %d." s.NumWarmup)
         DualAveraging.validate s.DualAveraging
         Dyn.checkStepSize "Warmup (InitialStepSize)" s.InitialStepSize
-        if s.MaxTreeDepth < 1 || s.MaxTreeDepth > 30 then invalidArg "settings" (sprintf "MaxTreeDepth must be in 1..30, got %d." s.MaxTreeDepth)
-        if not (s.MaxDeltaH > 0.0) then invalidArg "settings" (sprintf "MaxDeltaH must be positive, got %g." s.MaxDeltaH)
 
     /// The starting state: unit metric and, unless turned off, Stan's step-size heuristic from InitialStepSize.
-    let init (s: WarmupSettings) (sampler: NutsKernel) (key: RngKey) (chain: HmcState) : WarmupState =
+    let init (s: WarmupSettings) (kernel: TunableKernel) (key: RngKey) (chain: HmcState) : WarmupState =
         validate s
-        let d = sampler.Dim
+        let d = kernel.Dim
         let metric = if s.DenseMetric then Metric.dense (Array2D.init d d (fun i j -> if i = j then 1.0 else 0.0)) else Metric.identity d
-        let eps = if s.FindStepSize then Hmc.findStepSize sampler.Evaluator metric key chain s.InitialStepSize else s.InitialStepSize
+        let eps = if s.FindStepSize then Hmc.findStepSize kernel.Evaluator metric key chain s.InitialStepSize else s.InitialStepSize
         { Chain = chain; StepSize = eps; Metric = metric; DualAveraging = DualAveraging.init eps
           Welford = Welford.init s.DenseMetric d; Iteration = 0 }
 
-    /// The NUTS settings of the current iteration.
-    let parameters (s: WarmupSettings) (st: WarmupState) : NutsParameters =
-        { StepSize = st.StepSize; Metric = st.Metric; MaxTreeDepth = s.MaxTreeDepth; MaxDeltaH = s.MaxDeltaH }
-
-    /// One warmup iteration: a NUTS transition, a dual-averaging update, and (per the stage) a metric
-    /// sample and, at a window end, a new metric with a fresh step-size search and a restarted averaging.
-    let step (s: WarmupSettings) (stages: AdaptationStage[]) (sampler: NutsKernel) (key: RngKey) (st: WarmupState) : WarmupState * TransitionInfo =
+    /// One warmup iteration: a transition with the current step size and metric, a dual-averaging update,
+    /// and (per the stage) a metric sample and, at a window end, a new metric with a fresh step-size search
+    /// and a restarted averaging.
+    let step (s: WarmupSettings) (stages: AdaptationStage[]) (kernel: TunableKernel) (key: RngKey) (st: WarmupState) : WarmupState * TransitionInfo =
         if st.Iteration >= stages.Length then
             invalidOp (sprintf "Warmup.step: iteration %d is past the schedule's %d iterations." st.Iteration stages.Length)
         let kStep, kSearch = Rng.split key
-        let chain, info = sampler.Step(parameters s st, kStep, st.Chain)
+        let chain, info = kernel.Step st.StepSize st.Metric kStep st.Chain
         let da = DualAveraging.update s.DualAveraging info.AcceptStat st.DualAveraging
         let eps = DualAveraging.stepSize da
         let stage = stages.[st.Iteration]
@@ -247,14 +244,14 @@ module Warmup =
         let next =
             if stage.WindowEnd then
                 let metric = Welford.metric welford
-                let eps = if s.FindStepSize then Hmc.findStepSize sampler.Evaluator metric kSearch chain eps else eps
+                let eps = if s.FindStepSize then Hmc.findStepSize kernel.Evaluator metric kSearch chain eps else eps
                 { Chain = chain; StepSize = eps; Metric = metric; DualAveraging = DualAveraging.init eps
-                  Welford = Welford.init s.DenseMetric sampler.Dim; Iteration = st.Iteration + 1 }
+                  Welford = Welford.init s.DenseMetric kernel.Dim; Iteration = st.Iteration + 1 }
             else
                 { st with Chain = chain; StepSize = eps; DualAveraging = da; Welford = welford; Iteration = st.Iteration + 1 }
         next, info
 
     /// The adapted settings: step size exp(x̄) of the averaging (unchanged when no warmup ran), the metric.
-    let finish (s: WarmupSettings) (st: WarmupState) : NutsParameters =
+    let finish (st: WarmupState) : AdaptedParameters =
         let eps = if st.DualAveraging.Counter > 0 then DualAveraging.final st.DualAveraging else st.StepSize
-        { StepSize = eps; Metric = st.Metric; MaxTreeDepth = s.MaxTreeDepth; MaxDeltaH = s.MaxDeltaH }
+        { StepSize = eps; Metric = st.Metric }

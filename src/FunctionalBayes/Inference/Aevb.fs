@@ -2,7 +2,7 @@ namespace FunctionalBayes
 
 open System
 open System.Diagnostics
-open System.Threading
+open System.Text.Json.Nodes
 open FunctionalBayes.Tensors
 
 /// The prior over the latent z.
@@ -53,33 +53,32 @@ type AevbState =
 /// What a step reports (aevb's AevbInfo): loss = nll + klScale·kl, each summed over the batch.
 type AevbInfo = { Loss: float; Nll: float; Kl: float }
 
-/// Progress of a run.
-type AevbProgress = { Step: int; TotalSteps: int; Epoch: int; Loss: float; Elapsed: TimeSpan }
-
 /// The end of one epoch of a run.
 [<NoEquality; NoComparison>]
 type AevbEpoch = { Epoch: int; State: AevbState; MeanLoss: float; Seconds: float }
 
-/// How a run goes: epochs of shuffled minibatches.
-[<NoEquality; NoComparison>]
+/// How a run goes: epochs of shuffled minibatches (plain data; progress, cancellation and checkpoints are
+/// the RunContext's). AevbRunOptions.Validate holds every rule.
 type AevbRunOptions =
     { Epochs: int
       BatchSize: int
       Shuffle: bool
-      EarlyStopping: EarlyStopping option
-      OnProgress: (AevbProgress -> unit) option
-      ProgressEvery: int
-      /// Called after each epoch (its seconds exclude the callback).
-      OnEpoch: (AevbEpoch -> unit) option
-      Cancellation: CancellationToken }
+      EarlyStopping: EarlyStopping option }
 
     static member Create(epochs: int, batchSize: int) =
-        { Epochs = epochs; BatchSize = batchSize; Shuffle = true; EarlyStopping = None; OnProgress = None
-          ProgressEvery = 100; OnEpoch = None; Cancellation = CancellationToken.None }
+        { Epochs = epochs; BatchSize = batchSize; Shuffle = true; EarlyStopping = None }
+
+    /// Checks the settings: raises ArgumentException naming the bad one.
+    static member Validate(o: AevbRunOptions) =
+        if o.Epochs < 1 then invalidArg "opts" (sprintf "Aevb.run: Epochs must be at least 1, got %d." o.Epochs)
+        if o.BatchSize < 1 then invalidArg "opts" (sprintf "Aevb.run: BatchSize must be at least 1, got %d." o.BatchSize)
+        match o.EarlyStopping with
+        | Some es -> EarlyStopping.Validate(es, "Aevb.run")
+        | None -> ()
 
 /// The result of a run.
 [<NoEquality; NoComparison>]
-type AevbResult = { State: AevbState; Losses: float[]; StoppedEarly: bool; Cancelled: bool }
+type AevbResult = { State: AevbState; Losses: float[]; StoppedEarly: bool }
 
 /// Raised when the loss stops being finite; carries the state before the failing step.
 type AevbDivergedException(message: string, lastFinite: AevbState) =
@@ -328,22 +327,35 @@ module Aevb =
         let gDec = Autodiff.gradMap (fun dp -> fst (terms e key st.EncParams st.EncState dp st.DecState st.Baseline x true)) st.DecParams
         gEnc, gDec
 
-    let private plateaued (es: EarlyStopping) (losses: ResizeArray<float>) =
-        let w = es.Window
-        if losses.Count < 2 * w then false
-        else
-            let median (a: float[]) = let s = Array.sort a in s.[s.Length / 2]
-            let cur = median (losses.GetRange(losses.Count - w, w).ToArray())
-            let prev = median (losses.GetRange(losses.Count - 2 * w, w).ToArray())
-            (prev - cur) / max (abs prev) 1e-12 < es.RelTol
+    /// The run's state between steps: the networks' state and the running sum of the epoch's losses.
+    type private AevbRun = { St: AevbState; EpochSum: float; EpochSteps: int }
 
-    /// Trains from `init`: epochs of shuffled minibatches of the rows of data (N, dataDim), each step
-    /// with its own key; reports progress, stops early on a plateau (EarlyStopping) and stops at the
-    /// end of the current step when cancelled (Cancelled = true).
-    let runFrom (e: AevbEngine) (key: RngKey) (st0: AevbState) (data: Tensor) (opts: AevbRunOptions) : AevbResult =
+    let private saveState (r: AevbRun) : JsonNode =
+        let o = JsonObject()
+        o.["encParams"] <- Checkpoint.tensorMap r.St.EncParams
+        o.["encState"] <- Checkpoint.tensorMap r.St.EncState
+        o.["decParams"] <- Checkpoint.tensorMap r.St.DecParams
+        o.["decState"] <- Checkpoint.tensorMap r.St.DecState
+        o.["optStep"] <- JsonValue.Create r.St.Opt.Step
+        o.["optFirst"] <- Checkpoint.tensors r.St.Opt.First
+        o.["optSecond"] <- Checkpoint.tensors r.St.Opt.Second
+        o.["step"] <- JsonValue.Create r.St.Step
+        o.["baseline"] <- Checkpoint.scalar r.St.Baseline
+        o.["epochSum"] <- Checkpoint.scalar r.EpochSum
+        o.["epochSteps"] <- JsonValue.Create r.EpochSteps
+        o :> JsonNode
+
+    let private loadState (n: JsonNode) : AevbRun =
+        let get (name: string) = nonNull n.[name]
+        { St = { EncParams = Checkpoint.readTensorMap (get "encParams"); EncState = Checkpoint.readTensorMap (get "encState")
+                 DecParams = Checkpoint.readTensorMap (get "decParams"); DecState = Checkpoint.readTensorMap (get "decState")
+                 Opt = { Step = (get "optStep").GetValue<int>(); First = Checkpoint.readTensors (get "optFirst"); Second = Checkpoint.readTensors (get "optSecond") }
+                 Step = (get "step").GetValue<int>(); Baseline = Checkpoint.readScalar (get "baseline") }
+          EpochSum = Checkpoint.readScalar (get "epochSum"); EpochSteps = (get "epochSteps").GetValue<int>() }
+
+    let private train (ctx: RunContext) (resumeFrom: string option) (onEpoch: AevbEpoch -> unit) (e: AevbEngine) (key: RngKey) (st0: AevbState) (data: Tensor) (opts: AevbRunOptions) : AevbResult =
         checkBatch e "run" data
-        if opts.Epochs < 1 then invalidArg "opts" (sprintf "Aevb.run: Epochs must be at least 1, got %d." opts.Epochs)
-        if opts.BatchSize < 1 then invalidArg "opts" (sprintf "Aevb.run: BatchSize must be at least 1, got %d." opts.BatchSize)
+        AevbRunOptions.Validate opts
         if data.Shape.[0] = 0 then invalidArg "data" "Aevb.run: the data have 0 rows; there is nothing to train on."
         checkData e st0 "run" data
         let data = Tensor.cast (dtypeOf st0) data
@@ -351,52 +363,64 @@ module Aevb =
         let perEpoch = Data.stepsPerEpoch n opts.BatchSize
         let total = perEpoch * opts.Epochs
         let kData, kSteps = Rng.split key
-        let losses = ResizeArray<float>(total)
-        let sw = Stopwatch.StartNew()
-        let mutable st = st0
-        let mutable stopped = false
-        let mutable cancelled = false
-        let mutable stale = 0
-        let mutable epoch = 0
-        let every = max 1 opts.ProgressEvery
-        while epoch < opts.Epochs && not stopped && not cancelled do
-            let epochWatch = Stopwatch.StartNew()
-            let perm = if opts.Shuffle then Rng.permutation (Rng.foldIn kData epoch) n else Tensor.ofInts (Array.init n id)
-            let mutable j = 0
-            let mutable sum = 0.0
-            while j < perEpoch && not stopped && not cancelled do
-                if opts.Cancellation.IsCancellationRequested then cancelled <- true
-                else
-                    let start = j * opts.BatchSize
-                    let count = min opts.BatchSize (n - start)
-                    let batch = Tensor.indexSelect 0 (Tensor.narrow 0 start count perm) data
-                    let i = epoch * perEpoch + j
-                    let st', info = step e (Rng.foldIn kSteps i) st batch
-                    st <- st'
-                    losses.Add info.Loss
-                    sum <- sum + info.Loss
-                    j <- j + 1
-                    match opts.OnProgress with
-                    | Some report when (i + 1) % every = 0 || i + 1 = total ->
-                        report { Step = i + 1; TotalSteps = total; Epoch = epoch; Loss = info.Loss; Elapsed = sw.Elapsed }
-                    | _ -> ()
-                    match opts.EarlyStopping with
-                    | Some es when (i + 1) % es.Window = 0 ->
-                        if plateaued es losses then stale <- stale + 1 else stale <- 0
-                        if stale >= es.Patience then stopped <- true
-                    | _ -> ()
-            let secs = epochWatch.Elapsed.TotalSeconds
-            if j > 0 then
-                match opts.OnEpoch with
-                | Some f -> f { Epoch = epoch; State = st; MeanLoss = sum / float j; Seconds = secs }
-                | None -> ()
-            epoch <- epoch + 1
-        { State = st; Losses = losses.ToArray(); StoppedEarly = stopped; Cancelled = cancelled }
+        let epochWatch = Stopwatch()
+        let endEpoch (epoch: int) (r: AevbRun) =
+            if r.EpochSteps > 0 then
+                onEpoch { Epoch = epoch; State = r.St; MeanLoss = r.EpochSum / float r.EpochSteps; Seconds = epochWatch.Elapsed.TotalSeconds }
+        let kernel : RunKernel<int -> Tensor, AevbRun, AevbInfo, AevbRun> =
+            { Name = "aevb"
+              Identity = sprintf "key %O, %d epochs of batch %d, %d rows, shuffle %b, start step %d" key opts.Epochs opts.BatchSize n opts.Shuffle st0.Step
+              Workspace = fun () ->
+                let cached = ref (-1, Unchecked.defaultof<Tensor>)
+                fun i ->
+                    let epoch = i / perEpoch
+                    if fst cached.Value <> epoch then
+                        cached.Value <- epoch, (if opts.Shuffle then Rng.permutation (Rng.foldIn kData epoch) n else Tensor.ofInts (Array.init n id))
+                    let start = (i % perEpoch) * opts.BatchSize
+                    Tensor.indexSelect 0 (Tensor.narrow 0 start (min opts.BatchSize (n - start)) (snd cached.Value)) data
+              Init = fun _ -> { St = st0; EpochSum = 0.0; EpochSteps = 0 }
+              Step = fun batchAt i r ->
+                if r.EpochSteps = 0 || not epochWatch.IsRunning then epochWatch.Restart()
+                let st, info = step e (Rng.foldIn kSteps i) r.St (batchAt i)
+                let r = { St = st; EpochSum = r.EpochSum + info.Loss; EpochSteps = r.EpochSteps + 1 }
+                if r.EpochSteps = perEpoch then
+                    endEpoch (i / perEpoch) r
+                    { r with EpochSum = 0.0; EpochSteps = 0 }, info
+                else r, info
+              Finish = fun _ r -> r
+              Loss = Some (fun info -> info.Loss)
+              Report = fun _ _ p -> { p with Epoch = (p.Step - 1) / perEpoch }
+              Save = saveState
+              Load = fun _ n -> loadState n }
+        let out = Run.fold ctx opts.EarlyStopping total resumeFrom kernel
+        // an early stop ends the epoch it is in
+        endEpoch ((out.Steps - 1) / perEpoch) out.Result
+        { State = out.Result.St; Losses = out.Losses; StoppedEarly = out.StoppedEarly }
+
+    /// Trains from `st0` under a run context: epochs of shuffled minibatches of the rows of data (N, dataDim),
+    /// step i with the key folded with i; reports progress, stops early on a plateau (EarlyStopping), calls
+    /// `onEpoch` after each epoch (its seconds exclude the call), writes checkpoints, and raises
+    /// OperationCanceledException after the current step when cancelled.
+    let runIn (ctx: RunContext) (onEpoch: AevbEpoch -> unit) (e: AevbEngine) (key: RngKey) (st0: AevbState) (data: Tensor) (opts: AevbRunOptions) : AevbResult =
+        train ctx None onEpoch e key st0 data opts
+
+    /// Continues the run (same engine, key, start state, data and options) that wrote the checkpoint at
+    /// `path`: the result has the same bits as the uninterrupted run's.
+    let resume (ctx: RunContext) (onEpoch: AevbEpoch -> unit) (e: AevbEngine) (key: RngKey) (st0: AevbState) (data: Tensor) (opts: AevbRunOptions) (path: string) : AevbResult =
+        train ctx (Some path) onEpoch e key st0 data opts
+
+    /// runIn without progress, epoch reports, cancellation or checkpoints.
+    let runFrom (e: AevbEngine) (key: RngKey) (st0: AevbState) (data: Tensor) (opts: AevbRunOptions) : AevbResult =
+        runIn RunContext.Quiet ignore e key st0 data opts
+
+    /// `init` from one half of the key, then `runIn` with the other.
+    let trainIn (ctx: RunContext) (onEpoch: AevbEpoch -> unit) (e: AevbEngine) (key: RngKey) (data: Tensor) (opts: AevbRunOptions) : AevbResult =
+        let kInit, kRun = Rng.split key
+        runIn ctx onEpoch e kRun (init e kInit) data opts
 
     /// `init` from the key, then `runFrom`.
     let run (e: AevbEngine) (key: RngKey) (data: Tensor) (opts: AevbRunOptions) : AevbResult =
-        let kInit, kRun = Rng.split key
-        runFrom e kRun (init e kInit) data opts
+        trainIn RunContext.Quiet ignore e key data opts
 
     // ---- using a trained model ----------------------------------------------------------------
 

@@ -4,45 +4,6 @@ open System
 open System.IO
 open FunctionalBayes.Tensors
 
-/// BLayers' learning-rate schedules for fit.
-[<RequireQualifiedAccess>]
-type LrSchedule =
-    /// Cosine decay from lr to zero over the run (BLayers' default).
-    | Cosine
-    /// One cycle: warm up to lr over 10 % of the run, then cosine down (div factor 25).
-    | WarmupCosine
-    | Constant
-
-/// Settings of `Fit.vi` (BLayers' fit(method="vi")); start from FitOptions.Default. The loop settings
-/// (steps or epochs, batch size, early stopping, progress) are SVI's own record, `Run`:
-/// `{ FitOptions.Default with Run.Steps = Some 2000; Seed = 1UL }`. `Fit.validate` holds every rule.
-[<NoEquality; NoComparison>]
-type FitOptions =
-    { /// The autoguide, unless Guide is given.
-      AutoGuide: AutoGuideKind
-      /// A guide to use as it is.
-      Guide: Guide option
-      /// Adam's (peak) learning rate.
-      LearningRate: float
-      Schedule: LrSchedule
-      /// An optimizer that overrides LearningRate and Schedule.
-      Optimizer: Optimizer option
-      /// ELBO particles per step.
-      Particles: int
-      Seed: uint64
-      Init: InitStrategy
-      /// Clip gradients to this global norm before each update.
-      ClipNorm: float option
-      /// How long to run, how to batch, early stopping and progress (with neither Steps nor Epochs,
-      /// SviRunOptions.DefaultSteps steps; with a BatchSize, the batched ELBO is used).
-      Run: SviRunOptions }
-
-    /// The defaults (BLayers' settings): AutoDiagonalNormal, Adam at 0.01 with cosine decay, one particle,
-    /// seed 0, uniform(−2, 2) initialization, and SviRunOptions.DefaultSteps steps on all rows.
-    static member Default =
-        { AutoGuide = AutoGuideKind.AutoDiagonalNormal; Guide = None; LearningRate = 0.01; Schedule = LrSchedule.Cosine
-          Optimizer = None; Particles = 1; Seed = 0UL; Init = InitUniform 2.0; ClipNorm = None; Run = SviRunOptions.Default }
-
 [<RequireQualifiedAccess>]
 module Fit =
 
@@ -56,9 +17,7 @@ module Fit =
         match opts.ClipNorm with
         | Some c when not (c > 0.0) -> bad "ClipNorm" c (sprintf "the clip norm must be positive, got %g." c)
         | _ -> ()
-        match opts.Init with
-        | InitUniform r when not (r > 0.0 && Double.IsFinite r) -> bad "Init" r (sprintf "the init radius must be positive and finite, got %g." r)
-        | _ -> ()
+        InitStrategy.Validate(opts.Init, "Fit.vi")
         match opts.AutoGuide with
         | AutoGuideKind.AutoLowRankMultivariateNormal (Some r) when r < 1 -> bad "AutoGuide" r (sprintf "the rank of AutoLowRankMultivariateNormal must be at least 1, got %d." r)
         | _ -> ()
@@ -94,11 +53,7 @@ module Fit =
             | None -> Guide.auto opts.AutoGuide opts.Init kGuide (modelFn data)
         guide, kGuide, kRun
 
-    /// Fits a model to data by SVI, and returns the run's result too (losses, whether it stopped early,
-    /// how the gradients were computed). The options are checked first (Fit.validate), then the data
-    /// (Check.observedData): non-finite values and observations outside their sites' supports are
-    /// refused, naming the key or site, the row and the value.
-    let viRun (opts: FitOptions) (modelFn: Map<string, Tensor> -> Model<'T>) (data: Map<string, Tensor>) : Posterior<'T> * SviResult =
+    let private viFrom (ctx: RunContext) (resumeFrom: string option) (opts: FitOptions) (modelFn: Map<string, Tensor> -> Model<'T>) (data: Map<string, Tensor>) : Posterior<'T> * SviResult =
         validate opts
         let n = Data.rows data
         Check.someRows "Fit.vi" data
@@ -116,10 +71,30 @@ module Fit =
               Optimizer = defaultArg opts.Optimizer (Optimizer.AdamWith schedule)
               Elbo = (match opts.Run.BatchSize with Some _ -> Elbo.Batched opts.Particles | None -> Elbo.Trace opts.Particles)
               ClipNorm = opts.ClipNorm }
-        let r = Svi.run cfg kRun data opts.Run
+        let r =
+            match resumeFrom with
+            | None -> Svi.runIn ctx true cfg kRun data opts.Run
+            | Some path -> Svi.resume ctx true cfg kRun data opts.Run path
         let ps = r.Params
         let guide = finishGuide modelFn data kGuide guide ps
-        { Model = modelFn; Source = PosteriorSource.Guide { Guide = guide; Params = ps; Losses = r.Losses; StoppedEarly = r.StoppedEarly } }, r
+        { Model = modelFn; Source = PosteriorSource.Guide { Guide = guide; Params = ps; Losses = r.Losses; StoppedEarly = r.StoppedEarly; Options = Some opts } }, r
+
+    /// viRun under a run context: progress, cancellation (OperationCanceledException after the current
+    /// step) and checkpoints.
+    let viRunIn (ctx: RunContext) (opts: FitOptions) (modelFn: Map<string, Tensor> -> Model<'T>) (data: Map<string, Tensor>) : Posterior<'T> * SviResult =
+        viFrom ctx None opts modelFn data
+
+    /// Continues the fit (same options, model and data) that wrote the checkpoint at `path`; the result
+    /// has the same bits as the uninterrupted fit's.
+    let viResume (ctx: RunContext) (opts: FitOptions) (modelFn: Map<string, Tensor> -> Model<'T>) (data: Map<string, Tensor>) (path: string) : Posterior<'T> * SviResult =
+        viFrom ctx (Some path) opts modelFn data
+
+    /// Fits a model to data by SVI, and returns the run's result too (losses, whether it stopped early,
+    /// how the gradients were computed). The options are checked first (Fit.validate), then the data
+    /// (Check.observedData): non-finite values and observations outside their sites' supports are
+    /// refused, naming the key or site, the row and the value.
+    let viRun (opts: FitOptions) (modelFn: Map<string, Tensor> -> Model<'T>) (data: Map<string, Tensor>) : Posterior<'T> * SviResult =
+        viRunIn RunContext.Quiet opts modelFn data
 
     /// Fits a model to data by SVI. The model is a function of the named data (rows on the first axis);
     /// data given to predict later may leave out the observations.
@@ -129,14 +104,32 @@ module Fit =
     /// Samples the posterior of a model given data by NUTS with Stan's adaptation (Mcmc.run): draws per
     /// latent site with shape [chains; draws; ...site shape], the deterministic sites at every draw and
     /// the sampler's statistics per chain. The data are checked first, as for Fit.vi.
-    let mcmc (opts: McmcOptions) (modelFn: Map<string, Tensor> -> Model<'T>) (data: Map<string, Tensor>) : Posterior<'T> =
+    let private mcmcFrom (ctx: RunContext) (resumeFrom: string option) (opts: McmcOptions) (source: Potential -> GradientSource) (modelFn: Map<string, Tensor> -> Model<'T>) (data: Map<string, Tensor>) : Posterior<'T> =
         Mcmc.validate opts
-        // scalars are fine here (no batches are cut), but arrays must agree on their rows
-        let arrays = data |> Map.filter (fun _ t -> t.Rank >= 1)
-        if not arrays.IsEmpty then Data.rows arrays |> ignore
+        if not data.IsEmpty then Data.rows data |> ignore
         Check.someRows "Fit.mcmc" data
         let m = Check.namingDataKeys data (fun () -> let m = modelFn data in Check.observedData m data; m)
-        Posterior.ofMcmc modelFn (Mcmc.run opts m)
+        let r =
+            match resumeFrom with
+            | None -> Mcmc.runWithSource ctx opts source m
+            | Some path -> Mcmc.resume ctx opts m path
+        Posterior.ofMcmc modelFn r
+
+    /// Fit.mcmc under a run context: progress per chain, messages, cancellation, a checkpoint per chain.
+    let mcmcIn (ctx: RunContext) (opts: McmcOptions) (modelFn: Map<string, Tensor> -> Model<'T>) (data: Map<string, Tensor>) : Posterior<'T> =
+        mcmcFrom ctx None opts (Mcmc.gradientSource opts.Gradient) modelFn data
+
+    /// Fit.mcmcIn with a gradient source of your own (an instrumented evaluator, say) in place of opts.Gradient.
+    let mcmcWithSource (ctx: RunContext) (opts: McmcOptions) (source: Potential -> GradientSource) (modelFn: Map<string, Tensor> -> Model<'T>) (data: Map<string, Tensor>) : Posterior<'T> =
+        mcmcFrom ctx None opts source modelFn data
+
+    /// Continues the sampling (same options, model and data) whose chains wrote checkpoints at `path`.
+    let mcmcResume (ctx: RunContext) (opts: McmcOptions) (modelFn: Map<string, Tensor> -> Model<'T>) (data: Map<string, Tensor>) (path: string) : Posterior<'T> =
+        mcmcFrom ctx (Some path) opts (Mcmc.gradientSource opts.Gradient) modelFn data
+
+    /// Fit.mcmcIn with RunContext.Default (messages to the console).
+    let mcmc (opts: McmcOptions) (modelFn: Map<string, Tensor> -> Model<'T>) (data: Map<string, Tensor>) : Posterior<'T> =
+        mcmcIn RunContext.Default opts modelFn data
 
     /// A guide posterior with the given parameters, without fitting: the guide is built as Fit.vi builds it
     /// for these options (same model, data, guide and seed), then checked against the parameters and finished.
@@ -148,7 +141,7 @@ module Fit =
         | [||] -> ()
         | missing ->
             raise (IO.InvalidDataException(sprintf "Fit.withParams: no values for the guide's parameters %s; they come from a fit with another model or guide (given: %s)." (String.Join(", ", missing)) (String.Join(", ", ps.Keys))))
-        { Model = modelFn; Source = PosteriorSource.Guide { Guide = finishGuide modelFn data kGuide guide ps; Params = ps; Losses = [||]; StoppedEarly = false } }
+        { Model = modelFn; Source = PosteriorSource.Guide { Guide = finishGuide modelFn data kGuide guide ps; Params = ps; Losses = [||]; StoppedEarly = false; Options = Some opts } }
 
     // ---- files (the format is PosteriorFile's) ------------------------------------------------
 
@@ -182,21 +175,16 @@ module Fit =
         let m = modelFn data
         PosteriorFile.check path (PosteriorFile.signatureOf m data) signature
         match contents with
-        | PosteriorFile.Contents.Guide (name, rank, ps, losses, stoppedEarly) ->
+        | PosteriorFile.Contents.Guide (name, rank, ps, losses, stoppedEarly, saved) ->
             let opts =
                 match opts |> Option.bind (fun o -> o.Guide), name with
                 | Some g, _ -> { FitOptions.Default with Guide = Some g }
                 | None, "user" -> invalidArg "opts" (sprintf "Fit.load: %s holds the parameters of a user guide; pass that guide in the options (Guide) to load it." path)
                 | None, name ->
                     let kind =
-                        match name with
-                        | "AutoNormal" -> AutoGuideKind.AutoNormal
-                        | "AutoDiagonalNormal" -> AutoGuideKind.AutoDiagonalNormal
-                        | "AutoMultivariateNormal" -> AutoGuideKind.AutoMultivariateNormal
-                        | "AutoLowRankMultivariateNormal" -> AutoGuideKind.AutoLowRankMultivariateNormal rank
-                        | "AutoDelta" -> AutoGuideKind.AutoDelta
-                        | "AutoLaplaceApproximation" -> AutoGuideKind.AutoLaplaceApproximation
-                        | other -> PosteriorFile.bad path (sprintf "unknown autoguide '%s'" other)
+                        match PosteriorFile.autoKindOf name rank with
+                        | Some k -> k
+                        | None -> PosteriorFile.bad path (sprintf "unknown autoguide '%s'" name)
                     match opts with
                     | Some o when fst (PosteriorFile.autoKindName o.AutoGuide) <> name ->
                         PosteriorFile.bad path (sprintf "it holds an %s posterior, but the fit's guide is %s" name (fst (PosteriorFile.autoKindName o.AutoGuide)))
@@ -204,7 +192,7 @@ module Fit =
                     { FitOptions.Default with AutoGuide = kind }
             let p = withParams opts modelFn data ps
             let g = Posterior.guidePart "Fit.load" p
-            { p with Source = PosteriorSource.Guide { g with Losses = losses; StoppedEarly = stoppedEarly } }
+            { p with Source = PosteriorSource.Guide { g with Losses = losses; StoppedEarly = stoppedEarly; Options = saved |> Option.map (fun o -> { o with Guide = opts.Guide }) } }
         | PosteriorFile.Contents.Samples result ->
             let pot = LogDensity.potential (Rng.key 0UL) m
             let names = pot.Latents |> Array.map (fun l -> l.Name) |> Set.ofArray

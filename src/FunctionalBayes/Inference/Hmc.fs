@@ -108,9 +108,12 @@ type NutsParameters =
       /// An energy error above this is a divergence (Stan: 1000).
       MaxDeltaH: float }
 
+    /// Stan's divergence threshold: an energy error above 1000 is a divergence.
+    static member DefaultMaxDeltaH = 1000.0
+
     /// Stan's defaults with the given step size and metric.
     static member Create(stepSize: float, metric: Metric) =
-        { StepSize = stepSize; Metric = metric; MaxTreeDepth = 10; MaxDeltaH = 1000.0 }
+        { StepSize = stepSize; Metric = metric; MaxTreeDepth = 10; MaxDeltaH = NutsParameters.DefaultMaxDeltaH }
 
 /// A sampling algorithm as a pair of pure functions (BlackJAX's shape): `Init` evaluates the potential at
 /// a position; `Step` is one transition from a key and a state.
@@ -118,6 +121,17 @@ type NutsParameters =
 type SamplingAlgorithm =
     { Init: float[] -> HmcState
       Step: RngKey -> HmcState -> HmcState * TransitionInfo }
+
+/// An HMC-family transition whose step size and metric are passed in on every call (BlackJAX's
+/// build_kernel shape), so one warmup (Warmup) tunes any such kernel: static HMC or NUTS. It owns scratch
+/// buffers: one per chain.
+[<NoEquality; NoComparison>]
+type TunableKernel =
+    { Dim: int
+      /// The evaluator the kernel calls (for Stan's step-size search).
+      Evaluator: IGradientEvaluator
+      /// One transition with a step size and a metric, from a key and a state.
+      Step: float -> Metric -> RngKey -> HmcState -> HmcState * TransitionInfo }
 
 /// A point in phase space with its potential and gradient (scratch; internal).
 [<AllowNullLiteral>]
@@ -217,6 +231,16 @@ module internal Dyn =
         if not (Double.IsFinite eps && eps > 0.0) then
             invalidArg "parameters" (sprintf "%s: the step size must be finite and positive, got %g." what eps)
 
+    /// The tree-depth rule (1..30), the one place it lives.
+    let checkMaxTreeDepth (what: string) (depth: int) =
+        if depth < 1 || depth > 30 then
+            raise (ArgumentOutOfRangeException("MaxTreeDepth", depth, sprintf "%s: MaxTreeDepth must be in 1..30, got %d." what depth))
+
+    /// The divergence threshold rule (positive), the one place it lives.
+    let checkMaxDeltaH (what: string) (maxDeltaH: float) =
+        if not (maxDeltaH > 0.0) then
+            raise (ArgumentOutOfRangeException("MaxDeltaH", maxDeltaH, sprintf "%s: MaxDeltaH must be positive, got %g." what maxDeltaH))
+
     let logSumExp (a: float) (b: float) =
         if Double.IsNegativeInfinity a then b
         elif Double.IsNegativeInfinity b then a
@@ -240,34 +264,42 @@ module Hmc =
         Dyn.checkStepSize "Hmc" p.StepSize
         Dyn.checkMetric "Hmc" dim p.Metric
         if p.NumSteps < 1 then invalidArg "parameters" (sprintf "Hmc: NumSteps must be at least 1, got %d." p.NumSteps)
-        if not (p.MaxDeltaH > 0.0) then invalidArg "parameters" (sprintf "Hmc: MaxDeltaH must be positive, got %g." p.MaxDeltaH)
+        Dyn.checkMaxDeltaH "Hmc" p.MaxDeltaH
 
     /// Evaluates the potential at a position: the chain's first state.
     let init (ev: IGradientEvaluator) (position: float[]) : HmcState = Dyn.init ev position
 
-    /// A static HMC kernel over an evaluator (not thread-safe: one per chain). Step: fresh momentum,
-    /// NumSteps leapfrogs, accept with probability min(1, exp(H0 − h)); NaN energies reject.
-    let kernel (ev: IGradientEvaluator) (p: HmcParameters) : SamplingAlgorithm =
-        validate ev.Dim p
-        let dyn = Dynamics(ev, Metric = p.Metric)
+    /// Static HMC with a step size and metric given on each call (not thread-safe: one per chain). Step:
+    /// fresh momentum, numSteps leapfrogs, accept with probability min(1, exp(H0 − h)); NaN energies reject.
+    let tunable (ev: IGradientEvaluator) (numSteps: int) (maxDeltaH: float) : TunableKernel =
+        if numSteps < 1 then invalidArg "numSteps" (sprintf "Hmc: NumSteps must be at least 1, got %d." numSteps)
+        Dyn.checkMaxDeltaH "Hmc" maxDeltaH
+        let dyn = Dynamics(ev)
         let z = PhasePoint(ev.Dim)
-        let step (key: RngKey) (s: HmcState) =
+        let step (eps: float) (metric: Metric) (key: RngKey) (s: HmcState) =
             Dyn.checkState "Hmc.step" ev.Dim s
+            dyn.Metric <- metric
             let kMom, kAcc = Rng.split key
             dyn.Load(s, z)
             dyn.SampleMomentum(kMom, z.P)
             let h0 = dyn.H z
-            for _ in 1 .. p.NumSteps do dyn.Leapfrog(z, p.StepSize)
+            for _ in 1 .. numSteps do dyn.Leapfrog(z, eps)
             let h = dyn.H z
             let acceptProb = if h0 - h > 0.0 then 1.0 else exp (h0 - h)
-            let divergent = h - h0 > p.MaxDeltaH
+            let divergent = h - h0 > maxDeltaH
             let accepted = Rng.uniformAt kAcc 0 < acceptProb
             let next = if accepted then dyn.ToState z else s
             let energy = if accepted then h else h0
             next,
-            { StepSize = p.StepSize; TreeDepth = 0; NumLeapfrog = p.NumSteps; Divergent = divergent
+            { StepSize = eps; TreeDepth = 0; NumLeapfrog = numSteps; Divergent = divergent
               Energy = energy; AcceptStat = acceptProb }
-        { Init = init ev; Step = step }
+        { Dim = ev.Dim; Evaluator = ev; Step = step }
+
+    /// A static HMC kernel with fixed settings over an evaluator (not thread-safe: one per chain).
+    let kernel (ev: IGradientEvaluator) (p: HmcParameters) : SamplingAlgorithm =
+        validate ev.Dim p
+        let t = tunable ev p.NumSteps p.MaxDeltaH
+        { Init = init ev; Step = fun key s -> t.Step p.StepSize p.Metric key s }
 
     /// Stan's initial step-size heuristic (base_hmc::init_stepsize): from `stepSize`, one leapfrog with a
     /// fresh momentum; if the energy change ΔH = H0 − h exceeds log 0.8, double the step size until it no

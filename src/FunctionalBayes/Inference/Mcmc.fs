@@ -4,29 +4,20 @@ open System
 open System.Diagnostics
 open System.Threading
 open System.Threading.Tasks
+open System.Text.Json.Nodes
 open FunctionalBayes.Tensors
 
-/// The phase of an MCMC iteration.
+/// How MCMC computes the potential's value and gradient.
 [<RequireQualifiedAccess>]
-type McmcPhase =
-    | Warmup
-    | Sampling
+type McmcGradient =
+    /// The compiled program when the model's graph is static, else the autodiff tape (`Compilation.auto`).
+    | Auto
+    /// The autodiff tape (`GradientSource.tape`): no compiling.
+    | Tape
 
-/// Progress of one chain (reported from the chain's thread).
-type McmcProgress =
-    { Chain: int
-      /// Iterations done in this chain, warmup included.
-      Iteration: int
-      TotalIterations: int
-      Phase: McmcPhase
-      StepSize: float
-      /// Divergent transitions so far (warmup and sampling).
-      Divergences: int
-      Elapsed: TimeSpan
-      Eta: TimeSpan }
-
-/// Settings of `Mcmc.run` / `Fit.mcmc` (NUTS with Stan's adaptation); start from McmcOptions.Default.
-[<NoEquality; NoComparison>]
+/// Settings of `Mcmc.run` / `Fit.mcmc` (NUTS with Stan's adaptation), plain data with structural equality:
+/// progress, messages, cancellation and checkpoints are the RunContext's. Start from McmcOptions.Default;
+/// Mcmc.validate holds every rule.
 type McmcOptions =
     { Chains: int
       /// Warmup (adaptation) iterations per chain; they are not kept.
@@ -39,6 +30,8 @@ type McmcOptions =
       /// Target accept statistic of the step-size adaptation (Stan's adapt_delta, 0.8).
       TargetAccept: float
       MaxTreeDepth: int
+      /// An energy error above this is a divergence (Stan: 1000).
+      MaxDeltaH: float
       /// Adapt a dense metric (else diagonal).
       DenseMetric: bool
       /// Stan's step-size heuristic at the start and after each metric window (BlackJAX: false).
@@ -48,22 +41,14 @@ type McmcOptions =
       Init: InitStrategy
       /// Run chains in parallel (the draws are the same either way).
       Parallel: bool
-      /// How the potential's value and gradient are computed: by default the compiled program when the model's
-      /// graph is static, else the autodiff tape (`Compilation.auto`); `GradientSource.tape` turns compiling off.
-      Gradient: Potential -> GradientSource
-      /// Called from the chains' threads (concurrently when Parallel).
-      OnProgress: (McmcProgress -> unit) option
-      ProgressEvery: int
-      /// Where the cost estimate and messages go (default: the console).
-      Log: string -> unit
-      CancellationToken: CancellationToken }
+      /// How the potential's value and gradient are computed (the same numbers either way).
+      Gradient: McmcGradient }
 
     /// Stan's defaults: 4 chains of 1000 warmup and 1000 draws, δ = 0.8, depth 10, diagonal metric.
     static member Default =
         { Chains = 4; Warmup = 1000; Samples = 1000; Thin = 1; Seed = 0UL; TargetAccept = 0.8; MaxTreeDepth = 10
-          DenseMetric = false; FindInitialStepSize = true; InitialStepSize = 1.0; Init = InitUniform 2.0
-          Parallel = true; Gradient = Compilation.auto; OnProgress = None; ProgressEvery = 100
-          Log = (fun s -> Console.WriteLine s); CancellationToken = CancellationToken.None }
+          MaxDeltaH = NutsParameters.DefaultMaxDeltaH; DenseMetric = false; FindInitialStepSize = true; InitialStepSize = 1.0
+          Init = InitUniform 2.0; Parallel = true; Gradient = McmcGradient.Auto }
 
 /// The sampler parameters of every kept draw of one chain (CmdStan's `__` columns), and its adaptation.
 [<NoEquality; NoComparison>]
@@ -104,7 +89,9 @@ type McmcResult =
       MaxTreeDepth: int
       /// The target accept statistic of the adaptation.
       TargetAccept: float
-      Seconds: float }
+      Seconds: float
+      /// The settings of the run (None for a file written before they were saved).
+      Options: McmcOptions option }
 
     member r.Chains = r.Flat.Stats.Length
     member r.NumDraws = if r.Flat.Stats.Length = 0 then 0 else r.Flat.Stats.[0].StepSize.Length
@@ -124,87 +111,163 @@ module Mcmc =
         if o.Thin < 1 then bad "Thin" o.Thin (sprintf "Thin must be at least 1, got %d." o.Thin)
         if not (o.TargetAccept > 0.0 && o.TargetAccept < 1.0) then
             bad "TargetAccept" o.TargetAccept (sprintf "TargetAccept must be in (0, 1), got %g (Stan's default is 0.8; use 0.9-0.99 for hard geometry)." o.TargetAccept)
-        if o.MaxTreeDepth < 1 || o.MaxTreeDepth > 30 then bad "MaxTreeDepth" o.MaxTreeDepth (sprintf "MaxTreeDepth must be in 1..30, got %d." o.MaxTreeDepth)
+        Dyn.checkMaxTreeDepth "MCMC" o.MaxTreeDepth
+        Dyn.checkMaxDeltaH "MCMC" o.MaxDeltaH
         if not (Double.IsFinite o.InitialStepSize && o.InitialStepSize > 0.0) then
             bad "InitialStepSize" o.InitialStepSize (sprintf "InitialStepSize must be finite and positive, got %g." o.InitialStepSize)
-        if o.ProgressEvery < 1 then bad "ProgressEvery" o.ProgressEvery (sprintf "ProgressEvery must be at least 1, got %d." o.ProgressEvery)
-        match o.Init with
-        | InitUniform r when not (r > 0.0 && Double.IsFinite r) -> bad "Init" r (sprintf "the init radius must be positive and finite, got %g." r)
-        | _ -> ()
+        InitStrategy.Validate(o.Init, "MCMC")
 
     let internal warmupSettings (o: McmcOptions) : WarmupSettings =
         { NumWarmup = o.Warmup
           DualAveraging = { DualAveragingSettings.Default with TargetAccept = o.TargetAccept }
-          DenseMetric = o.DenseMetric; FindStepSize = o.FindInitialStepSize; InitialStepSize = o.InitialStepSize
-          MaxTreeDepth = o.MaxTreeDepth; MaxDeltaH = 1000.0 }
+          DenseMetric = o.DenseMetric; FindStepSize = o.FindInitialStepSize; InitialStepSize = o.InitialStepSize }
 
     /// The key of chain k for a seed.
     let internal chainKey (seed: uint64) (k: int) = Rng.foldIn (snd (Rng.split (Rng.key seed))) k
 
-    /// One chain: warmup fold then sampling fold, from a first state.
-    let private runChain (o: McmcOptions) (ev: IGradientEvaluator) (k: int) (first: HmcState) : float[] * ChainStats =
+    /// The state of one chain's run: the warmup fold (whose Chain is the current state also after warmup),
+    /// the adapted settings once warmup is over, the counts and the kept draws so far.
+    [<NoEquality; NoComparison>]
+    type private ChainRun =
+        { Warm: WarmupState
+          Adapted: AdaptedParameters option
+          Divergences: int
+          WarmupDivergences: int
+          WarmupSeconds: float
+          Positions: float[]
+          StepSize: float[]
+          Depth: int[]
+          NLeap: int[]
+          Div: bool[]
+          Energy: float[]
+          Accept: float[]
+          Lp: float[] }
+
+    let private metricNode (m: Metric) : JsonNode =
+        let o = JsonObject()
+        match m with
+        | DiagonalMetric v -> o.["diagonal"] <- Checkpoint.floats v
+        | DenseMetric (a, _) ->
+            o.["dim"] <- JsonValue.Create (Array2D.length1 a)
+            o.["dense"] <- Checkpoint.floats (Seq.cast<float> a |> Seq.toArray)
+        o :> JsonNode
+
+    let private readMetric (n: JsonNode) : Metric =
+        match n.["diagonal"] with
+        | null ->
+            let d = (nonNull n.["dim"]).GetValue<int>()
+            let v = Checkpoint.readFloats (nonNull n.["dense"])
+            Metric.dense (Array2D.init d d (fun i j -> v.[i * d + j]))
+        | diag -> Metric.diagonal (Checkpoint.readFloats diag)
+
+    let private saveChain (r: ChainRun) : JsonNode =
+        let w = r.Warm
+        let o = JsonObject()
+        o.["position"] <- Checkpoint.floats w.Chain.Position
+        o.["potential"] <- Checkpoint.scalar w.Chain.PotentialEnergy
+        o.["gradient"] <- Checkpoint.floats w.Chain.Gradient
+        o.["stepSize"] <- Checkpoint.scalar w.StepSize
+        o.["metric"] <- metricNode w.Metric
+        let da = w.DualAveraging
+        o.["da"] <- Checkpoint.floats [| da.SBar; da.X; da.XBar; da.Mu |]
+        o.["daCounter"] <- JsonValue.Create da.Counter
+        o.["welfordN"] <- JsonValue.Create w.Welford.N
+        o.["welfordMean"] <- Checkpoint.floats w.Welford.Mean
+        o.["welfordM2"] <- Checkpoint.floats w.Welford.M2
+        o.["welfordDense"] <- JsonValue.Create w.Welford.Dense
+        o.["iteration"] <- JsonValue.Create w.Iteration
+        match r.Adapted with
+        | Some a ->
+            o.["adaptedStepSize"] <- Checkpoint.scalar a.StepSize
+            o.["adaptedMetric"] <- metricNode a.Metric
+        | None -> ()
+        o.["divergences"] <- JsonValue.Create r.Divergences
+        o.["warmupDivergences"] <- JsonValue.Create r.WarmupDivergences
+        o.["warmupSeconds"] <- Checkpoint.scalar r.WarmupSeconds
+        o.["positions"] <- Checkpoint.floats r.Positions
+        o.["stepSizes"] <- Checkpoint.floats r.StepSize
+        o.["depth"] <- Checkpoint.ints r.Depth
+        o.["nLeap"] <- Checkpoint.ints r.NLeap
+        o.["div"] <- Checkpoint.ints (r.Div |> Array.map (fun b -> if b then 1 else 0))
+        o.["energy"] <- Checkpoint.floats r.Energy
+        o.["accept"] <- Checkpoint.floats r.Accept
+        o.["lp"] <- Checkpoint.floats r.Lp
+        o :> JsonNode
+
+    let private loadChain (n: JsonNode) : ChainRun =
+        let get (name: string) = nonNull n.[name]
+        let fl name = Checkpoint.readFloats (get name)
+        let da = fl "da"
+        { Warm =
+            { Chain = { Position = fl "position"; PotentialEnergy = Checkpoint.readScalar (get "potential"); Gradient = fl "gradient" }
+              StepSize = Checkpoint.readScalar (get "stepSize"); Metric = readMetric (get "metric")
+              DualAveraging = { Counter = (get "daCounter").GetValue<int>(); SBar = da.[0]; X = da.[1]; XBar = da.[2]; Mu = da.[3] }
+              Welford = { N = (get "welfordN").GetValue<int>(); Mean = fl "welfordMean"; M2 = fl "welfordM2"; Dense = (get "welfordDense").GetValue<bool>() }
+              Iteration = (get "iteration").GetValue<int>() }
+          Adapted =
+            match n.["adaptedStepSize"] with
+            | null -> None
+            | eps -> Some { StepSize = Checkpoint.readScalar eps; Metric = readMetric (get "adaptedMetric") }
+          Divergences = (get "divergences").GetValue<int>(); WarmupDivergences = (get "warmupDivergences").GetValue<int>()
+          WarmupSeconds = Checkpoint.readScalar (get "warmupSeconds")
+          Positions = fl "positions"; StepSize = fl "stepSizes"; Depth = Checkpoint.readInts (get "depth"); NLeap = Checkpoint.readInts (get "nLeap")
+          Div = Checkpoint.readInts (get "div") |> Array.map (fun v -> v <> 0); Energy = fl "energy"; Accept = fl "accept"; Lp = fl "lp" }
+
+    /// One chain as a run kernel: warmup iterations 0 .. Warmup-1, then sampling; step i's keys derive from
+    /// the seed, the chain and i alone.
+    let private chainKernel (o: McmcOptions) (ev: IGradientEvaluator) (k: int) (first: HmcState)
+                            : RunKernel<TunableKernel * Stopwatch, ChainRun, TransitionInfo, float[] * ChainStats> =
         let ws = warmupSettings o
-        let key = chainKey o.Seed k
-        let ks = Rng.splitN key 4
+        let ks = Rng.splitN (chainKey o.Seed k) 4
         let kAdaptInit, kWarm, kSample = ks.[1], ks.[2], ks.[3]
-        let ct = o.CancellationToken
-        let sampler = Nuts.sampler ev o.MaxTreeDepth
-        let total = o.Warmup + o.Samples * o.Thin
-        let sw = Stopwatch.StartNew()
-        let mutable divergences = 0
-        let report (iter: int) (phase: McmcPhase) (eps: float) =
-            match o.OnProgress with
-            | Some f when iter % o.ProgressEvery = 0 || iter = total ->
-                let el = sw.Elapsed
-                f { Chain = k; Iteration = iter; TotalIterations = total; Phase = phase; StepSize = eps; Divergences = divergences
-                    Elapsed = el; Eta = TimeSpan.FromTicks(int64 (float el.Ticks / float iter * float (total - iter))) }
-            | _ -> ()
-        // warmup
-        ct.ThrowIfCancellationRequested()
         let stages = WindowSchedule.stages (WindowSchedule.build o.Warmup)
-        let mutable wst = Warmup.init ws sampler kAdaptInit first
-        for i in 0 .. o.Warmup - 1 do
-            ct.ThrowIfCancellationRequested()
-            let next, info = Warmup.step ws stages sampler (Rng.foldIn kWarm i) wst
-            if info.Divergent then divergences <- divergences + 1
-            wst <- next
-            report (i + 1) McmcPhase.Warmup wst.StepSize
-        let warmupDivergences = divergences
-        let warmupSeconds = sw.Elapsed.TotalSeconds
-        let p = Warmup.finish ws wst
-        // sampling
         let n = o.Samples
         let d = ev.Dim
-        let positions = Array.zeroCreate (n * d)
-        let stepSize = Array.zeroCreate n
-        let depth = Array.zeroCreate n
-        let nLeap = Array.zeroCreate n
-        let div = Array.zeroCreate n
-        let energy = Array.zeroCreate n
-        let accept = Array.zeroCreate n
-        let lp = Array.zeroCreate n
-        let mutable st = wst.Chain
-        let sampleStart = sw.Elapsed.TotalSeconds
-        for i in 0 .. n * o.Thin - 1 do
-            ct.ThrowIfCancellationRequested()
-            let next, info = sampler.Step(p, Rng.foldIn kSample i, st)
-            st <- next
-            if info.Divergent then divergences <- divergences + 1
-            if (i + 1) % o.Thin = 0 then
-                let j = i / o.Thin
-                Array.blit st.Position 0 positions (j * d) d
-                stepSize.[j] <- info.StepSize
-                depth.[j] <- info.TreeDepth
-                nLeap.[j] <- info.NumLeapfrog
-                div.[j] <- info.Divergent
-                energy.[j] <- info.Energy
-                accept.[j] <- info.AcceptStat
-                lp.[j] <- -st.PotentialEnergy
-            report (o.Warmup + i + 1) McmcPhase.Sampling p.StepSize
-        positions,
-        { StepSize = stepSize; TreeDepth = depth; NumLeapfrog = nLeap; Divergent = div; Energy = energy; AcceptStat = accept
-          Lp = lp; AdaptedStepSize = p.StepSize; Metric = p.Metric; WarmupDivergences = warmupDivergences
-          WarmupSeconds = warmupSeconds; SamplingSeconds = sw.Elapsed.TotalSeconds - sampleStart }
+        let finishWarmup (w: Stopwatch) (r: ChainRun) =
+            { r with Adapted = Some (Warmup.finish r.Warm); WarmupDivergences = r.Divergences; WarmupSeconds = w.Elapsed.TotalSeconds }
+        let step (kernel: TunableKernel, w: Stopwatch) (i: int) (r: ChainRun) =
+            if i < o.Warmup then
+                let next, info = Warmup.step ws stages kernel (Rng.foldIn kWarm i) r.Warm
+                let r = { r with Warm = next; Divergences = r.Divergences + (if info.Divergent then 1 else 0) }
+                (if i = o.Warmup - 1 then finishWarmup w r else r), info
+            else
+                let s = i - o.Warmup
+                let p = r.Adapted.Value
+                let st, info = kernel.Step p.StepSize p.Metric (Rng.foldIn kSample s) r.Warm.Chain
+                if (s + 1) % o.Thin = 0 then
+                    let j = s / o.Thin
+                    Array.blit st.Position 0 r.Positions (j * d) d
+                    r.StepSize.[j] <- info.StepSize
+                    r.Depth.[j] <- info.TreeDepth
+                    r.NLeap.[j] <- info.NumLeapfrog
+                    r.Div.[j] <- info.Divergent
+                    r.Energy.[j] <- info.Energy
+                    r.Accept.[j] <- info.AcceptStat
+                    r.Lp.[j] <- -st.PotentialEnergy
+                { r with Warm = { r.Warm with Chain = st }; Divergences = r.Divergences + (if info.Divergent then 1 else 0) }, info
+        { Name = "nuts"
+          Identity = sprintf "chain %d, dim %d, %A" k d o
+          Workspace = fun () -> Nuts.tunable ev o.MaxTreeDepth o.MaxDeltaH, Stopwatch.StartNew()
+          Init = fun (kernel, w) ->
+            let r =
+                { Warm = Warmup.init ws kernel kAdaptInit first; Adapted = None; Divergences = 0; WarmupDivergences = 0; WarmupSeconds = 0.0
+                  Positions = Array.zeroCreate (n * d); StepSize = Array.zeroCreate n; Depth = Array.zeroCreate n; NLeap = Array.zeroCreate n
+                  Div = Array.zeroCreate n; Energy = Array.zeroCreate n; Accept = Array.zeroCreate n; Lp = Array.zeroCreate n }
+            if o.Warmup = 0 then finishWarmup w r else r
+          Step = step
+          Finish = fun (_, w) r ->
+            let p = r.Adapted.Value
+            r.Positions,
+            { StepSize = r.StepSize; TreeDepth = r.Depth; NumLeapfrog = r.NLeap; Divergent = r.Div; Energy = r.Energy; AcceptStat = r.Accept
+              Lp = r.Lp; AdaptedStepSize = p.StepSize; Metric = p.Metric; WarmupDivergences = r.WarmupDivergences
+              WarmupSeconds = r.WarmupSeconds; SamplingSeconds = max 0.0 (w.Elapsed.TotalSeconds - r.WarmupSeconds) }
+          Loss = None
+          Report = fun r _ p ->
+            let warm = p.Step <= o.Warmup
+            { p with Chain = k; Phase = (if warm then RunPhase.Warmup else RunPhase.Sampling); Divergences = r.Divergences
+                     StepSize = (match r.Adapted with Some a when not warm -> a.StepSize | _ -> r.Warm.StepSize) }
+          Save = saveChain
+          Load = fun _ n -> loadChain n }
 
     /// Runs f 0 .. n-1, in parallel or not; a cancellation surfaces as OperationCanceledException and
     /// any other failure as itself.
@@ -222,19 +285,29 @@ module Mcmc =
                 | None -> Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(inner.[0]).Throw(); Unchecked.defaultof<_>
 
     /// Times the gradient at a position and logs Stan's cost estimate.
-    let private logCost (o: McmcOptions) (ev: IGradientEvaluator) (q: float[]) =
+    let private logCost (ctx: RunContext) (ev: IGradientEvaluator) (q: float[]) =
         let g = Array.zeroCreate ev.Dim
         ev.Evaluate(ReadOnlySpan<float>(q), Span<float>(g)) |> ignore
         let reps = 10
         let sw = Stopwatch.StartNew()
         for _ in 1 .. reps do ev.Evaluate(ReadOnlySpan<float>(q), Span<float>(g)) |> ignore
         let sec = sw.Elapsed.TotalSeconds / float reps
-        o.Log (sprintf "Gradient evaluation took %.3g µs; 1000 transitions of 10 leapfrog steps would take %.3g s." (sec * 1e6) (sec * 1e4))
+        ctx.Log (sprintf "Gradient evaluation took %.3g µs; 1000 transitions of 10 leapfrog steps would take %.3g s." (sec * 1e6) (sec * 1e4))
 
-    /// Samples a flat potential (any user log density): one starting position per chain (positions are
-    /// checked for a finite potential and gradient).
-    let sampleFlat (o: McmcOptions) (source: GradientSource) (inits: float[][]) : FlatMcmcRun =
+    /// The per-chain checkpoint to resume from: chain k's file when it exists (a chain that wrote none
+    /// starts afresh, which is what it would have done).
+    let private chainResume (resumeFrom: string option) (chains: int) =
+        match resumeFrom with
+        | None -> fun _ -> None
+        | Some path ->
+            let files = Array.init chains (Checkpoint.chainPath path)
+            if files |> Array.forall (fun f -> not (IO.File.Exists f)) then
+                raise (IO.FileNotFoundException(sprintf "MCMC: no chain checkpoints %s to resume from." (Checkpoint.chainPath path 0), Checkpoint.chainPath path 0))
+            fun k -> if IO.File.Exists files.[k] then Some files.[k] else None
+
+    let private sampleFlatFrom (ctx: RunContext) (resumeFrom: string option) (o: McmcOptions) (source: GradientSource) (inits: float[][]) : FlatMcmcRun =
         validate o
+        RunContext.Validate ctx
         if inits.Length <> o.Chains then
             invalidArg "inits" (sprintf "MCMC: %d starting positions for %d chains; give one per chain." inits.Length o.Chains)
         let evs = Array.init o.Chains (fun _ -> source.Create())
@@ -244,9 +317,23 @@ module Mcmc =
                 if not (Double.IsFinite s.PotentialEnergy) || s.Gradient |> Array.exists (fun v -> not (Double.IsFinite v)) then
                     invalidArg "inits" (sprintf "MCMC: the potential or its gradient is not finite at the starting position of chain %d." k)
                 s)
-        logCost o evs.[0] firsts.[0].Position
-        let results = forChains o.Parallel o.CancellationToken o.Chains (fun k -> runChain o evs.[k] k firsts.[k])
+        logCost ctx evs.[0] firsts.[0].Position
+        let resumeOf = chainResume resumeFrom o.Chains
+        let total = o.Warmup + o.Samples * o.Thin
+        let results =
+            forChains o.Parallel ctx.Cancellation o.Chains (fun k ->
+                let chainCtx = { ctx with Checkpoint = ctx.Checkpoint |> Option.map (fun p -> { p with Path = Checkpoint.chainPath p.Path k }) }
+                (Run.fold chainCtx None total (resumeOf k) (chainKernel o evs.[k] k firsts.[k])).Result)
         { Dim = source.Dim; Positions = results |> Array.map fst; Stats = results |> Array.map snd }
+
+    /// Samples a flat potential (any user log density) under a run context: one starting position per
+    /// chain (positions are checked for a finite potential and gradient).
+    let sampleFlatIn (ctx: RunContext) (o: McmcOptions) (source: GradientSource) (inits: float[][]) : FlatMcmcRun =
+        sampleFlatFrom ctx None o source inits
+
+    /// sampleFlatIn with RunContext.Default.
+    let sampleFlat (o: McmcOptions) (source: GradientSource) (inits: float[][]) : FlatMcmcRun =
+        sampleFlatIn RunContext.Default o source inits
 
     /// Which site made the potential non-finite at these unconstrained values (for messages).
     let private badSite (m: Model<'T>) (p: Potential) (us: Tensor[]) (grad: float[]) (u: float) : string =
@@ -318,7 +405,7 @@ module Mcmc =
 
     /// The model's deterministic sites at every draw: one model run per draw with the latents substituted
     /// (chains in parallel); empty when the model has none.
-    let private deterministicDraws (o: McmcOptions) (m: Model<'T>) (draws: Map<string, Tensor>) : Map<string, Tensor> =
+    let private deterministicDraws (ctx: RunContext) (o: McmcOptions) (m: Model<'T>) (draws: Map<string, Tensor>) : Map<string, Tensor> =
         let kRun = Rng.key o.Seed
         let _, proto = Traced.run kRun m
         let names = proto.Sites |> Array.filter (fun s -> s.Kind = DeterministicSite) |> Array.map (fun s -> s.Name)
@@ -327,9 +414,9 @@ module Mcmc =
             let n = o.Samples
             let merged = Draws.mergeChains draws
             let perChain =
-                forChains o.Parallel o.CancellationToken o.Chains (fun k ->
+                forChains o.Parallel ctx.Cancellation o.Chains (fun k ->
                     Array.init n (fun j ->
-                        o.CancellationToken.ThrowIfCancellationRequested()
+                        ctx.Cancellation.ThrowIfCancellationRequested()
                         let tr = Draws.rerunAt kRun m merged (k * n + j)
                         names |> Array.map (fun name -> Tensor.toFloat64 (Tensor.detach (tr.Value name)))))
             names |> Array.mapi (fun i name ->
@@ -343,8 +430,9 @@ module Mcmc =
 
     /// Samples a model's latent sites by NUTS with Stan's adaptation: chains in parallel, constrained
     /// draws per site with shape [chains; draws; ...site shape].
-    let run (o: McmcOptions) (m: Model<'T>) : McmcResult =
+    let private runFrom (ctx: RunContext) (resumeFrom: string option) (o: McmcOptions) (gradient: Potential -> GradientSource) (m: Model<'T>) : McmcResult =
         validate o
+        RunContext.Validate ctx
         let sw = Stopwatch.StartNew()
         let kProto = fst (Rng.split (Rng.key o.Seed))
         match discreteLatents kProto m with
@@ -353,21 +441,21 @@ module Mcmc =
             invalidArg "m" (sprintf "MCMC: the latent sites %s are discrete; NUTS needs continuous latent sites. Marginalize them out (sum over their values with a factor) or observe them." (String.Join(", ", names |> Array.map (sprintf "'%s'"))))
         let p = LogDensity.potential kProto m
         if p.Latents.Length = 0 then invalidArg "m" "MCMC: the model has no latent sites to sample."
-        let source = o.Gradient p
+        let source = gradient p
         if source.Dim <> FlatPosition.dim p then
             invalidArg "options" (sprintf "MCMC: the gradient source has dimension %d but the model's latents have %d." source.Dim (FlatPosition.dim p))
-        o.Log (sprintf "Gradient: %s." source.Kind.Text)
+        ctx.Log (sprintf "Gradient: %s." source.Kind.Text)
         let probe = source.Create()
         let inits = Array.init o.Chains (fun k -> initPosition o m p probe k)
-        let flat = sampleFlat o source inits
+        let flat = sampleFlatFrom ctx resumeFrom o source inits
         // constrained draws per site
         let n = o.Samples
         let perChain =
-            forChains o.Parallel o.CancellationToken o.Chains (fun k ->
+            forChains o.Parallel ctx.Cancellation o.Chains (fun k ->
                 let pos = flat.Positions.[k]
                 let acc = p.Latents |> Array.map (fun l -> Array.zeroCreate<float> (n * Shape.size l.Shape))
                 for j in 0 .. n - 1 do
-                    o.CancellationToken.ThrowIfCancellationRequested()
+                    ctx.Cancellation.ThrowIfCancellationRequested()
                     let us = FlatPosition.split p (ReadOnlySpan<float>(pos, j * flat.Dim, flat.Dim))
                     let values = p.Constrain us
                     p.Latents |> Array.iteri (fun i l ->
@@ -379,16 +467,41 @@ module Mcmc =
                 let data = Array.concat (perChain |> Array.map (fun a -> a.[i]))
                 l.Name, Tensor.create (Array.append [| o.Chains; n |] l.Shape) data)
             |> Map.ofArray
-        let deterministic = deterministicDraws o m draws
+        let deterministic = deterministicDraws ctx o m draws
         let result =
             { Sites = p.Latents; Draws = draws; Deterministic = deterministic; Flat = flat; GradientKind = source.Kind; MaxTreeDepth = o.MaxTreeDepth
-              TargetAccept = o.TargetAccept; Seconds = sw.Elapsed.TotalSeconds }
+              TargetAccept = o.TargetAccept; Seconds = sw.Elapsed.TotalSeconds; Options = Some o }
         // the split-chain diagnostics need 4 draws per chain; a shorter run is returned without them
         if o.Samples >= 4 then
-            for w in warnings result do o.Log ("Warning: " + w.Text)
+            for w in warnings result do ctx.Log ("Warning: " + w.Text)
         else
-            o.Log (sprintf "Note: %d draws per chain are too few for the convergence diagnostics (they need at least 4)." o.Samples)
+            ctx.Log (sprintf "Note: %d draws per chain are too few for the convergence diagnostics (they need at least 4)." o.Samples)
         result
+
+    /// The gradient source an option names.
+    let gradientSource (g: McmcGradient) : Potential -> GradientSource =
+        match g with
+        | McmcGradient.Auto -> Compilation.auto
+        | McmcGradient.Tape -> GradientSource.tape
+
+    /// Samples a model's latent sites by NUTS with Stan's adaptation under a run context (cancellation,
+    /// progress per chain, messages, a checkpoint file per chain): chains in parallel, constrained draws per
+    /// site with shape [chains; draws; ...site shape].
+    let runIn (ctx: RunContext) (o: McmcOptions) (m: Model<'T>) : McmcResult =
+        runFrom ctx None o (gradientSource o.Gradient) m
+
+    /// As runIn, with a gradient source of your own (an instrumented or custom evaluator) in place of o.Gradient.
+    let runWithSource (ctx: RunContext) (o: McmcOptions) (source: Potential -> GradientSource) (m: Model<'T>) : McmcResult =
+        runFrom ctx None o source m
+
+    /// Continues the run (same options and model) whose chains wrote checkpoints at `path`
+    /// (Checkpoint.chainPath path k): the draws have the same bits as the uninterrupted run's, also when
+    /// it was stopped in warmup.
+    let resume (ctx: RunContext) (o: McmcOptions) (m: Model<'T>) (path: string) : McmcResult =
+        runFrom ctx (Some path) o (gradientSource o.Gradient) m
+
+    /// runIn with RunContext.Default (messages to the console).
+    let run (o: McmcOptions) (m: Model<'T>) : McmcResult = runIn RunContext.Default o m
 
     /// The draws with chains merged: shape [chains·draws; ...site shape] (for Fit.predictFromDraws).
     let merged (r: McmcResult) : Map<string, Tensor> = Draws.mergeChains r.Draws

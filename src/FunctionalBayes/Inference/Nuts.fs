@@ -34,7 +34,7 @@ type NutsKernel internal (ev: IGradientEvaluator, maxDepthCapacity: int) =
     // per-transition scalars
     let mutable eps = 1.0
     let mutable h0 = 0.0
-    let mutable maxDeltaH = 1000.0
+    let mutable maxDeltaH = NutsParameters.DefaultMaxDeltaH
     let mutable nLeapfrog = 0
     let mutable sumMetroProb = 0.0
     let mutable divergent = false
@@ -192,18 +192,25 @@ module Nuts =
     let validate (dim: int) (p: NutsParameters) =
         Dyn.checkStepSize "Nuts" p.StepSize
         Dyn.checkMetric "Nuts" dim p.Metric
-        if p.MaxTreeDepth < 1 || p.MaxTreeDepth > 30 then
-            invalidArg "parameters" (sprintf "Nuts: MaxTreeDepth must be in 1..30, got %d." p.MaxTreeDepth)
-        if not (p.MaxDeltaH > 0.0) then invalidArg "parameters" (sprintf "Nuts: MaxDeltaH must be positive, got %g." p.MaxDeltaH)
+        Dyn.checkMaxTreeDepth "Nuts" p.MaxTreeDepth
+        Dyn.checkMaxDeltaH "Nuts" p.MaxDeltaH
 
     /// A sampler with buffers for trees up to maxTreeDepth, over one evaluator (one per chain).
     let sampler (ev: IGradientEvaluator) (maxTreeDepth: int) : NutsKernel =
         if ev.Dim < 1 then invalidArg "ev" "Nuts: the potential has no coordinates (no latent sites to sample)."
-        if maxTreeDepth < 1 || maxTreeDepth > 30 then invalidArg "maxTreeDepth" (sprintf "Nuts: MaxTreeDepth must be in 1..30, got %d." maxTreeDepth)
+        Dyn.checkMaxTreeDepth "Nuts" maxTreeDepth
         NutsKernel(ev, maxTreeDepth)
 
     /// Evaluates the potential at a position: the chain's first state.
     let init (ev: IGradientEvaluator) (position: float[]) : HmcState = Dyn.init ev position
+
+    /// NUTS with the step size and metric given on each call (for Warmup); buffers for trees up to
+    /// maxTreeDepth (not thread-safe: one per chain).
+    let tunable (ev: IGradientEvaluator) (maxTreeDepth: int) (maxDeltaH: float) : TunableKernel =
+        Dyn.checkMaxDeltaH "Nuts" maxDeltaH
+        let s = sampler ev maxTreeDepth
+        { Dim = ev.Dim; Evaluator = ev
+          Step = fun eps metric key state -> s.Step({ StepSize = eps; Metric = metric; MaxTreeDepth = maxTreeDepth; MaxDeltaH = maxDeltaH }, key, state) }
 
     /// The NUTS kernel with fixed settings over an evaluator (not thread-safe: one per chain).
     let kernel (ev: IGradientEvaluator) (p: NutsParameters) : SamplingAlgorithm =

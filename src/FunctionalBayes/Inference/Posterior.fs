@@ -3,6 +3,61 @@ namespace FunctionalBayes
 open System
 open FunctionalBayes.Tensors
 
+/// BLayers' learning-rate schedules for fit.
+[<RequireQualifiedAccess>]
+type LrSchedule =
+    /// Cosine decay from lr to zero over the run (BLayers' default).
+    | Cosine
+    /// One cycle: warm up to lr over 10 % of the run, then cosine down (div factor 25).
+    | WarmupCosine
+    | Constant
+
+/// Settings of `Fit.vi` (BLayers' fit(method="vi")), with structural equality (a user guide compares by
+/// reference); start from FitOptions.Default. The loop settings
+/// (steps or epochs, batch size, early stopping, progress) are SVI's own record, `Run`:
+/// `{ FitOptions.Default with Run.Steps = Some 2000; Seed = 1UL }`. `Fit.validate` holds every rule.
+[<CustomEquality; NoComparison>]
+type FitOptions =
+    { /// The autoguide, unless Guide is given.
+      AutoGuide: AutoGuideKind
+      /// A guide to use as it is.
+      Guide: Guide option
+      /// Adam's (peak) learning rate.
+      LearningRate: float
+      Schedule: LrSchedule
+      /// An optimizer that overrides LearningRate and Schedule.
+      Optimizer: Optimizer option
+      /// ELBO particles per step.
+      Particles: int
+      Seed: uint64
+      Init: InitStrategy
+      /// Clip gradients to this global norm before each update.
+      ClipNorm: float option
+      /// How long to run, how to batch, early stopping and progress (with neither Steps nor Epochs,
+      /// SviRunOptions.DefaultSteps steps; with a BatchSize, the batched ELBO is used).
+      Run: SviRunOptions }
+
+    /// The defaults (BLayers' settings): AutoDiagonalNormal, Adam at 0.01 with cosine decay, one particle,
+    /// seed 0, uniform(−2, 2) initialization, and SviRunOptions.DefaultSteps steps on all rows.
+    static member Default =
+        { AutoGuide = AutoGuideKind.AutoDiagonalNormal; Guide = None; LearningRate = 0.01; Schedule = LrSchedule.Cosine
+          Optimizer = None; Particles = 1; Seed = 0UL; Init = InitUniform 2.0; ClipNorm = None; Run = SviRunOptions.Default }
+
+    /// The settings as plain data (all but a user guide, which is compared by reference).
+    member private o.Data = o.AutoGuide, o.LearningRate, o.Schedule, o.Optimizer, o.Particles, o.Seed, o.Init, o.ClipNorm, o.Run
+
+    override o.Equals(other: obj) =
+        match other with
+        | :? FitOptions as p ->
+            o.Data = p.Data
+            && (match o.Guide, p.Guide with
+                | None, None -> true
+                | Some a, Some b -> obj.ReferenceEquals(a, b)
+                | _ -> false)
+        | _ -> false
+
+    override o.GetHashCode() = hash o.Data
+
 /// A variational posterior: the fitted guide, its parameters and the run's loss history.
 [<NoEquality; NoComparison>]
 type GuidePosterior =
@@ -12,7 +67,9 @@ type GuidePosterior =
       /// The loss (negative ELBO) of every step; empty for a loaded posterior.
       Losses: float[]
       /// True when early stopping ended the run before its last step.
-      StoppedEarly: bool }
+      StoppedEarly: bool
+      /// The settings of the fit that made it (None for a guide given its parameters by hand).
+      Options: FitOptions option }
 
 /// Where a posterior's draws come from.
 [<RequireQualifiedAccess; NoEquality; NoComparison>]
@@ -48,7 +105,7 @@ module Posterior =
     /// A posterior from a guide and its parameters (for example parameters fitted elsewhere, or none for a
     /// guide without params).
     let ofGuide (model: Map<string, Tensor> -> Model<'T>) (guide: Guide) (ps: Map<string, Tensor>) : Posterior<'T> =
-        { Model = model; Source = PosteriorSource.Guide { Guide = guide; Params = ps; Losses = [||]; StoppedEarly = false } }
+        { Model = model; Source = PosteriorSource.Guide { Guide = guide; Params = ps; Losses = [||]; StoppedEarly = false; Options = None } }
 
     /// The guide posterior, or an error naming the operation that needs one.
     let guidePart (what: string) (p: Posterior<'T>) : GuidePosterior =

@@ -83,9 +83,7 @@ module PosteriorFile =
         let [<Literal>] Length = "length"
         let [<Literal>] Key = "key"
         let [<Literal>] Values = "data"
-        /// OPTIONS: the settings the posterior was made with (FitOptions, McmcOptions). Their records are
-        /// being made plain data on branch `run`, which writes them here; until then the key is absent and
-        /// the reader ignores it.
+        /// The settings the posterior was made with (FitOptions, McmcOptions); absent when it was not fitted here.
         let [<Literal>] Options = "options"
 
     // ---- signatures ---------------------------------------------------------------------------
@@ -234,66 +232,23 @@ module PosteriorFile =
         | AutoGuideKind.AutoDelta -> "AutoDelta", None
         | AutoGuideKind.AutoLaplaceApproximation -> "AutoLaplaceApproximation", None
 
-    /// Writes a posterior with the model signature given (signatureOf the model on its data, or
-    /// signatureOfPosterior): a guide's parameters, kind and loss history, or a sampler's draws,
-    /// deterministic sites, unconstrained positions and statistics per chain.
-    let save (path: string) (signature: ModelSignature) (p: Posterior<'T>) =
-        let root = JsonObject()
-        root.[Keys.Format] <- JsonValue.Create Keys.PosteriorFormat
-        root.[Keys.Signature] <- signatureNode signature
-        // Keys.Options: written by branch `run` once the options are plain data.
-        match p.Source with
-        | PosteriorSource.Guide g ->
-            root.[Keys.Kind] <- JsonValue.Create Keys.KindGuide
-            let origin, rank =
-                match g.Guide.Origin with
-                | GuideOrigin.Auto k -> autoKindName k
-                | GuideOrigin.Laplace -> "AutoLaplaceApproximation", None
-                | GuideOrigin.User -> "user", None
-            root.[Keys.Guide] <- JsonValue.Create origin
-            match rank with Some r -> root.[Keys.Rank] <- JsonValue.Create r | None -> ()
-            root.[Keys.Params] <- tensorsNode g.Params
-            root.[Keys.Losses] <- floatsNode g.Losses
-            root.[Keys.StoppedEarly] <- JsonValue.Create g.StoppedEarly
-        | PosteriorSource.Samples r ->
-            root.[Keys.Kind] <- JsonValue.Create Keys.KindSamples
-            root.[Keys.Draws] <- tensorsNode r.Draws
-            root.[Keys.Deterministic] <- tensorsNode r.Deterministic
-            root.[Keys.Dim] <- JsonValue.Create r.Flat.Dim
-            root.[Keys.GradientKind] <- GradientKind.toJson r.GradientKind
-            root.[Keys.MaxTreeDepth] <- JsonValue.Create r.MaxTreeDepth
-            root.[Keys.TargetAccept] <- JsonValue.Create r.TargetAccept
-            root.[Keys.Seconds] <- JsonValue.Create r.Seconds
-            let chains = JsonArray()
-            for k in 0 .. r.Chains - 1 do
-                let s = r.Flat.Stats.[k]
-                let c = JsonObject()
-                c.[Keys.Positions] <- floatsNode r.Flat.Positions.[k]
-                c.[Keys.StepSize] <- floatsNode s.StepSize
-                c.[Keys.TreeDepth] <- intsNode s.TreeDepth
-                c.[Keys.NumLeapfrog] <- intsNode s.NumLeapfrog
-                c.[Keys.Divergent] <- numbersNode s.Divergent (fun v -> JsonValue.Create v)
-                c.[Keys.Energy] <- floatsNode s.Energy
-                c.[Keys.AcceptStat] <- floatsNode s.AcceptStat
-                c.[Keys.Lp] <- floatsNode s.Lp
-                c.[Keys.AdaptedStepSize] <- JsonValue.Create s.AdaptedStepSize
-                match s.Metric with
-                | DiagonalMetric v -> c.[Keys.MetricDiagonal] <- floatsNode v
-                | DenseMetric (a, _) ->
-                    c.[Keys.MetricDense] <- numbersNode [ for i in 0 .. Array2D.length1 a - 1 -> floatsNode [| for j in 0 .. Array2D.length2 a - 1 -> a.[i, j] |] ] id
-                c.[Keys.WarmupDivergences] <- JsonValue.Create s.WarmupDivergences
-                c.[Keys.WarmupSeconds] <- JsonValue.Create s.WarmupSeconds
-                c.[Keys.SamplingSeconds] <- JsonValue.Create s.SamplingSeconds
-                chains.Add(c :> JsonNode)
-            root.[Keys.Chains] <- chains
-        write path root
+    /// The autoguide kind a file names (None for an unknown name).
+    let internal autoKindOf (name: string) (rank: int option) : AutoGuideKind option =
+        match name with
+        | "AutoNormal" -> Some AutoGuideKind.AutoNormal
+        | "AutoDiagonalNormal" -> Some AutoGuideKind.AutoDiagonalNormal
+        | "AutoMultivariateNormal" -> Some AutoGuideKind.AutoMultivariateNormal
+        | "AutoLowRankMultivariateNormal" -> Some (AutoGuideKind.AutoLowRankMultivariateNormal rank)
+        | "AutoDelta" -> Some AutoGuideKind.AutoDelta
+        | "AutoLaplaceApproximation" -> Some AutoGuideKind.AutoLaplaceApproximation
+        | _ -> None
 
     // ---- reading ------------------------------------------------------------------------------
 
     /// A posterior file's contents, before they are bound to a model.
     [<RequireQualifiedAccess; NoEquality; NoComparison>]
     type internal Contents =
-        | Guide of guide: string * rank: int option * ps: Map<string, Tensor> * losses: float[] * stoppedEarly: bool
+        | Guide of guide: string * rank: int option * ps: Map<string, Tensor> * losses: float[] * stoppedEarly: bool * options: FitOptions option
         /// The sampler's run; its Sites are the model's, filled in by the loader.
         | Samples of McmcResult
 
@@ -352,6 +307,215 @@ module PosteriorFile =
               Observed = opt Keys.Observed r.Sites
               Data = opt Keys.Data (fun _ -> r.Array Keys.Data sg (fun d -> { Key = r.String Keys.Key d; Shape = r.Ints Keys.Shape d; Dtype = r.String Keys.Dtype d })) }
 
+    // ---- the settings in a posterior file: each record's writer and reader side by side ----
+
+    let private num (v: float) = JsonValue.Create v :> JsonNode
+
+    /// A union case as [tag, fields...].
+    let private tagged (tag: string) (fields: JsonNode list) : JsonNode =
+        JsonArray(Array.ofList ((nonNull (JsonValue.Create tag) :> JsonNode) :: fields)) :> JsonNode
+
+    let private cases (r: Reader) (n: JsonNode) : string * (int -> JsonNode) =
+        let a = n.AsArray()
+        if a.Count = 0 then r.Bad "an empty setting"
+        let field i = match a.[i + 1] with null -> r.Bad "a null setting" | v -> v
+        (match a.[0] with null -> r.Bad "a null tag" | t -> t.GetValue<string>()), field
+
+    let private optional (n: JsonNode | null) (read: JsonNode -> 'a) : 'a option = match n with null -> None | v -> Some (read v)
+
+    let private scheduleNode (s: Schedule) =
+        match s with
+        | Schedule.Constant lr -> tagged "constant" [ num lr ]
+        | Schedule.CosineDecay (lr, n, a) -> tagged "cosineDecay" [ num lr; num (float n); num a ]
+        | Schedule.WarmupCosine (p, n, pct, d, f) -> tagged "warmupCosine" [ num p; num (float n); num pct; num d; num f ]
+        | Schedule.ExponentialDecay (lr, rate, k) -> tagged "exponentialDecay" [ num lr; num rate; num (float k) ]
+
+    let private scheduleOf (r: Reader) (n: JsonNode) =
+        let tag, f = cases r n
+        let x i = (f i).GetValue<float>()
+        match tag with
+        | "constant" -> Schedule.Constant (x 0)
+        | "cosineDecay" -> Schedule.CosineDecay (x 0, int (x 1), x 2)
+        | "warmupCosine" -> Schedule.WarmupCosine (x 0, int (x 1), x 2, x 3, x 4)
+        | "exponentialDecay" -> Schedule.ExponentialDecay (x 0, x 1, int (x 2))
+        | other -> r.Bad (sprintf "unknown schedule '%s'" other)
+
+    let private optimizerNode (o: Optimizer) =
+        match o with
+        | Optimizer.Sgd (s, m) -> tagged "sgd" [ scheduleNode s; num m ]
+        | Optimizer.Adam (s, b1, b2, eps) -> tagged "adam" [ scheduleNode s; num b1; num b2; num eps ]
+        | Optimizer.AdamW (s, b1, b2, eps, wd) -> tagged "adamW" [ scheduleNode s; num b1; num b2; num eps; num wd ]
+        | Optimizer.ClippedAdam (s, b1, b2, eps, c, lrd) -> tagged "clippedAdam" [ scheduleNode s; num b1; num b2; num eps; num c; num lrd ]
+        | Optimizer.Adagrad (s, eps) -> tagged "adagrad" [ scheduleNode s; num eps ]
+        | Optimizer.RmsProp (s, decay, eps) -> tagged "rmsProp" [ scheduleNode s; num decay; num eps ]
+
+    let private optimizerOf (r: Reader) (n: JsonNode) =
+        let tag, f = cases r n
+        let s = scheduleOf r (f 0)
+        let x i = (f i).GetValue<float>()
+        match tag with
+        | "sgd" -> Optimizer.Sgd (s, x 1)
+        | "adam" -> Optimizer.Adam (s, x 1, x 2, x 3)
+        | "adamW" -> Optimizer.AdamW (s, x 1, x 2, x 3, x 4)
+        | "clippedAdam" -> Optimizer.ClippedAdam (s, x 1, x 2, x 3, x 4, x 5)
+        | "adagrad" -> Optimizer.Adagrad (s, x 1)
+        | "rmsProp" -> Optimizer.RmsProp (s, x 1, x 2)
+        | other -> r.Bad (sprintf "unknown optimizer '%s'" other)
+
+    let private initNode (i: InitStrategy) =
+        match i with
+        | InitUniform radius -> tagged "uniform" [ num radius ]
+        | InitMedian n -> tagged "median" [ num (float n) ]
+        | InitFeasible -> tagged "feasible" []
+        | InitValues vs -> tagged "values" [ tensorsNode vs ]
+
+    let private initOf (r: Reader) (n: JsonNode) =
+        let tag, f = cases r n
+        match tag with
+        | "uniform" -> InitUniform ((f 0).GetValue<float>())
+        | "median" -> InitMedian (int ((f 0).GetValue<float>()))
+        | "feasible" -> InitFeasible
+        | "values" -> InitValues (r.Tensors (f 0))
+        | other -> r.Bad (sprintf "unknown init strategy '%s'" other)
+
+    let private fitOptionsNode (o: FitOptions) : JsonNode =
+        let j = JsonObject()
+        let guide, rank = autoKindName o.AutoGuide
+        j.["autoGuide"] <- JsonValue.Create guide
+        match rank with Some k -> j.["rank"] <- JsonValue.Create k | None -> ()
+        j.["learningRate"] <- num o.LearningRate
+        j.["schedule"] <- JsonValue.Create (match o.Schedule with LrSchedule.Cosine -> "cosine" | LrSchedule.WarmupCosine -> "warmupCosine" | LrSchedule.Constant -> "constant")
+        match o.Optimizer with Some opt -> j.["optimizer"] <- optimizerNode opt | None -> ()
+        j.["particles"] <- JsonValue.Create o.Particles
+        j.["seed"] <- JsonValue.Create o.Seed
+        j.["init"] <- initNode o.Init
+        match o.ClipNorm with Some c -> j.["clipNorm"] <- num c | None -> ()
+        let run = JsonObject()
+        match o.Run.Steps with Some s -> run.["steps"] <- JsonValue.Create s | None -> ()
+        match o.Run.Epochs with Some e -> run.["epochs"] <- JsonValue.Create e | None -> ()
+        match o.Run.BatchSize with Some b -> run.["batchSize"] <- JsonValue.Create b | None -> ()
+        run.["shuffle"] <- JsonValue.Create o.Run.Shuffle
+        match o.Run.EarlyStopping with
+        | Some es -> run.["earlyStopping"] <- JsonArray(JsonValue.Create es.Window, num es.RelTol, JsonValue.Create es.Patience)
+        | None -> ()
+        j.["run"] <- run
+        j :> JsonNode
+
+    /// The settings a file holds; a user guide is not saved (Guide = None: the loader puts the caller's back).
+    let private fitOptionsOf (r: Reader) (j: JsonNode) : FitOptions =
+        let intOf (name: string) (n: JsonNode) = (r.Field name n).GetValue<int>()
+        let run = r.Field "run" j
+        { AutoGuide = (let name = (r.Field "autoGuide" j).GetValue<string>() in match autoKindOf name (optional j.["rank"] (fun n -> n.GetValue<int>())) with Some k -> k | None -> r.Bad (sprintf "unknown autoguide '%s'" name))
+          Guide = None
+          LearningRate = (r.Field "learningRate" j).GetValue<float>()
+          Schedule =
+            match (r.Field "schedule" j).GetValue<string>() with
+            | "cosine" -> LrSchedule.Cosine
+            | "warmupCosine" -> LrSchedule.WarmupCosine
+            | "constant" -> LrSchedule.Constant
+            | other -> r.Bad (sprintf "unknown learning-rate schedule '%s'" other)
+          Optimizer = optional j.["optimizer"] (optimizerOf r)
+          Particles = intOf "particles" j
+          Seed = (r.Field "seed" j).GetValue<uint64>()
+          Init = initOf r (r.Field "init" j)
+          ClipNorm = optional j.["clipNorm"] (fun n -> n.GetValue<float>())
+          Run =
+            { Steps = optional run.["steps"] (fun n -> n.GetValue<int>())
+              Epochs = optional run.["epochs"] (fun n -> n.GetValue<int>())
+              BatchSize = optional run.["batchSize"] (fun n -> n.GetValue<int>())
+              Shuffle = (r.Field "shuffle" run).GetValue<bool>()
+              EarlyStopping =
+                optional run.["earlyStopping"] (fun n ->
+                    let a = n.AsArray()
+                    let at (i: int) : JsonNode = match a.[i] with null -> r.Bad "a null early-stopping setting" | v -> v
+                    { Window = (at 0).GetValue<int>(); RelTol = (at 1).GetValue<float>(); Patience = (at 2).GetValue<int>() }) } }
+
+    let private mcmcOptionsNode (o: McmcOptions) : JsonNode =
+        let j = JsonObject()
+        j.["chains"] <- JsonValue.Create o.Chains
+        j.["warmup"] <- JsonValue.Create o.Warmup
+        j.["samples"] <- JsonValue.Create o.Samples
+        j.["thin"] <- JsonValue.Create o.Thin
+        j.["seed"] <- JsonValue.Create o.Seed
+        j.["targetAccept"] <- num o.TargetAccept
+        j.["maxTreeDepth"] <- JsonValue.Create o.MaxTreeDepth
+        j.["maxDeltaH"] <- num o.MaxDeltaH
+        j.["denseMetric"] <- JsonValue.Create o.DenseMetric
+        j.["findInitialStepSize"] <- JsonValue.Create o.FindInitialStepSize
+        j.["initialStepSize"] <- num o.InitialStepSize
+        j.["init"] <- initNode o.Init
+        j.["parallel"] <- JsonValue.Create o.Parallel
+        j.["gradient"] <- JsonValue.Create (match o.Gradient with McmcGradient.Auto -> "auto" | McmcGradient.Tape -> "tape")
+        j :> JsonNode
+
+    let private mcmcOptionsOf (r: Reader) (j: JsonNode) : McmcOptions =
+        let get (name: string) = r.Field name j
+        { Chains = (get "chains").GetValue<int>(); Warmup = (get "warmup").GetValue<int>(); Samples = (get "samples").GetValue<int>()
+          Thin = (get "thin").GetValue<int>(); Seed = (get "seed").GetValue<uint64>(); TargetAccept = (get "targetAccept").GetValue<float>()
+          MaxTreeDepth = (get "maxTreeDepth").GetValue<int>(); MaxDeltaH = (get "maxDeltaH").GetValue<float>()
+          DenseMetric = (get "denseMetric").GetValue<bool>(); FindInitialStepSize = (get "findInitialStepSize").GetValue<bool>()
+          InitialStepSize = (get "initialStepSize").GetValue<float>(); Init = initOf r (get "init"); Parallel = (get "parallel").GetValue<bool>()
+          Gradient =
+            match (get "gradient").GetValue<string>() with
+            | "auto" -> McmcGradient.Auto
+            | "tape" -> McmcGradient.Tape
+            | other -> r.Bad (sprintf "unknown gradient '%s'" other) }
+
+    /// Writes a posterior with the model signature given (signatureOf the model on its data, or
+    /// signatureOfPosterior): a guide's parameters, kind and loss history, or a sampler's draws,
+    /// deterministic sites, unconstrained positions and statistics per chain.
+    let save (path: string) (signature: ModelSignature) (p: Posterior<'T>) =
+        let root = JsonObject()
+        root.[Keys.Format] <- JsonValue.Create Keys.PosteriorFormat
+        root.[Keys.Signature] <- signatureNode signature
+        match p.Source with
+        | PosteriorSource.Guide g ->
+            root.[Keys.Kind] <- JsonValue.Create Keys.KindGuide
+            let origin, rank =
+                match g.Guide.Origin with
+                | GuideOrigin.Auto k -> autoKindName k
+                | GuideOrigin.Laplace -> "AutoLaplaceApproximation", None
+                | GuideOrigin.User -> "user", None
+            root.[Keys.Guide] <- JsonValue.Create origin
+            match rank with Some r -> root.[Keys.Rank] <- JsonValue.Create r | None -> ()
+            root.[Keys.Params] <- tensorsNode g.Params
+            root.[Keys.Losses] <- floatsNode g.Losses
+            root.[Keys.StoppedEarly] <- JsonValue.Create g.StoppedEarly
+            match g.Options with Some o -> root.[Keys.Options] <- fitOptionsNode o | None -> ()
+        | PosteriorSource.Samples r ->
+            root.[Keys.Kind] <- JsonValue.Create Keys.KindSamples
+            root.[Keys.Draws] <- tensorsNode r.Draws
+            root.[Keys.Deterministic] <- tensorsNode r.Deterministic
+            root.[Keys.Dim] <- JsonValue.Create r.Flat.Dim
+            root.[Keys.GradientKind] <- GradientKind.toJson r.GradientKind
+            match r.Options with Some o -> root.[Keys.Options] <- mcmcOptionsNode o | None -> ()
+            root.[Keys.MaxTreeDepth] <- JsonValue.Create r.MaxTreeDepth
+            root.[Keys.TargetAccept] <- JsonValue.Create r.TargetAccept
+            root.[Keys.Seconds] <- JsonValue.Create r.Seconds
+            let chains = JsonArray()
+            for k in 0 .. r.Chains - 1 do
+                let s = r.Flat.Stats.[k]
+                let c = JsonObject()
+                c.[Keys.Positions] <- floatsNode r.Flat.Positions.[k]
+                c.[Keys.StepSize] <- floatsNode s.StepSize
+                c.[Keys.TreeDepth] <- intsNode s.TreeDepth
+                c.[Keys.NumLeapfrog] <- intsNode s.NumLeapfrog
+                c.[Keys.Divergent] <- numbersNode s.Divergent (fun v -> JsonValue.Create v)
+                c.[Keys.Energy] <- floatsNode s.Energy
+                c.[Keys.AcceptStat] <- floatsNode s.AcceptStat
+                c.[Keys.Lp] <- floatsNode s.Lp
+                c.[Keys.AdaptedStepSize] <- JsonValue.Create s.AdaptedStepSize
+                match s.Metric with
+                | DiagonalMetric v -> c.[Keys.MetricDiagonal] <- floatsNode v
+                | DenseMetric (a, _) ->
+                    c.[Keys.MetricDense] <- numbersNode [ for i in 0 .. Array2D.length1 a - 1 -> floatsNode [| for j in 0 .. Array2D.length2 a - 1 -> a.[i, j] |] ] id
+                c.[Keys.WarmupDivergences] <- JsonValue.Create s.WarmupDivergences
+                c.[Keys.WarmupSeconds] <- JsonValue.Create s.WarmupSeconds
+                c.[Keys.SamplingSeconds] <- JsonValue.Create s.SamplingSeconds
+                chains.Add(c :> JsonNode)
+            root.[Keys.Chains] <- chains
+        write path root
+
     /// Runs a read, turning what the JSON reader throws on a malformed file into an InvalidDataException
     /// that names the file.
     let private guarded (path: string) (read: unit -> 'a) : 'a =
@@ -381,7 +545,7 @@ module PosteriorFile =
                 let rank = match root.[Keys.Rank] with null -> None | n -> Some (n.GetValue<int>())
                 signature,
                 Contents.Guide (r.String Keys.Guide root, rank, r.Tensors (r.Field Keys.Params root), r.Floats Keys.Losses root,
-                                (r.Field Keys.StoppedEarly root).GetValue<bool>())
+                                (r.Field Keys.StoppedEarly root).GetValue<bool>(), optional root.[Keys.Options] (fitOptionsOf r))
             | Keys.KindSamples ->
                 let stats, positions =
                     (r.Field Keys.Chains root).AsArray()
@@ -408,7 +572,8 @@ module PosteriorFile =
                     { Sites = [||]; Draws = r.Tensors (r.Field Keys.Draws root); Deterministic = r.Tensors (r.Field Keys.Deterministic root)
                       Flat = { Dim = r.Int Keys.Dim root; Positions = positions; Stats = stats }
                       GradientKind = (match GradientKind.ofJson (r.Field Keys.GradientKind root) with Ok k -> k | Error why -> r.Bad why); MaxTreeDepth = r.Int Keys.MaxTreeDepth root
-                      TargetAccept = r.Float Keys.TargetAccept root; Seconds = r.Float Keys.Seconds root }
+                      TargetAccept = r.Float Keys.TargetAccept root; Seconds = r.Float Keys.Seconds root
+                      Options = optional root.[Keys.Options] (mcmcOptionsOf r) }
             | other -> r.Bad (sprintf "unknown kind '%s'" other))
 
     /// Raises InvalidDataException naming the first difference between the model's signature and the file's.

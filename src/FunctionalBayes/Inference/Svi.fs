@@ -2,6 +2,7 @@ namespace FunctionalBayes
 
 open System
 open System.Diagnostics
+open System.Text.Json
 open FunctionalBayes.Tensors
 
 /// What SVI needs: the model as a function of (batched) data, a guide, an optimizer and an ELBO.
@@ -38,16 +39,9 @@ type SviDivergedException(message: string, lastFinite: SviState) =
     inherit Exception(message)
     member _.LastFiniteState = lastFinite
 
-/// Progress of a run, reported every few steps.
-type SviProgress = { Step: int; TotalSteps: int; Loss: float; Elapsed: TimeSpan; Eta: TimeSpan }
-
-/// Stop when the loss plateaus: the median of the last `Window` losses has improved on the median of
-/// the window before by less than `RelTol` (relative), `Patience` windows in a row. Medians make the
-/// rule robust to the noise of stochastic ELBOs.
-type EarlyStopping = { Window: int; RelTol: float; Patience: int }
-
 /// How long to run and how to batch: the loop settings of every SVI run (Svi.run, and Fit.vi through
-/// FitOptions.Run). Start from SviRunOptions.Default; SviRunOptions.Validate holds every rule.
+/// FitOptions.Run), plain data. Progress, cancellation and checkpoints are the RunContext's. Start from
+/// SviRunOptions.Default; SviRunOptions.Validate holds every rule.
 type SviRunOptions =
     { /// Steps to run; with neither Steps nor Epochs, SviRunOptions.DefaultSteps steps.
       Steps: int option
@@ -57,17 +51,14 @@ type SviRunOptions =
       BatchSize: int option
       /// Shuffle rows each epoch (a permutation from the run's key).
       Shuffle: bool
-      EarlyStopping: EarlyStopping option
-      OnProgress: (SviProgress -> unit) option
-      /// Report progress every this many steps (1 lets a caller cancel between any two steps).
-      ProgressEvery: int }
+      EarlyStopping: EarlyStopping option }
 
     /// The steps a run takes when neither Steps nor Epochs is given (BLayers' default).
     static member DefaultSteps = 1000
 
-    /// No length set (SviRunOptions.DefaultSteps steps), all rows per step, shuffled, progress every 100 steps.
+    /// No length set (SviRunOptions.DefaultSteps steps), all rows per step, shuffled.
     static member Default =
-        { Steps = None; Epochs = None; BatchSize = None; Shuffle = true; EarlyStopping = None; OnProgress = None; ProgressEvery = 100 }
+        { Steps = None; Epochs = None; BatchSize = None; Shuffle = true; EarlyStopping = None }
     /// A run of `steps` steps on all rows.
     static member ForSteps(steps: int) = { SviRunOptions.Default with Steps = Some steps }
     /// A run of `epochs` passes in batches of `batchSize` rows.
@@ -83,16 +74,11 @@ type SviRunOptions =
         atLeastOne "Steps" o.Steps
         atLeastOne "Epochs" o.Epochs
         atLeastOne "BatchSize" o.BatchSize
-        atLeastOne "ProgressEvery" (Some o.ProgressEvery)
         match o.Steps, o.Epochs with
         | Some s, Some e -> invalidArg "Steps" (sprintf "SVI: a run has Steps (%d) or Epochs (%d), not both; set the other to None." s e)
         | _ -> ()
         match o.EarlyStopping with
-        | Some es ->
-            atLeastOne "EarlyStopping.Window" (Some es.Window)
-            atLeastOne "EarlyStopping.Patience" (Some es.Patience)
-            if not (es.RelTol >= 0.0 && Double.IsFinite es.RelTol) then
-                raise (ArgumentOutOfRangeException("EarlyStopping.RelTol", es.RelTol, sprintf "SVI: the early-stopping tolerance must be finite and non-negative, got %g." es.RelTol))
+        | Some es -> EarlyStopping.Validate(es, "SVI")
         | None -> ()
 
 /// How SVI computed the loss and gradient for one batch size (inspectable in SviResult.Gradients).
@@ -338,49 +324,37 @@ module Svi =
         | None, Some e -> e * perEpoch, perEpoch
         | None, None -> SviRunOptions.DefaultSteps, perEpoch
 
-    let private plateaued (es: EarlyStopping) (losses: ResizeArray<float>) =
-        let w = es.Window
-        if losses.Count < 2 * w then false
-        else
-            let median (a: float[]) = let s = Array.sort a in s.[s.Length / 2]
-            let cur = median (losses.GetRange(losses.Count - w, w).ToArray())
-            let prev = median (losses.GetRange(losses.Count - 2 * w, w).ToArray())
-            (prev - cur) / max (abs prev) 1e-12 < es.RelTol
+    /// The batch of every step: all rows, or the step's share of its epoch's permutation (drawn from
+    /// `kData` and the epoch, so step i's batch depends on i alone). The one place SVI picks rows.
+    let batches (opts: SviRunOptions) (kData: RngKey) (n: int) (data: Map<string, Tensor>) : int -> Map<string, Tensor> =
+        match opts.BatchSize with
+        | None -> fun _ -> data
+        | Some b ->
+            let perEpoch = Data.stepsPerEpoch n b
+            let cached = ref (-1, Unchecked.defaultof<Tensor>)
+            fun i ->
+                let epoch = i / perEpoch
+                if fst cached.Value <> epoch then
+                    cached.Value <- epoch, (if opts.Shuffle then Rng.permutation (Rng.foldIn kData epoch) n else Tensor.ofInts (Array.init n id))
+                let start = (i % perEpoch) * b
+                Data.take (Tensor.narrow 0 start (min b (n - start)) (snd cached.Value)) data
 
-    /// Runs SVI: folds `step` over batches (epochs shuffled from the key), reports progress, and can
-    /// stop early on a plateau. With `compile`, the loss and gradient are compiled once per batch
-    /// size when the model and guide allow it (see compileElbo), else the tape runs; the result's
-    /// Gradients say which and why. Both give the same numbers.
-    let runWith (compile: bool) (cfg: SviConfig<'T>) (key: RngKey) (data: Map<string, Tensor>) (opts: SviRunOptions) : SviResult =
-        let n = if data.IsEmpty then 1 else Data.rows data
-        let total, perEpoch = schedule opts n
+    /// The scratch of an SVI run: its first state, the compiled programs by batch rows, and how each was made.
+    type private SviWorkspace =
+        { First: SviState
+          Programs: Collections.Generic.Dictionary<int, CompiledElbo option>
+          Statuses: ResizeArray<SviGradient>
+          Batch: int -> Map<string, Tensor> }
+
+    let private sviKernel (compile: bool) (cfg: SviConfig<'T>) (key: RngKey) (data: Map<string, Tensor>) (opts: SviRunOptions) (n: int) (total: int)
+                          : RunKernel<SviWorkspace, SviState, float, SviState * SviGradient[]> =
         let kInit, kData = Rng.split key
-        let mutable st = init cfg kInit data
-        let losses = ResizeArray<float>(total)
-        let sw = Stopwatch.StartNew()
-        let mutable perm = None
-        let mutable stale = 0
-        let mutable stopped = false
-        let mutable i = 0
-        let programs = Collections.Generic.Dictionary<int, CompiledElbo option>()
-        let statuses = ResizeArray<SviGradient>()
-        let every = max 1 opts.ProgressEvery
-        while i < total && not stopped do
-            let batch =
-                match opts.BatchSize with
-                | None -> data
-                | Some b ->
-                    let epoch = i / perEpoch
-                    let j = i % perEpoch
-                    if j = 0 || perm.IsNone then
-                        perm <- Some (if opts.Shuffle then Rng.permutation (Rng.foldIn kData epoch) n else Tensor.ofInts (Array.init n id))
-                    let start = j * b
-                    let count = min b (n - start)
-                    Data.take (Tensor.narrow 0 start count perm.Value) data
+        let step (w: SviWorkspace) (i: int) (st: SviState) =
+            let batch = w.Batch i
             let stepKey, nextKey = Rng.split st.Key
             let rows = if batch.IsEmpty then n else Data.rows batch
             let compiled =
-                match programs.TryGetValue rows with
+                match w.Programs.TryGetValue rows with
                 | true, c -> c
                 | false, _ ->
                     let c, status =
@@ -389,28 +363,67 @@ module Svi =
                             match compileElbo cfg st stepKey n batch with
                             | Ok c -> Some c, SviGradient.CompiledProgram (rows, c.Instructions, c.CompileMilliseconds)
                             | Error why -> None, SviGradient.OnTape (rows, why)
-                    programs.[rows] <- c
-                    statuses.Add status
+                    w.Programs.[rows] <- c
+                    w.Statuses.Add status
                     c
             let lg =
                 match compiled with
                 | Some c -> c.Evaluate st stepKey batch
                 | None -> lossAndGradient cfg n batch st stepKey
-            st <- advance cfg st nextKey lg
-            losses.Add st.Loss
-            i <- i + 1
-            match opts.OnProgress with
-            | Some report when i % every = 0 || i = total ->
-                let el = sw.Elapsed
-                report { Step = i; TotalSteps = total; Loss = st.Loss; Elapsed = el
-                         Eta = TimeSpan.FromTicks(int64 (float el.Ticks / float i * float (total - i))) }
-            | _ -> ()
-            match opts.EarlyStopping with
-            | Some es when i % es.Window = 0 ->
-                if plateaued es losses then stale <- stale + 1 else stale <- 0
-                if stale >= es.Patience then stopped <- true
-            | _ -> ()
-        { State = st; Losses = losses.ToArray(); StoppedEarly = stopped; Gradients = statuses.ToArray() }
+            let next = advance cfg st nextKey lg
+            next, next.Loss
+        { Name = "svi"
+          Identity = sprintf "key %O, %d steps, %d rows, batch %A, shuffle %b" key total n opts.BatchSize opts.Shuffle
+          Workspace = fun () ->
+            { First = init cfg kInit data; Programs = Collections.Generic.Dictionary(); Statuses = ResizeArray()
+              Batch = batches opts kData n data }
+          Init = fun w -> w.First
+          Step = step
+          Finish = fun w st -> st, w.Statuses.ToArray()
+          Loss = Some id
+          Report = fun _ _ p -> p
+          Save = fun st ->
+            let o = Nodes.JsonObject()
+            o.["unconstrained"] <- Checkpoint.tensors st.Unconstrained
+            o.["optStep"] <- Nodes.JsonValue.Create st.Opt.Step
+            o.["optFirst"] <- Checkpoint.tensors st.Opt.First
+            o.["optSecond"] <- Checkpoint.tensors st.Opt.Second
+            o.["step"] <- Nodes.JsonValue.Create st.Step
+            o.["key"] <- Checkpoint.key st.Key
+            o.["loss"] <- Checkpoint.scalar st.Loss
+            o :> Nodes.JsonNode
+          Load = fun w n ->
+            let get (name: string) = nonNull n.[name]
+            let us = Checkpoint.readTensors (get "unconstrained")
+            if us.Length <> w.First.Unconstrained.Length then
+                invalidOp (sprintf "%d parameters, but the model and guide have %d" us.Length w.First.Unconstrained.Length)
+            { w.First with
+                Unconstrained = us
+                Opt = { Step = (get "optStep").GetValue<int>(); First = Checkpoint.readTensors (get "optFirst"); Second = Checkpoint.readTensors (get "optSecond") }
+                Step = (get "step").GetValue<int>(); Key = Checkpoint.readKey (get "key"); Loss = Checkpoint.readScalar (get "loss") } }
+
+    let private runFrom (ctx: RunContext) (resumeFrom: string option) (compile: bool) (cfg: SviConfig<'T>) (key: RngKey) (data: Map<string, Tensor>) (opts: SviRunOptions) : SviResult =
+        let n = if data.IsEmpty then 1 else Data.rows data
+        let total, _ = schedule opts n
+        let out = Run.fold ctx opts.EarlyStopping total resumeFrom (sviKernel compile cfg key data opts n total)
+        let st, statuses = out.Result
+        { State = st; Losses = out.Losses; StoppedEarly = out.StoppedEarly; Gradients = statuses }
+
+    /// Runs SVI under a run context (cancellation, progress, checkpoints): folds `step` over batches
+    /// (epochs shuffled from the key) and can stop early on a plateau. With `compile`, the loss and
+    /// gradient are compiled once per batch size when the model and guide allow it (see compileElbo), else
+    /// the tape runs; the result's Gradients say which and why. Both give the same numbers.
+    let runIn (ctx: RunContext) (compile: bool) (cfg: SviConfig<'T>) (key: RngKey) (data: Map<string, Tensor>) (opts: SviRunOptions) : SviResult =
+        runFrom ctx None compile cfg key data opts
+
+    /// Continues the run that wrote the checkpoint at `path` (same settings, key and data): the result has
+    /// the same bits as the uninterrupted run's.
+    let resume (ctx: RunContext) (compile: bool) (cfg: SviConfig<'T>) (key: RngKey) (data: Map<string, Tensor>) (opts: SviRunOptions) (path: string) : SviResult =
+        runFrom ctx (Some path) compile cfg key data opts
+
+    /// Runs SVI without progress, cancellation or checkpoints (see runIn).
+    let runWith (compile: bool) (cfg: SviConfig<'T>) (key: RngKey) (data: Map<string, Tensor>) (opts: SviRunOptions) : SviResult =
+        runIn RunContext.Quiet compile cfg key data opts
 
     /// Runs SVI with compilation on (see runWith).
     let run (cfg: SviConfig<'T>) (key: RngKey) (data: Map<string, Tensor>) (opts: SviRunOptions) : SviResult =
