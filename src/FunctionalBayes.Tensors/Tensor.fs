@@ -302,6 +302,24 @@ and [<Sealed>] internal Prim private () =
         let v = Array.init (n * n) (fun k -> f (k / n) (k % n))
         exec (Cast dt) [| Tensor(RawTensor([| n; n |], F64 v), null, null) |]
 
+    /// A declared rule (Ops) as tensor ops, so that the VJP can itself be differentiated (y: null for unary ops).
+    static let rec ofRule (r: Rule) (g: Tensor) (x: Tensor) (y: Tensor) (out: Tensor) : Tensor =
+        let go r = ofRule r g x y out
+        match r with
+        | Rule.G -> g
+        | Rule.X -> x
+        | Rule.Y -> y
+        | Rule.Out -> out
+        | Rule.Num v -> scalarLike x v
+        | Rule.Plus (a, b) -> add (go a) (go b)
+        | Rule.Minus (a, b) -> sub (go a) (go b)
+        | Rule.Times (a, b) -> mul (go a) (go b)
+        | Rule.Over (a, b) -> div (go a) (go b)
+        | Rule.Negate a -> neg (go a)
+        | Rule.Apply (u, a) -> un u (go a)
+        | Rule.Power (a, b) -> bin Pow (go a) (go b)
+        | Rule.If (c, a, b, t, e) -> where (cmp c (go a) (go b)) (go t) (go e)
+
     /// Vector-Jacobian products. `xs` are the inputs and `out` the output, one level down; `g` is the
     /// output's cotangent. Only inputs whose `needs` flag is set get a gradient (others get null).
     static let vjp (op: Op) (xs: Tensor[]) (out: Tensor) (g: Tensor) (needs: bool[]) : Tensor[] =
@@ -309,50 +327,14 @@ and [<Sealed>] internal Prim private () =
         let one (f: unit -> Tensor) = [| (if needs.[0] then f () else null) |]
         match op with
         | Unary u ->
-            one (fun () ->
-                match u with
-                | Neg -> neg g
-                | Exp -> mul g out
-                | Log -> div g x
-                | Log1p -> div g (add x (scalarLike x 1.0))
-                | Expm1 -> mul g (add out (scalarLike x 1.0))
-                | Sqrt -> div (scale g 0.5) out
-                | Abs -> mul g (un Sign x)
-                | Sign -> mul g (zeroLike x)
-                | Tanh -> mul g (sub (scalarLike x 1.0) (mul out out))
-                | Sigmoid -> mul g (mul out (sub (scalarLike x 1.0) out))
-                | Softplus -> mul g (un Sigmoid x)
-                | Relu -> where (cmp Gt x (zeroLike x)) g (zeroLike g)
-                | Lgamma -> mul g (un Digamma x)
-                | Digamma -> mul g (un Trigamma x)
-                | Trigamma ->
-                    raise (NotSupportedException "trigamma: its derivative (tetragamma) is not implemented; differentiate lgamma at most twice.")
-                | Erf -> mul g (scale (un Exp (neg (mul x x))) (2.0 / sqrt Math.PI))
-                | Erfc -> mul g (scale (un Exp (neg (mul x x))) (-2.0 / sqrt Math.PI))
-                | NormalCdf -> mul g (scale (un Exp (scale (mul x x) -0.5)) (1.0 / sqrt (2.0 * Math.PI))))
+            match (Ops.unary u).Decl.Vjp with
+            | Ok rule -> one (fun () -> ofRule rule g x null out)
+            | Error why -> if needs.[0] then raise (NotSupportedException why) else [| null |]
         | Binary b ->
             let y = xs.[1]
-            let ga, gb =
-                match b with
-                | Add -> (if needs.[0] then g else null), (if needs.[1] then g else null)
-                | Sub -> (if needs.[0] then g else null), (if needs.[1] then neg g else null)
-                | Mul -> (if needs.[0] then mul g y else null), (if needs.[1] then mul g x else null)
-                | Div ->
-                    (if needs.[0] then div g y else null),
-                    (if needs.[1] then neg (div (mul g out) y) else null)
-                | Pow ->
-                    (if needs.[0] then mul g (mul y (bin Pow x (sub y (scalarLike y 1.0)))) else null),
-                    (if needs.[1] then
-                         let pos = cmp Gt x (zeroLike x)
-                         let safeX = where pos x (scalarLike x 1.0)
-                         mul g (where pos (mul out (un Log safeX)) (zeroLike out))
-                     else null)
-                | Maximum | Minimum ->
-                    let pickA = cmp (if b = Maximum then Ge else Le) x y
-                    (if needs.[0] then where pickA g (zeroLike g) else null),
-                    (if needs.[1] then where pickA (zeroLike g) g else null)
-            [| (if isNull ga then null else unbroadcast ga x.ShapeRef)
-               (if isNull gb then null else unbroadcast gb y.ShapeRef) |]
+            let d = (Ops.binary b).Decl
+            [| (if needs.[0] then unbroadcast (ofRule d.VjpX g x y out) x.ShapeRef else null)
+               (if needs.[1] then unbroadcast (ofRule d.VjpY g x y out) y.ShapeRef else null) |]
         | Compare _ -> [| null; null |]
         | Reduce (r, axes, _) ->
             one (fun () ->
