@@ -723,10 +723,15 @@ module Compiler =
     /// to the tape). The data tensors are inputs of the program: bind new ones of the same shapes.
     let compile (f: Tensor[] -> Tensor) (first: Tensor[]) (second: Tensor[]) (data: Tensor[]) : Result<CompiledGradient, string> =
         if first.Length <> second.Length then invalidArg "second" (sprintf "Compiler.compile: %d and %d parameter tensors." first.Length second.Length)
-        let trace (ps: Tensor[]) = Graph.trace (fun xs -> [| f xs |]) (Array.append ps data)
+        let trace (ps: Tensor[]) = Graph.traceWithReads (fun xs -> [| f xs |]) (Array.append ps data)
         try
-            let g1 = trace first
-            let g2 = trace second
+            let g1, reads = trace first
+            if reads.Length > 0 then
+                let shown = reads |> Array.distinct |> Array.truncate 3
+                Error (sprintf "the function reads values of its inputs (parameters or data) on the host, which a compiled program would freeze as constants: %s%s. Write it with tensor ops (comparisons, where) instead."
+                           (String.Join("; ", shown)) (if reads.Length > shown.Length then sprintf " (%d reads in all)" reads.Length else ""))
+            else
+            let g2, _ = trace second
             match difference g1 g2 with
             | Some why -> Error why
             | None -> Ok (build g1 first.Length)

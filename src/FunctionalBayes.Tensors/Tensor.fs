@@ -8,14 +8,22 @@ open System.Threading
 /// larger than that of every tape created before it; in nested differentiation the tape with the
 /// highest level is the innermost one, which is how perturbations of different levels stay apart.
 [<Sealed; AllowNullLiteral>]
-type Tape internal (level: int64) =
+type Tape internal (level: int64, tracing: bool) =
     // The only process-wide value the library keeps: it hands out unique, increasing tape levels,
     // so it cannot make two differentiations interfere.
     static let mutable counter = 0L
     let nodes = ResizeArray<Node>()
-    static member internal Create() = Tape(Interlocked.Increment(&counter))
+    let hostReads = ResizeArray<string>()
+    static member internal Create() = Tape(Interlocked.Increment(&counter), false)
+    /// A tape that records a graph (Graph.trace): it also notes every read of a recorded value on the
+    /// host, which a graph cannot replay.
+    static member internal CreateTracing() = Tape(Interlocked.Increment(&counter), true)
     member _.Level = level
     member internal _.Nodes = nodes
+    member internal _.Tracing = tracing
+    /// The host reads of recorded values, in order (what and where).
+    member internal _.HostReads = lock hostReads (fun () -> hostReads.ToArray())
+    member internal _.NoteHostRead(what: string) = lock hostReads (fun () -> hostReads.Add what)
 
     member internal this.Record(op: Op voption, inputs: Tensor[], output: Tensor) : Node =
         // A function under differentiation may itself run work on several threads.
@@ -49,7 +57,34 @@ and [<Sealed; AllowNullLiteral>] Tensor internal (raw: RawTensor, primal: Tensor
     member t.Primal = if isNull primal then t else primal
 
     /// The same values with every differentiation level removed: a constant.
-    member t.Detach() = if isNull node then t else Tensor(raw, null, null)
+    member t.Detach() =
+        if isNull node then t
+        else
+            t.NoteHostRead "Tensor.detach"
+            Tensor(raw, null, null)
+
+    /// Notes on every tracing tape this tensor is recorded on that its values were read on the host
+    /// (`what`, and the first caller outside this library).
+    member internal t.NoteHostRead(what: string) =
+        let mutable cur = t
+        while not (isNull cur.NodeOrNull) do
+            let tape = cur.NodeOrNull.Tape
+            if tape.Tracing then
+                let here = typeof<Tape>.Assembly
+                let caller =
+                    Diagnostics.StackTrace(1, false).GetFrames()
+                    |> Array.tryPick (fun f ->
+                        match f.GetMethod() with
+                        | null -> None
+                        | m ->
+                            match m.DeclaringType with
+                            | null -> None
+                            | ty when obj.ReferenceEquals(ty.Assembly, here) -> None
+                            | ty -> Some (sprintf "%s.%s" (ty.FullName |> Option.ofObj |> Option.defaultValue ty.Name) m.Name))
+                tape.NoteHostRead(match caller with
+                                  | Some c -> sprintf "%s in %s" what c
+                                  | None -> what)
+            cur <- cur.Primal
 
     /// True when this tensor is being differentiated at some level.
     member _.IsTracked = not (isNull node)

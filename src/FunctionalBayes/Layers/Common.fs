@@ -22,16 +22,14 @@ module internal LayerCommon =
         if not (x.Rank = 1 || (x.Rank = 2 && x.Shape.[1] = 1)) then
             invalidArg what (sprintf "%s: %s must be a vector (n,) or a column (n, 1) of category ids, got shape %s." layer what (Shape.format x.Shape))
         let ids = Tensor.reshape [| x.Size |] x
-        let ids =
-            if ids.Dtype = Int32 then ids
-            else
-                let v = Tensor.toArray ids
-                match v |> Array.tryFind (fun a -> a <> Math.Floor a) with
-                | Some bad -> invalidArg what (sprintf "%s: %s must hold integer category ids, got %g." layer what bad)
-                | None -> Tensor.cast Int32 ids
-        match Tensor.toInts ids |> Array.tryFind (fun i -> i < 0 || i >= numCategories) with
-        | Some bad -> invalidArg what (sprintf "%s: category id %d is outside 0..%d (num categories %d)." layer bad (numCategories - 1) numCategories)
-        | None -> ids
+        // a check only (a compiled program checks its indices again at bind)
+        let v = Tensor.valuesForCheck ids
+        match v |> Array.tryFind (fun a -> a <> Math.Floor a) with
+        | Some bad -> invalidArg what (sprintf "%s: %s must hold integer category ids, got %g." layer what bad)
+        | None -> ()
+        match v |> Array.tryFind (fun i -> i < 0.0 || i >= float numCategories) with
+        | Some bad -> invalidArg what (sprintf "%s: category id %d is outside 0..%d (num categories %d)." layer (int bad) (numCategories - 1) numCategories)
+        | None -> if ids.Dtype = Int32 then ids else Tensor.cast Int32 ids
 
     let positiveInt (layer: string) (what: string) (v: int) =
         if v < 1 then invalidArg what (sprintf "%s: %s must be at least 1, got %d." layer what v)
