@@ -102,15 +102,7 @@ module Compiler =
         | ValueNone -> invalidOp "Compiler: a value without an adjoint was asked for one."
 
     let private compareExpr (c: CompareOp) (x: Expression) (y: Expression) : Expression =
-        let t =
-            match c with
-            | Lt -> Expression.LessThan(x, y)
-            | Le -> Expression.LessThanOrEqual(x, y)
-            | Gt -> Expression.GreaterThan(x, y)
-            | Ge -> Expression.GreaterThanOrEqual(x, y)
-            | Eq -> Expression.Equal(x, y)
-            | Ne -> Expression.NotEqual(x, y)
-        cond t (num 1.0) (num 0.0)
+        cond (Ops.compareExpr c x y) (num 1.0) (num 0.0)
 
     // ---- tracing and the staticness check -------------------------------------------------------
 

@@ -259,7 +259,8 @@ module internal Ops =
     /// Every binary op.
     let allBinary: BinaryOp[] = casesOf<BinaryOp> ()
 
-    let private compareExpr (c: CompareOp) (a: Expression) (b: Expression) : Expression =
+    /// A comparison as a bool expression.
+    let compareExpr (c: CompareOp) (a: Expression) (b: Expression) : Expression =
         match c with
         | Lt -> Expression.LessThan(a, b)
         | Le -> Expression.LessThanOrEqual(a, b)

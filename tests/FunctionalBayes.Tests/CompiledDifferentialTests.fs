@@ -14,11 +14,7 @@ open FunctionalBayes.Tensors
 let private key = Rng.key 5UL
 let private potentialOf (m: Model<'T>) = LogDensity.potential key m
 
-let private evaluate (s: GradientSource) (q: float[]) =
-    let e = s.Create()
-    let g = Array.zeroCreate q.Length
-    let v = e.Evaluate(ReadOnlySpan q, Span g)
-    v, g
+let private evaluate = CompiledPotentialTests.evaluate
 
 /// Compiled = tape to 1e-11 (value relative to its size, gradient relative to its largest component);
 /// where the tape's value is not finite (a value outside the support) the compiled one must be the same.

@@ -17,7 +17,8 @@ open FunctionalBayes.Tensors
 /// cancelling terms carries rounding of the size of its terms, not of itself).
 let private tol = 1e-12
 
-let private evaluate (s: GradientSource) (q: float[]) =
+/// One value and gradient from a fresh evaluator of the source.
+let evaluate (s: GradientSource) (q: float[]) =
     let e = s.Create()
     let g = Array.zeroCreate q.Length
     let v = e.Evaluate(ReadOnlySpan q, Span g)
