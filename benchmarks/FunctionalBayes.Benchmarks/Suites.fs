@@ -191,7 +191,8 @@ let svi () =
     let categorical (d: Map<string, Tensor>) = FunctionalBayes.ModelBuilderInstance.model {
         let! a = FunctionalBayes.Layers.adaptive "x1" d.["x"]
         let! b = FunctionalBayes.Layers.adaptive "x2" d.["x"]
-        return! FunctionalBayes.Links.categorical "y" (Tensor.stack -1 [ a; b; Tensor.zerosLike a ]) (d.TryFind "y")
+        // each adaptive layer gives a column (n, 1): the logits are (n, 3)
+        return! FunctionalBayes.Links.categorical "y" (Tensor.concat -1 [ a; b; Tensor.zerosLike a ]) (d.TryFind "y")
     }
     run "svi_categorical3_steps_per_s" categorical (Map [ "x", x; "y", Tensor.ofArray labels ])
 
