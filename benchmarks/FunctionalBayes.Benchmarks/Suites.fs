@@ -143,8 +143,9 @@ let grad () =
     compiledFigures "logistic_n5000_d20" (fun dt -> FunctionalBayes.LogDensity.potential (Rng.key 1UL) (logisticModel dt.[0] dt.[1]))
         [| x; yl |] [| Tensor.ofArray (randomArray 7 20) |]
 
-/// SVI steps per second: BLayers' "simple" process (N = 10^4, k = 2, batch 1000, AutoDiagonalNormal)
-/// and an FM model (d = 10, rank 3), each step a minibatch ELBO gradient and an Adam update.
+/// SVI steps per second: BLayers' "simple" process (N = 10^4, k = 2, batch 1000, AutoDiagonalNormal),
+/// an FM model (d = 10, rank 3), a Poisson and a 3-class categorical model, each step a minibatch ELBO
+/// gradient and an Adam update; on the tape and compiled, same run.
 let svi () =
     let run (name: string) (modelFn: Map<string, Tensor> -> FunctionalBayes.Model<Tensor>) (data: Map<string, Tensor>) =
         let guide = FunctionalBayes.Guide.auto FunctionalBayes.AutoGuideKind.AutoDiagonalNormal (FunctionalBayes.InitUniform 2.0) (Rng.key 1UL) (modelFn data)
@@ -177,6 +178,23 @@ let svi () =
         return! FunctionalBayes.Links.gaussian "y" f (d.TryFind "y")
     }
     run "svi_fm_d10_rank3_steps_per_s" fm (Map [ "x", xf; "y", yf ])
+    // discrete likelihoods (BLayers' poisson and categorical links): compiled since issue 22
+    let xa = Tensor.toArray x
+    let noise = Tensor.toArray (Rng.uniform (Rng.key 7UL) [| n |])
+    let counts = Array.init n (fun i -> floor (exp (0.4 * xa.[2 * i] - 0.3 * xa.[2 * i + 1]) * 2.0 * noise.[i]))
+    let poisson (d: Map<string, Tensor>) = FunctionalBayes.ModelBuilderInstance.model {
+        let! mu = FunctionalBayes.Layers.adaptive "x" d.["x"]
+        return! FunctionalBayes.Links.poisson "y" mu (d.TryFind "y")
+    }
+    run "svi_poisson_steps_per_s" poisson (Map [ "x", x; "y", Tensor.ofArray counts ])
+    let labels = Array.init n (fun i -> if noise.[i] < 0.2 then float (i % 3) elif xa.[2 * i] > 0.3 then 0.0 elif xa.[2 * i + 1] > 0.0 then 1.0 else 2.0)
+    let categorical (d: Map<string, Tensor>) = FunctionalBayes.ModelBuilderInstance.model {
+        let! a = FunctionalBayes.Layers.adaptive "x1" d.["x"]
+        let! b = FunctionalBayes.Layers.adaptive "x2" d.["x"]
+        // each adaptive layer gives a column (n, 1): the logits are (n, 3)
+        return! FunctionalBayes.Links.categorical "y" (Tensor.concat -1 [ a; b; Tensor.zerosLike a ]) (d.TryFind "y")
+    }
+    run "svi_categorical3_steps_per_s" categorical (Map [ "x", x; "y", Tensor.ofArray labels ])
 
 /// Posterior-mean prediction for the QuickStart's model shape (intercept + adaptive(x) + adaptive(x²)
 /// + FM rank 3, d = 5, float32): latency at batch 1 (p50, p99) and throughput at batch 4096, in process,

@@ -27,63 +27,6 @@ module internal CompiledKernels =
     let inline private ro (a: float[]) (off: int) (n: int) = ReadOnlySpan<float>(a, off, n)
     let inline private sp (a: float[]) (off: int) (n: int) = Span<float>(a, off, n)
 
-    /// sign with NaN passed through, as the CPU backend computes it.
-    let sign (x: float) = if Double.IsNaN x then x else float (Math.Sign x)
-
-    /// The value of a unary op at one element.
-    let unaryValue (u: UnaryOp) (x: float) =
-        match u with
-        | Neg -> -x
-        | Exp -> Math.Exp x
-        | Log -> Math.Log x
-        | Log1p -> Special.log1p x
-        | Expm1 -> Special.expm1 x
-        | Sqrt -> Math.Sqrt x
-        | Abs -> Math.Abs x
-        | Sign -> sign x
-        | Tanh -> Math.Tanh x
-        | Sigmoid -> Special.sigmoid x
-        | Softplus -> Special.softplus x
-        | Relu -> Math.Max(x, 0.0)
-        | Lgamma -> Special.lgamma x
-        | Digamma -> Special.digamma x
-        | Trigamma -> Special.trigamma x
-        | Erf -> Special.erf x
-        | Erfc -> Special.erfc x
-        | NormalCdf -> Special.normalCdf x
-
-    /// d out / d x of a unary op at one element, given the input and the output.
-    let unaryDerivative (u: UnaryOp) (x: float) (out: float) =
-        match u with
-        | Neg -> -1.0
-        | Exp -> out
-        | Log -> 1.0 / x
-        | Log1p -> 1.0 / (x + 1.0)
-        | Expm1 -> out + 1.0
-        | Sqrt -> 0.5 / out
-        | Abs -> sign x
-        | Sign -> 0.0
-        | Tanh -> 1.0 - out * out
-        | Sigmoid -> out * (1.0 - out)
-        | Softplus -> Special.sigmoid x
-        | Relu -> if x > 0.0 then 1.0 else 0.0
-        | Lgamma -> Special.digamma x
-        | Digamma -> Special.trigamma x
-        | Trigamma -> nan
-        | Erf -> Math.Exp(-(x * x)) * (2.0 / Math.Sqrt Math.PI)
-        | Erfc -> Math.Exp(-(x * x)) * (-2.0 / Math.Sqrt Math.PI)
-        | NormalCdf -> Math.Exp((x * x) * -0.5) * (1.0 / Math.Sqrt(2.0 * Math.PI))
-
-    let binaryValue (b: BinaryOp) (x: float) (y: float) =
-        match b with
-        | Add -> x + y
-        | Sub -> x - y
-        | Mul -> x * y
-        | Div -> x / y
-        | Pow -> if y = 2.0 then x * x else Math.Pow(x, y)
-        | Maximum -> Math.Max(x, y)
-        | Minimum -> Math.Min(x, y)
-
     let compareValue (c: CompareOp) (x: float) (y: float) =
         let r =
             match c with
@@ -113,68 +56,19 @@ module internal CompiledKernels =
 
     let inline private at (map: int[]) (i: int) = if map.Length = 0 then i else map.[i]
 
-    /// acc += g · (1 − out²), the adjoint of tanh, in one pass.
-    let private tanhBackward (out: ReadOnlySpan<float>) (g: ReadOnlySpan<float>) (acc: Span<float>) =
-        let n = out.Length
-        let w = Vector<float>.Count
-        let one = Vector<float>.One
-        let mutable i = 0
-        if Vector.IsHardwareAccelerated then
-            let vo = MemoryMarshal.Cast<float, Vector<float>> out
-            let vg = MemoryMarshal.Cast<float, Vector<float>> g
-            let va = MemoryMarshal.Cast<float, Vector<float>> acc
-            for j in 0 .. vo.Length - 1 do
-                let oj = vo.[j]
-                va.[j] <- va.[j] + vg.[j] * (one - oj * oj)
-            i <- vo.Length * w
-        while i < n do
-            acc.[i] <- acc.[i] + g.[i] * (1.0 - out.[i] * out.[i])
-            i <- i + 1
-
-    /// Element-wise unary op over a buffer.
+    /// Element-wise unary op over a buffer: the span forms of its declaration (Ops).
     type Unary(u: UnaryOp, x: int, o: int, n: int, gx: int, go: int, scratch: int) =
         inherit ProgramKernel()
-        override _.Forward(v, _) =
-            let s = ro v x n
-            let d = sp v o n
-            match u with
-            | Neg -> TensorPrimitives.Negate(s, d)
-            | Exp -> TensorPrimitives.Exp(s, d)
-            | Log -> TensorPrimitives.Log(s, d)
-            | Sqrt -> TensorPrimitives.Sqrt(s, d)
-            | Abs -> TensorPrimitives.Abs(s, d)
-            | Tanh -> TensorPrimitives.Tanh(s, d)
-            | Sigmoid -> Special.sigmoidSpan s d
-            | Softplus -> Special.softplusSpan s d
-            | Log1p -> Special.log1pSpan s d
-            | Expm1 -> Special.expm1Span s d
-            | Relu -> TensorPrimitives.Max(s, 0.0, d)
-            | Sign | Lgamma | Digamma | Trigamma | Erf | Erfc | NormalCdf ->
-                for i in 0 .. n - 1 do
-                    v.[o + i] <- unaryValue u v.[x + i]
+        let info = Ops.unary u
+        override _.Forward(v, _) = info.Decl.Span64.Invoke(ro v x n, sp v o n)
         override _.Backward(v, a, _) =
             if gx >= 0 then
-                let g = ro a go n
-                let acc = sp a gx n
-                let t = sp v scratch n
-                match u with
-                | Neg -> TensorPrimitives.Subtract(ro a gx n, g, acc)
-                | Exp -> TensorPrimitives.MultiplyAdd(g, ro v o n, ro a gx n, acc)
-                | Log ->
-                    TensorPrimitives.Divide(g, ro v x n, t)
-                    TensorPrimitives.Add(ro a gx n, ro v scratch n, acc)
-                | Softplus ->
-                    Special.sigmoidSpan (ro v x n) t
-                    TensorPrimitives.MultiplyAdd(g, ro v scratch n, ro a gx n, acc)
-                | Tanh -> tanhBackward (ro v o n) g acc
-                | Sigmoid ->
-                    // g · out · (1 − out)
-                    TensorPrimitives.Subtract(1.0, ro v o n, t)
-                    TensorPrimitives.Multiply(ro v o n, ro v scratch n, t)
-                    TensorPrimitives.MultiplyAdd(g, ro v scratch n, ro a gx n, acc)
-                | _ ->
+                match info.Decl.Adjoint with
+                | ValueSome adj -> adj.Invoke(ro v x n, ro v o n, ro a go n, ro a gx n, sp a gx n, sp v scratch n)
+                | ValueNone ->
+                    let f = info.VjpScalar
                     for i in 0 .. n - 1 do
-                        a.[gx + i] <- a.[gx + i] + a.[go + i] * unaryDerivative u v.[x + i] v.[o + i]
+                        a.[gx + i] <- a.[gx + i] + f.Invoke(a.[go + i], v.[x + i], v.[o + i])
 
     /// Adds s·ḡ (ḡ: n elements at `go`) into the adjoint at `gz` of an operand reached through `map`:
     /// plain (empty map), a broadcast scalar, a tile of `period` elements repeated, or any map.
@@ -203,6 +97,8 @@ module internal CompiledKernels =
                 if l > 1 && map.Length % l = 0 && map |> Array.mapi (fun i k -> k = i % l) |> Array.forall id then l else 0
         let xTile = tile xMap
         let yTile = tile yMap
+        let info = Ops.binary b
+        let element = info.Element
         override _.Forward(v, _) =
             // plain, scalar and tiled operands: the span kernel the tape uses (Cpu.binaryRow)
             if xMap.Length = 0 && yMap.Length = 0 then Cpu.binaryRow b v x 1 v y 1 v o n
@@ -215,7 +111,7 @@ module internal CompiledKernels =
                     Cpu.binaryRow b v (if xTile > 0 then x else x + q * l) 1 v (if yTile > 0 then y else y + q * l) 1 v (o + q * l) l
             else
                 for i in 0 .. n - 1 do
-                    v.[o + i] <- binaryValue b v.[x + at xMap i] v.[y + at yMap i]
+                    v.[o + i] <- element.Invoke(v.[x + at xMap i], v.[y + at yMap i])
         override _.Backward(v, a, _) =
             let plain = xMap.Length = 0 && yMap.Length = 0
             match b with
@@ -240,34 +136,17 @@ module internal CompiledKernels =
             | Mul when plain ->
                 if gx >= 0 then TensorPrimitives.MultiplyAdd(ro a go n, ro v y n, ro a gx n, sp a gx n)
                 if gy >= 0 then TensorPrimitives.MultiplyAdd(ro a go n, ro v x n, ro a gy n, sp a gy n)
-            | Mul ->
-                for i in 0 .. n - 1 do
-                    let g = a.[go + i]
-                    let xi = x + at xMap i
-                    let yi = y + at yMap i
-                    if gx >= 0 then a.[gx + at xMap i] <- a.[gx + at xMap i] + g * v.[yi]
-                    if gy >= 0 then a.[gy + at yMap i] <- a.[gy + at yMap i] + g * v.[xi]
-            | Div ->
-                for i in 0 .. n - 1 do
-                    let g = a.[go + i]
-                    let yv = v.[y + at yMap i]
-                    if gx >= 0 then a.[gx + at xMap i] <- a.[gx + at xMap i] + g / yv
-                    if gy >= 0 then a.[gy + at yMap i] <- a.[gy + at yMap i] - (g * v.[o + i]) / yv
-            | Pow ->
+            | Mul | Div | Pow | Maximum | Minimum ->
+                // the declared adjoints, element by element
+                let fx = info.VjpXScalar
+                let fy = info.VjpYScalar
                 for i in 0 .. n - 1 do
                     let g = a.[go + i]
                     let xv = v.[x + at xMap i]
                     let yv = v.[y + at yMap i]
-                    if gx >= 0 then a.[gx + at xMap i] <- a.[gx + at xMap i] + g * (yv * Math.Pow(xv, yv - 1.0))
-                    if gy >= 0 && xv > 0.0 then a.[gy + at yMap i] <- a.[gy + at yMap i] + g * (v.[o + i] * Math.Log xv)
-            | Maximum | Minimum ->
-                for i in 0 .. n - 1 do
-                    let g = a.[go + i]
-                    let xv = v.[x + at xMap i]
-                    let yv = v.[y + at yMap i]
-                    let pickX = if b = Maximum then xv >= yv else xv <= yv
-                    if pickX then (if gx >= 0 then a.[gx + at xMap i] <- a.[gx + at xMap i] + g)
-                    elif gy >= 0 then a.[gy + at yMap i] <- a.[gy + at yMap i] + g
+                    let ov = v.[o + i]
+                    if gx >= 0 then a.[gx + at xMap i] <- a.[gx + at xMap i] + fx.Invoke(g, xv, yv, ov)
+                    if gy >= 0 then a.[gy + at yMap i] <- a.[gy + at yMap i] + fy.Invoke(g, xv, yv, ov)
         member _.ScalarFlags = xScalar, yScalar
 
     /// Element-wise comparison (1 or 0); no adjoint.

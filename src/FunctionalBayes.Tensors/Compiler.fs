@@ -87,109 +87,22 @@ module Compiler =
         | Patterns.Call (_, mi, _) -> mi
         | _ -> invalidOp "methodOf: not a call."
 
-    let private miExp = methodOf <@ Math.Exp 0.0 @>
-    let private miLog = methodOf <@ Math.Log 0.0 @>
-    let private miSqrt = methodOf <@ Math.Sqrt 0.0 @>
-    let private miAbs = methodOf <@ Math.Abs 0.0 @>
-    let private miTanh = methodOf <@ Math.Tanh 0.0 @>
-    let private miPow = methodOf <@ Math.Pow(0.0, 0.0) @>
     let private miMax = methodOf <@ Math.Max(0.0, 0.0) @>
     let private miMin = methodOf <@ Math.Min(0.0, 0.0) @>
-    let private miLog1p = methodOf <@ Special.log1p 0.0 @>
-    let private miExpm1 = methodOf <@ Special.expm1 0.0 @>
-    let private miSigmoid = methodOf <@ Special.sigmoid 0.0 @>
-    let private miSoftplus = methodOf <@ Special.softplus 0.0 @>
-    let private miLgamma = methodOf <@ Special.lgamma 0.0 @>
-    let private miDigamma = methodOf <@ Special.digamma 0.0 @>
-    let private miTrigamma = methodOf <@ Special.trigamma 0.0 @>
-    let private miErf = methodOf <@ Special.erf 0.0 @>
-    let private miErfc = methodOf <@ Special.erfc 0.0 @>
-    let private miNormalCdf = methodOf <@ Special.normalCdf 0.0 @>
-    let private miSign = methodOf <@ CompiledKernels.sign 0.0 @>
     let private miClear = nonNull (typeof<Array>.GetMethod("Clear", [| typeof<Array>; typeof<int>; typeof<int> |]))
     let private miForward = nonNull (typeof<ProgramKernel>.GetMethod("Forward"))
     let private miBackward = nonNull (typeof<ProgramKernel>.GetMethod("Backward"))
 
     let private num (v: float) = Expression.Constant(v, typeof<float>) :> Expression
-    let private call1 (mi: Reflection.MethodInfo) (x: Expression) = Expression.Call(mi, x) :> Expression
     let private add (a: Expression) (b: Expression) = Expression.Add(a, b) :> Expression
-    let private sub (a: Expression) (b: Expression) = Expression.Subtract(a, b) :> Expression
-    let private mul (a: Expression) (b: Expression) = Expression.Multiply(a, b) :> Expression
-    let private div (a: Expression) (b: Expression) = Expression.Divide(a, b) :> Expression
     let private cond (c: Expression) (a: Expression) (b: Expression) = Expression.Condition(c, a, b) :> Expression
-    let private isConst (e: Expression) (v: float) =
-        match e with
-        | :? ConstantExpression as c -> (c.Value :?> float) = v
-        | _ -> false
-
     let private adjOf (c: Cell) =
         match c.A with
         | ValueSome a -> a
         | ValueNone -> invalidOp "Compiler: a value without an adjoint was asked for one."
 
-    let private unaryExpr (u: UnaryOp) (x: Expression) : Expression =
-        match u with
-        | Neg -> Expression.Negate x :> Expression
-        | Exp -> call1 miExp x
-        | Log -> call1 miLog x
-        | Log1p -> call1 miLog1p x
-        | Expm1 -> call1 miExpm1 x
-        | Sqrt -> call1 miSqrt x
-        | Abs -> call1 miAbs x
-        | Sign -> call1 miSign x
-        | Tanh -> call1 miTanh x
-        | Sigmoid -> call1 miSigmoid x
-        | Softplus -> call1 miSoftplus x
-        | Relu -> Expression.Call(miMax, x, num 0.0) :> Expression
-        | Lgamma -> call1 miLgamma x
-        | Digamma -> call1 miDigamma x
-        | Trigamma -> call1 miTrigamma x
-        | Erf -> call1 miErf x
-        | Erfc -> call1 miErfc x
-        | NormalCdf -> call1 miNormalCdf x
-
-    /// g · d out/d x, written as the tape's VJP computes it.
-    let private unaryVjp (u: UnaryOp) (x: Expression) (out: Expression) (g: Expression) : Expression =
-        match u with
-        | Neg -> Expression.Negate g :> Expression
-        | Exp -> mul g out
-        | Log -> div g x
-        | Log1p -> div g (add x (num 1.0))
-        | Expm1 -> mul g (add out (num 1.0))
-        | Sqrt -> div (mul g (num 0.5)) out
-        | Abs -> mul g (call1 miSign x)
-        | Sign -> mul g (num 0.0)
-        | Tanh -> mul g (sub (num 1.0) (mul out out))
-        | Sigmoid -> mul g (mul out (sub (num 1.0) out))
-        | Softplus -> mul g (call1 miSigmoid x)
-        | Relu -> cond (Expression.GreaterThan(x, num 0.0)) g (num 0.0)
-        | Lgamma -> mul g (call1 miDigamma x)
-        | Digamma -> mul g (call1 miTrigamma x)
-        | Trigamma -> invalidOp "trigamma has no derivative."
-        | Erf -> mul g (mul (call1 miExp (Expression.Negate(mul x x))) (num (2.0 / sqrt Math.PI)))
-        | Erfc -> mul g (mul (call1 miExp (Expression.Negate(mul x x))) (num (-2.0 / sqrt Math.PI)))
-        | NormalCdf -> mul g (mul (call1 miExp (mul (mul x x) (num -0.5))) (num (1.0 / sqrt (2.0 * Math.PI))))
-
-    let private binaryExpr (b: BinaryOp) (x: Expression) (y: Expression) : Expression =
-        match b with
-        | Add -> add x y
-        | Sub -> sub x y
-        | Mul -> mul x y
-        | Div -> div x y
-        | Pow -> if isConst y 2.0 then mul x x else Expression.Call(miPow, x, y) :> Expression
-        | Maximum -> Expression.Call(miMax, x, y) :> Expression
-        | Minimum -> Expression.Call(miMin, x, y) :> Expression
-
     let private compareExpr (c: CompareOp) (x: Expression) (y: Expression) : Expression =
-        let t =
-            match c with
-            | Lt -> Expression.LessThan(x, y)
-            | Le -> Expression.LessThanOrEqual(x, y)
-            | Gt -> Expression.GreaterThan(x, y)
-            | Ge -> Expression.GreaterThanOrEqual(x, y)
-            | Eq -> Expression.Equal(x, y)
-            | Ne -> Expression.NotEqual(x, y)
-        cond t (num 1.0) (num 0.0)
+        cond (Ops.compareExpr c x y) (num 1.0) (num 0.0)
 
     // ---- tracing and the staticness check -------------------------------------------------------
 
@@ -565,14 +478,17 @@ module Compiler =
                             CompiledKernels.Copy(places |> Array.map fst, places |> Array.map (fun (_, a) -> if noAdj then -1 else a),
                                                  src |> Array.map fst, src |> Array.map snd, o, go))
                 | Unary u ->
-                    if info.Grad && u = Trigamma then unsupported "trigamma of a parameter has no derivative (tetragamma is not implemented)."
+                    let rule =
+                        match (Ops.unary u).Decl.Vjp with
+                        | Ok r -> r
+                        | Error why -> if info.Grad then unsupported "%s" why else Rule.G
                     if small then
                         let cells = localCells i
                         let back = ResizeArray<Expression>()
                         for e in 0 .. size - 1 do
                             let x = cellOf ins.[0] e
-                            fwd.Add(Expression.Assign(cells.[e].V, unaryExpr u x.V))
-                            if info.Grad then accumulate back x (unaryVjp u x.V cells.[e].V (adjOf cells.[e]))
+                            fwd.Add(Expression.Assign(cells.[e].V, Ops.unaryExpr u x.V))
+                            if info.Grad then accumulate back x (Ops.ruleExpr rule (adjOf cells.[e]) x.V null cells.[e].V)
                         bwdBlocks.Add back
                     else
                         let x, gx = arena ins.[0]
@@ -588,21 +504,11 @@ module Compiler =
                             let x = cellOf ins.[0] (mapAt mx e)
                             let y = cellOf ins.[1] (mapAt my e)
                             let o = cells.[e]
-                            fwd.Add(Expression.Assign(o.V, binaryExpr b x.V y.V))
+                            fwd.Add(Expression.Assign(o.V, Ops.binaryExpr b x.V y.V))
                             if info.Grad then
-                                let g = adjOf o
-                                match b with
-                                | Add -> accumulate back x g; accumulate back y g
-                                | Sub -> accumulate back x g; accumulate back y (Expression.Negate g)
-                                | Mul -> accumulate back x (mul g y.V); accumulate back y (mul g x.V)
-                                | Div -> accumulate back x (div g y.V); accumulate back y (Expression.Negate(div (mul g o.V) y.V))
-                                | Pow ->
-                                    accumulate back x (mul g (mul y.V (Expression.Call(miPow, x.V, sub y.V (num 1.0)))))
-                                    accumulate back y (cond (Expression.GreaterThan(x.V, num 0.0)) (mul g (mul o.V (call1 miLog x.V))) (num 0.0))
-                                | Maximum | Minimum ->
-                                    let pick = if b = Maximum then Expression.GreaterThanOrEqual(x.V, y.V) else Expression.LessThanOrEqual(x.V, y.V)
-                                    accumulate back x (cond pick g (num 0.0))
-                                    accumulate back y (cond pick (num 0.0) g)
+                                let d = (Ops.binary b).Decl
+                                accumulate back x (Ops.ruleExpr d.VjpX (adjOf o) x.V y.V o.V)
+                                accumulate back y (Ops.ruleExpr d.VjpY (adjOf o) x.V y.V o.V)
                         bwdBlocks.Add back
                     else
                         let x, gx = arena ins.[0]
@@ -809,10 +715,15 @@ module Compiler =
     /// to the tape). The data tensors are inputs of the program: bind new ones of the same shapes.
     let compile (f: Tensor[] -> Tensor) (first: Tensor[]) (second: Tensor[]) (data: Tensor[]) : Result<CompiledGradient, string> =
         if first.Length <> second.Length then invalidArg "second" (sprintf "Compiler.compile: %d and %d parameter tensors." first.Length second.Length)
-        let trace (ps: Tensor[]) = Graph.trace (fun xs -> [| f xs |]) (Array.append ps data)
+        let trace (ps: Tensor[]) = Graph.traceWithReads (fun xs -> [| f xs |]) (Array.append ps data)
         try
-            let g1 = trace first
-            let g2 = trace second
+            let g1, reads = trace first
+            if reads.Length > 0 then
+                let shown = reads |> Array.distinct |> Array.truncate 3
+                Error (sprintf "the function reads values of its inputs (parameters or data) on the host, which a compiled program would freeze as constants: %s%s. Write it with tensor ops (comparisons, where) instead."
+                           (String.Join("; ", shown)) (if reads.Length > shown.Length then sprintf " (%d reads in all)" reads.Length else ""))
+            else
+            let g2, _ = trace second
             match difference g1 g2 with
             | Some why -> Error why
             | None -> Ok (build g1 first.Length)

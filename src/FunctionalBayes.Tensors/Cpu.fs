@@ -97,77 +97,15 @@ module internal Cpu =
 
     // ---- element-wise -------------------------------------------------------------------------
 
-    let private mapInto (f: float -> float) (s: ReadOnlySpan<float>) (d: Span<float>) =
-        for i in 0 .. s.Length - 1 do
-            d.[i] <- f s.[i]
-
     let private unaryF64 (op: UnaryOp) (src: float[]) : float[] =
         let dst = fresh<float> src.Length
-        let s = ro src
-        let d = Span<float>(dst)
-        match op with
-        | Neg -> TensorPrimitives.Negate(s, d)
-        | Exp -> TensorPrimitives.Exp(s, d)
-        | Log -> TensorPrimitives.Log(s, d)
-        | Log1p -> Special.log1pSpan s d
-        | Expm1 -> Special.expm1Span s d
-        | Sqrt -> TensorPrimitives.Sqrt(s, d)
-        | Abs -> TensorPrimitives.Abs(s, d)
-        | Sign -> mapInto (fun v -> if Double.IsNaN v then v else float (Math.Sign v)) s d
-        | Tanh -> TensorPrimitives.Tanh(s, d)
-        | Sigmoid -> Special.sigmoidSpan s d
-        | Softplus -> Special.softplusSpan s d
-        | Relu -> TensorPrimitives.Max(s, 0.0, d)
-        | Lgamma -> Special.lgammaSpan s d
-        | Digamma -> Special.digammaSpan s d
-        | Trigamma -> Special.trigammaSpan s d
-        | Erf -> Special.erfSpan s d
-        | Erfc -> Special.erfcSpan s d
-        | NormalCdf -> Special.normalCdfSpan s d
+        (Ops.unary op).Decl.Span64.Invoke(ro src, Span<float>(dst))
         dst
-
-    /// tanh of a float32 span through the float64 SIMD kernel in blocks of 256 (widened into a pooled
-    /// buffer, narrowed once): float32 Tanh is ~10 ulp off near zero; this is correctly rounded nearly always.
-    let private tanhF32 (s: ReadOnlySpan<float32>) (d: Span<float32>) =
-        let buf = Buffers.ArrayPool<float>.Shared.Rent 256
-        let mutable i = 0
-        while i < s.Length do
-            let len = min 256 (s.Length - i)
-            for j in 0 .. len - 1 do
-                buf.[j] <- float s.[i + j]
-            TensorPrimitives.Tanh(ReadOnlySpan<float>(buf, 0, len), Span<float>(buf, 0, len))
-            for j in 0 .. len - 1 do
-                d.[i + j] <- float32 buf.[j]
-            i <- i + len
-        Buffers.ArrayPool<float>.Shared.Return buf
 
     /// float32 unary kernels: computed natively (TensorPrimitives and Special's float32 kernels), no widening.
     let private unaryF32 (op: UnaryOp) (src: float32[]) : float32[] =
         let dst = fresh<float32> src.Length
-        let s = ReadOnlySpan<float32>(src)
-        let d = Span<float32>(dst)
-        match op with
-        | Neg -> TensorPrimitives.Negate(s, d)
-        | Exp -> TensorPrimitives.Exp(s, d)
-        | Log -> TensorPrimitives.Log(s, d)
-        | Log1p -> Special.log1pSpanF32 s d
-        | Expm1 -> Special.expm1SpanF32 s d
-        | Sqrt -> TensorPrimitives.Sqrt(s, d)
-        | Abs -> TensorPrimitives.Abs(s, d)
-        | Sign ->
-            for i in 0 .. s.Length - 1 do
-                let v = s.[i]
-                d.[i] <- if Single.IsNaN v then v else float32 (Math.Sign v)
-        | Tanh -> tanhF32 s d
-        | Sigmoid -> Special.sigmoidSpanF32 s d
-        | Softplus -> Special.softplusSpanF32 s d
-        | Relu -> TensorPrimitives.Max(s, 0.0f, d)
-        | Lgamma -> Special.lgammaSpanF32 s d
-        | Digamma -> Special.digammaSpanF32 s d
-        | Trigamma -> Special.trigammaSpanF32 s d
-        | Erf -> Special.erfSpanF32 s d
-        | Erfc -> Special.erfcSpanF32 s d
-        | NormalCdf -> Special.normalCdfSpanF32 s d
+        (Ops.unary op).Decl.Span32.Invoke(ReadOnlySpan<float32>(src), Span<float32>(dst))
         dst
 
     let unary (op: UnaryOp) (x: Storage) : Storage =

@@ -19,9 +19,10 @@ type Graph = { InputShapes: int[][]; InputDtypes: Dtype[]; Nodes: GraphOp[]; Out
 [<RequireQualifiedAccess>]
 module Graph =
 
-    /// Runs f on the example inputs and records every primitive op that depends on them.
-    let trace (f: Tensor[] -> Tensor[]) (inputs: Tensor[]) : Graph =
-        let tape = Tape.Create()
+    /// Runs f on the example inputs and records every primitive op that depends on them; also the reads
+    /// of recorded values on the host (Tensor.detach, toArray, ...), which the graph cannot replay.
+    let internal traceWithReads (f: Tensor[] -> Tensor[]) (inputs: Tensor[]) : Graph * string[] =
+        let tape = Tape.CreateTracing()
         let leaves = inputs |> Array.map tape.Leaf
         let outs = f leaves
         let nodes = tape.Nodes |> Seq.toArray
@@ -47,7 +48,11 @@ module Graph =
         { InputShapes = inputs |> Array.map (fun t -> t.Shape)
           InputDtypes = inputs |> Array.map (fun t -> t.Dtype)
           Nodes = ops
-          Outputs = outs |> Array.map valueOf }
+          Outputs = outs |> Array.map valueOf },
+        tape.HostReads
+
+    /// Runs f on the example inputs and records every primitive op that depends on them.
+    let trace (f: Tensor[] -> Tensor[]) (inputs: Tensor[]) : Graph = fst (traceWithReads f inputs)
 
     /// Evaluates a recorded graph on new inputs (differentiably).
     let run (g: Graph) (inputs: Tensor[]) : Tensor[] =

@@ -105,11 +105,9 @@ and Op =
     member op.Name =
         match op with
         | Unary u ->
-            match u with
-            | Neg -> "neg" | Exp -> "exp" | Log -> "log" | Log1p -> "log1p" | Expm1 -> "expm1"
-            | Sqrt -> "sqrt" | Abs -> "abs" | Sign -> "sign" | Tanh -> "tanh" | Sigmoid -> "sigmoid"
-            | Softplus -> "softplus" | Relu -> "relu" | Lgamma -> "lgamma" | Digamma -> "digamma"
-            | Trigamma -> "trigamma" | Erf -> "erf" | Erfc -> "erfc" | NormalCdf -> "normalCdf"
+            // the case name in camel case (Neg: "neg", NormalCdf: "normalCdf"), so a new op needs no entry here
+            let s = u.ToString()
+            string (Char.ToLowerInvariant s.[0]) + s.Substring 1
         | Binary b ->
             match b with
             | Add -> "add" | Sub -> "sub" | Mul -> "mul" | Div -> "div" | Pow -> "pow"

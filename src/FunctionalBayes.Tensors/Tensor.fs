@@ -8,14 +8,22 @@ open System.Threading
 /// larger than that of every tape created before it; in nested differentiation the tape with the
 /// highest level is the innermost one, which is how perturbations of different levels stay apart.
 [<Sealed; AllowNullLiteral>]
-type Tape internal (level: int64) =
+type Tape internal (level: int64, tracing: bool) =
     // The only process-wide value the library keeps: it hands out unique, increasing tape levels,
     // so it cannot make two differentiations interfere.
     static let mutable counter = 0L
     let nodes = ResizeArray<Node>()
-    static member internal Create() = Tape(Interlocked.Increment(&counter))
+    let hostReads = ResizeArray<string>()
+    static member internal Create() = Tape(Interlocked.Increment(&counter), false)
+    /// A tape that records a graph (Graph.trace): it also notes every read of a recorded value on the
+    /// host, which a graph cannot replay.
+    static member internal CreateTracing() = Tape(Interlocked.Increment(&counter), true)
     member _.Level = level
     member internal _.Nodes = nodes
+    member internal _.Tracing = tracing
+    /// The host reads of recorded values, in order (what and where).
+    member internal _.HostReads = lock hostReads (fun () -> hostReads.ToArray())
+    member internal _.NoteHostRead(what: string) = lock hostReads (fun () -> hostReads.Add what)
 
     member internal this.Record(op: Op voption, inputs: Tensor[], output: Tensor) : Node =
         // A function under differentiation may itself run work on several threads.
@@ -49,7 +57,34 @@ and [<Sealed; AllowNullLiteral>] Tensor internal (raw: RawTensor, primal: Tensor
     member t.Primal = if isNull primal then t else primal
 
     /// The same values with every differentiation level removed: a constant.
-    member t.Detach() = if isNull node then t else Tensor(raw, null, null)
+    member t.Detach() =
+        if isNull node then t
+        else
+            t.NoteHostRead "Tensor.detach"
+            Tensor(raw, null, null)
+
+    /// Notes on every tracing tape this tensor is recorded on that its values were read on the host
+    /// (`what`, and the first caller outside this library).
+    member internal t.NoteHostRead(what: string) =
+        let mutable cur = t
+        while not (isNull cur.NodeOrNull) do
+            let tape = cur.NodeOrNull.Tape
+            if tape.Tracing then
+                let here = typeof<Tape>.Assembly
+                let caller =
+                    Diagnostics.StackTrace(1, false).GetFrames()
+                    |> Array.tryPick (fun f ->
+                        match f.GetMethod() with
+                        | null -> None
+                        | m ->
+                            match m.DeclaringType with
+                            | null -> None
+                            | ty when obj.ReferenceEquals(ty.Assembly, here) -> None
+                            | ty -> Some (sprintf "%s.%s" (ty.FullName |> Option.ofObj |> Option.defaultValue ty.Name) m.Name))
+                tape.NoteHostRead(match caller with
+                                  | Some c -> sprintf "%s in %s" what c
+                                  | None -> what)
+            cur <- cur.Primal
 
     /// True when this tensor is being differentiated at some level.
     member _.IsTracked = not (isNull node)
@@ -302,6 +337,24 @@ and [<Sealed>] internal Prim private () =
         let v = Array.init (n * n) (fun k -> f (k / n) (k % n))
         exec (Cast dt) [| Tensor(RawTensor([| n; n |], F64 v), null, null) |]
 
+    /// A declared rule (Ops) as tensor ops, so that the VJP can itself be differentiated (y: null for unary ops).
+    static let rec ofRule (r: Rule) (g: Tensor) (x: Tensor) (y: Tensor) (out: Tensor) : Tensor =
+        let go r = ofRule r g x y out
+        match r with
+        | Rule.G -> g
+        | Rule.X -> x
+        | Rule.Y -> y
+        | Rule.Out -> out
+        | Rule.Num v -> scalarLike x v
+        | Rule.Plus (a, b) -> add (go a) (go b)
+        | Rule.Minus (a, b) -> sub (go a) (go b)
+        | Rule.Times (a, b) -> mul (go a) (go b)
+        | Rule.Over (a, b) -> div (go a) (go b)
+        | Rule.Negate a -> neg (go a)
+        | Rule.Apply (u, a) -> un u (go a)
+        | Rule.Power (a, b) -> bin Pow (go a) (go b)
+        | Rule.If (c, a, b, t, e) -> where (cmp c (go a) (go b)) (go t) (go e)
+
     /// Vector-Jacobian products. `xs` are the inputs and `out` the output, one level down; `g` is the
     /// output's cotangent. Only inputs whose `needs` flag is set get a gradient (others get null).
     static let vjp (op: Op) (xs: Tensor[]) (out: Tensor) (g: Tensor) (needs: bool[]) : Tensor[] =
@@ -309,50 +362,14 @@ and [<Sealed>] internal Prim private () =
         let one (f: unit -> Tensor) = [| (if needs.[0] then f () else null) |]
         match op with
         | Unary u ->
-            one (fun () ->
-                match u with
-                | Neg -> neg g
-                | Exp -> mul g out
-                | Log -> div g x
-                | Log1p -> div g (add x (scalarLike x 1.0))
-                | Expm1 -> mul g (add out (scalarLike x 1.0))
-                | Sqrt -> div (scale g 0.5) out
-                | Abs -> mul g (un Sign x)
-                | Sign -> mul g (zeroLike x)
-                | Tanh -> mul g (sub (scalarLike x 1.0) (mul out out))
-                | Sigmoid -> mul g (mul out (sub (scalarLike x 1.0) out))
-                | Softplus -> mul g (un Sigmoid x)
-                | Relu -> where (cmp Gt x (zeroLike x)) g (zeroLike g)
-                | Lgamma -> mul g (un Digamma x)
-                | Digamma -> mul g (un Trigamma x)
-                | Trigamma ->
-                    raise (NotSupportedException "trigamma: its derivative (tetragamma) is not implemented; differentiate lgamma at most twice.")
-                | Erf -> mul g (scale (un Exp (neg (mul x x))) (2.0 / sqrt Math.PI))
-                | Erfc -> mul g (scale (un Exp (neg (mul x x))) (-2.0 / sqrt Math.PI))
-                | NormalCdf -> mul g (scale (un Exp (scale (mul x x) -0.5)) (1.0 / sqrt (2.0 * Math.PI))))
+            match (Ops.unary u).Decl.Vjp with
+            | Ok rule -> one (fun () -> ofRule rule g x null out)
+            | Error why -> if needs.[0] then raise (NotSupportedException why) else [| null |]
         | Binary b ->
             let y = xs.[1]
-            let ga, gb =
-                match b with
-                | Add -> (if needs.[0] then g else null), (if needs.[1] then g else null)
-                | Sub -> (if needs.[0] then g else null), (if needs.[1] then neg g else null)
-                | Mul -> (if needs.[0] then mul g y else null), (if needs.[1] then mul g x else null)
-                | Div ->
-                    (if needs.[0] then div g y else null),
-                    (if needs.[1] then neg (div (mul g out) y) else null)
-                | Pow ->
-                    (if needs.[0] then mul g (mul y (bin Pow x (sub y (scalarLike y 1.0)))) else null),
-                    (if needs.[1] then
-                         let pos = cmp Gt x (zeroLike x)
-                         let safeX = where pos x (scalarLike x 1.0)
-                         mul g (where pos (mul out (un Log safeX)) (zeroLike out))
-                     else null)
-                | Maximum | Minimum ->
-                    let pickA = cmp (if b = Maximum then Ge else Le) x y
-                    (if needs.[0] then where pickA g (zeroLike g) else null),
-                    (if needs.[1] then where pickA (zeroLike g) g else null)
-            [| (if isNull ga then null else unbroadcast ga x.ShapeRef)
-               (if isNull gb then null else unbroadcast gb y.ShapeRef) |]
+            let d = (Ops.binary b).Decl
+            [| (if needs.[0] then unbroadcast (ofRule d.VjpX g x y out) x.ShapeRef else null)
+               (if needs.[1] then unbroadcast (ofRule d.VjpY g x y out) y.ShapeRef else null) |]
         | Compare _ -> [| null; null |]
         | Reduce (r, axes, _) ->
             one (fun () ->

@@ -88,10 +88,21 @@ module Tensor =
 
     // ---- conversion ---------------------------------------------------------------------------
 
-    let private host (t: Tensor) =
+    let private hostStorage (t: Tensor) =
         match t.Raw.Storage with
         | Device d -> d.ToHost()
         | s -> s
+
+    let private host (t: Tensor) =
+        if t.IsTracked then t.NoteHostRead "a read of its values (Tensor.toArray and the like)"
+        hostStorage t
+
+    /// The values as float64, for a check that can only raise (input validation): such a read does
+    /// not shape the result, so a trace does not note it (a compiled program skips the check).
+    let internal valuesForCheck (t: Tensor) : float[] =
+        match hostStorage t with
+        | F64 a -> Array.copy a
+        | s -> Cpu.toF64 s
 
     /// The values as float64, row-major (a copy).
     let toArray (t: Tensor) : float[] =

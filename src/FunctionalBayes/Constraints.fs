@@ -278,7 +278,6 @@ module Constraint =
             // a conjunction over axes: the minimum of 0/1 values
             Tensor.minAxes axes false (Tensor.cast Float64 m) |> fun t -> Tensor.gtScalar t 0.5
         let isInt (x: Tensor) = if x.Dtype = Int32 then Tensor.eq x x else Tensor.eq x (Tensor.cast x.Dtype (Tensor.cast Int32 x))
-        let x = Tensor.detach x
         match c with
         | Constraint.Real -> Tensor.eq x x
         | Constraint.RealVector -> all (Tensor.eq x x) [| -1 |]
@@ -286,8 +285,6 @@ module Constraint =
         | Constraint.GreaterThan lo -> Tensor.gtScalar x lo
         | Constraint.Interval (lo, hi) -> Tensor.where (Tensor.gtScalar x lo) (Tensor.ltScalar x hi) (Tensor.gtScalar x lo)
         | Constraint.Between (lo, hi) ->
-            let lo = Tensor.detach lo
-            let hi = Tensor.detach hi
             let above = Tensor.broadcastTo (Shape.broadcast "Constraint.Between" x.Shape (Shape.broadcast "Constraint.Between" lo.Shape hi.Shape)) (Tensor.gt x lo)
             Tensor.where above (Tensor.lt x hi) above
         | Constraint.UnitInterval -> Tensor.where (Tensor.gtScalar x 0.0) (Tensor.ltScalar x 1.0) (Tensor.gtScalar x 0.0)

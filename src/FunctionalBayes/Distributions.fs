@@ -186,7 +186,7 @@ module Dist =
     /// x·log y with 0·log y = 0 where x = 0 (also for log y = −∞), given log y: the limit, and a finite
     /// gradient (the log is replaced by 0 where x = 0 before the product).
     let internal xlogy (x: Tensor) (logy: Tensor) =
-        let zero = Tensor.eqScalar (Tensor.detach x) 0.0
+        let zero = Tensor.eqScalar x 0.0
         let shape = Shape.broadcast "xlogy" zero.Shape logy.Shape
         x * Tensor.where (Tensor.broadcastTo shape zero) (Tensor.zeros shape |> Tensor.cast logy.Dtype) (Tensor.broadcastTo shape logy)
 
@@ -204,7 +204,7 @@ module Dist =
             r * (1.0 / 12.0 - r2 * (1.0 / 360.0 - r2 * (1.0 / 1260.0)))
         let stirling = (phi - 0.5) * Tensor.log1p (k / phi) + k * Tensor.log (phi + k) - k + corr (phi + k) - corr phi
         let direct = Tensor.lgamma (phi + k) - Tensor.lgamma phi
-        let big = Tensor.gtScalar (Tensor.detach phi) 100.0
+        let big = Tensor.gtScalar phi 100.0
         let shape = Shape.broadcast "lgammaShift" stirling.Shape big.Shape
         Tensor.where (Tensor.broadcastTo shape big) (Tensor.broadcastTo shape stirling) (Tensor.broadcastTo shape direct)
 
@@ -261,7 +261,7 @@ module Dist =
     /// (callers mask them to −∞). A −∞ entry at another label does not leak in (no 0·(−∞)).
     let private pick (lp: Tensor) (x: Tensor) =
         let k = lp.Shape.[lp.Rank - 1]
-        let hit = Tensor.eq (Tensor.unsqueeze -1 (asFloat Float64 (Tensor.detach x))) (Tensor.arange k)
+        let hit = Tensor.eq (Tensor.unsqueeze -1 (asFloat Float64 x)) (Tensor.arange k)
         let shape = Shape.broadcast "pick" hit.Shape lp.Shape
         Tensor.sumAxes [| -1 |] false (Tensor.where (Tensor.broadcastTo shape hit) (Tensor.broadcastTo shape lp) (Tensor.zeros shape |> Tensor.cast lp.Dtype))
 
@@ -269,7 +269,6 @@ module Dist =
     /// (per event for vector and matrix families). Discrete families check integrality and range
     /// element-wise (a Binomial against its own total count), Uniform its own bounds (closed).
     let rec inSupport (d: Distribution) (x: Tensor) : Tensor =
-        let x = Tensor.detach x
         let xf = asFloat Float64 x
         let isInt = Tensor.eq xf (Tensor.cast Float64 (Tensor.cast Int32 xf))
         let allTrue (shape: int[]) = Tensor.geScalar (Tensor.zeros shape) 0.0
@@ -279,8 +278,8 @@ module Dist =
             Tensor.where a (Tensor.broadcastTo shape b) a
         match d with
         | BinomialLogits (n, _) | BinomialProbs (n, _) ->
-            both (both (Tensor.geScalar xf 0.0) (Tensor.le xf (asFloat Float64 (Tensor.detach n)))) isInt
-        | Uniform (lo, hi) -> both (Tensor.ge x (Tensor.detach lo)) (Tensor.le x (Tensor.detach hi))
+            both (both (Tensor.geScalar xf 0.0) (Tensor.le xf (asFloat Float64 n))) isInt
+        | Uniform (lo, hi) -> both (Tensor.ge x lo) (Tensor.le x hi)
         | HalfNormal _ | HalfCauchy _ | Exponential _ -> both (Tensor.geScalar x 0.0) (Tensor.ltScalar x Double.PositiveInfinity)
         | Independent (b, k) ->
             let ok = inSupport b x
@@ -550,12 +549,13 @@ module Dist =
     /// StudentT it is the standard t density of (x − loc)/scale in the degrees of freedom only, since
     /// loc and scale are reparameterized and df is not.
     let rec scoreLogProb (d: Distribution) (x: Tensor) : Tensor option =
-        let x = Tensor.detach x
+        // stopGradient, not detach: the same values and gradients, and a traced program recomputes x
+        let x = Tensor.stopGradient x
         match d with
         | StudentT (df, loc, scale) ->
             if not df.IsTracked then None
             else
-                let t = (x - Tensor.detach loc) / Tensor.detach scale
+                let t = (x - Tensor.stopGradient loc) / Tensor.stopGradient scale
                 let z = t * t / df
                 Some (Tensor.lgamma ((df + 1.0) * 0.5) - Tensor.lgamma (df * 0.5) - 0.5 * Tensor.log (df * Math.PI)
                       - (df + 1.0) * 0.5 * Tensor.log1p z)
@@ -729,7 +729,7 @@ module Dist =
         invalidArg param (sprintf "%s: parameter %s %s" dist param msg)
 
     let private requireAll (dist: string) (param: string) (what: string) (ok: float -> bool) (t: Tensor) =
-        let v = Tensor.toArray t
+        let v = Tensor.valuesForCheck t
         match v |> Array.tryFindIndex (ok >> not) with
         | Some i -> fail dist param (sprintf "must be %s, got %g (element %d of shape %s)." what v.[i] i (Shape.format t.Shape))
         | None -> ()
@@ -803,7 +803,7 @@ module Dist =
         atLeast1 "Categorical" "logits" logits; notNaN "Categorical" "logits" logits; CategoricalLogits logits
     let categoricalProbs (probs: Tensor) =
         atLeast1 "Categorical" "probs" probs; prob "Categorical" "probs" probs
-        let sums = Tensor.toArray (Tensor.sumAxes [| -1 |] false probs)
+        let sums = Tensor.valuesForCheck (Tensor.sumAxes [| -1 |] false probs)
         match sums |> Array.tryFindIndex (fun s -> abs (s - 1.0) > 1e-6) with
         | Some i -> fail "Categorical" "probs" (sprintf "must sum to 1 over the last axis, got %g (row %d of shape %s)." sums.[i] i (Shape.format probs.Shape))
         | None -> CategoricalProbs probs

@@ -22,19 +22,16 @@ module internal LayerCommon =
         if not (x.Rank = 1 || (x.Rank = 2 && x.Shape.[1] = 1)) then
             invalidArg what (sprintf "%s: %s must be a vector (n,) or a column (n, 1) of category ids, got shape %s." layer what (Shape.format x.Shape))
         let ids = Tensor.reshape [| x.Size |] x
-        let ids =
-            if ids.Dtype = Int32 then ids
-            else
-                let v = Tensor.toArray ids
-                match v |> Array.tryFindIndex (fun a -> a <> Math.Floor a) with
-                | Some row ->
-                    raise (Check.categoryIdError (sprintf "%s: row %d of %s is %g; category ids must be integers in 0..%d." layer row what v.[row] (numCategories - 1)) row v.[row] x)
-                | None -> Tensor.cast Int32 ids
-        let ints = Tensor.toInts ids
-        match ints |> Array.tryFindIndex (fun i -> i < 0 || i >= numCategories) with
+        // a check only (a compiled program checks its indices again at bind)
+        let v = Tensor.valuesForCheck ids
+        match v |> Array.tryFindIndex (fun a -> a <> Math.Floor a) with
         | Some row ->
-            raise (Check.categoryIdError (sprintf "%s: row %d of %s is category id %d, outside 0..%d (%d categories)." layer row what ints.[row] (numCategories - 1) numCategories) row (float ints.[row]) x)
-        | None -> ids
+            raise (Check.categoryIdError (sprintf "%s: row %d of %s is %g; category ids must be integers in 0..%d." layer row what v.[row] (numCategories - 1)) row v.[row] x)
+        | None -> ()
+        match v |> Array.tryFindIndex (fun a -> a < 0.0 || a >= float numCategories) with
+        | Some row ->
+            raise (Check.categoryIdError (sprintf "%s: row %d of %s is category id %d, outside 0..%d (%d categories)." layer row what (int v.[row]) (numCategories - 1) numCategories) row v.[row] x)
+        | None -> if ids.Dtype = Int32 then ids else Tensor.cast Int32 ids
 
     let positiveInt (layer: string) (what: string) (v: int) =
         if v < 1 then invalidArg what (sprintf "%s: %s must be at least 1, got %d." layer what v)

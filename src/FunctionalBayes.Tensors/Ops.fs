@@ -1,0 +1,335 @@
+namespace FunctionalBayes.Tensors
+
+open System
+open System.Collections.Generic
+open System.Linq.Expressions
+open System.Numerics
+open System.Numerics.Tensors
+open System.Runtime.InteropServices
+open Microsoft.FSharp.Quotations
+open Microsoft.FSharp.Reflection
+open FSharp.Linq.RuntimeHelpers
+
+/// A span kernel of an element-wise op: dst[i] = f src[i].
+type internal SpanMap<'T> = delegate of ReadOnlySpan<'T> * Span<'T> -> unit
+
+/// An element-wise op's adjoint over spans, accumulating: acc[i] = accIn[i] + g[i]·f'(x[i]) (accIn and acc
+/// are the same memory); `scratch` is free space of the same length.
+type internal SpanAdjoint =
+    delegate of x: ReadOnlySpan<float> * out: ReadOnlySpan<float> * g: ReadOnlySpan<float> * accIn: ReadOnlySpan<float> * acc: Span<float> * scratch: Span<float> -> unit
+
+/// A vector-Jacobian product written once, as data: an expression in the output's cotangent G, the
+/// inputs X and Y, the output Out and the element-wise ops. The tape reads it as tensor ops (so it can
+/// be differentiated again), the compiler as expressions of its generated code, the compiled kernels
+/// as a scalar function compiled from those expressions.
+[<RequireQualifiedAccess>]
+type internal Rule =
+    | G
+    | X
+    | Y
+    | Out
+    | Num of float
+    | Plus of Rule * Rule
+    | Minus of Rule * Rule
+    | Times of Rule * Rule
+    | Over of Rule * Rule
+    | Negate of Rule
+    | Apply of UnaryOp * Rule
+    | Power of Rule * Rule
+    /// if a (cmp) b then t else e
+    | If of CompareOp * Rule * Rule * Rule * Rule
+
+/// Where an op is smooth: the tests draw their random points there.
+type internal Domain =
+    | Real
+    | Positive
+
+/// Everything about one element-wise unary op, declared once (see `Ops.declareUnary`).
+type internal UnaryDecl =
+    { /// The value at one element (the compiler inlines it; kernels call its compiled form).
+      Scalar: Expr<float -> float>
+      /// The same over spans, float64 and float32 (the tape's and the compiled kernels' forward).
+      Span64: SpanMap<float>
+      Span32: SpanMap<float32>
+      /// g · d out/d x; Error: why there is none.
+      Vjp: Result<Rule, string>
+      /// A one-pass form of the same adjoint over spans, where the generic one is slow (optional).
+      Adjoint: SpanAdjoint voption
+      Domain: Domain }
+
+/// Everything about one broadcasting binary op that is not its span kernel (Cpu.binaryRow, generic
+/// over float32 and float64).
+type internal BinaryDecl =
+    { Scalar: Expr<float -> float -> float>
+      /// The adjoints of x and of y (before summing over broadcast axes).
+      VjpX: Rule
+      VjpY: Rule
+      Domain: Domain }
+
+/// A declared op with the forms derived from its declaration (compiled once, on first use).
+[<Sealed>]
+type internal UnaryInfo(op: UnaryOp, decl: UnaryDecl, lambda: LambdaExpression, vjp: Lazy<Func<float, float, float, float>>, element: Lazy<Func<float, float>>) =
+    member _.Op = op
+    member _.Decl = decl
+    /// The element form as an expression of one parameter.
+    member _.Lambda = lambda
+    /// (g, x, out) -> g · d out/d x, compiled from the rule (NaN-free callers only: raises without a rule).
+    member _.VjpScalar = vjp.Value
+    member _.Element = element.Value
+
+[<Sealed>]
+type internal BinaryInfo(op: BinaryOp, decl: BinaryDecl, lambda: LambdaExpression,
+                         vjpX: Lazy<Func<float, float, float, float, float>>, vjpY: Lazy<Func<float, float, float, float, float>>,
+                         element: Lazy<Func<float, float, float>>) =
+    member _.Op = op
+    member _.Decl = decl
+    member _.Lambda = lambda
+    /// (g, x, y, out) -> the adjoint of x.
+    member _.VjpXScalar = vjpX.Value
+    member _.VjpYScalar = vjpY.Value
+    member _.Element = element.Value
+
+/// The op table: each element-wise op's value, span kernels and derivative, declared once. The tape
+/// (Prim), the CPU backend, the compiler and the compiled kernels all read these declarations.
+[<RequireQualifiedAccess>]
+module internal Ops =
+
+    // ---- span kernels that are more than one call --------------------------------------------
+
+    let private signSpan (s: ReadOnlySpan<float>) (d: Span<float>) =
+        for i in 0 .. s.Length - 1 do
+            let v = s.[i]
+            d.[i] <- if Double.IsNaN v then v else float (Math.Sign v)
+
+    let private signSpanF32 (s: ReadOnlySpan<float32>) (d: Span<float32>) =
+        for i in 0 .. s.Length - 1 do
+            let v = s.[i]
+            d.[i] <- if Single.IsNaN v then v else float32 (Math.Sign v)
+
+    /// tanh of a float32 span through the float64 SIMD kernel in blocks of 256 (widened into a pooled
+    /// buffer, narrowed once): float32 Tanh is ~10 ulp off near zero; this is correctly rounded nearly always.
+    let private tanhF32 (s: ReadOnlySpan<float32>) (d: Span<float32>) =
+        let buf = Buffers.ArrayPool<float>.Shared.Rent 256
+        let mutable i = 0
+        while i < s.Length do
+            let len = min 256 (s.Length - i)
+            for j in 0 .. len - 1 do
+                buf.[j] <- float s.[i + j]
+            TensorPrimitives.Tanh(ReadOnlySpan<float>(buf, 0, len), Span<float>(buf, 0, len))
+            for j in 0 .. len - 1 do
+                d.[i + j] <- float32 buf.[j]
+            i <- i + len
+        Buffers.ArrayPool<float>.Shared.Return buf
+
+    /// acc += g · (1 − out²), the adjoint of tanh, in one pass.
+    let private tanhAdjoint (out: ReadOnlySpan<float>) (g: ReadOnlySpan<float>) (accIn: ReadOnlySpan<float>) (acc: Span<float>) =
+        let n = out.Length
+        let w = Vector<float>.Count
+        let one = Vector<float>.One
+        let mutable i = 0
+        if Vector.IsHardwareAccelerated then
+            let vo = MemoryMarshal.Cast<float, Vector<float>> out
+            let vg = MemoryMarshal.Cast<float, Vector<float>> g
+            let vi = MemoryMarshal.Cast<float, Vector<float>> accIn
+            let va = MemoryMarshal.Cast<float, Vector<float>> acc
+            for j in 0 .. vo.Length - 1 do
+                let oj = vo.[j]
+                va.[j] <- vi.[j] + vg.[j] * (one - oj * oj)
+            i <- vo.Length * w
+        while i < n do
+            acc.[i] <- accIn.[i] + g.[i] * (1.0 - out.[i] * out.[i])
+            i <- i + 1
+
+    // ---- the declarations -----------------------------------------------------------------------
+
+    let private g = Rule.G
+    let private x = Rule.X
+    let private out = Rule.Out
+    let private num v = Rule.Num v
+    let private times a b = Rule.Times (a, b)
+
+    /// Each unary op, declared once. A new op is a case of UnaryOp plus one entry here.
+    let private declareUnary (u: UnaryOp) : UnaryDecl =
+        let plain scalar s64 s32 vjp domain =
+            { Scalar = scalar; Span64 = s64; Span32 = s32; Vjp = Ok vjp; Adjoint = ValueNone; Domain = domain }
+        match u with
+        | Neg ->
+            { plain <@ fun v -> -v @> (SpanMap<float>(fun s d -> TensorPrimitives.Negate(s, d))) (SpanMap<float32>(fun s d -> TensorPrimitives.Negate(s, d)))
+                    (Rule.Negate g) Real with
+                Adjoint = ValueSome (SpanAdjoint(fun _ _ gr accIn acc _ -> TensorPrimitives.Subtract(accIn, gr, acc))) }
+        | Exp ->
+            { plain <@ fun v -> Math.Exp v @> (SpanMap<float>(fun s d -> TensorPrimitives.Exp(s, d))) (SpanMap<float32>(fun s d -> TensorPrimitives.Exp(s, d)))
+                    (times g out) Real with
+                Adjoint = ValueSome (SpanAdjoint(fun _ o gr accIn acc _ -> TensorPrimitives.MultiplyAdd(gr, o, accIn, acc))) }
+        | Log ->
+            { plain <@ fun v -> Math.Log v @> (SpanMap<float>(fun s d -> TensorPrimitives.Log(s, d))) (SpanMap<float32>(fun s d -> TensorPrimitives.Log(s, d)))
+                    (Rule.Over (g, x)) Positive with
+                Adjoint = ValueSome (SpanAdjoint(fun xs _ gr accIn acc t ->
+                                        TensorPrimitives.Divide(gr, xs, t)
+                                        TensorPrimitives.Add(accIn, Span<float>.op_Implicit t, acc))) }
+        | Log1p ->
+            plain <@ fun v -> Special.log1p v @> (SpanMap<float>(fun s d -> Special.log1pSpan s d)) (SpanMap<float32>(fun s d -> Special.log1pSpanF32 s d))
+                  (Rule.Over (g, Rule.Plus (x, num 1.0))) Positive
+        | Expm1 ->
+            plain <@ fun v -> Special.expm1 v @> (SpanMap<float>(fun s d -> Special.expm1Span s d)) (SpanMap<float32>(fun s d -> Special.expm1SpanF32 s d))
+                  (times g (Rule.Plus (out, num 1.0))) Real
+        | Sqrt ->
+            plain <@ fun v -> Math.Sqrt v @> (SpanMap<float>(fun s d -> TensorPrimitives.Sqrt(s, d))) (SpanMap<float32>(fun s d -> TensorPrimitives.Sqrt(s, d)))
+                  (Rule.Over (times g (num 0.5), out)) Positive
+        | Abs ->
+            plain <@ fun v -> Math.Abs v @> (SpanMap<float>(fun s d -> TensorPrimitives.Abs(s, d))) (SpanMap<float32>(fun s d -> TensorPrimitives.Abs(s, d)))
+                  (times g (Rule.Apply (Sign, x))) Real
+        | Sign ->
+            // NaN passes through
+            plain <@ fun v -> if Double.IsNaN v then v else float (Math.Sign v) @> (SpanMap<float>(fun s d -> signSpan s d)) (SpanMap<float32>(fun s d -> signSpanF32 s d))
+                  (times g (num 0.0)) Real
+        | Tanh ->
+            { plain <@ fun v -> Math.Tanh v @> (SpanMap<float>(fun s d -> TensorPrimitives.Tanh(s, d))) (SpanMap<float32>(fun s d -> tanhF32 s d))
+                    (times g (Rule.Minus (num 1.0, times out out))) Real with
+                Adjoint = ValueSome (SpanAdjoint(fun _ o gr accIn acc _ -> tanhAdjoint o gr accIn acc)) }
+        | Sigmoid ->
+            { plain <@ fun v -> Special.sigmoid v @> (SpanMap<float>(fun s d -> Special.sigmoidSpan s d)) (SpanMap<float32>(fun s d -> Special.sigmoidSpanF32 s d))
+                    (times g (times out (Rule.Minus (num 1.0, out)))) Real with
+                Adjoint = ValueSome (SpanAdjoint(fun _ o gr accIn acc t ->
+                                        TensorPrimitives.Subtract(1.0, o, t)
+                                        TensorPrimitives.Multiply(o, Span<float>.op_Implicit t, t)
+                                        TensorPrimitives.MultiplyAdd(gr, Span<float>.op_Implicit t, accIn, acc))) }
+        | Softplus ->
+            { plain <@ fun v -> Special.softplus v @> (SpanMap<float>(fun s d -> Special.softplusSpan s d)) (SpanMap<float32>(fun s d -> Special.softplusSpanF32 s d))
+                    (times g (Rule.Apply (Sigmoid, x))) Real with
+                Adjoint = ValueSome (SpanAdjoint(fun xs _ gr accIn acc t ->
+                                        Special.sigmoidSpan xs t
+                                        TensorPrimitives.MultiplyAdd(gr, Span<float>.op_Implicit t, accIn, acc))) }
+        | Relu ->
+            plain <@ fun v -> Math.Max(v, 0.0) @> (SpanMap<float>(fun s d -> TensorPrimitives.Max(s, 0.0, d))) (SpanMap<float32>(fun s d -> TensorPrimitives.Max(s, 0.0f, d)))
+                  (Rule.If (Gt, x, num 0.0, g, num 0.0)) Real
+        | Lgamma ->
+            plain <@ fun v -> Special.lgamma v @> (SpanMap<float>(fun s d -> Special.lgammaSpan s d)) (SpanMap<float32>(fun s d -> Special.lgammaSpanF32 s d))
+                  (times g (Rule.Apply (Digamma, x))) Positive
+        | Digamma ->
+            plain <@ fun v -> Special.digamma v @> (SpanMap<float>(fun s d -> Special.digammaSpan s d)) (SpanMap<float32>(fun s d -> Special.digammaSpanF32 s d))
+                  (times g (Rule.Apply (Trigamma, x))) Positive
+        | Trigamma ->
+            { plain <@ fun v -> Special.trigamma v @> (SpanMap<float>(fun s d -> Special.trigammaSpan s d)) (SpanMap<float32>(fun s d -> Special.trigammaSpanF32 s d))
+                    (num 0.0) Positive with
+                Vjp = Error "trigamma: its derivative (tetragamma) is not implemented; differentiate lgamma at most twice." }
+        | Erf ->
+            plain <@ fun v -> Special.erf v @> (SpanMap<float>(fun s d -> Special.erfSpan s d)) (SpanMap<float32>(fun s d -> Special.erfSpanF32 s d))
+                  (times g (times (Rule.Apply (Exp, Rule.Negate (times x x))) (num (2.0 / sqrt Math.PI)))) Real
+        | Erfc ->
+            plain <@ fun v -> Special.erfc v @> (SpanMap<float>(fun s d -> Special.erfcSpan s d)) (SpanMap<float32>(fun s d -> Special.erfcSpanF32 s d))
+                  (times g (times (Rule.Apply (Exp, Rule.Negate (times x x))) (num (-2.0 / sqrt Math.PI)))) Real
+        | NormalCdf ->
+            plain <@ fun v -> Special.normalCdf v @> (SpanMap<float>(fun s d -> Special.normalCdfSpan s d)) (SpanMap<float32>(fun s d -> Special.normalCdfSpanF32 s d))
+                  (times g (times (Rule.Apply (Exp, times (times x x) (num -0.5))) (num (1.0 / sqrt (2.0 * Math.PI))))) Real
+
+    /// Each binary op's element value and adjoints, declared once.
+    let private declareBinary (b: BinaryOp) : BinaryDecl =
+        let y = Rule.Y
+        match b with
+        | Add -> { Scalar = <@ fun p q -> p + q @>; VjpX = g; VjpY = g; Domain = Real }
+        | Sub -> { Scalar = <@ fun p q -> p - q @>; VjpX = g; VjpY = Rule.Negate g; Domain = Real }
+        | Mul -> { Scalar = <@ fun p q -> p * q @>; VjpX = times g y; VjpY = times g x; Domain = Real }
+        | Div -> { Scalar = <@ fun p q -> p / q @>; VjpX = Rule.Over (g, y); VjpY = Rule.Negate (Rule.Over (times g out, y)); Domain = Real }
+        | Pow ->
+            // y·x^(y−1), and out·log x for x > 0 (the log of a safe x elsewhere, where the adjoint is 0)
+            { Scalar = <@ fun p q -> if q = 2.0 then p * p else Math.Pow(p, q) @>
+              VjpX = times g (times y (Rule.Power (x, Rule.Minus (y, num 1.0))))
+              VjpY = times g (Rule.If (Gt, x, num 0.0, times out (Rule.Apply (Log, Rule.If (Gt, x, num 0.0, x, num 1.0))), num 0.0))
+              Domain = Positive }
+        | Maximum -> { Scalar = <@ fun p q -> Math.Max(p, q) @>; VjpX = Rule.If (Ge, x, y, g, num 0.0); VjpY = Rule.If (Ge, x, y, num 0.0, g); Domain = Real }
+        | Minimum -> { Scalar = <@ fun p q -> Math.Min(p, q) @>; VjpX = Rule.If (Le, x, y, g, num 0.0); VjpY = Rule.If (Le, x, y, num 0.0, g); Domain = Real }
+
+    // ---- derived forms ---------------------------------------------------------------------------
+
+    let private lambdaOf (q: Expr) : LambdaExpression =
+        match q with
+        | Patterns.Lambda (v, Patterns.Lambda (w, body)) ->
+            LeafExpressionConverter.QuotationToExpression(Expr.NewDelegate(typeof<Func<float, float, float>>, [ v; w ], body)) :?> LambdaExpression
+        | Patterns.Lambda (v, body) ->
+            LeafExpressionConverter.QuotationToExpression(Expr.NewDelegate(typeof<Func<float, float>>, [ v ], body)) :?> LambdaExpression
+        | _ -> invalidOp "Ops: an element form must be a lambda."
+
+    /// Every case of a union without fields, in declaration order.
+    let private casesOf<'U> () : 'U[] =
+        FSharpType.GetUnionCases(typeof<'U>) |> Array.map (fun c -> FSharpValue.MakeUnion(c, [||]) :?> 'U)
+
+    /// Every unary op.
+    let allUnary: UnaryOp[] = casesOf<UnaryOp> ()
+    /// Every binary op.
+    let allBinary: BinaryOp[] = casesOf<BinaryOp> ()
+
+    /// A comparison as a bool expression.
+    let compareExpr (c: CompareOp) (a: Expression) (b: Expression) : Expression =
+        match c with
+        | Lt -> Expression.LessThan(a, b)
+        | Le -> Expression.LessThanOrEqual(a, b)
+        | Gt -> Expression.GreaterThan(a, b)
+        | Ge -> Expression.GreaterThanOrEqual(a, b)
+        | Eq -> Expression.Equal(a, b)
+        | Ne -> Expression.NotEqual(a, b)
+
+    /// A table over every case of a union without fields (nullary cases are singletons: lookups compare references).
+    let private tableOf (cases: 'U[]) (f: 'U -> 'V) =
+        let t = Dictionary<'U, 'V>(HashIdentity.Reference)
+        for c in cases do
+            t.[c] <- f c
+        t
+
+    let private unaryDecls = tableOf allUnary (fun u -> let d = declareUnary u in d, lambdaOf d.Scalar)
+    let private binaryDecls = tableOf allBinary (fun b -> let d = declareBinary b in d, lambdaOf d.Scalar)
+
+    /// The op `u` applied to an expression (its element form, inlined).
+    let unaryExpr (u: UnaryOp) (e: Expression) : Expression = Expression.Invoke(snd unaryDecls.[u], e)
+
+    let binaryExpr (b: BinaryOp) (p: Expression) (q: Expression) : Expression = Expression.Invoke(snd binaryDecls.[b], p, q)
+
+    /// A rule as an expression of the generated code (y: null for a unary op).
+    let rec ruleExpr (r: Rule) (g: Expression) (x: Expression) (y: Expression | null) (out: Expression) : Expression =
+        let go r = ruleExpr r g x y out
+        match r with
+        | Rule.G -> g
+        | Rule.X -> x
+        | Rule.Y ->
+            match y with
+            | null -> invalidOp "Ops: a unary rule reads Y."
+            | y -> y
+        | Rule.Out -> out
+        | Rule.Num v -> Expression.Constant(v, typeof<float>)
+        | Rule.Plus (a, b) -> Expression.Add(go a, go b)
+        | Rule.Minus (a, b) -> Expression.Subtract(go a, go b)
+        | Rule.Times (a, b) -> Expression.Multiply(go a, go b)
+        | Rule.Over (a, b) -> Expression.Divide(go a, go b)
+        | Rule.Negate a -> Expression.Negate(go a)
+        | Rule.Apply (u, a) -> unaryExpr u (go a)
+        | Rule.Power (a, b) -> binaryExpr Pow (go a) (go b)
+        | Rule.If (c, a, b, t, e) -> Expression.Condition(compareExpr c (go a) (go b), go t, go e)
+
+    let private param (name: string) = Expression.Parameter(typeof<float>, name)
+
+    let private unaryInfos =
+        tableOf allUnary (fun u ->
+            let d, lam = unaryDecls.[u]
+            let vjp =
+                lazy (
+                    match d.Vjp with
+                    | Ok r ->
+                        let pg, px, po = param "g", param "x", param "out"
+                        Expression.Lambda<Func<float, float, float, float>>(ruleExpr r pg px null po, [| pg; px; po |]).Compile()
+                    | Error why -> Func<float, float, float, float>(fun _ _ _ -> raise (NotSupportedException why)))
+            UnaryInfo(u, d, lam, vjp, lazy (lam.Compile() :?> Func<float, float>)))
+
+    let private binaryInfos =
+        tableOf allBinary (fun b ->
+            let d, lam = binaryDecls.[b]
+            let compileRule (r: Rule) =
+                lazy (
+                    let pg, px, py, po = param "g", param "x", param "y", param "out"
+                    Expression.Lambda<Func<float, float, float, float, float>>(ruleExpr r pg px py po, [| pg; px; py; po |]).Compile())
+            BinaryInfo(b, d, lam, compileRule d.VjpX, compileRule d.VjpY, lazy (lam.Compile() :?> Func<float, float, float>)))
+
+    /// The declaration of a unary op, with its derived forms.
+    let unary (u: UnaryOp) : UnaryInfo = unaryInfos.[u]
+
+    /// The declaration of a binary op, with its derived forms.
+    let binary (b: BinaryOp) : BinaryInfo = binaryInfos.[b]
