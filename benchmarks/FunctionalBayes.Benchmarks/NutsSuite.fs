@@ -45,5 +45,6 @@ let private bench (name: string) (m: Model<Tensor>) =
 /// µs per gradient of the model's potential, leapfrogs per second of sampling (per chain-second),
 /// wall time of 4 chains × (1000 warmup + 1000 draws), and min bulk ESS over the parameters per second of wall time.
 let run () =
+    reportIsa "nuts"
     bench "eight_schools" eightSchools |> ignore
     bench "logistic_n5000_d20" logistic |> ignore
