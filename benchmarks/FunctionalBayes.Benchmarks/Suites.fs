@@ -41,6 +41,11 @@ let gemm () =
           skinny "matvecT_20x5000" 20 1 5000 true
           skinny "5000x20x20" 5000 20 20 false
           skinny "20x20x5000T" 20 20 5000 true ]
+    // GEMM_SHAPES=1024,matvec_5000x20 runs only those shapes (a quick look); unset, all of them
+    let shapes =
+        match Environment.GetEnvironmentVariable "GEMM_SHAPES" with
+        | null | "" -> shapes
+        | names -> let wanted = names.Split(',') in shapes |> List.filter (fun sh -> Array.contains sh.Name wanted)
     let threadCounts = [ 1; 2 ] |> List.filter (fun t -> t <= Environment.ProcessorCount)
     for threads in threadCounts do
         let session = OpenBlas.Session.Start threads

@@ -6,7 +6,6 @@ open System
 open System.Buffers
 open System.Runtime.Intrinsics
 open System.Runtime.Intrinsics.X86
-open System.Runtime.CompilerServices
 open System.Threading.Tasks
 open Microsoft.FSharp.NativeInterop
 
@@ -400,7 +399,6 @@ module internal Gemm =
     /// AVX2 6 x 8 micro-kernel, the same contract as the AVX-512 one: C[6x8] (ldc) = (overwrite ? 0 : C) +
     /// sum_p pa[p,:]^T pb[p,:], the sum over p from zero (each element's rounding is the same FMA chain whichever
     /// kernel or tile computes it).
-    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     let private kernel64x (kc: int) (pa: nativeptr<float>) (pb: nativeptr<float>) (c: nativeptr<float>) (ldc: int) (overwrite: bool) =
         if Sse.IsSupported then
             let mutable cr = c
@@ -1172,7 +1170,6 @@ module internal Gemm =
     /// AVX2 6 x 16 micro-kernel, the same contract as the AVX-512 one: C[6x16] (ldc) = (overwrite ? 0 : C) +
     /// sum_p pa[p,:]^T pb[p,:], the sum over p from zero (each element's rounding is the same FMA chain whichever
     /// kernel or tile computes it).
-    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     let private kernel32x (kc: int) (pa: nativeptr<float32>) (pb: nativeptr<float32>) (c: nativeptr<float32>) (ldc: int) (overwrite: bool) =
         if Sse.IsSupported then
             let mutable cr = c
