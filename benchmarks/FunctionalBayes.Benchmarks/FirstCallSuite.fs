@@ -11,15 +11,6 @@ open FunctionalBayes
 open FunctionalBayes.Tensors
 open FunctionalBayes.Benchmarks.Measure
 
-let private eightSchools = model {
-    let y = Tensor.ofArray [| 28.0; 8.0; -3.0; 7.0; -1.0; 1.0; 18.0; 12.0 |]
-    let sigma = Tensor.ofArray [| 15.0; 10.0; 16.0; 11.0; 9.0; 11.0; 10.0; 18.0 |]
-    let! mu = Model.sample "mu" (Normal (Tensor.scalar 0.0, Tensor.scalar 5.0))
-    let! tau = Model.sample "tau" (HalfCauchy (Tensor.scalar 5.0))
-    let! eta = Model.sample "theta_trans" (Independent (Normal (Tensor.zeros [| 8 |], Tensor.ones [| 8 |]), 1))
-    return! Model.observe "y" (Independent (Normal (mu + tau * eta, sigma), 1)) (Some y)
-}
-
 /// GARCH(1,1) returns (T = 100) simulated from a fixed seed with μ = 0.1, α₀ = 0.2, α₁ = 0.3, β₁ = 0.5.
 let private garchData =
     let r = Random(11)
@@ -49,7 +40,7 @@ let private garch = model {
     return! Model.observe "y" (Independent (Normal (mu + Tensor.zeros [| y.Length |], sigma), 1)) (Some (Tensor.ofArray y))
 }
 
-let private models = [ "eight_schools", eightSchools; "garch11", garch ]
+let private models = [ "eight_schools", NutsSuite.eightSchools; "garch11", garch ]
 
 /// An evaluator that counts its calls and the time spent inside them (shared by all chains).
 type private Counting(inner: IGradientEvaluator, calls: int64 ref, ticks: int64 ref) =
