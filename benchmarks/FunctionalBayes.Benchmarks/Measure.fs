@@ -37,3 +37,11 @@ let report (name: string) (value: float) (unit: string) (baseline: (float * stri
     | Some (b, source) ->
         printfn """{"name":"%s","value":%s,"unit":"%s","baseline":%s,"baseline_source":"%s","ratio":%s}"""
             name (num value) unit (num b) source (num (value / b))
+
+/// Prints {"name":..,"text":..}: a fact about the run (the instruction set, the library compared with).
+let reportText (name: string) (text: string) =
+    printfn """{"name":"%s","text":"%s"}""" name (text.Replace("\\", "\\\\").Replace("\"", "\\\""))
+
+/// Prints which instruction set the kernels run on in this process.
+let reportIsa (suite: string) =
+    reportText (suite + "_isa") (FunctionalBayes.Tensors.Gemm.instructionSet ())

@@ -10,16 +10,22 @@ let private suites =
       "onnx", Suites.onnx
       "nuts", NutsSuite.run
       "aevb", AevbSuite.aevb
-      "hbnn", HbnnSuite.run ]
+      "hbnn", HbnnSuite.run
+      "firstcall", FirstCallSuite.run ]
 
 [<EntryPoint>]
 let main argv =
-    let wanted = if argv.Length = 0 then suites |> List.map fst else List.ofArray argv
-    match wanted |> List.filter (fun w -> not (suites |> List.exists (fun (n, _) -> n = w))) with
-    | [] ->
-        for w in wanted do
-            (suites |> List.find (fun (n, _) -> n = w) |> snd) ()
+    match argv with
+    | [| "firstcall-child"; name |] ->
+        FirstCallSuite.child name
         0
-    | unknown ->
-        eprintfn "unknown suite(s): %s. Suites: %s" (String.concat ", " unknown) (suites |> List.map fst |> String.concat ", ")
-        2
+    | _ ->
+        let wanted = if argv.Length = 0 then suites |> List.map fst else List.ofArray argv
+        match wanted |> List.filter (fun w -> not (suites |> List.exists (fun (n, _) -> n = w))) with
+        | [] ->
+            for w in wanted do
+                (suites |> List.find (fun (n, _) -> n = w) |> snd) ()
+            0
+        | unknown ->
+            eprintfn "unknown suite(s): %s. Suites: %s" (String.concat ", " unknown) (suites |> List.map fst |> String.concat ", ")
+            2

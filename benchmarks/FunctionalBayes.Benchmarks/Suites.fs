@@ -1,4 +1,4 @@
-/// The benchmark suites: gemm, elementwise, grad.
+/// The benchmark suites: gemm, elementwise, grad, svi, onnx.
 module FunctionalBayes.Benchmarks.Suites
 
 open System
@@ -9,21 +9,83 @@ let private randomArray (seed: int) (n: int) =
     let r = Random(seed)
     Array.init n (fun _ -> r.NextDouble() * 2.0 - 1.0)
 
-/// GFLOP/s of square matrix products through the public matmul.
+/// The fastest seconds per call of f over `batches` batches of about `seconds` / `batches` each.
+let private fastest (seconds: float) (batches: int) (f: unit -> unit) =
+    f ()
+    let sw = Diagnostics.Stopwatch.StartNew()
+    let mutable calls = 0
+    while sw.Elapsed.TotalSeconds < seconds / 4.0 || calls < 1 do
+        f ()
+        calls <- calls + 1
+    let reps = max 1 (int (seconds / float batches / (sw.Elapsed.TotalSeconds / float calls)))
+    Array.init batches (fun _ ->
+        let sw = Diagnostics.Stopwatch.StartNew()
+        for _ in 1 .. reps do f ()
+        sw.Elapsed.TotalSeconds / float reps)
+    |> Array.min
+
+/// One product of the gemm suite: its name, op(A)[m×k] · B[k×n] (n = 1: a vector), A stored transposed or not.
+type private GemmShape = { Name: string; M: int; N: int; K: int; TransA: bool; Seconds: float; Batches: int; Rounds: int }
+
+/// GFLOP/s of matrix products on the GEMM kernels (1 and 2 threads), square 256–4096 and the library's skinny
+/// shapes (X·β and Xᵀ·r of the n = 5000, d = 20 regression; X·W and Xᵀ·G with 20 columns), float64 and float32,
+/// each against the BLAS that NumPy loads with the same thread count, measured in alternating rounds.
 let gemm () =
-    // OpenBLAS through NumPy on this 2-core machine (issue 2).
-    let openBlas = dict [ (Float64, 1024), 112.0; (Float32, 1024), 225.0 ]
-    for dt in [ Float64; Float32 ] do
-        for n in [ 256; 512; 1024 ] do
-            let a = Tensor.create [| n; n |] (randomArray 1 (n * n)) |> Tensor.cast dt
-            let b = Tensor.create [| n; n |] (randomArray 2 (n * n)) |> Tensor.cast dt
-            let s = secondsPerCall 0.5 5 (fun () -> Tensor.matmul a b |> ignore)
-            let gflops = 2.0 * float n ** 3.0 / s / 1e9
-            let baseline =
-                match openBlas.TryGetValue((dt, n)) with
-                | true, v -> Some (v, "OpenBLAS via NumPy, same machine")
-                | _ -> None
-            report (sprintf "gemm_%O_%d" dt n) gflops "GFLOP/s" baseline
+    reportIsa "gemm"
+    let square n = { Name = sprintf "%d" n; M = n; N = n; K = n; TransA = false
+                     Seconds = (if n >= 2048 then 0.1 else 0.6); Batches = (if n >= 2048 then 1 else 3); Rounds = (if n >= 2048 then 2 else 3) }
+    let skinny name m n k t = { Name = name; M = m; N = n; K = k; TransA = t; Seconds = 0.5; Batches = 3; Rounds = 3 }
+    let shapes =
+        [ for n in [ 256; 512; 1024; 2048; 4096 ] -> square n ] @
+        [ skinny "matvec_5000x20" 5000 1 20 false
+          skinny "matvecT_20x5000" 20 1 5000 true
+          skinny "5000x20x20" 5000 20 20 false
+          skinny "20x20x5000T" 20 20 5000 true ]
+    // GEMM_SHAPES=1024,matvec_5000x20 runs only those shapes (a quick look); unset, all of them
+    let shapes =
+        match Environment.GetEnvironmentVariable "GEMM_SHAPES" with
+        | null | "" -> shapes
+        | names -> let wanted = names.Split(',') in shapes |> List.filter (fun sh -> Array.contains sh.Name wanted)
+    let threadCounts = [ 1; 2 ] |> List.filter (fun t -> t <= Environment.ProcessorCount)
+    for threads in threadCounts do
+        let session = OpenBlas.Session.Start threads
+        match session with
+        | Ok s -> reportText (sprintf "gemm_blas_%dt" threads) (s.Blas + sprintf ", %d thread(s)" threads)
+        | Error why -> reportText (sprintf "gemm_blas_%dt" threads) (sprintf "no comparison: %s" why)
+        try
+            for dt in [ "f64"; "f32" ] do
+                for sh in shapes do
+                    let r = Random(1)
+                    let ours =
+                        let aLen, bLen = sh.M * sh.K, sh.K * sh.N
+                        let lda = if sh.TransA then sh.M else sh.K
+                        if dt = "f64" then
+                            let a = Array.init aLen (fun _ -> r.NextDouble())
+                            let b = Array.init bLen (fun _ -> r.NextDouble())
+                            let c = Array.zeroCreate<float> (sh.M * sh.N)
+                            fun () -> Gemm.gemmF64Threads threads sh.TransA false sh.M sh.N sh.K a 0 lda b 0 sh.N c 0 sh.N false
+                        else
+                            let a = Array.init aLen (fun _ -> float32 (r.NextDouble()))
+                            let b = Array.init bLen (fun _ -> float32 (r.NextDouble()))
+                            let c = Array.zeroCreate<float32> (sh.M * sh.N)
+                            fun () -> Gemm.gemmF32Threads threads sh.TransA false sh.M sh.N sh.K a 0 lda b 0 sh.N c 0 sh.N false
+                    let mutable best = infinity
+                    let mutable theirs = infinity
+                    for _ in 1 .. sh.Rounds do
+                        best <- min best (fastest sh.Seconds sh.Batches ours)
+                        match session with
+                        | Ok s -> theirs <- min theirs (s.Seconds(dt, sh.M, sh.N, sh.K, sh.TransA, sh.Seconds, sh.Batches))
+                        | Error _ -> ()
+                    let gflops (sec: float) = 2.0 * float sh.M * float sh.N * float sh.K / sec / 1e9
+                    let baseline =
+                        match session with
+                        | Ok _ -> Some (gflops theirs, sprintf "NumPy's BLAS, %d thread(s), same run" threads)
+                        | Error _ -> None
+                    report (sprintf "gemm_%s_%s_%dt" dt sh.Name threads) (gflops best) "GFLOP/s" baseline
+        finally
+            match session with
+            | Ok s -> (s :> IDisposable).Dispose()
+            | Error _ -> ()
 
 /// GB/s (bytes read + written) of element-wise ops over 10^6 float64 elements.
 let elementwise () =
@@ -124,17 +186,18 @@ let private compiledFigures (name: string) (build: Tensor[] -> FunctionalBayes.P
 
 /// Microseconds per value-and-gradient.
 let grad () =
+    reportIsa "grad"
     let f = eightSchools ()
     let ps = [| Tensor.scalar 1.0; Tensor.scalar 0.5; Tensor.ofArray (randomArray 6 8) |]
     // the median and, robust to other load on a shared machine, the fastest batch
     let t = batchTimes 0.3 11 (fun () -> Autodiff.valueAndGradN f ps |> ignore)
-    report "grad_eight_schools" (t.[t.Length / 2] * 1e6) "us" (Some (1.5, "Stan, same machine"))
-    report "grad_eight_schools_min" (t.[0] * 1e6) "us" (Some (1.5, "Stan, same machine"))
+    report "grad_eight_schools" (t.[t.Length / 2] * 1e6) "us" None
+    report "grad_eight_schools_min" (t.[0] * 1e6) "us" None
     let g = logisticRegression ()
     let b = Tensor.ofArray (randomArray 7 20)
     let t = batchTimes 0.3 11 (fun () -> Autodiff.valueAndGrad g b |> ignore)
-    report "grad_logistic_n5000_d20" (t.[t.Length / 2] * 1e6) "us" (Some (310.0, "Stan 2.21, same machine"))
-    report "grad_logistic_n5000_d20_min" (t.[0] * 1e6) "us" (Some (310.0, "Stan 2.21, same machine"))
+    report "grad_logistic_n5000_d20" (t.[t.Length / 2] * 1e6) "us" None
+    report "grad_logistic_n5000_d20_min" (t.[0] * 1e6) "us" None
     let y = Tensor.ofArray [| 28.0; 8.0; -3.0; 7.0; -1.0; 1.0; 18.0; 12.0 |]
     let sigma = Tensor.ofArray [| 15.0; 10.0; 16.0; 11.0; 9.0; 11.0; 10.0; 18.0 |]
     compiledFigures "eight_schools" (fun d -> FunctionalBayes.LogDensity.potential (Rng.key 1UL) (eightSchoolsModel d.[0] d.[1]))

@@ -30,6 +30,13 @@ module internal Gemm =
     /// GEMM tests with DOTNET_EnableAVX512=0 to cover the portable paths.
     let internal useIsaPaths = true
 
+    /// The instruction set the kernels run on in this process: "AVX-512", "AVX2+FMA" or "scalar" (AVX and FMA
+    /// switched off, e.g. DOTNET_EnableAVX=0: the portable vector code in software).
+    let internal instructionSet () =
+        if useIsaPaths && Avx512F.IsSupported then "AVX-512"
+        elif Avx2.IsSupported && Fma.IsSupported then "AVX2+FMA"
+        else "scalar"
+
     /// Loads an 8x8 f64 block (rows at stride `ld`) and stores its transpose (row q of the result at dst + q*dstStride).
     let private transpose8x8F64 (src: nativeptr<float>) (ld: int) (dst: nativeptr<float>) (dstStride: int) =
         let r0 = Vector512.Load(src)
@@ -136,6 +143,11 @@ module internal Gemm =
     let private MR64 = 8
     [<Literal>]
     let private NR64 = 24
+    /// The AVX2 tile: 6 x 8 (12 accumulators + 2 B vectors + 1 broadcast = 15 of the 16 ymm registers).
+    [<Literal>]
+    let private MR64x = 6
+    [<Literal>]
+    let private NR64x = 8
     [<Literal>]
     let private KC64 = 256
     [<Literal>]
@@ -144,67 +156,106 @@ module internal Gemm =
     let private NC64 = 240
 
     /// Packs op(A)[i0 .. i0+mc, p0 .. p0+kc] into MR-row micro-panels: panel r holds, for each p, MR consecutive rows.
-    let private packA64 (transA: bool) (a: nativeptr<float>) (lda: int) (i0: int) (p0: int) (mc: int) (kc: int) (dst: nativeptr<float>) =
+    let private packA64 (mrT: int) (transA: bool) (a: nativeptr<float>) (lda: int) (i0: int) (p0: int) (mc: int) (kc: int) (dst: nativeptr<float>) =
         let mutable ir = 0
         while ir < mc do
-            let mr = min MR64 (mc - ir)
+            let mr = min mrT (mc - ir)
             let d = NativePtr.add dst (ir * kc)
             if transA then
                 // op(A)(i,p) = a[p*lda + i]
                 let s0 = NativePtr.add a (p0 * lda + i0 + ir)
-                if mr = MR64 then
+                if mr = MR64 && mrT = MR64 then
                     for p in 0 .. kc - 1 do
-                        Vector512.Store(Vector512.Load(NativePtr.add s0 (p * lda)), NativePtr.add d (p * MR64))
-                elif useIsaPaths && Avx512F.IsSupported then
+                        Vector512.Store(Vector512.Load(NativePtr.add s0 (p * lda)), NativePtr.add d (p * mrT))
+                elif mrT = MR64 && useIsaPaths && Avx512F.IsSupported then
                     let mk = Vector512.LessThan(Vector512<int64>.Indices, Vector512.Create(int64 mr)).AsDouble()
                     for p in 0 .. kc - 1 do
-                        Vector512.Store(Avx512F.MaskLoad(NativePtr.add s0 (p * lda), mk, Vector512<float>.Zero), NativePtr.add d (p * MR64))
+                        Vector512.Store(Avx512F.MaskLoad(NativePtr.add s0 (p * lda), mk, Vector512<float>.Zero), NativePtr.add d (p * mrT))
                 else
                     for p in 0 .. kc - 1 do
                         let s = NativePtr.add s0 (p * lda)
-                        let dd = NativePtr.add d (p * MR64)
-                        for r in 0 .. MR64 - 1 do
+                        let dd = NativePtr.add d (p * mrT)
+                        for r in 0 .. mrT - 1 do
                             NativePtr.set dd r (if r < mr then NativePtr.get s r else 0.0)
-            elif mr = MR64 && useIsaPaths && Avx512F.IsSupported then
+            elif mr = MR64 && mrT = MR64 && useIsaPaths && Avx512F.IsSupported then
                 // op(A)(i,p) = a[i*lda + p]: 8x8 register transposes
                 let s0 = NativePtr.add a ((i0 + ir) * lda + p0)
                 let mutable p = 0
                 while p + 8 <= kc do
-                    transpose8x8F64 (NativePtr.add s0 p) lda (NativePtr.add d (p * MR64)) MR64
+                    transpose8x8F64 (NativePtr.add s0 p) lda (NativePtr.add d (p * mrT)) MR64
                     p <- p + 8
                 while p < kc do
                     for r in 0 .. MR64 - 1 do
-                        NativePtr.set d (p * MR64 + r) (NativePtr.get s0 (r * lda + p))
+                        NativePtr.set d (p * mrT + r) (NativePtr.get s0 (r * lda + p))
+                    p <- p + 1
+            elif mr = MR64x && mrT = MR64x && useIsaPaths && Avx.IsSupported then
+                // op(A)(i,p) = a[i*lda + p], 6 rows: a 4x4 register transpose of rows 0-3 and pairs of rows 4-5
+                let r0 = NativePtr.add a ((i0 + ir) * lda + p0)
+                let r1 = NativePtr.add r0 lda
+                let r2 = NativePtr.add r1 lda
+                let r3 = NativePtr.add r2 lda
+                let r4 = NativePtr.add r3 lda
+                let r5 = NativePtr.add r4 lda
+                let mutable p = 0
+                while p + 4 <= kc do
+                    let t0 = Avx.UnpackLow(Vector256.Load(NativePtr.add r0 p), Vector256.Load(NativePtr.add r1 p))
+                    let t1 = Avx.UnpackHigh(Vector256.Load(NativePtr.add r0 p), Vector256.Load(NativePtr.add r1 p))
+                    let t2 = Avx.UnpackLow(Vector256.Load(NativePtr.add r2 p), Vector256.Load(NativePtr.add r3 p))
+                    let t3 = Avx.UnpackHigh(Vector256.Load(NativePtr.add r2 p), Vector256.Load(NativePtr.add r3 p))
+                    let u0 = Avx.UnpackLow(Vector256.Load(NativePtr.add r4 p), Vector256.Load(NativePtr.add r5 p))
+                    let u1 = Avx.UnpackHigh(Vector256.Load(NativePtr.add r4 p), Vector256.Load(NativePtr.add r5 p))
+                    let dd = NativePtr.add d (p * MR64x)
+                    Vector256.Store(Avx.Permute2x128(t0, t2, 0x20uy), dd)
+                    Vector128.Store(u0.GetLower(), NativePtr.add dd 4)
+                    Vector256.Store(Avx.Permute2x128(t1, t3, 0x20uy), NativePtr.add dd MR64x)
+                    Vector128.Store(u1.GetLower(), NativePtr.add dd (MR64x + 4))
+                    Vector256.Store(Avx.Permute2x128(t0, t2, 0x31uy), NativePtr.add dd (2 * MR64x))
+                    Vector128.Store(u0.GetUpper(), NativePtr.add dd (2 * MR64x + 4))
+                    Vector256.Store(Avx.Permute2x128(t1, t3, 0x31uy), NativePtr.add dd (3 * MR64x))
+                    Vector128.Store(u1.GetUpper(), NativePtr.add dd (3 * MR64x + 4))
+                    p <- p + 4
+                while p < kc do
+                    for r in 0 .. MR64x - 1 do
+                        NativePtr.set d (p * MR64x + r) (NativePtr.get r0 (r * lda + p))
                     p <- p + 1
             else
                 // op(A)(i,p) = a[i*lda + p]
-                for r in 0 .. MR64 - 1 do
+                for r in 0 .. mrT - 1 do
                     if r < mr then
                         let s = NativePtr.add a ((i0 + ir + r) * lda + p0)
                         for p in 0 .. kc - 1 do
-                            NativePtr.set d (p * MR64 + r) (NativePtr.get s p)
+                            NativePtr.set d (p * mrT + r) (NativePtr.get s p)
                     else
                         for p in 0 .. kc - 1 do
-                            NativePtr.set d (p * MR64 + r) 0.0
-            ir <- ir + MR64
+                            NativePtr.set d (p * mrT + r) 0.0
+            ir <- ir + mrT
 
     /// Packs op(B)[p0 .. p0+kc, j0 .. j0+nc] into NR-column micro-panels: panel holds, for each p, NR consecutive columns.
-    let private packB64 (transB: bool) (b: nativeptr<float>) (ldb: int) (p0: int) (j0: int) (kc: int) (nc: int) (dst: nativeptr<float>) =
+    let private packB64 (nrT: int) (transB: bool) (b: nativeptr<float>) (ldb: int) (p0: int) (j0: int) (kc: int) (nc: int) (dst: nativeptr<float>) =
         let mutable jr = 0
         while jr < nc do
-            let nr = min NR64 (nc - jr)
+            let nr = min nrT (nc - jr)
             let d = NativePtr.add dst (jr * kc)
             if not transB then
                 // op(B)(p,j) = b[p*ldb + j]
                 let s0 = NativePtr.add b (p0 * ldb + j0 + jr)
-                if nr = NR64 then
+                if nr = NR64 && nrT = NR64 then
                     for p in 0 .. kc - 1 do
                         let s = NativePtr.add s0 (p * ldb)
                         let dd = NativePtr.add d (p * NR64)
                         Vector512.Store(Vector512.Load(s), dd)
                         Vector512.Store(Vector512.Load(NativePtr.add s 8), NativePtr.add dd 8)
                         Vector512.Store(Vector512.Load(NativePtr.add s 16), NativePtr.add dd 16)
-                elif useIsaPaths && Avx512F.IsSupported then
+                elif nr = nrT then
+                    // a full AVX2-sized panel row: whole vectors
+                    for p in 0 .. kc - 1 do
+                        let s = NativePtr.add s0 (p * ldb)
+                        let dd = NativePtr.add d (p * nrT)
+                        let mutable jj = 0
+                        while jj < nrT do
+                            Vector256.Store(Vector256.Load(NativePtr.add s jj), NativePtr.add dd jj)
+                            jj <- jj + Vector256<float>.Count
+                elif nrT = NR64 && useIsaPaths && Avx512F.IsSupported then
                     // masked loads (no reads past column nr), zero padding
                     let idx = Vector512<int64>.Indices
                     let z = Vector512<float>.Zero
@@ -220,10 +271,10 @@ module internal Gemm =
                 else
                     for p in 0 .. kc - 1 do
                         let s = NativePtr.add s0 (p * ldb)
-                        let dd = NativePtr.add d (p * NR64)
-                        for jj in 0 .. NR64 - 1 do
+                        let dd = NativePtr.add d (p * nrT)
+                        for jj in 0 .. nrT - 1 do
                             NativePtr.set dd jj (if jj < nr then NativePtr.get s jj else 0.0)
-            elif nr = NR64 && useIsaPaths && Avx512F.IsSupported then
+            elif nr = NR64 && nrT = NR64 && useIsaPaths && Avx512F.IsSupported then
                 // op(B)(p,j) = b[j*ldb + p]: 8x8 register transposes, NR/8 groups of columns
                 let mutable p = 0
                 while p + 8 <= kc do
@@ -236,15 +287,15 @@ module internal Gemm =
                     p <- p + 1
             else
                 // op(B)(p,j) = b[j*ldb + p]
-                for jj in 0 .. NR64 - 1 do
+                for jj in 0 .. nrT - 1 do
                     if jj < nr then
                         let s = NativePtr.add b ((j0 + jr + jj) * ldb + p0)
                         for p in 0 .. kc - 1 do
-                            NativePtr.set d (p * NR64 + jj) (NativePtr.get s p)
+                            NativePtr.set d (p * nrT + jj) (NativePtr.get s p)
                     else
                         for p in 0 .. kc - 1 do
-                            NativePtr.set d (p * NR64 + jj) 0.0
-            jr <- jr + NR64
+                            NativePtr.set d (p * nrT + jj) 0.0
+            jr <- jr + nrT
 
     /// 8 x 24 micro-kernel: C[8x24] (ldc) = (overwrite ? 0 : C) + sum_p pa[p,:]^T pb[p,:].
     /// The sum over p always starts from zero and C is added once at the end, so the rounding of each
@@ -345,11 +396,79 @@ module internal Gemm =
         st 6 c60 c61 c62
         st 7 c70 c71 c72
 
+    /// AVX2 6 x 8 micro-kernel, the same contract as the AVX-512 one: C[6x8] (ldc) = (overwrite ? 0 : C) +
+    /// sum_p pa[p,:]^T pb[p,:], the sum over p from zero (each element's rounding is the same FMA chain whichever
+    /// kernel or tile computes it).
+    let private kernel64x (kc: int) (pa: nativeptr<float>) (pb: nativeptr<float>) (c: nativeptr<float>) (ldc: int) (overwrite: bool) =
+        if Sse.IsSupported then
+            let mutable cr = c
+            for _ in 0 .. MR64x - 1 do
+                Sse.Prefetch0(NativePtr.toVoidPtr cr)
+                Sse.Prefetch0(NativePtr.toVoidPtr (NativePtr.add cr (NR64x - 1)))
+                cr <- NativePtr.add cr ldc
+        let mutable c00 = Vector256<float>.Zero
+        let mutable c01 = Vector256<float>.Zero
+        let mutable c10 = Vector256<float>.Zero
+        let mutable c11 = Vector256<float>.Zero
+        let mutable c20 = Vector256<float>.Zero
+        let mutable c21 = Vector256<float>.Zero
+        let mutable c30 = Vector256<float>.Zero
+        let mutable c31 = Vector256<float>.Zero
+        let mutable c40 = Vector256<float>.Zero
+        let mutable c41 = Vector256<float>.Zero
+        let mutable c50 = Vector256<float>.Zero
+        let mutable c51 = Vector256<float>.Zero
+        let mutable a = pa
+        let mutable b = pb
+        let mutable p = kc
+        while p > 0 do
+            let b0 = Vector256.Load(b)
+            let b1 = Vector256.Load(NativePtr.add b 4)
+            let a0 = Vector256.Create(NativePtr.get a 0)
+            c00 <- Vector256.FusedMultiplyAdd(a0, b0, c00)
+            c01 <- Vector256.FusedMultiplyAdd(a0, b1, c01)
+            let a1 = Vector256.Create(NativePtr.get a 1)
+            c10 <- Vector256.FusedMultiplyAdd(a1, b0, c10)
+            c11 <- Vector256.FusedMultiplyAdd(a1, b1, c11)
+            let a2 = Vector256.Create(NativePtr.get a 2)
+            c20 <- Vector256.FusedMultiplyAdd(a2, b0, c20)
+            c21 <- Vector256.FusedMultiplyAdd(a2, b1, c21)
+            let a3 = Vector256.Create(NativePtr.get a 3)
+            c30 <- Vector256.FusedMultiplyAdd(a3, b0, c30)
+            c31 <- Vector256.FusedMultiplyAdd(a3, b1, c31)
+            let a4 = Vector256.Create(NativePtr.get a 4)
+            c40 <- Vector256.FusedMultiplyAdd(a4, b0, c40)
+            c41 <- Vector256.FusedMultiplyAdd(a4, b1, c41)
+            let a5 = Vector256.Create(NativePtr.get a 5)
+            c50 <- Vector256.FusedMultiplyAdd(a5, b0, c50)
+            c51 <- Vector256.FusedMultiplyAdd(a5, b1, c51)
+            a <- NativePtr.add a MR64x
+            b <- NativePtr.add b NR64x
+            p <- p - 1
+        let inline st (row: int) (v0: Vector256<float>) (v1: Vector256<float>) =
+            let cp = NativePtr.add c (row * ldc)
+            if overwrite then
+                Vector256.Store(v0, cp)
+                Vector256.Store(v1, NativePtr.add cp 4)
+            else
+                Vector256.Store(Vector256.Load(cp) + v0, cp)
+                Vector256.Store(Vector256.Load(NativePtr.add cp 4) + v1, NativePtr.add cp 4)
+        st 0 c00 c01
+        st 1 c10 c11
+        st 2 c20 c21
+        st 3 c30 c31
+        st 4 c40 c41
+        st 5 c50 c51
+
     /// Computes C[i0..i1, j0..j1] with the packed blocked algorithm (single thread).
     let private blocked64 (transA: bool) (transB: bool) (k: int)
                           (a: float[]) (aOff: int) (lda: int) (b: float[]) (bOff: int) (ldb: int)
                           (c: float[]) (cOff: int) (ldc: int) (accumulate: bool)
                           (i0: int) (i1: int) (j0: int) (j1: int) =
+        // AVX-512: the 8 x 24 kernel; otherwise the AVX2 6 x 8 one (also the portable path without AVX).
+        let wide = useIsaPaths && Avx512F.IsSupported
+        let mrT = if wide then MR64 else MR64x
+        let nrT = if wide then NR64 else NR64x
         let bufA = ArrayPool<float>.Shared.Rent(MC64 * KC64 + 8)
         let bufB = ArrayPool<float>.Shared.Rent(KC64 * NC64 + 8)
         let tile = NativePtr.stackalloc<float> (MR64 * NR64)
@@ -371,32 +490,32 @@ module internal Gemm =
                 while pcb < k do
                     let kc = min KC64 (k - pcb)
                     let overwrite = (pcb = 0) && not accumulate
-                    packB64 transB pb ldb pcb jc kc nc pB
+                    packB64 nrT transB pb ldb pcb jc kc nc pB
                     let mutable ic = i0
                     while ic < i1 do
                         let mc = min MC64 (i1 - ic)
-                        packA64 transA pa lda ic pcb mc kc pA
+                        packA64 mrT transA pa lda ic pcb mc kc pA
                         let mutable ir = 0
                         while ir < mc do
-                            let mr = min MR64 (mc - ir)
+                            let mr = min mrT (mc - ir)
                             let ap = NativePtr.add pA (ir * kc)
                             let mutable jr = 0
                             while jr < nc do
-                                let nr = min NR64 (nc - jr)
+                                let nr = min nrT (nc - jr)
                                 let bp = NativePtr.add pB (jr * kc)
                                 let cp = NativePtr.add pc ((ic + ir) * ldc + jc + jr)
-                                if mr = MR64 && nr = NR64 then
-                                    kernel64 kc ap bp cp ldc overwrite
+                                if mr = mrT && nr = nrT then
+                                    if wide then kernel64 kc ap bp cp ldc overwrite else kernel64x kc ap bp cp ldc overwrite
                                 else
-                                    kernel64 kc ap bp tile NR64 true
+                                    if wide then kernel64 kc ap bp tile nrT true else kernel64x kc ap bp tile nrT true
                                     for r in 0 .. mr - 1 do
                                         let crow = NativePtr.add cp (r * ldc)
-                                        let trow = NativePtr.add tile (r * NR64)
+                                        let trow = NativePtr.add tile (r * nrT)
                                         for j in 0 .. nr - 1 do
                                             let t = NativePtr.get trow j
                                             NativePtr.set crow j (if overwrite then t else NativePtr.get crow j + t)
-                                jr <- jr + NR64
-                            ir <- ir + MR64
+                                jr <- jr + nrT
+                            ir <- ir + mrT
                         ic <- ic + MC64
                     pcb <- pcb + KC64
                 jc <- jc + NC64
@@ -408,8 +527,9 @@ module internal Gemm =
         let work = int64 m * int64 n * int64 k
         let nt = if work >= parallelThreshold then maxThreads else 1
         // Partition the dimension that has more micro-tile units (finer granularity => better balance).
-        let splitCols = (n + NR64 - 1) / NR64 > (m + MR64 - 1) / MR64
-        let unit = if splitCols then NR64 else MR64
+        let mrT, nrT = if useIsaPaths && Avx512F.IsSupported then MR64, NR64 else MR64x, NR64x
+        let splitCols = (n + nrT - 1) / nrT > (m + mrT - 1) / mrT
+        let unit = if splitCols then nrT else mrT
         let len = if splitCols then n else m
         let units = (len + unit - 1) / unit
         let nt = min nt units
@@ -824,6 +944,11 @@ module internal Gemm =
     let private MR32 = 8
     [<Literal>]
     let private NR32 = 48
+    /// The AVX2 tile: 6 x 16 (12 accumulators + 2 B vectors + 1 broadcast = 15 of the 16 ymm registers).
+    [<Literal>]
+    let private MR32x = 6
+    [<Literal>]
+    let private NR32x = 16
     [<Literal>]
     let private KC32 = 256
     [<Literal>]
@@ -832,67 +957,76 @@ module internal Gemm =
     let private NC32 = 480
 
     /// Packs op(A)[i0 .. i0+mc, p0 .. p0+kc] into MR-row micro-panels: panel r holds, for each p, MR consecutive rows.
-    let private packA32 (transA: bool) (a: nativeptr<float32>) (lda: int) (i0: int) (p0: int) (mc: int) (kc: int) (dst: nativeptr<float32>) =
+    let private packA32 (mrT: int) (transA: bool) (a: nativeptr<float32>) (lda: int) (i0: int) (p0: int) (mc: int) (kc: int) (dst: nativeptr<float32>) =
         let mutable ir = 0
         while ir < mc do
-            let mr = min MR32 (mc - ir)
+            let mr = min mrT (mc - ir)
             let d = NativePtr.add dst (ir * kc)
             if transA then
                 // op(A)(i,p) = a[p*lda + i]
                 let s0 = NativePtr.add a (p0 * lda + i0 + ir)
-                if mr = MR32 then
+                if mr = MR32 && mrT = MR32 then
                     for p in 0 .. kc - 1 do
-                        Vector256.Store(Vector256.Load(NativePtr.add s0 (p * lda)), NativePtr.add d (p * MR32))
-                elif useIsaPaths && Avx.IsSupported then
+                        Vector256.Store(Vector256.Load(NativePtr.add s0 (p * lda)), NativePtr.add d (p * mrT))
+                elif mrT = MR32 && useIsaPaths && Avx.IsSupported then
                     let mk = Vector256.LessThan(Vector256<int32>.Indices, Vector256.Create(mr)).AsSingle()
                     for p in 0 .. kc - 1 do
-                        Vector256.Store(Avx.MaskLoad(NativePtr.add s0 (p * lda), mk), NativePtr.add d (p * MR32))
+                        Vector256.Store(Avx.MaskLoad(NativePtr.add s0 (p * lda), mk), NativePtr.add d (p * mrT))
                 else
                     for p in 0 .. kc - 1 do
                         let s = NativePtr.add s0 (p * lda)
-                        let dd = NativePtr.add d (p * MR32)
-                        for r in 0 .. MR32 - 1 do
+                        let dd = NativePtr.add d (p * mrT)
+                        for r in 0 .. mrT - 1 do
                             NativePtr.set dd r (if r < mr then NativePtr.get s r else 0.0f)
-            elif mr = MR32 && useIsaPaths && Avx.IsSupported then
+            elif mr = MR32 && mrT = MR32 && useIsaPaths && Avx.IsSupported then
                 // op(A)(i,p) = a[i*lda + p]: 8x8 register transposes
                 let s0 = NativePtr.add a ((i0 + ir) * lda + p0)
                 let mutable p = 0
                 while p + 8 <= kc do
-                    transpose8x8F32 (NativePtr.add s0 p) lda (NativePtr.add d (p * MR32)) MR32
+                    transpose8x8F32 (NativePtr.add s0 p) lda (NativePtr.add d (p * mrT)) MR32
                     p <- p + 8
                 while p < kc do
                     for r in 0 .. MR32 - 1 do
-                        NativePtr.set d (p * MR32 + r) (NativePtr.get s0 (r * lda + p))
+                        NativePtr.set d (p * mrT + r) (NativePtr.get s0 (r * lda + p))
                     p <- p + 1
             else
                 // op(A)(i,p) = a[i*lda + p]
-                for r in 0 .. MR32 - 1 do
+                for r in 0 .. mrT - 1 do
                     if r < mr then
                         let s = NativePtr.add a ((i0 + ir + r) * lda + p0)
                         for p in 0 .. kc - 1 do
-                            NativePtr.set d (p * MR32 + r) (NativePtr.get s p)
+                            NativePtr.set d (p * mrT + r) (NativePtr.get s p)
                     else
                         for p in 0 .. kc - 1 do
-                            NativePtr.set d (p * MR32 + r) 0.0f
-            ir <- ir + MR32
+                            NativePtr.set d (p * mrT + r) 0.0f
+            ir <- ir + mrT
 
     /// Packs op(B)[p0 .. p0+kc, j0 .. j0+nc] into NR-column micro-panels: panel holds, for each p, NR consecutive columns.
-    let private packB32 (transB: bool) (b: nativeptr<float32>) (ldb: int) (p0: int) (j0: int) (kc: int) (nc: int) (dst: nativeptr<float32>) =
+    let private packB32 (nrT: int) (transB: bool) (b: nativeptr<float32>) (ldb: int) (p0: int) (j0: int) (kc: int) (nc: int) (dst: nativeptr<float32>) =
         let mutable jr = 0
         while jr < nc do
-            let nr = min NR32 (nc - jr)
+            let nr = min nrT (nc - jr)
             let d = NativePtr.add dst (jr * kc)
             if not transB then
                 // op(B)(p,j) = b[p*ldb + j]
                 let s0 = NativePtr.add b (p0 * ldb + j0 + jr)
-                if nr = NR32 then
+                if nr = NR32 && nrT = NR32 then
                     for p in 0 .. kc - 1 do
                         let s = NativePtr.add s0 (p * ldb)
                         let dd = NativePtr.add d (p * NR32)
                         Vector512.Store(Vector512.Load(s), dd)
                         Vector512.Store(Vector512.Load(NativePtr.add s 16), NativePtr.add dd 16)
                         Vector512.Store(Vector512.Load(NativePtr.add s 32), NativePtr.add dd 32)
-                elif useIsaPaths && Avx512F.IsSupported then
+                elif nr = nrT then
+                    // a full AVX2-sized panel row: whole vectors
+                    for p in 0 .. kc - 1 do
+                        let s = NativePtr.add s0 (p * ldb)
+                        let dd = NativePtr.add d (p * nrT)
+                        let mutable jj = 0
+                        while jj < nrT do
+                            Vector256.Store(Vector256.Load(NativePtr.add s jj), NativePtr.add dd jj)
+                            jj <- jj + Vector256<float32>.Count
+                elif nrT = NR32 && useIsaPaths && Avx512F.IsSupported then
                     // masked loads (no reads past column nr), zero padding
                     let idx = Vector512<int32>.Indices
                     let z = Vector512<float32>.Zero
@@ -908,31 +1042,31 @@ module internal Gemm =
                 else
                     for p in 0 .. kc - 1 do
                         let s = NativePtr.add s0 (p * ldb)
-                        let dd = NativePtr.add d (p * NR32)
-                        for jj in 0 .. NR32 - 1 do
+                        let dd = NativePtr.add d (p * nrT)
+                        for jj in 0 .. nrT - 1 do
                             NativePtr.set dd jj (if jj < nr then NativePtr.get s jj else 0.0f)
-            elif nr = NR32 && useIsaPaths && Avx.IsSupported then
-                // op(B)(p,j) = b[j*ldb + p]: 8x8 register transposes, NR/8 groups of columns
+            elif nr = nrT && useIsaPaths && Avx.IsSupported then
+                // op(B)(p,j) = b[j*ldb + p]: 8x8 register transposes, nrT/8 groups of columns
                 let mutable p = 0
                 while p + 8 <= kc do
-                    for g in 0 .. NR32 / 8 - 1 do
-                        transpose8x8F32 (NativePtr.add b ((j0 + jr + 8 * g) * ldb + p0 + p)) ldb (NativePtr.add d (p * NR32 + 8 * g)) NR32
+                    for g in 0 .. nrT / 8 - 1 do
+                        transpose8x8F32 (NativePtr.add b ((j0 + jr + 8 * g) * ldb + p0 + p)) ldb (NativePtr.add d (p * nrT + 8 * g)) nrT
                     p <- p + 8
                 while p < kc do
-                    for jj in 0 .. NR32 - 1 do
-                        NativePtr.set d (p * NR32 + jj) (NativePtr.get b ((j0 + jr + jj) * ldb + p0 + p))
+                    for jj in 0 .. nrT - 1 do
+                        NativePtr.set d (p * nrT + jj) (NativePtr.get b ((j0 + jr + jj) * ldb + p0 + p))
                     p <- p + 1
             else
                 // op(B)(p,j) = b[j*ldb + p]
-                for jj in 0 .. NR32 - 1 do
+                for jj in 0 .. nrT - 1 do
                     if jj < nr then
                         let s = NativePtr.add b ((j0 + jr + jj) * ldb + p0)
                         for p in 0 .. kc - 1 do
-                            NativePtr.set d (p * NR32 + jj) (NativePtr.get s p)
+                            NativePtr.set d (p * nrT + jj) (NativePtr.get s p)
                     else
                         for p in 0 .. kc - 1 do
-                            NativePtr.set d (p * NR32 + jj) 0.0f
-            jr <- jr + NR32
+                            NativePtr.set d (p * nrT + jj) 0.0f
+            jr <- jr + nrT
 
     /// 8 x 48 micro-kernel: C[8x48] (ldc) = (overwrite ? 0 : C) + sum_p pa[p,:]^T pb[p,:].
     /// The sum over p always starts from zero and C is added once at the end, so the rounding of each
@@ -1033,11 +1167,79 @@ module internal Gemm =
         st 6 c60 c61 c62
         st 7 c70 c71 c72
 
+    /// AVX2 6 x 16 micro-kernel, the same contract as the AVX-512 one: C[6x16] (ldc) = (overwrite ? 0 : C) +
+    /// sum_p pa[p,:]^T pb[p,:], the sum over p from zero (each element's rounding is the same FMA chain whichever
+    /// kernel or tile computes it).
+    let private kernel32x (kc: int) (pa: nativeptr<float32>) (pb: nativeptr<float32>) (c: nativeptr<float32>) (ldc: int) (overwrite: bool) =
+        if Sse.IsSupported then
+            let mutable cr = c
+            for _ in 0 .. MR32x - 1 do
+                Sse.Prefetch0(NativePtr.toVoidPtr cr)
+                Sse.Prefetch0(NativePtr.toVoidPtr (NativePtr.add cr (NR32x - 1)))
+                cr <- NativePtr.add cr ldc
+        let mutable c00 = Vector256<float32>.Zero
+        let mutable c01 = Vector256<float32>.Zero
+        let mutable c10 = Vector256<float32>.Zero
+        let mutable c11 = Vector256<float32>.Zero
+        let mutable c20 = Vector256<float32>.Zero
+        let mutable c21 = Vector256<float32>.Zero
+        let mutable c30 = Vector256<float32>.Zero
+        let mutable c31 = Vector256<float32>.Zero
+        let mutable c40 = Vector256<float32>.Zero
+        let mutable c41 = Vector256<float32>.Zero
+        let mutable c50 = Vector256<float32>.Zero
+        let mutable c51 = Vector256<float32>.Zero
+        let mutable a = pa
+        let mutable b = pb
+        let mutable p = kc
+        while p > 0 do
+            let b0 = Vector256.Load(b)
+            let b1 = Vector256.Load(NativePtr.add b 8)
+            let a0 = Vector256.Create(NativePtr.get a 0)
+            c00 <- Vector256.FusedMultiplyAdd(a0, b0, c00)
+            c01 <- Vector256.FusedMultiplyAdd(a0, b1, c01)
+            let a1 = Vector256.Create(NativePtr.get a 1)
+            c10 <- Vector256.FusedMultiplyAdd(a1, b0, c10)
+            c11 <- Vector256.FusedMultiplyAdd(a1, b1, c11)
+            let a2 = Vector256.Create(NativePtr.get a 2)
+            c20 <- Vector256.FusedMultiplyAdd(a2, b0, c20)
+            c21 <- Vector256.FusedMultiplyAdd(a2, b1, c21)
+            let a3 = Vector256.Create(NativePtr.get a 3)
+            c30 <- Vector256.FusedMultiplyAdd(a3, b0, c30)
+            c31 <- Vector256.FusedMultiplyAdd(a3, b1, c31)
+            let a4 = Vector256.Create(NativePtr.get a 4)
+            c40 <- Vector256.FusedMultiplyAdd(a4, b0, c40)
+            c41 <- Vector256.FusedMultiplyAdd(a4, b1, c41)
+            let a5 = Vector256.Create(NativePtr.get a 5)
+            c50 <- Vector256.FusedMultiplyAdd(a5, b0, c50)
+            c51 <- Vector256.FusedMultiplyAdd(a5, b1, c51)
+            a <- NativePtr.add a MR32x
+            b <- NativePtr.add b NR32x
+            p <- p - 1
+        let inline st (row: int) (v0: Vector256<float32>) (v1: Vector256<float32>) =
+            let cp = NativePtr.add c (row * ldc)
+            if overwrite then
+                Vector256.Store(v0, cp)
+                Vector256.Store(v1, NativePtr.add cp 8)
+            else
+                Vector256.Store(Vector256.Load(cp) + v0, cp)
+                Vector256.Store(Vector256.Load(NativePtr.add cp 8) + v1, NativePtr.add cp 8)
+        st 0 c00 c01
+        st 1 c10 c11
+        st 2 c20 c21
+        st 3 c30 c31
+        st 4 c40 c41
+        st 5 c50 c51
+
     /// Computes C[i0..i1, j0..j1] with the packed blocked algorithm (single thread).
     let private blocked32 (transA: bool) (transB: bool) (k: int)
                           (a: float32[]) (aOff: int) (lda: int) (b: float32[]) (bOff: int) (ldb: int)
                           (c: float32[]) (cOff: int) (ldc: int) (accumulate: bool)
                           (i0: int) (i1: int) (j0: int) (j1: int) =
+        // AVX-512: the 8 x 48 kernel; otherwise the AVX2 6 x 16 one (also the portable path without AVX).
+        let wide = useIsaPaths && Avx512F.IsSupported
+        let mrT = if wide then MR32 else MR32x
+        let nrT = if wide then NR32 else NR32x
         let bufA = ArrayPool<float32>.Shared.Rent(MC32 * KC32 + 8)
         let bufB = ArrayPool<float32>.Shared.Rent(KC32 * NC32 + 8)
         let tile = NativePtr.stackalloc<float32> (MR32 * NR32)
@@ -1059,32 +1261,32 @@ module internal Gemm =
                 while pcb < k do
                     let kc = min KC32 (k - pcb)
                     let overwrite = (pcb = 0) && not accumulate
-                    packB32 transB pb ldb pcb jc kc nc pB
+                    packB32 nrT transB pb ldb pcb jc kc nc pB
                     let mutable ic = i0
                     while ic < i1 do
                         let mc = min MC32 (i1 - ic)
-                        packA32 transA pa lda ic pcb mc kc pA
+                        packA32 mrT transA pa lda ic pcb mc kc pA
                         let mutable ir = 0
                         while ir < mc do
-                            let mr = min MR32 (mc - ir)
+                            let mr = min mrT (mc - ir)
                             let ap = NativePtr.add pA (ir * kc)
                             let mutable jr = 0
                             while jr < nc do
-                                let nr = min NR32 (nc - jr)
+                                let nr = min nrT (nc - jr)
                                 let bp = NativePtr.add pB (jr * kc)
                                 let cp = NativePtr.add pc ((ic + ir) * ldc + jc + jr)
-                                if mr = MR32 && nr = NR32 then
-                                    kernel32 kc ap bp cp ldc overwrite
+                                if mr = mrT && nr = nrT then
+                                    if wide then kernel32 kc ap bp cp ldc overwrite else kernel32x kc ap bp cp ldc overwrite
                                 else
-                                    kernel32 kc ap bp tile NR32 true
+                                    if wide then kernel32 kc ap bp tile nrT true else kernel32x kc ap bp tile nrT true
                                     for r in 0 .. mr - 1 do
                                         let crow = NativePtr.add cp (r * ldc)
-                                        let trow = NativePtr.add tile (r * NR32)
+                                        let trow = NativePtr.add tile (r * nrT)
                                         for j in 0 .. nr - 1 do
                                             let t = NativePtr.get trow j
                                             NativePtr.set crow j (if overwrite then t else NativePtr.get crow j + t)
-                                jr <- jr + NR32
-                            ir <- ir + MR32
+                                jr <- jr + nrT
+                            ir <- ir + mrT
                         ic <- ic + MC32
                     pcb <- pcb + KC32
                 jc <- jc + NC32
@@ -1096,8 +1298,9 @@ module internal Gemm =
         let work = int64 m * int64 n * int64 k
         let nt = if work >= parallelThreshold then maxThreads else 1
         // Partition the dimension that has more micro-tile units (finer granularity => better balance).
-        let splitCols = (n + NR32 - 1) / NR32 > (m + MR32 - 1) / MR32
-        let unit = if splitCols then NR32 else MR32
+        let mrT, nrT = if useIsaPaths && Avx512F.IsSupported then MR32, NR32 else MR32x, NR32x
+        let splitCols = (n + nrT - 1) / nrT > (m + mrT - 1) / mrT
+        let unit = if splitCols then nrT else mrT
         let len = if splitCols then n else m
         let units = (len + unit - 1) / unit
         let nt = min nt units
