@@ -60,7 +60,7 @@ let private fitMicros (m: Model<Tensor>) =
     let counting (p: Potential) =
         let s = Compilation.auto p
         { s with Create = fun () -> Counting(s.Create(), calls, ticks) :> IGradientEvaluator }
-    Mcmc.run { McmcOptions.Default with Seed = 1UL; Log = ignore; Gradient = counting } m |> ignore
+    Mcmc.runWithSource RunContext.Quiet { McmcOptions.Default with Seed = 1UL } counting m |> ignore
     float ticks.Value / float Stopwatch.Frequency * 1e6 / float calls.Value
 
 /// In a fresh process: the first fit, then the same fit again; prints "first repeat" in µs per gradient.
