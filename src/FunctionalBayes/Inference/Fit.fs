@@ -96,15 +96,20 @@ module Fit =
             | None -> Guide.auto opts.AutoGuide opts.Init kGuide (modelFn data)
         guide, kGuide, kRun
 
-    /// Fits a model to data by SVI, and returns the run's result too (losses, whether it stopped early,
-    /// how the gradients were computed). The options are checked first (Fit.validate), then the data
-    /// (Check.observedData): non-finite values and observations outside their sites' supports are
-    /// refused, naming the key or site, the row and the value.
-    let viRun (opts: FitOptions) (modelFn: Map<string, Tensor> -> Model<'T>) (data: Map<string, Tensor>) : Posterior<'T> * SviResult =
+    /// Fits a model by SVI on the batches of a source (Svi.runSource), and returns the run's result too. A
+    /// streamed source (its Sample fewer rows than its Rows) needs Run.BatchSize, and its rows are checked
+    /// by the source as it reads them; the Sample is checked here as Fit.vi checks data.
+    let viSourceRun (opts: FitOptions) (modelFn: Map<string, Tensor> -> Model<'T>) (source: BatchSource) : Posterior<'T> * SviResult =
         validate opts
-        let n = Data.rows data
+        let data = source.Sample
+        let streamed = not data.IsEmpty && Data.rows data < source.Rows
+        if streamed then
+            if opts.Run.BatchSize.IsNone then
+                invalidArg "opts" (sprintf "Fit.vi: the data are streamed (%d rows, not held in memory); set Run.BatchSize to fit in minibatches." source.Rows)
+            if opts.AutoGuide = AutoGuideKind.AutoLaplaceApproximation && opts.Guide.IsNone then
+                invalidArg "opts" "Fit.vi: AutoLaplaceApproximation needs every row at once for its Hessian; load the rows in memory, or choose another autoguide for streamed data."
         Check.observedData (modelFn data) data
-        let total, _ = Svi.schedule opts.Run n
+        let total, _ = Svi.schedule opts.Run source.Rows
         let guide, kGuide, kRun = startGuide opts modelFn data
         let schedule =
             match opts.Schedule with
@@ -117,10 +122,23 @@ module Fit =
               Optimizer = defaultArg opts.Optimizer (Optimizer.AdamWith schedule)
               Elbo = (match opts.Run.BatchSize with Some _ -> Elbo.Batched opts.Particles | None -> Elbo.Trace opts.Particles)
               ClipNorm = opts.ClipNorm }
-        let r = Svi.run cfg kRun data opts.Run
+        let r = Svi.runSource true cfg kRun source opts.Run
         let ps = r.Params
         let guide = finishGuide modelFn data kGuide guide ps
         { Model = modelFn; Source = PosteriorSource.Guide { Guide = guide; Params = ps; Losses = r.Losses; StoppedEarly = r.StoppedEarly } }, r
+
+    /// Fits a model to data by SVI, and returns the run's result too (losses, whether it stopped early,
+    /// how the gradients were computed). The options are checked first (Fit.validate), then the data
+    /// (Check.observedData): non-finite values and observations outside their sites' supports are
+    /// refused, naming the key or site, the row and the value.
+    let viRun (opts: FitOptions) (modelFn: Map<string, Tensor> -> Model<'T>) (data: Map<string, Tensor>) : Posterior<'T> * SviResult =
+        validate opts
+        Data.rows data |> ignore
+        viSourceRun opts modelFn (BatchSource.ofData data)
+
+    /// Fits a model by SVI on the batches of a source: data streamed from a table larger than memory, say.
+    let viSource (opts: FitOptions) (modelFn: Map<string, Tensor> -> Model<'T>) (source: BatchSource) : Posterior<'T> =
+        fst (viSourceRun opts modelFn source)
 
     /// Fits a model to data by SVI. The model is a function of the named data (rows on the first axis);
     /// data given to predict later may leave out the observations.

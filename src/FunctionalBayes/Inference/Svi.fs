@@ -155,6 +155,41 @@ type CompiledElbo =
       /// parameters on a batch of BatchRows rows, with the draws the tape would make from the key.
       Evaluate: SviState -> RngKey -> Map<string, Tensor> -> float * Tensor[] }
 
+/// Where SVI's batches come from: the one seam between the run loop and the data. The loop asks the
+/// source for its batches once per run and takes one per step; sources held in memory, streamed from files
+/// or read from databases all fit it.
+[<NoEquality; NoComparison>]
+type BatchSource =
+    { /// N, the rows of the whole data (the batched ELBO scales each batch by N / its rows).
+      Rows: int
+      /// Rows to initialise the parameters and build the guide from (the whole data when in memory, a first batch when streamed).
+      Sample: Map<string, Tensor>
+      /// The run's batches in order, epoch after epoch, from the run's data key and its options (BatchSize,
+      /// Shuffle): all rows each step without a BatchSize, else ceil(N / BatchSize) batches per epoch. The run
+      /// takes as many as it has steps and disposes the enumerator.
+      Batches: RngKey -> SviRunOptions -> seq<Map<string, Tensor>> }
+
+/// Batch sources.
+[<RequireQualifiedAccess>]
+module BatchSource =
+
+    /// Data held in memory: each epoch the rows in a permutation from the key and the epoch (or in order
+    /// when Shuffle is off), BatchSize rows per batch, the last batch of an epoch short.
+    let ofData (data: Map<string, Tensor>) : BatchSource =
+        let n = if data.IsEmpty then 1 else Data.rows data
+        let batches (kData: RngKey) (opts: SviRunOptions) =
+            match opts.BatchSize with
+            | None -> Seq.initInfinite (fun _ -> data)
+            | Some b ->
+                let perEpoch = Data.stepsPerEpoch n b
+                Seq.initInfinite id
+                |> Seq.collect (fun epoch ->
+                    let perm = if opts.Shuffle then Rng.permutation (Rng.foldIn kData epoch) n else Tensor.ofInts (Array.init n id)
+                    Seq.init perEpoch (fun j ->
+                        let start = j * b
+                        Data.take (Tensor.narrow 0 start (min b (n - start)) perm) data))
+        { Rows = n; Sample = data; Batches = batches }
+
 /// Stochastic variational inference as a fold: init → step → step → ...
 [<RequireQualifiedAccess>]
 module Svi =
@@ -373,36 +408,27 @@ module Svi =
             let prev = median (losses.GetRange(losses.Count - 2 * w, w).ToArray())
             (prev - cur) / max (abs prev) 1e-12 < es.RelTol
 
-    /// Runs SVI: folds `step` over batches (epochs shuffled from the key), reports progress, and can
-    /// stop early on a plateau. With `compile`, the loss and gradient are compiled once per batch
+    /// Runs SVI over the batches of a source (BatchSource): folds `step` over them, reports progress,
+    /// and can stop early on a plateau. With `compile`, the loss and gradient are compiled once per batch
     /// size when the model and guide allow it (see compileElbo), else the tape runs; the result's
     /// Gradients say which and why. Both give the same numbers.
-    let runWith (compile: bool) (cfg: SviConfig<'T>) (key: RngKey) (data: Map<string, Tensor>) (opts: SviRunOptions) : SviResult =
-        let n = if data.IsEmpty then 1 else Data.rows data
-        let total, perEpoch = schedule opts n
+    let runSource (compile: bool) (cfg: SviConfig<'T>) (key: RngKey) (source: BatchSource) (opts: SviRunOptions) : SviResult =
+        let n = source.Rows
+        let total, _ = schedule opts n
         let kInit, kData = Rng.split key
-        let mutable st = init cfg kInit data
+        let mutable st = init cfg kInit source.Sample
         let losses = ResizeArray<float>(total)
         let sw = Stopwatch.StartNew()
-        let mutable perm = None
         let mutable stale = 0
         let mutable stopped = false
         let mutable i = 0
         let programs = Collections.Generic.Dictionary<int, CompiledElbo option>()
         let statuses = ResizeArray<SviGradient>()
         let every = max 1 opts.ProgressEvery
+        use batches = (source.Batches kData opts).GetEnumerator()
         while i < total && not stopped do
-            let batch =
-                match opts.BatchSize with
-                | None -> data
-                | Some b ->
-                    let epoch = i / perEpoch
-                    let j = i % perEpoch
-                    if j = 0 || perm.IsNone then
-                        perm <- Some (if opts.Shuffle then Rng.permutation (Rng.foldIn kData epoch) n else Tensor.ofInts (Array.init n id))
-                    let start = j * b
-                    let count = min b (n - start)
-                    Data.take (Tensor.narrow 0 start count perm.Value) data
+            if not (batches.MoveNext()) then invalidOp (sprintf "SVI: the batch source ended after %d of %d steps; a source must give batches for every step (epochs re-read it)." i total)
+            let batch = batches.Current
             let stepKey, nextKey = Rng.split st.Key
             let rows = if batch.IsEmpty then n else Data.rows batch
             let compiled =
@@ -437,6 +463,10 @@ module Svi =
                 if stale >= es.Patience then stopped <- true
             | _ -> ()
         { State = st; Losses = losses.ToArray(); StoppedEarly = stopped; Gradients = statuses.ToArray() }
+
+    /// Runs SVI on data held in memory: batches are rows shuffled each epoch from the key (BatchSource.ofData).
+    let runWith (compile: bool) (cfg: SviConfig<'T>) (key: RngKey) (data: Map<string, Tensor>) (opts: SviRunOptions) : SviResult =
+        runSource compile cfg key (BatchSource.ofData data) opts
 
     /// Runs SVI with compilation on (see runWith).
     let run (cfg: SviConfig<'T>) (key: RngKey) (data: Map<string, Tensor>) (opts: SviRunOptions) : SviResult =
