@@ -222,3 +222,70 @@ module Table =
                     epoch <- epoch + 1
             }
         { Batches = { Rows = n; Sample = sample; Batches = batches }; Rows = n; Vocabularies = d.Vocabularies; Source = src.Name }
+
+    /// A predictor for Table.predictTo from a posterior: for each site that Posterior.predict gives, its
+    /// predictive mean and sd per row as "{site}_mean" and "{site}_sd", from `draws` draws; each chunk of
+    /// rows takes its own key (the key folded with the chunk's number), so the output is deterministic.
+    let posteriorPredictor (posterior: Posterior<'T>) (key: RngKey) (draws: int) : Map<string, Tensor> -> Map<string, Tensor> =
+        let chunk = ref 0
+        fun data ->
+            let k = Rng.foldIn key chunk.Value
+            chunk.Value <- chunk.Value + 1
+            Posterior.predict posterior k draws false data
+            |> Map.toSeq
+            |> Seq.collect (fun (site, p) -> [ site + "_mean", p.Mean; site + "_sd", p.Std ])
+            |> Map.ofSeq
+
+    /// Predicts over a table in chunks and writes the predictions, with the id columns as they are in the
+    /// source (as text), to `path`: Parquet when it ends in .parquet (one row group per chunk), else CSV.
+    /// Only the schema's columns and one chunk are in memory at a time. Of the predictor's outputs, those with
+    /// one value per row are written (in name order). Rows dropped by the schema's missing policy are left
+    /// out (ids too). Returns the rows written.
+    let predictTo (schema: TableSchema) (idColumns: string list) (predict: Map<string, Tensor> -> Map<string, Tensor>) (source: TableSource) (path: string) : int =
+        let src = source.Chunks
+        let d = Decoder(schema, src.Name)
+        let ids = List.toArray idColumns
+        let nS = schema.Columns.Length
+        let wants = Array.append (Streams.wants schema) (ids |> Array.map (fun n -> { Name = n; Numeric = false }))
+        let isParquet = Path.GetExtension(path).Equals(".parquet", StringComparison.OrdinalIgnoreCase)
+        let await (t: Threading.Tasks.Task) = t.GetAwaiter().GetResult()
+        use stream = File.Create path
+        let mutable parquet : Parquet.ParquetWriter = null
+        let mutable fields : Parquet.Schema.DataField[] = [||]
+        let mutable predNames : string[] = [||]
+        let csv = if isParquet then null else new StreamWriter(stream)
+        let quote (s: string) = if isNull s then "" elif s.IndexOfAny([| ','; '"'; '\n'; '\r' |]) >= 0 then "\"" + s.Replace("\"", "\"\"") + "\"" else s
+        let mutable written = 0
+        try
+            for chunk in src.Read wants [| 0 .. src.Parts - 1 |] do
+                let block = d.Decode chunk
+                if block.Rows > 0 then
+                    let data = Array.map2 (fun (o: Out) v -> o.Name, Plan.tensor o block.Rows v) d.Outs block.Values |> Map.ofArray
+                    let preds = predict data |> Map.filter (fun _ t -> t.Rank = 1 && t.Shape.[0] = block.Rows)
+                    if written = 0 && predNames.Length = 0 then
+                        predNames <- preds |> Map.keys |> Seq.toArray
+                        if predNames.Length = 0 then invalidArg "predict" "Table.predictTo: the predictor gives no output with one value per row."
+                        if isParquet then
+                            fields <- Array.append (ids |> Array.map (fun n -> Parquet.Schema.DataField<string>(n) :> Parquet.Schema.DataField)) (predNames |> Array.map (fun n -> Parquet.Schema.DataField<float>(n) :> Parquet.Schema.DataField))
+                            parquet <- Parquet.ParquetWriter.CreateAsync(Parquet.Schema.ParquetSchema(fields |> Array.map (fun f -> f :> Parquet.Schema.Field)), stream).GetAwaiter().GetResult()
+                        else csv.WriteLine(String.Join(",", Array.append ids predNames |> Array.map quote))
+                    let idVals = ids |> Array.mapi (fun j _ -> match chunk.Columns.[nS + j] with Txt t -> block.Kept |> Array.map (fun r -> t.[r]) | Num _ -> invalidOp "Table.predictTo: ids are read as text.")
+                    let predVals = predNames |> Array.map (fun n ->
+                        match preds.TryFind n with
+                        | Some t -> Tensor.toArray t
+                        | None -> invalidOp (sprintf "Table.predictTo: the predictor gave '%s' for the first chunk but not for the chunk at row %d." n (chunk.Start + 1L)))
+                    if isParquet then
+                        use rg = parquet.CreateRowGroup()
+                        for j in 0 .. ids.Length - 1 do
+                            await (rg.WriteAsync(fields.[j], idVals.[j] :> Collections.Generic.IReadOnlyCollection<string>))
+                        for j in 0 .. predNames.Length - 1 do
+                            await (rg.WriteAsync<float>(fields.[ids.Length + j], ReadOnlyMemory<float>(predVals.[j])))
+                    else
+                        for r in 0 .. block.Rows - 1 do
+                            let cells = Array.append (idVals |> Array.map (fun v -> quote v.[r])) (predVals |> Array.map (fun v -> v.[r].ToString("R", Globalization.CultureInfo.InvariantCulture)))
+                            csv.WriteLine(String.Join(",", cells))
+                    written <- written + block.Rows
+        finally
+            if not (isNull parquet) then parquet.DisposeAsync().AsTask().GetAwaiter().GetResult()
+            if not (isNull csv) then csv.Dispose()
+        written

@@ -105,9 +105,36 @@ let ``CSV sources stream too: a first pass counts rows and builds the vocabulary
     for b in bs do
         Array.iter2 (fun (v: float) g -> Assert.Equal((if int v % 3 = 0 then 1 else 0), g)) (Tensor.toArray b.["v"]) (Tensor.toInts b.["g"])
 
+let ``predictions stream out to Parquet and CSV with the id columns kept`` () =
+    let src = TableSource.Parquet regression.Value
+    let noY = { schema with Columns = schema.Columns |> List.filter (fun c -> c.Name <> "y") }
+    // a known predictor: 2·x1 − x2 per row
+    let known (d: Map<string, Tensor>) =
+        let x = d.["x"]
+        Map [ "z", Tensor.toArray x |> Array.chunkBySize 2 |> Array.map (fun r -> 2.0 * r.[0] - r.[1]) |> Tensor.ofArray ]
+    let all = (Table.read schema src).Data
+    let x = Tensor.toArray all.["x"]
+    for ext in [ "parquet"; "csv" ] do
+        let out = TableTests.tempFile ("pred." + ext)
+        Assert.Equal(2000, Table.predictTo noY [ "id" ] known src out)
+        let back = Table.read (TableSchema.Of [ Column.float64 "id"; Column.float64 "z" ]) ((if ext = "csv" then TableSource.Csv else TableSource.Parquet) out)
+        Assert.Equal<float[]>([| 0.0 .. 1999.0 |], Tensor.toArray back.Data.["id"])
+        Assert.Equal<float[]>(Array.init 2000 (fun i -> 2.0 * x.[2 * i] - x.[2 * i + 1]), Tensor.toArray back.Data.["z"])
+    // a posterior's predictive mean and sd per row
+    let fit = Fit.vi { FitOptions.Default with Run.Steps = Some 300; LearningRate = 0.05 } line all
+    let out = TableTests.tempFile "post.parquet"
+    Table.predictTo noY [ "id" ] (Table.posteriorPredictor fit (Rng.key 9UL) 50) src out |> ignore
+    let back = Table.read (TableSchema.Of [ Column.float64 "y_mean"; Column.float64 "y_sd" ]) (TableSource.Parquet out)
+    let ym = Tensor.toArray back.Data.["y_mean"]
+    let truth = Array.init 2000 (fun i -> 0.8 * x.[2 * i] - 1.3 * x.[2 * i + 1] + 0.5)
+    // 50 draws of noise sd 0.6: each mean within 5 standard errors (0.42) of the line, plus fit error
+    Array.iteri2 (fun i m t -> Assert.True(abs (m - t) < 0.6, sprintf "row %d: %g vs %g" i m t)) ym truth
+    Assert.All(Tensor.toArray back.Data.["y_sd"], fun sd -> Assert.InRange(sd, 0.4, 0.8))
+
 [<Tests>]
 let tests =
     testList "StreamTests" [
+        testCase "predictions stream out to Parquet and CSV with the id columns kept" ``predictions stream out to Parquet and CSV with the id columns kept``
         testCase "each epoch gives every row once, in batches shuffled from the seed across row groups" ``each epoch gives every row once, in batches shuffled from the seed across row groups``
         testCase "a streamed fit gives the in-memory fit's estimates, and the same numbers for the same seed" ``a streamed fit gives the in-memory fit's estimates, and the same numbers for the same seed``
         testCase "a streamed source needs a batch size and refuses the Laplace guide" ``a streamed source needs a batch size and refuses the Laplace guide``
