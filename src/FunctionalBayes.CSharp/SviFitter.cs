@@ -39,13 +39,27 @@ public sealed class SviFitter
     // the core's options record is the one source of the settings, their defaults and their rules
     private readonly FitOptions o;
 
-    private SviFitter(CoreModelFn model, FSharpMap<string, FTensor?> data, int rows, FitOptions options)
+    // a streamed table's batches (then data is its sample), or null for data in memory
+    private readonly BatchSource? source;
+
+    private SviFitter(CoreModelFn model, FSharpMap<string, FTensor?> data, int rows, FitOptions options, BatchSource? source = null)
     {
         this.model = model;
         this.data = data;
         this.rows = rows;
         o = options;
+        this.source = source;
     }
+
+    /// <summary>A fitter for a table streamed in minibatches (larger than memory): set a batch size with
+    /// <see cref="ForEpochs"/>, <see cref="ForSteps"/> or <see cref="WithBatchSize"/>. The model sees batches
+    /// as data sets; the ELBO scales each by the table's rows over the batch's.</summary>
+    /// <param name="model">Builds the model from a batch.</param>
+    /// <param name="data">The streamed table (<see cref="DataSet.StreamParquet"/> and others).</param>
+    /// <exception cref="ArgumentNullException">An argument is null.</exception>
+    public SviFitter(Func<DataSet, BayesModel<NdArray>> model, StreamedDataSet data)
+        : this(Convert.ModelFunction(model, nameof(model)), (data ?? throw new ArgumentNullException(nameof(data))).Table.Batches.Sample,
+               data.Rows, FitOptions.Default, data.Table.Batches) { }
 
     /// <summary>A fitter for a model function of the data, at BLayers' defaults.</summary>
     /// <param name="model">Builds the model from (a batch of) the data; rows are on the first axis.</param>
@@ -75,7 +89,7 @@ public sealed class SviFitter
     private SviFitter With(FitOptions options)
     {
         FunctionalBayes.Fit.validate(options);
-        return new(model, data, rows, options);
+        return new(model, data, rows, options, source);
     }
 
     private static FitOptions Copy(FitOptions o, AutoGuideKind? autoGuide = null, FSharpOption<FGuide>? guide = null, bool keepGuide = true,
@@ -249,7 +263,7 @@ public sealed class SviFitter
         var sw = Stopwatch.StartNew();
         try
         {
-            result = FunctionalBayes.Fit.viRun(options, model, data);
+            result = source is null ? FunctionalBayes.Fit.viRun(options, model, data) : FunctionalBayes.Fit.viSourceRun(options, model, source);
         }
         catch (SviDivergedException e)
         {

@@ -126,9 +126,12 @@ let ``predictions stream out to Parquet and CSV with the id columns kept`` () =
     Table.predictTo noY [ "id" ] (Table.posteriorPredictor fit (Rng.key 9UL) 50) src out |> ignore
     let back = Table.read (TableSchema.Of [ Column.float64 "y_mean"; Column.float64 "y_sd" ]) (TableSource.Parquet out)
     let ym = Tensor.toArray back.Data.["y_mean"]
-    let truth = Array.init 2000 (fun i -> 0.8 * x.[2 * i] - 1.3 * x.[2 * i + 1] + 0.5)
-    // 50 draws of noise sd 0.6: each mean within 5 standard errors (0.42) of the line, plus fit error
-    Array.iteri2 (fun i m t -> Assert.True(abs (m - t) < 0.6, sprintf "row %d: %g vs %g" i m t)) ym truth
+    // against the fitted line at the posterior means: 50 predictive draws of sd ≈ 0.6 give a standard error of
+    // 0.085 per row; 0.45 is 5.3 of them, wide enough for the largest of 2000 rows
+    let pm = Posterior.mean fit (Rng.key 10UL) 4000
+    let beta, b = Tensor.toArray pm.["AdaptiveLayer_x_beta"], Tensor.toScalar pm.["InterceptLayer_b_beta"]
+    let line = Array.init 2000 (fun i -> beta.[0] * x.[2 * i] + beta.[1] * x.[2 * i + 1] + b)
+    Array.iteri2 (fun i m t -> Assert.True(abs (m - t) < 0.45, sprintf "row %d: %g vs %g" i m t)) ym line
     Assert.All(Tensor.toArray back.Data.["y_sd"], fun sd -> Assert.InRange(sd, 0.4, 0.8))
 
 [<Tests>]
