@@ -137,9 +137,12 @@ let sql () =
         let! b = Layers.intercept "b"
         return! Links.gaussian "units" (slope + re + b) (d.TryFind "units")
     }
-    let p = Fit.viSource { FitOptions.Default with Run.Epochs = Some 30; Run.BatchSize = Some 256; LearningRate = 0.05; Schedule = LrSchedule.WarmupCosine } m t.Batches
-    let mean = Posterior.mean p (Rng.key 1UL) 500
-    printfn "price slope %.3f (true -1.5), noise sd %.3f (true 0.8)" (Tensor.toArray mean.["AdaptiveLayer_price_beta"]).[0] (Tensor.toScalar mean.["units_sigma"])
+    let opts = { FitOptions.Default with Run.Epochs = Some 100; Run.BatchSize = Some 256; LearningRate = 0.05; Schedule = LrSchedule.WarmupCosine }
+    let show (name: string) (p: Posterior<Tensor>) =
+        let mean = Posterior.mean p (Rng.key 1UL) 500
+        printfn "%s: price slope %.3f (true -1.5), noise sd %.3f (true 0.8)" name (Tensor.toArray mean.["AdaptiveLayer_price_beta"]).[0] (Tensor.toScalar mean.["units_sigma"])
+    show "streamed from the query" (Fit.viSource opts m t.Batches)
+    show "the query's rows in memory" (Fit.vi opts m (Table.read s query).Data)
 
 [<EntryPoint>]
 let main argv =

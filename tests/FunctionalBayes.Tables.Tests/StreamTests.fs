@@ -121,7 +121,7 @@ let ``predictions stream out to Parquet and CSV with the id columns kept`` () =
         Assert.Equal<float[]>([| 0.0 .. 1999.0 |], Tensor.toArray back.Data.["id"])
         Assert.Equal<float[]>(Array.init 2000 (fun i -> 2.0 * x.[2 * i] - x.[2 * i + 1]), Tensor.toArray back.Data.["z"])
     // a posterior's predictive mean and sd per row
-    let fit = Fit.vi { FitOptions.Default with Run.Steps = Some 300; LearningRate = 0.05 } line all
+    let fit = Fit.vi { FitOptions.Default with Run.Epochs = Some 40; Run.BatchSize = Some 200; LearningRate = 0.05; Schedule = LrSchedule.WarmupCosine; Seed = 3UL } line all
     let out = TableTests.tempFile "post.parquet"
     Table.predictTo noY [ "id" ] (Table.posteriorPredictor fit (Rng.key 9UL) 50) src out |> ignore
     let back = Table.read (TableSchema.Of [ Column.float64 "y_mean"; Column.float64 "y_sd" ]) (TableSource.Parquet out)
@@ -134,7 +134,8 @@ let ``predictions stream out to Parquet and CSV with the id columns kept`` () =
     let line = Array.init 2000 (fun i -> beta.[0] * x.[2 * i] + beta.[1] * x.[2 * i + 1] + b)
     for i in 0 .. 1999 do
         Assert.True(abs (ym.[i] - line.[i]) < 5.5 * sd.[i] / sqrt 50.0 + 0.02, sprintf "row %d: %g vs %g (sd %g)" i ym.[i] line.[i] sd.[i])
-    Assert.All(Tensor.toArray back.Data.["y_sd"], fun sd -> Assert.InRange(sd, 0.4, 1.0))
+    // the fit recovers sigma = 0.6 (see the test above); an sd from 50 draws has a relative error of about 10 %: 0.3 to 0.9 is over 4 of them for the extremes of 2000 rows
+    Assert.All(Tensor.toArray back.Data.["y_sd"], fun sd -> Assert.InRange(sd, 0.3, 0.9))
 
 [<Tests>]
 let tests =
