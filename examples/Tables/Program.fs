@@ -126,7 +126,8 @@ let sql () =
             let c = new Microsoft.Data.Sqlite.SqliteConnection(cs)
             c.Open()
             let cmd = c.CreateCommand()
-            cmd.CommandText <- "SELECT store, price, units FROM sales WHERE price < 5"
+            // centred in SQL: the intercept and slope are then nearly uncorrelated, which SVI needs to converge fast
+            cmd.CommandText <- "SELECT store, price - 3.0 AS price, units - 10.0 AS units FROM sales WHERE price < 5"
             cmd.ExecuteReader(Data.CommandBehavior.CloseConnection) :> Data.Common.DbDataReader)
     let s = TableSchema.Of [ Column.categorical "store"; Column.float64 "price"; Column.float64 "units" ]
     let t = Table.stream s { StreamOptions.Default with BufferRows = 1024 } query
