@@ -56,10 +56,13 @@ public sealed class SviFitter
     /// as data sets; the ELBO scales each by the table's rows over the batch's.</summary>
     /// <param name="model">Builds the model from a batch.</param>
     /// <param name="data">The streamed table (<see cref="DataSet.StreamParquet"/> and others).</param>
+    /// <returns>The fitter, at BLayers' defaults.</returns>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
-    public SviFitter(Func<DataSet, BayesModel<NdArray>> model, StreamedDataSet data)
-        : this(Convert.ModelFunction(model, nameof(model)), (data ?? throw new ArgumentNullException(nameof(data))).Table.Batches.Sample,
-               data.Rows, FitOptions.Default, data.Table.Batches) { }
+    public static SviFitter FromStream(Func<DataSet, BayesModel<NdArray>> model, StreamedDataSet data)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        return new(Convert.ModelFunction(model, nameof(model)), data.Table.Batches.Sample, data.Rows, FitOptions.Default, data.Table.Batches);
+    }
 
     /// <summary>A fitter for a model function of the data, at BLayers' defaults.</summary>
     /// <param name="model">Builds the model from (a batch of) the data; rows are on the first axis.</param>

@@ -78,7 +78,7 @@ public sealed class TableColumns
 
 /// <summary>
 /// A table streamed in shuffled minibatches, for fitting tables larger than memory: pass it to
-/// <see cref="SviFitter(Func{DataSet, BayesModel{NdArray}}, StreamedDataSet)"/> with a batch size. Each epoch
+/// <see cref="SviFitter.FromStream"/> with a batch size. Each epoch
 /// reads the table again; the order of its parts (Parquet row groups) and of the rows in a bounded shuffle
 /// buffer come from the fit's seed. Create it with <see cref="DataSet.StreamParquet"/>,
 /// <see cref="DataSet.StreamCsv"/> or <see cref="DataSet.StreamQuery"/>.

@@ -80,7 +80,7 @@ public class TableTests
         var stream = DataSet.StreamCsv(path, Columns(), bufferRows: 256);
         Assert.Equal(1000, stream.Rows);
         FittedModel Fit(SviFitter f) => f.WithLearningRate(0.05, LearningRateSchedule.WarmupCosine).ForEpochs(30, batchSize: 100).WithSeed(1).Fit();
-        var streamed = Fit(new SviFitter(Line, stream));
+        var streamed = Fit(SviFitter.FromStream(Line, stream));
         var inMemory = Fit(new SviFitter(Line, DataSet.FromCsv(path, Columns())));
         double[] Beta(FittedModel m) => m.Summary(samples: 500, seed: 2).Single(s => s.Name == "AdaptiveLayer_x_beta").Mean;
         // posterior sd of each coefficient ≈ 0.5 / sqrt(1000 · 4/3) ≈ 0.014; both fits within 0.06 (4 sds) of each other and of the truth
