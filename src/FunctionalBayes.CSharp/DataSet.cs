@@ -1,5 +1,7 @@
 using System.Collections;
+using System.Data.Common;
 using Microsoft.FSharp.Collections;
+using FunctionalBayes.Tables;
 using FTensor = FunctionalBayes.Tensors.Tensor;
 
 namespace FunctionalBayes.Fluent;
@@ -26,6 +28,94 @@ public sealed class DataSet : IReadOnlyDictionary<string, NdArray>
     }
 
     internal FSharpMap<string, FTensor?> ToMap() => Convert.ToMap(this);
+
+    private IReadOnlyDictionary<string, IReadOnlyList<string>> vocabularies = new Dictionary<string, IReadOnlyList<string>>();
+
+    /// <summary>The levels of each categorical column read from a table, in id order (level i has id i); empty
+    /// for data sets built in memory. Keep them with the fit: rows read for prediction must use the same ids
+    /// (<see cref="TableColumns.Categorical(string, IEnumerable{string})"/>).</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<string>> Vocabularies => vocabularies;
+
+    internal static IReadOnlyDictionary<string, IReadOnlyList<string>> Levels(FSharpMap<string, Vocabulary> vocabularies) =>
+        vocabularies.ToDictionary(kv => kv.Key, kv => (IReadOnlyList<string>)kv.Value.Levels);
+
+    private static DataSet FromTable(TableColumns columns, Func<TableSource> source)
+    {
+        ArgumentNullException.ThrowIfNull(columns);
+        var t = Table.read(columns.ToSchema(), source());
+        var d = FromMap(t.Data);
+        d.vocabularies = Levels(t.Vocabularies);
+        return d;
+    }
+
+    /// <summary>Reads columns of a CSV file (a header row; the delimiter is detected; empty fields are missing).</summary>
+    /// <param name="path">The file.</param>
+    /// <param name="columns">Which columns and how.</param>
+    /// <exception cref="TableReadException">A column is missing, a value has the wrong type, a value is missing
+    /// (unless the columns drop or fill it), a level is unseen, or the file is truncated; the message names the
+    /// file, column and row.</exception>
+    public static DataSet FromCsv(string path, TableColumns columns) => FromTable(columns, () => TableSource.Csv(path));
+
+    /// <summary>Reads columns of a Parquet file.</summary>
+    /// <param name="path">The file.</param>
+    /// <param name="columns">Which columns and how.</param>
+    /// <exception cref="TableReadException">See <see cref="FromCsv"/>.</exception>
+    public static DataSet FromParquet(string path, TableColumns columns) => FromTable(columns, () => TableSource.Parquet(path));
+
+    /// <summary>Reads columns from an open data reader of any ADO.NET database (the result of a SQL query).</summary>
+    /// <param name="reader">The reader; it is read to the end and disposed.</param>
+    /// <param name="columns">Which columns and how.</param>
+    /// <param name="name">Names the query in error messages.</param>
+    /// <exception cref="TableReadException">See <see cref="FromCsv"/>.</exception>
+    public static DataSet FromDataReader(DbDataReader reader, TableColumns columns, string name = "data reader") =>
+        FromTable(columns, () => TableSource.Reader(name, reader));
+
+    /// <summary>Reads columns of Arrow record batches.</summary>
+    /// <param name="batches">The batches, in row order.</param>
+    /// <param name="columns">Which columns and how.</param>
+    /// <param name="name">Names them in error messages.</param>
+    /// <exception cref="TableReadException">See <see cref="FromCsv"/>.</exception>
+    public static DataSet FromArrow(IEnumerable<Apache.Arrow.RecordBatch> batches, TableColumns columns, string name = "record batches") =>
+        FromTable(columns, () => TableSource.Arrow(name, batches ?? throw new ArgumentNullException(nameof(batches))));
+
+    /// <summary>Reads columns of a DataFrame.</summary>
+    /// <param name="frame">The frame.</param>
+    /// <param name="columns">Which columns and how.</param>
+    /// <param name="name">Names it in error messages.</param>
+    /// <exception cref="TableReadException">See <see cref="FromCsv"/>.</exception>
+    public static DataSet FromDataFrame(Microsoft.Data.Analysis.DataFrame frame, TableColumns columns, string name = "data frame") =>
+        FromTable(columns, () => TableSource.DataFrame(name, frame));
+
+    private static StreamedDataSet Stream(TableSource source, TableColumns columns, int bufferRows)
+    {
+        ArgumentNullException.ThrowIfNull(columns);
+        var o = StreamOptions.Default;
+        return new StreamedDataSet(Table.stream(columns.ToSchema(), new StreamOptions(bufferRows, o.SampleRows, o.Prefetch), source));
+    }
+
+    /// <summary>Streams a Parquet file in shuffled minibatches (see <see cref="StreamedDataSet"/>).</summary>
+    /// <param name="path">The file.</param>
+    /// <param name="columns">Which columns and how.</param>
+    /// <param name="bufferRows">Rows in the shuffle buffer (memory is bounded by it and one row group).</param>
+    public static StreamedDataSet StreamParquet(string path, TableColumns columns, int bufferRows = 65536) =>
+        Stream(TableSource.Parquet(path), columns, bufferRows);
+
+    /// <summary>Streams a CSV file in shuffled minibatches; a first pass counts its rows.</summary>
+    /// <param name="path">The file.</param>
+    /// <param name="columns">Which columns and how.</param>
+    /// <param name="bufferRows">Rows in the shuffle buffer.</param>
+    public static StreamedDataSet StreamCsv(string path, TableColumns columns, int bufferRows = 65536) =>
+        Stream(TableSource.Csv(path), columns, bufferRows);
+
+    /// <summary>Streams a query on any ADO.NET database in shuffled minibatches: <paramref name="openReader"/>
+    /// opens a connection and runs the query each time the table is read (a first pass, then every epoch).</summary>
+    /// <param name="openReader">Runs the query; the reader is disposed after each pass (open it with
+    /// <c>CommandBehavior.CloseConnection</c> to close the connection with it).</param>
+    /// <param name="columns">Which columns and how.</param>
+    /// <param name="name">Names the query in error messages.</param>
+    /// <param name="bufferRows">Rows in the shuffle buffer.</param>
+    public static StreamedDataSet StreamQuery(Func<DbDataReader> openReader, TableColumns columns, string name = "query", int bufferRows = 65536) =>
+        Stream(TableSource.Query(name, openReader), columns, bufferRows);
 
     private void AddUnchecked(string name, NdArray value)
     {

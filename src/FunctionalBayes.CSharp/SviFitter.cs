@@ -41,13 +41,30 @@ public sealed class SviFitter
     // how often progress is reported: the run context's, not a setting of the fit
     private readonly int progressEvery;
 
-    private SviFitter(CoreModelFn model, FSharpMap<string, FTensor?> data, int rows, FitOptions options, int progressEvery = 100)
+    // a streamed table's batches (then data is its sample), or null for data in memory
+    private readonly BatchSource? source;
+
+    private SviFitter(CoreModelFn model, FSharpMap<string, FTensor?> data, int rows, FitOptions options, BatchSource? source = null, int progressEvery = 100)
     {
         this.model = model;
         this.data = data;
         this.rows = rows;
         o = options;
         this.progressEvery = progressEvery;
+        this.source = source;
+    }
+
+    /// <summary>A fitter for a table streamed in minibatches (larger than memory): set a batch size with
+    /// <see cref="ForEpochs"/>, <see cref="ForSteps"/> or <see cref="WithBatchSize"/>. The model sees batches
+    /// as data sets; the ELBO scales each by the table's rows over the batch's.</summary>
+    /// <param name="model">Builds the model from a batch.</param>
+    /// <param name="data">The streamed table (<see cref="DataSet.StreamParquet"/> and others).</param>
+    /// <returns>The fitter, at BLayers' defaults.</returns>
+    /// <exception cref="ArgumentNullException">An argument is null.</exception>
+    public static SviFitter FromStream(Func<DataSet, BayesModel<NdArray>> model, StreamedDataSet data)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        return new(Convert.ModelFunction(model, nameof(model)), data.Table.Batches.Sample, data.Rows, FitOptions.Default, data.Table.Batches);
     }
 
     /// <summary>A fitter for a model function of the data, at BLayers' defaults.</summary>
@@ -78,7 +95,7 @@ public sealed class SviFitter
     private SviFitter With(FitOptions options)
     {
         FunctionalBayes.Fit.validate(options);
-        return new(model, data, rows, options, progressEvery);
+        return new(model, data, rows, options, source, progressEvery);
     }
 
     private static FitOptions Copy(FitOptions o, AutoGuideKind? autoGuide = null, FSharpOption<FGuide>? guide = null, bool keepGuide = true,
@@ -219,7 +236,7 @@ public sealed class SviFitter
     {
         if (steps < 1)
             throw new ArgumentOutOfRangeException("ProgressEvery", steps, $"SviFitter: ProgressEvery must be at least 1, got {steps}.");
-        return new(model, data, rows, o, steps);
+        return new(model, data, rows, o, source, steps);
     }
 
     /// <summary>The total number of steps the fit will run (before any early stop); without
@@ -250,7 +267,9 @@ public sealed class SviFitter
         var sw = Stopwatch.StartNew();
         try
         {
-            result = FunctionalBayes.Fit.viRunIn(context, o, model, data);
+            result = source is null
+                ? FunctionalBayes.Fit.viRunIn(context, o, model, data)
+                : FunctionalBayes.Fit.viSourceRunIn(context, o, model, source);
         }
         catch (SviDivergedException e)
         {

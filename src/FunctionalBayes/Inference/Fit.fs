@@ -53,12 +53,18 @@ module Fit =
             | None -> Guide.auto opts.AutoGuide opts.Init kGuide (modelFn data)
         guide, kGuide, kRun
 
-    let private viFrom (ctx: RunContext) (resumeFrom: string option) (opts: FitOptions) (modelFn: Map<string, Tensor> -> Model<'T>) (data: Map<string, Tensor>) : Posterior<'T> * SviResult =
+    let private viFrom (ctx: RunContext) (resumeFrom: string option) (opts: FitOptions) (modelFn: Map<string, Tensor> -> Model<'T>) (source: BatchSource) : Posterior<'T> * SviResult =
         validate opts
-        let n = Data.rows data
+        let data = source.Sample
+        let streamed = not data.IsEmpty && Data.rows data < source.Rows
+        if streamed then
+            if opts.Run.BatchSize.IsNone then
+                invalidArg "opts" (sprintf "Fit.vi: the data are streamed (%d rows, not held in memory); set Run.BatchSize to fit in minibatches." source.Rows)
+            if opts.AutoGuide = AutoGuideKind.AutoLaplaceApproximation && opts.Guide.IsNone then
+                invalidArg "opts" "Fit.vi: AutoLaplaceApproximation needs every row at once for its Hessian; load the rows in memory, or choose another autoguide for streamed data."
         Check.someRows "Fit.vi" data
         Check.namingDataKeys data (fun () -> Check.observedData (modelFn data) data)
-        let total, _ = Svi.schedule opts.Run n
+        let total, _ = Svi.schedule opts.Run source.Rows
         let guide, kGuide, kRun = startGuide opts modelFn data
         let schedule =
             match opts.Schedule with
@@ -73,8 +79,8 @@ module Fit =
               ClipNorm = opts.ClipNorm }
         let r =
             match resumeFrom with
-            | None -> Svi.runIn ctx true cfg kRun data opts.Run
-            | Some path -> Svi.resume ctx true cfg kRun data opts.Run path
+            | None -> Svi.runSourceIn ctx true cfg kRun source opts.Run
+            | Some path -> Svi.resumeSource ctx true cfg kRun source opts.Run path
         let ps = r.Params
         let guide = finishGuide modelFn data kGuide guide ps
         { Model = modelFn; Source = PosteriorSource.Guide { Guide = guide; Params = ps; Losses = r.Losses; StoppedEarly = r.StoppedEarly; Options = Some opts } }, r
@@ -82,12 +88,16 @@ module Fit =
     /// viRun under a run context: progress, cancellation (OperationCanceledException after the current
     /// step) and checkpoints.
     let viRunIn (ctx: RunContext) (opts: FitOptions) (modelFn: Map<string, Tensor> -> Model<'T>) (data: Map<string, Tensor>) : Posterior<'T> * SviResult =
-        viFrom ctx None opts modelFn data
+        validate opts
+        Data.rows data |> ignore
+        viFrom ctx None opts modelFn (BatchSource.ofData data)
 
     /// Continues the fit (same options, model and data) that wrote the checkpoint at `path`; the result
     /// has the same bits as the uninterrupted fit's.
     let viResume (ctx: RunContext) (opts: FitOptions) (modelFn: Map<string, Tensor> -> Model<'T>) (data: Map<string, Tensor>) (path: string) : Posterior<'T> * SviResult =
-        viFrom ctx (Some path) opts modelFn data
+        validate opts
+        Data.rows data |> ignore
+        viFrom ctx (Some path) opts modelFn (BatchSource.ofData data)
 
     /// Fits a model to data by SVI, and returns the run's result too (losses, whether it stopped early,
     /// how the gradients were computed). The options are checked first (Fit.validate), then the data
@@ -95,6 +105,21 @@ module Fit =
     /// refused, naming the key or site, the row and the value.
     let viRun (opts: FitOptions) (modelFn: Map<string, Tensor> -> Model<'T>) (data: Map<string, Tensor>) : Posterior<'T> * SviResult =
         viRunIn RunContext.Quiet opts modelFn data
+
+    /// Fits a model by SVI on the batches of a source (a table streamed from a file or a database, say)
+    /// under a run context, and returns the run's result too. A streamed source (its Sample fewer rows
+    /// than its Rows) needs Run.BatchSize; its rows are checked by the source as it reads them, its Sample
+    /// here as Fit.vi checks data.
+    let viSourceRunIn (ctx: RunContext) (opts: FitOptions) (modelFn: Map<string, Tensor> -> Model<'T>) (source: BatchSource) : Posterior<'T> * SviResult =
+        viFrom ctx None opts modelFn source
+
+    /// viSourceRunIn without progress, cancellation or checkpoints.
+    let viSourceRun (opts: FitOptions) (modelFn: Map<string, Tensor> -> Model<'T>) (source: BatchSource) : Posterior<'T> * SviResult =
+        viSourceRunIn RunContext.Quiet opts modelFn source
+
+    /// Fits a model by SVI on the batches of a source: data streamed from a table larger than memory, say.
+    let viSource (opts: FitOptions) (modelFn: Map<string, Tensor> -> Model<'T>) (source: BatchSource) : Posterior<'T> =
+        fst (viSourceRun opts modelFn source)
 
     /// Fits a model to data by SVI. The model is a function of the named data (rows on the first axis);
     /// data given to predict later may leave out the observations.

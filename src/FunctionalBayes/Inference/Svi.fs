@@ -115,6 +115,41 @@ type CompiledElbo =
       /// parameters on a batch of BatchRows rows, with the draws the tape would make from the key.
       Evaluate: SviState -> RngKey -> Map<string, Tensor> -> float * Tensor[] }
 
+/// Where SVI's batches come from: the one seam between the run loop and the data. The loop asks the
+/// source for its batches once per run and takes one per step; sources held in memory, streamed from files
+/// or read from databases all fit it.
+[<NoEquality; NoComparison>]
+type BatchSource =
+    { /// N, the rows of the whole data (the batched ELBO scales each batch by N / its rows).
+      Rows: int
+      /// Rows to initialise the parameters and build the guide from (the whole data when in memory, a first batch when streamed).
+      Sample: Map<string, Tensor>
+      /// The run's batches in order, epoch after epoch, from the run's data key and its options (BatchSize,
+      /// Shuffle): all rows each step without a BatchSize, else ceil(N / BatchSize) batches per epoch. The run
+      /// takes as many as it has steps and disposes the enumerator.
+      Batches: RngKey -> SviRunOptions -> seq<Map<string, Tensor>> }
+
+/// Batch sources.
+[<RequireQualifiedAccess>]
+module BatchSource =
+
+    /// Data held in memory: each epoch the rows in a permutation from the key and the epoch (or in order
+    /// when Shuffle is off), BatchSize rows per batch, the last batch of an epoch short.
+    let ofData (data: Map<string, Tensor>) : BatchSource =
+        let n = if data.IsEmpty then 1 else Data.rows data
+        let batches (kData: RngKey) (opts: SviRunOptions) =
+            match opts.BatchSize with
+            | None -> Seq.initInfinite (fun _ -> data)
+            | Some b ->
+                let perEpoch = Data.stepsPerEpoch n b
+                Seq.initInfinite id
+                |> Seq.collect (fun epoch ->
+                    let perm = if opts.Shuffle then Rng.permutation (Rng.foldIn kData epoch) n else Tensor.ofInts (Array.init n id)
+                    Seq.init perEpoch (fun j ->
+                        let start = j * b
+                        Data.take (Tensor.narrow 0 start (min b (n - start)) perm) data))
+        { Rows = n; Sample = data; Batches = batches }
+
 /// Stochastic variational inference as a fold: init → step → step → ...
 [<RequireQualifiedAccess>]
 module Svi =
@@ -324,20 +359,17 @@ module Svi =
         | None, Some e -> e * perEpoch, perEpoch
         | None, None -> SviRunOptions.DefaultSteps, perEpoch
 
-    /// The batch of every step: all rows, or the step's share of its epoch's permutation (drawn from
-    /// `kData` and the epoch, so step i's batch depends on i alone). The one place SVI picks rows.
-    let batches (opts: SviRunOptions) (kData: RngKey) (n: int) (data: Map<string, Tensor>) : int -> Map<string, Tensor> =
-        match opts.BatchSize with
-        | None -> fun _ -> data
-        | Some b ->
-            let perEpoch = Data.stepsPerEpoch n b
-            let cached = ref (-1, Unchecked.defaultof<Tensor>)
-            fun i ->
-                let epoch = i / perEpoch
-                if fst cached.Value <> epoch then
-                    cached.Value <- epoch, (if opts.Shuffle then Rng.permutation (Rng.foldIn kData epoch) n else Tensor.ofInts (Array.init n id))
-                let start = (i % perEpoch) * b
-                Data.take (Tensor.narrow 0 start (min b (n - start)) (snd cached.Value)) data
+    /// Step i's batch, read in order from a source's batches (BatchSource: the one place rows are picked).
+    /// A resumed run skips the batches of the steps it has already taken, so step i's batch is the same.
+    let private inOrder (batches: Collections.Generic.IEnumerator<Map<string, Tensor>>) : int -> Map<string, Tensor> =
+        let read = ref 0
+        fun i ->
+            if i < read.Value - 1 then invalidOp (sprintf "SVI: batch %d was asked for after batch %d; a batch source is read in order." i (read.Value - 1))
+            while read.Value <= i do
+                if not (batches.MoveNext()) then
+                    invalidOp (sprintf "SVI: the batch source ended after %d batches; a source must give a batch for every step (epochs re-read it)." read.Value)
+                read.Value <- read.Value + 1
+            batches.Current
 
     /// The scratch of an SVI run: its first state, the compiled programs by batch rows, and how each was made.
     type private SviWorkspace =
@@ -346,9 +378,9 @@ module Svi =
           Statuses: ResizeArray<SviGradient>
           Batch: int -> Map<string, Tensor> }
 
-    let private sviKernel (compile: bool) (cfg: SviConfig<'T>) (key: RngKey) (data: Map<string, Tensor>) (opts: SviRunOptions) (n: int) (total: int)
-                          : RunKernel<SviWorkspace, SviState, float, SviState * SviGradient[]> =
-        let kInit, kData = Rng.split key
+    let private sviKernel (compile: bool) (cfg: SviConfig<'T>) (key: RngKey) (sample: Map<string, Tensor>) (batch: int -> Map<string, Tensor>)
+                          (opts: SviRunOptions) (n: int) (total: int) : RunKernel<SviWorkspace, SviState, float, SviState * SviGradient[]> =
+        let kInit, _ = Rng.split key
         let step (w: SviWorkspace) (i: int) (st: SviState) =
             let batch = w.Batch i
             let stepKey, nextKey = Rng.split st.Key
@@ -375,8 +407,8 @@ module Svi =
         { Name = "svi"
           Identity = sprintf "key %O, %d steps, %d rows, batch %A, shuffle %b" key total n opts.BatchSize opts.Shuffle
           Workspace = fun () ->
-            { First = init cfg kInit data; Programs = Collections.Generic.Dictionary(); Statuses = ResizeArray()
-              Batch = batches opts kData n data }
+            { First = init cfg kInit sample; Programs = Collections.Generic.Dictionary(); Statuses = ResizeArray()
+              Batch = batch }
           Init = fun w -> w.First
           Step = step
           Finish = fun w st -> st, w.Statuses.ToArray()
@@ -402,10 +434,12 @@ module Svi =
                 Opt = { Step = (get "optStep").GetValue<int>(); First = Checkpoint.readTensors (get "optFirst"); Second = Checkpoint.readTensors (get "optSecond") }
                 Step = (get "step").GetValue<int>(); Key = Checkpoint.readKey (get "key"); Loss = Checkpoint.readScalar (get "loss") } }
 
-    let private runFrom (ctx: RunContext) (resumeFrom: string option) (compile: bool) (cfg: SviConfig<'T>) (key: RngKey) (data: Map<string, Tensor>) (opts: SviRunOptions) : SviResult =
-        let n = if data.IsEmpty then 1 else Data.rows data
+    let private runFrom (ctx: RunContext) (resumeFrom: string option) (compile: bool) (cfg: SviConfig<'T>) (key: RngKey) (source: BatchSource) (opts: SviRunOptions) : SviResult =
+        let n = source.Rows
         let total, _ = schedule opts n
-        let out = Run.fold ctx opts.EarlyStopping total resumeFrom (sviKernel compile cfg key data opts n total)
+        let _, kData = Rng.split key
+        use batches = (source.Batches kData opts).GetEnumerator()
+        let out = Run.fold ctx opts.EarlyStopping total resumeFrom (sviKernel compile cfg key source.Sample (inOrder batches) opts n total)
         let st, statuses = out.Result
         { State = st; Losses = out.Losses; StoppedEarly = out.StoppedEarly; Gradients = statuses }
 
@@ -414,16 +448,28 @@ module Svi =
     /// gradient are compiled once per batch size when the model and guide allow it (see compileElbo), else
     /// the tape runs; the result's Gradients say which and why. Both give the same numbers.
     let runIn (ctx: RunContext) (compile: bool) (cfg: SviConfig<'T>) (key: RngKey) (data: Map<string, Tensor>) (opts: SviRunOptions) : SviResult =
-        runFrom ctx None compile cfg key data opts
+        runFrom ctx None compile cfg key (BatchSource.ofData data) opts
+
+    /// runIn over the batches of a source (a table streamed from a file or a database, say).
+    let runSourceIn (ctx: RunContext) (compile: bool) (cfg: SviConfig<'T>) (key: RngKey) (source: BatchSource) (opts: SviRunOptions) : SviResult =
+        runFrom ctx None compile cfg key source opts
+
+    /// resume over the batches of a source: the source must give the same batches again (epochs re-read it).
+    let resumeSource (ctx: RunContext) (compile: bool) (cfg: SviConfig<'T>) (key: RngKey) (source: BatchSource) (opts: SviRunOptions) (path: string) : SviResult =
+        runFrom ctx (Some path) compile cfg key source opts
 
     /// Continues the run that wrote the checkpoint at `path` (same settings, key and data): the result has
     /// the same bits as the uninterrupted run's.
     let resume (ctx: RunContext) (compile: bool) (cfg: SviConfig<'T>) (key: RngKey) (data: Map<string, Tensor>) (opts: SviRunOptions) (path: string) : SviResult =
-        runFrom ctx (Some path) compile cfg key data opts
+        runFrom ctx (Some path) compile cfg key (BatchSource.ofData data) opts
 
     /// Runs SVI without progress, cancellation or checkpoints (see runIn).
     let runWith (compile: bool) (cfg: SviConfig<'T>) (key: RngKey) (data: Map<string, Tensor>) (opts: SviRunOptions) : SviResult =
         runIn RunContext.Quiet compile cfg key data opts
+
+    /// Runs SVI over the batches of a source without progress, cancellation or checkpoints (see runSourceIn).
+    let runSource (compile: bool) (cfg: SviConfig<'T>) (key: RngKey) (source: BatchSource) (opts: SviRunOptions) : SviResult =
+        runSourceIn RunContext.Quiet compile cfg key source opts
 
     /// Runs SVI with compilation on (see runWith).
     let run (cfg: SviConfig<'T>) (key: RngKey) (data: Map<string, Tensor>) (opts: SviRunOptions) : SviResult =

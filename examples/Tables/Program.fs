@@ -1,0 +1,154 @@
+/// Fitting tables where they are kept (not run in CI; see README.md beside this file):
+///   dotnet run -c Release --project examples/Tables -- big [rows] [inMemoryRows] [steps] [batch]
+///     writes a rows × 20-column Parquet file (a simulated BLayers model: 18 numeric features, a categorical
+///     column of 1,000 levels and y), fits it streamed, then fits the first inMemoryRows rows held in memory,
+///     and prints steps/s and peak RSS of each (the streamed fit runs first, so its peak RSS is its own).
+///   dotnet run -c Release --project examples/Tables -- sql
+///     writes a small SQLite database file and fits a model to a SQL query on it.
+module FunctionalBayes.Examples.Tables
+
+open System
+open System.Diagnostics
+open System.IO
+open Parquet
+open Parquet.Schema
+open FunctionalBayes
+open FunctionalBayes.Tensors
+open FunctionalBayes.Tables
+
+let features = 18
+let levels = 1000
+let levelName (i: int) = sprintf "L%04d" i
+let featureNames = [ for j in 1 .. features -> sprintf "x%d" j ]
+
+/// y = x·β + u[g] + 0.5 + ε, ε ~ N(0, 0.7²), β_j = (−1)^j / j, u_k ~ N(0, 0.5²).
+let writeTable (path: string) (rows: int) (rowGroup: int) =
+    let beta = Array.init features (fun j -> (if j % 2 = 0 then 1.0 else -1.0) / float (j + 1))
+    let u = Tensor.toArray (Rng.normal (Rng.key 2UL) [| levels |]) |> Array.map ((*) 0.5)
+    let fx = featureNames |> List.map (fun n -> DataField<float>(n)) |> List.toArray
+    let fg = DataField<string>("g")
+    let fy = DataField<float>("y")
+    let schema = ParquetSchema(Array.concat [ fx |> Array.map (fun f -> f :> Field); [| fg :> Field; fy :> Field |] ])
+    task {
+        use fs = File.Create path
+        use! w = ParquetWriter.CreateAsync(schema, fs)
+        let mutable start = 0
+        let mutable g = 0
+        while start < rows do
+            let n = min rowGroup (rows - start)
+            let k = Rng.foldIn (Rng.key 1UL) g
+            let x = Tensor.toArray (Rng.normal k [| features; n |])
+            let e = Tensor.toArray (Rng.normal (Rng.foldIn k 1) [| n |])
+            let ids = Tensor.toArray (Rng.uniform (Rng.foldIn k 2) [| n |]) |> Array.map (fun v -> min (levels - 1) (int (v * float levels)))
+            let y = Array.init n (fun r ->
+                let mutable s = 0.5 + u.[ids.[r]] + 0.7 * e.[r]
+                for j in 0 .. features - 1 do s <- s + beta.[j] * x.[j * n + r]
+                s)
+            use rg = w.CreateRowGroup()
+            for j in 0 .. features - 1 do
+                do! rg.WriteAsync(fx.[j], ReadOnlyMemory<float>(x, j * n, n))
+            do! rg.WriteAsync(fg, ids |> Array.map levelName :> Collections.Generic.IReadOnlyCollection<string>)
+            do! rg.WriteAsync(fy, ReadOnlyMemory<float>(y))
+            start <- start + n
+            g <- g + 1
+    } |> fun t -> t.GetAwaiter().GetResult()
+
+let schema =
+    { TableSchema.Of ([ for n in featureNames -> Column.float64 n ] @ [ Column.categorical "g"; Column.float64 "y" ]) with
+        Matrices = [ "x", featureNames ] }
+
+let blayers (d: Map<string, Tensor>) = model {
+    let! mu = Layers.adaptive "x" d.["x"]
+    let! re = Layers.randomEffects "g" d.["g"] levels
+    let! b = Layers.intercept "b"
+    return! Links.gaussian "y" (mu + re + b) (d.TryFind "y")
+}
+
+let peakRssMb () = float (Process.GetCurrentProcess().PeakWorkingSet64) / 1048576.0
+
+let report (name: string) (steps: int) (seconds: float) (extra: string) =
+    printfn "%-34s %6d steps in %7.1f s = %7.1f steps/s  peak RSS %7.0f MB  %s" name steps seconds (float steps / seconds) (peakRssMb ()) extra
+
+let big (rows: int) (memRows: int) (steps: int) (batch: int) =
+    let dir = Path.Combine(Path.GetTempPath(), "fb-tables-example")
+    Directory.CreateDirectory dir |> ignore
+    let bigFile = Path.Combine(dir, sprintf "blayers-%d.parquet" rows)
+    let smallFile = Path.Combine(dir, sprintf "blayers-%d.parquet" memRows)
+    for (f, n) in [ bigFile, rows; smallFile, memRows ] do
+        if not (File.Exists f) then
+            let sw = Stopwatch.StartNew()
+            writeTable f n 100_000
+            printfn "wrote %s (%d rows × 20 columns, %.0f MB) in %.1f s" f n (float (FileInfo(f).Length) / 1048576.0) sw.Elapsed.TotalSeconds
+    let opts = { FitOptions.Default with Run.Steps = Some steps; Run.BatchSize = Some batch; LearningRate = 0.01; Seed = 1UL }
+    // streamed: a first pass counts rows and builds the vocabulary of g
+    let sw = Stopwatch.StartNew()
+    let t = Table.stream schema StreamOptions.Default (TableSource.Parquet bigFile)
+    printfn "first pass over %d rows (row count, %d levels of g) in %.1f s" t.Rows t.Vocabularies.["g"].Count sw.Elapsed.TotalSeconds
+    let fitTimed (name: string) (fit: unit -> Posterior<Tensor> * SviResult) =
+        let sw = Stopwatch.StartNew()
+        let p, r = fit ()
+        let s = sw.Elapsed.TotalSeconds
+        let m = Posterior.mean p (Rng.key 3UL) 200
+        report name r.Losses.Length s (sprintf "beta[0..2] = %s  sigma = %.3f" (String.Join(", ", Tensor.toArray m.["AdaptiveLayer_x_beta"] |> Array.truncate 3 |> Array.map (sprintf "%.3f"))) (Tensor.toScalar m.["y_sigma"]))
+        float r.Losses.Length / s
+    let streamed = fitTimed (sprintf "streamed (%dM rows, Parquet)" (rows / 1_000_000)) (fun () -> Fit.viSourceRun opts blayers t.Batches)
+    let sw = Stopwatch.StartNew()
+    let mem = Table.read schema (TableSource.Parquet smallFile)
+    printfn "read %d rows into memory in %.1f s" mem.Rows sw.Elapsed.TotalSeconds
+    let inMemory = fitTimed (sprintf "in memory (%dM rows)" (memRows / 1_000_000)) (fun () -> Fit.viRun opts blayers mem.Data)
+    printfn "streamed / in-memory steps/s = %.0f %%  (batch %d, %d steps each)" (100.0 * streamed / inMemory) batch steps
+
+let sql () =
+    let db = Path.Combine(Path.GetTempPath(), "fb-tables-example.db")
+    if File.Exists db then File.Delete db
+    let cs = sprintf "Data Source=%s;Pooling=False" db
+    do
+        use c = new Microsoft.Data.Sqlite.SqliteConnection(cs)
+        c.Open()
+        use tx = c.BeginTransaction()
+        use cmd = c.CreateCommand()
+        cmd.CommandText <- "CREATE TABLE sales (store TEXT, price REAL, units REAL)"
+        cmd.ExecuteNonQuery() |> ignore
+        cmd.CommandText <- "INSERT INTO sales VALUES ($s, $p, $u)"
+        let ps, pp, pu = cmd.Parameters.Add("$s", Microsoft.Data.Sqlite.SqliteType.Text), cmd.Parameters.Add("$p", Microsoft.Data.Sqlite.SqliteType.Real), cmd.Parameters.Add("$u", Microsoft.Data.Sqlite.SqliteType.Real)
+        let noise = Tensor.toArray (Rng.normal (Rng.key 7UL) [| 5000 |])
+        for i in 0 .. 4999 do
+            let store = i % 5
+            let price = 1.0 + float (i % 17) / 4.0
+            ps.Value <- sprintf "store-%d" store
+            pp.Value <- price
+            pu.Value <- 10.0 - 1.5 * price + float store + 0.8 * noise.[i]
+            cmd.ExecuteNonQuery() |> ignore
+        tx.Commit()
+    printfn "wrote %s (5,000 rows)" db
+    let query =
+        TableSource.Query("units by price and store", fun () ->
+            let c = new Microsoft.Data.Sqlite.SqliteConnection(cs)
+            c.Open()
+            let cmd = c.CreateCommand()
+            // centred in SQL: the intercept and slope are then nearly uncorrelated, which SVI needs to converge fast
+            cmd.CommandText <- "SELECT store, price - 3.0 AS price, units - 10.0 AS units FROM sales WHERE price < 5"
+            cmd.ExecuteReader(Data.CommandBehavior.CloseConnection) :> Data.Common.DbDataReader)
+    let s = TableSchema.Of [ Column.categorical "store"; Column.float64 "price"; Column.float64 "units" ]
+    let t = Table.stream s { StreamOptions.Default with BufferRows = 1024 } query
+    printfn "query: %d rows, stores %O" t.Rows t.Vocabularies.["store"]
+    let m (d: Map<string, Tensor>) = model {
+        let! slope = Layers.adaptive "price" (Tensor.reshape [| -1; 1 |] d.["price"])
+        let! re = Layers.randomEffects "store" d.["store"] 5
+        let! b = Layers.intercept "b"
+        return! Links.gaussian "units" (slope + re + b) (d.TryFind "units")
+    }
+    let opts = { FitOptions.Default with Run.Epochs = Some 100; Run.BatchSize = Some 256; LearningRate = 0.05; Schedule = LrSchedule.WarmupCosine }
+    let show (name: string) (p: Posterior<Tensor>) =
+        let mean = Posterior.mean p (Rng.key 1UL) 500
+        printfn "%s: price slope %.3f (true -1.5), noise sd %.3f (true 0.8)" name (Tensor.toArray mean.["AdaptiveLayer_price_beta"]).[0] (Tensor.toScalar mean.["units_sigma"])
+    show "streamed from the query" (Fit.viSource opts m t.Batches)
+    show "the query's rows in memory" (Fit.vi opts m (Table.read s query).Data)
+
+[<EntryPoint>]
+let main argv =
+    let arg i d = if argv.Length > i then int argv.[i] else d
+    match argv |> Array.tryHead with
+    | Some "sql" -> sql ()
+    | _ -> big (arg 1 10_000_000) (arg 2 1_000_000) (arg 3 2000) (arg 4 1024)
+    0

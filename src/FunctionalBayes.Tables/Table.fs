@@ -1,0 +1,291 @@
+namespace FunctionalBayes.Tables
+
+open System
+open System.Collections.Concurrent
+open System.Data.Common
+open System.IO
+open System.Threading
+open Microsoft.Data.Analysis
+open FunctionalBayes
+open FunctionalBayes.Tensors
+
+/// A table where it is kept: a CSV or Parquet file, a database query, Arrow record batches or a DataFrame.
+/// Files and queries are re-read on every pass (each streamed epoch reads the table again).
+[<Sealed>]
+type TableSource internal (chunks: ChunkSource) =
+    member internal _.Chunks = chunks
+    /// The file or query, as messages name it.
+    member _.Name = chunks.Name
+    /// A CSV file with a header row (delimiter detected; empty fields are missing).
+    static member Csv(path: string) = TableSource(Sources.csv path)
+    /// A Parquet file (its row groups are read one at a time).
+    static member Parquet(path: string) = TableSource(Sources.parquet path)
+    /// A query on any ADO.NET database: `openReader` opens a connection and runs the query each time the
+    /// table is read, and the reader is disposed after it (dispose the connection with it, for example
+    /// with CommandBehavior.CloseConnection). `name` names the query in messages.
+    static member Query(name: string, openReader: Func<DbDataReader>) =
+        if isNull openReader then nullArg "openReader"
+        TableSource(Sources.query name openReader.Invoke)
+    /// An open data reader, read once (it is forward-only: a table read from it cannot be streamed in epochs).
+    static member Reader(name: string, reader: DbDataReader) =
+        if isNull reader then nullArg "reader"
+        let used = ref false
+        TableSource(Sources.query name (fun () ->
+            if used.Value then invalidOp (sprintf "Table: the data reader '%s' was already read; a forward-only reader is read once (use TableSource.Query to re-run a query)." name)
+            used.Value <- true
+            reader))
+    /// Arrow record batches in memory (each batch is a part that streaming shuffles).
+    static member Arrow(name: string, batches: Apache.Arrow.RecordBatch seq) = TableSource(Sources.arrow name (Seq.toArray batches))
+    /// A DataFrame in memory.
+    static member DataFrame(name: string, frame: DataFrame) =
+        if isNull frame then nullArg "frame"
+        TableSource(Sources.dataFrame name frame)
+
+/// How a table is streamed for minibatch SVI.
+type StreamOptions =
+    { /// Rows in the shuffle buffer: memory is bounded by it (and one part, a Parquet row group, being read).
+      BufferRows: int
+      /// Rows read first to initialise the fit and build its guide.
+      SampleRows: int
+      /// Parts (row groups, chunks) decoded ahead of the fit on another thread.
+      Prefetch: int }
+    /// A 65,536-row buffer, 1,024 sample rows, two parts read ahead.
+    static member Default = { BufferRows = 65536; SampleRows = 1024; Prefetch = 2 }
+
+/// A table streamed in minibatches: the batch source Fit.viSource takes, the rows (N, counted in a first
+/// pass or read from the Parquet footer) and the vocabularies (from the first pass, or given).
+[<NoEquality; NoComparison>]
+type StreamedTable =
+    { Batches: BatchSource
+      Rows: int
+      Vocabularies: Map<string, Vocabulary>
+      Source: string }
+
+[<RequireQualifiedAccess>]
+module internal Streams =
+
+    let wants (schema: TableSchema) =
+        schema.Columns |> List.toArray |> Array.map (fun c -> { Name = c.Name; Numeric = (match c.Kind with ColumnKind.Categorical _ -> false | _ -> true) })
+
+    /// Runs a sequence on another thread, at most `capacity` items ahead; errors surface in the consumer.
+    let prefetch (capacity: int) (s: seq<'a>) : seq<'a> =
+        if capacity < 1 then s
+        else
+            seq {
+                use q = new BlockingCollection<Choice<'a, exn>>(capacity)
+                use cts = new CancellationTokenSource()
+                let worker =
+                    Tasks.Task.Run(fun () ->
+                        try
+                            try
+                                for x in s do q.Add(Choice1Of2 x, cts.Token)
+                            with
+                            | :? OperationCanceledException -> ()
+                            | ex -> (try q.Add(Choice2Of2 ex) with _ -> ())
+                        finally q.CompleteAdding())
+                try
+                    for item in q.GetConsumingEnumerable() do
+                        match item with
+                        | Choice1Of2 x -> yield x
+                        | Choice2Of2 ex -> Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(ex).Throw()
+                finally
+                    cts.Cancel()
+                    try worker.Wait() with _ -> ()
+            }
+
+    let seedOf (k: RngKey) = int (Rng.uniformAt k 0 * 2147483646.0)
+
+    /// A row of `src` (row-major, width w per output) copied into slot `dst` of `into`.
+    let inline copyRow (outsW: int[]) (src: System.Array[]) (r: int) (into: System.Array[]) (slot: int) =
+        for o in 0 .. outsW.Length - 1 do
+            let w = outsW.[o]
+            Array.Copy(src.[o], r * w, into.[o], slot * w, w)
+
+[<RequireQualifiedAccess>]
+module Table =
+
+    let private concat (d: Decoder) (blocks: Block[]) : Map<string, Tensor> * int =
+        let total = blocks |> Array.sumBy (fun b -> b.Rows)
+        let tensors =
+            d.Outs |> Array.mapi (fun oi o ->
+                let w = o.Cols.Length
+                let all = Plan.newArray o.Type (total * w)
+                let mutable at = 0
+                for b in blocks do
+                    Array.Copy(b.Values.[oi], 0, all, at * w, b.Rows * w)
+                    at <- at + b.Rows
+                match all with
+                | :? (int[]) as ids -> d.Remap(o, ids, total)
+                | _ -> ()
+                o.Name, Plan.tensor o total all)
+        Map.ofArray tensors, total
+
+    /// Reads the schema's columns of a table into named tensors (rows on the first axis): numeric columns as
+    /// float64/float32, integer ones as int32, categorical ones as int32 ids with their vocabularies. Raises
+    /// TableReadException naming the source, column and row for a missing column, a value of the wrong type,
+    /// a missing value (unless the schema's policy drops or fills it), an unseen level or a truncated file.
+    let read (schema: TableSchema) (source: TableSource) : TableData =
+        let src = source.Chunks
+        let d = Decoder(schema, src.Name)
+        let blocks = src.Read (Streams.wants schema) [| 0 .. src.Parts - 1 |] |> Seq.map d.Decode |> Seq.toArray
+        let data, rows = concat d blocks
+        { Data = data; Vocabularies = d.Vocabularies; Rows = rows; Source = src.Name }
+
+    /// A table streamed in minibatches for Fit.viSource (Run.BatchSize sets the batch rows). Each epoch
+    /// reads the table again: the parts (Parquet row groups) in an order shuffled from the run's key and
+    /// the epoch, their rows through a shuffle buffer of BufferRows rows (each row leaves from a slot drawn
+    /// from the same seed), so a fit is deterministic given its seed and memory is bounded by the buffer.
+    /// A first pass counts the rows and builds the vocabularies unless the source knows its rows (a Parquet
+    /// footer), the schema gives every vocabulary and drops no rows.
+    let stream (schema: TableSchema) (options: StreamOptions) (source: TableSource) : StreamedTable =
+        if options.BufferRows < 1 then raise (ArgumentOutOfRangeException("BufferRows", options.BufferRows, "Table.stream: the shuffle buffer needs at least one row."))
+        if options.SampleRows < 1 then raise (ArgumentOutOfRangeException("SampleRows", options.SampleRows, "Table.stream: the sample needs at least one row."))
+        let src = source.Chunks
+        let wants = Streams.wants schema
+        let allParts = [| 0 .. src.Parts - 1 |]
+        let needsPass =
+            src.KnownRows.IsNone || schema.Missing = MissingPolicy.DropRow
+            || schema.Columns |> List.exists (fun c -> c.Kind = ColumnKind.Categorical None)
+        let rows, schema =
+            if needsPass then
+                let d = Decoder(schema, src.Name)
+                let n = src.Read wants allParts |> Seq.sumBy (fun c -> int64 (d.Decode c).Rows)
+                n, schema.WithVocabularies d.Vocabularies
+            else src.KnownRows.Value, schema
+        if rows > int64 Int32.MaxValue then invalidArg "source" (sprintf "Table.stream: %s has %d rows, more than a fit counts (2^31 - 1)." src.Name rows)
+        if rows = 0L then invalidArg "source" (sprintf "Table.stream: %s has no rows to fit." src.Name)
+        let n = int rows
+        let d = Decoder(schema, src.Name)
+        let outs = d.Outs
+        let widths = outs |> Array.map (fun o -> o.Cols.Length)
+        let tensorsOf (values: System.Array[]) (count: int) = Array.map2 (fun (o: Out) v -> o.Name, Plan.tensor o count v) outs values |> Map.ofArray
+        let sample =
+            let blocks = ResizeArray()
+            use e = (src.Read wants allParts).GetEnumerator()
+            let mutable got = 0
+            while got < options.SampleRows && e.MoveNext() do
+                let b = d.Decode e.Current
+                blocks.Add b
+                got <- got + b.Rows
+            let data, _ = concat d (blocks.ToArray())
+            let m = min options.SampleRows (Data.rows data)
+            Data.slice 0 m data
+        let batches (kData: RngKey) (opts: SviRunOptions) : seq<Map<string, Tensor>> =
+            let b =
+                match opts.BatchSize with
+                | Some b -> b
+                | None -> invalidArg "opts" (sprintf "Table.stream: %s is streamed; set Run.BatchSize to fit it in minibatches." src.Name)
+            let cap = options.BufferRows
+            seq {
+                let mutable epoch = 0
+                while true do
+                    let rnd = Random(Streams.seedOf (Rng.foldIn kData epoch))
+                    let order = Array.copy allParts
+                    if opts.Shuffle then rnd.Shuffle order
+                    let buffer = outs |> Array.map (fun o -> Plan.newArray o.Type (cap * o.Cols.Length))
+                    let mutable filled = 0
+                    let mutable batch = outs |> Array.map (fun o -> Plan.newArray o.Type (b * o.Cols.Length))
+                    let mutable inBatch = 0
+                    let mutable emitted = 0L
+                    for block in src.Read wants order |> Seq.map d.Decode |> Streams.prefetch options.Prefetch do
+                        for r in 0 .. block.Rows - 1 do
+                            if not opts.Shuffle then
+                                Streams.copyRow widths block.Values r batch inBatch
+                            elif filled < cap then
+                                Streams.copyRow widths block.Values r buffer filled
+                                filled <- filled + 1
+                                inBatch <- inBatch - 1
+                            else
+                                let j = rnd.Next cap
+                                Streams.copyRow widths buffer j batch inBatch
+                                Streams.copyRow widths block.Values r buffer j
+                            inBatch <- inBatch + 1
+                            if inBatch = b then
+                                yield tensorsOf batch b
+                                emitted <- emitted + int64 b
+                                inBatch <- 0
+                    // the buffer's rows leave in a random order
+                    let rest = Array.init filled id
+                    rnd.Shuffle rest
+                    for j in rest do
+                        Streams.copyRow widths buffer j batch inBatch
+                        inBatch <- inBatch + 1
+                        if inBatch = b then
+                            yield tensorsOf batch b
+                            emitted <- emitted + int64 b
+                            inBatch <- 0
+                    if inBatch > 0 then
+                        yield tensorsOf batch inBatch
+                        emitted <- emitted + int64 inBatch
+                    if emitted <> rows then
+                        raise (TableReadException(sprintf "%s: epoch %d read %d rows, but the table had %d when the stream was opened; it changed during the fit." src.Name epoch emitted rows, src.Name, "", 0L))
+                    epoch <- epoch + 1
+            }
+        { Batches = { Rows = n; Sample = sample; Batches = batches }; Rows = n; Vocabularies = d.Vocabularies; Source = src.Name }
+
+    /// A predictor for Table.predictTo from a posterior: for each site that Posterior.predict gives, its
+    /// predictive mean and sd per row as "{site}_mean" and "{site}_sd", from `draws` draws; each chunk of
+    /// rows takes its own key (the key folded with the chunk's number), so the output is deterministic.
+    let posteriorPredictor (posterior: Posterior<'T>) (key: RngKey) (draws: int) : Map<string, Tensor> -> Map<string, Tensor> =
+        let chunk = ref 0
+        fun data ->
+            let k = Rng.foldIn key chunk.Value
+            chunk.Value <- chunk.Value + 1
+            Posterior.predict posterior k draws false data
+            |> Map.toSeq
+            |> Seq.collect (fun (site, p) -> [ site + "_mean", p.Mean; site + "_sd", p.Std ])
+            |> Map.ofSeq
+
+    /// Predicts over a table in chunks and writes the predictions, with the id columns as they are in the
+    /// source (as text), to `path`: Parquet when it ends in .parquet (one row group per chunk), else CSV.
+    /// Only the schema's columns and one chunk are in memory at a time. Of the predictor's outputs, those with
+    /// one value per row are written (in name order). Rows dropped by the schema's missing policy are left
+    /// out (ids too). Returns the rows written.
+    let predictTo (schema: TableSchema) (idColumns: string list) (predict: Map<string, Tensor> -> Map<string, Tensor>) (source: TableSource) (path: string) : int =
+        let src = source.Chunks
+        let d = Decoder(schema, src.Name)
+        let ids = List.toArray idColumns
+        let nS = schema.Columns.Length
+        let wants = Array.append (Streams.wants schema) (ids |> Array.map (fun n -> { Name = n; Numeric = false }))
+        let isParquet = Path.GetExtension(path).Equals(".parquet", StringComparison.OrdinalIgnoreCase)
+        let await (t: Threading.Tasks.Task) = t.GetAwaiter().GetResult()
+        use stream = File.Create path
+        let mutable parquet : Parquet.ParquetWriter = null
+        let mutable fields : Parquet.Schema.DataField[] = [||]
+        let mutable predNames : string[] = [||]
+        let csv = if isParquet then null else new StreamWriter(stream)
+        let quote (s: string) = if isNull s then "" elif s.IndexOfAny([| ','; '"'; '\n'; '\r' |]) >= 0 then "\"" + s.Replace("\"", "\"\"") + "\"" else s
+        let mutable written = 0
+        try
+            for chunk in src.Read wants [| 0 .. src.Parts - 1 |] do
+                let block = d.Decode chunk
+                if block.Rows > 0 then
+                    let data = Array.map2 (fun (o: Out) v -> o.Name, Plan.tensor o block.Rows v) d.Outs block.Values |> Map.ofArray
+                    let preds = predict data |> Map.filter (fun _ t -> t.Rank = 1 && t.Shape.[0] = block.Rows)
+                    if written = 0 && predNames.Length = 0 then
+                        predNames <- preds |> Map.keys |> Seq.toArray
+                        if predNames.Length = 0 then invalidArg "predict" "Table.predictTo: the predictor gives no output with one value per row."
+                        if isParquet then
+                            fields <- Array.append (ids |> Array.map (fun n -> Parquet.Schema.DataField<string>(n) :> Parquet.Schema.DataField)) (predNames |> Array.map (fun n -> Parquet.Schema.DataField<float>(n) :> Parquet.Schema.DataField))
+                            parquet <- Parquet.ParquetWriter.CreateAsync(Parquet.Schema.ParquetSchema(fields |> Array.map (fun f -> f :> Parquet.Schema.Field)), stream).GetAwaiter().GetResult()
+                        else csv.WriteLine(String.Join(",", Array.append ids predNames |> Array.map quote))
+                    let idVals = ids |> Array.mapi (fun j _ -> match chunk.Columns.[nS + j] with Txt t -> block.Kept |> Array.map (fun r -> t.[r]) | Num _ -> invalidOp "Table.predictTo: ids are read as text.")
+                    let predVals = predNames |> Array.map (fun n ->
+                        match preds.TryFind n with
+                        | Some t -> Tensor.toArray t
+                        | None -> invalidOp (sprintf "Table.predictTo: the predictor gave '%s' for the first chunk but not for the chunk at row %d." n (chunk.Start + 1L)))
+                    if isParquet then
+                        use rg = parquet.CreateRowGroup()
+                        for j in 0 .. ids.Length - 1 do
+                            await (rg.WriteAsync(fields.[j], idVals.[j] :> Collections.Generic.IReadOnlyCollection<string>))
+                        for j in 0 .. predNames.Length - 1 do
+                            await (rg.WriteAsync<float>(fields.[ids.Length + j], ReadOnlyMemory<float>(predVals.[j])))
+                    else
+                        for r in 0 .. block.Rows - 1 do
+                            let cells = Array.append (idVals |> Array.map (fun v -> quote v.[r])) (predVals |> Array.map (fun v -> v.[r].ToString("R", Globalization.CultureInfo.InvariantCulture)))
+                            csv.WriteLine(String.Join(",", cells))
+                    written <- written + block.Rows
+        finally
+            if not (isNull parquet) then parquet.DisposeAsync().AsTask().GetAwaiter().GetResult()
+            if not (isNull csv) then csv.Dispose()
+        written

@@ -1,0 +1,93 @@
+using System.Data.Common;
+using System.Globalization;
+using FunctionalBayes.Fluent;
+using FunctionalBayes.Tables;
+using Microsoft.Data.Sqlite;
+
+namespace FunctionalBayes.CSharp.Tests;
+
+public class TableTests
+{
+    private static string TempFile(string name)
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "fb-cs-tables-" + Environment.ProcessId);
+        Directory.CreateDirectory(dir);
+        return Path.Combine(dir, name);
+    }
+
+    private static BayesModel<NdArray> Line(DataSet data) =>
+        from b in Layer.Intercept().Apply("b")
+        from lin in Layer.Adaptive().Apply("x", data["x"])
+        from y in Link.Gaussian("y", b + lin, data.GetOrNull("y"))
+        select y;
+
+    /// <summary>1,000 rows of y = 2 x1 − x2 + 1 + 0.5 ε with a store column, as CSV.</summary>
+    private static string WriteCsv()
+    {
+        var path = TempFile("line.csv");
+        var rng = new Random(5);
+        using var w = new StreamWriter(path);
+        w.WriteLine("x1,x2,store,y");
+        for (var i = 0; i < 1000; i++)
+        {
+            double x1 = rng.NextDouble() * 4 - 2, x2 = rng.NextDouble() * 4 - 2;
+            var e = Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
+            w.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{x1},{x2},s{i % 3},{2 * x1 - x2 + 1 + 0.5 * e}"));
+        }
+        return path;
+    }
+
+    private static TableColumns Columns() =>
+        new TableColumns().Double("x1").Double("x2").Categorical("store").Double("y").Matrix("x", "x1", "x2");
+
+    [Fact]
+    public void FromCsvReadsColumnsWithTheirVocabulary()
+    {
+        var data = DataSet.FromCsv(WriteCsv(), Columns());
+        Assert.Equal(1000, data.Rows);
+        Assert.Equal(new[] { 1000, 2 }, data["x"].Shape);
+        Assert.Equal(new[] { "s0", "s1", "s2" }, data.Vocabularies["store"]);
+        Assert.Equal(new[] { 0, 1, 2, 0 }, data["store"].ToIntArray().Take(4));
+        var e = Assert.Throws<TableReadException>(() => DataSet.FromCsv(WriteCsv(), new TableColumns().Categorical("store", new[] { "s0", "s1" })));
+        Assert.Equal(3, e.Row);
+        Assert.Contains("'s2'", e.Message);
+    }
+
+    [Fact]
+    public void FromDataReaderReadsASqlQuery()
+    {
+        var db = TempFile("cs.db");
+        if (File.Exists(db)) File.Delete(db);
+        using var c = new SqliteConnection($"Data Source={db};Pooling=False");
+        c.Open();
+        using (var cmd = c.CreateCommand())
+        {
+            cmd.CommandText = "CREATE TABLE t (k INTEGER, g TEXT); INSERT INTO t VALUES (4, 'b'), (5, 'a');";
+            cmd.ExecuteNonQuery();
+        }
+        using var q = c.CreateCommand();
+        q.CommandText = "SELECT k, g FROM t ORDER BY k";
+        var data = DataSet.FromDataReader(q.ExecuteReader(), new TableColumns().Integer("k").Categorical("g"), "t query");
+        Assert.Equal(new[] { 4, 5 }, data["k"].ToIntArray());
+        Assert.Equal(new[] { 1, 0 }, data["g"].ToIntArray());
+        Assert.Equal(new[] { "a", "b" }, data.Vocabularies["g"]);
+    }
+
+    [Fact]
+    public void AStreamedCsvFitAgreesWithTheInMemoryFit()
+    {
+        var path = WriteCsv();
+        var stream = DataSet.StreamCsv(path, Columns(), bufferRows: 256);
+        Assert.Equal(1000, stream.Rows);
+        FittedModel Fit(SviFitter f) => f.WithLearningRate(0.05, LearningRateSchedule.WarmupCosine).ForEpochs(30, batchSize: 100).WithSeed(1).Fit();
+        var streamed = Fit(SviFitter.FromStream(Line, stream));
+        var inMemory = Fit(new SviFitter(Line, DataSet.FromCsv(path, Columns())));
+        double[] Beta(FittedModel m) => m.Summary(samples: 500, seed: 2).Single(s => s.Name == "AdaptiveLayer_x_beta").Mean;
+        // posterior sd of each coefficient ≈ 0.5 / sqrt(1000 · 4/3) ≈ 0.014; both fits within 0.06 (4 sds) of each other and of the truth
+        foreach (var (a, b, t) in Beta(streamed).Zip(Beta(inMemory), new[] { 2.0, -1.0 }))
+        {
+            Assert.True(Math.Abs(a - b) < 0.06, $"streamed {a}, in memory {b}");
+            Assert.True(Math.Abs(a - t) < 0.06, $"streamed {a}, truth {t}");
+        }
+    }
+}
