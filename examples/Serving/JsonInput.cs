@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Text;
 using System.Text.Json;
 using FunctionalBayes.OnnxRuntime;
@@ -11,7 +10,7 @@ public static class JsonInput
     /// <summary>
     /// Reads a JSON value for a model input from a reader positioned on its first token: nested arrays of numbers with
     /// one level per dimension (a bare number for a scalar input), rectangular and fitting the input's fixed dimensions.
-    /// The numbers go straight into an array rented from <see cref="ArrayPool{T}.Shared"/>; no document is built.
+    /// The numbers go straight into a pooled array (see <c>Pool</c>); no document is built.
     /// Give the result back with <see cref="Return"/> once the model has run. On return the reader is on the value's last token.
     /// </summary>
     /// <param name="info">The model input.</param>
@@ -45,16 +44,16 @@ public static class JsonInput
         switch (array.Data)
         {
             case float[] f:
-                ArrayPool<float>.Shared.Return(f);
+                Pool<float>.Return(f);
                 break;
             case double[] d:
-                ArrayPool<double>.Shared.Return(d);
+                Pool<double>.Return(d);
                 break;
             case int[] i:
-                ArrayPool<int>.Shared.Return(i);
+                Pool<int>.Return(i);
                 break;
             case long[] l:
-                ArrayPool<long>.Shared.Return(l);
+                Pool<long>.Return(l);
                 break;
         }
     }
@@ -79,7 +78,7 @@ public static class JsonInput
         var shape = new long[rank];
         var known = new bool[rank];
         var index = new long[rank]; // the position inside each open array
-        var buffer = ArrayPool<T>.Shared.Rent(256);
+        var buffer = Pool<T>.Rent(256);
         var count = 0;
         try
         {
@@ -98,10 +97,7 @@ public static class JsonInput
 
                     if (count == buffer.Length)
                     {
-                        var larger = ArrayPool<T>.Shared.Rent(checked(buffer.Length * 2));
-                        buffer.AsSpan(0, count).CopyTo(larger);
-                        ArrayPool<T>.Shared.Return(buffer);
-                        buffer = larger;
+                        buffer = Pool<T>.Grow(buffer, count);
                     }
 
                     if (!convert(ref reader, out buffer[count]))
@@ -165,7 +161,7 @@ public static class JsonInput
         }
         catch
         {
-            ArrayPool<T>.Shared.Return(buffer);
+            Pool<T>.Return(buffer);
             throw;
         }
     }

@@ -140,7 +140,7 @@ public static class ServingApp
         }
 
         // the body goes into a pooled buffer, parsed by a Utf8JsonReader straight into pooled arrays: no document, no copies
-        var body = ArrayPool<byte>.Shared.Rent(request.ContentLength is { } length ? (int)Math.Max(length, 1) : 4096);
+        var body = Pool<byte>.Rent(request.ContentLength is { } length ? (int)Math.Max(length + 1, 1) : 4096);
         try
         {
             var size = 0;
@@ -150,10 +150,7 @@ public static class ServingApp
                 {
                     if (size == body.Length)
                     {
-                        var larger = ArrayPool<byte>.Shared.Rent(checked(body.Length * 2));
-                        body.AsSpan(0, size).CopyTo(larger);
-                        ArrayPool<byte>.Shared.Return(body);
-                        body = larger;
+                        body = Pool<byte>.Grow(body, size);
                     }
 
                     var read = await request.Body.ReadAsync(body.AsMemory(size), cancel);
@@ -174,7 +171,7 @@ public static class ServingApp
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(body);
+            Pool<byte>.Return(body);
         }
     }
 
