@@ -156,6 +156,23 @@ public sealed class ServingParserTests(ServingFixture fixture) : IClassFixture<S
         });
     }
 
+    [Fact]
+    public void FromBuffer_uses_only_the_prefix_the_shape_needs()
+    {
+        var model = ModelProto.Parser.ParseFrom(TestModels.AddTwo(DataType.Int64));
+        model.MetadataProps.Add(new StringStringEntryProto
+        {
+            Key = OnnxPredictor.ValidInputsKey, Value = "{\"a\": {\"integer\": true, \"min\": 0, \"max\": 4}}",
+        });
+        using var predictor = OnnxPredictor.Load(model.ToByteArray());
+        // the tail (99, an invalid id) is not part of the array: neither checked nor read
+        var a = OnnxArray.FromBuffer(new long[] { 1, 2, 99, 99 }, 2);
+        Assert.Equal(2, a.Length);
+        var output = predictor.Run(new Dictionary<string, OnnxArray> { ["a"] = a, ["b"] = OnnxArray.FromBuffer(new long[] { 10, 20, 30 }, 2) });
+        Assert.Equal([11L, 22L], output["out"].GetData<long>());
+        Assert.Throws<ArgumentException>(() => OnnxArray.FromBuffer(new long[] { 1 }, 2));
+    }
+
     private static IEnumerable<JsonElement> Flatten(JsonElement e) =>
         e.ValueKind == JsonValueKind.Array ? e.EnumerateArray().SelectMany(Flatten) : [e];
 }
