@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.Json;
 using FunctionalBayes.OnnxRuntime;
 
@@ -7,42 +8,54 @@ namespace FunctionalBayes.Serving;
 public static class JsonInput
 {
     /// <summary>
-    /// Reads a JSON value for a model input: nested arrays of numbers with one level per dimension (a bare
-    /// number for a scalar input). The arrays must be rectangular and fit the input's fixed dimensions.
+    /// Reads a JSON value for a model input from a reader positioned on its first token: nested arrays of numbers with
+    /// one level per dimension (a bare number for a scalar input), rectangular and fitting the input's fixed dimensions.
+    /// The numbers go straight into a pooled array (see <c>Pool</c>); no document is built.
+    /// Give the result back with <see cref="Return"/> once the model has run. On return the reader is on the value's last token.
     /// </summary>
     /// <param name="info">The model input.</param>
-    /// <param name="value">The JSON value.</param>
-    /// <returns>The array, in the input's element type.</returns>
-    /// <exception cref="FormatException">The value does not fit; the message names the input and the problem.</exception>
-    public static OnnxArray Parse(TensorInfo info, JsonElement value)
+    /// <param name="reader">The reader, on the value's first token.</param>
+    /// <returns>The array, in the input's element type, over a pooled buffer.</returns>
+    /// <exception cref="FormatException">The value does not fit; the message names the input, the element
+    /// (<c>x[row][column]</c>) and the problem. Nothing stays rented.</exception>
+    public static OnnxArray Read(TensorInfo info, ref Utf8JsonReader reader)
     {
         ArgumentNullException.ThrowIfNull(info);
-        var rank = info.Rank;
-        var shape = new long[rank];
-        var known = new bool[rank];
-        var numbers = new List<JsonElement>();
-        Walk(info, value, 0, shape, known, numbers, info.Name);
-        for (var d = 0; d < rank; d++)
-        {
-            if (!known[d])
-            {
-                shape[d] = 0; // an empty array above this level
-            }
-        }
-
         return info.ElementType switch
         {
-            OnnxElementType.Float32 => OnnxArray.FromFloat32(Convert(numbers, info, (JsonElement e, out float x) =>
+            OnnxElementType.Float32 => Read(info, ref reader, static (ref Utf8JsonReader r, out float x) =>
             {
-                var ok = e.TryGetDouble(out var d);
+                var ok = r.TryGetDouble(out var d);
                 x = (float)d;
                 return ok && float.IsFinite(x);
-            }), shape),
-            OnnxElementType.Float64 => OnnxArray.FromFloat64(Convert(numbers, info, (JsonElement e, out double x) => e.TryGetDouble(out x)), shape),
-            OnnxElementType.Int32 => OnnxArray.FromInt32(Convert(numbers, info, (JsonElement e, out int x) => e.TryGetInt32(out x)), shape),
-            OnnxElementType.Int64 => OnnxArray.FromInt64(Convert(numbers, info, (JsonElement e, out long x) => e.TryGetInt64(out x)), shape),
+            }),
+            OnnxElementType.Float64 => Read(info, ref reader, static (ref Utf8JsonReader r, out double x) => r.TryGetDouble(out x) && double.IsFinite(x)),
+            OnnxElementType.Int32 => Read(info, ref reader, static (ref Utf8JsonReader r, out int x) => r.TryGetInt32(out x)),
+            OnnxElementType.Int64 => Read(info, ref reader, static (ref Utf8JsonReader r, out long x) => r.TryGetInt64(out x)),
             _ => throw new FormatException($"Input '{info.Name}' has element type {info.ElementType}, which this server cannot read from JSON."),
         };
+    }
+
+    /// <summary>Gives an array made by <see cref="Read"/> back to its pool; it must not be used afterwards.</summary>
+    /// <param name="array">The array.</param>
+    public static void Return(OnnxArray array)
+    {
+        ArgumentNullException.ThrowIfNull(array);
+        switch (array.Data)
+        {
+            case float[] f:
+                Pool<float>.Return(f);
+                break;
+            case double[] d:
+                Pool<double>.Return(d);
+                break;
+            case int[] i:
+                Pool<int>.Return(i);
+                break;
+            case long[] l:
+                Pool<long>.Return(l);
+                break;
+        }
     }
 
     /// <summary>Writes an array as nested JSON arrays following its shape (non-finite numbers become null).</summary>
@@ -56,52 +69,112 @@ public static class JsonInput
         WriteLevel(writer, array, 0, ref index);
     }
 
-    private delegate bool TryConvert<T>(JsonElement element, out T value);
+    private delegate bool TryConvert<T>(ref Utf8JsonReader reader, out T value);
 
-    private static T[] Convert<T>(List<JsonElement> numbers, TensorInfo info, TryConvert<T> convert)
+    private static OnnxArray Read<T>(TensorInfo info, ref Utf8JsonReader reader, TryConvert<T> convert)
+        where T : unmanaged
     {
-        var result = new T[numbers.Count];
-        for (var i = 0; i < result.Length; i++)
+        var rank = info.Rank;
+        var shape = new long[rank];
+        var known = new bool[rank];
+        var index = new long[rank]; // the position inside each open array
+        var buffer = Pool<T>.Rent(256);
+        var count = 0;
+        try
         {
-            if (!convert(numbers[i], out result[i]))
+            var depth = 0; // arrays open
+            while (true)
             {
-                throw new FormatException(
-                    $"Input '{info.Name}': element {i} (flat, row-major) = {numbers[i].GetRawText()} is not a valid {info.ElementType.ToString().ToLowerInvariant()} value.");
-            }
-        }
+                if (depth == rank)
+                {
+                    if (reader.TokenType != JsonTokenType.Number)
+                    {
+                        var what = reader.TokenType == JsonTokenType.StartArray
+                            ? $"an array, but '{info.Name}' has shape {info.ShapeText} (rank {rank}) so it takes {Depth(rank)}"
+                            : $"a {Kind(reader.TokenType)} ({Raw(ref reader)}), not a number";
+                        throw new FormatException($"{Path(info, index, depth)} is {what}.");
+                    }
 
-        return result;
+                    if (count == buffer.Length)
+                    {
+                        buffer = Pool<T>.Grow(buffer, count);
+                    }
+
+                    if (!convert(ref reader, out buffer[count]))
+                    {
+                        throw new FormatException(
+                            $"Input '{info.Name}': {Path(info, index, depth)} = {Raw(ref reader)} is not a valid {info.ElementType.ToString().ToLowerInvariant()} value"
+                            + " (numbers must be finite and fit the type).");
+                    }
+
+                    count++;
+                }
+                else if (reader.TokenType == JsonTokenType.StartArray)
+                {
+                    index[depth++] = 0;
+                    reader.Read();
+                    if (reader.TokenType != JsonTokenType.EndArray)
+                    {
+                        continue; // on to its first element
+                    }
+
+                    Close(info, --depth, 0, shape, known, index); // an empty array
+                }
+                else
+                {
+                    throw new FormatException(
+                        $"{Path(info, index, depth)} must be an array: '{info.Name}' has shape {info.ShapeText} (rank {rank}) so it takes {Depth(rank)}; got a {Kind(reader.TokenType)}.");
+                }
+
+                // an element is complete: move to the next one, closing the arrays that end here
+                var next = false;
+                while (depth > 0 && !next)
+                {
+                    index[depth - 1]++;
+                    reader.Read();
+                    if (reader.TokenType == JsonTokenType.EndArray)
+                    {
+                        depth--;
+                        Close(info, depth, index[depth], shape, known, index);
+                    }
+                    else
+                    {
+                        next = true;
+                    }
+                }
+
+                if (!next)
+                {
+                    break;
+                }
+            }
+
+            for (var d = 0; d < rank; d++)
+            {
+                if (!known[d])
+                {
+                    shape[d] = 0; // an empty array above this level
+                }
+            }
+
+            return OnnxArray.FromBuffer(buffer, shape);
+        }
+        catch
+        {
+            Pool<T>.Return(buffer);
+            throw;
+        }
     }
 
-    private static void Walk(TensorInfo info, JsonElement value, int depth, long[] shape, bool[] known, List<JsonElement> numbers, string path)
+    /// <summary>Checks the length of the array just closed at <paramref name="depth"/> (its path is the open indices above it).</summary>
+    private static void Close(TensorInfo info, int depth, long length, long[] shape, bool[] known, long[] index)
     {
-        if (depth == info.Rank)
-        {
-            if (value.ValueKind != JsonValueKind.Number)
-            {
-                var what = value.ValueKind == JsonValueKind.Array
-                    ? $"an array, but '{info.Name}' has shape {info.ShapeText} (rank {info.Rank}) so it takes {Depth(info.Rank)}"
-                    : $"a {value.ValueKind.ToString().ToLowerInvariant()} ({Truncate(value.GetRawText())}), not a number";
-                throw new FormatException($"{path} is {what}.");
-            }
-
-            numbers.Add(value);
-            return;
-        }
-
-        if (value.ValueKind != JsonValueKind.Array)
-        {
-            throw new FormatException(
-                $"{path} must be an array: '{info.Name}' has shape {info.ShapeText} (rank {info.Rank}) so it takes {Depth(info.Rank)}; got a {value.ValueKind.ToString().ToLowerInvariant()}.");
-        }
-
-        var length = value.GetArrayLength();
         var expected = info.Dimensions[depth];
         if (expected >= 0 && length != expected)
         {
             var noun = depth == info.Rank - 1 && info.Rank > 1 ? "row" : "array";
             throw new FormatException(
-                $"{path} has {length} {(depth == info.Rank - 1 ? "numbers" : "elements")} but '{info.Name}' has shape {info.ShapeText}, so each {noun} at depth {depth} must have {expected}.");
+                $"{Path(info, index, depth)} has {length} {(depth == info.Rank - 1 ? "numbers" : "elements")} but '{info.Name}' has shape {info.ShapeText}, so each {noun} at depth {depth} must have {expected}.");
         }
 
         if (!known[depth])
@@ -112,16 +185,41 @@ public static class JsonInput
         else if (shape[depth] != length)
         {
             throw new FormatException(
-                $"{path} has {length} elements but earlier arrays at the same depth have {shape[depth]}: the arrays of '{info.Name}' must be rectangular.");
-        }
-
-        var i = 0;
-        foreach (var item in value.EnumerateArray())
-        {
-            Walk(info, item, depth + 1, shape, known, numbers, $"{path}[{i}]");
-            i++;
+                $"{Path(info, index, depth)} has {length} elements but earlier arrays at the same depth have {shape[depth]}: the arrays of '{info.Name}' must be rectangular.");
         }
     }
+
+    /// <summary>The element's path, such as <c>x[3][1]</c> (row 3, column 1): the input name and the first <paramref name="depth"/> indices.</summary>
+    private static string Path(TensorInfo info, long[] index, int depth)
+    {
+        var path = new StringBuilder(info.Name);
+        for (var d = 0; d < depth; d++)
+        {
+            path.Append('[').Append(index[d]).Append(']');
+        }
+
+        return path.ToString();
+    }
+
+    private static string Kind(JsonTokenType token) => token switch
+    {
+        JsonTokenType.Number => "number",
+        JsonTokenType.String => "string",
+        JsonTokenType.True => "true",
+        JsonTokenType.False => "false",
+        JsonTokenType.Null => "null",
+        JsonTokenType.StartObject => "object",
+        JsonTokenType.StartArray => "array",
+        _ => token.ToString().ToLowerInvariant(),
+    };
+
+    /// <summary>The token's text for a message (strings quoted, objects abbreviated), at most 40 characters.</summary>
+    private static string Raw(ref Utf8JsonReader reader) => reader.TokenType switch
+    {
+        JsonTokenType.String => Truncate("\"" + reader.GetString() + "\""),
+        JsonTokenType.StartObject => "{...}",
+        _ => Truncate(Encoding.UTF8.GetString(reader.ValueSpan)),
+    };
 
     private static string Depth(int rank) =>
         rank == 0 ? "a single number" : rank == 1 ? "a flat array of numbers" : $"arrays nested {rank} deep";

@@ -139,18 +139,47 @@ public static class ServingApp
             return TooLarge(request.ContentLength.Value, limits);
         }
 
-        using var body = new MemoryStream(request.ContentLength is { } length ? (int)length : 0);
+        // the body goes into a pooled buffer, parsed by a Utf8JsonReader straight into pooled arrays: no document, no copies
+        var body = Pool<byte>.Rent(request.ContentLength is { } length ? (int)Math.Max(length + 1, 1) : 4096);
         try
         {
-            await request.Body.CopyToAsync(body, cancel);
-        }
-        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
-        {
-            return TooLarge(null, limits);
-        }
+            var size = 0;
+            try
+            {
+                while (true)
+                {
+                    if (size == body.Length)
+                    {
+                        body = Pool<byte>.Grow(body, size);
+                    }
 
-        // rows are counted by a streaming pass before any tree of the document is built
-        if (TooManyRows(body.GetBuffer().AsSpan(0, (int)body.Length), limits.MaxRows) is { } rows)
+                    var read = await request.Body.ReadAsync(body.AsMemory(size), cancel);
+                    if (read == 0)
+                    {
+                        break;
+                    }
+
+                    size += read;
+                }
+            }
+            catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+            {
+                return TooLarge(null, limits);
+            }
+
+            return Predict(body.AsSpan(0, size), predictor, limits);
+        }
+        finally
+        {
+            Pool<byte>.Return(body);
+        }
+    }
+
+    private static IResult Predict(ReadOnlySpan<byte> json, OnnxPredictor predictor, ServingLimits limits)
+    {
+        // one validating pass that allocates nothing: malformed JSON and too many rows are answered before any parsing
+        var scan = Scan(json, limits.MaxRows);
+        if (scan.Rows is { } rows)
         {
             return Results.Problem(
                 title: "Too many rows",
@@ -158,47 +187,54 @@ public static class ServingApp
                 statusCode: StatusCodes.Status413PayloadTooLarge);
         }
 
-        if (body.Length == 0)
+        if (json.IsEmpty)
         {
             return BadRequest("Empty request body", "The request body is empty. Send a JSON object with one key per model input, "
                 + $"e.g. {Example(predictor)}.");
         }
 
-        JsonDocument document;
+        if (scan.Malformed is { } malformed)
+        {
+            return BadRequest("Malformed JSON", $"The request body is not valid JSON: {malformed}");
+        }
+
+        var reader = new Utf8JsonReader(json);
+        reader.Read();
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            var kind = reader.TokenType switch
+            {
+                JsonTokenType.StartArray => "array",
+                JsonTokenType.String => "string",
+                JsonTokenType.Number => "number",
+                JsonTokenType.True => "true",
+                JsonTokenType.False => "false",
+                _ => "null",
+            };
+            return BadRequest("Invalid request", $"The request body must be a JSON object with one key per model input, e.g. {Example(predictor)}; got a JSON {kind}.");
+        }
+
+        var inputs = new Dictionary<string, OnnxArray>(StringComparer.Ordinal);
         try
         {
-            document = JsonDocument.Parse(body.GetBuffer().AsMemory(0, (int)body.Length));
-        }
-        catch (JsonException e)
-        {
-            return BadRequest("Malformed JSON", $"The request body is not valid JSON: {e.Message}");
-        }
-
-        using (document)
-        {
-            var root = document.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
-                return BadRequest("Invalid request", $"The request body must be a JSON object with one key per model input, e.g. {Example(predictor)}; got a JSON {root.ValueKind.ToString().ToLowerInvariant()}.");
-            }
-
-            var inputs = new Dictionary<string, OnnxArray>(StringComparer.Ordinal);
-            foreach (var property in root.EnumerateObject())
-            {
-                var info = predictor.Inputs.FirstOrDefault(i => i.Name == property.Name);
+                var name = reader.GetString()!;
+                var info = predictor.Inputs.FirstOrDefault(i => i.Name == name);
                 if (info is null)
                 {
-                    return BadRequest("Unknown input", $"The model has no input named '{property.Name}'. Its inputs are: {string.Join(", ", predictor.Inputs)}.");
+                    return BadRequest("Unknown input", $"The model has no input named '{name}'. Its inputs are: {string.Join(", ", predictor.Inputs)}.");
                 }
 
-                if (inputs.ContainsKey(property.Name))
+                if (inputs.ContainsKey(name))
                 {
-                    return BadRequest("Duplicate input", $"Input '{property.Name}' is given more than once.");
+                    return BadRequest("Duplicate input", $"Input '{name}' is given more than once.");
                 }
 
+                reader.Read();
                 try
                 {
-                    inputs[property.Name] = JsonInput.Parse(info, property.Value);
+                    inputs[name] = JsonInput.Read(info, ref reader);
                 }
                 catch (FormatException e)
                 {
@@ -241,6 +277,13 @@ public static class ServingApp
 
             return Results.Bytes(buffer.WrittenMemory.ToArray(), "application/json");
         }
+        finally
+        {
+            foreach (var array in inputs.Values)
+            {
+                JsonInput.Return(array);
+            }
+        }
     }
 
     private static IResult TooLarge(long? length, ServingLimits limits) =>
@@ -250,10 +293,10 @@ public static class ServingApp
                 + $"this server takes at most {limits.MaxBodyBytes} bytes (maxBodyBytes). Split the request.",
             statusCode: StatusCodes.Status413PayloadTooLarge);
 
-    /// <summary>The first input with more than <paramref name="maxRows"/> rows (elements of its outer array), from one
-    /// forward pass of a <see cref="Utf8JsonReader"/> that allocates nothing; malformed JSON is left to the parser,
-    /// which names the problem.</summary>
-    private static (string Input, long Count)? TooManyRows(ReadOnlySpan<byte> json, long maxRows)
+    /// <summary>One forward pass of a <see cref="Utf8JsonReader"/> that allocates nothing but input names: the first
+    /// input with more than <paramref name="maxRows"/> rows (elements of its outer array), else the reader's message
+    /// when the body is not valid JSON.</summary>
+    private static ((string Input, long Count)? Rows, string? Malformed) Scan(ReadOnlySpan<byte> json, long maxRows)
     {
         var reader = new Utf8JsonReader(json, new JsonReaderOptions { AllowTrailingCommas = false });
         string? property = null;
@@ -282,19 +325,19 @@ public static class ServingApp
                                 }
                             }
 
-                            return (property, count);
+                            return ((property, count), null);
                         }
 
                         break;
                 }
             }
         }
-        catch (JsonException)
+        catch (JsonException e)
         {
-            return null;
+            return (null, e.Message);
         }
 
-        return null;
+        return (null, null);
     }
 
     private static IResult BadRequest(string title, string detail) =>

@@ -14,7 +14,7 @@ public sealed class OnnxArray
 {
     private readonly long[] shape;
 
-    private OnnxArray(OnnxElementType elementType, Array data, long[] shape)
+    private OnnxArray(OnnxElementType elementType, Array data, long[] shape, bool prefix = false)
     {
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(shape);
@@ -30,13 +30,14 @@ public sealed class OnnxArray
             count = checked(count * d);
         }
 
-        if (count != data.LongLength)
+        if (prefix ? count > data.LongLength : count != data.LongLength)
         {
             throw new ArgumentException(
                 $"The data has {data.LongLength} elements but the shape {FormatShape(shape)} needs {count}.", nameof(data));
         }
 
         ElementType = elementType;
+        Length = count;
         Data = data;
         Shape = new ReadOnlyCollection<long>(this.shape);
     }
@@ -48,11 +49,13 @@ public sealed class OnnxArray
     /// <summary>The dimensions, outermost first. Empty for a scalar.</summary>
     public IReadOnlyList<long> Shape { get; }
 
-    /// <summary>The flat, row-major data: a <c>float[]</c>, <c>double[]</c>, <c>int[]</c> or <c>long[]</c>.</summary>
+    /// <summary>The flat, row-major data: a <c>float[]</c>, <c>double[]</c>, <c>int[]</c> or <c>long[]</c>. For an array
+    /// made by <see cref="FromBuffer{T}"/> it may be longer than <see cref="Length"/>; only its first <see cref="Length"/>
+    /// elements belong to the array.</summary>
     public Array Data { get; }
 
     /// <summary>The number of elements (the product of the shape).</summary>
-    public long Length => Data.LongLength;
+    public long Length { get; }
 
     internal long[] ShapeArray => shape;
 
@@ -85,6 +88,16 @@ public sealed class OnnxArray
     public static OnnxArray Create<T>(T[] data, params long[] shape)
         where T : unmanaged =>
         new(ElementTypeOf<T>(), data, shape);
+
+    /// <summary>Wraps the first elements of a buffer that may be longer than the shape needs, such as one rented from
+    /// <see cref="System.Buffers.ArrayPool{T}"/> (not copied; the caller returns it to its pool after the run).</summary>
+    /// <typeparam name="T"><see cref="float"/>, <see cref="double"/>, <see cref="int"/> or <see cref="long"/>.</typeparam>
+    /// <param name="buffer">The row-major data in its first (product of the shape) elements.</param>
+    /// <param name="shape">The dimensions.</param>
+    /// <exception cref="NotSupportedException">For any other <typeparamref name="T"/>.</exception>
+    public static OnnxArray FromBuffer<T>(T[] buffer, params long[] shape)
+        where T : unmanaged =>
+        new(ElementTypeOf<T>(), buffer, shape, prefix: true);
 
     /// <summary>The data as a <typeparamref name="T"/>[] (not copied).</summary>
     /// <typeparam name="T">The CLR element type matching <see cref="ElementType"/>.</typeparam>

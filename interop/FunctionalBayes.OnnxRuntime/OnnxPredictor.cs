@@ -103,7 +103,7 @@ public sealed partial class OnnxPredictor : IDisposable
 
     /// <summary>Refuses what the library refuses: a non-finite value, or a category id that is not an integer in its
     /// range (the exported graph would answer NaN for it).</summary>
-    private void CheckValues(string name, int index, Array data, long[] shape)
+    private void CheckValues(string name, int index, Array data, long length, long[] shape)
     {
         if (inputRules[index] is not { } rule)
         {
@@ -132,7 +132,7 @@ public sealed partial class OnnxPredictor : IDisposable
         void All<T>(T[] values)
             where T : System.Numerics.INumberBase<T>
         {
-            for (var i = 0; i < values.Length; i++)
+            for (var i = 0L; i < length; i++)
             {
                 Check(i, double.CreateTruncating(values[i]));
             }
@@ -412,7 +412,7 @@ public sealed partial class OnnxPredictor : IDisposable
             return typed;
         }
 
-        CheckValues(inputName, 0, data, shape);
+        CheckValues(inputName, 0, data, data.LongLength, shape);
         AddReference();
         try
         {
@@ -515,7 +515,7 @@ public sealed partial class OnnxPredictor : IDisposable
                 }
             }
 
-            CheckValues(name, index, array.Data, array.ShapeArray);
+            CheckValues(name, index, array.Data, array.Length, array.ShapeArray);
             order[k] = index;
             arrays[k] = array;
             k++;
@@ -534,10 +534,10 @@ public sealed partial class OnnxPredictor : IDisposable
     /// <summary>A native tensor over the array's pinned data (not copied); dispose it to unpin.</summary>
     internal static Ort.OrtValue CreateValue(OnnxArray array) => array.Data switch
     {
-        float[] f => Ort.OrtValue.CreateTensorValueFromMemory(f, array.ShapeArray),
-        double[] d => Ort.OrtValue.CreateTensorValueFromMemory(d, array.ShapeArray),
-        int[] i => Ort.OrtValue.CreateTensorValueFromMemory(i, array.ShapeArray),
-        long[] l => Ort.OrtValue.CreateTensorValueFromMemory(l, array.ShapeArray),
+        float[] f => Ort.OrtValue.CreateTensorValueFromMemory(Ort.OrtMemoryInfo.DefaultInstance, f.AsMemory(0, (int)array.Length), array.ShapeArray),
+        double[] d => Ort.OrtValue.CreateTensorValueFromMemory(Ort.OrtMemoryInfo.DefaultInstance, d.AsMemory(0, (int)array.Length), array.ShapeArray),
+        int[] i => Ort.OrtValue.CreateTensorValueFromMemory(Ort.OrtMemoryInfo.DefaultInstance, i.AsMemory(0, (int)array.Length), array.ShapeArray),
+        long[] l => Ort.OrtValue.CreateTensorValueFromMemory(Ort.OrtMemoryInfo.DefaultInstance, l.AsMemory(0, (int)array.Length), array.ShapeArray),
         _ => throw new NotSupportedException($"Element type {array.ElementType} is not supported."),
     };
 

@@ -4,12 +4,13 @@ using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
 using FunctionalBayes.Serving;
+using Xunit.Abstractions;
 
 namespace FunctionalBayes.OnnxRuntime.Tests;
 
 /// <summary>Issue 23, finding 7: the Serving example is bounded. It runs alone (it measures the process's RSS).</summary>
 [Collection(nameof(MemoryCollection))]
-public sealed class ServingLimitTests(ServingFixture fixture) : IClassFixture<ServingFixture>, IDisposable
+public sealed class ServingLimitTests(ServingFixture fixture, ITestOutputHelper output) : IClassFixture<ServingFixture>, IDisposable
 {
     // the example's defaults (ServingFixture gives no limits); a client with room for the slow large requests
     private readonly HttpClient client = new() { BaseAddress = fixture.Client.BaseAddress, Timeout = TimeSpan.FromSeconds(150) };
@@ -114,6 +115,7 @@ public sealed class ServingLimitTests(ServingFixture fixture) : IClassFixture<Se
             after = Rss();
         }
 
+        output.WriteLine($"RSS baseline {baseline / 1e6:F0} MB, peak {peak / 1e6:F0} MB, after {after / 1e6:F0} MB");
         Assert.Equal(20_000, smallStatuses.Length);
         Assert.All(smallStatuses, s => Assert.Equal(HttpStatusCode.OK, s));
         // 2,000,000 rows are above the default row limit: refused with 413 before the document is built
