@@ -246,7 +246,12 @@ module Mcmc =
                     r.Lp.[j] <- -st.PotentialEnergy
                 { r with Warm = { r.Warm with Chain = st }; Divergences = r.Divergences + (if info.Divergent then 1 else 0) }, info
         { Name = "nuts"
-          Identity = sprintf "chain %d, dim %d, %A" k d o
+          // explicit fields: "%A" of the whole record costs milliseconds of reflection per chain
+          Identity =
+            let init = match o.Init with InitUniform r -> sprintf "uniform %g" r | InitMedian m -> sprintf "median %d" m | InitFeasible -> "feasible" | InitValues _ -> "values"
+            let gradient = match o.Gradient with McmcGradient.Auto -> "auto" | McmcGradient.Tape -> "tape"
+            sprintf "chain %d, dim %d, seed %d, warmup %d, samples %d, thin %d, target %g, depth %d, maxDeltaH %g, dense %b, find %b, eps0 %g, init %s, gradient %s"
+                k d o.Seed o.Warmup o.Samples o.Thin o.TargetAccept o.MaxTreeDepth o.MaxDeltaH o.DenseMetric o.FindInitialStepSize o.InitialStepSize init gradient
           Workspace = fun () -> Nuts.tunable ev o.MaxTreeDepth o.MaxDeltaH, Stopwatch.StartNew()
           Init = fun (kernel, w) ->
             let r =
