@@ -13,7 +13,7 @@ open Microsoft.FSharp.NativeInterop
 /// One step of a compiled program that works on whole buffers: the forward kernel writes its output
 /// into the value buffer, the backward kernel adds its inputs' adjoints into the adjoint buffer.
 /// Offsets are fixed at compile time; a kernel holds no mutable state, so evaluators share it.
-[<AbstractClass>]
+[<AbstractClass; OptimizeFromFirstCall>]
 type internal ProgramKernel() =
     /// Computes the output from the inputs in `vals`.
     abstract Forward: vals: float[] * ints: int[][] -> unit
@@ -21,7 +21,7 @@ type internal ProgramKernel() =
     abstract Backward: vals: float[] * adjs: float[] * ints: int[][] -> unit
 
 /// The buffer kernels of compiled programs, and the scalar functions generated code calls.
-[<RequireQualifiedAccess>]
+[<RequireQualifiedAccess; OptimizeFromFirstCall>]
 module internal CompiledKernels =
 
     let inline private ro (a: float[]) (off: int) (n: int) = ReadOnlySpan<float>(a, off, n)

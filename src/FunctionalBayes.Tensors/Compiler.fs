@@ -6,7 +6,7 @@ open Microsoft.FSharp.Quotations
 
 /// One evaluator of a compiled value-and-gradient program: it owns its buffers, so it is not
 /// thread-safe; make one per thread or chain. A call allocates nothing.
-[<Sealed>]
+[<Sealed; OptimizeFromFirstCall>]
 type CompiledEvaluator internal (dim: int, run: Func<float[], float[], int[][], float>, vals: float[], adjs: float[], ints: int[][]) =
     /// The length of the flat parameter vector.
     member _.Dim = dim

@@ -8,7 +8,7 @@ open System.Numerics.Tensors
 /// reductions run natively in float32 and float64 (float32 sums of rows accumulate in float64 blocks);
 /// the rarer ops (cumsum, scatterAdd, factorizations) widen float32 to float64; matrix products run
 /// natively in both.
-[<RequireQualifiedAccess>]
+[<RequireQualifiedAccess; OptimizeFromFirstCall>]
 module internal Cpu =
 
     let inline private ro (a: 'T[]) = ReadOnlySpan<'T>(a)

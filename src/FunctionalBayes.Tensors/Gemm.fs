@@ -16,7 +16,7 @@ open Microsoft.FSharp.NativeInterop
 /// dedicated GEMV paths for n <= 4 / m <= 4 (one GEMV per column/row), and row/column partitioning of C across threads.
 /// Determinism: every C element is computed by the same micro-kernel with the same KC-blocked summation
 /// order regardless of how C is partitioned among threads, so results are bit-identical for any thread count.
-[<RequireQualifiedAccess>]
+[<RequireQualifiedAccess; OptimizeFromFirstCall>]
 module internal Gemm =
 
     // ------------------------------------------------------------------------------------------

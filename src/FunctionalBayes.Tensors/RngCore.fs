@@ -32,6 +32,7 @@ type RngKey =
 
 /// Implementation details of `Rng` (internal; tests reach them via InternalsVisibleTo).
 /// Everything lives under this one name to avoid clashes inside the host assembly.
+[<OptimizeFromFirstCall>]
 module internal RngImpl =
 
     /// Execution policy for draws (internal; exposed to tests through InternalsVisibleTo).
@@ -620,7 +621,7 @@ module internal RngImpl =
 /// work runs on one thread or many. Draws of different kinds from the same key use
 /// separate counter domains, but a key should still be used for one draw only; derive
 /// new keys with `split`/`splitN`/`foldIn`.
-[<RequireQualifiedAccess>]
+[<RequireQualifiedAccess; OptimizeFromFirstCall>]
 module internal RngCore =
     open RngImpl
 

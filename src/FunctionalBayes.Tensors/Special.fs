@@ -18,7 +18,7 @@ open System.Runtime.Intrinsics
 /// * float32 kernels compute through the float64 scalar functions and round once, except
 ///   `softplusSpanF32` / `sigmoidSpanF32` which are SIMD float32 kernels (a few float32 ulp).
 /// * Poles: lgamma → +inf, digamma → NaN at negative integers (−inf at 0), trigamma → +inf.
-[<RequireQualifiedAccess>]
+[<RequireQualifiedAccess; OptimizeFromFirstCall>]
 module internal Special =
 
     // ------------------------------------------------------------------

@@ -148,6 +148,7 @@ type internal PhasePoint(dim: int) =
 
 /// Hamiltonian dynamics for one chain: momentum draws, kinetic energy, leapfrog. Owns scratch buffers,
 /// so one per chain (internal).
+[<OptimizeFromFirstCall>]
 type internal Dynamics(ev: IGradientEvaluator) =
     let dim = ev.Dim
     let u = Array.zeroCreate<float> dim
@@ -216,7 +217,7 @@ type internal Dynamics(ev: IGradientEvaluator) =
     member _.ToState(z: PhasePoint) : HmcState =
         { Position = Array.copy z.Q; PotentialEnergy = z.U; Gradient = Array.copy z.G }
 
-[<RequireQualifiedAccess>]
+[<RequireQualifiedAccess; OptimizeFromFirstCall>]
 module internal Dyn =
 
     let checkState (what: string) (dim: int) (s: HmcState) =

@@ -9,6 +9,7 @@ open FunctionalBayes.Tensors
 /// U-turn criterion with the two extra checks across subtrees at every merge, divergence when the
 /// energy error exceeds MaxDeltaH (NaN counts as divergent), Stan's accept statistic.
 /// The sampler owns scratch buffers (one per chain, not thread-safe); nothing is allocated per leapfrog.
+[<OptimizeFromFirstCall>]
 type NutsKernel internal (ev: IGradientEvaluator, maxDepthCapacity: int) =
     let dim = ev.Dim
     let dyn = Dynamics(ev)
