@@ -218,6 +218,21 @@ module Export =
         let large = b.Node("Where", [ b.Node("Greater", [ x; b.ScalarFloat 0.0 ], []); erfcLarge; b.Node("Sub", [ b.ScalarFloat 2.0; erfcLarge ], []) ], [])
         b.Node("Where", [ isSmall; b.Node("Sub", [ b.ScalarFloat 1.0; small ], []); large ], [])
 
+    /// An element-wise op's ONNX form (declared in the op table) over the input `x`.
+    let rec private onnxForm (b: Builder) (opts: ExportOptions) (opName: string) (x: string) (form: OnnxForm) : string =
+        let go = onnxForm b opts opName x
+        match form with
+        | OnnxForm.In -> x
+        | OnnxForm.Const v -> b.ScalarFloat v
+        | OnnxForm.Node (op, args) -> b.Node(op, List.map go args, [])
+        | OnnxForm.ByPrecision (f64, f32) -> go (if opts.Float64 then f64 else f32)
+        | OnnxForm.Composite (c, arg) ->
+            match c with
+            | OnnxComposite.Softplus64 -> softplus64 b (go arg)
+            | OnnxComposite.Erf64 -> erf64 b (go arg)
+            | OnnxComposite.Erfc64 -> erfc64 b (go arg)
+        | OnnxForm.Unsupported why -> fail (sprintf "Export: the op %s has no ONNX form (%s)." opName why)
+
     /// Writes one recorded op; `batchAttr` flags, per shape attribute entry, the entries that differ
     /// between the two traces (the batch dimension).
     let private emit (b: Builder) (opts: ExportOptions) (op: Op) (ins: string[]) (inShapes: int[][]) (affine: (int * int)[]) : string =
@@ -225,33 +240,8 @@ module Export =
         let x = if ins.Length > 0 then ins.[0] else ""
         let lastTwoPerm (rank: int) = Array.init rank (fun i -> if i = rank - 2 then int64 (rank - 1) elif i = rank - 1 then int64 (rank - 2) else int64 i)
         match op with
-        | Unary u ->
-            match u with
-            | Neg -> node "Neg" [ x ] []
-            | Exp -> node "Exp" [ x ] []
-            | Log -> node "Log" [ x ] []
-            | Log1p -> node "Log" [ node "Add" [ x; b.ScalarFloat 1.0 ] [] ] []
-            | Expm1 -> node "Sub" [ node "Exp" [ x ] []; b.ScalarFloat 1.0 ] []
-            | Sqrt -> node "Sqrt" [ x ] []
-            | Abs -> node "Abs" [ x ] []
-            | Sign -> node "Sign" [ x ] []
-            | Tanh -> node "Tanh" [ x ] []
-            | Sigmoid -> node "Sigmoid" [ x ] []
-            | Softplus -> if opts.Float64 then softplus64 b x else node "Softplus" [ x ] []
-            | Relu -> node "Relu" [ x ] []
-            | Erf -> if opts.Float64 then erf64 b x else node "Erf" [ x ] []
-            | Erfc -> if opts.Float64 then erfc64 b x else node "Sub" [ b.ScalarFloat 1.0; node "Erf" [ x ] [] ] []
-            | NormalCdf ->
-                if opts.Float64 then
-                    // Φ(x) = erfc(−x/√2)/2, accurate in the left tail
-                    node "Mul" [ b.ScalarFloat 0.5; erfc64 b (node "Mul" [ x; b.ScalarFloat (-1.0 / sqrt 2.0) ] []) ] []
-                else
-                    let e = node "Erf" [ node "Mul" [ x; b.ScalarFloat (1.0 / sqrt 2.0) ] [] ] []
-                    node "Mul" [ b.ScalarFloat 0.5; node "Add" [ b.ScalarFloat 1.0; e ] [] ] []
-            | Lgamma | Digamma | Trigamma -> fail (sprintf "Export: the op %s has no ONNX form (no log-gamma or polygamma in the ONNX operator set)." op.Name)
-        | Binary bo ->
-            let name = match bo with Add -> "Add" | Sub -> "Sub" | Mul -> "Mul" | Div -> "Div" | Pow -> "Pow" | Maximum -> "Max" | Minimum -> "Min"
-            node name [ ins.[0]; ins.[1] ] []
+        | Unary u -> onnxForm b opts op.Name x (Ops.onnxUnary u)
+        | Binary bo -> node (Ops.onnxBinary bo) [ ins.[0]; ins.[1] ] []
         | Compare c ->
             match c with
             | Lt -> node "Less" [ ins.[0]; ins.[1] ] []

@@ -44,6 +44,29 @@ type internal Domain =
     | Real
     | Positive
 
+/// A composite that the ONNX exporter writes out itself: ONNX Runtime's CPU provider has no float64 kernel
+/// for Softplus and Erf, so float64 exports build them from ops it has.
+[<RequireQualifiedAccess>]
+type internal OnnxComposite =
+    | Softplus64
+    | Erf64
+    | Erfc64
+
+/// An element-wise op as ONNX operators, as data: the exporter derives every op's nodes from it.
+[<RequireQualifiedAccess>]
+type internal OnnxForm =
+    /// The op's input.
+    | In
+    /// A scalar constant.
+    | Const of float
+    /// An ONNX operator over its arguments.
+    | Node of op: string * args: OnnxForm list
+    /// One form for float64 exports, another for float32 ones.
+    | ByPrecision of float64: OnnxForm * float32: OnnxForm
+    | Composite of OnnxComposite * OnnxForm
+    /// The op has no ONNX form (why).
+    | Unsupported of string
+
 /// Everything about one element-wise unary op, declared once (see `Ops.declareUnary`).
 type internal UnaryDecl =
     { /// The value at one element (the compiler inlines it; kernels call its compiled form).
@@ -55,7 +78,9 @@ type internal UnaryDecl =
       Vjp: Result<Rule, string>
       /// A one-pass form of the same adjoint over spans, where the generic one is slow (optional).
       Adjoint: SpanAdjoint voption
-      Domain: Domain }
+      Domain: Domain
+      /// How the ONNX exporter writes it.
+      Onnx: OnnxForm }
 
 /// Everything about one broadcasting binary op that is not its span kernel (Cpu.binaryRow, generic
 /// over float32 and float64).
@@ -64,7 +89,9 @@ type internal BinaryDecl =
       /// The adjoints of x and of y (before summing over broadcast axes).
       VjpX: Rule
       VjpY: Rule
-      Domain: Domain }
+      Domain: Domain
+      /// The ONNX operator (broadcasting like ours).
+      Onnx: string }
 
 /// A declared op with the forms derived from its declaration (compiled once, on first use).
 [<Sealed>]
@@ -150,95 +177,105 @@ module internal Ops =
 
     /// Each unary op, declared once. A new op is a case of UnaryOp plus one entry here.
     let private declareUnary (u: UnaryOp) : UnaryDecl =
-        let plain scalar s64 s32 vjp domain =
-            { Scalar = scalar; Span64 = s64; Span32 = s32; Vjp = Ok vjp; Adjoint = ValueNone; Domain = domain }
+        let plain scalar s64 s32 vjp domain onnx =
+            { Scalar = scalar; Span64 = s64; Span32 = s32; Vjp = Ok vjp; Adjoint = ValueNone; Domain = domain; Onnx = onnx }
+        let node op args = OnnxForm.Node (op, args)
+        let inp = OnnxForm.In
+        let c v = OnnxForm.Const v
+        let noGamma = OnnxForm.Unsupported "the ONNX operator set has no log-gamma or polygamma"
         match u with
         | Neg ->
             { plain <@ fun v -> -v @> (SpanMap<float>(fun s d -> TensorPrimitives.Negate(s, d))) (SpanMap<float32>(fun s d -> TensorPrimitives.Negate(s, d)))
-                    (Rule.Negate g) Real with
+                    (Rule.Negate g) Real (node "Neg" [ inp ]) with
                 Adjoint = ValueSome (SpanAdjoint(fun _ _ gr accIn acc _ -> TensorPrimitives.Subtract(accIn, gr, acc))) }
         | Exp ->
             { plain <@ fun v -> Math.Exp v @> (SpanMap<float>(fun s d -> TensorPrimitives.Exp(s, d))) (SpanMap<float32>(fun s d -> TensorPrimitives.Exp(s, d)))
-                    (times g out) Real with
+                    (times g out) Real (node "Exp" [ inp ]) with
                 Adjoint = ValueSome (SpanAdjoint(fun _ o gr accIn acc _ -> TensorPrimitives.MultiplyAdd(gr, o, accIn, acc))) }
         | Log ->
             { plain <@ fun v -> Math.Log v @> (SpanMap<float>(fun s d -> TensorPrimitives.Log(s, d))) (SpanMap<float32>(fun s d -> TensorPrimitives.Log(s, d)))
-                    (Rule.Over (g, x)) Positive with
+                    (Rule.Over (g, x)) Positive (node "Log" [ inp ]) with
                 Adjoint = ValueSome (SpanAdjoint(fun xs _ gr accIn acc t ->
                                         TensorPrimitives.Divide(gr, xs, t)
                                         TensorPrimitives.Add(accIn, Span<float>.op_Implicit t, acc))) }
         | Log1p ->
             plain <@ fun v -> Special.log1p v @> (SpanMap<float>(fun s d -> Special.log1pSpan s d)) (SpanMap<float32>(fun s d -> Special.log1pSpanF32 s d))
-                  (Rule.Over (g, Rule.Plus (x, num 1.0))) Positive
+                  (Rule.Over (g, Rule.Plus (x, num 1.0))) Positive (node "Log" [ node "Add" [ inp; c 1.0 ] ])
         | Expm1 ->
             plain <@ fun v -> Special.expm1 v @> (SpanMap<float>(fun s d -> Special.expm1Span s d)) (SpanMap<float32>(fun s d -> Special.expm1SpanF32 s d))
-                  (times g (Rule.Plus (out, num 1.0))) Real
+                  (times g (Rule.Plus (out, num 1.0))) Real (node "Sub" [ node "Exp" [ inp ]; c 1.0 ])
         | Sqrt ->
             plain <@ fun v -> Math.Sqrt v @> (SpanMap<float>(fun s d -> TensorPrimitives.Sqrt(s, d))) (SpanMap<float32>(fun s d -> TensorPrimitives.Sqrt(s, d)))
-                  (Rule.Over (times g (num 0.5), out)) Positive
+                  (Rule.Over (times g (num 0.5), out)) Positive (node "Sqrt" [ inp ])
         | Abs ->
             plain <@ fun v -> Math.Abs v @> (SpanMap<float>(fun s d -> TensorPrimitives.Abs(s, d))) (SpanMap<float32>(fun s d -> TensorPrimitives.Abs(s, d)))
-                  (times g (Rule.Apply (Sign, x))) Real
+                  (times g (Rule.Apply (Sign, x))) Real (node "Abs" [ inp ])
         | Sign ->
             // NaN passes through
             plain <@ fun v -> if Double.IsNaN v then v else float (Math.Sign v) @> (SpanMap<float>(fun s d -> signSpan s d)) (SpanMap<float32>(fun s d -> signSpanF32 s d))
-                  (times g (num 0.0)) Real
+                  (times g (num 0.0)) Real (node "Sign" [ inp ])
         | Tanh ->
             { plain <@ fun v -> Math.Tanh v @> (SpanMap<float>(fun s d -> TensorPrimitives.Tanh(s, d))) (SpanMap<float32>(fun s d -> tanhF32 s d))
-                    (times g (Rule.Minus (num 1.0, times out out))) Real with
+                    (times g (Rule.Minus (num 1.0, times out out))) Real (node "Tanh" [ inp ]) with
                 Adjoint = ValueSome (SpanAdjoint(fun _ o gr accIn acc _ -> tanhAdjoint o gr accIn acc)) }
         | Sigmoid ->
             { plain <@ fun v -> Special.sigmoid v @> (SpanMap<float>(fun s d -> Special.sigmoidSpan s d)) (SpanMap<float32>(fun s d -> Special.sigmoidSpanF32 s d))
-                    (times g (times out (Rule.Minus (num 1.0, out)))) Real with
+                    (times g (times out (Rule.Minus (num 1.0, out)))) Real (node "Sigmoid" [ inp ]) with
                 Adjoint = ValueSome (SpanAdjoint(fun _ o gr accIn acc t ->
                                         TensorPrimitives.Subtract(1.0, o, t)
                                         TensorPrimitives.Multiply(o, Span<float>.op_Implicit t, t)
                                         TensorPrimitives.MultiplyAdd(gr, Span<float>.op_Implicit t, accIn, acc))) }
         | Softplus ->
             { plain <@ fun v -> Special.softplus v @> (SpanMap<float>(fun s d -> Special.softplusSpan s d)) (SpanMap<float32>(fun s d -> Special.softplusSpanF32 s d))
-                    (times g (Rule.Apply (Sigmoid, x))) Real with
+                    (times g (Rule.Apply (Sigmoid, x))) Real (OnnxForm.ByPrecision (OnnxForm.Composite (OnnxComposite.Softplus64, inp), node "Softplus" [ inp ])) with
                 Adjoint = ValueSome (SpanAdjoint(fun xs _ gr accIn acc t ->
                                         Special.sigmoidSpan xs t
                                         TensorPrimitives.MultiplyAdd(gr, Span<float>.op_Implicit t, accIn, acc))) }
         | Relu ->
             plain <@ fun v -> Math.Max(v, 0.0) @> (SpanMap<float>(fun s d -> TensorPrimitives.Max(s, 0.0, d))) (SpanMap<float32>(fun s d -> TensorPrimitives.Max(s, 0.0f, d)))
-                  (Rule.If (Gt, x, num 0.0, g, num 0.0)) Real
+                  (Rule.If (Gt, x, num 0.0, g, num 0.0)) Real (node "Relu" [ inp ])
         | Lgamma ->
             plain <@ fun v -> Special.lgamma v @> (SpanMap<float>(fun s d -> Special.lgammaSpan s d)) (SpanMap<float32>(fun s d -> Special.lgammaSpanF32 s d))
-                  (times g (Rule.Apply (Digamma, x))) Positive
+                  (times g (Rule.Apply (Digamma, x))) Positive noGamma
         | Digamma ->
             plain <@ fun v -> Special.digamma v @> (SpanMap<float>(fun s d -> Special.digammaSpan s d)) (SpanMap<float32>(fun s d -> Special.digammaSpanF32 s d))
-                  (times g (Rule.Apply (Trigamma, x))) Positive
+                  (times g (Rule.Apply (Trigamma, x))) Positive noGamma
         | Trigamma ->
             { plain <@ fun v -> Special.trigamma v @> (SpanMap<float>(fun s d -> Special.trigammaSpan s d)) (SpanMap<float32>(fun s d -> Special.trigammaSpanF32 s d))
-                    (num 0.0) Positive with
+                    (num 0.0) Positive noGamma with
                 Vjp = Error "trigamma: its derivative (tetragamma) is not implemented; differentiate lgamma at most twice." }
         | Erf ->
             plain <@ fun v -> Special.erf v @> (SpanMap<float>(fun s d -> Special.erfSpan s d)) (SpanMap<float32>(fun s d -> Special.erfSpanF32 s d))
                   (times g (times (Rule.Apply (Exp, Rule.Negate (times x x))) (num (2.0 / sqrt Math.PI)))) Real
+                  (OnnxForm.ByPrecision (OnnxForm.Composite (OnnxComposite.Erf64, inp), node "Erf" [ inp ]))
         | Erfc ->
             plain <@ fun v -> Special.erfc v @> (SpanMap<float>(fun s d -> Special.erfcSpan s d)) (SpanMap<float32>(fun s d -> Special.erfcSpanF32 s d))
                   (times g (times (Rule.Apply (Exp, Rule.Negate (times x x))) (num (-2.0 / sqrt Math.PI)))) Real
+                  (OnnxForm.ByPrecision (OnnxForm.Composite (OnnxComposite.Erfc64, inp), node "Sub" [ c 1.0; node "Erf" [ inp ] ]))
         | NormalCdf ->
             plain <@ fun v -> Special.normalCdf v @> (SpanMap<float>(fun s d -> Special.normalCdfSpan s d)) (SpanMap<float32>(fun s d -> Special.normalCdfSpanF32 s d))
                   (times g (times (Rule.Apply (Exp, times (times x x) (num -0.5))) (num (1.0 / sqrt (2.0 * Math.PI))))) Real
+                  // Φ(x) = erfc(−x/√2)/2 in float64, accurate in the left tail
+                  (OnnxForm.ByPrecision (node "Mul" [ c 0.5; OnnxForm.Composite (OnnxComposite.Erfc64, node "Mul" [ inp; c (-1.0 / sqrt 2.0) ]) ],
+                                         node "Mul" [ c 0.5; node "Add" [ c 1.0; node "Erf" [ node "Mul" [ inp; c (1.0 / sqrt 2.0) ] ] ] ]))
 
     /// Each binary op's element value and adjoints, declared once.
     let private declareBinary (b: BinaryOp) : BinaryDecl =
         let y = Rule.Y
         match b with
-        | Add -> { Scalar = <@ fun p q -> p + q @>; VjpX = g; VjpY = g; Domain = Real }
-        | Sub -> { Scalar = <@ fun p q -> p - q @>; VjpX = g; VjpY = Rule.Negate g; Domain = Real }
-        | Mul -> { Scalar = <@ fun p q -> p * q @>; VjpX = times g y; VjpY = times g x; Domain = Real }
-        | Div -> { Scalar = <@ fun p q -> p / q @>; VjpX = Rule.Over (g, y); VjpY = Rule.Negate (Rule.Over (times g out, y)); Domain = Real }
+        | Add -> { Scalar = <@ fun p q -> p + q @>; VjpX = g; VjpY = g; Domain = Real; Onnx = "Add" }
+        | Sub -> { Scalar = <@ fun p q -> p - q @>; VjpX = g; VjpY = Rule.Negate g; Domain = Real; Onnx = "Sub" }
+        | Mul -> { Scalar = <@ fun p q -> p * q @>; VjpX = times g y; VjpY = times g x; Domain = Real; Onnx = "Mul" }
+        | Div -> { Scalar = <@ fun p q -> p / q @>; VjpX = Rule.Over (g, y); VjpY = Rule.Negate (Rule.Over (times g out, y)); Domain = Real; Onnx = "Div" }
         | Pow ->
             // y·x^(y−1), and out·log x for x > 0 (the log of a safe x elsewhere, where the adjoint is 0)
             { Scalar = <@ fun p q -> if q = 2.0 then p * p else Math.Pow(p, q) @>
               VjpX = times g (times y (Rule.Power (x, Rule.Minus (y, num 1.0))))
               VjpY = times g (Rule.If (Gt, x, num 0.0, times out (Rule.Apply (Log, Rule.If (Gt, x, num 0.0, x, num 1.0))), num 0.0))
-              Domain = Positive }
-        | Maximum -> { Scalar = <@ fun p q -> Math.Max(p, q) @>; VjpX = Rule.If (Ge, x, y, g, num 0.0); VjpY = Rule.If (Ge, x, y, num 0.0, g); Domain = Real }
-        | Minimum -> { Scalar = <@ fun p q -> Math.Min(p, q) @>; VjpX = Rule.If (Le, x, y, g, num 0.0); VjpY = Rule.If (Le, x, y, num 0.0, g); Domain = Real }
+              Domain = Positive
+              Onnx = "Pow" }
+        | Maximum -> { Scalar = <@ fun p q -> Math.Max(p, q) @>; VjpX = Rule.If (Ge, x, y, g, num 0.0); VjpY = Rule.If (Ge, x, y, num 0.0, g); Domain = Real; Onnx = "Max" }
+        | Minimum -> { Scalar = <@ fun p q -> Math.Min(p, q) @>; VjpX = Rule.If (Le, x, y, g, num 0.0); VjpY = Rule.If (Le, x, y, num 0.0, g); Domain = Real; Onnx = "Min" }
 
     // ---- derived forms ---------------------------------------------------------------------------
 
@@ -333,3 +370,9 @@ module internal Ops =
 
     /// The declaration of a binary op, with its derived forms.
     let binary (b: BinaryOp) : BinaryInfo = binaryInfos.[b]
+
+    /// How the ONNX exporter writes a unary op.
+    let onnxUnary (u: UnaryOp) : OnnxForm = (fst unaryDecls.[u]).Onnx
+
+    /// The ONNX operator of a binary op.
+    let onnxBinary (b: BinaryOp) : string = (fst binaryDecls.[b]).Onnx

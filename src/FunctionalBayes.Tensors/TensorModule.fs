@@ -154,7 +154,8 @@ module Tensor =
 
     // ---- element-wise -------------------------------------------------------------------------
 
-    let private un u (t: Tensor) = exec (Unary u) [| t |]
+    /// The element-wise op `u` (the op table's tests enumerate every op through it).
+    let internal un u (t: Tensor) = exec (Unary u) [| t |]
     let add (a: Tensor) (b: Tensor) = a + b
     let sub (a: Tensor) (b: Tensor) = a - b
     let mul (a: Tensor) (b: Tensor) = a * b
