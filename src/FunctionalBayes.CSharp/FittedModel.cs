@@ -37,7 +37,7 @@ public sealed partial class FittedModel
             FunctionalBayes.Model.map(Microsoft.FSharp.Core.FuncConvert.FromFunc<object?, FTensor?>(o =>
                 o is NdArray a ? a.Value : throw new InvalidOperationException($"The model returns {o?.GetType().Name ?? "null"}, not an NdArray.")),
                 f.Invoke(data)));
-        return new Posterior<FTensor?>(model, Core.Source);
+        return new Posterior<FTensor?>(model, Core.Source, Core.Signature);
     }
 
     /// <summary>How the posterior was made: "SVI (AutoNormal)", "NUTS", ...</summary>

@@ -221,7 +221,8 @@ module Table =
                         raise (TableReadException(sprintf "%s: epoch %d read %d rows, but the table had %d when the stream was opened; it changed during the fit." src.Name epoch emitted rows, src.Name, "", 0L))
                     epoch <- epoch + 1
             }
-        { Batches = { Rows = n; Sample = sample; Batches = batches }; Rows = n; Vocabularies = d.Vocabularies; Source = src.Name }
+        { Batches = { Rows = n; Sample = sample; Batches = batches; Levels = d.Vocabularies |> Map.map (fun _ v -> v.Levels) }
+          Rows = n; Vocabularies = d.Vocabularies; Source = src.Name }
 
     /// A predictor for Table.predictTo from a posterior: for each site that Posterior.predict gives, its
     /// predictive mean and sd per row as "{site}_mean" and "{site}_sd", from `draws` draws; each chunk of

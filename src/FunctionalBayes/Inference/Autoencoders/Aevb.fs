@@ -57,25 +57,6 @@ type AevbInfo = { Loss: float; Nll: float; Kl: float }
 [<NoEquality; NoComparison>]
 type AevbEpoch = { Epoch: int; State: AevbState; MeanLoss: float; Seconds: float }
 
-/// How a run goes: epochs of shuffled minibatches (plain data; progress, cancellation and checkpoints are
-/// the RunContext's). AevbRunOptions.Validate holds every rule.
-type AevbRunOptions =
-    { Epochs: int
-      BatchSize: int
-      Shuffle: bool
-      EarlyStopping: EarlyStopping option }
-
-    static member Create(epochs: int, batchSize: int) =
-        { Epochs = epochs; BatchSize = batchSize; Shuffle = true; EarlyStopping = None }
-
-    /// Checks the settings: raises ArgumentException naming the bad one.
-    static member Validate(o: AevbRunOptions) =
-        if o.Epochs < 1 then invalidArg "opts" (sprintf "Aevb.run: Epochs must be at least 1, got %d." o.Epochs)
-        if o.BatchSize < 1 then invalidArg "opts" (sprintf "Aevb.run: BatchSize must be at least 1, got %d." o.BatchSize)
-        match o.EarlyStopping with
-        | Some es -> EarlyStopping.Validate(es, "Aevb.run")
-        | None -> ()
-
 /// The result of a run.
 [<NoEquality; NoComparison>]
 type AevbResult = { State: AevbState; Losses: float[]; StoppedEarly: bool }
@@ -524,38 +505,55 @@ module Aevb =
 
     // ---- save / load --------------------------------------------------------------------------
 
-    /// Writes the networks' parameters and states (not the optimizer's moments) as JSON.
-    let save (path: string) (st: AevbState) =
+    let private priorName (p: AevbPrior) =
+        match p with
+        | AevbPrior.UnitNormal -> "unit normal"
+        | AevbPrior.OfDistribution d -> sprintf "the distribution %s" (d.GetType().Name)
+        | AevbPrior.LogDensity (name, _, _) -> sprintf "the log density '%s'" name
+
+    /// The engine's signature with the networks' parameters given (their dtype the latents').
+    let private signatureOf (e: AevbEngine) (opts: AevbRunOptions option) (encParams: Map<string, Tensor>) (decParams: Map<string, Tensor>) : AevbSignature =
+        let shapes (pre: string) (m: Map<string, Tensor>) = m |> Map.toArray |> Array.map (fun (k, t) -> pre + k, t.Shape)
+        { LatentDim = e.LatentDim; DataDim = e.DataDim; Variational = e.Variational.Name; Observation = e.Observation.Name
+          Prior = priorName e.Prior
+          Dtype = string (paramDtype (Map.fold (fun m k v -> Map.add k v m) decParams encParams))
+          Parameters = Array.append (shapes "encoder/" encParams) (shapes "decoder/" decParams)
+          Options = opts }
+
+    /// Writes the networks' parameters and states (not the optimizer's moments) as JSON, with the engine's
+    /// signature (latent and data sizes, the encoder's and decoder's families, the prior, the dtype, each
+    /// parameter's shape) and the settings of the run that trained them (`opts`; None for untrained networks).
+    let save (path: string) (e: AevbEngine) (opts: AevbRunOptions option) (st: AevbState) =
         let add (pre: string) (m: Map<string, Tensor>) acc = m |> Map.fold (fun a k v -> Map.add (pre + k) (Tensor.detach v) a) acc
         Map.empty |> add "enc.params/" st.EncParams |> add "enc.state/" st.EncState
         |> add "dec.params/" st.DecParams |> add "dec.state/" st.DecState
-        |> PosteriorFile.saveParams path
+        |> PosteriorFile.saveAevb path (signatureOf e opts st.EncParams st.DecParams)
 
-    /// Reads a state written by `save` for this engine; the optimizer restarts. The file's networks must be the
-    /// engine's (parameter names and shapes, which carry the network sizes and the families' heads), and a
-    /// malformed, truncated or empty file is an InvalidDataException naming the file.
+    /// The settings of the run that trained the networks in a file written by `save` (None when untrained).
+    let savedOptions (path: string) : AevbRunOptions option = (fst (PosteriorFile.readAevb path)).Options
+
+    /// Reads a state written by `save` for this engine; the optimizer restarts. The file's signature must be
+    /// the engine's (latent and data sizes, families, prior, dtype, each parameter's name and shape, which
+    /// carry the network sizes), or an InvalidDataException names the first difference; a malformed,
+    /// truncated or empty file is an InvalidDataException naming the file.
     let load (e: AevbEngine) (path: string) : AevbState =
-        let all = PosteriorFile.loadParams path
+        let inFile, all = PosteriorFile.readAevb path
         let part (pre: string) =
             all |> Seq.choose (fun (KeyValue (k, v)) -> if k.StartsWith(pre, StringComparison.Ordinal) then Some (k.Substring pre.Length, v) else None)
             |> Map.ofSeq
         let ep = part "enc.params/"
         let dp = part "dec.params/"
-        // the file's networks must be this engine's: the same parameter names and shapes (hidden sizes,
-        // latent and data sizes, and the families' heads), or the weights would be used silently
+        // the file's networks must be this engine's, or the weights would be used silently
         let ke, kd = Rng.split (Rng.key 0UL)
         let expectEnc, _ = e.Encoder.Init ke
         let expectDec, _ = e.Decoder.Init kd
-        for net, expected, found in [ "encoder", expectEnc, ep; "decoder", expectDec, dp ] do
-            for KeyValue (k, t) in expected do
-                match found.TryFind k with
-                | None -> PosteriorFile.bad path (sprintf "the engine's %s has the parameter '%s' (shape %s) but the file has none; it was saved from another network" net k (Shape.format t.Shape))
-                | Some f when f.Shape <> t.Shape ->
-                    PosteriorFile.bad path (sprintf "the %s parameter '%s' has shape %s in the engine and %s in the file (another network size or family)" net k (Shape.format t.Shape) (Shape.format f.Shape))
-                | Some _ -> ()
-            for KeyValue (k, f) in found do
-                if not (expected.ContainsKey k) then
-                    PosteriorFile.bad path (sprintf "the file has the %s parameter '%s' (shape %s) but the engine has none" net k (Shape.format f.Shape))
+        match PosteriorFile.aevbDifference (signatureOf e None expectEnc expectDec) inFile with
+        | Some d -> raise (IO.InvalidDataException(sprintf "%s was written for another engine: %s." path d))
+        | None -> ()
+        // and its tensors what its signature says
+        match PosteriorFile.aevbDifference inFile (signatureOf e None ep dp) with
+        | Some d -> PosteriorFile.bad path (sprintf "its tensors disagree with its own signature: %s" d)
+        | None -> ()
         let flat = Array.append (ep |> Map.toArray |> Array.map snd) (dp |> Map.toArray |> Array.map snd)
         let st = { EncParams = ep; EncState = part "enc.state/"; DecParams = dp; DecState = part "dec.state/"
                    Opt = Optim.init flat; Step = 0; Baseline = nan }

@@ -127,7 +127,9 @@ type BatchSource =
       /// The run's batches in order, epoch after epoch, from the run's data key and its options (BatchSize,
       /// Shuffle): all rows each step without a BatchSize, else ceil(N / BatchSize) batches per epoch. The run
       /// takes as many as it has steps and disposes the enumerator.
-      Batches: RngKey -> SviRunOptions -> seq<Map<string, Tensor>> }
+      Batches: RngKey -> SviRunOptions -> seq<Map<string, Tensor>>
+      /// The vocabularies of categorical keys (id i is level i), by key: they travel with the fitted posterior.
+      Levels: Map<string, string[]> }
 
 /// Batch sources.
 [<RequireQualifiedAccess>]
@@ -148,7 +150,7 @@ module BatchSource =
                     Seq.init perEpoch (fun j ->
                         let start = j * b
                         Data.take (Tensor.narrow 0 start (min b (n - start)) perm) data))
-        { Rows = n; Sample = data; Batches = batches }
+        { Rows = n; Sample = data; Batches = batches; Levels = Map.empty }
 
 /// Stochastic variational inference as a fold: init → step → step → ...
 [<RequireQualifiedAccess>]
