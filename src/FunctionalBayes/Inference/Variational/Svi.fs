@@ -152,6 +152,9 @@ module BatchSource =
                         Data.take (Tensor.narrow 0 start (min b (n - start)) perm) data))
         { Rows = n; Sample = data; Batches = batches; Levels = Map.empty }
 
+    /// The source with the vocabularies of its categorical keys (a table's, by key), for the fit's posterior.
+    let withLevels (levels: Map<string, string[]>) (source: BatchSource) : BatchSource = { source with Levels = levels }
+
 /// Stochastic variational inference as a fold: init → step → step → ...
 [<RequireQualifiedAccess>]
 module Svi =
