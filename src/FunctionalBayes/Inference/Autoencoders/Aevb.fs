@@ -334,16 +334,34 @@ module Aevb =
                  Step = (get "step").GetValue<int>(); Baseline = Checkpoint.readScalar (get "baseline") }
           EpochSum = Checkpoint.readScalar (get "epochSum"); EpochSteps = (get "epochSteps").GetValue<int>() }
 
-    let private train (ctx: RunContext) (resumeFrom: string option) (onEpoch: AevbEpoch -> unit) (e: AevbEngine) (key: RngKey) (st0: AevbState) (data: Tensor) (opts: AevbRunOptions) : AevbResult =
-        checkBatch e "run" data
+    /// Trains on the batches of a source (its `column` tensor, rows × dataDim): in memory, the rows are
+    /// checked before any work; streamed (the source's Sample fewer rows than its Rows), the sample is
+    /// checked first and each batch as it is read.
+    let private train (ctx: RunContext) (resumeFrom: string option) (onEpoch: AevbEpoch -> unit) (e: AevbEngine) (key: RngKey) (st0: AevbState)
+                      (source: BatchSource) (column: string) (opts: AevbRunOptions) : AevbResult =
         AevbRunOptions.Validate opts
-        if data.Shape.[0] = 0 then invalidArg "data" "Aevb.run: the data have 0 rows; there is nothing to train on."
-        checkData e st0 "run" data
-        let data = Tensor.cast (dtypeOf st0) data
-        let n = data.Shape.[0]
+        let columnOf (what: string) (batch: Map<string, Tensor>) =
+            match batch.TryFind column with
+            | Some x -> x
+            | None -> invalidArg "source" (sprintf "Aevb.%s: the batches have no '%s' (they have %s)." what column (keysOf batch))
+        let sample = columnOf "run" source.Sample
+        checkBatch e "run" sample
+        if source.Rows = 0 || sample.Shape.[0] = 0 then invalidArg "data" "Aevb.run: the data have 0 rows; there is nothing to train on."
+        checkData e st0 "run" sample
+        let streamed = sample.Shape.[0] < source.Rows
+        let dt = dtypeOf st0
+        let n = source.Rows
         let perEpoch = Data.stepsPerEpoch n opts.BatchSize
         let total = perEpoch * opts.Epochs
         let kData, kSteps = Rng.split key
+        use batches = (source.Batches kData { SviRunOptions.Default with BatchSize = Some opts.BatchSize; Shuffle = opts.Shuffle }).GetEnumerator()
+        let read = BatchSource.inOrder "Aevb.run" batches
+        let batchAt (i: int) =
+            let x = columnOf "run" (read i)
+            if streamed then
+                checkBatch e "run" x
+                checkData e st0 "run" x
+            Tensor.cast dt x
         let epochWatch = Stopwatch()
         let endEpoch (epoch: int) (r: AevbRun) =
             if r.EpochSteps > 0 then
@@ -351,14 +369,7 @@ module Aevb =
         let kernel : RunKernel<int -> Tensor, AevbRun, AevbInfo, AevbRun> =
             { Name = "aevb"
               Identity = sprintf "key %O, %d epochs of batch %d, %d rows, shuffle %b, start step %d" key opts.Epochs opts.BatchSize n opts.Shuffle st0.Step
-              Workspace = fun () ->
-                let cached = ref (-1, Unchecked.defaultof<Tensor>)
-                fun i ->
-                    let epoch = i / perEpoch
-                    if fst cached.Value <> epoch then
-                        cached.Value <- epoch, (if opts.Shuffle then Rng.permutation (Rng.foldIn kData epoch) n else Tensor.ofInts (Array.init n id))
-                    let start = (i % perEpoch) * opts.BatchSize
-                    Tensor.indexSelect 0 (Tensor.narrow 0 start (min opts.BatchSize (n - start)) (snd cached.Value)) data
+              Workspace = fun () -> batchAt
               Init = fun _ -> { St = st0; EpochSum = 0.0; EpochSteps = 0 }
               Step = fun batchAt i r ->
                 if r.EpochSteps = 0 || not epochWatch.IsRunning then epochWatch.Restart()
@@ -378,17 +389,21 @@ module Aevb =
         endEpoch ((out.Steps - 1) / perEpoch) out.Result
         { State = out.Result.St; Losses = out.Losses; StoppedEarly = out.StoppedEarly }
 
+    /// Rows held in memory as the one-column source train reads (cast once to the networks' dtype).
+    let private inMemory (st0: AevbState) (data: Tensor) : BatchSource =
+        BatchSource.ofData (Map [ "x", Tensor.cast (dtypeOf st0) data ])
+
     /// Trains from `st0` under a run context: epochs of shuffled minibatches of the rows of data (N, dataDim),
     /// step i with the key folded with i; reports progress, stops early on a plateau (EarlyStopping), calls
     /// `onEpoch` after each epoch (its seconds exclude the call), writes checkpoints, and raises
     /// OperationCanceledException after the current step when cancelled.
     let runIn (ctx: RunContext) (onEpoch: AevbEpoch -> unit) (e: AevbEngine) (key: RngKey) (st0: AevbState) (data: Tensor) (opts: AevbRunOptions) : AevbResult =
-        train ctx None onEpoch e key st0 data opts
+        train ctx None onEpoch e key st0 (inMemory st0 data) "x" opts
 
     /// Continues the run (same engine, key, start state, data and options) that wrote the checkpoint at
     /// `path`: the result has the same bits as the uninterrupted run's.
     let resume (ctx: RunContext) (onEpoch: AevbEpoch -> unit) (e: AevbEngine) (key: RngKey) (st0: AevbState) (data: Tensor) (opts: AevbRunOptions) (path: string) : AevbResult =
-        train ctx (Some path) onEpoch e key st0 data opts
+        train ctx (Some path) onEpoch e key st0 (inMemory st0 data) "x" opts
 
     /// runIn without progress, epoch reports, cancellation or checkpoints.
     let runFrom (e: AevbEngine) (key: RngKey) (st0: AevbState) (data: Tensor) (opts: AevbRunOptions) : AevbResult =
@@ -402,6 +417,18 @@ module Aevb =
     /// `init` from the key, then `runFrom`.
     let run (e: AevbEngine) (key: RngKey) (data: Tensor) (opts: AevbRunOptions) : AevbResult =
         trainIn RunContext.Quiet ignore e key data opts
+
+    /// runIn on the batches of a source (a table streamed from a Parquet or CSV file or a query, say): its
+    /// `column` tensor (rows × dataDim; Table.stream's Matrices stack columns into one). Run.BatchSize and
+    /// Shuffle come from `opts`; the source picks the rows (BatchSource.ofData: the same batches as runIn), so
+    /// a fit is deterministic given the key, and a streamed source keeps only its buffer in memory.
+    let runSourceIn (ctx: RunContext) (onEpoch: AevbEpoch -> unit) (e: AevbEngine) (key: RngKey) (st0: AevbState) (source: BatchSource) (column: string) (opts: AevbRunOptions) : AevbResult =
+        train ctx None onEpoch e key st0 source column opts
+
+    /// `init` from one half of the key, then runSourceIn with the other, without progress or checkpoints.
+    let runSource (e: AevbEngine) (key: RngKey) (source: BatchSource) (column: string) (opts: AevbRunOptions) : AevbResult =
+        let kInit, kRun = Rng.split key
+        runSourceIn RunContext.Quiet ignore e kRun (init e kInit) source column opts
 
     // ---- using a trained model ----------------------------------------------------------------
 
