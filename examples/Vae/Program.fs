@@ -90,7 +90,7 @@ let main args =
         printfn "wrote %s and %s" (Path.Combine(outDir, "vae-generated.png")) (Path.Combine(outDir, "vae-reconstructions.png"))
     with ex ->
         eprintfn "Could not write the PNGs (%s). ScottPlot needs a font: sudo apt-get install fonts-dejavu-core" ex.Message
-    Aevb.save (Path.Combine(outDir, "vae-params.json")) st
+    Aevb.save (Path.Combine(outDir, "vae-params.json")) engine (Some opts) st
     let onnxDiff = OnnxCheck.exportAndCompare outDir engine st test
     let meanSeconds = if seconds.Count = 0 then nan else Seq.average seconds
     printfn "{\"epoch_seconds\":%.3f,\"test_neg_elbo_nats\":%.2f,\"epochs\":%d,\"onnx_max_abs_diff\":%.3g}" meanSeconds lastNegElbo.Value seconds.Count onnxDiff

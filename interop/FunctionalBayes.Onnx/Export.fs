@@ -486,6 +486,19 @@ module Export =
         addMetadata m "functionalbayes.outputs" (String.Join(",", outNames))
         m
 
+    /// The metadata key prefix of a categorical input's levels: "functionalbayes.levels.{input}" holds a
+    /// JSON array of the levels in id order (id i is level i), the vocabulary the posterior was fitted with.
+    [<Literal>]
+    let LevelsKeyPrefix = "functionalbayes.levels."
+
+    /// Adds one metadata entry per categorical input of the model (LevelsKeyPrefix + input name) listing its
+    /// levels; vocabularies of keys that are not inputs of the graph are left out.
+    let withLevels (levels: Map<string, string[]>) (m: Onnx.ModelProto) : Onnx.ModelProto =
+        let inputs = m.Graph.Input |> Seq.map (fun i -> i.Name) |> Set.ofSeq
+        for KeyValue (key, ls) in levels do
+            if inputs.Contains key then addMetadata m (LevelsKeyPrefix + key) (Text.Json.JsonSerializer.Serialize ls)
+        m
+
     /// The ONNX model's bytes.
     let toBytes (m: Onnx.ModelProto) : byte[] = m.ToByteArray()
 
@@ -493,6 +506,7 @@ module Export =
     let toFile (path: string) (m: Onnx.ModelProto) = File.WriteAllBytes(path, m.ToByteArray())
 
     /// Exports a posterior's posterior-mean predictor: the latents at their posterior means (from n guide
-    /// draws, or all of a sampler's draws; Posterior.mean).
+    /// draws, or all of a sampler's draws; Posterior.mean), with the levels of its categorical inputs in the
+    /// metadata (withLevels).
     let posterior (opts: ExportOptions) (p: Posterior<'T>) (key: RngKey) (draws: int) (example: Map<string, Tensor>) : Onnx.ModelProto =
-        toModel opts p.Model (Posterior.mean p key draws) example
+        toModel opts p.Model (Posterior.mean p key draws) example |> withLevels (ModelSignature.levels p.Signature)

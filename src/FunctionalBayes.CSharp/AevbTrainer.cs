@@ -211,7 +211,7 @@ public sealed class AevbTrainer
         var sw = Stopwatch.StartNew();
         // the core raises OperationCanceledException after the current step when the token is cancelled
         var result = Aevb.trainIn(context, FuncConvert.FromAction<AevbEpoch>(_ => { }), engine, key, data.Value, options);
-        return new TrainedAutoencoder(engine, result.State, result.Losses, sw.Elapsed);
+        return new TrainedAutoencoder(engine, result.State, result.Losses, sw.Elapsed, options);
     }
 
     /// <summary>Trains on the thread pool.</summary>
@@ -222,7 +222,9 @@ public sealed class AevbTrainer
     public TrainedAutoencoder Load(string path)
     {
         var engine = Engine();
-        return new TrainedAutoencoder(engine, Aevb.load(engine, path), [], TimeSpan.Zero);
+        var state = Aevb.load(engine, path);
+        var saved = Aevb.savedOptions(path);
+        return new TrainedAutoencoder(engine, state, [], TimeSpan.Zero, saved is null ? null : saved.Value);
     }
 }
 
@@ -231,11 +233,14 @@ public sealed partial class TrainedAutoencoder
 {
     private readonly AevbEngine engine;
     private readonly AevbState state;
+    // the settings of the run that trained it, saved with the networks (null: untrained or unknown)
+    private readonly AevbRunOptions? options;
 
-    internal TrainedAutoencoder(AevbEngine engine, AevbState state, double[] losses, TimeSpan elapsed)
+    internal TrainedAutoencoder(AevbEngine engine, AevbState state, double[] losses, TimeSpan elapsed, AevbRunOptions? options)
     {
         this.engine = engine;
         this.state = state;
+        this.options = options;
         Losses = losses;
         TrainingTime = elapsed;
     }
@@ -271,8 +276,9 @@ public sealed partial class TrainedAutoencoder
     public double Elbo(NdArray x, int importanceSamples = 1, ulong seed = 0) =>
         Aevb.elbo(engine, Rng.key(seed), state, Arg(x), importanceSamples, 1000);
 
-    /// <summary>Writes the networks' parameters and states as JSON (load with <see cref="AevbTrainer.Load"/>).</summary>
-    public void Save(string path) => Aevb.save(path, state);
+    /// <summary>Writes the networks' parameters and states as JSON with the engine's sizes, families and dtype and
+    /// the training settings (load with <see cref="AevbTrainer.Load"/>, which refuses another engine).</summary>
+    public void Save(string path) => Aevb.save(path, engine, options is null ? FSharpOption<AevbRunOptions>.None : FSharpOption<AevbRunOptions>.Some(options), state);
 
     private static FTensor Arg(NdArray? x) => x?.Value ?? throw new ArgumentNullException(nameof(x));
 }

@@ -65,7 +65,9 @@ public sealed partial class FittedModel
     {
         ArgumentNullException.ThrowIfNull(example);
         var s = settings ?? new OnnxExportSettings();
-        return Export.toBytes(Export.toModel(s.ToExportOptions(), AsTensorPosterior().Model, PosteriorMeans(s), example.ToMap()));
+        // each categorical input's levels go into the metadata, as the F# Export.posterior writes them
+        return Export.toBytes(Export.withLevels(ModelSignatureModule.levels(Core.Signature),
+            Export.toModel(s.ToExportOptions(), AsTensorPosterior().Model, PosteriorMeans(s), example.ToMap())));
     }
 
     /// <summary>Writes the posterior-mean predictor to an ONNX file (see <see cref="ExportOnnx(DataSet, OnnxExportSettings?)"/>).</summary>

@@ -37,8 +37,14 @@ public sealed partial class FittedModel
             FunctionalBayes.Model.map(Microsoft.FSharp.Core.FuncConvert.FromFunc<object?, FTensor?>(o =>
                 o is NdArray a ? a.Value : throw new InvalidOperationException($"The model returns {o?.GetType().Name ?? "null"}, not an NdArray.")),
                 f.Invoke(data)));
-        return new Posterior<FTensor?>(model, Core.Source);
+        return new Posterior<FTensor?>(model, Core.Source, Core.Signature);
     }
+
+    /// <summary>The levels of each categorical data key the model was fitted on (read from a table), in id order;
+    /// saved with the posterior and loaded back. Read prediction tables with them
+    /// (<see cref="TableColumns.Categorical(string, IEnumerable{string})"/>) so ids are the fit's.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<string>> Vocabularies =>
+        ModelSignatureModule.levels(Core.Signature).ToDictionary(kv => kv.Key, kv => (IReadOnlyList<string>)kv.Value);
 
     /// <summary>How the posterior was made: "SVI (AutoNormal)", "NUTS", ...</summary>
     public string Method => FunctionalBayes.Posterior.methodName(Core);

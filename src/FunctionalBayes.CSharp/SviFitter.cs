@@ -73,7 +73,14 @@ public sealed class SviFitter
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
     /// <exception cref="ArgumentException">The data set is empty.</exception>
     public SviFitter(Func<DataSet, BayesModel<NdArray>> model, DataSet data)
-        : this(Convert.ModelFunction(model, nameof(model)), Snapshot(data), data?.Rows ?? 0, FitOptions.Default) { }
+        : this(Convert.ModelFunction(model, nameof(model)), Snapshot(data), data?.Rows ?? 0, FitOptions.Default, WithVocabularies(data)) { }
+
+    // data read from a table keep their vocabularies with the fit: the in-memory rows as a source that carries them
+    private static BatchSource? WithVocabularies(DataSet? data) =>
+        data is null || data.Vocabularies.Count == 0 ? null
+            : BatchSourceModule.withLevels(
+                MapModule.OfSeq(data.Vocabularies.Select(kv => Tuple.Create(kv.Key, kv.Value.ToArray()))),
+                BatchSourceModule.ofData(Snapshot(data)));
 
     /// <summary>A fitter for a model function whose result is of any type (for example from a LINQ query).</summary>
     /// <typeparam name="T">The model's result type.</typeparam>

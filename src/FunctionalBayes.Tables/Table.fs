@@ -221,7 +221,34 @@ module Table =
                         raise (TableReadException(sprintf "%s: epoch %d read %d rows, but the table had %d when the stream was opened; it changed during the fit." src.Name epoch emitted rows, src.Name, "", 0L))
                     epoch <- epoch + 1
             }
-        { Batches = { Rows = n; Sample = sample; Batches = batches }; Rows = n; Vocabularies = d.Vocabularies; Source = src.Name }
+        { Batches = { Rows = n; Sample = sample; Batches = batches; Levels = d.Vocabularies |> Map.map (fun _ v -> v.Levels) }
+          Rows = n; Vocabularies = d.Vocabularies; Source = src.Name }
+
+    /// Rows held in memory as a batch source for Fit.viSource, with their vocabularies: the fitted
+    /// posterior keeps them (saved with it, used by readFor and predictPosteriorTo, written into ONNX exports).
+    let toSource (table: TableData) : BatchSource =
+        BatchSource.ofData table.Data |> BatchSource.withLevels (table.Vocabularies |> Map.map (fun _ v -> v.Levels))
+
+    /// The vocabularies of a posterior's categorical keys (from a fit on a table, or a file of one).
+    let vocabularies (posterior: Posterior<'T>) : Map<string, Vocabulary> =
+        ModelSignature.levels posterior.Signature |> Map.map (fun _ ls -> Vocabulary ls)
+
+    /// The schema with the posterior's vocabularies for its categorical columns; a categorical column that
+    /// would build its own vocabulary from the table read (so its ids would not be the fit's) is refused.
+    let private forPosterior (what: string) (posterior: Posterior<'T>) (schema: TableSchema) : TableSchema =
+        let vs = vocabularies posterior
+        for c in schema.Columns do
+            match c.Kind with
+            | ColumnKind.Categorical None when not (vs.ContainsKey c.Name) ->
+                invalidArg "schema" (sprintf "%s: the posterior has no vocabulary for the categorical column '%s' (it has %s), so its ids would not be the fit's; fit from a table (Table.stream or Table.toSource), or give the column its vocabulary (Column.categoricalOf)." what c.Name (if vs.IsEmpty then "none" else String.Join(", ", vs.Keys)))
+            | ColumnKind.Categorical _ | ColumnKind.Float64 | ColumnKind.Float32 | ColumnKind.Int32 -> ()
+        schema.WithVocabularies vs
+
+    /// Reads a table for prediction with a posterior: its categorical columns take the fit's vocabularies, so
+    /// ids are the fit's and a level the fit never saw is a TableReadException naming the table, column, row
+    /// and level (unless the schema's UnseenLevelPolicy maps it to a known level).
+    let readFor (posterior: Posterior<'T>) (schema: TableSchema) (source: TableSource) : TableData =
+        read (forPosterior "Table.readFor" posterior schema) source
 
     /// A predictor for Table.predictTo from a posterior: for each site that Posterior.predict gives, its
     /// predictive mean and sd per row as "{site}_mean" and "{site}_sd", from `draws` draws; each chunk of
@@ -289,3 +316,10 @@ module Table =
             if not (isNull parquet) then parquet.DisposeAsync().AsTask().GetAwaiter().GetResult()
             if not (isNull csv) then csv.Dispose()
         written
+
+    /// Table.predictTo with a posterior's predictive means and sds ("{site}_mean", "{site}_sd", from `draws`
+    /// draws; posteriorPredictor), reading the table with the fit's vocabularies: a level the fit never saw is
+    /// a TableReadException naming the table, column, row and level, unless the schema's UnseenLevelPolicy
+    /// maps it to a known level.
+    let predictPosteriorTo (schema: TableSchema) (idColumns: string list) (posterior: Posterior<'T>) (key: RngKey) (draws: int) (source: TableSource) (path: string) : int =
+        predictTo (forPosterior "Table.predictPosteriorTo" posterior schema) idColumns (posteriorPredictor posterior key draws) source path

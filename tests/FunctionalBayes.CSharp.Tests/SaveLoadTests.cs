@@ -57,4 +57,49 @@ public class SaveLoadTests
             File.Delete(path);
         }
     }
+
+    private static BayesModel<NdArray> ExtraObservation(DataSet data) =>
+        from mu in Layer.Adaptive().Apply("x", data["x"])
+        from b in Layer.Intercept().Apply("b")
+        from y in Link.Gaussian("y", mu + b, data.GetOrNull("y"))
+        from twice in Bayes.Observe("y_twice", Prior.Normal(mu + b, 1), data.GetOrNull("y"))
+        select y;
+
+    private static BayesModel<NdArray> ReadsZ(DataSet data) =>
+        from mu in Layer.Adaptive().Apply("x", data["z"])
+        from b in Layer.Intercept().Apply("b")
+        from y in Link.Gaussian("y", mu + b, data.GetOrNull("y"))
+        select y;
+
+    /// <summary>Issue 23: Save records the observed sites and the data keys, whether the model was fitted by SVI or NUTS.</summary>
+    [Fact]
+    public void SavedFilesRefuseAnotherObservedSiteOrDataKey()
+    {
+        var data = TestData.Linear(50);
+        var byZ = new DataSet().Add("z", data["x"]).Add("y", data["y"]);
+        var fits = new[]
+        {
+            new SviFitter(TestData.LinearModel, data).ForSteps(5).Fit(),
+            new NutsSampler(TestData.LinearModel, data).WithChains(1).WithWarmup(20).WithSamples(5).WithSeed(3).Sample(),
+        };
+        foreach (var fitted in fits)
+        {
+            var path = Path.Combine(Path.GetTempPath(), $"fb-csharp-{Guid.NewGuid():N}.json");
+            try
+            {
+                fitted.Save(path);
+                var obs = Assert.Throws<InvalidDataException>(() =>
+                    fitted.IsSampled ? new NutsSampler(ExtraObservation, data).Load(path) : new SviFitter(ExtraObservation, data).Load(path));
+                Assert.Contains(path, obs.Message);
+                Assert.Contains("the model has the observed site 'y_twice'", obs.Message);
+                var key = Assert.Throws<InvalidDataException>(() =>
+                    fitted.IsSampled ? new NutsSampler(ReadsZ, byZ).Load(path) : new SviFitter(ReadsZ, byZ).Load(path));
+                Assert.Contains("the data key 'x'", key.Message);
+            }
+            finally
+            {
+                File.Delete(path);
+            }
+        }
+    }
 }

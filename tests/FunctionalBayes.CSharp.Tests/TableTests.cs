@@ -53,6 +53,40 @@ public class TableTests
         Assert.Contains("'s2'", e.Message);
     }
 
+    /// <summary>Issue 28: the vocabulary of a categorical column stays with the fit, its file and its ONNX export.</summary>
+    [Fact]
+    public void TheVocabularyTravelsWithTheFittedModel()
+    {
+        var data = DataSet.FromCsv(WriteCsv(), Columns());
+        var fitter = new SviFitter(StoreLine, data).ForSteps(30).WithSeed(1);
+        var fitted = fitter.Fit();
+        Assert.Equal(new[] { "s0", "s1", "s2" }, fitted.Vocabularies["store"]);
+        var path = TempFile("store-posterior.json");
+        fitted.Save(path);
+        var loaded = fitter.Load(path);
+        Assert.Equal(new[] { "s0", "s1", "s2" }, loaded.Vocabularies["store"]);
+        // rows for prediction read with the fit's vocabulary: s2 is id 2 whatever the file's order; an unseen level is named
+        var fresh = TempFile("store-new.csv");
+        File.WriteAllText(fresh, "x1,x2,store\n0,0,s2\n1,1,s0\n2,2,s9\n");
+        var columns = new TableColumns().Double("x1").Double("x2").Categorical("store", loaded.Vocabularies["store"]).Matrix("x", "x1", "x2");
+        var e = Assert.Throws<TableReadException>(() => DataSet.FromCsv(fresh, columns));
+        Assert.Equal(3, e.Row);
+        Assert.Contains("'s9'", e.Message);
+        var known = DataSet.FromCsv(fresh, columns.UnseenAs("s1"));
+        Assert.Equal(new[] { 2, 0, 1 }, known["store"].ToIntArray());
+        // the exported model lists the levels of its categorical input
+        var bytes = fitted.ExportOnnx(new DataSet().Add("x", known["x"]).Add("store", known["store"]));
+        var meta = global::Onnx.ModelProto.Parser.ParseFrom(bytes).MetadataProps.ToDictionary(p => p.Key, p => p.Value);
+        Assert.Equal("[\"s0\",\"s1\",\"s2\"]", meta["functionalbayes.levels.store"]);
+    }
+
+    private static BayesModel<NdArray> StoreLine(DataSet data) =>
+        from b in Layer.Intercept().Apply("b")
+        from lin in Layer.Adaptive().Apply("x", data["x"])
+        from re in Layer.RandomEffects().Apply("store", data["store"], numCategories: 3)
+        from y in Link.Gaussian("y", (b + lin).Flatten() + re.Flatten(), data.GetOrNull("y"))
+        select y;
+
     [Fact]
     public void FromDataReaderReadsASqlQuery()
     {

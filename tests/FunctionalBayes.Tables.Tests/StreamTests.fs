@@ -137,6 +137,50 @@ let ``predictions stream out to Parquet and CSV with the id columns kept`` () =
     // the fit recovers sigma = 0.6 (see the test above); an sd from 50 draws has a relative error of about 10 %: 0.3 to 0.9 is over 4 of them for the extremes of 2000 rows
     Assert.All(Tensor.toArray back.Data.["y_sd"], fun sd -> Assert.InRange(sd, 0.3, 0.9))
 
+/// 600 rows of 6 binary pixels (two noisy prototypes) in 3 row groups of 200, as float columns p0..p5.
+let private pixels =
+    lazy (
+        let n, per = 600, 200
+        let u = Tensor.toArray (Rng.uniform (Rng.key 61UL) [| n; 6 |])
+        let value i c = if (u.[6 * i + c] < 0.1) <> (i % 2 = 0) then 1.0 else 0.0
+        let p = TableTests.tempFile "pixels.parquet"
+        let fs = Array.init 6 (fun c -> Parquet.Schema.DataField<float>(sprintf "p%d" c))
+        task {
+            use f = IO.File.Create p
+            use! w = Parquet.ParquetWriter.CreateAsync(Parquet.Schema.ParquetSchema(fs |> Array.map (fun f -> f :> Parquet.Schema.Field)), f)
+            for g in 0 .. n / per - 1 do
+                use rg = w.CreateRowGroup()
+                for c in 0 .. 5 do
+                    do! rg.WriteAsync(fs.[c], ReadOnlyMemory<float>(Array.init per (fun r -> value (g * per + r) c)))
+        } |> fun t -> t.GetAwaiter().GetResult()
+        p)
+
+let ``AEVB streams from a Parquet file: the same bits as in memory on the same batches, deterministic given the seed`` () =
+    let cols = [ for c in 0 .. 5 -> sprintf "p%d" c ]
+    let pixelSchema = { TableSchema.Of [ for c in cols -> Column.float64 c ] with Matrices = [ "x", cols ] }
+    let engine =
+        let enc = Nn.mlp { MlpSpec.Create(6, [ 8 ], [ Nn.head "loc" 2 Activations.identity; Nn.head "scale" 2 Activations.halfExp ]) with Dtype = Float64 }
+        let dec = Nn.mlp { MlpSpec.Create(2, [ 8 ], [ Nn.head "logits" 6 Activations.identity ]) with Dtype = Float64 }
+        Aevb.create 2 6 enc dec AevbPrior.UnitNormal Family.bernoulli Family.normal (Optimizer.AdamDefault 1e-2) 1 1.0
+    let stream () = (Table.stream pixelSchema { StreamOptions.Default with BufferRows = 128; SampleRows = 50 } (TableSource.Parquet pixels.Value)).Batches
+    let x = (Table.read pixelSchema (TableSource.Parquet pixels.Value)).Data.["x"]
+    // in file order, the stream's batches are the in-memory run's: the same bits, step for step
+    let inOrder = { AevbRunOptions.Create(3, 64) with Shuffle = false }
+    let mem = Aevb.run engine (Rng.key 5UL) x inOrder
+    let streamed = Aevb.runSource engine (Rng.key 5UL) (stream ()) "x" inOrder
+    Assert.Equal(3 * 10, streamed.Losses.Length)
+    Assert.Equal<float[]>(mem.Losses, streamed.Losses)
+    Assert.Equal<float[]>(Tensor.toArray (Aevb.reconstruct engine mem.State x), Tensor.toArray (Aevb.reconstruct engine streamed.State x))
+    // shuffled across row groups and the buffer from the seed: the same seed gives the same numbers, another seed others
+    let shuffled = AevbRunOptions.Create(2, 64)
+    let a = Aevb.runSource engine (Rng.key 6UL) (stream ()) "x" shuffled
+    let b = Aevb.runSource engine (Rng.key 6UL) (stream ()) "x" shuffled
+    Assert.Equal<float[]>(a.Losses, b.Losses)
+    Assert.NotEqual<float[]>(a.Losses, (Aevb.runSource engine (Rng.key 7UL) (stream ()) "x" shuffled).Losses)
+    // a batch without the column is named
+    let e = Assert.Throws<ArgumentException>(fun () -> Aevb.runSource engine (Rng.key 6UL) (stream ()) "pixels" shuffled |> ignore)
+    Assert.Contains("'pixels'", e.Message)
+
 [<Tests>]
 let tests =
     testList "StreamTests" [
@@ -145,4 +189,5 @@ let tests =
         testCase "a streamed fit gives the in-memory fit's estimates, and the same numbers for the same seed" ``a streamed fit gives the in-memory fit's estimates, and the same numbers for the same seed``
         testCase "a streamed source needs a batch size and refuses the Laplace guide" ``a streamed source needs a batch size and refuses the Laplace guide``
         testCase "CSV sources stream too: a first pass counts rows and builds the vocabulary" ``CSV sources stream too: a first pass counts rows and builds the vocabulary``
+        testCase "AEVB streams from a Parquet file: the same bits as in memory on the same batches, deterministic given the seed" ``AEVB streams from a Parquet file: the same bits as in memory on the same batches, deterministic given the seed``
     ]

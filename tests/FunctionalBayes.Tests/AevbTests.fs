@@ -309,7 +309,7 @@ let engineTests =
             let e50 = Aevb.elbo e (Rng.key 3UL) r.State x 50 16
             Expect.isGreaterThan e50 e1 "IWAE(50) ≥ ELBO"
             let path = Path.Combine(Path.GetTempPath(), sprintf "aevb-%d.json" (Random.Shared.Next()))
-            Aevb.save path r.State
+            Aevb.save path e (Some (AevbRunOptions.Create(10, 32))) r.State
             let st = Aevb.load e path
             File.Delete path
             Expect.equal (Aevb.reconstruct e st x |> Tensor.toArray) (Aevb.reconstruct e r.State x |> Tensor.toArray) "same reconstructions"

@@ -77,7 +77,7 @@ let tests =
             let userGuide (mark: Model<Tensor> -> Model<Tensor>) = Guide.ofModel "user" (model {
                 let! raw = mark (Model.sample "_auto_raw" (Normal (s 1.0, s 0.1)))
                 do! Model.sample "mu" (Delta (raw * 2.0, s 0.0, 0)) |> Model.map ignore })
-            let keys (g: Guide) = Posterior.draws (Posterior.ofGuide normalMean g Map.empty) (Rng.key 3UL) 4 |> Map.keys |> List.ofSeq
+            let keys (g: Guide) = Posterior.draws (Posterior.ofGuide normalMean data g Map.empty) (Rng.key 3UL) 4 |> Map.keys |> List.ofSeq
             Expect.equal (keys (userGuide (Handlers.role GuideRole.Auxiliary))) [ "mu" ] "marked auxiliary: left out"
             Expect.equal (keys (userGuide id)) [ "_auto_raw"; "mu" ] "not marked: a draw, whatever its name"
 

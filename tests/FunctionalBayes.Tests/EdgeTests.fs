@@ -236,7 +236,7 @@ let private fitTests =
     testList "fit" [
         testCase "predictive sds survive a large mean (Welford)" <| fun () ->
             let f : Posterior<Tensor> =
-                Posterior.ofGuide (fun _ -> model { return! Model.sample "y" (Normal (s 1e9, s 1.0)) }) (Guide.ofModel "none" (Model.ret ())) Map.empty
+                Posterior.ofGuide (fun _ -> model { return! Model.sample "y" (Normal (s 1e9, s 1.0)) }) Map.empty (Guide.ofModel "none" (Model.ret ())) Map.empty
             let p = Posterior.predict f (Rng.key 61UL) 2000 false Map.empty
             let sd = p.["y"].Std |> scalarOf
             // the sd of 2000 N(·, 1) draws: standard error ≈ 1/√(2·2000) ≈ 0.016

@@ -59,14 +59,38 @@ let fileTests =
                 throwsWith<InvalidDataException> [ "site 'RandomEffectsLayer_county_theta' has shape [7, 1] in the model and [5, 1] in the file" ]
                     (fun () -> Fit.load path (hier 7) data None |> ignore) "7 groups" |> ignore)
 
-        testCase "finding 1: a file written with its data refuses data of another shape or dtype" <| fun () ->
+        testCase "finding 1: a file refuses data of another shape or dtype" <| fun () ->
             let p = Fit.vi viOpts (hier 5) data
             withFile (fun path ->
-                Fit.saveWithData path data p
+                Fit.save path p
                 Fit.load path (hier 5) data None |> ignore
                 let wide = data |> Map.add "county" (Tensor.reshape [| n; 1 |] data.["county"])
                 throwsWith<InvalidDataException> [ "data key 'county' has shape [40, 1] in the data given and [40] in the file" ]
                     (fun () -> Fit.load path (hier 5) wide None |> ignore) "another data shape" |> ignore)
+
+        testCase "every save path records the observed sites and data keys: SVI, NUTS and re-saved files refuse another observed site or data key" <| fun () ->
+            // the same latents with a second observed site, and reading the groups from another key
+            let extraObs (d: Map<string, Tensor>) : Model<Tensor> = model {
+                let! y = hier 5 d
+                let! _ = Model.observe "y_twice" (Normal (Tensor.zerosLike d.["county"], s 1.0)) (d.TryFind "y")
+                return y }
+            let renamedKey (d: Map<string, Tensor>) = hier 5 (d |> Map.add "county" d.["group"])
+            let byGroup = data |> Map.add "group" data.["county"] |> Map.remove "county"
+            let vi = Fit.vi viOpts (hier 5) data
+            let nuts = Fit.mcmcIn RunContext.Quiet nutsOpts (hier 5) data
+            for what, p in [ "SVI", vi; "NUTS", nuts ] do
+                withFile (fun path ->
+                    Fit.save path p
+                    // a loaded posterior keeps the signature it was saved with
+                    let again = Fit.load path (hier 5) data None
+                    Fit.save path again
+                    let text = File.ReadAllText path
+                    Expect.stringContains text "\"observed\"" (what + ": the file records the observed sites")
+                    Expect.stringContains text "\"key\":\"county\"" (what + ": the file records the data keys")
+                    throwsWith<InvalidDataException> [ path; "the model has the observed site 'y_twice' (shape [40]) but the file has none of that name" ]
+                        (fun () -> Fit.load path extraObs data None |> ignore) (what + ": another observed site") |> ignore
+                    throwsWith<InvalidDataException> [ path; "the data key 'county'"; "the data given have none" ]
+                        (fun () -> Fit.load path renamedKey byGroup None |> ignore) (what + ": renamed data key") |> ignore)
 
         testCase "finding 2: a NUTS posterior of a 5-group model does not load into a 7-group model" <| fun () ->
             let p = Fit.mcmcIn RunContext.Quiet nutsOpts (hier 5) data
@@ -93,11 +117,34 @@ let fileTests =
                 Aevb.create 2 6 enc dec AevbPrior.UnitNormal Family.bernoulli Family.normal (Optimizer.AdamDefault 1e-2) 1 1.0
             let st = Aevb.init (vae 8) (Rng.key 1UL)
             withFile (fun path ->
-                Aevb.save path st
+                Aevb.save path (vae 8) None st
                 Aevb.load (vae 8) path |> ignore
                 throwsWith<InvalidDataException> [ path; "in the engine and"; "in the file" ] (fun () -> Aevb.load (vae 16) path |> ignore) "hidden 16" |> ignore
                 File.WriteAllText(path, "")
                 throwsWith<InvalidDataException> [ path; "empty" ] (fun () -> Aevb.load (vae 8) path |> ignore) "empty" |> ignore)
+
+        testCase "an AEVB file records its families, sizes, dtype and run options, and refuses another engine naming the difference" <| fun () ->
+            let vae (latent: int) (dtype: Dtype) (variational: Family) =
+                let enc = Nn.mlp { MlpSpec.Create(6, [ 8 ], [ Nn.head "loc" latent Activations.identity; Nn.head "scale" latent Activations.halfExp ]) with Dtype = dtype }
+                let dec = Nn.mlp { MlpSpec.Create(latent, [ 8 ], [ Nn.head "logits" 6 Activations.identity ]) with Dtype = dtype }
+                Aevb.create latent 6 enc dec AevbPrior.UnitNormal Family.bernoulli variational (Optimizer.AdamDefault 1e-2) 1 1.0
+            let e = vae 2 Float64 Family.normal
+            let x = Tensor.cast Float64 (Tensor.gtScalar (Rng.uniform (Rng.key 2UL) [| 16; 6 |]) 0.5)
+            let opts = { AevbRunOptions.Create(2, 8) with EarlyStopping = Some { Window = 5; RelTol = 0.1; Patience = 2 } }
+            let r = Aevb.run e (Rng.key 3UL) x opts
+            withFile (fun path ->
+                Aevb.save path e (Some opts) r.State
+                Expect.equal (Aevb.savedOptions path) (Some opts) "the run options round-trip as an equal record"
+                Expect.equal (Aevb.reconstruct e (Aevb.load e path) x |> Tensor.toArray) (Aevb.reconstruct e r.State x |> Tensor.toArray) "same networks"
+                // Laplace has Normal's heads and shapes: only the family's name tells them apart
+                throwsWith<InvalidDataException> [ path; "the encoder's (variational) family is 'Laplace' in the engine and 'Normal' in the file" ]
+                    (fun () -> Aevb.load (vae 2 Float64 Family.laplace) path |> ignore) "another family" |> ignore
+                throwsWith<InvalidDataException> [ path; "the latent size is 3 in the engine and 2 in the file" ]
+                    (fun () -> Aevb.load (vae 3 Float64 Family.normal) path |> ignore) "another latent size" |> ignore
+                throwsWith<InvalidDataException> [ path; "dtype is float32 in the engine and float64 in the file" ]
+                    (fun () -> Aevb.load (vae 2 Float32 Family.normal) path |> ignore) "another dtype" |> ignore
+                Aevb.save path e None (Aevb.init e (Rng.key 1UL))
+                Expect.isNone (Aevb.savedOptions path) "untrained networks have no run options")
     ]
 
 [<Tests>]

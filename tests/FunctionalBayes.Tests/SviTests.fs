@@ -217,7 +217,7 @@ let ``a fit's parameters survive save and load`` () =
     let f = lineFit.Force()
     let path = IO.Path.GetTempFileName()
     Fit.saveParams path (Posterior.parameters f)
-    let g = Posterior.ofGuide f.Model (Posterior.guidePart "test" f).Guide (Fit.loadParams path)
+    let g = Posterior.ofGuide f.Model lineData (Posterior.guidePart "test" f).Guide (Fit.loadParams path)
     let a = Posterior.predict f (Rng.key 105UL) 50 false (Map [ "x", Tensor.ofArray [| 0.5 |] ])
     let b = Posterior.predict g (Rng.key 105UL) 50 false (Map [ "x", Tensor.ofArray [| 0.5 |] ])
     Assert.Equal<float[]>(Tensor.toArray a.["y"].Mean, Tensor.toArray b.["y"].Mean)

@@ -83,7 +83,8 @@ module Fit =
             | Some path -> Svi.resumeSource ctx true cfg kRun source opts.Run path
         let ps = r.Params
         let guide = finishGuide modelFn data kGuide guide ps
-        { Model = modelFn; Source = PosteriorSource.Guide { Guide = guide; Params = ps; Losses = r.Losses; StoppedEarly = r.StoppedEarly; Options = Some opts } }, r
+        { Model = modelFn; Source = PosteriorSource.Guide { Guide = guide; Params = ps; Losses = r.Losses; StoppedEarly = r.StoppedEarly; Options = Some opts }
+          Signature = ModelSignature.ofModel (modelFn data) data |> ModelSignature.withLevels source.Levels }, r
 
     /// viRun under a run context: progress, cancellation (OperationCanceledException after the current
     /// step) and checkpoints.
@@ -138,7 +139,7 @@ module Fit =
             match resumeFrom with
             | None -> Mcmc.runWithSource ctx opts source m
             | Some path -> Mcmc.resume ctx opts m path
-        Posterior.ofMcmc modelFn r
+        Posterior.ofMcmc modelFn data r
 
     /// Fit.mcmc under a run context: progress per chain, messages, cancellation, a checkpoint per chain.
     let mcmcIn (ctx: RunContext) (opts: McmcOptions) (modelFn: Map<string, Tensor> -> Model<'T>) (data: Map<string, Tensor>) : Posterior<'T> =
@@ -166,7 +167,8 @@ module Fit =
         | [||] -> ()
         | missing ->
             raise (IO.InvalidDataException(sprintf "Fit.withParams: no values for the guide's parameters %s; they come from a fit with another model or guide (given: %s)." (String.Join(", ", missing)) (String.Join(", ", ps.Keys))))
-        { Model = modelFn; Source = PosteriorSource.Guide { Guide = finishGuide modelFn data kGuide guide ps; Params = ps; Losses = [||]; StoppedEarly = false; Options = Some opts } }
+        { Model = modelFn; Source = PosteriorSource.Guide { Guide = finishGuide modelFn data kGuide guide ps; Params = ps; Losses = [||]; StoppedEarly = false; Options = Some opts }
+          Signature = ModelSignature.ofModel (modelFn data) data }
 
     // ---- files (the format is PosteriorFile's) ------------------------------------------------
 
@@ -176,16 +178,12 @@ module Fit =
     /// Reads parameters written by saveParams; a malformed file is an InvalidDataException naming it.
     let loadParams (path: string) : Map<string, Tensor> = PosteriorFile.loadParams path
 
-    /// Writes a posterior as JSON (doubles round-trip exactly) with what it knows of its model's signature
-    /// (the latent sites and the guide's layout of the flat vector; Fit.saveWithData adds the observed sites
-    /// and the data keys): a guide's parameters, kind and loss history, or a sampler's draws, deterministic
-    /// sites, unconstrained positions and statistics per chain. Read it back with Fit.load.
-    let save (path: string) (p: Posterior<'T>) = PosteriorFile.save path (PosteriorFile.signatureOfPosterior p) p
-
-    /// Fit.save with the full model signature: the model run on the data it was fitted to gives the latent
-    /// and observed sites (kind, shape, support, dtype, layout) and the data keys (shape, dtype).
-    let saveWithData (path: string) (data: Map<string, Tensor>) (p: Posterior<'T>) =
-        PosteriorFile.save path (PosteriorFile.signatureOf (p.Model data) data) p
+    /// Writes a posterior as JSON (doubles round-trip exactly) with its model signature (p.Signature: the
+    /// latent and observed sites with kind, shape, support, dtype and the guide's layout of the flat vector,
+    /// the data keys with shapes, dtypes and any vocabularies, from the data it was fitted to): a guide's
+    /// parameters, kind, options and loss history, or a sampler's draws, deterministic sites, unconstrained
+    /// positions and statistics per chain. Read it back with Fit.load.
+    let save (path: string) (p: Posterior<'T>) = PosteriorFile.save path p
 
     /// Reads a posterior written by Fit.save, for the model `modelFn` on `data` (the data it was fitted to:
     /// guides and latent sites are rebuilt from them). The file's model signature is checked first: a
@@ -198,7 +196,9 @@ module Fit =
     let load (path: string) (modelFn: Map<string, Tensor> -> Model<'T>) (data: Map<string, Tensor>) (opts: FitOptions option) : Posterior<'T> =
         let signature, contents = PosteriorFile.read path
         let m = modelFn data
-        PosteriorFile.check path (PosteriorFile.signatureOf m data) signature
+        let inModel = ModelSignature.ofModel m data
+        PosteriorFile.check path inModel signature
+        let inModel = ModelSignature.withLevels (ModelSignature.levels signature) inModel
         match contents with
         | PosteriorFile.Contents.Guide (name, rank, ps, losses, stoppedEarly, saved) ->
             let opts =
@@ -217,7 +217,9 @@ module Fit =
                     { FitOptions.Default with AutoGuide = kind }
             let p = withParams opts modelFn data ps
             let g = Posterior.guidePart "Fit.load" p
-            { p with Source = PosteriorSource.Guide { g with Losses = losses; StoppedEarly = stoppedEarly; Options = saved |> Option.map (fun o -> { o with Guide = opts.Guide }) } }
+            { p with
+                Source = PosteriorSource.Guide { g with Losses = losses; StoppedEarly = stoppedEarly; Options = saved |> Option.map (fun o -> { o with Guide = opts.Guide }) }
+                Signature = inModel }
         | PosteriorFile.Contents.Samples result ->
             let pot = LogDensity.potential (Rng.key 0UL) m
             let names = pot.Latents |> Array.map (fun l -> l.Name) |> Set.ofArray
@@ -227,4 +229,4 @@ module Fit =
                 let d = result.Draws.[l.Name]
                 if d.Rank < 2 || d.Shape.[2..] <> l.Shape then
                     PosteriorFile.bad path (sprintf "the draws of site '%s' have shape %s; the model's site has shape %s (draws need [chains; draws; %s])" l.Name (Shape.format d.Shape) (Shape.format l.Shape) (String.Join("; ", l.Shape)))
-            Posterior.ofMcmc modelFn { result with Sites = pot.Latents }
+            { Model = modelFn; Source = PosteriorSource.Samples { result with Sites = pot.Latents }; Signature = inModel }

@@ -57,25 +57,6 @@ type AevbInfo = { Loss: float; Nll: float; Kl: float }
 [<NoEquality; NoComparison>]
 type AevbEpoch = { Epoch: int; State: AevbState; MeanLoss: float; Seconds: float }
 
-/// How a run goes: epochs of shuffled minibatches (plain data; progress, cancellation and checkpoints are
-/// the RunContext's). AevbRunOptions.Validate holds every rule.
-type AevbRunOptions =
-    { Epochs: int
-      BatchSize: int
-      Shuffle: bool
-      EarlyStopping: EarlyStopping option }
-
-    static member Create(epochs: int, batchSize: int) =
-        { Epochs = epochs; BatchSize = batchSize; Shuffle = true; EarlyStopping = None }
-
-    /// Checks the settings: raises ArgumentException naming the bad one.
-    static member Validate(o: AevbRunOptions) =
-        if o.Epochs < 1 then invalidArg "opts" (sprintf "Aevb.run: Epochs must be at least 1, got %d." o.Epochs)
-        if o.BatchSize < 1 then invalidArg "opts" (sprintf "Aevb.run: BatchSize must be at least 1, got %d." o.BatchSize)
-        match o.EarlyStopping with
-        | Some es -> EarlyStopping.Validate(es, "Aevb.run")
-        | None -> ()
-
 /// The result of a run.
 [<NoEquality; NoComparison>]
 type AevbResult = { State: AevbState; Losses: float[]; StoppedEarly: bool }
@@ -353,16 +334,34 @@ module Aevb =
                  Step = (get "step").GetValue<int>(); Baseline = Checkpoint.readScalar (get "baseline") }
           EpochSum = Checkpoint.readScalar (get "epochSum"); EpochSteps = (get "epochSteps").GetValue<int>() }
 
-    let private train (ctx: RunContext) (resumeFrom: string option) (onEpoch: AevbEpoch -> unit) (e: AevbEngine) (key: RngKey) (st0: AevbState) (data: Tensor) (opts: AevbRunOptions) : AevbResult =
-        checkBatch e "run" data
+    /// Trains on the batches of a source (its `column` tensor, rows × dataDim): in memory, the rows are
+    /// checked before any work; streamed (the source's Sample fewer rows than its Rows), the sample is
+    /// checked first and each batch as it is read.
+    let private train (ctx: RunContext) (resumeFrom: string option) (onEpoch: AevbEpoch -> unit) (e: AevbEngine) (key: RngKey) (st0: AevbState)
+                      (source: BatchSource) (column: string) (opts: AevbRunOptions) : AevbResult =
         AevbRunOptions.Validate opts
-        if data.Shape.[0] = 0 then invalidArg "data" "Aevb.run: the data have 0 rows; there is nothing to train on."
-        checkData e st0 "run" data
-        let data = Tensor.cast (dtypeOf st0) data
-        let n = data.Shape.[0]
+        let columnOf (what: string) (batch: Map<string, Tensor>) =
+            match batch.TryFind column with
+            | Some x -> x
+            | None -> invalidArg "source" (sprintf "Aevb.%s: the batches have no '%s' (they have %s)." what column (keysOf batch))
+        let sample = columnOf "run" source.Sample
+        checkBatch e "run" sample
+        if source.Rows = 0 || sample.Shape.[0] = 0 then invalidArg "data" "Aevb.run: the data have 0 rows; there is nothing to train on."
+        checkData e st0 "run" sample
+        let streamed = sample.Shape.[0] < source.Rows
+        let dt = dtypeOf st0
+        let n = source.Rows
         let perEpoch = Data.stepsPerEpoch n opts.BatchSize
         let total = perEpoch * opts.Epochs
         let kData, kSteps = Rng.split key
+        use batches = (source.Batches kData { SviRunOptions.Default with BatchSize = Some opts.BatchSize; Shuffle = opts.Shuffle }).GetEnumerator()
+        let read = BatchSource.inOrder "Aevb.run" batches
+        let batchAt (i: int) =
+            let x = columnOf "run" (read i)
+            if streamed then
+                checkBatch e "run" x
+                checkData e st0 "run" x
+            Tensor.cast dt x
         let epochWatch = Stopwatch()
         let endEpoch (epoch: int) (r: AevbRun) =
             if r.EpochSteps > 0 then
@@ -370,14 +369,7 @@ module Aevb =
         let kernel : RunKernel<int -> Tensor, AevbRun, AevbInfo, AevbRun> =
             { Name = "aevb"
               Identity = sprintf "key %O, %d epochs of batch %d, %d rows, shuffle %b, start step %d" key opts.Epochs opts.BatchSize n opts.Shuffle st0.Step
-              Workspace = fun () ->
-                let cached = ref (-1, Unchecked.defaultof<Tensor>)
-                fun i ->
-                    let epoch = i / perEpoch
-                    if fst cached.Value <> epoch then
-                        cached.Value <- epoch, (if opts.Shuffle then Rng.permutation (Rng.foldIn kData epoch) n else Tensor.ofInts (Array.init n id))
-                    let start = (i % perEpoch) * opts.BatchSize
-                    Tensor.indexSelect 0 (Tensor.narrow 0 start (min opts.BatchSize (n - start)) (snd cached.Value)) data
+              Workspace = fun () -> batchAt
               Init = fun _ -> { St = st0; EpochSum = 0.0; EpochSteps = 0 }
               Step = fun batchAt i r ->
                 if r.EpochSteps = 0 || not epochWatch.IsRunning then epochWatch.Restart()
@@ -397,17 +389,21 @@ module Aevb =
         endEpoch ((out.Steps - 1) / perEpoch) out.Result
         { State = out.Result.St; Losses = out.Losses; StoppedEarly = out.StoppedEarly }
 
+    /// Rows held in memory as the one-column source train reads (cast once to the networks' dtype).
+    let private inMemory (st0: AevbState) (data: Tensor) : BatchSource =
+        BatchSource.ofData (Map [ "x", Tensor.cast (dtypeOf st0) data ])
+
     /// Trains from `st0` under a run context: epochs of shuffled minibatches of the rows of data (N, dataDim),
     /// step i with the key folded with i; reports progress, stops early on a plateau (EarlyStopping), calls
     /// `onEpoch` after each epoch (its seconds exclude the call), writes checkpoints, and raises
     /// OperationCanceledException after the current step when cancelled.
     let runIn (ctx: RunContext) (onEpoch: AevbEpoch -> unit) (e: AevbEngine) (key: RngKey) (st0: AevbState) (data: Tensor) (opts: AevbRunOptions) : AevbResult =
-        train ctx None onEpoch e key st0 data opts
+        train ctx None onEpoch e key st0 (inMemory st0 data) "x" opts
 
     /// Continues the run (same engine, key, start state, data and options) that wrote the checkpoint at
     /// `path`: the result has the same bits as the uninterrupted run's.
     let resume (ctx: RunContext) (onEpoch: AevbEpoch -> unit) (e: AevbEngine) (key: RngKey) (st0: AevbState) (data: Tensor) (opts: AevbRunOptions) (path: string) : AevbResult =
-        train ctx (Some path) onEpoch e key st0 data opts
+        train ctx (Some path) onEpoch e key st0 (inMemory st0 data) "x" opts
 
     /// runIn without progress, epoch reports, cancellation or checkpoints.
     let runFrom (e: AevbEngine) (key: RngKey) (st0: AevbState) (data: Tensor) (opts: AevbRunOptions) : AevbResult =
@@ -421,6 +417,18 @@ module Aevb =
     /// `init` from the key, then `runFrom`.
     let run (e: AevbEngine) (key: RngKey) (data: Tensor) (opts: AevbRunOptions) : AevbResult =
         trainIn RunContext.Quiet ignore e key data opts
+
+    /// runIn on the batches of a source (a table streamed from a Parquet or CSV file or a query, say): its
+    /// `column` tensor (rows × dataDim; Table.stream's Matrices stack columns into one). Run.BatchSize and
+    /// Shuffle come from `opts`; the source picks the rows (BatchSource.ofData: the same batches as runIn), so
+    /// a fit is deterministic given the key, and a streamed source keeps only its buffer in memory.
+    let runSourceIn (ctx: RunContext) (onEpoch: AevbEpoch -> unit) (e: AevbEngine) (key: RngKey) (st0: AevbState) (source: BatchSource) (column: string) (opts: AevbRunOptions) : AevbResult =
+        train ctx None onEpoch e key st0 source column opts
+
+    /// `init` from one half of the key, then runSourceIn with the other, without progress or checkpoints.
+    let runSource (e: AevbEngine) (key: RngKey) (source: BatchSource) (column: string) (opts: AevbRunOptions) : AevbResult =
+        let kInit, kRun = Rng.split key
+        runSourceIn RunContext.Quiet ignore e kRun (init e kInit) source column opts
 
     // ---- using a trained model ----------------------------------------------------------------
 
@@ -524,38 +532,55 @@ module Aevb =
 
     // ---- save / load --------------------------------------------------------------------------
 
-    /// Writes the networks' parameters and states (not the optimizer's moments) as JSON.
-    let save (path: string) (st: AevbState) =
+    let private priorName (p: AevbPrior) =
+        match p with
+        | AevbPrior.UnitNormal -> "unit normal"
+        | AevbPrior.OfDistribution d -> sprintf "the distribution %s" (d.GetType().Name)
+        | AevbPrior.LogDensity (name, _, _) -> sprintf "the log density '%s'" name
+
+    /// The engine's signature with the networks' parameters given (their dtype the latents').
+    let private signatureOf (e: AevbEngine) (opts: AevbRunOptions option) (encParams: Map<string, Tensor>) (decParams: Map<string, Tensor>) : AevbSignature =
+        let shapes (pre: string) (m: Map<string, Tensor>) = m |> Map.toArray |> Array.map (fun (k, t) -> pre + k, t.Shape)
+        { LatentDim = e.LatentDim; DataDim = e.DataDim; Variational = e.Variational.Name; Observation = e.Observation.Name
+          Prior = priorName e.Prior
+          Dtype = string (paramDtype (Map.fold (fun m k v -> Map.add k v m) decParams encParams))
+          Parameters = Array.append (shapes "encoder/" encParams) (shapes "decoder/" decParams)
+          Options = opts }
+
+    /// Writes the networks' parameters and states (not the optimizer's moments) as JSON, with the engine's
+    /// signature (latent and data sizes, the encoder's and decoder's families, the prior, the dtype, each
+    /// parameter's shape) and the settings of the run that trained them (`opts`; None for untrained networks).
+    let save (path: string) (e: AevbEngine) (opts: AevbRunOptions option) (st: AevbState) =
         let add (pre: string) (m: Map<string, Tensor>) acc = m |> Map.fold (fun a k v -> Map.add (pre + k) (Tensor.detach v) a) acc
         Map.empty |> add "enc.params/" st.EncParams |> add "enc.state/" st.EncState
         |> add "dec.params/" st.DecParams |> add "dec.state/" st.DecState
-        |> PosteriorFile.saveParams path
+        |> PosteriorFile.saveAevb path (signatureOf e opts st.EncParams st.DecParams)
 
-    /// Reads a state written by `save` for this engine; the optimizer restarts. The file's networks must be the
-    /// engine's (parameter names and shapes, which carry the network sizes and the families' heads), and a
-    /// malformed, truncated or empty file is an InvalidDataException naming the file.
+    /// The settings of the run that trained the networks in a file written by `save` (None when untrained).
+    let savedOptions (path: string) : AevbRunOptions option = (fst (PosteriorFile.readAevb path)).Options
+
+    /// Reads a state written by `save` for this engine; the optimizer restarts. The file's signature must be
+    /// the engine's (latent and data sizes, families, prior, dtype, each parameter's name and shape, which
+    /// carry the network sizes), or an InvalidDataException names the first difference; a malformed,
+    /// truncated or empty file is an InvalidDataException naming the file.
     let load (e: AevbEngine) (path: string) : AevbState =
-        let all = PosteriorFile.loadParams path
+        let inFile, all = PosteriorFile.readAevb path
         let part (pre: string) =
             all |> Seq.choose (fun (KeyValue (k, v)) -> if k.StartsWith(pre, StringComparison.Ordinal) then Some (k.Substring pre.Length, v) else None)
             |> Map.ofSeq
         let ep = part "enc.params/"
         let dp = part "dec.params/"
-        // the file's networks must be this engine's: the same parameter names and shapes (hidden sizes,
-        // latent and data sizes, and the families' heads), or the weights would be used silently
+        // the file's networks must be this engine's, or the weights would be used silently
         let ke, kd = Rng.split (Rng.key 0UL)
         let expectEnc, _ = e.Encoder.Init ke
         let expectDec, _ = e.Decoder.Init kd
-        for net, expected, found in [ "encoder", expectEnc, ep; "decoder", expectDec, dp ] do
-            for KeyValue (k, t) in expected do
-                match found.TryFind k with
-                | None -> PosteriorFile.bad path (sprintf "the engine's %s has the parameter '%s' (shape %s) but the file has none; it was saved from another network" net k (Shape.format t.Shape))
-                | Some f when f.Shape <> t.Shape ->
-                    PosteriorFile.bad path (sprintf "the %s parameter '%s' has shape %s in the engine and %s in the file (another network size or family)" net k (Shape.format t.Shape) (Shape.format f.Shape))
-                | Some _ -> ()
-            for KeyValue (k, f) in found do
-                if not (expected.ContainsKey k) then
-                    PosteriorFile.bad path (sprintf "the file has the %s parameter '%s' (shape %s) but the engine has none" net k (Shape.format f.Shape))
+        match PosteriorFile.aevbDifference (signatureOf e None expectEnc expectDec) inFile with
+        | Some d -> raise (IO.InvalidDataException(sprintf "%s was written for another engine: %s." path d))
+        | None -> ()
+        // and its tensors what its signature says
+        match PosteriorFile.aevbDifference inFile (signatureOf e None ep dp) with
+        | Some d -> PosteriorFile.bad path (sprintf "its tensors disagree with its own signature: %s" d)
+        | None -> ()
         let flat = Array.append (ep |> Map.toArray |> Array.map snd) (dp |> Map.toArray |> Array.map snd)
         let st = { EncParams = ep; EncState = part "enc.state/"; DecParams = dp; DecState = part "dec.state/"
                    Opt = Optim.init flat; Step = 0; Baseline = nan }

@@ -84,7 +84,10 @@ type PosteriorSource =
 [<NoEquality; NoComparison>]
 type Posterior<'T> =
     { Model: Map<string, Tensor> -> Model<'T>
-      Source: PosteriorSource }
+      Source: PosteriorSource
+      /// The model's signature on the data it was fitted to (latent and observed sites, data keys with
+      /// their shapes and any vocabularies): what Fit.save records and Fit.load checks.
+      Signature: ModelSignature }
 
 /// Predictions for one site: mean and standard deviation over draws (and the draws, when kept).
 [<NoEquality; NoComparison>]
@@ -98,14 +101,20 @@ type SiteSummary = { Name: string; Shape: int[]; Elements: ScalarSummary[] }
 [<RequireQualifiedAccess>]
 module Posterior =
 
-    /// A posterior from an MCMC run of `model` (as Mcmc.run returns it).
-    let ofMcmc (model: Map<string, Tensor> -> Model<'T>) (result: McmcResult) : Posterior<'T> =
-        { Model = model; Source = PosteriorSource.Samples result }
+    /// A posterior from an MCMC run of `model` on `data` (as Mcmc.run returns it).
+    let ofMcmc (model: Map<string, Tensor> -> Model<'T>) (data: Map<string, Tensor>) (result: McmcResult) : Posterior<'T> =
+        { Model = model; Source = PosteriorSource.Samples result; Signature = ModelSignature.ofModel (model data) data }
 
-    /// A posterior from a guide and its parameters (for example parameters fitted elsewhere, or none for a
-    /// guide without params).
-    let ofGuide (model: Map<string, Tensor> -> Model<'T>) (guide: Guide) (ps: Map<string, Tensor>) : Posterior<'T> =
-        { Model = model; Source = PosteriorSource.Guide { Guide = guide; Params = ps; Losses = [||]; StoppedEarly = false; Options = None } }
+    /// A posterior from a guide and its parameters for `model` on `data` (for example parameters fitted
+    /// elsewhere, or none for a guide without params).
+    let ofGuide (model: Map<string, Tensor> -> Model<'T>) (data: Map<string, Tensor>) (guide: Guide) (ps: Map<string, Tensor>) : Posterior<'T> =
+        { Model = model; Source = PosteriorSource.Guide { Guide = guide; Params = ps; Losses = [||]; StoppedEarly = false; Options = None }
+          Signature = ModelSignature.ofModel (model data) data }
+
+    /// The posterior with the vocabularies of its categorical data keys (a table's, by key): they are saved
+    /// with it and checked on loading, used to read tables for prediction and written into ONNX exports.
+    let withLevels (levels: Map<string, string[]>) (p: Posterior<'T>) : Posterior<'T> =
+        { p with Signature = ModelSignature.withLevels levels p.Signature }
 
     /// The guide posterior, or an error naming the operation that needs one.
     let guidePart (what: string) (p: Posterior<'T>) : GuidePosterior =

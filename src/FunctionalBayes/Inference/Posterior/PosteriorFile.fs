@@ -6,30 +6,23 @@ open System.Text.Json
 open System.Text.Json.Nodes
 open FunctionalBayes.Tensors
 
-/// One site of a model's signature, as a posterior file records it.
-type SiteSignature =
-    { Name: string
-      /// "latent" or "observed".
-      Kind: string
-      Shape: int[]
-      /// The support, in words (Check.describe).
-      Support: string
-      /// The value's dtype ("float64", ...); empty where the writer did not know it.
+/// What an AEVB file records of the engine and run that trained its networks (plain data): a file loads
+/// only into an engine with the same sizes, families, prior and dtype.
+type AevbSignature =
+    { LatentDim: int
+      DataDim: int
+      /// The encoder's distribution over the latent (the variational family), by name.
+      Variational: string
+      /// The decoder's distribution over the data (the observation family), by name.
+      Observation: string
+      /// The prior over the latent, in words ("unit normal", "log density 'name'", ...).
+      Prior: string
+      /// The dtype of the latents and the networks ("float64", "float32").
       Dtype: string
-      /// Where a latent's unconstrained values sit in the guide's flat vectors (auto_loc, auto_scale) and
-      /// in a sampler's positions: the offset and the length of its slice (−1 and 0 for an observed site).
-      Offset: int
-      Length: int }
-
-/// One data key of a model's signature: its shape (rows first) and dtype.
-type DataSignature = { Key: string; Shape: int[]; Dtype: string }
-
-/// What a posterior was made from: the model's latent and observed sites and the data keys. A part is
-/// None where the file's writer did not know it (observed sites and data need the data: Fit.saveWithData).
-type ModelSignature =
-    { Latents: SiteSignature[] option
-      Observed: SiteSignature[] option
-      Data: DataSignature[] option }
+      /// Each network's parameters with their shapes, "encoder/..." and "decoder/..." (the network sizes).
+      Parameters: (string * int[])[]
+      /// The settings of the run that trained them (None for networks saved untrained).
+      Options: AevbRunOptions option }
 
 /// The posterior file format (JSON, doubles round-trip exactly): every key it reads and writes is in the
 /// one table `Keys`; every malformed part is an InvalidDataException naming the file and what is wrong.
@@ -40,6 +33,18 @@ module PosteriorFile =
     module internal Keys =
         let [<Literal>] PosteriorFormat = "FunctionalBayes.posterior/2"
         let [<Literal>] ParamsFormat = "FunctionalBayes.params/1"
+        let [<Literal>] AevbFormat = "FunctionalBayes.aevb/1"
+        let [<Literal>] Engine = "engine"
+        let [<Literal>] LatentDim = "latentDim"
+        let [<Literal>] DataDim = "dataDim"
+        let [<Literal>] Variational = "variational"
+        let [<Literal>] Observation = "observation"
+        let [<Literal>] Prior = "prior"
+        let [<Literal>] Parameters = "parameters"
+        let [<Literal>] Epochs = "epochs"
+        let [<Literal>] BatchSize = "batchSize"
+        let [<Literal>] Shuffle = "shuffle"
+        let [<Literal>] EarlyStopping = "earlyStopping"
         let [<Literal>] Format = "format"
         let [<Literal>] Kind = "kind"
         let [<Literal>] KindGuide = "guide"
@@ -83,91 +88,10 @@ module PosteriorFile =
         let [<Literal>] Length = "length"
         let [<Literal>] Key = "key"
         let [<Literal>] Values = "data"
+        /// A categorical data key's vocabulary (absent for other keys).
+        let [<Literal>] Levels = "levels"
         /// The settings the posterior was made with (FitOptions, McmcOptions); absent when it was not fitted here.
         let [<Literal>] Options = "options"
-
-    // ---- signatures ---------------------------------------------------------------------------
-
-    let private latentSites (latents: LatentSite[]) (dtypeOf: string -> string) : SiteSignature[] =
-        let mutable offset = 0
-        latents
-        |> Array.map (fun l ->
-            let len = Shape.size l.UnconstrainedShape
-            let s = { Name = l.Name; Kind = "latent"; Shape = l.Shape; Support = Check.describe l.Support; Dtype = dtypeOf l.Name; Offset = offset; Length = len }
-            offset <- offset + len
-            s)
-
-    /// The signature of a model on data: its latent sites (with their slices of the flat unconstrained
-    /// vector), its observed sites and the data keys, from one run with a fixed key.
-    let signatureOf (m: Model<'T>) (data: Map<string, Tensor>) : ModelSignature =
-        let key = Rng.key 0UL
-        let pot = LogDensity.potential key m
-        let _, tr = Model.run (Handlers.trace (Handlers.seed key m))
-        let dtypes = tr.Sites |> Array.choose (fun s -> s.Value |> Option.map (fun v -> s.Name, string v.Dtype)) |> Map.ofArray
-        let observed =
-            Trace.observed tr
-            |> Array.map (fun s ->
-                let v = s.Value.Value
-                { Name = s.Name; Kind = "observed"; Shape = v.Shape; Support = (match s.Dist with Some d -> Check.describe (Dist.support d) | None -> "")
-                  Dtype = string v.Dtype; Offset = -1; Length = 0 })
-        { Latents = Some (latentSites pot.Latents (fun n -> defaultArg (dtypes.TryFind n) ""))
-          Observed = Some observed
-          Data = Some (data |> Map.toArray |> Array.map (fun (k, t) -> { Key = k; Shape = t.Shape; Dtype = string t.Dtype })) }
-
-    /// What a posterior itself knows of its model: the latent sites of an autoguide or a sampler (a user
-    /// guide's are unknown), without observed sites or data.
-    let signatureOfPosterior (p: Posterior<'T>) : ModelSignature =
-        let latents =
-            match p.Source with
-            | PosteriorSource.Guide g ->
-                match g.Guide.Origin with
-                | GuideOrigin.User -> None
-                | GuideOrigin.Auto _ | GuideOrigin.Laplace -> Some (latentSites g.Guide.Latents (fun _ -> ""))
-            | PosteriorSource.Samples r -> Some (latentSites r.Sites (fun n -> match r.Draws.TryFind n with Some t -> string t.Dtype | None -> ""))
-        { Latents = latents; Observed = None; Data = None }
-
-    let private siteDifference (inModel: SiteSignature[]) (inFile: SiteSignature[]) : string option =
-        let fromModel = inModel |> Array.map (fun s -> s.Name, s) |> Map.ofArray
-        let fromFile = inFile |> Array.map (fun s -> s.Name, s) |> Map.ofArray
-        let fileSide =
-            inFile
-            |> Array.tryPick (fun f ->
-                match fromModel.TryFind f.Name with
-                | None -> Some (sprintf "the file has the %s site '%s' (shape %s) but the model has none of that name" f.Kind f.Name (Shape.format f.Shape))
-                | Some m when m.Shape <> f.Shape -> Some (sprintf "site '%s' has shape %s in the model and %s in the file" f.Name (Shape.format m.Shape) (Shape.format f.Shape))
-                | Some m when m.Support <> f.Support -> Some (sprintf "site '%s' is %s in the model and %s in the file" f.Name m.Support f.Support)
-                | Some m when m.Dtype <> "" && f.Dtype <> "" && m.Dtype <> f.Dtype -> Some (sprintf "site '%s' is %s in the model and %s in the file" f.Name m.Dtype f.Dtype)
-                | Some m when m.Offset <> f.Offset || m.Length <> f.Length ->
-                    Some (sprintf "site '%s' is elements %d..%d of the flat unconstrained vector in the model and %d..%d in the file" f.Name m.Offset (m.Offset + m.Length - 1) f.Offset (f.Offset + f.Length - 1))
-                | Some _ -> None)
-        match fileSide with
-        | Some d -> Some d
-        | None ->
-            inModel |> Array.tryFind (fun m -> not (fromFile.ContainsKey m.Name))
-            |> Option.map (fun m -> sprintf "the model has the %s site '%s' (shape %s) but the file has none of that name" m.Kind m.Name (Shape.format m.Shape))
-
-    let private dataDifference (inModel: DataSignature[]) (inFile: DataSignature[]) : string option =
-        let given = inModel |> Array.map (fun d -> d.Key, d) |> Map.ofArray
-        inFile
-        |> Array.tryPick (fun f ->
-            match given.TryFind f.Key with
-            | None -> Some (sprintf "the posterior was made with the data key '%s' (shape %s) but the data given have none" f.Key (Shape.format f.Shape))
-            // rows may differ (new data for prediction); the other axes and the dtype may not
-            | Some g when g.Shape.Length <> f.Shape.Length || g.Shape.[1..] <> f.Shape.[1..] ->
-                Some (sprintf "data key '%s' has shape %s in the data given and %s in the file" f.Key (Shape.format g.Shape) (Shape.format f.Shape))
-            | Some g when g.Dtype <> f.Dtype -> Some (sprintf "data key '%s' is %s in the data given and %s in the file" f.Key g.Dtype f.Dtype)
-            | Some _ -> None)
-
-    /// The first difference between a model's signature and a file's (None when they agree on every part
-    /// the file records), as a sentence: "site 'theta' has shape [7] in the model and [5] in the file".
-    let firstDifference (inModel: ModelSignature) (inFile: ModelSignature) : string option =
-        let part (f: ModelSignature -> 'a[] option) (diff: 'a[] -> 'a[] -> string option) =
-            match f inModel, f inFile with
-            | Some m, Some fl -> diff m fl
-            | _ -> None
-        part (fun s -> s.Latents) siteDifference
-        |> Option.orElse (part (fun s -> s.Observed) siteDifference)
-        |> Option.orElse (part (fun s -> s.Data) dataDifference)
 
     // ---- writing ------------------------------------------------------------------------------
 
@@ -210,6 +134,7 @@ module PosteriorFile =
                 x.[Keys.Key] <- JsonValue.Create d.Key
                 x.[Keys.Shape] <- intsNode d.Shape
                 x.[Keys.Dtype] <- JsonValue.Create d.Dtype
+                d.Levels |> Option.iter (fun l -> x.[Keys.Levels] <- numbersNode l (fun v -> nonNull (JsonValue.Create v) :> JsonNode))
                 x :> JsonNode))
         o
 
@@ -305,7 +230,9 @@ module PosteriorFile =
             let opt (name: string) (f: JsonNode -> 'a) : 'a option = match sg.[name] with null -> None | n -> Some (f n)
             { Latents = opt Keys.Latents r.Sites
               Observed = opt Keys.Observed r.Sites
-              Data = opt Keys.Data (fun _ -> r.Array Keys.Data sg (fun d -> { Key = r.String Keys.Key d; Shape = r.Ints Keys.Shape d; Dtype = r.String Keys.Dtype d })) }
+              Data = opt Keys.Data (fun _ -> r.Array Keys.Data sg (fun d ->
+                { Key = r.String Keys.Key d; Shape = r.Ints Keys.Shape d; Dtype = r.String Keys.Dtype d
+                  Levels = match d.[Keys.Levels] with null -> None | _ -> Some (r.Array Keys.Levels d (fun l -> l.GetValue<string>())) })) }
 
     // ---- the settings in a posterior file: each record's writer and reader side by side ----
 
@@ -378,6 +305,14 @@ module PosteriorFile =
         | "values" -> InitValues (r.Tensors (f 0))
         | other -> r.Bad (sprintf "unknown init strategy '%s'" other)
 
+    let private earlyStoppingNode (es: EarlyStopping) : JsonNode =
+        JsonArray(JsonValue.Create es.Window, num es.RelTol, JsonValue.Create es.Patience)
+
+    let private earlyStoppingOf (r: Reader) (n: JsonNode) : EarlyStopping =
+        let a = n.AsArray()
+        let at (i: int) : JsonNode = match a.[i] with null -> r.Bad "a null early-stopping setting" | v -> v
+        { Window = (at 0).GetValue<int>(); RelTol = (at 1).GetValue<float>(); Patience = (at 2).GetValue<int>() }
+
     let private fitOptionsNode (o: FitOptions) : JsonNode =
         let j = JsonObject()
         let guide, rank = autoKindName o.AutoGuide
@@ -396,7 +331,7 @@ module PosteriorFile =
         match o.Run.BatchSize with Some b -> run.["batchSize"] <- JsonValue.Create b | None -> ()
         run.["shuffle"] <- JsonValue.Create o.Run.Shuffle
         match o.Run.EarlyStopping with
-        | Some es -> run.["earlyStopping"] <- JsonArray(JsonValue.Create es.Window, num es.RelTol, JsonValue.Create es.Patience)
+        | Some es -> run.[Keys.EarlyStopping] <- earlyStoppingNode es
         | None -> ()
         j.["run"] <- run
         j :> JsonNode
@@ -424,11 +359,7 @@ module PosteriorFile =
               Epochs = optional run.["epochs"] (fun n -> n.GetValue<int>())
               BatchSize = optional run.["batchSize"] (fun n -> n.GetValue<int>())
               Shuffle = (r.Field "shuffle" run).GetValue<bool>()
-              EarlyStopping =
-                optional run.["earlyStopping"] (fun n ->
-                    let a = n.AsArray()
-                    let at (i: int) : JsonNode = match a.[i] with null -> r.Bad "a null early-stopping setting" | v -> v
-                    { Window = (at 0).GetValue<int>(); RelTol = (at 1).GetValue<float>(); Patience = (at 2).GetValue<int>() }) } }
+              EarlyStopping = optional run.[Keys.EarlyStopping] (earlyStoppingOf r) } }
 
     let private mcmcOptionsNode (o: McmcOptions) : JsonNode =
         let j = JsonObject()
@@ -461,13 +392,13 @@ module PosteriorFile =
             | "tape" -> McmcGradient.Tape
             | other -> r.Bad (sprintf "unknown gradient '%s'" other) }
 
-    /// Writes a posterior with the model signature given (signatureOf the model on its data, or
-    /// signatureOfPosterior): a guide's parameters, kind and loss history, or a sampler's draws,
+    /// Writes a posterior with its model signature (p.Signature: the model on the data it was fitted to,
+    /// with any vocabularies of categorical keys): a guide's parameters, kind and loss history, or a sampler's draws,
     /// deterministic sites, unconstrained positions and statistics per chain.
-    let save (path: string) (signature: ModelSignature) (p: Posterior<'T>) =
+    let save (path: string) (p: Posterior<'T>) =
         let root = JsonObject()
         root.[Keys.Format] <- JsonValue.Create Keys.PosteriorFormat
-        root.[Keys.Signature] <- signatureNode signature
+        root.[Keys.Signature] <- signatureNode p.Signature
         match p.Source with
         | PosteriorSource.Guide g ->
             root.[Keys.Kind] <- JsonValue.Create Keys.KindGuide
@@ -576,8 +507,79 @@ module PosteriorFile =
                       Options = optional root.[Keys.Options] (mcmcOptionsOf r) }
             | other -> r.Bad (sprintf "unknown kind '%s'" other))
 
+    // ---- AEVB files ---------------------------------------------------------------------------
+
+    let private aevbOptionsNode (o: AevbRunOptions) : JsonNode =
+        let j = JsonObject()
+        j.[Keys.Epochs] <- JsonValue.Create o.Epochs
+        j.[Keys.BatchSize] <- JsonValue.Create o.BatchSize
+        j.[Keys.Shuffle] <- JsonValue.Create o.Shuffle
+        match o.EarlyStopping with Some es -> j.[Keys.EarlyStopping] <- earlyStoppingNode es | None -> ()
+        j :> JsonNode
+
+    let private aevbOptionsOf (r: Reader) (j: JsonNode) : AevbRunOptions =
+        { Epochs = r.Int Keys.Epochs j; BatchSize = r.Int Keys.BatchSize j; Shuffle = (r.Field Keys.Shuffle j).GetValue<bool>()
+          EarlyStopping = optional j.[Keys.EarlyStopping] (earlyStoppingOf r) }
+
+    /// Writes an AEVB engine's trained networks (named tensors) with the engine's signature and run settings.
+    let saveAevb (path: string) (signature: AevbSignature) (tensors: Map<string, Tensor>) =
+        let root = JsonObject()
+        root.[Keys.Format] <- JsonValue.Create Keys.AevbFormat
+        let e = JsonObject()
+        e.[Keys.LatentDim] <- JsonValue.Create signature.LatentDim
+        e.[Keys.DataDim] <- JsonValue.Create signature.DataDim
+        e.[Keys.Variational] <- JsonValue.Create signature.Variational
+        e.[Keys.Observation] <- JsonValue.Create signature.Observation
+        e.[Keys.Prior] <- JsonValue.Create signature.Prior
+        e.[Keys.Dtype] <- JsonValue.Create signature.Dtype
+        let ps = JsonObject()
+        for name, shape in signature.Parameters do ps.[name] <- intsNode shape
+        e.[Keys.Parameters] <- ps
+        root.[Keys.Engine] <- e
+        match signature.Options with Some o -> root.[Keys.Options] <- aevbOptionsNode o | None -> ()
+        root.[Keys.Params] <- tensorsNode tensors
+        write path root
+
+    /// Reads an AEVB file written by saveAevb: the engine's signature and the networks' tensors.
+    let readAevb (path: string) : AevbSignature * Map<string, Tensor> =
+        guarded path (fun () ->
+            let r = Reader path
+            let root = r.Root Keys.AevbFormat
+            let e = r.Field Keys.Engine root
+            let psNode = r.Field Keys.Parameters e
+            let ps = psNode.AsObject() |> Seq.map (fun kv -> kv.Key, r.Ints kv.Key psNode) |> Seq.toArray
+            { LatentDim = r.Int Keys.LatentDim e; DataDim = r.Int Keys.DataDim e
+              Variational = r.String Keys.Variational e; Observation = r.String Keys.Observation e
+              Prior = r.String Keys.Prior e; Dtype = r.String Keys.Dtype e; Parameters = ps
+              Options = optional root.[Keys.Options] (aevbOptionsOf r) },
+            r.Tensors (r.Field Keys.Params root))
+
+    /// The first difference between an engine's AEVB signature and a file's (the run options aside), as a
+    /// sentence: "the decoder's family is 'bernoulli' in the engine and 'normal' in the file".
+    let aevbDifference (inEngine: AevbSignature) (inFile: AevbSignature) : string option =
+        let scalar (what: string) (a: 'a) (b: 'a) = if a = b then None else Some (sprintf "%s is %O in the engine and %O in the file" what a b)
+        let fromEngine = Map.ofArray inEngine.Parameters
+        let fromFile = Map.ofArray inFile.Parameters
+        let parameters () =
+            inEngine.Parameters
+            |> Array.tryPick (fun (k, shape) ->
+                match fromFile.TryFind k with
+                | None -> Some (sprintf "the engine has the parameter '%s' (shape %s) but the file has none; it was saved from another network" k (Shape.format shape))
+                | Some f when f <> shape -> Some (sprintf "the parameter '%s' has shape %s in the engine and %s in the file (another network size)" k (Shape.format shape) (Shape.format f))
+                | Some _ -> None)
+            |> Option.orElse (
+                inFile.Parameters |> Array.tryFind (fun (k, _) -> not (fromEngine.ContainsKey k))
+                |> Option.map (fun (k, shape) -> sprintf "the file has the parameter '%s' (shape %s) but the engine has none" k (Shape.format shape)))
+        scalar "the latent size" inEngine.LatentDim inFile.LatentDim
+        |> Option.orElse (scalar "the data size" inEngine.DataDim inFile.DataDim)
+        |> Option.orElse (scalar "the encoder's (variational) family" (sprintf "'%s'" inEngine.Variational) (sprintf "'%s'" inFile.Variational))
+        |> Option.orElse (scalar "the decoder's (observation) family" (sprintf "'%s'" inEngine.Observation) (sprintf "'%s'" inFile.Observation))
+        |> Option.orElse (scalar "the prior" inEngine.Prior inFile.Prior)
+        |> Option.orElse (scalar "the latents' and networks' dtype" inEngine.Dtype inFile.Dtype)
+        |> Option.orElse (parameters ())
+
     /// Raises InvalidDataException naming the first difference between the model's signature and the file's.
     let check (path: string) (inModel: ModelSignature) (inFile: ModelSignature) : unit =
-        match firstDifference inModel inFile with
+        match ModelSignature.firstDifference inModel inFile with
         | Some d -> raise (InvalidDataException(sprintf "%s was written for another model: %s." path d))
         | None -> ()

@@ -24,6 +24,26 @@ type EarlyStopping =
         if not (es.RelTol >= 0.0 && Double.IsFinite es.RelTol) then
             raise (ArgumentOutOfRangeException("EarlyStopping.RelTol", es.RelTol, sprintf "%s: the early-stopping tolerance must be finite and non-negative, got %g." who es.RelTol))
 
+/// How an AEVB run goes (Aevb.run): epochs of shuffled minibatches (plain data, saved with the trained
+/// networks; progress, cancellation and checkpoints are
+/// the RunContext's). AevbRunOptions.Validate holds every rule.
+type AevbRunOptions =
+    { Epochs: int
+      BatchSize: int
+      Shuffle: bool
+      EarlyStopping: EarlyStopping option }
+
+    static member Create(epochs: int, batchSize: int) =
+        { Epochs = epochs; BatchSize = batchSize; Shuffle = true; EarlyStopping = None }
+
+    /// Checks the settings: raises ArgumentException naming the bad one.
+    static member Validate(o: AevbRunOptions) =
+        if o.Epochs < 1 then invalidArg "opts" (sprintf "Aevb.run: Epochs must be at least 1, got %d." o.Epochs)
+        if o.BatchSize < 1 then invalidArg "opts" (sprintf "Aevb.run: BatchSize must be at least 1, got %d." o.BatchSize)
+        match o.EarlyStopping with
+        | Some es -> EarlyStopping.Validate(es, "Aevb.run")
+        | None -> ()
+
 /// What a run is doing at a progress report.
 [<RequireQualifiedAccess>]
 type RunPhase =

@@ -127,7 +127,9 @@ type BatchSource =
       /// The run's batches in order, epoch after epoch, from the run's data key and its options (BatchSize,
       /// Shuffle): all rows each step without a BatchSize, else ceil(N / BatchSize) batches per epoch. The run
       /// takes as many as it has steps and disposes the enumerator.
-      Batches: RngKey -> SviRunOptions -> seq<Map<string, Tensor>> }
+      Batches: RngKey -> SviRunOptions -> seq<Map<string, Tensor>>
+      /// The vocabularies of categorical keys (id i is level i), by key: they travel with the fitted posterior.
+      Levels: Map<string, string[]> }
 
 /// Batch sources.
 [<RequireQualifiedAccess>]
@@ -148,7 +150,22 @@ module BatchSource =
                     Seq.init perEpoch (fun j ->
                         let start = j * b
                         Data.take (Tensor.narrow 0 start (min b (n - start)) perm) data))
-        { Rows = n; Sample = data; Batches = batches }
+        { Rows = n; Sample = data; Batches = batches; Levels = Map.empty }
+
+    /// Step i's batch, read in order from a source's batches (BatchSource: the one place rows are picked).
+    /// A resumed run skips the batches of the steps it has already taken, so step i's batch is the same.
+    let internal inOrder (who: string) (batches: Collections.Generic.IEnumerator<Map<string, Tensor>>) : int -> Map<string, Tensor> =
+        let read = ref 0
+        fun i ->
+            if i < read.Value - 1 then invalidOp (sprintf "%s: batch %d was asked for after batch %d; a batch source is read in order." who i (read.Value - 1))
+            while read.Value <= i do
+                if not (batches.MoveNext()) then
+                    invalidOp (sprintf "%s: the batch source ended after %d batches; a source must give a batch for every step (epochs re-read it)." who read.Value)
+                read.Value <- read.Value + 1
+            batches.Current
+
+    /// The source with the vocabularies of its categorical keys (a table's, by key), for the fit's posterior.
+    let withLevels (levels: Map<string, string[]>) (source: BatchSource) : BatchSource = { source with Levels = levels }
 
 /// Stochastic variational inference as a fold: init → step → step → ...
 [<RequireQualifiedAccess>]
@@ -359,18 +376,6 @@ module Svi =
         | None, Some e -> e * perEpoch, perEpoch
         | None, None -> SviRunOptions.DefaultSteps, perEpoch
 
-    /// Step i's batch, read in order from a source's batches (BatchSource: the one place rows are picked).
-    /// A resumed run skips the batches of the steps it has already taken, so step i's batch is the same.
-    let private inOrder (batches: Collections.Generic.IEnumerator<Map<string, Tensor>>) : int -> Map<string, Tensor> =
-        let read = ref 0
-        fun i ->
-            if i < read.Value - 1 then invalidOp (sprintf "SVI: batch %d was asked for after batch %d; a batch source is read in order." i (read.Value - 1))
-            while read.Value <= i do
-                if not (batches.MoveNext()) then
-                    invalidOp (sprintf "SVI: the batch source ended after %d batches; a source must give a batch for every step (epochs re-read it)." read.Value)
-                read.Value <- read.Value + 1
-            batches.Current
-
     /// The scratch of an SVI run: its first state, the compiled programs by batch rows, and how each was made.
     type private SviWorkspace =
         { First: SviState
@@ -439,7 +444,7 @@ module Svi =
         let total, _ = schedule opts n
         let _, kData = Rng.split key
         use batches = (source.Batches kData opts).GetEnumerator()
-        let out = Run.fold ctx opts.EarlyStopping total resumeFrom (sviKernel compile cfg key source.Sample (inOrder batches) opts n total)
+        let out = Run.fold ctx opts.EarlyStopping total resumeFrom (sviKernel compile cfg key source.Sample (BatchSource.inOrder "SVI" batches) opts n total)
         let st, statuses = out.Result
         { State = st; Losses = out.Losses; StoppedEarly = out.StoppedEarly; Gradients = statuses }
 
