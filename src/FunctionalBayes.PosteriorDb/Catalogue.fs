@@ -74,19 +74,30 @@ module PosteriorData =
           | Some root -> yield Path.GetFullPath(Path.Combine(root, "..", "shared", "posteriordb"))
           | None -> () ]
 
-    /// Reads "<name>.json" (posteriordb's name, e.g. "arK-arK") from the search path.
-    let load (name: string) : PosteriorData =
+    let private find (file: string) =
         let dirs = searchPath ()
-        match dirs |> List.map (fun d -> Path.Combine(d, name + ".json")) |> List.tryFind File.Exists with
-        | None -> failwithf "posteriordb: %s.json not found in %s." name (String.Join(", ", dirs))
-        | Some file ->
-            use doc = JsonDocument.Parse(File.ReadAllText file)
-            let root = doc.RootElement
-            let reference =
-                root.GetProperty("reference").EnumerateObject()
-                |> Seq.map (fun p -> p.Name, (p.Value.GetProperty("mean").GetDouble(), p.Value.GetProperty("sd").GetDouble()))
-                |> Map.ofSeq
-            { Name = name; Data = root.GetProperty("data").Clone(); Reference = reference }
+        match dirs |> List.map (fun d -> Path.Combine(d, file)) |> List.tryFind File.Exists with
+        | None -> failwithf "posteriordb: %s not found in %s." file (String.Join(", ", dirs))
+        | Some path -> path
+
+    /// Reads "<name>.json" (posteriordb's name, e.g. "arK-arK") from the search path: its data block,
+    /// or the data of the data set it names ("dataset": "<d>" reads "<d>.data.json", shared by the
+    /// posteriors of one data set), and its reference moments.
+    let load (name: string) : PosteriorData =
+        use doc = JsonDocument.Parse(File.ReadAllText(find (name + ".json")))
+        let root = doc.RootElement
+        let reference =
+            root.GetProperty("reference").EnumerateObject()
+            |> Seq.map (fun p -> p.Name, (p.Value.GetProperty("mean").GetDouble(), p.Value.GetProperty("sd").GetDouble()))
+            |> Map.ofSeq
+        let data =
+            match root.TryGetProperty "data" with
+            | true, d -> d.Clone()
+            | false, _ ->
+                let dataset = root.GetProperty("dataset").GetString()
+                use dd = JsonDocument.Parse(File.ReadAllText(find (string dataset + ".data.json")))
+                dd.RootElement.GetProperty("data").Clone()
+        { Name = name; Data = data; Reference = reference }
 
     /// Per scalar, draws.[chain].[draw], named as Stan does: x, x[i], x[i,j] (1-based, row-major).
     let scalars (draws: Map<string, Tensor>) : Map<string, float[][]> =

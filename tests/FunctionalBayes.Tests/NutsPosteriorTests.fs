@@ -37,7 +37,8 @@ let private check (p: Posterior) (seed: uint64) =
     let data = PosteriorData.load p.Name
     let o = { quiet with Seed = seed; TargetAccept = p.Settings.TargetAccept; DenseMetric = p.Settings.DenseMetric }
     let fit = Mcmc.runIn RunContext.Quiet o (p.Model data)
-    compare p.Name fit (p.Derived (PosteriorData.scalars fit.Draws)) data
+    let derived = Map.fold (fun acc k v -> Map.add k v acc) (PosteriorData.scalars fit.Deterministic) (p.Derived (PosteriorData.scalars fit.Draws))
+    compare p.Name fit derived data
 
 [<Tests>]
 let posteriordbTests =
@@ -47,6 +48,20 @@ let posteriordbTests =
         testCase "earnings-logearn_height (dense metric)" <| fun _ -> check Posteriors.logearnHeight 3UL
         testCase "kidiq-kidscore_momiq (dense metric)" <| fun _ -> check Posteriors.kidscoreMomiq 4UL
         testCase "sblrc-blr" <| fun _ -> check Posteriors.blr 5UL
+    ]
+
+/// The rest of the catalogue (issue 26: flat priors, constrained sites, GLM forms, GPs, a mixture),
+/// each against its posteriordb reference by the same rule and Stan's settings, one seed per posterior.
+/// gp_pois_regr is left out here: its Cholesky runs on the tape (not compiled yet), about 6 ms per
+/// gradient in a Debug build with depth-7 trees, hours for this check.
+[<Tests>]
+let catalogueTests =
+    let shared = set [ Posteriors.eightSchoolsNoncentered.Name; Posteriors.arK.Name; Posteriors.logearnHeight.Name
+                       Posteriors.kidscoreMomiq.Name; Posteriors.blr.Name ]
+    testList "NutsPosterior.catalogue" [
+        for i, p in Posteriors.all |> List.filter (fun p -> not (shared.Contains p.Name)) |> List.indexed do
+            if p.Name <> Posteriors.gpPoisRegr.Name then
+                yield testCase p.Name <| fun _ -> check p (uint64 (100 + i))
     ]
 
 /// Rank of the truth among L draws, for R replications, binned in B equal bins of the L+1 ranks, and the
