@@ -31,10 +31,14 @@ module Check =
         | Constraint.Positive -> "a positive number (> 0)"
         | Constraint.GreaterThan lo -> sprintf "a number greater than %g" lo
         | Constraint.Interval (lo, hi) -> sprintf "a number in (%g, %g)" lo hi
+        | Constraint.LowerBound _ -> "a number above the site's lower bound"
+        | Constraint.UpperBound _ -> "a number below the site's upper bound"
         | Constraint.Between _ -> "a number between the distribution's low and high bounds"
         | Constraint.UnitInterval -> "a number strictly between 0 and 1"
         | Constraint.Simplex -> "a vector of non-negative numbers that sum to 1"
         | Constraint.OrderedVector -> "a strictly increasing vector"
+        | Constraint.PositiveOrderedVector -> "a strictly increasing vector of positive numbers"
+        | Constraint.UnitVector -> "a vector of length one"
         | Constraint.LowerCholesky -> "a lower-triangular matrix with a positive diagonal"
         | Constraint.CorrCholesky -> "the Cholesky factor of a correlation matrix"
         | Constraint.PositiveDefinite -> "a symmetric positive-definite matrix"
@@ -96,7 +100,7 @@ module Check =
     /// column), the value and what was expected.
     let observedData (m: Model<'T>) (data: Map<string, Tensor>) : unit =
         finiteData data
-        let _, tr = Traced.run (Rng.key 0UL) m
+        let _, tr = Traced.probe (Rng.key 0UL) m
         observedSites tr
 
     /// Refuses data with no rows (a fit to them would return the prior and report success), naming the key.

@@ -16,6 +16,11 @@ type Constraint =
     | GreaterThan of lo: float
     /// (lo, hi).
     | Interval of lo: float * hi: float
+    /// (low, ∞) element-wise, with a tensor bound that broadcasts against the value (it may be another
+    /// site's value: re-derived at each evaluation).
+    | LowerBound of low: Tensor
+    /// (−∞, high) element-wise, with a tensor bound as LowerBound's.
+    | UpperBound of high: Tensor
     /// (low, high) element-wise, with tensor bounds that broadcast against the value (a Uniform with
     /// batched bounds, or bounds that are other sites' values: re-derived at each evaluation).
     | Between of low: Tensor * high: Tensor
@@ -25,6 +30,10 @@ type Constraint =
     | Simplex
     /// Strictly increasing vectors (last axis).
     | OrderedVector
+    /// Strictly increasing vectors of positive numbers (last axis).
+    | PositiveOrderedVector
+    /// Vectors of Euclidean length one (last axis).
+    | UnitVector
     /// Lower-triangular matrices with a positive diagonal.
     | LowerCholesky
     /// Cholesky factors of correlation matrices.
@@ -41,25 +50,27 @@ type Constraint =
     /// How many trailing axes one value of the constraint spans.
     member c.EventDims =
         match c with
-        | RealVector | Simplex | OrderedVector -> 1
+        | RealVector | Simplex | OrderedVector | PositiveOrderedVector | UnitVector -> 1
         | LowerCholesky | CorrCholesky | PositiveDefinite -> 2
-        | Real | Positive | GreaterThan _ | Interval _ | Between _ | UnitInterval
+        | Real | Positive | GreaterThan _ | Interval _ | LowerBound _ | UpperBound _ | Between _ | UnitInterval
         | NonNegativeInteger | IntegerInterval _ | Boolean -> 0
 
     /// True for the integer-valued supports of discrete distributions.
     member c.IsDiscrete =
         match c with
         | NonNegativeInteger | IntegerInterval _ | Boolean -> true
-        | Real | RealVector | Positive | GreaterThan _ | Interval _ | Between _ | UnitInterval | Simplex
-        | OrderedVector | LowerCholesky | CorrCholesky | PositiveDefinite -> false
+        | Real | RealVector | Positive | GreaterThan _ | Interval _ | LowerBound _ | UpperBound _ | Between _
+        | UnitInterval | Simplex | OrderedVector | PositiveOrderedVector | UnitVector | LowerCholesky | CorrCholesky
+        | PositiveDefinite -> false
 
     /// True when the set depends on tensors (element-wise bounds that may be other sites' values), so
     /// it must be re-derived from the site's distribution at each evaluation.
     member c.IsDependent =
         match c with
-        | Between _ -> true
+        | Between _ | LowerBound _ | UpperBound _ -> true
         | Real | RealVector | Positive | GreaterThan _ | Interval _ | UnitInterval | Simplex | OrderedVector
-        | LowerCholesky | CorrCholesky | PositiveDefinite | NonNegativeInteger | IntegerInterval _ | Boolean -> false
+        | PositiveOrderedVector | UnitVector | LowerCholesky | CorrCholesky | PositiveDefinite | NonNegativeInteger
+        | IntegerInterval _ | Boolean -> false
 
 /// A smooth invertible map from unconstrained real vectors onto a constraint's set, as used to run
 /// gradient-based inference on unconstrained space.
@@ -70,6 +81,10 @@ type Bijector =
     | Exp
     /// y = lo + exp x.
     | ExpPlus of lo: float
+    /// y = low + exp x, element-wise with a tensor bound that broadcasts against x.
+    | ExpAbove of low: Tensor
+    /// y = high − exp x, element-wise with a tensor bound that broadcasts against x.
+    | ExpBelow of high: Tensor
     /// y = lo + (hi - lo) σ(x).
     | Sigmoid of lo: float * hi: float
     /// y = low + (high - low) σ(x), element-wise with tensor bounds that broadcast against x.
@@ -78,6 +93,11 @@ type Bijector =
     | StickBreaking
     /// y₀ = x₀, yᵢ = yᵢ₋₁ + exp xᵢ.
     | Ordered
+    /// yᵢ = Σ_{j≤i} exp xⱼ (Stan's positive_ordered).
+    | PositiveOrdered
+    /// y = x / ‖x‖ with log |det J| taken as −‖x‖²/2 (Stan's unit_vector: the radius gets a standard
+    /// normal density, so the map is not a bijection but the target on the sphere is right).
+    | UnitVector
     /// R^(n(n+1)/2) onto lower-triangular n×n matrices with positive diagonal: the strictly lower
     /// entries first (row-major), then the log of the diagonal.
     | LowerCholesky
@@ -148,6 +168,8 @@ module Bijector =
         | Bijector.Identity -> x
         | Bijector.Exp -> Tensor.exp x
         | Bijector.ExpPlus lo -> Tensor.exp x + lo
+        | Bijector.ExpAbove lo -> lo + Tensor.exp x
+        | Bijector.ExpBelow hi -> hi - Tensor.exp x
         | Bijector.Sigmoid (lo, hi) -> lo + (hi - lo) * Tensor.sigmoid x
         | Bijector.SigmoidBetween (lo, hi) -> lo + (hi - lo) * Tensor.sigmoid x
         | Bijector.StickBreaking ->
@@ -163,6 +185,8 @@ module Bijector =
             else
                 let first = Tensor.narrow -1 0 1 x
                 Tensor.concat -1 [ first; first + Tensor.cumsum -1 (Tensor.exp (Tensor.narrow -1 1 (k - 1) x)) ]
+        | Bijector.PositiveOrdered -> Tensor.cumsum -1 (Tensor.exp x)
+        | Bijector.UnitVector -> x / Tensor.sqrt (Tensor.sumAxes [| -1 |] true (x * x))
         | Bijector.LowerCholesky -> fst (lowerCholeskyForward x)
         | Bijector.CorrCholesky ->
             let _, z, logRem, diag = corrCholeskyParts x
@@ -177,6 +201,8 @@ module Bijector =
         | Bijector.Identity -> y
         | Bijector.Exp -> Tensor.log y
         | Bijector.ExpPlus lo -> Tensor.log (y - lo)
+        | Bijector.ExpAbove lo -> Tensor.log (y - lo)
+        | Bijector.ExpBelow hi -> Tensor.log (hi - y)
         | Bijector.Sigmoid (lo, hi) ->
             let u = (y - lo) / (hi - lo)
             Tensor.log u - Tensor.log1p (-u)
@@ -196,6 +222,12 @@ module Bijector =
             else
                 let d = Tensor.narrow -1 1 (k - 1) y - Tensor.narrow -1 0 (k - 1) y
                 Tensor.concat -1 [ Tensor.narrow -1 0 1 y; Tensor.log d ]
+        | Bijector.PositiveOrdered ->
+            let k = lastDim y
+            if k = 1 then Tensor.log y
+            else Tensor.log (Tensor.concat -1 [ Tensor.narrow -1 0 1 y; Tensor.narrow -1 1 (k - 1) y - Tensor.narrow -1 0 (k - 1) y ])
+        // the point on the sphere itself (radius 1)
+        | Bijector.UnitVector -> y
         | Bijector.LowerCholesky ->
             let n = lastDim y
             Tensor.concat -1 [ packStrictLower n y; Tensor.log (Tensor.diagonal y) ]
@@ -214,7 +246,7 @@ module Bijector =
     let logAbsDetJacobian (b: Bijector) (x: Tensor) : Tensor =
         match b with
         | Bijector.Identity -> Tensor.zerosLike x
-        | Bijector.Exp | Bijector.ExpPlus _ -> x
+        | Bijector.Exp | Bijector.ExpPlus _ | Bijector.ExpAbove _ | Bijector.ExpBelow _ -> x
         | Bijector.Sigmoid (lo, hi) -> log (hi - lo) + Tensor.logSigmoid x + Tensor.logSigmoid (-x)
         | Bijector.SigmoidBetween (lo, hi) -> Tensor.log (hi - lo) + Tensor.logSigmoid x + Tensor.logSigmoid (-x)
         | Bijector.StickBreaking ->
@@ -227,6 +259,8 @@ module Bijector =
             let k = lastDim x
             if k = 1 then Tensor.sumAxes [| -1 |] false (Tensor.zerosLike x)
             else Tensor.sumAxes [| -1 |] false (Tensor.narrow -1 1 (k - 1) x)
+        | Bijector.PositiveOrdered -> Tensor.sumAxes [| -1 |] false x
+        | Bijector.UnitVector -> -0.5 * Tensor.sumAxes [| -1 |] false (x * x)
         | Bijector.LowerCholesky -> Tensor.sumAxes [| -1 |] false (snd (lowerCholeskyForward x))
         | Bijector.CorrCholesky ->
             let n, _, logRem, _ = corrCholeskyParts x
@@ -250,7 +284,8 @@ module Bijector =
         | Bijector.CorrCholesky ->
             let n = shape.[r - 1]
             Array.append shape.[.. r - 3] [| n * (n - 1) / 2 |]
-        | Bijector.Identity | Bijector.Exp | Bijector.ExpPlus _ | Bijector.Sigmoid _ | Bijector.SigmoidBetween _ | Bijector.Ordered -> shape
+        | Bijector.Identity | Bijector.Exp | Bijector.ExpPlus _ | Bijector.ExpAbove _ | Bijector.ExpBelow _ | Bijector.Sigmoid _
+        | Bijector.SigmoidBetween _ | Bijector.Ordered | Bijector.PositiveOrdered | Bijector.UnitVector -> shape
 
 [<RequireQualifiedAccess>]
 module Constraint =
@@ -262,10 +297,14 @@ module Constraint =
         | Constraint.Positive -> Bijector.Exp
         | Constraint.GreaterThan lo -> Bijector.ExpPlus lo
         | Constraint.Interval (lo, hi) -> Bijector.Sigmoid (lo, hi)
+        | Constraint.LowerBound lo -> Bijector.ExpAbove lo
+        | Constraint.UpperBound hi -> Bijector.ExpBelow hi
         | Constraint.Between (lo, hi) -> Bijector.SigmoidBetween (lo, hi)
         | Constraint.UnitInterval -> Bijector.Sigmoid (0.0, 1.0)
         | Constraint.Simplex -> Bijector.StickBreaking
         | Constraint.OrderedVector -> Bijector.Ordered
+        | Constraint.PositiveOrderedVector -> Bijector.PositiveOrdered
+        | Constraint.UnitVector -> Bijector.UnitVector
         | Constraint.LowerCholesky -> Bijector.LowerCholesky
         | Constraint.CorrCholesky -> Bijector.CorrCholesky
         | Constraint.PositiveDefinite -> Bijector.PositiveDefinite
@@ -273,7 +312,7 @@ module Constraint =
             invalidArg "c" (sprintf "Constraint.bijector: %A is discrete and has no map from unconstrained space; enumerate or marginalize it." c)
 
     /// Whether each value (each event, for vector and matrix constraints) lies in the set: a bool mask.
-    let check (c: Constraint) (x: Tensor) : Tensor =
+    let rec check (c: Constraint) (x: Tensor) : Tensor =
         let all (m: Tensor) (axes: int[]) =
             // a conjunction over axes: the minimum of 0/1 values
             Tensor.minAxes axes false (Tensor.cast Float64 m) |> fun t -> Tensor.gtScalar t 0.5
@@ -284,6 +323,8 @@ module Constraint =
         | Constraint.Positive -> Tensor.gtScalar x 0.0
         | Constraint.GreaterThan lo -> Tensor.gtScalar x lo
         | Constraint.Interval (lo, hi) -> Tensor.where (Tensor.gtScalar x lo) (Tensor.ltScalar x hi) (Tensor.gtScalar x lo)
+        | Constraint.LowerBound lo -> Tensor.broadcastTo (Shape.broadcast "Constraint.LowerBound" x.Shape lo.Shape) (Tensor.gt x lo)
+        | Constraint.UpperBound hi -> Tensor.broadcastTo (Shape.broadcast "Constraint.UpperBound" x.Shape hi.Shape) (Tensor.lt x hi)
         | Constraint.Between (lo, hi) ->
             let above = Tensor.broadcastTo (Shape.broadcast "Constraint.Between" x.Shape (Shape.broadcast "Constraint.Between" lo.Shape hi.Shape)) (Tensor.gt x lo)
             Tensor.where above (Tensor.lt x hi) above
@@ -296,6 +337,10 @@ module Constraint =
             let k = x.Shape.[x.Rank - 1]
             if k < 2 then all (Tensor.eq x x) [| -1 |]
             else all (Tensor.gt (Tensor.narrow -1 1 (k - 1) x) (Tensor.narrow -1 0 (k - 1) x)) [| -1 |]
+        | Constraint.PositiveOrderedVector ->
+            let positive = all (Tensor.gtScalar (Tensor.narrow -1 0 1 x) 0.0) [| -1 |]
+            Tensor.where positive (check Constraint.OrderedVector x) positive
+        | Constraint.UnitVector -> Tensor.ltScalar (Tensor.abs (Tensor.sumAxes [| -1 |] false (x * x) - 1.0)) 1e-8
         | Constraint.LowerCholesky | Constraint.CorrCholesky | Constraint.PositiveDefinite ->
             let diagPos = all (Tensor.gtScalar (Tensor.diagonal x) 0.0) [| -1 |]
             let structure =

@@ -53,6 +53,23 @@ type Distribution =
     | Expand of baseDist: Distribution * batchShape: int[]
     /// Log-densities where the mask is false are zero.
     | Masked of baseDist: Distribution * mask: Tensor
+    /// Log density 0 on the support (an improper flat prior, Stan's parameter without a prior); `shape`
+    /// is batch @ event (the support's event axes last). A prior for NUTS and for SVI with a guide; it
+    /// cannot be sampled.
+    | ImproperUniform of support: Constraint * shape: int[]
+    /// The base's log density on a narrower support, not renormalized: a constrained site as Stan writes
+    /// it (`real<lower=0> sigma; sigma ~ student_t(3, 0, 1)`, `ordered[K] mu; mu ~ normal(0, 10)`), exact
+    /// up to a constant when the base's parameters are constants. It cannot be sampled.
+    | Restricted of baseDist: Distribution * support: Constraint
+    /// The base truncated to (low, high) and renormalized by its CDF (None: that side open); element-wise
+    /// bases with a CDF here (Normal, HalfNormal, Logistic, Laplace, Exponential).
+    | Truncated of baseDist: Distribution * low: Tensor option * high: Tensor option
+    /// Poisson with log rate η (Stan's poisson_log): log p(k) = kη − e^η − log k!.
+    | PoissonLog of logRate: Tensor
+    /// NegativeBinomial with log mean η and concentration φ (Stan's neg_binomial_2_log).
+    | NegativeBinomialLog of logMean: Tensor * concentration: Tensor
+    /// LKJ(η) on the Cholesky factors of `dimension`×`dimension` correlation matrices (Stan's lkj_corr_cholesky).
+    | LkjCholesky of dimension: int * concentration: Tensor
 
 [<RequireQualifiedAccess>]
 module Dist =
@@ -77,6 +94,9 @@ module Dist =
         | LowRankMultivariateNormal _ -> "LowRankMultivariateNormal" | Delta _ -> "Delta"
         | Mixture _ -> "Mixture" | Independent (b, _) -> sprintf "Independent(%s)" (name b)
         | Expand (b, _) -> sprintf "Expand(%s)" (name b) | Masked (b, _) -> sprintf "Masked(%s)" (name b)
+        | ImproperUniform _ -> "ImproperUniform" | Restricted (b, _) -> sprintf "Restricted(%s)" (name b)
+        | Truncated (b, _, _) -> sprintf "Truncated(%s)" (name b) | PoissonLog _ -> "PoissonLog"
+        | NegativeBinomialLog _ -> "NegativeBinomialLog" | LkjCholesky _ -> "LKJCholesky"
 
     // ---- shapes -------------------------------------------------------------------------------
 
@@ -91,12 +111,14 @@ module Dist =
         | Independent (b, n) ->
             let bs = batchShapeOf b
             Array.append bs.[bs.Length - n ..] (eventShape b)
-        | Expand (b, _) | Masked (b, _) -> eventShape b
+        | Expand (b, _) | Masked (b, _) | Restricted (b, _) | Truncated (b, _, _) -> eventShape b
+        | ImproperUniform (c, shape) -> shape.[shape.Length - c.EventDims ..]
+        | LkjCholesky (k, _) -> [| k; k |]
         | Mixture (_, []) -> [||]
         | Normal _ | HalfNormal _ | Cauchy _ | HalfCauchy _ | StudentT _ | Laplace _ | Logistic _ | LogNormal _
         | Exponential _ | Gamma _ | InverseGamma _ | Beta _ | Uniform _ | BernoulliLogits _ | BernoulliProbs _
         | BinomialLogits _ | BinomialProbs _ | CategoricalLogits _ | CategoricalProbs _ | Poisson _ | NegativeBinomial _
-        | ZeroInflatedPoisson _ | ZeroInflatedNegativeBinomial _ | OrderedLogistic _ -> [||]
+        | ZeroInflatedPoisson _ | ZeroInflatedNegativeBinomial _ | OrderedLogistic _ | PoissonLog _ | NegativeBinomialLog _ -> [||]
 
     /// The broadcast shape of the parameters: independent, non-identical distributions.
     and batchShapeOf (d: Distribution) : int[] =
@@ -104,8 +126,10 @@ module Dist =
         match d with
         | Normal (a, b) | Cauchy (a, b) | Laplace (a, b) | Logistic (a, b) | LogNormal (a, b)
         | Gamma (a, b) | InverseGamma (a, b) | Beta (a, b) | Uniform (a, b)
-        | BinomialLogits (a, b) | BinomialProbs (a, b) | NegativeBinomial (a, b) | ZeroInflatedPoisson (a, b) -> bshape n [ a; b ]
-        | HalfNormal a | HalfCauchy a | Exponential a | BernoulliLogits a | BernoulliProbs a | Poisson a -> a.Shape
+        | BinomialLogits (a, b) | BinomialProbs (a, b) | NegativeBinomial (a, b) | ZeroInflatedPoisson (a, b)
+        | NegativeBinomialLog (a, b) -> bshape n [ a; b ]
+        | HalfNormal a | HalfCauchy a | Exponential a | BernoulliLogits a | BernoulliProbs a | Poisson a | PoissonLog a
+        | LkjCholesky (_, a) -> a.Shape
         | StudentT (a, b, c) | ZeroInflatedNegativeBinomial (a, b, c) -> bshape n [ a; b; c ]
         | CategoricalLogits l | CategoricalProbs l -> lastAxisDropped l
         | OrderedLogistic (eta, c) -> Shape.broadcast n eta.Shape (lastAxisDropped c)
@@ -123,6 +147,10 @@ module Dist =
             bs.[.. bs.Length - k - 1]
         | Expand (_, s) -> s
         | Masked (b, m) -> Shape.broadcast n (batchShapeOf b) m.Shape
+        | Restricted (b, _) -> batchShapeOf b
+        | Truncated (b, lo, hi) ->
+            [ lo; hi ] |> List.choose id |> List.fold (fun acc t -> Shape.broadcast n acc t.Shape) (batchShapeOf b)
+        | ImproperUniform (c, shape) -> shape.[.. shape.Length - c.EventDims - 1]
 
     let batchShape d = batchShapeOf d
 
@@ -134,10 +162,12 @@ module Dist =
         | Uniform (a, _) | BernoulliLogits a | BernoulliProbs a | BinomialLogits (_, a) | BinomialProbs (_, a)
         | CategoricalLogits a | CategoricalProbs a | Poisson a | NegativeBinomial (a, _) | ZeroInflatedPoisson (_, a)
         | ZeroInflatedNegativeBinomial (_, a, _) | OrderedLogistic (a, _) | Dirichlet a | MultivariateNormal (a, _)
-        | LowRankMultivariateNormal (a, _, _) | Delta (a, _, _) -> a.Dtype
+        | LowRankMultivariateNormal (a, _, _) | Delta (a, _, _) | PoissonLog a | NegativeBinomialLog (a, _)
+        | LkjCholesky (_, a) -> a.Dtype
         | Mixture (_, c :: _) -> dtype c
         | Mixture (w, []) -> w.Dtype
-        | Independent (b, _) | Expand (b, _) | Masked (b, _) -> dtype b
+        | ImproperUniform _ -> Float64
+        | Independent (b, _) | Expand (b, _) | Masked (b, _) | Restricted (b, _) | Truncated (b, _, _) -> dtype b
 
     // ---- support ------------------------------------------------------------------------------
 
@@ -160,6 +190,19 @@ module Dist =
         | Mixture (_, c :: _) -> support c
         | Mixture (_, []) -> Constraint.Real
         | Independent (b, _) | Expand (b, _) | Masked (b, _) -> support b
+        | ImproperUniform (c, _) | Restricted (_, c) -> c
+        | PoissonLog _ | NegativeBinomialLog _ -> Constraint.NonNegativeInteger
+        | LkjCholesky _ -> Constraint.CorrCholesky
+        | Truncated (b, lo, hi) ->
+            // a positive base's lower end is 0 when none is given
+            let lo = match lo, support b with
+                     | None, Constraint.Positive -> Some (Tensor.zeros [||] |> Tensor.cast (dtype b))
+                     | lo, _ -> lo
+            match lo, hi with
+            | Some l, Some h -> Constraint.Between (l, h)
+            | Some l, None -> Constraint.LowerBound l
+            | None, Some h -> Constraint.UpperBound h
+            | None, None -> support b
 
     /// Whether rsample gives draws that are differentiable in the parameters.
     /// Gamma, InverseGamma, Beta and Dirichlet do not (their rejection samplers have no
@@ -173,7 +216,21 @@ module Dist =
         | Independent (b, _) | Expand (b, _) | Masked (b, _) -> hasRsample b
         | Gamma _ | InverseGamma _ | Beta _ | BernoulliLogits _ | BernoulliProbs _ | BinomialLogits _ | BinomialProbs _
         | CategoricalLogits _ | CategoricalProbs _ | Poisson _ | NegativeBinomial _ | ZeroInflatedPoisson _
-        | ZeroInflatedNegativeBinomial _ | OrderedLogistic _ | Dirichlet _ | Mixture _ -> false
+        | ZeroInflatedNegativeBinomial _ | OrderedLogistic _ | Dirichlet _ | Mixture _ | ImproperUniform _ | Restricted _ | Truncated _ | PoissonLog _ | NegativeBinomialLog _ | LkjCholesky _ -> false
+
+    /// Whether draws can be made (Dist.sample): false for improper and restricted (unnormalized) priors
+    /// and for LKJCholesky, whose sampler is not written; such latent sites get a feasible value where a
+    /// model is only probed for its sites (Traced.probe).
+    let rec canSample (d: Distribution) =
+        match d with
+        | ImproperUniform _ | Restricted _ | LkjCholesky _ -> false
+        | Independent (b, _) | Expand (b, _) | Masked (b, _) | Truncated (b, _, _) -> canSample b
+        | Mixture (_, cs) -> cs |> List.forall canSample
+        | Normal _ | HalfNormal _ | Cauchy _ | HalfCauchy _ | StudentT _ | Laplace _ | Logistic _ | LogNormal _
+        | Exponential _ | Gamma _ | InverseGamma _ | Beta _ | Uniform _ | BernoulliLogits _ | BernoulliProbs _
+        | BinomialLogits _ | BinomialProbs _ | CategoricalLogits _ | CategoricalProbs _ | Poisson _ | NegativeBinomial _
+        | ZeroInflatedPoisson _ | ZeroInflatedNegativeBinomial _ | OrderedLogistic _ | Dirichlet _ | MultivariateNormal _
+        | LowRankMultivariateNormal _ | Delta _ | PoissonLog _ | NegativeBinomialLog _ -> true
 
     // ---- log-density --------------------------------------------------------------------------
 
@@ -294,10 +351,58 @@ module Dist =
         | Mixture (_, cs) ->
             cs |> List.map (fun c -> Tensor.cast Float64 (inSupport c x)) |> List.reduce Tensor.maximum |> fun t -> Tensor.gtScalar t 0.5
         | Delta (_, _, k) -> allTrue x.Shape.[.. x.Rank - k - 1]
+        | ImproperUniform _ | Restricted _ | Truncated _ | PoissonLog _ | NegativeBinomialLog _ | LkjCholesky _
         | Normal _ | Cauchy _ | StudentT _ | Laplace _ | Logistic _ | LogNormal _ | Gamma _ | InverseGamma _ | Beta _
         | BernoulliLogits _ | BernoulliProbs _ | CategoricalLogits _ | CategoricalProbs _ | Poisson _ | NegativeBinomial _
         | ZeroInflatedPoisson _ | ZeroInflatedNegativeBinomial _ | OrderedLogistic _ | Dirichlet _ | MultivariateNormal _
         | LowRankMultivariateNormal _ -> Constraint.check (support d) x
+
+    /// log(1 − eᵃ) for a ≤ 0, accurate on both sides of −log 2 (Mächler's log1mexp).
+    let internal log1mexp (a: Tensor) =
+        let near = Tensor.gtScalar a (-(log 2.0))
+        // each branch sees an argument where it is finite, so that the unused one has a finite gradient
+        let aNear = Tensor.where near a (Tensor.fullLike a -1.0)
+        let aFar = Tensor.where near (Tensor.fullLike a -1.0) a
+        Tensor.where near (Tensor.log (-(Tensor.expm1 aNear))) (Tensor.log1p (-(Tensor.exp aFar)))
+
+    /// log Φ(z), finite down to z ≈ −1e154: log of the CDF above −30, below it the asymptotic series
+    /// log Φ(z) = −z²/2 − log(−z) − ½ log 2π + log(1 − 1/z² + 3/z⁴ − 15/z⁶ + 105/z⁸) (relative error
+    /// under 1e−12 there), each branch fed only arguments where it is finite.
+    let normalLogCdf (z: Tensor) : Tensor =
+        let far = Tensor.ltScalar z -30.0
+        let zNear = Tensor.where far (Tensor.fullLike z -30.0) z
+        let zFar = Tensor.where far z (Tensor.fullLike z -30.0)
+        let r = 1.0 / (zFar * zFar)
+        let series = 1.0 - r * (1.0 - r * (3.0 - r * (15.0 - r * 105.0)))
+        let asym = -0.5 * zFar * zFar - Tensor.log (-zFar) - 0.5 * log2Pi + Tensor.log series
+        Tensor.where far asym (Tensor.log (Tensor.normalCdf zNear))
+
+    /// log F(x) and log(1 − F(x)) of an element-wise base, stable in both tails.
+    let internal logCdfs (d: Distribution) (x: Tensor) : Tensor * Tensor =
+        let unsupported () =
+            raise (NotSupportedException(sprintf "Dist.truncated: %s has no CDF here; truncate a Normal, HalfNormal, Logistic, Laplace or Exponential, or use Dist.restrict for a constrained site (Stan's <lower=..> without the CDF term)." (name d)))
+        match d with
+        | Normal (loc, scale) ->
+            let z = (x - loc) / scale
+            normalLogCdf z, normalLogCdf (-z)
+        | HalfNormal scale ->
+            // F = 2Φ(z) − 1 = 1 − 2Φ(−z) for z ≥ 0
+            let z = Tensor.relu x / scale
+            let logSf = log 2.0 + normalLogCdf (-z)
+            log1mexp (Tensor.minimum logSf (Tensor.zerosLike logSf)), logSf
+        | Logistic (loc, scale) ->
+            let z = (x - loc) / scale
+            Tensor.logSigmoid z, Tensor.logSigmoid (-z)
+        | Laplace (loc, scale) ->
+            // F = ½e^z (z < 0), 1 − ½e^(−z) (z ≥ 0); each side from the tail it is small in
+            let z = (x - loc) / scale
+            let lowTail = log 0.5 - Tensor.abs z
+            let neg = Tensor.ltScalar z 0.0
+            Tensor.where neg lowTail (log1mexp lowTail), Tensor.where neg (log1mexp lowTail) lowTail
+        | Exponential rate ->
+            let a = -(rate * Tensor.relu x)
+            log1mexp (Tensor.minimum a (Tensor.fullLike a -1e-300)), a
+        | _ -> unsupported ()
 
     let private checkValueShape (d: Distribution) (x: Tensor) =
         let ev = eventShape d
@@ -436,6 +541,62 @@ module Dist =
         | Masked (b, m) ->
             let lp = logProb b x
             Tensor.where m lp (Tensor.zerosLike lp)
+        | ImproperUniform (c, _) ->
+            let ok = Constraint.check c x
+            within ok (Tensor.zeros ok.Shape |> Tensor.cast (dtype d))
+        | Restricted (b, c) -> within (Constraint.check c x) (logProb b x)
+        | Truncated (b, lo, hi) ->
+            // log Z = log(F(hi) − F(lo)): from the lower tail when the interval lies below the median
+            // (F(hi) ≤ ½), else from the upper tail, so that neither difference cancels
+            let logZ =
+                match lo, hi with
+                | None, None -> Tensor.zeros [||]
+                | Some l, None -> snd (logCdfs b l)
+                | None, Some h -> fst (logCdfs b h)
+                | Some l, Some h ->
+                    let lfL, lsL = logCdfs b l
+                    let lfH, lsH = logCdfs b h
+                    let below = Tensor.ltScalar lfH (log 0.5)
+                    let fromLower = lfH + log1mexp (Tensor.minimum (lfL - lfH) (Tensor.fullLike lfH -1e-300))
+                    let fromUpper = lsL + log1mexp (Tensor.minimum (lsH - lsL) (Tensor.fullLike lsL -1e-300))
+                    Tensor.where below fromLower fromUpper
+            let inside =
+                let sup = support d
+                match sup with
+                | Constraint.Between (l, h) ->
+                    let shape = Shape.broadcast "Truncated" x.Shape (Shape.broadcast "Truncated" l.Shape h.Shape)
+                    let above = Tensor.broadcastTo shape (Tensor.ge x l)
+                    Tensor.where above (Tensor.broadcastTo shape (Tensor.le x h)) above
+                | Constraint.LowerBound l -> Tensor.broadcastTo (Shape.broadcast "Truncated" x.Shape l.Shape) (Tensor.ge x l)
+                | Constraint.UpperBound h -> Tensor.broadcastTo (Shape.broadcast "Truncated" x.Shape h.Shape) (Tensor.le x h)
+                | _ -> inSupport b x
+            within inside (logProb b x - logZ)
+        | PoissonLog eta ->
+            let inside = inSupport d x
+            let k = Tensor.where inside x (Tensor.zerosLike x)
+            within inside (k * eta - Tensor.exp eta - Tensor.lgamma (k + 1.0))
+        | NegativeBinomialLog (eta, phi) ->
+            // log μ/(φ+μ) = −softplus(log φ − η) and φ log(1 + μ/φ) = φ softplus(η − log φ): no exp(η) overflow
+            let inside = inSupport d x
+            let k = Tensor.where inside x (Tensor.zerosLike x)
+            let logPhi = Tensor.log phi
+            within inside
+                (lgammaShift phi k - Tensor.lgamma (k + 1.0) - phi * Tensor.softplus (eta - logPhi) - k * Tensor.softplus (logPhi - eta))
+        | LkjCholesky (k, eta) ->
+            // Σ_{i=2..K} (K − i + 2η − 2) log L_ii (1-based i) minus the log normalizer (LKJ 2009, as NumPyro)
+            let inside = inSupport d x
+            let diag = Tensor.diagonal x
+            let safe = Tensor.where (Tensor.unsqueeze -1 inside) diag (Tensor.onesLike diag)
+            let logD = Tensor.log (Tensor.narrow -1 1 (k - 1) safe)
+            let coef = Tensor.ofArray (Array.init (k - 1) (fun j -> float (k - (j + 1) - 3))) |> Tensor.cast eta.Dtype
+            let unnorm = Tensor.sumAxes [| -1 |] false ((coef + 2.0 * Tensor.unsqueeze -1 eta) * logD)
+            let dm1 = float (k - 1)
+            let alpha = eta + 0.5 * dm1
+            let mvlgamma (a: Tensor) (p: int) =
+                let terms = List.init p (fun j -> Tensor.lgamma (a - 0.5 * float j)) |> List.reduce (+)
+                terms + float p * float (p - 1) / 4.0 * log Math.PI
+            let logNorm = 0.5 * dm1 * log Math.PI + mvlgamma (alpha - 0.5) (k - 1) - dm1 * Tensor.lgamma alpha
+            within inside (unnorm - logNorm)
 
     // ---- sampling -----------------------------------------------------------------------------
 
@@ -444,6 +605,21 @@ module Dist =
 
     /// Draws of shape outShape @ eventShape, where outShape = sample shape @ batch shape; differentiable
     /// in the parameters for the reparameterizable families.
+    /// The base's quantile at lower-tail probability p (1 − p = q, given separately for the upper tail).
+    let private quantile (d: Distribution) (p: Tensor) (q: Tensor) : Tensor =
+        let host (f: float -> float -> float) =
+            let shape = Shape.broadcast "quantile" p.Shape q.Shape
+            let pa = Tensor.toArray (Tensor.broadcastTo shape p)
+            let qa = Tensor.toArray (Tensor.broadcastTo shape q)
+            Tensor.create shape (Array.map2 f pa qa)
+        match d with
+        | Normal (loc, scale) -> loc + scale * host (fun p q -> if p < 0.5 then Special.normalIcdf p else -(Special.normalIcdf q))
+        | HalfNormal scale -> scale * host (fun _ q -> -(Special.normalIcdf (0.5 * q)))
+        | Logistic (loc, scale) -> loc + scale * host (fun p q -> log p - log q)
+        | Laplace (loc, scale) -> loc + scale * host (fun p q -> if p < 0.5 then log (2.0 * p) else -(log (2.0 * q)))
+        | Exponential rate -> host (fun p q -> if p < 0.5 then -(Special.log1p (-p)) else -(log q)) / rate
+        | _ -> logCdfs d p |> ignore; invalidOp "unreachable: logCdfs raises for families without a CDF"
+
     let rec private draw (key: RngKey) (outShape: int[]) (d: Distribution) : Tensor =
         let dt = dtype d
         let bcast (t: Tensor) = Tensor.broadcastTo outShape t
@@ -530,6 +706,21 @@ module Dist =
             draw key (Array.append outShape moved) b
         | Expand (b, _) -> draw key outShape b
         | Masked (b, _) -> draw key outShape b
+        | PoissonLog eta -> draw key outShape (Poisson (Tensor.exp eta))
+        | NegativeBinomialLog (eta, phi) -> draw key outShape (NegativeBinomial (Tensor.exp eta, phi))
+        | Truncated (b, lo, hi) ->
+            // inverse CDF between F(lo) and F(hi), in the tail where the interval lies (no gradient)
+            let u = unif key Float64 outShape
+            let lfL, lsL = match lo with Some l -> logCdfs b (Tensor.detach l) | None -> Tensor.scalar (-infinity), Tensor.scalar 0.0
+            let lfH, lsH = match hi with Some h -> logCdfs b (Tensor.detach h) | None -> Tensor.scalar 0.0, Tensor.scalar (-infinity)
+            // the lower-tail probability p = F(lo) + u (F(hi) − F(lo)), and q = 1 − p from the upper tail
+            let fL, fH = Tensor.exp lfL, Tensor.exp lfH
+            let sL, sH = Tensor.exp lsL, Tensor.exp lsH
+            let p = fL + u * (fH - fL)
+            let q = sL - u * (sL - sH)
+            quantile b p q |> Tensor.cast dt
+        | ImproperUniform _ | Restricted _ | LkjCholesky _ ->
+            raise (NotSupportedException(sprintf "%s cannot be sampled: it is an improper or unnormalized prior (or has no sampler here), usable for NUTS and for SVI with a guide, not for prior predictive draws or a guide. Give the site a proper prior to draw from it." (name d)))
 
     /// Reparameterized draws of shape sampleShape @ batchShape @ eventShape: differentiable in the
     /// parameters. Raises for families without a reparameterization (see hasRsample).
@@ -564,10 +755,11 @@ module Dist =
         | Expand (b, _) -> scoreLogProb b x
         | Masked (b, m) -> scoreLogProb b x |> Option.map (fun lp -> Tensor.where m lp (Tensor.zerosLike lp))
         | Normal _ | HalfNormal _ | Cauchy _ | HalfCauchy _ | Laplace _ | Logistic _ | LogNormal _ | Exponential _
-        | Uniform _ | MultivariateNormal _ | LowRankMultivariateNormal _ | Delta _ -> None
+        | Uniform _ | MultivariateNormal _ | LowRankMultivariateNormal _ | Delta _ | ImproperUniform _ -> None
         | Gamma _ | InverseGamma _ | Beta _ | BernoulliLogits _ | BernoulliProbs _ | BinomialLogits _ | BinomialProbs _
         | CategoricalLogits _ | CategoricalProbs _ | Poisson _ | NegativeBinomial _ | ZeroInflatedPoisson _
-        | ZeroInflatedNegativeBinomial _ | OrderedLogistic _ | Dirichlet _ | Mixture _ -> Some (logProb d x)
+        | ZeroInflatedNegativeBinomial _ | OrderedLogistic _ | Dirichlet _ | Mixture _ | Restricted _ | Truncated _
+        | PoissonLog _ | NegativeBinomialLog _ | LkjCholesky _ -> Some (logProb d x)
 
     // ---- moments and entropy ------------------------------------------------------------------
 
@@ -609,6 +801,12 @@ module Dist =
             let ms = cs |> List.map mean |> Tensor.stack -(ev + 1)
             Tensor.sumAxes [| -(ev + 1) |] false (ms * Tensor.reshape (Array.append wts.Shape (Array.create ev 1)) wts)
         | Independent (b, _) | Expand (b, _) | Masked (b, _) -> mean b
+        | PoissonLog eta -> Tensor.exp eta
+        | NegativeBinomialLog (eta, phi) -> Tensor.exp eta + Tensor.zerosLike phi
+        // no closed form here (undefined for improper ones)
+        | ImproperUniform _ -> Tensor.fullLike (Tensor.zeros [||]) Double.NaN
+        | Restricted (b, _) | Truncated (b, _, _) -> nanLike (mean b)
+        | LkjCholesky (k, eta) -> nanLike (Tensor.zeros (Array.append eta.Shape [| k; k |]) + Tensor.unsqueeze -1 (Tensor.unsqueeze -1 eta))
 
     /// Class probabilities over the last axis for Categorical and OrderedLogistic; None for other families.
     let rec classProbs (d: Distribution) : Tensor option =
@@ -621,7 +819,8 @@ module Dist =
         | Exponential _ | Gamma _ | InverseGamma _ | Beta _ | Uniform _ | BernoulliLogits _ | BernoulliProbs _
         | BinomialLogits _ | BinomialProbs _ | Poisson _ | NegativeBinomial _ | ZeroInflatedPoisson _
         | ZeroInflatedNegativeBinomial _ | Dirichlet _ | MultivariateNormal _ | LowRankMultivariateNormal _ | Delta _
-        | Mixture _ | Expand _ -> None
+        | Mixture _ | Expand _ | ImproperUniform _ | Restricted _ | Truncated _ | PoissonLog _ | NegativeBinomialLog _
+        | LkjCholesky _ -> None
 
     /// The variance (per element of the event; NaN where undefined, +inf where infinite).
     let rec variance (d: Distribution) : Tensor =
@@ -673,6 +872,11 @@ module Dist =
             let dev = ms - m
             Tensor.sumAxes [| -(ev + 1) |] false ((vs + dev * dev) * wb)
         | Independent (b, _) | Expand (b, _) | Masked (b, _) -> variance b
+        | PoissonLog eta -> Tensor.exp eta
+        | NegativeBinomialLog (eta, phi) -> Tensor.exp eta + Tensor.exp (2.0 * eta) / phi
+        | ImproperUniform _ -> Tensor.fullLike (Tensor.zeros [||]) Double.NaN
+        | Restricted (b, _) | Truncated (b, _, _) -> nanLike (variance b)
+        | LkjCholesky (k, eta) -> nanLike (Tensor.zeros (Array.append eta.Shape [| k; k |]) + Tensor.unsqueeze -1 (Tensor.unsqueeze -1 eta))
 
     /// The differential (or Shannon) entropy, per batch element. Raises where no closed form exists.
     let rec entropy (d: Distribution) : Tensor =
@@ -720,7 +924,8 @@ module Dist =
         | Independent (bd, k) -> Tensor.sumAxes (Array.init k (fun i -> -(i + 1))) false (entropy bd)
         | Expand (bd, s) -> Tensor.broadcastTo s (entropy bd)
         | BinomialLogits _ | BinomialProbs _ | Poisson _ | NegativeBinomial _ | ZeroInflatedPoisson _
-        | ZeroInflatedNegativeBinomial _ | OrderedLogistic _ | Delta _ | Mixture _ | Masked _ ->
+        | ZeroInflatedNegativeBinomial _ | OrderedLogistic _ | Delta _ | Mixture _ | Masked _ | ImproperUniform _
+        | Restricted _ | Truncated _ | PoissonLog _ | NegativeBinomialLog _ | LkjCholesky _ ->
             raise (NotSupportedException(sprintf "%s has no closed-form entropy here; estimate it by Monte Carlo (-mean of logProb of draws)." (name d)))
 
     // ---- checked constructors -----------------------------------------------------------------
@@ -888,3 +1093,79 @@ module Dist =
     let mask (m: Tensor) (d: Distribution) =
         if m.Dtype <> Bool then invalidArg "m" (sprintf "%s.mask: the mask must be bool, got %O." (name d) m.Dtype)
         Masked (d, m)
+
+    /// A flat (improper) prior over any continuous support: log density 0 there, −∞ outside. `shape` is
+    /// batch @ event, the support's event axes last ([K] for an ordered or simplex vector, [K; K] for a
+    /// Cholesky factor). Usable for NUTS and for SVI with a guide; drawing from it raises.
+    let improperUniform (support: Constraint) (shape: int[]) =
+        if support.IsDiscrete then
+            invalidArg "support" (sprintf "ImproperUniform: the support %A is discrete; a flat prior needs a continuous support." support)
+        if shape.Length < support.EventDims then
+            invalidArg "shape" (sprintf "ImproperUniform: the support %A spans %d trailing axes but the shape %s has %d." support support.EventDims (Shape.format shape) shape.Length)
+        if shape |> Array.exists (fun n -> n < 1) then
+            invalidArg "shape" (sprintf "ImproperUniform: every axis must be positive, got %s." (Shape.format shape))
+        ImproperUniform (support, Array.copy shape)
+
+    /// A constrained site (Stan's `real<lower=0> sigma; sigma ~ student_t(3, 0, 1)`, `ordered[K] mu;
+    /// mu ~ normal(0, 10)`): the base's log density on the support, not renormalized (exact up to a
+    /// constant when the base's parameters are constants, as in Stan). An element-wise base is made
+    /// Independent over the support's event axes (an ordered vector of Normals). Cannot be sampled; use
+    /// Dist.truncated for a renormalized density that can.
+    let restrict (c: Constraint) (d: Distribution) =
+        if c.IsDiscrete then
+            invalidArg "support" (sprintf "Restricted(%s): the support %A is discrete; restrict continuous sites only." (name d) c)
+        if (support d).IsDiscrete then
+            invalidArg "d" (sprintf "Restricted(%s): the base is discrete." (name d))
+        let ev = (eventShape d).Length
+        let d =
+            if ev >= c.EventDims then d
+            else
+                let bs = batchShapeOf d
+                let n = c.EventDims - ev
+                if bs.Length < n then
+                    invalidArg "d" (sprintf "Restricted(%s): the support %A spans %d axes but the base has batch shape %s and event shape %s." (name d) c c.EventDims (Shape.format bs) (Shape.format (eventShape d)))
+                Independent (d, n)
+        if (eventShape d).Length <> c.EventDims then
+            invalidArg "support" (sprintf "Restricted(%s): the support %A spans %d axes but the base's event has %d." (name d) c c.EventDims (eventShape d).Length)
+        Restricted (d, c)
+
+    /// The base truncated to (low, high) and renormalized (Stan's T[low, high]); None leaves a side open.
+    /// Element-wise bases with a CDF here: Normal, HalfNormal, Logistic, Laplace, Exponential.
+    let truncated (low: Tensor option) (high: Tensor option) (d: Distribution) =
+        match d with
+        | Normal _ | HalfNormal _ | Logistic _ | Laplace _ | Exponential _ -> ()
+        | _ -> logCdfs d (Tensor.scalar 0.0) |> ignore // raises, naming the families that have a CDF
+        match low, high with
+        | Some l, Some h ->
+            let lv, hv = Tensor.valuesForCheck l, Tensor.valuesForCheck h
+            if lv.Length = hv.Length && Array.exists2 (fun a b -> not (a < b)) lv hv then
+                invalidArg "low" (sprintf "Truncated(%s): every lower bound must be below its upper bound." (name d))
+        | _ -> ()
+        Truncated (d, low, high)
+
+    /// The half (x ≥ 0) of a distribution symmetric about 0, renormalized: Dist.truncated (Some 0) None.
+    let half (d: Distribution) = truncated (Some (Tensor.scalar 0.0)) None d
+
+    /// Poisson with log rate η (a GLM's linear predictor), stable for any η.
+    let poissonLog (logRate: Tensor) = notNaN "PoissonLog" "logRate" logRate; PoissonLog logRate
+
+    /// NegativeBinomial with log mean η and concentration φ (Stan's neg_binomial_2_log).
+    let negativeBinomialLog (logMean: Tensor) (concentration: Tensor) =
+        notNaN "NegativeBinomialLog" "logMean" logMean
+        positive "NegativeBinomialLog" "concentration" concentration
+        shapes "NegativeBinomialLog" [ "logMean", logMean; "concentration", concentration ]
+        NegativeBinomialLog (logMean, concentration)
+
+    /// LKJ(η) on Cholesky factors of dimension×dimension correlation matrices (dimension ≥ 2, η > 0).
+    let lkjCholesky (dimension: int) (concentration: Tensor) =
+        if dimension < 2 then invalidArg "dimension" (sprintf "LKJCholesky: the dimension must be at least 2, got %d." dimension)
+        positive "LKJCholesky" "concentration" concentration
+        LkjCholesky (dimension, concentration)
+
+    /// A point of the support, the image of unconstrained zeros (1 for a positive site, the identity for a
+    /// Cholesky factor): the value a site that cannot be sampled gets where a model is only probed.
+    let feasible (d: Distribution) : Tensor =
+        let b = Constraint.bijector (support d)
+        let shape = Array.append (batchShapeOf d) (eventShape d)
+        Bijector.forward b (Tensor.zeros (Bijector.unconstrainedShape b shape) |> Tensor.cast (dtype d))
+        |> Tensor.broadcastTo shape

@@ -83,7 +83,7 @@ module LogDensity =
     /// The potential on unconstrained space; the latent sites are found from one prior draw with `key`.
     /// Supports that depend on tensors (Constraint.IsDependent) are re-derived at every evaluation.
     let potential (key: RngKey) (m: Model<'T>) : Potential =
-        let _, proto = Traced.run key m
+        let _, proto = Traced.probe key m
         let latents =
             Trace.latents proto
             |> Array.map (fun s ->

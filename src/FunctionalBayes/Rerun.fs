@@ -11,6 +11,28 @@ module Traced =
     /// returns the model's value and its trace.
     let run (key: RngKey) (m: Model<'T>) : 'T * Trace = Model.run (Handlers.trace (Handlers.seed key m))
 
+    /// Runs the model as `run` does, except that latent sites whose distribution cannot be sampled
+    /// (improper or unnormalized priors: Dist.canSample) get a feasible value (Dist.feasible): for finding a
+    /// model's sites, shapes and supports, never for prior draws. A model that raises at the prior draw
+    /// (a GP covariance that is not numerically positive definite there) is probed again with every
+    /// latent site at its feasible point; if that raises too, the first exception is raised.
+    let probe (key: RngKey) (m: Model<'T>) : 'T * Trace =
+        let attempt (allFeasible: bool) =
+            let feasible =
+                Handlers.custom (fun s next ->
+                    match s.Kind, s.Dist with
+                    | SampleSite, Some d when not s.IsObserved && s.Value.IsNone && (allFeasible || not (Dist.canSample d)) ->
+                        next { s with Value = Some (Dist.feasible d) }
+                    | _ -> next s) m
+            run key feasible
+        try attempt false
+        with
+        | :? System.OperationCanceledException -> reraise ()
+        | first ->
+            try attempt true
+            with _ -> System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(first).Throw(); reraise ()
+
+
     /// Runs the model with its sample and param sites fixed to `values` by name (Handlers.substitute);
     /// `complete` wraps the substituted model and gives the sites left open their values (Handlers.seed
     /// for fresh draws, `id` when every site must have one, a handler of one's own). Returns the value

@@ -3,60 +3,19 @@
 module FunctionalBayes.Tests.NutsPosteriorTests
 
 open System
-open System.IO
-open System.Text.Json
 open Expecto
 open FunctionalBayes
 open FunctionalBayes.Tensors
+open FunctionalBayes.PosteriorDb
 
 let private quiet = McmcOptions.Default
 
-/// ../shared/posteriordb beside the repository root (the folder holding FunctionalBayes.sln).
-let private posteriordbDir () =
-    let rec up (d: DirectoryInfo | null) =
-        match d with
-        | null -> None
-        | d when File.Exists(Path.Combine(d.FullName, "FunctionalBayes.sln")) -> Some d.FullName
-        | d -> up d.Parent
-    match up (DirectoryInfo AppContext.BaseDirectory) |> Option.orElse (up (DirectoryInfo __SOURCE_DIRECTORY__)) with
-    | Some root -> Path.GetFullPath(Path.Combine(root, "..", "shared", "posteriordb"))
-    | None -> failwith "posteriordb: FunctionalBayes.sln not found above the test binaries or the test sources."
-
-type private Reference = { Data: JsonElement; Moments: Map<string, float * float> }
-
-let private load (name: string) : Reference =
-    let doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(posteriordbDir (), name + ".json")))
-    let root = doc.RootElement
-    let moments =
-        root.GetProperty("reference").EnumerateObject()
-        |> Seq.map (fun p -> p.Name, (p.Value.GetProperty("mean").GetDouble(), p.Value.GetProperty("sd").GetDouble()))
-        |> Map.ofSeq
-    { Data = root.GetProperty("data").Clone(); Moments = moments }
-
-let private vector (e: JsonElement) = e.EnumerateArray() |> Seq.map (fun v -> v.GetDouble()) |> Seq.toArray
-let private matrix (e: JsonElement) =
-    let rows = e.EnumerateArray() |> Seq.map vector |> Seq.toArray
-    Tensor.create [| rows.Length; rows.[0].Length |] (Array.concat rows)
-
-/// Per scalar, draws.[chain].[draw], named as Stan does (1-based: beta[1]).
-let private scalars (draws: Map<string, Tensor>) : Map<string, float[][]> =
-    draws
-    |> Map.toSeq
-    |> Seq.collect (fun (site, t) ->
-        let chains, n = t.Shape.[0], t.Shape.[1]
-        let k = Shape.size t.Shape.[2..]
-        let data = Tensor.toArray t
-        Seq.init k (fun e ->
-            (if t.Rank = 2 then site else sprintf "%s[%d]" site (e + 1)),
-            Array.init chains (fun c -> Array.init n (fun i -> data.[(c * n + i) * k + e]))))
-    |> Map.ofSeq
-
 /// The issue's acceptance rule for every reference parameter: |mean − ref| < 4·√(MCSE² + (ref sd/100)²),
 /// sd within 10 %, R̂ < 1.01; and no divergent transition (posteriordb's reference runs had none).
-let private compare (name: string) (r: McmcResult) (extra: Map<string, float[][]>) (reference: Reference) =
-    let all = Map.fold (fun acc k v -> Map.add k v acc) (scalars r.Draws) extra
+let private compare (name: string) (r: McmcResult) (extra: Map<string, float[][]>) (reference: PosteriorData) =
+    let all = Map.fold (fun acc k v -> Map.add k v acc) (PosteriorData.scalars r.Draws) extra
     let rows =
-        reference.Moments |> Map.toArray |> Array.map (fun (p, (refMean, refSd)) ->
+        reference.Reference |> Map.toArray |> Array.map (fun (p, (refMean, refSd)) ->
             let d =
                 match all.TryFind p with
                 | Some d -> d
@@ -73,80 +32,36 @@ let private compare (name: string) (r: McmcResult) (extra: Map<string, float[][]
     let divergences = r.Flat.Stats |> Array.sumBy (fun c -> c.Divergent |> Array.filter id |> Array.length)
     Expect.equal divergences 0 (sprintf "%s: divergent transitions" name)
 
-/// Stan's 4 chains × 1000 draws after 1000 warmup.
-let private opts seed = { quiet with Seed = seed }
-
-// Flat (improper) priors in the Stan programs are written as Normal(0, 1000) / HalfNormal(1000): at the
-// posterior's scale (sd ≤ 6, means ≤ 26) they shift a mean by under 1e-4 sd, far inside the tolerance.
-
-let private eightSchools (d: JsonElement) = model {
-    let y = Tensor.ofArray (vector (d.GetProperty "y"))
-    let sigma = Tensor.ofArray (vector (d.GetProperty "sigma"))
-    let j = y.Shape.[0]
-    let! thetaTrans = Model.sample "theta_trans" (Independent (Normal (Tensor.zeros [| j |], Tensor.ones [| j |]), 1))
-    let! mu = Model.sample "mu" (Normal (Tensor.scalar 0.0, Tensor.scalar 5.0))
-    let! tau = Model.sample "tau" (HalfCauchy (Tensor.scalar 5.0))
-    return! Model.observe "y" (Independent (Normal (thetaTrans * tau + mu, sigma), 1)) (Some y)
-}
-
-let private arK (d: JsonElement) = model {
-    let k = d.GetProperty("K").GetInt32()
-    let y = vector (d.GetProperty "y")
-    let t = y.Length
-    // lagged design: row t-K-1 holds y[t-1], ..., y[t-K] for t = K+1 .. T (1-based)
-    let lags = Tensor.create [| t - k; k |] [| for s in k .. t - 1 do for l in 1 .. k -> y.[s - l] |]
-    let target = Tensor.ofArray y.[k ..]
-    let! alpha = Model.sample "alpha" (Normal (Tensor.scalar 0.0, Tensor.scalar 10.0))
-    let! beta = Model.sample "beta" (Independent (Normal (Tensor.zeros [| k |], Tensor.create [| k |] (Array.create k 10.0)), 1))
-    let! sigma = Model.sample "sigma" (HalfCauchy (Tensor.scalar 2.5))
-    return! Model.observe "y" (Independent (Normal (alpha + Tensor.matmul lags beta, sigma), 1)) (Some target)
-}
-
-let private regression2 (x: float[]) (y: float[]) (sigmaPrior: Distribution) = model {
-    let x = Tensor.ofArray x
-    let! beta = Model.sample "beta" (Independent (Normal (Tensor.zeros [| 2 |], Tensor.create [| 2 |] [| 1000.0; 1000.0 |]), 1))
-    let! sigma = Model.sample "sigma" sigmaPrior
-    let mu = Tensor.select 0 0 beta + Tensor.select 0 1 beta * x
-    return! Model.observe "y" (Independent (Normal (mu, sigma), 1)) (Some (Tensor.ofArray y))
-}
-
-let private blr (d: JsonElement) = model {
-    let x = matrix (d.GetProperty "X")
-    let y = Tensor.ofArray (vector (d.GetProperty "y"))
-    let dim = x.Shape.[1]
-    let! beta = Model.sample "beta" (Independent (Normal (Tensor.zeros [| dim |], Tensor.create [| dim |] (Array.create dim 10.0)), 1))
-    let! sigma = Model.sample "sigma" (HalfNormal (Tensor.scalar 10.0))
-    return! Model.observe "y" (Independent (Normal (Tensor.matmul x beta, sigma), 1)) (Some y)
-}
+/// Stan's 4 chains × 1000 draws after 1000 warmup, with the catalogue's settings for the posterior.
+let private check (p: Posterior) (seed: uint64) =
+    let data = PosteriorData.load p.Name
+    let o = { quiet with Seed = seed; TargetAccept = p.Settings.TargetAccept; DenseMetric = p.Settings.DenseMetric }
+    let fit = Mcmc.runIn RunContext.Quiet o (p.Model data)
+    let derived = Map.fold (fun acc k v -> Map.add k v acc) (PosteriorData.scalars fit.Deterministic) (p.Derived (PosteriorData.scalars fit.Draws))
+    compare p.Name fit derived data
 
 [<Tests>]
 let posteriordbTests =
     testList "NutsPosterior.posteriordb" [
-        testCase "eight_schools_noncentered" <| fun _ ->
-            let r = load "eight_schools-eight_schools_noncentered"
-            // posteriordb ran this posterior with adapt_delta = 0.95
-            let fit = Mcmc.runIn RunContext.Quiet { opts 1UL with TargetAccept = 0.95 } (eightSchools r.Data)
-            let s = scalars fit.Draws
-            let theta = Map.ofSeq (seq {
-                for j in 1 .. 8 ->
-                    let tt = s.[sprintf "theta_trans[%d]" j]
-                    sprintf "theta[%d]" j, Array.map3 (fun (a: float[]) (m: float[]) (t: float[]) -> Array.map3 (fun a m t -> a * t + m) a m t) tt s.["mu"] s.["tau"] })
-            compare "eight_schools" fit theta r
-        testCase "arK" <| fun _ ->
-            let r = load "arK-arK"
-            compare "arK" (Mcmc.runIn RunContext.Quiet (opts 2UL) (arK r.Data)) Map.empty r
-        testCase "earnings-logearn_height (dense metric)" <| fun _ ->
-            let r = load "earnings-logearn_height"
-            let logEarn = vector (r.Data.GetProperty "earn") |> Array.map log
-            let m = regression2 (vector (r.Data.GetProperty "height")) logEarn (HalfNormal (Tensor.scalar 1000.0))
-            compare "earnings" (Mcmc.runIn RunContext.Quiet { opts 3UL with DenseMetric = true } m) Map.empty r
-        testCase "kidiq-kidscore_momiq (dense metric)" <| fun _ ->
-            let r = load "kidiq-kidscore_momiq"
-            let m = regression2 (vector (r.Data.GetProperty "mom_iq")) (vector (r.Data.GetProperty "kid_score")) (HalfCauchy (Tensor.scalar 2.5))
-            compare "kidiq" (Mcmc.runIn RunContext.Quiet { opts 4UL with DenseMetric = true } m) Map.empty r
-        testCase "sblrc-blr" <| fun _ ->
-            let r = load "sblrc-blr"
-            compare "blr" (Mcmc.runIn RunContext.Quiet (opts 5UL) (blr r.Data)) Map.empty r
+        testCase "eight_schools_noncentered" <| fun _ -> check Posteriors.eightSchoolsNoncentered 1UL
+        testCase "arK" <| fun _ -> check Posteriors.arK 2UL
+        testCase "earnings-logearn_height (dense metric)" <| fun _ -> check Posteriors.logearnHeight 3UL
+        testCase "kidiq-kidscore_momiq (dense metric)" <| fun _ -> check Posteriors.kidscoreMomiq 4UL
+        testCase "sblrc-blr" <| fun _ -> check Posteriors.blr 5UL
+    ]
+
+/// The rest of the catalogue (issue 26: flat priors, constrained sites, GLM forms, GPs, a mixture),
+/// each against its posteriordb reference by the same rule and Stan's settings, one seed per posterior.
+/// gp_pois_regr is left out here: its Cholesky runs on the tape (not compiled yet), about 6 ms per
+/// gradient in a Debug build with depth-7 trees, hours for this check.
+[<Tests>]
+let catalogueTests =
+    let shared = set [ Posteriors.eightSchoolsNoncentered.Name; Posteriors.arK.Name; Posteriors.logearnHeight.Name
+                       Posteriors.kidscoreMomiq.Name; Posteriors.blr.Name ]
+    testList "NutsPosterior.catalogue" [
+        for i, p in Posteriors.all |> List.filter (fun p -> not (shared.Contains p.Name)) |> List.indexed do
+            if p.Name <> Posteriors.gpPoisRegr.Name then
+                yield testCase p.Name <| fun _ -> check p (uint64 (100 + i))
     ]
 
 /// Rank of the truth among L draws, for R replications, binned in B equal bins of the L+1 ranks, and the

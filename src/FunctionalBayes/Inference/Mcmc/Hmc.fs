@@ -194,9 +194,17 @@ type internal Dynamics(ev: IGradientEvaluator) =
                 for k in i + 1 .. dim - 1 do s <- s - l.[k, i] * p.[k]
                 p.[i] <- s / l.[i, i]
 
-    /// Evaluates U and ∇U at z.Q.
+    /// Evaluates U and ∇U at z.Q. An exception inside the potential (a Cholesky of a covariance that is
+    /// not numerically positive definite at an extreme proposal) is an infinite energy, as in Stan: the
+    /// proposal is rejected (a divergence inside a tree, counted per chain) and sampling goes on.
     member _.Evaluate(z: PhasePoint) =
-        z.U <- ev.Evaluate(ReadOnlySpan<float>(z.Q), Span<float>(z.G))
+        z.U <-
+            try ev.Evaluate(ReadOnlySpan<float>(z.Q), Span<float>(z.G))
+            with
+            | :? OperationCanceledException -> reraise ()
+            | _ ->
+                Array.Clear z.G
+                Double.PositiveInfinity
 
     /// One velocity-Verlet (leapfrog) step of size eps, in place.
     member this.Leapfrog(z: PhasePoint, eps: float) =

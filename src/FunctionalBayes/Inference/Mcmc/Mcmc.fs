@@ -367,6 +367,21 @@ module Mcmc =
             | Some s -> sprintf "the gradient with respect to site '%s' is not finite" s
             | None -> "the gradient is not finite"
 
+    /// Where the potential raised at these unconstrained values (for messages): the site whose log
+    /// density raised, or the last site the model reached before it raised, with the op's message.
+    let private raisingSite (m: Model<'T>) (p: Potential) (us: Tensor[]) (e: exn) : string =
+        let reached = Collections.Generic.List<string>()
+        let recorded = Handlers.custom (fun s next -> reached.Add s.Name; next s) m
+        try
+            let _, tr = LogDensity.traceWith (p.Constrain us) None recorded
+            tr.Sites
+            |> Array.filter (fun s -> s.Kind = SampleSite || s.Kind = FactorSite)
+            |> Array.tryPick (fun s -> try Site.logDensity s |> ignore; None with ex -> Some (sprintf "the log density of site '%s' raised: %s" s.Name ex.Message))
+            |> Option.defaultValue (sprintf "the potential raised: %s" e.Message)
+        with ex ->
+            if reached.Count = 0 then sprintf "the model raised before its first site: %s" ex.Message
+            else sprintf "the model raised after site '%s' (the last site it reached): %s" reached.[reached.Count - 1] ex.Message
+
     /// A finite starting position for chain k by the strategy, with up to 100 tries.
     let internal initPosition (o: McmcOptions) (m: Model<'T>) (p: Potential) (ev: IGradientEvaluator) (k: int) : float[] =
         let kInit = (Rng.splitN (chainKey o.Seed k) 4).[0]
@@ -377,9 +392,11 @@ module Mcmc =
         while result.IsNone && attempt < 100 do
             let us = LogDensity.init o.Init (Rng.foldIn kInit attempt) m p
             let q = FlatPosition.join p us
-            let u = ev.Evaluate(ReadOnlySpan<float>(q), Span<float>(g))
-            if Double.IsFinite u && g |> Array.forall Double.IsFinite then result <- Some q
-            else last <- badSite m p us g u
+            // an exception inside the potential is a failed try, as a non-finite value is (Stan's retry)
+            match (try Ok (ev.Evaluate(ReadOnlySpan<float>(q), Span<float>(g))) with :? OperationCanceledException -> reraise () | e -> Error e) with
+            | Ok u when Double.IsFinite u && g |> Array.forall Double.IsFinite -> result <- Some q
+            | Ok u -> last <- badSite m p us g u
+            | Error e -> last <- raisingSite m p us e
             attempt <- attempt + 1
         match result with
         | Some q -> q
@@ -388,7 +405,7 @@ module Mcmc =
 
     /// The discrete latent sites of a model (from one prior draw).
     let internal discreteLatents (key: RngKey) (m: Model<'T>) : string[] =
-        let _, tr = Traced.run key m
+        let _, tr = Traced.probe key m
         Trace.latents tr |> Array.filter (fun s -> (Dist.support s.Dist.Value).IsDiscrete) |> Array.map (fun s -> s.Name)
 
     /// Per-scalar summaries of the draws (mean, sd, MCSE, 5/50/95 % quantiles, bulk and tail ESS, R̂),
@@ -412,7 +429,7 @@ module Mcmc =
     /// (chains in parallel); empty when the model has none.
     let private deterministicDraws (ctx: RunContext) (o: McmcOptions) (m: Model<'T>) (draws: Map<string, Tensor>) : Map<string, Tensor> =
         let kRun = Rng.key o.Seed
-        let _, proto = Traced.run kRun m
+        let _, proto = Traced.probe kRun m
         let names = proto.Sites |> Array.filter (fun s -> s.Kind = DeterministicSite) |> Array.map (fun s -> s.Name)
         if names.Length = 0 then Map.empty
         else

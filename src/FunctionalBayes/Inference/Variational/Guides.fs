@@ -106,7 +106,7 @@ module Guide =
     /// The dynamic constrained run for models with dependent supports (None when every support is fixed).
     let private dynamicRun (key: RngKey) (latents: LatentSite[]) (m: Model<'T>) =
         if latents |> Array.exists (fun l -> l.Support.IsDependent) then
-            let _, proto = Traced.run key m
+            let _, proto = Traced.probe key m
             let paramValues = Trace.parameters proto |> Array.map (fun s -> s.Name, s.Value.Value) |> Map.ofArray
             Some (fun us -> LogDensity.constrainedRun us paramValues key m)
         else None
@@ -120,7 +120,7 @@ module Guide =
         let pot = LogDensity.potential kp m
         let latents = pot.Latents
         // local latents inside subsampled plates would need per-batch guide parameters
-        let _, proto = Traced.run kp m
+        let _, proto = Traced.probe kp m
         match Trace.latents proto |> Array.tryFind (fun s -> s.Plates |> List.exists (fun p -> p.SubsampleSize < p.Size)) with
         | Some s ->
             invalidArg "m" (sprintf "%A: latent site '%s' sits in the subsampled plate '%s'; autoguides cover global latents only (use a user guide for local latents)." kind s.Name (s.Plates |> List.find (fun p -> p.SubsampleSize < p.Size)).Name)
