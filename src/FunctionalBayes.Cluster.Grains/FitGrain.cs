@@ -1,6 +1,9 @@
 namespace FunctionalBayes.Cluster;
 
-/// <summary>A grain that runs one attempt of one fit; its key names the job, the fit and the attempt.</summary>
+/// <summary>
+/// A grain that runs one attempt of one fit (its key names the job, the fit and the attempt), or holds one
+/// shard of a data-parallel SVI fit (its key names the fit and the shard).
+/// </summary>
 [Alias("FunctionalBayes.Cluster.IFitGrain")]
 public interface IFitGrain : IGrainWithStringKey
 {
@@ -17,13 +20,18 @@ public interface IFitGrain : IGrainWithStringKey
     /// <summary>Asks the running fit to stop after its current step.</summary>
     [Alias("Cancel")]
     Task Cancel();
+
+    /// <summary>A shard's part of the loss and gradient for one step of data-parallel SVI.</summary>
+    /// <param name="request">The step.</param>
+    [Alias("ShardGradient")]
+    Task<ShardGradient> ShardGradient(ShardRequest request);
 }
 
 /// <summary>
 /// Runs its fit on the thread pool (a fit is long and CPU-bound; the grain stays responsive to Status calls)
 /// through the silo's <see cref="IFitRunner"/>.
 /// </summary>
-public sealed class FitGrain(IFitRunner runner) : Grain, IFitGrain
+public sealed class FitGrain(IFitRunner runner, IShardRunner shards) : Grain, IFitGrain
 {
     private readonly CancellationTokenSource _cancel = new();
     private readonly object _gate = new();
@@ -77,6 +85,9 @@ public sealed class FitGrain(IFitRunner runner) : Grain, IFitGrain
             return Task.FromResult(new FitStatus(id, _state, _step, _total, silo, _message));
         }
     }
+
+    /// <inheritdoc />
+    public Task<ShardGradient> ShardGradient(ShardRequest request) => Task.Run(() => shards.Gradient(request));
 
     /// <inheritdoc />
     public Task Cancel()

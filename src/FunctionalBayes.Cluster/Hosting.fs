@@ -35,9 +35,11 @@ type LocalSiloSettings =
 [<AbstractClass; Sealed>]
 type ClusterSilo =
 
-    /// Adds the fit runner (with this registry: the models the silo can run) to a silo.
+    /// Adds the fit runner (with this registry: the models the silo can run) to a silo, for jobs and data-parallel SVI.
     static member AddFunctionalBayes(silo: ISiloBuilder, registry: ModelRegistry, settings: FitRunnerSettings) : ISiloBuilder =
-        silo.ConfigureServices(fun services -> services.AddSingleton<IFitRunner>(FitRunner(registry, settings)) |> ignore)
+        let runner = FitRunner(registry, settings)
+        silo.ConfigureServices(fun services ->
+            services.AddSingleton<IFitRunner>(runner).AddSingleton<IShardRunner>(runner) |> ignore)
 
     /// Membership settings that declare a killed silo dead within a few seconds (Orleans' own tests do the same).
     static member UseFastFailureDetection(silo: ISiloBuilder) : ISiloBuilder =

@@ -21,9 +21,9 @@ type JobSettings =
       /// Attempts per fit before the job gives it up (a fit's silo died this many times).
       MaxAttempts: int }
 
-    /// One fit per silo at once, polls every 200 ms, calls time out after 5 s, 5 attempts per fit.
+    /// One fit per silo at once, polls every 200 ms, calls time out after 15 s, 5 attempts per fit.
     static member Create(folder: string) =
-        { Folder = folder; SlotsPerSilo = 1; PollInterval = TimeSpan.FromMilliseconds 200.0; CallTimeout = TimeSpan.FromSeconds 5.0; MaxAttempts = 5 }
+        { Folder = folder; SlotsPerSilo = 1; PollInterval = TimeSpan.FromMilliseconds 200.0; CallTimeout = TimeSpan.FromSeconds 15.0; MaxAttempts = 5 }
 
     /// These settings with `n` fits at once per silo.
     member s.WithSlotsPerSilo(n: int) = { s with SlotsPerSilo = n }
@@ -121,6 +121,10 @@ type ClusterJob private (id: string, completion: Task<JobResult>, cancel: Cancel
             t.Grain <- None
             report t (FitStatus(t.Spec.Id, state, t.Last.TotalSteps, t.Last.TotalSteps, silo, message))
         let lose (t: Tracked) (why: string) =
+            // Best effort: an attempt thought lost but still running stops (its result would be discarded anyway).
+            match t.Grain with
+            | Some g -> g.Cancel().ContinueWith(fun (_: Task) -> ()) |> ignore
+            | None -> ()
             t.Grain <- None
             t.Silo <- None
             t.Attempt <- t.Attempt + 1
@@ -180,13 +184,14 @@ type ClusterJob private (id: string, completion: Task<JobResult>, cancel: Cancel
                                         RequestContext.Set(hintKey, silo)
                                         let! started = tryCall settings.CallTimeout (fun () -> g.Start(t.Spec, folder))
                                         RequestContext.Remove hintKey |> ignore
+                                        // Unanswered in time, the start may still have happened: the polls tell
+                                        // (Pending: it did not, and the fit is lost and re-run), not a second start.
+                                        t.Grain <- Some g
+                                        t.Silo <- Some silo
+                                        load.[silo] <- load.[silo] + 1
                                         match started with
-                                        | Some s ->
-                                            t.Grain <- Some g
-                                            t.Silo <- Some silo
-                                            load.[silo] <- load.[silo] + 1
-                                            report t s
-                                        | None -> lose t (sprintf "silo %s did not answer the start" (silo.ToString()))
+                                        | Some s -> report t s
+                                        | None -> ()
                         do! Task.Delay settings.PollInterval
                 return { Fits = tracked |> Array.map (fun t -> t.Result.Value) }
             }

@@ -16,11 +16,27 @@ type internal FitCall =
       Seed: uint64
       Context: RunContext
       Checkpoint: CheckpointPolicy
+      /// Resume from the checkpoint (the runner saw one).
+      Resume: bool
       Output: string }
+
+/// The pieces of data-parallel SVI for one fit (model, settings, seed): every step uses all rows of every
+/// shard; shard 0 carries the prior and guide terms, the others their likelihood only.
+[<NoEquality; NoComparison>]
+type internal SviParts =
+    { /// The first state, from (a shard's) data: parameter names, shapes and the optimizer's start.
+      Init: Map<string, Tensor> -> SviState
+      /// A shard's part of the loss and its gradient: (shard rows, then first shard?) at a state with a step key.
+      Gradient: Map<string, Tensor> -> (bool -> SviState -> RngKey -> float * Tensor[])
+      /// The optimizer update from the summed loss and gradient (the guide built on these rows).
+      Advance: Map<string, Tensor> -> (SviState -> RngKey -> float * Tensor[] -> SviState)
+      /// The same fit in one process on all rows (the reference).
+      Serial: Map<string, Tensor> -> SviState
+      Steps: int }
 
 /// A model the silos can run by name: its fit, with its registered settings.
 [<NoEquality; NoComparison>]
-type RegisteredModel = internal { Run: FitCall -> string }
+type RegisteredModel = internal { Run: FitCall -> string; Svi: (string -> uint64 -> SviParts) option }
 
 /// Models and data sets by name: a job names them, since functions and tensors do not travel to silos.
 /// Build one in the assembly that holds the models and give it to every silo (ClusterSilo) and to serial runs.
@@ -105,14 +121,14 @@ module ModelRegistry =
             Mcmc.validate o
             let chainFiles = Array.init o.Chains (Checkpoint.chainPath c.Checkpoint.Path)
             let ctx = { c.Context with Checkpoint = Some c.Checkpoint }
-            let resumed = chainFiles |> Array.exists File.Exists
+            let resumed = c.Resume
             let p =
                 if resumed then Fit.mcmcResume ctx o modelFn c.Data c.Checkpoint.Path
                 else Fit.mcmcIn ctx o modelFn c.Data
             Fit.saveWithData c.Output c.Data p
             for f in chainFiles do (if File.Exists f then File.Delete f)
             if resumed then "resumed from its checkpoints" else ""
-        add name { Run = run } r
+        add name { Run = run; Svi = None } r
 
     /// A model fitted by SVI (Fit.vi) with these settings (a fit's seed and Options override them);
     /// its posterior file is Fit.saveWithData's. The run checkpoints and resumes from there.
@@ -121,14 +137,47 @@ module ModelRegistry =
             let o = FitOptionsText.vi c.Options { opts with Seed = c.Seed }
             Fit.validate o
             let ctx = { c.Context with Checkpoint = Some c.Checkpoint }
-            let resumed = File.Exists c.Checkpoint.Path
+            let resumed = c.Resume
             let p, _ =
                 if resumed then Fit.viResume ctx o modelFn c.Data c.Checkpoint.Path
                 else Fit.viRunIn ctx o modelFn c.Data
             Fit.saveWithData c.Output c.Data p
             if File.Exists c.Checkpoint.Path then File.Delete c.Checkpoint.Path
             if resumed then "resumed from its checkpoint" else ""
-        add name { Run = run } r
+        let parts (text: string) (seed: uint64) : SviParts =
+            let o = FitOptionsText.vi text { opts with Seed = seed }
+            Fit.validate o
+            let steps = defaultArg o.Run.Steps SviRunOptions.DefaultSteps
+            let kGuide, kRun = Rng.split (Rng.key o.Seed)
+            let schedule =
+                match o.Schedule with
+                | LrSchedule.Cosine -> Schedule.CosineDecay (o.LearningRate, steps, 0.0)
+                | LrSchedule.WarmupCosine -> Schedule.OneCycle(o.LearningRate, steps)
+                | LrSchedule.Constant -> Schedule.Constant o.LearningRate
+            let config (data: Map<string, Tensor>) : SviConfig<'T> =
+                { Model = modelFn
+                  Guide = (match o.Guide with Some g -> g | None -> Guide.auto o.AutoGuide o.Init kGuide (modelFn data))
+                  Optimizer = defaultArg o.Optimizer (Optimizer.AdamWith schedule)
+                  Elbo = Elbo.Batched o.Particles
+                  ClipNorm = o.ClipNorm }
+            let kInit, _ = Rng.split kRun // as the run loop's SVI kernel
+            { Init = fun data -> Svi.init (config data) kInit data
+              Gradient = fun data ->
+                let cfg = config data
+                let rows = Data.rows data
+                fun first st key ->
+                    // numObs = rows: the batched ELBO's N/B is 1, the shard's log-likelihood plus the prior and guide
+                    // terms; numObs = 0 leaves the latter alone, taken off every shard but the first.
+                    let l, g = Svi.lossAndGradient cfg rows data st key
+                    if first then l, g
+                    else
+                        let l0, g0 = Svi.lossAndGradient cfg 0 data st key
+                        l - l0, Array.map2 (-) g g0
+              Advance = fun data -> let cfg = config data in fun st nextKey lg -> Svi.advance cfg st nextKey lg
+              Serial = fun data ->
+                  (Svi.runWith false (config data) kRun data { SviRunOptions.ForSteps steps with Shuffle = false }).State
+              Steps = steps }
+        add name { Run = run; Svi = Some parts } r
 
     /// A data set by name: `load argument` gives the data of a fit whose Data is "name:argument" ("" for "name").
     /// It must give the same tensors for the same argument on every silo (read a file, or simulate from a seed).
@@ -151,11 +200,36 @@ module ModelRegistry =
             | None ->
                 invalidArg "Data" (sprintf "FitSpec.Data: no data set '%s' in the registry (data sets: %s); or use \"file:PATH\"." name (String.Join(", ", r.DataSetNames)))
 
+    /// The data-parallel SVI pieces of a registered SVI model, for these settings and seed.
+    let internal sviParts (r: ModelRegistry) (name: string) (options: string) (seed: uint64) : SviParts =
+        match r.Models.TryFind name with
+        | Some { Svi = Some parts } -> parts options seed
+        | Some _ -> invalidArg "Model" (sprintf "Data-parallel SVI: the model '%s' is not registered for SVI (ModelRegistry.vi)." name)
+        | None -> invalidArg "Model" (sprintf "Data-parallel SVI: no model '%s' in the registry (models: %s)." name (String.Join(", ", r.ModelNames)))
+
     /// The model a fit names, or an error naming the registered ones.
     let internal find (r: ModelRegistry) (name: string) : RegisteredModel =
         match r.Models.TryFind name with
         | Some m -> m
         | None -> invalidArg "Model" (sprintf "FitSpec.Model: no model '%s' in the registry (models: %s)." name (String.Join(", ", r.ModelNames)))
+
+/// Parameters as one flat array on the wire, in the state's order.
+[<RequireQualifiedAccess>]
+module internal Flat =
+
+    let flatten (ts: Tensor[]) : float[] = ts |> Array.collect Tensor.toArray
+
+    /// Tensors shaped as `like`, from a flat array of exactly their sizes.
+    let unflatten (like: Tensor[]) (values: float[]) : Tensor[] =
+        let total = like |> Array.sumBy (fun t -> Array.fold (*) 1 t.Shape)
+        if values.Length <> total then
+            invalidArg "Parameters" (sprintf "Data-parallel SVI: %d parameter values for a state of %d (another model or settings?)." values.Length total)
+        let mutable at = 0
+        like |> Array.map (fun t ->
+            let n = Array.fold (*) 1 t.Shape
+            let v = Tensor.create t.Shape values.[at .. at + n - 1]
+            at <- at + n
+            v)
 
 /// Where a job's files live in its shared folder: results/{id}.posterior.json and checkpoints/{id}.
 [<RequireQualifiedAccess>]
@@ -185,6 +259,11 @@ type FitRunnerSettings =
 /// was thought dead, say) still has one result.
 type FitRunner(registry: ModelRegistry, settings: FitRunnerSettings) =
 
+    // Data-parallel SVI: a silo keeps each shard's rows and first state once read.
+    let data = Collections.Concurrent.ConcurrentDictionary<string, Map<string, Tensor>>()
+    let parts = Collections.Concurrent.ConcurrentDictionary<struct (string * string * uint64), SviParts>()
+    let firsts = Collections.Concurrent.ConcurrentDictionary<struct (string * string * uint64 * string), SviState * (bool -> SviState -> RngKey -> float * Tensor[])>()
+
     /// A runner with FitRunnerSettings.Default.
     new(registry: ModelRegistry) = FitRunner(registry, FitRunnerSettings.Default)
 
@@ -209,19 +288,43 @@ type FitRunner(registry: ModelRegistry, settings: FitRunnerSettings) =
                 { FitId = fit.Id; Data = data; Options = fit.Options; Seed = fit.Seed
                   Context = { RunContext.Quiet with Cancellation = cancellation; OnProgress = Some report; ProgressEvery = 10 }
                   Checkpoint = { Path = JobFolder.checkpointPath folder fit.Id; EverySteps = None; EverySeconds = Some settings.CheckpointSeconds }
+                  Resume = false
                   Output = tmp }
+            let ckpt = call.Checkpoint.Path
+            let hasCheckpoint () = File.Exists ckpt || Directory.GetFiles(nonNull (Path.GetDirectoryName ckpt), nonNull (Path.GetFileName ckpt) + ".chain*").Length > 0
             try
-                let note = model.Run call
-                try
-                    File.Move(tmp, final, false)
-                    note
-                with :? IOException when File.Exists final ->
-                    "another run wrote its result first; this run's is discarded"
+                let ran =
+                    if hasCheckpoint () then
+                        // Another run of this fit (one thought lost) may finish and remove the checkpoint meanwhile.
+                        try Some (model.Run { call with Resume = true })
+                        with :? FileNotFoundException | :? InvalidDataException ->
+                            if File.Exists final then None else Some (model.Run call)
+                    else Some (model.Run call)
+                match ran with
+                | None -> "another run wrote its result first"
+                | Some note ->
+                    try
+                        File.Move(tmp, final, false)
+                        note
+                    with :? IOException when File.Exists final ->
+                        "another run wrote its result first; this run's is discarded"
             finally
                 if File.Exists tmp then File.Delete tmp
 
+    /// A shard's part of a data-parallel SVI step (what a silo's ShardGrain computes).
+    member _.Gradient(r: ShardRequest) : ShardGradient =
+        let p = parts.GetOrAdd(struct (r.Model, r.Options, r.Seed), fun _ -> ModelRegistry.sviParts registry r.Model r.Options r.Seed)
+        let rows = data.GetOrAdd(r.Data, ModelRegistry.resolveData registry)
+        let first, gradient = firsts.GetOrAdd(struct (r.Model, r.Options, r.Seed, r.Data), fun _ -> p.Init rows, p.Gradient rows)
+        let st = { first with Unconstrained = Flat.unflatten first.Unconstrained r.Parameters }
+        let loss, grads = gradient r.First st (RngKey(r.KeyK0, r.KeyK1))
+        ShardGradient(loss, Flat.flatten grads)
+
     interface IFitRunner with
         member r.Run(fit, folder, onProgress, cancellation) = r.Run(fit, folder, onProgress, cancellation)
+
+    interface IShardRunner with
+        member r.Gradient request = r.Gradient request
 
 /// Fits run here, one after another: the reference a cluster's results are compared with.
 [<RequireQualifiedAccess>]

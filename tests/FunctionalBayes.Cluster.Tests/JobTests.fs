@@ -77,6 +77,24 @@ let tests =
                 cluster.DisposeAsync().AsTask().Wait()
                 Environment.CurrentDirectory <- cwd
 
+        testCase "data-parallel SVI, 3 shards each held by its own runner: the one-process fit within 1e-12 relative" <| fun () ->
+            // One FitRunner per shard, as on three silos (each keeps its shard's rows); the coordinator sums.
+            let runners = Array.init 3 (fun _ -> FitRunner registry)
+            let gradient k r = Task.Run(fun () -> runners.[k].Gradient r)
+            let shards = [| for k in 0 .. 2 -> sprintf "regression-shard:7/%d/3" k |]
+            let r = (DataParallelSvi.runWith gradient registry "regression-vi" "steps=80" 7UL shards).Result
+            let one = DataParallelSvi.serial registry "regression-vi" "steps=80" 7UL (regressionData 7UL)
+            let flat (st: FunctionalBayes.SviState) = st.Unconstrained |> Array.collect FunctionalBayes.Tensors.Tensor.toArray
+            let a, b = flat r.State, flat one
+            Expect.equal a.Length b.Length "the same parameters"
+            for x, y in Array.zip a b do
+                Expect.isLessThanOrEqual (abs (x - y)) (1e-12 * max (abs y) 1.0) (sprintf "parameter %.17g vs one process %.17g" x y)
+            Expect.isLessThanOrEqual (abs (r.Losses.[r.Losses.Length - 1] - one.Loss)) (1e-12 * abs one.Loss) "the last loss"
+            Expect.equal r.State.Step one.Step "the same number of steps"
+            Expect.notEqual a (flat (DataParallelSvi.serial registry "regression-vi" "steps=1" 7UL (regressionData 7UL))) "the fit moved the parameters"
+            let onlyFirst = (DataParallelSvi.runWith gradient registry "regression-vi" "steps=80" 7UL shards.[0..0]).Result
+            Expect.notEqual (flat onlyFirst.State) a "the other shards' rows count"
+
         testCase "3 silo processes, one killed mid-job: every fit completes once, equal to serial" <| fun () ->
             let ports = freePorts 6
             let dll = Reflection.Assembly.GetExecutingAssembly().Location

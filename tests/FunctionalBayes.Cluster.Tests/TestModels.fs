@@ -26,6 +26,15 @@ let registry =
     |> ModelRegistry.mcmc "regression" regression { McmcOptions.Default with Chains = 2; Warmup = 100; Samples = 50; Parallel = false }
     |> ModelRegistry.vi "regression-vi" regression { FitOptions.Default with Run = { SviRunOptions.ForSteps 150 with BatchSize = Some 10 } }
     |> ModelRegistry.data "regression" (fun arg -> regressionData (UInt64.Parse arg))
+    // "SEED/K/S": shard K of S of regression:SEED, consecutive rows.
+    |> ModelRegistry.data "regression-shard" (fun arg ->
+        match arg.Split '/' |> Array.map int with
+        | [| seed; k; s |] ->
+            let d = regressionData (uint64 seed)
+            let n = Tensor.toArray d.["x"] |> Array.length
+            let lo, hi = k * n / s, (k + 1) * n / s
+            d |> Map.map (fun _ t -> Tensor.create [| hi - lo |] (Tensor.toArray t).[lo .. hi - 1])
+        | _ -> invalidArg "arg" (sprintf "regression-shard: SEED/K/S, got '%s'" arg))
 
 /// Free loopback ports (bound and released at once; another process could take one, unlikely in a test).
 let freePorts (n: int) =
