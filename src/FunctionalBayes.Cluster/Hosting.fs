@@ -8,6 +8,7 @@ open Microsoft.Extensions.Logging
 open Orleans
 open Orleans.Configuration
 open Orleans.Hosting
+open Orleans.Serialization
 
 /// A silo on this machine's loopback with development clustering (no external service): the primary silo
 /// holds the membership table, so the others name its port. For a real deployment configure the silo
@@ -35,11 +36,17 @@ type LocalSiloSettings =
 [<AbstractClass; Sealed>]
 type ClusterSilo =
 
+    /// Names the grains' assembly to Orleans' serializer and manifest (an F# entry assembly carries no
+    /// application-part attributes for Orleans to follow); silos and clients both need it.
+    static member AddGrainAssembly(services: IServiceCollection) =
+        services.AddSerializer(fun b -> b.AddAssembly(typeof<FitGrain>.Assembly) |> ignore) |> ignore
+
     /// Adds the fit runner (with this registry: the models the silo can run) to a silo, for jobs and data-parallel SVI.
     static member AddFunctionalBayes(silo: ISiloBuilder, registry: ModelRegistry, settings: FitRunnerSettings) : ISiloBuilder =
         let runner = FitRunner(registry, settings)
         silo.ConfigureServices(fun services ->
-            services.AddSingleton<IFitRunner>(runner).AddSingleton<IShardRunner>(runner) |> ignore)
+            services.AddSingleton<IFitRunner>(runner).AddSingleton<IShardRunner>(runner) |> ignore
+            ClusterSilo.AddGrainAssembly services)
 
     /// Membership settings that declare a killed silo dead within a few seconds (Orleans' own tests do the same).
     static member UseFastFailureDetection(silo: ISiloBuilder) : ISiloBuilder =
@@ -79,7 +86,9 @@ type ClusterClient =
         task {
             let builder = Host.CreateApplicationBuilder()
             builder.Logging.SetMinimumLevel(LogLevel.Warning) |> ignore
-            builder.UseOrleansClient(fun c -> c.UseLocalhostClustering(gatewayPorts) |> ignore) |> ignore
+            builder.UseOrleansClient(fun c ->
+                c.UseLocalhostClustering(gatewayPorts) |> ignore
+                ClusterSilo.AddGrainAssembly c.Services) |> ignore
             let host = builder.Build()
             do! host.StartAsync()
             return host
