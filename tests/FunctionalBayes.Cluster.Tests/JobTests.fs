@@ -95,6 +95,23 @@ let tests =
             let onlyFirst = (DataParallelSvi.runWith gradient registry "regression-vi" "steps=80" 7UL shards.[0..0]).Result
             Expect.notEqual (flat onlyFirst.State) a "the other shards' rows count"
 
+        testCase "data-parallel SVI, 3 shards on 3 silos (loopback, in this process): the one-process fit within 1e-12 relative" <| fun () ->
+            let ports = freePorts 6
+            let silo i =
+                ClusterSilo.StartLocalAsync(registry, { LocalSiloSettings.Primary with SiloPort = ports.[i]; GatewayPort = ports.[3 + i]; PrimarySiloPort = ports.[0] })
+            let silos = ResizeArray [ (silo 0).Result ]
+            silos.AddRange([ silo 1; silo 2 ] |> Task.WhenAll |> fun t -> t.Result)
+            try
+                use client = (ClusterClient.ConnectLocalAsync ports.[3..5]).Result
+                let shards = [| for k in 0 .. 2 -> sprintf "regression-shard:7/%d/3" k |]
+                let r = (DataParallelSvi.run (ClusterClient.Of client) registry "regression-vi" "steps=40" 7UL shards).Result
+                let one = DataParallelSvi.serial registry "regression-vi" "steps=40" 7UL (regressionData 7UL)
+                let flat (st: FunctionalBayes.SviState) = st.Unconstrained |> Array.collect FunctionalBayes.Tensors.Tensor.toArray
+                for x, y in Array.zip (flat r.State) (flat one) do
+                    Expect.isLessThanOrEqual (abs (x - y)) (1e-12 * max (abs y) 1.0) (sprintf "parameter %.17g vs one process %.17g" x y)
+            finally
+                for s in Seq.rev silos do s.StopAsync().Wait(TimeSpan.FromSeconds 10.0) |> ignore; s.Dispose()
+
         testCase "3 silo processes, one killed mid-job: every fit completes once, equal to serial" <| fun () ->
             let ports = freePorts 6
             let dll = Reflection.Assembly.GetExecutingAssembly().Location
