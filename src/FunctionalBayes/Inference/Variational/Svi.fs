@@ -212,8 +212,9 @@ module Svi =
         let loss, grads = Autodiff.valueAndGradN f st.Unconstrained
         Tensor.toScalar loss, grads
 
-    /// The update from a loss and gradient: finiteness check, clipping, optimizer.
-    let private advance (cfg: SviConfig<'T>) (st: SviState) (nextKey: RngKey) (l: float, grads: Tensor[]) : SviState =
+    /// The update from a loss and gradient: finiteness check, clipping, optimizer (public for runs that
+    /// compute the gradient elsewhere: data-parallel SVI sums shards' gradients, then advances here).
+    let advance (cfg: SviConfig<'T>) (st: SviState) (nextKey: RngKey) (l: float, grads: Tensor[]) : SviState =
         let finite = Double.IsFinite l && grads |> Array.forall (fun g -> Tensor.toArray g |> Array.forall Double.IsFinite)
         if not finite then
             let bad = if Double.IsFinite l then "a gradient" else sprintf "the loss (%g)" l
