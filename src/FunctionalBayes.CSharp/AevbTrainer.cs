@@ -272,7 +272,12 @@ public sealed partial class TrainedAutoencoder
         Aevb.elbo(engine, Rng.key(seed), state, Arg(x), importanceSamples, 1000);
 
     /// <summary>Writes the networks' parameters and states as JSON (load with <see cref="AevbTrainer.Load"/>).</summary>
-    public void Save(string path) => Aevb.save(path, state);
+    public void Save(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        FittedModel.CreateFolderOf(path);
+        Aevb.save(path, state);
+    }
 
     private static FTensor Arg(NdArray? x) => x?.Value ?? throw new ArgumentNullException(nameof(x));
 }

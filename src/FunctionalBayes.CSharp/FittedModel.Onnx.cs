@@ -1,6 +1,5 @@
 global using FSharpMapOfTensors = Microsoft.FSharp.Collections.FSharpMap<string, FunctionalBayes.Tensors.Tensor?>;
 using FunctionalBayes.Onnx;
-using FunctionalBayes.OnnxRuntime;
 using FunctionalBayes.Tensors;
 
 namespace FunctionalBayes.Fluent;
@@ -68,27 +67,15 @@ public sealed partial class FittedModel
         return Export.toBytes(Export.toModel(s.ToExportOptions(), AsTensorPosterior().Model, PosteriorMeans(s), example.ToMap()));
     }
 
-    /// <summary>Writes the posterior-mean predictor to an ONNX file (see <see cref="ExportOnnx(DataSet, OnnxExportSettings?)"/>).</summary>
+    /// <summary>Writes the posterior-mean predictor to an ONNX file, creating its folder (see <see cref="ExportOnnx(DataSet, OnnxExportSettings?)"/>).</summary>
     /// <param name="path">The file to write.</param>
     /// <param name="example">Example inputs (observations left out), rows on the first axis.</param>
     /// <param name="settings">Export settings.</param>
     public void ExportOnnx(string path, DataSet example, OnnxExportSettings? settings = null)
     {
         ArgumentNullException.ThrowIfNull(path);
-        File.WriteAllBytes(path, ExportOnnx(example, settings));
-    }
-}
-
-/// <summary>Loads exported models for serving with ONNX Runtime.</summary>
-public static class OnnxModels
-{
-    /// <summary>Loads an ONNX file into an ONNX Runtime predictor (dispose it when done).</summary>
-    /// <param name="path">The .onnx file.</param>
-    /// <param name="options">Threads, optimization level, CUDA.</param>
-    /// <returns>The predictor.</returns>
-    public static OnnxPredictor Load(string path, PredictorOptions? options = null)
-    {
-        ArgumentNullException.ThrowIfNull(path);
-        return OnnxPredictor.Load(path, options);
+        var bytes = ExportOnnx(example, settings);
+        CreateFolderOf(path);
+        File.WriteAllBytes(path, bytes);
     }
 }

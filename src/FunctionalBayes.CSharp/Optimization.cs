@@ -26,6 +26,19 @@ public enum GuideKind
     AutoDelta,
     /// <summary>MAP on unconstrained space, then a Normal from the inverse Hessian (Laplace approximation).</summary>
     AutoLaplaceApproximation,
+    // the names without NumPyro's "Auto" prefix, which users guess first: the same values
+    /// <summary>The same as <see cref="AutoNormal"/>.</summary>
+    Normal = AutoNormal,
+    /// <summary>The same as <see cref="AutoDiagonalNormal"/>.</summary>
+    DiagonalNormal = AutoDiagonalNormal,
+    /// <summary>The same as <see cref="AutoMultivariateNormal"/>.</summary>
+    MultivariateNormal = AutoMultivariateNormal,
+    /// <summary>The same as <see cref="AutoLowRankMultivariateNormal"/>.</summary>
+    LowRankMultivariateNormal = AutoLowRankMultivariateNormal,
+    /// <summary>The same as <see cref="AutoDelta"/>.</summary>
+    Delta = AutoDelta,
+    /// <summary>The same as <see cref="AutoLaplaceApproximation"/>.</summary>
+    LaplaceApproximation = AutoLaplaceApproximation,
 }
 
 /// <summary>A learning rate as a function of the step, for the optimizers of <see cref="SviOptimizer"/>.</summary>
