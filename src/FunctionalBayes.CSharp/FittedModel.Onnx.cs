@@ -36,19 +36,21 @@ public sealed partial class FittedModel
     }
 
     /// <summary>
-    /// The posterior-mean predictions that an exported ONNX model computes: every latent replaced by its
-    /// posterior mean, each prediction by its predictive mean. Leave the observations out of the data.
+    /// The posterior-mean predictions that an exported ONNX model computes, named as its outputs
+    /// (<c>"{site}_mean"</c>, e.g. <c>"y_mean"</c>): every latent replaced by its posterior mean, each prediction by
+    /// its predictive mean; for a categorical link that is the class probabilities (shape rows × classes), as
+    /// <see cref="Predict"/>'s draws are class ids. Leave the observations out of the data.
     /// </summary>
     /// <param name="data">The inputs, rows on the first axis.</param>
     /// <param name="settings">How the posterior means are estimated.</param>
-    /// <returns>The predictive mean of each predicted site, by site name.</returns>
+    /// <returns>The predictive mean of each predicted site, by output name ("{site}_mean").</returns>
     public IReadOnlyDictionary<string, NdArray> PredictPosteriorMean(DataSet data, OnnxExportSettings? settings = null)
     {
         ArgumentNullException.ThrowIfNull(data);
         var means = PosteriorMeans(settings ?? new OnnxExportSettings());
         var result = new Dictionary<string, NdArray>();
         foreach (var (site, value) in Export.predict(AsTensorPosterior().Model, means, data.ToMap()))
-            result[site] = new NdArray(value);
+            result[Export.outputName(site)] = new NdArray(value);
         return result;
     }
 

@@ -64,7 +64,9 @@ public sealed partial class FittedModel
     /// <summary>Chains of a sampled posterior (1 for a fitted guide, whose draws form one chain).</summary>
     public int Chains => Samples?.Chains ?? 1;
 
-    /// <summary>Divergent transitions after warmup, over all chains (0 for a fitted guide).</summary>
+    /// <summary>Divergent transitions after warmup, over all chains (0 for a fitted guide): the kept iterations only, as
+    /// Stan's divergence warning counts them. Divergences during warmup, which <see cref="SamplingProgress.Divergences"/>
+    /// includes, are expected while the step size and metric adapt, and are not counted here.</summary>
     public int Divergences => Samples is null ? 0 : Samples.Flat.Stats.Sum(s => s.Divergent.Count(d => d));
 
     /// <summary>Stan's warnings for a sampled posterior (divergences, tree depth, E-BFMI, R-hat, ESS); empty when all is
@@ -76,7 +78,9 @@ public sealed partial class FittedModel
     /// mean and standard deviation over <paramref name="samples"/> posterior draws (fresh guide draws, or that many of a
     /// sampler's draws evenly spaced). Observed sites are predicted too: when the data still hold the observations
     /// (the training data, say), their values are ignored and the site is drawn, so <c>Predict(trainingData)["y"]</c>
-    /// is the posterior predictive at the training rows.
+    /// is the posterior predictive at the training rows. The names are the sites' (<c>"y"</c>); a site's draws are its
+    /// values, so for a categorical link <see cref="SitePrediction.Mean"/> is the mean class id: its class
+    /// probabilities are <see cref="PredictPosteriorMean"/>'s <c>"y_mean"</c>, as an exported ONNX model gives them.
     /// </summary>
     /// <param name="newData">The data to predict for.</param>
     /// <param name="samples">Posterior draws (at least 1).</param>

@@ -75,7 +75,7 @@ public sealed class NutsSampler
 
     // the core's run context: cancellation, progress and messages
     private RunContext Context(FSharpOption<FSharpFunc<RunProgress, Unit>>? onProgress, CancellationToken cancellationToken) =>
-        new(cancellationToken, onProgress, progressEvery, FuncConvert.FromAction(log), null);
+        RunContext.Default.WithCall(cancellationToken, onProgress, progressEvery, FuncConvert.FromAction(log));
 
     // the settings are changed by the core's copies ({ o with ... }, OptionsCopy), never a positional constructor
 
@@ -232,7 +232,8 @@ public sealed class SamplingProgress
     public SamplingPhase Phase { get; }
     /// <summary>The current step size.</summary>
     public double StepSize { get; }
-    /// <summary>Divergent transitions so far (warmup and sampling).</summary>
+    /// <summary>Divergent transitions of this chain so far, warmup included (warmup divergences are expected while the step
+    /// size adapts; <see cref="FittedModel.Divergences"/> counts those after warmup only).</summary>
     public int Divergences { get; }
     /// <summary>Time since the chain started.</summary>
     public TimeSpan Elapsed { get; }

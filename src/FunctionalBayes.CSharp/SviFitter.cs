@@ -252,7 +252,7 @@ public sealed class SviFitter
             : FSharpOption<FSharpFunc<RunProgress, Unit>>.Some(FuncConvert.FromAction<RunProgress>(
                 p => progress.Report(new FitProgress(p.Step, p.TotalSteps, p.Loss, p.Elapsed, p.Eta))));
         // the core checks the token before every step
-        var context = new RunContext(cancellationToken, onProgress, progressEvery, FuncConvert.FromAction<string>(_ => { }), null);
+        var context = RunContext.Default.WithCall(cancellationToken, onProgress, progressEvery, FuncConvert.FromAction<string>(_ => { }));
         Tuple<Posterior<object?>, SviResult> result;
         var sw = Stopwatch.StartNew();
         try

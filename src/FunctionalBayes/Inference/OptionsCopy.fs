@@ -46,3 +46,11 @@ type OptionsCopy =
     [<Extension>]
     static member WithEarlyStopping(o: FitOptions, window: int, relTol: float, patience: int) =
         { o with Run = { o.Run with EarlyStopping = Some { Window = window; RelTol = relTol; Patience = patience } } }
+
+    // ---- RunContext ----
+    /// The run context of a C# call: its token, progress callback and cadence; messages go nowhere (a library
+    /// writes nothing unless asked).
+    [<Extension>]
+    static member WithCall(c: RunContext, cancellation: System.Threading.CancellationToken, onProgress: (RunProgress -> unit) option,
+                           progressEvery: int, log: string -> unit) =
+        { c with Cancellation = cancellation; OnProgress = onProgress; ProgressEvery = progressEvery; Log = log }
