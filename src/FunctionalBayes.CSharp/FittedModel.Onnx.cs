@@ -20,7 +20,7 @@ public sealed record OnnxExportSettings
     public int PosteriorDraws { get; init; } = 1000;
 
     /// <summary>The seed of those draws.</summary>
-    public int Seed { get; init; } = 3;
+    public ulong Seed { get; init; } = 3;
 
     internal ExportOptions ToExportOptions() =>
         new(IrVersion, Opset, Float64, ExportOptions.Default.BatchDim, ExportOptions.Default.GraphName);
@@ -32,7 +32,7 @@ public sealed partial class FittedModel
     {
         if (settings.PosteriorDraws < 1)
             throw new ArgumentOutOfRangeException(nameof(settings), settings.PosteriorDraws, "PosteriorDraws must be at least 1.");
-        return FunctionalBayes.Posterior.mean(Core, Rng.key((ulong)settings.Seed), settings.PosteriorDraws);
+        return FunctionalBayes.Posterior.mean(Core, Rng.key(settings.Seed), settings.PosteriorDraws);
     }
 
     /// <summary>
