@@ -21,6 +21,9 @@ type ExportOptions =
 
     static member Default = { IrVersion = 8L; Opset = 17L; Float64 = false; BatchDim = "batch"; GraphName = "posterior_mean" }
 
+    /// A copy with another format ({ o with … }, for C#, which would otherwise build the record positionally).
+    member o.WithFormat(irVersion: int64, opset: int64, float64: bool) = { o with IrVersion = irVersion; Opset = opset; Float64 = float64 }
+
 /// Raised when a model cannot be written as ONNX; the message names the layer or op and says why.
 type OnnxExportException(message: string) =
     inherit Exception(message)

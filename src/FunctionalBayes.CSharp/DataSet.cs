@@ -90,8 +90,7 @@ public sealed class DataSet : IReadOnlyDictionary<string, NdArray>
     private static StreamedDataSet Stream(TableSource source, TableColumns columns, int bufferRows)
     {
         ArgumentNullException.ThrowIfNull(columns);
-        var o = StreamOptions.Default;
-        return new StreamedDataSet(Table.stream(columns.ToSchema(), new StreamOptions(bufferRows, o.SampleRows, o.Prefetch), source));
+        return new StreamedDataSet(Table.stream(columns.ToSchema(), StreamOptions.Default.WithBufferRows(bufferRows), source));
     }
 
     /// <summary>Streams a Parquet file in shuffled minibatches (see <see cref="StreamedDataSet"/>).</summary>

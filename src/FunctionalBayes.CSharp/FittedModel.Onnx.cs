@@ -22,8 +22,7 @@ public sealed record OnnxExportSettings
     /// <summary>The seed of those draws.</summary>
     public ulong Seed { get; init; } = 3;
 
-    internal ExportOptions ToExportOptions() =>
-        new(IrVersion, Opset, Float64, ExportOptions.Default.BatchDim, ExportOptions.Default.GraphName);
+    internal ExportOptions ToExportOptions() => ExportOptions.Default.WithFormat(IrVersion, Opset, Float64);
 }
 
 public sealed partial class FittedModel
