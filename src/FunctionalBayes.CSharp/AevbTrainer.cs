@@ -228,7 +228,8 @@ public sealed class AevbTrainer
         }
     }
 
-    /// <summary>Trains on the thread pool.</summary>
+    /// <summary>Runs <see cref="Train"/> on the thread pool: CPU-bound work, offered so that a UI or a server thread is
+    /// not blocked; it does no I/O to await.</summary>
     public Task<TrainedAutoencoder> TrainAsync(NdArray data, IProgress<AevbTrainingProgress>? progress = null, CancellationToken cancellationToken = default) =>
         Task.Run(() => Train(data, progress, cancellationToken), cancellationToken);
 

@@ -178,7 +178,8 @@ public sealed class NutsSampler
         return new FittedModel(posterior, sw.Elapsed);
     }
 
-    /// <summary>Runs the sampler on the thread pool.</summary>
+    /// <summary>Runs <see cref="Sample"/> on the thread pool: CPU-bound work (the chains run in parallel on pool threads),
+    /// offered so that a UI or a server thread is not blocked; it does no I/O to await.</summary>
     /// <param name="progress">Receives per-chain reports; null for none.</param>
     /// <param name="cancellationToken">Stops every chain within one iteration; the task is then cancelled.</param>
     /// <returns>A task of the sampled posterior.</returns>

@@ -268,7 +268,8 @@ public sealed class SviFitter
         return new FittedModel(result.Item1, sw.Elapsed);
     }
 
-    /// <summary>Runs the fit on the thread pool.</summary>
+    /// <summary>Runs <see cref="Fit"/> on the thread pool: CPU-bound work that occupies a pool thread, offered so that a UI
+    /// or a server thread is not blocked; it does no I/O to await.</summary>
     /// <param name="progress">Receives reports every <see cref="WithProgressEvery"/> steps; null for none.</param>
     /// <param name="cancellationToken">Stops the fit within one step; the task is then cancelled.</param>
     /// <returns>A task of the fitted model.</returns>
