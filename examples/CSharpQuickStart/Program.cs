@@ -71,7 +71,7 @@ fitted.Save(Path.Combine(outDir, "quickstart-posterior.json"));
 var heldOut = new DataSet().Add("x", RandomKey.FromSeed(7).Normal(256, 5));
 var onnxPath = Path.Combine(outDir, "quickstart.onnx");
 fitted.ExportOnnx(onnxPath, heldOut);
-var inProcess = fitted.PredictPosteriorMean(heldOut)["y"].ToArray();
+var inProcess = fitted.PredictPosteriorMean(heldOut)["y_mean"].ToArray();
 using var predictor = OnnxModels.Load(onnxPath);
 var fromOnnx = predictor.Run("x", heldOut["x"].ToArray().Select(v => (float)v).ToArray(), [256, 5], out _);
 var maxDiff = inProcess.Select((v, i) => Math.Abs(fromOnnx[i] - v)).Max();

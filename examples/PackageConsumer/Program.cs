@@ -1,6 +1,7 @@
 // A user's program against the packed FunctionalBayes.CSharp: fit intercept + adaptive(x) with a Gaussian link
-// by SVI on simulated data, check the coefficients, export the posterior-mean predictor to ONNX and run it in
-// ONNX Runtime. Prints "consumer: ok" when both checks pass; exits 1 otherwise.
+// by SVI on simulated data, check the coefficients and export the posterior-mean predictor to ONNX. Built with
+// -p:FbSatellites=true it also runs the exported model in ONNX Runtime (FunctionalBayes.CSharp.OnnxRuntime) and
+// writes the report (FunctionalBayes.CSharp.Reporting). Prints "consumer: ok" when the checks pass; exits 1 otherwise.
 using System.Globalization;
 using FunctionalBayes.Fluent;
 
@@ -30,15 +31,23 @@ var maxCoefErr = truth.Zip(estimate, (a, b) => Math.Abs(a - b)).Max();
 
 var newRows = new DataSet().Add("x", RandomKey.FromSeed(7UL).Normal(64, d));
 fitted.ExportOnnx(onnxPath, newRows);
-var inProcess = fitted.PredictPosteriorMean(newRows)["y"].ToArray();
-using var predictor = OnnxModels.Load(onnxPath);
-var fromOnnx = predictor.Run("x", newRows["x"].ToArray().Select(v => (float)v).ToArray(), [64, d], out _);
-var maxDiff = inProcess.Select((v, i) => Math.Abs(fromOnnx[i] - v)).Max();
-
+var inProcess = fitted.PredictPosteriorMean(newRows)["y_mean"].ToArray();
+var exported = new FileInfo(onnxPath).Length;
 Console.WriteLine($"coefficients {string.Join(", ", estimate.Select(v => v.ToString("F3")))} (truth {string.Join(", ", truth)}), max error {maxCoefErr:G3}");
-Console.WriteLine($"exported {onnxPath} ({new FileInfo(onnxPath).Length} bytes); ONNX Runtime {predictor.RuntimeVersion} agrees with the in-process predictor to {maxDiff:G3} on 64 rows");
-// 400 rows and noise 0.2: the posterior sds are about 0.01, so 0.1 is ten of them; float32 rounding of outputs near 1 is ~1e-7.
-if (maxCoefErr < 0.1 && maxDiff < 1e-4)
+Console.WriteLine($"exported {onnxPath} ({exported} bytes); in-process posterior-mean predictions of {inProcess.Length} rows");
+var ok = maxCoefErr < 0.1 && exported > 0 && inProcess.Length == 64;
+#if SATELLITES
+using var predictor = OnnxModels.Load(onnxPath);
+var fromOnnx = predictor.Run(newRows)["y_mean"].ToArray();
+var maxDiff = inProcess.Select((v, i) => Math.Abs(fromOnnx[i] - v)).Max();
+var report = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(onnxPath))!, "report", "report.html");
+fitted.SaveReport(report, data, samples: 200);
+Console.WriteLine($"ONNX Runtime {predictor.RuntimeVersion} agrees with the in-process predictor to {maxDiff:G3} on 64 rows; report {new FileInfo(report).Length} bytes");
+// float32 rounding of outputs near 1 is ~1e-7
+ok = ok && maxDiff < 1e-4 && new FileInfo(report).Length > 0;
+#endif
+// 400 rows and noise 0.2: the posterior sds are about 0.01, so 0.1 is ten of them.
+if (ok)
 {
     Console.WriteLine("consumer: ok");
     return 0;

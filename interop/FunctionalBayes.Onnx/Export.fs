@@ -21,6 +21,9 @@ type ExportOptions =
 
     static member Default = { IrVersion = 8L; Opset = 17L; Float64 = false; BatchDim = "batch"; GraphName = "posterior_mean" }
 
+    /// A copy with another format ({ o with … }, for C#, which would otherwise build the record positionally).
+    member o.WithFormat(irVersion: int64, opset: int64, float64: bool) = { o with IrVersion = irVersion; Opset = opset; Float64 = float64 }
+
 /// Raised when a model cannot be written as ONNX; the message names the layer or op and says why.
 type OnnxExportException(message: string) =
     inherit Exception(message)
@@ -458,6 +461,10 @@ module Export =
     let internal addMetadata (m: Onnx.ModelProto) (key: string) (value: string) =
         m.MetadataProps.Add(Onnx.StringStringEntryProto(Key = key, Value = value))
 
+    /// The name of a predicted site's output in an exported model and in the C# facade's PredictPosteriorMean:
+    /// "{site}_mean" (the predictive mean; for a categorical link, the class probabilities).
+    let outputName (site: string) : string = site + "_mean"
+
     /// The ONNX model of a posterior-mean predictor: `points` are the latents' values; `example` holds
     /// every data input (rows on the first axis, observations left out). The graph is traced from the
     /// model's own forward pass at two batch sizes, and every size that changes with the batch
@@ -479,7 +486,7 @@ module Export =
         let f (xs: Tensor[]) =
             let data = Array.zip names xs |> Map.ofArray
             predict modelFn points data |> Array.map snd
-        let outNames = predict modelFn points sample2 |> Array.map (fun (n, _) -> n + "_mean")
+        let outNames = predict modelFn points sample2 |> Array.map (fun (n, _) -> outputName n)
         let m = ofFunction opts f names (names |> Array.map (fun k -> sample2.[k])) (names |> Array.map (fun k -> sample3.[k])) outNames
         addMetadata m "functionalbayes.sites" (String.Join(",", points |> Map.keys))
         addMetadata m "functionalbayes.inputs" (String.Join(",", names))

@@ -197,6 +197,7 @@ public sealed class AevbTrainer
     /// <exception cref="ArgumentException">The networks' outputs do not name the families' parameters, or
     /// the data has the wrong shape (the message names the expected and the given keys or shapes).</exception>
     /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
+    /// <exception cref="FitDivergedException">The loss stopped being finite (try a smaller learning rate).</exception>
     public TrainedAutoencoder Train(NdArray data, IProgress<AevbTrainingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(data);
@@ -206,15 +207,29 @@ public sealed class AevbTrainer
         var onProgress = progress is null ? null
             : FSharpOption<FSharpFunc<RunProgress, Unit>>.Some(FuncConvert.FromAction<RunProgress>(
                 p => progress.Report(new AevbTrainingProgress(p.Step, p.TotalSteps, p.Epoch, p.Loss, p.Elapsed))));
-        var options = new AevbRunOptions(s.Epochs, s.BatchSize, true, null);
-        var context = new RunContext(cancellationToken, onProgress, s.ProgressEvery, FuncConvert.FromAction<string>(_ => { }), null);
+        var options = AevbRunOptions.Create(s.Epochs, s.BatchSize);
+        var context = RunContext.Default.WithCall(cancellationToken, onProgress, s.ProgressEvery, FuncConvert.FromAction<string>(_ => { }));
         var sw = Stopwatch.StartNew();
-        // the core raises OperationCanceledException after the current step when the token is cancelled
-        var result = Aevb.trainIn(context, FuncConvert.FromAction<AevbEpoch>(_ => { }), engine, key, data.Value, options);
-        return new TrainedAutoencoder(engine, result.State, result.Losses, sw.Elapsed, options);
+        try
+        {
+            // the core raises OperationCanceledException after the current step when the token is cancelled
+            var result = Aevb.trainIn(context, FuncConvert.FromAction<AevbEpoch>(_ => { }), engine, key, data.Value, options);
+            var rows = data.Shape.Length > 0 ? data.Shape[0] : 0;
+            return new TrainedAutoencoder(engine, result.State, Aevb.lossesPerRow(rows, options, result.Losses), sw.Elapsed, options);
+        }
+        catch (AevbDivergedException e)
+        {
+            // one exception family for the facade's fits (SviFitter throws it too)
+            var last = e.LastFiniteState;
+            var parameters = Convert.FromMap(last.EncParams).Select(kv => KeyValuePair.Create("encoder." + kv.Key, kv.Value))
+                .Concat(Convert.FromMap(last.DecParams).Select(kv => KeyValuePair.Create("decoder." + kv.Key, kv.Value)))
+                .ToDictionary(kv => kv.Key, kv => kv.Value);
+            throw new FitDivergedException(e.Message, e, parameters);
+        }
     }
 
-    /// <summary>Trains on the thread pool.</summary>
+    /// <summary>Runs <see cref="Train"/> on the thread pool: CPU-bound work, offered so that a UI or a server thread is
+    /// not blocked; it does no I/O to await.</summary>
     public Task<TrainedAutoencoder> TrainAsync(NdArray data, IProgress<AevbTrainingProgress>? progress = null, CancellationToken cancellationToken = default) =>
         Task.Run(() => Train(data, progress, cancellationToken), cancellationToken);
 
@@ -245,7 +260,8 @@ public sealed partial class TrainedAutoencoder
         TrainingTime = elapsed;
     }
 
-    /// <summary>The loss of every training step.</summary>
+    /// <summary>The loss (negative ELBO) of every training step per row of its batch: the scale of <see cref="Elbo"/>
+    /// (the last epoch's losses are about <c>-Elbo(trainingData)</c>).</summary>
     public IReadOnlyList<double> Losses { get; }
 
     /// <summary>How long training took.</summary>
@@ -278,7 +294,12 @@ public sealed partial class TrainedAutoencoder
 
     /// <summary>Writes the networks' parameters and states as JSON with the engine's sizes, families and dtype and
     /// the training settings (load with <see cref="AevbTrainer.Load"/>, which refuses another engine).</summary>
-    public void Save(string path) => Aevb.save(path, engine, options is null ? FSharpOption<AevbRunOptions>.None : FSharpOption<AevbRunOptions>.Some(options), state);
+    public void Save(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        FittedModel.CreateFolderOf(path);
+        Aevb.save(path, engine, options is null ? FSharpOption<AevbRunOptions>.None : FSharpOption<AevbRunOptions>.Some(options), state);
+    }
 
     private static FTensor Arg(NdArray? x) => x?.Value ?? throw new ArgumentNullException(nameof(x));
 }

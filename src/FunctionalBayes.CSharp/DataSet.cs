@@ -8,8 +8,9 @@ namespace FunctionalBayes.Fluent;
 
 /// <summary>
 /// Named data arrays whose first axis is the row (observation) axis: what a model function reads and what
-/// fitting batches. Add entries fluently or with a collection initializer:
-/// <code>var data = new DataSet().Add("x", x).Add("y", y);</code>
+/// fitting batches. Add entries fluently or with an initializer:
+/// <code>var data = new DataSet().Add("x", x).Add("y", y);
+/// var same = new DataSet { ["x"] = x, ["y"] = y };      // or new DataSet { { "x", x }, { "y", y } }</code>
 /// Every entry must have the same number of rows; <see cref="Add(string, NdArray)"/> checks this.
 /// </summary>
 public sealed class DataSet : IReadOnlyDictionary<string, NdArray>
@@ -89,8 +90,7 @@ public sealed class DataSet : IReadOnlyDictionary<string, NdArray>
     private static StreamedDataSet Stream(TableSource source, TableColumns columns, int bufferRows)
     {
         ArgumentNullException.ThrowIfNull(columns);
-        var o = StreamOptions.Default;
-        return new StreamedDataSet(Table.stream(columns.ToSchema(), new StreamOptions(bufferRows, o.SampleRows, o.Prefetch), source));
+        return new StreamedDataSet(Table.stream(columns.ToSchema(), StreamOptions.Default.WithBufferRows(bufferRows), source));
     }
 
     /// <summary>Streams a Parquet file in shuffled minibatches (see <see cref="StreamedDataSet"/>).</summary>
@@ -182,13 +182,17 @@ public sealed class DataSet : IReadOnlyDictionary<string, NdArray>
     /// <param name="name">The name.</param>
     public NdArray? GetOrNull(string name) => name is not null && items.TryGetValue(name, out var v) ? v : null;
 
-    /// <summary>The entry of this name.</summary>
+    /// <summary>The entry of this name; in an object initializer, adds it (<c>new DataSet { ["x"] = x, ["y"] = y }</c>,
+    /// checked as <see cref="Add(string, NdArray)"/>).</summary>
     /// <param name="key">The name.</param>
     /// <exception cref="KeyNotFoundException">There is no such entry; the message lists the entries.</exception>
-    public NdArray this[string key] =>
-        items.TryGetValue(key ?? throw new ArgumentNullException(nameof(key)), out var v)
+    public NdArray this[string key]
+    {
+        get => items.TryGetValue(key ?? throw new ArgumentNullException(nameof(key)), out var v)
             ? v
             : throw new KeyNotFoundException($"DataSet has no entry '{key}'; it has: {string.Join(", ", order)}.");
+        init => Add(key, value);
+    }
 
     /// <summary>The names, in the order they were added.</summary>
     public IEnumerable<string> Keys => order;

@@ -1,6 +1,5 @@
 global using FSharpMapOfTensors = Microsoft.FSharp.Collections.FSharpMap<string, FunctionalBayes.Tensors.Tensor?>;
 using FunctionalBayes.Onnx;
-using FunctionalBayes.OnnxRuntime;
 using FunctionalBayes.Tensors;
 
 namespace FunctionalBayes.Fluent;
@@ -21,10 +20,9 @@ public sealed record OnnxExportSettings
     public int PosteriorDraws { get; init; } = 1000;
 
     /// <summary>The seed of those draws.</summary>
-    public int Seed { get; init; } = 3;
+    public ulong Seed { get; init; } = 3;
 
-    internal ExportOptions ToExportOptions() =>
-        new(IrVersion, Opset, Float64, ExportOptions.Default.BatchDim, ExportOptions.Default.GraphName);
+    internal ExportOptions ToExportOptions() => ExportOptions.Default.WithFormat(IrVersion, Opset, Float64);
 }
 
 public sealed partial class FittedModel
@@ -33,23 +31,25 @@ public sealed partial class FittedModel
     {
         if (settings.PosteriorDraws < 1)
             throw new ArgumentOutOfRangeException(nameof(settings), settings.PosteriorDraws, "PosteriorDraws must be at least 1.");
-        return FunctionalBayes.Posterior.mean(Core, Rng.key((ulong)settings.Seed), settings.PosteriorDraws);
+        return FunctionalBayes.Posterior.mean(Core, Rng.key(settings.Seed), settings.PosteriorDraws);
     }
 
     /// <summary>
-    /// The posterior-mean predictions that an exported ONNX model computes: every latent replaced by its
-    /// posterior mean, each prediction by its predictive mean. Leave the observations out of the data.
+    /// The posterior-mean predictions that an exported ONNX model computes, named as its outputs
+    /// (<c>"{site}_mean"</c>, e.g. <c>"y_mean"</c>): every latent replaced by its posterior mean, each prediction by
+    /// its predictive mean; for a categorical link that is the class probabilities (shape rows × classes), as
+    /// <see cref="Predict"/>'s draws are class ids. Leave the observations out of the data.
     /// </summary>
     /// <param name="data">The inputs, rows on the first axis.</param>
     /// <param name="settings">How the posterior means are estimated.</param>
-    /// <returns>The predictive mean of each predicted site, by site name.</returns>
+    /// <returns>The predictive mean of each predicted site, by output name ("{site}_mean").</returns>
     public IReadOnlyDictionary<string, NdArray> PredictPosteriorMean(DataSet data, OnnxExportSettings? settings = null)
     {
         ArgumentNullException.ThrowIfNull(data);
         var means = PosteriorMeans(settings ?? new OnnxExportSettings());
         var result = new Dictionary<string, NdArray>();
         foreach (var (site, value) in Export.predict(AsTensorPosterior().Model, means, data.ToMap()))
-            result[site] = new NdArray(value);
+            result[Export.outputName(site)] = new NdArray(value);
         return result;
     }
 
@@ -70,27 +70,15 @@ public sealed partial class FittedModel
             Export.toModel(s.ToExportOptions(), AsTensorPosterior().Model, PosteriorMeans(s), example.ToMap())));
     }
 
-    /// <summary>Writes the posterior-mean predictor to an ONNX file (see <see cref="ExportOnnx(DataSet, OnnxExportSettings?)"/>).</summary>
+    /// <summary>Writes the posterior-mean predictor to an ONNX file, creating its folder (see <see cref="ExportOnnx(DataSet, OnnxExportSettings?)"/>).</summary>
     /// <param name="path">The file to write.</param>
     /// <param name="example">Example inputs (observations left out), rows on the first axis.</param>
     /// <param name="settings">Export settings.</param>
     public void ExportOnnx(string path, DataSet example, OnnxExportSettings? settings = null)
     {
         ArgumentNullException.ThrowIfNull(path);
-        File.WriteAllBytes(path, ExportOnnx(example, settings));
-    }
-}
-
-/// <summary>Loads exported models for serving with ONNX Runtime.</summary>
-public static class OnnxModels
-{
-    /// <summary>Loads an ONNX file into an ONNX Runtime predictor (dispose it when done).</summary>
-    /// <param name="path">The .onnx file.</param>
-    /// <param name="options">Threads, optimization level, CUDA.</param>
-    /// <returns>The predictor.</returns>
-    public static OnnxPredictor Load(string path, PredictorOptions? options = null)
-    {
-        ArgumentNullException.ThrowIfNull(path);
-        return OnnxPredictor.Load(path, options);
+        var bytes = ExportOnnx(example, settings);
+        CreateFolderOf(path);
+        File.WriteAllBytes(path, bytes);
     }
 }

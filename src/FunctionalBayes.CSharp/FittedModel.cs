@@ -5,7 +5,7 @@ namespace FunctionalBayes.Fluent;
 
 /// <summary>
 /// A fitted model: the model, its fitted guide and parameters, and the loss history. Predict, summarize,
-/// draw from the posterior, and save; load with <see cref="Load"/> (or <see cref="SviFitter.Load"/>).
+/// draw from the posterior, and save; load any posterior with <see cref="Load(string, Func{DataSet, BayesModel{NdArray}}, DataSet)"/>.
 /// </summary>
 public sealed partial class FittedModel
 {
@@ -70,7 +70,9 @@ public sealed partial class FittedModel
     /// <summary>Chains of a sampled posterior (1 for a fitted guide, whose draws form one chain).</summary>
     public int Chains => Samples?.Chains ?? 1;
 
-    /// <summary>Divergent transitions after warmup, over all chains (0 for a fitted guide).</summary>
+    /// <summary>Divergent transitions after warmup, over all chains (0 for a fitted guide): the kept iterations only, as
+    /// Stan's divergence warning counts them. Divergences during warmup, which <see cref="SamplingProgress.Divergences"/>
+    /// includes, are expected while the step size and metric adapt, and are not counted here.</summary>
     public int Divergences => Samples is null ? 0 : Samples.Flat.Stats.Sum(s => s.Divergent.Count(d => d));
 
     /// <summary>Stan's warnings for a sampled posterior (divergences, tree depth, E-BFMI, R-hat, ESS); empty when all is
@@ -82,7 +84,9 @@ public sealed partial class FittedModel
     /// mean and standard deviation over <paramref name="samples"/> posterior draws (fresh guide draws, or that many of a
     /// sampler's draws evenly spaced). Observed sites are predicted too: when the data still hold the observations
     /// (the training data, say), their values are ignored and the site is drawn, so <c>Predict(trainingData)["y"]</c>
-    /// is the posterior predictive at the training rows.
+    /// is the posterior predictive at the training rows. The names are the sites' (<c>"y"</c>); a site's draws are its
+    /// values, so for a categorical link <see cref="SitePrediction.Mean"/> is the mean class id: its class
+    /// probabilities are <see cref="PredictPosteriorMean"/>'s <c>"y_mean"</c>, as an exported ONNX model gives them.
     /// </summary>
     /// <param name="newData">The data to predict for.</param>
     /// <param name="samples">Posterior draws (at least 1).</param>
@@ -109,8 +113,10 @@ public sealed partial class FittedModel
     /// <param name="samples">Guide draws (at least 4; ignored for a sampled posterior).</param>
     /// <param name="seed">The seed of the guide draws.</param>
     /// <exception cref="ArgumentException"><paramref name="samples"/> is less than 4 for a fitted guide.</exception>
-    public IReadOnlyList<PosteriorSummary> Summary(int samples = 1000, ulong seed = 2) =>
-        FunctionalBayes.Posterior.summaryBySite(Core, Rng.key(seed), samples).Select(s => new PosteriorSummary(s)).ToArray();
+    /// <returns>The sites in name order; <c>ToString()</c> (or <see cref="PosteriorSummaryTable.Print"/>) gives the
+    /// table the F# core prints, one row per scalar named as in <see cref="Warnings"/> (<c>theta[0,1]</c>).</returns>
+    public PosteriorSummaryTable Summary(int samples = 1000, ulong seed = 2) =>
+        new(FunctionalBayes.Posterior.summaryBySite(Core, Rng.key(seed), samples));
 
     /// <summary>Draws of every latent site stacked on a first axis, by site name: <paramref name="samples"/> fresh guide
     /// draws, or a sampler's kept draws with chains merged.</summary>
@@ -121,13 +127,42 @@ public sealed partial class FittedModel
         Convert.FromMap(FunctionalBayes.Posterior.draws(Core, Rng.key(seed), samples));
 
     /// <summary>Writes the posterior as JSON (doubles round-trip exactly): a guide's parameters and loss history, or a
-    /// sampler's draws and statistics. Read it back with <see cref="SviFitter.Load"/> or <see cref="NutsSampler.Load"/>.</summary>
+    /// sampler's draws and statistics. Read it back with <see cref="Load(string, Func{DataSet, BayesModel{NdArray}}, DataSet)"/>. The file's folder is created.</summary>
     /// <param name="path">The file to write.</param>
     /// <exception cref="ArgumentNullException"><paramref name="path"/> is null.</exception>
     public void Save(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
+        CreateFolderOf(path);
         FunctionalBayes.Fit.save(path, Core);
+    }
+
+    /// <summary>Creates the folder of a file about to be written (as SaveReport does), so that writing into a new
+    /// folder is not a <see cref="DirectoryNotFoundException"/>.</summary>
+    internal static void CreateFolderOf(string path)
+    {
+        var folder = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path));
+        if (!string.IsNullOrEmpty(folder)) Directory.CreateDirectory(folder);
+    }
+
+    /// <summary>
+    /// Loads any posterior saved by <see cref="Save"/>, a fitted guide (SVI) or a sampler's draws (NUTS), whichever
+    /// the file holds, for the model and the data it was fitted to. The file's model signature is checked first (a
+    /// site or data key that differs is refused, naming it). A guide of your own (<see cref="SviFitter.WithGuide"/>)
+    /// is not in the file: load such a posterior with <see cref="Load(string, SviFitter)"/>.
+    /// </summary>
+    /// <param name="path">The posterior file.</param>
+    /// <param name="model">The model function the posterior was fitted with.</param>
+    /// <param name="data">The data it was fitted to.</param>
+    /// <returns>The posterior (<see cref="IsSampled"/> tells which kind).</returns>
+    /// <exception cref="ArgumentNullException">An argument is null.</exception>
+    /// <exception cref="FileNotFoundException">There is no such file.</exception>
+    /// <exception cref="InvalidDataException">The file does not hold a posterior of this model.</exception>
+    public static FittedModel Load(string path, Func<DataSet, BayesModel<NdArray>> model, DataSet data)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        ArgumentNullException.ThrowIfNull(data);
+        return new FittedModel(FunctionalBayes.Fit.load(path, Convert.ModelFunction(model, nameof(model)), data.ToMap(), null), TimeSpan.Zero);
     }
 
     /// <summary>
@@ -177,6 +212,47 @@ public sealed class SitePrediction
     public override string ToString() => $"{Name} [{string.Join(", ", Shape)}]";
 }
 
+/// <summary>The posterior summary, site by site (a list of <see cref="PosteriorSummary"/>), printable: <c>ToString()</c>
+/// is the F# core's table (<c>Diagnostics.formatTable</c>): one row per scalar with mean, sd, MCSE, 5/50/95 %
+/// quantiles, bulk and tail ESS and R-hat.</summary>
+public sealed class PosteriorSummaryTable : IReadOnlyList<PosteriorSummary>
+{
+    private readonly PosteriorSummary[] sites;
+    private readonly string text;
+
+    internal PosteriorSummaryTable(SiteSummary[] sites)
+    {
+        this.sites = sites.Select(s => new PosteriorSummary(s)).ToArray();
+        text = FunctionalBayes.Diagnostics.formatTable(sites.SelectMany(s => s.Elements).ToArray());
+    }
+
+    /// <summary>The site at <paramref name="index"/> (name order).</summary>
+    /// <param name="index">The index.</param>
+    public PosteriorSummary this[int index] => sites[index];
+
+    /// <summary>The site named <paramref name="site"/>.</summary>
+    /// <param name="site">The site's name, e.g. "AdaptiveLayer_x_beta".</param>
+    /// <exception cref="KeyNotFoundException">No such site; the message lists the sites.</exception>
+    public PosteriorSummary this[string site] =>
+        sites.FirstOrDefault(s => s.Name == site)
+        ?? throw new KeyNotFoundException($"The summary has no site '{site}'; it has {string.Join(", ", sites.Select(s => s.Name))}.");
+
+    /// <summary>The number of sites.</summary>
+    public int Count => sites.Length;
+
+    /// <inheritdoc />
+    public IEnumerator<PosteriorSummary> GetEnumerator() => ((IEnumerable<PosteriorSummary>)sites).GetEnumerator();
+
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+
+    /// <summary>Writes the table to <paramref name="writer"/> (the console when null).</summary>
+    /// <param name="writer">Where to write.</param>
+    public void Print(TextWriter? writer = null) => (writer ?? Console.Out).Write(text);
+
+    /// <summary>The table, one row per scalar, as the F# core prints it.</summary>
+    public override string ToString() => text;
+}
+
 /// <summary>The posterior summary of one site, element by element (row-major): mean, sd, Monte Carlo standard errors,
 /// quantiles, effective sample sizes and R-hat (Vehtari et al. 2021).</summary>
 public sealed class PosteriorSummary
@@ -196,7 +272,12 @@ public sealed class PosteriorSummary
         EssBulk = e.Select(x => x.EssBulk).ToArray();
         EssTail = e.Select(x => x.EssTail).ToArray();
         RHat = e.Select(x => x.RHat).ToArray();
+        labels = e.Select(x => x.Name).ToArray();
+        text = FunctionalBayes.Diagnostics.formatTable(e);
     }
+
+    private readonly string[] labels;
+    private readonly string text;
 
     /// <summary>The site's name.</summary>
     public string Name { get; }
@@ -223,10 +304,11 @@ public sealed class PosteriorSummary
     /// <summary>Rank-normalized split R-hat (NaN for a constant quantity).</summary>
     public double[] RHat { get; }
 
-    /// <summary>A label for element <paramref name="index"/>: the name alone for a one-element site, else name[index].</summary>
+    /// <summary>The label of element <paramref name="index"/> (row-major), as the F# summary and <see cref="FittedModel.Warnings"/>
+    /// write it: the name alone for a scalar site, else one index per axis (<c>theta[0]</c>, <c>w[1,2]</c>).</summary>
     /// <param name="index">The flat index.</param>
-    public string Label(int index) => Mean.Length == 1 ? Name : $"{Name}[{index}]";
+    public string Label(int index) => labels[index];
 
-    /// <inheritdoc />
-    public override string ToString() => $"{Name} [{string.Join(", ", Shape)}]";
+    /// <summary>The site's rows of the summary table (see <see cref="PosteriorSummaryTable"/>).</summary>
+    public override string ToString() => text;
 }

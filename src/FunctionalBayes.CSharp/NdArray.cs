@@ -166,7 +166,12 @@ public sealed class NdArray
     public NdArray Detach() => new(T.detach(Value));
 
     /// <inheritdoc />
-    public override string ToString() => Value.ToString();
+    public override string ToString()
+    {
+        // the core prints Tensor(...): a C# user knows this type as NdArray
+        var s = Value.ToString();
+        return s.StartsWith("Tensor(", StringComparison.Ordinal) ? "NdArray" + s.Substring("Tensor".Length) : s;
+    }
 
     // ---- operators --------------------------------------------------------------------------
 

@@ -75,51 +75,46 @@ public sealed class NutsSampler
 
     // the core's run context: cancellation, progress and messages
     private RunContext Context(FSharpOption<FSharpFunc<RunProgress, Unit>>? onProgress, CancellationToken cancellationToken) =>
-        new(cancellationToken, onProgress, progressEvery, FuncConvert.FromAction(log), null);
+        RunContext.Default.WithCall(cancellationToken, onProgress, progressEvery, FuncConvert.FromAction(log));
 
-    private static McmcOptions Copy(McmcOptions o, int? chains = null, int? warmup = null, int? samples = null, int? thin = null,
-        ulong? seed = null, double? targetAccept = null, int? maxTreeDepth = null, bool? denseMetric = null, bool? findStepSize = null,
-        double? initialStepSize = null, InitStrategy? init = null, bool? parallel = null, McmcGradient? gradient = null) =>
-        new(chains ?? o.Chains, warmup ?? o.Warmup, samples ?? o.Samples, thin ?? o.Thin, seed ?? o.Seed, targetAccept ?? o.TargetAccept,
-            maxTreeDepth ?? o.MaxTreeDepth, o.MaxDeltaH, denseMetric ?? o.DenseMetric, findStepSize ?? o.FindInitialStepSize,
-            initialStepSize ?? o.InitialStepSize, init ?? o.Init, parallel ?? o.Parallel, gradient ?? o.Gradient);
+    // the settings are changed by the core's copies ({ o with ... }, OptionsCopy), never a positional constructor
 
     // ---- configuration ----------------------------------------------------------------------
 
     /// <summary>A sampler with another number of chains (default 4).</summary>
     /// <param name="chains">At least 1.</param>
     /// <exception cref="ArgumentOutOfRangeException">The number is less than 1.</exception>
-    public NutsSampler WithChains(int chains) => With(Copy(o, chains: chains));
+    public NutsSampler WithChains(int chains) => With(o.WithChains(chains));
 
     /// <summary>A sampler with another number of warmup (adaptation) iterations per chain (default 1000; not kept).</summary>
     /// <param name="warmup">Non-negative; below 20 the metric is not adapted (Stan's rule).</param>
     /// <exception cref="ArgumentOutOfRangeException">The number is negative.</exception>
-    public NutsSampler WithWarmup(int warmup) => With(Copy(o, warmup: warmup));
+    public NutsSampler WithWarmup(int warmup) => With(o.WithWarmup(warmup));
 
     /// <summary>A sampler with another number of kept draws per chain (default 1000).</summary>
     /// <param name="samples">At least 1.</param>
     /// <param name="thin">Keep every <paramref name="thin"/>-th iteration (samples × thin iterations are run).</param>
     /// <exception cref="ArgumentOutOfRangeException">A number is less than 1.</exception>
-    public NutsSampler WithSamples(int samples, int thin = 1) => With(Copy(o, samples: samples, thin: thin));
+    public NutsSampler WithSamples(int samples, int thin = 1) => With(o.WithSamples(samples, thin));
 
     /// <summary>A sampler with another seed (starting points and every transition derive from it).</summary>
     /// <param name="seed">The seed.</param>
-    public NutsSampler WithSeed(ulong seed) => With(Copy(o, seed: seed));
+    public NutsSampler WithSeed(ulong seed) => With(o.WithSeed(seed));
 
     /// <summary>A sampler with another target acceptance statistic for the step-size adaptation (Stan's adapt_delta,
     /// default 0.8; raise it to 0.9–0.99 when there are divergences).</summary>
     /// <param name="targetAccept">In (0, 1).</param>
     /// <exception cref="ArgumentOutOfRangeException">The value is outside (0, 1).</exception>
-    public NutsSampler WithTargetAcceptance(double targetAccept) => With(Copy(o, targetAccept: targetAccept));
+    public NutsSampler WithTargetAcceptance(double targetAccept) => With(o.WithTargetAccept(targetAccept));
 
     /// <summary>A sampler with another maximum tree depth (default 10: at most 1023 leapfrog steps per draw).</summary>
     /// <param name="depth">In 1..30.</param>
     /// <exception cref="ArgumentOutOfRangeException">The depth is outside 1..30.</exception>
-    public NutsSampler WithMaxTreeDepth(int depth) => With(Copy(o, maxTreeDepth: depth));
+    public NutsSampler WithMaxTreeDepth(int depth) => With(o.WithMaxTreeDepth(depth));
 
     /// <summary>A sampler that adapts a dense metric (the full covariance; default: diagonal).</summary>
     /// <param name="dense">True for dense, false for diagonal.</param>
-    public NutsSampler WithDenseMetric(bool dense = true) => With(Copy(o, denseMetric: dense));
+    public NutsSampler WithDenseMetric(bool dense = true) => With(o.WithDenseMetric(dense));
 
     /// <summary>A sampler that starts its step size at <paramref name="stepSize"/>, optionally without Stan's initial
     /// step-size search (BlackJAX starts from 1.0 without it).</summary>
@@ -127,22 +122,22 @@ public sealed class NutsSampler
     /// <param name="search">Run Stan's step-size heuristic from it (default true).</param>
     /// <exception cref="ArgumentOutOfRangeException">The step size is not finite and positive.</exception>
     public NutsSampler WithInitialStepSize(double stepSize, bool search = true) =>
-        With(Copy(o, initialStepSize: stepSize, findStepSize: search));
+        With(o.WithInitialStepSize(stepSize, search));
 
     /// <summary>A sampler whose chains start uniformly in (−radius, radius) on unconstrained space (default 2).</summary>
     /// <param name="radius">Positive.</param>
     /// <exception cref="ArgumentOutOfRangeException">The radius is not positive.</exception>
-    public NutsSampler WithInitRadius(double radius) => With(Copy(o, init: InitStrategy.NewInitUniform(radius)));
+    public NutsSampler WithInitRadius(double radius) => With(o.WithInit(InitStrategy.NewInitUniform(radius)));
 
     /// <summary>A sampler that runs its chains in parallel (default) or one after another; the draws are the same.</summary>
     /// <param name="parallel">True to use the thread pool.</param>
-    public NutsSampler WithParallelChains(bool parallel = true) => With(Copy(o, parallel: parallel));
+    public NutsSampler WithParallelChains(bool parallel = true) => With(o.WithParallel(parallel));
 
     /// <summary>A sampler that computes gradients on the autodiff tape instead of the compiled program (the default
     /// compiles the potential when the model's graph is static); both give the same numbers.</summary>
     /// <param name="tape">True for the tape, false for the default.</param>
     public NutsSampler WithTapeGradients(bool tape = true) =>
-        With(Copy(o, gradient: tape ? McmcGradient.Tape : McmcOptions.Default.Gradient));
+        With(o.WithGradient(tape ? McmcGradient.Tape : McmcOptions.Default.Gradient));
 
     /// <summary>A sampler that reports progress every <paramref name="iterations"/> iterations per chain (default 100).</summary>
     /// <param name="iterations">At least 1.</param>
@@ -183,7 +178,8 @@ public sealed class NutsSampler
         return new FittedModel(posterior, sw.Elapsed);
     }
 
-    /// <summary>Runs the sampler on the thread pool.</summary>
+    /// <summary>Runs <see cref="Sample"/> on the thread pool: CPU-bound work (the chains run in parallel on pool threads),
+    /// offered so that a UI or a server thread is not blocked; it does no I/O to await.</summary>
     /// <param name="progress">Receives per-chain reports; null for none.</param>
     /// <param name="cancellationToken">Stops every chain within one iteration; the task is then cancelled.</param>
     /// <returns>A task of the sampled posterior.</returns>
@@ -237,7 +233,8 @@ public sealed class SamplingProgress
     public SamplingPhase Phase { get; }
     /// <summary>The current step size.</summary>
     public double StepSize { get; }
-    /// <summary>Divergent transitions so far (warmup and sampling).</summary>
+    /// <summary>Divergent transitions of this chain so far, warmup included (warmup divergences are expected while the step
+    /// size adapts; <see cref="FittedModel.Divergences"/> counts those after warmup only).</summary>
     public int Divergences { get; }
     /// <summary>Time since the chain started.</summary>
     public TimeSpan Elapsed { get; }

@@ -26,6 +26,19 @@ public enum GuideKind
     AutoDelta,
     /// <summary>MAP on unconstrained space, then a Normal from the inverse Hessian (Laplace approximation).</summary>
     AutoLaplaceApproximation,
+    // the names without NumPyro's "Auto" prefix, which users guess first: the same values
+    /// <summary>The same as <see cref="AutoNormal"/>.</summary>
+    Normal = AutoNormal,
+    /// <summary>The same as <see cref="AutoDiagonalNormal"/>.</summary>
+    DiagonalNormal = AutoDiagonalNormal,
+    /// <summary>The same as <see cref="AutoMultivariateNormal"/>.</summary>
+    MultivariateNormal = AutoMultivariateNormal,
+    /// <summary>The same as <see cref="AutoLowRankMultivariateNormal"/>.</summary>
+    LowRankMultivariateNormal = AutoLowRankMultivariateNormal,
+    /// <summary>The same as <see cref="AutoDelta"/>.</summary>
+    Delta = AutoDelta,
+    /// <summary>The same as <see cref="AutoLaplaceApproximation"/>.</summary>
+    LaplaceApproximation = AutoLaplaceApproximation,
 }
 
 /// <summary>A learning rate as a function of the step, for the optimizers of <see cref="SviOptimizer"/>.</summary>
@@ -167,11 +180,17 @@ public sealed class FitProgress
     public override string ToString() => $"step {Step}/{TotalSteps}, loss {Loss:G6}, elapsed {Elapsed.TotalSeconds:F1}s, eta {Eta.TotalSeconds:F1}s";
 }
 
-/// <summary>Thrown when a fit's loss or a gradient stops being finite.</summary>
+/// <summary>Thrown when a fit's loss or a gradient stops being finite: by <see cref="SviFitter"/> and by
+/// <see cref="AevbTrainer"/> (whose parameters are named "encoder.{name}" and "decoder.{name}").</summary>
 public sealed class FitDivergedException : Exception
 {
     internal FitDivergedException(string message, Exception inner, IReadOnlyDictionary<string, NdArray> lastFinite)
-        : base(message, inner) => LastFiniteParameters = lastFinite;
+        : base(InFacadeTerms(message), inner) => LastFiniteParameters = lastFinite;
+
+    // the core's messages name its own settings and fields; a C# user knows the facade's
+    private static string InFacadeTerms(string message) => message
+        .Replace("(LastFiniteState)", "(LastFiniteParameters)", StringComparison.Ordinal)
+        .Replace("gradient clipping (ClipNorm)", "gradient clipping (WithGradientClipping)", StringComparison.Ordinal);
 
     /// <summary>The parameters after the last step whose loss was finite.</summary>
     public IReadOnlyDictionary<string, NdArray> LastFiniteParameters { get; }

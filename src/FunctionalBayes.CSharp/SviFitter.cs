@@ -105,16 +105,7 @@ public sealed class SviFitter
         return new(model, data, rows, options, source, progressEvery);
     }
 
-    private static FitOptions Copy(FitOptions o, AutoGuideKind? autoGuide = null, FSharpOption<FGuide>? guide = null, bool keepGuide = true,
-        double? learningRate = null, LrSchedule? schedule = null, FSharpOption<Optimizer>? optimizer = null, int? particles = null,
-        ulong? seed = null, InitStrategy? init = null, FSharpOption<double>? clipNorm = null, SviRunOptions? run = null) =>
-        new(autoGuide ?? o.AutoGuide, keepGuide ? guide ?? o.Guide : guide, learningRate ?? o.LearningRate, schedule ?? o.Schedule,
-            optimizer ?? o.Optimizer, particles ?? o.Particles, seed ?? o.Seed, init ?? o.Init, clipNorm ?? o.ClipNorm, run ?? o.Run);
-
-    private static SviRunOptions Run(SviRunOptions r, int? steps, int? epochs, int? batchSize, FSharpOption<EarlyStopping>? earlyStopping) =>
-        new(Convert.Option(steps), Convert.Option(epochs), Convert.Option(batchSize), r.Shuffle, earlyStopping);
-
-    private static int? Value(FSharpOption<int>? v) => v is null ? null : v.Value;
+    // the settings are changed by the core's copies ({ o with ... }, OptionsCopy), never a positional constructor
 
     // ---- configuration ----------------------------------------------------------------------
 
@@ -136,7 +127,7 @@ public sealed class SviFitter
             GuideKind.AutoDelta => AutoGuideKind.AutoDelta,
             _ => AutoGuideKind.AutoLaplaceApproximation,
         };
-        return With(Copy(o, autoGuide: core, guide: null, keepGuide: false));
+        return With(o.WithAutoGuide(core));
     }
 
     /// <summary>
@@ -152,7 +143,7 @@ public sealed class SviFitter
         ArgumentNullException.ThrowIfNull(guide);
         ArgumentNullException.ThrowIfNull(name);
         var program = FunctionalBayes.Model.map(FuncConvert.FromFunc<T, Unit>(_ => null!), guide.Value);
-        return With(Copy(o, guide: FSharpOption<FGuide>.Some(GuideModule.ofModel(name, program))));
+        return With(o.WithGuide(GuideModule.ofModel(name, program)));
     }
 
     /// <summary>A fitter with another learning rate for Adam, and optionally another schedule.</summary>
@@ -160,7 +151,7 @@ public sealed class SviFitter
     /// <param name="schedule">The schedule; null keeps the current one (cosine decay by default).</param>
     /// <exception cref="ArgumentOutOfRangeException">The rate is not positive and finite.</exception>
     public SviFitter WithLearningRate(double learningRate, LearningRateSchedule? schedule = null) =>
-        With(Copy(o, learningRate: learningRate, schedule: schedule is { } sc ? CoreSchedule(sc) : null));
+        With(schedule is { } sc ? o.WithLearningRate(learningRate).WithSchedule(CoreSchedule(sc)) : o.WithLearningRate(learningRate));
 
     private static LrSchedule CoreSchedule(LearningRateSchedule schedule) => schedule switch
     {
@@ -172,7 +163,7 @@ public sealed class SviFitter
 
     /// <summary>A fitter with another learning-rate schedule for Adam.</summary>
     /// <param name="schedule">The schedule.</param>
-    public SviFitter WithSchedule(LearningRateSchedule schedule) => With(Copy(o, schedule: CoreSchedule(schedule)));
+    public SviFitter WithSchedule(LearningRateSchedule schedule) => With(o.WithSchedule(CoreSchedule(schedule)));
 
     /// <summary>A fitter with an optimizer of your own (it overrides the learning rate and schedule).</summary>
     /// <param name="optimizer">The optimizer, for example <c>SviOptimizer.Adam(LearningRate.WarmupCosine(0.05, 3000))</c>.</param>
@@ -180,7 +171,7 @@ public sealed class SviFitter
     public SviFitter WithOptimizer(SviOptimizer optimizer)
     {
         ArgumentNullException.ThrowIfNull(optimizer);
-        return With(Copy(o, optimizer: FSharpOption<Optimizer>.Some(optimizer.Value)));
+        return With(o.WithOptimizer(optimizer.Value));
     }
 
     /// <summary>A fitter that runs a number of steps (each on a batch when a batch size is set, else on all rows);
@@ -189,7 +180,7 @@ public sealed class SviFitter
     /// <param name="batchSize">Rows per step, or null to keep the current setting (all rows by default).</param>
     /// <exception cref="ArgumentOutOfRangeException">A value is less than 1.</exception>
     public SviFitter ForSteps(int steps, int? batchSize = null) =>
-        With(Copy(o, run: Run(o.Run, steps, null, batchSize ?? Value(o.Run.BatchSize), o.Run.EarlyStopping)));
+        With(batchSize is { } b ? o.WithSteps(steps).WithBatchSize(b) : o.WithSteps(steps));
 
     /// <summary>A fitter that runs a number of passes over the data in batches (shuffled every epoch); it replaces
     /// a number of steps set before.</summary>
@@ -197,32 +188,32 @@ public sealed class SviFitter
     /// <param name="batchSize">Rows per step (at least 1).</param>
     /// <exception cref="ArgumentOutOfRangeException">A value is less than 1.</exception>
     public SviFitter ForEpochs(int epochs, int batchSize) =>
-        With(Copy(o, run: Run(o.Run, null, epochs, batchSize, o.Run.EarlyStopping)));
+        With(o.WithEpochs(epochs, batchSize));
 
     /// <summary>A fitter with a batch size (the minibatch ELBO is used when one is set).</summary>
     /// <param name="batchSize">Rows per step (at least 1).</param>
     /// <exception cref="ArgumentOutOfRangeException">The batch size is less than 1.</exception>
     public SviFitter WithBatchSize(int batchSize) =>
-        With(Copy(o, run: Run(o.Run, Value(o.Run.Steps), Value(o.Run.Epochs), batchSize, o.Run.EarlyStopping)));
+        With(o.WithBatchSize(batchSize));
 
     /// <summary>A fitter with another seed (guide initialization, ELBO draws and shuffling all derive from it).</summary>
     /// <param name="seed">The seed.</param>
-    public SviFitter WithSeed(ulong seed) => With(Copy(o, seed: seed));
+    public SviFitter WithSeed(ulong seed) => With(o.WithSeed(seed));
 
     /// <summary>A fitter that averages the ELBO over several particles per step.</summary>
     /// <param name="particles">At least 1.</param>
     /// <exception cref="ArgumentOutOfRangeException">The number is less than 1.</exception>
-    public SviFitter WithParticles(int particles) => With(Copy(o, particles: particles));
+    public SviFitter WithParticles(int particles) => With(o.WithParticles(particles));
 
     /// <summary>A fitter that clips gradients to a global norm before each update.</summary>
     /// <param name="maxNorm">Positive.</param>
     /// <exception cref="ArgumentOutOfRangeException">The norm is not positive.</exception>
-    public SviFitter WithGradientClipping(double maxNorm) => With(Copy(o, clipNorm: FSharpOption<double>.Some(maxNorm)));
+    public SviFitter WithGradientClipping(double maxNorm) => With(o.WithClipNorm(maxNorm));
 
     /// <summary>A fitter whose guide starts uniformly in (−radius, radius) on unconstrained space (default 2).</summary>
     /// <param name="radius">Positive.</param>
     /// <exception cref="ArgumentOutOfRangeException">The radius is not positive.</exception>
-    public SviFitter WithInitRadius(double radius) => With(Copy(o, init: InitStrategy.NewInitUniform(radius)));
+    public SviFitter WithInitRadius(double radius) => With(o.WithInit(InitStrategy.NewInitUniform(radius)));
 
     /// <summary>
     /// A fitter that stops when the loss plateaus: the median of the last <paramref name="window"/> losses improved
@@ -233,8 +224,7 @@ public sealed class SviFitter
     /// <param name="patience">Windows without improvement before stopping (at least 1).</param>
     /// <exception cref="ArgumentOutOfRangeException">A count is less than 1, or the tolerance is negative or not finite.</exception>
     public SviFitter WithEarlyStopping(int window = 100, double relativeTolerance = 1e-3, int patience = 2) =>
-        With(Copy(o, run: Run(o.Run, Value(o.Run.Steps), Value(o.Run.Epochs), Value(o.Run.BatchSize),
-            FSharpOption<EarlyStopping>.Some(new EarlyStopping(window, relativeTolerance, patience)))));
+        With(o.WithEarlyStopping(window, relativeTolerance, patience));
 
     /// <summary>A fitter that reports progress every <paramref name="steps"/> steps (default 100; the last step is always reported).</summary>
     /// <param name="steps">At least 1.</param>
@@ -269,7 +259,7 @@ public sealed class SviFitter
             : FSharpOption<FSharpFunc<RunProgress, Unit>>.Some(FuncConvert.FromAction<RunProgress>(
                 p => progress.Report(new FitProgress(p.Step, p.TotalSteps, p.Loss, p.Elapsed, p.Eta))));
         // the core checks the token before every step
-        var context = new RunContext(cancellationToken, onProgress, progressEvery, FuncConvert.FromAction<string>(_ => { }), null);
+        var context = RunContext.Default.WithCall(cancellationToken, onProgress, progressEvery, FuncConvert.FromAction<string>(_ => { }));
         Tuple<Posterior<object?>, SviResult> result;
         var sw = Stopwatch.StartNew();
         try
@@ -285,7 +275,8 @@ public sealed class SviFitter
         return new FittedModel(result.Item1, sw.Elapsed);
     }
 
-    /// <summary>Runs the fit on the thread pool.</summary>
+    /// <summary>Runs <see cref="Fit"/> on the thread pool: CPU-bound work that occupies a pool thread, offered so that a UI
+    /// or a server thread is not blocked; it does no I/O to await.</summary>
     /// <param name="progress">Receives reports every <see cref="WithProgressEvery"/> steps; null for none.</param>
     /// <param name="cancellationToken">Stops the fit within one step; the task is then cancelled.</param>
     /// <returns>A task of the fitted model.</returns>

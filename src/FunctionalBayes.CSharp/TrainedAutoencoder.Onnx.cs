@@ -24,6 +24,7 @@ public sealed partial class TrainedAutoencoder
     public void ExportEncoderOnnx(string path, OnnxExportSettings? settings = null)
     {
         ArgumentNullException.ThrowIfNull(path);
+        FittedModel.CreateFolderOf(path);
         File.WriteAllBytes(path, ExportEncoderOnnx(settings));
     }
 
@@ -47,12 +48,13 @@ public sealed partial class TrainedAutoencoder
     public void ExportDecoderOnnx(string path, OnnxExportSettings? settings = null)
     {
         ArgumentNullException.ThrowIfNull(path);
+        FittedModel.CreateFolderOf(path);
         File.WriteAllBytes(path, ExportDecoderOnnx(settings));
     }
 
     /// <summary>Writes both networks to ONNX files: the encoder (input "x", outputs named by the latent
     /// family's parameters) and the decoder (input "z", output "mean"). Load them with
-    /// <see cref="OnnxModels.Load"/>.</summary>
+    /// <c>OnnxModels.Load</c> (package FunctionalBayes.CSharp.OnnxRuntime).</summary>
     /// <param name="encoderPath">The encoder's .onnx file.</param>
     /// <param name="decoderPath">The decoder's .onnx file.</param>
     /// <param name="settings">IR version, opset and float64.</param>
@@ -63,6 +65,8 @@ public sealed partial class TrainedAutoencoder
         // both are built before either file is written, so a refused decoder leaves no half export behind
         var encoder = ExportEncoderOnnx(settings);
         var decoder = ExportDecoderOnnx(settings);
+        FittedModel.CreateFolderOf(encoderPath);
+        FittedModel.CreateFolderOf(decoderPath);
         File.WriteAllBytes(encoderPath, encoder);
         File.WriteAllBytes(decoderPath, decoder);
     }

@@ -51,6 +51,8 @@ type StreamOptions =
       Prefetch: int }
     /// A 65,536-row buffer, 1,024 sample rows, two parts read ahead.
     static member Default = { BufferRows = 65536; SampleRows = 1024; Prefetch = 2 }
+    /// A copy with another buffer size ({ o with … }, for C#, which would otherwise build the record positionally).
+    member o.WithBufferRows(rows: int) = { o with BufferRows = rows }
 
 /// A table streamed in minibatches: the batch source Fit.viSource takes, the rows (N, counted in a first
 /// pass or read from the Parquet footer) and the vocabularies (from the first pass, or given).

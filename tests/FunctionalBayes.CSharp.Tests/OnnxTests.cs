@@ -26,7 +26,7 @@ public class OnnxTests
         var onnx = predictor.Run("x", x.ToArray().Select(v => (float)v).ToArray(), [37, 5], out var shape);
         Assert.Equal(new long[] { 37 }, shape);
 
-        var expected = fitted.PredictPosteriorMean(heldOut)["y"].ToArray();
+        var expected = fitted.PredictPosteriorMean(heldOut)["y_mean"].ToArray();
         for (var i = 0; i < expected.Length; i++)
             Assert.True(Math.Abs(onnx[i] - expected[i]) <= 1e-5 * (1 + Math.Abs(expected[i])), $"row {i}: {onnx[i]} vs {expected[i]}");
         File.Delete(path);

@@ -10,7 +10,7 @@ module internal CategoryTable =
     let lookup (layer: string) (name: string) (scalePrior: Distribution) (coef: ScaleFamily) (x: Tensor) (numCategories: int) (width: int) (transform: Tensor -> Tensor) : Model<Tensor> =
         LayerCommon.positiveInt layer "numCategories" numCategories
         LayerCommon.positiveInt layer "embeddingDim" width
-        let ids = LayerCommon.asIndices layer "x" numCategories x
+        let ids = LayerCommon.asIndices layer "ids" numCategories x
         model {
             let! scale = Model.sample (LayerCommon.site layer name "scale") (LayerCommon.expandTo [||] scalePrior)
             let! theta = Model.sample (LayerCommon.site layer name "theta") (Dist.expand [| numCategories; width |] (coef.WithScaleUnchecked scale))
@@ -155,7 +155,7 @@ type AR1Layer =
         let act = defaultArg activation id
         LayerCommon.positiveInt layer "units" units
         LayerCommon.positiveInt layer "numCategories" numCategories
-        let ids = LayerCommon.asIndices layer "x" numCategories x
+        let ids = LayerCommon.asIndices layer "ids" numCategories x
         let c = numCategories
         let a = Tensor.scalar l.RhoConcentration
         model {
@@ -200,7 +200,7 @@ type FixedEffectsLayer =
     member l.Call(name: string, x: Tensor, numCategories: int) : Model<Tensor> =
         let layer = "FixedEffectsLayer"
         LayerCommon.positiveInt layer "numCategories" numCategories
-        let ids = LayerCommon.asIndices layer "x" numCategories x
+        let ids = LayerCommon.asIndices layer "ids" numCategories x
         model {
             let! theta = Model.sample (LayerCommon.site layer name "theta") (Dist.expand [| numCategories; 1 |] l.Coef)
             return Tensor.indexSelect 0 ids theta

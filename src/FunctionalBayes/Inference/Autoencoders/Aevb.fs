@@ -393,6 +393,12 @@ module Aevb =
     let private inMemory (st0: AevbState) (data: Tensor) : BatchSource =
         BatchSource.ofData (Map [ "x", Tensor.cast (dtypeOf st0) data ])
 
+    /// A run's step losses per row, the scale of `elbo` (a step's loss is summed over its batch): step i's loss
+    /// over the rows of its batch (an epoch's last batch may be short), for a run from step 0 on `rows` rows.
+    let lossesPerRow (rows: int) (opts: AevbRunOptions) (losses: float[]) : float[] =
+        let perEpoch = Data.stepsPerEpoch rows opts.BatchSize
+        losses |> Array.mapi (fun i l -> l / float (min opts.BatchSize (rows - (i % perEpoch) * opts.BatchSize)))
+
     /// Trains from `st0` under a run context: epochs of shuffled minibatches of the rows of data (N, dataDim),
     /// step i with the key folded with i; reports progress, stops early on a plateau (EarlyStopping), calls
     /// `onEpoch` after each epoch (its seconds exclude the call), writes checkpoints, and raises

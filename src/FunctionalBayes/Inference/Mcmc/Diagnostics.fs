@@ -543,6 +543,17 @@ module Diagnostics =
 
     /// The health of one chain: divergences, tree-depth hits (tree depth ≥ maxTreeDepth) and E-BFMI
     /// (NaN when energy is empty).
+    /// The summary as a text table, one row per scalar (name, mean, sd, mcse, 5 %, 50 %, 95 %, ess_bulk, ess_tail,
+    /// r_hat): what the examples print, and the C# facade's `Summary().ToString()`.
+    let formatTable (rows: ScalarSummary[]) : string =
+        let width = rows |> Array.fold (fun w r -> max w r.Name.Length) 9
+        let sb = System.Text.StringBuilder()
+        let line (s: string) = sb.Append(s.TrimEnd()).Append('\n') |> ignore
+        line (sprintf "%-*s %10s %10s %10s %10s %10s %10s %9s %9s %7s" width "parameter" "mean" "sd" "mcse" "5%" "50%" "95%" "ess_bulk" "ess_tail" "r_hat")
+        for r in rows do
+            line (sprintf "%-*s %10.4g %10.4g %10.4g %10.4g %10.4g %10.4g %9.0f %9.0f %7.3f" width r.Name r.Mean r.Sd r.McseMean r.Q5 r.Q50 r.Q95 r.EssBulk r.EssTail r.RHat)
+        sb.ToString()
+
     let chainHealth (chain: int) (maxTreeDepth: int) (divergent: bool[]) (treeDepth: int[]) (energy: float[]) : ChainHealth =
         if divergent.Length <> treeDepth.Length || (energy.Length <> 0 && energy.Length <> divergent.Length) then
             invalidArg "divergent"
