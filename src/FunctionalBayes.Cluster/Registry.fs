@@ -114,7 +114,7 @@ module ModelRegistry =
         { r with Models = r.Models.Add(name, m) }
 
     /// A model fitted by NUTS (Fit.mcmc) with these settings (a fit's seed and Options override them);
-    /// its posterior file is Fit.saveWithData's. Chains checkpoint per chain and resume from there.
+    /// its posterior file is Fit.save's (the signature records the data). Chains checkpoint per chain and resume from there.
     let mcmc (name: string) (modelFn: Map<string, Tensor> -> Model<'T>) (opts: McmcOptions) (r: ModelRegistry) : ModelRegistry =
         let run (c: FitCall) =
             let o = FitOptionsText.mcmc c.Options { opts with Seed = c.Seed }
@@ -125,13 +125,13 @@ module ModelRegistry =
             let p =
                 if resumed then Fit.mcmcResume ctx o modelFn c.Data c.Checkpoint.Path
                 else Fit.mcmcIn ctx o modelFn c.Data
-            Fit.saveWithData c.Output c.Data p
+            Fit.save c.Output p
             for f in chainFiles do (if File.Exists f then File.Delete f)
             if resumed then "resumed from its checkpoints" else ""
         add name { Run = run; Svi = None } r
 
     /// A model fitted by SVI (Fit.vi) with these settings (a fit's seed and Options override them);
-    /// its posterior file is Fit.saveWithData's. The run checkpoints and resumes from there.
+    /// its posterior file is Fit.save's (the signature records the data). The run checkpoints and resumes from there.
     let vi (name: string) (modelFn: Map<string, Tensor> -> Model<'T>) (opts: FitOptions) (r: ModelRegistry) : ModelRegistry =
         let run (c: FitCall) =
             let o = FitOptionsText.vi c.Options { opts with Seed = c.Seed }
@@ -141,7 +141,7 @@ module ModelRegistry =
             let p, _ =
                 if resumed then Fit.viResume ctx o modelFn c.Data c.Checkpoint.Path
                 else Fit.viRunIn ctx o modelFn c.Data
-            Fit.saveWithData c.Output c.Data p
+            Fit.save c.Output p
             if File.Exists c.Checkpoint.Path then File.Delete c.Checkpoint.Path
             if resumed then "resumed from its checkpoint" else ""
         let parts (text: string) (seed: uint64) : SviParts =
