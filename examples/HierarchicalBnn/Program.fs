@@ -111,10 +111,7 @@ let fitDraws (seed: uint64) (warmup: int) (draws: int) (modelFn: Map<string, Ten
     let st = r.Flat.Stats.[0]
     let summary = Mcmc.summary r
     let ess = summary |> Array.map _.EssBulk |> Array.min
-    let im =
-        match st.Metric with
-        | DiagonalMetric v -> Array.min v, Array.max v
-        | DenseMetric (m, _) -> let d = Array.init (Array2D.length1 m) (fun i -> m.[i, i]) in Array.min d, Array.max d
+    let im = let d = Metric.inverseMassDiagonal st.Metric in Array.min d, Array.max d
     Mcmc.merged r,
     { Seconds = r.Seconds; CpuSeconds = cpu; Leapfrogs = st.NumLeapfrog |> Array.sumBy int64; Gradients = count.Value; GradientSeconds = float ticks.Value / float Stopwatch.Frequency; MinBulkEss = ess; Sampler = "nuts/" + r.GradientKind.Text
       StepSize = st.AdaptedStepSize; MeanTreeDepth = st.TreeDepth |> Array.averageBy float; InvMassRange = im

@@ -78,10 +78,10 @@ public sealed class NutsSampler
         new(cancellationToken, onProgress, progressEvery, FuncConvert.FromAction(log), null);
 
     private static McmcOptions Copy(McmcOptions o, int? chains = null, int? warmup = null, int? samples = null, int? thin = null,
-        ulong? seed = null, double? targetAccept = null, int? maxTreeDepth = null, bool? denseMetric = null, bool? findStepSize = null,
+        ulong? seed = null, double? targetAccept = null, int? maxTreeDepth = null, MetricAdaptation? adaptation = null, bool? findStepSize = null,
         double? initialStepSize = null, InitStrategy? init = null, bool? parallel = null, McmcGradient? gradient = null) =>
         new(chains ?? o.Chains, warmup ?? o.Warmup, samples ?? o.Samples, thin ?? o.Thin, seed ?? o.Seed, targetAccept ?? o.TargetAccept,
-            maxTreeDepth ?? o.MaxTreeDepth, o.MaxDeltaH, denseMetric ?? o.DenseMetric, findStepSize ?? o.FindInitialStepSize,
+            maxTreeDepth ?? o.MaxTreeDepth, o.MaxDeltaH, adaptation ?? o.Adaptation, findStepSize ?? o.FindInitialStepSize,
             initialStepSize ?? o.InitialStepSize, init ?? o.Init, parallel ?? o.Parallel, gradient ?? o.Gradient);
 
     // ---- configuration ----------------------------------------------------------------------
@@ -119,7 +119,20 @@ public sealed class NutsSampler
 
     /// <summary>A sampler that adapts a dense metric (the full covariance; default: diagonal).</summary>
     /// <param name="dense">True for dense, false for diagonal.</param>
-    public NutsSampler WithDenseMetric(bool dense = true) => With(Copy(o, denseMetric: dense));
+    public NutsSampler WithDenseMetric(bool dense = true) =>
+        With(Copy(o, adaptation: dense ? MetricAdaptation.Dense : MetricAdaptation.Stan));
+
+    /// <summary>A sampler whose warmup estimates the metric the given way (default <see cref="NutsMetric.Stan"/>).</summary>
+    /// <param name="metric">Stan's diagonal, dense, or nutpie's Fisher diagonal or low rank (with nutpie's defaults).</param>
+    /// <exception cref="ArgumentOutOfRangeException">The value is not a <see cref="NutsMetric"/>.</exception>
+    public NutsSampler WithMetric(NutsMetric metric) => With(Copy(o, adaptation: metric switch
+    {
+        NutsMetric.Stan => MetricAdaptation.Stan,
+        NutsMetric.Dense => MetricAdaptation.Dense,
+        NutsMetric.FisherDiagonal => MetricAdaptation.FisherDiagonal,
+        NutsMetric.FisherLowRank => MetricAdaptation.NewFisherLowRank(LowRankSettings.Default),
+        _ => throw new ArgumentOutOfRangeException(nameof(metric), metric, "NutsSampler: unknown metric; use a NutsMetric value."),
+    }));
 
     /// <summary>A sampler that starts its step size at <paramref name="stepSize"/>, optionally without Stan's initial
     /// step-size search (BlackJAX starts from 1.0 without it).</summary>
@@ -246,4 +259,17 @@ public sealed class SamplingProgress
 
     /// <inheritdoc />
     public override string ToString() => $"chain {Chain}: {Iteration}/{TotalIterations} ({Phase}), step size {StepSize:G3}, {Divergences} divergences";
+}
+
+/// <summary>How NUTS's warmup estimates the metric (the mass matrix).</summary>
+public enum NutsMetric
+{
+    /// <summary>Stan's: a diagonal metric from the windowed variance of warmup draws (the default).</summary>
+    Stan,
+    /// <summary>Stan's windows with a dense metric from the draws' covariance.</summary>
+    Dense,
+    /// <summary>nutpie's: a diagonal metric from the draws and their gradients (minimises the Fisher divergence).</summary>
+    FisherDiagonal,
+    /// <summary>nutpie's: the Fisher diagonal plus a low-rank correction for correlated directions.</summary>
+    FisherLowRank,
 }

@@ -12,7 +12,7 @@ open FunctionalBayes.Tensors
 let private quiet = McmcOptions.Default
 
 /// ../shared/posteriordb beside the repository root (the folder holding FunctionalBayes.sln).
-let private posteriordbDir () =
+let internal posteriordbDir () =
     let rec up (d: DirectoryInfo | null) =
         match d with
         | null -> None
@@ -22,9 +22,9 @@ let private posteriordbDir () =
     | Some root -> Path.GetFullPath(Path.Combine(root, "..", "shared", "posteriordb"))
     | None -> failwith "posteriordb: FunctionalBayes.sln not found above the test binaries or the test sources."
 
-type private Reference = { Data: JsonElement; Moments: Map<string, float * float> }
+type internal Reference = { Data: JsonElement; Moments: Map<string, float * float> }
 
-let private load (name: string) : Reference =
+let internal load (name: string) : Reference =
     let doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(posteriordbDir (), name + ".json")))
     let root = doc.RootElement
     let moments =
@@ -33,13 +33,13 @@ let private load (name: string) : Reference =
         |> Map.ofSeq
     { Data = root.GetProperty("data").Clone(); Moments = moments }
 
-let private vector (e: JsonElement) = e.EnumerateArray() |> Seq.map (fun v -> v.GetDouble()) |> Seq.toArray
-let private matrix (e: JsonElement) =
+let internal vector (e: JsonElement) = e.EnumerateArray() |> Seq.map (fun v -> v.GetDouble()) |> Seq.toArray
+let internal matrix (e: JsonElement) =
     let rows = e.EnumerateArray() |> Seq.map vector |> Seq.toArray
     Tensor.create [| rows.Length; rows.[0].Length |] (Array.concat rows)
 
 /// Per scalar, draws.[chain].[draw], named as Stan does (1-based: beta[1]).
-let private scalars (draws: Map<string, Tensor>) : Map<string, float[][]> =
+let internal scalars (draws: Map<string, Tensor>) : Map<string, float[][]> =
     draws
     |> Map.toSeq
     |> Seq.collect (fun (site, t) ->
@@ -53,7 +53,7 @@ let private scalars (draws: Map<string, Tensor>) : Map<string, float[][]> =
 
 /// The issue's acceptance rule for every reference parameter: |mean − ref| < 4·√(MCSE² + (ref sd/100)²),
 /// sd within 10 %, R̂ < 1.01; and no divergent transition (posteriordb's reference runs had none).
-let private compare (name: string) (r: McmcResult) (extra: Map<string, float[][]>) (reference: Reference) =
+let internal compare (name: string) (r: McmcResult) (extra: Map<string, float[][]>) (reference: Reference) =
     let all = Map.fold (fun acc k v -> Map.add k v acc) (scalars r.Draws) extra
     let rows =
         reference.Moments |> Map.toArray |> Array.map (fun (p, (refMean, refSd)) ->
@@ -74,12 +74,12 @@ let private compare (name: string) (r: McmcResult) (extra: Map<string, float[][]
     Expect.equal divergences 0 (sprintf "%s: divergent transitions" name)
 
 /// Stan's 4 chains × 1000 draws after 1000 warmup.
-let private opts seed = { quiet with Seed = seed }
+let internal opts seed = { quiet with Seed = seed }
 
 // Flat (improper) priors in the Stan programs are written as Normal(0, 1000) / HalfNormal(1000): at the
 // posterior's scale (sd ≤ 6, means ≤ 26) they shift a mean by under 1e-4 sd, far inside the tolerance.
 
-let private eightSchools (d: JsonElement) = model {
+let internal eightSchools (d: JsonElement) = model {
     let y = Tensor.ofArray (vector (d.GetProperty "y"))
     let sigma = Tensor.ofArray (vector (d.GetProperty "sigma"))
     let j = y.Shape.[0]
@@ -89,7 +89,7 @@ let private eightSchools (d: JsonElement) = model {
     return! Model.observe "y" (Independent (Normal (thetaTrans * tau + mu, sigma), 1)) (Some y)
 }
 
-let private arK (d: JsonElement) = model {
+let internal arK (d: JsonElement) = model {
     let k = d.GetProperty("K").GetInt32()
     let y = vector (d.GetProperty "y")
     let t = y.Length
@@ -102,7 +102,7 @@ let private arK (d: JsonElement) = model {
     return! Model.observe "y" (Independent (Normal (alpha + Tensor.matmul lags beta, sigma), 1)) (Some target)
 }
 
-let private regression2 (x: float[]) (y: float[]) (sigmaPrior: Distribution) = model {
+let internal regression2 (x: float[]) (y: float[]) (sigmaPrior: Distribution) = model {
     let x = Tensor.ofArray x
     let! beta = Model.sample "beta" (Independent (Normal (Tensor.zeros [| 2 |], Tensor.create [| 2 |] [| 1000.0; 1000.0 |]), 1))
     let! sigma = Model.sample "sigma" sigmaPrior
@@ -110,7 +110,7 @@ let private regression2 (x: float[]) (y: float[]) (sigmaPrior: Distribution) = m
     return! Model.observe "y" (Independent (Normal (mu, sigma), 1)) (Some (Tensor.ofArray y))
 }
 
-let private blr (d: JsonElement) = model {
+let internal blr (d: JsonElement) = model {
     let x = matrix (d.GetProperty "X")
     let y = Tensor.ofArray (vector (d.GetProperty "y"))
     let dim = x.Shape.[1]
@@ -119,34 +119,45 @@ let private blr (d: JsonElement) = model {
     return! Model.observe "y" (Independent (Normal (Tensor.matmul x beta, sigma), 1)) (Some y)
 }
 
+/// Runs one shared posterior with the given options and checks it against the reference (compare).
+let internal eightSchoolsCheck (o: McmcOptions) =
+    let r = load "eight_schools-eight_schools_noncentered"
+    let fit = Mcmc.runIn RunContext.Quiet o (eightSchools r.Data)
+    let s = scalars fit.Draws
+    let theta = Map.ofSeq (seq {
+        for j in 1 .. 8 ->
+            let tt = s.[sprintf "theta_trans[%d]" j]
+            sprintf "theta[%d]" j, Array.map3 (fun (a: float[]) (m: float[]) (t: float[]) -> Array.map3 (fun a m t -> a * t + m) a m t) tt s.["mu"] s.["tau"] })
+    compare "eight_schools" fit theta r
+
+let internal arKCheck (o: McmcOptions) =
+    let r = load "arK-arK"
+    compare "arK" (Mcmc.runIn RunContext.Quiet o (arK r.Data)) Map.empty r
+
+let internal earningsCheck (o: McmcOptions) =
+    let r = load "earnings-logearn_height"
+    let logEarn = vector (r.Data.GetProperty "earn") |> Array.map log
+    let m = regression2 (vector (r.Data.GetProperty "height")) logEarn (HalfNormal (Tensor.scalar 1000.0))
+    compare "earnings" (Mcmc.runIn RunContext.Quiet o m) Map.empty r
+
+let internal kidiqCheck (o: McmcOptions) =
+    let r = load "kidiq-kidscore_momiq"
+    let m = regression2 (vector (r.Data.GetProperty "mom_iq")) (vector (r.Data.GetProperty "kid_score")) (HalfCauchy (Tensor.scalar 2.5))
+    compare "kidiq" (Mcmc.runIn RunContext.Quiet o m) Map.empty r
+
+let internal blrCheck (o: McmcOptions) =
+    let r = load "sblrc-blr"
+    compare "blr" (Mcmc.runIn RunContext.Quiet o (blr r.Data)) Map.empty r
+
 [<Tests>]
 let posteriordbTests =
     testList "NutsPosterior.posteriordb" [
-        testCase "eight_schools_noncentered" <| fun _ ->
-            let r = load "eight_schools-eight_schools_noncentered"
-            // posteriordb ran this posterior with adapt_delta = 0.95
-            let fit = Mcmc.runIn RunContext.Quiet { opts 1UL with TargetAccept = 0.95 } (eightSchools r.Data)
-            let s = scalars fit.Draws
-            let theta = Map.ofSeq (seq {
-                for j in 1 .. 8 ->
-                    let tt = s.[sprintf "theta_trans[%d]" j]
-                    sprintf "theta[%d]" j, Array.map3 (fun (a: float[]) (m: float[]) (t: float[]) -> Array.map3 (fun a m t -> a * t + m) a m t) tt s.["mu"] s.["tau"] })
-            compare "eight_schools" fit theta r
-        testCase "arK" <| fun _ ->
-            let r = load "arK-arK"
-            compare "arK" (Mcmc.runIn RunContext.Quiet (opts 2UL) (arK r.Data)) Map.empty r
-        testCase "earnings-logearn_height (dense metric)" <| fun _ ->
-            let r = load "earnings-logearn_height"
-            let logEarn = vector (r.Data.GetProperty "earn") |> Array.map log
-            let m = regression2 (vector (r.Data.GetProperty "height")) logEarn (HalfNormal (Tensor.scalar 1000.0))
-            compare "earnings" (Mcmc.runIn RunContext.Quiet { opts 3UL with DenseMetric = true } m) Map.empty r
-        testCase "kidiq-kidscore_momiq (dense metric)" <| fun _ ->
-            let r = load "kidiq-kidscore_momiq"
-            let m = regression2 (vector (r.Data.GetProperty "mom_iq")) (vector (r.Data.GetProperty "kid_score")) (HalfCauchy (Tensor.scalar 2.5))
-            compare "kidiq" (Mcmc.runIn RunContext.Quiet { opts 4UL with DenseMetric = true } m) Map.empty r
-        testCase "sblrc-blr" <| fun _ ->
-            let r = load "sblrc-blr"
-            compare "blr" (Mcmc.runIn RunContext.Quiet (opts 5UL) (blr r.Data)) Map.empty r
+        // posteriordb ran this posterior with adapt_delta = 0.95
+        testCase "eight_schools_noncentered" <| fun _ -> eightSchoolsCheck { opts 1UL with TargetAccept = 0.95 }
+        testCase "arK" <| fun _ -> arKCheck (opts 2UL)
+        testCase "earnings-logearn_height (dense metric)" <| fun _ -> earningsCheck { opts 3UL with Adaptation = MetricAdaptation.Dense }
+        testCase "kidiq-kidscore_momiq (dense metric)" <| fun _ -> kidiqCheck { opts 4UL with Adaptation = MetricAdaptation.Dense }
+        testCase "sblrc-blr" <| fun _ -> blrCheck (opts 5UL)
     ]
 
 /// Rank of the truth among L draws, for R replications, binned in B equal bins of the L+1 ranks, and the
