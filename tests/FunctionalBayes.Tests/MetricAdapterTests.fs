@@ -7,6 +7,7 @@ open System
 open Expecto
 open FunctionalBayes
 open FunctionalBayes.Tensors
+open FunctionalBayes.PosteriorDbShared
 open FunctionalBayes.Tests.NutsPosteriorTests
 
 /// U(x) = ½ xᵀPx (a zero-mean Gaussian with precision P); allocates nothing.
@@ -300,13 +301,12 @@ let posteriordbTests =
     let adapters = [ MetricAdaptation.FisherDiagonal; MetricAdaptation.FisherLowRank LowRankSettings.Default ]
     testList "MetricAdapter.posteriordb" [
         for a in adapters do
-            testCase (sprintf "eight_schools_noncentered, %s" a.Text) <| fun _ -> eightSchoolsCheck { cheap 21UL a with TargetAccept = 0.95 }
-            testCase (sprintf "arK, %s" a.Text) <| fun _ -> arKCheck (cheap 22UL a)
-            let correlated seed =
-                match a with
-                | MetricAdaptation.FisherDiagonal | MetricAdaptation.Stan -> { cheap seed a with Samples = 1000 }
-                | MetricAdaptation.FisherLowRank _ | MetricAdaptation.Dense -> cheap seed a
-            testCase (sprintf "earnings-logearn_height, %s" a.Text) <| fun _ -> earningsCheck (correlated 23UL)
-            testCase (sprintf "kidiq-kidscore_momiq, %s" a.Text) <| fun _ -> kidiqCheck (correlated 24UL)
-            testCase (sprintf "sblrc-blr, %s" a.Text) <| fun _ -> blrCheck (cheap 25UL a)
+            for i, p in List.indexed all do
+                // a diagonal metric gets more draws on the two correlated regressions
+                let o = { cheap (uint64 (21 + i)) a with TargetAccept = p.TargetAccept }
+                let o =
+                    match a, p.Name with
+                    | (MetricAdaptation.FisherDiagonal | MetricAdaptation.Stan), ("earnings" | "kidiq") -> { o with Samples = 1000 }
+                    | _ -> o
+                testCase (sprintf "%s, %s" p.File a.Text) <| fun _ -> check p.Name o
     ]
