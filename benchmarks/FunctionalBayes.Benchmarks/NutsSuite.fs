@@ -56,16 +56,7 @@ let private adapterTag (a: MetricAdaptation) =
     | MetricAdaptation.FisherLowRank _ -> "fisher_lowrank"
 
 /// The model's gradient source (compiled when static) counting every evaluation, warmup and searches included.
-let private counting (count: int64 ref) (p: Potential) =
-    let s = Compilation.auto p
-    { s with
-        Create = fun () ->
-            let e = s.Create()
-            { new IGradientEvaluator with
-                member _.Dim = e.Dim
-                member _.Evaluate(q, g) =
-                    Threading.Interlocked.Increment &count.contents |> ignore
-                    e.Evaluate(q, g) } }
+let private counting (count: int64 ref) (p: Potential) = GradientSource.instrumented count (ref 0L) (Compilation.auto p)
 
 /// Whether R's rstan can be loaded (Rscript on the PATH with the package installed).
 let private rstanPresent () =

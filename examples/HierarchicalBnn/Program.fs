@@ -108,19 +108,7 @@ let fitDrawsWith (metric: MetricAdaptation) (chains: int) (seed: uint64) (warmup
             Adaptation = metric }
     let count = ref 0L
     let ticks = ref 0L
-    let counting (p: Potential) =
-        let s = Compilation.auto p
-        { s with
-            Create = fun () ->
-                let e = s.Create()
-                { new IGradientEvaluator with
-                    member _.Dim = e.Dim
-                    member _.Evaluate(q, g) =
-                        Threading.Interlocked.Increment &count.contents |> ignore
-                        let t0 = Stopwatch.GetTimestamp()
-                        let r = e.Evaluate(q, g)
-                        Threading.Interlocked.Add(&ticks.contents, Stopwatch.GetTimestamp() - t0) |> ignore
-                        r } }
+    let counting (p: Potential) = GradientSource.instrumented count ticks (Compilation.auto p)
     let proc = Process.GetCurrentProcess()
     let cpu0 = proc.TotalProcessorTime
     let posterior = Fit.mcmcWithSource RunContext.Quiet opts counting modelFn data
@@ -133,7 +121,7 @@ let fitDrawsWith (metric: MetricAdaptation) (chains: int) (seed: uint64) (warmup
     let im = let d = Metric.inverseMassDiagonal st.Metric in Array.min d, Array.max d
     Mcmc.merged r,
     { Chains = chains
-       Seconds = r.Seconds; CpuSeconds = cpu; Leapfrogs = r.Flat.Stats |> Array.sumBy (fun c -> c.NumLeapfrog |> Array.sumBy int64); Gradients = count.Value; GradientSeconds = float ticks.Value / float Stopwatch.Frequency; MinBulkEss = ess; Sampler = "nuts/" + r.GradientKind.Text
+      Seconds = r.Seconds; CpuSeconds = cpu; Leapfrogs = r.Flat.Stats |> Array.sumBy (fun c -> c.NumLeapfrog |> Array.sumBy int64); Gradients = count.Value; GradientSeconds = float ticks.Value / float Stopwatch.Frequency; MinBulkEss = ess; Sampler = "nuts/" + r.GradientKind.Text
       StepSize = st.AdaptedStepSize; MeanTreeDepth = st.TreeDepth |> Array.averageBy float; InvMassRange = im
       Worst = summary |> Array.sortBy _.EssBulk |> Array.truncate 4 |> Array.map (fun s -> s.Name, s.EssBulk, s.RHat)
       Divergences = r.Flat.Stats |> Array.sumBy (fun c -> c.WarmupDivergences + (c.Divergent |> Array.sumBy (fun b -> if b then 1 else 0))) },
