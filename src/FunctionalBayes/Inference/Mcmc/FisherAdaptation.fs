@@ -213,7 +213,9 @@ module internal FisherEstimate =
                     t / s.Gamma + (if a = b then 1.0 else 0.0))
             let sigmaR = SmallLinalg.spdMean (cov z) (cov h)
             let lam, w = SmallLinalg.symmetricEigen sigmaR
-            let kept = [| for k in 0 .. r - 1 do if lam.[k] > s.Cutoff || lam.[k] < 1.0 / s.Cutoff then yield k |]
+            // rounding can leave an eigenvalue of an ill-conditioned Σ_r at or below 0: such a direction is
+            // not estimated (the diagonal stays there)
+            let kept = [| for k in 0 .. r - 1 do if Double.IsFinite lam.[k] && lam.[k] > 0.0 && (lam.[k] > s.Cutoff || lam.[k] < 1.0 / s.Cutoff) then yield k |]
             if kept.Length = 0 then Metric.diagonal var
             else
                 let vectors = Array.zeroCreate (kept.Length * d)
