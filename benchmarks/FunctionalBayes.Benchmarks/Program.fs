@@ -9,6 +9,8 @@ let private suites =
       "svi", Suites.svi
       "onnx", Suites.onnx
       "nuts", NutsSuite.run
+      // the posteriordb section of the nuts suite alone (metric adapters and rstan)
+      "nutsdb", NutsSuite.posteriordb
       "aevb", AevbSuite.aevb
       "hbnn", HbnnSuite.run
       "firstcall", FirstCallSuite.run ]

@@ -9,7 +9,9 @@
 /// (accuracies, wall and CPU seconds, µs per potential gradient, gradients and leapfrogs, min bulk ESS).
 /// Options: --seeds N (5), --out DIR (.), --warmup N (1000), --draws N (500), --hierarchical-only (no
 /// separate fits, pictures or ONNX: for timing the hierarchical fit), --centered (the hierarchical
-/// layers centered: the same model, another geometry for NUTS).
+/// layers centered: the same model, another geometry for NUTS), --metric stan|dense|fisher-diagonal|fisher-lowrank
+/// (how the hierarchical fit's warmup estimates the metric; default stan), --chains N (1: the hierarchical fit's
+/// chains, run in parallel, sharing the --draws kept draws).
 ///
 /// The pictures need a font: on Debian/Ubuntu `apt-get install fonts-dejavu-core`.
 module HierarchicalBnn.Program
@@ -23,7 +25,9 @@ open FunctionalBayes.Onnx
 open FunctionalBayes.OnnxRuntime
 open FunctionalBayes.Tensors
 
-type private Options = { Out: string; Seeds: int; Warmup: int; Draws: int; HierOnly: bool; Parameterization: Parameterization }
+type private Options =
+    { Out: string; Seeds: int; Warmup: int; Draws: int; HierOnly: bool; Parameterization: Parameterization
+      Metric: MetricAdaptation; Chains: int }
 
 let private parse (argv: string[]) =
     let rec go i o =
@@ -36,9 +40,21 @@ let private parse (argv: string[]) =
             | "--draws" when i + 1 < argv.Length -> go (i + 2) { o with Draws = int argv.[i + 1] }
             | "--hierarchical-only" -> go (i + 1) { o with HierOnly = true }
             | "--centered" -> go (i + 1) { o with Parameterization = Parameterization.Centered }
-            | a -> failwithf "unknown argument %s (use --seeds N, --out DIR, --warmup N, --draws N, --hierarchical-only, --centered)" a
-    let o = go 0 { Out = "."; Seeds = 5; Warmup = 1000; Draws = 500; HierOnly = false; Parameterization = Parameterization.NonCentered }
-    if o.Seeds < 1 || o.Warmup < 1 || o.Draws < 1 then failwith "--seeds, --warmup and --draws must be at least 1"
+            | "--chains" when i + 1 < argv.Length -> go (i + 2) { o with Chains = int argv.[i + 1] }
+            | "--metric" when i + 1 < argv.Length ->
+                let m =
+                    match argv.[i + 1] with
+                    | "stan" -> MetricAdaptation.Stan
+                    | "dense" -> MetricAdaptation.Dense
+                    | "fisher-diagonal" -> MetricAdaptation.FisherDiagonal
+                    | "fisher-lowrank" -> MetricAdaptation.FisherLowRank LowRankSettings.Default
+                    | other -> failwithf "unknown --metric %s (use stan, dense, fisher-diagonal or fisher-lowrank)" other
+                go (i + 2) { o with Metric = m }
+            | a -> failwithf "unknown argument %s (use --seeds N, --out DIR, --warmup N, --draws N, --hierarchical-only, --centered, --metric M, --chains N)" a
+    let o = go 0 { Out = "."; Seeds = 5; Warmup = 1000; Draws = 500; HierOnly = false; Parameterization = Parameterization.NonCentered
+                   Metric = MetricAdaptation.Stan; Chains = 1 }
+    if o.Seeds < 1 || o.Warmup < 1 || o.Draws < 1 || o.Chains < 1 then failwith "--seeds, --warmup, --draws and --chains must be at least 1"
+    if o.Draws % o.Chains <> 0 then failwithf "--draws %d must be a multiple of --chains %d (the chains share the kept draws)" o.Draws o.Chains
     o
 
 let tasks = 18
@@ -61,7 +77,9 @@ let classifier (net: Tensor -> Model<Tensor>) (data: Map<string, Tensor>) = mode
 
 /// What a fit reports besides its draws.
 type FitStats =
-    { Seconds: float
+    { /// Chains of the fit (their kept draws together).
+      Chains: int
+      Seconds: float
       /// CPU seconds the process used during the fit (this fit's own when nothing else runs in the process).
       CpuSeconds: float
       /// Sampling leapfrogs (the kept draws' trees).
@@ -83,25 +101,14 @@ type FitStats =
 /// THE ONE PLACE THAT CHOOSES THE INFERENCE: NUTS with window adaptation as BlackJAX runs it (one chain,
 /// `warmup` adaptation iterations, initial step 1 without Stan's step-size heuristic, target 0.8, depth 10),
 /// keeping `draws` draws. Posterior draws stacked on a first axis by site name.
-let fitDraws (seed: uint64) (warmup: int) (draws: int) (modelFn: Map<string, Tensor> -> Model<Tensor>) (data: Map<string, Tensor>) : Map<string, Tensor> * FitStats * Posterior<Tensor> =
+let fitDrawsWith (metric: MetricAdaptation) (chains: int) (seed: uint64) (warmup: int) (draws: int) (modelFn: Map<string, Tensor> -> Model<Tensor>) (data: Map<string, Tensor>) : Map<string, Tensor> * FitStats * Posterior<Tensor> =
     let opts =
         { McmcOptions.Default with
-            Chains = 1; Warmup = warmup; Samples = draws; Seed = seed; FindInitialStepSize = false; Parallel = false }
+            Chains = chains; Warmup = warmup; Samples = draws / chains; Seed = seed; FindInitialStepSize = false; Parallel = chains > 1
+            Adaptation = metric }
     let count = ref 0L
     let ticks = ref 0L
-    let counting (p: Potential) =
-        let s = Compilation.auto p
-        { s with
-            Create = fun () ->
-                let e = s.Create()
-                { new IGradientEvaluator with
-                    member _.Dim = e.Dim
-                    member _.Evaluate(q, g) =
-                        Threading.Interlocked.Increment &count.contents |> ignore
-                        let t0 = Stopwatch.GetTimestamp()
-                        let r = e.Evaluate(q, g)
-                        Threading.Interlocked.Add(&ticks.contents, Stopwatch.GetTimestamp() - t0) |> ignore
-                        r } }
+    let counting (p: Potential) = GradientSource.instrumented count ticks (Compilation.auto p)
     let proc = Process.GetCurrentProcess()
     let cpu0 = proc.TotalProcessorTime
     let posterior = Fit.mcmcWithSource RunContext.Quiet opts counting modelFn data
@@ -111,16 +118,18 @@ let fitDraws (seed: uint64) (warmup: int) (draws: int) (modelFn: Map<string, Ten
     let st = r.Flat.Stats.[0]
     let summary = Mcmc.summary r
     let ess = summary |> Array.map _.EssBulk |> Array.min
-    let im =
-        match st.Metric with
-        | DiagonalMetric v -> Array.min v, Array.max v
-        | DenseMetric (m, _) -> let d = Array.init (Array2D.length1 m) (fun i -> m.[i, i]) in Array.min d, Array.max d
+    let im = let d = Metric.inverseMassDiagonal st.Metric in Array.min d, Array.max d
     Mcmc.merged r,
-    { Seconds = r.Seconds; CpuSeconds = cpu; Leapfrogs = st.NumLeapfrog |> Array.sumBy int64; Gradients = count.Value; GradientSeconds = float ticks.Value / float Stopwatch.Frequency; MinBulkEss = ess; Sampler = "nuts/" + r.GradientKind.Text
+    { Chains = chains
+      Seconds = r.Seconds; CpuSeconds = cpu; Leapfrogs = r.Flat.Stats |> Array.sumBy (fun c -> c.NumLeapfrog |> Array.sumBy int64); Gradients = count.Value; GradientSeconds = float ticks.Value / float Stopwatch.Frequency; MinBulkEss = ess; Sampler = "nuts/" + r.GradientKind.Text
       StepSize = st.AdaptedStepSize; MeanTreeDepth = st.TreeDepth |> Array.averageBy float; InvMassRange = im
       Worst = summary |> Array.sortBy _.EssBulk |> Array.truncate 4 |> Array.map (fun s -> s.Name, s.EssBulk, s.RHat)
-      Divergences = st.WarmupDivergences + (st.Divergent |> Array.sumBy (fun b -> if b then 1 else 0)) },
+      Divergences = r.Flat.Stats |> Array.sumBy (fun c -> c.WarmupDivergences + (c.Divergent |> Array.sumBy (fun b -> if b then 1 else 0))) },
     posterior
+
+/// fitDrawsWith Stan's adaptation and one chain (the separate fits, and the hierarchical fit by default).
+let fitDraws (seed: uint64) (warmup: int) (draws: int) (modelFn: Map<string, Tensor> -> Model<Tensor>) (data: Map<string, Tensor>) =
+    fitDrawsWith MetricAdaptation.Stan 1 seed warmup draws modelFn data
 
 /// THE ONE PLACE THAT WRITES THE POSTERIOR REPORT of a fit (draws, NUTS statistics, the model's description,
 /// posterior predictive checks) as one self-contained HTML file.
@@ -245,7 +254,7 @@ let main argv =
             printfn "hierarchical potential: %d unconstrained dimensions; %s: %.1f µs CPU (%.1f µs wall) per gradient; tape: %.1f µs CPU (%.1f µs wall) per gradient"
                 compiled.Dim compiled.Kind.Text cpuUs wallUs tapeCpuUs tapeWallUs
         // hierarchical: one fit of all tasks
-        let hierDraws, hierStats, hierRun = fitDraws (uint64 (1000 * seed + 999)) opts.Warmup opts.Draws (classifier hierarchicalNet) hierData
+        let hierDraws, hierStats, hierRun = fitDrawsWith opts.Metric opts.Chains (uint64 (1000 * seed + 999)) opts.Warmup opts.Draws (classifier hierarchicalNet) hierData
         let hierTrain = accuracy (notebookPredict kTrain (drawProbs hierarchicalNet 3 hierDraws data.XTrain)) data.YTrain
         let hierTest = accuracy (notebookPredict kTest (drawProbs hierarchicalNet 3 hierDraws data.XTest)) data.YTest
         printfn "seed %d hierarchical: train %.2f%% test %.2f%% in %.1f s wall, %.1f s CPU (%s); step size %.3g, mean tree depth %.2f, inverse mass %.3g–%.3g, %d divergences; %d gradients in all (%.1f CPU µs each, NUTS included; %.1f s wall inside the gradients, %.1f µs each), %d sampling leapfrogs, min bulk ESS %.0f"
@@ -333,8 +342,10 @@ let main argv =
           "hierarchical_gradient_seconds", mean _.Hier.GradientSeconds
           "hierarchical_sampling_leapfrogs", mean (fun r -> float r.Hier.Leapfrogs)
           "min_ess_bulk", Array.min (arr _.Hier.MinBulkEss)
+          "min_ess_bulk_per_chain", Array.min (arr (fun r -> r.Hier.MinBulkEss / float r.Hier.Chains))
           "hierarchical_step_size", mean _.Hier.StepSize
           "onnx_max_abs_diff", onnxMaxDiff ]
         |> List.map (fun (k, v) -> sprintf "\"%s\":%s" k (if Double.IsNaN v then "null" else inv v))
-    printfn "{\"example\":\"HierarchicalBnn\",\"seeds\":%d,\"sampler\":\"%s\",\"hierarchical_ahead_every_seed\":%b,%s}" opts.Seeds results.[0].Hier.Sampler ahead (String.Join(",", json))
+    printfn "{\"example\":\"HierarchicalBnn\",\"metric\":\"%s\",\"chains\":%d,\"seeds\":%d,\"sampler\":\"%s\",\"hierarchical_ahead_every_seed\":%b,%s}" (match opts.Metric with MetricAdaptation.FisherLowRank _ -> "fisher-lowrank" | MetricAdaptation.FisherDiagonal -> "fisher-diagonal" | MetricAdaptation.Dense -> "dense" | MetricAdaptation.Stan -> "stan")
+        opts.Chains opts.Seeds results.[0].Hier.Sampler ahead (String.Join(",", json))
     0

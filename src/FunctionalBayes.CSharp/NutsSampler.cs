@@ -114,7 +114,20 @@ public sealed class NutsSampler
 
     /// <summary>A sampler that adapts a dense metric (the full covariance; default: diagonal).</summary>
     /// <param name="dense">True for dense, false for diagonal.</param>
-    public NutsSampler WithDenseMetric(bool dense = true) => With(o.WithDenseMetric(dense));
+    public NutsSampler WithDenseMetric(bool dense = true) =>
+        With(o.WithAdaptation(dense ? MetricAdaptation.Dense : MetricAdaptation.Stan));
+
+    /// <summary>A sampler whose warmup estimates the metric the given way (default <see cref="NutsMetric.Stan"/>).</summary>
+    /// <param name="metric">Stan's diagonal, dense, or nutpie's Fisher diagonal or low rank (with nutpie's defaults).</param>
+    /// <exception cref="ArgumentOutOfRangeException">The value is not a <see cref="NutsMetric"/>.</exception>
+    public NutsSampler WithMetric(NutsMetric metric) => With(o.WithAdaptation(metric switch
+    {
+        NutsMetric.Stan => MetricAdaptation.Stan,
+        NutsMetric.Dense => MetricAdaptation.Dense,
+        NutsMetric.FisherDiagonal => MetricAdaptation.FisherDiagonal,
+        NutsMetric.FisherLowRank => MetricAdaptation.NewFisherLowRank(LowRankSettings.Default),
+        _ => throw new ArgumentOutOfRangeException(nameof(metric), metric, "NutsSampler: unknown metric; use a NutsMetric value."),
+    }));
 
     /// <summary>A sampler that starts its step size at <paramref name="stepSize"/>, optionally without Stan's initial
     /// step-size search (BlackJAX starts from 1.0 without it).</summary>
@@ -243,4 +256,17 @@ public sealed class SamplingProgress
 
     /// <inheritdoc />
     public override string ToString() => $"chain {Chain}: {Iteration}/{TotalIterations} ({Phase}), step size {StepSize:G3}, {Divergences} divergences";
+}
+
+/// <summary>How NUTS's warmup estimates the metric (the mass matrix).</summary>
+public enum NutsMetric
+{
+    /// <summary>Stan's: a diagonal metric from the windowed variance of warmup draws (the default).</summary>
+    Stan,
+    /// <summary>Stan's windows with a dense metric from the draws' covariance.</summary>
+    Dense,
+    /// <summary>nutpie's: a diagonal metric from the draws and their gradients (minimises the Fisher divergence).</summary>
+    FisherDiagonal,
+    /// <summary>nutpie's: the Fisher diagonal plus a low-rank correction for correlated directions.</summary>
+    FisherLowRank,
 }

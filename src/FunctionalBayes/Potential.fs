@@ -293,3 +293,18 @@ module GradientSource =
                         off <- off + a.Length
                     Tensor.toScalar v }
         { Dim = dim; Kind = GradientKind.Tape; Create = create }
+
+    /// The source with every evaluation counted in `count` and its Stopwatch ticks added to `ticks`
+    /// (thread-safe: chains share them), for reports of gradients per effective draw.
+    let instrumented (count: int64 ref) (ticks: int64 ref) (s: GradientSource) : GradientSource =
+        { s with
+            Create = fun () ->
+                let e = s.Create()
+                { new IGradientEvaluator with
+                    member _.Dim = e.Dim
+                    member _.Evaluate(q, g) =
+                        Threading.Interlocked.Increment &count.contents |> ignore
+                        let t0 = Diagnostics.Stopwatch.GetTimestamp()
+                        let r = e.Evaluate(q, g)
+                        Threading.Interlocked.Add(&ticks.contents, Diagnostics.Stopwatch.GetTimestamp() - t0) |> ignore
+                        r } }

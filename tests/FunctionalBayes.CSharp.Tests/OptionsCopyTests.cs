@@ -24,8 +24,8 @@ public class OptionsCopyTests
         Assert.Equal(o, o.WithTargetAccept(0.95).WithTargetAccept(o.TargetAccept));
         Assert.Equal(4, o.WithMaxTreeDepth(4).MaxTreeDepth);
         Assert.Equal(o, o.WithMaxTreeDepth(4).WithMaxTreeDepth(o.MaxTreeDepth));
-        Assert.True(o.WithDenseMetric(true).DenseMetric);
-        Assert.Equal(o, o.WithDenseMetric(true).WithDenseMetric(o.DenseMetric));
+        Assert.Equal(MetricAdaptation.FisherDiagonal, o.WithAdaptation(MetricAdaptation.FisherDiagonal).Adaptation);
+        Assert.Equal(o, o.WithAdaptation(MetricAdaptation.NewFisherLowRank(LowRankSettings.Default)).WithAdaptation(o.Adaptation));
         var st = o.WithInitialStepSize(0.25, false);
         Assert.Equal((0.25, false), (st.InitialStepSize, st.FindInitialStepSize));
         Assert.Equal(o, st.WithInitialStepSize(o.InitialStepSize, o.FindInitialStepSize));

@@ -41,18 +41,27 @@ module Runs =
     let mcmcOpts = { McmcOptions.Default with Chains = 2; Warmup = 60; Samples = 20; Seed = 6UL; Parallel = false }
 
     /// Every chain's draws, adapted step size and metric and sampler statistics, as bits.
-    let nuts (ctx: RunContext) (resumeFrom: string option) =
+    let nutsWith (o: McmcOptions) (ctx: RunContext) (resumeFrom: string option) =
         let p =
             match resumeFrom with
-            | None -> Fit.mcmcIn ctx mcmcOpts regression data
-            | Some path -> Fit.mcmcResume ctx mcmcOpts regression data path
+            | None -> Fit.mcmcIn ctx o regression data
+            | Some path -> Fit.mcmcResume ctx o regression data path
         let r = Posterior.samplesPart "nuts" p
         r.Flat.Stats
         |> Array.mapi (fun k s ->
-            let metric = match s.Metric with DiagonalMetric v -> v | DenseMetric (a, _) -> Seq.cast<float> a |> Seq.toArray
+            let metric =
+                match s.Metric with
+                | DiagonalMetric v -> v
+                | DenseMetric (a, _) -> Seq.cast<float> a |> Seq.toArray
+                | LowRankMetric (sc, u, lam) -> Array.concat [ sc; u; lam ]
             Array.concat [ r.Flat.Positions.[k]; [| s.AdaptedStepSize |]; metric; s.StepSize; s.Energy; s.AcceptStat; s.Lp; Array.map float s.TreeDepth ])
         |> Array.concat
         |> bits
+
+    let nuts = nutsWith mcmcOpts
+
+    /// The low-rank Fisher adapter: its checkpoint holds the foreground and background draws.
+    let nutsFisher = nutsWith { mcmcOpts with Adaptation = MetricAdaptation.FisherLowRank LowRankSettings.Default }
 
     let engine () =
         Aevb.create 2 6 (Aevb.mlpFor Family.normal 6 [ 5 ] 2 Float64) (Aevb.mlpFor Family.bernoulli 2 [ 5 ] 6 Float64)
@@ -76,6 +85,7 @@ module Runs =
         match name with
         | "svi" -> svi
         | "nuts" -> nuts
+        | "nutsFisher" -> nutsFisher
         | "aevb" -> aevb
         | other -> failwithf "unknown run '%s'" other
 
@@ -149,6 +159,9 @@ let tests =
         testCase "AEVB killed (SIGKILL) in a child process resumes to the same bits" <| fun () -> killAndResume "aevb" id
         testCase "NUTS killed (SIGKILL) in warmup in a child process resumes to the same bits" <| fun () ->
             killAndResume "nuts" (fun p -> Checkpoint.chainPath p 0)
+        testCase "NUTS with the Fisher low-rank adapter cancelled in warmup resumes to the same bits" <| fun () -> cancelAndResume "nutsFisher" 25
+        testCase "NUTS with the Fisher low-rank adapter killed (SIGKILL) in warmup resumes to the same bits" <| fun () ->
+            killAndResume "nutsFisher" (fun p -> Checkpoint.chainPath p 0)
         testCase "a damaged checkpoint is refused, naming the file" <| fun () ->
             let path = tempPath "damaged"
             use cts = new CancellationTokenSource()
@@ -193,7 +206,12 @@ let tests =
             Fit.save path (Fit.vi o Runs.regression Runs.data)
             let q = Fit.load path Runs.regression Runs.data None
             Expect.equal (Posterior.guidePart "test" q).Options (Some o) "FitOptions round-trip"
-            let mo = { Runs.mcmcOpts with Warmup = 20; Samples = 5; MaxDeltaH = 800.0; Gradient = McmcGradient.Tape; Init = InitFeasible; DenseMetric = true }
+            let mo = { Runs.mcmcOpts with Warmup = 20; Samples = 5; MaxDeltaH = 800.0; Gradient = McmcGradient.Tape; Init = InitFeasible; Adaptation = MetricAdaptation.Dense }
+            for a in [ MetricAdaptation.Stan; MetricAdaptation.FisherDiagonal; MetricAdaptation.FisherLowRank { Gamma = 1e-4; Cutoff = 3.0 } ] do
+                let mo = { mo with Adaptation = a }
+                Fit.save path (Fit.mcmcIn RunContext.Quiet mo Runs.regression Runs.data)
+                let q = Posterior.samplesPart "test" (Fit.load path Runs.regression Runs.data None)
+                Expect.equal q.Options (Some mo) (sprintf "McmcOptions round-trip with %s" a.Text)
             Fit.save path (Fit.mcmcIn RunContext.Quiet mo Runs.regression Runs.data)
             let qm = Fit.load path Runs.regression Runs.data None
             Expect.equal (Posterior.samplesPart "test" qm).Options (Some mo) "McmcOptions round-trip"
@@ -219,7 +237,7 @@ let tests =
             Expect.isTrue (Double.IsFinite a.StepSize && a.StepSize > 0.0) "an adapted step size"
             match a.Metric with
             | DiagonalMetric v -> Expect.isTrue (v |> Array.exists (fun x -> x <> 1.0)) "the metric was estimated from the draws"
-            | DenseMetric _ -> failtest "diagonal expected"
+            | DenseMetric _ | LowRankMetric _ -> failtest "diagonal expected"
         testCase "MaxDeltaH is an option: a tiny threshold turns transitions divergent" <| fun () ->
             let divergences (maxDeltaH: float) =
                 let o = { Runs.mcmcOpts with MaxDeltaH = maxDeltaH; Warmup = 10; Samples = 10; FindInitialStepSize = false }

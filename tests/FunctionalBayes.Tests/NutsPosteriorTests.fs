@@ -12,7 +12,7 @@ let private quiet = McmcOptions.Default
 
 /// The issue's acceptance rule for every reference parameter: |mean − ref| < 4·√(MCSE² + (ref sd/100)²),
 /// sd within 10 %, R̂ < 1.01; and no divergent transition (posteriordb's reference runs had none).
-let private compare (name: string) (r: McmcResult) (extra: Map<string, float[][]>) (reference: PosteriorData) =
+let internal compare (name: string) (r: McmcResult) (extra: Map<string, float[][]>) (reference: PosteriorData) =
     let all = Map.fold (fun acc k v -> Map.add k v acc) (PosteriorData.scalars r.Draws) extra
     let rows =
         reference.Reference |> Map.toArray |> Array.map (fun (p, (refMean, refSd)) ->
@@ -33,12 +33,24 @@ let private compare (name: string) (r: McmcResult) (extra: Map<string, float[][]
     Expect.equal divergences 0 (sprintf "%s: divergent transitions" name)
 
 /// Stan's 4 chains × 1000 draws after 1000 warmup, with the catalogue's settings for the posterior.
-let private check (p: Posterior) (seed: uint64) =
+let internal optionsFor (p: Posterior) (seed: uint64) =
+    { quiet with
+        Seed = seed
+        TargetAccept = p.Settings.TargetAccept
+        Adaptation = if p.Settings.DenseMetric then MetricAdaptation.Dense else MetricAdaptation.Stan }
+
+/// Runs a catalogue posterior with the given options and checks it against its reference (compare).
+let internal checkWith (p: Posterior) (o: McmcOptions) =
     let data = PosteriorData.load p.Name
-    let o = { quiet with Seed = seed; TargetAccept = p.Settings.TargetAccept; DenseMetric = p.Settings.DenseMetric }
     let fit = Mcmc.runIn RunContext.Quiet o (p.Model data)
     let derived = Map.fold (fun acc k v -> Map.add k v acc) (PosteriorData.scalars fit.Deterministic) (p.Derived (PosteriorData.scalars fit.Draws))
     compare p.Name fit derived data
+
+let private check (p: Posterior) (seed: uint64) = checkWith p (optionsFor p seed)
+
+/// The five posteriors of ../shared/posteriordb.
+let internal shared =
+    [ Posteriors.eightSchoolsNoncentered; Posteriors.arK; Posteriors.logearnHeight; Posteriors.kidscoreMomiq; Posteriors.blr ]
 
 [<Tests>]
 let posteriordbTests =
@@ -56,8 +68,7 @@ let posteriordbTests =
 /// gradient in a Debug build with depth-7 trees, hours for this check.
 [<Tests>]
 let catalogueTests =
-    let shared = set [ Posteriors.eightSchoolsNoncentered.Name; Posteriors.arK.Name; Posteriors.logearnHeight.Name
-                       Posteriors.kidscoreMomiq.Name; Posteriors.blr.Name ]
+    let shared = shared |> List.map (fun p -> p.Name) |> set
     testList "NutsPosterior.catalogue" [
         for i, p in Posteriors.all |> List.filter (fun p -> not (shared.Contains p.Name)) |> List.indexed do
             if p.Name <> Posteriors.gpPoisRegr.Name then

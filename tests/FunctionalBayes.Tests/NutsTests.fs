@@ -275,7 +275,7 @@ let welfordTests =
             | DiagonalMetric v ->
                 Expect.floatClose Accuracy.veryHigh v.[0] (expect 0) "var 0"
                 Expect.floatClose Accuracy.veryHigh v.[1] (expect 1) "var 1"
-            | DenseMetric _ -> failtest "diagonal expected"
+            | DenseMetric _ | LowRankMetric _ -> failtest "diagonal expected"
             let wd = xs |> Array.fold (fun acc x -> Welford.add x acc) (Welford.init true 2)
             let c01 = (xs |> Array.sumBy (fun x -> (x.[0] - 3.5) * (x.[1] - 11.0))) / 3.0
             match Welford.metric wd with
@@ -283,7 +283,7 @@ let welfordTests =
                 Expect.floatClose Accuracy.veryHigh a.[0, 0] (expect 0) "dense var 0"
                 Expect.floatClose Accuracy.veryHigh a.[0, 1] ((4.0 / 9.0) * c01) "covariance shrunk, no ridge"
                 Expect.floatClose Accuracy.veryHigh a.[1, 0] a.[0, 1] "symmetric"
-            | DiagonalMetric _ -> failtest "dense expected"
+            | DiagonalMetric _ | LowRankMetric _ -> failtest "dense expected"
     ]
 
 /// A hand-coded potential for the determinism and cancellation tests (fast).

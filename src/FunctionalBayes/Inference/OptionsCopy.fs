@@ -15,7 +15,7 @@ type OptionsCopy =
     [<Extension>] static member WithSeed(o: McmcOptions, seed: uint64) = { o with McmcOptions.Seed = seed }
     [<Extension>] static member WithTargetAccept(o: McmcOptions, targetAccept: float) = { o with TargetAccept = targetAccept }
     [<Extension>] static member WithMaxTreeDepth(o: McmcOptions, depth: int) = { o with MaxTreeDepth = depth }
-    [<Extension>] static member WithDenseMetric(o: McmcOptions, dense: bool) = { o with DenseMetric = dense }
+    [<Extension>] static member WithAdaptation(o: McmcOptions, adaptation: MetricAdaptation) = { o with Adaptation = adaptation }
     [<Extension>]
     static member WithInitialStepSize(o: McmcOptions, stepSize: float, search: bool) =
         { o with InitialStepSize = stepSize; FindInitialStepSize = search }

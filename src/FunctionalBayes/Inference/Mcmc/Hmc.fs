@@ -5,13 +5,16 @@ open System.Numerics.Tensors
 open FunctionalBayes.Tensors
 
 /// The inverse mass matrix M⁻¹ of Hamiltonian Monte Carlo (kinetic energy ½ pᵀM⁻¹p, momentum p ~ N(0, M)).
-/// Build one with `Metric.diagonal`, `Metric.dense` or `Metric.identity`, which validate it.
+/// Build one with `Metric.diagonal`, `Metric.dense`, `Metric.lowRank` or `Metric.identity`, which validate it.
 [<NoEquality; NoComparison>]
 type Metric =
     /// M⁻¹ = diag(inverseMass).
     | DiagonalMetric of inverseMass: float[]
     /// A dense M⁻¹ and its lower Cholesky factor L (M⁻¹ = L Lᵀ).
     | DenseMetric of inverseMass: float[,] * cholesky: float[,]
+    /// Diagonal plus low rank (nutpie): M⁻¹ = D (I + U(Λ − I)Uᵀ) D with D = diag(scale), U the k orthonormal
+    /// vectors (vector j at [j·d, (j+1)·d)) and Λ = diag(values); applied in O(d·k).
+    | LowRankMetric of scale: float[] * vectors: float[] * values: float[]
 
 [<RequireQualifiedAccess>]
 module Metric =
@@ -21,6 +24,7 @@ module Metric =
         match m with
         | DiagonalMetric v -> v.Length
         | DenseMetric (a, _) -> Array2D.length1 a
+        | LowRankMetric (s, _, _) -> s.Length
 
     /// The identity metric of dimension d (diagonal).
     let identity (d: int) : Metric =
@@ -33,6 +37,46 @@ module Metric =
         match inverseMass |> Array.tryFindIndex (fun v -> not (Double.IsFinite v && v > 0.0)) with
         | Some i -> invalidArg "inverseMass" (sprintf "Metric.diagonal: entry %d of the inverse mass diagonal is %g; every entry must be finite and positive." i inverseMass.[i])
         | None -> DiagonalMetric (Array.copy inverseMass)
+
+    /// A diagonal-plus-low-rank metric M⁻¹ = D (I + U(Λ − I)Uᵀ) D: scale D (finite, positive), k orthonormal
+    /// vectors of length d laid end to end, their k values Λ (finite, positive).
+    let lowRank (scale: float[]) (vectors: float[]) (values: float[]) : Metric =
+        let d = scale.Length
+        if d = 0 then invalidArg "scale" "Metric.lowRank: the scale is empty."
+        match scale |> Array.tryFindIndex (fun v -> not (Double.IsFinite v && v > 0.0)) with
+        | Some i -> invalidArg "scale" (sprintf "Metric.lowRank: entry %d of the scale is %g; every entry must be finite and positive." i scale.[i])
+        | None -> ()
+        if values.Length > d || vectors.Length <> values.Length * d then
+            invalidArg "vectors" (sprintf "Metric.lowRank: %d values need %d·%d vector entries (at most d of them), got %d." values.Length values.Length d vectors.Length)
+        match values |> Array.tryFindIndex (fun v -> not (Double.IsFinite v && v > 0.0)) with
+        | Some i -> invalidArg "values" (sprintf "Metric.lowRank: value %d is %g; every value must be finite and positive." i values.[i])
+        | None -> ()
+        if vectors |> Array.exists (fun v -> not (Double.IsFinite v)) then invalidArg "vectors" "Metric.lowRank: the vectors are not finite."
+        LowRankMetric (Array.copy scale, Array.copy vectors, Array.copy values)
+
+    /// M⁻¹ as a dense matrix (for tests and reports; O(d²) memory).
+    let inverseMassMatrix (m: Metric) : float[,] =
+        match m with
+        | DiagonalMetric v -> Array2D.init v.Length v.Length (fun i j -> if i = j then v.[i] else 0.0)
+        | DenseMetric (a, _) -> Array2D.copy a
+        | LowRankMetric (s, u, lam) ->
+            let d = s.Length
+            Array2D.init d d (fun i j ->
+                let mutable c = if i = j then 1.0 else 0.0
+                for k in 0 .. lam.Length - 1 do c <- c + u.[k * d + i] * (lam.[k] - 1.0) * u.[k * d + j]
+                s.[i] * c * s.[j])
+
+    /// The diagonal of M⁻¹.
+    let inverseMassDiagonal (m: Metric) : float[] =
+        match m with
+        | DiagonalMetric v -> Array.copy v
+        | DenseMetric (a, _) -> Array.init (Array2D.length1 a) (fun i -> a.[i, i])
+        | LowRankMetric (s, u, lam) ->
+            let d = s.Length
+            Array.init d (fun i ->
+                let mutable c = 1.0
+                for k in 0 .. lam.Length - 1 do c <- c + u.[k * d + i] * u.[k * d + i] * (lam.[k] - 1.0)
+                s.[i] * s.[i] * c)
 
     /// The lower Cholesky factor of a symmetric positive definite matrix, or None when it is not one.
     let internal cholesky (a: float[,]) : float[,] option =
@@ -88,7 +132,9 @@ type TransitionInfo =
       /// The Hamiltonian at the selected point.
       Energy: float
       /// Stan's accept statistic: the mean over leapfrogs of min(1, exp(H0 − h)).
-      AcceptStat: float }
+      AcceptStat: float
+      /// Signed leapfrog steps from the start to the selected point (0: the chain did not move).
+      SampleIndex: int }
 
 /// Settings of the static HMC kernel.
 type HmcParameters =
@@ -140,11 +186,14 @@ type internal PhasePoint(dim: int) =
     member val P: float[] = Array.zeroCreate dim
     member val G: float[] = Array.zeroCreate dim
     member val U = 0.0 with get, set
+    /// Signed leapfrog steps from the trajectory's start.
+    member val Index = 0 with get, set
     member this.CopyFrom(o: PhasePoint) =
         Array.blit o.Q 0 this.Q 0 dim
         Array.blit o.P 0 this.P 0 dim
         Array.blit o.G 0 this.G 0 dim
         this.U <- o.U
+        this.Index <- o.Index
 
 /// Hamiltonian dynamics for one chain: momentum draws, kinetic energy, leapfrog. Owns scratch buffers,
 /// so one per chain (internal).
@@ -153,7 +202,16 @@ type internal Dynamics(ev: IGradientEvaluator) =
     let dim = ev.Dim
     let u = Array.zeroCreate<float> dim
     let v = Array.zeroCreate<float> dim
-    member val Metric: Metric = Metric.identity (max 1 dim) with get, set
+    let mutable metric = Metric.identity (max 1 dim)
+    // the k coefficients of a low-rank metric (grown when the metric is set, never per leapfrog)
+    let mutable coef = Array.zeroCreate<float> 0
+    member _.Metric
+        with get () = metric
+        and set (m: Metric) =
+            metric <- m
+            match m with
+            | LowRankMetric (_, _, lam) when lam.Length > coef.Length -> coef <- Array.zeroCreate lam.Length
+            | DiagonalMetric _ | DenseMetric _ | LowRankMetric _ -> ()
     member _.Dim = dim
     member _.Evaluator = ev
 
@@ -166,6 +224,14 @@ type internal Dynamics(ev: IGradientEvaluator) =
                 let mutable s = 0.0
                 for j in 0 .. dim - 1 do s <- s + a.[i, j] * p.[j]
                 dest.[i] <- s
+        | LowRankMetric (sc, vecs, lam) ->
+            // D (I + U(Λ − I)Uᵀ) D p in O(d·k)
+            TensorPrimitives.Multiply(ReadOnlySpan sc, ReadOnlySpan p, Span dest)
+            for k in 0 .. lam.Length - 1 do
+                coef.[k] <- (lam.[k] - 1.0) * TensorPrimitives.Dot(ReadOnlySpan(vecs, k * dim, dim), ReadOnlySpan dest)
+            for k in 0 .. lam.Length - 1 do
+                TensorPrimitives.MultiplyAdd(ReadOnlySpan(vecs, k * dim, dim), coef.[k], ReadOnlySpan dest, Span dest)
+            TensorPrimitives.Multiply(ReadOnlySpan dest, ReadOnlySpan sc, Span dest)
 
     /// ½ pᵀM⁻¹p.
     member this.Kinetic(p: float[]) =
@@ -182,7 +248,8 @@ type internal Dynamics(ev: IGradientEvaluator) =
         let h = z.U + 0.5 * TensorPrimitives.Dot(ReadOnlySpan z.P, ReadOnlySpan velocity)
         if Double.IsNaN h then Double.PositiveInfinity else h
 
-    /// p ~ N(0, M): p = L⁻ᵀ u with M⁻¹ = L Lᵀ (dense), p = u / √m (diagonal).
+    /// p ~ N(0, M): p = L⁻ᵀ u with M⁻¹ = L Lᵀ (dense), p = u / √m (diagonal),
+    /// p = D⁻¹ (u + U(Λ^{-1/2} − I)Uᵀu) (low rank).
     member this.SampleMomentum(key: RngKey, p: float[]) =
         Rng.normalInto key (Span<float>(u))
         match this.Metric with
@@ -193,6 +260,13 @@ type internal Dynamics(ev: IGradientEvaluator) =
                 let mutable s = u.[i]
                 for k in i + 1 .. dim - 1 do s <- s - l.[k, i] * p.[k]
                 p.[i] <- s / l.[i, i]
+        | LowRankMetric (sc, vecs, lam) ->
+            Array.blit u 0 p 0 dim
+            for k in 0 .. lam.Length - 1 do
+                coef.[k] <- (1.0 / sqrt lam.[k] - 1.0) * TensorPrimitives.Dot(ReadOnlySpan(vecs, k * dim, dim), ReadOnlySpan u)
+            for k in 0 .. lam.Length - 1 do
+                TensorPrimitives.MultiplyAdd(ReadOnlySpan(vecs, k * dim, dim), coef.[k], ReadOnlySpan p, Span p)
+            TensorPrimitives.Divide(ReadOnlySpan p, ReadOnlySpan sc, Span p)
 
     /// Evaluates U and ∇U at z.Q. An exception inside the potential (a Cholesky of a covariance that is
     /// not numerically positive definite at an extreme proposal) is an infinite energy, as in Stan: the
@@ -220,6 +294,7 @@ type internal Dynamics(ev: IGradientEvaluator) =
         Array.blit s.Position 0 z.Q 0 dim
         Array.blit s.Gradient 0 z.G 0 dim
         z.U <- s.PotentialEnergy
+        z.Index <- 0
 
     /// A new immutable state from z.
     member _.ToState(z: PhasePoint) : HmcState =
@@ -301,7 +376,7 @@ module Hmc =
             let energy = if accepted then h else h0
             next,
             { StepSize = eps; TreeDepth = 0; NumLeapfrog = numSteps; Divergent = divergent
-              Energy = energy; AcceptStat = acceptProb }
+              Energy = energy; AcceptStat = acceptProb; SampleIndex = (if accepted then numSteps else 0) }
         { Dim = ev.Dim; Evaluator = ev; Step = step }
 
     /// A static HMC kernel with fixed settings over an evaluator (not thread-safe: one per chain).

@@ -32,8 +32,8 @@ type McmcOptions =
       MaxTreeDepth: int
       /// An energy error above this is a divergence (Stan: 1000).
       MaxDeltaH: float
-      /// Adapt a dense metric (else diagonal).
-      DenseMetric: bool
+      /// How warmup estimates the metric: Stan's (default), dense, or nutpie's Fisher diagonal or low rank.
+      Adaptation: MetricAdaptation
       /// Stan's step-size heuristic at the start and after each metric window (BlackJAX: false).
       FindInitialStepSize: bool
       InitialStepSize: float
@@ -47,7 +47,7 @@ type McmcOptions =
     /// Stan's defaults: 4 chains of 1000 warmup and 1000 draws, δ = 0.8, depth 10, diagonal metric.
     static member Default =
         { Chains = 4; Warmup = 1000; Samples = 1000; Thin = 1; Seed = 0UL; TargetAccept = 0.8; MaxTreeDepth = 10
-          MaxDeltaH = NutsParameters.DefaultMaxDeltaH; DenseMetric = false; FindInitialStepSize = true; InitialStepSize = 1.0
+          MaxDeltaH = NutsParameters.DefaultMaxDeltaH; Adaptation = MetricAdaptation.Stan; FindInitialStepSize = true; InitialStepSize = 1.0
           Init = InitUniform 2.0; Parallel = true; Gradient = McmcGradient.Auto }
 
 /// The sampler parameters of every kept draw of one chain (CmdStan's `__` columns), and its adaptation.
@@ -116,11 +116,34 @@ module Mcmc =
         if not (Double.IsFinite o.InitialStepSize && o.InitialStepSize > 0.0) then
             bad "InitialStepSize" o.InitialStepSize (sprintf "InitialStepSize must be finite and positive, got %g." o.InitialStepSize)
         InitStrategy.Validate(o.Init, "MCMC")
+        match o.Adaptation with
+        | MetricAdaptation.FisherLowRank s ->
+            if not (Double.IsFinite s.Gamma && s.Gamma > 0.0) then
+                bad "Adaptation" s.Gamma (sprintf "the low-rank ridge Gamma must be finite and positive, got %g (nutpie's default is 1e-5)." s.Gamma)
+            if not (Double.IsFinite s.Cutoff && s.Cutoff > 1.0) then
+                bad "Adaptation" s.Cutoff (sprintf "the low-rank eigenvalue Cutoff must be finite and above 1, got %g (nutpie's default is 2)." s.Cutoff)
+        | MetricAdaptation.Stan | MetricAdaptation.Dense | MetricAdaptation.FisherDiagonal -> ()
 
     let internal warmupSettings (o: McmcOptions) : WarmupSettings =
         { NumWarmup = o.Warmup
           DualAveraging = { DualAveragingSettings.Default with TargetAccept = o.TargetAccept }
-          DenseMetric = o.DenseMetric; FindStepSize = o.FindInitialStepSize; InitialStepSize = o.InitialStepSize }
+          DenseMetric = (match o.Adaptation with
+                         | MetricAdaptation.Dense -> true
+                         | MetricAdaptation.Stan | MetricAdaptation.FisherDiagonal | MetricAdaptation.FisherLowRank _ -> false)
+          FindStepSize = o.FindInitialStepSize; InitialStepSize = o.InitialStepSize }
+
+    /// The warmup fold an adapter runs: Stan's windows or nuts-rs's Fisher schedule.
+    [<NoEquality; NoComparison>]
+    type internal WarmupFold =
+        | StanWarmup of WarmupState
+        | FisherWarmupFold of FisherWarmupState
+
+        member w.Chain = match w with StanWarmup s -> s.Chain | FisherWarmupFold s -> s.Chain
+        member w.StepSize = match w with StanWarmup s -> s.StepSize | FisherWarmupFold s -> s.StepSize
+        member w.WithChain(c: HmcState) =
+            match w with
+            | StanWarmup s -> StanWarmup { s with Chain = c }
+            | FisherWarmupFold s -> FisherWarmupFold { s with Chain = c }
 
     /// The key of chain k for a seed.
     let internal chainKey (seed: uint64) (k: int) = Rng.foldIn (snd (Rng.split (Rng.key seed))) k
@@ -129,7 +152,7 @@ module Mcmc =
     /// the adapted settings once warmup is over, the counts and the kept draws so far.
     [<NoEquality; NoComparison>]
     type private ChainRun =
-        { Warm: WarmupState
+        { Warm: WarmupFold
           Adapted: AdaptedParameters option
           Divergences: int
           WarmupDivergences: int
@@ -150,32 +173,75 @@ module Mcmc =
         | DenseMetric (a, _) ->
             o.["dim"] <- JsonValue.Create (Array2D.length1 a)
             o.["dense"] <- Checkpoint.floats (Seq.cast<float> a |> Seq.toArray)
+        | LowRankMetric (sc, u, lam) ->
+            o.["scale"] <- Checkpoint.floats sc
+            o.["vectors"] <- Checkpoint.floats u
+            o.["values"] <- Checkpoint.floats lam
         o :> JsonNode
 
     let private readMetric (n: JsonNode) : Metric =
-        match n.["diagonal"] with
-        | null ->
+        match n.["diagonal"], n.["scale"] with
+        | null, null ->
             let d = (nonNull n.["dim"]).GetValue<int>()
             let v = Checkpoint.readFloats (nonNull n.["dense"])
             Metric.dense (Array2D.init d d (fun i j -> v.[i * d + j]))
-        | diag -> Metric.diagonal (Checkpoint.readFloats diag)
+        | null, sc -> Metric.lowRank (Checkpoint.readFloats (nonNull sc)) (Checkpoint.readFloats (nonNull n.["vectors"])) (Checkpoint.readFloats (nonNull n.["values"]))
+        | diag, _ -> Metric.diagonal (Checkpoint.readFloats diag)
 
-    let private saveChain (r: ChainRun) : JsonNode =
-        let w = r.Warm
+    let private drawsNode (e: EstimatorDraws) : JsonNode =
         let o = JsonObject()
-        o.["position"] <- Checkpoint.floats w.Chain.Position
-        o.["potential"] <- Checkpoint.scalar w.Chain.PotentialEnergy
-        o.["gradient"] <- Checkpoint.floats w.Chain.Gradient
-        o.["stepSize"] <- Checkpoint.scalar w.StepSize
-        o.["metric"] <- metricNode w.Metric
-        let da = w.DualAveraging
+        o.["count"] <- JsonValue.Create e.Count
+        o.["positions"] <- Checkpoint.floats (Array.concat e.Positions)
+        o.["gradients"] <- Checkpoint.floats (Array.concat e.Gradients)
+        o :> JsonNode
+
+    let private readDraws (n: JsonNode) : EstimatorDraws =
+        let count = (nonNull n.["count"]).GetValue<int>()
+        let split (v: float[]) = if count = 0 then [||] else Array.chunkBySize (v.Length / count) v
+        { Positions = split (Checkpoint.readFloats (nonNull n.["positions"])); Gradients = split (Checkpoint.readFloats (nonNull n.["gradients"])) }
+
+    let private daNode (o: JsonObject) (da: DualAveragingState) =
         o.["da"] <- Checkpoint.floats [| da.SBar; da.X; da.XBar; da.Mu |]
         o.["daCounter"] <- JsonValue.Create da.Counter
-        o.["welfordN"] <- JsonValue.Create w.Welford.N
-        o.["welfordMean"] <- Checkpoint.floats w.Welford.Mean
-        o.["welfordM2"] <- Checkpoint.floats w.Welford.M2
-        o.["welfordDense"] <- JsonValue.Create w.Welford.Dense
-        o.["iteration"] <- JsonValue.Create w.Iteration
+
+    let private readDa (n: JsonNode) : DualAveragingState =
+        let da = Checkpoint.readFloats (nonNull n.["da"])
+        { Counter = (nonNull n.["daCounter"]).GetValue<int>(); SBar = da.[0]; X = da.[1]; XBar = da.[2]; Mu = da.[3] }
+
+    let private chainNode (o: JsonObject) (c: HmcState) =
+        o.["position"] <- Checkpoint.floats c.Position
+        o.["potential"] <- Checkpoint.scalar c.PotentialEnergy
+        o.["gradient"] <- Checkpoint.floats c.Gradient
+
+    let private readChainState (n: JsonNode) : HmcState =
+        { Position = Checkpoint.readFloats (nonNull n.["position"]); PotentialEnergy = Checkpoint.readScalar (nonNull n.["potential"])
+          Gradient = Checkpoint.readFloats (nonNull n.["gradient"]) }
+
+    let private saveChain (r: ChainRun) : JsonNode =
+        let o = JsonObject()
+        match r.Warm with
+        | StanWarmup w ->
+            chainNode o w.Chain
+            o.["stepSize"] <- Checkpoint.scalar w.StepSize
+            o.["metric"] <- metricNode w.Metric
+            daNode o w.DualAveraging
+            o.["welfordN"] <- JsonValue.Create w.Welford.N
+            o.["welfordMean"] <- Checkpoint.floats w.Welford.Mean
+            o.["welfordM2"] <- Checkpoint.floats w.Welford.M2
+            o.["welfordDense"] <- JsonValue.Create w.Welford.Dense
+            o.["iteration"] <- JsonValue.Create w.Iteration
+        | FisherWarmupFold w ->
+            chainNode o w.Chain
+            o.["stepSize"] <- Checkpoint.scalar w.StepSize
+            o.["metric"] <- metricNode w.Metric
+            daNode o w.DualAveraging
+            o.["foreground"] <- drawsNode w.Foreground
+            o.["background"] <- drawsNode w.Background
+            o.["window"] <- JsonValue.Create w.Window
+            o.["lastUpdate"] <- JsonValue.Create w.LastUpdate
+            o.["initialMetric"] <- JsonValue.Create w.InitialMetric
+            o.["searches"] <- JsonValue.Create w.Searches
+            o.["iteration"] <- JsonValue.Create w.Iteration
         match r.Adapted with
         | Some a ->
             o.["adaptedStepSize"] <- Checkpoint.scalar a.StepSize
@@ -197,13 +263,21 @@ module Mcmc =
     let private loadChain (n: JsonNode) : ChainRun =
         let get (name: string) = nonNull n.[name]
         let fl name = Checkpoint.readFloats (get name)
-        let da = fl "da"
         { Warm =
-            { Chain = { Position = fl "position"; PotentialEnergy = Checkpoint.readScalar (get "potential"); Gradient = fl "gradient" }
-              StepSize = Checkpoint.readScalar (get "stepSize"); Metric = readMetric (get "metric")
-              DualAveraging = { Counter = (get "daCounter").GetValue<int>(); SBar = da.[0]; X = da.[1]; XBar = da.[2]; Mu = da.[3] }
-              Welford = { N = (get "welfordN").GetValue<int>(); Mean = fl "welfordMean"; M2 = fl "welfordM2"; Dense = (get "welfordDense").GetValue<bool>() }
-              Iteration = (get "iteration").GetValue<int>() }
+            match n.["foreground"] with
+            | null ->
+                StanWarmup
+                    { Chain = readChainState n
+                      StepSize = Checkpoint.readScalar (get "stepSize"); Metric = readMetric (get "metric"); DualAveraging = readDa n
+                      Welford = { N = (get "welfordN").GetValue<int>(); Mean = fl "welfordMean"; M2 = fl "welfordM2"; Dense = (get "welfordDense").GetValue<bool>() }
+                      Iteration = (get "iteration").GetValue<int>() }
+            | fg ->
+                FisherWarmupFold
+                    { Chain = readChainState n
+                      StepSize = Checkpoint.readScalar (get "stepSize"); Metric = readMetric (get "metric"); DualAveraging = readDa n
+                      Foreground = readDraws fg; Background = readDraws (get "background"); Window = (get "window").GetValue<int>()
+                      LastUpdate = (get "lastUpdate").GetValue<int>(); InitialMetric = (get "initialMetric").GetValue<bool>()
+                      Searches = (get "searches").GetValue<int>(); Iteration = (get "iteration").GetValue<int>() }
           Adapted =
             match n.["adaptedStepSize"] with
             | null -> None
@@ -221,13 +295,28 @@ module Mcmc =
         let ks = Rng.splitN (chainKey o.Seed k) 4
         let kAdaptInit, kWarm, kSample = ks.[1], ks.[2], ks.[3]
         let stages = WindowSchedule.stages (WindowSchedule.build o.Warmup)
+        let fisher =
+            match o.Adaptation with
+            | MetricAdaptation.Stan | MetricAdaptation.Dense -> None
+            | MetricAdaptation.FisherDiagonal | MetricAdaptation.FisherLowRank _ ->
+                Some (FisherWarmup.settings o.Adaptation o.Warmup ws.DualAveraging ws.FindStepSize ws.InitialStepSize)
+        let warmInit kernel =
+            match fisher with
+            | None -> StanWarmup (Warmup.init ws kernel kAdaptInit first)
+            | Some fs -> FisherWarmupFold (FisherWarmup.init fs kernel kAdaptInit first)
+        let warmStep kernel key warm =
+            match warm, fisher with
+            | StanWarmup w, None -> let w, info = Warmup.step ws stages kernel key w in StanWarmup w, info
+            | FisherWarmupFold w, Some fs -> let w, info = FisherWarmup.step fs kernel key w in FisherWarmupFold w, info
+            | StanWarmup _, Some _ | FisherWarmupFold _, None -> invalidOp "MCMC: the checkpoint's warmup state is not the adapter's."
+        let warmFinish warm = match warm with StanWarmup w -> Warmup.finish w | FisherWarmupFold w -> FisherWarmup.finish w
         let n = o.Samples
         let d = ev.Dim
         let finishWarmup (w: Stopwatch) (r: ChainRun) =
-            { r with Adapted = Some (Warmup.finish r.Warm); WarmupDivergences = r.Divergences; WarmupSeconds = w.Elapsed.TotalSeconds }
+            { r with Adapted = Some (warmFinish r.Warm); WarmupDivergences = r.Divergences; WarmupSeconds = w.Elapsed.TotalSeconds }
         let step (kernel: TunableKernel, w: Stopwatch) (i: int) (r: ChainRun) =
             if i < o.Warmup then
-                let next, info = Warmup.step ws stages kernel (Rng.foldIn kWarm i) r.Warm
+                let next, info = warmStep kernel (Rng.foldIn kWarm i) r.Warm
                 let r = { r with Warm = next; Divergences = r.Divergences + (if info.Divergent then 1 else 0) }
                 (if i = o.Warmup - 1 then finishWarmup w r else r), info
             else
@@ -244,18 +333,18 @@ module Mcmc =
                     r.Energy.[j] <- info.Energy
                     r.Accept.[j] <- info.AcceptStat
                     r.Lp.[j] <- -st.PotentialEnergy
-                { r with Warm = { r.Warm with Chain = st }; Divergences = r.Divergences + (if info.Divergent then 1 else 0) }, info
+                { r with Warm = r.Warm.WithChain st; Divergences = r.Divergences + (if info.Divergent then 1 else 0) }, info
         { Name = "nuts"
           // explicit fields: "%A" of the whole record costs milliseconds of reflection per chain
           Identity =
             let init = match o.Init with InitUniform r -> sprintf "uniform %g" r | InitMedian m -> sprintf "median %d" m | InitFeasible -> "feasible" | InitValues _ -> "values"
             let gradient = match o.Gradient with McmcGradient.Auto -> "auto" | McmcGradient.Tape -> "tape"
-            sprintf "chain %d, dim %d, seed %d, warmup %d, samples %d, thin %d, target %g, depth %d, maxDeltaH %g, dense %b, find %b, eps0 %g, init %s, gradient %s"
-                k d o.Seed o.Warmup o.Samples o.Thin o.TargetAccept o.MaxTreeDepth o.MaxDeltaH o.DenseMetric o.FindInitialStepSize o.InitialStepSize init gradient
+            sprintf "chain %d, dim %d, seed %d, warmup %d, samples %d, thin %d, target %g, depth %d, maxDeltaH %g, metric %s, find %b, eps0 %g, init %s, gradient %s"
+                k d o.Seed o.Warmup o.Samples o.Thin o.TargetAccept o.MaxTreeDepth o.MaxDeltaH o.Adaptation.Text o.FindInitialStepSize o.InitialStepSize init gradient
           Workspace = fun () -> Nuts.tunable ev o.MaxTreeDepth o.MaxDeltaH, Stopwatch.StartNew()
           Init = fun (kernel, w) ->
             let r =
-                { Warm = Warmup.init ws kernel kAdaptInit first; Adapted = None; Divergences = 0; WarmupDivergences = 0; WarmupSeconds = 0.0
+                { Warm = warmInit kernel; Adapted = None; Divergences = 0; WarmupDivergences = 0; WarmupSeconds = 0.0
                   Positions = Array.zeroCreate (n * d); StepSize = Array.zeroCreate n; Depth = Array.zeroCreate n; NLeap = Array.zeroCreate n
                   Div = Array.zeroCreate n; Energy = Array.zeroCreate n; Accept = Array.zeroCreate n; Lp = Array.zeroCreate n }
             if o.Warmup = 0 then finishWarmup w r else r

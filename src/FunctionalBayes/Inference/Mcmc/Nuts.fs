@@ -70,6 +70,7 @@ type NutsKernel internal (ev: IGradientEvaluator, maxDepthCapacity: int) =
                                   pBeg: float[], pEnd: float[], sign: float, logSumWeight: byref<float>) : bool =
         if depth = 0 then
             dyn.Leapfrog(z, sign * eps)
+            z.Index <- z.Index + (if sign > 0.0 then 1 else -1)
             nLeapfrog <- nLeapfrog + 1
             dyn.Velocity(z.P, pSharpBeg)
             let h = dyn.H(z, pSharpBeg)
@@ -184,7 +185,7 @@ type NutsKernel internal (ev: IGradientEvaluator, maxDepthCapacity: int) =
         let accept = if nLeapfrog > 0 then sumMetroProb / float nLeapfrog else 0.0
         let energy = dyn.H zSample
         dyn.ToState zSample,
-        { StepSize = eps; TreeDepth = depth; NumLeapfrog = nLeapfrog; Divergent = divergent; Energy = energy; AcceptStat = accept }
+        { StepSize = eps; TreeDepth = depth; NumLeapfrog = nLeapfrog; Divergent = divergent; Energy = energy; AcceptStat = accept; SampleIndex = zSample.Index }
 
 [<RequireQualifiedAccess>]
 module Nuts =

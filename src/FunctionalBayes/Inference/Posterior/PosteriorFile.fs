@@ -73,6 +73,7 @@ module PosteriorFile =
         let [<Literal>] AdaptedStepSize = "adaptedStepSize"
         let [<Literal>] MetricDiagonal = "metricDiagonal"
         let [<Literal>] MetricDense = "metricDense"
+        let [<Literal>] MetricLowRank = "metricLowRank"
         let [<Literal>] WarmupDivergences = "warmupDivergences"
         let [<Literal>] WarmupSeconds = "warmupSeconds"
         let [<Literal>] SamplingSeconds = "samplingSeconds"
@@ -371,7 +372,17 @@ module PosteriorFile =
         j.["targetAccept"] <- num o.TargetAccept
         j.["maxTreeDepth"] <- JsonValue.Create o.MaxTreeDepth
         j.["maxDeltaH"] <- num o.MaxDeltaH
-        j.["denseMetric"] <- JsonValue.Create o.DenseMetric
+        j.["metricAdaptation"] <-
+            (let a = JsonObject()
+             match o.Adaptation with
+             | MetricAdaptation.Stan -> a.["kind"] <- JsonValue.Create "stan"
+             | MetricAdaptation.Dense -> a.["kind"] <- JsonValue.Create "dense"
+             | MetricAdaptation.FisherDiagonal -> a.["kind"] <- JsonValue.Create "fisherDiagonal"
+             | MetricAdaptation.FisherLowRank s ->
+                a.["kind"] <- JsonValue.Create "fisherLowRank"
+                a.["gamma"] <- num s.Gamma
+                a.["cutoff"] <- num s.Cutoff
+             a :> JsonNode)
         j.["findInitialStepSize"] <- JsonValue.Create o.FindInitialStepSize
         j.["initialStepSize"] <- num o.InitialStepSize
         j.["init"] <- initNode o.Init
@@ -384,7 +395,18 @@ module PosteriorFile =
         { Chains = (get "chains").GetValue<int>(); Warmup = (get "warmup").GetValue<int>(); Samples = (get "samples").GetValue<int>()
           Thin = (get "thin").GetValue<int>(); Seed = (get "seed").GetValue<uint64>(); TargetAccept = (get "targetAccept").GetValue<float>()
           MaxTreeDepth = (get "maxTreeDepth").GetValue<int>(); MaxDeltaH = (get "maxDeltaH").GetValue<float>()
-          DenseMetric = (get "denseMetric").GetValue<bool>(); FindInitialStepSize = (get "findInitialStepSize").GetValue<bool>()
+          Adaptation =
+            match j.["metricAdaptation"] with
+            // files written before the adapters had a dense flag
+            | null -> if (get "denseMetric").GetValue<bool>() then MetricAdaptation.Dense else MetricAdaptation.Stan
+            | a ->
+                match (r.Field "kind" a).GetValue<string>() with
+                | "stan" -> MetricAdaptation.Stan
+                | "dense" -> MetricAdaptation.Dense
+                | "fisherDiagonal" -> MetricAdaptation.FisherDiagonal
+                | "fisherLowRank" -> MetricAdaptation.FisherLowRank { Gamma = (r.Field "gamma" a).GetValue<float>(); Cutoff = (r.Field "cutoff" a).GetValue<float>() }
+                | other -> r.Bad (sprintf "unknown metric adaptation '%s'" other)
+          FindInitialStepSize = (get "findInitialStepSize").GetValue<bool>()
           InitialStepSize = (get "initialStepSize").GetValue<float>(); Init = initOf r (get "init"); Parallel = (get "parallel").GetValue<bool>()
           Gradient =
             match (get "gradient").GetValue<string>() with
@@ -440,6 +462,12 @@ module PosteriorFile =
                 | DiagonalMetric v -> c.[Keys.MetricDiagonal] <- floatsNode v
                 | DenseMetric (a, _) ->
                     c.[Keys.MetricDense] <- numbersNode [ for i in 0 .. Array2D.length1 a - 1 -> floatsNode [| for j in 0 .. Array2D.length2 a - 1 -> a.[i, j] |] ] id
+                | LowRankMetric (sc, u, lam) ->
+                    let o = JsonObject()
+                    o.["scale"] <- floatsNode sc
+                    o.["vectors"] <- floatsNode u
+                    o.["values"] <- floatsNode lam
+                    c.[Keys.MetricLowRank] <- o
                 c.[Keys.WarmupDivergences] <- JsonValue.Create s.WarmupDivergences
                 c.[Keys.WarmupSeconds] <- JsonValue.Create s.WarmupSeconds
                 c.[Keys.SamplingSeconds] <- JsonValue.Create s.SamplingSeconds
@@ -483,11 +511,12 @@ module PosteriorFile =
                     |> Seq.map (fun c ->
                         let c = match c with null -> r.Bad "a null chain" | c -> c
                         let metric =
-                            match c.[Keys.MetricDiagonal] with
-                            | null ->
+                            match c.[Keys.MetricDiagonal], c.[Keys.MetricLowRank] with
+                            | null, null ->
                                 let rows = r.Array Keys.MetricDense c (fun row -> row.AsArray() |> Seq.map (fun x -> match x with null -> r.Bad "a null number" | x -> x.GetValue<float>()) |> Seq.toArray)
                                 if rows |> Array.exists (fun row -> row.Length <> rows.Length) then r.Bad "a dense metric that is not square"
                                 Metric.dense (Array2D.init rows.Length rows.Length (fun i j -> rows.[i].[j]))
+                            | null, lr -> let lr = nonNull lr in Metric.lowRank (r.Floats "scale" lr) (r.Floats "vectors" lr) (r.Floats "values" lr)
                             | _ -> Metric.diagonal (r.Floats Keys.MetricDiagonal c)
                         { StepSize = r.Floats Keys.StepSize c; TreeDepth = r.Ints Keys.TreeDepth c
                           NumLeapfrog = r.Ints Keys.NumLeapfrog c; Divergent = r.Array Keys.Divergent c (fun x -> x.GetValue<bool>())

@@ -1,0 +1,313 @@
+/// The metric adapters: nutpie's Fisher estimators (diagonal and low rank) checked against exact
+/// Gaussian answers, the O(d·k) low-rank algebra against dense products, nuts-rs's warmup schedule, and
+/// every adapter against the shared posteriordb reference means.
+module FunctionalBayes.Tests.MetricAdapterTests
+
+open System
+open Expecto
+open FunctionalBayes
+open FunctionalBayes.Tensors
+open FunctionalBayes.PosteriorDb
+open FunctionalBayes.Tests.NutsPosteriorTests
+
+/// U(x) = ½ xᵀPx (a zero-mean Gaussian with precision P); allocates nothing.
+type private Gaussian(precision: float[,]) =
+    let d = Array2D.length1 precision
+    interface IGradientEvaluator with
+        member _.Dim = d
+        member _.Evaluate(x: ReadOnlySpan<float>, g: Span<float>) =
+            let mutable u = 0.0
+            for i in 0 .. d - 1 do
+                let mutable s = 0.0
+                for j in 0 .. d - 1 do s <- s + precision.[i, j] * x.[j]
+                g.[i] <- s
+                u <- u + 0.5 * x.[i] * s
+            u
+
+let private matVec (a: float[,]) (x: float[]) = Array.init (Array2D.length1 a) (fun i -> Array.init x.Length (fun j -> a.[i, j] * x.[j]) |> Array.sum)
+
+/// Gauss-Jordan inverse (test-side reference, small matrices).
+let private inverse (a: float[,]) =
+    let n = Array2D.length1 a
+    let m = Array2D.init n (2 * n) (fun i j -> if j < n then a.[i, j] elif j - n = i then 1.0 else 0.0)
+    for c in 0 .. n - 1 do
+        let p = seq { c .. n - 1 } |> Seq.maxBy (fun r -> abs m.[r, c])
+        for j in 0 .. 2 * n - 1 do
+            let t = m.[c, j]
+            m.[c, j] <- m.[p, j]
+            m.[p, j] <- t
+        let piv = m.[c, c]
+        for j in 0 .. 2 * n - 1 do m.[c, j] <- m.[c, j] / piv
+        for r in 0 .. n - 1 do
+            if r <> c then
+                let f = m.[r, c]
+                for j in 0 .. 2 * n - 1 do m.[r, j] <- m.[r, j] - f * m.[c, j]
+    Array2D.init n n (fun i j -> m.[i, j + n])
+
+/// Draws x = m + L ξ from N(m, Σ) (L the Cholesky factor) with exact gradients g = −Σ⁻¹(x − m).
+let private gaussianDraws (seed: uint64) (mean: float[]) (sigma: float[,]) (n: int) =
+    let d = mean.Length
+    let l = (Metric.cholesky sigma).Value
+    let prec = inverse sigma
+    let xi = Tensor.toArray (Rng.normal (Rng.key seed) [| n; d |])
+    let xs = Array.init n (fun i -> Array.init d (fun a -> mean.[a] + (Array.init (a + 1) (fun b -> l.[a, b] * xi.[i * d + b]) |> Array.sum)))
+    let gs = xs |> Array.map (fun x -> matVec prec (Array.map2 (-) x mean) |> Array.map (fun v -> -v))
+    xs, gs
+
+let private maxAbsDiff (a: float[,]) (b: float[,]) =
+    Seq.max (seq { for i in 0 .. Array2D.length1 a - 1 do for j in 0 .. Array2D.length2 a - 1 -> abs (a.[i, j] - b.[i, j]) })
+
+/// A random orthonormal set of k vectors in d dimensions (Gram-Schmidt on Gaussian vectors), laid end to end.
+let private orthonormal (seed: uint64) (d: int) (k: int) =
+    let raw = Tensor.toArray (Rng.normal (Rng.key seed) [| k; d |])
+    let vs = Array.init k (fun j -> raw.[j * d .. j * d + d - 1])
+    for j in 0 .. k - 1 do
+        for i in 0 .. j - 1 do
+            let c = Array.map2 (*) vs.[j] vs.[i] |> Array.sum
+            vs.[j] <- Array.map2 (fun a b -> a - c * b) vs.[j] vs.[i]
+        let n = sqrt (vs.[j] |> Array.sumBy (fun v -> v * v))
+        vs.[j] <- vs.[j] |> Array.map (fun v -> v / n)
+    vs
+
+[<Tests>]
+let estimatorTests =
+    testList "MetricAdapter.estimators" [
+        testCase "Fisher diagonal: two draws of an independent Gaussian give its variances exactly" <| fun () ->
+            let mean = [| 1.0; -2.0; 30.0 |]
+            let var = [| 0.25; 4.0; 1e4 |]
+            let sigma = Array2D.init 3 3 (fun i j -> if i = j then var.[i] else 0.0)
+            let xs, gs = gaussianDraws 1UL mean sigma 2
+            let v = FisherEstimate.diagonal xs gs (Array.create 3 1.0)
+            for j in 0 .. 2 do Expect.floatClose { absolute = 0.0; relative = 1e-12 } v.[j] var.[j] (sprintf "σ²[%d]" j)
+        testCase "Fisher diagonal of a correlated Gaussian: sqrt(Ĉov(x)ⱼⱼ / Ĉov(g)ⱼⱼ) with Ĉov(g) = Σ⁻¹ Ĉov(x) Σ⁻¹" <| fun () ->
+            let sigma = array2D [ [ 2.0; 0.9; 0.0 ]; [ 0.9; 1.0; 0.3 ]; [ 0.0; 0.3; 0.5 ] ]
+            let xs, gs = gaussianDraws 2UL [| 0.0; 0.0; 0.0 |] sigma 50
+            let n = float xs.Length
+            let xbar = Array.init 3 (fun j -> (xs |> Array.sumBy (fun x -> x.[j])) / n)
+            let c = Array2D.init 3 3 (fun a b -> xs |> Array.sumBy (fun x -> (x.[a] - xbar.[a]) * (x.[b] - xbar.[b])))
+            let p = inverse sigma
+            let pcp = SmallLinalg.mul (SmallLinalg.mul p c) p
+            let v = FisherEstimate.diagonal xs gs (Array.create 3 1.0)
+            for j in 0 .. 2 do
+                Expect.floatClose { absolute = 0.0; relative = 1e-10 } v.[j] (sqrt (c.[j, j] / pcp.[j, j])) (sprintf "σ²[%d]" j)
+                // between the conditional and the marginal variance
+                Expect.isTrue (v.[j] > 1.0 / p.[j, j] * 0.8 && v.[j] < sigma.[j, j] * 1.2) (sprintf "σ²[%d] = %g is between 1/Pⱼⱼ and Σⱼⱼ" j v.[j])
+        testCase "Fisher diagonal is affine-invariant: rescaling a coordinate by 1e6 leaves the others" <| fun () ->
+            let sigma = array2D [ [ 2.0; 0.9; 0.0 ]; [ 0.9; 1.0; 0.3 ]; [ 0.0; 0.3; 0.5 ] ]
+            let xs, gs = gaussianDraws 3UL [| 0.0; 0.0; 0.0 |] sigma 40
+            let v = FisherEstimate.diagonal xs gs (Array.create 3 1.0)
+            let xs' = xs |> Array.map (fun x -> [| x.[0] * 1e6; x.[1]; x.[2] |])
+            let gs' = gs |> Array.map (fun g -> [| g.[0] / 1e6; g.[1]; g.[2] |])
+            let v' = FisherEstimate.diagonal xs' gs' (Array.create 3 1.0)
+            Expect.floatClose { absolute = 0.0; relative = 1e-12 } v'.[1] v.[1] "coordinate 1 unchanged"
+            Expect.floatClose { absolute = 0.0; relative = 1e-12 } v'.[2] v.[2] "coordinate 2 unchanged"
+            Expect.floatClose { absolute = 0.0; relative = 1e-10 } v'.[0] (v.[0] * 1e12) "coordinate 0 scaled by 1e12"
+        testCase "the initial metric is 1/|g₀| (clamped; a zero or NaN gradient gives 1)" <| fun () ->
+            match FisherEstimate.initial [| 2.0; -0.5; 0.0; nan; 1e30 |] with
+            | DiagonalMetric v -> Expect.equal v [| 0.5; 2.0; 1.0; 1.0; 1e-20 |] "σ² = 1/|g₀|"
+            | DenseMetric _ | LowRankMetric _ -> failtest "diagonal expected"
+        testCase "SPD geometric mean: diag(1,4,8) and diag(1,1,0.5) give diag(1,2,4)" <| fun () ->
+            let cz = array2D [ [ 1.0; 0.0; 0.0 ]; [ 0.0; 4.0; 0.0 ]; [ 0.0; 0.0; 8.0 ] ]
+            let ch = array2D [ [ 1.0; 0.0; 0.0 ]; [ 0.0; 1.0; 0.0 ]; [ 0.0; 0.0; 0.5 ] ]
+            let expected = array2D [ [ 1.0; 0.0; 0.0 ]; [ 0.0; 2.0; 0.0 ]; [ 0.0; 0.0; 4.0 ] ]
+            Expect.isLessThan (maxAbsDiff (SmallLinalg.spdMean cz ch) expected) 1e-12 "Σ"
+        testCase "SPD geometric mean of full matrices solves Σ C_H Σ = C_Z" <| fun () ->
+            let cz = array2D [ [ 3.0; 1.0; 0.2 ]; [ 1.0; 2.0; 0.5 ]; [ 0.2; 0.5; 1.0 ] ]
+            let ch = array2D [ [ 1.0; -0.3; 0.0 ]; [ -0.3; 2.0; 0.4 ]; [ 0.0; 0.4; 0.7 ] ]
+            let s = SmallLinalg.spdMean cz ch
+            Expect.isLessThan (maxAbsDiff (SmallLinalg.mul (SmallLinalg.mul s ch) s) cz) 1e-12 "Σ C_H Σ = C_Z"
+        testCase "low rank on a standard normal (g = −x) keeps no direction" <| fun () ->
+            let xs = Array.init 20 (fun i -> Tensor.toArray (Rng.normal (Rng.foldIn (Rng.key 4UL) i) [| 3 |]))
+            let gs = xs |> Array.map (Array.map (fun v -> -v))
+            match FisherEstimate.lowRank { Gamma = 1e-4; Cutoff = 2.0 } xs gs (Array.create 3 1.0) with
+            | DiagonalMetric v -> for j in 0 .. 2 do Expect.floatClose { absolute = 0.0; relative = 1e-12 } v.[j] 1.0 "σ² = 1"
+            | DenseMetric _ | LowRankMetric _ -> failtest "a diagonal metric (k = 0) expected"
+        testCase "low rank recovers Σ = I + 0.5·11ᵀ (d = 10) from 30 draws with every direction kept" <| fun () ->
+            let d = 10
+            let sigma = Array2D.init d d (fun i j -> (if i = j then 1.0 else 0.0) + 0.5)
+            let xs, gs = gaussianDraws 5UL (Array.init d float) sigma 30
+            let m = FisherEstimate.lowRank { Gamma = 1e-10; Cutoff = 1.00001 } xs gs (Array.create d 1.0)
+            // the ridge γ/n and the directions with λ in (1/c, c) are the only departures from Σ
+            Expect.isLessThan (maxAbsDiff (Metric.inverseMassMatrix m) sigma) 1e-4 "D(I + U(Λ−I)Uᵀ)D = Σ"
+        testCase "low rank finds a planted correlated direction from fewer draws than dimensions (d = 40, n = 20)" <| fun () ->
+            let d = 40
+            let u = (orthonormal 6UL d 1).[0]
+            let scale = Array.init d (fun i -> 0.1 * float (i + 1))
+            // Σ = S (I + 99 uuᵀ) S: one direction 100× wider than the rest in the scaled coordinates
+            let sigma = Array2D.init d d (fun i j -> scale.[i] * ((if i = j then 1.0 else 0.0) + 99.0 * u.[i] * u.[j]) * scale.[j])
+            let xs, gs = gaussianDraws 7UL (Array.zeroCreate d) sigma 20
+            match FisherEstimate.lowRank LowRankSettings.Default xs gs (Array.create d 1.0) with
+            | LowRankMetric (sc, vecs, lam) ->
+                let top = Array.IndexOf(lam, Array.max lam)
+                let v = vecs.[top * d .. top * d + d - 1]
+                // the planted direction in the estimate's whitened coordinates: D⁻¹ S u, normalised
+                let w = Array.init d (fun i -> scale.[i] * u.[i] / sc.[i])
+                let wn = sqrt (w |> Array.sumBy (fun x -> x * x))
+                let cosine = abs (Array.map2 (fun a b -> a * b / wn) v w |> Array.sum)
+                Expect.isGreaterThan cosine 0.99 "the top eigenvector is the planted direction"
+                Expect.isGreaterThan lam.[top] 10.0 "its eigenvalue is large"
+            | DiagonalMetric _ | DenseMetric _ -> failtest "a low-rank metric expected"
+    ]
+
+[<Tests>]
+let algebraTests =
+    let d, k = 12, 3
+    let scale = Array.init d (fun i -> 0.5 + 0.1 * float i)
+    let vectors = Array.concat (orthonormal 8UL d k)
+    let values = [| 50.0; 0.02; 3.0 |]
+    let metric = Metric.lowRank scale vectors values
+    let dense = Metric.inverseMassMatrix metric
+    testList "MetricAdapter.lowRankAlgebra" [
+        testCase "the O(d·k) velocity M⁻¹p equals the dense product to 1e-12" <| fun () ->
+            let dyn = Dynamics(Gaussian(Array2D.init d d (fun i j -> if i = j then 1.0 else 0.0)), Metric = metric)
+            let p = Tensor.toArray (Rng.normal (Rng.key 9UL) [| d |])
+            let v = Array.zeroCreate d
+            dyn.Velocity(p, v)
+            let expected = matVec dense p
+            for i in 0 .. d - 1 do Expect.floatClose { absolute = 1e-12; relative = 1e-12 } v.[i] expected.[i] (sprintf "v[%d]" i)
+            let pmp = Array.map2 (*) p expected |> Array.sum
+            Expect.floatClose { absolute = 1e-12; relative = 1e-12 } (dyn.Kinetic p) (0.5 * pmp) "K = ½ pᵀM⁻¹p"
+            Expect.floatClose { absolute = 1e-12; relative = 1e-12 } (Metric.inverseMassDiagonal metric).[4] dense.[4, 4] "the diagonal"
+        testCase "momentum draws have covariance M = (M⁻¹)⁻¹ (1e5 draws)" <| fun () ->
+            let dyn = Dynamics(Gaussian(Array2D.init d d (fun i j -> if i = j then 1.0 else 0.0)), Metric = metric)
+            let n = 100000
+            let mass = inverse dense
+            let acc = Array2D.zeroCreate d d
+            let p = Array.zeroCreate d
+            for i in 0 .. n - 1 do
+                dyn.SampleMomentum(Rng.foldIn (Rng.key 10UL) i, p)
+                for a in 0 .. d - 1 do
+                    for b in 0 .. d - 1 do acc.[a, b] <- acc.[a, b] + p.[a] * p.[b]
+            // each entry's MC sd is sqrt((M_aa M_bb + M_ab²)/n); 5 sd
+            for a in 0 .. d - 1 do
+                for b in 0 .. d - 1 do
+                    let sd = sqrt ((mass.[a, a] * mass.[b, b] + mass.[a, b] ** 2.0) / float n)
+                    Expect.isLessThan (abs (acc.[a, b] / float n - mass.[a, b])) (5.0 * sd) (sprintf "Cov(p)[%d,%d]" a b)
+        testCase "a leapfrog with a low-rank metric allocates nothing" <| fun () ->
+            let dyn = Dynamics(Gaussian(Array2D.init d d (fun i j -> if i = j then 2.0 else 0.1)), Metric = metric)
+            let z = PhasePoint(d)
+            z.Q.[0] <- 1.0
+            dyn.Evaluate z
+            dyn.SampleMomentum(Rng.key 11UL, z.P)
+            for _ in 1 .. 10 do dyn.Leapfrog(z, 0.01)
+            let before = GC.GetAllocatedBytesForCurrentThread()
+            for _ in 1 .. 1000 do
+                dyn.Leapfrog(z, 0.01)
+                dyn.H z |> ignore
+            Expect.equal (GC.GetAllocatedBytesForCurrentThread() - before) 0L "bytes allocated by 1000 leapfrogs"
+        testCase "Metric.lowRank refuses bad input, naming it" <| fun () ->
+            Expect.throwsT<ArgumentException> (fun () -> Metric.lowRank [| 1.0; -1.0 |] [||] [||] |> ignore) "negative scale"
+            Expect.throwsT<ArgumentException> (fun () -> Metric.lowRank [| 1.0; 1.0 |] [| 1.0 |] [| 2.0 |] |> ignore) "wrong vector length"
+            Expect.throwsT<ArgumentException> (fun () -> Metric.lowRank [| 1.0; 1.0 |] [| 1.0; 0.0 |] [| 0.0 |] |> ignore) "zero value"
+    ]
+
+/// A kernel that always moves (SampleIndex 1) by a fixed step, for schedule tests.
+let private movingKernel (ev: IGradientEvaluator) : TunableKernel =
+    { Dim = ev.Dim; Evaluator = ev
+      Step = fun eps _ _ s ->
+        let q = s.Position |> Array.map (fun v -> v + 0.01)
+        let g = Array.zeroCreate ev.Dim
+        let u = ev.Evaluate(ReadOnlySpan q, Span g)
+        { Position = q; PotentialEnergy = u; Gradient = g },
+        { StepSize = eps; TreeDepth = 1; NumLeapfrog = 1; Divergent = false; Energy = u; AcceptStat = 0.8; SampleIndex = 1 } }
+
+[<Tests>]
+let scheduleTests =
+    testList "MetricAdapter.schedule" [
+        testCase "tune = 400: switches at 8, 18, …, 118 and 198; step size only from 340; two step-size searches" <| fun () ->
+            let ev = Gaussian(array2D [ [ 1.0; 0.0 ]; [ 0.0; 4.0 ] ]) :> IGradientEvaluator
+            let kernel = movingKernel ev
+            let s = FisherWarmup.settings MetricAdaptation.FisherDiagonal 400 DualAveragingSettings.Default true 1.0
+            Expect.equal s.Schedule.EarlyEnd 120 "early phase"
+            Expect.equal s.Schedule.FinalWindowStart 340 "final window"
+            let mutable st = FisherWarmup.init s kernel (Rng.key 1UL) (Hmc.init ev [| 1.0; 1.0 |])
+            let switches = ResizeArray()
+            let sizes = ResizeArray()
+            for i in 0 .. 399 do
+                st <- fst (FisherWarmup.step s kernel (Rng.foldIn (Rng.key 2UL) i) st)
+                if st.Background.Count = 0 then switches.Add i
+                sizes.Add st.Foreground.Count
+            Expect.equal (List.ofSeq switches) ([ 8 .. 10 .. 118 ] @ [ 198 ]) "switch draws"
+            // the last estimate holds draws 119 .. 339 and stays frozen in the final window
+            Expect.equal sizes.[339] 221 "draws in the last estimate"
+            Expect.equal sizes.[399] 221 "frozen after 340"
+            Expect.equal st.Searches 2 "one search at the start, one at the first metric change"
+            Expect.isFalse st.InitialMetric "the metric changed"
+        testCase "the low-rank schedule for tune = 800 switches up to 238, then at 318 and 438" <| fun () ->
+            let ev = Gaussian(array2D [ [ 1.0; 0.0 ]; [ 0.0; 4.0 ] ]) :> IGradientEvaluator
+            let kernel = movingKernel ev
+            let s = FisherWarmup.settings (MetricAdaptation.FisherLowRank LowRankSettings.Default) 800 DualAveragingSettings.Default false 0.5
+            let mutable st = FisherWarmup.init s kernel (Rng.key 1UL) (Hmc.init ev [| 1.0; 1.0 |])
+            let switches = ResizeArray()
+            for i in 0 .. 799 do
+                st <- fst (FisherWarmup.step s kernel (Rng.foldIn (Rng.key 2UL) i) st)
+                if st.Background.Count = 0 then switches.Add i
+            Expect.equal (List.ofSeq switches) ([ 8 .. 10 .. 238 ] @ [ 318; 438 ]) "switch draws"
+            // the switch at 438 makes the background (draws 319 .. 438) the foreground, which then grows to 679
+            // (the reference note's "439–679" contradicts its own tune = 400 example, 119–339)
+            Expect.equal st.Foreground.Count (680 - 319) "the last estimate holds draws 319 .. 679"
+            Expect.equal st.Searches 0 "no search when turned off"
+        testCase "which draws enter: a moved draw; a divergent one only beyond 4 leapfrogs" <| fun () ->
+            let info i div = { StepSize = 0.1; TreeDepth = 3; NumLeapfrog = 7; Divergent = div; Energy = 0.0; AcceptStat = 0.5; SampleIndex = i }
+            Expect.isFalse (FisherSchedule.accepts (info 0 false)) "did not move"
+            Expect.isTrue (FisherSchedule.accepts (info -3 false)) "moved"
+            Expect.isFalse (FisherSchedule.accepts (info 4 true)) "divergent, 4 from the start"
+            Expect.isTrue (FisherSchedule.accepts (info -5 true)) "divergent, 5 from the start"
+        testCase "NUTS reports the selected point's signed index" <| fun () ->
+            let ev = Gaussian(array2D [ [ 1.0; 0.0 ]; [ 0.0; 1.0 ] ])
+            let k = Nuts.kernel ev (NutsParameters.Create(0.3, Metric.identity 2))
+            let mutable s = k.Init [| 0.5; -0.5 |]
+            let mutable zeroMoves = 0
+            for i in 0 .. 199 do
+                let s', info = k.Step (Rng.foldIn (Rng.key 3UL) i) s
+                Expect.isLessThanOrEqual (abs info.SampleIndex) info.NumLeapfrog "within the trajectory"
+                if info.SampleIndex = 0 then
+                    zeroMoves <- zeroMoves + 1
+                    Expect.equal s'.Position s.Position "index 0 is the starting point"
+                s <- s'
+            Expect.isLessThan zeroMoves 100 "most draws move"
+    ]
+
+/// Mean leapfrogs per kept draw of one chain on a Gaussian with the adapter.
+let private leapfrogsPerDraw (adaptation: MetricAdaptation) (precision: float[,]) =
+    let d = Array2D.length1 precision
+    let source = { Dim = d; Kind = GradientKind.Custom "gaussian"; Create = fun () -> Gaussian(precision) :> IGradientEvaluator }
+    let o = { McmcOptions.Default with Chains = 1; Warmup = 600; Samples = 200; Seed = 12UL; Parallel = false; Adaptation = adaptation }
+    let r = Mcmc.sampleFlatIn RunContext.Quiet o source [| Array.create d 0.5 |]
+    r.Stats.[0].NumLeapfrog |> Array.averageBy float
+
+[<Tests>]
+let samplerTests =
+    testList "MetricAdapter.sampler" [
+        testCase "a correlated Gaussian (d = 30, spikes 1e2 and 1e3): low rank needs at most a third of the diagonal's leapfrogs" <| fun () ->
+            let d = 30
+            let us = orthonormal 13UL d 2
+            let spikes = [| 1e2; 1e3 |]
+            let sigma = Array2D.init d d (fun i j -> (if i = j then 1.0 else 0.0) + (Array.init 2 (fun m -> spikes.[m] * us.[m].[i] * us.[m].[j]) |> Array.sum))
+            let precision = inverse sigma
+            let diag = leapfrogsPerDraw MetricAdaptation.FisherDiagonal precision
+            let low = leapfrogsPerDraw (MetricAdaptation.FisherLowRank LowRankSettings.Default) precision
+            let stan = leapfrogsPerDraw MetricAdaptation.Stan precision
+            printfn "leapfrogs per draw: Stan %.1f, Fisher diagonal %.1f, Fisher low rank %.1f" stan diag low
+            Expect.isLessThan low (diag / 3.0) "low rank vs diagonal"
+    ]
+
+/// Every adapter against the shared posteriordb references (4 MCSE, as NutsPosteriorTests), at cheap
+/// settings: 4 chains of 400 kept draws after 500 warmup; a diagonal metric on the two regressions whose
+/// intercept and slope correlate at ρ ≈ −0.99 gets 1000 draws (its bulk ESS is then ~700, enough for R̂ < 1.01).
+[<Tests>]
+let posteriordbTests =
+    let cheap seed adaptation = { McmcOptions.Default with Seed = seed; Warmup = 500; Samples = 400; Adaptation = adaptation }
+    let adapters = [ MetricAdaptation.FisherDiagonal; MetricAdaptation.FisherLowRank LowRankSettings.Default ]
+    testList "MetricAdapter.posteriordb" [
+        for a in adapters do
+            for i, p in List.indexed NutsPosteriorTests.shared do
+                // a diagonal metric gets more draws on the two correlated regressions
+                let o = { cheap (uint64 (21 + i)) a with TargetAccept = p.Settings.TargetAccept }
+                let correlated = p.Name = Posteriors.logearnHeight.Name || p.Name = Posteriors.kidscoreMomiq.Name
+                let o =
+                    match a with
+                    | MetricAdaptation.FisherDiagonal | MetricAdaptation.Stan when correlated -> { o with Samples = 1000 }
+                    | _ -> o
+                testCase (sprintf "%s, %s" p.Name a.Text) <| fun _ -> NutsPosteriorTests.checkWith p o
+    ]
