@@ -35,6 +35,11 @@ let randomArray (seed: int) (n: int) (lo: float) (hi: float) =
 let randomTensor (seed: int) (shape: int[]) (lo: float) (hi: float) =
     Tensor.create shape (randomArray seed (Shape.size shape) lo hi)
 
+/// |expected − actual| ≤ tol·(1 + |expected|), and both infinite alike.
+let close (tol: float) (expected: float) (actual: float) (what: string) =
+    let ok = expected = actual || abs (expected - actual) <= tol * (1.0 + abs expected)
+    Expect.isTrue ok (sprintf "%s: expected %.17g, got %.17g" what expected actual)
+
 let assertClose (tol: float) (expected: float[]) (actual: float[]) =
     Assert.Equal(expected.Length, actual.Length)
     for i in 0 .. expected.Length - 1 do

@@ -10,6 +10,7 @@ open System
 open Expecto
 open FunctionalBayes
 open FunctionalBayes.Tensors
+open FunctionalBayes.Tensors.Tests.TestUtil
 
 type private RefNormal = MathNet.Numerics.Distributions.Normal
 type private RefPoisson = MathNet.Numerics.Distributions.Poisson
@@ -19,11 +20,6 @@ type private SF = MathNet.Numerics.SpecialFunctions
 let private s (v: float) = Tensor.scalar v
 let private t (v: float[]) = Tensor.ofArray v
 let private scalarOf (x: Tensor) = Tensor.toScalar x
-
-/// |expected − actual| ≤ tol·(1 + |expected|), and both infinite alike.
-let private close (tol: float) (expected: float) (actual: float) (what: string) =
-    let ok = expected = actual || abs (expected - actual) <= tol * (1.0 + abs expected)
-    Expect.isTrue ok (sprintf "%s: expected %.17g, got %.17g" what expected actual)
 
 let private throwsWith (parts: string list) (f: unit -> unit) =
     let ex = Expect.throwsC f id

@@ -21,11 +21,6 @@ let private s (v: float) = Tensor.scalar v
 let private t (v: float[]) = Tensor.ofArray v
 let private scalarOf (x: Tensor) = Tensor.toScalar x
 
-/// |expected − actual| ≤ tol·(1 + |expected|), and both infinite alike.
-let private close (tol: float) (expected: float) (actual: float) (what: string) =
-    let ok = expected = actual || abs (expected - actual) <= tol * (1.0 + abs expected)
-    Expect.isTrue ok (sprintf "%s: expected %.17g, got %.17g" what expected actual)
-
 /// Cheap NUTS: 2 chains × 1000 draws after 400 warmup.
 let private nuts (seed: uint64) (m: Model<'T>) =
     Mcmc.runIn RunContext.Quiet { McmcOptions.Default with Chains = 2; Warmup = 400; Samples = 1000; Seed = seed } m
