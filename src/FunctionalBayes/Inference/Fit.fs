@@ -29,7 +29,7 @@ module Fit =
     /// The model with the fitted values of its own param sites (Model.param in the model, not the
     /// guide) substituted: what a Laplace approximation or a potential at the fit must use.
     let private atFittedParams (key: RngKey) (ps: Map<string, Tensor>) (m: Model<'T>) : Model<'T> =
-        let _, proto = Model.run (Handlers.trace (Handlers.seed key m))
+        let _, proto = Traced.probe key m
         let mp = Trace.parameters proto |> Array.choose (fun s -> ps.TryFind s.Name |> Option.map (fun v -> s.Name, v)) |> Map.ofArray
         if mp.IsEmpty then m else Handlers.substitute mp m
 
@@ -162,7 +162,7 @@ module Fit =
     let withParams (opts: FitOptions) (modelFn: Map<string, Tensor> -> Model<'T>) (data: Map<string, Tensor>) (ps: Map<string, Tensor>) : Posterior<'T> =
         validate opts
         let guide, kGuide, _ = startGuide opts modelFn data
-        let _, proto = Model.run (Handlers.trace (Handlers.seed kGuide guide.Program))
+        let _, proto = Traced.run kGuide guide.Program
         match Trace.parameters proto |> Array.map (fun s -> s.Name) |> Array.filter (fun name -> not (ps.ContainsKey name)) with
         | [||] -> ()
         | missing ->

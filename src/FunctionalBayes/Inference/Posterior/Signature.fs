@@ -53,7 +53,7 @@ module ModelSignature =
     let ofModel (m: Model<'T>) (data: Map<string, Tensor>) : ModelSignature =
         let key = Rng.key 0UL
         let pot = LogDensity.potential key m
-        let _, tr = Model.run (Handlers.trace (Handlers.seed key m))
+        let _, tr = Traced.probe key m
         let dtypes = tr.Sites |> Array.choose (fun s -> s.Value |> Option.map (fun v -> s.Name, string v.Dtype)) |> Map.ofArray
         let observed =
             Trace.observed tr
