@@ -60,7 +60,8 @@ let tests =
             let cwd = Environment.CurrentDirectory
             Environment.CurrentDirectory <- Directory.CreateDirectory(tempFolder "logs").FullName
             let builder = InProcessTestClusterBuilder(3s)
-            builder.ConfigureSilo(fun _ silo -> ClusterSilo.AddFunctionalBayes(silo, registry, FitRunnerSettings.Default) |> ignore) |> ignore
+            // Paced: each fit lasts at least 15 reports x 20 ms, so the 200 ms polls see it running on any machine.
+            builder.ConfigureSilo(fun _ silo -> addPacedRunner silo FitRunnerSettings.Default (TimeSpan.FromMilliseconds 20.0)) |> ignore
             let cluster = builder.Build()
             cluster.DeployAsync().Wait()
             try
@@ -116,7 +117,8 @@ let tests =
             let ports = freePorts 6
             let dll = Reflection.Assembly.GetExecutingAssembly().Location
             let start (i: int) =
-                let psi = ProcessStartInfo("dotnet", sprintf "\"%s\" --child silo %d %d %d 0.2" dll ports.[i] ports.[3 + i] ports.[0])
+                // Paced 2 ms per 10 steps: a NUTS fit (2 chains x 2500 steps) lasts at least 1 s on any machine.
+                let psi = ProcessStartInfo("dotnet", sprintf "\"%s\" --child silo %d %d %d 0.2 2" dll ports.[i] ports.[3 + i] ports.[0])
                 psi.RedirectStandardInput <- true
                 psi.RedirectStandardOutput <- true
                 psi.UseShellExecute <- false

@@ -8,6 +8,10 @@ open System.Net.Sockets
 open FunctionalBayes
 open FunctionalBayes.Tensors
 open FunctionalBayes.Cluster
+open Microsoft.Extensions.DependencyInjection
+open Microsoft.Extensions.Hosting
+open Microsoft.Extensions.Logging
+open Orleans.Hosting
 
 /// Rows of y = 0.5 + 2x + noise simulated from `seed` (the same tensors on every silo).
 let regressionData (seed: uint64) =
@@ -43,20 +47,44 @@ let freePorts (n: int) =
     for l in ls do l.Stop()
     ports
 
-/// A silo child process: `--child silo SILOPORT GATEWAYPORT PRIMARYPORT CHECKPOINTSECONDS`. It runs until its
+/// The registry's runner, paced: each progress report (every 10 steps) waits `pause` before the run goes on.
+/// The tests watch fits mid-run (progress, a kill while a fit runs); these fits take milliseconds on a fast
+/// machine, so without a floor on their length a 200 ms poll may see none of them running. Pausing changes no
+/// number a fit computes.
+type PacedRunner(registry: ModelRegistry, settings: FitRunnerSettings, pause: TimeSpan) =
+    let inner = FitRunner(registry, settings)
+    interface IFitRunner with
+        member _.Run(fit, folder, onProgress, cancellation) =
+            let paced = Action<int, int>(fun step total -> onProgress.Invoke(step, total); Threading.Thread.Sleep pause)
+            inner.Run(fit, folder, paced, cancellation)
+
+/// Adds the registry's runner paced by `pause` to a silo (after AddFunctionalBayes: the last registration wins).
+let addPacedRunner (silo: ISiloBuilder) (settings: FitRunnerSettings) (pause: TimeSpan) =
+    ClusterSilo.AddFunctionalBayes(silo, registry, settings) |> ignore
+    silo.ConfigureServices(fun services -> services.AddSingleton<IFitRunner>(PacedRunner(registry, settings, pause)) |> ignore) |> ignore
+
+/// A silo child process: `--child silo SILOPORT GATEWAYPORT PRIMARYPORT CHECKPOINTSECONDS PAUSEMS`
+/// (the runner is paced by PAUSEMS per progress report). It runs until its
 /// standard input closes (the test ended or died) or for two minutes at most, so it never outlives a test run.
 module Child =
     let main (args: string[]) : int =
         match args with
-        | [| "silo"; siloPort; gatewayPort; primaryPort; every |] ->
-            let settings =
-                { SiloPort = int siloPort; GatewayPort = int gatewayPort; PrimarySiloPort = int primaryPort
-                  FastFailureDetection = true; Runner = { CheckpointSeconds = float every } }
-            let host = (ClusterSilo.StartLocalAsync(registry, settings)).GetAwaiter().GetResult()
+        | [| "silo"; siloPort; gatewayPort; primaryPort; every; pauseMs |] ->
+            // ClusterSilo.StartLocalAsync's host, with the paced runner.
+            let builder = Host.CreateApplicationBuilder()
+            builder.Logging.SetMinimumLevel(LogLevel.Error) |> ignore
+            builder.UseOrleans(fun silo ->
+                let primary = if primaryPort = siloPort then null else IPEndPoint(IPAddress.Loopback, int primaryPort)
+                silo.UseLocalhostClustering(int siloPort, int gatewayPort, primary) |> ignore
+                addPacedRunner silo { CheckpointSeconds = float every } (TimeSpan.FromMilliseconds(float pauseMs))
+                ClusterSilo.UseFastFailureDetection silo |> ignore)
+            |> ignore
+            let host = builder.Build()
+            host.StartAsync().GetAwaiter().GetResult()
             Console.Out.WriteLine "silo started"
             Console.Out.Flush()
             let stdinClosed = Threading.Tasks.Task.Run(fun () -> Console.In.ReadToEnd() |> ignore)
             stdinClosed.Wait(TimeSpan.FromMinutes 2.0) |> ignore
             host.StopAsync().Wait(TimeSpan.FromSeconds 5.0) |> ignore
             0
-        | _ -> eprintfn "usage: --child silo SILOPORT GATEWAYPORT PRIMARYPORT CHECKPOINTSECONDS"; 2
+        | _ -> eprintfn "usage: --child silo SILOPORT GATEWAYPORT PRIMARYPORT CHECKPOINTSECONDS PAUSEMS"; 2
