@@ -282,6 +282,10 @@ public sealed class NdArray
     public NdArray MatMul(NdArray other) => new(T.matmul(Value, Arg(other, nameof(other))));
     /// <summary>Swaps the last two axes.</summary>
     public NdArray Transpose() => new(T.transpose(Value));
+
+    /// <summary>The lower Cholesky factor L (L·Lᵀ = this) of a symmetric positive-definite matrix, or of each in a batch [..., N, N].</summary>
+    /// <exception cref="ArgumentException">The matrix is not square or not positive definite.</exception>
+    public NdArray Cholesky() => new(T.cholesky(Value));
     /// <summary>The same elements in a new shape; one dimension may be −1 and is then inferred.</summary>
     /// <param name="shape">The new shape.</param>
     /// <exception cref="ArgumentNullException"><paramref name="shape"/> is null.</exception>

@@ -1,4 +1,5 @@
 using Microsoft.FSharp.Collections;
+using Microsoft.FSharp.Core;
 using FDist = FunctionalBayes.Distribution;
 using FTensor = FunctionalBayes.Tensors.Tensor;
 
@@ -238,6 +239,43 @@ public sealed class Prior
         return new(Dist.mixture(A(mixingLogits, nameof(mixingLogits)), ListModule.OfSeq(cs)));
     }
 
+    /// <summary>Poisson with log rate <paramref name="logRate"/> (a GLM's linear predictor), stable for any value.</summary>
+    /// <param name="logRate">The log rate.</param>
+    /// <exception cref="ArgumentNullException">A parameter is null.</exception>
+    /// <exception cref="ArgumentException">The log rate holds a NaN.</exception>
+    public static Prior PoissonLog(NdArray logRate) => new(Dist.poissonLog(A(logRate, nameof(logRate))));
+
+    /// <summary>Negative binomial with log mean <paramref name="logMean"/> and concentration φ (Stan's neg_binomial_2_log).</summary>
+    /// <param name="logMean">The log mean.</param>
+    /// <param name="concentration">The concentration φ (positive).</param>
+    /// <exception cref="ArgumentNullException">A parameter is null.</exception>
+    /// <exception cref="ArgumentException">A parameter is out of range or the shapes do not broadcast.</exception>
+    public static Prior NegativeBinomialLog(NdArray logMean, NdArray concentration) =>
+        new(Dist.negativeBinomialLog(A(logMean, nameof(logMean)), A(concentration, nameof(concentration))));
+
+    /// <summary>LKJ(η) on Cholesky factors of <paramref name="dimension"/>×<paramref name="dimension"/> correlation matrices.</summary>
+    /// <param name="dimension">The matrix dimension (at least 2).</param>
+    /// <param name="concentration">η (positive; 1 is uniform over correlation matrices).</param>
+    /// <exception cref="ArgumentNullException">A parameter is null.</exception>
+    /// <exception cref="ArgumentException">The dimension is below 2 or η is not positive.</exception>
+    public static Prior LkjCholesky(int dimension, NdArray concentration) =>
+        new(Dist.lkjCholesky(dimension, A(concentration, nameof(concentration))));
+
+    /// <summary>
+    /// A flat (improper) prior over a continuous <paramref name="support"/>: log density 0 there. Usable with
+    /// NUTS, and with SVI given a guide; drawing from it throws.
+    /// </summary>
+    /// <param name="support">The support (for example <see cref="ParamConstraint.Positive"/>).</param>
+    /// <param name="shape">The site's shape (the support's event axes last).</param>
+    /// <exception cref="ArgumentNullException">A parameter is null.</exception>
+    /// <exception cref="ArgumentException">The support is discrete or the shape does not fit it.</exception>
+    public static Prior ImproperUniform(ParamConstraint support, params int[] shape)
+    {
+        ArgumentNullException.ThrowIfNull(support);
+        ArgumentNullException.ThrowIfNull(shape);
+        return new(Dist.improperUniform(support.Value, shape));
+    }
+
     // ---- transformations and queries --------------------------------------------------------
 
     /// <summary>The family's name, for example "Normal".</summary>
@@ -268,6 +306,30 @@ public sealed class Prior
     /// <param name="mask">A bool array (for example from a comparison).</param>
     /// <exception cref="ArgumentNullException"><paramref name="mask"/> is null.</exception>
     public Prior Mask(NdArray mask) => new(Dist.mask(A(mask, nameof(mask)), Value));
+
+    /// <summary>
+    /// This distribution on a constrained support (Stan's <c>real&lt;lower=0&gt; sigma; sigma ~ student_t(3, 0, 1)</c>):
+    /// its log density there, not renormalized. Cannot be sampled; use <see cref="Truncated"/> for a renormalized one.
+    /// </summary>
+    /// <param name="support">The support.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="support"/> is null.</exception>
+    /// <exception cref="ArgumentException">The support or this distribution is discrete, or their event axes differ.</exception>
+    public Prior RestrictedTo(ParamConstraint support)
+    {
+        ArgumentNullException.ThrowIfNull(support);
+        return new(Dist.restrict(support.Value, Value));
+    }
+
+    /// <summary>
+    /// This distribution truncated to (<paramref name="lower"/>, <paramref name="upper"/>) and renormalized
+    /// (Stan's <c>T[lower, upper]</c>); null leaves a side open. Families with a CDF: Normal, HalfNormal,
+    /// Logistic, Laplace, Exponential.
+    /// </summary>
+    /// <param name="lower">The lower bound, or null.</param>
+    /// <param name="upper">The upper bound, or null.</param>
+    /// <exception cref="ArgumentException">The family has no CDF here, or a lower bound is not below its upper bound.</exception>
+    public Prior Truncated(NdArray? lower, NdArray? upper) =>
+        new(Dist.truncated(lower is null ? null : FSharpOption<FTensor?>.Some(lower.Value), upper is null ? null : FSharpOption<FTensor?>.Some(upper.Value), Value));
 
     /// <summary>The log density (or mass) of a value, per batch element.</summary>
     /// <param name="value">The value.</param>

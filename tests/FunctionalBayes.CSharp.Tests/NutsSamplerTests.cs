@@ -32,6 +32,25 @@ public class NutsSamplerTests
         Assert.InRange(pred["y"].Mean[1] - pred["y"].Mean[0], 1.7, 2.3);
     }
 
+    [Theory]
+    [InlineData(NutsMetric.Dense)]
+    [InlineData(NutsMetric.FisherDiagonal)]
+    [InlineData(NutsMetric.FisherLowRank)]
+    public void EveryMetricFindsTheSlope(NutsMetric metric)
+    {
+        var fitted = Sampler().WithMetric(metric).Sample();
+        var beta = fitted.Summary().Single(s => s.Name == "AdaptiveLayer_x_beta");
+        // the slope's posterior sd is about 0.03 (see above): ±0.15 is 5 sd
+        Assert.InRange(beta.Mean[0], 1.85, 2.15);
+        Assert.True(beta.RHat[0] < 1.05, $"{metric}: R-hat {beta.RHat[0]}");
+        // another warmup: other draws than Stan's diagonal metric gives
+        Assert.NotEqual(Sampled.Value.Posterior()["AdaptiveLayer_x_beta"].ToArray(), fitted.Posterior()["AdaptiveLayer_x_beta"].ToArray());
+    }
+
+    [Fact]
+    public void AnUndefinedMetricIsRefused() =>
+        Assert.Throws<ArgumentOutOfRangeException>(() => Sampler().WithMetric((NutsMetric)99));
+
     [Fact]
     public void ParallelAndSerialChainsGiveTheSameDraws()
     {
