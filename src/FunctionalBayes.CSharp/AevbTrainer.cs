@@ -201,6 +201,35 @@ public sealed class AevbTrainer
     public TrainedAutoencoder Train(NdArray data, IProgress<AevbTrainingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(data);
+        var rows = data.Shape.Length > 0 ? data.Shape[0] : 0;
+        return Run(rows, progress, cancellationToken,
+            (context, engine, key, options) => Aevb.trainIn(context, FuncConvert.FromAction<AevbEpoch>(_ => { }), engine, key, data.Value, options));
+    }
+
+    /// <summary>
+    /// Trains on a table streamed in minibatches (larger than memory): the rows of its matrix
+    /// <paramref name="column"/> (rows × dataDim, stacked by <see cref="TableColumns.Matrix"/>), shuffled within the
+    /// stream's buffer and across row groups from the seed, so that training is deterministic given the seed.
+    /// </summary>
+    /// <param name="data">The streamed table (<see cref="DataSet.StreamParquet"/>, <see cref="DataSet.StreamCsv"/>, ...).</param>
+    /// <param name="column">The matrix column of the data rows.</param>
+    /// <param name="progress">Receives reports every <see cref="WithProgressEvery"/> steps; null for none.</param>
+    /// <param name="cancellationToken">Stops training within one step.</param>
+    /// <returns>The trained autoencoder.</returns>
+    /// <exception cref="ArgumentException">The table has no such column, or it does not have dataDim values per row.</exception>
+    /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
+    /// <exception cref="FitDivergedException">The loss stopped being finite (try a smaller learning rate).</exception>
+    public TrainedAutoencoder Train(StreamedDataSet data, string column = "x", IProgress<AevbTrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(column);
+        return Run(data.Rows, progress, cancellationToken,
+            (context, engine, key, options) => Aevb.trainSourceIn(context, FuncConvert.FromAction<AevbEpoch>(_ => { }), engine, key, data.Table.Batches, column, options));
+    }
+
+    private TrainedAutoencoder Run(int rows, IProgress<AevbTrainingProgress>? progress, CancellationToken cancellationToken,
+        Func<RunContext, AevbEngine, RngKey, AevbRunOptions, AevbResult> train)
+    {
         cancellationToken.ThrowIfCancellationRequested();
         var engine = Engine();
         var key = Rng.key(s.Seed);
@@ -213,8 +242,7 @@ public sealed class AevbTrainer
         try
         {
             // the core raises OperationCanceledException after the current step when the token is cancelled
-            var result = Aevb.trainIn(context, FuncConvert.FromAction<AevbEpoch>(_ => { }), engine, key, data.Value, options);
-            var rows = data.Shape.Length > 0 ? data.Shape[0] : 0;
+            var result = train(context, engine, key, options);
             return new TrainedAutoencoder(engine, result.State, Aevb.lossesPerRow(rows, options, result.Losses), sw.Elapsed, options);
         }
         catch (AevbDivergedException e)
@@ -228,7 +256,7 @@ public sealed class AevbTrainer
         }
     }
 
-    /// <summary>Runs <see cref="Train"/> on the thread pool: CPU-bound work, offered so that a UI or a server thread is
+    /// <summary>Runs <see cref="Train(NdArray, IProgress{AevbTrainingProgress}, CancellationToken)"/> on the thread pool: CPU-bound work, offered so that a UI or a server thread is
     /// not blocked; it does no I/O to await.</summary>
     public Task<TrainedAutoencoder> TrainAsync(NdArray data, IProgress<AevbTrainingProgress>? progress = null, CancellationToken cancellationToken = default) =>
         Task.Run(() => Train(data, progress, cancellationToken), cancellationToken);

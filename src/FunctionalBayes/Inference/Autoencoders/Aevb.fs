@@ -431,10 +431,14 @@ module Aevb =
     let runSourceIn (ctx: RunContext) (onEpoch: AevbEpoch -> unit) (e: AevbEngine) (key: RngKey) (st0: AevbState) (source: BatchSource) (column: string) (opts: AevbRunOptions) : AevbResult =
         train ctx None onEpoch e key st0 source column opts
 
-    /// `init` from one half of the key, then runSourceIn with the other, without progress or checkpoints.
-    let runSource (e: AevbEngine) (key: RngKey) (source: BatchSource) (column: string) (opts: AevbRunOptions) : AevbResult =
+    /// `init` from one half of the key, then runSourceIn with the other (trainIn for a source).
+    let trainSourceIn (ctx: RunContext) (onEpoch: AevbEpoch -> unit) (e: AevbEngine) (key: RngKey) (source: BatchSource) (column: string) (opts: AevbRunOptions) : AevbResult =
         let kInit, kRun = Rng.split key
-        runSourceIn RunContext.Quiet ignore e kRun (init e kInit) source column opts
+        runSourceIn ctx onEpoch e kRun (init e kInit) source column opts
+
+    /// trainSourceIn without progress, epoch reports, cancellation or checkpoints.
+    let runSource (e: AevbEngine) (key: RngKey) (source: BatchSource) (column: string) (opts: AevbRunOptions) : AevbResult =
+        trainSourceIn RunContext.Quiet ignore e key source column opts
 
     // ---- using a trained model ----------------------------------------------------------------
 
