@@ -322,7 +322,7 @@ public sealed class Prior
 
     /// <summary>
     /// This distribution truncated to (<paramref name="lower"/>, <paramref name="upper"/>) and renormalized
-    /// (Stan's <c>T[lower, upper]</c>); null leaves a side open. Families with a CDF: Normal, HalfNormal,
+    /// (Stan's <c>T[lower, upper]</c>); null leaves a side open. Families with a CDF: Normal, HalfNormal, Cauchy, HalfCauchy,
     /// Logistic, Laplace, Exponential.
     /// </summary>
     /// <param name="lower">The lower bound, or null.</param>

@@ -258,6 +258,10 @@ module internal Ops =
                   // Φ(x) = erfc(−x/√2)/2 in float64, accurate in the left tail
                   (OnnxForm.ByPrecision (node "Mul" [ c 0.5; OnnxForm.Composite (OnnxComposite.Erfc64, node "Mul" [ inp; c (-1.0 / sqrt 2.0) ]) ],
                                          node "Mul" [ c 0.5; node "Add" [ c 1.0; node "Erf" [ node "Mul" [ inp; c (1.0 / sqrt 2.0) ] ] ] ]))
+        | Atan ->
+            plain <@ fun v -> Math.Atan v @> (SpanMap<float>(fun s d -> TensorPrimitives.Atan(s, d))) (SpanMap<float32>(fun s d -> TensorPrimitives.Atan(s, d)))
+                  (Rule.Over (g, Rule.Plus (num 1.0, times x x))) Real
+                  (OnnxForm.ByPrecision (OnnxForm.Unsupported "ONNX Runtime's Atan has float32 kernels only; export the model in float32", node "Atan" [ inp ]))
 
     /// Each binary op's element value and adjoints, declared once.
     let private declareBinary (b: BinaryOp) : BinaryDecl =

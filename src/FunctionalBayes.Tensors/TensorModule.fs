@@ -185,6 +185,8 @@ module Tensor =
     let erfc t = un Erfc t
     /// The standard normal CDF Φ.
     let normalCdf t = un NormalCdf t
+    /// The arctangent, in (−π/2, π/2).
+    let atan t = un Atan t
     let square (t: Tensor) = t * t
     let reciprocal (t: Tensor) = 1.0 / t
     let maximum (a: Tensor) (b: Tensor) = Prim.Binary(Maximum, a, b)

@@ -62,7 +62,7 @@ type Distribution =
     /// up to a constant when the base's parameters are constants. It cannot be sampled.
     | Restricted of baseDist: Distribution * support: Constraint
     /// The base truncated to (low, high) and renormalized by its CDF (None: that side open); element-wise
-    /// bases with a CDF here (Normal, HalfNormal, Logistic, Laplace, Exponential).
+    /// bases with a CDF here (Normal, HalfNormal, Cauchy, HalfCauchy, Logistic, Laplace, Exponential).
     | Truncated of baseDist: Distribution * low: Tensor option * high: Tensor option
     /// Poisson with log rate η (Stan's poisson_log): log p(k) = kη − e^η − log k!.
     | PoissonLog of logRate: Tensor
@@ -380,7 +380,14 @@ module Dist =
     /// log F(x) and log(1 − F(x)) of an element-wise base, stable in both tails.
     let internal logCdfs (d: Distribution) (x: Tensor) : Tensor * Tensor =
         let unsupported () =
-            raise (NotSupportedException(sprintf "Dist.truncated: %s has no CDF here; truncate a Normal, HalfNormal, Logistic, Laplace or Exponential, or use Dist.restrict for a constrained site (Stan's <lower=..> without the CDF term)." (name d)))
+            raise (NotSupportedException(sprintf "Dist.truncated: %s has no CDF here; truncate a Normal, HalfNormal, Cauchy, HalfCauchy, Logistic, Laplace or Exponential, or use Dist.restrict for a constrained site (Stan's <lower=..> without the CDF term)." (name d)))
+        // the Cauchy tail beyond |z|, atan(1/|z|)/π, as ½ − atan|z|/π where |z| ≤ 1 (no cancellation either
+        // side); each branch fed only arguments where it is finite
+        let cauchyTail (a: Tensor) =
+            let small = Tensor.leScalar a 1.0
+            let aS = Tensor.where small a (Tensor.zerosLike a)
+            let aL = Tensor.where small (Tensor.fullLike a 2.0) a
+            Tensor.where small (0.5 - Tensor.atan aS / Math.PI) (Tensor.atan (1.0 / aL) / Math.PI)
         match d with
         | Normal (loc, scale) ->
             let z = (x - loc) / scale
@@ -393,6 +400,16 @@ module Dist =
         | Logistic (loc, scale) ->
             let z = (x - loc) / scale
             Tensor.logSigmoid z, Tensor.logSigmoid (-z)
+        | Cauchy (loc, scale) ->
+            let z = (x - loc) / scale
+            let logTail = Tensor.log (cauchyTail (Tensor.abs z))
+            let logBody = Tensor.log1p (-(Tensor.exp logTail))
+            let neg = Tensor.ltScalar z 0.0
+            Tensor.where neg logTail logBody, Tensor.where neg logBody logTail
+        | HalfCauchy scale ->
+            // 1 − F = 2·(the Cauchy tail beyond z) for z ≥ 0
+            let logSf = log 2.0 + Tensor.log (cauchyTail (Tensor.relu x / scale))
+            log1mexp (Tensor.minimum logSf (Tensor.zerosLike logSf)), logSf
         | Laplace (loc, scale) ->
             // F = ½e^z (z < 0), 1 − ½e^(−z) (z ≥ 0); each side from the tail it is small in
             let z = (x - loc) / scale
@@ -615,6 +632,8 @@ module Dist =
         match d with
         | Normal (loc, scale) -> loc + scale * host (fun p q -> if p < 0.5 then Special.normalIcdf p else -(Special.normalIcdf q))
         | HalfNormal scale -> scale * host (fun _ q -> -(Special.normalIcdf (0.5 * q)))
+        | Cauchy (loc, scale) -> loc + scale * host (fun p q -> if p < 0.5 then -1.0 / tan (Math.PI * p) else 1.0 / tan (Math.PI * q))
+        | HalfCauchy scale -> scale * host (fun p q -> if p < 0.5 then tan (0.5 * Math.PI * p) else 1.0 / tan (0.5 * Math.PI * q))
         | Logistic (loc, scale) -> loc + scale * host (fun p q -> log p - log q)
         | Laplace (loc, scale) -> loc + scale * host (fun p q -> if p < 0.5 then log (2.0 * p) else -(log (2.0 * q)))
         | Exponential rate -> host (fun p q -> if p < 0.5 then -(Special.log1p (-p)) else -(log q)) / rate
@@ -1130,10 +1149,10 @@ module Dist =
         Restricted (d, c)
 
     /// The base truncated to (low, high) and renormalized (Stan's T[low, high]); None leaves a side open.
-    /// Element-wise bases with a CDF here: Normal, HalfNormal, Logistic, Laplace, Exponential.
+    /// Element-wise bases with a CDF here: Normal, HalfNormal, Cauchy, HalfCauchy, Logistic, Laplace, Exponential.
     let truncated (low: Tensor option) (high: Tensor option) (d: Distribution) =
         match d with
-        | Normal _ | HalfNormal _ | Logistic _ | Laplace _ | Exponential _ -> ()
+        | Normal _ | HalfNormal _ | Cauchy _ | HalfCauchy _ | Logistic _ | Laplace _ | Exponential _ -> ()
         | _ -> logCdfs d (Tensor.scalar 0.0) |> ignore // raises, naming the families that have a CDF
         match low, high with
         | Some l, Some h ->

@@ -61,6 +61,8 @@ public class ModelingHookTests
         Assert.Equal(double.NegativeInfinity, LogProb(n.Truncated(0.0, null), -0.5));
         // Exponential(1) truncated to (0, 1): e^−x / (1 − e^−1).
         Assert.Equal(-0.25 - Math.Log(1 - Math.Exp(-1)), LogProb(Prior.Exponential(1.0).Truncated(null, 1.0), 0.25), 12);
+        // half of a Cauchy(0, 1): 2 / (π (1 + x²))
+        Assert.Equal(Math.Log(2 / (Math.PI * 1.25)), LogProb(Prior.Cauchy(0.0, 1.0).Truncated(0.0, null), 0.5), 12);
         Assert.Throws<ArgumentException>(() => n.Truncated(1.0, 0.0));
         Assert.ThrowsAny<Exception>(() => Prior.Gamma(2.0, 1.0).Truncated(0.0, 1.0));
     }

@@ -15,6 +15,7 @@ type private RefPoisson = MathNet.Numerics.Distributions.Poisson
 type private RefNegBin = MathNet.Numerics.Distributions.NegativeBinomial
 type private RefLaplace = MathNet.Numerics.Distributions.Laplace
 type private RefExponential = MathNet.Numerics.Distributions.Exponential
+type private RefCauchy = MathNet.Numerics.Distributions.Cauchy
 type private SF = MathNet.Numerics.SpecialFunctions
 
 let private s (v: float) = Tensor.scalar v
@@ -196,6 +197,46 @@ let private truncationTests =
                 [| t [| 0.2; -0.3 |]; t [| 1.1; 0.8 |] |]
             gradCheck (fun p -> Dist.logProb (Truncated (Exponential p.[1], Some (s 0.5), Some (s 2.0))) (t [| 0.7; 1.5 |]))
                 [| t [| 0.2; -0.3 |]; t [| 1.1; 0.8 |] |]
+        testCase "truncated Cauchy and half-Cauchy against MathNet and closed forms, far tails included" <| fun () ->
+            for loc, scale, lo, hi, x in [ 0.0, 1.0, -1.0, 2.0, 0.3
+                                           1.0, 2.0, 3.0, 40.0, 7.0
+                                           0.0, 1.0, -5.0, -2.0, -4.5 ] do
+                let d = Dist.truncated (Some (s lo)) (Some (s hi)) (Cauchy (s loc, s scale))
+                let z = RefCauchy.CDF(loc, scale, hi) - RefCauchy.CDF(loc, scale, lo)
+                close 1e-10 (RefCauchy.PDFLn(loc, scale, x) - log z) (Dist.logProb d (s x) |> scalarOf) (sprintf "C(%g, %g) on (%g, %g) at %g" loc scale lo hi x)
+            // far in a tail, where ½ + atan(z)/π cancels: P(X > a) = atan(1/a)/π
+            for a in [ 1e8; 1e150 ] do
+                let d = Dist.truncated (Some (s a)) None (Cauchy (s 0.0, s 1.0))
+                let x = 2.0 * a
+                close 1e-10 (-(log Math.PI) - log (1.0 + x * x) - log (atan (1.0 / a) / Math.PI)) (Dist.logProb d (s x) |> scalarOf) (sprintf "above %g" a)
+                let d = Dist.truncated None (Some (s -a)) (Cauchy (s 0.0, s 1.0))
+                close 1e-10 (-(log Math.PI) - log (1.0 + x * x) - log (atan (1.0 / a) / Math.PI)) (Dist.logProb d (s -x) |> scalarOf) (sprintf "below %g" -a)
+            // half-Cauchy(2) on (1, 3): 2/(πs(1 + (x/s)²)) over (2/π)(atan(3/2) − atan(1/2))
+            let hc = Dist.truncated (Some (s 1.0)) (Some (s 3.0)) (HalfCauchy (s 2.0))
+            close 1e-12 (log (2.0 / (Math.PI * 2.0 * (1.0 + 0.25 * 1.5 * 1.5))) - log (2.0 / Math.PI * (atan 1.5 - atan 0.5))) (Dist.logProb hc (s 1.5) |> scalarOf) "half-Cauchy"
+            Expect.equal (Dist.logProb hc (s 3.5) |> scalarOf) -infinity "outside the bounds"
+            close 1e-12 (Dist.logProb (HalfCauchy (s 2.0)) (s 0.7) |> scalarOf) (Dist.logProb (Dist.half (Cauchy (s 0.0, s 2.0))) (s 0.7) |> scalarOf) "half of a Cauchy"
+            for name, d, lo, hi in [ "Cauchy", Dist.truncated (Some (s -2.0)) (Some (s 5.0)) (Cauchy (s 1.0, s 0.5)), -2.0, 5.0
+                                     "half-Cauchy", Dist.truncated None (Some (s 4.0)) (HalfCauchy (s 1.0)), 0.0, 4.0 ] do
+                let n = 40000
+                let h = (hi - lo) / float n
+                let integral = Dist.logProb d (t (Array.init n (fun i -> lo + (float i + 0.5) * h))) |> Tensor.toArray |> Array.sumBy (fun lp -> exp lp * h)
+                close 1e-6 1.0 integral (sprintf "%s integrates to one" name)
+            gradCheck (fun p -> Dist.logProb (Truncated (Cauchy (p.[0], p.[1]), Some p.[2], Some (p.[2] + 3.0))) (t [| 0.5; 1.0 |]))
+                [| t [| 0.2; -0.3 |]; t [| 1.1; 0.8 |]; t [| -0.5; 0.1 |] |]
+            gradCheck (fun p -> Dist.logProb (Truncated (HalfCauchy p.[1], Some (s 0.5), Some p.[2])) (t [| 0.7; 1.5 |]))
+                [| t [| 0.2; -0.3 |]; t [| 1.1; 0.8 |]; t [| 2.0; 2.5 |] |]
+        testCase "truncated Cauchy draws: inside the bounds, median where the CDF is one half" <| fun () ->
+            let lo, hi = -1.0, 2.0
+            let d = Dist.truncated (Some (s lo)) (Some (s hi)) (Cauchy (s 0.0, s 1.0))
+            let n = 20000
+            let xs = Dist.sample (Rng.key 9UL) [| n |] d |> Tensor.toArray |> Array.sort
+            Expect.isTrue (xs |> Array.forall (fun x -> x >= lo && x <= hi)) "draws inside"
+            // the median m solves F(m) = (F(lo) + F(hi))/2; the sample median's sd is 1/(2 f(m) √n)
+            let f v = 0.5 + atan v / Math.PI
+            let m = tan (Math.PI * (0.5 * (f lo + f hi) - 0.5))
+            let density = 1.0 / (Math.PI * (1.0 + m * m)) / (f hi - f lo)
+            Expect.isLessThan (abs (xs.[n / 2] - m)) (4.0 / (2.0 * density * sqrt (float n))) "median of the draws"
         testCase "families without a CDF here are refused, naming those that have one" <| fun () ->
             let ex = Expect.throwsC (fun () -> Dist.truncated (Some (s 0.0)) None (StudentT (s 3.0, s 0.0, s 1.0)) |> ignore) id
             Expect.stringContains ex.Message "Dist.restrict" "points to restrict"
