@@ -1,13 +1,17 @@
 # Stan's own NUTS (rstan, diag_e, Stan's warmup) on one posteriordb posterior, for the `nuts` suite's side-by-side
 # figures: prints one JSON line per figure, as the suite does for our adapters.
 #   Rscript rstan_nuts.R <posterior.json> <chains> <warmup> <samples> <seed> <cache dir> [<name in the figures>]
-# The JSON file holds the Stan program (stan_code) and its data (posteriordb's, as in ../shared/posteriordb).
+# The JSON file holds the Stan program (stan_code) and its data (posteriordb's, as in ../shared/posteriordb), or
+# names its data set (src/FunctionalBayes.PosteriorDb/data).
 # Gradients are the leapfrog steps of warmup and sampling (n_leapfrog__), min bulk ESS is R's posterior
 # package over every model parameter (lp__ excluded); seconds are the wall time of sampling() alone.
 suppressPackageStartupMessages({ library(rstan); library(jsonlite); library(posterior) })
 args <- commandArgs(trailingOnly = TRUE)
 if (length(args) < 6) stop("usage: rstan_nuts.R <posterior.json> <chains> <warmup> <samples> <seed> <cache dir> [<name>]")
 spec <- fromJSON(args[1], simplifyVector = TRUE)
+# a posterior without its own data block names its data set, stored beside it as <dataset>.data.json
+if (is.null(spec$data) && !is.null(spec$dataset))
+  spec$data <- fromJSON(file.path(dirname(args[1]), paste0(spec$dataset, ".data.json")), simplifyVector = TRUE)$data
 chains <- as.integer(args[2]); warmup <- as.integer(args[3]); samples <- as.integer(args[4]); seed <- as.integer(args[5])
 cache <- args[6]
 dir.create(cache, showWarnings = FALSE, recursive = TRUE)
@@ -47,4 +51,6 @@ line("min_ess_bulk_per_s", ess / seconds, "1/s")
 line("gradients", grads, "count")
 line("min_ess_bulk", ess, "draws")
 line("wall", seconds, "s")
+# chain-seconds of warmup and sampling (Stan's own timer) per gradient: the gradient and the sampler's work
+line("us_per_grad_in_sampler", sum(get_elapsed_time(fit)) / grads * 1e6, "us")
 line("divergences", divergent, "count")

@@ -259,6 +259,13 @@ module internal Ops =
                   (OnnxForm.ByPrecision (node "Mul" [ c 0.5; OnnxForm.Composite (OnnxComposite.Erfc64, node "Mul" [ inp; c (-1.0 / sqrt 2.0) ]) ],
                                          node "Mul" [ c 0.5; node "Add" [ c 1.0; node "Erf" [ node "Mul" [ inp; c (1.0 / sqrt 2.0) ] ] ] ]))
 
+        | Sin ->
+            plain <@ fun v -> Math.Sin v @> (SpanMap<float>(fun s d -> TensorPrimitives.Sin(s, d))) (SpanMap<float32>(fun s d -> TensorPrimitives.Sin(s, d)))
+                  (times g (Rule.Apply (Cos, x))) Real (node "Sin" [ inp ])
+        | Cos ->
+            plain <@ fun v -> Math.Cos v @> (SpanMap<float>(fun s d -> TensorPrimitives.Cos(s, d))) (SpanMap<float32>(fun s d -> TensorPrimitives.Cos(s, d)))
+                  (Rule.Negate (times g (Rule.Apply (Sin, x)))) Real (node "Cos" [ inp ])
+
     /// Each binary op's element value and adjoints, declared once.
     let private declareBinary (b: BinaryOp) : BinaryDecl =
         let y = Rule.Y

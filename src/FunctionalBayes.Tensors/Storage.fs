@@ -47,7 +47,7 @@ and IBackend =
 /// Composite functions (softmax, logsumexp, log-sigmoid, ...) are built from these.
 and UnaryOp =
     | Neg | Exp | Log | Log1p | Expm1 | Sqrt | Abs | Sign | Tanh | Sigmoid | Softplus | Relu
-    | Lgamma | Digamma | Trigamma | Erf | Erfc | NormalCdf
+    | Lgamma | Digamma | Trigamma | Erf | Erfc | NormalCdf | Sin | Cos
 
 and BinaryOp =
     | Add | Sub | Mul | Div | Pow | Maximum | Minimum

@@ -185,6 +185,10 @@ module Tensor =
     let erfc t = un Erfc t
     /// The standard normal CDF Φ.
     let normalCdf t = un NormalCdf t
+    /// Sine (radians).
+    let sin t = un Sin t
+    /// Cosine (radians).
+    let cos t = un Cos t
     let square (t: Tensor) = t * t
     let reciprocal (t: Tensor) = 1.0 / t
     let maximum (a: Tensor) (b: Tensor) = Prim.Binary(Maximum, a, b)
