@@ -10,8 +10,9 @@ args <- commandArgs(trailingOnly = TRUE)
 if (length(args) < 6) stop("usage: rstan_nuts.R <posterior.json> <chains> <warmup> <samples> <seed> <cache dir> [<name>]")
 spec <- fromJSON(args[1], simplifyVector = TRUE)
 # a posterior without its own data block names its data set, stored beside it as <dataset>.data.json
-if (is.null(spec$data) && !is.null(spec$dataset))
-  spec$data <- fromJSON(file.path(dirname(args[1]), paste0(spec$dataset, ".data.json")), simplifyVector = TRUE)$data
+# ([[ ]]: `$` would match "data" to "dataset" by prefix)
+if (is.null(spec[["data"]]) && !is.null(spec[["dataset"]]))
+  spec[["data"]] <- fromJSON(file.path(dirname(args[1]), paste0(spec[["dataset"]], ".data.json")), simplifyVector = TRUE)[["data"]]
 chains <- as.integer(args[2]); warmup <- as.integer(args[3]); samples <- as.integer(args[4]); seed <- as.integer(args[5])
 cache <- args[6]
 dir.create(cache, showWarnings = FALSE, recursive = TRUE)
@@ -34,7 +35,7 @@ if (system.file("include", package = "BH") == "" && dir.exists("/usr/include/boo
 rstan_options(auto_write = TRUE)
 sm <- stan_model(stan_file)
 started <- Sys.time()
-fit <- sampling(sm, data = spec$data, chains = chains, warmup = warmup, iter = warmup + samples, seed = seed,
+fit <- sampling(sm, data = spec[["data"]], chains = chains, warmup = warmup, iter = warmup + samples, seed = seed,
                 cores = min(chains, parallel::detectCores()), refresh = 0,
                 control = list(adapt_delta = if (grepl("eight_schools", spec$name)) 0.95 else 0.8))
 seconds <- as.numeric(difftime(Sys.time(), started, units = "secs"))
