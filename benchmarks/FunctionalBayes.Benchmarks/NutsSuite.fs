@@ -109,6 +109,10 @@ let private adapterRun (p: Posterior) (r: PosteriorData) (o: McmcOptions) =
         |> Seq.fold max 0.0
     let tag = sprintf "nuts_%s_%s" p.Name (adapterTag o.Adaptation)
     let perGrad = minEss / float count.Value
+    // chain-seconds of warmup and sampling per gradient: the gradient and the sampler's own work, as rstan's
+    // get_elapsed_time over n_leapfrog__ (rstan_nuts.R) counts them
+    let chainSeconds = fit.Flat.Stats |> Array.sumBy (fun s -> s.WarmupSeconds + s.SamplingSeconds)
+    report (tag + "_us_per_grad_in_sampler") (chainSeconds / float count.Value * 1e6) "us" None
     report (tag + "_min_ess_bulk_per_grad") perGrad "1/grad" None
     report (tag + "_min_ess_bulk_per_s") (minEss / wall) "1/s" None
     report (tag + "_gradients") (float count.Value) "count" None
@@ -117,9 +121,18 @@ let private adapterRun (p: Posterior) (r: PosteriorData) (o: McmcOptions) =
     report (tag + "_divergences") (fit.Flat.Stats |> Array.sumBy (fun s -> s.Divergent |> Array.filter id |> Array.length) |> float) "count" None
     perGrad
 
-/// The catalogue's posteriors (src/FunctionalBayes.PosteriorDb) but gp_pois_regr, whose Cholesky of a latent runs on
-/// the tape (not compiled yet): hours at these settings.
-let private catalogue = Posteriors.all |> List.filter (fun p -> p.Name <> Posteriors.gpPoisRegr.Name)
+/// µs per value and gradient of a posterior's potential, compiled (the sampler's default source; its kind is
+/// printed, so a fallback to the tape shows) and on the tape, at one point, same run.
+let private gradientTimes (p: Posterior) (r: PosteriorData) =
+    let pot = LogDensity.potential (Rng.key 1UL) (p.Model r)
+    let q = Array.init (FlatPosition.dim pot) (fun i -> 0.1 * float (i % 5) - 0.2)
+    let g = Array.zeroCreate q.Length
+    let auto = Compilation.auto pot
+    reportText (sprintf "nuts_%s_gradient_kind" p.Name) (sprintf "%A" auto.Kind)
+    for kind, source in [ "compiled", auto; "tape", GradientSource.tape pot ] do
+        let ev = source.Create()
+        let t = batchTimes 0.1 5 (fun () -> ev.Evaluate(ReadOnlySpan<float>(q), Span<float>(g)) |> ignore)
+        report (sprintf "nuts_%s_grad_%s" p.Name kind) (t.[t.Length / 2] * 1e6) "us" None
 
 /// The posteriordb file holding the posterior's Stan program (stan_code), where one is stored.
 let private stanProgramFile (p: Posterior) =
@@ -133,10 +146,10 @@ let private median (xs: float[]) =
     let s = Array.sort xs
     if s.Length = 0 then nan elif s.Length % 2 = 1 then s.[s.Length / 2] else 0.5 * (s.[s.Length / 2 - 1] + s.[s.Length / 2])
 
-/// Per shared posteriordb posterior and metric adapter (4 chains × (1000 warmup + 1000 draws), chains in
-/// parallel), the min bulk ESS per gradient and per second; Stan's own sampler (rstan) side by side when
-/// present; then the median ratios over the posteriors.
-let posteriordb () =
+/// Per catalogue posterior: µs per gradient compiled and on the tape; then per metric adapter (4 chains ×
+/// (1000 warmup + 1000 draws), chains in parallel), the min bulk ESS per gradient and per second; Stan's own
+/// sampler (rstan) side by side when present; then the median ratios over the posteriors.
+let private posteriordbOf (catalogue: Posterior list) =
     let chains, warmup, samples = 4, 1000, 1000
     let withRstan = rstanPresent ()
     if not withRstan then reportText "nuts_rstan" "rstan absent (Rscript with the rstan package not found): no Stan figures"
@@ -144,6 +157,7 @@ let posteriordb () =
     let rows =
         [ for p in catalogue ->
             let r = PosteriorData.load p.Name
+            gradientTimes p r
             let ours =
                 adapters |> List.map (fun a ->
                     let o = { McmcOptions.Default with Chains = chains; Warmup = warmup; Samples = samples; Seed = 1UL; TargetAccept = p.Settings.TargetAccept; Adaptation = a }
@@ -163,6 +177,12 @@ let posteriordb () =
     let stanVsRstan = rows |> List.choose (fun (ours, stan) -> stan |> Option.map (fun s -> (ours |> List.head |> snd) / s)) |> Array.ofList
     if stanVsRstan.Length > 0 then
         report "nuts_posteriordb_median_stan_adapter_over_rstan_ess_per_grad" (median stanVsRstan) "ratio" None
+
+/// The posteriordb comparison over the whole catalogue (src/FunctionalBayes.PosteriorDb).
+let posteriordb () = posteriordbOf Posteriors.all
+
+/// The posteriordb comparison on the Gaussian-process posteriors alone (Cholesky of a latent).
+let posteriordbGp () = posteriordbOf [ Posteriors.gpRegr; Posteriors.gpPoisRegr ]
 
 /// µs per gradient of the model's potential, leapfrogs per second of sampling (per chain-second),
 /// wall time of 4 chains × (1000 warmup + 1000 draws), and min bulk ESS over the parameters per second of wall time;

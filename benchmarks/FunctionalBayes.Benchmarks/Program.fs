@@ -11,6 +11,8 @@ let private suites =
       "nuts", NutsSuite.run
       // the posteriordb section of the nuts suite alone (metric adapters and rstan)
       "nutsdb", NutsSuite.posteriordb
+      // the same on the Gaussian-process posteriors alone
+      "nutsdb-gp", NutsSuite.posteriordbGp
       "aevb", AevbSuite.aevb
       "hbnn", HbnnSuite.run
       "firstcall", FirstCallSuite.run ]

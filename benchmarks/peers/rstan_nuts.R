@@ -1,13 +1,18 @@
 # Stan's own NUTS (rstan, diag_e, Stan's warmup) on one posteriordb posterior, for the `nuts` suite's side-by-side
 # figures: prints one JSON line per figure, as the suite does for our adapters.
 #   Rscript rstan_nuts.R <posterior.json> <chains> <warmup> <samples> <seed> <cache dir> [<name in the figures>]
-# The JSON file holds the Stan program (stan_code) and its data (posteriordb's, as in ../shared/posteriordb).
+# The JSON file holds the Stan program (stan_code) and its data (posteriordb's, as in ../shared/posteriordb), or
+# names its data set (src/FunctionalBayes.PosteriorDb/data).
 # Gradients are the leapfrog steps of warmup and sampling (n_leapfrog__), min bulk ESS is R's posterior
 # package over every model parameter (lp__ excluded); seconds are the wall time of sampling() alone.
 suppressPackageStartupMessages({ library(rstan); library(jsonlite); library(posterior) })
 args <- commandArgs(trailingOnly = TRUE)
 if (length(args) < 6) stop("usage: rstan_nuts.R <posterior.json> <chains> <warmup> <samples> <seed> <cache dir> [<name>]")
 spec <- fromJSON(args[1], simplifyVector = TRUE)
+# a posterior without its own data block names its data set, stored beside it as <dataset>.data.json
+# ([[ ]]: `$` would match "data" to "dataset" by prefix)
+if (is.null(spec[["data"]]) && !is.null(spec[["dataset"]]))
+  spec[["data"]] <- fromJSON(file.path(dirname(args[1]), paste0(spec[["dataset"]], ".data.json")), simplifyVector = TRUE)[["data"]]
 chains <- as.integer(args[2]); warmup <- as.integer(args[3]); samples <- as.integer(args[4]); seed <- as.integer(args[5])
 cache <- args[6]
 dir.create(cache, showWarnings = FALSE, recursive = TRUE)
@@ -30,7 +35,7 @@ if (system.file("include", package = "BH") == "" && dir.exists("/usr/include/boo
 rstan_options(auto_write = TRUE)
 sm <- stan_model(stan_file)
 started <- Sys.time()
-fit <- sampling(sm, data = spec$data, chains = chains, warmup = warmup, iter = warmup + samples, seed = seed,
+fit <- sampling(sm, data = spec[["data"]], chains = chains, warmup = warmup, iter = warmup + samples, seed = seed,
                 cores = min(chains, parallel::detectCores()), refresh = 0,
                 control = list(adapt_delta = if (grepl("eight_schools", spec$name)) 0.95 else 0.8))
 seconds <- as.numeric(difftime(Sys.time(), started, units = "secs"))
@@ -47,4 +52,6 @@ line("min_ess_bulk_per_s", ess / seconds, "1/s")
 line("gradients", grads, "count")
 line("min_ess_bulk", ess, "draws")
 line("wall", seconds, "s")
+# chain-seconds of warmup and sampling (Stan's own timer) per gradient: the gradient and the sampler's work
+line("us_per_grad_in_sampler", sum(get_elapsed_time(fit)) / grads * 1e6, "us")
 line("divergences", divergent, "count")

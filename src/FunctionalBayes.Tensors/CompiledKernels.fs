@@ -487,28 +487,13 @@ module internal CompiledKernels =
     /// solves the transposed system for B̄ (kept in `scratch`) and gives Ā = −B̄ Xᵀ (or −X B̄ᵀ), on A's triangle.
     type TriangularSolve(lower: bool, tr: bool, batch: int, n: int, k: int, a: int, b: int, o: int, scratch: int, ga: int, gb: int, go: int) =
         inherit ProgramKernel()
-        /// x (n×k at xo) := solve(op(A) at ao, rhs at ro), op transposing when t.
-        static let solve (lower: bool) (t: bool) (n: int) (k: int) (av: float[]) (ao: int) (rv: float[]) (ro: int) (xv: float[]) (xo: int) =
-            let opA i j = if t then av.[ao + j * n + i] else av.[ao + i * n + j]
-            let forward = (lower <> t)
-            for c in 0 .. k - 1 do
-                for step in 0 .. n - 1 do
-                    let i = if forward then step else n - 1 - step
-                    let mutable s = rv.[ro + i * k + c]
-                    if forward then
-                        for j in 0 .. i - 1 do
-                            s <- s - opA i j * xv.[xo + j * k + c]
-                    else
-                        for j in i + 1 .. n - 1 do
-                            s <- s - opA i j * xv.[xo + j * k + c]
-                    xv.[xo + i * k + c] <- s / opA i i
         override _.Forward(v, _) =
             for q in 0 .. batch - 1 do
-                solve lower tr n k v (a + q * n * n) v (b + q * n * k) v (o + q * n * k)
+                Cpu.triangularSolveInto lower tr n k v (a + q * n * n) v (b + q * n * k) v (o + q * n * k)
         override _.Backward(v, adj, _) =
             for q in 0 .. batch - 1 do
                 let bb = scratch + q * n * k
-                solve lower (not tr) n k v (a + q * n * n) adj (go + q * n * k) v bb
+                Cpu.triangularSolveInto lower (not tr) n k v (a + q * n * n) adj (go + q * n * k) v bb
                 if gb >= 0 then
                     for e in 0 .. n * k - 1 do
                         adj.[gb + q * n * k + e] <- adj.[gb + q * n * k + e] + v.[bb + e]
@@ -522,3 +507,39 @@ module internal CompiledKernels =
                                     s <- s + (if tr then v.[xo + i * k + c] * v.[bb + j * k + c] else v.[bb + i * k + c] * v.[xo + j * k + c])
                                 let idx = ga + q * n * n + i * n + j
                                 adj.[idx] <- adj.[idx] - s
+
+    /// Lower Cholesky factors L of a batch of n×n matrices A (`shape`: A's shape, for the error), by the
+    /// tape's own routine (Cpu.choleskyInto): the same bits, and the same exception on a pivot that is not
+    /// positive (a sampler counts it as a divergence). The adjoint is the tape's (Tensor.vjp, Murray 2016):
+    /// Ā = sym(L⁻ᵀ Φ(Lᵀ L̄) L⁻¹), Φ the lower triangle with the diagonal halved, on one n×n `scratch`.
+    type Cholesky(shape: int[], batch: int, n: int, a: int, o: int, scratch: int, ga: int, go: int) =
+        inherit ProgramKernel()
+        override _.Forward(v, _) =
+            for q in 0 .. batch - 1 do
+                Cpu.choleskyInto shape q n v (a + q * n * n) v (o + q * n * n)
+        override _.Backward(v, adj, _) =
+            if ga >= 0 then
+                for q in 0 .. batch - 1 do
+                    let l = o + q * n * n
+                    let g = go + q * n * n
+                    // P = Φ(Lᵀ L̄): L lower, so (Lᵀ L̄)ij = Σ_{k ≥ i} Lki L̄kj; only i ≥ j is kept
+                    for i in 0 .. n - 1 do
+                        for j in 0 .. n - 1 do
+                            let mutable s = 0.0
+                            if i >= j then
+                                for k in i .. n - 1 do
+                                    s <- s + v.[l + k * n + i] * adj.[g + k * n + j]
+                            v.[scratch + i * n + j] <- if i = j then 0.5 * s else s
+                    // W = L⁻ᵀ P, then L⁻ᵀ Wᵀ = Sᵀ with S = L⁻ᵀ P L⁻¹, all in place in the scratch
+                    Cpu.triangularSolveInto true true n n v l v scratch v scratch
+                    for i in 0 .. n - 1 do
+                        for j in i + 1 .. n - 1 do
+                            let t = v.[scratch + i * n + j]
+                            v.[scratch + i * n + j] <- v.[scratch + j * n + i]
+                            v.[scratch + j * n + i] <- t
+                    Cpu.triangularSolveInto true true n n v l v scratch v scratch
+                    // Ā += ½ (Sᵀ + S)
+                    for i in 0 .. n - 1 do
+                        for j in 0 .. n - 1 do
+                            let idx = ga + q * n * n + i * n + j
+                            adj.[idx] <- adj.[idx] + 0.5 * (v.[scratch + i * n + j] + v.[scratch + j * n + i])

@@ -645,7 +645,13 @@ module Compiler =
                     let scratch = if info.Grad then allocVal size else -1
                     kernel i (fun o go -> CompiledKernels.TriangularSolve(lower, tr, batch, nn, kk, a, b, o, scratch, ga, gb, go))
                 | Cholesky ->
-                    unsupported "op %s on the parameters is not compiled yet." n.Op.Name
+                    let s = shapeOf ins.[0]
+                    let nn = s.[s.Length - 1]
+                    let batch = if nn = 0 then 0 else size / (nn * nn)
+                    let a, ga = arena ins.[0]
+                    // one n×n scratch for the adjoint, reused matrix by matrix
+                    let scratch = if info.Grad then allocVal (nn * nn) else -1
+                    kernel i (fun o go -> CompiledKernels.Cholesky(Array.copy s, batch, nn, a, o, scratch, ga, go))
         // ---- the program --------------------------------------------------------------------------
         let outCell = cellOf (GraphNode (outV - nIn)) 0
         let result = Expression.Variable(typeof<float>, "result")

@@ -557,27 +557,53 @@ module internal Cpu =
 
     // ---- factorizations ------------------------------------------------------------------------
 
+    /// Lower Cholesky factor of the n×n matrix at a.[ao ..] (its lower triangle read) into l.[lo ..] (upper
+    /// triangle zeroed). Raises on a pivot that is not positive, naming matrix `index` of a batch of `shape`.
+    /// The tape and the compiled program both factor with it, so they give the same bits.
+    let choleskyInto (shape: int[]) (index: int) (n: int) (a: float[]) (ao: int) (l: float[]) (lo: int) =
+        for j in 0 .. n - 1 do
+            let mutable s = a.[ao + j * n + j]
+            for k in 0 .. j - 1 do
+                s <- s - l.[lo + j * n + k] * l.[lo + j * n + k]
+            if not (s > 0.0) then
+                invalidArg "x" (sprintf "cholesky: matrix %d of the batch (shape %s) is not positive definite (pivot %d is %g)." index (Shape.format shape) j s)
+            let d = sqrt s
+            l.[lo + j * n + j] <- d
+            for i in 0 .. j - 1 do
+                l.[lo + i * n + j] <- 0.0
+            for i in j + 1 .. n - 1 do
+                let mutable t = a.[ao + i * n + j]
+                for k in 0 .. j - 1 do
+                    t <- t - l.[lo + i * n + k] * l.[lo + j * n + k]
+                l.[lo + i * n + j] <- t / d
+
     let cholesky (x: RawTensor) : Storage =
         let n = x.Shape.[x.Rank - 1]
         viaF64 x.Dtype (fun () ->
             let a = toF64 x.Storage
             let l = Array.zeroCreate<float> a.Length
             for b in 0 .. (if n = 0 then 0 else a.Length / (n * n)) - 1 do
-                let o = b * n * n
-                for j in 0 .. n - 1 do
-                    let mutable s = a.[o + j * n + j]
-                    for k in 0 .. j - 1 do
-                        s <- s - l.[o + j * n + k] * l.[o + j * n + k]
-                    if not (s > 0.0) then
-                        invalidArg "x" (sprintf "cholesky: matrix %d of the batch (shape %s) is not positive definite (pivot %d is %g)." b (Shape.format x.Shape) j s)
-                    let d = sqrt s
-                    l.[o + j * n + j] <- d
-                    for i in j + 1 .. n - 1 do
-                        let mutable t = a.[o + i * n + j]
-                        for k in 0 .. j - 1 do
-                            t <- t - l.[o + i * n + k] * l.[o + j * n + k]
-                        l.[o + i * n + j] <- t / d
+                choleskyInto x.Shape b n a (b * n * n) l (b * n * n)
             l)
+
+    /// Solves op(A) X = B by substitution for one triangular A (n×n at av.[ao ..], transposed when `t`) and
+    /// B (n×k at rv.[ro ..]), writing X (n×k) at xv.[xo ..]; X may overwrite B (same array and offset).
+    /// The tape and the compiled program both solve with it.
+    let triangularSolveInto (lower: bool) (t: bool) (n: int) (k: int) (av: float[]) (ao: int) (rv: float[]) (ro: int) (xv: float[]) (xo: int) =
+        // op(A) is lower triangular when exactly one of (lower, transposed) holds
+        let forward = (lower <> t)
+        let inline opA i j = if t then av.[ao + j * n + i] else av.[ao + i * n + j]
+        for c in 0 .. k - 1 do
+            for step in 0 .. n - 1 do
+                let i = if forward then step else n - 1 - step
+                let mutable s = rv.[ro + i * k + c]
+                if forward then
+                    for j in 0 .. i - 1 do
+                        s <- s - opA i j * xv.[xo + j * k + c]
+                else
+                    for j in i + 1 .. n - 1 do
+                        s <- s - opA i j * xv.[xo + j * k + c]
+                xv.[xo + i * k + c] <- s / opA i i
 
     /// Solves op(A) X = B by substitution; A is [batch, n, n], B is [batch, n, k].
     let triangularSolve (lower: bool) (transpose: bool) (a: RawTensor) (b: RawTensor) : Storage =
@@ -587,25 +613,8 @@ module internal Cpu =
             let av = toF64 a.Storage
             let x = Array.copy (toF64 b.Storage)
             let batches = if n = 0 || k = 0 then 0 else x.Length / (n * k)
-            // op(A) is lower triangular when exactly one of (upper, transposed) holds or neither.
-            let effLower = (lower <> transpose)
-            let inline at o i j = if transpose then av.[o + j * n + i] else av.[o + i * n + j]
             for bt in 0 .. batches - 1 do
-                let oa = bt * n * n
-                let ob = bt * n * k
-                for c in 0 .. k - 1 do
-                    if effLower then
-                        for i in 0 .. n - 1 do
-                            let mutable s = x.[ob + i * k + c]
-                            for j in 0 .. i - 1 do
-                                s <- s - at oa i j * x.[ob + j * k + c]
-                            x.[ob + i * k + c] <- s / at oa i i
-                    else
-                        for i in n - 1 .. -1 .. 0 do
-                            let mutable s = x.[ob + i * k + c]
-                            for j in i + 1 .. n - 1 do
-                                s <- s - at oa i j * x.[ob + j * k + c]
-                            x.[ob + i * k + c] <- s / at oa i i
+                triangularSolveInto lower transpose n k av (bt * n * n) x (bt * n * k) x (bt * n * k)
             x)
 
     // ---- dispatch -----------------------------------------------------------------------------

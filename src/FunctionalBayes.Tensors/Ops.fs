@@ -263,6 +263,13 @@ module internal Ops =
                   (Rule.Over (g, Rule.Plus (num 1.0, times x x))) Real
                   (OnnxForm.ByPrecision (OnnxForm.Unsupported "ONNX Runtime's Atan has float32 kernels only; export the model in float32", node "Atan" [ inp ]))
 
+        | Sin ->
+            plain <@ fun v -> Math.Sin v @> (SpanMap<float>(fun s d -> TensorPrimitives.Sin(s, d))) (SpanMap<float32>(fun s d -> TensorPrimitives.Sin(s, d)))
+                  (times g (Rule.Apply (Cos, x))) Real (node "Sin" [ inp ])
+        | Cos ->
+            plain <@ fun v -> Math.Cos v @> (SpanMap<float>(fun s d -> TensorPrimitives.Cos(s, d))) (SpanMap<float32>(fun s d -> TensorPrimitives.Cos(s, d)))
+                  (Rule.Negate (times g (Rule.Apply (Sin, x)))) Real (node "Cos" [ inp ])
+
     /// Each binary op's element value and adjoints, declared once.
     let private declareBinary (b: BinaryOp) : BinaryDecl =
         let y = Rule.Y

@@ -47,7 +47,7 @@ and IBackend =
 /// Composite functions (softmax, logsumexp, log-sigmoid, ...) are built from these.
 and UnaryOp =
     | Neg | Exp | Log | Log1p | Expm1 | Sqrt | Abs | Sign | Tanh | Sigmoid | Softplus | Relu
-    | Lgamma | Digamma | Trigamma | Erf | Erfc | NormalCdf | Atan
+    | Lgamma | Digamma | Trigamma | Erf | Erfc | NormalCdf | Sin | Cos | Atan
 
 and BinaryOp =
     | Add | Sub | Mul | Div | Pow | Maximum | Minimum

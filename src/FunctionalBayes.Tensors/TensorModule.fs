@@ -185,6 +185,10 @@ module Tensor =
     let erfc t = un Erfc t
     /// The standard normal CDF Φ.
     let normalCdf t = un NormalCdf t
+    /// Sine (radians).
+    let sin t = un Sin t
+    /// Cosine (radians).
+    let cos t = un Cos t
     /// The arctangent, in (−π/2, π/2).
     let atan t = un Atan t
     let square (t: Tensor) = t * t

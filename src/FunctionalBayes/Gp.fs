@@ -1,9 +1,10 @@
 namespace FunctionalBayes
 
+open System
 open FunctionalBayes.Tensors
 
 /// Gaussian-process covariance functions as Stan writes them (gp_exp_quad_cov, gp_matern32_cov,
-/// gp_matern52_cov): differentiable in the inputs and the hyperparameters, for models written with
+/// gp_matern52_cov, gp_periodic_cov): differentiable in the inputs and the hyperparameters, for models written with
 /// model { }. Inputs are [N] (one feature) or [N, D]; the result is the [N1, N2] cross-covariance.
 [<RequireQualifiedAccess>]
 module Gp =
@@ -42,6 +43,11 @@ module Gp =
     let matern52 (alpha: Tensor) (rho: Tensor) (x1: Tensor) (x2: Tensor) : Tensor =
         let r = sqrt 5.0 * distance (squaredDistances x1 x2) / rho
         alpha * alpha * (1.0 + r + r * r / 3.0) * Tensor.exp (-r)
+
+    /// α² exp(−2 sin²(π d/p)/ℓ²) (gp_periodic_cov: magnitude α, length scale ℓ, period p).
+    let periodic (alpha: Tensor) (lengthScale: Tensor) (period: Tensor) (x1: Tensor) (x2: Tensor) : Tensor =
+        let s = Tensor.sin (Math.PI * distance (squaredDistances x1 x2) / period)
+        alpha * alpha * Tensor.exp (-2.0 * s * s / (lengthScale * lengthScale))
 
     /// K + δ·I (the jitter or noise variance on the diagonal of a square covariance).
     let addDiagonal (delta: Tensor) (k: Tensor) : Tensor =

@@ -9,6 +9,7 @@ open System.Text.Json
 open Expecto
 open FunctionalBayes
 open FunctionalBayes.Tensors
+open FunctionalBayes.PosteriorDb
 
 // ---- helpers -------------------------------------------------------------------------------
 
@@ -24,24 +25,30 @@ let evaluate (s: GradientSource) (q: float[]) =
     let v = e.Evaluate(ReadOnlySpan q, Span g)
     v, g
 
-let private expectAgree (what: string) (compiled: GradientSource) (tape: GradientSource) (q: float[]) =
-    let v1, g1 = evaluate compiled q
-    let v2, g2 = evaluate tape q
+/// Value and gradient (v1, g1) against (v2, g2) by the rule above, to `within` instead of `tol`.
+let private expectSame (within: float) (what: string) (v1: float, g1: float[]) (v2: float, g2: float[]) =
     if not (Double.IsFinite v2) then failtestf "%s: the tape's value is %g at the test point; choose another point." what v2
-    if abs (v1 - v2) > tol * max 1.0 (abs v2) then
+    if abs (v1 - v2) > within * max 1.0 (abs v2) then
         failtestf "%s: compiled value %.17g, tape %.17g (difference %g)." what v1 v2 (v1 - v2)
     let scale = max 1.0 (g2 |> Array.map abs |> Array.max)
-    for i in 0 .. q.Length - 1 do
-        if abs (g1.[i] - g2.[i]) > tol * scale then
+    for i in 0 .. g2.Length - 1 do
+        if abs (g1.[i] - g2.[i]) > within * scale then
             failtestf "%s: gradient component %d: compiled %.17g, tape %.17g (largest component %g)." what i g1.[i] g2.[i] scale
+
+let private expectAgreeWithin (within: float) (what: string) (compiled: GradientSource) (tape: GradientSource) (q: float[]) =
+    expectSame within what (evaluate compiled q) (evaluate tape q)
+
+let private expectAgree (what: string) (compiled: GradientSource) (tape: GradientSource) (q: float[]) =
+    expectAgreeWithin tol what compiled tape q
 
 /// Random unconstrained points in (-r, r), fixed seed.
 let private points (seed: int) (count: int) (dim: int) (r: float) =
     let rng = Random(seed)
     Array.init count (fun _ -> Array.init dim (fun _ -> (rng.NextDouble() * 2.0 - 1.0) * r))
 
-/// Compiles the model built on `data`, expects it compiled, and compares with the tape at three points.
-let private checkModel (name: string) (build: Tensor[] -> Potential) (data: Tensor[]) =
+/// Compiles the model built on `data`, expects it compiled, and compares with the tape at three points
+/// (to `within`).
+let private checkModelWithin (within: float) (name: string) (build: Tensor[] -> Potential) (data: Tensor[]) =
     let p = build data
     let dim = FlatPosition.dim p
     let qs = points (name.GetHashCode() &&& 0xffff) 3 dim 1.5
@@ -51,8 +58,10 @@ let private checkModel (name: string) (build: Tensor[] -> Potential) (data: Tens
     | Compiled cp ->
         Expect.equal cp.Source.Dim dim (name + ": dimension")
         for q in qs do
-            expectAgree name cp.Source (GradientSource.tape p) q
+            expectAgreeWithin within name cp.Source (GradientSource.tape p) q
         cp
+
+let private checkModel (name: string) (build: Tensor[] -> Potential) (data: Tensor[]) = checkModelWithin tol name build data
 
 /// f raises an ArgumentException whose message contains every fragment.
 let private expectArgumentError (f: unit -> unit) (fragments: string list) =
@@ -291,6 +300,82 @@ let private checkOp (name: string) (f: Tensor -> Tensor -> Tensor -> Tensor) (ro
                 if abs (grad.[i] - tgrad.[i]) > tol * scale then
                     failtestf "%s (%d rows): gradient %d: compiled %.17g, tape %.17g." name rows i grad.[i] tgrad.[i]
 
+// ---- Cholesky of a latent ------------------------------------------------------------------
+
+/// A batch of symmetric positive-definite matrices M Mᵀ + n·I from M [..., n, n].
+let private spd (m: Tensor) =
+    let n = m.Shape.[m.Rank - 1]
+    Tensor.matmulT false true m m + float n * Tensor.eye n
+
+/// Σ L ∘ W + Σ log diag L for L = cholesky(M Mᵀ + n·I): every element of L reaches the value (W is full, so
+/// the adjoint of L's upper triangle, where L is zero, is not zero either).
+let private cholLoss (m: Tensor) (w: Tensor) =
+    let l = Tensor.cholesky (spd m)
+    Tensor.sum (l * w) + Tensor.sum (Tensor.log (Tensor.diagonal l))
+
+/// cholLoss compiled (M the parameter, W data) against the tape at two points, and the compiled gradient
+/// against central differences of the compiled value at up to 12 coordinates.
+let private checkCholesky (shape: int[]) (seed: int) =
+    let r = rng seed
+    let size = Array.fold (*) 1 shape
+    let gen () = Tensor.create shape (normalArray r size)
+    let m1, m2, m3, w = gen (), gen (), gen (), gen ()
+    let what = sprintf "cholesky of shape %s" (Shape.format shape)
+    match Compiler.compile (fun xs -> cholLoss xs.[0] xs.[1]) [| m1 |] [| m2 |] [| w |] with
+    | Error why -> failtestf "%s: not compiled: %s" what why
+    | Ok cg ->
+        let e = (cg.Bind [| w |]).CreateEvaluator()
+        for m in [ m1; m3 ] do
+            let q = Tensor.toArray m
+            let g = Array.zeroCreate q.Length
+            let v = e.Evaluate(ReadOnlySpan q, Span g)
+            let tv, tg = Autodiff.valueAndGradN (fun ps -> cholLoss ps.[0] w) [| m |]
+            expectSame tol what (v, g) (Tensor.toScalar tv, Tensor.toArray tg.[0])
+            // h = 1e-6: truncation (h² times the third derivative) and rounding (ε·|f|/h) both stay below
+            // 1e-7 here, while a wrong adjoint is off by O(1)
+            let scale = max 1.0 (g |> Array.map abs |> Array.max)
+            let scratch = Array.zeroCreate q.Length
+            for i in (if q.Length <= 12 then Array.init q.Length id else Array.init 12 (fun k -> (k * 7919) % q.Length)) do
+                let at (h: float) =
+                    let moved = Array.copy q
+                    moved.[i] <- moved.[i] + h
+                    e.Evaluate(ReadOnlySpan moved, Span scratch)
+                let fd = (at 1e-6 - at -1e-6) / 2e-6
+                if abs (fd - g.[i]) > 1e-6 * scale then
+                    failtestf "%s: gradient component %d: compiled %.12g, finite differences %.12g." what i g.[i] fd
+
+/// A latent GP with a Poisson log link as gp_pois_regr writes it (f = L f̃), data [x; counts].
+let private gpPoisson (d: Tensor[]) = model {
+    let x = d.[0]
+    let! rho = Model.sample "rho" (Dist.gamma (Tensor.scalar 25.0) (Tensor.scalar 4.0))
+    let! alpha = Model.sample "alpha" (Dist.halfNormal (Tensor.scalar 2.0))
+    let! fTilde = Model.sample "f_tilde" (normal 0.0 1.0 [| x.Shape.[0] |])
+    let l = Tensor.cholesky (Gp.addDiagonal (Tensor.scalar 1e-6) (Gp.expQuad alpha rho x x))
+    return! Model.observe "k" (Dist.poissonLog (Tensor.matmul l fTilde)) (Some d.[1])
+}
+
+/// A marginal GP (a kernel of α and ρ plus noise) as gp_regr writes it, data [x; y].
+let private gpMarginal (kernel: Tensor -> Tensor -> Tensor -> Tensor -> Tensor) (d: Tensor[]) = model {
+    let x = d.[0]
+    let! rho = Model.sample "rho" (Dist.gamma (Tensor.scalar 25.0) (Tensor.scalar 4.0))
+    let! alpha = Model.sample "alpha" (Dist.halfNormal (Tensor.scalar 2.0))
+    let! sigma = Model.sample "sigma" (Dist.halfNormal (Tensor.scalar 1.0))
+    let l = Tensor.cholesky (Gp.addDiagonal (sigma * sigma) (kernel alpha rho x x))
+    return! Model.observe "y" (MultivariateNormal (Tensor.zeros [| x.Shape.[0] |], l)) (Some d.[1])
+}
+
+/// GP data on n inputs in [0, 10]: x, counts (for gpPoisson) and y (for gpMarginal).
+let private gpData (seed: int) (n: int) =
+    let r = rng seed
+    let x = Tensor.ofArray (Array.init n (fun _ -> 10.0 * r.NextDouble()))
+    let y = normalArray r n
+    x, Tensor.ofArray (y |> Array.map (fun v -> floor (3.0 * abs v))), Tensor.ofArray y
+
+/// The GP programs against the tape. Their covariances are less well conditioned than M Mᵀ + n·I (jitter
+/// 1e-6 at 12 inputs on [0, 10]); the tape's adjoint (products on the GEMM kernels) and the compiled one
+/// (substitutions) round differently, by up to about κ·ε relative.
+let private tolGp = 1e-9
+
 // ---- the tests -----------------------------------------------------------------------------
 
 [<Tests>]
@@ -302,6 +387,69 @@ let tests =
                 for rows in [ 4; 40 ] ->
                     testCase (sprintf "%s, %d rows" name rows) (fun () -> checkOp name f rows)
         ]
+        testList "Cholesky of a latent agrees with the tape and finite differences" [
+            for shape in [ [| 1; 1 |]; [| 2; 2 |]; [| 3; 3 |]; [| 3; 5; 5 |]; [| 2; 2; 4; 4 |]; [| 12; 12 |]; [| 20; 20 |]; [| 2; 30; 30 |] ] ->
+                testCase (Shape.format shape) (fun () -> checkCholesky shape (Array.sum shape))
+        ]
+        testCase "Cholesky of a matrix that is not positive definite raises the tape's exception; the evaluator goes on" (fun () ->
+            let f (xs: Tensor[]) = Tensor.sum (Tensor.cholesky xs.[0] * Tensor.ofArray [| 1.0; 2.0 |])
+            let at (v: float[]) = Tensor.create [| 2; 2 |] v
+            match Compiler.compile f [| at [| 2.0; 0.1; 0.1; 2.0 |] |] [| at [| 3.0; 0.2; 0.2; 1.0 |] |] [||] with
+            | Error why -> failtestf "not compiled: %s" why
+            | Ok cg ->
+                let e = (cg.Bind [||]).CreateEvaluator()
+                let g = Array.zeroCreate 4
+                // the lower triangle is read: pivot 1 is 1 − 2² < 0
+                let bad = [| 1.0; 0.0; 2.0; 1.0 |]
+                let message (run: unit -> unit) =
+                    try run (); failtest "expected an ArgumentException"
+                    with :? ArgumentException as ex -> ex.Message
+                let compiled = message (fun () -> e.Evaluate(ReadOnlySpan bad, Span g) |> ignore)
+                let tape = message (fun () -> Tensor.cholesky (at bad) |> ignore)
+                Expect.equal compiled tape "the compiled program raises the tape's message"
+                Expect.stringContains compiled "not positive definite" "the message says why"
+                let good = [| 3.0; 0.7; 0.4; 2.0 |]
+                let v = e.Evaluate(ReadOnlySpan good, Span g)
+                let tv, tg = Autodiff.valueAndGradN f [| at good |]
+                expectSame tol "after the exception" (v, g) (Tensor.toScalar tv, Tensor.toArray tg.[0]))
+        testList "GP models with a Cholesky of a latent compile and agree with the tape" [
+            for name, gp, pick in [ "latent GP, Poisson log link", gpPoisson, (fun (x, c, _) -> [| x; c |])
+                                    "marginal GP, Matérn 5/2", gpMarginal Gp.matern52, (fun (x, _, y) -> [| x; y |])
+                                    "marginal GP, periodic (period 3)", gpMarginal (fun a r -> Gp.periodic a r (Tensor.scalar 3.0)), (fun (x, _, y) -> [| x; y |]) ] ->
+                testCase name (fun () ->
+                    let build (d: Tensor[]) = potentialOf (gp d)
+                    let cp = checkModelWithin tolGp name build (pick (gpData 51 12))
+                    Expect.equal cp.Source.Kind (GradientKind.Compiled cp.Instructions) "the kind says compiled"
+                    // rebound to new inputs and observations: the tape's answer on them
+                    let data2 = pick (gpData 52 12)
+                    let rebound = cp.Rebind data2
+                    let dim = cp.Source.Dim
+                    for q in points 53 3 dim 1.5 do
+                        expectAgreeWithin tolGp (name + ", rebound") rebound (GradientSource.tape (build data2)) q
+                    // several threads, each its own evaluator: the single-thread bits
+                    let qs = points 54 4 dim 1.0
+                    let results =
+                        Array.Parallel.init 8 (fun i ->
+                            let e = rebound.Create()
+                            let g = Array.zeroCreate dim
+                            let mutable v = 0.0
+                            for _ in 1 .. 50 do
+                                v <- e.Evaluate(ReadOnlySpan qs.[i % 4], Span g)
+                            v, g)
+                    for i in 0 .. 7 do
+                        let v, g = evaluate rebound qs.[i % 4]
+                        Expect.equal (BitConverter.DoubleToInt64Bits (fst results.[i])) (BitConverter.DoubleToInt64Bits v) "thread value bits"
+                        Expect.sequenceEqual (snd results.[i] |> Array.map BitConverter.DoubleToInt64Bits) (g |> Array.map BitConverter.DoubleToInt64Bits) "thread gradient bits")
+        ]
+        testCase "posteriordb's GP models are compiled for the sampler (no tape fallback) and agree with the tape" (fun () ->
+            for p in [ Posteriors.gpRegr; Posteriors.gpPoisRegr ] do
+                let pot = potentialOf (p.Model (PosteriorData.load p.Name))
+                let source = Compilation.auto pot
+                match source.Kind with
+                | GradientKind.Compiled _ -> ()
+                | k -> failtestf "%s: the sampler's gradient source is %A, not compiled" p.Name k
+                for q in points 55 3 (FlatPosition.dim pot) 1.5 do
+                    expectAgreeWithin tolGp p.Name source (GradientSource.tape pot) q)
         testList "layers with a Gaussian link agree with the tape" [
             for name, m in layerCases ->
                 testCase name (fun () ->

@@ -313,6 +313,17 @@ let private lkjTests =
             close 1e-12 (a * a * exp (-(9.0 + 4.0) / (2.0 * rho * rho))) ((Gp.expQuad (s a) (s rho) x2 x2 |> Tensor.toArray).[1]) "two features"
             for kernel in [ Gp.expQuad; Gp.matern32; Gp.matern52 ] do
                 gradCheck (fun p -> Gp.addDiagonal (s 1e-6) (kernel p.[0] p.[1] p.[2] p.[2])) [| s 1.3; s 0.7; x |]
+        testCase "periodic GP kernel against its closed form, period and finite gradients at zero distance" <| fun () ->
+            let xs = [| 0.0; 0.5; 2.0; 3.5 |]
+            let a, ell, per = 1.3, 0.7, 1.5
+            let k = Gp.periodic (s a) (s ell) (s per) (t xs) (t xs) |> Tensor.toArray
+            let closed r = a * a * exp (-2.0 * (sin (Math.PI * r / per)) ** 2.0 / (ell * ell))
+            assertClose 1e-12 [| for i in xs do for j in xs -> closed (abs (i - j)) |] k
+            // one period apart (0.5 and 2.0): the same covariance as at distance zero
+            close 1e-12 (a * a) k.[1 * 4 + 2] "a whole period apart"
+            let x2 = Tensor.create [| 2; 2 |] [| 0.0; 1.0; 3.0; -1.0 |]
+            close 1e-12 (closed (sqrt 13.0)) ((Gp.periodic (s a) (s ell) (s per) x2 x2 |> Tensor.toArray).[1]) "two features: Euclidean distance"
+            gradCheck (fun p -> Gp.addDiagonal (s 1e-6) (Gp.periodic p.[0] p.[1] p.[2] p.[3] p.[3])) [| s 1.3; s 0.7; s 1.5; t xs |]
     ]
 
 // Φ(c) − Φ(−c) and the variance of N(0, 1) truncated to (−c, c): 1 − 2cφ(c)/(2Φ(c) − 1).

@@ -10,8 +10,15 @@ open FunctionalBayes.PosteriorDb
 
 let private quiet = McmcOptions.Default
 
+/// Divergent transitions a posterior may show in 4 × 1000 draws. gp_pois_regr (jitter 1e-10 under a latent
+/// Cholesky) diverges in Stan too at these settings: rstan 2.21, adapt_delta 0.8, 4 × (1000 + 1000), seeds 1–4
+/// gave 3, 21, 6 and 9 (benchmarks/peers/rstan_nuts.R); ours 3 to 13 over seeds. A sampler that breaks on
+/// it diverges in hundreds of transitions.
+let private divergenceAllowance = Map [ "gp_pois_regr-gp_pois_regr", 40 ]
+
 /// The issue's acceptance rule for every reference parameter: |mean − ref| < 4·√(MCSE² + (ref sd/100)²),
-/// sd within 10 %, R̂ < 1.01; and no divergent transition (posteriordb's reference runs had none).
+/// sd within 10 %, R̂ < 1.01; and no divergent transition (posteriordb's reference runs had none), but
+/// where Stan's own sampler diverges too (divergenceAllowance).
 let internal compare (name: string) (r: McmcResult) (extra: Map<string, float[][]>) (reference: PosteriorData) =
     let all = Map.fold (fun acc k v -> Map.add k v acc) (PosteriorData.scalars r.Draws) extra
     let rows =
@@ -30,7 +37,9 @@ let internal compare (name: string) (r: McmcResult) (extra: Map<string, float[][
         Expect.isLessThan (abs (s.Sd - refSd)) (0.1 * refSd) (sprintf "%s %s sd %g vs reference %g" name p s.Sd refSd)
         Expect.isLessThan s.RHat 1.01 (sprintf "%s %s R-hat" name p)
     let divergences = r.Flat.Stats |> Array.sumBy (fun c -> c.Divergent |> Array.filter id |> Array.length)
-    Expect.equal divergences 0 (sprintf "%s: divergent transitions" name)
+    match divergenceAllowance.TryFind name with
+    | Some allowed -> Expect.isLessThanOrEqual divergences allowed (sprintf "%s: divergent transitions (Stan's own sampler diverges here too)" name)
+    | None -> Expect.equal divergences 0 (sprintf "%s: divergent transitions" name)
 
 /// Stan's 4 chains × 1000 draws after 1000 warmup, with the catalogue's settings for the posterior.
 let internal optionsFor (p: Posterior) (seed: uint64) =
@@ -64,15 +73,12 @@ let posteriordbTests =
 
 /// The rest of the catalogue (issue 26: flat priors, constrained sites, GLM forms, GPs, a mixture),
 /// each against its posteriordb reference by the same rule and Stan's settings, one seed per posterior.
-/// gp_pois_regr is left out here: its Cholesky runs on the tape (not compiled yet), about 6 ms per
-/// gradient in a Debug build with depth-7 trees, hours for this check.
 [<Tests>]
 let catalogueTests =
     let shared = shared |> List.map (fun p -> p.Name) |> set
     testList "NutsPosterior.catalogue" [
-        for i, p in Posteriors.all |> List.filter (fun p -> not (shared.Contains p.Name)) |> List.indexed do
-            if p.Name <> Posteriors.gpPoisRegr.Name then
-                yield testCase p.Name <| fun _ -> check p (uint64 (100 + i))
+        for i, p in Posteriors.all |> List.filter (fun p -> not (shared.Contains p.Name)) |> List.indexed ->
+            testCase p.Name <| fun _ -> check p (uint64 (100 + i))
     ]
 
 /// Rank of the truth among L draws, for R replications, binned in B equal bins of the L+1 ranks, and the
