@@ -37,6 +37,17 @@ public static class GaussianProcess
     public static NdArray Matern52(NdArray alpha, NdArray rho, NdArray x1, NdArray x2) =>
         NdArray.Wrap(FGp.matern52(A(alpha, nameof(alpha)), A(rho, nameof(rho)), A(x1, nameof(x1)), A(x2, nameof(x2))));
 
+    /// <summary>Periodic: α² exp(−2 sin²(π d/p)/ℓ²) (Stan's gp_periodic_cov).</summary>
+    /// <param name="alpha">The marginal standard deviation α.</param>
+    /// <param name="lengthScale">The length scale ℓ.</param>
+    /// <param name="period">The period p.</param>
+    /// <param name="x1">Inputs [N1] or [N1, D].</param>
+    /// <param name="x2">Inputs [N2] or [N2, D].</param>
+    /// <exception cref="ArgumentNullException">An argument is null.</exception>
+    /// <exception cref="ArgumentException">The inputs are not [N] or [N, D], or their feature counts differ.</exception>
+    public static NdArray Periodic(NdArray alpha, NdArray lengthScale, NdArray period, NdArray x1, NdArray x2) =>
+        NdArray.Wrap(FGp.periodic(A(alpha, nameof(alpha)), A(lengthScale, nameof(lengthScale)), A(period, nameof(period)), A(x1, nameof(x1)), A(x2, nameof(x2))));
+
     /// <summary>K + δ·I: jitter or a noise variance on the diagonal of a square covariance.</summary>
     /// <param name="covariance">A square covariance [N, N].</param>
     /// <param name="delta">δ (a number or a broadcastable array).</param>

@@ -82,6 +82,9 @@ public class ModelingHookTests
         Assert.Equal(alpha * alpha * (1 + r3) * Math.Exp(-r3), GaussianProcess.Matern32(alpha, rho, x, x).ToArray()[1], 12);
         var r5 = Math.Sqrt(5) * d / rho;
         Assert.Equal(alpha * alpha * (1 + r5 + r5 * r5 / 3) * Math.Exp(-r5), GaussianProcess.Matern52(alpha, rho, x, x).ToArray()[2], 12);
+        const double ell = 0.9, period = 2.5;
+        var s = Math.Sin(Math.PI * d / period);
+        Assert.Equal(alpha * alpha * Math.Exp(-2 * s * s / (ell * ell)), GaussianProcess.Periodic(alpha, ell, period, x, x).ToArray()[1], 12);
         var jittered = GaussianProcess.AddDiagonal(GaussianProcess.ExpQuad(alpha, rho, x, x), 1e-6).ToArray();
         Assert.Equal(alpha * alpha + 1e-6, jittered[3], 12);
         Assert.Throws<ArgumentException>(() => GaussianProcess.AddDiagonal(NdArray.FromArray(new[] { 1.0, 2.0 }), 1e-6));
