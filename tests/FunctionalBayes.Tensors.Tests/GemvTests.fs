@@ -76,8 +76,8 @@ let private checkKernel (c: KernelCase) (round: float -> float) (relTol: float) 
             let t = aip * round c.X.[c.XOff + p]
             s <- s + t
             scale <- scale + abs t
-        let y0 = round c.Y.[idx]
-        let expected = if acc then s + y0 else s
+        let y0 = if acc then round c.Y.[idx] else 0.0 // not accumulating, y starts NaN
+        let expected = s + y0
         if not (abs (got.[idx] - expected) <= relTol * (scale + abs y0 + 1e-30)) then
             failtestf "trans=%b rows=%d cols=%d lda=%d incy=%d acc=%b: y[%d] = %.17g, expected %.17g" c.Trans c.Rows c.Cols c.Lda c.Incy acc i got.[idx] expected
     for idx in 0 .. got.Length - 1 do
@@ -118,36 +118,6 @@ let tests =
                 for i in 0 .. 36 do
                     Expect.floatClose Accuracy.high one.[bi * 37 + i] e1.[i] (sprintf "shared vector, batch %d row %d" bi i)
                     Expect.floatClose Accuracy.high each.[bi * 37 + i] e2.[i] (sprintf "own vector, batch %d row %d" bi i))
-        testCase "values outside the operands never reach the result (NaN fences around A and the vector)" (fun () ->
-            let rng = Random(24)
-            for (ta, tb) in transCombos do
-                for (m, n, k) in [ (37, 1, 21); (21, 1, 37); (1, 37, 21); (5, 2, 3); (2, 9, 7); (50, 4, 13); (3, 49, 9); (1, 1, 1) ] do
-                    for acc in [ false; true ] do
-                        let cs = fenced rng id nan ta tb m n k
-                        verify cs id 1e-13 acc (runF64 1 cs acc)
-                        let cf = fenced rng float32 nanf ta tb m n k
-                        verify cf float 1e-5 acc (runF32 1 cf acc))
-        testCase "a row's value does not depend on the rows around it (same bits from any first row)" (fun () ->
-            let rng = Random(25)
-            let m, k = 37, 21
-            let a = Array.init (m * k) (fun _ -> rng.NextDouble() * 2.0 - 1.0)
-            let x = Array.init k (fun _ -> rng.NextDouble() * 2.0 - 1.0)
-            let whole = Array.zeroCreate<float> m
-            Gemm.gemmF64 false false m 1 k a 0 k x 0 1 whole 0 1 false
-            let af = Array.map float32 a
-            let xf = Array.map float32 x
-            let wholeF = Array.zeroCreate<float32> m
-            Gemm.gemmF32 false false m 1 k af 0 k xf 0 1 wholeF 0 1 false
-            for first in 1 .. m - 1 do
-                let part = Array.zeroCreate<float> (m - first)
-                Gemm.gemmF64 false false (m - first) 1 k a (first * k) k x 0 1 part 0 1 false
-                let partF = Array.zeroCreate<float32> (m - first)
-                Gemm.gemmF32 false false (m - first) 1 k af (first * k) k xf 0 1 partF 0 1 false
-                for i in first .. m - 1 do
-                    Expect.equal (BitConverter.DoubleToInt64Bits part.[i - first]) (BitConverter.DoubleToInt64Bits whole.[i])
-                        (sprintf "float64 row %d from first row %d" i first)
-                    Expect.equal (BitConverter.SingleToInt32Bits partF.[i - first]) (BitConverter.SingleToInt32Bits wholeF.[i])
-                        (sprintf "float32 row %d from first row %d" i first))
         avx2 "AVX2 kernels match a float64 loop for every shape around the vector widths, with NaN outside the operands" (fun () ->
             let rng = Random(26)
             for trans in [ false; true ] do
