@@ -104,14 +104,15 @@ module internal Gemv =
             put64 y incy i (sum64 s0) accumulate
             i <- i + 1
 
-    /// Vector j (of nv) of a row: the last one through the mask `mt`, so that a block reads only its `w` columns.
-    let inline private row64 (nv: int) (j: int) (mt: Vector256<float>) (row: nativeptr<float>) =
-        if j = nv - 1 then Avx.MaskLoad(NativePtr.add row (4 * j), mt) else Vector256.Load(NativePtr.add row (4 * j))
+    /// Vector j (of nv) of a row; the last one through the mask `mt` when the block's width `w` does not fill it,
+    /// so that a block reads only its `w` columns.
+    let inline private row64 (nv: int) (masked: bool) (j: int) (mt: Vector256<float>) (row: nativeptr<float>) =
+        if masked && j = nv - 1 then Avx.MaskLoad(NativePtr.add row (4 * j), mt) else Vector256.Load(NativePtr.add row (4 * j))
 
-    /// Outputs i0 .. i0 + w − 1 of gemvT (4·(nv − 1) < w ≤ 4·nv; nv and u literal after inlining): one pass over
+    /// Outputs i0 .. i0 + w − 1 of gemvT (4·(nv − 1) < w ≤ 4·nv; nv, u and masked (w < 4·nv) literal after inlining): one pass over
     /// the k rows, u rows in flight (u·nv accumulators); the accumulators of rows p ≡ r (mod u) add up as
     /// (a0 + a1) + (a2 + a3), the rows past the last multiple of u going into a0.
-    let inline private blockT64 (nv: int) (u: int) (w: int) (k: int) (a: nativeptr<float>) (lda: int) (x: nativeptr<float>)
+    let inline private blockT64 (nv: int) (u: int) (masked: bool) (w: int) (k: int) (a: nativeptr<float>) (lda: int) (x: nativeptr<float>)
                                 (y: nativeptr<float>) (incy: int) (accumulate: bool) =
         let z = Vector256<float>.Zero
         let mt = Vector256.LessThan(Vector256<int64>.Indices, Vector256.Create(int64 (w - 4 * (nv - 1)))).AsDouble()
@@ -139,39 +140,39 @@ module internal Gemv =
             let a1 = NativePtr.add ap lda
             let x0 = Vector256.Create(NativePtr.get x p)
             let x1 = Vector256.Create(NativePtr.get x (p + 1))
-            s00 <- Vector256.FusedMultiplyAdd(row64 nv 0 mt ap, x0, s00)
-            if nv > 1 then s01 <- Vector256.FusedMultiplyAdd(row64 nv 1 mt ap, x0, s01)
-            if nv > 2 then s02 <- Vector256.FusedMultiplyAdd(row64 nv 2 mt ap, x0, s02)
-            if nv > 3 then s03 <- Vector256.FusedMultiplyAdd(row64 nv 3 mt ap, x0, s03)
-            if nv > 4 then s04 <- Vector256.FusedMultiplyAdd(row64 nv 4 mt ap, x0, s04)
-            if nv > 5 then s05 <- Vector256.FusedMultiplyAdd(row64 nv 5 mt ap, x0, s05)
-            s10 <- Vector256.FusedMultiplyAdd(row64 nv 0 mt a1, x1, s10)
-            if nv > 1 then s11 <- Vector256.FusedMultiplyAdd(row64 nv 1 mt a1, x1, s11)
-            if nv > 2 then s12 <- Vector256.FusedMultiplyAdd(row64 nv 2 mt a1, x1, s12)
-            if nv > 3 then s13 <- Vector256.FusedMultiplyAdd(row64 nv 3 mt a1, x1, s13)
-            if nv > 4 then s14 <- Vector256.FusedMultiplyAdd(row64 nv 4 mt a1, x1, s14)
-            if nv > 5 then s15 <- Vector256.FusedMultiplyAdd(row64 nv 5 mt a1, x1, s15)
+            s00 <- Vector256.FusedMultiplyAdd(row64 nv masked 0 mt ap, x0, s00)
+            if nv > 1 then s01 <- Vector256.FusedMultiplyAdd(row64 nv masked 1 mt ap, x0, s01)
+            if nv > 2 then s02 <- Vector256.FusedMultiplyAdd(row64 nv masked 2 mt ap, x0, s02)
+            if nv > 3 then s03 <- Vector256.FusedMultiplyAdd(row64 nv masked 3 mt ap, x0, s03)
+            if nv > 4 then s04 <- Vector256.FusedMultiplyAdd(row64 nv masked 4 mt ap, x0, s04)
+            if nv > 5 then s05 <- Vector256.FusedMultiplyAdd(row64 nv masked 5 mt ap, x0, s05)
+            s10 <- Vector256.FusedMultiplyAdd(row64 nv masked 0 mt a1, x1, s10)
+            if nv > 1 then s11 <- Vector256.FusedMultiplyAdd(row64 nv masked 1 mt a1, x1, s11)
+            if nv > 2 then s12 <- Vector256.FusedMultiplyAdd(row64 nv masked 2 mt a1, x1, s12)
+            if nv > 3 then s13 <- Vector256.FusedMultiplyAdd(row64 nv masked 3 mt a1, x1, s13)
+            if nv > 4 then s14 <- Vector256.FusedMultiplyAdd(row64 nv masked 4 mt a1, x1, s14)
+            if nv > 5 then s15 <- Vector256.FusedMultiplyAdd(row64 nv masked 5 mt a1, x1, s15)
             if u = 4 then
                 let a2 = NativePtr.add a1 lda
                 let a3 = NativePtr.add a2 lda
                 let x2 = Vector256.Create(NativePtr.get x (p + 2))
                 let x3 = Vector256.Create(NativePtr.get x (p + 3))
-                s20 <- Vector256.FusedMultiplyAdd(row64 nv 0 mt a2, x2, s20)
-                if nv > 1 then s21 <- Vector256.FusedMultiplyAdd(row64 nv 1 mt a2, x2, s21)
-                if nv > 2 then s22 <- Vector256.FusedMultiplyAdd(row64 nv 2 mt a2, x2, s22)
-                s30 <- Vector256.FusedMultiplyAdd(row64 nv 0 mt a3, x3, s30)
-                if nv > 1 then s31 <- Vector256.FusedMultiplyAdd(row64 nv 1 mt a3, x3, s31)
-                if nv > 2 then s32 <- Vector256.FusedMultiplyAdd(row64 nv 2 mt a3, x3, s32)
+                s20 <- Vector256.FusedMultiplyAdd(row64 nv masked 0 mt a2, x2, s20)
+                if nv > 1 then s21 <- Vector256.FusedMultiplyAdd(row64 nv masked 1 mt a2, x2, s21)
+                if nv > 2 then s22 <- Vector256.FusedMultiplyAdd(row64 nv masked 2 mt a2, x2, s22)
+                s30 <- Vector256.FusedMultiplyAdd(row64 nv masked 0 mt a3, x3, s30)
+                if nv > 1 then s31 <- Vector256.FusedMultiplyAdd(row64 nv masked 1 mt a3, x3, s31)
+                if nv > 2 then s32 <- Vector256.FusedMultiplyAdd(row64 nv masked 2 mt a3, x3, s32)
             ap <- NativePtr.add ap (u * lda)
             p <- p + u
         while p < k do
             let x0 = Vector256.Create(NativePtr.get x p)
-            s00 <- Vector256.FusedMultiplyAdd(row64 nv 0 mt ap, x0, s00)
-            if nv > 1 then s01 <- Vector256.FusedMultiplyAdd(row64 nv 1 mt ap, x0, s01)
-            if nv > 2 then s02 <- Vector256.FusedMultiplyAdd(row64 nv 2 mt ap, x0, s02)
-            if nv > 3 then s03 <- Vector256.FusedMultiplyAdd(row64 nv 3 mt ap, x0, s03)
-            if nv > 4 then s04 <- Vector256.FusedMultiplyAdd(row64 nv 4 mt ap, x0, s04)
-            if nv > 5 then s05 <- Vector256.FusedMultiplyAdd(row64 nv 5 mt ap, x0, s05)
+            s00 <- Vector256.FusedMultiplyAdd(row64 nv masked 0 mt ap, x0, s00)
+            if nv > 1 then s01 <- Vector256.FusedMultiplyAdd(row64 nv masked 1 mt ap, x0, s01)
+            if nv > 2 then s02 <- Vector256.FusedMultiplyAdd(row64 nv masked 2 mt ap, x0, s02)
+            if nv > 3 then s03 <- Vector256.FusedMultiplyAdd(row64 nv masked 3 mt ap, x0, s03)
+            if nv > 4 then s04 <- Vector256.FusedMultiplyAdd(row64 nv masked 4 mt ap, x0, s04)
+            if nv > 5 then s05 <- Vector256.FusedMultiplyAdd(row64 nv masked 5 mt ap, x0, s05)
             ap <- NativePtr.add ap lda
             p <- p + 1
         let inline fin (v0: Vector256<float>) (v1: Vector256<float>) (v2: Vector256<float>) (v3: Vector256<float>) =
@@ -184,12 +185,18 @@ module internal Gemv =
         if nv > 5 then store64 y incy 20 (min 4 (w - 20)) (s05 + s15) accumulate
 
     // one method per vector count, so that each keeps its accumulators in registers
-    let private blockT64v1 w k (a: nativeptr<float>) lda (x: nativeptr<float>) (y: nativeptr<float>) incy accumulate = blockT64 1 4 w k a lda x y incy accumulate
-    let private blockT64v2 w k (a: nativeptr<float>) lda (x: nativeptr<float>) (y: nativeptr<float>) incy accumulate = blockT64 2 4 w k a lda x y incy accumulate
-    let private blockT64v3 w k (a: nativeptr<float>) lda (x: nativeptr<float>) (y: nativeptr<float>) incy accumulate = blockT64 3 4 w k a lda x y incy accumulate
-    let private blockT64v4 w k (a: nativeptr<float>) lda (x: nativeptr<float>) (y: nativeptr<float>) incy accumulate = blockT64 4 2 w k a lda x y incy accumulate
-    let private blockT64v5 w k (a: nativeptr<float>) lda (x: nativeptr<float>) (y: nativeptr<float>) incy accumulate = blockT64 5 2 w k a lda x y incy accumulate
-    let private blockT64v6 w k (a: nativeptr<float>) lda (x: nativeptr<float>) (y: nativeptr<float>) incy accumulate = blockT64 6 2 w k a lda x y incy accumulate
+    let private blockT64v1 w k (a: nativeptr<float>) lda (x: nativeptr<float>) (y: nativeptr<float>) incy accumulate = blockT64 1 4 false w k a lda x y incy accumulate
+    let private blockT64v1m w k (a: nativeptr<float>) lda (x: nativeptr<float>) (y: nativeptr<float>) incy accumulate = blockT64 1 4 true w k a lda x y incy accumulate
+    let private blockT64v2 w k (a: nativeptr<float>) lda (x: nativeptr<float>) (y: nativeptr<float>) incy accumulate = blockT64 2 4 false w k a lda x y incy accumulate
+    let private blockT64v2m w k (a: nativeptr<float>) lda (x: nativeptr<float>) (y: nativeptr<float>) incy accumulate = blockT64 2 4 true w k a lda x y incy accumulate
+    let private blockT64v3 w k (a: nativeptr<float>) lda (x: nativeptr<float>) (y: nativeptr<float>) incy accumulate = blockT64 3 4 false w k a lda x y incy accumulate
+    let private blockT64v3m w k (a: nativeptr<float>) lda (x: nativeptr<float>) (y: nativeptr<float>) incy accumulate = blockT64 3 4 true w k a lda x y incy accumulate
+    let private blockT64v4 w k (a: nativeptr<float>) lda (x: nativeptr<float>) (y: nativeptr<float>) incy accumulate = blockT64 4 2 false w k a lda x y incy accumulate
+    let private blockT64v4m w k (a: nativeptr<float>) lda (x: nativeptr<float>) (y: nativeptr<float>) incy accumulate = blockT64 4 2 true w k a lda x y incy accumulate
+    let private blockT64v5 w k (a: nativeptr<float>) lda (x: nativeptr<float>) (y: nativeptr<float>) incy accumulate = blockT64 5 2 false w k a lda x y incy accumulate
+    let private blockT64v5m w k (a: nativeptr<float>) lda (x: nativeptr<float>) (y: nativeptr<float>) incy accumulate = blockT64 5 2 true w k a lda x y incy accumulate
+    let private blockT64v6 w k (a: nativeptr<float>) lda (x: nativeptr<float>) (y: nativeptr<float>) incy accumulate = blockT64 6 2 false w k a lda x y incy accumulate
+    let private blockT64v6m w k (a: nativeptr<float>) lda (x: nativeptr<float>) (y: nativeptr<float>) incy accumulate = blockT64 6 2 true w k a lda x y incy accumulate
 
     /// y[i·incy] (+)= Σ_p a[p·lda + i]·x[p], i < m (outputs), p < k.
     let gemvT64 (m: int) (k: int) (a: nativeptr<float>) (lda: int) (x: nativeptr<float>) (y: nativeptr<float>) (incy: int) (accumulate: bool) =
@@ -198,13 +205,20 @@ module internal Gemv =
             let w = min 24 (m - i)
             let ai = NativePtr.add a i
             let yi = NativePtr.add y (i * incy)
-            match (w + 3) / 4 with
-            | 1 -> blockT64v1 w k ai lda x yi incy accumulate
-            | 2 -> blockT64v2 w k ai lda x yi incy accumulate
-            | 3 -> blockT64v3 w k ai lda x yi incy accumulate
-            | 4 -> blockT64v4 w k ai lda x yi incy accumulate
-            | 5 -> blockT64v5 w k ai lda x yi incy accumulate
-            | _ -> blockT64v6 w k ai lda x yi incy accumulate
+            let partial = w % 4 <> 0
+            match (w + 3) / 4, partial with
+            | 1, false -> blockT64v1 w k ai lda x yi incy accumulate
+            | 1, true -> blockT64v1m w k ai lda x yi incy accumulate
+            | 2, false -> blockT64v2 w k ai lda x yi incy accumulate
+            | 2, true -> blockT64v2m w k ai lda x yi incy accumulate
+            | 3, false -> blockT64v3 w k ai lda x yi incy accumulate
+            | 3, true -> blockT64v3m w k ai lda x yi incy accumulate
+            | 4, false -> blockT64v4 w k ai lda x yi incy accumulate
+            | 4, true -> blockT64v4m w k ai lda x yi incy accumulate
+            | 5, false -> blockT64v5 w k ai lda x yi incy accumulate
+            | 5, true -> blockT64v5m w k ai lda x yi incy accumulate
+            | _, false -> blockT64v6 w k ai lda x yi incy accumulate
+            | _, true -> blockT64v6m w k ai lda x yi incy accumulate
             i <- i + w
 
     // ---- float32 ------------------------------------------------------------------------------------
@@ -293,11 +307,11 @@ module internal Gemv =
             put32 y incy i (sum32 s0) accumulate
             i <- i + 1
 
-    let inline private row32 (nv: int) (j: int) (mt: Vector256<float32>) (row: nativeptr<float32>) =
-        if j = nv - 1 then Avx.MaskLoad(NativePtr.add row (8 * j), mt) else Vector256.Load(NativePtr.add row (8 * j))
+    let inline private row32 (nv: int) (masked: bool) (j: int) (mt: Vector256<float32>) (row: nativeptr<float32>) =
+        if masked && j = nv - 1 then Avx.MaskLoad(NativePtr.add row (8 * j), mt) else Vector256.Load(NativePtr.add row (8 * j))
 
     /// blockT64 for float32: outputs i0 .. i0 + w − 1, 8·(nv − 1) < w ≤ 8·nv.
-    let inline private blockT32 (nv: int) (u: int) (w: int) (k: int) (a: nativeptr<float32>) (lda: int) (x: nativeptr<float32>)
+    let inline private blockT32 (nv: int) (u: int) (masked: bool) (w: int) (k: int) (a: nativeptr<float32>) (lda: int) (x: nativeptr<float32>)
                                 (y: nativeptr<float32>) (incy: int) (accumulate: bool) =
         let z = Vector256<float32>.Zero
         let mt = Vector256.LessThan(Vector256<int32>.Indices, Vector256.Create(int32 (w - 8 * (nv - 1)))).AsSingle()
@@ -325,39 +339,39 @@ module internal Gemv =
             let a1 = NativePtr.add ap lda
             let x0 = Vector256.Create(NativePtr.get x p)
             let x1 = Vector256.Create(NativePtr.get x (p + 1))
-            s00 <- Vector256.FusedMultiplyAdd(row32 nv 0 mt ap, x0, s00)
-            if nv > 1 then s01 <- Vector256.FusedMultiplyAdd(row32 nv 1 mt ap, x0, s01)
-            if nv > 2 then s02 <- Vector256.FusedMultiplyAdd(row32 nv 2 mt ap, x0, s02)
-            if nv > 3 then s03 <- Vector256.FusedMultiplyAdd(row32 nv 3 mt ap, x0, s03)
-            if nv > 4 then s04 <- Vector256.FusedMultiplyAdd(row32 nv 4 mt ap, x0, s04)
-            if nv > 5 then s05 <- Vector256.FusedMultiplyAdd(row32 nv 5 mt ap, x0, s05)
-            s10 <- Vector256.FusedMultiplyAdd(row32 nv 0 mt a1, x1, s10)
-            if nv > 1 then s11 <- Vector256.FusedMultiplyAdd(row32 nv 1 mt a1, x1, s11)
-            if nv > 2 then s12 <- Vector256.FusedMultiplyAdd(row32 nv 2 mt a1, x1, s12)
-            if nv > 3 then s13 <- Vector256.FusedMultiplyAdd(row32 nv 3 mt a1, x1, s13)
-            if nv > 4 then s14 <- Vector256.FusedMultiplyAdd(row32 nv 4 mt a1, x1, s14)
-            if nv > 5 then s15 <- Vector256.FusedMultiplyAdd(row32 nv 5 mt a1, x1, s15)
+            s00 <- Vector256.FusedMultiplyAdd(row32 nv masked 0 mt ap, x0, s00)
+            if nv > 1 then s01 <- Vector256.FusedMultiplyAdd(row32 nv masked 1 mt ap, x0, s01)
+            if nv > 2 then s02 <- Vector256.FusedMultiplyAdd(row32 nv masked 2 mt ap, x0, s02)
+            if nv > 3 then s03 <- Vector256.FusedMultiplyAdd(row32 nv masked 3 mt ap, x0, s03)
+            if nv > 4 then s04 <- Vector256.FusedMultiplyAdd(row32 nv masked 4 mt ap, x0, s04)
+            if nv > 5 then s05 <- Vector256.FusedMultiplyAdd(row32 nv masked 5 mt ap, x0, s05)
+            s10 <- Vector256.FusedMultiplyAdd(row32 nv masked 0 mt a1, x1, s10)
+            if nv > 1 then s11 <- Vector256.FusedMultiplyAdd(row32 nv masked 1 mt a1, x1, s11)
+            if nv > 2 then s12 <- Vector256.FusedMultiplyAdd(row32 nv masked 2 mt a1, x1, s12)
+            if nv > 3 then s13 <- Vector256.FusedMultiplyAdd(row32 nv masked 3 mt a1, x1, s13)
+            if nv > 4 then s14 <- Vector256.FusedMultiplyAdd(row32 nv masked 4 mt a1, x1, s14)
+            if nv > 5 then s15 <- Vector256.FusedMultiplyAdd(row32 nv masked 5 mt a1, x1, s15)
             if u = 4 then
                 let a2 = NativePtr.add a1 lda
                 let a3 = NativePtr.add a2 lda
                 let x2 = Vector256.Create(NativePtr.get x (p + 2))
                 let x3 = Vector256.Create(NativePtr.get x (p + 3))
-                s20 <- Vector256.FusedMultiplyAdd(row32 nv 0 mt a2, x2, s20)
-                if nv > 1 then s21 <- Vector256.FusedMultiplyAdd(row32 nv 1 mt a2, x2, s21)
-                if nv > 2 then s22 <- Vector256.FusedMultiplyAdd(row32 nv 2 mt a2, x2, s22)
-                s30 <- Vector256.FusedMultiplyAdd(row32 nv 0 mt a3, x3, s30)
-                if nv > 1 then s31 <- Vector256.FusedMultiplyAdd(row32 nv 1 mt a3, x3, s31)
-                if nv > 2 then s32 <- Vector256.FusedMultiplyAdd(row32 nv 2 mt a3, x3, s32)
+                s20 <- Vector256.FusedMultiplyAdd(row32 nv masked 0 mt a2, x2, s20)
+                if nv > 1 then s21 <- Vector256.FusedMultiplyAdd(row32 nv masked 1 mt a2, x2, s21)
+                if nv > 2 then s22 <- Vector256.FusedMultiplyAdd(row32 nv masked 2 mt a2, x2, s22)
+                s30 <- Vector256.FusedMultiplyAdd(row32 nv masked 0 mt a3, x3, s30)
+                if nv > 1 then s31 <- Vector256.FusedMultiplyAdd(row32 nv masked 1 mt a3, x3, s31)
+                if nv > 2 then s32 <- Vector256.FusedMultiplyAdd(row32 nv masked 2 mt a3, x3, s32)
             ap <- NativePtr.add ap (u * lda)
             p <- p + u
         while p < k do
             let x0 = Vector256.Create(NativePtr.get x p)
-            s00 <- Vector256.FusedMultiplyAdd(row32 nv 0 mt ap, x0, s00)
-            if nv > 1 then s01 <- Vector256.FusedMultiplyAdd(row32 nv 1 mt ap, x0, s01)
-            if nv > 2 then s02 <- Vector256.FusedMultiplyAdd(row32 nv 2 mt ap, x0, s02)
-            if nv > 3 then s03 <- Vector256.FusedMultiplyAdd(row32 nv 3 mt ap, x0, s03)
-            if nv > 4 then s04 <- Vector256.FusedMultiplyAdd(row32 nv 4 mt ap, x0, s04)
-            if nv > 5 then s05 <- Vector256.FusedMultiplyAdd(row32 nv 5 mt ap, x0, s05)
+            s00 <- Vector256.FusedMultiplyAdd(row32 nv masked 0 mt ap, x0, s00)
+            if nv > 1 then s01 <- Vector256.FusedMultiplyAdd(row32 nv masked 1 mt ap, x0, s01)
+            if nv > 2 then s02 <- Vector256.FusedMultiplyAdd(row32 nv masked 2 mt ap, x0, s02)
+            if nv > 3 then s03 <- Vector256.FusedMultiplyAdd(row32 nv masked 3 mt ap, x0, s03)
+            if nv > 4 then s04 <- Vector256.FusedMultiplyAdd(row32 nv masked 4 mt ap, x0, s04)
+            if nv > 5 then s05 <- Vector256.FusedMultiplyAdd(row32 nv masked 5 mt ap, x0, s05)
             ap <- NativePtr.add ap lda
             p <- p + 1
         let inline fin (v0: Vector256<float32>) (v1: Vector256<float32>) (v2: Vector256<float32>) (v3: Vector256<float32>) =
@@ -370,12 +384,18 @@ module internal Gemv =
         if nv > 5 then store32 y incy 40 (min 8 (w - 40)) (s05 + s15) accumulate
 
     // one method per vector count, so that each keeps its accumulators in registers
-    let private blockT32v1 w k (a: nativeptr<float32>) lda (x: nativeptr<float32>) (y: nativeptr<float32>) incy accumulate = blockT32 1 4 w k a lda x y incy accumulate
-    let private blockT32v2 w k (a: nativeptr<float32>) lda (x: nativeptr<float32>) (y: nativeptr<float32>) incy accumulate = blockT32 2 4 w k a lda x y incy accumulate
-    let private blockT32v3 w k (a: nativeptr<float32>) lda (x: nativeptr<float32>) (y: nativeptr<float32>) incy accumulate = blockT32 3 4 w k a lda x y incy accumulate
-    let private blockT32v4 w k (a: nativeptr<float32>) lda (x: nativeptr<float32>) (y: nativeptr<float32>) incy accumulate = blockT32 4 2 w k a lda x y incy accumulate
-    let private blockT32v5 w k (a: nativeptr<float32>) lda (x: nativeptr<float32>) (y: nativeptr<float32>) incy accumulate = blockT32 5 2 w k a lda x y incy accumulate
-    let private blockT32v6 w k (a: nativeptr<float32>) lda (x: nativeptr<float32>) (y: nativeptr<float32>) incy accumulate = blockT32 6 2 w k a lda x y incy accumulate
+    let private blockT32v1 w k (a: nativeptr<float32>) lda (x: nativeptr<float32>) (y: nativeptr<float32>) incy accumulate = blockT32 1 4 false w k a lda x y incy accumulate
+    let private blockT32v1m w k (a: nativeptr<float32>) lda (x: nativeptr<float32>) (y: nativeptr<float32>) incy accumulate = blockT32 1 4 true w k a lda x y incy accumulate
+    let private blockT32v2 w k (a: nativeptr<float32>) lda (x: nativeptr<float32>) (y: nativeptr<float32>) incy accumulate = blockT32 2 4 false w k a lda x y incy accumulate
+    let private blockT32v2m w k (a: nativeptr<float32>) lda (x: nativeptr<float32>) (y: nativeptr<float32>) incy accumulate = blockT32 2 4 true w k a lda x y incy accumulate
+    let private blockT32v3 w k (a: nativeptr<float32>) lda (x: nativeptr<float32>) (y: nativeptr<float32>) incy accumulate = blockT32 3 4 false w k a lda x y incy accumulate
+    let private blockT32v3m w k (a: nativeptr<float32>) lda (x: nativeptr<float32>) (y: nativeptr<float32>) incy accumulate = blockT32 3 4 true w k a lda x y incy accumulate
+    let private blockT32v4 w k (a: nativeptr<float32>) lda (x: nativeptr<float32>) (y: nativeptr<float32>) incy accumulate = blockT32 4 2 false w k a lda x y incy accumulate
+    let private blockT32v4m w k (a: nativeptr<float32>) lda (x: nativeptr<float32>) (y: nativeptr<float32>) incy accumulate = blockT32 4 2 true w k a lda x y incy accumulate
+    let private blockT32v5 w k (a: nativeptr<float32>) lda (x: nativeptr<float32>) (y: nativeptr<float32>) incy accumulate = blockT32 5 2 false w k a lda x y incy accumulate
+    let private blockT32v5m w k (a: nativeptr<float32>) lda (x: nativeptr<float32>) (y: nativeptr<float32>) incy accumulate = blockT32 5 2 true w k a lda x y incy accumulate
+    let private blockT32v6 w k (a: nativeptr<float32>) lda (x: nativeptr<float32>) (y: nativeptr<float32>) incy accumulate = blockT32 6 2 false w k a lda x y incy accumulate
+    let private blockT32v6m w k (a: nativeptr<float32>) lda (x: nativeptr<float32>) (y: nativeptr<float32>) incy accumulate = blockT32 6 2 true w k a lda x y incy accumulate
 
     /// y[i·incy] (+)= Σ_p a[p·lda + i]·x[p], i < m (outputs), p < k.
     let gemvT32 (m: int) (k: int) (a: nativeptr<float32>) (lda: int) (x: nativeptr<float32>) (y: nativeptr<float32>) (incy: int) (accumulate: bool) =
@@ -384,11 +404,18 @@ module internal Gemv =
             let w = min 48 (m - i)
             let ai = NativePtr.add a i
             let yi = NativePtr.add y (i * incy)
-            match (w + 7) / 8 with
-            | 1 -> blockT32v1 w k ai lda x yi incy accumulate
-            | 2 -> blockT32v2 w k ai lda x yi incy accumulate
-            | 3 -> blockT32v3 w k ai lda x yi incy accumulate
-            | 4 -> blockT32v4 w k ai lda x yi incy accumulate
-            | 5 -> blockT32v5 w k ai lda x yi incy accumulate
-            | _ -> blockT32v6 w k ai lda x yi incy accumulate
+            let partial = w % 8 <> 0
+            match (w + 7) / 8, partial with
+            | 1, false -> blockT32v1 w k ai lda x yi incy accumulate
+            | 1, true -> blockT32v1m w k ai lda x yi incy accumulate
+            | 2, false -> blockT32v2 w k ai lda x yi incy accumulate
+            | 2, true -> blockT32v2m w k ai lda x yi incy accumulate
+            | 3, false -> blockT32v3 w k ai lda x yi incy accumulate
+            | 3, true -> blockT32v3m w k ai lda x yi incy accumulate
+            | 4, false -> blockT32v4 w k ai lda x yi incy accumulate
+            | 4, true -> blockT32v4m w k ai lda x yi incy accumulate
+            | 5, false -> blockT32v5 w k ai lda x yi incy accumulate
+            | 5, true -> blockT32v5m w k ai lda x yi incy accumulate
+            | _, false -> blockT32v6 w k ai lda x yi incy accumulate
+            | _, true -> blockT32v6m w k ai lda x yi incy accumulate
             i <- i + w
