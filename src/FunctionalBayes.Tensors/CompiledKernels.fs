@@ -165,21 +165,48 @@ module internal CompiledKernels =
         let plain = mMap.Length = 0 && xMap.Length = 0 && (yMap.Length = 0 || yScalar)
         override _.Forward(v, _) =
             if plain then
+                // vectors: lanes whose mask is 0 take y (a NaN mask counts as set, as in the scalar rule)
+                let w = Vector<float>.Count
+                let ms = ro v m n
+                let xs = ro v x n
+                let os = sp v o n
+                let mutable i = 0
                 if yScalar then
                     let yv = v.[y]
-                    for i in 0 .. n - 1 do
-                        v.[o + i] <- if v.[m + i] <> 0.0 then v.[x + i] else yv
+                    let yb = Vector<float>(yv)
+                    while i + w <= n do
+                        Vector.ConditionalSelect(Vector.Equals(Vector<float>(ms.Slice i), Vector<float>.Zero), yb, Vector<float>(xs.Slice i)).CopyTo(os.Slice i)
+                        i <- i + w
+                    while i < n do
+                        os.[i] <- if ms.[i] <> 0.0 then xs.[i] else yv
+                        i <- i + 1
                 else
-                    for i in 0 .. n - 1 do
-                        v.[o + i] <- if v.[m + i] <> 0.0 then v.[x + i] else v.[y + i]
+                    let ys = ro v y n
+                    while i + w <= n do
+                        Vector.ConditionalSelect(Vector.Equals(Vector<float>(ms.Slice i), Vector<float>.Zero), Vector<float>(ys.Slice i), Vector<float>(xs.Slice i)).CopyTo(os.Slice i)
+                        i <- i + w
+                    while i < n do
+                        os.[i] <- if ms.[i] <> 0.0 then xs.[i] else ys.[i]
+                        i <- i + 1
             else
                 for i in 0 .. n - 1 do
                     v.[o + i] <- if v.[m + at mMap i] <> 0.0 then v.[x + at xMap i] else v.[y + at yMap i]
         override _.Backward(v, a, _) =
             if plain && gy < 0 then
                 if gx >= 0 then
-                    for i in 0 .. n - 1 do
-                        if v.[m + i] <> 0.0 then a.[gx + i] <- a.[gx + i] + a.[go + i]
+                    // x̄ += ḡ where the mask is set; elsewhere x̄ keeps its bits
+                    let w = Vector<float>.Count
+                    let ms = ro v m n
+                    let gs = ro a go n
+                    let xs = sp a gx n
+                    let mutable i = 0
+                    while i + w <= n do
+                        let old = Vector<float>(Span<float>.op_Implicit (xs.Slice i))
+                        Vector.ConditionalSelect(Vector.Equals(Vector<float>(ms.Slice i), Vector<float>.Zero), old, old + Vector<float>(gs.Slice i)).CopyTo(xs.Slice i)
+                        i <- i + w
+                    while i < n do
+                        if ms.[i] <> 0.0 then xs.[i] <- xs.[i] + gs.[i]
+                        i <- i + 1
             else
                 for i in 0 .. n - 1 do
                     if v.[m + at mMap i] <> 0.0 then (if gx >= 0 then a.[gx + at xMap i] <- a.[gx + at xMap i] + a.[go + i])

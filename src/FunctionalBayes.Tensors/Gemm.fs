@@ -13,7 +13,8 @@ open Microsoft.FSharp.NativeInterop
 ///
 /// Design (see REPORT.md): packed, cache-blocked GEMM (BLIS/Goto loop order jc -> pc -> ic -> ir -> jr)
 /// with an MR x NR register-blocked FMA micro-kernel (f64: 8 x 24 = 8 rows x 3 Vector512; f32: 8 x 48),
-/// dedicated GEMV paths for n <= 4 / m <= 4 (one GEMV per column/row), and row/column partitioning of C across threads.
+/// dedicated GEMV paths for n <= 4 / m <= 4 (one GEMV per column/row; on AVX2 without AVX-512 the kernels of Gemv.fs),
+/// and row/column partitioning of C across threads.
 /// Determinism: every C element is computed by the same micro-kernel with the same KC-blocked summation
 /// order regardless of how C is partitioned among threads, so results are bit-identical for any thread count.
 [<RequireQualifiedAccess; OptimizeFromFirstCall>]
@@ -882,6 +883,15 @@ module internal Gemm =
                 for l in 0 .. w - 1 do writeY64 y incy (i + l) (NativePtr.get tmp l) accumulate
             i <- i + 3 * 8
 
+    /// The GEMV kernel for this processor: AVX-512 the masked kernels above; AVX2+FMA Gemv's 256-bit kernels;
+    /// otherwise the portable ones.
+    let private gemvKernel64 (trans: bool) (rows: int) (cols: int) (pa: nativeptr<float>) (lda: int) (px: nativeptr<float>) (py: nativeptr<float>) (incy: int) (accumulate: bool) =
+        if useIsaPaths && Avx512F.IsSupported then
+            (if trans then gemvTMasked64 else gemvNMasked64) rows cols pa lda px py incy accumulate
+        elif Gemv.supported () then
+            (if trans then Gemv.gemvT64 else Gemv.gemvN64) rows cols pa lda px py incy accumulate
+        else (if trans then gemvT64 else gemvN64) rows cols pa lda px py incy accumulate
+
     /// y (+)= M x where M(i,p) = trans ? a[aOff + p*lda + i] : a[aOff + i*lda + p]; x(p) = x[xOff + p*incx]; y(i) = y[yOff + i*incy].
     let private gemv64 (trans: bool) (rows: int) (cols: int) (a: float[]) (aOff: int) (lda: int)
                        (x: float[]) (xOff: int) (incx: int) (y: float[]) (yOff: int) (incy: int) (accumulate: bool) =
@@ -892,15 +902,13 @@ module internal Gemm =
         let py = NativePtr.add py0 yOff
         if incx = 1 then
             let px = NativePtr.add px0 xOff
-            if trans then (if useIsaPaths && Avx512F.IsSupported then gemvTMasked64 else gemvT64) rows cols pa lda px py incy accumulate
-            else (if useIsaPaths && Avx512F.IsSupported then gemvNMasked64 else gemvN64) rows cols pa lda px py incy accumulate
+            gemvKernel64 trans rows cols pa lda px py incy accumulate
         else
             let buf = ArrayPool<float>.Shared.Rent(cols)
             try
                 for p in 0 .. cols - 1 do buf.[p] <- x.[xOff + p * incx]
                 use px = fixed buf
-                if trans then (if useIsaPaths && Avx512F.IsSupported then gemvTMasked64 else gemvT64) rows cols pa lda px py incy accumulate
-                else (if useIsaPaths && Avx512F.IsSupported then gemvNMasked64 else gemvN64) rows cols pa lda px py incy accumulate
+                gemvKernel64 trans rows cols pa lda px py incy accumulate
             finally
                 ArrayPool<float>.Shared.Return(buf)
 
@@ -1611,6 +1619,14 @@ module internal Gemm =
                 for l in 0 .. w - 1 do writeY32 y incy (i + l) (NativePtr.get tmp l) accumulate
             i <- i + 3 * 16
 
+    /// gemvKernel64 for float32.
+    let private gemvKernel32 (trans: bool) (rows: int) (cols: int) (pa: nativeptr<float32>) (lda: int) (px: nativeptr<float32>) (py: nativeptr<float32>) (incy: int) (accumulate: bool) =
+        if useIsaPaths && Avx512F.IsSupported then
+            (if trans then gemvTMasked32 else gemvN32) rows cols pa lda px py incy accumulate
+        elif Gemv.supported () then
+            (if trans then Gemv.gemvT32 else Gemv.gemvN32) rows cols pa lda px py incy accumulate
+        else (if trans then gemvT32 else gemvN32) rows cols pa lda px py incy accumulate
+
     /// y (+)= M x where M(i,p) = trans ? a[aOff + p*lda + i] : a[aOff + i*lda + p]; x(p) = x[xOff + p*incx]; y(i) = y[yOff + i*incy].
     let private gemv32 (trans: bool) (rows: int) (cols: int) (a: float32[]) (aOff: int) (lda: int)
                        (x: float32[]) (xOff: int) (incx: int) (y: float32[]) (yOff: int) (incy: int) (accumulate: bool) =
@@ -1621,15 +1637,13 @@ module internal Gemm =
         let py = NativePtr.add py0 yOff
         if incx = 1 then
             let px = NativePtr.add px0 xOff
-            if trans then (if useIsaPaths && Avx512F.IsSupported then gemvTMasked32 else gemvT32) rows cols pa lda px py incy accumulate
-            else gemvN32 rows cols pa lda px py incy accumulate
+            gemvKernel32 trans rows cols pa lda px py incy accumulate
         else
             let buf = ArrayPool<float32>.Shared.Rent(cols)
             try
                 for p in 0 .. cols - 1 do buf.[p] <- x.[xOff + p * incx]
                 use px = fixed buf
-                if trans then (if useIsaPaths && Avx512F.IsSupported then gemvTMasked32 else gemvT32) rows cols pa lda px py incy accumulate
-                else gemvN32 rows cols pa lda px py incy accumulate
+                gemvKernel32 trans rows cols pa lda px py incy accumulate
             finally
                 ArrayPool<float32>.Shared.Return(buf)
 
