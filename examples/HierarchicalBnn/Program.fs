@@ -6,7 +6,8 @@
 /// kept draw in one graph) to ONNX and checks ONNX Runtime against the in-process predictive mean.
 /// Writes hbnn-separate.png, hbnn-hierarchical.png, hbnn-hierarchical-ensemble.onnx and the posterior
 /// report of the hierarchical fit, hbnn-report.html, into --out; ends with one JSON line of the figures
-/// (accuracies, wall and CPU seconds, µs per potential gradient, gradients and leapfrogs, min bulk ESS).
+/// (accuracies, wall and CPU seconds, µs per potential gradient, gradients and leapfrogs, min bulk ESS over every
+/// scalar and over the shared layers' means, the low-rank metric's rank).
 /// Options: --seeds N (5), --out DIR (.), --warmup N (1000), --draws N (500), --hierarchical-only (no
 /// separate fits, pictures or ONNX: for timing the hierarchical fit), --centered (the hierarchical
 /// layers centered: the same model, another geometry for NUTS), --metric stan|dense|fisher-diagonal|fisher-lowrank
@@ -89,6 +90,10 @@ type FitStats =
       /// Wall seconds inside those evaluations (the rest of `Seconds` is NUTS itself and the bookkeeping).
       GradientSeconds: float
       MinBulkEss: float
+      /// The smallest bulk ESS over the shared layers' means (the `_mu` sites).
+      MinMeanEss: float
+      /// Directions of chain 1's low-rank metric (0 for a diagonal or dense metric).
+      MetricRank: int
       Sampler: string
       StepSize: float
       MeanTreeDepth: float
@@ -118,10 +123,12 @@ let fitDrawsWith (metric: MetricAdaptation) (chains: int) (seed: uint64) (warmup
     let st = r.Flat.Stats.[0]
     let summary = Mcmc.summary r
     let ess = summary |> Array.map _.EssBulk |> Array.min
+    let meanEss = summary |> Array.filter (fun s -> s.Name.Contains "_mu") |> Array.map _.EssBulk |> Array.fold min infinity
+    let rank = match st.Metric with LowRankMetric (_, _, lam) -> lam.Length | DiagonalMetric _ | DenseMetric _ -> 0
     let im = let d = Metric.inverseMassDiagonal st.Metric in Array.min d, Array.max d
     Mcmc.merged r,
     { Chains = chains
-      Seconds = r.Seconds; CpuSeconds = cpu; Leapfrogs = r.Flat.Stats |> Array.sumBy (fun c -> c.NumLeapfrog |> Array.sumBy int64); Gradients = count.Value; GradientSeconds = float ticks.Value / float Stopwatch.Frequency; MinBulkEss = ess; Sampler = "nuts/" + r.GradientKind.Text
+      Seconds = r.Seconds; CpuSeconds = cpu; Leapfrogs = r.Flat.Stats |> Array.sumBy (fun c -> c.NumLeapfrog |> Array.sumBy int64); Gradients = count.Value; GradientSeconds = float ticks.Value / float Stopwatch.Frequency; MinBulkEss = ess; MinMeanEss = meanEss; MetricRank = rank; Sampler = "nuts/" + r.GradientKind.Text
       StepSize = st.AdaptedStepSize; MeanTreeDepth = st.TreeDepth |> Array.averageBy float; InvMassRange = im
       Worst = summary |> Array.sortBy _.EssBulk |> Array.truncate 4 |> Array.map (fun s -> s.Name, s.EssBulk, s.RHat)
       Divergences = r.Flat.Stats |> Array.sumBy (fun c -> c.WarmupDivergences + (c.Divergent |> Array.sumBy (fun b -> if b then 1 else 0))) },
@@ -257,9 +264,9 @@ let main argv =
         let hierDraws, hierStats, hierRun = fitDrawsWith opts.Metric opts.Chains (uint64 (1000 * seed + 999)) opts.Warmup opts.Draws (classifier hierarchicalNet) hierData
         let hierTrain = accuracy (notebookPredict kTrain (drawProbs hierarchicalNet 3 hierDraws data.XTrain)) data.YTrain
         let hierTest = accuracy (notebookPredict kTest (drawProbs hierarchicalNet 3 hierDraws data.XTest)) data.YTest
-        printfn "seed %d hierarchical: train %.2f%% test %.2f%% in %.1f s wall, %.1f s CPU (%s); step size %.3g, mean tree depth %.2f, inverse mass %.3g–%.3g, %d divergences; %d gradients in all (%.1f CPU µs each, NUTS included; %.1f s wall inside the gradients, %.1f µs each), %d sampling leapfrogs, min bulk ESS %.0f"
+        printfn "seed %d hierarchical: train %.2f%% test %.2f%% in %.1f s wall, %.1f s CPU (%s); step size %.3g, mean tree depth %.2f, inverse mass %.3g–%.3g, %d divergences; %d gradients in all (%.1f CPU µs each, NUTS included; %.1f s wall inside the gradients, %.1f µs each), %d sampling leapfrogs, min bulk ESS %.0f (shared means %.0f), metric rank %d"
             seed (100.0 * hierTrain) (100.0 * hierTest) hierStats.Seconds hierStats.CpuSeconds hierStats.Sampler hierStats.StepSize hierStats.MeanTreeDepth (fst hierStats.InvMassRange) (snd hierStats.InvMassRange)
-            hierStats.Divergences hierStats.Gradients (hierStats.CpuSeconds * 1e6 / float hierStats.Gradients) hierStats.GradientSeconds (hierStats.GradientSeconds * 1e6 / float hierStats.Gradients) hierStats.Leapfrogs hierStats.MinBulkEss
+            hierStats.Divergences hierStats.Gradients (hierStats.CpuSeconds * 1e6 / float hierStats.Gradients) hierStats.GradientSeconds (hierStats.GradientSeconds * 1e6 / float hierStats.Gradients) hierStats.Leapfrogs hierStats.MinBulkEss hierStats.MinMeanEss hierStats.MetricRank
         printfn "  smallest bulk ESS: %s" (String.Join("; ", hierStats.Worst |> Array.map (fun (n, e, r) -> sprintf "%s %.1f (R̂ %.2f)" n e r)))
         if seed = 0 then
             let reportPath = Path.Combine(opts.Out, "hbnn-report.html")
@@ -343,6 +350,8 @@ let main argv =
           "hierarchical_sampling_leapfrogs", mean (fun r -> float r.Hier.Leapfrogs)
           "min_ess_bulk", Array.min (arr _.Hier.MinBulkEss)
           "min_ess_bulk_per_chain", Array.min (arr (fun r -> r.Hier.MinBulkEss / float r.Hier.Chains))
+          "min_ess_bulk_mu_per_chain", Array.min (arr (fun r -> r.Hier.MinMeanEss / float r.Hier.Chains))
+          "metric_rank", mean (fun r -> float r.Hier.MetricRank)
           "hierarchical_step_size", mean _.Hier.StepSize
           "onnx_max_abs_diff", onnxMaxDiff ]
         |> List.map (fun (k, v) -> sprintf "\"%s\":%s" k (if Double.IsNaN v then "null" else inv v))
