@@ -8,7 +8,7 @@
 /// report of the hierarchical fit, hbnn-report.html, into --out; ends with one JSON line of the figures
 /// (accuracies, wall and CPU seconds, µs per potential gradient, gradients and leapfrogs, min bulk ESS over every
 /// scalar and over the shared layers' means, the low-rank metric's rank).
-/// Options: --seeds N (5), --out DIR (.), --warmup N (1000), --draws N (500), --hierarchical-only (no
+/// Options: --seeds N (5), --first-seed N (0: seeds N0 .. N0+N−1), --out DIR (.), --warmup N (1000), --draws N (500), --hierarchical-only (no
 /// separate fits, pictures or ONNX: for timing the hierarchical fit), --centered (the hierarchical
 /// layers centered: the same model, another geometry for NUTS), --metric stan|dense|fisher-diagonal|fisher-lowrank
 /// (how the hierarchical fit's warmup estimates the metric; default stan), --chains N (1: the hierarchical fit's
@@ -27,7 +27,7 @@ open FunctionalBayes.OnnxRuntime
 open FunctionalBayes.Tensors
 
 type private Options =
-    { Out: string; Seeds: int; Warmup: int; Draws: int; HierOnly: bool; Parameterization: Parameterization
+    { Out: string; Seeds: int; FirstSeed: int; Warmup: int; Draws: int; HierOnly: bool; Parameterization: Parameterization
       Metric: MetricAdaptation; Chains: int }
 
 let private parse (argv: string[]) =
@@ -37,6 +37,7 @@ let private parse (argv: string[]) =
             match argv.[i] with
             | "--out" when i + 1 < argv.Length -> go (i + 2) { o with Out = argv.[i + 1] }
             | "--seeds" when i + 1 < argv.Length -> go (i + 2) { o with Seeds = int argv.[i + 1] }
+            | "--first-seed" when i + 1 < argv.Length -> go (i + 2) { o with FirstSeed = int argv.[i + 1] }
             | "--warmup" when i + 1 < argv.Length -> go (i + 2) { o with Warmup = int argv.[i + 1] }
             | "--draws" when i + 1 < argv.Length -> go (i + 2) { o with Draws = int argv.[i + 1] }
             | "--hierarchical-only" -> go (i + 1) { o with HierOnly = true }
@@ -51,9 +52,10 @@ let private parse (argv: string[]) =
                     | "fisher-lowrank" -> MetricAdaptation.FisherLowRank LowRankSettings.Default
                     | other -> failwithf "unknown --metric %s (use stan, dense, fisher-diagonal or fisher-lowrank)" other
                 go (i + 2) { o with Metric = m }
-            | a -> failwithf "unknown argument %s (use --seeds N, --out DIR, --warmup N, --draws N, --hierarchical-only, --centered, --metric M, --chains N)" a
-    let o = go 0 { Out = "."; Seeds = 5; Warmup = 1000; Draws = 500; HierOnly = false; Parameterization = Parameterization.NonCentered
+            | a -> failwithf "unknown argument %s (use --seeds N, --first-seed N, --out DIR, --warmup N, --draws N, --hierarchical-only, --centered, --metric M, --chains N)" a
+    let o = go 0 { Out = "."; Seeds = 5; FirstSeed = 0; Warmup = 1000; Draws = 500; HierOnly = false; Parameterization = Parameterization.NonCentered
                    Metric = MetricAdaptation.Stan; Chains = 1 }
+    if o.FirstSeed < 0 then failwith "--first-seed must be at least 0"
     if o.Seeds < 1 || o.Warmup < 1 || o.Draws < 1 || o.Chains < 1 then failwith "--seeds, --warmup, --draws and --chains must be at least 1"
     if o.Draws % o.Chains <> 0 then failwithf "--draws %d must be a multiple of --chains %d (the chains share the kept draws)" o.Draws o.Chains
     o
@@ -246,13 +248,13 @@ let main argv =
     let mutable onnxMaxDiff = nan
     let mutable usPerGradient = nan
     let hierarchicalNet = hierarchicalNet opts.Parameterization
-    for seed in 0 .. opts.Seeds - 1 do
+    for seed in opts.FirstSeed .. opts.FirstSeed + opts.Seeds - 1 do
         let key = Rng.key (uint64 (31 + seed))
         let kData, kPred = Rng.split key
         let data = Datasets.multiTaskMoons kData tasks 100 50 0.3
         let kTrain, kTest = Rng.split kPred
         let hierData = Map [ "x", data.XTrain; "y", data.YTrain ]
-        if seed = 0 then
+        if seed = opts.FirstSeed then
             let p = LogDensity.potential (Rng.key 0UL) (classifier hierarchicalNet hierData)
             let compiled = Compilation.auto p
             let cpuUs, wallUs = gradientMicros compiled 2000
@@ -268,7 +270,7 @@ let main argv =
             seed (100.0 * hierTrain) (100.0 * hierTest) hierStats.Seconds hierStats.CpuSeconds hierStats.Sampler hierStats.StepSize hierStats.MeanTreeDepth (fst hierStats.InvMassRange) (snd hierStats.InvMassRange)
             hierStats.Divergences hierStats.Gradients (hierStats.CpuSeconds * 1e6 / float hierStats.Gradients) hierStats.GradientSeconds (hierStats.GradientSeconds * 1e6 / float hierStats.Gradients) hierStats.Leapfrogs hierStats.MinBulkEss hierStats.MinMeanEss hierStats.MetricRank
         printfn "  smallest bulk ESS: %s" (String.Join("; ", hierStats.Worst |> Array.map (fun (n, e, r) -> sprintf "%s %.1f (R̂ %.2f)" n e r)))
-        if seed = 0 then
+        if seed = opts.FirstSeed then
             let reportPath = Path.Combine(opts.Out, "hbnn-report.html")
             writeReport reportPath hierRun hierData
             printfn "wrote %s" (Path.GetFullPath reportPath)
@@ -289,7 +291,7 @@ let main argv =
         let sepTest = accuracy (sepPred data.XTest kTest) data.YTest
         printfn "seed %d separate: train %.2f%% test %.2f%% in %.1f s (18 fits in parallel)" seed (100.0 * sepTrain) (100.0 * sepTest) sepSeconds
         results.Add { SepTrain = sepTrain; SepTest = sepTest; HierTrain = hierTrain; HierTest = hierTest; SepSeconds = sepSeconds; HierSeconds = hierStats.Seconds; Hier = hierStats }
-        if seed = 0 then
+        if seed = opts.FirstSeed then
             // pictures
             let perTaskTest (pred: Tensor) = Array.init tasks (fun t -> accuracy (Tensor.select 0 t pred) (Tensor.select 0 t data.YTest))
             let sepGrid = Array.init tasks (fun t -> drawProbs separateNet 2 (fst sep.[t]) grid |> Tensor.meanAxes [| 0 |] false |> Tensor.toArray)
