@@ -6,8 +6,9 @@
 /// kept draw in one graph) to ONNX and checks ONNX Runtime against the in-process predictive mean.
 /// Writes hbnn-separate.png, hbnn-hierarchical.png, hbnn-hierarchical-ensemble.onnx and the posterior
 /// report of the hierarchical fit, hbnn-report.html, into --out; ends with one JSON line of the figures
-/// (accuracies, wall and CPU seconds, µs per potential gradient, gradients and leapfrogs, min bulk ESS).
-/// Options: --seeds N (5), --out DIR (.), --warmup N (1000), --draws N (500), --hierarchical-only (no
+/// (accuracies, wall and CPU seconds, µs per potential gradient, gradients and leapfrogs, min bulk ESS over every
+/// scalar and over the shared layers' means, the low-rank metric's rank).
+/// Options: --seeds N (5), --first-seed N (0: seeds N0 .. N0+N−1), --out DIR (.), --warmup N (1000), --draws N (500), --hierarchical-only (no
 /// separate fits, pictures or ONNX: for timing the hierarchical fit), --centered (the hierarchical
 /// layers centered: the same model, another geometry for NUTS), --metric stan|dense|fisher-diagonal|fisher-lowrank
 /// (how the hierarchical fit's warmup estimates the metric; default stan), --chains N (1: the hierarchical fit's
@@ -26,7 +27,7 @@ open FunctionalBayes.OnnxRuntime
 open FunctionalBayes.Tensors
 
 type private Options =
-    { Out: string; Seeds: int; Warmup: int; Draws: int; HierOnly: bool; Parameterization: Parameterization
+    { Out: string; Seeds: int; FirstSeed: int; Warmup: int; Draws: int; HierOnly: bool; Parameterization: Parameterization
       Metric: MetricAdaptation; Chains: int }
 
 let private parse (argv: string[]) =
@@ -36,6 +37,7 @@ let private parse (argv: string[]) =
             match argv.[i] with
             | "--out" when i + 1 < argv.Length -> go (i + 2) { o with Out = argv.[i + 1] }
             | "--seeds" when i + 1 < argv.Length -> go (i + 2) { o with Seeds = int argv.[i + 1] }
+            | "--first-seed" when i + 1 < argv.Length -> go (i + 2) { o with FirstSeed = int argv.[i + 1] }
             | "--warmup" when i + 1 < argv.Length -> go (i + 2) { o with Warmup = int argv.[i + 1] }
             | "--draws" when i + 1 < argv.Length -> go (i + 2) { o with Draws = int argv.[i + 1] }
             | "--hierarchical-only" -> go (i + 1) { o with HierOnly = true }
@@ -50,9 +52,10 @@ let private parse (argv: string[]) =
                     | "fisher-lowrank" -> MetricAdaptation.FisherLowRank LowRankSettings.Default
                     | other -> failwithf "unknown --metric %s (use stan, dense, fisher-diagonal or fisher-lowrank)" other
                 go (i + 2) { o with Metric = m }
-            | a -> failwithf "unknown argument %s (use --seeds N, --out DIR, --warmup N, --draws N, --hierarchical-only, --centered, --metric M, --chains N)" a
-    let o = go 0 { Out = "."; Seeds = 5; Warmup = 1000; Draws = 500; HierOnly = false; Parameterization = Parameterization.NonCentered
+            | a -> failwithf "unknown argument %s (use --seeds N, --first-seed N, --out DIR, --warmup N, --draws N, --hierarchical-only, --centered, --metric M, --chains N)" a
+    let o = go 0 { Out = "."; Seeds = 5; FirstSeed = 0; Warmup = 1000; Draws = 500; HierOnly = false; Parameterization = Parameterization.NonCentered
                    Metric = MetricAdaptation.Stan; Chains = 1 }
+    if o.FirstSeed < 0 then failwith "--first-seed must be at least 0"
     if o.Seeds < 1 || o.Warmup < 1 || o.Draws < 1 || o.Chains < 1 then failwith "--seeds, --warmup, --draws and --chains must be at least 1"
     if o.Draws % o.Chains <> 0 then failwithf "--draws %d must be a multiple of --chains %d (the chains share the kept draws)" o.Draws o.Chains
     o
@@ -89,6 +92,10 @@ type FitStats =
       /// Wall seconds inside those evaluations (the rest of `Seconds` is NUTS itself and the bookkeeping).
       GradientSeconds: float
       MinBulkEss: float
+      /// The smallest bulk ESS over the shared layers' means (the `_mu` sites).
+      MinMeanEss: float
+      /// Directions of chain 1's low-rank metric (0 for a diagonal or dense metric).
+      MetricRank: int
       Sampler: string
       StepSize: float
       MeanTreeDepth: float
@@ -118,10 +125,12 @@ let fitDrawsWith (metric: MetricAdaptation) (chains: int) (seed: uint64) (warmup
     let st = r.Flat.Stats.[0]
     let summary = Mcmc.summary r
     let ess = summary |> Array.map _.EssBulk |> Array.min
+    let meanEss = summary |> Array.filter (fun s -> s.Name.Contains "_mu") |> Array.map _.EssBulk |> Array.fold min infinity
+    let rank = match st.Metric with LowRankMetric (_, _, lam) -> lam.Length | DiagonalMetric _ | DenseMetric _ -> 0
     let im = let d = Metric.inverseMassDiagonal st.Metric in Array.min d, Array.max d
     Mcmc.merged r,
     { Chains = chains
-      Seconds = r.Seconds; CpuSeconds = cpu; Leapfrogs = r.Flat.Stats |> Array.sumBy (fun c -> c.NumLeapfrog |> Array.sumBy int64); Gradients = count.Value; GradientSeconds = float ticks.Value / float Stopwatch.Frequency; MinBulkEss = ess; Sampler = "nuts/" + r.GradientKind.Text
+      Seconds = r.Seconds; CpuSeconds = cpu; Leapfrogs = r.Flat.Stats |> Array.sumBy (fun c -> c.NumLeapfrog |> Array.sumBy int64); Gradients = count.Value; GradientSeconds = float ticks.Value / float Stopwatch.Frequency; MinBulkEss = ess; MinMeanEss = meanEss; MetricRank = rank; Sampler = "nuts/" + r.GradientKind.Text
       StepSize = st.AdaptedStepSize; MeanTreeDepth = st.TreeDepth |> Array.averageBy float; InvMassRange = im
       Worst = summary |> Array.sortBy _.EssBulk |> Array.truncate 4 |> Array.map (fun s -> s.Name, s.EssBulk, s.RHat)
       Divergences = r.Flat.Stats |> Array.sumBy (fun c -> c.WarmupDivergences + (c.Divergent |> Array.sumBy (fun b -> if b then 1 else 0))) },
@@ -239,13 +248,13 @@ let main argv =
     let mutable onnxMaxDiff = nan
     let mutable usPerGradient = nan
     let hierarchicalNet = hierarchicalNet opts.Parameterization
-    for seed in 0 .. opts.Seeds - 1 do
+    for seed in opts.FirstSeed .. opts.FirstSeed + opts.Seeds - 1 do
         let key = Rng.key (uint64 (31 + seed))
         let kData, kPred = Rng.split key
         let data = Datasets.multiTaskMoons kData tasks 100 50 0.3
         let kTrain, kTest = Rng.split kPred
         let hierData = Map [ "x", data.XTrain; "y", data.YTrain ]
-        if seed = 0 then
+        if seed = opts.FirstSeed then
             let p = LogDensity.potential (Rng.key 0UL) (classifier hierarchicalNet hierData)
             let compiled = Compilation.auto p
             let cpuUs, wallUs = gradientMicros compiled 2000
@@ -257,11 +266,11 @@ let main argv =
         let hierDraws, hierStats, hierRun = fitDrawsWith opts.Metric opts.Chains (uint64 (1000 * seed + 999)) opts.Warmup opts.Draws (classifier hierarchicalNet) hierData
         let hierTrain = accuracy (notebookPredict kTrain (drawProbs hierarchicalNet 3 hierDraws data.XTrain)) data.YTrain
         let hierTest = accuracy (notebookPredict kTest (drawProbs hierarchicalNet 3 hierDraws data.XTest)) data.YTest
-        printfn "seed %d hierarchical: train %.2f%% test %.2f%% in %.1f s wall, %.1f s CPU (%s); step size %.3g, mean tree depth %.2f, inverse mass %.3g–%.3g, %d divergences; %d gradients in all (%.1f CPU µs each, NUTS included; %.1f s wall inside the gradients, %.1f µs each), %d sampling leapfrogs, min bulk ESS %.0f"
+        printfn "seed %d hierarchical: train %.2f%% test %.2f%% in %.1f s wall, %.1f s CPU (%s); step size %.3g, mean tree depth %.2f, inverse mass %.3g–%.3g, %d divergences; %d gradients in all (%.1f CPU µs each, NUTS included; %.1f s wall inside the gradients, %.1f µs each), %d sampling leapfrogs, min bulk ESS %.0f (shared means %.0f), metric rank %d"
             seed (100.0 * hierTrain) (100.0 * hierTest) hierStats.Seconds hierStats.CpuSeconds hierStats.Sampler hierStats.StepSize hierStats.MeanTreeDepth (fst hierStats.InvMassRange) (snd hierStats.InvMassRange)
-            hierStats.Divergences hierStats.Gradients (hierStats.CpuSeconds * 1e6 / float hierStats.Gradients) hierStats.GradientSeconds (hierStats.GradientSeconds * 1e6 / float hierStats.Gradients) hierStats.Leapfrogs hierStats.MinBulkEss
+            hierStats.Divergences hierStats.Gradients (hierStats.CpuSeconds * 1e6 / float hierStats.Gradients) hierStats.GradientSeconds (hierStats.GradientSeconds * 1e6 / float hierStats.Gradients) hierStats.Leapfrogs hierStats.MinBulkEss hierStats.MinMeanEss hierStats.MetricRank
         printfn "  smallest bulk ESS: %s" (String.Join("; ", hierStats.Worst |> Array.map (fun (n, e, r) -> sprintf "%s %.1f (R̂ %.2f)" n e r)))
-        if seed = 0 then
+        if seed = opts.FirstSeed then
             let reportPath = Path.Combine(opts.Out, "hbnn-report.html")
             writeReport reportPath hierRun hierData
             printfn "wrote %s" (Path.GetFullPath reportPath)
@@ -282,7 +291,7 @@ let main argv =
         let sepTest = accuracy (sepPred data.XTest kTest) data.YTest
         printfn "seed %d separate: train %.2f%% test %.2f%% in %.1f s (18 fits in parallel)" seed (100.0 * sepTrain) (100.0 * sepTest) sepSeconds
         results.Add { SepTrain = sepTrain; SepTest = sepTest; HierTrain = hierTrain; HierTest = hierTest; SepSeconds = sepSeconds; HierSeconds = hierStats.Seconds; Hier = hierStats }
-        if seed = 0 then
+        if seed = opts.FirstSeed then
             // pictures
             let perTaskTest (pred: Tensor) = Array.init tasks (fun t -> accuracy (Tensor.select 0 t pred) (Tensor.select 0 t data.YTest))
             let sepGrid = Array.init tasks (fun t -> drawProbs separateNet 2 (fst sep.[t]) grid |> Tensor.meanAxes [| 0 |] false |> Tensor.toArray)
@@ -343,6 +352,8 @@ let main argv =
           "hierarchical_sampling_leapfrogs", mean (fun r -> float r.Hier.Leapfrogs)
           "min_ess_bulk", Array.min (arr _.Hier.MinBulkEss)
           "min_ess_bulk_per_chain", Array.min (arr (fun r -> r.Hier.MinBulkEss / float r.Hier.Chains))
+          "min_ess_bulk_mu_per_chain", Array.min (arr (fun r -> r.Hier.MinMeanEss / float r.Hier.Chains))
+          "metric_rank", mean (fun r -> float r.Hier.MetricRank)
           "hierarchical_step_size", mean _.Hier.StepSize
           "onnx_max_abs_diff", onnxMaxDiff ]
         |> List.map (fun (k, v) -> sprintf "\"%s\":%s" k (if Double.IsNaN v then "null" else inv v))

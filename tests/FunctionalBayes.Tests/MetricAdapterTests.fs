@@ -69,6 +69,114 @@ let private orthonormal (seed: uint64) (d: int) (k: int) =
         vs.[j] <- vs.[j] |> Array.map (fun v -> v / n)
     vs
 
+/// A·v = λ·v for every pair to 10·n·eps·‖A‖_F, VᵀV = I to 10·n·eps, and the invariants trace = Σλ and
+/// ‖A‖_F² = Σλ²; returns the eigenvalues (ascending).
+let private checkEigen (n: int) (a: float[]) =
+    let values, vectors = SmallLinalg.eigh n a
+    Expect.equal values.Length n "n values"
+    Expect.isTrue (values |> Array.pairwise |> Array.forall (fun (x, y) -> x <= y)) "ascending"
+    let eps = Math.BitIncrement 1.0 - 1.0
+    let frob = sqrt (a |> Array.sumBy (fun v -> v * v))
+    let tol = 10.0 * float n * eps
+    for k in 0 .. n - 1 do
+        let v = vectors.[k * n .. k * n + n - 1]
+        let res = sqrt (Array.init n (fun i -> (Array.init n (fun j -> a.[i * n + j] * v.[j]) |> Array.sum) - values.[k] * v.[i]) |> Array.sumBy (fun x -> x * x))
+        Expect.isLessThanOrEqual res (tol * max frob Double.Epsilon) (sprintf "‖A v − λ v‖ of pair %d" k)
+        for j in k .. n - 1 do
+            let g = Array.init n (fun i -> v.[i] * vectors.[j * n + i]) |> Array.sum
+            Expect.isLessThanOrEqual (abs (g - (if j = k then 1.0 else 0.0))) tol (sprintf "(VᵀV)[%d, %d]" k j)
+    let trace = Array.init n (fun i -> a.[i * n + i]) |> Array.sum
+    Expect.floatClose { absolute = tol * frob; relative = 0.0 } (Array.sum values) trace "trace = Σλ"
+    Expect.floatClose { absolute = tol * frob * frob; relative = 0.0 } (values |> Array.sumBy (fun l -> l * l)) (frob * frob) "‖A‖_F² = Σλ²"
+    values
+
+/// Q diag(λ) Qᵀ (flat) with Q a random orthogonal matrix from a fixed seed.
+let private withSpectrum (seed: uint64) (lambda: float[]) =
+    let n = lambda.Length
+    let q = orthonormal seed n n
+    Array.init (n * n) (fun e ->
+        let i, j = e / n, e % n
+        Array.init n (fun k -> q.[k].[i] * lambda.[k] * q.[k].[j]) |> Array.sum)
+
+let private randomSymmetric (seed: uint64) (n: int) =
+    let r = Tensor.toArray (Rng.normal (Rng.key seed) [| n; n |])
+    Array.init (n * n) (fun e -> 0.5 * (r.[e] + r.[(e % n) * n + e / n]))
+
+/// The eigenvalues against their closed form to 10·n·eps·‖A‖_F (‖A‖_F² = Σλ²).
+let private expectValues (actual: float[]) (expected: float[]) =
+    let tol = 10.0 * float expected.Length * (Math.BitIncrement 1.0 - 1.0) * sqrt (expected |> Array.sumBy (fun l -> l * l))
+    Array.iteri2 (fun k a e -> Expect.floatClose { absolute = tol; relative = 0.0 } a e (sprintf "λ[%d]" k)) actual (Array.sort expected)
+
+[<Tests>]
+let eigenTests =
+    testList "SmallLinalg.eigh" [
+        testCase "n = 1" <| fun () ->
+            let values, vectors = SmallLinalg.eigh 1 [| -3.5 |]
+            Expect.equal values [| -3.5 |] "λ"
+            Expect.equal (abs vectors.[0]) 1.0 "v"
+        testCase "n = 2 against the closed form (a+c)/2 ± sqrt(((a−c)/2)² + b²)" <| fun () ->
+            let a, b, c = 2.0, -0.7, -1.25
+            let values = checkEigen 2 [| a; b; b; c |]
+            let h = sqrt (((a - c) / 2.0) ** 2.0 + b * b)
+            expectValues values [| (a + c) / 2.0 - h; (a + c) / 2.0 + h |]
+        testCase "a diagonal matrix: its diagonal, sorted, exactly" <| fun () ->
+            let dg = [| 3.0; -1.0; 2.0; 0.0; 5.0; 2.0 |]
+            let n = dg.Length
+            let values = checkEigen n (Array.init (n * n) (fun e -> if e / n = e % n then dg.[e / n] else 0.0))
+            Expect.equal values (Array.sort dg) "λ"
+        testCase "the zero matrix and the identity" <| fun () ->
+            Expect.equal (checkEigen 5 (Array.zeroCreate 25)) (Array.zeroCreate 5) "zero"
+            Expect.equal (checkEigen 4 (Array.init 16 (fun e -> if e / 4 = e % 4 then 1.0 else 0.0))) (Array.create 4 1.0) "identity"
+        testCase "repeated eigenvalues (n = 12: −1, 2 ×5, 5 ×6) in a random basis" <| fun () ->
+            let lambda = Array.concat [ [| -1.0 |]; Array.create 5 2.0; Array.create 6 5.0 ]
+            let values = checkEigen lambda.Length (withSpectrum 31UL lambda)
+            expectValues values lambda
+        testCase "rank-deficient: rank 1 (u uᵀ, n = 30) and rank 4 of 40 in a random basis" <| fun () ->
+            let u = Tensor.toArray (Rng.normal (Rng.key 32UL) [| 30 |])
+            let values = checkEigen 30 (Array.init 900 (fun e -> u.[e / 30] * u.[e % 30]))
+            let uu = u |> Array.sumBy (fun x -> x * x)
+            expectValues values (Array.append (Array.zeroCreate 29) [| uu |])
+            let lambda = Array.append (Array.zeroCreate 36) [| 1.0; 4.0; 9.0; -16.0 |]
+            expectValues (checkEigen 40 (withSpectrum 33UL lambda)) lambda
+        testCase "tridiagonal Toeplitz (n = 50): λ_k = a + 2b cos(kπ/(n+1))" <| fun () ->
+            let n, a, b = 50, 2.0, -1.0
+            let m = Array.init (n * n) (fun e -> let i, j = e / n, e % n in if i = j then a elif abs (i - j) = 1 then b else 0.0)
+            let values = checkEigen n m
+            expectValues values (Array.init n (fun k -> a + 2.0 * b * cos (float (k + 1) * Math.PI / float (n + 1))))
+        testCase "tridiagonal Toeplitz (n = 300) in a random basis: λ_k = a + 2b cos(kπ/(n+1))" <| fun () ->
+            let n, a, b = 300, 0.5, 1.5
+            let lambda = Array.init n (fun k -> a + 2.0 * b * cos (float (k + 1) * Math.PI / float (n + 1)))
+            let values = checkEigen n (withSpectrum 34UL lambda)
+            expectValues values lambda
+        testCase "random symmetric matrices (n = 50 and 300, fixed seeds)" <| fun () ->
+            checkEigen 50 (randomSymmetric 35UL 50) |> ignore
+            checkEigen 300 (randomSymmetric 36UL 300) |> ignore
+        testCase "the input is left alone and a second call gives the same bits" <| fun () ->
+            let m = randomSymmetric 37UL 40
+            let saved = Array.copy m
+            let v1, w1 = SmallLinalg.eigh 40 m
+            Expect.equal m saved "input unchanged"
+            let v2, w2 = SmallLinalg.eigh 40 m
+            Expect.equal v1 v2 "values"
+            Expect.equal w1 w2 "vectors"
+        testCase "a non-finite entry or a wrong size is refused, naming it" <| fun () ->
+            Expect.throwsT<ArgumentException> (fun () -> SmallLinalg.eigh 2 [| 1.0; nan; nan; 1.0 |] |> ignore) "NaN"
+            Expect.throwsT<ArgumentException> (fun () -> SmallLinalg.eigh 2 [| 1.0; 0.0; 0.0 |] |> ignore) "3 entries for 2×2"
+        testCase "SPD geometric mean of random 40×40 matrices solves Σ C_H Σ = C_Z" <| fun () ->
+            let n = 40
+            let spd seed =
+                let r = Tensor.toArray (Rng.normal (Rng.key seed) [| n; n |])
+                Array2D.init n n (fun i j -> (Array.init n (fun k -> r.[i * n + k] * r.[j * n + k]) |> Array.sum) / float n + (if i = j then 0.1 else 0.0))
+            let cz = spd 38UL
+            let ch = spd 39UL
+            let s = SmallLinalg.spdMean cz ch
+            let scale = Seq.max (seq { for i in 0 .. n - 1 do for j in 0 .. n - 1 -> abs cz.[i, j] })
+            Expect.isLessThan (maxAbsDiff (SmallLinalg.mul (SmallLinalg.mul s ch) s) cz) (1e-10 * scale) "Σ C_H Σ = C_Z"
+            Expect.isLessThan (maxAbsDiff s (Array2D.init n n (fun i j -> s.[j, i]))) 1e-12 "Σ symmetric"
+            let ev, _ = SmallLinalg.symmetricEigen s
+            Expect.isGreaterThan ev.[0] 0.0 "Σ positive definite"
+    ]
+
 [<Tests>]
 let estimatorTests =
     testList "MetricAdapter.estimators" [
@@ -195,6 +303,20 @@ let algebraTests =
                 dyn.Leapfrog(z, 0.01)
                 dyn.H z |> ignore
             Expect.equal (GC.GetAllocatedBytesForCurrentThread() - before) 0L "bytes allocated by 1000 leapfrogs"
+        testCase "NUTS transitions with a low-rank metric allocate nothing per leapfrog" <| fun () ->
+            let k = Nuts.kernel (Gaussian(Array2D.init d d (fun i j -> if i = j then 2.0 else 0.1))) (NutsParameters.Create(0.02, metric))
+            let mutable s = k.Init (Array.create d 0.3)
+            for i in 0 .. 4 do s <- fst (k.Step (Rng.foldIn (Rng.key 14UL) i) s)
+            let before = GC.GetAllocatedBytesForCurrentThread()
+            let mutable leapfrogs = 0
+            for i in 5 .. 24 do
+                let s', info = k.Step (Rng.foldIn (Rng.key 14UL) i) s
+                s <- s'
+                leapfrogs <- leapfrogs + info.NumLeapfrog
+            let bytes = GC.GetAllocatedBytesForCurrentThread() - before
+            Expect.isGreaterThan leapfrogs 2000 "deep trees"
+            // an object is at least 24 bytes: what a transition allocates (its new state) is spread thin
+            Expect.isLessThan bytes (int64 (8 * leapfrogs)) "bytes allocated, fewer than 8 per leapfrog"
         testCase "Metric.lowRank refuses bad input, naming it" <| fun () ->
             Expect.throwsT<ArgumentException> (fun () -> Metric.lowRank [| 1.0; -1.0 |] [||] [||] |> ignore) "negative scale"
             Expect.throwsT<ArgumentException> (fun () -> Metric.lowRank [| 1.0; 1.0 |] [| 1.0 |] [| 2.0 |] |> ignore) "wrong vector length"

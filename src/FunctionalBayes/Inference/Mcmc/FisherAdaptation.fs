@@ -1,6 +1,8 @@
 namespace FunctionalBayes
 
 open System
+open System.Numerics
+open System.Numerics.Tensors
 open FunctionalBayes.Tensors
 
 /// Settings of nutpie's low-rank metric: the ridge γ of the projected covariances and the eigenvalue
@@ -34,63 +36,157 @@ type MetricAdaptation =
         | FisherDiagonal -> "fisherDiagonal"
         | FisherLowRank s -> sprintf "fisherLowRank(gamma %g, cutoff %g)" s.Gamma s.Cutoff
 
-/// Small dense linear algebra for the low-rank estimator (row-major square matrices; internal).
+/// Small dense linear algebra for the low-rank estimator (internal). The working forms take flat row-major
+/// arrays (entry (i, j) of an n×n matrix at [i·n + j]) and work on contiguous rows with vectorised
+/// primitives; the float[,] forms are for tests and small callers. Everything is single-threaded, so the
+/// results do not depend on the thread count.
 [<RequireQualifiedAccess>]
 module internal SmallLinalg =
 
-    /// Eigenvalues and eigenvectors of a symmetric matrix by cyclic Jacobi rotations: (values, V) with
-    /// A = V diag(values) Vᵀ, column j of V (V.[i, j]) the j-th eigenvector.
+    let private dot (a: float[]) (ia: int) (b: float[]) (ib: int) (len: int) =
+        TensorPrimitives.Dot(ReadOnlySpan(a, ia, len), ReadOnlySpan(b, ib, len))
+
+    /// dest[id, id + len) += alpha · x[ix, ix + len).
+    let private axpy (alpha: float) (x: float[]) (ix: int) (dest: float[]) (id: int) (len: int) =
+        if len > 0 then
+            TensorPrimitives.MultiplyAdd(ReadOnlySpan(x, ix, len), alpha, ReadOnlySpan(dest, id, len), Span(dest, id, len))
+
+    /// Rows i and j (length n) of y become c·row i + s·row j and c·row j − s·row i.
+    let private rotateRows (y: float[]) (n: int) (i: int) (j: int) (c: float) (s: float) =
+        let oi = i * n
+        let oj = j * n
+        let width = Vector<float>.Count
+        let vc = Vector<float>(c)
+        let vs = Vector<float>(s)
+        let mutable t = 0
+        while t + width <= n do
+            let a = Vector<float>(y, oi + t)
+            let b = Vector<float>(y, oj + t)
+            (vc * a + vs * b).CopyTo(y, oi + t)
+            (vc * b - vs * a).CopyTo(y, oj + t)
+            t <- t + width
+        while t < n do
+            let a = y.[oi + t]
+            let b = y.[oj + t]
+            y.[oi + t] <- c * a + s * b
+            y.[oj + t] <- c * b - s * a
+            t <- t + 1
+
+    let private flat (a: float[,]) =
+        let n = Array2D.length1 a
+        let m = Array2D.length2 a
+        Array.init (n * m) (fun t -> a.[t / m, t % m])
+
+    /// Eigenvalues (ascending) and orthonormal eigenvectors of a symmetric n×n matrix given flat and
+    /// row-major (the whole matrix is read): eigenvector k at [k·n, (k+1)·n). Householder reduction to
+    /// tridiagonal form T = Qᵀ A Q with the reflections accumulated, then implicit QR steps with Wilkinson's
+    /// shift on T, each Givens rotation applied to two rows of Qᵀ (Golub and Van Loan, §8.3): about 9n³
+    /// flops.
+    let eigh (n: int) (matrix: float[]) : float[] * float[] =
+        if n < 0 || matrix.Length <> n * n then
+            invalidArg "matrix" (sprintf "SmallLinalg.eigh: a %d×%d matrix needs %d entries, got %d." n n (n * n) matrix.Length)
+        match matrix |> Array.tryFindIndex (fun v -> not (Double.IsFinite v)) with
+        | Some i -> invalidArg "matrix" (sprintf "SmallLinalg.eigh: entry (%d, %d) is %g; every entry must be finite." (i / n) (i % n) matrix.[i])
+        | None -> ()
+        let a = Array.copy matrix
+        let diag = Array.zeroCreate<float> n
+        // off.[i] couples i and i + 1
+        let off = Array.zeroCreate<float> (max 0 (n - 1))
+        let beta = Array.zeroCreate<float> n
+        let w = Array.zeroCreate<float> n
+        // 1. Step k reflects rows and columns k+1.. (H = I − β v vᵀ, v = x − α e₁, β = 2/vᵀv) so that row k
+        // ends at its first off-diagonal entry α; v is kept in row k's tail for step 2.
+        for k in 0 .. n - 3 do
+            let m = n - k - 1
+            let vo = k * n + k + 1
+            diag.[k] <- a.[k * n + k]
+            let norm = sqrt (dot a vo a vo m)
+            if norm > 0.0 then
+                let x0 = a.[vo]
+                // α of the sign opposite to x₀: no cancellation in v₀ = x₀ − α
+                let alpha = if x0 >= 0.0 then -norm else norm
+                a.[vo] <- x0 - alpha
+                let b = 1.0 / (norm * (norm + abs x0))
+                beta.[k] <- b
+                off.[k] <- alpha
+                // trailing block B ← H B H: p = β B v, w = p − (β vᵀp / 2) v, B ← B − v wᵀ − w vᵀ
+                for i in 0 .. m - 1 do w.[i] <- b * dot a ((k + 1 + i) * n + k + 1) a vo m
+                axpy (-0.5 * b * dot a vo w 0 m) a vo w 0 m
+                for i in 0 .. m - 1 do
+                    let ro = (k + 1 + i) * n + k + 1
+                    axpy (-a.[vo + i]) w 0 a ro m
+                    axpy (-w.[i]) a vo a ro m
+        if n >= 2 then
+            diag.[n - 2] <- a.[(n - 2) * n + n - 2]
+            off.[n - 2] <- a.[(n - 1) * n + n - 2]
+        if n >= 1 then diag.[n - 1] <- a.[n * n - 1]
+        // 2. y = Qᵀ = H_{n−3} ⋯ H₀, as y ← y H_k from k = n − 3 down: rows ≤ k of y are still unit rows
+        // with zeros past column k then, so only rows k+1.. change
+        let y = Array.zeroCreate<float> (n * n)
+        for i in 0 .. n - 1 do y.[i * n + i] <- 1.0
+        for k in n - 3 .. -1 .. 0 do
+            let b = beta.[k]
+            if b <> 0.0 then
+                let m = n - k - 1
+                let vo = k * n + k + 1
+                for i in k + 1 .. n - 1 do
+                    let ro = i * n + k + 1
+                    axpy (-b * dot y ro a vo m) a vo y ro m
+        // 3. implicit QR steps with Wilkinson's shift on the lowest unreduced block [p, q] of T; a rotation G
+        // in the plane (k, k+1) makes T ← Gᵀ T G (chasing the bulge at (k+2, k) down) and y ← Gᵀ y. An
+        // off-diagonal entry at or below eps·‖T‖∞ is set to 0 (absolute accuracy eps·‖A‖, as the reduction).
+        let mutable tnorm = 0.0
+        for i in 0 .. n - 1 do
+            let row = abs diag.[i] + (if i > 0 then abs off.[i - 1] else 0.0) + (if i < n - 1 then abs off.[i] else 0.0)
+            tnorm <- max tnorm row
+        let tol = (Math.BitIncrement 1.0 - 1.0) * tnorm
+        let mutable q = n - 1
+        let mutable steps = 0
+        while q > 0 do
+            for i in 0 .. q - 1 do
+                if abs off.[i] <= tol then off.[i] <- 0.0
+            while q > 0 && off.[q - 1] = 0.0 do q <- q - 1
+            if q > 0 then
+                let mutable p = q - 1
+                while p > 0 && off.[p - 1] <> 0.0 do p <- p - 1
+                steps <- steps + 1
+                if steps > 30 * n then
+                    invalidOp (sprintf "SmallLinalg.eigh: the QR iteration did not converge in %d steps (n = %d)." (30 * n) n)
+                // the eigenvalue of T's trailing 2×2 block of [p, q] closer to T[q, q]
+                let dd = 0.5 * (diag.[q - 1] - diag.[q])
+                let bq = off.[q - 1]
+                let mu = diag.[q] - bq * bq / (dd + (if dd >= 0.0 then 1.0 else -1.0) * Double.Hypot(dd, bq))
+                let mutable x = diag.[p] - mu
+                let mutable z = off.[p]
+                for k in p .. q - 1 do
+                    let r = Double.Hypot(x, z)
+                    let c = if r = 0.0 then 1.0 else x / r
+                    let s = if r = 0.0 then 0.0 else z / r
+                    if k > p then off.[k - 1] <- r
+                    let a0 = diag.[k]
+                    let b0 = off.[k]
+                    let c0 = diag.[k + 1]
+                    let cs = c * s
+                    diag.[k] <- c * c * a0 + 2.0 * cs * b0 + s * s * c0
+                    diag.[k + 1] <- s * s * a0 - 2.0 * cs * b0 + c * c * c0
+                    off.[k] <- cs * (c0 - a0) + (c * c - s * s) * b0
+                    if k < q - 1 then
+                        z <- s * off.[k + 1]
+                        off.[k + 1] <- c * off.[k + 1]
+                        x <- off.[k]
+                    rotateRows y n k (k + 1) c s
+        let order = Array.init n id |> Array.sortWith (fun i j -> match compare diag.[i] diag.[j] with 0 -> compare i j | c -> c)
+        let vectors = Array.zeroCreate<float> (n * n)
+        order |> Array.iteri (fun k i -> Array.blit y (i * n) vectors (k * n) n)
+        order |> Array.map (fun i -> diag.[i]), vectors
+
+    /// Eigenvalues (ascending) and eigenvectors of a symmetric matrix: (values, V) with A = V diag(values) Vᵀ,
+    /// column j of V (V.[i, j]) the j-th eigenvector.
     let symmetricEigen (a: float[,]) : float[] * float[,] =
         let n = Array2D.length1 a
-        let m = Array2D.copy a
-        let v = Array2D.init n n (fun i j -> if i = j then 1.0 else 0.0)
-        let offNorm () =
-            let mutable s = 0.0
-            for i in 0 .. n - 1 do
-                for j in 0 .. n - 1 do
-                    if i <> j then s <- s + m.[i, j] * m.[i, j]
-            s
-        let scale =
-            let mutable s = 0.0
-            for i in 0 .. n - 1 do
-                for j in 0 .. n - 1 do s <- s + m.[i, j] * m.[i, j]
-            s
-        let mutable sweep = 0
-        while sweep < 100 && offNorm () > 1e-30 * scale do
-            for p in 0 .. n - 2 do
-                for q in p + 1 .. n - 1 do
-                    let apq = m.[p, q]
-                    if apq <> 0.0 then
-                        let theta = (m.[q, q] - m.[p, p]) / (2.0 * apq)
-                        let t = (if theta >= 0.0 then 1.0 else -1.0) / (abs theta + sqrt (theta * theta + 1.0))
-                        let c = 1.0 / sqrt (t * t + 1.0)
-                        let s = t * c
-                        for k in 0 .. n - 1 do
-                            let mkp = m.[k, p]
-                            let mkq = m.[k, q]
-                            m.[k, p] <- c * mkp - s * mkq
-                            m.[k, q] <- s * mkp + c * mkq
-                        for k in 0 .. n - 1 do
-                            let mpk = m.[p, k]
-                            let mqk = m.[q, k]
-                            m.[p, k] <- c * mpk - s * mqk
-                            m.[q, k] <- s * mpk + c * mqk
-                        for k in 0 .. n - 1 do
-                            let vkp = v.[k, p]
-                            let vkq = v.[k, q]
-                            v.[k, p] <- c * vkp - s * vkq
-                            v.[k, q] <- s * vkp + c * vkq
-            sweep <- sweep + 1
-        Array.init n (fun i -> m.[i, i]), v
-
-    /// V diag(f(values)) Vᵀ.
-    let mapEigen (f: float -> float) (values: float[], v: float[,]) : float[,] =
-        let n = values.Length
-        let fv = values |> Array.map f
-        Array2D.init n n (fun i j ->
-            let mutable s = 0.0
-            for k in 0 .. n - 1 do s <- s + v.[i, k] * fv.[k] * v.[j, k]
-            s)
+        if Array2D.length2 a <> n then invalidArg "a" (sprintf "SmallLinalg.symmetricEigen: the matrix must be square, got %d×%d." n (Array2D.length2 a))
+        let values, vectors = eigh n (flat a)
+        values, Array2D.init n n (fun i j -> vectors.[j * n + i])
 
     let mul (a: float[,]) (b: float[,]) : float[,] =
         let n = Array2D.length1 a
@@ -101,48 +197,97 @@ module internal SmallLinalg =
             for k in 0 .. inner - 1 do s <- s + a.[i, k] * b.[k, j]
             s)
 
-    let symmetrize (a: float[,]) =
-        let n = Array2D.length1 a
-        Array2D.init n n (fun i j -> 0.5 * (a.[i, j] + a.[j, i]))
+    /// The lower Cholesky factor L (flat, row-major) of a symmetric positive definite n×n matrix, A = L Lᵀ.
+    let cholesky (n: int) (a: float[]) : float[] =
+        let l = Array.zeroCreate<float> (n * n)
+        for j in 0 .. n - 1 do
+            let s = a.[j * n + j] - dot l (j * n) l (j * n) j
+            if not (s > 0.0 && Double.IsFinite s) then
+                invalidOp (sprintf "SmallLinalg.cholesky: the %d×%d matrix is not positive definite (pivot %d is %g)." n n j s)
+            let ljj = sqrt s
+            l.[j * n + j] <- ljj
+            for i in j + 1 .. n - 1 do
+                l.[i * n + j] <- (a.[i * n + j] - dot l (i * n) l (j * n) j) / ljj
+        l
 
-    /// The SPD geometric mean Σ of cz and ch: the solution of Σ ch Σ = cz,
-    /// Σ = ch^{-1/2} (ch^{1/2} cz ch^{1/2})^{1/2} ch^{-1/2}.
+    /// The SPD geometric mean Σ of cz and ch (flat n×n, both SPD): the solution of Σ ch Σ = cz. With
+    /// ch = L Lᵀ, Σ = L⁻ᵀ (Lᵀ cz L)^{1/2} L⁻¹ (the mean commutes with congruences), which needs one
+    /// eigen-decomposition where ch^{-1/2} (ch^{1/2} cz ch^{1/2})^{1/2} ch^{-1/2} needs two.
+    let spdMeanFlat (n: int) (cz: float[]) (ch: float[]) : float[] =
+        let l = cholesky n ch
+        // t = cz L: row k of L is zero past column k
+        let t = Array.zeroCreate<float> (n * n)
+        for i in 0 .. n - 1 do
+            for k in 0 .. n - 1 do axpy cz.[i * n + k] l (k * n) t (i * n) (k + 1)
+        // m = Lᵀ t, upper triangle (row i is the sum over k ≥ i of L[k, i] · row k of t), then mirrored
+        let m = Array.zeroCreate<float> (n * n)
+        for i in 0 .. n - 1 do
+            for k in i .. n - 1 do axpy l.[k * n + i] t (k * n + i) m (i * n + i) (n - i)
+        for i in 0 .. n - 1 do
+            for j in 0 .. i - 1 do m.[i * n + j] <- m.[j * n + i]
+        let mu, w = eigh n m
+        // (Lᵀ cz L)^{1/2} = Σ_k b_k b_kᵀ with b_k = μ_k^{1/4} w_k (rounding can leave μ_k just below 0), so
+        // Σ = Σ_k y_kᵀ y_k with y_k L = b_kᵀ, solved in place from the last entry down
+        for k in 0 .. n - 1 do
+            let o = k * n
+            let f = sqrt (sqrt (max mu.[k] 0.0))
+            for j in 0 .. n - 1 do w.[o + j] <- w.[o + j] * f
+            for i in n - 1 .. -1 .. 0 do
+                let yi = w.[o + i] / l.[i * n + i]
+                w.[o + i] <- yi
+                axpy (-yi) l (i * n) w o i
+        // yt's row i holds entry i of every y_k
+        let yt = Array.init (n * n) (fun e -> w.[(e % n) * n + e / n])
+        let sigma = Array.zeroCreate<float> (n * n)
+        for i in 0 .. n - 1 do
+            for j in i .. n - 1 do
+                let v = dot yt (i * n) yt (j * n) n
+                sigma.[i * n + j] <- v
+                sigma.[j * n + i] <- v
+        sigma
+
+    /// spdMeanFlat on float[,] matrices.
     let spdMean (cz: float[,]) (ch: float[,]) : float[,] =
-        let eh = symmetricEigen ch
-        let hHalf = mapEigen sqrt eh
-        let hInvHalf = mapEigen (fun x -> 1.0 / sqrt x) eh
-        let inner = symmetrize (mul (mul hHalf cz) hHalf)
-        let root = mapEigen (fun x -> sqrt (max x 0.0)) (symmetricEigen inner)
-        symmetrize (mul (mul hInvHalf root) hInvHalf)
+        let n = Array2D.length1 cz
+        let s = spdMeanFlat n (flat cz) (flat ch)
+        Array2D.init n n (fun i j -> s.[i * n + j])
 
     /// An orthonormal basis of the span of the columns (vectors of length d), by Gram-Schmidt with column
     /// pivoting (largest remaining norm first) and re-orthogonalisation; columns whose remaining norm falls
     /// below 1e-10 of the largest column's norm are dropped.
     let orthonormalBasis (d: int) (columns: float[][]) : float[][] =
         let work = columns |> Array.map Array.copy
-        let norm2 (x: float[]) = Array.sumBy (fun v -> v * v) x
+        let norm2 (x: float[]) = dot x 0 x 0 d
         let largest = if work.Length = 0 then 0.0 else work |> Array.map norm2 |> Array.max
         let tol = 1e-20 * largest
         let basis = ResizeArray<float[]>()
-        let remaining = Collections.Generic.HashSet<int>(seq { 0 .. work.Length - 1 })
-        let project (q: float[]) (x: float[]) =
-            let mutable c = 0.0
-            for i in 0 .. d - 1 do c <- c + q.[i] * x.[i]
-            for i in 0 .. d - 1 do x.[i] <- x.[i] - c * q.[i]
+        let remaining = Array.create work.Length true
+        let mutable left = work.Length
+        let project (q: float[]) (x: float[]) = axpy (-(dot q 0 x 0 d)) q 0 x 0 d
         let mutable fin = largest = 0.0
-        while not fin && basis.Count < d && remaining.Count > 0 do
-            let best = remaining |> Seq.maxBy (fun j -> norm2 work.[j])
-            if norm2 work.[best] <= tol then fin <- true
+        while not fin && basis.Count < d && left > 0 do
+            // the first of the largest remaining columns
+            let mutable best = -1
+            let mutable bestNorm = Double.NegativeInfinity
+            for j in 0 .. work.Length - 1 do
+                if remaining.[j] then
+                    let v = norm2 work.[j]
+                    if v > bestNorm then
+                        best <- j
+                        bestNorm <- v
+            if bestNorm <= tol then fin <- true
             else
-                remaining.Remove best |> ignore
+                remaining.[best] <- false
+                left <- left - 1
                 let q = work.[best]
                 for b in basis do project b q
                 let n = sqrt (norm2 q)
                 if n * n <= tol then fin <- true
                 else
-                    for i in 0 .. d - 1 do q.[i] <- q.[i] / n
+                    TensorPrimitives.Divide(ReadOnlySpan q, n, Span q)
                     basis.Add q
-                    for j in remaining do project q work.[j]
+                    for j in 0 .. work.Length - 1 do
+                        if remaining.[j] then project q work.[j]
         basis.ToArray()
 
 /// nutpie's metric estimators from draws x and their gradients g = ∇log p(x) (pure; internal).
@@ -201,31 +346,35 @@ module internal FisherEstimate =
         let r = q.Length
         if r = 0 then Metric.diagonal var
         else
-            let dot (a: float[]) (b: float[]) =
-                let mutable t = 0.0
-                for i in 0 .. d - 1 do t <- t + a.[i] * b.[i]
-                t
+            // the regularised projected covariance P Pᵀ/γ + I with P = Qᵀ·cols (r × n), flat r × r
             let cov (cols: float[][]) =
-                let p = cols |> Array.map (fun c -> Array.init r (fun k -> dot q.[k] c))
-                Array2D.init r r (fun a b ->
-                    let mutable t = 0.0
-                    for c in p do t <- t + c.[a] * c.[b]
-                    t / s.Gamma + (if a = b then 1.0 else 0.0))
-            let sigmaR = SmallLinalg.spdMean (cov z) (cov h)
-            let lam, w = SmallLinalg.symmetricEigen sigmaR
+                let p = Array.zeroCreate<float> (r * n)
+                for a in 0 .. r - 1 do
+                    for i in 0 .. n - 1 do p.[a * n + i] <- TensorPrimitives.Dot(ReadOnlySpan q.[a], ReadOnlySpan cols.[i])
+                let c = Array.zeroCreate<float> (r * r)
+                for a in 0 .. r - 1 do
+                    for b in a .. r - 1 do
+                        let v = TensorPrimitives.Dot(ReadOnlySpan(p, a * n, n), ReadOnlySpan(p, b * n, n)) / s.Gamma
+                        c.[a * r + b] <- v
+                        c.[b * r + a] <- v
+                    c.[a * r + a] <- c.[a * r + a] + 1.0
+                c
+            let sigmaR = SmallLinalg.spdMeanFlat r (cov z) (cov h)
+            let lam, w = SmallLinalg.eigh r sigmaR
             // rounding can leave an eigenvalue of an ill-conditioned Σ_r at or below 0: such a direction is
             // not estimated (the diagonal stays there)
             let kept = [| for k in 0 .. r - 1 do if Double.IsFinite lam.[k] && lam.[k] > 0.0 && (lam.[k] > s.Cutoff || lam.[k] < 1.0 / s.Cutoff) then yield k |]
             if kept.Length = 0 then Metric.diagonal var
             else
-                let vectors = Array.zeroCreate (kept.Length * d)
-                kept |> Array.iteri (fun out k ->
+                let vectors = Array.zeroCreate<float> (kept.Length * d)
+                for out in 0 .. kept.Length - 1 do
+                    let k = kept.[out]
+                    let o = out * d
                     for a in 0 .. r - 1 do
-                        let c = w.[a, k]
-                        for i in 0 .. d - 1 do vectors.[out * d + i] <- vectors.[out * d + i] + c * q.[a].[i]
+                        TensorPrimitives.MultiplyAdd(ReadOnlySpan q.[a], w.[k * r + a], ReadOnlySpan(vectors, o, d), Span(vectors, o, d))
                     // re-normalise against rounding in Q·W
-                    let nrm = sqrt (Array.sumBy (fun v -> v * v) vectors.[out * d .. out * d + d - 1])
-                    for i in 0 .. d - 1 do vectors.[out * d + i] <- vectors.[out * d + i] / nrm)
+                    let nrm = TensorPrimitives.Norm(ReadOnlySpan(vectors, o, d))
+                    TensorPrimitives.Divide(ReadOnlySpan(vectors, o, d), nrm, Span(vectors, o, d))
                 Metric.lowRank sigma vectors (kept |> Array.map (fun k -> lam.[k]))
 
 /// nuts-rs's warmup schedule for the Fisher adapters: an early phase (the first 30 %) whose estimates
