@@ -329,22 +329,34 @@ module internal Cpu =
         r
 
     /// Reduces runs of consecutive axes, from the last run to the first.
+    /// Reduces runs of consecutive axes (sorted), from the last run to the first. One run (a full sum, the
+    /// unbroadcast of a gradient) is a single pass with no bookkeeping: the tape does this for every
+    /// broadcast operand, mostly on tiny tensors.
     let private reduceRuns (reduce3: ReduceOp -> 'T[] -> int -> int -> int -> 'T[]) (op: ReduceOp) (a: 'T[]) (shape: int[]) (axes: int[]) : 'T[] =
-        let runs = ResizeArray<int * int>()
-        for ax in axes do
-            if runs.Count > 0 && snd runs.[runs.Count - 1] = ax - 1 then
-                runs.[runs.Count - 1] <- (fst runs.[runs.Count - 1], ax)
-            else runs.Add((ax, ax))
+        let product (s: int[]) lo hi =
+            let mutable p = 1
+            for k in lo .. hi do
+                p <- p * s.[k]
+            p
+        let rank = shape.Length
         let mutable cur = a
-        let curShape = Array.copy shape
-        for ri in runs.Count - 1 .. -1 .. 0 do
-            let (a0, a1) = runs.[ri]
-            let outer = Shape.size curShape.[.. a0 - 1]
-            let n = Shape.size curShape.[a0 .. a1]
-            let inner = Shape.size curShape.[a1 + 1 ..]
-            cur <- reduce3 op cur outer n inner
-            for k in a0 .. a1 do
-                curShape.[k] <- 1
+        let mutable oneRun = true
+        for k in 1 .. axes.Length - 1 do
+            if axes.[k] <> axes.[k - 1] + 1 then oneRun <- false
+        // only a second run writes to the shape
+        let curShape = if oneRun then shape else Array.copy shape
+        let mutable hi = axes.Length - 1
+        while hi >= 0 do
+            // the run axes.[lo .. hi] of consecutive axes
+            let mutable lo = hi
+            while lo > 0 && axes.[lo - 1] = axes.[lo] - 1 do
+                lo <- lo - 1
+            let a0, a1 = axes.[lo], axes.[hi]
+            cur <- reduce3 op cur (product curShape 0 (a0 - 1)) (product curShape a0 a1) (product curShape (a1 + 1) (rank - 1))
+            if lo > 0 then
+                for k in a0 .. a1 do
+                    curShape.[k] <- 1
+            hi <- lo - 1
         cur
 
     let reduce (op: ReduceOp) (axes: int[]) (x: RawTensor) : Storage =

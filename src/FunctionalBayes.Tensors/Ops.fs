@@ -327,10 +327,48 @@ module internal Ops =
     let private unaryDecls = tableOf allUnary (fun u -> let d = declareUnary u in d, lambdaOf d.Scalar)
     let private binaryDecls = tableOf allBinary (fun b -> let d = declareBinary b in d, lambdaOf d.Scalar)
 
-    /// The op `u` applied to an expression (its element form, inlined).
-    let unaryExpr (u: UnaryOp) (e: Expression) : Expression = Expression.Invoke(snd unaryDecls.[u], e)
+    /// Replaces parameters by expressions.
+    type private Substitution(map: Dictionary<ParameterExpression, Expression>) =
+        inherit ExpressionVisitor()
+        override _.VisitParameter(p: ParameterExpression) : Expression =
+            match map.TryGetValue p with
+            | true, e -> e
+            | _ -> p :> Expression
 
-    let binaryExpr (b: BinaryOp) (p: Expression) (q: Expression) : Expression = Expression.Invoke(snd binaryDecls.[b], p, q)
+    /// How often each parameter of a lambda occurs in its body.
+    type private UseCount(counts: Dictionary<ParameterExpression, int>) =
+        inherit ExpressionVisitor()
+        override _.VisitParameter(p: ParameterExpression) : Expression =
+            match counts.TryGetValue p with
+            | true, c -> counts.[p] <- c + 1
+            | _ -> ()
+            p :> Expression
+
+    /// A lambda applied to arguments. Its body is written out with the arguments in place where that
+    /// evaluates nothing twice (an argument that is a variable or a constant, or a parameter used at most
+    /// once): an invocation costs the expression compiler a scope of its own, which is most of compiling
+    /// a small model. Otherwise an invocation evaluates each argument once.
+    let private apply (lam: LambdaExpression) (args: Expression[]) : Expression =
+        let counts = Dictionary<ParameterExpression, int>(HashIdentity.Reference)
+        for p in lam.Parameters do
+            counts.[p] <- 0
+        UseCount(counts).Visit(lam.Body) |> ignore
+        let cheap (p: ParameterExpression) (a: Expression) =
+            match a with
+            | :? ParameterExpression | :? ConstantExpression -> true
+            | _ -> counts.[p] <= 1
+        if Seq.forall2 cheap lam.Parameters args then
+            let map = Dictionary<ParameterExpression, Expression>(HashIdentity.Reference)
+            Seq.iter2 (fun p a -> map.[p] <- a) lam.Parameters args
+            match Substitution(map).Visit(lam.Body) with
+            | null -> invalidOp "Ops: an element form has no body."
+            | body -> body
+        else Expression.Invoke(lam, args)
+
+    /// The op `u` applied to an expression (its element form, inlined).
+    let unaryExpr (u: UnaryOp) (e: Expression) : Expression = apply (snd unaryDecls.[u]) [| e |]
+
+    let binaryExpr (b: BinaryOp) (p: Expression) (q: Expression) : Expression = apply (snd binaryDecls.[b]) [| p; q |]
 
     /// A rule as an expression of the generated code (y: null for a unary op).
     let rec ruleExpr (r: Rule) (g: Expression) (x: Expression) (y: Expression | null) (out: Expression) : Expression =

@@ -49,6 +49,17 @@ and UnaryOp =
     | Neg | Exp | Log | Log1p | Expm1 | Sqrt | Abs | Sign | Tanh | Sigmoid | Softplus | Relu
     | Lgamma | Digamma | Trigamma | Erf | Erfc | NormalCdf | Sin | Cos | Atan
 
+/// Unary op names: each case name in camel case (Neg: "neg", NormalCdf: "normalCdf"), so a new op needs no
+/// entry; read once by reflection, since a union's ToString formats through reflection on every call.
+and [<AbstractClass; Sealed>] internal UnaryNames private () =
+    static let names =
+        let t = Collections.Generic.Dictionary<UnaryOp, string>(HashIdentity.Reference)
+        for c in Microsoft.FSharp.Reflection.FSharpType.GetUnionCases(typeof<UnaryOp>) do
+            // cases without fields are singletons, so a case is found by reference
+            t.[unbox<UnaryOp> (Microsoft.FSharp.Reflection.FSharpValue.MakeUnion(c, [||]))] <- string (Char.ToLowerInvariant c.Name.[0]) + c.Name.Substring 1
+        t
+    static member Of(u: UnaryOp) = names.[u]
+
 and BinaryOp =
     | Add | Sub | Mul | Div | Pow | Maximum | Minimum
 
@@ -104,10 +115,7 @@ and Op =
     /// The op's name for messages and graph export.
     member op.Name =
         match op with
-        | Unary u ->
-            // the case name in camel case (Neg: "neg", NormalCdf: "normalCdf"), so a new op needs no entry here
-            let s = u.ToString()
-            string (Char.ToLowerInvariant s.[0]) + s.Substring 1
+        | Unary u -> UnaryNames.Of u
         | Binary b ->
             match b with
             | Add -> "add" | Sub -> "sub" | Mul -> "mul" | Div -> "div" | Pow -> "pow"
