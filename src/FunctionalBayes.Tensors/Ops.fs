@@ -327,48 +327,81 @@ module internal Ops =
     let private unaryDecls = tableOf allUnary (fun u -> let d = declareUnary u in d, lambdaOf d.Scalar)
     let private binaryDecls = tableOf allBinary (fun b -> let d = declareBinary b in d, lambdaOf d.Scalar)
 
-    /// Replaces parameters by expressions.
-    type private Substitution(map: Dictionary<ParameterExpression, Expression>) =
+    /// Replaces parameters by expressions, and decides comparisons of two constants (Pow's `q = 2.0` test,
+    /// with q a constant exponent) so that the untaken branch is not compiled.
+    type private Substitution(ps: ParameterExpression[], args: Expression[]) =
         inherit ExpressionVisitor()
         override _.VisitParameter(p: ParameterExpression) : Expression =
-            match map.TryGetValue p with
-            | true, e -> e
-            | _ -> p :> Expression
+            match Array.IndexOf(ps, p) with
+            | -1 -> p :> Expression
+            | i -> args.[i]
+        member private this.Sub(e: Expression) : Expression =
+            match this.Visit e with
+            | null -> e
+            | v -> v
+        override this.VisitBinary(b: BinaryExpression) : Expression =
+            let l, r = this.Sub b.Left, this.Sub b.Right
+            match l, r with
+            | (:? ConstantExpression as cl), (:? ConstantExpression as cr) when cl.Type = typeof<float> && cr.Type = typeof<float> && isNull b.Method ->
+                let x, y = unbox<float> cl.Value, unbox<float> cr.Value
+                let decided =
+                    match b.NodeType with
+                    | ExpressionType.Equal -> ValueSome (x = y)
+                    | ExpressionType.NotEqual -> ValueSome (x <> y)
+                    | ExpressionType.LessThan -> ValueSome (x < y)
+                    | ExpressionType.LessThanOrEqual -> ValueSome (x <= y)
+                    | ExpressionType.GreaterThan -> ValueSome (x > y)
+                    | ExpressionType.GreaterThanOrEqual -> ValueSome (x >= y)
+                    | _ -> ValueNone
+                match decided with
+                | ValueSome v -> Expression.Constant v :> Expression
+                | ValueNone -> b.Update(l, b.Conversion, r) :> Expression
+            | _ -> b.Update(l, b.Conversion, r) :> Expression
+        override this.VisitConditional(c: ConditionalExpression) : Expression =
+            match this.Sub c.Test with
+            | :? ConstantExpression as t when t.Type = typeof<bool> -> this.Sub(if unbox<bool> t.Value then c.IfTrue else c.IfFalse)
+            | test -> c.Update(test, this.Sub c.IfTrue, this.Sub c.IfFalse) :> Expression
 
     /// How often each parameter of a lambda occurs in its body.
-    type private UseCount(counts: Dictionary<ParameterExpression, int>) =
+    type private UseCount(ps: ParameterExpression[], counts: int[]) =
         inherit ExpressionVisitor()
         override _.VisitParameter(p: ParameterExpression) : Expression =
-            match counts.TryGetValue p with
-            | true, c -> counts.[p] <- c + 1
-            | _ -> ()
+            match Array.IndexOf(ps, p) with
+            | -1 -> ()
+            | i -> counts.[i] <- counts.[i] + 1
             p :> Expression
 
-    /// A lambda applied to arguments. Its body is written out with the arguments in place where that
+    /// An element form ready to be written out: its parameters and how often each is used.
+    type private Form = { Params: ParameterExpression[]; Uses: int[]; Lambda: LambdaExpression }
+
+    let private formOf (lam: LambdaExpression) : Form =
+        let ps = Seq.toArray lam.Parameters
+        let uses = Array.zeroCreate ps.Length
+        UseCount(ps, uses).Visit(lam.Body) |> ignore
+        { Params = ps; Uses = uses; Lambda = lam }
+
+    /// A form applied to arguments. Its body is written out with the arguments in place where that
     /// evaluates nothing twice (an argument that is a variable or a constant, or a parameter used at most
-    /// once): an invocation costs the expression compiler a scope of its own, which is most of compiling
+    /// once): an invocation costs the expression compiler a scope of its own, which was most of compiling
     /// a small model. Otherwise an invocation evaluates each argument once.
-    let private apply (lam: LambdaExpression) (args: Expression[]) : Expression =
-        let counts = Dictionary<ParameterExpression, int>(HashIdentity.Reference)
-        for p in lam.Parameters do
-            counts.[p] <- 0
-        UseCount(counts).Visit(lam.Body) |> ignore
-        let cheap (p: ParameterExpression) (a: Expression) =
+    let private apply (f: Form) (args: Expression[]) : Expression =
+        let cheap i (a: Expression) =
             match a with
             | :? ParameterExpression | :? ConstantExpression -> true
-            | _ -> counts.[p] <= 1
-        if Seq.forall2 cheap lam.Parameters args then
-            let map = Dictionary<ParameterExpression, Expression>(HashIdentity.Reference)
-            Seq.iter2 (fun p a -> map.[p] <- a) lam.Parameters args
-            match Substitution(map).Visit(lam.Body) with
+            | _ -> f.Uses.[i] <= 1
+        if Array.forall id (Array.mapi cheap args) then
+            match Substitution(f.Params, args).Visit(f.Lambda.Body) with
             | null -> invalidOp "Ops: an element form has no body."
             | body -> body
-        else Expression.Invoke(lam, args)
+        else Expression.Invoke(f.Lambda, args)
+
+    let private unaryForms = tableOf allUnary (fun u -> formOf (snd unaryDecls.[u]))
+    let private binaryForms = tableOf allBinary (fun b -> formOf (snd binaryDecls.[b]))
 
     /// The op `u` applied to an expression (its element form, inlined).
-    let unaryExpr (u: UnaryOp) (e: Expression) : Expression = apply (snd unaryDecls.[u]) [| e |]
+    let unaryExpr (u: UnaryOp) (e: Expression) : Expression = apply unaryForms.[u] [| e |]
 
-    let binaryExpr (b: BinaryOp) (p: Expression) (q: Expression) : Expression = apply (snd binaryDecls.[b]) [| p; q |]
+    let binaryExpr (b: BinaryOp) (p: Expression) (q: Expression) : Expression = apply binaryForms.[b] [| p; q |]
 
     /// A rule as an expression of the generated code (y: null for a unary op).
     let rec ruleExpr (r: Rule) (g: Expression) (x: Expression) (y: Expression | null) (out: Expression) : Expression =
