@@ -53,7 +53,7 @@ let aevb () =
     let trainPath = Path.Combine(dir, "train-images-idx3-ubyte.gz")
     let testPath = Path.Combine(dir, "t10k-images-idx3-ubyte.gz")
     if not (File.Exists trainPath && File.Exists testPath) then
-        eprintfn "aevb: Fashion-MNIST is missing; install it with: sudo apt-get install -y dataset-fashion-mnist"
+        eprintfn "aevb: Fashion-MNIST is missing; install it as root with: apt-get install -y dataset-fashion-mnist (or through sudo)"
     else
         let train = Idx.readImages trainPath
         let test = Idx.readImages testPath

@@ -16,7 +16,7 @@ open FunctionalBayes
 open FunctionalBayes.Tensors
 
 let private dataDir = "/usr/share/datasets/fashion-mnist"
-let private installHint = "Install Fashion-MNIST with: sudo apt-get update && sudo apt-get install -y dataset-fashion-mnist (IDX files under /usr/share/datasets/fashion-mnist/)."
+let private installHint = "Install Fashion-MNIST as root with: apt-get update && apt-get install -y dataset-fashion-mnist (or each through sudo; IDX files under /usr/share/datasets/fashion-mnist/)."
 
 let private argValue (args: string[]) (name: string) =
     args |> Array.tryFindIndex ((=) name) |> Option.bind (fun i -> if i + 1 < args.Length then Some args.[i + 1] else None)
