@@ -27,13 +27,13 @@ let regression (d: Map<string, Tensor>) = model {
 
 /// A guide of the regression's own: a normal per latent (log-normal for the scale), its locations learned.
 let userGuide =
+    let site (name: string) (family: Tensor * Tensor -> Distribution) = model {
+        let! loc = Model.param (name + "_loc") (Tensor.scalar 0.0) Constraint.Real
+        return! Model.sample name (family (loc, Tensor.scalar 0.1)) }
     Guide.ofModel "regression guide" (model {
-        let! la = Model.param "a_loc" (Tensor.scalar 0.0) Constraint.Real
-        let! lb = Model.param "b_loc" (Tensor.scalar 0.0) Constraint.Real
-        let! ls = Model.param "s_loc" (Tensor.scalar 0.0) Constraint.Real
-        let! _ = Model.sample "a" (Normal (la, Tensor.scalar 0.1))
-        let! _ = Model.sample "b" (Normal (lb, Tensor.scalar 0.1))
-        do! Model.sample "s" (LogNormal (ls, Tensor.scalar 0.1)) |> Model.map ignore })
+        let! _ = site "a" Normal
+        let! _ = site "b" Normal
+        do! site "s" LogNormal |> Model.map ignore })
 
 let registry =
     ModelRegistry.empty
