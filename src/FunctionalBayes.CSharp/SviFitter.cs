@@ -38,13 +38,15 @@ public sealed class SviFitter
     private readonly int rows;
     // the core's options record is the one source of the settings, their defaults and their rules
     private readonly FitOptions o;
+    // a guide of your own, or null for the options' autoguide: an argument of the core's fit, not a setting
+    private readonly FGuide? guide;
     // how often progress is reported: the run context's, not a setting of the fit
     private readonly int progressEvery;
 
     // a streamed table's batches (then data is its sample), or null for data in memory
     private readonly BatchSource? source;
 
-    private SviFitter(CoreModelFn model, FSharpMap<string, FTensor?> data, int rows, FitOptions options, BatchSource? source = null, int progressEvery = 100)
+    private SviFitter(CoreModelFn model, FSharpMap<string, FTensor?> data, int rows, FitOptions options, BatchSource? source = null, int progressEvery = 100, FGuide? guide = null)
     {
         this.model = model;
         this.data = data;
@@ -52,6 +54,7 @@ public sealed class SviFitter
         o = options;
         this.progressEvery = progressEvery;
         this.source = source;
+        this.guide = guide;
     }
 
     /// <summary>A fitter for a table streamed in minibatches (larger than memory): set a batch size with
@@ -99,17 +102,20 @@ public sealed class SviFitter
     }
 
     /// <summary>A fitter with these options, checked by the core (its exceptions name the setting).</summary>
-    private SviFitter With(FitOptions options)
+    private SviFitter With(FitOptions options) => With(options, guide);
+
+    /// <summary>A fitter with these options and this guide (null: the options' autoguide).</summary>
+    private SviFitter With(FitOptions options, FGuide? userGuide)
     {
         FunctionalBayes.Fit.validate(options);
-        return new(model, data, rows, options, source, progressEvery);
+        return new(model, data, rows, options, source, progressEvery, userGuide);
     }
 
     // the settings are changed by the core's copies ({ o with ... }, OptionsCopy), never a positional constructor
 
     // ---- configuration ----------------------------------------------------------------------
 
-    /// <summary>A fitter with another autoguide.</summary>
+    /// <summary>A fitter with another autoguide (it replaces a guide of your own set before).</summary>
     /// <param name="kind">The variational family.</param>
     /// <param name="rank">The rank of <see cref="GuideKind.AutoLowRankMultivariateNormal"/> (null for √D); must be null for other kinds.</param>
     /// <exception cref="ArgumentException">A rank is given for another kind, or is less than 1.</exception>
@@ -127,7 +133,7 @@ public sealed class SviFitter
             GuideKind.AutoDelta => AutoGuideKind.AutoDelta,
             _ => AutoGuideKind.AutoLaplaceApproximation,
         };
-        return With(o.WithAutoGuide(core));
+        return With(o.WithAutoGuide(core), null);
     }
 
     /// <summary>
@@ -143,7 +149,7 @@ public sealed class SviFitter
         ArgumentNullException.ThrowIfNull(guide);
         ArgumentNullException.ThrowIfNull(name);
         var program = FunctionalBayes.Model.map(FuncConvert.FromFunc<T, Unit>(_ => null!), guide.Value);
-        return With(o.WithGuide(GuideModule.ofModel(name, program)));
+        return With(o, GuideModule.ofModel(name, program));
     }
 
     /// <summary>A fitter with another learning rate for Adam, and optionally another schedule.</summary>
@@ -233,7 +239,7 @@ public sealed class SviFitter
     {
         if (steps < 1)
             throw new ArgumentOutOfRangeException("ProgressEvery", steps, $"SviFitter: ProgressEvery must be at least 1, got {steps}.");
-        return new(model, data, rows, o, source, steps);
+        return new(model, data, rows, o, source, steps, guide);
     }
 
     /// <summary>The total number of steps the fit will run (before any early stop); without
@@ -264,9 +270,12 @@ public sealed class SviFitter
         var sw = Stopwatch.StartNew();
         try
         {
-            result = source is null
-                ? FunctionalBayes.Fit.viRunIn(context, o, model, data)
-                : FunctionalBayes.Fit.viSourceRunIn(context, o, model, source);
+            result = (guide, source) switch
+            {
+                (null, null) => FunctionalBayes.Fit.viRunIn(context, o, model, data),
+                (null, { } s) => FunctionalBayes.Fit.viSourceRunIn(context, o, model, s),
+                ({ } g, var s) => FunctionalBayes.Fit.viWithGuideIn(context, g, o, model, s ?? BatchSourceModule.ofData(data)),
+            };
         }
         catch (SviDivergedException e)
         {
@@ -296,6 +305,9 @@ public sealed class SviFitter
     public FittedModel Load(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
-        return new FittedModel(FunctionalBayes.Fit.load(path, model, data, FSharpOption<FitOptions>.Some(o)), TimeSpan.Zero);
+        var core = guide is null
+            ? FunctionalBayes.Fit.load(path, model, data, FSharpOption<FitOptions>.Some(o))
+            : FunctionalBayes.Fit.loadWithGuide(guide, path, model, data);
+        return new FittedModel(core, TimeSpan.Zero);
     }
 }

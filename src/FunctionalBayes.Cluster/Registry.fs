@@ -130,17 +130,19 @@ module ModelRegistry =
             if resumed then "resumed from its checkpoints" else ""
         add name { Run = run; Svi = None } r
 
-    /// A model fitted by SVI (Fit.vi) with these settings (a fit's seed and Options override them);
-    /// its posterior file is Fit.save's (the signature records the data). The run checkpoints and resumes from there.
-    let vi (name: string) (modelFn: Map<string, Tensor> -> Model<'T>) (opts: FitOptions) (r: ModelRegistry) : ModelRegistry =
+    /// A model fitted by SVI with a user guide or the options' autoguide.
+    let private viOf (name: string) (modelFn: Map<string, Tensor> -> Model<'T>) (user: Guide option) (opts: FitOptions) (r: ModelRegistry) : ModelRegistry =
         let run (c: FitCall) =
             let o = FitOptionsText.vi c.Options { opts with Seed = c.Seed }
             Fit.validate o
             let ctx = { c.Context with Checkpoint = Some c.Checkpoint }
             let resumed = c.Resume
             let p, _ =
-                if resumed then Fit.viResume ctx o modelFn c.Data c.Checkpoint.Path
-                else Fit.viRunIn ctx o modelFn c.Data
+                match user with
+                | None -> if resumed then Fit.viResume ctx o modelFn c.Data c.Checkpoint.Path else Fit.viRunIn ctx o modelFn c.Data
+                | Some g ->
+                    if resumed then Fit.viResumeWithGuide ctx g o modelFn c.Data c.Checkpoint.Path
+                    else Fit.viWithGuideIn ctx g o modelFn (BatchSource.ofData c.Data)
             Fit.save c.Output p
             if File.Exists c.Checkpoint.Path then File.Delete c.Checkpoint.Path
             if resumed then "resumed from its checkpoint" else ""
@@ -156,7 +158,7 @@ module ModelRegistry =
                 | LrSchedule.Constant -> Schedule.Constant o.LearningRate
             let config (data: Map<string, Tensor>) : SviConfig<'T> =
                 { Model = modelFn
-                  Guide = (match o.Guide with Some g -> g | None -> Guide.auto o.AutoGuide o.Init kGuide (modelFn data))
+                  Guide = (match user with Some g -> g | None -> Guide.auto o.AutoGuide o.Init kGuide (modelFn data))
                   Optimizer = defaultArg o.Optimizer (Optimizer.AdamWith schedule)
                   Elbo = Elbo.Batched o.Particles
                   ClipNorm = o.ClipNorm }
@@ -178,6 +180,15 @@ module ModelRegistry =
                   (Svi.runWith false (config data) kRun data { SviRunOptions.ForSteps steps with Shuffle = false }).State
               Steps = steps }
         add name { Run = run; Svi = Some parts } r
+
+    /// A model fitted by SVI (Fit.vi) with these settings (a fit's seed and Options override them);
+    /// its posterior file is Fit.save's (the signature records the data). The run checkpoints and resumes from there.
+    let vi (name: string) (modelFn: Map<string, Tensor> -> Model<'T>) (opts: FitOptions) (r: ModelRegistry) : ModelRegistry =
+        viOf name modelFn None opts r
+
+    /// ModelRegistry.vi with a guide of your own (Fit.viWithGuide); read its posterior files with Fit.loadWithGuide.
+    let viWithGuide (name: string) (modelFn: Map<string, Tensor> -> Model<'T>) (guide: Guide) (opts: FitOptions) (r: ModelRegistry) : ModelRegistry =
+        viOf name modelFn (Some guide) opts r
 
     /// A data set by name: `load argument` gives the data of a fit whose Data is "name:argument" ("" for "name").
     /// It must give the same tensors for the same argument on every silo (read a file, or simulate from a seed).

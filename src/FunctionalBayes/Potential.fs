@@ -15,7 +15,10 @@ type LatentSite =
       /// The shape of the unconstrained vector that maps onto the value.
       UnconstrainedShape: int[] }
 
-/// How to choose the starting point of inference, on unconstrained space.
+/// How to choose the starting point of inference, on unconstrained space. Plain data: given values compare
+/// by dtype, shape and elements (a Tensor itself compares by reference), so options holding them have
+/// structural equality and round-trip through a posterior file.
+[<CustomEquality; NoComparison>]
 type InitStrategy =
     /// Uniform in (-radius, radius) on unconstrained space (Stan's default, radius 2).
     | InitUniform of radius: float
@@ -34,6 +37,26 @@ type InitStrategy =
             raise (ArgumentOutOfRangeException("Init", r, sprintf "%s: the init radius must be positive and finite, got %g." who r))
         | InitMedian n when n < 1 -> raise (ArgumentOutOfRangeException("Init", n, sprintf "%s: InitMedian needs at least one draw, got %d." who n))
         | InitUniform _ | InitMedian _ | InitFeasible | InitValues _ -> ()
+
+    override s.Equals(other: obj) =
+        let sameTensor (a: Tensor) (b: Tensor) = a.Dtype = b.Dtype && a.Shape = b.Shape && Tensor.toArray a = Tensor.toArray b
+        match other with
+        | :? InitStrategy as o ->
+            match s, o with
+            | InitUniform a, InitUniform b -> a = b
+            | InitMedian a, InitMedian b -> a = b
+            | InitFeasible, InitFeasible -> true
+            | InitValues a, InitValues b ->
+                a.Count = b.Count && a |> Map.forall (fun k t -> match b.TryFind k with Some u -> sameTensor t u | None -> false)
+            | (InitUniform _ | InitMedian _ | InitFeasible | InitValues _), _ -> false
+        | _ -> false
+
+    override s.GetHashCode() =
+        match s with
+        | InitUniform r -> hash (0, r)
+        | InitMedian n -> hash (1, n)
+        | InitFeasible -> 2
+        | InitValues vs -> hash (3, [ for KeyValue (k, t) in vs -> k, t.Shape ])
 
 /// The log density of a model on unconstrained space, with what is needed to move between spaces.
 [<NoEquality; NoComparison>]

@@ -58,6 +58,43 @@ public class SaveLoadTests
         }
     }
 
+    private static BayesModel<NdArray> MeanModel(DataSet data) =>
+        from m in Bayes.Sample("m", Prior.Normal(0, 10))
+        from y in Bayes.Observe("y", Prior.Normal(m, 1).Expand(6), data.GetOrNull("y"))
+        select y;
+
+    [Fact]
+    public void AGuideOfYourOwnFitsSavesAndLoadsThroughItsFitter()
+    {
+        var data = new DataSet().Add("y", NdArray.FromArray([0.3, 1.9, 1.1, 0.4, 1.6, 0.8]));
+        var guide = from loc in Bayes.Param("loc", 0.0)
+                    from m in Bayes.Sample("m", Prior.Normal(loc, 0.5))
+                    select m;
+        var fitter = new SviFitter(MeanModel, data).WithGuide(guide, "mine").ForSteps(40).WithSeed(3);
+        var fitted = fitter.Fit();
+        Assert.Equal("mine", fitted.GuideName);
+        Assert.Equal(new[] { "loc" }, fitted.Parameters.Keys);
+        var path = Path.Combine(Path.GetTempPath(), $"fb-csharp-{Guid.NewGuid():N}.json");
+        try
+        {
+            fitted.Save(path);
+            var loaded = FittedModel.Load(path, fitter);
+            Assert.Equal("mine", loaded.GuideName);
+            Assert.Equal(fitted.Losses, loaded.Losses);
+            Assert.Equal(fitted.Parameters["loc"].ToArray(), loaded.Parameters["loc"].ToArray());
+            // the file holds no guide: loading without one says how to give it
+            var ex = Assert.Throws<ArgumentException>(() => FittedModel.Load(path, MeanModel, data));
+            Assert.Contains(path, ex.Message);
+            Assert.Contains("WithGuide", ex.Message);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+        // an autoguide replaces the guide of your own
+        Assert.Equal("AutoNormal", fitter.WithGuide(GuideKind.AutoNormal).ForSteps(5).Fit().GuideName);
+    }
+
     private static BayesModel<NdArray> ExtraObservation(DataSet data) =>
         from mu in Layer.Adaptive().Apply("x", data["x"])
         from b in Layer.Intercept().Apply("b")

@@ -78,6 +78,20 @@ let tests =
                 cluster.DisposeAsync().AsTask().Wait()
                 Environment.CurrentDirectory <- cwd
 
+        testCase "a model registered with a guide of its own fits with that guide; its file loads with Fit.loadWithGuide" <| fun () ->
+            let folder = tempFolder "userguide"
+            try
+                let path = (Serial.run registry folder [ FitSpec("g1", "regression-vi-guide", "regression:3", "steps=30", 5UL) ]).[0]
+                let p = FunctionalBayes.Fit.loadWithGuide userGuide path regression (regressionData 3UL)
+                let g = FunctionalBayes.Posterior.guidePart "test" p
+                Expect.equal g.Guide.Name "regression guide" "the registered guide"
+                Expect.equal (g.Params |> Map.keys |> Seq.sort |> List.ofSeq) [ "a_loc"; "b_loc"; "s_loc" ] "its parameters"
+                let o = g.Options.Value
+                Expect.equal (o.Seed, o.Run.Steps) (5UL, Some 30) "the fit's seed and Options"
+                Expect.throwsT<ArgumentException> (fun () -> FunctionalBayes.Fit.load path regression (regressionData 3UL) None |> ignore) "the file needs the guide"
+            finally
+                if Directory.Exists folder then Directory.Delete(folder, true)
+
         testCase "data-parallel SVI, 3 shards each held by its own runner: the one-process fit within 1e-12 relative" <| fun () ->
             // One FitRunner per shard, as on three silos (each keeps its shard's rows); the coordinator sums.
             let runners = Array.init 3 (fun _ -> FitRunner registry)

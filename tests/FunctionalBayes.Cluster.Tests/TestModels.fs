@@ -25,10 +25,21 @@ let regression (d: Map<string, Tensor>) = model {
     let! s = Model.sample "s" (HalfNormal (Tensor.scalar 1.0))
     return! Model.observe "y" (Normal (a + b * d.["x"], s)) (d.TryFind "y") }
 
+/// A guide of the regression's own: a normal per latent (log-normal for the scale), its locations learned.
+let userGuide =
+    let site (name: string) (family: Tensor * Tensor -> Distribution) = model {
+        let! loc = Model.param (name + "_loc") (Tensor.scalar 0.0) Constraint.Real
+        return! Model.sample name (family (loc, Tensor.scalar 0.1)) }
+    Guide.ofModel "regression guide" (model {
+        let! _ = site "a" Normal
+        let! _ = site "b" Normal
+        do! site "s" LogNormal |> Model.map ignore })
+
 let registry =
     ModelRegistry.empty
     |> ModelRegistry.mcmc "regression" regression { McmcOptions.Default with Chains = 2; Warmup = 100; Samples = 50; Parallel = false }
     |> ModelRegistry.vi "regression-vi" regression { FitOptions.Default with Run = { SviRunOptions.ForSteps 150 with BatchSize = Some 10 } }
+    |> ModelRegistry.viWithGuide "regression-vi-guide" regression userGuide { FitOptions.Default with Run = SviRunOptions.ForSteps 60; LearningRate = 0.05 }
     |> ModelRegistry.data "regression" (fun arg -> regressionData (UInt64.Parse arg))
     // "SEED/K/S": shard K of S of regression:SEED, consecutive rows.
     |> ModelRegistry.data "regression-shard" (fun arg ->

@@ -313,6 +313,18 @@ let engineTests =
             let st = Aevb.load e path
             File.Delete path
             Expect.equal (Aevb.reconstruct e st x |> Tensor.toArray) (Aevb.reconstruct e r.State x |> Tensor.toArray) "same reconstructions"
+        testCase "the run options are saved with the networks and load as an equal record" <| fun () ->
+            let e = smallVae AevbPrior.UnitNormal
+            let st = Aevb.init e (Rng.key 1UL)
+            let d = AevbRunOptions.Create(10, 32)
+            let o: AevbRunOptions = { Epochs = 7; BatchSize = 13; Shuffle = false; EarlyStopping = Some { Window = 4; RelTol = 0.1 + 0.2; Patience = 3 } }
+            Expect.isTrue (o.Epochs <> d.Epochs && o.BatchSize <> d.BatchSize && o.Shuffle <> d.Shuffle && o.EarlyStopping <> d.EarlyStopping) "every setting changed"
+            let path = Path.Combine(Path.GetTempPath(), sprintf "aevb-opts-%d.json" (Random.Shared.Next()))
+            try
+                for saved in [ Some o; Some d; None ] do
+                    Aevb.save path e saved st
+                    Expect.equal (Aevb.savedOptions path) saved "an equal record"
+            finally File.Delete path
     ]
 
 let nnTests =

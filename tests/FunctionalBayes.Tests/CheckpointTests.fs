@@ -216,6 +216,97 @@ let tests =
             let qm = Fit.load path Runs.regression Runs.data None
             Expect.equal (Posterior.samplesPart "test" qm).Options (Some mo) "McmcOptions round-trip"
             File.Delete path
+        testCase "given init values compare by value, so options holding them are equal records" <| fun () ->
+            let values (a: float) = InitValues (Map [ "a", Tensor.scalar a; "s", Tensor.ofArray [| 0.5; 2.0 |] ])
+            Expect.equal (values 1.0) (values 1.0) "the same values in other tensors"
+            Expect.equal (hash (values 1.0)) (hash (values 1.0)) "and the same hash"
+            Expect.notEqual (values 1.0) (values 1.5) "another value"
+            Expect.notEqual (InitValues (Map [ "a", Tensor.scalar 1.0 ])) (InitValues (Map [ "a", Tensor.toFloat32 (Tensor.scalar 1.0) ])) "another dtype"
+            Expect.notEqual (InitValues (Map [ "a", Tensor.ofArray [| 1.0; 2.0 |] ])) (InitValues (Map [ "a", Tensor.create [| 2; 1 |] [| 1.0; 2.0 |] ])) "another shape"
+            Expect.notEqual (InitValues (Map [ "a", Tensor.scalar 1.0 ])) (InitValues (Map [ "b", Tensor.scalar 1.0 ])) "another site"
+            Expect.notEqual (InitUniform 2.0) InitFeasible "another strategy"
+            Expect.equal { FitOptions.Default with Init = values 1.0 } { FitOptions.Default with Init = values 1.0 } "FitOptions"
+            Expect.equal { McmcOptions.Default with Init = values 1.0 } { McmcOptions.Default with Init = values 1.0 } "McmcOptions"
+        testCase "FitOptions with every setting changed load from the posterior file as an equal record" <| fun () ->
+            let path = tempPath "allfit"
+            let d = FitOptions.Default
+            let o: FitOptions =
+                { AutoGuide = AutoGuideKind.AutoLowRankMultivariateNormal (Some 2)
+                  LearningRate = 0.1 + 0.2 // 0.30000000000000004: every bit must come back
+                  Schedule = LrSchedule.WarmupCosine
+                  Optimizer = Some (Optimizer.ClippedAdam (Schedule.WarmupCosine (0.03, 8, 0.25, 10.0, 1.0 / 3.0), 0.85, 0.995, 1e-7, 3.5, 0.999))
+                  Particles = 2
+                  Seed = UInt64.MaxValue - 5UL // above 2^53: no trip through a double
+                  Init = InitValues (Map [ "a", Tensor.scalar 0.25; "s", Tensor.scalar (1.0 / 7.0) ])
+                  ClipNorm = Some (1.0 / 3.0)
+                  Run = { SviRunOptions.Steps = None; Epochs = Some 2; BatchSize = Some 16; Shuffle = false; EarlyStopping = Some { Window = 3; RelTol = 1e-3 / 7.0; Patience = 4 } } }
+            // the test covers every field: each differs from the default (but Steps, which excludes Epochs: the
+            // user-guide test below saves a Steps)
+            Expect.isTrue
+                (o.AutoGuide <> d.AutoGuide && o.LearningRate <> d.LearningRate && o.Schedule <> d.Schedule && o.Optimizer <> d.Optimizer
+                 && o.Particles <> d.Particles && o.Seed <> d.Seed && o.Init <> d.Init && o.ClipNorm <> d.ClipNorm
+                 && o.Run.Epochs <> d.Run.Epochs && o.Run.BatchSize <> d.Run.BatchSize
+                 && o.Run.Shuffle <> d.Run.Shuffle && o.Run.EarlyStopping <> d.Run.EarlyStopping) "every setting changed"
+            let p = Fit.vi o Runs.regression Runs.data
+            Expect.equal (Posterior.guidePart "fit" p).Options (Some o) "the fit records its options"
+            Fit.save path p
+            for given in [ None; Some o ] do
+                let q = Fit.load path Runs.regression Runs.data given
+                Expect.equal (Posterior.guidePart "test" q).Options (Some o) "an equal record"
+                Expect.notEqual (Posterior.guidePart "test" q).Options (Some { o with Seed = o.Seed - 1UL }) "not equal to another"
+            File.Delete path
+        testCase "a user guide is an argument of the fit: its options round-trip, and loading asks for the guide" <| fun () ->
+            let path = tempPath "userguide"
+            let guide =
+                Guide.ofModel "mine" (model {
+                    let! la = Model.param "a_loc" (Tensor.scalar 0.0) Constraint.Real
+                    let! lb = Model.param "b_loc" (Tensor.scalar 0.0) Constraint.Real
+                    let! ls = Model.param "s_loc" (Tensor.scalar 0.0) Constraint.Real
+                    let! _ = Model.sample "a" (Normal (la, Tensor.scalar 0.1))
+                    let! _ = Model.sample "b" (Normal (lb, Tensor.scalar 0.1))
+                    do! Model.sample "s" (LogNormal (ls, Tensor.scalar 0.1)) |> Model.map ignore })
+            let o = { FitOptions.Default with Run = SviRunOptions.ForSteps 30; LearningRate = 0.05; Seed = 9UL; Init = InitFeasible; Particles = 2 }
+            let p = Fit.viWithGuide guide o Runs.regression Runs.data
+            let g = Posterior.guidePart "fit" p
+            Expect.equal g.Guide.Origin GuideOrigin.User "the user's guide is fitted"
+            Expect.equal g.Options (Some o) "with these options"
+            Fit.save path p
+            let ex = Assert.Throws<ArgumentException>(fun () -> Fit.load path Runs.regression Runs.data (Some o) |> ignore)
+            Expect.stringContains ex.Message path "names the file"
+            Expect.stringContains ex.Message "Fit.loadWithGuide" "says what to call"
+            let q = Posterior.guidePart "test" (Fit.loadWithGuide guide path Runs.regression Runs.data)
+            Expect.equal q.Options (Some o) "an equal record"
+            Expect.equal q.Guide.Name "mine" "the given guide"
+            Expect.sequenceEqual (Map.keys q.Params) (Map.keys g.Params) "the guide's parameters"
+            for KeyValue (k, v) in g.Params do Expect.sequenceEqual (Tensor.toArray q.Params.[k]) (Tensor.toArray v) k
+            Expect.sequenceEqual q.Losses g.Losses "the losses"
+            // another guide's parameters are refused, naming the file
+            let other = Guide.ofModel "other" (model {
+                let! l = Model.param "other_loc" (Tensor.scalar 0.0) Constraint.Real
+                let! _ = Model.sample "a" (Normal (l, Tensor.scalar 0.1))
+                let! _ = Model.sample "b" (Normal (l, Tensor.scalar 0.1))
+                do! Model.sample "s" (LogNormal (l, Tensor.scalar 0.1)) |> Model.map ignore })
+            let bad = Assert.Throws<InvalidDataException>(fun () -> Fit.loadWithGuide other path Runs.regression Runs.data |> ignore)
+            Expect.stringContains bad.Message path "names the file"
+            Expect.stringContains bad.Message "other_loc" "names the missing parameter"
+            File.Delete path
+        testCase "McmcOptions with every setting changed load from the posterior file as an equal record" <| fun () ->
+            let path = tempPath "allmcmc"
+            let d = McmcOptions.Default
+            let o: McmcOptions =
+                { Chains = 2; Warmup = 20; Samples = 5; Thin = 2; Seed = UInt64.MaxValue - 3UL; TargetAccept = 0.1 + 0.8; MaxTreeDepth = 7
+                  MaxDeltaH = 1000.0 / 3.0; Adaptation = MetricAdaptation.FisherLowRank { Gamma = 1e-4 / 3.0; Cutoff = 2.5 }
+                  FindInitialStepSize = false; InitialStepSize = 0.3; Init = InitValues (Map [ "b", Tensor.scalar 1.5 ]); Parallel = false
+                  Gradient = McmcGradient.Tape }
+            Expect.isTrue
+                (o.Chains <> d.Chains && o.Warmup <> d.Warmup && o.Samples <> d.Samples && o.Thin <> d.Thin && o.Seed <> d.Seed
+                 && o.TargetAccept <> d.TargetAccept && o.MaxTreeDepth <> d.MaxTreeDepth && o.MaxDeltaH <> d.MaxDeltaH
+                 && o.Adaptation <> d.Adaptation && o.FindInitialStepSize <> d.FindInitialStepSize && o.InitialStepSize <> d.InitialStepSize
+                 && o.Init <> d.Init && o.Parallel <> d.Parallel && o.Gradient <> d.Gradient) "every setting changed"
+            Fit.save path (Fit.mcmcIn RunContext.Quiet o Runs.regression Runs.data)
+            let q = Posterior.samplesPart "test" (Fit.load path Runs.regression Runs.data None)
+            Expect.equal q.Options (Some o) "an equal record"
+            File.Delete path
         testCase "one row rule: arrays agree on their rows, scalars are constants of every row" <| fun () ->
             let d = Map [ "x", Tensor.ofArray [| 1.0; 2.0; 3.0 |]; "c", Tensor.scalar 2.0 ]
             Expect.equal (Data.rows d) 3 "the arrays' rows"

@@ -118,7 +118,7 @@ let tests =
                 do! Model.sample "mu" (Normal (loc, s 0.5)) |> Model.map ignore }
             let g = Guide.ofModel "AutoLaplaceApproximation" program
             // a user guide that happens to carry the name is used as it is (no 'auto_loc' is looked for)
-            let p = Fit.vi { FitOptions.Default with Guide = Some g; Run.Steps = Some 50; Seed = 1UL } normalMean data
+            let p = Fit.viWithGuide g { FitOptions.Default with Run.Steps = Some 50; Seed = 1UL } normalMean data
             Expect.equal (Posterior.guidePart "test" p).Guide.Origin GuideOrigin.User "origin"
 
         testCase "every SVI setting is checked in one place, with the setting's name" <| fun () ->

@@ -82,7 +82,7 @@ let ``the MAP and the Laplace approximation are exact for a Gaussian posterior``
 
 let ``the mean-field ELBO with analytic KL fits the same posterior`` () =
     let guide = Guide.auto AutoGuideKind.AutoNormal (InitUniform 2.0) (Rng.key 7UL) (conj conjData)
-    let f = Fit.vi { FitOptions.Default with Guide = Some guide; Run.Steps = Some 2000; LearningRate = 0.05; Particles = 4; Seed = 8UL } conj conjData
+    let f = Fit.viWithGuide guide { FitOptions.Default with Run.Steps = Some 2000; LearningRate = 0.05; Particles = 4; Seed = 8UL } conj conjData
     let cfg = { Model = conj; Guide = guide; Optimizer = Optimizer.AdamWith (Schedule.CosineDecay (0.05, 2000, 0.0)); Elbo = Elbo.MeanField 4; ClipNorm = None }
     let r = Svi.run cfg (Rng.key 8UL) conjData (SviRunOptions.ForSteps 2000)
     let mf = Tensor.toArray r.Params.["beta_auto_loc"]

@@ -24,9 +24,7 @@ type OptionsCopy =
     [<Extension>] static member WithGradient(o: McmcOptions, gradient: McmcGradient) = { o with Gradient = gradient }
 
     // ---- FitOptions ----
-    /// An autoguide replaces a user guide set before.
-    [<Extension>] static member WithAutoGuide(o: FitOptions, kind: AutoGuideKind) = { o with AutoGuide = kind; Guide = None }
-    [<Extension>] static member WithGuide(o: FitOptions, guide: Guide) = { o with Guide = Some guide }
+    [<Extension>] static member WithAutoGuide(o: FitOptions, kind: AutoGuideKind) = { o with AutoGuide = kind }
     [<Extension>] static member WithLearningRate(o: FitOptions, learningRate: float) = { o with LearningRate = learningRate }
     [<Extension>] static member WithSchedule(o: FitOptions, schedule: LrSchedule) = { o with Schedule = schedule }
     [<Extension>] static member WithOptimizer(o: FitOptions, optimizer: Optimizer) = { o with Optimizer = Some optimizer }

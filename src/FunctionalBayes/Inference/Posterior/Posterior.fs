@@ -12,16 +12,13 @@ type LrSchedule =
     | WarmupCosine
     | Constant
 
-/// Settings of `Fit.vi` (BLayers' fit(method="vi")), with structural equality (a user guide compares by
-/// reference); start from FitOptions.Default. The loop settings
-/// (steps or epochs, batch size, early stopping, progress) are SVI's own record, `Run`:
-/// `{ FitOptions.Default with Run.Steps = Some 2000; Seed = 1UL }`. `Fit.validate` holds every rule.
-[<CustomEquality; NoComparison>]
+/// Settings of `Fit.vi` (BLayers' fit(method="vi")): plain data with structural equality, saved in the
+/// posterior file; start from FitOptions.Default. A guide of your own is no setting: pass it to
+/// `Fit.viWithGuide`. The loop settings (steps or epochs, batch size, early stopping) are SVI's own record,
+/// `Run`: `{ FitOptions.Default with Run.Steps = Some 2000; Seed = 1UL }`. `Fit.validate` holds every rule.
 type FitOptions =
-    { /// The autoguide, unless Guide is given.
+    { /// The autoguide Fit.vi builds (Fit.viWithGuide uses the guide it is given instead).
       AutoGuide: AutoGuideKind
-      /// A guide to use as it is.
-      Guide: Guide option
       /// Adam's (peak) learning rate.
       LearningRate: float
       Schedule: LrSchedule
@@ -33,30 +30,15 @@ type FitOptions =
       Init: InitStrategy
       /// Clip gradients to this global norm before each update.
       ClipNorm: float option
-      /// How long to run, how to batch, early stopping and progress (with neither Steps nor Epochs,
+      /// How long to run, how to batch and early stopping (with neither Steps nor Epochs,
       /// SviRunOptions.DefaultSteps steps; with a BatchSize, the batched ELBO is used).
       Run: SviRunOptions }
 
     /// The defaults (BLayers' settings): AutoDiagonalNormal, Adam at 0.01 with cosine decay, one particle,
     /// seed 0, uniform(−2, 2) initialization, and SviRunOptions.DefaultSteps steps on all rows.
     static member Default =
-        { AutoGuide = AutoGuideKind.AutoDiagonalNormal; Guide = None; LearningRate = 0.01; Schedule = LrSchedule.Cosine
+        { AutoGuide = AutoGuideKind.AutoDiagonalNormal; LearningRate = 0.01; Schedule = LrSchedule.Cosine
           Optimizer = None; Particles = 1; Seed = 0UL; Init = InitUniform 2.0; ClipNorm = None; Run = SviRunOptions.Default }
-
-    /// The settings as plain data (all but a user guide, which is compared by reference).
-    member private o.Data = o.AutoGuide, o.LearningRate, o.Schedule, o.Optimizer, o.Particles, o.Seed, o.Init, o.ClipNorm, o.Run
-
-    override o.Equals(other: obj) =
-        match other with
-        | :? FitOptions as p ->
-            o.Data = p.Data
-            && (match o.Guide, p.Guide with
-                | None, None -> true
-                | Some a, Some b -> obj.ReferenceEquals(a, b)
-                | _ -> false)
-        | _ -> false
-
-    override o.GetHashCode() = hash o.Data
 
 /// A variational posterior: the fitted guide, its parameters and the run's loss history.
 [<NoEquality; NoComparison>]
@@ -68,7 +50,8 @@ type GuidePosterior =
       Losses: float[]
       /// True when early stopping ended the run before its last step.
       StoppedEarly: bool
-      /// The settings of the fit that made it (None for a guide given its parameters by hand).
+      /// The settings of the fit that made it (None for a guide given its parameters by hand); with a
+      /// user guide (Guide.Origin = User) their AutoGuide was not used.
       Options: FitOptions option }
 
 /// Where a posterior's draws come from.

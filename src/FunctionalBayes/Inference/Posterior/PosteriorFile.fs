@@ -205,7 +205,12 @@ module PosteriorFile =
             if shape |> Array.exists (fun d -> d < 0) || Shape.size shape <> data.Length then
                 r.Bad (sprintf "a tensor of shape %s holds %d values" (Shape.format shape) data.Length)
             let t = Tensor.create shape data
-            if r.String Keys.Dtype o = "float32" then Tensor.toFloat32 t else t
+            match r.String Keys.Dtype o with
+            | "float64" -> t
+            | "float32" -> Tensor.toFloat32 t
+            | "int32" -> Tensor.cast Int32 t
+            | "bool" -> Tensor.cast Bool t
+            | other -> r.Bad (sprintf "a tensor of unknown dtype '%s'" other)
         member r.Tensors(o: JsonNode) : Map<string, Tensor> =
             o.AsObject() |> Seq.map (fun kv -> kv.Key, r.Tensor (match kv.Value with null -> r.Bad (sprintf "the tensor '%s' is null" kv.Key) | v -> v)) |> Map.ofSeq
         member r.Root(format: string) : JsonNode =
@@ -337,12 +342,11 @@ module PosteriorFile =
         j.["run"] <- run
         j :> JsonNode
 
-    /// The settings a file holds; a user guide is not saved (Guide = None: the loader puts the caller's back).
+    /// The settings a file holds (a user guide is no setting: Fit.loadWithGuide takes it).
     let private fitOptionsOf (r: Reader) (j: JsonNode) : FitOptions =
         let intOf (name: string) (n: JsonNode) = (r.Field name n).GetValue<int>()
         let run = r.Field "run" j
         { AutoGuide = (let name = (r.Field "autoGuide" j).GetValue<string>() in match autoKindOf name (optional j.["rank"] (fun n -> n.GetValue<int>())) with Some k -> k | None -> r.Bad (sprintf "unknown autoguide '%s'" name))
-          Guide = None
           LearningRate = (r.Field "learningRate" j).GetValue<float>()
           Schedule =
             match (r.Field "schedule" j).GetValue<string>() with
