@@ -147,36 +147,53 @@ module internal CompiledKernels =
                 v.[o + i] <- if rel.Invoke(v.[x + at xMap i], v.[y + at yMap i]) then 1.0 else 0.0
         override _.Backward(_, _, _) = ()
 
-    /// where(mask, a, b) with broadcasting (the mask holds 1 or 0), by its declaration (Ops): the span forms
-    /// where mask and x are element-wise and y too or one broadcast value (a support check), else the
-    /// element form and rules through the maps.
-    type Where(m: int, mMap: int[], x: int, xMap: int[], y: int, yMap: int[], o: int, n: int, gx: int, gy: int, go: int) =
+    let private whereYScalar (yMap: int[]) (n: int) = yMap.Length = n && n > 0 && Array.forall ((=) 0) yMap
+
+    /// Whether where's mask and x are element-wise and y too or one broadcast value (a support check):
+    /// its span forms then run on the buffers.
+    let private wherePlain (mMap: int[]) (xMap: int[]) (yMap: int[]) (n: int) =
+        mMap.Length = 0 && xMap.Length = 0 && (yMap.Length = 0 || whereYScalar yMap n)
+
+    /// The scratch (elements) the Where kernel needs: none where its span forms run on the buffers, else
+    /// room for the operands gathered through their maps (forward) and the branches' adjoints (backward).
+    let whereScratch (mMap: int[]) (xMap: int[]) (yMap: int[]) (n: int) (gy: int) =
+        if wherePlain mMap xMap yMap n && not (whereYScalar yMap n && gy >= 0) then 0 else 3 * n
+
+    /// where(mask, a, b) with broadcasting (the mask holds 1 or 0), by its declared span forms (Ops): on the
+    /// buffers (see wherePlain), else on operands gathered through the maps into `scratch`, with the
+    /// branches' adjoints added back through the maps in element order.
+    type Where(m: int, mMap: int[], x: int, xMap: int[], y: int, yMap: int[], o: int, n: int, gx: int, gy: int, go: int, scratch: int) =
         inherit ProgramKernel()
-        let info = Ops.where
-        let yScalar = yMap.Length = n && n > 0 && Array.forall ((=) 0) yMap
-        let plain = mMap.Length = 0 && xMap.Length = 0 && (yMap.Length = 0 || yScalar)
-        let yLen = if yScalar then 1 else n
+        let d = Ops.where.Decl
+        let plain = wherePlain mMap xMap yMap n
+        let yLen = if whereYScalar yMap n then 1 else n
         override _.Forward(v, _) =
-            if plain then info.Decl.Span.Invoke(ro v m n, ro v x n, ro v y yLen, sp v o n)
+            if plain then d.Span.Invoke(ro v m n, ro v x n, ro v y yLen, sp v o n)
             else
-                let f = info.Element
+                let sx, sy = scratch + n, scratch + 2 * n
                 for i in 0 .. n - 1 do
-                    v.[o + i] <- f.Invoke(v.[m + at mMap i], v.[x + at xMap i], v.[y + at yMap i])
+                    v.[scratch + i] <- v.[m + at mMap i]
+                    v.[sx + i] <- v.[x + at xMap i]
+                    v.[sy + i] <- v.[y + at yMap i]
+                d.Span.Invoke(ro v scratch n, ro v sx n, ro v sy n, sp v o n)
         override _.Backward(v, a, _) =
-            // a broadcast y's adjoint is a sum: in element order, as the rules below add it
-            if plain && not (yScalar && gy >= 0) then
-                if gx >= 0 then info.Decl.AdjointX.Invoke(ro v m n, ro a go n, sp a gx n)
-                if gy >= 0 then info.Decl.AdjointY.Invoke(ro v m n, ro a go n, sp a gy n)
+            if scratch < 0 then
+                if gx >= 0 then d.AdjointX.Invoke(ro v m n, ro a go n, sp a gx n)
+                if gy >= 0 then d.AdjointY.Invoke(ro v m n, ro a go n, sp a gy n)
             else
-                let fx, fy = Ops.whereVjpScalars ()
+                // each branch's adjoint (0 where not taken) into the scratch, then added in element order,
+                // as a broadcast operand's sum wants
+                let mk = if plain then m else scratch
+                let tx, ty = scratch + n, scratch + 2 * n
+                if gx >= 0 then
+                    (sp v tx n).Clear()
+                    d.AdjointX.Invoke(ro v mk n, ro a go n, sp v tx n)
+                if gy >= 0 then
+                    (sp v ty n).Clear()
+                    d.AdjointY.Invoke(ro v mk n, ro a go n, sp v ty n)
                 for i in 0 .. n - 1 do
-                    let g = a.[go + i]
-                    let mv = v.[m + at mMap i]
-                    let xv = v.[x + at xMap i]
-                    let yv = v.[y + at yMap i]
-                    let ov = v.[o + i]
-                    if gx >= 0 then a.[gx + at xMap i] <- a.[gx + at xMap i] + fx.Invoke(g, mv, xv, yv, ov)
-                    if gy >= 0 then a.[gy + at yMap i] <- a.[gy + at yMap i] + fy.Invoke(g, mv, xv, yv, ov)
+                    if gx >= 0 then a.[gx + at xMap i] <- a.[gx + at xMap i] + v.[tx + i]
+                    if gy >= 0 then a.[gy + at yMap i] <- a.[gy + at yMap i] + v.[ty + i]
 
     /// clamp(x, lo, hi) by its declared span forms (Ops).
     type Clamp(lo: float, hi: float, x: int, o: int, n: int, gx: int, go: int) =

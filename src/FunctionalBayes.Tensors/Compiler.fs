@@ -541,7 +541,9 @@ module Compiler =
                         let m, _ = arena ins.[0]
                         let x, gx = arena ins.[1]
                         let y, gy = arena ins.[2]
-                        kernel i (fun o go -> CompiledKernels.Where(m, mm, x, mx, y, my, o, size, gx, gy, go))
+                        let need = CompiledKernels.whereScratch mm mx my size gy
+                        let scratch = if need > 0 then allocVal need else -1
+                        kernel i (fun o go -> CompiledKernels.Where(m, mm, x, mx, y, my, o, size, gx, gy, go, scratch))
                 | Clamp (lo, hi) ->
                     if small then
                         let cells = localCells i

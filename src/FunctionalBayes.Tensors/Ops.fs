@@ -193,7 +193,7 @@ type internal WhereRuleFunc = Func<float, float, float, float, float, float>
 
 /// The op table: each element-wise op's value, span kernels and derivative, declared once. The tape
 /// (Prim), the CPU backend, the compiler and the compiled kernels all read these declarations.
-[<RequireQualifiedAccess>]
+[<RequireQualifiedAccess; OptimizeFromFirstCall>]
 module internal Ops =
 
     // ---- span kernels that are more than one call --------------------------------------------
@@ -519,20 +519,46 @@ module internal Ops =
     let private whereLambda = lambdaOf whereDecl.Scalar
     let private clampLambda = lambdaOf clampDecl.Scalar
 
-    /// The op `u` applied to an expression (its element form, inlined).
-    let unaryExpr (u: UnaryOp) (e: Expression) : Expression = Expression.Invoke(snd unaryDecls.[u], e)
+    /// `lam` applied to `args`, inlined. The arguments are pure (cells, constants and arithmetic on them):
+    /// where the body reads each parameter at most once, the arguments replace the parameters, so the
+    /// generated code needs no local per application (unrolled programs apply thousands); otherwise the
+    /// lambda is invoked, which evaluates each argument once.
+    let private apply (lam: LambdaExpression) (args: Expression[]) : Expression =
+        let reads = Dictionary<ParameterExpression, int>(HashIdentity.Reference)
+        let counter =
+            { new ExpressionVisitor() with
+                member _.VisitParameter(p) =
+                    reads.[p] <- (match reads.TryGetValue p with
+                                  | true, k -> k + 1
+                                  | false, _ -> 1)
+                    p :> Expression }
+        counter.Visit lam.Body |> ignore
+        if reads.Values |> Seq.exists (fun k -> k > 1) then Expression.Invoke(lam, args) :> Expression
+        else
+            let byParam = Dictionary<ParameterExpression, Expression>(HashIdentity.Reference)
+            Seq.iter2 (fun p a -> byParam.[p] <- a) lam.Parameters args
+            let substitute =
+                { new ExpressionVisitor() with
+                    member _.VisitParameter(p) =
+                        match byParam.TryGetValue p with
+                        | true, a -> a
+                        | false, _ -> p :> Expression }
+            nonNull (substitute.Visit lam.Body)
 
-    let binaryExpr (b: BinaryOp) (p: Expression) (q: Expression) : Expression = Expression.Invoke(snd binaryDecls.[b], p, q)
+    /// The op `u` applied to an expression (its element form, inlined).
+    let unaryExpr (u: UnaryOp) (e: Expression) : Expression = apply (snd unaryDecls.[u]) [| e |]
+
+    let binaryExpr (b: BinaryOp) (p: Expression) (q: Expression) : Expression = apply (snd binaryDecls.[b]) [| p; q |]
 
     /// A comparison as a bool expression.
-    let compareExpr (c: CompareOp) (a: Expression) (b: Expression) : Expression = Expression.Invoke(snd compareDecls.[c], a, b)
+    let compareExpr (c: CompareOp) (a: Expression) (b: Expression) : Expression = apply (snd compareDecls.[c]) [| a; b |]
 
     /// where(mask, a, b) as an expression (the mask a float: 0 unset).
-    let whereExpr (mask: Expression) (a: Expression) (b: Expression) : Expression = Expression.Invoke(whereLambda, mask, a, b)
+    let whereExpr (mask: Expression) (a: Expression) (b: Expression) : Expression = apply whereLambda [| mask; a; b |]
 
     /// clamp(x, lo, hi) as an expression.
     let clampExpr (lo: float) (hi: float) (x: Expression) : Expression =
-        Expression.Invoke(clampLambda, Expression.Constant(lo, typeof<float>), Expression.Constant(hi, typeof<float>), x)
+        apply clampLambda [| Expression.Constant(lo, typeof<float>); Expression.Constant(hi, typeof<float>); x |]
 
     /// A rule as an expression of the generated code; `mask`: where's mask (a float), null for other ops.
     let rec private maskedRuleExpr (mask: Expression | null) (r: Rule) (g: Expression) (x: Expression) (y: Expression | null) (out: Expression) : Expression =
@@ -608,11 +634,6 @@ module internal Ops =
 
     /// where(mask, a, b): its declaration, with its element form compiled: (mask, a, b) -> the value.
     let where: Declared<WhereDecl, Func<float, float, float, float>> = declared whereDecl whereLambda
-
-    let private whereRules = lazy (compileWhereRule whereDecl.VjpX, compileWhereRule whereDecl.VjpY)
-
-    /// where's adjoints of a and of b compiled (see compileWhereRule).
-    let whereVjpScalars () : WhereRuleFunc * WhereRuleFunc = whereRules.Value
 
     /// clamp(x, lo, hi): its declaration, with its element form compiled: (lo, hi, x) -> the value.
     let clamp: Declared<ClampDecl, Func<float, float, float, float>> = declared clampDecl clampLambda

@@ -195,7 +195,7 @@ let ``the span forms of comparisons, where and clamp equal their element forms a
         w.Decl.Span.Invoke(ReadOnlySpan mask, ReadOnlySpan a, ReadOnlySpan b, Span o)
         Assert.Equal<float[]>(Array.init n (fun i -> w.Element.Invoke(mask.[i], a.[i], at i)), o)
     let g = randomArray 3 n -1.0 1.0
-    let vjpX, vjpY = Ops.whereVjpScalars ()
+    let vjpX, vjpY = Ops.compileWhereRule w.Decl.VjpX, Ops.compileWhereRule w.Decl.VjpY
     for adj, rule in [ w.Decl.AdjointX, vjpX; w.Decl.AdjointY, vjpY ] do
         let acc = randomArray 4 n 0.0 1.0
         let expected = Array.init n (fun i -> acc.[i] + rule.Invoke(g.[i], mask.[i], a.[i], 0.0, 0.0))
