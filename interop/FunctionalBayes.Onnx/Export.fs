@@ -221,11 +221,12 @@ module Export =
         let large = b.Node("Where", [ b.Node("Greater", [ x; b.ScalarFloat 0.0 ], []); erfcLarge; b.Node("Sub", [ b.ScalarFloat 2.0; erfcLarge ], []) ], [])
         b.Node("Where", [ isSmall; b.Node("Sub", [ b.ScalarFloat 1.0; small ], []); large ], [])
 
-    /// An element-wise op's ONNX form (declared in the op table) over the input `x`.
-    let rec private onnxForm (b: Builder) (opts: ExportOptions) (opName: string) (x: string) (form: OnnxForm) : string =
-        let go = onnxForm b opts opName x
+    /// An element-wise op's ONNX form (declared in the op table) over its inputs `ins`.
+    let rec private onnxForm (b: Builder) (opts: ExportOptions) (opName: string) (ins: string[]) (form: OnnxForm) : string =
+        let go = onnxForm b opts opName ins
         match form with
-        | OnnxForm.In -> x
+        | OnnxForm.Input k -> ins.[k]
+        | OnnxForm.Omitted -> ""
         | OnnxForm.Const v -> b.ScalarFloat v
         | OnnxForm.Node (op, args) -> b.Node(op, List.map go args, [])
         | OnnxForm.ByPrecision (f64, f32) -> go (if opts.Float64 then f64 else f32)
@@ -243,16 +244,11 @@ module Export =
         let x = if ins.Length > 0 then ins.[0] else ""
         let lastTwoPerm (rank: int) = Array.init rank (fun i -> if i = rank - 2 then int64 (rank - 1) elif i = rank - 1 then int64 (rank - 2) else int64 i)
         match op with
-        | Unary u -> onnxForm b opts op.Name x (Ops.onnxUnary u)
-        | Binary bo -> node (Ops.onnxBinary bo) [ ins.[0]; ins.[1] ] []
-        | Compare c ->
-            match c with
-            | Lt -> node "Less" [ ins.[0]; ins.[1] ] []
-            | Le -> node "LessOrEqual" [ ins.[0]; ins.[1] ] []
-            | Gt -> node "Greater" [ ins.[0]; ins.[1] ] []
-            | Ge -> node "GreaterOrEqual" [ ins.[0]; ins.[1] ] []
-            | Eq -> node "Equal" [ ins.[0]; ins.[1] ] []
-            | Ne -> node "Not" [ node "Equal" [ ins.[0]; ins.[1] ] [] ] []
+        | Unary u -> onnxForm b opts op.Name ins (Ops.onnxUnary u)
+        | Binary bo -> onnxForm b opts op.Name ins (Ops.binary bo).Decl.Onnx
+        | Compare c -> onnxForm b opts op.Name ins (Ops.compare c).Decl.Onnx
+        | Where -> onnxForm b opts op.Name ins Ops.where.Decl.Onnx
+        | Clamp (lo, hi) -> onnxForm b opts op.Name ins (Ops.clamp.Decl.Onnx lo hi)
         | Reduce (r, axes, keep) ->
             let ax = axes |> Array.map int64
             match r with
@@ -287,10 +283,6 @@ module Export =
             node "Pad" [ x; b.Ints (Array.append before after) ] []
         | Gather axis -> node "Gather" [ ins.[0]; ins.[1] ] [ attrInt "axis" (int64 axis) ]
         | Cumsum (axis, rev) -> node "CumSum" [ x; b.ScalarInt (int64 axis) ] [ attrInt "reverse" (if rev then 1L else 0L) ]
-        | Where -> node "Where" [ ins.[0]; ins.[1]; ins.[2] ] []
-        | Clamp (lo, hi) ->
-            let bound v = if Double.IsInfinity v then "" else b.ScalarFloat v
-            node "Clip" [ x; bound lo; bound hi ] []
         | Cast dt -> node "Cast" [ x ] [ attrInt "to" (int64 (int (elemType opts dt))) ]
         | StopGradient -> node "Identity" [ x ] []
         | ScatterAdd _ -> fail "Export: scatterAdd appears in gradients, not in a predictor's forward pass; it has no export here."

@@ -27,17 +27,6 @@ module internal CompiledKernels =
     let inline private ro (a: float[]) (off: int) (n: int) = ReadOnlySpan<float>(a, off, n)
     let inline private sp (a: float[]) (off: int) (n: int) = Span<float>(a, off, n)
 
-    let compareValue (c: CompareOp) (x: float) (y: float) =
-        let r =
-            match c with
-            | Lt -> x < y
-            | Le -> x <= y
-            | Gt -> x > y
-            | Ge -> x >= y
-            | Eq -> x = y
-            | Ne -> x <> y
-        if r then 1.0 else 0.0
-
     /// Flat index of the input element that feeds each element of the broadcast output (empty: the same index).
     let broadcastMap (inShape: int[]) (outShape: int[]) : int[] =
         if Shape.equal inShape outShape then [||]
@@ -149,80 +138,69 @@ module internal CompiledKernels =
                     if gy >= 0 then a.[gy + at yMap i] <- a.[gy + at yMap i] + fy.Invoke(g, xv, yv, ov)
         member _.ScalarFlags = xScalar, yScalar
 
-    /// Element-wise comparison (1 or 0); no adjoint.
+    /// Element-wise comparison (1 or 0) by its declared relation (Ops); no adjoint.
     type Compare(c: CompareOp, x: int, xMap: int[], y: int, yMap: int[], o: int, n: int) =
         inherit ProgramKernel()
+        let rel = (Ops.compare c).Element
         override _.Forward(v, _) =
             for i in 0 .. n - 1 do
-                v.[o + i] <- compareValue c v.[x + at xMap i] v.[y + at yMap i]
+                v.[o + i] <- if rel.Invoke(v.[x + at xMap i], v.[y + at yMap i]) then 1.0 else 0.0
         override _.Backward(_, _, _) = ()
 
-    /// where(mask, a, b) with broadcasting; the mask holds 1 or 0.
-    type Where(m: int, mMap: int[], x: int, xMap: int[], y: int, yMap: int[], o: int, n: int, gx: int, gy: int, go: int) =
-        inherit ProgramKernel()
-        // the common case (a support check: mask and x element-wise, y too or one broadcast value) without maps
-        let yScalar = yMap.Length = n && n > 0 && Array.forall ((=) 0) yMap
-        let plain = mMap.Length = 0 && xMap.Length = 0 && (yMap.Length = 0 || yScalar)
-        override _.Forward(v, _) =
-            if plain then
-                // vectors: lanes whose mask is 0 take y (a NaN mask counts as set, as in the scalar rule)
-                let w = Vector<float>.Count
-                let ms = ro v m n
-                let xs = ro v x n
-                let os = sp v o n
-                let mutable i = 0
-                if yScalar then
-                    let yv = v.[y]
-                    let yb = Vector<float>(yv)
-                    while i + w <= n do
-                        Vector.ConditionalSelect(Vector.Equals(Vector<float>(ms.Slice i), Vector<float>.Zero), yb, Vector<float>(xs.Slice i)).CopyTo(os.Slice i)
-                        i <- i + w
-                    while i < n do
-                        os.[i] <- if ms.[i] <> 0.0 then xs.[i] else yv
-                        i <- i + 1
-                else
-                    let ys = ro v y n
-                    while i + w <= n do
-                        Vector.ConditionalSelect(Vector.Equals(Vector<float>(ms.Slice i), Vector<float>.Zero), Vector<float>(ys.Slice i), Vector<float>(xs.Slice i)).CopyTo(os.Slice i)
-                        i <- i + w
-                    while i < n do
-                        os.[i] <- if ms.[i] <> 0.0 then xs.[i] else ys.[i]
-                        i <- i + 1
-            else
-                for i in 0 .. n - 1 do
-                    v.[o + i] <- if v.[m + at mMap i] <> 0.0 then v.[x + at xMap i] else v.[y + at yMap i]
-        override _.Backward(v, a, _) =
-            if plain && gy < 0 then
-                if gx >= 0 then
-                    // x̄ += ḡ where the mask is set; elsewhere x̄ keeps its bits
-                    let w = Vector<float>.Count
-                    let ms = ro v m n
-                    let gs = ro a go n
-                    let xs = sp a gx n
-                    let mutable i = 0
-                    while i + w <= n do
-                        let old = Vector<float>(Span<float>.op_Implicit (xs.Slice i))
-                        Vector.ConditionalSelect(Vector.Equals(Vector<float>(ms.Slice i), Vector<float>.Zero), old, old + Vector<float>(gs.Slice i)).CopyTo(xs.Slice i)
-                        i <- i + w
-                    while i < n do
-                        if ms.[i] <> 0.0 then xs.[i] <- xs.[i] + gs.[i]
-                        i <- i + 1
-            else
-                for i in 0 .. n - 1 do
-                    if v.[m + at mMap i] <> 0.0 then (if gx >= 0 then a.[gx + at xMap i] <- a.[gx + at xMap i] + a.[go + i])
-                    elif gy >= 0 then a.[gy + at yMap i] <- a.[gy + at yMap i] + a.[go + i]
+    let private whereYScalar (yMap: int[]) (n: int) = yMap.Length = n && n > 0 && Array.forall ((=) 0) yMap
 
-    /// clamp(x, lo, hi).
+    /// Whether where's mask and x are element-wise and y too or one broadcast value (a support check):
+    /// its span forms then run on the buffers.
+    let private wherePlain (mMap: int[]) (xMap: int[]) (yMap: int[]) (n: int) =
+        mMap.Length = 0 && xMap.Length = 0 && (yMap.Length = 0 || whereYScalar yMap n)
+
+    /// The scratch (elements) the Where kernel needs: none where its span forms run on the buffers, else
+    /// room for the operands gathered through their maps (forward) and the branches' adjoints (backward).
+    let whereScratch (mMap: int[]) (xMap: int[]) (yMap: int[]) (n: int) (gy: int) =
+        if wherePlain mMap xMap yMap n && not (whereYScalar yMap n && gy >= 0) then 0 else 3 * n
+
+    /// where(mask, a, b) with broadcasting (the mask holds 1 or 0), by its declared span forms (Ops): on the
+    /// buffers (see wherePlain), else on operands gathered through the maps into `scratch`, with the
+    /// branches' adjoints added back through the maps in element order.
+    type Where(m: int, mMap: int[], x: int, xMap: int[], y: int, yMap: int[], o: int, n: int, gx: int, gy: int, go: int, scratch: int) =
+        inherit ProgramKernel()
+        let d = Ops.where.Decl
+        let plain = wherePlain mMap xMap yMap n
+        let yLen = if whereYScalar yMap n then 1 else n
+        override _.Forward(v, _) =
+            if plain then d.Span.Invoke(ro v m n, ro v x n, ro v y yLen, sp v o n)
+            else
+                let sx, sy = scratch + n, scratch + 2 * n
+                for i in 0 .. n - 1 do
+                    v.[scratch + i] <- v.[m + at mMap i]
+                    v.[sx + i] <- v.[x + at xMap i]
+                    v.[sy + i] <- v.[y + at yMap i]
+                d.Span.Invoke(ro v scratch n, ro v sx n, ro v sy n, sp v o n)
+        override _.Backward(v, a, _) =
+            if scratch < 0 then
+                if gx >= 0 then d.AdjointX.Invoke(ro v m n, ro a go n, sp a gx n)
+                if gy >= 0 then d.AdjointY.Invoke(ro v m n, ro a go n, sp a gy n)
+            else
+                // each branch's adjoint (0 where not taken) into the scratch, then added in element order,
+                // as a broadcast operand's sum wants
+                let mk = if plain then m else scratch
+                let tx, ty = scratch + n, scratch + 2 * n
+                if gx >= 0 then
+                    (sp v tx n).Clear()
+                    d.AdjointX.Invoke(ro v mk n, ro a go n, sp v tx n)
+                if gy >= 0 then
+                    (sp v ty n).Clear()
+                    d.AdjointY.Invoke(ro v mk n, ro a go n, sp v ty n)
+                for i in 0 .. n - 1 do
+                    if gx >= 0 then a.[gx + at xMap i] <- a.[gx + at xMap i] + v.[tx + i]
+                    if gy >= 0 then a.[gy + at yMap i] <- a.[gy + at yMap i] + v.[ty + i]
+
+    /// clamp(x, lo, hi) by its declared span forms (Ops).
     type Clamp(lo: float, hi: float, x: int, o: int, n: int, gx: int, go: int) =
         inherit ProgramKernel()
-        override _.Forward(v, _) =
-            TensorPrimitives.Max(ro v x n, lo, sp v o n)
-            TensorPrimitives.Min(ro v o n, hi, sp v o n)
-        override _.Backward(v, a, _) =
-            if gx >= 0 then
-                for i in 0 .. n - 1 do
-                    let xv = v.[x + i]
-                    if not (xv < lo) && not (xv > hi) then a.[gx + i] <- a.[gx + i] + a.[go + i]
+        let d = Ops.clamp.Decl
+        override _.Forward(v, _) = d.Span64.Invoke(lo, hi, ro v x n, sp v o n)
+        override _.Backward(v, a, _) = if gx >= 0 then d.Adjoint.Invoke(lo, hi, ro v x n, ro a go n, sp a gx n)
 
     /// Sum or max over axes; `map` gives the output element of each input element (empty: all into one).
     /// Max keeps, per output element, the count of ties in `scratch` for its adjoint.

@@ -2,7 +2,6 @@ namespace FunctionalBayes.Tensors
 
 open System
 open System.Linq.Expressions
-open Microsoft.FSharp.Quotations
 
 /// One evaluator of a compiled value-and-gradient program: it owns its buffers, so it is not
 /// thread-safe; make one per thread or chain. A call allocates nothing.
@@ -82,13 +81,6 @@ module Compiler =
           mutable Cells: Cell[]
           mutable IntSlot: int }
 
-    let private methodOf (e: Expr) =
-        match e with
-        | Patterns.Call (_, mi, _) -> mi
-        | _ -> invalidOp "methodOf: not a call."
-
-    let private miMax = methodOf <@ Math.Max(0.0, 0.0) @>
-    let private miMin = methodOf <@ Math.Min(0.0, 0.0) @>
     let private miClear = nonNull (typeof<Array>.GetMethod("Clear", [| typeof<Array>; typeof<int>; typeof<int> |]))
     let private miForward = nonNull (typeof<ProgramKernel>.GetMethod("Forward"))
     let private miBackward = nonNull (typeof<ProgramKernel>.GetMethod("Backward"))
@@ -101,6 +93,7 @@ module Compiler =
         | ValueSome a -> a
         | ValueNone -> invalidOp "Compiler: a value without an adjoint was asked for one."
 
+    /// A comparison's value in the program: 1 or 0.
     let private compareExpr (c: CompareOp) (x: Expression) (y: Expression) : Expression =
         cond (Ops.compareExpr c x y) (num 1.0) (num 0.0)
 
@@ -537,27 +530,29 @@ module Compiler =
                             let m = cellOf ins.[0] (mapAt mm e)
                             let x = cellOf ins.[1] (mapAt mx e)
                             let y = cellOf ins.[2] (mapAt my e)
-                            let pick = Expression.NotEqual(m.V, num 0.0)
-                            fwd.Add(Expression.Assign(cells.[e].V, cond pick x.V y.V))
+                            let o = cells.[e]
+                            fwd.Add(Expression.Assign(o.V, Ops.whereExpr m.V x.V y.V))
                             if info.Grad then
-                                accumulate back x (cond pick (adjOf cells.[e]) (num 0.0))
-                                accumulate back y (cond pick (num 0.0) (adjOf cells.[e]))
+                                let d = Ops.where.Decl
+                                accumulate back x (Ops.whereRuleExpr d.VjpX (adjOf o) m.V x.V y.V o.V)
+                                accumulate back y (Ops.whereRuleExpr d.VjpY (adjOf o) m.V x.V y.V o.V)
                         bwdBlocks.Add back
                     else
                         let m, _ = arena ins.[0]
                         let x, gx = arena ins.[1]
                         let y, gy = arena ins.[2]
-                        kernel i (fun o go -> CompiledKernels.Where(m, mm, x, mx, y, my, o, size, gx, gy, go))
+                        let need = CompiledKernels.whereScratch mm mx my size gy
+                        let scratch = if need > 0 then allocVal need else -1
+                        kernel i (fun o go -> CompiledKernels.Where(m, mm, x, mx, y, my, o, size, gx, gy, go, scratch))
                 | Clamp (lo, hi) ->
                     if small then
                         let cells = localCells i
                         let back = ResizeArray<Expression>()
+                        let rule = Ops.clamp.Decl.Vjp lo hi
                         for e in 0 .. size - 1 do
                             let x = cellOf ins.[0] e
-                            fwd.Add(Expression.Assign(cells.[e].V, Expression.Call(miMin, Expression.Call(miMax, x.V, num lo), num hi)))
-                            if info.Grad then
-                                let outside = Expression.OrElse(Expression.LessThan(x.V, num lo), Expression.GreaterThan(x.V, num hi))
-                                accumulate back x (cond outside (num 0.0) (adjOf cells.[e]))
+                            fwd.Add(Expression.Assign(cells.[e].V, Ops.clampExpr lo hi x.V))
+                            if info.Grad then accumulate back x (Ops.ruleExpr rule (adjOf cells.[e]) x.V null cells.[e].V)
                         bwdBlocks.Add back
                     else
                         let x, gx = arena ins.[0]
@@ -565,20 +560,11 @@ module Compiler =
                 | Reduce (r, axes, _) ->
                     let inShape = shapeOf ins.[0]
                     let nIn' = Shape.size inShape
-                    let kept = Shape.reduced inShape axes true
-                    // the output element of each input element
+                    // the output element of each input element: the reduced shape broadcast back over the input
                     let map =
-                        let st = Cpu.bstrides kept inShape
-                        let inSt = Shape.stridesOf inShape
-                        let keptSt = Shape.stridesOf kept
-                        Array.init nIn' (fun j ->
-                            let mutable rem = j
-                            let mutable o = 0
-                            for d in 0 .. inShape.Length - 1 do
-                                let c = rem / inSt.[d]
-                                rem <- rem - c * inSt.[d]
-                                if st.[d] <> 0 then o <- o + c * keptSt.[d]
-                            o)
+                        match CompiledKernels.broadcastMap (Shape.reduced inShape axes true) inShape with
+                        | [||] -> Array.init nIn' id
+                        | m -> m
                     if r = Sum && nIn' <= UnrollLimit then
                         let cells = localCells i
                         let back = ResizeArray<Expression>()

@@ -191,24 +191,11 @@ module internal Cpu =
         | F32 x, F32 y -> F32 (binaryOf op x a.Shape y b.Shape outShape)
         | _ -> viaF64 a.Dtype (fun () -> binaryOf op (toF64 a.Storage) a.Shape (toF64 b.Storage) b.Shape outShape)
 
-    /// r[i] = f x[i·xs] y[i·ys] for steps 0 (a repeated scalar) or 1.
-    let inline private cmpLoop ([<InlineIfLambda>] f: 'T -> 'T -> bool) (x: 'T[]) (xs: int) (y: 'T[]) (ys: int) (r: bool[]) =
-        for i in 0 .. r.Length - 1 do
-            r.[i] <- f x.[i * xs] y.[i * ys]
-
-    let inline private compareFlat (op: CompareOp) (x: 'T[]) (xs: int) (y: 'T[]) (ys: int) (n: int) : bool[] =
-        let r = fresh<bool> n
-        match op with
-        | Lt -> cmpLoop (fun p q -> p < q) x xs y ys r
-        | Le -> cmpLoop (fun p q -> p <= q) x xs y ys r
-        | Gt -> cmpLoop (fun p q -> p > q) x xs y ys r
-        | Ge -> cmpLoop (fun p q -> p >= q) x xs y ys r
-        | Eq -> cmpLoop (fun p q -> p = q) x xs y ys r
-        | Ne -> cmpLoop (fun p q -> p <> q) x xs y ys r
-        r
-
+    /// A comparison by its declared span forms (Ops).
     let compare (op: CompareOp) (a: RawTensor) (b: RawTensor) (outShape: int[]) : Storage =
         let n = Shape.size outShape
+        let d = (Ops.compare op).Decl
+        let r = fresh<bool> n
         // Same-shape operands or a scalar on one side (ReLU's and clamp's masks): no broadcast copies.
         let steps = if n = 0 then None
                     elif a.Size = n && b.Size = n then Some (1, 1)
@@ -216,59 +203,47 @@ module internal Cpu =
                     elif a.Size = 1 && b.Size = n then Some (0, 1)
                     else None
         match steps, a.Storage, b.Storage with
-        | Some (xs, ys), F32 x, F32 y -> B (compareFlat op x xs y ys n)
-        | Some (xs, ys), F64 x, F64 y -> B (compareFlat op x xs y ys n)
-        | _ ->
-        let x = broadcastTo (toF64 a.Storage) a.Shape outShape
-        let y = broadcastTo (toF64 b.Storage) b.Shape outShape
-        let f: float -> float -> bool =
-            match op with
-            | Lt -> (<)
-            | Le -> (<=)
-            | Gt -> (>)
-            | Ge -> (>=)
-            | Eq -> (=)
-            | Ne -> (<>)
-        B (Array.map2 f x y)
+        | Some (xs, ys), F32 x, F32 y -> d.Span32.Invoke(ro x, xs, ro y, ys, Span r)
+        | Some (xs, ys), F64 x, F64 y -> d.Span64.Invoke(ro x, xs, ro y, ys, Span r)
+        | _ -> d.Span64.Invoke(ro (broadcastTo (toF64 a.Storage) a.Shape outShape), 1, ro (broadcastTo (toF64 b.Storage) b.Shape outShape), 1, Span r)
+        B r
 
-    /// where with a full mask and branches that are full or a repeated scalar (step 1 or 0).
-    let private whereFlat (m: bool[]) (x: 'T[]) (xs: int) (y: 'T[]) (ys: int) : 'T[] =
-        let r = fresh<'T> m.Length
-        for i in 0 .. m.Length - 1 do
-            r.[i] <- if m.[i] then x.[i * xs] else y.[i * ys]
-        r
-
+    /// where by its declared span form for bool masks (Ops.whereSpan).
     let where (mask: RawTensor) (a: RawTensor) (b: RawTensor) (outShape: int[]) : Storage =
         let n = Shape.size outShape
         let step (t: RawTensor) = if t.Size = n then 1 elif t.Size = 1 then 0 else -1
+        let pick (m: bool[]) (x: 'T[]) xs (y: 'T[]) ys =
+            let r = fresh<'T> n
+            Ops.whereSpan (ro m) (ro x) xs (ro y) ys (Span r)
+            r
         match mask.Storage, a.Storage, b.Storage with
-        | B m, F32 x, F32 y when n > 0 && m.Length = n && step a >= 0 && step b >= 0 -> F32 (whereFlat m x (step a) y (step b))
-        | B m, F64 x, F64 y when n > 0 && m.Length = n && step a >= 0 && step b >= 0 -> F64 (whereFlat m x (step a) y (step b))
+        | B m, F32 x, F32 y when n > 0 && m.Length = n && step a >= 0 && step b >= 0 -> F32 (pick m x (step a) y (step b))
+        | B m, F64 x, F64 y when n > 0 && m.Length = n && step a >= 0 && step b >= 0 -> F64 (pick m x (step a) y (step b))
         | _ ->
         let m = match mask.Storage with
                 | B m -> broadcastTo m mask.Shape outShape
                 | _ -> invalidOp "where: the mask must be bool."
-        let pick (x: 'T[]) (y: 'T[]) = Array.init m.Length (fun i -> if m.[i] then x.[i] else y.[i])
+        let full (x: 'T[]) (y: 'T[]) = pick m (broadcastTo x a.Shape outShape) 1 (broadcastTo y b.Shape outShape) 1
         match a.Storage, b.Storage with
-        | F64 x, F64 y -> F64 (pick (broadcastTo x a.Shape outShape) (broadcastTo y b.Shape outShape))
-        | F32 x, F32 y -> F32 (pick (broadcastTo x a.Shape outShape) (broadcastTo y b.Shape outShape))
-        | I32 x, I32 y -> I32 (pick (broadcastTo x a.Shape outShape) (broadcastTo y b.Shape outShape))
-        | B x, B y -> B (pick (broadcastTo x a.Shape outShape) (broadcastTo y b.Shape outShape))
+        | F64 x, F64 y -> F64 (full x y)
+        | F32 x, F32 y -> F32 (full x y)
+        | I32 x, I32 y -> I32 (full x y)
+        | B x, B y -> B (full x y)
         | _ -> invalidOp "where: branch dtypes differ."
 
+    /// clamp by its declared span forms (Ops).
     let clamp (lo: float) (hi: float) (x: Storage) : Storage =
+        let d = Ops.clamp.Decl
         match x with
         | F32 a ->
             let r = fresh<float32> a.Length
-            TensorPrimitives.Max(ReadOnlySpan a, float32 lo, Span r)
-            TensorPrimitives.Min(ReadOnlySpan r, float32 hi, Span r)
+            d.Span32.Invoke(float32 lo, float32 hi, ro a, Span r)
             F32 r
         | _ ->
         viaF64 x.Dtype (fun () ->
             let s = toF64 x
             let r = fresh<float> s.Length
-            TensorPrimitives.Max(ro s, lo, Span r)
-            TensorPrimitives.Min(ReadOnlySpan r, hi, Span r)
+            d.Span64.Invoke(lo, hi, ro s, Span r)
             r)
 
     // ---- reductions ---------------------------------------------------------------------------

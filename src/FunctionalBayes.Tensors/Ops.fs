@@ -38,6 +38,9 @@ type internal Rule =
     | Power of Rule * Rule
     /// if a (cmp) b then t else e
     | If of CompareOp * Rule * Rule * Rule * Rule
+    /// t where the mask of a `where` (its first input) is set, else e: the `where` op itself, applied to
+    /// that mask (a rule of `where` only).
+    | Select of Rule * Rule
 
 /// Where an op is smooth: the tests draw their random points there.
 type internal Domain =
@@ -55,8 +58,10 @@ type internal OnnxComposite =
 /// An element-wise op as ONNX operators, as data: the exporter derives every op's nodes from it.
 [<RequireQualifiedAccess>]
 type internal OnnxForm =
-    /// The op's input.
-    | In
+    /// The op's k-th input.
+    | Input of int
+    /// An optional input left out.
+    | Omitted
     /// A scalar constant.
     | Const of float
     /// An ONNX operator over its arguments.
@@ -90,8 +95,66 @@ type internal BinaryDecl =
       VjpX: Rule
       VjpY: Rule
       Domain: Domain
-      /// The ONNX operator (broadcasting like ours).
-      Onnx: string }
+      /// How the ONNX exporter writes it (its operators broadcast like ours).
+      Onnx: OnnxForm }
+
+/// A comparison over spans: r[i] = x[i·xStep] (rel) y[i·yStep], each step 1 or 0 (one value, repeated).
+type internal SpanCompare<'T> = delegate of x: ReadOnlySpan<'T> * xStep: int * y: ReadOnlySpan<'T> * yStep: int * r: Span<bool> -> unit
+
+/// Everything about one comparison, declared once. A comparison has no derivative; its result is a
+/// bool mask (1 or 0 in compiled programs).
+type internal CompareDecl =
+    { /// The relation at one element (the compiler inlines it; kernels and rules' `If` call its forms).
+      Scalar: Expr<float -> float -> bool>
+      /// The same over spans, float64 and float32 (the tape's forward).
+      Span64: SpanCompare<float>
+      Span32: SpanCompare<float32>
+      /// How the ONNX exporter writes it.
+      Onnx: OnnxForm }
+
+/// `where` over spans with a float mask (0: unset; anything else, NaN too, set): out[i] = x[i] where the
+/// mask is set, else y[i] (y: as many elements, or one, repeated).
+type internal SpanSelect = delegate of mask: ReadOnlySpan<float> * x: ReadOnlySpan<float> * y: ReadOnlySpan<float> * out: Span<float> -> unit
+
+/// One branch's adjoint of `where` over spans, accumulating: acc[i] += g[i] where the branch was taken
+/// (acc keeps its bits elsewhere).
+type internal SpanMaskedAdd = delegate of mask: ReadOnlySpan<float> * g: ReadOnlySpan<float> * acc: Span<float> -> unit
+
+/// where(mask, x, y), declared once. The tape holds the mask as bools, compiled programs as floats (0:
+/// unset; anything else, NaN too, set). In its rules X is x, Y is y and `Rule.Select` reads the mask.
+type internal WhereDecl =
+    { /// The value at one element: mask, x, y -> x where the mask is set, else y.
+      Scalar: Expr<float -> float -> float -> float>
+      /// The same over spans (the compiled kernel's forward; the tape's is `Ops.whereSpan`).
+      Span: SpanSelect
+      /// The adjoints of x and of y (before summing over broadcast axes).
+      VjpX: Rule
+      VjpY: Rule
+      /// The same adjoints over spans, in one pass each.
+      AdjointX: SpanMaskedAdd
+      AdjointY: SpanMaskedAdd
+      Onnx: OnnxForm }
+
+/// clamp over spans: out[i] = min(max(x[i], lo), hi).
+type internal SpanClamp<'T> = delegate of lo: 'T * hi: 'T * x: ReadOnlySpan<'T> * out: Span<'T> -> unit
+
+/// clamp's adjoint over spans, accumulating: acc[i] += g[i] where x[i] is not outside [lo, hi]
+/// (acc keeps its bits elsewhere).
+type internal SpanClampAdjoint = delegate of lo: float * hi: float * x: ReadOnlySpan<float> * g: ReadOnlySpan<float> * acc: Span<float> -> unit
+
+/// clamp(x, lo, hi), declared once; lo and hi are the op's attributes.
+type internal ClampDecl =
+    { /// The value at one element: lo, hi, x -> min(max(x, lo), hi).
+      Scalar: Expr<float -> float -> float -> float>
+      /// The same over spans, float64 and float32.
+      Span64: SpanClamp<float>
+      Span32: SpanClamp<float32>
+      /// g · d out/d x for given lo and hi.
+      Vjp: float -> float -> Rule
+      /// The same adjoint over spans, in one pass.
+      Adjoint: SpanClampAdjoint
+      /// How the ONNX exporter writes it, for given lo and hi.
+      Onnx: float -> float -> OnnxForm }
 
 /// A declared op with the forms derived from its declaration (compiled once, on first use).
 [<Sealed>]
@@ -116,9 +179,21 @@ type internal BinaryInfo(op: BinaryOp, decl: BinaryDecl, lambda: LambdaExpressio
     member _.VjpYScalar = vjpY.Value
     member _.Element = element.Value
 
+/// A declaration (of a comparison, where or clamp) with its element form, as an expression and
+/// compiled (once, on first use).
+[<Sealed>]
+type internal Declared<'D, 'E>(decl: 'D, lambda: LambdaExpression, element: Lazy<'E>) =
+    member _.Decl = decl
+    /// The element form as an expression of its parameters.
+    member _.Lambda = lambda
+    member _.Element = element.Value
+
+/// A rule of `where` compiled: (g, mask, x, y, out) -> its value.
+type internal WhereRuleFunc = Func<float, float, float, float, float, float>
+
 /// The op table: each element-wise op's value, span kernels and derivative, declared once. The tape
 /// (Prim), the CPU backend, the compiler and the compiled kernels all read these declarations.
-[<RequireQualifiedAccess>]
+[<RequireQualifiedAccess; OptimizeFromFirstCall>]
 module internal Ops =
 
     // ---- span kernels that are more than one call --------------------------------------------
@@ -167,6 +242,72 @@ module internal Ops =
             acc.[i] <- accIn.[i] + g.[i] * (1.0 - out.[i] * out.[i])
             i <- i + 1
 
+    /// r[i] = f x[i·xs] y[i·ys]: a comparison's span form (steps 1 or 0).
+    let inline private compareSpan ([<InlineIfLambda>] f: 'T -> 'T -> bool) (x: ReadOnlySpan<'T>) (xs: int) (y: ReadOnlySpan<'T>) (ys: int) (r: Span<bool>) =
+        for i in 0 .. r.Length - 1 do
+            r.[i] <- f x.[i * xs] y.[i * ys]
+
+    /// `where`'s span form over a float mask (see SpanSelect): vectors, lanes whose mask is 0 take y.
+    let private selectSpan (ms: ReadOnlySpan<float>) (xs: ReadOnlySpan<float>) (ys: ReadOnlySpan<float>) (os: Span<float>) =
+        let n = os.Length
+        let w = Vector<float>.Count
+        let mutable i = 0
+        if ys.Length = 1 && n > 1 then
+            let yv = ys.[0]
+            let yb = Vector<float>(yv)
+            while i + w <= n do
+                Vector.ConditionalSelect(Vector.Equals(Vector<float>(ms.Slice i), Vector<float>.Zero), yb, Vector<float>(xs.Slice i)).CopyTo(os.Slice i)
+                i <- i + w
+            while i < n do
+                os.[i] <- if ms.[i] <> 0.0 then xs.[i] else yv
+                i <- i + 1
+        else
+            while i + w <= n do
+                Vector.ConditionalSelect(Vector.Equals(Vector<float>(ms.Slice i), Vector<float>.Zero), Vector<float>(ys.Slice i), Vector<float>(xs.Slice i)).CopyTo(os.Slice i)
+                i <- i + w
+            while i < n do
+                os.[i] <- if ms.[i] <> 0.0 then xs.[i] else ys.[i]
+                i <- i + 1
+
+    /// acc[i] += g[i] where the float mask is set (`whenSet`) or unset; elsewhere acc keeps its bits.
+    let private maskedAdd (whenSet: bool) (ms: ReadOnlySpan<float>) (gs: ReadOnlySpan<float>) (acc: Span<float>) =
+        let n = acc.Length
+        let w = Vector<float>.Count
+        let mutable i = 0
+        while i + w <= n do
+            let old = Vector<float>(Span<float>.op_Implicit (acc.Slice i))
+            let unset = Vector.Equals(Vector<float>(ms.Slice i), Vector<float>.Zero)
+            let added = old + Vector<float>(gs.Slice i)
+            (if whenSet then Vector.ConditionalSelect(unset, old, added) else Vector.ConditionalSelect(unset, added, old)).CopyTo(acc.Slice i)
+            i <- i + w
+        while i < n do
+            if (ms.[i] <> 0.0) = whenSet then acc.[i] <- acc.[i] + gs.[i]
+            i <- i + 1
+
+    /// acc[i] += g[i] where x[i] is not outside [lo, hi] (NaN is not outside); elsewhere acc keeps its bits.
+    let private clampAdjoint (lo: float) (hi: float) (xs: ReadOnlySpan<float>) (gs: ReadOnlySpan<float>) (acc: Span<float>) =
+        let n = acc.Length
+        let w = Vector<float>.Count
+        let vlo = Vector<float>(lo)
+        let vhi = Vector<float>(hi)
+        let mutable i = 0
+        while i + w <= n do
+            let xv = Vector<float>(xs.Slice i)
+            let outside = Vector.BitwiseOr(Vector.LessThan(xv, vlo), Vector.GreaterThan(xv, vhi))
+            let old = Vector<float>(Span<float>.op_Implicit (acc.Slice i))
+            Vector.ConditionalSelect(outside, old, old + Vector<float>(gs.Slice i)).CopyTo(acc.Slice i)
+            i <- i + w
+        while i < n do
+            let xv = xs.[i]
+            if not (xv < lo) && not (xv > hi) then acc.[i] <- acc.[i] + gs.[i]
+            i <- i + 1
+
+    /// `where` over a bool mask, for any dtype (the tape's form): r[i] = x[i·xs] where m[i], else y[i·ys]
+    /// (steps 1 or 0).
+    let whereSpan (m: ReadOnlySpan<bool>) (x: ReadOnlySpan<'T>) (xs: int) (y: ReadOnlySpan<'T>) (ys: int) (r: Span<'T>) =
+        for i in 0 .. r.Length - 1 do
+            r.[i] <- if m.[i] then x.[i * xs] else y.[i * ys]
+
     // ---- the declarations -----------------------------------------------------------------------
 
     let private g = Rule.G
@@ -177,10 +318,10 @@ module internal Ops =
 
     /// Each unary op, declared once. A new op is a case of UnaryOp plus one entry here.
     let private declareUnary (u: UnaryOp) : UnaryDecl =
-        let plain scalar s64 s32 vjp domain onnx =
+        let plain scalar s64 s32 vjp domain onnx : UnaryDecl =
             { Scalar = scalar; Span64 = s64; Span32 = s32; Vjp = Ok vjp; Adjoint = ValueNone; Domain = domain; Onnx = onnx }
         let node op args = OnnxForm.Node (op, args)
-        let inp = OnnxForm.In
+        let inp = OnnxForm.Input 0
         let c v = OnnxForm.Const v
         let noGamma = OnnxForm.Unsupported "the ONNX operator set has no log-gamma or polygamma"
         match u with
@@ -273,30 +414,85 @@ module internal Ops =
     /// Each binary op's element value and adjoints, declared once.
     let private declareBinary (b: BinaryOp) : BinaryDecl =
         let y = Rule.Y
+        let onnx op = OnnxForm.Node (op, [ OnnxForm.Input 0; OnnxForm.Input 1 ])
         match b with
-        | Add -> { Scalar = <@ fun p q -> p + q @>; VjpX = g; VjpY = g; Domain = Real; Onnx = "Add" }
-        | Sub -> { Scalar = <@ fun p q -> p - q @>; VjpX = g; VjpY = Rule.Negate g; Domain = Real; Onnx = "Sub" }
-        | Mul -> { Scalar = <@ fun p q -> p * q @>; VjpX = times g y; VjpY = times g x; Domain = Real; Onnx = "Mul" }
-        | Div -> { Scalar = <@ fun p q -> p / q @>; VjpX = Rule.Over (g, y); VjpY = Rule.Negate (Rule.Over (times g out, y)); Domain = Real; Onnx = "Div" }
+        | Add -> { Scalar = <@ fun p q -> p + q @>; VjpX = g; VjpY = g; Domain = Real; Onnx = onnx "Add" }
+        | Sub -> { Scalar = <@ fun p q -> p - q @>; VjpX = g; VjpY = Rule.Negate g; Domain = Real; Onnx = onnx "Sub" }
+        | Mul -> { Scalar = <@ fun p q -> p * q @>; VjpX = times g y; VjpY = times g x; Domain = Real; Onnx = onnx "Mul" }
+        | Div -> { Scalar = <@ fun p q -> p / q @>; VjpX = Rule.Over (g, y); VjpY = Rule.Negate (Rule.Over (times g out, y)); Domain = Real; Onnx = onnx "Div" }
         | Pow ->
             // y·x^(y−1), and out·log x for x > 0 (the log of a safe x elsewhere, where the adjoint is 0)
             { Scalar = <@ fun p q -> if q = 2.0 then p * p else Math.Pow(p, q) @>
               VjpX = times g (times y (Rule.Power (x, Rule.Minus (y, num 1.0))))
               VjpY = times g (Rule.If (Gt, x, num 0.0, times out (Rule.Apply (Log, Rule.If (Gt, x, num 0.0, x, num 1.0))), num 0.0))
               Domain = Positive
-              Onnx = "Pow" }
-        | Maximum -> { Scalar = <@ fun p q -> Math.Max(p, q) @>; VjpX = Rule.If (Ge, x, y, g, num 0.0); VjpY = Rule.If (Ge, x, y, num 0.0, g); Domain = Real; Onnx = "Max" }
-        | Minimum -> { Scalar = <@ fun p q -> Math.Min(p, q) @>; VjpX = Rule.If (Le, x, y, g, num 0.0); VjpY = Rule.If (Le, x, y, num 0.0, g); Domain = Real; Onnx = "Min" }
+              Onnx = onnx "Pow" }
+        | Maximum -> { Scalar = <@ fun p q -> Math.Max(p, q) @>; VjpX = Rule.If (Ge, x, y, g, num 0.0); VjpY = Rule.If (Ge, x, y, num 0.0, g); Domain = Real; Onnx = onnx "Max" }
+        | Minimum -> { Scalar = <@ fun p q -> Math.Min(p, q) @>; VjpX = Rule.If (Le, x, y, g, num 0.0); VjpY = Rule.If (Le, x, y, num 0.0, g); Domain = Real; Onnx = onnx "Min" }
+
+    /// Each comparison, declared once.
+    let private declareCompare (c: CompareOp) : CompareDecl =
+        let onnx op = OnnxForm.Node (op, [ OnnxForm.Input 0; OnnxForm.Input 1 ])
+        let decl scalar s64 s32 form : CompareDecl = { Scalar = scalar; Span64 = s64; Span32 = s32; Onnx = form }
+        match c with
+        | Lt ->
+            decl <@ fun p q -> p < q @> (SpanCompare<float>(fun x xs y ys r -> compareSpan (fun p q -> p < q) x xs y ys r))
+                 (SpanCompare<float32>(fun x xs y ys r -> compareSpan (fun p q -> p < q) x xs y ys r)) (onnx "Less")
+        | Le ->
+            decl <@ fun p q -> p <= q @> (SpanCompare<float>(fun x xs y ys r -> compareSpan (fun p q -> p <= q) x xs y ys r))
+                 (SpanCompare<float32>(fun x xs y ys r -> compareSpan (fun p q -> p <= q) x xs y ys r)) (onnx "LessOrEqual")
+        | Gt ->
+            decl <@ fun p q -> p > q @> (SpanCompare<float>(fun x xs y ys r -> compareSpan (fun p q -> p > q) x xs y ys r))
+                 (SpanCompare<float32>(fun x xs y ys r -> compareSpan (fun p q -> p > q) x xs y ys r)) (onnx "Greater")
+        | Ge ->
+            decl <@ fun p q -> p >= q @> (SpanCompare<float>(fun x xs y ys r -> compareSpan (fun p q -> p >= q) x xs y ys r))
+                 (SpanCompare<float32>(fun x xs y ys r -> compareSpan (fun p q -> p >= q) x xs y ys r)) (onnx "GreaterOrEqual")
+        | Eq ->
+            decl <@ fun p q -> p = q @> (SpanCompare<float>(fun x xs y ys r -> compareSpan (fun p q -> p = q) x xs y ys r))
+                 (SpanCompare<float32>(fun x xs y ys r -> compareSpan (fun p q -> p = q) x xs y ys r)) (onnx "Equal")
+        | Ne ->
+            decl <@ fun p q -> p <> q @> (SpanCompare<float>(fun x xs y ys r -> compareSpan (fun p q -> p <> q) x xs y ys r))
+                 (SpanCompare<float32>(fun x xs y ys r -> compareSpan (fun p q -> p <> q) x xs y ys r)) (OnnxForm.Node ("Not", [ onnx "Equal" ]))
+
+    let private whereDecl: WhereDecl =
+        { Scalar = <@ fun m a b -> if m <> 0.0 then a else b @>
+          Span = SpanSelect(fun m a b o -> selectSpan m a b o)
+          VjpX = Rule.Select (g, num 0.0)
+          VjpY = Rule.Select (num 0.0, g)
+          AdjointX = SpanMaskedAdd(fun m gr acc -> maskedAdd true m gr acc)
+          AdjointY = SpanMaskedAdd(fun m gr acc -> maskedAdd false m gr acc)
+          Onnx = OnnxForm.Node ("Where", [ OnnxForm.Input 0; OnnxForm.Input 1; OnnxForm.Input 2 ]) }
+
+    let private clampDecl: ClampDecl =
+        { Scalar = <@ fun lo hi v -> Math.Min(Math.Max(v, lo), hi) @>
+          Span64 = SpanClamp<float>(fun lo hi s d ->
+                                      TensorPrimitives.Max(s, lo, d)
+                                      TensorPrimitives.Min(Span<float>.op_Implicit d, hi, d))
+          Span32 = SpanClamp<float32>(fun lo hi s d ->
+                                        TensorPrimitives.Max(s, lo, d)
+                                        TensorPrimitives.Min(Span<float32>.op_Implicit d, hi, d))
+          // g inside [lo, hi] (its ends included), 0 outside
+          Vjp = fun lo hi -> Rule.If (Gt, x, num hi, num 0.0, Rule.If (Lt, x, num lo, num 0.0, g))
+          Adjoint = SpanClampAdjoint(fun lo hi xs gr acc -> clampAdjoint lo hi xs gr acc)
+          // an infinite bound is an omitted input of Clip
+          Onnx = fun lo hi ->
+                    let bound v = if Double.IsInfinity v then OnnxForm.Omitted else OnnxForm.Const v
+                    OnnxForm.Node ("Clip", [ OnnxForm.Input 0; bound lo; bound hi ]) }
 
     // ---- derived forms ---------------------------------------------------------------------------
 
+    /// A curried quotation `fun a b ... -> body` as an expression of a delegate of those parameters.
     let private lambdaOf (q: Expr) : LambdaExpression =
-        match q with
-        | Patterns.Lambda (v, Patterns.Lambda (w, body)) ->
-            LeafExpressionConverter.QuotationToExpression(Expr.NewDelegate(typeof<Func<float, float, float>>, [ v; w ], body)) :?> LambdaExpression
-        | Patterns.Lambda (v, body) ->
-            LeafExpressionConverter.QuotationToExpression(Expr.NewDelegate(typeof<Func<float, float>>, [ v ], body)) :?> LambdaExpression
-        | _ -> invalidOp "Ops: an element form must be a lambda."
+        let rec split (e: Expr) (vars: Var list) =
+            match e with
+            | Patterns.Lambda (v, body) -> split body (v :: vars)
+            | body -> List.rev vars, body
+        match split q [] with
+        | [], _ -> invalidOp "Ops: an element form must be a lambda."
+        | vars, body ->
+            let ty = Expression.GetFuncType([| for v in vars -> v.Type
+                                               yield body.Type |])
+            LeafExpressionConverter.QuotationToExpression(Expr.NewDelegate(ty, vars, body)) :?> LambdaExpression
 
     /// Every case of a union without fields, in declaration order.
     let private casesOf<'U> () : 'U[] =
@@ -307,15 +503,8 @@ module internal Ops =
     /// Every binary op.
     let allBinary: BinaryOp[] = casesOf<BinaryOp> ()
 
-    /// A comparison as a bool expression.
-    let compareExpr (c: CompareOp) (a: Expression) (b: Expression) : Expression =
-        match c with
-        | Lt -> Expression.LessThan(a, b)
-        | Le -> Expression.LessThanOrEqual(a, b)
-        | Gt -> Expression.GreaterThan(a, b)
-        | Ge -> Expression.GreaterThanOrEqual(a, b)
-        | Eq -> Expression.Equal(a, b)
-        | Ne -> Expression.NotEqual(a, b)
+    /// Every comparison.
+    let allCompare: CompareOp[] = casesOf<CompareOp> ()
 
     /// A table over every case of a union without fields (nullary cases are singletons: lookups compare references).
     let private tableOf (cases: 'U[]) (f: 'U -> 'V) =
@@ -326,6 +515,9 @@ module internal Ops =
 
     let private unaryDecls = tableOf allUnary (fun u -> let d = declareUnary u in d, lambdaOf d.Scalar)
     let private binaryDecls = tableOf allBinary (fun b -> let d = declareBinary b in d, lambdaOf d.Scalar)
+    let private compareDecls = tableOf allCompare (fun c -> let d = declareCompare c in d, lambdaOf d.Scalar)
+    let private whereLambda = lambdaOf whereDecl.Scalar
+    let private clampLambda = lambdaOf clampDecl.Scalar
 
     /// Replaces parameters by expressions, and decides comparisons of two constants (Pow's `q = 2.0` test,
     /// with q a constant exponent) so that the untaken branch is not compiled.
@@ -397,15 +589,28 @@ module internal Ops =
 
     let private unaryForms = tableOf allUnary (fun u -> formOf (snd unaryDecls.[u]))
     let private binaryForms = tableOf allBinary (fun b -> formOf (snd binaryDecls.[b]))
+    let private compareForms = tableOf allCompare (fun c -> formOf (snd compareDecls.[c]))
+    let private whereForm = formOf whereLambda
+    let private clampForm = formOf clampLambda
 
     /// The op `u` applied to an expression (its element form, inlined).
     let unaryExpr (u: UnaryOp) (e: Expression) : Expression = apply unaryForms.[u] [| e |]
 
     let binaryExpr (b: BinaryOp) (p: Expression) (q: Expression) : Expression = apply binaryForms.[b] [| p; q |]
 
-    /// A rule as an expression of the generated code (y: null for a unary op).
-    let rec ruleExpr (r: Rule) (g: Expression) (x: Expression) (y: Expression | null) (out: Expression) : Expression =
-        let go r = ruleExpr r g x y out
+    /// A comparison as a bool expression.
+    let compareExpr (c: CompareOp) (a: Expression) (b: Expression) : Expression = apply compareForms.[c] [| a; b |]
+
+    /// where(mask, a, b) as an expression (the mask a float: 0 unset).
+    let whereExpr (mask: Expression) (a: Expression) (b: Expression) : Expression = apply whereForm [| mask; a; b |]
+
+    /// clamp(x, lo, hi) as an expression.
+    let clampExpr (lo: float) (hi: float) (x: Expression) : Expression =
+        apply clampForm [| Expression.Constant(lo, typeof<float>); Expression.Constant(hi, typeof<float>); x |]
+
+    /// A rule as an expression of the generated code; `mask`: where's mask (a float), null for other ops.
+    let rec private maskedRuleExpr (mask: Expression | null) (r: Rule) (g: Expression) (x: Expression) (y: Expression | null) (out: Expression) : Expression =
+        let go r = maskedRuleExpr mask r g x y out
         match r with
         | Rule.G -> g
         | Rule.X -> x
@@ -423,8 +628,25 @@ module internal Ops =
         | Rule.Apply (u, a) -> unaryExpr u (go a)
         | Rule.Power (a, b) -> binaryExpr Pow (go a) (go b)
         | Rule.If (c, a, b, t, e) -> Expression.Condition(compareExpr c (go a) (go b), go t, go e)
+        | Rule.Select (t, e) ->
+            match mask with
+            | null -> invalidOp "Ops: a rule of an op other than where reads a mask."
+            | m -> whereExpr m (go t) (go e)
+
+    /// A rule as an expression of the generated code (y: null for a unary op).
+    let ruleExpr (r: Rule) (g: Expression) (x: Expression) (y: Expression | null) (out: Expression) : Expression =
+        maskedRuleExpr null r g x y out
+
+    /// A rule of `where` as an expression of the generated code (mask: a float, 0 unset; x, y: the branches).
+    let whereRuleExpr (r: Rule) (g: Expression) (mask: Expression) (x: Expression) (y: Expression) (out: Expression) : Expression =
+        maskedRuleExpr mask r g x y out
 
     let private param (name: string) = Expression.Parameter(typeof<float>, name)
+
+    /// A rule of a one-input op compiled: (g, x, out) -> its value.
+    let compileUnaryRule (r: Rule) : Func<float, float, float, float> =
+        let pg, px, po = param "g", param "x", param "out"
+        Expression.Lambda<Func<float, float, float, float>>(ruleExpr r pg px null po, [| pg; px; po |]).Compile()
 
     let private unaryInfos =
         tableOf allUnary (fun u ->
@@ -432,9 +654,7 @@ module internal Ops =
             let vjp =
                 lazy (
                     match d.Vjp with
-                    | Ok r ->
-                        let pg, px, po = param "g", param "x", param "out"
-                        Expression.Lambda<Func<float, float, float, float>>(ruleExpr r pg px null po, [| pg; px; po |]).Compile()
+                    | Ok r -> compileUnaryRule r
                     | Error why -> Func<float, float, float, float>(fun _ _ _ -> raise (NotSupportedException why)))
             UnaryInfo(u, d, lam, vjp, lazy (lam.Compile() :?> Func<float, float>)))
 
@@ -447,6 +667,25 @@ module internal Ops =
                     Expression.Lambda<Func<float, float, float, float, float>>(ruleExpr r pg px py po, [| pg; px; py; po |]).Compile())
             BinaryInfo(b, d, lam, compileRule d.VjpX, compileRule d.VjpY, lazy (lam.Compile() :?> Func<float, float, float>)))
 
+    let private declared (d: 'D) (lam: LambdaExpression) : Declared<'D, 'E> = Declared(d, lam, lazy (unbox<'E> (box (lam.Compile()))))
+
+    let private compareInfos =
+        tableOf allCompare (fun c -> let d, lam = compareDecls.[c] in (declared d lam: Declared<CompareDecl, Func<float, float, bool>>))
+
+    /// A rule of `where` compiled: (g, mask, x, y, out) -> its value.
+    let compileWhereRule (r: Rule) : WhereRuleFunc =
+        let pg, pm, px, py, po = param "g", param "mask", param "x", param "y", param "out"
+        Expression.Lambda<WhereRuleFunc>(whereRuleExpr r pg pm px py po, [| pg; pm; px; py; po |]).Compile()
+
+    /// The declaration of a comparison, with its relation compiled: (x, y) -> x (rel) y.
+    let compare (c: CompareOp) : Declared<CompareDecl, Func<float, float, bool>> = compareInfos.[c]
+
+    /// where(mask, a, b): its declaration, with its element form compiled: (mask, a, b) -> the value.
+    let where: Declared<WhereDecl, Func<float, float, float, float>> = declared whereDecl whereLambda
+
+    /// clamp(x, lo, hi): its declaration, with its element form compiled: (lo, hi, x) -> the value.
+    let clamp: Declared<ClampDecl, Func<float, float, float, float>> = declared clampDecl clampLambda
+
     /// The declaration of a unary op, with its derived forms.
     let unary (u: UnaryOp) : UnaryInfo = unaryInfos.[u]
 
@@ -456,5 +695,3 @@ module internal Ops =
     /// How the ONNX exporter writes a unary op.
     let onnxUnary (u: UnaryOp) : OnnxForm = (fst unaryDecls.[u]).Onnx
 
-    /// The ONNX operator of a binary op.
-    let onnxBinary (b: BinaryOp) : string = (fst binaryDecls.[b]).Onnx

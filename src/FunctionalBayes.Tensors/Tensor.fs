@@ -309,7 +309,6 @@ and [<Sealed>] internal Prim private () =
     static let scale (x: Tensor) (c: float) = mul x (scalarLike x c)
     static let cmp c x y = exec (Compare c) [| x; y |]
     static let where m a b = exec Where [| m; a; b |]
-    static let zeroLike (x: Tensor) = scalarLike x 0.0
     static let reshape (shape: int[]) (x: Tensor) =
         if Shape.equal x.ShapeRef shape then x else exec (Reshape shape) [| x |]
 
@@ -337,9 +336,10 @@ and [<Sealed>] internal Prim private () =
         let v = Array.init (n * n) (fun k -> f (k / n) (k % n))
         exec (Cast dt) [| Tensor(RawTensor([| n; n |], F64 v), null, null) |]
 
-    /// A declared rule (Ops) as tensor ops, so that the VJP can itself be differentiated (y: null for unary ops).
-    static let rec ofRule (r: Rule) (g: Tensor) (x: Tensor) (y: Tensor) (out: Tensor) : Tensor =
-        let go r = ofRule r g x y out
+    /// A declared rule (Ops) as tensor ops, so that the VJP can itself be differentiated (y: null for unary
+    /// ops; mask: where's mask, null for other ops).
+    static let rec ofMaskedRule (mask: Tensor) (r: Rule) (g: Tensor) (x: Tensor) (y: Tensor) (out: Tensor) : Tensor =
+        let go r = ofMaskedRule mask r g x y out
         match r with
         | Rule.G -> g
         | Rule.X -> x
@@ -354,6 +354,9 @@ and [<Sealed>] internal Prim private () =
         | Rule.Apply (u, a) -> un u (go a)
         | Rule.Power (a, b) -> bin Pow (go a) (go b)
         | Rule.If (c, a, b, t, e) -> where (cmp c (go a) (go b)) (go t) (go e)
+        | Rule.Select (t, e) -> where mask (go t) (go e)
+
+    static let ofRule (r: Rule) (g: Tensor) (x: Tensor) (y: Tensor) (out: Tensor) : Tensor = ofMaskedRule null r g x y out
 
     /// Vector-Jacobian products. `xs` are the inputs and `out` the output, one level down; `g` is the
     /// output's cotangent. Only inputs whose `needs` flag is set get a gradient (others get null).
@@ -418,14 +421,12 @@ and [<Sealed>] internal Prim private () =
         | ScatterAdd (axis, _) -> [| (if needs.[0] then exec (Gather axis) [| g; xs.[1] |] else null); null |]
         | Cumsum (axis, rev) -> one (fun () -> exec (Cumsum (axis, not rev)) [| g |])
         | Where ->
-            let m = xs.[0]
+            let m, a, b = xs.[0], xs.[1], xs.[2]
+            let d = Ops.where.Decl
             [| null
-               (if needs.[1] then unbroadcast (where m g (zeroLike g)) xs.[1].ShapeRef else null)
-               (if needs.[2] then unbroadcast (where m (zeroLike g) g) xs.[2].ShapeRef else null) |]
-        | Clamp (lo, hi) ->
-            one (fun () ->
-                let inside = where (cmp Lt x (scalarLike x lo)) (zeroLike g) g
-                where (cmp Gt x (scalarLike x hi)) (zeroLike g) inside)
+               (if needs.[1] then unbroadcast (ofMaskedRule m d.VjpX g a b out) a.ShapeRef else null)
+               (if needs.[2] then unbroadcast (ofMaskedRule m d.VjpY g a b out) b.ShapeRef else null) |]
+        | Clamp (lo, hi) -> one (fun () -> ofRule (Ops.clamp.Decl.Vjp lo hi) g x null out)
         | Cast dt -> [| (if needs.[0] && dt.IsFloat && x.Dtype.IsFloat then exec (Cast x.Dtype) [| g |] else null) |]
         | StopGradient -> [| null |]
         | Cholesky ->
