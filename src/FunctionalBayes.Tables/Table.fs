@@ -47,7 +47,8 @@ type StreamOptions =
       BufferRows: int
       /// Rows read first to initialise the fit and build its guide.
       SampleRows: int
-      /// Parts (row groups, chunks) decoded ahead of the fit on another thread.
+      /// Parts (row groups, chunks) decoded ahead of the fit on another thread; when positive, the batches are
+      /// also made on a thread of their own, up to Streams.batchesAhead ahead of the fit (0: all on the fit's thread).
       Prefetch: int }
     /// A 65,536-row buffer, 1,024 sample rows, two parts read ahead.
     static member Default = { BufferRows = 65536; SampleRows = 1024; Prefetch = 2 }
@@ -94,6 +95,9 @@ module internal Streams =
                     cts.Cancel()
                     try worker.Wait() with _ -> ()
             }
+
+    /// Batches made ahead of the fit when a stream reads ahead (StreamOptions.Prefetch > 0).
+    let batchesAhead = 8
 
     let seedOf (k: RngKey) = int (Rng.uniformAt k 0 * 2147483646.0)
 
@@ -265,7 +269,8 @@ module Table =
                 | Some b -> b
                 | None -> invalidArg "opts" (sprintf "Table.stream: %s is streamed; set Run.BatchSize to fit it in minibatches." src.Name)
             let cap = options.BufferRows
-            seq {
+            // the batches come out in one order whatever the threads' timing: one thread makes them in sequence
+            Streams.prefetch (if options.Prefetch > 0 then Streams.batchesAhead else 0) <| seq {
                 let mutable epoch = 0
                 while true do
                     let rnd = Random(Streams.seedOf (Rng.foldIn kData epoch))
