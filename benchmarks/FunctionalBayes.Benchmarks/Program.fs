@@ -15,7 +15,9 @@ let private suites =
       "nutsdb-gp", NutsSuite.posteriordbGp
       "aevb", AevbSuite.aevb
       "hbnn", HbnnSuite.run
-      "firstcall", FirstCallSuite.run ]
+      "firstcall", FirstCallSuite.run
+      // streamed Parquet against in-memory minibatch SVI (issue 28)
+      "tables", TablesSuite.run ]
 
 [<EntryPoint>]
 let main argv =

@@ -3,6 +3,8 @@
 ///     writes a rows × 20-column Parquet file (a simulated BLayers model: 18 numeric features, a categorical
 ///     column of 1,000 levels and y), fits it streamed, then fits the first inMemoryRows rows held in memory,
 ///     and prints steps/s and peak RSS of each (the streamed fit runs first, so its peak RSS is its own).
+///   dotnet run -c Release --project examples/Tables -- pull [rows] [batch] [count]
+///     the batch source alone: Parquet reading, decoding and count batches pulled without a fit.
 ///   dotnet run -c Release --project examples/Tables -- sql
 ///     writes a small SQLite database file and fits a model to a SQL query on it.
 module FunctionalBayes.Examples.Tables
@@ -98,6 +100,67 @@ let big (rows: int) (memRows: int) (steps: int) (batch: int) =
     let inMemory = fitTimed (sprintf "in memory (%dM rows)" (memRows / 1_000_000)) (fun () -> Fit.viRun opts blayers mem.Data)
     printfn "streamed / in-memory steps/s = %.0f %%  (batch %d, %d steps each)" (100.0 * streamed / inMemory) batch steps
 
+/// The batch source alone (no fit): reads the Parquet columns of every row group with Parquet.Net, reads the
+/// whole file into memory (Table.read: Parquet and decoding), then pulls `count` batches from Table.stream with
+/// and without read-ahead, and prints the time per batch, the collections and a checksum of the batches
+/// (the same checksum = the same rows in the same order).
+let pull (rows: int) (batch: int) (count: int) =
+    let dir = Path.Combine(Path.GetTempPath(), "fb-tables-example")
+    let file = Path.Combine(dir, sprintf "blayers-%d.parquet" rows)
+    if not (File.Exists file) then
+        Directory.CreateDirectory dir |> ignore
+        writeTable file rows 100_000
+    let sw = Stopwatch.StartNew()
+    let swS, swM = Stopwatch(), Stopwatch()
+    task {
+        use! r = ParquetReader.CreateAsync(file)
+        let fields = r.Schema.GetDataFields()
+        for g in 0 .. r.RowGroupCount - 1 do
+            use rg = r.OpenRowGroupReader g
+            let n = int rg.RowCount
+            for f in fields do
+                if f.ClrType <> typeof<float> then
+                    swS.Start()
+                    let a = Array.zeroCreate<string> n
+                    do! rg.ReadAsync(f, Memory<string>(a))
+                    swS.Stop()
+                    swM.Start()
+                    let m = Array.zeroCreate<Nullable<ReadOnlyMemory<char>>> n
+                    do! rg.ReadAsync<ReadOnlyMemory<char>>(f, Memory<Nullable<ReadOnlyMemory<char>>>(m))
+                    swM.Stop()
+                    if g = 0 then printfn "row group 0, column %s (%s): %d values, %d string objects" f.Name f.ClrType.Name n (Collections.Generic.HashSet<obj>(Seq.cast<obj> a, Collections.Generic.ReferenceEqualityComparer.Instance)).Count
+                else do! rg.ReadAsync<float>(f, Memory<float>(Array.zeroCreate n))
+    } |> fun t -> t.GetAwaiter().GetResult()
+    printfn "strings %.2f s, as ReadOnlyMemory<char> %.2f s" swS.Elapsed.TotalSeconds swM.Elapsed.TotalSeconds
+    printfn "Parquet.Net columns alone: %.1f s (%.2f µs a row)" sw.Elapsed.TotalSeconds (sw.Elapsed.TotalSeconds * 1e6 / float rows)
+    let sw = Stopwatch.StartNew()
+    let t = Table.stream schema StreamOptions.Default (TableSource.Parquet file)
+    printfn "first pass (rows, vocabulary): %.1f s (%.2f µs a row)" sw.Elapsed.TotalSeconds (sw.Elapsed.TotalSeconds * 1e6 / float rows)
+    let sw = Stopwatch.StartNew()
+    let d = Table.read schema (TableSource.Parquet file)
+    printfn "Table.read %d rows: %.1f s (%.2f µs a row)" d.Rows sw.Elapsed.TotalSeconds (sw.Elapsed.TotalSeconds * 1e6 / float rows)
+    for prefetch in [ 0; 2 ] do
+        let t = Table.stream (schema.WithVocabularies t.Vocabularies) { StreamOptions.Default with Prefetch = prefetch } (TableSource.Parquet file)
+        let gcs () = [| for g in 0 .. 2 -> GC.CollectionCount g |]
+        let gc0 = gcs ()
+        let cpu0 = Process.GetCurrentProcess().TotalProcessorTime
+        let sw = Stopwatch.StartNew()
+        use e = (t.Batches.Batches (Rng.key 1UL) { SviRunOptions.Default with BatchSize = Some batch }).GetEnumerator()
+        let mutable h = 14695981039346656037UL
+        let mix (v: uint64) = h <- (h ^^^ v) * 1099511628211UL
+        let mutable first = 0.0
+        for i in 1 .. count do
+            if not (e.MoveNext()) then failwith "the stream ended"
+            let b = e.Current
+            for v in Tensor.toArray b.["y"] do mix (uint64 (BitConverter.DoubleToInt64Bits v))
+            for v in Tensor.toInts b.["g"] do mix (uint64 v)
+            mix (uint64 (BitConverter.DoubleToInt64Bits (Tensor.toArray b.["x"] |> Array.sum)))
+            if i = 1 then first <- sw.Elapsed.TotalSeconds
+        let s = sw.Elapsed.TotalSeconds
+        let cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds
+        let gc1 = gcs ()
+        printfn "prefetch %d: %d batches of %d in %.2f s (first %.2f s, then %.2f ms a batch), CPU %.2f s (%.2f ms a batch); GCs %A; checksum %016x" prefetch count batch s first (1000.0 * (s - first) / float (count - 1)) cpu (1000.0 * cpu / float count) (Array.map2 (-) gc1 gc0) h
+
 let sql () =
     let db = Path.Combine(Path.GetTempPath(), "fb-tables-example.db")
     if File.Exists db then File.Delete db
@@ -150,5 +213,6 @@ let main argv =
     let arg i d = if argv.Length > i then int argv.[i] else d
     match argv |> Array.tryHead with
     | Some "sql" -> sql ()
+    | Some "pull" -> pull (arg 1 2_000_000) (arg 2 1024) (arg 3 400)
     | _ -> big (arg 1 10_000_000) (arg 2 1_000_000) (arg 3 2000) (arg 4 1024)
     0

@@ -145,24 +145,33 @@ type internal Decoder(schema: TableSchema, source: string) =
                         match Double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture) with
                         | true, x -> x
                         | _ -> fail c.Name (rowOf r) (sprintf "column '%s', row %d: '%s' is not a number, but the schema reads the column as %A. Fix the value, or read the column as Categorical." c.Name (rowOf r) s c.Kind))
-        // missing values and their policy
+        // missing values and their policy, column by column in row order; a tight scan finds a column's first
+        // missing or infinite value, and only from there are the rows checked one by one
         let keep = Array.create n true
+        let mutable dropped = 0
         for i in 0 .. cols.Length - 1 do
             let c = cols.[i]
-            let missing r = if isNull nums.[i] then isNull txts.[i].[r] else Double.IsNaN nums.[i].[r]
-            for r in 0 .. n - 1 do
-                if keep.[r] && missing r then
-                    match schema.Missing, nums.[i] with
-                    | MissingPolicy.DropRow, _ -> keep.[r] <- false
-                    | MissingPolicy.Fill v, null ->
-                        ignore v
-                        fail c.Name (rowOf r) (sprintf "column '%s', row %d: a missing value in a categorical column; MissingPolicy.Fill fills numeric columns only. Use MissingPolicy.DropRow, or fill the level in the source." c.Name (rowOf r))
-                    | MissingPolicy.Fill v, x -> x.[r] <- v
-                    | MissingPolicy.Fail, _ ->
-                        fail c.Name (rowOf r) (sprintf "column '%s', row %d: a missing value (null, empty or NaN). Fix the source, or set the schema's Missing to MissingPolicy.DropRow or MissingPolicy.Fill." c.Name (rowOf r))
-                if keep.[r] && not (isNull nums.[i]) && Double.IsInfinity nums.[i].[r] then
-                    fail c.Name (rowOf r) (sprintf "column '%s', row %d: %g is not finite." c.Name (rowOf r) nums.[i].[r])
-        let kept = [| for r in 0 .. n - 1 do if keep.[r] then r |]
+            let x = nums.[i]
+            let first =
+                if isNull x then Array.IndexOf(txts.[i], null)
+                else
+                    let mutable r = 0
+                    while r < n && Double.IsFinite x.[r] do r <- r + 1
+                    if r = n then -1 else r
+            if first >= 0 then
+                for r in first .. n - 1 do
+                    if keep.[r] && (if isNull x then isNull txts.[i].[r] else Double.IsNaN x.[r]) then
+                        match schema.Missing, x with
+                        | MissingPolicy.DropRow, _ -> (keep.[r] <- false; dropped <- dropped + 1)
+                        | MissingPolicy.Fill v, null ->
+                            ignore v
+                            fail c.Name (rowOf r) (sprintf "column '%s', row %d: a missing value in a categorical column; MissingPolicy.Fill fills numeric columns only. Use MissingPolicy.DropRow, or fill the level in the source." c.Name (rowOf r))
+                        | MissingPolicy.Fill v, x -> x.[r] <- v
+                        | MissingPolicy.Fail, _ ->
+                            fail c.Name (rowOf r) (sprintf "column '%s', row %d: a missing value (null, empty or NaN). Fix the source, or set the schema's Missing to MissingPolicy.DropRow or MissingPolicy.Fill." c.Name (rowOf r))
+                    if keep.[r] && not (isNull x) && Double.IsInfinity x.[r] then
+                        fail c.Name (rowOf r) (sprintf "column '%s', row %d: %g is not finite." c.Name (rowOf r) x.[r])
+        let kept = if dropped = 0 then Array.init n id else [| for r in 0 .. n - 1 do if keep.[r] then r |]
         let m = kept.Length
         let values =
             outs |> Array.map (fun o ->
@@ -172,7 +181,10 @@ type internal Decoder(schema: TableSchema, source: string) =
                     let i = o.Cols.[j]
                     let c = cols.[i]
                     match a with
-                    | :? (float[]) as a -> let x = nums.[i] in for k in 0 .. m - 1 do a.[k * w + j] <- x.[kept.[k]]
+                    | :? (float[]) as a ->
+                        let x = nums.[i]
+                        if w = 1 && dropped = 0 then Array.blit x 0 a 0 m
+                        else for k in 0 .. m - 1 do a.[k * w + j] <- x.[kept.[k]]
                     | :? (float32[]) as a -> let x = nums.[i] in for k in 0 .. m - 1 do a.[k * w + j] <- float32 x.[kept.[k]]
                     | :? (int[]) as a when isNull txts.[i] ->
                         let x = nums.[i]

@@ -153,7 +153,9 @@ module internal Sources =
         else
             let a = Array.zeroCreate<'T> n
             (rg.ReadAsync<'T>(f, Memory<'T>(a))).AsTask().GetAwaiter().GetResult()
-            a |> Array.map conv
+            match box a with
+            | :? (float[]) as d -> d
+            | _ -> a |> Array.map conv
 
     /// One column of a row group as numbers or text.
     let private readParquetColumn (path: string) (rg: ParquetRowGroupReader) (f: DataField) (w: Want) (n: int) : Raw =

@@ -47,7 +47,8 @@ type StreamOptions =
       BufferRows: int
       /// Rows read first to initialise the fit and build its guide.
       SampleRows: int
-      /// Parts (row groups, chunks) decoded ahead of the fit on another thread.
+      /// Parts (row groups, chunks) decoded ahead of the fit on another thread; when positive, the batches are
+      /// also made on a thread of their own, up to Streams.batchesAhead ahead of the fit (0: all on the fit's thread).
       Prefetch: int }
     /// A 65,536-row buffer, 1,024 sample rows, two parts read ahead.
     static member Default = { BufferRows = 65536; SampleRows = 1024; Prefetch = 2 }
@@ -95,13 +96,104 @@ module internal Streams =
                     try worker.Wait() with _ -> ()
             }
 
+    /// Batches made ahead of the fit when a stream reads ahead (StreamOptions.Prefetch > 0).
+    let batchesAhead = 8
+
     let seedOf (k: RngKey) = int (Rng.uniformAt k 0 * 2147483646.0)
 
-    /// A row of `src` (row-major, width w per output) copied into slot `dst` of `into`.
-    let inline copyRow (outsW: int[]) (src: System.Array[]) (r: int) (into: System.Array[]) (slot: int) =
-        for o in 0 .. outsW.Length - 1 do
-            let w = outsW.[o]
-            Array.Copy(src.[o], r * w, into.[o], slot * w, w)
+/// The outputs of one element type: their arrays in a block, the buffer and the batch, and their widths; a row
+/// is copied output by output as a span of its width (one element without a span).
+[<Sealed>]
+type internal Lane<'T>(widths: int[], buffer: 'T[][], batch: 'T[][]) =
+    let mutable block : 'T[][] = [||]
+    /// Takes the block's arrays (cast once per block, not per row).
+    member _.Block(values: System.Array[], index: int[]) = block <- index |> Array.map (fun i -> values.[i] :?> 'T[])
+    member private _.Copy(src: 'T[][], r: int, dst: 'T[][], slot: int) =
+        for o in 0 .. widths.Length - 1 do
+            let w = widths.[o]
+            if w = 1 then dst.[o].[slot] <- src.[o].[r]
+            else Span<'T>(src.[o], r * w, w).CopyTo(Span<'T>(dst.[o], slot * w, w))
+    member l.BlockToBuffer(r, slot) = l.Copy(block, r, buffer, slot)
+    member l.BlockToBatch(r, slot) = l.Copy(block, r, batch, slot)
+    member l.BufferToBatch(j, slot) = l.Copy(buffer, j, batch, slot)
+    /// The lane of the outputs of type t, and their indices among the outputs.
+    static member Of(outs: Out[], t: OutType, buffer: System.Array[], batch: System.Array[]) : Lane<'T> * int[] =
+        let idx = outs |> Array.indexed |> Array.filter (fun (_, o) -> o.Type = t) |> Array.map fst
+        Lane<'T>(idx |> Array.map (fun i -> outs.[i].Cols.Length), idx |> Array.map (fun i -> buffer.[i] :?> 'T[]), idx |> Array.map (fun i -> batch.[i] :?> 'T[])), idx
+
+/// One epoch of a streamed table: rows go through a shuffle buffer of `cap` rows into batches of `b` rows.
+/// While the buffer fills, rows enter it in order; then each row takes the place of a slot drawn from `rnd`,
+/// whose row leaves into the batch; at the end the buffer empties in a permutation drawn from `rnd`. Without
+/// shuffling rows go straight into batches. The buffer and the batch are allocated once per epoch; each batch
+/// is copied into its tensors, so they are reused.
+[<Sealed>]
+type internal ShuffleBuffer(outs: Out[], cap: int, b: int, shuffle: bool, rnd: Random) =
+    let buffer = if shuffle then outs |> Array.map (fun o -> Plan.newArray o.Type (cap * o.Cols.Length)) else outs |> Array.map (fun o -> Plan.newArray o.Type 0)
+    let batch = outs |> Array.map (fun o -> Plan.newArray o.Type (b * o.Cols.Length))
+    let f64, i64 = Lane<float>.Of(outs, OutType.F64, buffer, batch)
+    let f32, i32 = Lane<float32>.Of(outs, OutType.F32, buffer, batch)
+    let ids, iid = Lane<int>.Of(outs, OutType.I32, buffer, batch)
+    let mutable filled = 0
+    let mutable inBatch = 0
+    let mutable emitted = 0L
+    let mutable rest : int[] = null
+    let mutable restAt = 0
+    let bufferToBatch j slot =
+        f64.BufferToBatch(j, slot)
+        f32.BufferToBatch(j, slot)
+        ids.BufferToBatch(j, slot)
+
+    /// Rows given out in batches so far.
+    member _.Emitted = emitted
+
+    /// Whether a full batch waits to be taken.
+    member _.Full = inBatch = b
+
+    /// Feeds the block's rows from `from` until a batch is full or the block ends; returns the next row to feed.
+    member _.Feed(block: Block, from: int) : int =
+        f64.Block(block.Values, i64)
+        f32.Block(block.Values, i32)
+        ids.Block(block.Values, iid)
+        let mutable r = from
+        while r < block.Rows && inBatch < b do
+            if not shuffle then
+                f64.BlockToBatch(r, inBatch)
+                f32.BlockToBatch(r, inBatch)
+                ids.BlockToBatch(r, inBatch)
+                inBatch <- inBatch + 1
+            elif filled < cap then
+                f64.BlockToBuffer(r, filled)
+                f32.BlockToBuffer(r, filled)
+                ids.BlockToBuffer(r, filled)
+                filled <- filled + 1
+            else
+                let j = rnd.Next cap
+                bufferToBatch j inBatch
+                f64.BlockToBuffer(r, j)
+                f32.BlockToBuffer(r, j)
+                ids.BlockToBuffer(r, j)
+                inBatch <- inBatch + 1
+            r <- r + 1
+        r
+
+    /// After the last block: fills the next batch from the buffer's rest (in a permutation drawn once);
+    /// false when no rows are left (the last batch may be short).
+    member _.Drain() : bool =
+        if isNull rest then
+            rest <- Array.init filled id
+            rnd.Shuffle rest
+        while restAt < rest.Length && inBatch < b do
+            bufferToBatch rest.[restAt] inBatch
+            inBatch <- inBatch + 1
+            restAt <- restAt + 1
+        inBatch > 0
+
+    /// The waiting batch as tensors (copied out of the reused batch arrays).
+    member _.Take() : Map<string, Tensor> =
+        let t = Array.map2 (fun (o: Out) v -> o.Name, Plan.tensor o inBatch v) outs batch |> Map.ofArray
+        emitted <- emitted + int64 inBatch
+        inBatch <- 0
+        t
 
 [<RequireQualifiedAccess>]
 module Table =
@@ -151,7 +243,8 @@ module Table =
         let rows, schema =
             if needsPass then
                 let d = Decoder(schema, src.Name)
-                let n = src.Read wants allParts |> Seq.sumBy (fun c -> int64 (d.Decode c).Rows)
+                // the source is read on another thread while this one decodes (chunks are fresh arrays)
+                let n = src.Read wants allParts |> Streams.prefetch options.Prefetch |> Seq.sumBy (fun c -> int64 (d.Decode c).Rows)
                 n, schema.WithVocabularies d.Vocabularies
             else src.KnownRows.Value, schema
         if rows > int64 Int32.MaxValue then invalidArg "source" (sprintf "Table.stream: %s has %d rows, more than a fit counts (2^31 - 1)." src.Name rows)
@@ -159,8 +252,6 @@ module Table =
         let n = int rows
         let d = Decoder(schema, src.Name)
         let outs = d.Outs
-        let widths = outs |> Array.map (fun o -> o.Cols.Length)
-        let tensorsOf (values: System.Array[]) (count: int) = Array.map2 (fun (o: Out) v -> o.Name, Plan.tensor o count v) outs values |> Map.ofArray
         let sample =
             let blocks = ResizeArray()
             use e = (src.Read wants allParts).GetEnumerator()
@@ -178,47 +269,22 @@ module Table =
                 | Some b -> b
                 | None -> invalidArg "opts" (sprintf "Table.stream: %s is streamed; set Run.BatchSize to fit it in minibatches." src.Name)
             let cap = options.BufferRows
-            seq {
+            // the batches come out in one order whatever the threads' timing: one thread makes them in sequence
+            Streams.prefetch (if options.Prefetch > 0 then Streams.batchesAhead else 0) <| seq {
                 let mutable epoch = 0
                 while true do
                     let rnd = Random(Streams.seedOf (Rng.foldIn kData epoch))
                     let order = Array.copy allParts
                     if opts.Shuffle then rnd.Shuffle order
-                    let buffer = outs |> Array.map (fun o -> Plan.newArray o.Type (cap * o.Cols.Length))
-                    let mutable filled = 0
-                    let mutable batch = outs |> Array.map (fun o -> Plan.newArray o.Type (b * o.Cols.Length))
-                    let mutable inBatch = 0
-                    let mutable emitted = 0L
+                    let sb = ShuffleBuffer(outs, cap, b, opts.Shuffle, rnd)
                     for block in src.Read wants order |> Seq.map d.Decode |> Streams.prefetch options.Prefetch do
-                        for r in 0 .. block.Rows - 1 do
-                            if not opts.Shuffle then
-                                Streams.copyRow widths block.Values r batch inBatch
-                            elif filled < cap then
-                                Streams.copyRow widths block.Values r buffer filled
-                                filled <- filled + 1
-                                inBatch <- inBatch - 1
-                            else
-                                let j = rnd.Next cap
-                                Streams.copyRow widths buffer j batch inBatch
-                                Streams.copyRow widths block.Values r buffer j
-                            inBatch <- inBatch + 1
-                            if inBatch = b then
-                                yield tensorsOf batch b
-                                emitted <- emitted + int64 b
-                                inBatch <- 0
-                    // the buffer's rows leave in a random order
-                    let rest = Array.init filled id
-                    rnd.Shuffle rest
-                    for j in rest do
-                        Streams.copyRow widths buffer j batch inBatch
-                        inBatch <- inBatch + 1
-                        if inBatch = b then
-                            yield tensorsOf batch b
-                            emitted <- emitted + int64 b
-                            inBatch <- 0
-                    if inBatch > 0 then
-                        yield tensorsOf batch inBatch
-                        emitted <- emitted + int64 inBatch
+                        let mutable r = 0
+                        while r < block.Rows do
+                            r <- sb.Feed(block, r)
+                            if sb.Full then yield sb.Take()
+                    while sb.Drain() do
+                        yield sb.Take()
+                    let emitted = sb.Emitted
                     if emitted <> rows then
                         raise (TableReadException(sprintf "%s: epoch %d read %d rows, but the table had %d when the stream was opened; it changed during the fit." src.Name epoch emitted rows, src.Name, "", 0L))
                     epoch <- epoch + 1

@@ -59,6 +59,53 @@ let ``each epoch gives every row once, in batches shuffled from the seed across 
     Array.iter2 (fun (a: Map<string, Tensor>) (b: Map<string, Tensor>) -> Assert.Equal<float[]>(Tensor.toArray a.["id"], Tensor.toArray b.["id"])) bs again
     Assert.NotEqual<float[]>(Tensor.toArray bs.[0].["id"], Tensor.toArray (batchesOf t 8UL 300 1).[0].["id"])
 
+/// The rows (ids) of the batches of epoch `epoch` as the stream's documented rule gives them, written out row by
+/// row: the row groups of 250 in an order shuffled from the epoch's seed, the first `cap` rows into a buffer,
+/// then each row taking the place of a slot drawn from the same seed whose row leaves, and the buffer emptied in
+/// a permutation from it at the end; without shuffling, file order.
+let private referenceEpoch (seed: uint64) (epoch: int) (cap: int) (b: int) (shuffle: bool) : int[][] =
+    let rnd = Random(int (Rng.uniformAt (Rng.foldIn (Rng.key seed) epoch) 0 * 2147483646.0))
+    let order = [| 0 .. 7 |]
+    if shuffle then rnd.Shuffle order
+    let out = ResizeArray<int>()
+    let buffer = ResizeArray<int>()
+    for g in order do
+        for r in g * 250 .. g * 250 + 249 do
+            if not shuffle then out.Add r
+            elif buffer.Count < cap then buffer.Add r
+            else
+                let j = rnd.Next cap
+                out.Add buffer.[j]
+                buffer.[j] <- r
+    let rest = Array.init buffer.Count id
+    rnd.Shuffle rest
+    for j in rest do out.Add buffer.[j]
+    out.ToArray() |> Array.chunkBySize b
+
+let ``the batches follow the buffer rule row for row, whatever the read-ahead, and each epoch is the table once`` () =
+    let all = Table.read schema (TableSource.Parquet regression.Value)
+    let y, x = Tensor.toArray all.Data.["y"], Tensor.toArray all.Data.["x"]
+    for cap, b, shuffle in [ 300, 300, true; 1, 64, true; 5000, 128, true; 777, 1, true; 300, 333, false ] do
+        let perEpoch = (2000 + b - 1) / b
+        let got =
+            [ for prefetch in [ 0; 1; 3 ] ->
+                let t = Table.stream schema { StreamOptions.Default with BufferRows = cap; Prefetch = prefetch } (TableSource.Parquet regression.Value)
+                t.Batches.Batches (Rng.key 11UL) { SviRunOptions.Default with BatchSize = Some b; Shuffle = shuffle } |> Seq.truncate (2 * perEpoch) |> Seq.toArray ]
+        for bs in got do
+            for epoch in 0 .. 1 do
+                let expected = referenceEpoch 11UL epoch cap b shuffle
+                let ids = bs.[epoch * perEpoch .. epoch * perEpoch + perEpoch - 1] |> Array.map (fun m -> Tensor.toArray m.["id"] |> Array.map int)
+                Assert.Equal<int[][]>(expected, ids)
+                Assert.Equal<int[]>([| 0 .. 1999 |], Array.sort (Array.concat ids))
+            // every column of a row travels with its id
+            for m in bs do
+                let ids = Tensor.toArray m.["id"] |> Array.map int
+                Assert.Equal<float[]>(ids |> Array.map (fun i -> y.[i]), Tensor.toArray m.["y"])
+                Assert.Equal<float[]>(ids |> Array.collect (fun i -> [| x.[2 * i]; x.[2 * i + 1] |]), Tensor.toArray m.["x"])
+        // read-ahead changes nothing
+        for bs in got.Tail do
+            Array.iter2 (fun (a: Map<string, Tensor>) (c: Map<string, Tensor>) -> Assert.Equal<float[]>(Tensor.toArray a.["x"], Tensor.toArray c.["x"])) got.Head bs
+
 let private line (d: Map<string, Tensor>) = model {
     let! mu = Layers.adaptive "x" d.["x"]
     let! b = Layers.intercept "b"
@@ -186,6 +233,7 @@ let tests =
     testList "StreamTests" [
         testCase "predictions stream out to Parquet and CSV with the id columns kept" ``predictions stream out to Parquet and CSV with the id columns kept``
         testCase "each epoch gives every row once, in batches shuffled from the seed across row groups" ``each epoch gives every row once, in batches shuffled from the seed across row groups``
+        testCase "the batches follow the buffer rule row for row, whatever the read-ahead, and each epoch is the table once" ``the batches follow the buffer rule row for row, whatever the read-ahead, and each epoch is the table once``
         testCase "a streamed fit gives the in-memory fit's estimates, and the same numbers for the same seed" ``a streamed fit gives the in-memory fit's estimates, and the same numbers for the same seed``
         testCase "a streamed source needs a batch size and refuses the Laplace guide" ``a streamed source needs a batch size and refuses the Laplace guide``
         testCase "CSV sources stream too: a first pass counts rows and builds the vocabulary" ``CSV sources stream too: a first pass counts rows and builds the vocabulary``
