@@ -93,6 +93,32 @@ module PosteriorFile =
         let [<Literal>] Levels = "levels"
         /// The settings the posterior was made with (FitOptions, McmcOptions); absent when it was not fitted here.
         let [<Literal>] Options = "options"
+        // the settings' fields (FitOptions, SviRunOptions, McmcOptions)
+        let [<Literal>] OptAutoGuide = "autoGuide"
+        let [<Literal>] OptChains = "chains"
+        let [<Literal>] OptClipNorm = "clipNorm"
+        let [<Literal>] OptCutoff = "cutoff"
+        let [<Literal>] OptDenseMetric = "denseMetric"
+        let [<Literal>] OptFindInitialStepSize = "findInitialStepSize"
+        let [<Literal>] OptGamma = "gamma"
+        let [<Literal>] OptGradient = "gradient"
+        let [<Literal>] OptInit = "init"
+        let [<Literal>] OptInitialStepSize = "initialStepSize"
+        let [<Literal>] OptLearningRate = "learningRate"
+        let [<Literal>] OptMaxDeltaH = "maxDeltaH"
+        let [<Literal>] OptMaxTreeDepth = "maxTreeDepth"
+        let [<Literal>] OptMetricAdaptation = "metricAdaptation"
+        let [<Literal>] OptOptimizer = "optimizer"
+        let [<Literal>] OptParallel = "parallel"
+        let [<Literal>] OptParticles = "particles"
+        let [<Literal>] OptRun = "run"
+        let [<Literal>] OptSamples = "samples"
+        let [<Literal>] OptSchedule = "schedule"
+        let [<Literal>] OptSeed = "seed"
+        let [<Literal>] OptSteps = "steps"
+        let [<Literal>] OptTargetAccept = "targetAccept"
+        let [<Literal>] OptThin = "thin"
+        let [<Literal>] OptWarmup = "warmup"
 
     // ---- writing ------------------------------------------------------------------------------
 
@@ -319,104 +345,123 @@ module PosteriorFile =
         let at (i: int) : JsonNode = match a.[i] with null -> r.Bad "a null early-stopping setting" | v -> v
         { Window = (at 0).GetValue<int>(); RelTol = (at 1).GetValue<float>(); Patience = (at 2).GetValue<int>() }
 
+    // the tags of the settings' unions: written by these functions, read by comparing with them
+    let private nullaryCases<'U> () : 'U[] =
+        Reflection.FSharpType.GetUnionCases(typeof<'U>) |> Array.map (fun c -> Reflection.FSharpValue.MakeUnion(c, [||]) :?> 'U)
+
+    let private scheduleTag (s: LrSchedule) =
+        match s with
+        | LrSchedule.Cosine -> "cosine"
+        | LrSchedule.WarmupCosine -> "warmupCosine"
+        | LrSchedule.Constant -> "constant"
+
+    let private gradientTag (g: McmcGradient) =
+        match g with
+        | McmcGradient.Auto -> "auto"
+        | McmcGradient.Tape -> "tape"
+
+    let private adaptationTag (a: MetricAdaptation) =
+        match a with
+        | MetricAdaptation.Stan -> "stan"
+        | MetricAdaptation.Dense -> "dense"
+        | MetricAdaptation.FisherDiagonal -> "fisherDiagonal"
+        | MetricAdaptation.FisherLowRank _ -> "fisherLowRank"
+
     let private fitOptionsNode (o: FitOptions) : JsonNode =
         let j = JsonObject()
         let guide, rank = autoKindName o.AutoGuide
-        j.["autoGuide"] <- JsonValue.Create guide
-        match rank with Some k -> j.["rank"] <- JsonValue.Create k | None -> ()
-        j.["learningRate"] <- num o.LearningRate
-        j.["schedule"] <- JsonValue.Create (match o.Schedule with LrSchedule.Cosine -> "cosine" | LrSchedule.WarmupCosine -> "warmupCosine" | LrSchedule.Constant -> "constant")
-        match o.Optimizer with Some opt -> j.["optimizer"] <- optimizerNode opt | None -> ()
-        j.["particles"] <- JsonValue.Create o.Particles
-        j.["seed"] <- JsonValue.Create o.Seed
-        j.["init"] <- initNode o.Init
-        match o.ClipNorm with Some c -> j.["clipNorm"] <- num c | None -> ()
+        j.[Keys.OptAutoGuide] <- JsonValue.Create guide
+        match rank with Some k -> j.[Keys.Rank] <- JsonValue.Create k | None -> ()
+        j.[Keys.OptLearningRate] <- num o.LearningRate
+        j.[Keys.OptSchedule] <- JsonValue.Create (scheduleTag o.Schedule)
+        match o.Optimizer with Some opt -> j.[Keys.OptOptimizer] <- optimizerNode opt | None -> ()
+        j.[Keys.OptParticles] <- JsonValue.Create o.Particles
+        j.[Keys.OptSeed] <- JsonValue.Create o.Seed
+        j.[Keys.OptInit] <- initNode o.Init
+        match o.ClipNorm with Some c -> j.[Keys.OptClipNorm] <- num c | None -> ()
         let run = JsonObject()
-        match o.Run.Steps with Some s -> run.["steps"] <- JsonValue.Create s | None -> ()
-        match o.Run.Epochs with Some e -> run.["epochs"] <- JsonValue.Create e | None -> ()
-        match o.Run.BatchSize with Some b -> run.["batchSize"] <- JsonValue.Create b | None -> ()
-        run.["shuffle"] <- JsonValue.Create o.Run.Shuffle
+        match o.Run.Steps with Some s -> run.[Keys.OptSteps] <- JsonValue.Create s | None -> ()
+        match o.Run.Epochs with Some e -> run.[Keys.Epochs] <- JsonValue.Create e | None -> ()
+        match o.Run.BatchSize with Some b -> run.[Keys.BatchSize] <- JsonValue.Create b | None -> ()
+        run.[Keys.Shuffle] <- JsonValue.Create o.Run.Shuffle
         match o.Run.EarlyStopping with
         | Some es -> run.[Keys.EarlyStopping] <- earlyStoppingNode es
         | None -> ()
-        j.["run"] <- run
+        j.[Keys.OptRun] <- run
         j :> JsonNode
 
     /// The settings a file holds (a user guide is no setting: Fit.loadWithGuide takes it).
     let private fitOptionsOf (r: Reader) (j: JsonNode) : FitOptions =
         let intOf (name: string) (n: JsonNode) = (r.Field name n).GetValue<int>()
-        let run = r.Field "run" j
-        { AutoGuide = (let name = (r.Field "autoGuide" j).GetValue<string>() in match autoKindOf name (optional j.["rank"] (fun n -> n.GetValue<int>())) with Some k -> k | None -> r.Bad (sprintf "unknown autoguide '%s'" name))
-          LearningRate = (r.Field "learningRate" j).GetValue<float>()
+        let run = r.Field Keys.OptRun j
+        { AutoGuide = (let name = (r.Field Keys.OptAutoGuide j).GetValue<string>() in match autoKindOf name (optional j.[Keys.Rank] (fun n -> n.GetValue<int>())) with Some k -> k | None -> r.Bad (sprintf "unknown autoguide '%s'" name))
+          LearningRate = (r.Field Keys.OptLearningRate j).GetValue<float>()
           Schedule =
-            match (r.Field "schedule" j).GetValue<string>() with
-            | "cosine" -> LrSchedule.Cosine
-            | "warmupCosine" -> LrSchedule.WarmupCosine
-            | "constant" -> LrSchedule.Constant
-            | other -> r.Bad (sprintf "unknown learning-rate schedule '%s'" other)
-          Optimizer = optional j.["optimizer"] (optimizerOf r)
-          Particles = intOf "particles" j
-          Seed = (r.Field "seed" j).GetValue<uint64>()
-          Init = initOf r (r.Field "init" j)
-          ClipNorm = optional j.["clipNorm"] (fun n -> n.GetValue<float>())
+            let tag = (r.Field Keys.OptSchedule j).GetValue<string>()
+            match nullaryCases<LrSchedule> () |> Array.tryFind (fun c -> scheduleTag c = tag) with
+            | Some c -> c
+            | None -> r.Bad (sprintf "unknown learning-rate schedule '%s'" tag)
+          Optimizer = optional j.[Keys.OptOptimizer] (optimizerOf r)
+          Particles = intOf Keys.OptParticles j
+          Seed = (r.Field Keys.OptSeed j).GetValue<uint64>()
+          Init = initOf r (r.Field Keys.OptInit j)
+          ClipNorm = optional j.[Keys.OptClipNorm] (fun n -> n.GetValue<float>())
           Run =
-            { Steps = optional run.["steps"] (fun n -> n.GetValue<int>())
-              Epochs = optional run.["epochs"] (fun n -> n.GetValue<int>())
-              BatchSize = optional run.["batchSize"] (fun n -> n.GetValue<int>())
-              Shuffle = (r.Field "shuffle" run).GetValue<bool>()
+            { Steps = optional run.[Keys.OptSteps] (fun n -> n.GetValue<int>())
+              Epochs = optional run.[Keys.Epochs] (fun n -> n.GetValue<int>())
+              BatchSize = optional run.[Keys.BatchSize] (fun n -> n.GetValue<int>())
+              Shuffle = (r.Field Keys.Shuffle run).GetValue<bool>()
               EarlyStopping = optional run.[Keys.EarlyStopping] (earlyStoppingOf r) } }
 
     let private mcmcOptionsNode (o: McmcOptions) : JsonNode =
         let j = JsonObject()
-        j.["chains"] <- JsonValue.Create o.Chains
-        j.["warmup"] <- JsonValue.Create o.Warmup
-        j.["samples"] <- JsonValue.Create o.Samples
-        j.["thin"] <- JsonValue.Create o.Thin
-        j.["seed"] <- JsonValue.Create o.Seed
-        j.["targetAccept"] <- num o.TargetAccept
-        j.["maxTreeDepth"] <- JsonValue.Create o.MaxTreeDepth
-        j.["maxDeltaH"] <- num o.MaxDeltaH
-        j.["metricAdaptation"] <-
+        j.[Keys.OptChains] <- JsonValue.Create o.Chains
+        j.[Keys.OptWarmup] <- JsonValue.Create o.Warmup
+        j.[Keys.OptSamples] <- JsonValue.Create o.Samples
+        j.[Keys.OptThin] <- JsonValue.Create o.Thin
+        j.[Keys.OptSeed] <- JsonValue.Create o.Seed
+        j.[Keys.OptTargetAccept] <- num o.TargetAccept
+        j.[Keys.OptMaxTreeDepth] <- JsonValue.Create o.MaxTreeDepth
+        j.[Keys.OptMaxDeltaH] <- num o.MaxDeltaH
+        j.[Keys.OptMetricAdaptation] <-
             (let a = JsonObject()
+             a.[Keys.Kind] <- JsonValue.Create (adaptationTag o.Adaptation)
              match o.Adaptation with
-             | MetricAdaptation.Stan -> a.["kind"] <- JsonValue.Create "stan"
-             | MetricAdaptation.Dense -> a.["kind"] <- JsonValue.Create "dense"
-             | MetricAdaptation.FisherDiagonal -> a.["kind"] <- JsonValue.Create "fisherDiagonal"
+             | MetricAdaptation.Stan | MetricAdaptation.Dense | MetricAdaptation.FisherDiagonal -> ()
              | MetricAdaptation.FisherLowRank s ->
-                a.["kind"] <- JsonValue.Create "fisherLowRank"
-                a.["gamma"] <- num s.Gamma
-                a.["cutoff"] <- num s.Cutoff
+                a.[Keys.OptGamma] <- num s.Gamma
+                a.[Keys.OptCutoff] <- num s.Cutoff
              a :> JsonNode)
-        j.["findInitialStepSize"] <- JsonValue.Create o.FindInitialStepSize
-        j.["initialStepSize"] <- num o.InitialStepSize
-        j.["init"] <- initNode o.Init
-        j.["parallel"] <- JsonValue.Create o.Parallel
-        j.["gradient"] <- JsonValue.Create (match o.Gradient with McmcGradient.Auto -> "auto" | McmcGradient.Tape -> "tape")
+        j.[Keys.OptFindInitialStepSize] <- JsonValue.Create o.FindInitialStepSize
+        j.[Keys.OptInitialStepSize] <- num o.InitialStepSize
+        j.[Keys.OptInit] <- initNode o.Init
+        j.[Keys.OptParallel] <- JsonValue.Create o.Parallel
+        j.[Keys.OptGradient] <- JsonValue.Create (gradientTag o.Gradient)
         j :> JsonNode
 
     let private mcmcOptionsOf (r: Reader) (j: JsonNode) : McmcOptions =
         let get (name: string) = r.Field name j
-        { Chains = (get "chains").GetValue<int>(); Warmup = (get "warmup").GetValue<int>(); Samples = (get "samples").GetValue<int>()
-          Thin = (get "thin").GetValue<int>(); Seed = (get "seed").GetValue<uint64>(); TargetAccept = (get "targetAccept").GetValue<float>()
-          MaxTreeDepth = (get "maxTreeDepth").GetValue<int>(); MaxDeltaH = (get "maxDeltaH").GetValue<float>()
+        { Chains = (get Keys.OptChains).GetValue<int>(); Warmup = (get Keys.OptWarmup).GetValue<int>(); Samples = (get Keys.OptSamples).GetValue<int>()
+          Thin = (get Keys.OptThin).GetValue<int>(); Seed = (get Keys.OptSeed).GetValue<uint64>(); TargetAccept = (get Keys.OptTargetAccept).GetValue<float>()
+          MaxTreeDepth = (get Keys.OptMaxTreeDepth).GetValue<int>(); MaxDeltaH = (get Keys.OptMaxDeltaH).GetValue<float>()
           Adaptation =
-            match j.["metricAdaptation"] with
+            match j.[Keys.OptMetricAdaptation] with
             // files written before the adapters had a dense flag
-            | null -> if (get "denseMetric").GetValue<bool>() then MetricAdaptation.Dense else MetricAdaptation.Stan
+            | null -> if (get Keys.OptDenseMetric).GetValue<bool>() then MetricAdaptation.Dense else MetricAdaptation.Stan
             | a ->
-                match (r.Field "kind" a).GetValue<string>() with
-                | "stan" -> MetricAdaptation.Stan
-                | "dense" -> MetricAdaptation.Dense
-                | "fisherDiagonal" -> MetricAdaptation.FisherDiagonal
-                | "fisherLowRank" -> MetricAdaptation.FisherLowRank { Gamma = (r.Field "gamma" a).GetValue<float>(); Cutoff = (r.Field "cutoff" a).GetValue<float>() }
-                | other -> r.Bad (sprintf "unknown metric adaptation '%s'" other)
-          FindInitialStepSize = (get "findInitialStepSize").GetValue<bool>()
-          InitialStepSize = (get "initialStepSize").GetValue<float>(); Init = initOf r (get "init"); Parallel = (get "parallel").GetValue<bool>()
+                let tag = (r.Field Keys.Kind a).GetValue<string>()
+                match [ MetricAdaptation.Stan; MetricAdaptation.Dense; MetricAdaptation.FisherDiagonal ] |> List.tryFind (fun c -> adaptationTag c = tag) with
+                | Some c -> c
+                | None when tag = adaptationTag (MetricAdaptation.FisherLowRank LowRankSettings.Default) ->
+                    MetricAdaptation.FisherLowRank { Gamma = (r.Field Keys.OptGamma a).GetValue<float>(); Cutoff = (r.Field Keys.OptCutoff a).GetValue<float>() }
+                | None -> r.Bad (sprintf "unknown metric adaptation '%s'" tag)
+          FindInitialStepSize = (get Keys.OptFindInitialStepSize).GetValue<bool>()
+          InitialStepSize = (get Keys.OptInitialStepSize).GetValue<float>(); Init = initOf r (get Keys.OptInit); Parallel = (get Keys.OptParallel).GetValue<bool>()
           Gradient =
-            match (get "gradient").GetValue<string>() with
-            | "auto" -> McmcGradient.Auto
-            | "tape" -> McmcGradient.Tape
-            | other -> r.Bad (sprintf "unknown gradient '%s'" other) }
+            let tag = (get Keys.OptGradient).GetValue<string>()
+            match nullaryCases<McmcGradient> () |> Array.tryFind (fun c -> gradientTag c = tag) with
+            | Some c -> c
+            | None -> r.Bad (sprintf "unknown gradient '%s'" tag) }
 
     /// Writes a posterior with its model signature (p.Signature: the model on the data it was fitted to,
     /// with any vocabularies of categorical keys): a guide's parameters, kind and loss history, or a sampler's draws,
