@@ -18,22 +18,85 @@ public static class JsonInput
     /// <returns>The array, in the input's element type, over a pooled buffer.</returns>
     /// <exception cref="FormatException">The value does not fit; the message names the input, the element
     /// (<c>x[row][column]</c>) and the problem. Nothing stays rented.</exception>
-    public static OnnxArray Read(TensorInfo info, ref Utf8JsonReader reader)
+    public static OnnxArray Read(TensorInfo info, ref Utf8JsonReader reader) => Read(info, ref reader, null);
+
+    /// <summary>
+    /// Reads a JSON value for a model input as <see cref="Read(TensorInfo, ref Utf8JsonReader)"/> does; where the model
+    /// lists the input's levels (<see cref="OnnxPredictor.GetLevels"/>: a categorical column the model was fitted with), an
+    /// element may also be a level, a JSON string, which becomes its id.
+    /// </summary>
+    /// <param name="info">The model input.</param>
+    /// <param name="reader">The reader, on the value's first token.</param>
+    /// <param name="levels">The input's levels in id order, or <see langword="null"/> for an input without levels.</param>
+    /// <returns>The array, in the input's element type, over a pooled buffer.</returns>
+    /// <exception cref="FormatException">The value does not fit, or a level is not among the input's; the message names
+    /// the input, the element and the problem. Nothing stays rented.</exception>
+    public static OnnxArray Read(TensorInfo info, ref Utf8JsonReader reader, IReadOnlyList<string>? levels)
     {
         ArgumentNullException.ThrowIfNull(info);
+        var ids = levels is null ? null : IdsOf(levels);
         return info.ElementType switch
         {
-            OnnxElementType.Float32 => Read(info, ref reader, static (ref Utf8JsonReader r, out float x) =>
+            OnnxElementType.Float32 => Read(info, ref reader, levels, (ref Utf8JsonReader r, out float x) =>
             {
-                var ok = r.TryGetDouble(out var d);
+                if (r.TokenType == JsonTokenType.String)
+                {
+                    var ok = Level(ids, ref r, out var id);
+                    x = id;
+                    return ok;
+                }
+
+                var number = r.TryGetDouble(out var d);
                 x = (float)d;
-                return ok && float.IsFinite(x);
+                return number && float.IsFinite(x);
             }),
-            OnnxElementType.Float64 => Read(info, ref reader, static (ref Utf8JsonReader r, out double x) => r.TryGetDouble(out x) && double.IsFinite(x)),
-            OnnxElementType.Int32 => Read(info, ref reader, static (ref Utf8JsonReader r, out int x) => r.TryGetInt32(out x)),
-            OnnxElementType.Int64 => Read(info, ref reader, static (ref Utf8JsonReader r, out long x) => r.TryGetInt64(out x)),
+            OnnxElementType.Float64 => Read(info, ref reader, levels, (ref Utf8JsonReader r, out double x) =>
+            {
+                if (r.TokenType == JsonTokenType.String)
+                {
+                    var ok = Level(ids, ref r, out var id);
+                    x = id;
+                    return ok;
+                }
+
+                return r.TryGetDouble(out x) && double.IsFinite(x);
+            }),
+            OnnxElementType.Int32 => Read(info, ref reader, levels, (ref Utf8JsonReader r, out int x) =>
+                r.TokenType == JsonTokenType.String ? Level(ids, ref r, out x) : r.TryGetInt32(out x)),
+            OnnxElementType.Int64 => Read(info, ref reader, levels, (ref Utf8JsonReader r, out long x) =>
+            {
+                if (r.TokenType == JsonTokenType.String)
+                {
+                    var ok = Level(ids, ref r, out var id);
+                    x = id;
+                    return ok;
+                }
+
+                return r.TryGetInt64(out x);
+            }),
             _ => throw new FormatException($"Input '{info.Name}' has element type {info.ElementType}, which this server cannot read from JSON."),
         };
+    }
+
+    /// <summary>Each level's id, built once per list of levels (the predictor reads the levels once).</summary>
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<IReadOnlyList<string>, Dictionary<string, int>> Ids = new();
+
+    private static Dictionary<string, int> IdsOf(IReadOnlyList<string> levels) =>
+        Ids.GetValue(levels, static l =>
+        {
+            var ids = new Dictionary<string, int>(l.Count, StringComparer.Ordinal);
+            for (var i = 0; i < l.Count; i++)
+            {
+                ids.TryAdd(l[i], i);
+            }
+
+            return ids;
+        });
+
+    private static bool Level(Dictionary<string, int>? ids, ref Utf8JsonReader reader, out int id)
+    {
+        id = 0;
+        return ids is not null && reader.GetString() is { } level && ids.TryGetValue(level, out id);
     }
 
     /// <summary>Gives an array made by <see cref="Read"/> back to its pool; it must not be used afterwards.</summary>
@@ -71,7 +134,7 @@ public static class JsonInput
 
     private delegate bool TryConvert<T>(ref Utf8JsonReader reader, out T value);
 
-    private static OnnxArray Read<T>(TensorInfo info, ref Utf8JsonReader reader, TryConvert<T> convert)
+    private static OnnxArray Read<T>(TensorInfo info, ref Utf8JsonReader reader, IReadOnlyList<string>? levels, TryConvert<T> convert)
         where T : unmanaged
     {
         var rank = info.Rank;
@@ -87,7 +150,7 @@ public static class JsonInput
             {
                 if (depth == rank)
                 {
-                    if (reader.TokenType != JsonTokenType.Number)
+                    if (reader.TokenType != JsonTokenType.Number && !(levels is not null && reader.TokenType == JsonTokenType.String))
                     {
                         var what = reader.TokenType == JsonTokenType.StartArray
                             ? $"an array, but '{info.Name}' has shape {info.ShapeText} (rank {rank}) so it takes {Depth(rank)}"
@@ -102,6 +165,13 @@ public static class JsonInput
 
                     if (!convert(ref reader, out buffer[count]))
                     {
+                        if (reader.TokenType == JsonTokenType.String && levels is not null)
+                        {
+                            throw new FormatException(
+                                $"Input '{info.Name}': {Path(info, index, depth)} = {Raw(ref reader)} is not one of the {levels.Count} levels the model was fitted with"
+                                + $" ({Truncate(string.Join(", ", levels))}); give a known level or its id.");
+                        }
+
                         throw new FormatException(
                             $"Input '{info.Name}': {Path(info, index, depth)} = {Raw(ref reader)} is not a valid {info.ElementType.ToString().ToLowerInvariant()} value"
                             + " (numbers must be finite and fit the type).");

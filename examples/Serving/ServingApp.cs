@@ -115,6 +115,7 @@ public static class ServingApp
         app.MapGet("/model", (OnnxPredictor p) => Results.Ok(new
         {
             inputs = p.Inputs.Select(Describe),
+            levels = p.Inputs.Where(i => p.GetLevels(i.Name) is not null).ToDictionary(i => i.Name, i => p.GetLevels(i.Name)),
             outputs = p.Outputs.Select(Describe),
             metadata = p.Metadata,
             runtimeVersion = p.RuntimeVersion,
@@ -234,7 +235,7 @@ public static class ServingApp
                 reader.Read();
                 try
                 {
-                    inputs[name] = JsonInput.Read(info, ref reader);
+                    inputs[name] = JsonInput.Read(info, ref reader, predictor.GetLevels(name));
                 }
                 catch (FormatException e)
                 {

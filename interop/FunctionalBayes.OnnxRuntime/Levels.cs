@@ -10,7 +10,7 @@ public sealed partial class OnnxPredictor
     /// <c>functionalbayes.levels.{input}</c> holds a JSON array of strings in id order (id i is level i).</summary>
     public const string LevelsKeyPrefix = "functionalbayes.levels.";
 
-    private IReadOnlyDictionary<string, (string[] Levels, Dictionary<string, int> Ids)>? levelsByInput;
+    private IReadOnlyDictionary<string, (string[] Levels, ReadOnlyCollection<string> View, Dictionary<string, int> Ids)>? levelsByInput;
 
     /// <summary>The levels of a categorical input in id order (level i has id i), as the model's metadata lists them.</summary>
     /// <param name="inputName">The input's name.</param>
@@ -18,7 +18,7 @@ public sealed partial class OnnxPredictor
     public IReadOnlyList<string>? GetLevels(string inputName)
     {
         ArgumentNullException.ThrowIfNull(inputName);
-        return Levels().TryGetValue(inputName, out var entry) ? new ReadOnlyCollection<string>(entry.Levels) : null;
+        return Levels().TryGetValue(inputName, out var entry) ? entry.View : null;
     }
 
     /// <summary>
@@ -74,10 +74,10 @@ public sealed partial class OnnxPredictor
     }
 
     /// <summary>The levels of each categorical input, read from the metadata once.</summary>
-    private IReadOnlyDictionary<string, (string[] Levels, Dictionary<string, int> Ids)> Levels() =>
+    private IReadOnlyDictionary<string, (string[] Levels, ReadOnlyCollection<string> View, Dictionary<string, int> Ids)> Levels() =>
         LazyInitializer.EnsureInitialized(ref levelsByInput, () =>
         {
-            var result = new Dictionary<string, (string[], Dictionary<string, int>)>(StringComparer.Ordinal);
+            var result = new Dictionary<string, (string[], ReadOnlyCollection<string>, Dictionary<string, int>)>(StringComparer.Ordinal);
             foreach (var (key, json) in Metadata.CustomMetadata)
             {
                 if (!key.StartsWith(LevelsKeyPrefix, StringComparison.Ordinal))
@@ -104,7 +104,8 @@ public sealed partial class OnnxPredictor
                     }
                 }
 
-                result[key[LevelsKeyPrefix.Length..]] = (levels, ids);
+                // one read-only view, so that callers may cache by it
+                result[key[LevelsKeyPrefix.Length..]] = (levels, new ReadOnlyCollection<string>(levels), ids);
             }
 
             return result;

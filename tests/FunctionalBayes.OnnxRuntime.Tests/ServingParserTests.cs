@@ -175,4 +175,32 @@ public sealed class ServingParserTests(ServingFixture fixture) : IClassFixture<S
 
     private static IEnumerable<JsonElement> Flatten(JsonElement e) =>
         e.ValueKind == JsonValueKind.Array ? e.EnumerateArray().SelectMany(Flatten) : [e];
+
+    [Fact]
+    public async Task A_categorical_input_takes_its_levels_by_name()
+    {
+        // out = a + b (int64), with the levels s0, s1, s2 listed for a (issue 28: the vocabulary travels with the model)
+        var model = ModelProto.Parser.ParseFrom(TestModels.AddTwo(DataType.Int64));
+        model.MetadataProps.Add(new StringStringEntryProto { Key = OnnxPredictor.LevelsKeyPrefix + "a", Value = "[\"s0\",\"s1\",\"s2\"]" });
+        await Serving(model.ToByteArray(), async client =>
+        {
+            // levels and ids mix; b has no levels, so a string there is refused as before
+            var (status, text) = await Post(client, "{\"a\": [\"s2\", \"s0\", 1], \"b\": [10, 20, 30]}");
+            Assert.True(status == HttpStatusCode.OK, $"{(int)status}: {text}");
+            using (var json = JsonDocument.Parse(text))
+            {
+                Assert.Equal([12L, 20L, 31L], json.RootElement.GetProperty("out").EnumerateArray().Select(e => e.GetInt64()));
+            }
+
+            var (s1, t1) = await Post(client, "{\"a\": [\"s1\", \"s9\"], \"b\": [1, 2]}");
+            var unseen = Detail(s1, t1);
+            Assert.Contains("'a'", unseen);
+            Assert.Contains("a[1]", unseen);
+            Assert.Contains("\"s9\"", unseen);
+            Assert.Contains("s0, s1, s2", unseen);
+            var (s2, t2) = await Post(client, "{\"a\": [\"s1\"], \"b\": [\"s1\"]}");
+            var notCategorical = Detail(s2, t2);
+            Assert.Contains("not a number", notCategorical);
+        });
+    }
 }
