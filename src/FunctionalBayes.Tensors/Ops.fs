@@ -494,17 +494,13 @@ module internal Ops =
                                                yield body.Type |])
             LeafExpressionConverter.QuotationToExpression(Expr.NewDelegate(ty, vars, body)) :?> LambdaExpression
 
-    /// Every case of a union without fields, in declaration order.
-    let private casesOf<'U> () : 'U[] =
-        FSharpType.GetUnionCases(typeof<'U>) |> Array.map (fun c -> FSharpValue.MakeUnion(c, [||]) :?> 'U)
-
     /// Every unary op.
-    let allUnary: UnaryOp[] = casesOf<UnaryOp> ()
+    let allUnary: UnaryOp[] = UnionCases.nullary<UnaryOp> ()
     /// Every binary op.
-    let allBinary: BinaryOp[] = casesOf<BinaryOp> ()
+    let allBinary: BinaryOp[] = UnionCases.nullary<BinaryOp> ()
 
     /// Every comparison.
-    let allCompare: CompareOp[] = casesOf<CompareOp> ()
+    let allCompare: CompareOp[] = UnionCases.nullary<CompareOp> ()
 
     /// A table over every case of a union without fields (nullary cases are singletons: lookups compare references).
     let private tableOf (cases: 'U[]) (f: 'U -> 'V) =

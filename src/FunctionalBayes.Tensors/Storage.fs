@@ -2,6 +2,15 @@ namespace FunctionalBayes.Tensors
 
 open System
 
+/// The cases of unions without fields (each case a singleton), read once by reflection where a table
+/// over every case is built: the op table, op names, the tags of settings in files.
+[<RequireQualifiedAccess>]
+module internal UnionCases =
+    /// Every case of 'U, a union whose cases have no fields, in declaration order.
+    let nullary<'U> () : 'U[] =
+        Microsoft.FSharp.Reflection.FSharpType.GetUnionCases(typeof<'U>)
+        |> Array.map (fun c -> Microsoft.FSharp.Reflection.FSharpValue.MakeUnion(c, [||]) :?> 'U)
+
 /// Memory owned by a non-CPU backend (for example a CUDA device). The CPU backend never sees one.
 [<AbstractClass>]
 type DeviceBuffer() =
@@ -54,9 +63,10 @@ and UnaryOp =
 and [<AbstractClass; Sealed>] internal UnaryNames private () =
     static let names =
         let t = Collections.Generic.Dictionary<UnaryOp, string>(HashIdentity.Reference)
-        for c in Microsoft.FSharp.Reflection.FSharpType.GetUnionCases(typeof<UnaryOp>) do
-            // cases without fields are singletons, so a case is found by reference
-            t.[unbox<UnaryOp> (Microsoft.FSharp.Reflection.FSharpValue.MakeUnion(c, [||]))] <- string (Char.ToLowerInvariant c.Name.[0]) + c.Name.Substring 1
+        // cases without fields are singletons, so a case is found by reference
+        for u in UnionCases.nullary<UnaryOp> () do
+            let name = Microsoft.FSharp.Reflection.FSharpValue.GetUnionFields(u, typeof<UnaryOp>) |> fst |> fun c -> c.Name
+            t.[u] <- string (Char.ToLowerInvariant name.[0]) + name.Substring 1
         t
     static member Of(u: UnaryOp) = names.[u]
 

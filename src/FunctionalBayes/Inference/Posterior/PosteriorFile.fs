@@ -346,9 +346,6 @@ module PosteriorFile =
         { Window = (at 0).GetValue<int>(); RelTol = (at 1).GetValue<float>(); Patience = (at 2).GetValue<int>() }
 
     // the tags of the settings' unions: written by these functions, read by comparing with them
-    let private nullaryCases<'U> () : 'U[] =
-        Reflection.FSharpType.GetUnionCases(typeof<'U>) |> Array.map (fun c -> Reflection.FSharpValue.MakeUnion(c, [||]) :?> 'U)
-
     let private scheduleTag (s: LrSchedule) =
         match s with
         | LrSchedule.Cosine -> "cosine"
@@ -398,7 +395,7 @@ module PosteriorFile =
           LearningRate = (r.Field Keys.OptLearningRate j).GetValue<float>()
           Schedule =
             let tag = (r.Field Keys.OptSchedule j).GetValue<string>()
-            match nullaryCases<LrSchedule> () |> Array.tryFind (fun c -> scheduleTag c = tag) with
+            match UnionCases.nullary<LrSchedule> () |> Array.tryFind (fun c -> scheduleTag c = tag) with
             | Some c -> c
             | None -> r.Bad (sprintf "unknown learning-rate schedule '%s'" tag)
           Optimizer = optional j.[Keys.OptOptimizer] (optimizerOf r)
@@ -459,7 +456,7 @@ module PosteriorFile =
           InitialStepSize = (get Keys.OptInitialStepSize).GetValue<float>(); Init = initOf r (get Keys.OptInit); Parallel = (get Keys.OptParallel).GetValue<bool>()
           Gradient =
             let tag = (get Keys.OptGradient).GetValue<string>()
-            match nullaryCases<McmcGradient> () |> Array.tryFind (fun c -> gradientTag c = tag) with
+            match UnionCases.nullary<McmcGradient> () |> Array.tryFind (fun c -> gradientTag c = tag) with
             | Some c -> c
             | None -> r.Bad (sprintf "unknown gradient '%s'" tag) }
 
