@@ -286,6 +286,7 @@ module Export =
         | Cast dt -> node "Cast" [ x ] [ attrInt "to" (int64 (int (elemType opts dt))) ]
         | StopGradient -> node "Identity" [ x ] []
         | ScatterAdd _ -> fail "Export: scatterAdd appears in gradients, not in a predictor's forward pass; it has no export here."
+        | PositiveDefinite -> fail "Export: positiveDefinite (a support check of a matrix-valued distribution) has no ONNX form; it is not part of a predictor's forward pass."
         | Cholesky | TriangularSolve _ ->
             fail (sprintf "Export: the op %s (a multivariate-normal layer or guide) has no ONNX form in the default operator set." op.Name)
 

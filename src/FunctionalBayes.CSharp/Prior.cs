@@ -262,6 +262,28 @@ public sealed class Prior
         new(Dist.lkjCholesky(dimension, A(concentration, nameof(concentration))));
 
     /// <summary>
+    /// Wishart(ν, Σ) over p×p positive-definite matrices (Stan's <c>wishart</c>): mean νΣ. A value that is not
+    /// symmetric positive definite has log density −∞.
+    /// </summary>
+    /// <param name="df">ν, greater than p − 1 (a scalar or one per batch element).</param>
+    /// <param name="scale">Σ [..., p, p], symmetric positive definite.</param>
+    /// <exception cref="ArgumentNullException">A parameter is null.</exception>
+    /// <exception cref="ArgumentException">ν is at most p − 1, Σ is not positive definite, or the shapes differ.</exception>
+    public static Prior Wishart(NdArray df, NdArray scale) =>
+        new(Dist.wishartCov(A(df, nameof(df)), A(scale, nameof(scale))));
+
+    /// <summary>
+    /// Inverse-Wishart(ν, Ψ) over p×p positive-definite matrices (Stan's <c>inv_wishart</c>): mean Ψ/(ν − p − 1)
+    /// for ν &gt; p + 1. A value that is not symmetric positive definite has log density −∞.
+    /// </summary>
+    /// <param name="df">ν, greater than p − 1 (a scalar or one per batch element).</param>
+    /// <param name="scale">Ψ [..., p, p], symmetric positive definite.</param>
+    /// <exception cref="ArgumentNullException">A parameter is null.</exception>
+    /// <exception cref="ArgumentException">ν is at most p − 1, Ψ is not positive definite, or the shapes differ.</exception>
+    public static Prior InverseWishart(NdArray df, NdArray scale) =>
+        new(Dist.inverseWishartCov(A(df, nameof(df)), A(scale, nameof(scale))));
+
+    /// <summary>
     /// A flat (improper) prior over a continuous <paramref name="support"/>: log density 0 there. Usable with
     /// NUTS, and with SVI given a guide; drawing from it throws.
     /// </summary>

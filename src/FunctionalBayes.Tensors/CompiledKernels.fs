@@ -513,6 +513,15 @@ module internal CompiledKernels =
                                 let idx = ga + q * n * n + i * n + j
                                 adj.[idx] <- adj.[idx] - s
 
+    /// The positive-definite mask of a batch of n×n matrices (1 or 0 per matrix), by the tape's routine
+    /// (Cpu.positiveDefiniteAt) on one n×n scratch; no adjoint.
+    type PositiveDefinite(batch: int, n: int, a: int, o: int, scratch: int) =
+        inherit ProgramKernel()
+        override _.Forward(v, _) =
+            for q in 0 .. batch - 1 do
+                v.[o + q] <- Cpu.positiveDefiniteAt n v (a + q * n * n) v scratch
+        override _.Backward(_, _, _) = ()
+
     /// Lower Cholesky factors L of a batch of n×n matrices A (`shape`: A's shape, for the error), by the
     /// tape's own routine (Cpu.choleskyInto): the same bits, and the same exception on a pivot that is not
     /// positive (a sampler counts it as a divergence). The adjoint is the tape's (Tensor.vjp, Murray 2016):

@@ -222,7 +222,7 @@ module Compiler =
                     unsupported "op %d (%s) computes %O from the parameters; the compiled program supports float64 (and bool masks)." k n.Op.Name n.Dtype
                 let flows =
                     match n.Op with
-                    | Compare _ | StopGradient -> false
+                    | Compare _ | StopGradient | PositiveDefinite -> false
                     | Cast _ -> n.Dtype = Float64 && (match n.Inputs.[0] with
                                                       | GraphConstant t -> t.Dtype = Float64
                                                       | v -> infos.[key v].Dtype = Float64)
@@ -638,6 +638,12 @@ module Compiler =
                     // one n×n scratch for the adjoint, reused matrix by matrix
                     let scratch = if info.Grad then allocVal (nn * nn) else -1
                     kernel i (fun o go -> CompiledKernels.Cholesky(Array.copy s, batch, nn, a, o, scratch, ga, go))
+                | PositiveDefinite ->
+                    let s = shapeOf ins.[0]
+                    let nn = s.[s.Length - 1]
+                    let a, _ = arena ins.[0]
+                    let scratch = allocVal (max 1 (nn * nn))
+                    kernel i (fun o _ -> CompiledKernels.PositiveDefinite(size, nn, a, o, scratch))
         // ---- the program --------------------------------------------------------------------------
         let outCell = cellOf (GraphNode (outV - nIn)) 0
         let result = Expression.Variable(typeof<float>, "result")

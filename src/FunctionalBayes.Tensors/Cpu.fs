@@ -547,22 +547,49 @@ module internal Cpu =
     /// Lower Cholesky factor of the n×n matrix at a.[ao ..] (its lower triangle read) into l.[lo ..] (upper
     /// triangle zeroed). Raises on a pivot that is not positive, naming matrix `index` of a batch of `shape`.
     /// The tape and the compiled program both factor with it, so they give the same bits.
-    let choleskyInto (shape: int[]) (index: int) (n: int) (a: float[]) (ao: int) (l: float[]) (lo: int) =
-        for j in 0 .. n - 1 do
+    /// Factors as choleskyInto does but never raises: the first pivot that is not positive (−1 when all
+    /// are), with l filled up to that column. The positive-definite mask and the factorization share it.
+    let tryCholeskyInto (n: int) (a: float[]) (ao: int) (l: float[]) (lo: int) =
+        let mutable failed = -1
+        let mutable j = 0
+        while failed < 0 && j < n do
             let mutable s = a.[ao + j * n + j]
             for k in 0 .. j - 1 do
                 s <- s - l.[lo + j * n + k] * l.[lo + j * n + k]
-            if not (s > 0.0) then
-                invalidArg "x" (sprintf "cholesky: matrix %d of the batch (shape %s) is not positive definite (pivot %d is %g)." index (Shape.format shape) j s)
-            let d = sqrt s
-            l.[lo + j * n + j] <- d
-            for i in 0 .. j - 1 do
-                l.[lo + i * n + j] <- 0.0
-            for i in j + 1 .. n - 1 do
-                let mutable t = a.[ao + i * n + j]
-                for k in 0 .. j - 1 do
-                    t <- t - l.[lo + i * n + k] * l.[lo + j * n + k]
-                l.[lo + i * n + j] <- t / d
+            if not (s > 0.0) || Double.IsPositiveInfinity s then
+                failed <- j
+                l.[lo + j * n + j] <- s
+            else
+                let d = sqrt s
+                l.[lo + j * n + j] <- d
+                for i in 0 .. j - 1 do
+                    l.[lo + i * n + j] <- 0.0
+                for i in j + 1 .. n - 1 do
+                    let mutable t = a.[ao + i * n + j]
+                    for k in 0 .. j - 1 do
+                        t <- t - l.[lo + i * n + k] * l.[lo + j * n + k]
+                    l.[lo + i * n + j] <- t / d
+                j <- j + 1
+        failed
+
+    /// Lower Cholesky factor of the n×n matrix at a.[ao ..] (its lower triangle read) into l.[lo ..] (upper
+    /// triangle zeroed). Raises on a pivot that is not positive, naming matrix `index` of a batch of `shape`.
+    /// The tape and the compiled program both factor with it, so they give the same bits.
+    let choleskyInto (shape: int[]) (index: int) (n: int) (a: float[]) (ao: int) (l: float[]) (lo: int) =
+        let j = tryCholeskyInto n a ao l lo
+        if j >= 0 then
+            invalidArg "x" (sprintf "cholesky: matrix %d of the batch (shape %s) is not positive definite (pivot %d is %g)." index (Shape.format shape) j l.[lo + j * n + j])
+
+    /// 1 where the n×n matrix at a.[ao ..] (lower triangle read) factors, else 0, on an n×n scratch.
+    let positiveDefiniteAt (n: int) (a: float[]) (ao: int) (scratch: float[]) (so: int) =
+        if tryCholeskyInto n a ao scratch so < 0 then 1.0 else 0.0
+
+    let positiveDefinite (x: RawTensor) : Storage =
+        let n = x.Shape.[x.Rank - 1]
+        let a = toF64 x.Storage
+        let batch = Shape.size x.Shape.[.. x.Rank - 3]
+        let scratch = Array.zeroCreate<float> (n * n)
+        B (Array.init batch (fun b -> positiveDefiniteAt n a (b * n * n) scratch 0 = 1.0))
 
     let cholesky (x: RawTensor) : Storage =
         let n = x.Shape.[x.Rank - 1]
@@ -627,6 +654,7 @@ module internal Cpu =
             | Clamp (lo, hi) -> clamp lo hi xs.[0].Storage
             | Cast dt -> cast xs.[0].Storage dt
             | Cholesky -> cholesky xs.[0]
+            | PositiveDefinite -> positiveDefinite xs.[0]
             | TriangularSolve (lower, tr) -> triangularSolve lower tr xs.[0] xs.[1]
         RawTensor(outShape, s)
 

@@ -121,6 +121,9 @@ and Op =
     | Cholesky
     /// Solves op(A) X = B for a batch of triangular A (lower or upper; op transposes when `transpose`).
     | TriangularSolve of lower: bool * transpose: bool
+    /// A bool mask over the batch of square matrices: whether each factors by Cholesky (its lower triangle
+    /// read as a symmetric matrix is positive definite). Not differentiable; never raises.
+    | PositiveDefinite
 
     /// The op's name for messages and graph export.
     member op.Name =
@@ -151,3 +154,4 @@ and Op =
         | StopGradient -> "stopGradient"
         | Cholesky -> "cholesky"
         | TriangularSolve _ -> "triangularSolve"
+        | PositiveDefinite -> "positiveDefinite"

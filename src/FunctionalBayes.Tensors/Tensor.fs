@@ -250,11 +250,13 @@ and [<Sealed>] internal Prim private () =
             x0.Shape, x0.Dtype
         | Cast dt -> x0.Shape, dt
         | StopGradient -> x0.Shape, x0.Dtype
-        | Cholesky ->
+        | Cholesky | PositiveDefinite ->
             requireFloat op x0
             if x0.Rank < 2 || x0.Shape.[x0.Rank - 1] <> x0.Shape.[x0.Rank - 2] then
                 fail op (sprintf "needs a batch of square matrices, got shape %s." (Shape.format x0.Shape))
-            x0.Shape, x0.Dtype
+            match op with
+            | PositiveDefinite -> x0.Shape.[.. x0.Rank - 3], Bool
+            | _ -> x0.Shape, x0.Dtype
         | TriangularSolve _ ->
             let b = xs.[1]
             requireFloat op x0
@@ -374,6 +376,7 @@ and [<Sealed>] internal Prim private () =
             [| (if needs.[0] then unbroadcast (ofRule d.VjpX g x y out) x.ShapeRef else null)
                (if needs.[1] then unbroadcast (ofRule d.VjpY g x y out) y.ShapeRef else null) |]
         | Compare _ -> [| null; null |]
+        | PositiveDefinite -> [| null |]
         | Reduce (r, axes, _) ->
             one (fun () ->
                 let keptShape = Shape.reduced x.ShapeRef axes true

@@ -383,6 +383,11 @@ module Tensor =
     /// Lower Cholesky factor of a batch of symmetric positive-definite matrices (reads the lower triangle).
     let cholesky (a: Tensor) = exec Cholesky [| a |]
 
+    /// Whether each matrix of a batch ([..., n, n]) is positive definite, its lower triangle read as a
+    /// symmetric matrix (the test Cholesky passes): a bool mask of the batch shape, recorded in graphs
+    /// (recomputed when a compiled program is rebound), never raising and not differentiable.
+    let positiveDefinite (a: Tensor) = exec PositiveDefinite [| a |]
+
     /// Solves op(A) X = B for triangular A ([..., n, n]) and B ([..., n, k]); op(A) = Aᵀ when transpose.
     /// A 1-D B is treated as one column.
     let triangularSolve (lower: bool) (transpose: bool) (a: Tensor) (b: Tensor) =

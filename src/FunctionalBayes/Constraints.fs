@@ -345,7 +345,10 @@ module Constraint =
             let diagPos = all (Tensor.gtScalar (Tensor.diagonal x) 0.0) [| -1 |]
             let structure =
                 match c with
-                | Constraint.PositiveDefinite -> Tensor.ltScalar (Tensor.maxAxes [| -2; -1 |] false (Tensor.abs (x - Tensor.transpose x))) 1e-8
+                | Constraint.PositiveDefinite ->
+                    // symmetric, and its Cholesky factorization succeeds (a graph op, so exact after a rebind)
+                    let symmetric = Tensor.ltScalar (Tensor.maxAxes [| -2; -1 |] false (Tensor.abs (x - Tensor.transpose x))) 1e-8
+                    Tensor.where symmetric (Tensor.positiveDefinite x) symmetric
                 | Constraint.CorrCholesky ->
                     let upperZero = Tensor.ltScalar (Tensor.maxAxes [| -2; -1 |] false (Tensor.abs (x - Tensor.tril x))) 1e-300
                     let unitRows = Tensor.ltScalar (Tensor.maxAxes [| -1 |] false (Tensor.abs (Tensor.sumAxes [| -1 |] false (x * x) - 1.0))) 1e-6

@@ -70,6 +70,12 @@ type Distribution =
     | NegativeBinomialLog of logMean: Tensor * concentration: Tensor
     /// LKJ(η) on the Cholesky factors of `dimension`×`dimension` correlation matrices (Stan's lkj_corr_cholesky).
     | LkjCholesky of dimension: int * concentration: Tensor
+    /// Wishart(ν, Σ) on p×p positive-definite matrices, Σ = L Lᵀ from its lower-Cholesky scale (Stan's
+    /// wishart, NumPyro's Wishart with scale_tril); ν > p − 1. Mean νΣ.
+    | Wishart of df: Tensor * scaleTril: Tensor
+    /// Inverse-Wishart(ν, Ψ) on p×p positive-definite matrices, Ψ = L Lᵀ from its lower-Cholesky scale
+    /// (Stan's inv_wishart): X⁻¹ ~ Wishart(ν, Ψ⁻¹); ν > p − 1. Mean Ψ/(ν − p − 1) for ν > p + 1.
+    | InverseWishart of df: Tensor * scaleTril: Tensor
 
 [<RequireQualifiedAccess>]
 module Dist =
@@ -97,6 +103,7 @@ module Dist =
         | ImproperUniform _ -> "ImproperUniform" | Restricted (b, _) -> sprintf "Restricted(%s)" (name b)
         | Truncated (b, _, _) -> sprintf "Truncated(%s)" (name b) | PoissonLog _ -> "PoissonLog"
         | NegativeBinomialLog _ -> "NegativeBinomialLog" | LkjCholesky _ -> "LKJCholesky"
+        | Wishart _ -> "Wishart" | InverseWishart _ -> "InverseWishart"
 
     // ---- shapes -------------------------------------------------------------------------------
 
@@ -114,6 +121,7 @@ module Dist =
         | Expand (b, _) | Masked (b, _) | Restricted (b, _) | Truncated (b, _, _) -> eventShape b
         | ImproperUniform (c, shape) -> shape.[shape.Length - c.EventDims ..]
         | LkjCholesky (k, _) -> [| k; k |]
+        | Wishart (_, l) | InverseWishart (_, l) -> l.Shape.[l.Rank - 2 ..]
         | Mixture (_, []) -> [||]
         | Normal _ | HalfNormal _ | Cauchy _ | HalfCauchy _ | StudentT _ | Laplace _ | Logistic _ | LogNormal _
         | Exponential _ | Gamma _ | InverseGamma _ | Beta _ | Uniform _ | BernoulliLogits _ | BernoulliProbs _
@@ -151,6 +159,7 @@ module Dist =
         | Truncated (b, lo, hi) ->
             [ lo; hi ] |> List.choose id |> List.fold (fun acc t -> Shape.broadcast n acc t.Shape) (batchShapeOf b)
         | ImproperUniform (c, shape) -> shape.[.. shape.Length - c.EventDims - 1]
+        | Wishart (df, l) | InverseWishart (df, l) -> Shape.broadcast n df.Shape (lastTwoDropped l)
 
     let batchShape d = batchShapeOf d
 
@@ -163,7 +172,7 @@ module Dist =
         | CategoricalLogits a | CategoricalProbs a | Poisson a | NegativeBinomial (a, _) | ZeroInflatedPoisson (_, a)
         | ZeroInflatedNegativeBinomial (_, a, _) | OrderedLogistic (a, _) | Dirichlet a | MultivariateNormal (a, _)
         | LowRankMultivariateNormal (a, _, _) | Delta (a, _, _) | PoissonLog a | NegativeBinomialLog (a, _)
-        | LkjCholesky (_, a) -> a.Dtype
+        | LkjCholesky (_, a) | Wishart (_, a) | InverseWishart (_, a) -> a.Dtype
         | Mixture (_, c :: _) -> dtype c
         | Mixture (w, []) -> w.Dtype
         | ImproperUniform _ -> Float64
@@ -193,6 +202,7 @@ module Dist =
         | ImproperUniform (c, _) | Restricted (_, c) -> c
         | PoissonLog _ | NegativeBinomialLog _ -> Constraint.NonNegativeInteger
         | LkjCholesky _ -> Constraint.CorrCholesky
+        | Wishart _ | InverseWishart _ -> Constraint.PositiveDefinite
         | Truncated (b, lo, hi) ->
             // a positive base's lower end is 0 when none is given
             let lo = match lo, support b with
@@ -216,7 +226,8 @@ module Dist =
         | Independent (b, _) | Expand (b, _) | Masked (b, _) -> hasRsample b
         | Gamma _ | InverseGamma _ | Beta _ | BernoulliLogits _ | BernoulliProbs _ | BinomialLogits _ | BinomialProbs _
         | CategoricalLogits _ | CategoricalProbs _ | Poisson _ | NegativeBinomial _ | ZeroInflatedPoisson _
-        | ZeroInflatedNegativeBinomial _ | OrderedLogistic _ | Dirichlet _ | Mixture _ | ImproperUniform _ | Restricted _ | Truncated _ | PoissonLog _ | NegativeBinomialLog _ | LkjCholesky _ -> false
+        | ZeroInflatedNegativeBinomial _ | OrderedLogistic _ | Dirichlet _ | Mixture _ | ImproperUniform _ | Restricted _ | Truncated _ | PoissonLog _ | NegativeBinomialLog _ | LkjCholesky _
+        | Wishart _ | InverseWishart _ -> false
 
     /// Whether draws can be made (Dist.sample): false for improper and restricted (unnormalized) priors
     /// and for LKJCholesky, whose sampler is not written; such latent sites get a feasible value where a
@@ -230,7 +241,7 @@ module Dist =
         | Exponential _ | Gamma _ | InverseGamma _ | Beta _ | Uniform _ | BernoulliLogits _ | BernoulliProbs _
         | BinomialLogits _ | BinomialProbs _ | CategoricalLogits _ | CategoricalProbs _ | Poisson _ | NegativeBinomial _
         | ZeroInflatedPoisson _ | ZeroInflatedNegativeBinomial _ | OrderedLogistic _ | Dirichlet _ | MultivariateNormal _
-        | LowRankMultivariateNormal _ | Delta _ | PoissonLog _ | NegativeBinomialLog _ -> true
+        | LowRankMultivariateNormal _ | Delta _ | PoissonLog _ | NegativeBinomialLog _ | Wishart _ | InverseWishart _ -> true
 
     // ---- log-density --------------------------------------------------------------------------
 
@@ -355,7 +366,12 @@ module Dist =
         | Normal _ | Cauchy _ | StudentT _ | Laplace _ | Logistic _ | LogNormal _ | Gamma _ | InverseGamma _ | Beta _
         | BernoulliLogits _ | BernoulliProbs _ | CategoricalLogits _ | CategoricalProbs _ | Poisson _ | NegativeBinomial _
         | ZeroInflatedPoisson _ | ZeroInflatedNegativeBinomial _ | OrderedLogistic _ | Dirichlet _ | MultivariateNormal _
-        | LowRankMultivariateNormal _ -> Constraint.check (support d) x
+        | LowRankMultivariateNormal _ | Wishart _ | InverseWishart _ -> Constraint.check (support d) x
+
+    /// log Γ_p(a), the multivariate log-gamma function: p(p−1)/4·log π + Σ_{j<p} log Γ(a − j/2).
+    let private mvlgamma (a: Tensor) (p: int) =
+        let terms = List.init p (fun j -> Tensor.lgamma (a - 0.5 * float j)) |> List.reduce (+)
+        terms + float p * float (p - 1) / 4.0 * log Math.PI
 
     /// log(1 − eᵃ) for a ≤ 0, accurate on both sides of −log 2 (Mächler's log1mexp).
     let internal log1mexp (a: Tensor) =
@@ -609,11 +625,23 @@ module Dist =
             let unnorm = Tensor.sumAxes [| -1 |] false ((coef + 2.0 * Tensor.unsqueeze -1 eta) * logD)
             let dm1 = float (k - 1)
             let alpha = eta + 0.5 * dm1
-            let mvlgamma (a: Tensor) (p: int) =
-                let terms = List.init p (fun j -> Tensor.lgamma (a - 0.5 * float j)) |> List.reduce (+)
-                terms + float p * float (p - 1) / 4.0 * log Math.PI
             let logNorm = 0.5 * dm1 * log Math.PI + mvlgamma (alpha - 0.5) (k - 1) - dm1 * Tensor.lgamma alpha
             within inside (unnorm - logNorm)
+        | Wishart (df, l) | InverseWishart (df, l) ->
+            // through the value's Cholesky factor C (X = C Cᵀ; an identity stands in off the support, so the
+            // factorization cannot fail): log|X| = 2 Σ log C_ii, tr(Σ⁻¹X) = ‖L⁻¹C‖², tr(ΨX⁻¹) = ‖C⁻¹L‖²
+            let p = l.Shape.[l.Rank - 1]
+            let inside = inSupport d x
+            let eye = Tensor.eye p |> Tensor.cast x.Dtype
+            let c = Tensor.cholesky (Tensor.where (Tensor.unsqueeze -1 (Tensor.unsqueeze -1 inside)) x eye)
+            let logDetX = 2.0 * Tensor.sumAxes [| -1 |] false (Tensor.log (Tensor.diagonal c))
+            let logDetS = 2.0 * Tensor.sumAxes [| -1 |] false (Tensor.log (Tensor.diagonal l))
+            let half = 0.5 * df
+            let logZ = half * (float p * log 2.0) + mvlgamma half p
+            let frob (a: Tensor) (b: Tensor) = Tensor.sumAxes [| -2; -1 |] false (Tensor.square (Tensor.triangularSolve true false a b))
+            match d with
+            | Wishart _ -> within inside (0.5 * (df - float (p + 1)) * logDetX - 0.5 * frob l c - half * logDetS - logZ)
+            | _ -> within inside (half * logDetS - 0.5 * (df + float (p + 1)) * logDetX - 0.5 * frob c l - logZ)
 
     // ---- sampling -----------------------------------------------------------------------------
 
@@ -738,6 +766,23 @@ module Dist =
             let p = fL + u * (fH - fL)
             let q = sL - u * (sL - sH)
             quantile b p q |> Tensor.cast dt
+        | Wishart (df, l) | InverseWishart (df, l) ->
+            // Bartlett: A lower triangular with A_ii² ~ χ²(ν − i) and N(0, 1) below the diagonal, so that
+            // A Aᵀ ~ Wishart(ν, I); then L A (Wishart) or L A⁻ᵀ (its inverse, with Ψ⁻¹ = L⁻ᵀL⁻¹), times its transpose
+            let p = l.Shape.[l.Rank - 1]
+            let k1, k2 = Rng.split key
+            let nu = Tensor.broadcastTo outShape (Tensor.detach df) |> Tensor.cast Float64 |> Tensor.unsqueeze -1
+            let chi2 = 2.0 * Rng.gamma k1 (0.5 * (nu - Tensor.arange p))
+            let lowerMask = Tensor.create [| p; p |] (Array.init (p * p) (fun e -> if e / p > e % p then 1.0 else 0.0))
+            let a = (std k2 Float64 (Array.append outShape [| p; p |]) * lowerMask + Tensor.diagEmbed (Tensor.sqrt chi2)) |> Tensor.cast dt
+            let lB = Tensor.detach l
+            let m =
+                match d with
+                | Wishart _ -> Tensor.matmul lB a
+                | _ ->
+                    let eyes = Tensor.broadcastTo a.Shape (Tensor.eye p |> Tensor.cast dt)
+                    Tensor.matmul lB (Tensor.triangularSolve true true a eyes)
+            Tensor.matmul m (Tensor.transpose m)
         | ImproperUniform _ | Restricted _ | LkjCholesky _ ->
             raise (NotSupportedException(sprintf "%s cannot be sampled: it is an improper or unnormalized prior (or has no sampler here), usable for NUTS and for SVI with a guide, not for prior predictive draws or a guide. Give the site a proper prior to draw from it." (name d)))
 
@@ -778,11 +823,13 @@ module Dist =
         | Gamma _ | InverseGamma _ | Beta _ | BernoulliLogits _ | BernoulliProbs _ | BinomialLogits _ | BinomialProbs _
         | CategoricalLogits _ | CategoricalProbs _ | Poisson _ | NegativeBinomial _ | ZeroInflatedPoisson _
         | ZeroInflatedNegativeBinomial _ | OrderedLogistic _ | Dirichlet _ | Mixture _ | Restricted _ | Truncated _
-        | PoissonLog _ | NegativeBinomialLog _ | LkjCholesky _ -> Some (logProb d x)
+        | PoissonLog _ | NegativeBinomialLog _ | LkjCholesky _ | Wishart _ | InverseWishart _ -> Some (logProb d x)
 
     // ---- moments and entropy ------------------------------------------------------------------
 
     let private nanLike (t: Tensor) = Tensor.fullLike t Double.NaN
+    /// A batch parameter as [..., 1, 1], to scale a batch of matrices.
+    let private matrixOf (t: Tensor) = Tensor.unsqueeze -1 (Tensor.unsqueeze -1 t)
     let private full (d: Distribution) (t: Tensor) = Tensor.broadcastTo (Array.append (batchShapeOf d) (eventShape d)) t
 
     /// The mean (NaN where undefined, +inf where infinite).
@@ -826,6 +873,12 @@ module Dist =
         | ImproperUniform _ -> Tensor.fullLike (Tensor.zeros [||]) Double.NaN
         | Restricted (b, _) | Truncated (b, _, _) -> nanLike (mean b)
         | LkjCholesky (k, eta) -> nanLike (Tensor.zeros (Array.append eta.Shape [| k; k |]) + Tensor.unsqueeze -1 (Tensor.unsqueeze -1 eta))
+        | Wishart (df, l) -> matrixOf df * Tensor.matmul l (Tensor.transpose l)
+        | InverseWishart (df, l) ->
+            let p = float l.Shape.[l.Rank - 1]
+            let nu = matrixOf df
+            let m = Tensor.matmul l (Tensor.transpose l) / (nu - (p + 1.0))
+            Tensor.where (Tensor.gtScalar nu (p + 1.0)) m (nanLike m)
 
     /// Class probabilities over the last axis for Categorical and OrderedLogistic; None for other families.
     let rec classProbs (d: Distribution) : Tensor option =
@@ -839,7 +892,7 @@ module Dist =
         | BinomialLogits _ | BinomialProbs _ | Poisson _ | NegativeBinomial _ | ZeroInflatedPoisson _
         | ZeroInflatedNegativeBinomial _ | Dirichlet _ | MultivariateNormal _ | LowRankMultivariateNormal _ | Delta _
         | Mixture _ | Expand _ | ImproperUniform _ | Restricted _ | Truncated _ | PoissonLog _ | NegativeBinomialLog _
-        | LkjCholesky _ -> None
+        | LkjCholesky _ | Wishart _ | InverseWishart _ -> None
 
     /// The variance (per element of the event; NaN where undefined, +inf where infinite).
     let rec variance (d: Distribution) : Tensor =
@@ -896,6 +949,19 @@ module Dist =
         | ImproperUniform _ -> Tensor.fullLike (Tensor.zeros [||]) Double.NaN
         | Restricted (b, _) | Truncated (b, _, _) -> nanLike (variance b)
         | LkjCholesky (k, eta) -> nanLike (Tensor.zeros (Array.append eta.Shape [| k; k |]) + Tensor.unsqueeze -1 (Tensor.unsqueeze -1 eta))
+        | Wishart (df, l) | InverseWishart (df, l) ->
+            // Var X_ij: ν(S_ij² + S_ii S_jj) (Wishart); ((ν−p+1)S_ij² + (ν−p−1)S_ii S_jj) / ((ν−p)(ν−p−1)²(ν−p−3)),
+            // finite for ν > p + 3 (inverse-Wishart)
+            let s = Tensor.matmul l (Tensor.transpose l)
+            let sd = Tensor.diagonal s
+            let prod = Tensor.unsqueeze -1 sd * Tensor.unsqueeze -2 sd
+            let nu = matrixOf df
+            match d with
+            | Wishart _ -> nu * (s * s + prod)
+            | _ ->
+                let p = float l.Shape.[l.Rank - 1]
+                let v = ((nu - p + 1.0) * s * s + (nu - p - 1.0) * prod) / ((nu - p) * Tensor.square (nu - p - 1.0) * (nu - p - 3.0))
+                Tensor.where (Tensor.gtScalar nu (p + 3.0)) v (nanLike v)
 
     /// The differential (or Shannon) entropy, per batch element. Raises where no closed form exists.
     let rec entropy (d: Distribution) : Tensor =
@@ -944,7 +1010,7 @@ module Dist =
         | Expand (bd, s) -> Tensor.broadcastTo s (entropy bd)
         | BinomialLogits _ | BinomialProbs _ | Poisson _ | NegativeBinomial _ | ZeroInflatedPoisson _
         | ZeroInflatedNegativeBinomial _ | OrderedLogistic _ | Delta _ | Mixture _ | Masked _ | ImproperUniform _
-        | Restricted _ | Truncated _ | PoissonLog _ | NegativeBinomialLog _ | LkjCholesky _ ->
+        | Restricted _ | Truncated _ | PoissonLog _ | NegativeBinomialLog _ | LkjCholesky _ | Wishart _ | InverseWishart _ ->
             raise (NotSupportedException(sprintf "%s has no closed-form entropy here; estimate it by Monte Carlo (-mean of logProb of draws)." (name d)))
 
     // ---- checked constructors -----------------------------------------------------------------
@@ -1055,24 +1121,53 @@ module Dist =
     let dirichlet (concentration: Tensor) =
         atLeast1 "Dirichlet" "concentration" concentration; positive "Dirichlet" "concentration" concentration
         Dirichlet concentration
+    /// The rule for a lower-Cholesky scale parameter: a (batch of) square matrix, lower triangular with a
+    /// positive diagonal.
+    let private scaleTrilParam (dist: string) (scaleTril: Tensor) =
+        if scaleTril.Rank < 2 || scaleTril.Shape.[scaleTril.Rank - 1] <> scaleTril.Shape.[scaleTril.Rank - 2] then
+            fail dist "scaleTril" (sprintf "must be a (batch of) square matrix, got shape %s." (Shape.format scaleTril.Shape))
+        if not (Array.forall id (Tensor.toBools (Constraint.check Constraint.LowerCholesky scaleTril))) then
+            fail dist "scaleTril" "must be lower triangular with a positive diagonal (a Cholesky factor); use Tensor.cholesky on a covariance matrix."
+    /// The Cholesky factor of a covariance-like parameter, refused with the distribution's name when it is
+    /// not positive definite.
+    let private choleskyParam (dist: string) (param: string) (m: Tensor) =
+        try Tensor.cholesky m
+        with :? ArgumentException as e -> fail dist param (sprintf "is not positive definite (%s)" e.Message)
     let multivariateNormal (loc: Tensor) (scaleTril: Tensor) =
         finite "MultivariateNormal" "loc" loc
-        if scaleTril.Rank < 2 || scaleTril.Shape.[scaleTril.Rank - 1] <> scaleTril.Shape.[scaleTril.Rank - 2] then
-            fail "MultivariateNormal" "scaleTril" (sprintf "must be a (batch of) square matrix, got shape %s." (Shape.format scaleTril.Shape))
+        scaleTrilParam "MultivariateNormal" scaleTril
         let n = scaleTril.Shape.[scaleTril.Rank - 1]
         if loc.Rank > 0 && loc.Shape.[loc.Rank - 1] <> n && loc.Shape.[loc.Rank - 1] <> 1 then
             invalidArg "loc" (sprintf "MultivariateNormal: loc of shape %s does not match scaleTril of shape %s." (Shape.format loc.Shape) (Shape.format scaleTril.Shape))
-        if not (Array.forall id (Tensor.toBools (Constraint.check Constraint.LowerCholesky scaleTril))) then
-            fail "MultivariateNormal" "scaleTril" "must be lower triangular with a positive diagonal (a Cholesky factor); use Tensor.cholesky on a covariance matrix."
         MultivariateNormal (loc, scaleTril)
     /// A multivariate normal from a covariance matrix (its Cholesky factor is taken; a matrix that is
     /// not positive definite is refused).
     let multivariateNormalCov (loc: Tensor) (covariance: Tensor) =
-        let l =
-            try Tensor.cholesky covariance
-            with :? ArgumentException as e ->
-                fail "MultivariateNormal" "covariance" (sprintf "is not positive definite (%s)" e.Message)
-        multivariateNormal loc l
+        multivariateNormal loc (choleskyParam "MultivariateNormal" "covariance" covariance)
+    let private wishartLike (dist: string) (df: Tensor) (scaleTril: Tensor) =
+        scaleTrilParam dist scaleTril
+        let p = scaleTril.Shape.[scaleTril.Rank - 1]
+        requireAll dist "df" (sprintf "finite and greater than p − 1 = %d (p = %d, the matrices' size)" (p - 1) p)
+            (fun v -> Double.IsFinite v && v > float (p - 1)) df
+        try Shape.broadcast dist df.Shape scaleTril.Shape.[.. scaleTril.Rank - 3] |> ignore
+        with :? ArgumentException ->
+            invalidArg "df" (sprintf "%s: df of shape %s does not broadcast against the batch of scaleTril (shape %s)." dist (Shape.format df.Shape) (Shape.format scaleTril.Shape))
+    /// Wishart(ν, Σ = L Lᵀ) on p×p positive-definite matrices from the lower-Cholesky scale L; ν > p − 1
+    /// (Stan's wishart). A value that is not symmetric positive definite has log density −∞.
+    let wishart (df: Tensor) (scaleTril: Tensor) =
+        wishartLike "Wishart" df scaleTril
+        Wishart (df, scaleTril)
+    /// Wishart(ν, Σ) from the scale matrix Σ (its Cholesky factor is taken; one that is not positive
+    /// definite is refused).
+    let wishartCov (df: Tensor) (scale: Tensor) = wishart df (choleskyParam "Wishart" "scale" scale)
+    /// Inverse-Wishart(ν, Ψ = L Lᵀ) on p×p positive-definite matrices from the lower-Cholesky scale L;
+    /// ν > p − 1 (Stan's inv_wishart). A value that is not symmetric positive definite has log density −∞.
+    let inverseWishart (df: Tensor) (scaleTril: Tensor) =
+        wishartLike "InverseWishart" df scaleTril
+        InverseWishart (df, scaleTril)
+    /// Inverse-Wishart(ν, Ψ) from the scale matrix Ψ (its Cholesky factor is taken; one that is not
+    /// positive definite is refused).
+    let inverseWishartCov (df: Tensor) (scale: Tensor) = inverseWishart df (choleskyParam "InverseWishart" "scale" scale)
     let lowRankMultivariateNormal (loc: Tensor) (covFactor: Tensor) (covDiag: Tensor) =
         finite "LowRankMultivariateNormal" "loc" loc; finite "LowRankMultivariateNormal" "covFactor" covFactor
         positive "LowRankMultivariateNormal" "covDiag" covDiag

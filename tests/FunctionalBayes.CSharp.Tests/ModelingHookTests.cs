@@ -41,6 +41,21 @@ public class ModelingHookTests
     }
 
     [Fact]
+    public void WishartAndInverseWishartAtTheIdentity()
+    {
+        // p = 2, ν = 3, scale I, at X = I: −½ tr(I) − (νp/2) log 2 − log Γ₂(3/2), with Γ₂(3/2) = √π Γ(3/2) Γ(1) = π/2.
+        var identity = NdArray.FromMatrix(new double[,] { { 1, 0 }, { 0, 1 } });
+        var expected = -1.0 - 3.0 * Math.Log(2.0) - Math.Log(Math.PI / 2.0);
+        Assert.Equal(expected, LogProb(Prior.Wishart(3.0, identity), identity), 12);
+        Assert.Equal(expected, LogProb(Prior.InverseWishart(3.0, identity), identity), 12);
+        // a symmetric matrix that is not positive definite is off the support; a bad scale or ν is refused
+        var indefinite = NdArray.FromMatrix(new double[,] { { 1, 2 }, { 2, 1 } });
+        Assert.Equal(double.NegativeInfinity, LogProb(Prior.Wishart(3.0, identity), indefinite));
+        Assert.Throws<ArgumentException>(() => Prior.InverseWishart(3.0, indefinite));
+        Assert.Throws<ArgumentException>(() => Prior.Wishart(0.5, identity));
+    }
+
+    [Fact]
     public void ImproperUniformIsFlatOnItsSupportAndCannotBeDrawn()
     {
         var flat = Prior.ImproperUniform(ParamConstraint.Positive, 3);

@@ -64,9 +64,43 @@ let ``diagonal, diagEmbed and tril`` () =
     gradCheck (fun xs -> Tensor.diagonal xs.[0]) [| randomTensor 9 [| 2; 3; 3 |] -1.0 1.0 |]
     gradCheck (fun xs -> Tensor.diagEmbed xs.[0]) [| randomTensor 10 [| 2; 3 |] -1.0 1.0 |]
 
+let ``positiveDefinite agrees with MathNet's eigenvalues, never raises, and compiles`` () =
+    // random symmetric matrices, about half of them indefinite, and the edge cases
+    let rng = Random 5
+    let n, count = 4, 60
+    let mats =
+        Array.init count (fun k ->
+            let m = Array2D.init n n (fun _ _ -> rng.NextDouble() * 2.0 - 1.0)
+            let shift = if k % 2 = 0 then 2.5 else 0.2
+            Array.init (n * n) (fun e -> let i, j = e / n, e % n in m.[i, j] + m.[j, i] + (if i = j then shift else 0.0)))
+    let a = Tensor.create [| count; n; n |] (Array.concat mats)
+    let expected =
+        mats |> Array.map (fun v -> Matrix<float>.Build.DenseOfRowMajor(n, n, v).Evd(Symmetricity.Symmetric).EigenValues |> Seq.forall (fun e -> e.Real > 0.0))
+    Assert.True(Array.contains true expected && Array.contains false expected, "both kinds occur")
+    let mask = Tensor.positiveDefinite a
+    Assert.Equal<int[]>([| count |], mask.Shape)
+    Assert.Equal<bool[]>(expected, Tensor.toBools mask)
+    Assert.Equal<bool[]>(expected, Tensor.toBools (Tensor.positiveDefinite (Tensor.cast Float32 a)))
+    let edge = [| [| 0.0; 0.0; 0.0; 0.0 |]; [| 1.0; 0.0; 0.0; Double.NaN |]; [| Double.PositiveInfinity; 0.0; 0.0; 1.0 |]; [| 1e-300; 0.0; 0.0; 1e-300 |] |]
+    Assert.Equal<bool[]>([| false; false; false; true |], Tensor.toBools (Tensor.positiveDefinite (Tensor.create [| 4; 2; 2 |] (Array.concat edge))))
+    // in a compiled program the mask is a graph op over the data: rebinding recomputes it
+    let f (xs: Tensor[]) = Tensor.sum (Tensor.where (Tensor.positiveDefinite xs.[1]) (xs.[0] * xs.[0]) (Tensor.zerosLike xs.[0]))
+    let p = Tensor.ofArray (Array.init count (fun i -> 0.1 * float i))
+    match Compiler.compile f [| p |] [| p * 1.3 |] [| a |] with
+    | Error why -> failwithf "not compiled: %s" why
+    | Ok cg ->
+        for data in [ a; Tensor.create [| count; n; n |] (Array.concat (Array.rev mats)) ] do
+            let e = cg.Bind([| data |]).CreateEvaluator()
+            let g = Array.zeroCreate count
+            let v = e.Evaluate(ReadOnlySpan (Tensor.toArray p), Span g)
+            let tv, tg = Autodiff.valueAndGradN (fun xs -> f [| xs.[0]; data |]) [| p |]
+            assertClose 1e-13 [| Tensor.toScalar tv |] [| v |]
+            assertClose 1e-13 (Tensor.toArray tg.[0]) g
+
 [<Tests>]
 let tests =
     testList "LinalgTests" [
+        testCase "positiveDefinite agrees with MathNet's eigenvalues, never raises, and compiles" ``positiveDefinite agrees with MathNet's eigenvalues, never raises, and compiles``
         testCase "cholesky matches MathNet and reconstructs the matrix" ``cholesky matches MathNet and reconstructs the matrix``
         testCase "cholesky works on a batch and refuses an indefinite matrix" ``cholesky works on a batch and refuses an indefinite matrix``
         testCase "triangular solves in all four forms" ``triangular solves in all four forms``
