@@ -229,19 +229,19 @@ module Dist =
         | ZeroInflatedNegativeBinomial _ | OrderedLogistic _ | Dirichlet _ | Mixture _ | ImproperUniform _ | Restricted _ | Truncated _ | PoissonLog _ | NegativeBinomialLog _ | LkjCholesky _
         | Wishart _ | InverseWishart _ -> false
 
-    /// Whether draws can be made (Dist.sample): false for improper and restricted (unnormalized) priors
-    /// and for LKJCholesky, whose sampler is not written; such latent sites get a feasible value where a
-    /// model is only probed for its sites (Traced.probe).
+    /// Whether draws can be made (Dist.sample): false for improper and restricted (unnormalized) priors;
+    /// such latent sites get a feasible value where a model is only probed for its sites (Traced.probe).
     let rec canSample (d: Distribution) =
         match d with
-        | ImproperUniform _ | Restricted _ | LkjCholesky _ -> false
+        | ImproperUniform _ | Restricted _ -> false
         | Independent (b, _) | Expand (b, _) | Masked (b, _) | Truncated (b, _, _) -> canSample b
         | Mixture (_, cs) -> cs |> List.forall canSample
         | Normal _ | HalfNormal _ | Cauchy _ | HalfCauchy _ | StudentT _ | Laplace _ | Logistic _ | LogNormal _
         | Exponential _ | Gamma _ | InverseGamma _ | Beta _ | Uniform _ | BernoulliLogits _ | BernoulliProbs _
         | BinomialLogits _ | BinomialProbs _ | CategoricalLogits _ | CategoricalProbs _ | Poisson _ | NegativeBinomial _
         | ZeroInflatedPoisson _ | ZeroInflatedNegativeBinomial _ | OrderedLogistic _ | Dirichlet _ | MultivariateNormal _
-        | LowRankMultivariateNormal _ | Delta _ | PoissonLog _ | NegativeBinomialLog _ | Wishart _ | InverseWishart _ -> true
+        | LowRankMultivariateNormal _ | Delta _ | PoissonLog _ | NegativeBinomialLog _ | Wishart _ | InverseWishart _
+        | LkjCholesky _ -> true
 
     // ---- log-density --------------------------------------------------------------------------
 
@@ -783,7 +783,16 @@ module Dist =
                     let eyes = Tensor.broadcastTo a.Shape (Tensor.eye p |> Tensor.cast dt)
                     Tensor.matmul lB (Tensor.triangularSolve true true a eyes)
             Tensor.matmul m (Tensor.transpose m)
-        | ImproperUniform _ | Restricted _ | LkjCholesky _ ->
+        | LkjCholesky (k, eta) ->
+            // C-vine (Lewandowski, Kurowicka & Joe 2009): the canonical partial correlations that the
+            // CorrCholesky bijector maps to L are independent, the one in column j (0-based) distributed as
+            // 2·Beta(β, β) − 1 with β = η + (K − 2 − j)/2; atanh of them is the bijector's preimage
+            let cols = [| for i in 0 .. k - 1 do for j in 0 .. i - 1 -> float (k - 2 - j) / 2.0 |]
+            let conc = Tensor.unsqueeze -1 (Tensor.broadcastTo outShape (Tensor.detach eta) |> Tensor.cast Float64) + Tensor.ofArray cols
+            let u = Rng.beta key conc conc
+            let x = 0.5 * (Tensor.log u - Tensor.log1p (-u))
+            Bijector.forward Bijector.CorrCholesky x |> Tensor.cast dt
+        | ImproperUniform _ | Restricted _ ->
             raise (NotSupportedException(sprintf "%s cannot be sampled: it is an improper or unnormalized prior (or has no sampler here), usable for NUTS and for SVI with a guide, not for prior predictive draws or a guide. Give the site a proper prior to draw from it." (name d)))
 
     /// Reparameterized draws of shape sampleShape @ batchShape @ eventShape: differentiable in the

@@ -175,6 +175,30 @@ let private samplingTests =
                 assertClose 1e-12 mean (Dist.mean d |> Tensor.toArray)
                 assertClose 1e-12 var (Dist.variance d |> Tensor.toArray)
                 expectMeans (Dist.name d) draws mean var
+        testCase "LKJ draws: every correlation's marginal is 2·Beta(η − 1 + K/2, same) − 1 (Kolmogorov–Smirnov), rows of unit length" <| fun () ->
+            let n = 3000
+            for k, eta in [ 2, 0.7; 3, 1.0; 4, 2.5 ] do
+                let d = Dist.lkjCholesky k (s eta)
+                let l = Dist.sample (Rng.key 21UL) [| n |] d
+                Expect.equal l.Shape [| n; k; k |] "draw shape"
+                Expect.isTrue (Dist.logProb d l |> Tensor.toArray |> Array.forall Double.IsFinite) "every draw is on the support"
+                let r = Tensor.matmul l (Tensor.transpose l) |> Tensor.toArray
+                let b = eta - 1.0 + float k / 2.0
+                for i in 0 .. k - 1 do
+                    for j in 0 .. i do
+                        let rij = Array.init n (fun m -> r.[m * k * k + i * k + j])
+                        if i = j then
+                            Expect.isTrue (rij |> Array.forall (fun v -> abs (v - 1.0) < 1e-12)) "unit diagonal"
+                        else
+                            // the largest gap between the empirical CDF and the Beta marginal's: 1.95/√n is
+                            // the 0.1 % critical value
+                            let sorted = rij |> Array.map (fun v -> 0.5 * (v + 1.0)) |> Array.sort
+                            let dmax =
+                                sorted |> Array.mapi (fun m v ->
+                                    let f = MathNet.Numerics.Distributions.Beta.CDF(b, b, v)
+                                    max (abs (f - float m / float n)) (abs (f - float (m + 1) / float n)))
+                                |> Array.max
+                            Expect.isLessThan dmax (1.95 / sqrt (float n)) (sprintf "K = %d, η = %g, ρ[%d,%d]: KS distance %g" k eta i j dmax)
         testCase "the same key gives the same draws" <| fun () ->
             let d = Dist.inverseWishart (s 6.0) (chol 3 sigma3)
             let a = Dist.sample (Rng.key 3UL) [| 5 |] d |> Tensor.toArray
