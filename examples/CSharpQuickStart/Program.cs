@@ -51,10 +51,10 @@ var summary = fitted.Summary(samples: 1000, seed: 2);
 Console.WriteLine();
 Console.WriteLine($"{"site",-26} {"mean",10} {"sd",10} {"5%",10} {"95%",10}");
 foreach (var s in summary)
-    for (var i = 0; i < s.Mean.Length; i++)
+    for (var i = 0; i < s.Mean.Count; i++)
         Console.WriteLine($"{s.Label(i),-26} {s.Mean[i],10:F4} {s.Sd[i],10:F4} {s.Q5[i],10:F4} {s.Q95[i],10:F4}");
 
-double[] Est(string name) => summary.Single(s => s.Name == name).Mean;
+IReadOnlyList<double> Est(string name) => summary.Single(s => s.Name == name).Mean;
 var truth = new[] { bias }.Concat(beta1).Concat(beta2).Concat(PairWeights(theta)).ToArray();
 var estimate = Est("InterceptLayer_b_beta").Concat(Est("AdaptiveLayer_x_beta")).Concat(Est("AdaptiveLayer_x2_beta"))
     .Concat(PairWeights(NdArray.Create(summary.Single(s => s.Name == "FMLayer_fm_theta").Shape, Est("FMLayer_fm_theta")))).ToArray();

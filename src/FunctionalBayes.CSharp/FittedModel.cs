@@ -191,20 +191,20 @@ public sealed class SitePrediction
     internal SitePrediction(string name, Prediction p)
     {
         Name = name;
-        Shape = p.Mean!.Shape;
-        Mean = TensorModule.toArray(p.Mean);
-        Std = TensorModule.toArray(p.Std);
+        Shape = Array.AsReadOnly(p.Mean!.Shape);
+        Mean = Array.AsReadOnly(TensorModule.toArray(p.Mean));
+        Std = Array.AsReadOnly(TensorModule.toArray(p.Std));
         Samples = p.Samples is { } s ? NdArray.Wrap(s.Value) : null;
     }
 
     /// <summary>The site's name.</summary>
     public string Name { get; }
     /// <summary>The shape of one draw (for an observed site usually (n,)).</summary>
-    public int[] Shape { get; }
+    public IReadOnlyList<int> Shape { get; }
     /// <summary>The mean over draws, row-major.</summary>
-    public double[] Mean { get; }
+    public IReadOnlyList<double> Mean { get; }
     /// <summary>The standard deviation over draws, row-major.</summary>
-    public double[] Std { get; }
+    public IReadOnlyList<double> Std { get; }
     /// <summary>Every draw stacked on a first axis when asked for, else null.</summary>
     public NdArray? Samples { get; }
 
@@ -260,18 +260,18 @@ public sealed class PosteriorSummary
     internal PosteriorSummary(SiteSummary s)
     {
         Name = s.Name;
-        Shape = s.Shape;
+        Shape = Array.AsReadOnly(s.Shape);
         var e = s.Elements;
-        Mean = e.Select(x => x.Mean).ToArray();
-        Sd = e.Select(x => x.Sd).ToArray();
-        McseMean = e.Select(x => x.McseMean).ToArray();
-        McseSd = e.Select(x => x.McseSd).ToArray();
-        Q5 = e.Select(x => x.Q5).ToArray();
-        Q50 = e.Select(x => x.Q50).ToArray();
-        Q95 = e.Select(x => x.Q95).ToArray();
-        EssBulk = e.Select(x => x.EssBulk).ToArray();
-        EssTail = e.Select(x => x.EssTail).ToArray();
-        RHat = e.Select(x => x.RHat).ToArray();
+        Mean = Array.AsReadOnly(e.Select(x => x.Mean).ToArray());
+        Sd = Array.AsReadOnly(e.Select(x => x.Sd).ToArray());
+        McseMean = Array.AsReadOnly(e.Select(x => x.McseMean).ToArray());
+        McseSd = Array.AsReadOnly(e.Select(x => x.McseSd).ToArray());
+        Q5 = Array.AsReadOnly(e.Select(x => x.Q5).ToArray());
+        Q50 = Array.AsReadOnly(e.Select(x => x.Q50).ToArray());
+        Q95 = Array.AsReadOnly(e.Select(x => x.Q95).ToArray());
+        EssBulk = Array.AsReadOnly(e.Select(x => x.EssBulk).ToArray());
+        EssTail = Array.AsReadOnly(e.Select(x => x.EssTail).ToArray());
+        RHat = Array.AsReadOnly(e.Select(x => x.RHat).ToArray());
         labels = e.Select(x => x.Name).ToArray();
         text = FunctionalBayes.Diagnostics.formatTable(e);
     }
@@ -282,27 +282,27 @@ public sealed class PosteriorSummary
     /// <summary>The site's name.</summary>
     public string Name { get; }
     /// <summary>The site's shape.</summary>
-    public int[] Shape { get; }
+    public IReadOnlyList<int> Shape { get; }
     /// <summary>Posterior means.</summary>
-    public double[] Mean { get; }
+    public IReadOnlyList<double> Mean { get; }
     /// <summary>Posterior standard deviations.</summary>
-    public double[] Sd { get; }
+    public IReadOnlyList<double> Sd { get; }
     /// <summary>Monte Carlo standard errors of the means.</summary>
-    public double[] McseMean { get; }
+    public IReadOnlyList<double> McseMean { get; }
     /// <summary>Monte Carlo standard errors of the standard deviations.</summary>
-    public double[] McseSd { get; }
+    public IReadOnlyList<double> McseSd { get; }
     /// <summary>5 % quantiles.</summary>
-    public double[] Q5 { get; }
+    public IReadOnlyList<double> Q5 { get; }
     /// <summary>Medians.</summary>
-    public double[] Q50 { get; }
+    public IReadOnlyList<double> Q50 { get; }
     /// <summary>95 % quantiles.</summary>
-    public double[] Q95 { get; }
+    public IReadOnlyList<double> Q95 { get; }
     /// <summary>Bulk effective sample sizes.</summary>
-    public double[] EssBulk { get; }
+    public IReadOnlyList<double> EssBulk { get; }
     /// <summary>Tail effective sample sizes.</summary>
-    public double[] EssTail { get; }
+    public IReadOnlyList<double> EssTail { get; }
     /// <summary>Rank-normalized split R-hat (NaN for a constant quantity).</summary>
-    public double[] RHat { get; }
+    public IReadOnlyList<double> RHat { get; }
 
     /// <summary>The label of element <paramref name="index"/> (row-major), as the F# summary and <see cref="FittedModel.Warnings"/>
     /// write it: the name alone for a scalar site, else one index per axis (<c>theta[0]</c>, <c>w[1,2]</c>).</summary>

@@ -76,11 +76,11 @@ public sealed class NdArray
     /// <param name="data">Row-major values; their number must be the product of the shape.</param>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
     /// <exception cref="ArgumentException">The data do not fill the shape.</exception>
-    public static NdArray Create(int[] shape, double[] data)
+    public static NdArray Create(IReadOnlyList<int> shape, IReadOnlyList<double> data)
     {
         ArgumentNullException.ThrowIfNull(shape);
         ArgumentNullException.ThrowIfNull(data);
-        return new(T.create(shape, data));
+        return new(T.create(shape.ToArray(), data.ToArray()));
     }
 
     /// <summary>A rank-0 float64 array holding one value.</summary>

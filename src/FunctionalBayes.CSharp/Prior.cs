@@ -304,10 +304,10 @@ public sealed class Prior
     public string Name => Dist.name(Value);
 
     /// <summary>The batch shape: the broadcast shape of the parameters.</summary>
-    public int[] BatchShape => Dist.batchShape(Value);
+    public IReadOnlyList<int> BatchShape => Array.AsReadOnly(Dist.batchShape(Value));
 
     /// <summary>The shape of one draw.</summary>
-    public int[] EventShape => Dist.eventShape(Value);
+    public IReadOnlyList<int> EventShape => Array.AsReadOnly(Dist.eventShape(Value));
 
     /// <summary>The same distribution broadcast to a larger batch shape (independent draws).</summary>
     /// <param name="batchShape">The new batch shape.</param>

@@ -19,7 +19,7 @@ public sealed class RandomKey
     /// <summary><paramref name="count"/> independent keys from this one (the first two are the same for any count ≥ 2).</summary>
     /// <param name="count">How many keys (at least 0).</param>
     /// <exception cref="ArgumentException"><paramref name="count"/> is negative.</exception>
-    public RandomKey[] Split(int count = 2) => Rng.splitN(Value, count).Select(k => new RandomKey(k)).ToArray();
+    public IReadOnlyList<RandomKey> Split(int count = 2) => Array.AsReadOnly(Rng.splitN(Value, count).Select(k => new RandomKey(k)).ToArray());
 
     /// <summary>A key derived from this key and an integer (for example a loop index).</summary>
     /// <param name="data">The integer.</param>

@@ -110,13 +110,16 @@ public class FacadeFrictionTests
         var lines = text.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.StartsWith("parameter", lines[0]);
         Assert.Contains("r_hat", lines[0]);
-        Assert.Equal(1 + summary.Sum(s => s.Mean.Length), lines.Length);
+        Assert.Equal(1 + summary.Sum(s => s.Mean.Count), lines.Length);
         Assert.Contains(lines, l => l.StartsWith("AdaptiveLayer_x_beta[0,1] "));
         var written = new StringWriter();
         summary.Print(written);
         Assert.Equal(text, written.ToString());
         Assert.Contains("AdaptiveLayer_x_beta[0,1] ", beta.ToString());
         Assert.Throws<KeyNotFoundException>(() => summary["nope"]);
+        // the summary's collections are read-only views: a caller cannot change the numbers under another
+        Assert.Throws<NotSupportedException>(() => ((IList<double>)beta.Mean)[0] = 1.0);
+        Assert.Throws<NotSupportedException>(() => ((IList<int>)beta.Shape)[0] = 3);
     }
 
     [Fact]

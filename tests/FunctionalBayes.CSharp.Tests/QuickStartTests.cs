@@ -17,7 +17,7 @@ public class QuickStartTests
         Assert.Equal(3000, fitted.Losses.Count);
         Assert.All(fitted.Losses, l => Assert.True(double.IsFinite(l)));
         var summary = fitted.Summary(samples: 500, seed: 2);
-        double[] Est(string name) => summary.Single(s => s.Name == name).Mean;
+        IReadOnlyList<double> Est(string name) => summary.Single(s => s.Name == name).Mean;
 
         var truth = new[] { TestData.Bias }.Concat(TestData.Beta1).Concat(TestData.Beta2).ToArray();
         var est = Est("InterceptLayer_b_beta").Concat(Est("AdaptiveLayer_x_beta")).Concat(Est("AdaptiveLayer_x2_beta")).ToArray();

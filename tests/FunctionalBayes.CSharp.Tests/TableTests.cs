@@ -116,7 +116,7 @@ public class TableTests
         FittedModel Fit(SviFitter f) => f.WithLearningRate(0.05, LearningRateSchedule.WarmupCosine).ForEpochs(30, batchSize: 100).WithSeed(1).Fit();
         var streamed = Fit(SviFitter.FromStream(Line, stream));
         var inMemory = Fit(new SviFitter(Line, DataSet.FromCsv(path, Columns())));
-        double[] Beta(FittedModel m) => m.Summary(samples: 500, seed: 2).Single(s => s.Name == "AdaptiveLayer_x_beta").Mean;
+        IReadOnlyList<double> Beta(FittedModel m) => m.Summary(samples: 500, seed: 2).Single(s => s.Name == "AdaptiveLayer_x_beta").Mean;
         // posterior sd of each coefficient ≈ 0.5 / sqrt(1000 · 4/3) ≈ 0.014; both fits within 0.06 (4 sds) of each other and of the truth
         foreach (var (a, b, t) in Beta(streamed).Zip(Beta(inMemory), new[] { 2.0, -1.0 }))
         {
