@@ -354,6 +354,13 @@ let algebraTests =
             close z.V (matVec minv z.P) "the carried velocity is M⁻¹P"
             let h = 0.5 * (Array.map2 (*) q (matVec precision q) |> Array.sum) + 0.5 * (Array.map2 (*) p (matVec minv p) |> Array.sum)
             Expect.floatClose { absolute = 0.0; relative = 1e-12 } (dyn.H z) h "H after 200 leapfrogs"
+        testCase "a low-rank metric's dense M⁻¹ is exactly symmetric, so Metric.dense takes it (d = 60, k = 25)" <| fun () ->
+            let d, k = 60, 25
+            let m = Metric.lowRank (Array.init d (fun i -> 0.05 + 0.01 * float i)) (Array.concat (orthonormal 15UL d k)) (Array.init k (fun j -> exp (0.3 * float j - 3.0)))
+            let a = Metric.inverseMassMatrix m
+            for i in 0 .. d - 1 do
+                for j in 0 .. i - 1 do Expect.equal a.[i, j] a.[j, i] (sprintf "M⁻¹[%d,%d] = M⁻¹[%d,%d]" i j j i)
+            Expect.equal (Metric.dim (Metric.dense a)) d "Metric.dense accepts it"
         testCase "Metric.lowRank refuses bad input, naming it" <| fun () ->
             Expect.throwsT<ArgumentException> (fun () -> Metric.lowRank [| 1.0; -1.0 |] [||] [||] |> ignore) "negative scale"
             Expect.throwsT<ArgumentException> (fun () -> Metric.lowRank [| 1.0; 1.0 |] [| 1.0 |] [| 2.0 |] |> ignore) "wrong vector length"

@@ -55,17 +55,18 @@ module Metric =
         if vectors |> Array.exists (fun v -> not (Double.IsFinite v)) then invalidArg "vectors" "Metric.lowRank: the vectors are not finite."
         LowRankMetric (Array.copy scale, Array.copy vectors, Array.copy values)
 
-    /// M⁻¹ as a dense matrix (for tests and reports; O(d²) memory).
+    /// M⁻¹ as a dense matrix (for tests and reports; O(d²) memory), exactly symmetric (so Metric.dense takes it).
     let inverseMassMatrix (m: Metric) : float[,] =
         match m with
         | DiagonalMetric v -> Array2D.init v.Length v.Length (fun i j -> if i = j then v.[i] else 0.0)
         | DenseMetric (a, _) -> Array2D.copy a
         | LowRankMetric (s, u, lam) ->
             let d = s.Length
+            // every product in an order symmetric in i and j
             Array2D.init d d (fun i j ->
                 let mutable c = if i = j then 1.0 else 0.0
-                for k in 0 .. lam.Length - 1 do c <- c + u.[k * d + i] * (lam.[k] - 1.0) * u.[k * d + j]
-                s.[i] * c * s.[j])
+                for k in 0 .. lam.Length - 1 do c <- c + (u.[k * d + i] * u.[k * d + j]) * (lam.[k] - 1.0)
+                c * (s.[i] * s.[j]))
 
     /// The diagonal of M⁻¹.
     let inverseMassDiagonal (m: Metric) : float[] =
