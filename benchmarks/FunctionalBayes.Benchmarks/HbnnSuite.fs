@@ -1,6 +1,7 @@
 /// The hbnn suite: µs per value and gradient of the hierarchical BNN potential of BlackJAX's notebook
 /// (18 tasks × 50 two-moons points, 2-5-5-1 tanh, the two hidden layers non-centered per task, the
-/// output layer shared; 673 dimensions), compiled and on the tape, in process CPU time.
+/// output layer shared; 673 dimensions), compiled and on the tape, in process CPU time; and (hbnn-nuts) NUTS's
+/// cost per leapfrog on it with a diagonal, a rank-270 low-rank and a dense metric.
 module FunctionalBayes.Benchmarks.HbnnSuite
 
 open System
@@ -80,6 +81,73 @@ let profileElementwise () =
     time "add450_bcast" (CompiledKernels.Binary(Add, 0, map, 1000, [||], 2000, 450, 3000, 4000, 5000))
     time "mul450_scalar" (CompiledKernels.Binary(Mul, 0, CompiledKernels.broadcastMap [| 1 |] [| 18; 5; 5 |], 1000, [||], 2000, 450, 3000, 4000, 5000))
     time "mul900_plain" (CompiledKernels.Binary(Mul, 0, [||], 1000, [||], 2000, 900, 3000, 4000, 5000))
+
+/// A random orthonormal set of k vectors in d dimensions (Gram-Schmidt on Gaussian vectors), laid end to end.
+let private orthonormal (seed: int) (d: int) (k: int) =
+    let r = Random(seed)
+    let vs = Array.zeroCreate<float> (k * d)
+    for j in 0 .. k - 1 do
+        let o = j * d
+        for i in 0 .. d - 1 do vs.[o + i] <- r.NextDouble() - 0.5
+        for _ in 1 .. 2 do
+            for m in 0 .. j - 1 do
+                let c = Numerics.Tensors.TensorPrimitives.Dot(ReadOnlySpan<float>(vs, m * d, d), ReadOnlySpan<float>(vs, o, d))
+                for i in 0 .. d - 1 do vs.[o + i] <- vs.[o + i] - c * vs.[m * d + i]
+        let n = sqrt (Numerics.Tensors.TensorPrimitives.Dot(ReadOnlySpan<float>(vs, o, d), ReadOnlySpan<float>(vs, o, d)))
+        for i in 0 .. d - 1 do vs.[o + i] <- vs.[o + i] / n
+    vs
+
+/// Process CPU µs per leapfrog of NUTS transitions (gradient and sampler together) on the HBNN potential with
+/// a fixed metric: median of 7 batches of at least 2000 leapfrogs, after a warm-up batch.
+let nutsMicrosPerLeapfrog (source: GradientSource) (metric: Metric) =
+    let ev = source.Create()
+    let k = Nuts.kernel ev { NutsParameters.Create(0.002, metric) with MaxTreeDepth = 6 }
+    let mutable s = k.Init (Array.init ev.Dim (fun i -> 0.1 * float (i % 7) - 0.3))
+    let mutable t = 0
+    let batch () =
+        let mutable leapfrogs = 0
+        while leapfrogs < 2000 do
+            let s', info = k.Step (Rng.foldIn (Rng.key 5UL) t) s
+            s <- s'
+            t <- t + 1
+            leapfrogs <- leapfrogs + info.NumLeapfrog
+        leapfrogs
+    batch () |> ignore
+    let proc = Process.GetCurrentProcess()
+    let batches =
+        Array.init 7 (fun _ ->
+            proc.Refresh()
+            let cpu0 = proc.TotalProcessorTime
+            let n = batch ()
+            proc.Refresh()
+            (proc.TotalProcessorTime - cpu0).TotalMilliseconds * 1000.0 / float n)
+    Array.sortInPlace batches
+    batches.[batches.Length / 2]
+
+/// The sampler's cost per leapfrog beside the gradient's, per metric: diagonal, low rank with k = 270
+/// directions (about the rank Fisher low-rank adaptation keeps on this posterior) and dense. Prints
+/// hbnn_nuts_<metric>_us_per_leapfrog and, for the last two, the extra over the diagonal metric.
+let nuts () =
+    let p = potential ()
+    let compiled = Compilation.auto p
+    let d = FlatPosition.dim p
+    let r = Random(11)
+    let scale = Array.init d (fun _ -> 0.05 + 0.2 * r.NextDouble())
+    let k = 270
+    let values = Array.init k (fun _ -> exp (4.0 * r.NextDouble() - 2.0))
+    let lowRank = Metric.lowRank scale (orthonormal 12 d k) values
+    let metrics =
+        [ "diagonal", Metric.diagonal (Array.map (fun v -> v * v) scale)
+          "lowrank270", lowRank
+          "dense", Metric.dense (Metric.inverseMassMatrix lowRank) ]
+    let grad, _ = cpuMicros compiled 2000
+    report "hbnn_nuts_grad_us" grad "us" None
+    let times = metrics |> List.map (fun (name, m) -> name, nutsMicrosPerLeapfrog compiled m)
+    for name, us in times do report (sprintf "hbnn_nuts_%s_us_per_leapfrog" name) us "us" None
+    // what the metric costs beyond the diagonal one, in the same sampler loop (the gradient at a fixed point
+    // above is not the trajectory's average)
+    let diag = snd times.Head
+    for name, us in times.Tail do report (sprintf "hbnn_nuts_%s_extra_us_per_leapfrog_vs_diagonal" name) (us - diag) "us" None
 
 /// Prints grad_hbnn_compiled(_min) and grad_hbnn_tape(_min) in µs (process CPU time), and the bytes the
 /// compiled gradient allocates per call (grad_hbnn_compiled_alloc).

@@ -15,6 +15,8 @@ let private suites =
       "nutsdb-gp", NutsSuite.posteriordbGp
       "aevb", AevbSuite.aevb
       "hbnn", HbnnSuite.run
+      // NUTS's CPU time per leapfrog on the HBNN potential, per metric (issue 27)
+      "hbnn-nuts", HbnnSuite.nuts
       "firstcall", FirstCallSuite.run
       // streamed Parquet against in-memory minibatch SVI (issue 28)
       "tables", TablesSuite.run ]

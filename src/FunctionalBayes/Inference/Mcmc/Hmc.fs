@@ -2,6 +2,7 @@ namespace FunctionalBayes
 
 open System
 open System.Numerics.Tensors
+open System.Runtime.InteropServices
 open FunctionalBayes.Tensors
 
 /// The inverse mass matrix M⁻¹ of Hamiltonian Monte Carlo (kinetic energy ½ pᵀM⁻¹p, momentum p ~ N(0, M)).
@@ -54,17 +55,18 @@ module Metric =
         if vectors |> Array.exists (fun v -> not (Double.IsFinite v)) then invalidArg "vectors" "Metric.lowRank: the vectors are not finite."
         LowRankMetric (Array.copy scale, Array.copy vectors, Array.copy values)
 
-    /// M⁻¹ as a dense matrix (for tests and reports; O(d²) memory).
+    /// M⁻¹ as a dense matrix (for tests and reports; O(d²) memory), exactly symmetric (so Metric.dense takes it).
     let inverseMassMatrix (m: Metric) : float[,] =
         match m with
         | DiagonalMetric v -> Array2D.init v.Length v.Length (fun i j -> if i = j then v.[i] else 0.0)
         | DenseMetric (a, _) -> Array2D.copy a
         | LowRankMetric (s, u, lam) ->
             let d = s.Length
+            // every product in an order symmetric in i and j
             Array2D.init d d (fun i j ->
                 let mutable c = if i = j then 1.0 else 0.0
-                for k in 0 .. lam.Length - 1 do c <- c + u.[k * d + i] * (lam.[k] - 1.0) * u.[k * d + j]
-                s.[i] * c * s.[j])
+                for k in 0 .. lam.Length - 1 do c <- c + (u.[k * d + i] * u.[k * d + j]) * (lam.[k] - 1.0)
+                c * (s.[i] * s.[j]))
 
     /// The diagonal of M⁻¹.
     let inverseMassDiagonal (m: Metric) : float[] =
@@ -179,12 +181,19 @@ type TunableKernel =
       /// One transition with a step size and a metric, from a key and a state.
       Step: float -> Metric -> RngKey -> HmcState -> HmcState * TransitionInfo }
 
-/// A point in phase space with its potential and gradient (scratch; internal).
+/// A point in phase space with its potential and gradient (scratch; internal). It also carries V = M⁻¹P
+/// (the velocity, Stan's sharp momentum) and, under a metric whose product is costly (dense, low rank),
+/// W = M⁻¹G: M⁻¹ is linear, so a leapfrog updates V by the same steps as P and applies the metric once
+/// (to the new gradient). Only `Dynamics` sets P, G or Q, and it keeps V and W consistent with them.
 [<AllowNullLiteral>]
 type internal PhasePoint(dim: int) =
     member val Q: float[] = Array.zeroCreate dim
     member val P: float[] = Array.zeroCreate dim
     member val G: float[] = Array.zeroCreate dim
+    /// M⁻¹P, up to rounding.
+    member val V: float[] = Array.zeroCreate dim
+    /// M⁻¹G, up to rounding (kept only when the dynamics carry the velocity).
+    member val W: float[] = Array.zeroCreate dim
     member val U = 0.0 with get, set
     /// Signed leapfrog steps from the trajectory's start.
     member val Index = 0 with get, set
@@ -192,17 +201,23 @@ type internal PhasePoint(dim: int) =
         Array.blit o.Q 0 this.Q 0 dim
         Array.blit o.P 0 this.P 0 dim
         Array.blit o.G 0 this.G 0 dim
+        Array.blit o.V 0 this.V 0 dim
+        Array.blit o.W 0 this.W 0 dim
         this.U <- o.U
         this.Index <- o.Index
 
 /// Hamiltonian dynamics for one chain: momentum draws, kinetic energy, leapfrog. Owns scratch buffers,
 /// so one per chain (internal).
+/// The velocity V = M⁻¹P is carried (updated as V ← V − ε/2·M⁻¹G alongside P ← P − ε/2·G: one metric
+/// product per leapfrog instead of two) for the dense and low-rank metrics, whose product costs O(d²) or
+/// O(d·k). A diagonal metric recomputes V = m⊙P: that multiply costs what carrying's update would, and it
+/// keeps diagonal trajectories bit for bit as they were.
 [<OptimizeFromFirstCall>]
 type internal Dynamics(ev: IGradientEvaluator) =
     let dim = ev.Dim
     let u = Array.zeroCreate<float> dim
-    let v = Array.zeroCreate<float> dim
     let mutable metric = Metric.identity (max 1 dim)
+    let mutable carry = false
     // the k coefficients of a low-rank metric (grown when the metric is set, never per leapfrog)
     let mutable coef = Array.zeroCreate<float> 0
     member _.Metric
@@ -210,20 +225,24 @@ type internal Dynamics(ev: IGradientEvaluator) =
         and set (m: Metric) =
             metric <- m
             match m with
-            | LowRankMetric (_, _, lam) when lam.Length > coef.Length -> coef <- Array.zeroCreate lam.Length
-            | DiagonalMetric _ | DenseMetric _ | LowRankMetric _ -> ()
+            | DiagonalMetric _ -> carry <- false
+            | DenseMetric _ -> carry <- true
+            | LowRankMetric (_, _, lam) ->
+                carry <- true
+                if lam.Length > coef.Length then coef <- Array.zeroCreate lam.Length
     member _.Dim = dim
     member _.Evaluator = ev
+    /// Whether the velocity is carried through leapfrogs (dense and low-rank metrics) rather than recomputed.
+    member _.CarriesVelocity = carry
 
     /// dest ← M⁻¹ p (Stan's dtau_dp, the "sharp" momentum).
     member this.Velocity(p: float[], dest: float[]) =
         match this.Metric with
         | DiagonalMetric m -> TensorPrimitives.Multiply(ReadOnlySpan m, ReadOnlySpan p, Span dest)
         | DenseMetric (a, _) ->
-            for i in 0 .. dim - 1 do
-                let mutable s = 0.0
-                for j in 0 .. dim - 1 do s <- s + a.[i, j] * p.[j]
-                dest.[i] <- s
+            // row i of the row-major matrix is contiguous
+            let flat = MemoryMarshal.CreateReadOnlySpan(&a.[0, 0], dim * dim)
+            for i in 0 .. dim - 1 do dest.[i] <- TensorPrimitives.Dot(flat.Slice(i * dim, dim), ReadOnlySpan p)
         | LowRankMetric (sc, vecs, lam) ->
             // D (I + U(Λ − I)Uᵀ) D p in O(d·k)
             TensorPrimitives.Multiply(ReadOnlySpan sc, ReadOnlySpan p, Span dest)
@@ -233,24 +252,15 @@ type internal Dynamics(ev: IGradientEvaluator) =
                 TensorPrimitives.MultiplyAdd(ReadOnlySpan(vecs, k * dim, dim), coef.[k], ReadOnlySpan dest, Span dest)
             TensorPrimitives.Multiply(ReadOnlySpan dest, ReadOnlySpan sc, Span dest)
 
-    /// ½ pᵀM⁻¹p.
-    member this.Kinetic(p: float[]) =
-        this.Velocity(p, v)
-        0.5 * TensorPrimitives.Dot(ReadOnlySpan p, ReadOnlySpan v)
-
-    /// The Hamiltonian U + ½ pᵀM⁻¹p, with NaN mapped to +∞ (Stan).
-    member this.H(z: PhasePoint) =
-        let h = z.U + this.Kinetic z.P
+    /// The Hamiltonian U + ½ PᵀV at z (V = M⁻¹P, kept by the dynamics), with NaN mapped to +∞ (Stan).
+    member _.H(z: PhasePoint) =
+        let h = z.U + 0.5 * TensorPrimitives.Dot(ReadOnlySpan z.P, ReadOnlySpan z.V)
         if Double.IsNaN h then Double.PositiveInfinity else h
 
-    /// The Hamiltonian at z given its velocity M⁻¹p (saves recomputing it).
-    member _.H(z: PhasePoint, velocity: float[]) =
-        let h = z.U + 0.5 * TensorPrimitives.Dot(ReadOnlySpan z.P, ReadOnlySpan velocity)
-        if Double.IsNaN h then Double.PositiveInfinity else h
-
-    /// p ~ N(0, M): p = L⁻ᵀ u with M⁻¹ = L Lᵀ (dense), p = u / √m (diagonal),
+    /// z.P ~ N(0, M) and z.V = M⁻¹ z.P: p = L⁻ᵀ u with M⁻¹ = L Lᵀ (dense), p = u / √m (diagonal),
     /// p = D⁻¹ (u + U(Λ^{-1/2} − I)Uᵀu) (low rank).
-    member this.SampleMomentum(key: RngKey, p: float[]) =
+    member this.SampleMomentum(key: RngKey, z: PhasePoint) =
+        let p = z.P
         Rng.normalInto key (Span<float>(u))
         match this.Metric with
         | DiagonalMetric m -> for i in 0 .. dim - 1 do p.[i] <- u.[i] / sqrt m.[i]
@@ -267,11 +277,13 @@ type internal Dynamics(ev: IGradientEvaluator) =
             for k in 0 .. lam.Length - 1 do
                 TensorPrimitives.MultiplyAdd(ReadOnlySpan(vecs, k * dim, dim), coef.[k], ReadOnlySpan p, Span p)
             TensorPrimitives.Divide(ReadOnlySpan p, ReadOnlySpan sc, Span p)
+        this.Velocity(p, z.V)
 
-    /// Evaluates U and ∇U at z.Q. An exception inside the potential (a Cholesky of a covariance that is
-    /// not numerically positive definite at an extreme proposal) is an infinite energy, as in Stan: the
-    /// proposal is rejected (a divergence inside a tree, counted per chain) and sampling goes on.
-    member _.Evaluate(z: PhasePoint) =
+    /// Evaluates U and ∇U at z.Q (and W = M⁻¹∇U when the velocity is carried). An exception inside the
+    /// potential (a Cholesky of a covariance that is not numerically positive definite at an extreme
+    /// proposal) is an infinite energy, as in Stan: the proposal is rejected (a divergence inside a tree,
+    /// counted per chain) and sampling goes on.
+    member this.Evaluate(z: PhasePoint) =
         z.U <-
             try ev.Evaluate(ReadOnlySpan<float>(z.Q), Span<float>(z.G))
             with
@@ -279,22 +291,30 @@ type internal Dynamics(ev: IGradientEvaluator) =
             | _ ->
                 Array.Clear z.G
                 Double.PositiveInfinity
+        if carry then this.Velocity(z.G, z.W)
 
-    /// One velocity-Verlet (leapfrog) step of size eps, in place.
+    /// P ← P + c·G, and V with it (V ← V + c·W carried, or V = M⁻¹P recomputed).
+    member private this.Kick(z: PhasePoint, c: float) =
+        TensorPrimitives.MultiplyAdd(ReadOnlySpan z.G, c, ReadOnlySpan z.P, Span z.P)
+        if carry then TensorPrimitives.MultiplyAdd(ReadOnlySpan z.W, c, ReadOnlySpan z.V, Span z.V)
+        else this.Velocity(z.P, z.V)
+
+    /// One velocity-Verlet (leapfrog) step of size eps, in place; z.V is M⁻¹P at the end.
     member this.Leapfrog(z: PhasePoint, eps: float) =
         let half = -0.5 * eps
-        TensorPrimitives.MultiplyAdd(ReadOnlySpan z.G, half, ReadOnlySpan z.P, Span z.P)
-        this.Velocity(z.P, v)
-        TensorPrimitives.MultiplyAdd(ReadOnlySpan v, eps, ReadOnlySpan z.Q, Span z.Q)
+        this.Kick(z, half)
+        TensorPrimitives.MultiplyAdd(ReadOnlySpan z.V, eps, ReadOnlySpan z.Q, Span z.Q)
         this.Evaluate z
-        TensorPrimitives.MultiplyAdd(ReadOnlySpan z.G, half, ReadOnlySpan z.P, Span z.P)
+        this.Kick(z, half)
 
-    /// Loads a state into z (position, energy, gradient).
-    member _.Load(s: HmcState, z: PhasePoint) =
+    /// Loads a state into z (position, energy, gradient, and W under the current metric); a momentum
+    /// draw (SampleMomentum) completes it.
+    member this.Load(s: HmcState, z: PhasePoint) =
         Array.blit s.Position 0 z.Q 0 dim
         Array.blit s.Gradient 0 z.G 0 dim
         z.U <- s.PotentialEnergy
         z.Index <- 0
+        if carry then this.Velocity(z.G, z.W)
 
     /// A new immutable state from z.
     member _.ToState(z: PhasePoint) : HmcState =
@@ -365,7 +385,7 @@ module Hmc =
             dyn.Metric <- metric
             let kMom, kAcc = Rng.split key
             dyn.Load(s, z)
-            dyn.SampleMomentum(kMom, z.P)
+            dyn.SampleMomentum(kMom, z)
             let h0 = dyn.H z
             for _ in 1 .. numSteps do dyn.Leapfrog(z, eps)
             let h = dyn.H z
@@ -398,7 +418,7 @@ module Hmc =
             let z = PhasePoint(ev.Dim)
             let deltaH (i: int) (eps: float) =
                 dyn.Load(state, z)
-                dyn.SampleMomentum(Rng.foldIn key i, z.P)
+                dyn.SampleMomentum(Rng.foldIn key i, z)
                 let h0 = dyn.H z
                 dyn.Leapfrog(z, eps)
                 h0 - dyn.H z

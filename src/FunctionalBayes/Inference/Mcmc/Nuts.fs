@@ -72,13 +72,13 @@ type NutsKernel internal (ev: IGradientEvaluator, maxDepthCapacity: int) =
             dyn.Leapfrog(z, sign * eps)
             z.Index <- z.Index + (if sign > 0.0 then 1 else -1)
             nLeapfrog <- nLeapfrog + 1
-            dyn.Velocity(z.P, pSharpBeg)
-            let h = dyn.H(z, pSharpBeg)
+            let h = dyn.H z
             if h - h0 > maxDeltaH then divergent <- true
             logSumWeight <- Dyn.logSumExp logSumWeight (h0 - h)
             sumMetroProb <- sumMetroProb + (if h0 - h > 0.0 then 1.0 else exp (h0 - h))
             zProp.CopyFrom z
-            Array.blit pSharpBeg 0 pSharpEnd 0 dim
+            Array.blit z.V 0 pSharpBeg 0 dim
+            Array.blit z.V 0 pSharpEnd 0 dim
             add rhoAcc z.P rhoAcc
             Array.blit z.P 0 pBeg 0 dim
             Array.blit z.P 0 pEnd 0 dim
@@ -129,13 +129,13 @@ type NutsKernel internal (ev: IGradientEvaluator, maxDepthCapacity: int) =
         uKey <- kU
         uCount <- 0
         dyn.Load(state, z)
-        dyn.SampleMomentum(kMom, z.P)
+        dyn.SampleMomentum(kMom, z)
         zFwd.CopyFrom z
         zBck.CopyFrom z
         zSample.CopyFrom z
         zPropose.CopyFrom z
         Array.blit z.P 0 pFwdFwd 0 dim
-        dyn.Velocity(z.P, pSharpFwdFwd)
+        Array.blit z.V 0 pSharpFwdFwd 0 dim
         for dest in [| pFwdBck; pBckFwd; pBckBck |] do Array.blit z.P 0 dest 0 dim
         for dest in [| pSharpFwdBck; pSharpBckFwd; pSharpBckBck |] do Array.blit pSharpFwdFwd 0 dest 0 dim
         Array.blit z.P 0 rho 0 dim
