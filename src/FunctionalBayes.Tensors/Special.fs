@@ -545,29 +545,6 @@ module internal Special =
             let logJ = b * ly + a * lx - Math.Log b - logBeta a b + Math.Log(betaContinuedFraction b a y)
             struct (log1mexp logJ, logJ)
 
-    /// log F(t) of the standard Student-t with ν degrees of freedom, relative accuracy ~1e−14 in both tails
-    /// (|t| up to the largest double, ν from tiny to huge): F(t) = ½ I_{ν/(ν+t²)}(ν/2, ½) for t < 0 and
-    /// 1 − F(−t) above. NaN for ν ≤ 0 or NaN arguments.
-    let studentTLogCdf (t: float) (nu: float) : float =
-        if Double.IsNaN t || Double.IsNaN nu || not (nu > 0.0) then Double.NaN
-        elif Double.IsNegativeInfinity t then Double.NegativeInfinity
-        elif Double.IsPositiveInfinity t then 0.0
-        elif t = 0.0 then -Ln2
-        else
-            // r² = t²/ν: x = 1/(1+r²), y = r²/(1+r²), their logs without forming 1 − x
-            let r = abs t / Math.Sqrt nu
-            let struct (x, y, lx, ly) =
-                if r < 1e150 then
-                    let r2 = r * r
-                    struct (1.0 / (1.0 + r2), r2 / (1.0 + r2), -(log1p r2), -(log1p (1.0 / r2)))
-                else
-                    // log r from the logs: |t|/√ν itself may overflow
-                    let lx = -2.0 * (Math.Log(abs t) - 0.5 * Math.Log nu)
-                    struct (Math.Exp lx, 1.0, lx, 0.0)
-            let struct (logI, _) = logIncompleteBeta (0.5 * nu) 0.5 x y lx ly
-            let logTail = logI - Ln2 // F(−|t|)
-            if t < 0.0 then logTail else log1p (-(Math.Exp logTail))
-
     /// a log x − x − lgamma a (x > 0): for a ≥ 10 as a·(log(x/a) − (x−a)/a) + ½log a − ½log 2π − stirling(a),
     /// so that the large terms cancel analytically; near x = a through log1pmx of μ = (x−a)/a (far from
     /// it, 1 + μ would lose the digits of x/a when x ≪ a).
@@ -640,6 +617,80 @@ module internal Special =
                 i <- i + 1.0
             let logQ = logGammaPrefix a x + Math.Log h
             struct (log1mexp logQ, logQ)
+
+    /// B₂ₖ/(2k·(2k)!), k = 1..15: log(sinh(s/2)/(s/2)) = Σₖ dₖ s²ᵏ (Bernoulli numbers B₂…B₃₀).
+    let private sinhLogCoefficients =
+        let bernoulli = [| 1.0 / 6.0; -1.0 / 30.0; 1.0 / 42.0; -1.0 / 30.0; 5.0 / 66.0; -691.0 / 2730.0; 7.0 / 6.0
+                           -3617.0 / 510.0; 43867.0 / 798.0; -174611.0 / 330.0; 854513.0 / 138.0; -236364091.0 / 2730.0
+                           8553103.0 / 6.0; -23749461029.0 / 870.0; 8615841276005.0 / 14322.0 |]
+        let mutable fact = 1.0
+        Array.init bernoulli.Length (fun i ->
+            let k = i + 1
+            fact <- fact * float (2 * k - 1) * float (2 * k)
+            bernoulli.[i] / (2.0 * float k * fact))
+
+    /// log I_x(a, b) for large a (≥ 100), b ≤ 1 and z = −log x ≤ 1, where the continued fraction converges
+    /// too slowly (x within ~1/√a of a/(a+b)). With s = −log t and T = a + (b−1)/2,
+    /// I_x(a,b) = 1/B(a,b) ∫_z^∞ e^{−Ts} s^{b−1} φ(s) ds, φ(s) = (sinh(s/2)/(s/2))^{b−1} = Σₙ pₙ s²ⁿ, so
+    /// I_x = 1/B(a,b) Σₙ pₙ Jₙ with Jₙ = T^{−(b+2n)} Γ(b+2n, Tz) (the form of DiDonato and Morris' BGRAT),
+    /// Jₙ₊₁ = [(b+2n)(b+2n+1) Jₙ + z^{b+2n} e^{−Tz} (b+2n+1+Tz)]/T², summed relative to J₀ = T^{−b} Γ(b) Q(b, Tz).
+    /// Terms fall like (z/2π)²ⁿ; the part of the integral past s = 2π (where the series in s stops
+    /// converging) is e^{−T(2π−z)} relative, below 1e−200.
+    let private logIncompleteBetaLargeA (a: float) (b: float) (z: float) =
+        let t = a + 0.5 * (b - 1.0)
+        let u = t * z
+        let struct (_, logQ) = gammaLogPQ u b
+        let d = sinhLogCoefficients
+        let p = Array.zeroCreate (d.Length + 1)
+        p.[0] <- 1.0
+        let eps0 = Math.Exp(logGammaPrefix b u - logQ)
+        let z2 = z * z
+        let invT2 = 1.0 / (t * t)
+        let mutable sum = 1.0
+        let mutable rho = 1.0
+        let mutable epsN = eps0
+        let mutable n = 0
+        let mutable fin = false
+        while not fin && n < d.Length do
+            let c = b + 2.0 * float n
+            rho <- (c * (c + 1.0) * rho + epsN * (c + 1.0 + u)) * invT2
+            epsN <- epsN * z2
+            // pₙ₊₁ = 1/(n+1) Σₖ k lₖ pₙ₊₁₋ₖ with lₖ = (b−1) dₖ: the exponential of the power series
+            let m = n + 1
+            let mutable acc = 0.0
+            for k in 1 .. m do
+                acc <- acc + float k * (b - 1.0) * d.[k - 1] * p.[m - k]
+            p.[m] <- acc / float m
+            let term = p.[m] * rho
+            sum <- sum + term
+            if abs term <= 1e-17 * abs sum then fin <- true
+            n <- n + 1
+        logQ + Math.Log sum - lgammaRatioLarge a b - b * Math.Log t
+
+    /// log F(t) of the standard Student-t with ν degrees of freedom, relative accuracy ~1e−14 in both tails
+    /// (|t| up to the largest double, ν from tiny to huge): F(t) = ½ I_{ν/(ν+t²)}(ν/2, ½) for t < 0 and
+    /// 1 − F(−t) above. NaN for ν ≤ 0 or NaN arguments.
+    let studentTLogCdf (t: float) (nu: float) : float =
+        if Double.IsNaN t || Double.IsNaN nu || not (nu > 0.0) then Double.NaN
+        elif Double.IsNegativeInfinity t then Double.NegativeInfinity
+        elif Double.IsPositiveInfinity t then 0.0
+        elif t = 0.0 then -Ln2
+        else
+            // r² = t²/ν: x = 1/(1+r²), y = r²/(1+r²), their logs without forming 1 − x
+            let r = abs t / Math.Sqrt nu
+            let struct (x, y, lx, ly) =
+                if r < 1e150 then
+                    let r2 = r * r
+                    struct (1.0 / (1.0 + r2), r2 / (1.0 + r2), -(log1p r2), -(log1p (1.0 / r2)))
+                else
+                    // log r from the logs: |t|/√ν itself may overflow
+                    let lx = -2.0 * (Math.Log(abs t) - 0.5 * Math.Log nu)
+                    struct (Math.Exp lx, 1.0, lx, 0.0)
+            let a = 0.5 * nu
+            // near x = a/(a+½) with a large the continued fraction converges too slowly: the expansion there
+            let logI = if a >= 100.0 && -lx <= 1.0 then logIncompleteBetaLargeA a 0.5 (-lx) else (let struct (l, _) = logIncompleteBeta a 0.5 x y lx ly in l)
+            let logTail = logI - Ln2 // F(−|t|)
+            if t < 0.0 then logTail else log1p (-(Math.Exp logTail))
 
     /// log P(a, x), the log of the gamma(a, 1) CDF at x (see gammaLogPQ).
     let gammaLogP (x: float) (a: float) : float = let struct (p, _) = gammaLogPQ x a in p
