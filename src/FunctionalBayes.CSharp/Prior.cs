@@ -323,7 +323,7 @@ public sealed class Prior
     /// <summary>
     /// This distribution truncated to (<paramref name="lower"/>, <paramref name="upper"/>) and renormalized
     /// (Stan's <c>T[lower, upper]</c>); null leaves a side open. Families with a CDF: Normal, HalfNormal, Cauchy, HalfCauchy,
-    /// StudentT, Logistic, Laplace, Exponential, Gamma. A half Student-t (Stan's <c>real&lt;lower=0&gt; sigma;
+    /// StudentT, Logistic, Laplace, Exponential, Gamma, InverseGamma, LogNormal. A half Student-t (Stan's <c>real&lt;lower=0&gt; sigma;
     /// sigma ~ student_t(3, 0, 2.5)</c>) is <c>Prior.StudentT(3, 0, 2.5).Truncated(0.0, null)</c>.
     /// </summary>
     /// <param name="lower">The lower bound, or null.</param>

@@ -379,7 +379,8 @@ module Dist =
 
     /// The element-wise bases with a CDF here (Dist.truncated), by name: the one list that `truncated`
     /// checks and its message names.
-    let private cdfBases = [ "Normal"; "HalfNormal"; "Cauchy"; "HalfCauchy"; "StudentT"; "Logistic"; "Laplace"; "Exponential"; "Gamma" ]
+    let private cdfBases =
+        [ "Normal"; "HalfNormal"; "Cauchy"; "HalfCauchy"; "StudentT"; "Logistic"; "Laplace"; "Exponential"; "Gamma"; "InverseGamma"; "LogNormal" ]
 
     /// Raises, naming the bases that can be truncated, unless d is one of them.
     let private requireCdf (d: Distribution) =
@@ -434,6 +435,16 @@ module Dist =
         | Gamma (shape, rate) ->
             let u = rate * x
             Tensor.gammaLogP u shape, Tensor.gammaLogQ u shape
+        | InverseGamma (shape, rate) ->
+            // F(x) = Q(shape, rate/x), 1 − F(x) = P(shape, rate/x); below the support (x ≤ 0) F = 0, fed a safe 1
+            let pos = Tensor.gtScalar x 0.0
+            let u = rate / Tensor.where pos x (Tensor.fullLike x 1.0)
+            Tensor.where pos (Tensor.gammaLogQ u shape) (Tensor.fullLike u -infinity), Tensor.where pos (Tensor.gammaLogP u shape) (Tensor.zerosLike u)
+        | LogNormal (loc, scale) ->
+            // F(x) = Φ((log x − loc)/scale); x ≤ 0 as above
+            let pos = Tensor.gtScalar x 0.0
+            let z = (Tensor.log (Tensor.where pos x (Tensor.fullLike x 1.0)) - loc) / scale
+            Tensor.where pos (normalLogCdf z) (Tensor.fullLike z -infinity), Tensor.where pos (normalLogCdf (-z)) (Tensor.zerosLike z)
         | _ -> invalidOp (sprintf "logCdfs: %s is listed as having a CDF but has none." (name d))
 
     let private checkValueShape (d: Distribution) (x: Tensor) =
@@ -650,8 +661,9 @@ module Dist =
             let at (t: Tensor) = Tensor.toArray (Tensor.broadcastTo shape (Tensor.cast Float64 (Tensor.detach t)))
             let pa, qa, sa = at p, at q, at s
             Tensor.create shape (Array.init pa.Length (fun i -> f pa.[i] qa.[i] sa.[i]))
+        let normalQuantile p q = if p < 0.5 then Special.normalIcdf p else -(Special.normalIcdf q)
         match d with
-        | Normal (loc, scale) -> loc + scale * host (fun p q -> if p < 0.5 then Special.normalIcdf p else -(Special.normalIcdf q))
+        | Normal (loc, scale) -> loc + scale * host normalQuantile
         | HalfNormal scale -> scale * host (fun _ q -> -(Special.normalIcdf (0.5 * q)))
         | Cauchy (loc, scale) -> loc + scale * host (fun p q -> if p < 0.5 then -1.0 / tan (Math.PI * p) else 1.0 / tan (Math.PI * q))
         | HalfCauchy scale -> scale * host (fun p q -> if p < 0.5 then tan (0.5 * Math.PI * p) else 1.0 / tan (0.5 * Math.PI * q))
@@ -660,6 +672,9 @@ module Dist =
         | Exponential rate -> host (fun p q -> if p < 0.5 then -(Special.log1p (-p)) else -(log q)) / rate
         | StudentT (df, loc, scale) -> loc + scale * hostWith df Special.studentTQuantile
         | Gamma (shape, rate) -> hostWith shape Special.gammaQuantile / rate
+        // X = rate/Y with Y ~ Gamma(shape, 1): X's lower tail is Y's upper one
+        | InverseGamma (shape, rate) -> rate / hostWith shape (fun p q a -> Special.gammaQuantile q p a)
+        | LogNormal (loc, scale) -> Tensor.exp (loc + scale * host normalQuantile)
         | _ -> requireCdf d; invalidOp (sprintf "quantile: %s has a CDF but no quantile." (name d))
 
     let rec private draw (key: RngKey) (outShape: int[]) (d: Distribution) : Tensor =
@@ -1173,7 +1188,7 @@ module Dist =
 
     /// The base truncated to (low, high) and renormalized (Stan's T[low, high]); None leaves a side open.
     /// Element-wise bases with a CDF here: Normal, HalfNormal, Cauchy, HalfCauchy, StudentT, Logistic, Laplace,
-    /// Exponential, Gamma (the others raise NotSupportedException, naming these). StudentT's df and Gamma's
+    /// Exponential, Gamma, InverseGamma, LogNormal (the others raise NotSupportedException, naming these). StudentT's df and Gamma's
     /// shape may be parameters: the CDF's derivative in them is a sixth-order central difference (~1e−10).
     let truncated (low: Tensor option) (high: Tensor option) (d: Distribution) =
         requireCdf d

@@ -18,6 +18,8 @@ type private RefExponential = MathNet.Numerics.Distributions.Exponential
 type private RefCauchy = MathNet.Numerics.Distributions.Cauchy
 type private RefStudentT = MathNet.Numerics.Distributions.StudentT
 type private RefGamma = MathNet.Numerics.Distributions.Gamma
+type private RefInvGamma = MathNet.Numerics.Distributions.InverseGamma
+type private RefLogNormal = MathNet.Numerics.Distributions.LogNormal
 type private SF = MathNet.Numerics.SpecialFunctions
 
 let private s (v: float) = Tensor.scalar v
@@ -243,7 +245,7 @@ let private truncationTests =
             let ex = Expect.throwsC (fun () -> Dist.truncated (Some (s 0.1)) None (Beta (s 3.0, s 2.0)) |> ignore) id
             Expect.stringContains ex.Message "Dist.restrict" "points to restrict"
             Expect.stringContains ex.Message "Beta has no CDF here" "names the base"
-            Expect.stringContains ex.Message "StudentT, Logistic, Laplace, Exponential or Gamma" "names the bases that have one"
+            Expect.stringContains ex.Message "StudentT, Logistic, Laplace, Exponential, Gamma, InverseGamma or LogNormal" "names the bases that have one"
         testCase "truncated Student-t against MathNet, tiny and huge df, and a half Student-t" <| fun () ->
             for df, loc, scale, lo, hi, x in [ 3.0, 0.0, 1.0, -1.0, 2.0, 0.3
                                                0.05, 1.0, 2.0, -3.0, 40.0, 7.0
@@ -325,6 +327,47 @@ let private truncationTests =
                 let g64 = Autodiff.grad (fun p -> Dist.logProb d64 p) (s x) |> scalarOf
                 let g32 = Autodiff.grad (fun p -> Dist.logProb d32 p) (f32 x) |> Tensor.cast Float64 |> scalarOf
                 close 1e-5 g64 g32 (Dist.name d64 + " gradient")
+        testCase "truncated inverse-gamma and lognormal against MathNet, integrals, gradients and draws" <| fun () ->
+            // MathNet's InverseGamma(shape, scale) is ours with rate = scale
+            for shape, rate, lo, hi, x in [ 2.5, 1.5, 0.2, 3.0, 0.9; 0.7, 2.0, 5.0, 1e3, 40.0; 30.0, 60.0, 1.5, 2.5, 2.1 ] do
+                let d = Dist.truncated (Some (s lo)) (Some (s hi)) (Dist.inverseGamma (s shape) (s rate))
+                let z = RefInvGamma.CDF(shape, rate, hi) - RefInvGamma.CDF(shape, rate, lo)
+                close 1e-9 (RefInvGamma.PDFLn(shape, rate, x) - log z) (Dist.logProb d (s x) |> scalarOf) (sprintf "InverseGamma(%g, %g) on (%g, %g) at %g" shape rate lo hi x)
+            for loc, scale, lo, hi, x in [ 0.0, 1.0, 0.5, 3.0, 1.2; 1.0, 0.3, 10.0, 1e6, 12.0; -2.0, 2.0, 1e-9, 1e-3, 1e-5 ] do
+                let d = Dist.truncated (Some (s lo)) (Some (s hi)) (Dist.logNormal (s loc) (s scale))
+                let z = 0.5 * (SF.Erfc(-(log hi - loc) / (scale * sqrt 2.0)) - SF.Erfc(-(log lo - loc) / (scale * sqrt 2.0)))
+                let z = if log lo - loc > 0.0 then 0.5 * (SF.Erfc((log lo - loc) / (scale * sqrt 2.0)) - SF.Erfc((log hi - loc) / (scale * sqrt 2.0))) else z
+                close 1e-9 (RefLogNormal.PDFLn(loc, scale, x) - log z) (Dist.logProb d (s x) |> scalarOf) (sprintf "LogNormal(%g, %g) on (%g, %g) at %g" loc scale lo hi x)
+            let ig = Dist.truncated None (Some (s 2.0)) (Dist.inverseGamma (s 3.0) (s 1.0))
+            Expect.equal (Dist.logProb ig (s -1.0) |> scalarOf) -infinity "below zero"
+            Expect.equal (Dist.logProb ig (s 2.5) |> scalarOf) -infinity "above the upper bound"
+            for name, d, lo, hi in [ "inverse gamma", Dist.truncated (Some (s 0.2)) (Some (s 3.0)) (Dist.inverseGamma (s 2.5) (s 1.5)), 0.2, 3.0
+                                     "lognormal", Dist.truncated None (Some (s 2.0)) (Dist.logNormal (s 0.3) (s 0.8)), 0.0, 2.0 ] do
+                let n = 40000
+                let h = (hi - lo) / float n
+                let integral = Dist.logProb d (t (Array.init n (fun i -> lo + (float i + 0.5) * h))) |> Tensor.toArray |> Array.sumBy (fun lp -> exp lp * h)
+                close 1e-6 1.0 integral (sprintf "%s integrates to one" name)
+            gradCheck (fun p -> Dist.logProb (Truncated (InverseGamma (p.[0], p.[1]), Some p.[2], Some (p.[2] + 2.0))) (t [| 1.5; 2.0 |]))
+                [| t [| 2.5; 0.6 |]; t [| 1.3; 0.8 |]; t [| 0.9; 1.1 |] |]
+            gradCheck (fun p -> Dist.logProb (Truncated (LogNormal (p.[0], p.[1]), Some p.[2], None)) (t [| 1.5; 2.0 |]))
+                [| t [| 0.2; -0.3 |]; t [| 1.1; 0.8 |]; t [| 0.9; 1.1 |] |]
+            let n = 20000
+            let glo, ghi = 0.2, 3.0
+            let xs = Dist.sample (Rng.key 13UL) [| n |] (Dist.truncated (Some (s glo)) (Some (s ghi)) (Dist.inverseGamma (s 2.5) (s 1.5))) |> Tensor.toArray |> Array.sort
+            Expect.isTrue (xs |> Array.forall (fun x -> x >= glo && x <= ghi)) "inverse-gamma draws inside"
+            let zc = RefInvGamma.CDF(2.5, 1.5, ghi) - RefInvGamma.CDF(2.5, 1.5, glo)
+            // the median solves F(m) = F(lo) + zc/2: bisection on MathNet's CDF
+            let mutable a, b = glo, ghi
+            for _ in 1 .. 100 do
+                let c = 0.5 * (a + b)
+                if RefInvGamma.CDF(2.5, 1.5, c) < RefInvGamma.CDF(2.5, 1.5, glo) + 0.5 * zc then a <- c else b <- c
+            let m = 0.5 * (a + b)
+            Expect.isLessThan (abs (xs.[n / 2] - m)) (4.0 / (2.0 * (RefInvGamma.PDF(2.5, 1.5, m) / zc) * sqrt (float n))) "inverse-gamma median of the draws"
+            let ls = Dist.sample (Rng.key 14UL) [| n |] (Dist.truncated (Some (s 1.0)) None (Dist.logNormal (s 0.0) (s 1.0))) |> Tensor.toArray |> Array.sort
+            Expect.isTrue (ls |> Array.forall (fun x -> x >= 1.0)) "lognormal draws above 1"
+            // LogNormal(0, 1) above 1 is exp of a half normal: the median is exp(Φ⁻¹(3/4))
+            let lm = exp (RefNormal.InvCDF(0.0, 1.0, 0.75))
+            Expect.isLessThan (abs (ls.[n / 2] - lm)) (4.0 / (2.0 * (2.0 * RefLogNormal.PDF(0.0, 1.0, lm)) * sqrt (float n))) "lognormal median of the draws"
         testCase "truncated Student-t and gamma draws: inside the bounds, median where the CDF is one half" <| fun () ->
             let n = 20000
             let medianIs (what: string) (xs: float[]) (m: float) (density: float) =
