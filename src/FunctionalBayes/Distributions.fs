@@ -62,7 +62,7 @@ type Distribution =
     /// up to a constant when the base's parameters are constants. It cannot be sampled.
     | Restricted of baseDist: Distribution * support: Constraint
     /// The base truncated to (low, high) and renormalized by its CDF (None: that side open); element-wise
-    /// bases with a CDF here (Normal, HalfNormal, Cauchy, HalfCauchy, Logistic, Laplace, Exponential).
+    /// bases with a CDF here (those Dist.truncated lists).
     | Truncated of baseDist: Distribution * low: Tensor option * high: Tensor option
     /// Poisson with log rate η (Stan's poisson_log): log p(k) = kη − e^η − log k!.
     | PoissonLog of logRate: Tensor
