@@ -345,11 +345,13 @@ public sealed class Prior
     /// <summary>
     /// This distribution truncated to (<paramref name="lower"/>, <paramref name="upper"/>) and renormalized
     /// (Stan's <c>T[lower, upper]</c>); null leaves a side open. Families with a CDF: Normal, HalfNormal, Cauchy, HalfCauchy,
-    /// Logistic, Laplace, Exponential.
+    /// StudentT, Logistic, Laplace, Exponential, Gamma, InverseGamma, LogNormal. A half Student-t (Stan's <c>real&lt;lower=0&gt; sigma;
+    /// sigma ~ student_t(3, 0, 2.5)</c>) is <c>Prior.StudentT(3, 0, 2.5).Truncated(0.0, null)</c>.
     /// </summary>
     /// <param name="lower">The lower bound, or null.</param>
     /// <param name="upper">The upper bound, or null.</param>
-    /// <exception cref="ArgumentException">The family has no CDF here, or a lower bound is not below its upper bound.</exception>
+    /// <exception cref="NotSupportedException">The family has no CDF here.</exception>
+    /// <exception cref="ArgumentException">A lower bound is not below its upper bound.</exception>
     public Prior Truncated(NdArray? lower, NdArray? upper) =>
         new(Dist.truncated(lower is null ? null : FSharpOption<FTensor?>.Some(lower.Value), upper is null ? null : FSharpOption<FTensor?>.Some(upper.Value), Value));
 

@@ -125,7 +125,7 @@ module internal CompiledKernels =
             | Mul when plain ->
                 if gx >= 0 then TensorPrimitives.MultiplyAdd(ro a go n, ro v y n, ro a gx n, sp a gx n)
                 if gy >= 0 then TensorPrimitives.MultiplyAdd(ro a go n, ro v x n, ro a gy n, sp a gy n)
-            | Mul | Div | Pow | Maximum | Minimum ->
+            | Mul | Div | Pow | Maximum | Minimum | StudentTLogCdf | GammaLogP | GammaLogQ ->
                 // the declared adjoints, element by element
                 let fx = info.VjpXScalar
                 let fy = info.VjpYScalar

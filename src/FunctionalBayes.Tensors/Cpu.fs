@@ -113,6 +113,13 @@ module internal Cpu =
         | F32 a -> F32 (unaryF32 op a)
         | _ -> viaF64 x.Dtype (fun () -> unaryF64 op (toF64 x))
 
+    /// One row of a binary op by its declared element form, through float64 (the special functions).
+    let private elementRow<'T when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType and 'T: equality>
+                          (op: BinaryOp) (a: 'T[]) (ao: int) (aStep: int) (b: 'T[]) (bo: int) (bStep: int) (r: 'T[]) (ro0: int) (n: int) =
+        let f = (Ops.binary op).Element
+        for i in 0 .. n - 1 do
+            r.[ro0 + i] <- 'T.CreateTruncating(f.Invoke(Double.CreateTruncating a.[ao + i * aStep], Double.CreateTruncating b.[bo + i * bStep]))
+
     /// One row of a broadcast binary op: dst = a op b where either side may be a repeated scalar, in
     /// float64 or float32 (a scalar power goes through Math.Pow in float64 for both).
     let internal binaryRow<'T when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType and 'T: equality>
@@ -129,6 +136,7 @@ module internal Cpu =
             | Pow -> TensorPrimitives.Pow<'T>(x, y, d)
             | Maximum -> TensorPrimitives.Max<'T>(x, y, d)
             | Minimum -> TensorPrimitives.Min<'T>(x, y, d)
+            | StudentTLogCdf | GammaLogP | GammaLogQ -> elementRow op a ao aStep b bo bStep r ro0 n
         elif bStep = 0 && aStep = 1 then
             let x = roAt a ao n
             let y = b.[bo]
@@ -142,6 +150,7 @@ module internal Cpu =
                 else TensorPrimitives.Pow<'T>(x, y, d)
             | Maximum -> TensorPrimitives.Max<'T>(x, y, d)
             | Minimum -> TensorPrimitives.Min<'T>(x, y, d)
+            | StudentTLogCdf | GammaLogP | GammaLogQ -> elementRow op a ao aStep b bo bStep r ro0 n
         elif aStep = 0 && bStep = 1 then
             let x = a.[ao]
             let y = roAt b bo n
@@ -153,6 +162,7 @@ module internal Cpu =
             | Pow -> TensorPrimitives.Pow<'T>(x, y, d)
             | Maximum -> TensorPrimitives.Max<'T>(y, x, d)
             | Minimum -> TensorPrimitives.Min<'T>(y, x, d)
+            | StudentTLogCdf | GammaLogP | GammaLogQ -> elementRow op a ao aStep b bo bStep r ro0 n
         else
             let x = a.[ao]
             let y = b.[bo]
@@ -165,6 +175,8 @@ module internal Cpu =
                 | Pow -> 'T.CreateTruncating(Math.Pow(Double.CreateTruncating x, Double.CreateTruncating y))
                 | Maximum -> if 'T.IsNaN x || 'T.IsNaN y then 'T.NaN else 'T.Max(x, y)
                 | Minimum -> if 'T.IsNaN x || 'T.IsNaN y then 'T.NaN else 'T.Min(x, y)
+                | StudentTLogCdf | GammaLogP | GammaLogQ ->
+                    'T.CreateTruncating((Ops.binary op).Element.Invoke(Double.CreateTruncating x, Double.CreateTruncating y))
             d.Fill v
 
     /// A broadcast binary op over whole arrays (float64 or float32).

@@ -35,7 +35,8 @@ type internal Rule =
     | Over of Rule * Rule
     | Negate of Rule
     | Apply of UnaryOp * Rule
-    | Power of Rule * Rule
+    /// A binary op applied (Pow; a special function's rule evaluating the function itself).
+    | ApplyBinary of BinaryOp * Rule * Rule
     /// if a (cmp) b then t else e
     | If of CompareOp * Rule * Rule * Rule * Rule
     /// t where the mask of a `where` (its first input) is set, else e: the `where` op itself, applied to
@@ -94,7 +95,9 @@ type internal BinaryDecl =
       /// The adjoints of x and of y (before summing over broadcast axes).
       VjpX: Rule
       VjpY: Rule
+      /// Where the op is smooth in x and in y.
       Domain: Domain
+      DomainY: Domain
       /// How the ONNX exporter writes it (its operators broadcast like ours).
       Onnx: OnnxForm }
 
@@ -411,24 +414,70 @@ module internal Ops =
             plain <@ fun v -> Math.Cos v @> (SpanMap<float>(fun s d -> TensorPrimitives.Cos(s, d))) (SpanMap<float32>(fun s d -> TensorPrimitives.Cos(s, d)))
                   (Rule.Negate (times g (Rule.Apply (Sin, x)))) Real (node "Cos" [ inp ])
 
+    /// The relative step of `shapeDerivative`: its error is O(step⁶·yᶦ|f⁽⁷⁾|) from truncation (the CDFs are
+    /// analytic in the shape; log P(a, x) varies on the scale 1/|log x| in a, so x = 1e−30 is the steep
+    /// case: ~1e−11) and O(1e−14/step) relative from the rounding of the values, ~1e−11.
+    [<Literal>]
+    let private ShapeStep = 1e-3
+
+    /// d op(x, y)/dy by the sixth-order central difference with step h = ShapeStep·y,
+    /// (45(f₁ − f₋₁) − 9(f₂ − f₋₂) + (f₃ − f₋₃))/(60h), fₖ = op(x, y + k h): the derivative of an incomplete
+    /// beta or gamma in its shape parameter has no closed form. Deterministic and smooth in y, so HMC stays
+    /// exact (the leapfrog map stays reversible and volume-preserving; the accept step uses the exact density).
+    let private shapeDerivative (b: BinaryOp) =
+        let y = Rule.Y
+        let h = times (num ShapeStep) y
+        let diff (k: float) = Rule.Minus (Rule.ApplyBinary (b, x, Rule.Plus (y, times (num k) h)), Rule.ApplyBinary (b, x, Rule.Minus (y, times (num k) h)))
+        let sum = Rule.Plus (Rule.Minus (times (num 45.0) (diff 1.0), times (num 9.0) (diff 2.0)), diff 3.0)
+        Rule.Over (sum, times (num 60.0) h)
+
+    /// r where the op's output (a log probability) is finite, else 0: at −inf the CDF is 0 and flat.
+    let private finiteOut (r: Rule) = Rule.If (Gt, out, num Double.NegativeInfinity, r, num 0.0)
+
     /// Each binary op's element value and adjoints, declared once.
     let private declareBinary (b: BinaryOp) : BinaryDecl =
         let y = Rule.Y
         let onnx op = OnnxForm.Node (op, [ OnnxForm.Input 0; OnnxForm.Input 1 ])
         match b with
-        | Add -> { Scalar = <@ fun p q -> p + q @>; VjpX = g; VjpY = g; Domain = Real; Onnx = onnx "Add" }
-        | Sub -> { Scalar = <@ fun p q -> p - q @>; VjpX = g; VjpY = Rule.Negate g; Domain = Real; Onnx = onnx "Sub" }
-        | Mul -> { Scalar = <@ fun p q -> p * q @>; VjpX = times g y; VjpY = times g x; Domain = Real; Onnx = onnx "Mul" }
-        | Div -> { Scalar = <@ fun p q -> p / q @>; VjpX = Rule.Over (g, y); VjpY = Rule.Negate (Rule.Over (times g out, y)); Domain = Real; Onnx = onnx "Div" }
+        | Add -> { Scalar = <@ fun p q -> p + q @>; VjpX = g; VjpY = g; Domain = Real; DomainY = Real; Onnx = onnx "Add" }
+        | Sub -> { Scalar = <@ fun p q -> p - q @>; VjpX = g; VjpY = Rule.Negate g; Domain = Real; DomainY = Real; Onnx = onnx "Sub" }
+        | Mul -> { Scalar = <@ fun p q -> p * q @>; VjpX = times g y; VjpY = times g x; Domain = Real; DomainY = Real; Onnx = onnx "Mul" }
+        | Div -> { Scalar = <@ fun p q -> p / q @>; VjpX = Rule.Over (g, y); VjpY = Rule.Negate (Rule.Over (times g out, y)); Domain = Real; DomainY = Real; Onnx = onnx "Div" }
         | Pow ->
             // y·x^(y−1), and out·log x for x > 0 (the log of a safe x elsewhere, where the adjoint is 0)
             { Scalar = <@ fun p q -> if q = 2.0 then p * p else Math.Pow(p, q) @>
-              VjpX = times g (times y (Rule.Power (x, Rule.Minus (y, num 1.0))))
+              VjpX = times g (times y (Rule.ApplyBinary (Pow, x, Rule.Minus (y, num 1.0))))
               VjpY = times g (Rule.If (Gt, x, num 0.0, times out (Rule.Apply (Log, Rule.If (Gt, x, num 0.0, x, num 1.0))), num 0.0))
               Domain = Positive
+              DomainY = Real
               Onnx = onnx "Pow" }
-        | Maximum -> { Scalar = <@ fun p q -> Math.Max(p, q) @>; VjpX = Rule.If (Ge, x, y, g, num 0.0); VjpY = Rule.If (Ge, x, y, num 0.0, g); Domain = Real; Onnx = onnx "Max" }
-        | Minimum -> { Scalar = <@ fun p q -> Math.Min(p, q) @>; VjpX = Rule.If (Le, x, y, g, num 0.0); VjpY = Rule.If (Le, x, y, num 0.0, g); Domain = Real; Onnx = onnx "Min" }
+        | Maximum -> { Scalar = <@ fun p q -> Math.Max(p, q) @>; VjpX = Rule.If (Ge, x, y, g, num 0.0); VjpY = Rule.If (Ge, x, y, num 0.0, g); Domain = Real; DomainY = Real; Onnx = onnx "Max" }
+        | Minimum -> { Scalar = <@ fun p q -> Math.Min(p, q) @>; VjpX = Rule.If (Le, x, y, g, num 0.0); VjpY = Rule.If (Le, x, y, num 0.0, g); Domain = Real; DomainY = Real; Onnx = onnx "Min" }
+        | StudentTLogCdf ->
+            // d/dt log F = f(t)/F(t) = exp(log f − out); log f(t; ν) = lgamma((ν+1)/2) − lgamma(ν/2) − ½log(πν) − (ν+1)/2·log1p(t²/ν)
+            let half r = times (num 0.5) r
+            let logPdf =
+                Rule.Minus (Rule.Minus (Rule.Minus (Rule.Apply (Lgamma, half (Rule.Plus (y, num 1.0))), Rule.Apply (Lgamma, half y)),
+                                        half (Rule.Apply (Log, times (num Math.PI) y))),
+                            times (half (Rule.Plus (y, num 1.0))) (Rule.Apply (Log1p, Rule.Over (times x x, y))))
+            { Scalar = <@ fun p q -> Special.studentTLogCdf p q @>
+              VjpX = finiteOut (times g (Rule.Apply (Exp, Rule.Minus (logPdf, out))))
+              VjpY = finiteOut (times g (shapeDerivative StudentTLogCdf))
+              Domain = Real
+              DomainY = Positive
+              Onnx = OnnxForm.Unsupported "the ONNX operator set has no incomplete beta function" }
+        | GammaLogP | GammaLogQ ->
+            // d/dx log P = p(x)/P = exp(log p − out), d/dx log Q = −exp(log p − out), log p(x; a) = (a−1)log x − x − lgamma a;
+            // 0 at x ≤ 0, where P = 0 and Q = 1 are constant
+            let logPdf = Rule.Minus (Rule.Minus (times (Rule.Minus (y, num 1.0)) (Rule.Apply (Log, x)), x), Rule.Apply (Lgamma, y))
+            let slope = Rule.Apply (Exp, Rule.Minus (logPdf, out))
+            let positiveX r = Rule.If (Gt, x, num 0.0, r, num 0.0)
+            { Scalar = (if b = GammaLogP then <@ fun p q -> Special.gammaLogP p q @> else <@ fun p q -> Special.gammaLogQ p q @>)
+              VjpX = positiveX (finiteOut (times g (if b = GammaLogP then slope else Rule.Negate slope)))
+              VjpY = finiteOut (times g (shapeDerivative b))
+              Domain = Positive
+              DomainY = Positive
+              Onnx = OnnxForm.Unsupported "the ONNX operator set has no incomplete gamma function" }
 
     /// Each comparison, declared once.
     let private declareCompare (c: CompareOp) : CompareDecl =
@@ -622,7 +671,7 @@ module internal Ops =
         | Rule.Over (a, b) -> Expression.Divide(go a, go b)
         | Rule.Negate a -> Expression.Negate(go a)
         | Rule.Apply (u, a) -> unaryExpr u (go a)
-        | Rule.Power (a, b) -> binaryExpr Pow (go a) (go b)
+        | Rule.ApplyBinary (b, p, q) -> binaryExpr b (go p) (go q)
         | Rule.If (c, a, b, t, e) -> Expression.Condition(compareExpr c (go a) (go b), go t, go e)
         | Rule.Select (t, e) ->
             match mask with

@@ -103,25 +103,26 @@ module internal Special =
             p <- p * z + c.[i]
         z * (OneMinusEuler + z * p)
 
+    /// The Stirling correction lgamma(x) − [(x−½)log x − x + ½log 2π] = Σ B_{2k}/(2k(2k−1)x^{2k−1}), x ≥ 10.
+    let private stirlingCorrection (x: float) =
+        if x > 1e10 then 1.0 / (12.0 * x)
+        else
+            let z = 1.0 / (x * x)
+            // B_{2k}/(2k(2k−1)), k = 1..8
+            let s =
+                0.083333333333333333333
+                + z * (-0.0027777777777777777778
+                + z * (0.00079365079365079365079
+                + z * (-0.00059523809523809523810
+                + z * (0.00084175084175084175084
+                + z * (-0.0019175269175269175269
+                + z * (0.0064102564102564102564
+                + z * (-0.029550653594771241830)))))))
+            s / x
+
     /// Stirling series for x ≥ 10: (x−½)log x − x + ½log 2π + Σ B_{2k}/(2k(2k−1)x^{2k−1}).
     let private lgammaStirling (x: float) =
-        let lx = Math.Log x
-        let corr =
-            if x > 1e10 then 1.0 / (12.0 * x)
-            else
-                let z = 1.0 / (x * x)
-                // B_{2k}/(2k(2k−1)), k = 1..8
-                let s =
-                    0.083333333333333333333
-                    + z * (-0.0027777777777777777778
-                    + z * (0.00079365079365079365079
-                    + z * (-0.00059523809523809523810
-                    + z * (0.00084175084175084175084
-                    + z * (-0.0019175269175269175269
-                    + z * (0.0064102564102564102564
-                    + z * (-0.029550653594771241830)))))))
-                s / x
-        (x - 0.5) * lx - x + HalfLog2Pi + corr
+        (x - 0.5) * Math.Log x - x + HalfLog2Pi + stirlingCorrection x
 
     /// log|Γ(x)| for x > 0 (positive branch).
     let private lgammaPos (x: float) =
@@ -469,6 +470,297 @@ module internal Special =
         else
             let e = Math.Exp x
             e / (1.0 + e)
+
+    // ------------------------------------------------------------------
+    // incomplete beta / gamma: Student-t and gamma CDFs in log space
+    // ------------------------------------------------------------------
+
+    /// log(1 − eᵃ) for a ≤ 0, accurate on both sides of −log 2 (−inf at 0).
+    let log1mexp (a: float) : float =
+        if a > -Ln2 then Math.Log(-(expm1 a)) else log1p (-(Math.Exp a))
+
+    /// log(1+μ) − μ, without cancellation for small μ: with w = μ/(2+μ), log(1+μ) = 2 atanh w, so
+    /// log(1+μ) − μ = −2w²/(1−w) + 2(w³/3 + w⁵/5 + …).
+    let private log1pmx (mu: float) =
+        if abs mu > 0.5 then log1p mu - mu
+        else
+            let w = mu / (2.0 + mu)
+            let w2 = w * w
+            let mutable term = w * w2
+            let mutable s = 0.0
+            let mutable k = 3.0
+            while abs term > 1e-18 * abs w2 do
+                s <- s + term / k
+                term <- term * w2
+                k <- k + 2.0
+            -2.0 * w2 / (1.0 - w) + 2.0 * s
+
+    /// lgamma(a) − lgamma(a+b) for a ≥ 10, b > 0, from the Stirling form: the two large lgamma values
+    /// cancel analytically (absolute error a few ulp of the result, not of lgamma a).
+    let private lgammaRatioLarge (a: float) (b: float) =
+        -(a - 0.5) * log1p (b / a) - b * Math.Log(a + b) + b + stirlingCorrection a - stirlingCorrection (a + b)
+
+    /// log B(a, b), without the cancellation of lgamma(max) − lgamma(a+b) when one argument is large.
+    let private logBeta (a: float) (b: float) =
+        let big, small = Math.Max(a, b), Math.Min(a, b)
+        if big < 10.0 then lgamma a + lgamma b - lgamma (a + b)
+        else lgamma small + lgammaRatioLarge big small
+
+    /// Continued fraction of I_x(a, b) (modified Lentz), I_x = xᵃ(1−x)ᵇ/(a B(a,b)) · cf; converges fast
+    /// for x < (a+1)/(a+b+2). Even terms m(b−m)x/((a+2m−1)(a+2m)), odd −(a+m)(a+b+m)x/((a+2m)(a+2m+1)).
+    let private betaContinuedFraction (a: float) (b: float) (x: float) =
+        let tiny = 1e-300
+        let inline guard (v: float) = if abs v < tiny then tiny else v
+        let mutable d = 1.0 / guard (1.0 - (a + b) * x / (a + 1.0))
+        let mutable c = 1.0
+        let mutable h = d
+        let mutable m = 1
+        let mutable fin = false
+        let maxIter = 1000 + int (20.0 * Math.Sqrt(Math.Max(a, b)))
+        while not fin do
+            let fm = float m
+            let even = fm * (b - fm) * x / ((a + 2.0 * fm - 1.0) * (a + 2.0 * fm))
+            d <- 1.0 / guard (1.0 + even * d)
+            c <- guard (1.0 + even / c)
+            h <- h * d * c
+            let odd = -(a + fm) * (a + b + fm) * x / ((a + 2.0 * fm) * (a + 2.0 * fm + 1.0))
+            d <- 1.0 / guard (1.0 + odd * d)
+            c <- guard (1.0 + odd / c)
+            let delta = d * c
+            h <- h * delta
+            if abs (delta - 1.0) < 1e-16 then fin <- true
+            elif m >= maxIter then
+                raise (InvalidOperationException(sprintf "incomplete beta: the continued fraction did not converge at a = %g, b = %g, x = %g." a b x))
+            m <- m + 1
+        h
+
+    /// log I_x(a, b) and log(1 − I_x(a, b)), with y = 1 − x and the logs of x and y given exactly by the
+    /// caller; each from the side where it is small (I_x(a,b) = 1 − I_y(b,a)), so both tails keep their
+    /// relative accuracy.
+    let private logIncompleteBeta (a: float) (b: float) (x: float) (y: float) (lx: float) (ly: float) : struct (float * float) =
+        if x < (a + 1.0) / (a + b + 2.0) then
+            let logI = a * lx + b * ly - Math.Log a - logBeta a b + Math.Log(betaContinuedFraction a b x)
+            struct (logI, log1mexp logI)
+        else
+            let logJ = b * ly + a * lx - Math.Log b - logBeta a b + Math.Log(betaContinuedFraction b a y)
+            struct (log1mexp logJ, logJ)
+
+    /// a log x − x − lgamma a (x > 0): for a ≥ 10 as a·(log(x/a) − (x−a)/a) + ½log a − ½log 2π − stirling(a),
+    /// so that the large terms cancel analytically; near x = a through log1pmx of μ = (x−a)/a (far from
+    /// it, 1 + μ would lose the digits of x/a when x ≪ a).
+    let private logGammaPrefix (a: float) (x: float) =
+        if a < 10.0 then a * Math.Log x - x - lgamma a
+        else
+            let mu = (x - a) / a
+            let body = if abs mu <= 0.5 then a * log1pmx mu else a * Math.Log(x / a) - (x - a)
+            body + 0.5 * Math.Log a - HalfLog2Pi - stirlingCorrection a
+
+    /// log P(a, x) and log Q(a, x), the regularized lower and upper incomplete gamma functions, each with
+    /// relative accuracy ~1e−14 (P = 0, Q = 1 for x ≤ 0; NaN for a ≤ 0 or NaN arguments). Series for
+    /// x < a+1, continued fraction above; for a < 1 and x ≤ 1.5, Q = 1 − xᵃ/Γ(a+1)·(1 + a S) with
+    /// S = Σₙ₌₁ (−x)ⁿ/(n!(a+n)), so that Q keeps its accuracy where P is near 1.
+    let gammaLogPQ (x: float) (a: float) : struct (float * float) =
+        if Double.IsNaN x || Double.IsNaN a || not (a > 0.0) then struct (Double.NaN, Double.NaN)
+        elif x <= 0.0 then struct (Double.NegativeInfinity, 0.0)
+        elif Double.IsPositiveInfinity x then struct (0.0, Double.NegativeInfinity)
+        elif a < 1.0 && x <= 1.5 then
+            // lgamma(1+a) = lgamma(2+a) − log(1+a) from a itself: 1 + a would round away a's low bits
+            let lgamma1pa = if a <= 0.5 then lgammaNear2 a - log1p a else lgammaNear2 (a - 1.0)
+            let u = a * Math.Log x - lgamma1pa
+            let mutable s = 0.0
+            let mutable term = 1.0
+            let mutable n = 1.0
+            let mutable fin = false
+            while not fin do
+                term <- -term * x / n
+                let add = term / (a + n)
+                s <- s + add
+                if abs add <= 1e-17 * abs s then fin <- true
+                n <- n + 1.0
+            let aS = a * s
+            let logP = u + log1p aS
+            // Q from P where P is small (log(1 − P) would round to a multiple of ulp(1) otherwise)
+            let logQ = if logP < -Ln2 then log1p (-(Math.Exp logP)) else Math.Log(-(expm1 u) - Math.Exp u * aS)
+            struct (logP, logQ)
+        elif x < a + 1.0 then
+            // P = e^{−x} xᵃ/Γ(a+1) · Σₙ xⁿ/((a+1)…(a+n))
+            let mutable sum = 1.0
+            let mutable term = 1.0
+            let mutable n = 1.0
+            while term > 1e-17 * sum do
+                term <- term * x / (a + n)
+                sum <- sum + term
+                n <- n + 1.0
+            let logP = logGammaPrefix a x - Math.Log a + Math.Log sum
+            struct (logP, log1mexp logP)
+        else
+            // Q = e^{−x} xᵃ/Γ(a) · 1/(x+1−a− 1(1−a)/(x+3−a− 2(2−a)/(x+5−a− …))), modified Lentz
+            let tiny = 1e-300
+            let inline guard (v: float) = if abs v < tiny then tiny else v
+            let mutable bn = x + 1.0 - a
+            let mutable c = 1.0 / tiny
+            let mutable d = 1.0 / bn
+            let mutable h = d
+            let mutable i = 1.0
+            let mutable fin = false
+            let maxIter = 1000.0 + 20.0 * Math.Sqrt a
+            while not fin do
+                let an = -i * (i - a)
+                bn <- bn + 2.0
+                d <- 1.0 / guard (an * d + bn)
+                c <- guard (bn + an / c)
+                let delta = d * c
+                h <- h * delta
+                if abs (delta - 1.0) < 1e-16 then fin <- true
+                elif i >= maxIter then
+                    raise (InvalidOperationException(sprintf "incomplete gamma: the continued fraction did not converge at a = %g, x = %g." a x))
+                i <- i + 1.0
+            let logQ = logGammaPrefix a x + Math.Log h
+            struct (log1mexp logQ, logQ)
+
+    /// B₂ₖ/(2k·(2k)!), k = 1..15: log(sinh(s/2)/(s/2)) = Σₖ dₖ s²ᵏ (Bernoulli numbers B₂…B₃₀).
+    let private sinhLogCoefficients =
+        let bernoulli = [| 1.0 / 6.0; -1.0 / 30.0; 1.0 / 42.0; -1.0 / 30.0; 5.0 / 66.0; -691.0 / 2730.0; 7.0 / 6.0
+                           -3617.0 / 510.0; 43867.0 / 798.0; -174611.0 / 330.0; 854513.0 / 138.0; -236364091.0 / 2730.0
+                           8553103.0 / 6.0; -23749461029.0 / 870.0; 8615841276005.0 / 14322.0 |]
+        let mutable fact = 1.0
+        Array.init bernoulli.Length (fun i ->
+            let k = i + 1
+            fact <- fact * float (2 * k - 1) * float (2 * k)
+            bernoulli.[i] / (2.0 * float k * fact))
+
+    /// log I_x(a, b) for large a (≥ 100), b ≤ 1 and z = −log x ≤ 1, where the continued fraction converges
+    /// too slowly (x within ~1/√a of a/(a+b)). With s = −log t and T = a + (b−1)/2,
+    /// I_x(a,b) = 1/B(a,b) ∫_z^∞ e^{−Ts} s^{b−1} φ(s) ds, φ(s) = (sinh(s/2)/(s/2))^{b−1} = Σₙ pₙ s²ⁿ, so
+    /// I_x = 1/B(a,b) Σₙ pₙ Jₙ with Jₙ = T^{−(b+2n)} Γ(b+2n, Tz) (the form of DiDonato and Morris' BGRAT),
+    /// Jₙ₊₁ = [(b+2n)(b+2n+1) Jₙ + z^{b+2n} e^{−Tz} (b+2n+1+Tz)]/T², summed relative to J₀ = T^{−b} Γ(b) Q(b, Tz).
+    /// Terms fall like (z/2π)²ⁿ; the part of the integral past s = 2π (where the series in s stops
+    /// converging) is e^{−T(2π−z)} relative, below 1e−200.
+    let private logIncompleteBetaLargeA (a: float) (b: float) (z: float) =
+        let t = a + 0.5 * (b - 1.0)
+        let u = t * z
+        let struct (_, logQ) = gammaLogPQ u b
+        let d = sinhLogCoefficients
+        let p = Array.zeroCreate (d.Length + 1)
+        p.[0] <- 1.0
+        let eps0 = Math.Exp(logGammaPrefix b u - logQ)
+        let z2 = z * z
+        let invT2 = 1.0 / (t * t)
+        let mutable sum = 1.0
+        let mutable rho = 1.0
+        let mutable epsN = eps0
+        let mutable n = 0
+        let mutable fin = false
+        while not fin && n < d.Length do
+            let c = b + 2.0 * float n
+            rho <- (c * (c + 1.0) * rho + epsN * (c + 1.0 + u)) * invT2
+            epsN <- epsN * z2
+            // pₙ₊₁ = 1/(n+1) Σₖ k lₖ pₙ₊₁₋ₖ with lₖ = (b−1) dₖ: the exponential of the power series
+            let m = n + 1
+            let mutable acc = 0.0
+            for k in 1 .. m do
+                acc <- acc + float k * (b - 1.0) * d.[k - 1] * p.[m - k]
+            p.[m] <- acc / float m
+            let term = p.[m] * rho
+            sum <- sum + term
+            if abs term <= 1e-17 * abs sum then fin <- true
+            n <- n + 1
+        logQ + Math.Log sum - lgammaRatioLarge a b - b * Math.Log t
+
+    /// log F(t) of the standard Student-t with ν degrees of freedom, relative accuracy ~1e−14 in both tails
+    /// (|t| up to the largest double, ν from tiny to huge): F(t) = ½ I_{ν/(ν+t²)}(ν/2, ½) for t < 0 and
+    /// 1 − F(−t) above. NaN for ν ≤ 0 or NaN arguments.
+    let studentTLogCdf (t: float) (nu: float) : float =
+        if Double.IsNaN t || Double.IsNaN nu || not (nu > 0.0) then Double.NaN
+        elif Double.IsNegativeInfinity t then Double.NegativeInfinity
+        elif Double.IsPositiveInfinity t then 0.0
+        elif t = 0.0 then -Ln2
+        else
+            // r² = t²/ν: x = 1/(1+r²), y = r²/(1+r²), their logs without forming 1 − x
+            let r = abs t / Math.Sqrt nu
+            let struct (x, y, lx, ly) =
+                if r < 1e150 then
+                    let r2 = r * r
+                    struct (1.0 / (1.0 + r2), r2 / (1.0 + r2), -(log1p r2), -(log1p (1.0 / r2)))
+                else
+                    // log r from the logs: |t|/√ν itself may overflow
+                    let lx = -2.0 * (Math.Log(abs t) - 0.5 * Math.Log nu)
+                    struct (Math.Exp lx, 1.0, lx, 0.0)
+            let a = 0.5 * nu
+            // near x = a/(a+½) with a large the continued fraction converges too slowly: the expansion there
+            let logI = if a >= 100.0 && -lx <= 1.0 then logIncompleteBetaLargeA a 0.5 (-lx) else (let struct (l, _) = logIncompleteBeta a 0.5 x y lx ly in l)
+            let logTail = logI - Ln2 // F(−|t|)
+            if t < 0.0 then logTail else log1p (-(Math.Exp logTail))
+
+    /// log P(a, x), the log of the gamma(a, 1) CDF at x (see gammaLogPQ).
+    let gammaLogP (x: float) (a: float) : float = let struct (p, _) = gammaLogPQ x a in p
+
+    /// log Q(a, x) = log(1 − P(a, x)), the log of the gamma(a, 1) survival function at x (see gammaLogPQ).
+    let gammaLogQ (x: float) (a: float) : float = let struct (_, q) = gammaLogPQ x a in q
+
+    /// The x > 0 where h(log x) = 0 for h increasing in log x: bracketing outward from x0 in log x, then
+    /// Newton steps in w = log x (dh: dh/dw) safeguarded by bisection, to |Δw| ≤ 4e−16.
+    let private solveIncreasingLog (h: float -> float) (dh: float -> float) (x0: float) =
+        let mutable lo = Math.Log x0
+        let mutable hi = lo
+        let mutable step = 1.0
+        while h lo > 0.0 && lo > -745.0 do
+            lo <- lo - step
+            step <- step * 2.0
+        step <- 1.0
+        while h hi < 0.0 && hi < 709.0 do
+            hi <- hi + step
+            step <- step * 2.0
+        lo <- Math.Max(lo, -745.0)
+        hi <- Math.Min(hi, 709.0)
+        // past the range of doubles: the root is 0 or +inf to double precision
+        if h hi < 0.0 then Double.PositiveInfinity
+        elif h lo > 0.0 then 0.0
+        else
+            let mutable w = 0.5 * (lo + hi)
+            let mutable iter = 0
+            while hi - lo > 4e-16 * Math.Max(1.0, abs w) && iter < 200 do
+                let v = h w
+                if v = 0.0 then
+                    lo <- w
+                    hi <- w
+                else
+                    if v < 0.0 then lo <- w else hi <- w
+                    let next = w - v / dh w
+                    w <- if next > lo && next < hi && not (Double.IsNaN next) then next else 0.5 * (lo + hi)
+                iter <- iter + 1
+            Math.Exp w
+
+    /// The Student-t(ν) quantile at lower-tail probability p, with q = 1 − p given separately so that the
+    /// upper tail keeps its accuracy (Newton on the log CDF, see studentTLogCdf).
+    let studentTQuantile (p: float) (q: float) (nu: float) : float =
+        let m = Math.Min(p, q)
+        if Double.IsNaN m || not (nu > 0.0) then Double.NaN
+        elif m <= 0.0 then (if p <= q then Double.NegativeInfinity else Double.PositiveInfinity)
+        elif m >= 0.5 then 0.0
+        else
+            let target = Math.Log m
+            let logPdf (s: float) = lgamma (0.5 * (nu + 1.0)) - lgamma (0.5 * nu) - 0.5 * Math.Log(nu * Math.PI) - 0.5 * (nu + 1.0) * log1p (s * s / nu)
+            // F(−s) decreases in s: h(w) = target − log F(−eʷ) increases
+            let h (w: float) = target - studentTLogCdf (-(Math.Exp w)) nu
+            let dh (w: float) = let s = Math.Exp w in Math.Exp(logPdf s + w - studentTLogCdf (-s) nu)
+            let s = solveIncreasingLog h dh 1.0
+            if p <= q then -s else s
+
+    /// The gamma(a, 1) quantile at lower-tail probability p, q = 1 − p given separately (Newton on log P
+    /// or log Q, whichever side is small).
+    let gammaQuantile (p: float) (q: float) (a: float) : float =
+        if Double.IsNaN p || Double.IsNaN q || not (a > 0.0) then Double.NaN
+        elif p <= 0.0 then 0.0
+        elif q <= 0.0 then Double.PositiveInfinity
+        else
+            let slope (w: float) (logF: float) = Math.Exp(logGammaPrefix a (Math.Exp w) - logF)
+            if p <= q then
+                let lp = Math.Log p
+                solveIncreasingLog (fun w -> gammaLogP (Math.Exp w) a - lp) (fun w -> slope w (gammaLogP (Math.Exp w) a)) a
+            else
+                let lq = Math.Log q
+                solveIncreasingLog (fun w -> lq - gammaLogQ (Math.Exp w) a) (fun w -> slope w (gammaLogQ (Math.Exp w) a)) a
 
     // ------------------------------------------------------------------
     // span kernels (generic scalar loop)

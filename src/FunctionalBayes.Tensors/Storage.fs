@@ -72,6 +72,12 @@ and [<AbstractClass; Sealed>] internal UnaryNames private () =
 
 and BinaryOp =
     | Add | Sub | Mul | Div | Pow | Maximum | Minimum
+    /// log F(x) of the standard Student-t with y degrees of freedom.
+    | StudentTLogCdf
+    /// log P(y, x), the log CDF of gamma(shape y, rate 1) at x.
+    | GammaLogP
+    /// log Q(y, x) = log(1 − P(y, x)), the log survival function of gamma(shape y, rate 1) at x.
+    | GammaLogQ
 
 and CompareOp =
     | Lt | Le | Gt | Ge | Eq | Ne
@@ -133,6 +139,7 @@ and Op =
             match b with
             | Add -> "add" | Sub -> "sub" | Mul -> "mul" | Div -> "div" | Pow -> "pow"
             | Maximum -> "maximum" | Minimum -> "minimum"
+            | StudentTLogCdf -> "studentTLogCdf" | GammaLogP -> "gammaLogP" | GammaLogQ -> "gammaLogQ"
         | Compare c ->
             match c with
             | Lt -> "lt" | Le -> "le" | Gt -> "gt" | Ge -> "ge" | Eq -> "eq" | Ne -> "ne"

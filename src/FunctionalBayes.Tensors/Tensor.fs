@@ -354,7 +354,7 @@ and [<Sealed>] internal Prim private () =
         | Rule.Over (a, b) -> div (go a) (go b)
         | Rule.Negate a -> neg (go a)
         | Rule.Apply (u, a) -> un u (go a)
-        | Rule.Power (a, b) -> bin Pow (go a) (go b)
+        | Rule.ApplyBinary (b, p, q) -> bin b (go p) (go q)
         | Rule.If (c, a, b, t, e) -> where (cmp c (go a) (go b)) (go t) (go e)
         | Rule.Select (t, e) -> where mask (go t) (go e)
 

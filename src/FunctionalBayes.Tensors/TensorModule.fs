@@ -195,6 +195,14 @@ module Tensor =
     let reciprocal (t: Tensor) = 1.0 / t
     let maximum (a: Tensor) (b: Tensor) = Prim.Binary(Maximum, a, b)
     let minimum (a: Tensor) (b: Tensor) = Prim.Binary(Minimum, a, b)
+    /// log F(t) of the standard Student-t with df degrees of freedom (df > 0), accurate in both tails. Its
+    /// derivative in df is a fourth-order central difference (~1e−10 relative), in t exact.
+    let studentTLogCdf (t: Tensor) (df: Tensor) = Prim.Binary(StudentTLogCdf, t, df)
+    /// log P(shape, x): the log CDF of gamma(shape, rate 1) at x (−inf at x ≤ 0). Its derivative in shape is
+    /// a fourth-order central difference (~1e−10 relative), in x exact.
+    let gammaLogP (x: Tensor) (shape: Tensor) = Prim.Binary(GammaLogP, x, shape)
+    /// log Q(shape, x) = log(1 − P(shape, x)): the log survival function of gamma(shape, rate 1) at x.
+    let gammaLogQ (x: Tensor) (shape: Tensor) = Prim.Binary(GammaLogQ, x, shape)
 
     /// Clamps to [lo, hi]; either bound may be infinite. The gradient is zero outside the interval.
     let clamp (lo: float) (hi: float) (t: Tensor) = exec (Clamp (lo, hi)) [| t |]

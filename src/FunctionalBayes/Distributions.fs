@@ -62,7 +62,7 @@ type Distribution =
     /// up to a constant when the base's parameters are constants. It cannot be sampled.
     | Restricted of baseDist: Distribution * support: Constraint
     /// The base truncated to (low, high) and renormalized by its CDF (None: that side open); element-wise
-    /// bases with a CDF here (Normal, HalfNormal, Cauchy, HalfCauchy, Logistic, Laplace, Exponential).
+    /// bases with a CDF here (those Dist.truncated lists).
     | Truncated of baseDist: Distribution * low: Tensor option * high: Tensor option
     /// Poisson with log rate η (Stan's poisson_log): log p(k) = kη − e^η − log k!.
     | PoissonLog of logRate: Tensor
@@ -393,10 +393,20 @@ module Dist =
         let asym = -0.5 * zFar * zFar - Tensor.log (-zFar) - 0.5 * log2Pi + Tensor.log series
         Tensor.where far asym (Tensor.log (Tensor.normalCdf zNear))
 
+    /// The element-wise bases with a CDF here (Dist.truncated), by name: the one list that `truncated`
+    /// checks and its message names.
+    let private cdfBases =
+        [ "Normal"; "HalfNormal"; "Cauchy"; "HalfCauchy"; "StudentT"; "Logistic"; "Laplace"; "Exponential"; "Gamma"; "InverseGamma"; "LogNormal" ]
+
+    /// Raises, naming the bases that can be truncated, unless d is one of them.
+    let private requireCdf (d: Distribution) =
+        if not (List.contains (name d) cdfBases) then
+            let names = String.Join(", ", cdfBases.[.. cdfBases.Length - 2]) + " or " + List.last cdfBases
+            raise (NotSupportedException(sprintf "Dist.truncated: %s has no CDF here; truncate a %s, or use Dist.restrict for a constrained site (Stan's <lower=..> without the CDF term)." (name d) names))
+
     /// log F(x) and log(1 − F(x)) of an element-wise base, stable in both tails.
     let internal logCdfs (d: Distribution) (x: Tensor) : Tensor * Tensor =
-        let unsupported () =
-            raise (NotSupportedException(sprintf "Dist.truncated: %s has no CDF here; truncate a Normal, HalfNormal, Cauchy, HalfCauchy, Logistic, Laplace or Exponential, or use Dist.restrict for a constrained site (Stan's <lower=..> without the CDF term)." (name d)))
+        requireCdf d
         // the Cauchy tail beyond |z|, atan(1/|z|)/π, as ½ − atan|z|/π where |z| ≤ 1 (no cancellation either
         // side); each branch fed only arguments where it is finite
         let cauchyTail (a: Tensor) =
@@ -435,7 +445,23 @@ module Dist =
         | Exponential rate ->
             let a = -(rate * Tensor.relu x)
             log1mexp (Tensor.minimum a (Tensor.fullLike a -1e-300)), a
-        | _ -> unsupported ()
+        | StudentT (df, loc, scale) ->
+            let z = (x - loc) / scale
+            Tensor.studentTLogCdf z df, Tensor.studentTLogCdf (-z) df
+        | Gamma (shape, rate) ->
+            let u = rate * x
+            Tensor.gammaLogP u shape, Tensor.gammaLogQ u shape
+        | InverseGamma (shape, rate) ->
+            // F(x) = Q(shape, rate/x), 1 − F(x) = P(shape, rate/x); below the support (x ≤ 0) F = 0, fed a safe 1
+            let pos = Tensor.gtScalar x 0.0
+            let u = rate / Tensor.where pos x (Tensor.fullLike x 1.0)
+            Tensor.where pos (Tensor.gammaLogQ u shape) (Tensor.fullLike u -infinity), Tensor.where pos (Tensor.gammaLogP u shape) (Tensor.zerosLike u)
+        | LogNormal (loc, scale) ->
+            // F(x) = Φ((log x − loc)/scale); x ≤ 0 as above
+            let pos = Tensor.gtScalar x 0.0
+            let z = (Tensor.log (Tensor.where pos x (Tensor.fullLike x 1.0)) - loc) / scale
+            Tensor.where pos (normalLogCdf z) (Tensor.fullLike z -infinity), Tensor.where pos (normalLogCdf (-z)) (Tensor.zerosLike z)
+        | _ -> invalidOp (sprintf "logCdfs: %s is listed as having a CDF but has none." (name d))
 
     let private checkValueShape (d: Distribution) (x: Tensor) =
         let ev = eventShape d
@@ -657,15 +683,27 @@ module Dist =
             let pa = Tensor.toArray (Tensor.broadcastTo shape p)
             let qa = Tensor.toArray (Tensor.broadcastTo shape q)
             Tensor.create shape (Array.map2 f pa qa)
+        // the same with the base's shape parameter (df, shape) as a third argument, element by element
+        let hostWith (s: Tensor) (f: float -> float -> float -> float) =
+            let shape = Shape.broadcast "quantile" (Shape.broadcast "quantile" p.Shape q.Shape) s.Shape
+            let at (t: Tensor) = Tensor.toArray (Tensor.broadcastTo shape (Tensor.cast Float64 (Tensor.detach t)))
+            let pa, qa, sa = at p, at q, at s
+            Tensor.create shape (Array.init pa.Length (fun i -> f pa.[i] qa.[i] sa.[i]))
+        let normalQuantile p q = if p < 0.5 then Special.normalIcdf p else -(Special.normalIcdf q)
         match d with
-        | Normal (loc, scale) -> loc + scale * host (fun p q -> if p < 0.5 then Special.normalIcdf p else -(Special.normalIcdf q))
+        | Normal (loc, scale) -> loc + scale * host normalQuantile
         | HalfNormal scale -> scale * host (fun _ q -> -(Special.normalIcdf (0.5 * q)))
         | Cauchy (loc, scale) -> loc + scale * host (fun p q -> if p < 0.5 then -1.0 / tan (Math.PI * p) else 1.0 / tan (Math.PI * q))
         | HalfCauchy scale -> scale * host (fun p q -> if p < 0.5 then tan (0.5 * Math.PI * p) else 1.0 / tan (0.5 * Math.PI * q))
         | Logistic (loc, scale) -> loc + scale * host (fun p q -> log p - log q)
         | Laplace (loc, scale) -> loc + scale * host (fun p q -> if p < 0.5 then log (2.0 * p) else -(log (2.0 * q)))
         | Exponential rate -> host (fun p q -> if p < 0.5 then -(Special.log1p (-p)) else -(log q)) / rate
-        | _ -> logCdfs d p |> ignore; invalidOp "unreachable: logCdfs raises for families without a CDF"
+        | StudentT (df, loc, scale) -> loc + scale * hostWith df Special.studentTQuantile
+        | Gamma (shape, rate) -> hostWith shape Special.gammaQuantile / rate
+        // X = rate/Y with Y ~ Gamma(shape, 1): X's lower tail is Y's upper one
+        | InverseGamma (shape, rate) -> rate / hostWith shape (fun p q a -> Special.gammaQuantile q p a)
+        | LogNormal (loc, scale) -> Tensor.exp (loc + scale * host normalQuantile)
+        | _ -> requireCdf d; invalidOp (sprintf "quantile: %s has a CDF but no quantile." (name d))
 
     let rec private draw (key: RngKey) (outShape: int[]) (d: Distribution) : Tensor =
         let dt = dtype d
@@ -1253,11 +1291,11 @@ module Dist =
         Restricted (d, c)
 
     /// The base truncated to (low, high) and renormalized (Stan's T[low, high]); None leaves a side open.
-    /// Element-wise bases with a CDF here: Normal, HalfNormal, Cauchy, HalfCauchy, Logistic, Laplace, Exponential.
+    /// Element-wise bases with a CDF here: Normal, HalfNormal, Cauchy, HalfCauchy, StudentT, Logistic, Laplace,
+    /// Exponential, Gamma, InverseGamma, LogNormal (the others raise NotSupportedException, naming these). StudentT's df and Gamma's
+    /// shape may be parameters: the CDF's derivative in them is a sixth-order central difference (~1e−10).
     let truncated (low: Tensor option) (high: Tensor option) (d: Distribution) =
-        match d with
-        | Normal _ | HalfNormal _ | Cauchy _ | HalfCauchy _ | Logistic _ | Laplace _ | Exponential _ -> ()
-        | _ -> logCdfs d (Tensor.scalar 0.0) |> ignore // raises, naming the families that have a CDF
+        requireCdf d
         match low, high with
         | Some l, Some h ->
             let lv, hv = Tensor.valuesForCheck l, Tensor.valuesForCheck h

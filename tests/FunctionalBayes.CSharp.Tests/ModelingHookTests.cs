@@ -79,7 +79,22 @@ public class ModelingHookTests
         // half of a Cauchy(0, 1): 2 / (π (1 + x²))
         Assert.Equal(Math.Log(2 / (Math.PI * 1.25)), LogProb(Prior.Cauchy(0.0, 1.0).Truncated(0.0, null), 0.5), 12);
         Assert.Throws<ArgumentException>(() => n.Truncated(1.0, 0.0));
-        Assert.ThrowsAny<Exception>(() => Prior.Gamma(2.0, 1.0).Truncated(0.0, 1.0));
+        Assert.Throws<NotSupportedException>(() => Prior.Beta(2.0, 1.0).Truncated(0.1, 0.9));
+    }
+
+    [Fact]
+    public void StudentTAndGammaPriorsCanBeTruncated()
+    {
+        // half Student-t(3, 0, 2.5): twice the t₃ density 2/(π√3)·(1 + z²/3)⁻²/2.5 at z = x/2.5
+        var halfT = Prior.StudentT(3.0, 0.0, 2.5).Truncated(0.0, null);
+        var z = 1.0 / 2.5;
+        Assert.Equal(Math.Log(2 * 2 / (Math.PI * Math.Sqrt(3)) * Math.Pow(1 + z * z / 3, -2) / 2.5), LogProb(halfT, 1.0), 12);
+        Assert.Equal(double.NegativeInfinity, LogProb(halfT, -0.5));
+        Assert.All(halfT.Sample(5UL, 200).ToArray(), v => Assert.True(v >= 0.0));
+        // Gamma(3, 1) below 2: x² e⁻ˣ/2 over P(3, 2) = 1 − 5e⁻²
+        var gamma = Prior.Gamma(3.0, 1.0).Truncated(null, 2.0);
+        Assert.Equal(Math.Log(0.25 * Math.Exp(-0.5) / 2) - Math.Log(1 - 5 * Math.Exp(-2)), LogProb(gamma, 0.5), 12);
+        Assert.All(gamma.Sample(6UL, 200).ToArray(), v => Assert.True(v >= 0.0 && v <= 2.0));
     }
 
     [Fact]

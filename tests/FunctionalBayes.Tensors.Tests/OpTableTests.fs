@@ -93,7 +93,7 @@ let ``every unary op: tape = compiled = finite differences, float64 and float32`
 let ``every binary op: tape = compiled = finite differences, with broadcasting, float64 and float32`` () =
     for b in Ops.allBinary do
         let d = (Ops.binary b).Decl
-        binaryShapes |> List.iteri (fun i (sx, sy) -> checkOp (Binary b) [| sx; sy |] [| d.Domain; Real |] (101 * i + 7))
+        binaryShapes |> List.iteri (fun i (sx, sy) -> checkOp (Binary b) [| sx; sy |] [| d.Domain; d.DomainY |] (101 * i + 7))
 
 /// A comparison enters a value only through its mask: sum(w ⊙ cast(a (cmp) b) ⊙ a), so a's gradient is
 /// w on the mask and b's is 0.

@@ -492,6 +492,21 @@ let tests =
                 return! Model.observe "y" (BernoulliLogits (Tensor.squeeze -1 logits)) (Some d.[1])
             }
             checkModel "hbnn" (fun d -> potentialOf (hbnn d)) [| xs; ys |] |> ignore)
+        testCase "half-Student-t and truncated Student-t and gamma priors (df and shape parameters) agree with the tape" (fun () ->
+            // Stan: real<lower=0> sigma; sigma ~ student_t(3, 0, 2.5); nu and the gamma's shape are parameters,
+            // so the CDFs' shape derivatives (Ops.shapeDerivative) run compiled too
+            let r = rng 41
+            let y = Tensor.ofArray (normalArray r 10)
+            let m (d: Tensor[]) = model {
+                let! nu = Model.sample "nu" (Dist.gamma (Tensor.scalar 2.0) (Tensor.scalar 0.5))
+                let! sigma = Model.sample "sigma" (Dist.half (Dist.studentT (Tensor.scalar 3.0) (Tensor.scalar 0.0) (Tensor.scalar 2.5)))
+                let! tau = Model.sample "tau" (Dist.truncated (Some (Tensor.scalar 0.0)) (Some (Tensor.scalar 10.0)) (Dist.studentT nu (Tensor.scalar 0.5) (Tensor.scalar 2.0)))
+                let! shape = Model.sample "shape" (Dist.halfNormal (Tensor.scalar 3.0))
+                let! w = Model.sample "w" (Dist.truncated (Some (Tensor.scalar 0.2)) (Some (Tensor.scalar 4.0)) (Dist.gamma (shape + 0.5) (Tensor.scalar 1.5)))
+                let! mu = Model.sample "mu" (Dist.normal (Tensor.scalar 0.0) (Tensor.scalar 1.0))
+                return! Model.observe "y" (Dist.normal (mu * w) (sigma + tau)) (Some d.[0])
+            }
+            checkModel "truncated t and gamma" (fun d -> potentialOf (m d)) [| y |] |> ignore)
         testCase "eight schools (non-centered) agrees with the tape" (fun () ->
             let cp = checkModel "eight schools" (fun d -> potentialOf (eightSchools d.[0] d.[1])) [| schoolsY; schoolsSigma |]
             Expect.equal cp.Source.Kind (GradientKind.Compiled cp.Instructions) "the kind says compiled, with its instructions")

@@ -16,6 +16,10 @@ type private RefNegBin = MathNet.Numerics.Distributions.NegativeBinomial
 type private RefLaplace = MathNet.Numerics.Distributions.Laplace
 type private RefExponential = MathNet.Numerics.Distributions.Exponential
 type private RefCauchy = MathNet.Numerics.Distributions.Cauchy
+type private RefStudentT = MathNet.Numerics.Distributions.StudentT
+type private RefGamma = MathNet.Numerics.Distributions.Gamma
+type private RefInvGamma = MathNet.Numerics.Distributions.InverseGamma
+type private RefLogNormal = MathNet.Numerics.Distributions.LogNormal
 type private SF = MathNet.Numerics.SpecialFunctions
 
 let private s (v: float) = Tensor.scalar v
@@ -238,8 +242,160 @@ let private truncationTests =
             let density = 1.0 / (Math.PI * (1.0 + m * m)) / (f hi - f lo)
             Expect.isLessThan (abs (xs.[n / 2] - m)) (4.0 / (2.0 * density * sqrt (float n))) "median of the draws"
         testCase "families without a CDF here are refused, naming those that have one" <| fun () ->
-            let ex = Expect.throwsC (fun () -> Dist.truncated (Some (s 0.0)) None (StudentT (s 3.0, s 0.0, s 1.0)) |> ignore) id
+            let ex = Expect.throwsC (fun () -> Dist.truncated (Some (s 0.1)) None (Beta (s 3.0, s 2.0)) |> ignore) id
             Expect.stringContains ex.Message "Dist.restrict" "points to restrict"
+            Expect.stringContains ex.Message "Beta has no CDF here" "names the base"
+            Expect.stringContains ex.Message "StudentT, Logistic, Laplace, Exponential, Gamma, InverseGamma or LogNormal" "names the bases that have one"
+        testCase "truncated Student-t against MathNet, tiny and huge df, and a half Student-t" <| fun () ->
+            for df, loc, scale, lo, hi, x in [ 3.0, 0.0, 1.0, -1.0, 2.0, 0.3
+                                               0.05, 1.0, 2.0, -3.0, 40.0, 7.0
+                                               7.5, -2.0, 0.5, -10.0, -2.5, -4.0
+                                               30.0, 0.0, 1.0, 2.0, 6.0, 2.5
+                                               1.0, 0.0, 1.0, -5.0, -2.0, -4.5 ] do
+                let d = Dist.truncated (Some (s lo)) (Some (s hi)) (Dist.studentT (s df) (s loc) (s scale))
+                let z = RefStudentT.CDF(loc, scale, df, hi) - RefStudentT.CDF(loc, scale, df, lo)
+                close 1e-10 (RefStudentT.PDFLn(loc, scale, df, x) - log z) (Dist.logProb d (s x) |> scalarOf) (sprintf "t%g(%g, %g) on (%g, %g) at %g" df loc scale lo hi x)
+            // huge df: the normalizer is the normal's to O(1/ν) (1e−10 here); compared apart from the base density,
+            // whose lgamma((ν+1)/2) − lgamma(ν/2) loses ~1e−6 at ν = 1e10
+            let baseT = Dist.studentT (s 1e10) (s 0.0) (s 1.0)
+            let big = Dist.truncated (Some (s -1.0)) (Some (s 2.0)) baseT
+            let logZ = log (RefNormal.CDF(0.0, 1.0, 2.0) - RefNormal.CDF(0.0, 1.0, -1.0))
+            close 1e-9 -logZ ((Dist.logProb big (s 0.5) - Dist.logProb baseT (s 0.5)) |> scalarOf) "df = 1e10: the normal's normalizer"
+            // Stan's real<lower=0> sigma; sigma ~ student_t(3, 0, 2.5): twice the t density
+            let half = Dist.half (Dist.studentT (s 3.0) (s 0.0) (s 2.5))
+            for x in [ 0.0; 0.7; 25.0; 1e6 ] do
+                close 1e-12 (log 2.0 + RefStudentT.PDFLn(0.0, 2.5, 3.0, x)) (Dist.logProb half (s x) |> scalarOf) (sprintf "half t at %g" x)
+            Expect.equal (Dist.logProb half (s -0.1) |> scalarOf) -infinity "below zero"
+            Expect.equal (Dist.logProb (Dist.truncated (Some (s -1.0)) (Some (s 2.0)) (Dist.studentT (s 3.0) (s 0.0) (s 1.0))) (s 2.5) |> scalarOf) -infinity "above the upper bound"
+        testCase "truncated Student-t far in a tail: the closed forms of 1 and 2 df, |z| up to 1e150" <| fun () ->
+            // 2 df: f(x) = (2 + x²)^(−3/2), P(X > a) = 1/(√(2+a²)(√(2+a²) + a)); 1 df: the Cauchy
+            for a in [ 1e3; 1e6; 1e12; 1e150 ] do
+                let x = 1.5 * a
+                let r = sqrt (2.0 + a * a)
+                let t2 = Dist.truncated (Some (s a)) None (Dist.studentT (s 2.0) (s 0.0) (s 1.0))
+                let expected = -1.5 * (2.0 * log x + Math.Log(1.0 + 2.0 / (x * x))) + log r + log (r + a)
+                close 1e-12 expected (Dist.logProb t2 (s x) |> scalarOf) (sprintf "t2 above %g" a)
+                let t2lo = Dist.truncated None (Some (s -a)) (Dist.studentT (s 2.0) (s 0.0) (s 1.0))
+                close 1e-12 expected (Dist.logProb t2lo (s -x) |> scalarOf) (sprintf "t2 below %g" -a)
+                let t1 = Dist.truncated (Some (s a)) (Some (s (2.0 * a))) (Dist.studentT (s 1.0) (s 0.0) (s 1.0))
+                let zc = atan (1.0 / a) / Math.PI - atan (1.0 / (2.0 * a)) / Math.PI
+                close 1e-10 (-(log Math.PI) - 2.0 * log x - Math.Log(1.0 + 1.0 / (x * x)) - log zc) (Dist.logProb t1 (s x) |> scalarOf) (sprintf "t1 on (%g, %g)" a (2.0 * a))
+        testCase "truncated gamma against MathNet, tiny and huge shape, and far in the upper tail" <| fun () ->
+            for shape, rate, lo, hi, x in [ 2.5, 1.5, 0.5, 3.0, 1.2
+                                            0.01, 1.0, 1e-6, 0.5, 1e-3
+                                            0.4, 2.0, 0.0, 1.0, 0.2
+                                            40.0, 0.5, 60.0, 120.0, 90.0
+                                            1e4, 1.0, 9800.0, 10050.0, 9990.0 ] do
+                let d = Dist.truncated (Some (s lo)) (Some (s hi)) (Dist.gamma (s shape) (s rate))
+                let z = RefGamma.CDF(shape, rate, hi) - RefGamma.CDF(shape, rate, lo)
+                close 1e-9 (RefGamma.PDFLn(shape, rate, x) - log z) (Dist.logProb d (s x) |> scalarOf) (sprintf "Gamma(%g, %g) on (%g, %g) at %g" shape rate lo hi x)
+            // shape 1 is the exponential, memoryless: above 800 (Q = e^{−1600}, far below the smallest double)
+            let far = Dist.truncated (Some (s 800.0)) None (Dist.gamma (s 1.0) (s 2.0))
+            close 1e-12 (log 2.0 - 2.0 * 1.5) (Dist.logProb far (s 801.5) |> scalarOf) "exponential-shaped gamma above 800"
+            // the lower end defaults to 0 for a positive base; only an upper bound: P(X ≤ 2) of Gamma(3, 1) = 1 − 5e⁻²
+            let upper = Dist.truncated None (Some (s 2.0)) (Dist.gamma (s 3.0) (s 1.0))
+            close 1e-12 (RefGamma.PDFLn(3.0, 1.0, 0.5) - log (1.0 - 5.0 * exp -2.0)) (Dist.logProb upper (s 0.5) |> scalarOf) "below 2"
+            Expect.equal (Dist.logProb upper (s 2.5) |> scalarOf) -infinity "above the upper bound"
+            Expect.equal (Dist.logProb upper (s -0.5) |> scalarOf) -infinity "below zero"
+        testCase "truncated Student-t and gamma densities integrate to one" <| fun () ->
+            for name, d, lo, hi in [ "t3", Dist.truncated (Some (s -2.0)) (Some (s 5.0)) (Dist.studentT (s 3.0) (s 1.0) (s 0.5)), -2.0, 5.0
+                                     "t0.5 upper tail", Dist.truncated (Some (s 3.0)) (Some (s 9.0)) (Dist.studentT (s 0.5) (s 0.0) (s 1.0)), 3.0, 9.0
+                                     "gamma", Dist.truncated (Some (s 0.5)) (Some (s 4.0)) (Dist.gamma (s 2.5) (s 1.5)), 0.5, 4.0
+                                     "gamma lower part", Dist.truncated None (Some (s 1.0)) (Dist.gamma (s 1.7) (s 0.3)), 0.0, 1.0 ] do
+                let n = 40000
+                let h = (hi - lo) / float n
+                let integral = Dist.logProb d (t (Array.init n (fun i -> lo + (float i + 0.5) * h))) |> Tensor.toArray |> Array.sumBy (fun lp -> exp lp * h)
+                close 1e-6 1.0 integral (sprintf "%s integrates to one" name)
+        testCase "gradients of truncated Student-t and gamma log densities in df, shape, loc, scale, rate and bounds" <| fun () ->
+            gradCheck (fun p -> Dist.logProb (Truncated (StudentT (p.[0], p.[1], p.[2]), Some p.[3], Some (p.[3] + 3.0))) (t [| 0.5; 1.0 |]))
+                [| t [| 3.0; 0.7 |]; t [| 0.2; -0.3 |]; t [| 1.1; 0.8 |]; t [| -0.5; 0.1 |] |]
+            gradCheck (fun p -> Dist.logProb (Truncated (StudentT (p.[0], p.[1], p.[2]), Some p.[3], None)) (t [| 30.5; 41.0 |]))
+                [| t [| 2.5; 12.0 |]; t [| 0.2; -0.3 |]; t [| 1.1; 0.8 |]; t [| 30.0; 40.1 |] |]
+            gradCheck (fun p -> Dist.logProb (Truncated (Gamma (p.[0], p.[1]), Some p.[2], Some (p.[2] + 2.0))) (t [| 1.5; 2.0 |]))
+                [| t [| 2.5; 0.6 |]; t [| 1.3; 0.8 |]; t [| 0.9; 1.1 |] |]
+            gradCheck (fun p -> Dist.logProb (Truncated (Gamma (p.[0], p.[1]), None, Some p.[2])) (t [| 0.5; 0.01 |]))
+                [| t [| 2.5; 0.6 |]; t [| 1.3; 0.8 |]; t [| 0.9; 1.1 |] |]
+        testCase "truncated Student-t and gamma in float32 agree with float64" <| fun () ->
+            let f32 (v: float) = Tensor.scalar v |> Tensor.cast Float32
+            for d64, d32, x in [ Dist.truncated (Some (s -1.0)) (Some (s 2.0)) (StudentT (s 3.0, s 0.2, s 1.5)),
+                                 Dist.truncated (Some (f32 -1.0)) (Some (f32 2.0)) (StudentT (f32 3.0, f32 0.2, f32 1.5)), 0.4
+                                 Dist.truncated (Some (s 0.5)) None (Gamma (s 2.5, s 1.5)), Dist.truncated (Some (f32 0.5)) None (Gamma (f32 2.5, f32 1.5)), 1.7 ] do
+                let v64 = Dist.logProb d64 (s x) |> scalarOf
+                let v32 = Dist.logProb d32 (f32 x)
+                Expect.equal v32.Dtype Float32 "a float32 density"
+                close 1e-6 v64 (v32 |> Tensor.cast Float64 |> scalarOf) (Dist.name d64)
+                let g64 = Autodiff.grad (fun p -> Dist.logProb d64 p) (s x) |> scalarOf
+                let g32 = Autodiff.grad (fun p -> Dist.logProb d32 p) (f32 x) |> Tensor.cast Float64 |> scalarOf
+                close 1e-5 g64 g32 (Dist.name d64 + " gradient")
+        testCase "truncated inverse-gamma and lognormal against MathNet, integrals, gradients and draws" <| fun () ->
+            // MathNet's InverseGamma(shape, scale) is ours with rate = scale
+            for shape, rate, lo, hi, x in [ 2.5, 1.5, 0.2, 3.0, 0.9; 0.7, 2.0, 5.0, 1e3, 40.0; 30.0, 60.0, 1.5, 2.5, 2.1 ] do
+                let d = Dist.truncated (Some (s lo)) (Some (s hi)) (Dist.inverseGamma (s shape) (s rate))
+                let z = RefInvGamma.CDF(shape, rate, hi) - RefInvGamma.CDF(shape, rate, lo)
+                close 1e-9 (RefInvGamma.PDFLn(shape, rate, x) - log z) (Dist.logProb d (s x) |> scalarOf) (sprintf "InverseGamma(%g, %g) on (%g, %g) at %g" shape rate lo hi x)
+            for loc, scale, lo, hi, x in [ 0.0, 1.0, 0.5, 3.0, 1.2; 1.0, 0.3, 10.0, 1e6, 12.0; -2.0, 2.0, 1e-9, 1e-3, 1e-5 ] do
+                let d = Dist.truncated (Some (s lo)) (Some (s hi)) (Dist.logNormal (s loc) (s scale))
+                let z = 0.5 * (SF.Erfc(-(log hi - loc) / (scale * sqrt 2.0)) - SF.Erfc(-(log lo - loc) / (scale * sqrt 2.0)))
+                let z = if log lo - loc > 0.0 then 0.5 * (SF.Erfc((log lo - loc) / (scale * sqrt 2.0)) - SF.Erfc((log hi - loc) / (scale * sqrt 2.0))) else z
+                close 1e-9 (RefLogNormal.PDFLn(loc, scale, x) - log z) (Dist.logProb d (s x) |> scalarOf) (sprintf "LogNormal(%g, %g) on (%g, %g) at %g" loc scale lo hi x)
+            let ig = Dist.truncated None (Some (s 2.0)) (Dist.inverseGamma (s 3.0) (s 1.0))
+            Expect.equal (Dist.logProb ig (s -1.0) |> scalarOf) -infinity "below zero"
+            Expect.equal (Dist.logProb ig (s 2.5) |> scalarOf) -infinity "above the upper bound"
+            for name, d, lo, hi in [ "inverse gamma", Dist.truncated (Some (s 0.2)) (Some (s 3.0)) (Dist.inverseGamma (s 2.5) (s 1.5)), 0.2, 3.0
+                                     "lognormal", Dist.truncated None (Some (s 2.0)) (Dist.logNormal (s 0.3) (s 0.8)), 0.0, 2.0 ] do
+                let n = 40000
+                let h = (hi - lo) / float n
+                let integral = Dist.logProb d (t (Array.init n (fun i -> lo + (float i + 0.5) * h))) |> Tensor.toArray |> Array.sumBy (fun lp -> exp lp * h)
+                close 1e-6 1.0 integral (sprintf "%s integrates to one" name)
+            gradCheck (fun p -> Dist.logProb (Truncated (InverseGamma (p.[0], p.[1]), Some p.[2], Some (p.[2] + 2.0))) (t [| 1.5; 2.0 |]))
+                [| t [| 2.5; 0.6 |]; t [| 1.3; 0.8 |]; t [| 0.9; 1.1 |] |]
+            gradCheck (fun p -> Dist.logProb (Truncated (LogNormal (p.[0], p.[1]), Some p.[2], None)) (t [| 1.5; 2.0 |]))
+                [| t [| 0.2; -0.3 |]; t [| 1.1; 0.8 |]; t [| 0.9; 1.1 |] |]
+            let n = 20000
+            let glo, ghi = 0.2, 3.0
+            let xs = Dist.sample (Rng.key 13UL) [| n |] (Dist.truncated (Some (s glo)) (Some (s ghi)) (Dist.inverseGamma (s 2.5) (s 1.5))) |> Tensor.toArray |> Array.sort
+            Expect.isTrue (xs |> Array.forall (fun x -> x >= glo && x <= ghi)) "inverse-gamma draws inside"
+            let zc = RefInvGamma.CDF(2.5, 1.5, ghi) - RefInvGamma.CDF(2.5, 1.5, glo)
+            // the median solves F(m) = F(lo) + zc/2: bisection on MathNet's CDF
+            let mutable a, b = glo, ghi
+            for _ in 1 .. 100 do
+                let c = 0.5 * (a + b)
+                if RefInvGamma.CDF(2.5, 1.5, c) < RefInvGamma.CDF(2.5, 1.5, glo) + 0.5 * zc then a <- c else b <- c
+            let m = 0.5 * (a + b)
+            Expect.isLessThan (abs (xs.[n / 2] - m)) (4.0 / (2.0 * (RefInvGamma.PDF(2.5, 1.5, m) / zc) * sqrt (float n))) "inverse-gamma median of the draws"
+            let ls = Dist.sample (Rng.key 14UL) [| n |] (Dist.truncated (Some (s 1.0)) None (Dist.logNormal (s 0.0) (s 1.0))) |> Tensor.toArray |> Array.sort
+            Expect.isTrue (ls |> Array.forall (fun x -> x >= 1.0)) "lognormal draws above 1"
+            // LogNormal(0, 1) above 1 is exp of a half normal: the median is exp(Φ⁻¹(3/4))
+            let lm = exp (RefNormal.InvCDF(0.0, 1.0, 0.75))
+            Expect.isLessThan (abs (ls.[n / 2] - lm)) (4.0 / (2.0 * (2.0 * RefLogNormal.PDF(0.0, 1.0, lm)) * sqrt (float n))) "lognormal median of the draws"
+        testCase "truncated Student-t and gamma draws: inside the bounds, median where the CDF is one half" <| fun () ->
+            let n = 20000
+            let medianIs (what: string) (xs: float[]) (m: float) (density: float) =
+                // the sample median's sd is 1/(2 f(m) √n)
+                Expect.isLessThan (abs (xs.[n / 2] - m)) (4.0 / (2.0 * density * sqrt (float n))) (what + ": median of the draws")
+            let lo, hi = -1.0, 2.0
+            let xs = Dist.sample (Rng.key 9UL) [| n |] (Dist.truncated (Some (s lo)) (Some (s hi)) (Dist.studentT (s 3.0) (s 0.0) (s 1.0))) |> Tensor.toArray |> Array.sort
+            Expect.isTrue (xs |> Array.forall (fun x -> x >= lo && x <= hi)) "t draws inside"
+            let pm = 0.5 * (RefStudentT.CDF(0.0, 1.0, 3.0, lo) + RefStudentT.CDF(0.0, 1.0, 3.0, hi))
+            let m = RefStudentT.InvCDF(0.0, 1.0, 3.0, pm)
+            medianIs "t3 on (−1, 2)" xs m (RefStudentT.PDF(0.0, 1.0, 3.0, m) / (RefStudentT.CDF(0.0, 1.0, 3.0, hi) - RefStudentT.CDF(0.0, 1.0, 3.0, lo)))
+            // half Student-t(3, 0, 2.5): the median is 2.5 times the t3 quantile at 3/4
+            let hs = Dist.sample (Rng.key 10UL) [| n |] (Dist.half (Dist.studentT (s 3.0) (s 0.0) (s 2.5))) |> Tensor.toArray |> Array.sort
+            Expect.isTrue (hs |> Array.forall (fun x -> x >= 0.0)) "half-t draws nonnegative"
+            let hm = 2.5 * RefStudentT.InvCDF(0.0, 1.0, 3.0, 0.75)
+            medianIs "half t3" hs hm (2.0 * RefStudentT.PDF(0.0, 2.5, 3.0, hm))
+            // far in the tail of t2 above a = 1e6: P(X > x | X > a) = S(x)/S(a), S(x) ≈ 1/(2x²): median a√2 (to 1e−12)
+            let a = 1e6
+            let ts = Dist.sample (Rng.key 11UL) [| n |] (Dist.truncated (Some (s a)) None (Dist.studentT (s 2.0) (s 0.0) (s 1.0))) |> Tensor.toArray |> Array.sort
+            Expect.isTrue (ts |> Array.forall (fun x -> x >= a)) "tail draws above the bound"
+            medianIs "t2 above 1e6" ts (a * sqrt 2.0) ((a * sqrt 2.0) ** -3.0 / (1.0 / (2.0 * a * a)))
+            // gamma(2.5, 1.5) on (0.5, 3)
+            let glo, ghi = 0.5, 3.0
+            let gs = Dist.sample (Rng.key 12UL) [| n |] (Dist.truncated (Some (s glo)) (Some (s ghi)) (Dist.gamma (s 2.5) (s 1.5))) |> Tensor.toArray |> Array.sort
+            Expect.isTrue (gs |> Array.forall (fun x -> x >= glo && x <= ghi)) "gamma draws inside"
+            let zc = RefGamma.CDF(2.5, 1.5, ghi) - RefGamma.CDF(2.5, 1.5, glo)
+            let gm = RefGamma.InvCDF(2.5, 1.5, RefGamma.CDF(2.5, 1.5, glo) + 0.5 * zc)
+            medianIs "gamma on (0.5, 3)" gs gm (RefGamma.PDF(2.5, 1.5, gm) / zc)
     ]
 
 let private glmTests =
