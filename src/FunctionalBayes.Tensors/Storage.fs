@@ -79,6 +79,13 @@ and CompareOp =
 and ReduceOp =
     | Sum | Max
 
+/// The response family of a fused GLM log likelihood (Tensor.glmLogLikelihood), with its canonical link.
+and [<RequireQualifiedAccess>] GlmFamily =
+    /// y ∈ {0, 1}, P(y = 1) = σ(η) (Stan's bernoulli_logit_glm).
+    | BernoulliLogit
+    /// y ∈ {0, 1, 2, ...}, rate e^η (Stan's poisson_log_glm, without its −log y! term).
+    | PoissonLog
+
 and Op =
     /// Element-wise function of one tensor.
     | Unary of UnaryOp
@@ -121,6 +128,9 @@ and Op =
     | Cholesky
     /// Solves op(A) X = B for a batch of triangular A (lower or upper; op transposes when `transpose`).
     | TriangularSolve of lower: bool * transpose: bool
+    /// Σᵢ log p(yᵢ | ηᵢ), η = x·β + α, over the rows of x [n, d] in one pass (inputs x, α ([] or [n]),
+    /// β [d], y [n] and a bool support mask [n]; a row whose mask is unset gives −∞). See Tensor.glmLogLikelihood.
+    | GlmLogLikelihood of GlmFamily
 
     /// The op's name for messages and graph export.
     member op.Name =
@@ -151,3 +161,4 @@ and Op =
         | StopGradient -> "stopGradient"
         | Cholesky -> "cholesky"
         | TriangularSolve _ -> "triangularSolve"
+        | GlmLogLikelihood _ -> "glmLogLikelihood"
