@@ -240,10 +240,11 @@ let ``a unary op's one-pass span adjoint equals its rule`` () =
 
 /// The fused GLM log likelihood of every family: tape = compiled = finite differences in α (one, or one per
 /// row), β and x, and float32 near float64. n = 7, d = 5: the kernel's four-row path, three single rows and
-/// a column past the four-wide ones; n = 37, d = 9 more of each; n = 3: single rows only.
+/// a column past the four-wide ones; n = 37, d = 9 more of each; n = 3: single rows only; n = 101, d = 41:
+/// blocks of 48 rows (the last one of 5).
 let ``the fused GLM log likelihood: tape = compiled = finite differences, every family, float64 and float32`` () =
     for family in UnionCases.nullary<GlmFamily> () do
-        for (n, d) in [ 7, 5; 37, 9; 3, 2 ] do
+        for (n, d) in [ 7, 5; 37, 9; 3, 2; 101, 41 ] do
             let seed = 13 * n + d
             let rng = Random(seed)
             let y =
