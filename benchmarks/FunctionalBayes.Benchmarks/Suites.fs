@@ -150,6 +150,12 @@ let logisticModel (x: Tensor) (y: Tensor) = FunctionalBayes.ModelBuilderInstance
     return! FunctionalBayes.Model.observe "y" (FunctionalBayes.BernoulliLogits (Tensor.matmul x beta)) (Some y)
 }
 
+/// The same logistic regression with its likelihood as one fused op (Dist.bernoulliLogitGlm, no intercept).
+let logisticGlmModel (x: Tensor) (y: Tensor) = FunctionalBayes.ModelBuilderInstance.model {
+    let! beta = FunctionalBayes.Model.sample "beta" (FunctionalBayes.Dist.normal (Tensor.zeros [| x.Shape.[1] |]) (Tensor.ones [| x.Shape.[1] |]))
+    return! FunctionalBayes.Model.observe "y" (FunctionalBayes.Dist.bernoulliLogitGlm x (Tensor.scalar 0.0) beta) (Some y)
+}
+
 /// Bytes allocated on this thread per call of f, over `calls` calls after as many calls to warm up
 /// (the first round pays for the JIT tiering of this loop).
 let private allocatedPerCall (calls: int) (f: unit -> unit) =
@@ -213,6 +219,9 @@ let grad () =
         [| y; sigma |] [| Tensor.scalar 1.0; Tensor.scalar 0.5; Tensor.ofArray (randomArray 6 8) |]
     let x, yl = logisticData ()
     compiledFigures "logistic_n5000_d20" (fun dt -> FunctionalBayes.LogDensity.potential (Rng.key 1UL) (logisticModel dt.[0] dt.[1]))
+        [| x; yl |] [| Tensor.ofArray (randomArray 7 20) |]
+    // the same model, data and point with the fused GLM likelihood (issue 24)
+    compiledFigures "logistic_glm_n5000_d20" (fun dt -> FunctionalBayes.LogDensity.potential (Rng.key 1UL) (logisticGlmModel dt.[0] dt.[1]))
         [| x; yl |] [| Tensor.ofArray (randomArray 7 20) |]
 
 /// SVI steps per second: BLayers' "simple" process (N = 10^4, k = 2, batch 1000, AutoDiagonalNormal),

@@ -289,6 +289,8 @@ module Export =
         | PositiveDefinite -> fail "Export: positiveDefinite (a support check of a matrix-valued distribution) has no ONNX form; it is not part of a predictor's forward pass."
         | Cholesky | TriangularSolve _ ->
             fail (sprintf "Export: the op %s (a multivariate-normal layer or guide) has no ONNX form in the default operator set." op.Name)
+        | GlmLogLikelihood _ ->
+            fail (sprintf "Export: the op %s (the fused log likelihood of Dist.bernoulliLogitGlm / Dist.poissonLogGlm) scores observations and is not part of a predictor; export the model's predictive mean (Dist.mean of the GLM is x·β + α through its link), not its log density." op.Name)
 
     /// Attribute entries of an op that hold sizes (to compare two traces for the batch dimension).
     let private sizeAttrs (op: Op) : int[] =

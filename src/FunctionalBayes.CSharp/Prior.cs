@@ -245,6 +245,27 @@ public sealed class Prior
     /// <exception cref="ArgumentException">The log rate holds a NaN.</exception>
     public static Prior PoissonLog(NdArray logRate) => new(Dist.poissonLog(A(logRate, nameof(logRate))));
 
+    /// <summary>Logistic regression's likelihood as one distribution over y [n] ∈ {0, 1}ⁿ (Stan's bernoulli_logit_glm):
+    /// P(yᵢ = 1) = σ(xᵢ·β + α). Its log density is one fused operation: one pass over <paramref name="x"/> for value
+    /// and gradient. Observe it with <see cref="Bayes.Observe(string, Prior, NdArray?)"/>.</summary>
+    /// <param name="x">The predictors [n, d], one row per observation.</param>
+    /// <param name="alpha">The intercept: a scalar, or one offset per row [n].</param>
+    /// <param name="beta">The coefficients [d].</param>
+    /// <exception cref="ArgumentNullException">A parameter is null.</exception>
+    /// <exception cref="ArgumentException">A shape or dtype does not fit (the message names the argument, the shapes and the fix).</exception>
+    public static Prior BernoulliLogitGlm(NdArray x, NdArray alpha, NdArray beta) =>
+        new(Dist.bernoulliLogitGlm(A(x, nameof(x)), A(alpha, nameof(alpha)), A(beta, nameof(beta))));
+
+    /// <summary>Poisson regression's likelihood as one distribution over counts y [n] (Stan's poisson_log_glm):
+    /// yᵢ ~ Poisson(exp(xᵢ·β + α)), one fused operation.</summary>
+    /// <param name="x">The predictors [n, d], one row per observation.</param>
+    /// <param name="alpha">The intercept: a scalar, or one offset per row [n].</param>
+    /// <param name="beta">The coefficients [d].</param>
+    /// <exception cref="ArgumentNullException">A parameter is null.</exception>
+    /// <exception cref="ArgumentException">A shape or dtype does not fit (the message names the argument, the shapes and the fix).</exception>
+    public static Prior PoissonLogGlm(NdArray x, NdArray alpha, NdArray beta) =>
+        new(Dist.poissonLogGlm(A(x, nameof(x)), A(alpha, nameof(alpha)), A(beta, nameof(beta))));
+
     /// <summary>Negative binomial with log mean <paramref name="logMean"/> and concentration φ (Stan's neg_binomial_2_log).</summary>
     /// <param name="logMean">The log mean.</param>
     /// <param name="concentration">The concentration φ (positive).</param>

@@ -557,3 +557,23 @@ module internal CompiledKernels =
                         for j in 0 .. n - 1 do
                             let idx = ga + q * n * n + i * n + j
                             adj.[idx] <- adj.[idx] + 0.5 * (v.[scratch + i * n + j] + v.[scratch + j * n + i])
+
+    /// The fused GLM log likelihood (GlmKernel) of x (n×d at x), α (one value, or n when perRow), β, y and
+    /// a float mask. Forward makes the value and, when there is a gradient, Xᵀr and Σr (at `gs`, d + 1
+    /// values) and r (at `rs`, where ∂x or a per-row ∂α needs it) in the same pass over x; Backward scales
+    /// them by the output's adjoint. y and the mask get no adjoint (data).
+    type Glm(family: GlmFamily, n: int, d: int, x: int, a: int, perRow: bool, b: int, y: int, m: int, o: int,
+             rs: int, gs: int, gx: int, ga: int, gb: int, go: int) =
+        inherit ProgramKernel()
+        override _.Forward(v, _) =
+            let grad = gs >= 0
+            v.[o] <- GlmKernel.run family n d v x v a perRow v b v y v m grad (if grad then v else [||]) gs (rs >= 0) (if rs >= 0 then v else [||]) rs
+        override _.Backward(v, adj, _) =
+            let g = adj.[go]
+            if gb >= 0 then TensorPrimitives.MultiplyAdd(ro v gs d, g, ro adj gb d, sp adj gb d)
+            if ga >= 0 then
+                if perRow then TensorPrimitives.MultiplyAdd(ro v rs n, g, ro adj ga n, sp adj ga n)
+                else adj.[ga] <- adj.[ga] + g * v.[gs + d]
+            if gx >= 0 then
+                for i in 0 .. n - 1 do
+                    TensorPrimitives.MultiplyAdd(ro v b d, g * v.[rs + i], ro adj (gx + i * d) d, sp adj (gx + i * d) d)

@@ -644,6 +644,19 @@ module Compiler =
                     let a, _ = arena ins.[0]
                     let scratch = allocVal (max 1 (nn * nn))
                     kernel i (fun o _ -> CompiledKernels.PositiveDefinite(size, nn, a, o, scratch))
+                | GlmLogLikelihood family ->
+                    let s = shapeOf ins.[0]
+                    let nn, dd = s.[0], s.[1]
+                    let perRow = Shape.size (shapeOf ins.[1]) > 1
+                    let x, gx = arena ins.[0]
+                    let a, ga = arena ins.[1]
+                    let b, gb = arena ins.[2]
+                    let y, _ = arena ins.[3]
+                    let m, _ = arena ins.[4]
+                    // Xᵀr and Σr (d + 1) always with a gradient; r itself only where ∂x or a per-row ∂α reads it
+                    let gs = if info.Grad then allocVal (dd + 1) else -1
+                    let rs = if info.Grad && (gx >= 0 || (perRow && ga >= 0)) then allocVal nn else -1
+                    kernel i (fun o go -> CompiledKernels.Glm(family, nn, dd, x, a, perRow, b, y, m, o, rs, gs, gx, ga, gb, go))
         // ---- the program --------------------------------------------------------------------------
         let outCell = cellOf (GraphNode (outV - nIn)) 0
         let result = Expression.Variable(typeof<float>, "result")

@@ -643,6 +643,17 @@ module internal Cpu =
                 triangularSolveInto lower transpose n k av (bt * n * n) x (bt * n * k) x (bt * n * k)
             x)
 
+    /// The fused GLM log likelihood (GlmKernel), a scalar; float32 is widened (and the sum narrowed once).
+    let glmLogLikelihood (family: GlmFamily) (xs: RawTensor[]) : Storage =
+        let x = xs.[0]
+        let alpha = toF64 xs.[1].Storage
+        let v =
+            GlmKernel.run family x.Shape.[0] x.Shape.[1] (toF64 x.Storage) 0 alpha 0 (alpha.Length > 1) (toF64 xs.[2].Storage) 0
+                (toF64 xs.[3].Storage) 0 (toF64 xs.[4].Storage) 0 false [||] 0 false [||] 0
+        match x.Dtype with
+        | Float32 -> F32 [| float32 v |]
+        | _ -> F64 [| v |]
+
     // ---- dispatch -----------------------------------------------------------------------------
 
     let execute (op: Op) (xs: RawTensor[]) (outShape: int[]) : RawTensor =
@@ -668,6 +679,7 @@ module internal Cpu =
             | Cholesky -> cholesky xs.[0]
             | PositiveDefinite -> positiveDefinite xs.[0]
             | TriangularSolve (lower, tr) -> triangularSolve lower tr xs.[0] xs.[1]
+            | GlmLogLikelihood family -> glmLogLikelihood family xs
         RawTensor(outShape, s)
 
     /// The CPU backend as an IBackend value.

@@ -85,6 +85,13 @@ and CompareOp =
 and ReduceOp =
     | Sum | Max
 
+/// The response family of a fused GLM log likelihood (Tensor.glmLogLikelihood), with its canonical link.
+and [<RequireQualifiedAccess>] GlmFamily =
+    /// y ∈ {0, 1}, P(y = 1) = σ(η) (Stan's bernoulli_logit_glm).
+    | BernoulliLogit
+    /// y ∈ {0, 1, 2, ...}, rate e^η (Stan's poisson_log_glm, without its −log y! term).
+    | PoissonLog
+
 and Op =
     /// Element-wise function of one tensor.
     | Unary of UnaryOp
@@ -130,6 +137,9 @@ and Op =
     /// A bool mask over the batch of square matrices: whether each factors by Cholesky (its lower triangle
     /// read as a symmetric matrix is positive definite). Not differentiable; never raises.
     | PositiveDefinite
+    /// Σᵢ log p(yᵢ | ηᵢ), η = x·β + α, over the rows of x [n, d] in one pass (inputs x, α ([] or [n]),
+    /// β [d], y [n] and a bool support mask [n]; a row whose mask is unset gives −∞). See Tensor.glmLogLikelihood.
+    | GlmLogLikelihood of GlmFamily
 
     /// The op's name for messages and graph export.
     member op.Name =
@@ -162,3 +172,4 @@ and Op =
         | Cholesky -> "cholesky"
         | TriangularSolve _ -> "triangularSolve"
         | PositiveDefinite -> "positiveDefinite"
+        | GlmLogLikelihood _ -> "glmLogLikelihood"

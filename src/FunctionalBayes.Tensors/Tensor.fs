@@ -265,6 +265,25 @@ and [<Sealed>] internal Prim private () =
                || not (Shape.equal x0.Shape.[.. x0.Rank - 3] b.Shape.[.. b.Rank - 3]) || b.Shape.[b.Rank - 2] <> x0.Shape.[x0.Rank - 1] then
                 fail op (sprintf "needs A of shape [..., n, n] and B of shape [..., n, k] with the same batch, got %s and %s." (Shape.format x0.Shape) (Shape.format b.Shape))
             b.Shape, x0.Dtype
+        | GlmLogLikelihood _ ->
+            if xs.Length <> 5 then fail op (sprintf "takes 5 inputs (x, alpha, beta, y, the support mask), got %d." xs.Length)
+            let a, b, y, m = xs.[1], xs.[2], xs.[3], xs.[4]
+            requireFloat op x0
+            if x0.Rank <> 2 then
+                fail op (sprintf "x must be a matrix [n, d] (one row per observation), got shape %s; make one predictor a column with Tensor.unsqueeze -1." (Shape.format x0.Shape))
+            let n, d = x0.Shape.[0], x0.Shape.[1]
+            for (what, t) in [ "alpha", a; "beta", b; "y", y ] do
+                if t.Dtype <> x0.Dtype then
+                    fail op (sprintf "%s is %O but x is %O; convert one of them (Tensor.cast)." what t.Dtype x0.Dtype)
+            if b.Rank <> 1 || b.Shape.[0] <> d then
+                fail op (sprintf "beta must have shape [%d] (one coefficient per column of x, shape %s), got %s." d (Shape.format x0.Shape) (Shape.format b.Shape))
+            if not (a.Rank = 0 || (a.Rank = 1 && (a.Shape.[0] = 1 || a.Shape.[0] = n))) then
+                fail op (sprintf "alpha must be a scalar (one intercept) or have shape [%d] (one offset per row of x, shape %s), got %s." n (Shape.format x0.Shape) (Shape.format a.Shape))
+            if y.Rank <> 1 || y.Shape.[0] <> n then
+                fail op (sprintf "y must have shape [%d] (one observation per row of x, shape %s), got %s." n (Shape.format x0.Shape) (Shape.format y.Shape))
+            if m.Dtype <> Bool || m.Rank <> 1 || m.Shape.[0] <> n then
+                fail op (sprintf "the support mask must be bool of shape [%d], got %O of shape %s." n m.Dtype (Shape.format m.Shape))
+            [||], x0.Dtype
 
     static let backendOf (xs: RawTensor[]) : IBackend =
         let mutable b = Cpu.backend
@@ -453,6 +472,22 @@ and [<Sealed>] internal Prim private () =
                     let full = if tr then neg (exec (MatMul (false, true)) [| xsol; bbar |]) else neg (exec (MatMul (false, true)) [| bbar; xsol |])
                     mul full (squareMask a.Dtype n (fun i j -> if (if lower then i >= j else i <= j) then 1.0 else 0.0))
             [| abar; (if needs.[1] then bbar else null) |]
+        | GlmLogLikelihood family ->
+            // r = y − E[y | η] (0 off the support): ∂x = g·r βᵀ, ∂α = g·r (summed for one α), ∂β = g·Xᵀr;
+            // y and the mask are data (no gradient). Primitive ops, so this can be differentiated again.
+            let alpha, beta, y, mask = xs.[1], xs.[2], xs.[3], xs.[4]
+            let n, d = x.ShapeRef.[0], x.ShapeRef.[1]
+            let eta = add (reshape [| n |] (exec (MatMul (false, false)) [| x; reshape [| d; 1 |] beta |])) alpha
+            let mean =
+                match family with
+                | GlmFamily.BernoulliLogit -> un Sigmoid eta
+                | GlmFamily.PoissonLog -> un Exp eta
+            let gr = mul (where mask (sub y mean) (scalarLike y 0.0)) g
+            [| (if needs.[0] then exec (MatMul (false, false)) [| reshape [| n; 1 |] gr; reshape [| 1; d |] beta |] else null)
+               (if needs.[1] then unbroadcast gr alpha.ShapeRef else null)
+               (if needs.[2] then reshape [| d |] (exec (MatMul (true, false)) [| x; reshape [| n; 1 |] gr |]) else null)
+               null
+               null |]
 
     static member PrimalsAt(tape, xs) = primalsAt tape xs
     static member Exec(op, inputs) = exec op inputs

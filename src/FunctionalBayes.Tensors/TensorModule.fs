@@ -406,6 +406,15 @@ module Tensor =
         let x = exec (TriangularSolve (lower, transpose)) [| a'; b' |]
         if b.Rank = 1 then reshape [| b.Size |] x else x
 
+    /// The log likelihood of a GLM with the family's canonical link, summed over the rows, as one fused op
+    /// (Stan's bernoulli_logit_glm and poisson_log_glm): Σᵢ log p(yᵢ | ηᵢ), η = x·β + α, with x [n, d], α a
+    /// scalar or [n], β [d], y [n] and `inside` a bool [n] (whether yᵢ is in the support; a row outside
+    /// gives −∞). Bernoulli: −softplus((1 − 2y)·η); Poisson: y·η − e^η, without the −log y! term (data only).
+    /// Value and gradient take one pass over x. The distributions Dist.bernoulliLogitGlm and
+    /// Dist.poissonLogGlm build the mask and add that term.
+    let glmLogLikelihood (family: GlmFamily) (x: Tensor) (alpha: Tensor) (beta: Tensor) (y: Tensor) (inside: Tensor) =
+        exec (GlmLogLikelihood family) [| x; alpha; beta; y; inside |]
+
     /// The diagonal of the last two axes: [..., n, n] -> [..., n].
     let diagonal (a: Tensor) =
         let n = a.ShapeRef.[a.Rank - 1]

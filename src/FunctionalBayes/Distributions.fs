@@ -76,6 +76,11 @@ type Distribution =
     /// Inverse-Wishart(ν, Ψ) on p×p positive-definite matrices, Ψ = L Lᵀ from its lower-Cholesky scale
     /// (Stan's inv_wishart): X⁻¹ ~ Wishart(ν, Ψ⁻¹); ν > p − 1. Mean Ψ/(ν − p − 1) for ν > p + 1.
     | InverseWishart of df: Tensor * scaleTril: Tensor
+    /// The n observations of a GLM with the family's canonical link as one event of shape [n] (Stan's
+    /// bernoulli_logit_glm, poisson_log_glm): yᵢ ~ family(ηᵢ), η = x·β + α, x [n, d], α a scalar or [n],
+    /// β [d]. Its log density is one fused op (Tensor.glmLogLikelihood): one pass over x for value and
+    /// gradient. Build it with Dist.bernoulliLogitGlm or Dist.poissonLogGlm.
+    | Glm of family: GlmFamily * x: Tensor * alpha: Tensor * beta: Tensor
 
 [<RequireQualifiedAccess>]
 module Dist =
@@ -104,6 +109,7 @@ module Dist =
         | Truncated (b, _, _) -> sprintf "Truncated(%s)" (name b) | PoissonLog _ -> "PoissonLog"
         | NegativeBinomialLog _ -> "NegativeBinomialLog" | LkjCholesky _ -> "LKJCholesky"
         | Wishart _ -> "Wishart" | InverseWishart _ -> "InverseWishart"
+        | Glm (GlmFamily.BernoulliLogit, _, _, _) -> "BernoulliLogitGlm" | Glm (GlmFamily.PoissonLog, _, _, _) -> "PoissonLogGlm"
 
     // ---- shapes -------------------------------------------------------------------------------
 
@@ -122,6 +128,7 @@ module Dist =
         | ImproperUniform (c, shape) -> shape.[shape.Length - c.EventDims ..]
         | LkjCholesky (k, _) -> [| k; k |]
         | Wishart (_, l) | InverseWishart (_, l) -> l.Shape.[l.Rank - 2 ..]
+        | Glm (_, x, _, _) -> [| x.Shape.[0] |]
         | Mixture (_, []) -> [||]
         | Normal _ | HalfNormal _ | Cauchy _ | HalfCauchy _ | StudentT _ | Laplace _ | Logistic _ | LogNormal _
         | Exponential _ | Gamma _ | InverseGamma _ | Beta _ | Uniform _ | BernoulliLogits _ | BernoulliProbs _
@@ -160,6 +167,7 @@ module Dist =
             [ lo; hi ] |> List.choose id |> List.fold (fun acc t -> Shape.broadcast n acc t.Shape) (batchShapeOf b)
         | ImproperUniform (c, shape) -> shape.[.. shape.Length - c.EventDims - 1]
         | Wishart (df, l) | InverseWishart (df, l) -> Shape.broadcast n df.Shape (lastTwoDropped l)
+        | Glm _ -> [||]
 
     let batchShape d = batchShapeOf d
 
@@ -172,7 +180,7 @@ module Dist =
         | CategoricalLogits a | CategoricalProbs a | Poisson a | NegativeBinomial (a, _) | ZeroInflatedPoisson (_, a)
         | ZeroInflatedNegativeBinomial (_, a, _) | OrderedLogistic (a, _) | Dirichlet a | MultivariateNormal (a, _)
         | LowRankMultivariateNormal (a, _, _) | Delta (a, _, _) | PoissonLog a | NegativeBinomialLog (a, _)
-        | LkjCholesky (_, a) | Wishart (_, a) | InverseWishart (_, a) -> a.Dtype
+        | LkjCholesky (_, a) | Wishart (_, a) | InverseWishart (_, a) | Glm (_, a, _, _) -> a.Dtype
         | Mixture (_, c :: _) -> dtype c
         | Mixture (w, []) -> w.Dtype
         | ImproperUniform _ -> Float64
@@ -203,6 +211,8 @@ module Dist =
         | PoissonLog _ | NegativeBinomialLog _ -> Constraint.NonNegativeInteger
         | LkjCholesky _ -> Constraint.CorrCholesky
         | Wishart _ | InverseWishart _ -> Constraint.PositiveDefinite
+        | Glm (GlmFamily.BernoulliLogit, _, _, _) -> Constraint.Boolean
+        | Glm (GlmFamily.PoissonLog, _, _, _) -> Constraint.NonNegativeInteger
         | Truncated (b, lo, hi) ->
             // a positive base's lower end is 0 when none is given
             let lo = match lo, support b with
@@ -228,6 +238,7 @@ module Dist =
         | CategoricalLogits _ | CategoricalProbs _ | Poisson _ | NegativeBinomial _ | ZeroInflatedPoisson _
         | ZeroInflatedNegativeBinomial _ | OrderedLogistic _ | Dirichlet _ | Mixture _ | ImproperUniform _ | Restricted _ | Truncated _ | PoissonLog _ | NegativeBinomialLog _ | LkjCholesky _
         | Wishart _ | InverseWishart _ -> false
+        | Glm _ -> false
 
     /// Whether draws can be made (Dist.sample): false for improper and restricted (unnormalized) priors;
     /// such latent sites get a feasible value where a model is only probed for its sites (Traced.probe).
@@ -241,7 +252,7 @@ module Dist =
         | BinomialLogits _ | BinomialProbs _ | CategoricalLogits _ | CategoricalProbs _ | Poisson _ | NegativeBinomial _
         | ZeroInflatedPoisson _ | ZeroInflatedNegativeBinomial _ | OrderedLogistic _ | Dirichlet _ | MultivariateNormal _
         | LowRankMultivariateNormal _ | Delta _ | PoissonLog _ | NegativeBinomialLog _ | Wishart _ | InverseWishart _
-        | LkjCholesky _ -> true
+        | LkjCholesky _ | Glm _ -> true
 
     // ---- log-density --------------------------------------------------------------------------
 
@@ -333,6 +344,14 @@ module Dist =
         let shape = Shape.broadcast "pick" hit.Shape lp.Shape
         Tensor.sumAxes [| -1 |] false (Tensor.where (Tensor.broadcastTo shape hit) (Tensor.broadcastTo shape lp) (Tensor.zeros shape |> Tensor.cast lp.Dtype))
 
+    /// A GLM's rows as the element-wise family over η = x·β + α (batch shape [n]): the unfused form, for
+    /// draws, moments and values with sample axes.
+    let private glmRows (family: GlmFamily) (x: Tensor) (alpha: Tensor) (beta: Tensor) =
+        let eta = Tensor.matmul x beta + alpha
+        match family with
+        | GlmFamily.BernoulliLogit -> BernoulliLogits eta
+        | GlmFamily.PoissonLog -> PoissonLog eta
+
     /// Whether each value lies in the support of the distribution: a bool mask, one entry per value
     /// (per event for vector and matrix families). Discrete families check integrality and range
     /// element-wise (a Binomial against its own total count), Uniform its own bounds (closed).
@@ -362,6 +381,7 @@ module Dist =
         | Mixture (_, cs) ->
             cs |> List.map (fun c -> Tensor.cast Float64 (inSupport c x)) |> List.reduce Tensor.maximum |> fun t -> Tensor.gtScalar t 0.5
         | Delta (_, _, k) -> allTrue x.Shape.[.. x.Rank - k - 1]
+        | Glm _ -> Tensor.gtScalar (Tensor.minAxes [| -1 |] false (Tensor.cast Float64 (Constraint.check (support d) x))) 0.5
         | ImproperUniform _ | Restricted _ | Truncated _ | PoissonLog _ | NegativeBinomialLog _ | LkjCholesky _
         | Normal _ | Cauchy _ | StudentT _ | Laplace _ | Logistic _ | LogNormal _ | Gamma _ | InverseGamma _ | Beta _
         | BernoulliLogits _ | BernoulliProbs _ | CategoricalLogits _ | CategoricalProbs _ | Poisson _ | NegativeBinomial _
@@ -668,6 +688,20 @@ module Dist =
             match d with
             | Wishart _ -> within inside (0.5 * (df - float (p + 1)) * logDetX - 0.5 * frob l c - half * logDetS - logZ)
             | _ -> within inside (half * logDetS - 0.5 * (df + float (p + 1)) * logDetX - 0.5 * frob c l - logZ)
+        | Glm (family, xm, alpha, beta) ->
+            if x.Rank = 1 then
+                // the support mask: graph ops over the data, so a compiled program rebound to new y stays exact
+                let inside = Constraint.check (support d) x
+                let fused = Tensor.glmLogLikelihood family xm alpha beta x inside
+                match family with
+                | GlmFamily.BernoulliLogit -> fused
+                | GlmFamily.PoissonLog ->
+                    // −Σ log y! depends on the data only (a compiled program computes it once per binding)
+                    let k = Tensor.where inside x (Tensor.zerosLike x)
+                    fused - Tensor.sum (Tensor.lgamma (k + 1.0))
+            else
+                // values with sample axes: row by row
+                logProb (Independent (glmRows family xm alpha beta, 1)) x
 
     // ---- sampling -----------------------------------------------------------------------------
 
@@ -793,6 +827,7 @@ module Dist =
         | Masked (b, _) -> draw key outShape b
         | PoissonLog eta -> draw key outShape (Poisson (Tensor.exp eta))
         | NegativeBinomialLog (eta, phi) -> draw key outShape (NegativeBinomial (Tensor.exp eta, phi))
+        | Glm (family, x, alpha, beta) -> draw key outShape (Independent (glmRows family x alpha beta, 1))
         | Truncated (b, lo, hi) ->
             // inverse CDF between F(lo) and F(hi), in the tail where the interval lies (no gradient)
             let u = unif key Float64 outShape
@@ -870,7 +905,7 @@ module Dist =
         | Gamma _ | InverseGamma _ | Beta _ | BernoulliLogits _ | BernoulliProbs _ | BinomialLogits _ | BinomialProbs _
         | CategoricalLogits _ | CategoricalProbs _ | Poisson _ | NegativeBinomial _ | ZeroInflatedPoisson _
         | ZeroInflatedNegativeBinomial _ | OrderedLogistic _ | Dirichlet _ | Mixture _ | Restricted _ | Truncated _
-        | PoissonLog _ | NegativeBinomialLog _ | LkjCholesky _ | Wishart _ | InverseWishart _ -> Some (logProb d x)
+        | PoissonLog _ | NegativeBinomialLog _ | LkjCholesky _ | Wishart _ | InverseWishart _ | Glm _ -> Some (logProb d x)
 
     // ---- moments and entropy ------------------------------------------------------------------
 
@@ -916,6 +951,7 @@ module Dist =
         | Independent (b, _) | Expand (b, _) | Masked (b, _) -> mean b
         | PoissonLog eta -> Tensor.exp eta
         | NegativeBinomialLog (eta, phi) -> Tensor.exp eta + Tensor.zerosLike phi
+        | Glm (family, x, alpha, beta) -> mean (glmRows family x alpha beta)
         // no closed form here (undefined for improper ones)
         | ImproperUniform _ -> Tensor.fullLike (Tensor.zeros [||]) Double.NaN
         | Restricted (b, _) | Truncated (b, _, _) -> nanLike (mean b)
@@ -939,7 +975,7 @@ module Dist =
         | BinomialLogits _ | BinomialProbs _ | Poisson _ | NegativeBinomial _ | ZeroInflatedPoisson _
         | ZeroInflatedNegativeBinomial _ | Dirichlet _ | MultivariateNormal _ | LowRankMultivariateNormal _ | Delta _
         | Mixture _ | Expand _ | ImproperUniform _ | Restricted _ | Truncated _ | PoissonLog _ | NegativeBinomialLog _
-        | LkjCholesky _ | Wishart _ | InverseWishart _ -> None
+        | LkjCholesky _ | Wishart _ | InverseWishart _ | Glm _ -> None
 
     /// The variance (per element of the event; NaN where undefined, +inf where infinite).
     let rec variance (d: Distribution) : Tensor =
@@ -993,6 +1029,7 @@ module Dist =
         | Independent (b, _) | Expand (b, _) | Masked (b, _) -> variance b
         | PoissonLog eta -> Tensor.exp eta
         | NegativeBinomialLog (eta, phi) -> Tensor.exp eta + Tensor.exp (2.0 * eta) / phi
+        | Glm (family, x, alpha, beta) -> variance (glmRows family x alpha beta)
         | ImproperUniform _ -> Tensor.fullLike (Tensor.zeros [||]) Double.NaN
         | Restricted (b, _) | Truncated (b, _, _) -> nanLike (variance b)
         | LkjCholesky (k, eta) -> nanLike (Tensor.zeros (Array.append eta.Shape [| k; k |]) + Tensor.unsqueeze -1 (Tensor.unsqueeze -1 eta))
@@ -1055,6 +1092,7 @@ module Dist =
             b (0.5 * float n * (1.0 + log2Pi) + 0.5 * logDet)
         | Independent (bd, k) -> Tensor.sumAxes (Array.init k (fun i -> -(i + 1))) false (entropy bd)
         | Expand (bd, s) -> Tensor.broadcastTo s (entropy bd)
+        | Glm (family, x, alpha, beta) -> Tensor.sumAxes [| -1 |] false (entropy (glmRows family x alpha beta))
         | BinomialLogits _ | BinomialProbs _ | Poisson _ | NegativeBinomial _ | ZeroInflatedPoisson _
         | ZeroInflatedNegativeBinomial _ | OrderedLogistic _ | Delta _ | Mixture _ | Masked _ | ImproperUniform _
         | Restricted _ | Truncated _ | PoissonLog _ | NegativeBinomialLog _ | LkjCholesky _ | Wishart _ | InverseWishart _ ->
@@ -1309,6 +1347,30 @@ module Dist =
 
     /// Poisson with log rate η (a GLM's linear predictor), stable for any η.
     let poissonLog (logRate: Tensor) = notNaN "PoissonLog" "logRate" logRate; PoissonLog logRate
+
+    /// A GLM's x, alpha and beta checked (shapes and dtypes, naming the argument, the shapes and the fix).
+    let private glm (dist: string) (family: GlmFamily) (x: Tensor) (alpha: Tensor) (beta: Tensor) =
+        if x.Rank <> 2 then
+            fail dist "x" (sprintf "must be a matrix [n, d] (one row per observation, one column per predictor), got shape %s; make a single predictor a column with Tensor.unsqueeze -1." (Shape.format x.Shape))
+        if not x.Dtype.IsFloat then fail dist "x" (sprintf "must be float, got %O; convert it (Tensor.toFloat64)." x.Dtype)
+        let n, d = x.Shape.[0], x.Shape.[1]
+        if beta.Rank <> 1 || beta.Shape.[0] <> d then
+            fail dist "beta" (sprintf "must have shape [%d] (one coefficient per column of x, shape %s), got %s." d (Shape.format x.Shape) (Shape.format beta.Shape))
+        if not (alpha.Rank = 0 || (alpha.Rank = 1 && (alpha.Shape.[0] = 1 || alpha.Shape.[0] = n))) then
+            fail dist "alpha" (sprintf "must be a scalar (one intercept) or have shape [%d] (one offset per row of x, shape %s), got %s; use Tensor.scalar 0.0 for no intercept." n (Shape.format x.Shape) (Shape.format alpha.Shape))
+        for (name, t) in [ "alpha", alpha; "beta", beta ] do
+            if t.Dtype <> x.Dtype then fail dist name (sprintf "is %O but x is %O; convert one of them (Tensor.cast)." t.Dtype x.Dtype)
+        Glm (family, x, alpha, beta)
+
+    /// Logistic regression's likelihood as one distribution over y [n] ∈ {0, 1}ⁿ (Stan's
+    /// bernoulli_logit_glm): P(yᵢ = 1) = σ(xᵢ·β + α), x [n, d], alpha a scalar or [n], beta [d]. Its log
+    /// density is one fused op, one pass over x for value and gradient; y outside {0, 1} scores −∞.
+    let bernoulliLogitGlm (x: Tensor) (alpha: Tensor) (beta: Tensor) = glm "BernoulliLogitGlm" GlmFamily.BernoulliLogit x alpha beta
+
+    /// Poisson regression's likelihood as one distribution over counts y [n] (Stan's poisson_log_glm):
+    /// yᵢ ~ Poisson(exp(xᵢ·β + α)), x [n, d], alpha a scalar or [n], beta [d]. Its log density is one fused
+    /// op, one pass over x for value and gradient; y not a non-negative integer scores −∞.
+    let poissonLogGlm (x: Tensor) (alpha: Tensor) (beta: Tensor) = glm "PoissonLogGlm" GlmFamily.PoissonLog x alpha beta
 
     /// NegativeBinomial with log mean η and concentration φ (Stan's neg_binomial_2_log).
     let negativeBinomialLog (logMean: Tensor) (concentration: Tensor) =

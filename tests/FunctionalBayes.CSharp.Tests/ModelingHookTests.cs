@@ -32,6 +32,26 @@ public class ModelingHookTests
     }
 
     [Fact]
+    public void BernoulliLogitGlmIsTheSumOfBernoulliLogMassesAtTheLinearPredictor()
+    {
+        // log p(y) = Σᵢ yᵢ log σ(ηᵢ) + (1 − yᵢ) log σ(−ηᵢ), η = x·β + α
+        var x = new double[,] { { 0.5, -1.0 }, { 2.0, 0.25 }, { -0.3, 0.8 } };
+        double[] beta = { 0.7, -0.4 }, y = { 1, 0, 1 };
+        const double alpha = 0.2;
+        var expected = 0.0;
+        for (var i = 0; i < 3; i++)
+        {
+            var eta = alpha + x[i, 0] * beta[0] + x[i, 1] * beta[1];
+            expected += y[i] == 1 ? -Math.Log(1 + Math.Exp(-eta)) : -Math.Log(1 + Math.Exp(eta));
+        }
+        var glm = Prior.BernoulliLogitGlm(NdArray.FromMatrix(x), alpha, NdArray.FromArray(beta));
+        Assert.Equal(expected, LogProb(glm, NdArray.FromArray(y)), 12);
+        Assert.Equal(double.NegativeInfinity, LogProb(glm, NdArray.FromArray(new[] { 1.0, 2.0, 0.0 })));
+        var ex = Assert.Throws<ArgumentException>(() => Prior.BernoulliLogitGlm(NdArray.FromMatrix(x), alpha, NdArray.FromArray(new[] { 1.0 })));
+        Assert.Contains("beta", ex.Message);
+    }
+
+    [Fact]
     public void LkjCholeskyOfDimensionTwoIsTheCorrelationsDensityAtZero()
     {
         // d = 2: ρ has density (1 − ρ²)^(η−1) / (2^(2η−1) B(η, η)); at ρ = 0 (L = I), for η = 2: 1 / (8 · 1/6) = 0.75.

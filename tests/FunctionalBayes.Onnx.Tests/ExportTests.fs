@@ -124,6 +124,25 @@ let ``every link's mean`` () =
         let! logits = AdaptiveLayer.Default.Call("x", d.["x"], units = 3)
         return! Links.categorical "y" logits (d.TryFind "y") }) [ "x" ]
 
+/// A GLM likelihood's log density is one fused op (no ONNX form, refused by name); its predictive mean,
+/// the link of x·β + α, is what a predictor exports.
+let ``GLM likelihoods export their predictive mean`` () =
+    for make in [ Dist.bernoulliLogitGlm; Dist.poissonLogGlm ] do
+        agree "glm" (fun d -> model {
+            let! alpha = Model.sample "alpha" (Dist.normal (Tensor.scalar 0.0) (Tensor.scalar 1.0))
+            let! beta = Model.sample "beta" (Dist.normal (Tensor.zeros [| 4 |]) (Tensor.ones [| 4 |]))
+            return! Model.observe "y" (make d.["x"] alpha beta) (d.TryFind "y") }) [ "x" ]
+    // the fused op inside a predictor is refused, naming it
+    let m (d: Map<string, Tensor>) = model {
+        let! beta = Model.sample "beta" (Dist.normal (Tensor.zeros [| 4 |]) (Tensor.ones [| 4 |]))
+        let first = Tensor.narrow 1 0 1 d.["x"]
+        let y = Tensor.squeeze -1 first * 0.0
+        let ll = Tensor.glmLogLikelihood GlmFamily.BernoulliLogit d.["x"] (Tensor.scalar 0.0) beta y (Tensor.geScalar y 0.0)
+        return! Links.gaussian "y" (first * 0.0 + ll) (d.TryFind "y") }
+    let example = dataOf 16 |> Map.filter (fun k _ -> k = "x")
+    let ex = Assert.Throws<OnnxExportException>(fun () -> Export.toModel ExportOptions.Default m (pointsOf m example) example |> ignore)
+    Assert.Contains("glmLogLikelihood", ex.Message)
+
 let ``the exported model is named after the data and sites, at IR 8 and opset 17`` () =
     let m = gaussianOf (fun d -> Layers.adaptive "x" d.["x"])
     let example = dataOf 8 |> Map.filter (fun k _ -> k = "x")
@@ -166,6 +185,7 @@ let tests =
         testCase "categorical layers, through Gather and CumSum" ``categorical layers, through Gather and CumSum``
         testCase "sparse, attention and mixture layers" ``sparse, attention and mixture layers``
         testCase "every link's mean" ``every link's mean``
+        testCase "GLM likelihoods export their predictive mean" ``GLM likelihoods export their predictive mean``
         testCase "the exported model is named after the data and sites, at IR 8 and opset 17" ``the exported model is named after the data and sites, at IR 8 and opset 17``
         testCase "layers without an ONNX form are refused by name" ``layers without an ONNX form are refused by name``
     ]

@@ -1,4 +1,5 @@
-/// Every op of the op table (Ops), enumerated: unary, binary, comparisons, where and clamp. The tape's
+/// Every op of the op table (Ops), enumerated: unary, binary, comparisons, where and clamp; and the fused
+/// GLM log likelihood of every family. The tape's
 /// gradient, the compiled program's value and gradient (unrolled and buffer-kernel paths) and central
 /// finite differences agree at random points, in float64; float32 runs the same declarations.
 module FunctionalBayes.Tensors.Tests.OpTableTests
@@ -237,6 +238,32 @@ let ``a unary op's one-pass span adjoint equals its rule`` () =
             assertClose 1e-15 expected acc
         | _ -> ()
 
+/// The fused GLM log likelihood of every family: tape = compiled = finite differences in α (one, or one per
+/// row), β and x, and float32 near float64. n = 7, d = 5: the kernel's four-row path, three single rows and
+/// a column past the four-wide ones; n = 37, d = 9 more of each; n = 3: single rows only; n = 101, d = 41:
+/// blocks of 48 rows (the last one of 5).
+let ``the fused GLM log likelihood: tape = compiled = finite differences, every family, float64 and float32`` () =
+    for family in UnionCases.nullary<GlmFamily> () do
+        for (n, d) in [ 7, 5; 37, 9; 3, 2; 101, 41 ] do
+            let seed = 13 * n + d
+            let rng = Random(seed)
+            let y =
+                Array.init n (fun _ ->
+                    match family with
+                    | GlmFamily.BernoulliLogit -> if rng.NextDouble() < 0.5 then 1.0 else 0.0
+                    | GlmFamily.PoissonLog -> float (rng.Next 5))
+            // every row in the support (rows outside score −∞: FunctionalBayes.Tests' GlmTests)
+            let data = [| Tensor.create [| n |] y; Tensor.createBool [| n |] (Array.create n true) |]
+            let x s = randomTensor s [| n; d |] -1.0 1.0
+            let beta s = randomTensor s [| d |] -0.6 0.6
+            for perRow in [ false; true ] do
+                let alpha s = if perRow then randomTensor s [| n |] -0.5 0.5 else Tensor.scalar (0.1 * float (s % 7) - 0.3)
+                let what = sprintf "%s %A on x %s, alpha %s" (GlmLogLikelihood family).Name family (Shape.format [| n; d |]) (if perRow then "per row" else "scalar")
+                checkFn what true (fun ps ds -> Tensor.glmLogLikelihood family ds.[2] ps.[0] ps.[1] ds.[0] ds.[1])
+                    [| alpha 1; beta 2 |] [| alpha 3; beta 4 |] (Array.append data [| x 5 |])
+                checkFn (what + ", x a parameter") true (fun ps ds -> Tensor.glmLogLikelihood family ps.[0] ps.[1] ps.[2] ds.[0] ds.[1])
+                    [| x 6; alpha 7; beta 8 |] [| x 9; alpha 10; beta 11 |] data
+
 [<Tests>]
 let tests =
     testList "op table" [
@@ -247,4 +274,5 @@ let tests =
         testCase "clamp: tape = compiled = finite differences, its bounds inside, float64 and float32" ``clamp: tape = compiled = finite differences, its bounds inside, float64 and float32``
         testCase "the span forms of comparisons, where and clamp equal their element forms and rules" ``the span forms of comparisons, where and clamp equal their element forms and rules``
         testCase "a unary op's one-pass span adjoint equals its rule" ``a unary op's one-pass span adjoint equals its rule``
+        testCase "the fused GLM log likelihood: tape = compiled = finite differences, every family, float64 and float32" ``the fused GLM log likelihood: tape = compiled = finite differences, every family, float64 and float32``
     ]
