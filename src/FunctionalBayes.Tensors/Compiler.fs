@@ -6,9 +6,14 @@ open System.Linq.Expressions
 /// One evaluator of a compiled value-and-gradient program: it owns its buffers, so it is not
 /// thread-safe; make one per thread or chain. A call allocates nothing.
 [<Sealed; OptimizeFromFirstCall>]
-type CompiledEvaluator internal (dim: int, run: Func<float[], float[], int[][], float>, vals: float[], adjs: float[], ints: int[][]) =
+type CompiledEvaluator internal (dim: int, run: Func<float[], float[], int[][], float>, vals: float[], adjs: float[], ints: int[][],
+                                 rebind: Tensor[] -> float[] -> int[][] -> unit) =
     /// The length of the flat parameter vector.
     member _.Dim = dim
+    /// Binds new data tensors (of the compiled shapes and dtypes) into this evaluator's own buffers, as
+    /// CompiledGradient.Bind does for a new binding, without allocating new buffers: what a loop over
+    /// batches wants. Checks everything (shapes, dtypes, index ranges) before it changes anything.
+    member _.Rebind(data: Tensor[]) = rebind data vals ints
     /// Writes the gradient with respect to the flat parameters into `gradient` and returns the value.
     member _.Evaluate(position: ReadOnlySpan<float>, gradient: Span<float>) : float =
         if position.Length <> dim || gradient.Length <> dim then
@@ -20,17 +25,26 @@ type CompiledEvaluator internal (dim: int, run: Func<float[], float[], int[][], 
 
 /// A compiled program bound to one set of data tensors: it makes evaluators.
 [<Sealed>]
-type CompiledBinding internal (dim: int, run: Func<float[], float[], int[][], float>, template: float[], adjLength: int, ints: int[][]) =
+type CompiledBinding internal (dim: int, run: Func<float[], float[], int[][], float>, template: float[], adjLength: int, ints: int[][],
+                               rebind: Tensor[] -> float[] -> int[][] -> unit) =
     /// The length of the flat parameter vector.
     member _.Dim = dim
     /// A new evaluator with its own buffers.
-    member _.CreateEvaluator() = CompiledEvaluator(dim, run, Array.copy template, Array.zeroCreate adjLength, ints)
+    member _.CreateEvaluator() = CompiledEvaluator(dim, run, Array.copy template, Array.zeroCreate adjLength, Array.copy ints, rebind)
 
 /// A scalar function of parameter tensors (differentiated) and data tensors (inputs, not
 /// differentiated), compiled into one straight-line program of value and gradient.
 [<Sealed>]
 type CompiledGradient internal (paramShapes: int[][], dataShapes: int[][], dataDtypes: Dtype[], instructions: int, lengthOfVals: int, listing: string,
-                                bind: Tensor[] -> CompiledBinding) =
+                                bind: (Tensor[] -> unit) -> Tensor[] -> CompiledBinding) =
+    let check (data: Tensor[]) =
+        if data.Length <> dataShapes.Length then
+            invalidArg "data" (sprintf "CompiledGradient.Bind: the program takes %d data tensors, got %d." dataShapes.Length data.Length)
+        for i in 0 .. data.Length - 1 do
+            if not (Shape.equal data.[i].ShapeRef dataShapes.[i]) || data.[i].Dtype <> dataDtypes.[i] then
+                invalidArg "data"
+                    (sprintf "CompiledGradient.Bind: data tensor %d has shape %s and dtype %O; the program was compiled for shape %s and dtype %O. Compile again for new shapes."
+                        i (Shape.format data.[i].ShapeRef) data.[i].Dtype (Shape.format dataShapes.[i]) dataDtypes.[i])
     /// The shapes of the parameter tensors, in order; the flat vector concatenates them.
     member _.ParamShapes = paramShapes |> Array.map Array.copy
     /// The shapes of the data tensors the program takes.
@@ -43,14 +57,8 @@ type CompiledGradient internal (paramShapes: int[][], dataShapes: int[][], dataD
     member _.BufferLength = lengthOfVals
     /// The program bound to data tensors of the compiled shapes and dtypes (no recompilation).
     member _.Bind(data: Tensor[]) : CompiledBinding =
-        if data.Length <> dataShapes.Length then
-            invalidArg "data" (sprintf "CompiledGradient.Bind: the program takes %d data tensors, got %d." dataShapes.Length data.Length)
-        for i in 0 .. data.Length - 1 do
-            if not (Shape.equal data.[i].ShapeRef dataShapes.[i]) || data.[i].Dtype <> dataDtypes.[i] then
-                invalidArg "data"
-                    (sprintf "CompiledGradient.Bind: data tensor %d has shape %s and dtype %O; the program was compiled for shape %s and dtype %O. Compile again for new shapes."
-                        i (Shape.format data.[i].ShapeRef) data.[i].Dtype (Shape.format dataShapes.[i]) dataDtypes.[i])
-        bind data
+        check data
+        bind check data
 
 /// Compiles a traced scalar function into a fused, allocation-free value-and-gradient program.
 [<RequireQualifiedAccess>]
@@ -685,8 +693,9 @@ module Compiler =
                        match infos.[nIn + k].Kind with
                        | KStatic -> yield k
                        | KParam _ | KData _ | KConst _ | KDyn -> () |]
-        let bindData (data: Tensor[]) =
-            // data-dependent values, computed once per binding
+        // data-dependent values, computed once per binding: the static slots' values and the int arrays,
+        // all checked before anything is written
+        let staticValues (data: Tensor[]) =
             let values = Array.zeroCreate<Tensor> total
             for j in 0 .. data.Length - 1 do
                 values.[nParams + j] <- data.[j].Detach()
@@ -701,10 +710,6 @@ module Compiler =
                     | KParam _ | KDyn -> invalidOp "a data-dependent value reads a parameter"
             for k in liveStatic do
                 values.[nIn + k] <- Prim.Exec(nodes.[k].Op, nodes.[k].Inputs |> Array.map read)
-            let t = Array.copy template
-            for (o, j) in staticSlots do
-                let a = Cpu.toF64 values.[j].Storage
-                Array.blit a 0 t o a.Length
             let intArrays =
                 intSlots.ToArray() |> Array.map (fun s ->
                     match s with
@@ -717,7 +722,20 @@ module Compiler =
                 for v in intArrays.[slot] do
                     if v < 0 || v >= bound then
                         invalidArg "data" (sprintf "%s: index %d is outside [0, %d); check the index data." opName v bound)
-            CompiledBinding(dim, run, t, nAdj, intArrays)
+            values, intArrays
+        let writeInto (values: Tensor[], intArrays: int[][]) (vals: float[]) (ints: int[][]) =
+            for (o, j) in staticSlots do
+                let a = Cpu.toF64 values.[j].Storage
+                Array.blit a 0 vals o a.Length
+            Array.blit intArrays 0 ints 0 intArrays.Length
+        let bindData (check: Tensor[] -> unit) (data: Tensor[]) =
+            let t = Array.copy template
+            let ints = Array.zeroCreate intSlots.Count
+            writeInto (staticValues data) t ints
+            let rebind (d: Tensor[]) (vals: float[]) (ints: int[][]) =
+                check d
+                writeInto (staticValues d) vals ints
+            CompiledBinding(dim, run, t, nAdj, ints, rebind)
         CompiledGradient(Array.init nParams (fun i -> infos.[i].Shape), Array.init (nIn - nParams) (fun j -> infos.[nParams + j].Shape),
                          Array.init (nIn - nParams) (fun j -> infos.[nParams + j].Dtype), instructions, nVals, String.Join("\n", listing), bindData)
 

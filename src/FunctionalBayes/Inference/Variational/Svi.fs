@@ -237,21 +237,44 @@ module Svi =
         | Normal (l, s) -> Some (l, s, id)
         | _ -> None
 
+    /// Where a guide's noise comes from, per particle: each ε site's name, its place among the guide's
+    /// keyed sites (Handlers.seed splits one key per such site, in site order) and its standard normal.
+    type private NoisePlan = (string * int * Distribution)[][]
+
+    /// The ε of each particle drawn from the plan, with the keys Handlers.seed would give the sites: the
+    /// tape's draws, without running the guide.
+    let private noiseOf (plan: NoisePlan) (key: RngKey) : (string * Tensor)[][] =
+        plan |> Array.mapi (fun j sites ->
+            let mutable k = fst (Rng.split (Rng.foldIn key j))
+            let mutable at = 0
+            sites |> Array.map (fun (name, index, standard) ->
+                let mutable sub = k
+                while at <= index do
+                    let next, s = Rng.split k
+                    k <- next
+                    sub <- s
+                    at <- at + 1
+                name, Dist.rsample sub [||] standard))
+
     /// The standard-normal draws ε of the guide's sample sites, per particle, exactly as the tape's
-    /// reparameterized draws loc + scale·ε make them from the key (name, ε in site order); Error
-    /// when a site's draw is not location-scale Normal (or a Delta), or a plate subsamples.
-    let private guideNoise (cfg: SviConfig<'T>) (st: SviState) (key: RngKey) : Result<(string * Tensor)[][], string> =
+    /// reparameterized draws loc + scale·ε make them from the key (name, ε in site order), and the plan
+    /// that draws them again without the guide; Error when a site's draw is not location-scale Normal
+    /// (or a Delta), or a plate subsamples.
+    let private guideNoise (cfg: SviConfig<'T>) (st: SviState) (key: RngKey) : Result<(string * Tensor)[][] * NoisePlan, string> =
         let g, _ = split st st.Unconstrained
         let particles = cfg.Elbo.Particles
         if particles < 1 then Error (sprintf "the ELBO needs at least one particle, got %d" particles)
         else
         let out = Array.zeroCreate particles
+        let plan = Array.zeroCreate particles
         let mutable err = None
         for j in 0 .. particles - 1 do
             if err.IsNone then
                 let kg, _ = Rng.split (Rng.foldIn key j)
                 let _, gt = Traced.atValues kg g cfg.Guide.Program
                 let acc = ResizeArray()
+                let sites = ResizeArray()
+                let mutable keyed = 0
                 for s in gt.Sites do
                     if err.IsNone then
                         match s.Kind with
@@ -263,13 +286,26 @@ module Svi =
                             | Some (Delta _) | None -> ()
                             | Some d ->
                                 match normalParts d, s.Key with
-                                | Some (l, sc, rw), Some k -> acc.Add((s.Name, Dist.rsample k [||] (rw (Normal (Tensor.zerosLike l, Tensor.onesLike sc)))))
+                                | Some (l, sc, rw), Some k ->
+                                    let standard = rw (Normal (Tensor.zerosLike l, Tensor.onesLike sc))
+                                    acc.Add((s.Name, Dist.rsample k [||] standard))
+                                    sites.Add((s.Name, keyed, standard))
                                 | _ -> err <- Some (sprintf "the guide's site '%s' draws from %s, not a location-scale Normal; only reparameterized Normal draws become program inputs" s.Name (Dist.name d))
                         | SampleSite | ParamSite | DeterministicSite | FactorSite -> ()
+                    if s.Key.IsSome then keyed <- keyed + 1
                 out.[j] <- acc.ToArray()
+                plan.[j] <- sites.ToArray()
         match err with
         | Some e -> Error e
-        | None -> Ok out
+        | None ->
+            // the plan must give the guide's own draws (the keyed sites in trace order are the order
+            // Handlers.seed splits in); where it does not, the run stops here rather than drift
+            let again = noiseOf plan key
+            let same =
+                Array.forall2 (fun (a: (string * Tensor)[]) (b: (string * Tensor)[]) ->
+                    Array.forall2 (fun (n1: string, t1: Tensor) (n2: string, t2: Tensor) -> n1 = n2 && Tensor.toArray t1 = Tensor.toArray t2) a b) out again
+            if same then Ok (out, plan)
+            else Error "the guide's keyed sites are not in the order its draws were keyed in; the compiled program needs the guide's draws from the key alone"
 
     /// Sets the listed sample sites' values to loc + scale·ε (ε given), as the reparameterized draw does.
     let private withNoise (eps: Map<string, Tensor>) (m: Model<'T>) : Model<'T> =
@@ -293,7 +329,7 @@ module Svi =
         let rows = if batch.IsEmpty then numObs else Data.rows batch
         match guideNoise cfg st key with
         | Error e -> Error e
-        | Ok noise ->
+        | Ok (noise, plan) ->
         let g, m = split st st.Unconstrained
         let planned =
             try
@@ -331,16 +367,22 @@ module Svi =
         | Error e -> Error e
         | Ok cg ->
             let ms = sw.Elapsed.TotalMilliseconds
+            let pool = Collections.Concurrent.ConcurrentBag<CompiledEvaluator>()
             let evaluate (s: SviState) (k: RngKey) (b: Map<string, Tensor>) =
-                let nz =
-                    match guideNoise cfg s k with
-                    | Ok nz when (nz |> Array.map (Array.map fst)) = layout -> nz
-                    | Ok _ -> invalidOp "CompiledElbo: the guide's sample sites changed since compilation; compile again."
-                    | Error e -> invalidOp (sprintf "CompiledElbo: %s." e)
-                let ev = (cg.Bind (inputs b nz)).CreateEvaluator()
+                // the guide's sites and their keys are those it had when traced (a guide whose sites depended
+                // on its parameters would have been refused by the staticness check)
+                let nz = noiseOf plan k
+                // an evaluator from the pool takes this batch and noise into its own buffers (no new ones per
+                // step); the pool keeps concurrent callers (a silo's shards) apart
+                let ev =
+                    match pool.TryTake() with
+                    | true, e -> e.Rebind(inputs b nz); e
+                    | _ -> (cg.Bind (inputs b nz)).CreateEvaluator()
                 let q = s.Unconstrained |> Array.collect Tensor.toArray
                 let grad = Array.zeroCreate<float> ev.Dim
-                let v = ev.Evaluate(ReadOnlySpan<float>(q), Span<float>(grad))
+                let v =
+                    try ev.Evaluate(ReadOnlySpan<float>(q), Span<float>(grad))
+                    finally pool.Add ev
                 let mutable off = 0
                 let grads =
                     s.Unconstrained |> Array.map (fun t ->
