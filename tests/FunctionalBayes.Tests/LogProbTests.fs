@@ -68,6 +68,28 @@ let ``StudentT`` () =
         let df, m, s, x = u r 0.5 30.0, u r -3.0 3.0, u r 0.1 3.0, u r -9.0 9.0
         Dist.studentT (t df) (t m) (t s), x, Array.init n (fun i -> RefStudentT.PDFLn(m.[i], s.[i], df.[i], x.[i])))
 
+let ``StudentT at large df: MathNet where it is accurate, the normal limit beyond, and the df gradient`` () =
+    let lp (df: float) (x: float) = Dist.logProb (Dist.studentT (Tensor.scalar df) (Tensor.scalar 0.3) (Tensor.scalar 1.7)) (Tensor.scalar x) |> Tensor.toScalar
+    for df in [ 60.0; 99.0; 100.0; 101.0; 300.0; 2000.0 ] do
+        for x in [ -4.0; 0.3; 1.0; 7.0 ] do
+            assertClose 1e-11 [| RefStudentT.PDFLn(0.3, 1.7, df, x) |] [| lp df x |]
+    // log t − log N = ((z⁴ − 2z²) − 1)/(4ν)·… is below (z⁴ + 2z² + 1)/(2ν); MathNet's own lgamma difference
+    // loses 1e-5 at ν = 1e10, as this code did
+    for df in [ 1e8; 1e10; 1e14; 1e300 ] do
+        for x in [ -4.0; 0.3; 1.0; 7.0 ] do
+            let z = (x - 0.3) / 1.7
+            let bound = (z ** 4.0 + 2.0 * z * z + 1.0) / (2.0 * df) + 1e-13
+            let d = lp df x - RefNormal.PDFLn(0.3, 1.7, x)
+            Assert.True(abs d <= bound, sprintf "ν = %g, x = %g: log t − log N = %g, bound %g" df x d bound)
+    // ∂/∂ν log p = ½(ψ((ν+1)/2) − ψ(ν/2)) − 1/(2ν) − ½ log1p(z²/ν) + (ν+1)z²/(2ν²(1 + z²/ν)), both branches
+    for df in [ 60.0; 150.0; 1e6 ] do
+        let x, z = 1.0, (1.0 - 0.3) / 1.7
+        let g = Autodiff.gradN (fun ps -> Dist.logProb (Dist.studentT ps.[0] (Tensor.scalar 0.3) (Tensor.scalar 1.7)) (Tensor.scalar x)) [| Tensor.scalar df |]
+        let expected =
+            0.5 * (SpecialFunctions.DiGamma((df + 1.0) / 2.0) - SpecialFunctions.DiGamma(df / 2.0)) - 0.5 / df
+            - 0.5 * Math.Log(1.0 + z * z / df) + (df + 1.0) * z * z / (2.0 * df * df * (1.0 + z * z / df))
+        assertClose 1e-9 [| expected |] [| Tensor.toScalar g.[0] |]
+
 let ``Laplace`` () =
     agree 1e-12 (fun r ->
         let m, s, x = u r -3.0 3.0, u r 0.1 3.0, u r -9.0 9.0
@@ -280,6 +302,7 @@ let tests =
         propertyCase "Cauchy" ``Cauchy``
         propertyCase "HalfCauchy" ``HalfCauchy``
         propertyCase "StudentT" ``StudentT``
+        testCase "StudentT at large df: MathNet where it is accurate, the normal limit beyond, and the df gradient" ``StudentT at large df: MathNet where it is accurate, the normal limit beyond, and the df gradient``
         propertyCase "Laplace" ``Laplace``
         propertyCase "Logistic" ``Logistic``
         propertyCase "LogNormal" ``LogNormal``
