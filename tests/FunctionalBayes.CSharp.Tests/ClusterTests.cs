@@ -28,8 +28,22 @@ internal static class ClusterTestModels
     public static SviFitter Svi(DataSet data) =>
         new SviFitter(TestData.LinearModel, data).ForSteps(200).WithLearningRate(0.05);
 
+    /// <summary>A guide of one's own for eight schools: a normal per latent (log-normal for tau), locations learned.</summary>
+    public static readonly BayesModel<NdArray> SchoolsGuide =
+        from muLoc in Bayes.Param("mu_loc", 0.0)
+        from mu in Bayes.Sample("mu", Prior.Normal(muLoc, 1.0))
+        from tauLoc in Bayes.Param("tau_loc", 0.0)
+        from tau in Bayes.Sample("tau", Prior.LogNormal(tauLoc, 0.5))
+        from etaLoc in Bayes.Param("eta_loc", NdArray.Zeros(8))
+        from eta in Bayes.Sample("eta", Prior.Normal(etaLoc, NdArray.Ones(8)).ToEvent(1))
+        select eta;
+
+    public static SviFitter GuidedSvi() =>
+        new SviFitter(SchoolsModel, Schools).WithGuide(SchoolsGuide, "schools guide").ForSteps(60).WithLearningRate(0.05);
+
     public static readonly ClusterRegistry Registry = new ClusterRegistry()
         .AddNuts("schools", SchoolsModel, Nuts())
+        .AddSvi("schools-guide", SchoolsModel, GuidedSvi())
         .AddSvi("linear", TestData.LinearModel, Svi(TestData.Linear(40)))
         .AddDataSet("schools", _ => Schools)
         .AddDataSet("linear", seed => TestData.Linear(40, ulong.Parse(seed)));
@@ -133,6 +147,20 @@ public class ClusterTests(LocalClusterFixture cluster) : IClassFixture<LocalClus
     }
 
     [Fact]
+    public async Task AnSviModelRegisteredWithAGuideOfItsOwnFitsWithThatGuide()
+    {
+        var results = await cluster.Connection.RunAsync([new FitSpec("guided", "schools-guide", "schools", "", 5)], new ClusterJobOptions(TempFolder("guide"))).WaitAsync(Bound);
+        Assert.True(results[0].IsDone, results[0].ToString());
+        var fitter = ClusterTestModels.GuidedSvi().WithSeed(5);
+        var loaded = fitter.Load(results[0].Path);
+        Assert.Equal("schools guide", loaded.GuideName);
+        Assert.Equal(["eta_loc", "mu_loc", "tau_loc"], loaded.Parameters.Keys.OrderBy(k => k, StringComparer.Ordinal));
+        var serial = fitter.Fit();
+        Assert.Equal(serial.Losses, loaded.Losses);
+        foreach (var kv in serial.Parameters) Assert.Equal(kv.Value.ToArray(), loaded.Parameters[kv.Key].ToArray());
+    }
+
+    [Fact]
     public async Task CancellingTheTokenStopsTheJobWithItsFitsCancelled()
     {
         using var cts = new CancellationTokenSource();
@@ -172,7 +200,7 @@ public class ClusterRegistryTests
     public void TheRegistryNamesItsModelsAndDataSetsAndLoadsData()
     {
         var r = ClusterTestModels.Registry;
-        Assert.Equal(["linear", "schools"], r.ModelNames.OrderBy(n => n, StringComparer.Ordinal));
+        Assert.Equal(["linear", "schools", "schools-guide"], r.ModelNames.OrderBy(n => n, StringComparer.Ordinal));
         Assert.Equal(["linear", "schools"], r.DataSetNames.OrderBy(n => n, StringComparer.Ordinal));
         Assert.Equal(TestData.Linear(40, 7)["x"].ToArray(), r.LoadData("linear:7")["x"].ToArray());
         var e = Assert.Throws<ArgumentException>(() => r.LoadData("nothing:1"));
