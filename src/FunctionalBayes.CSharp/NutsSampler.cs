@@ -67,6 +67,9 @@ public sealed class NutsSampler
         return data.ToMap();
     }
 
+    // the cluster satellite registers a model with this sampler's settings (the core's record, not a copy)
+    internal McmcOptions Options => o;
+
     private NutsSampler With(McmcOptions options)
     {
         FunctionalBayes.Mcmc.validate(options);

@@ -101,6 +101,10 @@ public sealed class SviFitter
         return data.ToMap();
     }
 
+    // the cluster satellite registers a model with this fitter's settings and guide (the core's values, not copies)
+    internal FitOptions Options => o;
+    internal FGuide? UserGuide => guide;
+
     /// <summary>A fitter with these options, checked by the core (its exceptions name the setting).</summary>
     private SviFitter With(FitOptions options) => With(options, guide);
 

@@ -8,7 +8,8 @@ namespace FunctionalBayes.Cluster;
 /// <param name="Parameters">The unconstrained parameters, flattened in the state's order.</param>
 /// <param name="KeyK0">The step's key, first word.</param>
 /// <param name="KeyK1">The step's key, second word.</param>
-/// <param name="First">Whether this is shard 0, which also carries the prior and guide terms of the ELBO.</param>
+/// <param name="Shard">The shard's index (0 also carries the prior and guide terms of the ELBO; with the step's key it picks the shard's minibatch).</param>
+/// <param name="BatchSize">Rows of the shard's minibatch this step (its likelihood scaled by shard rows / batch rows), or 0 for every row.</param>
 [GenerateSerializer, Immutable, Alias("FunctionalBayes.Cluster.ShardRequest")]
 public sealed record ShardRequest(
     [property: Id(0)] string Model,
@@ -18,7 +19,8 @@ public sealed record ShardRequest(
     [property: Id(4)] double[] Parameters,
     [property: Id(5)] uint KeyK0,
     [property: Id(6)] uint KeyK1,
-    [property: Id(7)] bool First);
+    [property: Id(7)] int Shard,
+    [property: Id(8)] int BatchSize);
 
 /// <summary>A shard's part of the loss and its gradient, flattened as the parameters are.</summary>
 /// <param name="Loss">The shard's part of the loss.</param>

@@ -32,6 +32,16 @@ type LocalSiloSettings =
     static member Numbered(i: int) =
         { LocalSiloSettings.Primary with SiloPort = 11111 + i; GatewayPort = 30000 + i }
 
+    /// These settings on other ports: this silo's, its gateway's, and the primary silo's SiloPort (its own for the primary).
+    member s.WithPorts(siloPort: int, gatewayPort: int, primarySiloPort: int) =
+        { s with SiloPort = siloPort; GatewayPort = gatewayPort; PrimarySiloPort = primarySiloPort }
+
+    /// These settings with fast failure detection on or off.
+    member s.WithFastFailureDetection(fast: bool) = { s with FastFailureDetection = fast }
+
+    /// These settings with another fit runner's settings.
+    member s.WithRunner(runner: FitRunnerSettings) = { s with Runner = runner }
+
 /// Silos that run FunctionalBayes fits.
 [<AbstractClass; Sealed>]
 type ClusterSilo =

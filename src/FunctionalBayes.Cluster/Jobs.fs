@@ -28,6 +28,15 @@ type JobSettings =
     /// These settings with `n` fits at once per silo.
     member s.WithSlotsPerSilo(n: int) = { s with SlotsPerSilo = n }
 
+    /// These settings polling every `interval`.
+    member s.WithPollInterval(interval: TimeSpan) = { s with PollInterval = interval }
+
+    /// These settings with calls to silos timing out after `timeout`.
+    member s.WithCallTimeout(timeout: TimeSpan) = { s with CallTimeout = timeout }
+
+    /// These settings with `n` attempts per fit.
+    member s.WithMaxAttempts(n: int) = { s with MaxAttempts = n }
+
     /// Checks the settings (the one place their rules live).
     static member Validate(s: JobSettings) =
         if String.IsNullOrWhiteSpace s.Folder then invalidArg "Folder" "JobSettings: the shared folder is empty."

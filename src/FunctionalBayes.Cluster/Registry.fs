@@ -20,14 +20,46 @@ type internal FitCall =
       Resume: bool
       Output: string }
 
-/// The pieces of data-parallel SVI for one fit (model, settings, seed): every step uses all rows of every
-/// shard; shard 0 carries the prior and guide terms, the others their likelihood only.
+/// Per-shard minibatches of data-parallel SVI: the one place their rule lives. Each step every shard draws its
+/// own batch of its rows from the step's key and the shard's index alone (so the draw does not depend on which
+/// silo computes it, or when), and its likelihood is scaled by shard rows / batch rows: the sum over shards is
+/// an unbiased estimate of the full-data ELBO and its gradient.
+[<RequireQualifiedAccess>]
+module ShardBatch =
+
+    // Separates the batch draws' keys from the ELBO's (which uses the step key itself).
+    let private tag = 0x62617463 // "batc"
+
+    /// Refuses a batch size below 1 (before any work).
+    let checkSize (batch: int) =
+        if batch < 1 then
+            raise (ArgumentOutOfRangeException("batchSize", batch, sprintf "Data-parallel SVI: the batch size must be at least 1 row per shard, got %d." batch))
+
+    /// Refuses a batch size larger than shard `shard`'s rows.
+    let checkShard (shard: int) (rows: int) (batch: int) =
+        checkSize batch
+        if batch > rows then
+            raise (ArgumentOutOfRangeException("batchSize", batch, sprintf "Data-parallel SVI: the batch size %d is larger than shard %d's %d rows; give at most the smallest shard's rows." batch shard rows))
+
+    /// The rows shard `shard` uses in the step with key `stepKey`: `batch` of its `rows`, without replacement.
+    let indices (stepKey: RngKey) (shard: int) (rows: int) (batch: int) : Tensor =
+        checkShard shard rows batch
+        Rng.permutation (Rng.foldIn (Rng.foldIn stepKey tag) shard) rows |> Tensor.narrow 0 0 batch
+
+/// One shard's part of a data-parallel SVI step: which shard (0 carries the prior and guide terms) and its
+/// batch size (None: every row).
+[<Struct>]
+type internal ShardStep = { Shard: int; BatchSize: int option }
+
+/// The pieces of data-parallel SVI for one fit (model, settings, seed): every step each shard uses all its
+/// rows, or a minibatch of them (ShardBatch); shard 0 carries the prior and guide terms, the others their
+/// likelihood only.
 [<NoEquality; NoComparison>]
 type internal SviParts =
     { /// The first state, from (a shard's) data: parameter names, shapes and the optimizer's start.
       Init: Map<string, Tensor> -> SviState
-      /// A shard's part of the loss and its gradient: (shard rows, then first shard?) at a state with a step key.
-      Gradient: Map<string, Tensor> -> (bool -> SviState -> RngKey -> float * Tensor[])
+      /// A shard's part of the loss and its gradient: (shard rows, then the shard's step) at a state with a step key.
+      Gradient: Map<string, Tensor> -> (ShardStep -> SviState -> RngKey -> float * Tensor[])
       /// The optimizer update from the summed loss and gradient (the guide built on these rows).
       Advance: Map<string, Tensor> -> (SviState -> RngKey -> float * Tensor[] -> SviState)
       /// The same fit in one process on all rows (the reference).
@@ -167,13 +199,18 @@ module ModelRegistry =
               Gradient = fun data ->
                 let cfg = config data
                 let rows = Data.rows data
-                fun first st key ->
-                    // numObs = rows: the batched ELBO's N/B is 1, the shard's log-likelihood plus the prior and guide
-                    // terms; numObs = 0 leaves the latter alone, taken off every shard but the first.
-                    let l, g = Svi.lossAndGradient cfg rows data st key
-                    if first then l, g
+                fun step st key ->
+                    let batch =
+                        match step.BatchSize with
+                        | None -> data
+                        | Some b -> Data.take (ShardBatch.indices key step.Shard rows b) data
+                    // numObs = rows: the batched ELBO's N/B is rows / batch rows (1 on every row), the shard's scaled
+                    // log-likelihood plus the prior and guide terms; numObs = 0 leaves the latter alone, taken off
+                    // every shard but the first.
+                    let l, g = Svi.lossAndGradient cfg rows batch st key
+                    if step.Shard = 0 then l, g
                     else
-                        let l0, g0 = Svi.lossAndGradient cfg 0 data st key
+                        let l0, g0 = Svi.lossAndGradient cfg 0 batch st key
                         l - l0, Array.map2 (-) g g0
               Advance = fun data -> let cfg = config data in fun st nextKey lg -> Svi.advance cfg st nextKey lg
               Serial = fun data ->
@@ -264,6 +301,12 @@ type FitRunnerSettings =
     /// A checkpoint every 2 seconds.
     static member Default = { CheckpointSeconds = 2.0 }
 
+    /// These settings with a checkpoint every `seconds` (positive and finite).
+    member s.WithCheckpointSeconds(seconds: float) =
+        if not (seconds > 0.0 && Double.IsFinite seconds) then
+            raise (ArgumentOutOfRangeException("CheckpointSeconds", seconds, "FitRunnerSettings: CheckpointSeconds must be positive and finite."))
+        { s with CheckpointSeconds = seconds }
+
 /// The silo's fit runner: resolves a fit's model and data in the registry, runs it (resuming from its
 /// checkpoint in the shared folder), and writes its posterior file once: to a file of its own, then moved to
 /// the result's name only if no result is there (an atomic no-overwrite rename), so a fit run twice (its silo
@@ -273,7 +316,7 @@ type FitRunner(registry: ModelRegistry, settings: FitRunnerSettings) =
     // Data-parallel SVI: a silo keeps each shard's rows and first state once read.
     let data = Collections.Concurrent.ConcurrentDictionary<string, Map<string, Tensor>>()
     let parts = Collections.Concurrent.ConcurrentDictionary<struct (string * string * uint64), SviParts>()
-    let firsts = Collections.Concurrent.ConcurrentDictionary<struct (string * string * uint64 * string), SviState * (bool -> SviState -> RngKey -> float * Tensor[])>()
+    let firsts = Collections.Concurrent.ConcurrentDictionary<struct (string * string * uint64 * string), SviState * (ShardStep -> SviState -> RngKey -> float * Tensor[])>()
 
     /// A runner with FitRunnerSettings.Default.
     new(registry: ModelRegistry) = FitRunner(registry, FitRunnerSettings.Default)
@@ -328,7 +371,8 @@ type FitRunner(registry: ModelRegistry, settings: FitRunnerSettings) =
         let rows = data.GetOrAdd(r.Data, ModelRegistry.resolveData registry)
         let first, gradient = firsts.GetOrAdd(struct (r.Model, r.Options, r.Seed, r.Data), fun _ -> p.Init rows, p.Gradient rows)
         let st = { first with Unconstrained = Flat.unflatten first.Unconstrained r.Parameters }
-        let loss, grads = gradient r.First st (RngKey(r.KeyK0, r.KeyK1))
+        let step = { Shard = r.Shard; BatchSize = (if r.BatchSize = 0 then None else Some r.BatchSize) }
+        let loss, grads = gradient step st (RngKey(r.KeyK0, r.KeyK1))
         ShardGradient(loss, Flat.flatten grads)
 
     interface IFitRunner with

@@ -1,3 +1,4 @@
+using FunctionalBayes.Cluster;
 using FunctionalBayes.Fluent;
 
 namespace ReadmeBlocks;
@@ -11,4 +12,5 @@ internal static partial class ReadmeContext
     internal static readonly IProgress<FitProgress> fitProgress = new Progress<FitProgress>();
     internal static readonly IProgress<SamplingProgress> samplingProgress = new Progress<SamplingProgress>();
     internal static readonly CancellationToken cancellationToken = CancellationToken.None;
+    internal static readonly IProgress<FitStatus> jobProgress = new Progress<FitStatus>();
 }

@@ -48,6 +48,9 @@ let private expectSerialResults (fits: FitSpec list) (folder: string) (r: JobRes
     for f, s in List.zip (List.ofArray r.Fits) (List.ofArray serial) do
         Expect.isTrue (numbersOf f.Path = numbersOf s) (sprintf "fit %s: the cluster's posterior file has the serial run's numbers (bits)" f.FitId)
 
+/// A state's unconstrained parameters, flattened.
+let private flatState (st: FunctionalBayes.SviState) = st.Unconstrained |> Array.collect FunctionalBayes.Tensors.Tensor.toArray
+
 /// IProgress that calls back on the reporting thread (Progress<T> would post to a captured context).
 let private syncProgress (f: 'T -> unit) = { new IProgress<'T> with member _.Report v = f v }
 
@@ -126,6 +129,67 @@ let tests =
                     Expect.isLessThanOrEqual (abs (x - y)) (1e-12 * max (abs y) 1.0) (sprintf "parameter %.17g vs one process %.17g" x y)
             finally
                 for s in Seq.rev silos do s.StopAsync().Wait(TimeSpan.FromSeconds 10.0) |> ignore; s.Dispose()
+
+        testCase "data-parallel SVI with per-shard minibatches, 3 shards on 3 silos (loopback): the one-process fit with the same batches within 1e-12 relative" <| fun () ->
+            let ports = freePorts 6
+            let silo i =
+                ClusterSilo.StartLocalAsync(registry, { LocalSiloSettings.Primary with SiloPort = ports.[i]; GatewayPort = ports.[3 + i]; PrimarySiloPort = ports.[0] })
+            let silos = ResizeArray [ (silo 0).Result ]
+            silos.AddRange([ silo 1; silo 2 ] |> Task.WhenAll |> fun t -> t.Result)
+            try
+                use client = (ClusterClient.ConnectLocalAsync ports.[3..5]).Result
+                let shards = [| for k in 0 .. 2 -> sprintf "regression-shard:7/%d/3" k |] // 13, 13 and 14 rows
+                let r = (DataParallelSvi.runBatched (ClusterClient.Of client) registry "regression-vi" "steps=40" 7UL 5 shards).Result
+                let one = DataParallelSvi.serialBatched registry "regression-vi" "steps=40" 7UL 5 (shards |> Array.map (ModelRegistry.resolveData registry))
+                let a, b = flatState r.State, flatState one
+                Expect.equal a.Length b.Length "the same parameters"
+                for x, y in Array.zip a b do
+                    Expect.isLessThanOrEqual (abs (x - y)) (1e-12 * max (abs y) 1.0) (sprintf "parameter %.17g vs one process %.17g" x y)
+                Expect.isLessThanOrEqual (abs (r.Losses.[r.Losses.Length - 1] - one.Loss)) (1e-12 * abs one.Loss) "the last loss"
+                let every = DataParallelSvi.serial registry "regression-vi" "steps=40" 7UL (regressionData 7UL)
+                Expect.isGreaterThan (Array.map2 (fun x y -> abs (x - y)) a (flatState every) |> Array.max) 1e-6 "minibatches are not every row"
+            finally
+                for s in Seq.rev silos do s.StopAsync().Wait(TimeSpan.FromSeconds 10.0) |> ignore; s.Dispose()
+
+        testCase "per-shard minibatches: deterministic, a batch of every shard row gives the every-row fit, the other shards' batches count" <| fun () ->
+            let runners = Array.init 4 (fun _ -> FitRunner registry)
+            let gradient k r = Task.Run(fun () -> runners.[k].Gradient r)
+            let shards = [| for k in 0 .. 3 -> sprintf "regression-shard:7/%d/4" k |] // 10 rows each
+            let data = shards |> Array.map (ModelRegistry.resolveData registry)
+            let run batch = (DataParallelSvi.runWithBatched gradient registry "regression-vi" "steps=60" 7UL batch shards).Result
+            let r4, again = run 4, run 4
+            Expect.equal (flatState r4.State) (flatState again.State) "the same batches, whatever order the shards answer in (bits)"
+            Expect.equal (flatState r4.State) (flatState (DataParallelSvi.serialBatched registry "regression-vi" "steps=60" 7UL 4 data)) "the one-process fit with the same batches (bits: the same sum order)"
+            // Batch = shard rows: every row each step (permuted), likelihood scale 10/10: the every-row fit to rounding.
+            let all = flatState (DataParallelSvi.serialBatched registry "regression-vi" "steps=60" 7UL 10 data)
+            let every = flatState (DataParallelSvi.serial registry "regression-vi" "steps=60" 7UL (regressionData 7UL))
+            for x, y in Array.zip all every do
+                Expect.isLessThanOrEqual (abs (x - y)) (1e-12 * max (abs y) 1.0) (sprintf "parameter %.17g vs every row %.17g" x y)
+            let onlyFirst = DataParallelSvi.serialBatched registry "regression-vi" "steps=60" 7UL 4 data.[0..0]
+            Expect.notEqual (flatState onlyFirst) (flatState r4.State) "the other shards' batches count"
+            // The batches: distinct rows of the shard, drawn from the step key and the shard index only.
+            let key = FunctionalBayes.Tensors.Rng.key 3UL
+            let idx (k: int) = ShardBatch.indices key k 10 4 |> FunctionalBayes.Tensors.Tensor.toArray
+            Expect.equal (idx 1) (idx 1) "the same key and shard: the same rows"
+            Expect.equal (idx 1 |> Array.distinct |> Array.length) 4 "rows without replacement"
+            Expect.isTrue (idx 1 |> Array.forall (fun i -> i >= 0.0 && i < 10.0)) "rows of the shard"
+            Expect.notEqual (idx 1) (idx 2) "another shard: other rows"
+
+        testCase "per-shard minibatches: a batch size below 1 or above a shard's rows is refused, naming the shard" <| fun () ->
+            let runners = Array.init 3 (fun _ -> FitRunner registry)
+            let gradient k r = Task.Run(fun () -> runners.[k].Gradient r)
+            let shards = [| for k in [ 2; 0; 1 ] -> sprintf "regression-shard:7/%d/3" k |] // 14, 13, 13 rows
+            let data = shards |> Array.map (ModelRegistry.resolveData registry)
+            let refused (f: unit -> unit) (part: string) =
+                let e = Expect.throwsC f id
+                let e = match e with :? AggregateException as a -> nonNull a.InnerException | e -> e
+                Expect.isTrue (e :? ArgumentOutOfRangeException) (sprintf "ArgumentOutOfRangeException, got %s" (e.GetType().Name))
+                Expect.stringContains e.Message part "the message"
+            refused (fun () -> DataParallelSvi.serialBatched registry "regression-vi" "steps=5" 7UL 0 data |> ignore) "at least 1"
+            refused (fun () -> DataParallelSvi.serialBatched registry "regression-vi" "steps=5" 7UL 14 data |> ignore) "larger than shard 1's 13 rows"
+            refused (fun () -> (DataParallelSvi.runWithBatched gradient registry "regression-vi" "steps=5" 7UL 0 shards).Wait()) "at least 1"
+            refused (fun () -> (DataParallelSvi.runWithBatched gradient registry "regression-vi" "steps=5" 7UL 15 shards).Wait()) "larger than shard 0's 14 rows"
+            refused (fun () -> (DataParallelSvi.runWithBatched gradient registry "regression-vi" "steps=5" 7UL 14 shards).Wait()) "larger than shard 1's 13 rows"
 
         testCase "3 silo processes, one killed mid-job: every fit completes once, equal to serial" <| fun () ->
             let ports = freePorts 6
