@@ -292,6 +292,29 @@ let ``categorical GLM: the log density equals the closed form by hand and MathNe
     let bern = Dist.logProb (Dist.bernoulliLogitGlm x2 (Tensor.scalar (ad.[1] - ad.[0])) (Tensor.ofArray (Array.init 3 (fun j -> bd.[j * 2 + 1] - bd.[j * 2])))) (Tensor.toFloat64 y2)
     close 1e-12 (Tensor.toScalar bern) (Tensor.toScalar (Dist.logProb (Dist.categoricalLogitGlm x2 a2 b2) y2)) "C = 2 is the Bernoulli GLM"
 
+let ``categorical GLM: the VJP differentiates again: the Hessian in α is −Σᵢ (diag pᵢ − pᵢpᵢᵀ), in β the unfused model's`` () =
+    let n, d, c = 23, 3, 3
+    let x, alpha, beta, y = catData 9 n d c
+    let fusedIn (a: Tensor) (b: Tensor) = Dist.logProb (Dist.categoricalLogitGlm x a b) y
+    let h = Tensor.toArray (Autodiff.hessian (fun a -> fusedIn a beta) alpha)
+    // by hand: p = softmax(η) per row
+    let xa, aa, ba = Tensor.toArray x, Tensor.toArray alpha, Tensor.toArray beta
+    let expected = Array.zeroCreate (c * c)
+    for i in 0 .. n - 1 do
+        let eta = Array.init c (fun k -> aa.[k] + Array.fold (+) 0.0 (Array.init d (fun j -> xa.[i * d + j] * ba.[j * c + k])))
+        let z = eta |> Array.sumBy exp
+        let p = eta |> Array.map (fun e -> exp e / z)
+        for k in 0 .. c - 1 do
+            for l in 0 .. c - 1 do
+                expected.[k * c + l] <- expected.[k * c + l] - ((if k = l then p.[k] else 0.0) - p.[k] * p.[l])
+    Array.iteri2 (fun i e v -> close 1e-12 e v (sprintf "Hessian in alpha, entry %d" i)) expected h
+    // β flattened (the Hessian takes a vector)
+    let flat = Tensor.reshape [| d * c |] beta
+    let hb = Tensor.toArray (Autodiff.hessian (fun b -> fusedIn alpha (Tensor.reshape [| d; c |] b)) flat)
+    let hu = Tensor.toArray (Autodiff.hessian (fun b -> Dist.logProb (catUnfused x alpha (Tensor.reshape [| d; c |] b)) y) flat)
+    Expect.equal hb.Length (d * c * d * c) "the whole Hessian in beta"
+    Array.iteri2 (fun i e v -> close 1e-12 e v (sprintf "Hessian in beta, entry %d" i)) hu hb
+
 let ``categorical GLM float32: the fused log density and gradients near the float64 ones and the float32 unfused model`` () =
     let x, alpha, beta, y = catData 5 301 11 4
     let f32 = Tensor.cast Float32
@@ -360,6 +383,7 @@ let ``categorical GLM: bad shapes and dtypes raise errors naming the argument, t
     expectArgumentError (fun () -> ignore (cat x (Tensor.scalar 0.0) b)) [ "alpha"; "[4]"; "one intercept per class"; "got []"; "Tensor.zeros" ]
     expectArgumentError (fun () -> ignore (cat x (Tensor.zeros [| 5 |]) b)) [ "alpha"; "[4]"; "[3, 4]"; "[5]" ]
     expectArgumentError (fun () -> ignore (cat x a (Tensor.cast Float32 b))) [ "beta"; "float32"; "float64"; "Tensor.cast" ]
+    expectArgumentError (fun () -> ignore (cat x a (Tensor.cast Int32 b))) [ "beta"; "int32"; "float64"; "Tensor.cast" ]
     expectArgumentError (fun () -> ignore (cat (Tensor.ofInts [| 1; 2 |] |> Tensor.reshape [| 2; 1 |]) a b)) [ "x"; "float" ]
     expectArgumentError (fun () -> ignore (Dist.logProb (cat x a b) (Tensor.ofInts [| 0; 1; 2; 3 |]))) [ "[4]"; "[5]" ]
     // the op's own shape rule, for direct callers
@@ -469,6 +493,7 @@ let tests =
         testCase "draws come from the implied Bernoulli and Poisson: shape [n], support, mean within 4 MCSE" ``draws come from the implied Bernoulli and Poisson: shape [n], support, mean within 4 MCSE``
         testCase "categorical GLM: the fused log density and gradients in x, α and β equal the unfused Categorical model to 1e-12" ``categorical GLM: the fused log density and gradients in x, α and β equal the unfused Categorical model to 1e-12``
         testCase "categorical GLM: the log density equals the closed form by hand and MathNet's categorical mass, logits of ±800 included" ``categorical GLM: the log density equals the closed form by hand and MathNet's categorical mass, logits of ±800 included``
+        testCase "categorical GLM: the VJP differentiates again: the Hessian in α is −Σᵢ (diag pᵢ − pᵢpᵢᵀ), in β the unfused model's" ``categorical GLM: the VJP differentiates again: the Hessian in α is −Σᵢ (diag pᵢ − pᵢpᵢᵀ), in β the unfused model's``
         testCase "categorical GLM float32: the fused log density and gradients near the float64 ones and the float32 unfused model" ``categorical GLM float32: the fused log density and gradients near the float64 ones and the float32 unfused model``
         testCase "categorical GLM: compiled = tape, rebound to new labels and new x, and to a label outside the support" ``categorical GLM: compiled = tape, rebound to new labels and new x, and to a label outside the support``
         testCase "categorical GLM: bad shapes and dtypes raise errors naming the argument, the shapes and the fix" ``categorical GLM: bad shapes and dtypes raise errors naming the argument, the shapes and the fix``
