@@ -267,10 +267,10 @@ let ``the fused GLM log likelihood: tape = compiled = finite differences, every 
 /// The fused categorical-logit GLM log likelihood: tape = compiled = finite differences in α [C], β [d, C]
 /// and x, and float32 near float64. C = 1 (every row's value 0) and C = 2; n = 7, d = 5: the kernel's
 /// four-row path and three single rows; n = 3: single rows only; n = 101, d = 41, C = 4: blocks of 40 rows
-/// (the last one of 21); one row outside the support (−∞ there: the value is not finite, so that case is
-/// in FunctionalBayes.Tests' GlmTests) is left out here.
+/// (the last one of 21); C = 37: blocks of 24 rows. Every row in the support (rows outside score −∞:
+/// FunctionalBayes.Tests' GlmTests).
 let ``the fused categorical GLM log likelihood: tape = compiled = finite differences, float64 and float32`` () =
-    for (n, d, c) in [ 7, 5, 3; 37, 9, 1; 3, 2, 2; 101, 41, 4; 13, 3, 5 ] do
+    for (n, d, c) in [ 7, 5, 3; 37, 9, 1; 3, 2, 2; 101, 41, 4; 13, 3, 5; 30, 9, 37 ] do
         let seed = 17 * n + 5 * d + c
         let rng = Random(seed)
         let y = Array.init n (fun _ -> float (rng.Next c))
