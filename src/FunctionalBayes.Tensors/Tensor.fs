@@ -305,6 +305,12 @@ and [<Sealed>] internal Prim private () =
                 fail op (sprintf "the support mask must be bool of shape [%d], got %O of shape %s." n m.Dtype (Shape.format m.Shape))
             [||], x0.Dtype
 
+    /// Whether every tensor's storage is on the host (not a device backend's).
+    static let onHost (xs: Tensor[]) =
+        xs |> Array.forall (fun t -> match t.Raw.Storage with
+                                     | Device _ -> false
+                                     | F64 _ | F32 _ | I32 _ | B _ -> true)
+
     static let backendOf (xs: RawTensor[]) : IBackend =
         let mutable b = Cpu.backend
         for x in xs do
@@ -506,6 +512,35 @@ and [<Sealed>] internal Prim private () =
             [| (if needs.[0] then exec (MatMul (false, false)) [| reshape [| n; 1 |] gr; reshape [| 1; d |] beta |] else null)
                (if needs.[1] then unbroadcast gr alpha.ShapeRef else null)
                (if needs.[2] then reshape [| d |] (exec (MatMul (true, false)) [| x; reshape [| n; 1 |] gr |]) else null)
+               null
+               null |]
+        | CategoricalGlmLogLikelihood when isNull (top [| x; xs.[1]; xs.[2]; g |]) && onHost (Array.append xs [| g |]) ->
+            // first order (nothing above this level differentiates the gradient): the kernel's one pass gives
+            // XᵀR and ΣR (and R for ∂x), as the compiled program computes them, instead of a dozen [n, C] ops;
+            // nested differentiation takes the primitive form below
+            let n, d, c = x.ShapeRef.[0], x.ShapeRef.[1], xs.[2].ShapeRef.[1]
+            let gv = (Cpu.toF64 g.Raw.Storage).[0]
+            let bv = Cpu.toF64 xs.[2].Raw.Storage
+            let grad = Array.zeroCreate ((d + 1) * c)
+            let r = if needs.[0] then Array.zeroCreate (n * c) else [||]
+            CategoricalGlmKernel.run n d c (Cpu.toF64 x.Raw.Storage) 0 (Cpu.toF64 xs.[1].Raw.Storage) 0 bv 0
+                (Cpu.toF64 xs.[3].Raw.Storage) 0 (Cpu.toF64 xs.[4].Raw.Storage) 0 (Array.zeroCreate (CategoricalGlmKernel.scratchSize d c)) 0
+                true grad 0 needs.[0] r 0 |> ignore
+            let result (shape: int[]) (v: float[]) =
+                Tensor(RawTensor(shape, (match x.Dtype with
+                                         | Float32 -> F32 (Array.map float32 v)
+                                         | _ -> F64 v)), null, null)
+            [| (if needs.[0] then
+                    // (g·R) βᵀ, β stored [d, C] being op(B) = βᵀ transposed
+                    let gx = Array.zeroCreate (n * d)
+                    if n > 0 && d > 0 then
+                        for i in 0 .. r.Length - 1 do
+                            r.[i] <- gv * r.[i]
+                        Gemm.gemmF64Threads 1 false true n d c r 0 c bv 0 c gx 0 d false
+                    result [| n; d |] gx
+                else null)
+               (if needs.[1] then result [| c |] (Array.init c (fun k -> gv * grad.[d * c + k])) else null)
+               (if needs.[2] then result [| d; c |] (Array.init (d * c) (fun i -> gv * grad.[i])) else null)
                null
                null |]
         | CategoricalGlmLogLikelihood ->

@@ -315,6 +315,27 @@ let ``categorical GLM: the VJP differentiates again: the Hessian in α is −Σ�
     Expect.equal hb.Length (d * c * d * c) "the whole Hessian in beta"
     Array.iteri2 (fun i e v -> close 1e-12 e v (sprintf "Hessian in beta, entry %d" i)) hu hb
 
+let ``categorical GLM: the first-order tape gradient (the kernel's pass) equals the primitive-op VJP that nested differentiation takes`` () =
+    // first order, the VJP runs the kernel; under an outer tape (the inner gradient is itself differentiated)
+    // it runs the primitive ops; the inner gradient's values are read there and compared element by element
+    for (n, d, c, seed) in [ 203, 13, 5, 1; 7, 3, 1, 2; 67, 20, 5, 3; 6, 2, 2, 4 ] do
+        let x, alpha, beta, y = catData seed n d c
+        let bad = Tensor.toInts y
+        bad.[n / 2] <- c // one row outside the support: R = 0 there on both paths
+        for labels in [ y; Tensor.ofInts bad ] do
+            for dt in [ Float64; Float32 ] do
+                let ps = [| x; alpha; beta |] |> Array.map (Tensor.cast dt)
+                let f (qs: Tensor[]) = Dist.logProb (Dist.categoricalLogitGlm qs.[0] qs.[1] qs.[2]) labels
+                let first = Autodiff.gradN f ps |> Array.map (Tensor.cast Float64 >> Tensor.toArray)
+                let mutable nested = [||]
+                Autodiff.valueAndGradN (fun qs ->
+                    let inner = Autodiff.gradN f qs
+                    nested <- inner |> Array.map (Tensor.cast Float64 >> Tensor.toArray)
+                    inner |> Array.map Tensor.sum |> Array.reduce (+)) ps |> ignore
+                let tol = if dt = Float64 then 1e-12 else 1e-5
+                Array.iteri2 (fun k (a: float[]) (b: float[]) ->
+                    expectSame tol (sprintf "%d×%d, %d classes, %O, gradient %d" n d c dt k) (0.0, a) (0.0, b)) first nested
+
 let ``categorical GLM float32: the fused log density and gradients near the float64 ones and the float32 unfused model`` () =
     let x, alpha, beta, y = catData 5 301 11 4
     let f32 = Tensor.cast Float32
@@ -494,6 +515,7 @@ let tests =
         testCase "categorical GLM: the fused log density and gradients in x, α and β equal the unfused Categorical model to 1e-12" ``categorical GLM: the fused log density and gradients in x, α and β equal the unfused Categorical model to 1e-12``
         testCase "categorical GLM: the log density equals the closed form by hand and MathNet's categorical mass, logits of ±800 included" ``categorical GLM: the log density equals the closed form by hand and MathNet's categorical mass, logits of ±800 included``
         testCase "categorical GLM: the VJP differentiates again: the Hessian in α is −Σᵢ (diag pᵢ − pᵢpᵢᵀ), in β the unfused model's" ``categorical GLM: the VJP differentiates again: the Hessian in α is −Σᵢ (diag pᵢ − pᵢpᵢᵀ), in β the unfused model's``
+        testCase "categorical GLM: the first-order tape gradient (the kernel's pass) equals the primitive-op VJP that nested differentiation takes" ``categorical GLM: the first-order tape gradient (the kernel's pass) equals the primitive-op VJP that nested differentiation takes``
         testCase "categorical GLM float32: the fused log density and gradients near the float64 ones and the float32 unfused model" ``categorical GLM float32: the fused log density and gradients near the float64 ones and the float32 unfused model``
         testCase "categorical GLM: compiled = tape, rebound to new labels and new x, and to a label outside the support" ``categorical GLM: compiled = tape, rebound to new labels and new x, and to a label outside the support``
         testCase "categorical GLM: bad shapes and dtypes raise errors naming the argument, the shapes and the fix" ``categorical GLM: bad shapes and dtypes raise errors naming the argument, the shapes and the fix``
