@@ -156,6 +156,43 @@ let logisticGlmModel (x: Tensor) (y: Tensor) = FunctionalBayes.ModelBuilderInsta
     return! FunctionalBayes.Model.observe "y" (FunctionalBayes.Dist.bernoulliLogitGlm x (Tensor.scalar 0.0) beta) (Some y)
 }
 
+/// The multinomial-logistic data of the grad suite: x (5000, 20) uniform in (−1, 1), labels 0 .. 4 drawn
+/// from softmax(x·β + α) with fixed coefficients, from a fixed seed.
+let categoricalData () : Tensor * Tensor =
+    let n, d, c = 5000, 20, 5
+    let r = Random(6)
+    let x = Tensor.create [| n; d |] (Array.init (n * d) (fun _ -> r.NextDouble() * 2.0 - 1.0))
+    let beta = Tensor.create [| d; c |] (Array.init (d * c) (fun i -> 0.3 * float (i % 7 - 3) / 3.0))
+    let eta = Tensor.toArray (Tensor.matmul x beta)
+    let y =
+        Array.init n (fun i ->
+            let w = Array.init c (fun k -> exp eta.[i * c + k])
+            let u = r.NextDouble() * Array.sum w
+            let mutable k = 0
+            let mutable acc = w.[0]
+            while acc < u && k < c - 1 do
+                k <- k + 1
+                acc <- acc + w.[k]
+            k)
+    x, Tensor.ofInts y
+
+/// Multinomial logistic regression (α [C], β [d, C], standard normal priors) with its likelihood
+/// unfused: Categorical(logits = x·β + α) per row.
+let categoricalModel (x: Tensor) (y: Tensor) = FunctionalBayes.ModelBuilderInstance.model {
+    let d, c = x.Shape.[1], 5
+    let! alpha = FunctionalBayes.Model.sample "alpha" (FunctionalBayes.Dist.normal (Tensor.zeros [| c |]) (Tensor.ones [| c |]))
+    let! beta = FunctionalBayes.Model.sample "beta" (FunctionalBayes.Dist.normal (Tensor.zeros [| d; c |]) (Tensor.ones [| d; c |]))
+    return! FunctionalBayes.Model.observe "y" (FunctionalBayes.Dist.toEvent 1 (FunctionalBayes.Dist.categoricalLogits (Tensor.matmul x beta + alpha))) (Some y)
+}
+
+/// The same model with its likelihood as one fused op (Dist.categoricalLogitGlm).
+let categoricalGlmModel (x: Tensor) (y: Tensor) = FunctionalBayes.ModelBuilderInstance.model {
+    let d, c = x.Shape.[1], 5
+    let! alpha = FunctionalBayes.Model.sample "alpha" (FunctionalBayes.Dist.normal (Tensor.zeros [| c |]) (Tensor.ones [| c |]))
+    let! beta = FunctionalBayes.Model.sample "beta" (FunctionalBayes.Dist.normal (Tensor.zeros [| d; c |]) (Tensor.ones [| d; c |]))
+    return! FunctionalBayes.Model.observe "y" (FunctionalBayes.Dist.categoricalLogitGlm x alpha beta) (Some y)
+}
+
 /// Bytes allocated on this thread per call of f, over `calls` calls after as many calls to warm up
 /// (the first round pays for the JIT tiering of this loop).
 let private allocatedPerCall (calls: int) (f: unit -> unit) =
@@ -223,6 +260,13 @@ let grad () =
     // the same model, data and point with the fused GLM likelihood (issue 24)
     compiledFigures "logistic_glm_n5000_d20" (fun dt -> FunctionalBayes.LogDensity.potential (Rng.key 1UL) (logisticGlmModel dt.[0] dt.[1]))
         [| x; yl |] [| Tensor.ofArray (randomArray 7 20) |]
+    // multinomial logistic regression, C = 5: unfused Categorical rows, then the fused categorical GLM (issue 26)
+    let xc, yc = categoricalData ()
+    let catPoint () = [| Tensor.ofArray (randomArray 8 5); Tensor.create [| 20; 5 |] (randomArray 9 100) |]
+    compiledFigures "categorical_n5000_d20_c5" (fun dt -> FunctionalBayes.LogDensity.potential (Rng.key 1UL) (categoricalModel dt.[0] dt.[1]))
+        [| xc; yc |] (catPoint ())
+    compiledFigures "categorical_glm_n5000_d20_c5" (fun dt -> FunctionalBayes.LogDensity.potential (Rng.key 1UL) (categoricalGlmModel dt.[0] dt.[1]))
+        [| xc; yc |] (catPoint ())
 
 /// SVI steps per second: BLayers' "simple" process (N = 10^4, k = 2, batch 1000, AutoDiagonalNormal),
 /// an FM model (d = 10, rank 3), a Poisson and a 3-class categorical model, each step a minibatch ELBO

@@ -291,6 +291,8 @@ module Export =
             fail (sprintf "Export: the op %s (a multivariate-normal layer or guide) has no ONNX form in the default operator set." op.Name)
         | GlmLogLikelihood _ ->
             fail (sprintf "Export: the op %s (the fused log likelihood of Dist.bernoulliLogitGlm / Dist.poissonLogGlm) scores observations and is not part of a predictor; export the model's predictive mean (Dist.mean of the GLM is x·β + α through its link), not its log density." op.Name)
+        | CategoricalGlmLogLikelihood ->
+            fail (sprintf "Export: the op %s (the fused log likelihood of Dist.categoricalLogitGlm) scores observations and is not part of a predictor; export the model's predictive mean (the class probabilities softmax(x·β + α)), not its log density." op.Name)
 
     /// Attribute entries of an op that hold sizes (to compare two traces for the batch dimension).
     let private sizeAttrs (op: Op) : int[] =

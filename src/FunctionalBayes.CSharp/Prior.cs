@@ -266,6 +266,17 @@ public sealed class Prior
     public static Prior PoissonLogGlm(NdArray x, NdArray alpha, NdArray beta) =>
         new(Dist.poissonLogGlm(A(x, nameof(x)), A(alpha, nameof(alpha)), A(beta, nameof(beta))));
 
+    /// <summary>Multinomial logistic regression's likelihood as one distribution over class labels y [n] (Stan's
+    /// categorical_logit_glm): yᵢ ~ categorical(softmax(xᵢ·β + α)), labels 0 .. C − 1. Its log density is one fused
+    /// operation: one pass over <paramref name="x"/> for value and gradient; a label outside 0 .. C − 1 scores −∞.</summary>
+    /// <param name="x">The predictors [n, d], one row per observation.</param>
+    /// <param name="alpha">The intercepts [C], one per class.</param>
+    /// <param name="beta">The coefficients [d, C], one column per class.</param>
+    /// <exception cref="ArgumentNullException">A parameter is null.</exception>
+    /// <exception cref="ArgumentException">A shape or dtype does not fit (the message names the argument, the shapes and the fix).</exception>
+    public static Prior CategoricalLogitGlm(NdArray x, NdArray alpha, NdArray beta) =>
+        new(Dist.categoricalLogitGlm(A(x, nameof(x)), A(alpha, nameof(alpha)), A(beta, nameof(beta))));
+
     /// <summary>Negative binomial with log mean <paramref name="logMean"/> and concentration φ (Stan's neg_binomial_2_log).</summary>
     /// <param name="logMean">The log mean.</param>
     /// <param name="concentration">The concentration φ (positive).</param>

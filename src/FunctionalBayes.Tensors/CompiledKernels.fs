@@ -577,3 +577,24 @@ module internal CompiledKernels =
             if gx >= 0 then
                 for i in 0 .. n - 1 do
                     TensorPrimitives.MultiplyAdd(ro v b d, g * v.[rs + i], ro adj (gx + i * d) d, sp adj (gx + i * d) d)
+
+    /// The fused categorical-logit GLM log likelihood (CategoricalGlmKernel) of x (n×d at x), α [C], β [d, C],
+    /// y (class ids) and a float mask. Forward makes the value and, when there is a gradient, XᵀR and ΣR (at
+    /// `gs`, (d + 1)·C values) and R ([n, C] at `rs`, only where ∂x needs it) in the same pass over x, with
+    /// the kernel's scratch at `scratch`; Backward scales them by the output's adjoint (∂x = g·R βᵀ, R scaled
+    /// in place: Forward rewrites it). y and the mask get no adjoint (data).
+    type CategoricalGlm(n: int, d: int, c: int, x: int, a: int, b: int, y: int, m: int, o: int,
+                        scratch: int, rs: int, gs: int, gx: int, ga: int, gb: int, go: int) =
+        inherit ProgramKernel()
+        override _.Forward(v, _) =
+            let grad = gs >= 0
+            v.[o] <- CategoricalGlmKernel.run n d c v x v a v b v y v m v scratch grad (if grad then v else [||]) gs (rs >= 0) (if rs >= 0 then v else [||]) rs
+        override _.Backward(v, adj, _) =
+            let g = adj.[go]
+            if gb >= 0 then TensorPrimitives.MultiplyAdd(ro v gs (d * c), g, ro adj gb (d * c), sp adj gb (d * c))
+            if ga >= 0 then TensorPrimitives.MultiplyAdd(ro v (gs + d * c) c, g, ro adj ga c, sp adj ga c)
+            if gx >= 0 && n > 0 && d > 0 then
+                TensorPrimitives.Multiply(ro v rs (n * c), g, sp v rs (n * c))
+                // ∂x [n, d] += (g·R) [n, C] · βᵀ (β stored [d, C] is op(B) = βᵀ transposed)
+                if smallGemmApplies n d c then smallGemm false true n d c v rs c v b c adj gx d true
+                else Gemm.gemmF64Threads 1 false true n d c v rs c v b c adj gx d true

@@ -665,6 +665,20 @@ module Compiler =
                     let gs = if info.Grad then allocVal (dd + 1) else -1
                     let rs = if info.Grad && (gx >= 0 || (perRow && ga >= 0)) then allocVal nn else -1
                     kernel i (fun o go -> CompiledKernels.Glm(family, nn, dd, x, a, perRow, b, y, m, o, rs, gs, gx, ga, gb, go))
+                | CategoricalGlmLogLikelihood ->
+                    let s = shapeOf ins.[0]
+                    let nn, dd = s.[0], s.[1]
+                    let cc = (shapeOf ins.[2]).[1]
+                    let x, gx = arena ins.[0]
+                    let a, ga = arena ins.[1]
+                    let b, gb = arena ins.[2]
+                    let y, _ = arena ins.[3]
+                    let m, _ = arena ins.[4]
+                    let scratch = allocVal (CategoricalGlmKernel.scratchSize dd cc)
+                    // XᵀR and ΣR ((d + 1)·C) always with a gradient; R itself only where ∂x reads it
+                    let gs = if info.Grad then allocVal ((dd + 1) * cc) else -1
+                    let rs = if info.Grad && gx >= 0 then allocVal (nn * cc) else -1
+                    kernel i (fun o go -> CompiledKernels.CategoricalGlm(nn, dd, cc, x, a, b, y, m, o, scratch, rs, gs, gx, ga, gb, go))
         // ---- the program --------------------------------------------------------------------------
         let outCell = cellOf (GraphNode (outV - nIn)) 0
         let result = Expression.Variable(typeof<float>, "result")

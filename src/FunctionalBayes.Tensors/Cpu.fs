@@ -654,6 +654,19 @@ module internal Cpu =
         | Float32 -> F32 [| float32 v |]
         | _ -> F64 [| v |]
 
+    /// The fused categorical-logit GLM log likelihood (CategoricalGlmKernel), a scalar; float32 is widened
+    /// (and the sum narrowed once).
+    let categoricalGlmLogLikelihood (xs: RawTensor[]) : Storage =
+        let x = xs.[0]
+        let d, c = x.Shape.[1], xs.[1].Shape.[0]
+        let v =
+            CategoricalGlmKernel.run x.Shape.[0] d c (toF64 x.Storage) 0 (toF64 xs.[1].Storage) 0 (toF64 xs.[2].Storage) 0
+                (toF64 xs.[3].Storage) 0 (toF64 xs.[4].Storage) 0 (Array.zeroCreate (CategoricalGlmKernel.scratchSize d c)) 0
+                false [||] 0 false [||] 0
+        match x.Dtype with
+        | Float32 -> F32 [| float32 v |]
+        | _ -> F64 [| v |]
+
     // ---- dispatch -----------------------------------------------------------------------------
 
     let execute (op: Op) (xs: RawTensor[]) (outShape: int[]) : RawTensor =
@@ -680,6 +693,7 @@ module internal Cpu =
             | PositiveDefinite -> positiveDefinite xs.[0]
             | TriangularSolve (lower, tr) -> triangularSolve lower tr xs.[0] xs.[1]
             | GlmLogLikelihood family -> glmLogLikelihood family xs
+            | CategoricalGlmLogLikelihood -> categoricalGlmLogLikelihood xs
         RawTensor(outShape, s)
 
     /// The CPU backend as an IBackend value.

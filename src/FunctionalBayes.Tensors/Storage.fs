@@ -140,6 +140,10 @@ and Op =
     /// Σᵢ log p(yᵢ | ηᵢ), η = x·β + α, over the rows of x [n, d] in one pass (inputs x, α ([] or [n]),
     /// β [d], y [n] and a bool support mask [n]; a row whose mask is unset gives −∞). See Tensor.glmLogLikelihood.
     | GlmLogLikelihood of GlmFamily
+    /// Σᵢ (ηᵢ[yᵢ] − logsumexp ηᵢ), η = x·β + α, the categorical-logit GLM over the rows of x [n, d] in one
+    /// pass (inputs x, α [C], β [d, C], y [n] (class ids as x's dtype) and a bool support mask [n]; a row
+    /// whose mask is unset gives −∞). See Tensor.categoricalGlmLogLikelihood.
+    | CategoricalGlmLogLikelihood
 
     /// The op's name for messages and graph export.
     member op.Name =
@@ -173,3 +177,4 @@ and Op =
         | TriangularSolve _ -> "triangularSolve"
         | PositiveDefinite -> "positiveDefinite"
         | GlmLogLikelihood _ -> "glmLogLikelihood"
+        | CategoricalGlmLogLikelihood -> "categoricalGlmLogLikelihood"

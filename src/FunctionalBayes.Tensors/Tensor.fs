@@ -284,6 +284,32 @@ and [<Sealed>] internal Prim private () =
             if m.Dtype <> Bool || m.Rank <> 1 || m.Shape.[0] <> n then
                 fail op (sprintf "the support mask must be bool of shape [%d], got %O of shape %s." n m.Dtype (Shape.format m.Shape))
             [||], x0.Dtype
+        | CategoricalGlmLogLikelihood ->
+            if xs.Length <> 5 then fail op (sprintf "takes 5 inputs (x, alpha, beta, y, the support mask), got %d." xs.Length)
+            let a, b, y, m = xs.[1], xs.[2], xs.[3], xs.[4]
+            requireFloat op x0
+            if x0.Rank <> 2 then
+                fail op (sprintf "x must be a matrix [n, d] (one row per observation), got shape %s; make one predictor a column with Tensor.unsqueeze -1." (Shape.format x0.Shape))
+            let n, d = x0.Shape.[0], x0.Shape.[1]
+            for (what, t) in [ "alpha", a; "beta", b; "y", y ] do
+                if t.Dtype <> x0.Dtype then
+                    fail op (sprintf "%s is %O but x is %O; convert one of them (Tensor.cast)." what t.Dtype x0.Dtype)
+            if b.Rank <> 2 || b.Shape.[0] <> d || b.Shape.[1] < 1 then
+                fail op (sprintf "beta must have shape [%d, C] (one row per column of x, shape %s; one column per class, C >= 1), got %s." d (Shape.format x0.Shape) (Shape.format b.Shape))
+            let c = b.Shape.[1]
+            if a.Rank <> 1 || a.Shape.[0] <> c then
+                fail op (sprintf "alpha must have shape [%d] (one intercept per class, as beta %s has columns), got %s." c (Shape.format b.Shape) (Shape.format a.Shape))
+            if y.Rank <> 1 || y.Shape.[0] <> n then
+                fail op (sprintf "y must have shape [%d] (one class id per row of x, shape %s), got %s." n (Shape.format x0.Shape) (Shape.format y.Shape))
+            if m.Dtype <> Bool || m.Rank <> 1 || m.Shape.[0] <> n then
+                fail op (sprintf "the support mask must be bool of shape [%d], got %O of shape %s." n m.Dtype (Shape.format m.Shape))
+            [||], x0.Dtype
+
+    /// Whether every tensor's storage is on the host (not a device backend's).
+    static let onHost (xs: Tensor[]) =
+        xs |> Array.forall (fun t -> match t.Raw.Storage with
+                                     | Device _ -> false
+                                     | F64 _ | F32 _ | I32 _ | B _ -> true)
 
     static let backendOf (xs: RawTensor[]) : IBackend =
         let mutable b = Cpu.backend
@@ -486,6 +512,53 @@ and [<Sealed>] internal Prim private () =
             [| (if needs.[0] then exec (MatMul (false, false)) [| reshape [| n; 1 |] gr; reshape [| 1; d |] beta |] else null)
                (if needs.[1] then unbroadcast gr alpha.ShapeRef else null)
                (if needs.[2] then reshape [| d |] (exec (MatMul (true, false)) [| x; reshape [| n; 1 |] gr |]) else null)
+               null
+               null |]
+        | CategoricalGlmLogLikelihood when isNull (top [| x; xs.[1]; xs.[2]; g |]) && onHost (Array.append xs [| g |]) ->
+            // first order (nothing above this level differentiates the gradient): the kernel's one pass gives
+            // XᵀR and ΣR (and R for ∂x), as the compiled program computes them, instead of a dozen [n, C] ops;
+            // nested differentiation takes the primitive form below
+            let n, d, c = x.ShapeRef.[0], x.ShapeRef.[1], xs.[2].ShapeRef.[1]
+            let gv = (Cpu.toF64 g.Raw.Storage).[0]
+            let bv = Cpu.toF64 xs.[2].Raw.Storage
+            let grad = Array.zeroCreate ((d + 1) * c)
+            let r = if needs.[0] then Array.zeroCreate (n * c) else [||]
+            CategoricalGlmKernel.run n d c (Cpu.toF64 x.Raw.Storage) 0 (Cpu.toF64 xs.[1].Raw.Storage) 0 bv 0
+                (Cpu.toF64 xs.[3].Raw.Storage) 0 (Cpu.toF64 xs.[4].Raw.Storage) 0 (Array.zeroCreate (CategoricalGlmKernel.scratchSize d c)) 0
+                true grad 0 needs.[0] r 0 |> ignore
+            let result (shape: int[]) (v: float[]) =
+                Tensor(RawTensor(shape, (match x.Dtype with
+                                         | Float32 -> F32 (Array.map float32 v)
+                                         | _ -> F64 v)), null, null)
+            [| (if needs.[0] then
+                    // (g·R) βᵀ, β stored [d, C] being op(B) = βᵀ transposed
+                    let gx = Array.zeroCreate (n * d)
+                    if n > 0 && d > 0 then
+                        for i in 0 .. r.Length - 1 do
+                            r.[i] <- gv * r.[i]
+                        Gemm.gemmF64Threads 1 false true n d c r 0 c bv 0 c gx 0 d false
+                    result [| n; d |] gx
+                else null)
+               (if needs.[1] then result [| c |] (Array.init c (fun k -> gv * grad.[d * c + k])) else null)
+               (if needs.[2] then result [| d; c |] (Array.init (d * c) (fun i -> gv * grad.[i])) else null)
+               null
+               null |]
+        | CategoricalGlmLogLikelihood ->
+            // R = onehot(y) − softmax(η) (0 off the support): ∂x = g·R βᵀ, ∂α = g·Σᵢ Rᵢ, ∂β = g·XᵀR; y and the
+            // mask are data (no gradient). Primitive ops, so this can be differentiated again; the max shift
+            // is a constant (softmax does not depend on it).
+            let alpha, beta, y, mask = xs.[1], xs.[2], xs.[3], xs.[4]
+            let n, c = x.ShapeRef.[0], beta.ShapeRef.[1]
+            let eta = add (exec (MatMul (false, false)) [| x; beta |]) alpha
+            let shifted = sub eta (exec StopGradient [| exec (Reduce (Max, [| 1 |], true)) [| eta |] |])
+            let e = un Exp shifted
+            let p = div e (exec (Reduce (Sum, [| 1 |], true)) [| e |])
+            let classes = exec (Cast y.Dtype) [| Tensor(RawTensor([| 1; c |], F64 (Array.init c float)), null, null) |]
+            let onehot = exec (Cast x.Dtype) [| cmp Eq (reshape [| n; 1 |] y) classes |]
+            let gr = mul (where (reshape [| n; 1 |] mask) (sub onehot p) (scalarLike x 0.0)) g
+            [| (if needs.[0] then exec (MatMul (false, true)) [| gr; beta |] else null)
+               (if needs.[1] then exec (Reduce (Sum, [| 0 |], false)) [| gr |] else null)
+               (if needs.[2] then exec (MatMul (true, false)) [| x; gr |] else null)
                null
                null |]
 

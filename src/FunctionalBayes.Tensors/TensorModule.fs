@@ -415,6 +415,14 @@ module Tensor =
     let glmLogLikelihood (family: GlmFamily) (x: Tensor) (alpha: Tensor) (beta: Tensor) (y: Tensor) (inside: Tensor) =
         exec (GlmLogLikelihood family) [| x; alpha; beta; y; inside |]
 
+    /// The log likelihood of a categorical-logit GLM (Stan's categorical_logit_glm), summed over the rows, as
+    /// one fused op: Σᵢ (ηᵢ[yᵢ] − logsumexp ηᵢ), η = x·β + α, with x [n, d], α [C] (one intercept per class),
+    /// β [d, C], y [n] the class ids 0 .. C − 1 (as x's dtype) and `inside` a bool [n] (whether yᵢ is in the
+    /// support; a row outside gives −∞, and its y is not read). Value and gradient take one pass over x. The
+    /// distribution Dist.categoricalLogitGlm builds the mask.
+    let categoricalGlmLogLikelihood (x: Tensor) (alpha: Tensor) (beta: Tensor) (y: Tensor) (inside: Tensor) =
+        exec CategoricalGlmLogLikelihood [| x; alpha; beta; y; inside |]
+
     /// The diagonal of the last two axes: [..., n, n] -> [..., n].
     let diagonal (a: Tensor) =
         let n = a.ShapeRef.[a.Rank - 1]

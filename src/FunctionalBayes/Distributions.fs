@@ -81,6 +81,11 @@ type Distribution =
     /// β [d]. Its log density is one fused op (Tensor.glmLogLikelihood): one pass over x for value and
     /// gradient. Build it with Dist.bernoulliLogitGlm or Dist.poissonLogGlm.
     | Glm of family: GlmFamily * x: Tensor * alpha: Tensor * beta: Tensor
+    /// The n class labels of a categorical-logit GLM as one event of shape [n] (Stan's
+    /// categorical_logit_glm): yᵢ ~ categorical(softmax(ηᵢ)), η = x·β + α, x [n, d], α [C], β [d, C], yᵢ ∈
+    /// 0 .. C − 1. Its log density is one fused op (Tensor.categoricalGlmLogLikelihood): one pass over x for
+    /// value and gradient. Build it with Dist.categoricalLogitGlm.
+    | CategoricalLogitGlm of x: Tensor * alpha: Tensor * beta: Tensor
 
 [<RequireQualifiedAccess>]
 module Dist =
@@ -110,6 +115,7 @@ module Dist =
         | NegativeBinomialLog _ -> "NegativeBinomialLog" | LkjCholesky _ -> "LKJCholesky"
         | Wishart _ -> "Wishart" | InverseWishart _ -> "InverseWishart"
         | Glm (GlmFamily.BernoulliLogit, _, _, _) -> "BernoulliLogitGlm" | Glm (GlmFamily.PoissonLog, _, _, _) -> "PoissonLogGlm"
+        | CategoricalLogitGlm _ -> "CategoricalLogitGlm"
 
     // ---- shapes -------------------------------------------------------------------------------
 
@@ -128,7 +134,7 @@ module Dist =
         | ImproperUniform (c, shape) -> shape.[shape.Length - c.EventDims ..]
         | LkjCholesky (k, _) -> [| k; k |]
         | Wishart (_, l) | InverseWishart (_, l) -> l.Shape.[l.Rank - 2 ..]
-        | Glm (_, x, _, _) -> [| x.Shape.[0] |]
+        | Glm (_, x, _, _) | CategoricalLogitGlm (x, _, _) -> [| x.Shape.[0] |]
         | Mixture (_, []) -> [||]
         | Normal _ | HalfNormal _ | Cauchy _ | HalfCauchy _ | StudentT _ | Laplace _ | Logistic _ | LogNormal _
         | Exponential _ | Gamma _ | InverseGamma _ | Beta _ | Uniform _ | BernoulliLogits _ | BernoulliProbs _
@@ -167,7 +173,7 @@ module Dist =
             [ lo; hi ] |> List.choose id |> List.fold (fun acc t -> Shape.broadcast n acc t.Shape) (batchShapeOf b)
         | ImproperUniform (c, shape) -> shape.[.. shape.Length - c.EventDims - 1]
         | Wishart (df, l) | InverseWishart (df, l) -> Shape.broadcast n df.Shape (lastTwoDropped l)
-        | Glm _ -> [||]
+        | Glm _ | CategoricalLogitGlm _ -> [||]
 
     let batchShape d = batchShapeOf d
 
@@ -180,7 +186,7 @@ module Dist =
         | CategoricalLogits a | CategoricalProbs a | Poisson a | NegativeBinomial (a, _) | ZeroInflatedPoisson (_, a)
         | ZeroInflatedNegativeBinomial (_, a, _) | OrderedLogistic (a, _) | Dirichlet a | MultivariateNormal (a, _)
         | LowRankMultivariateNormal (a, _, _) | Delta (a, _, _) | PoissonLog a | NegativeBinomialLog (a, _)
-        | LkjCholesky (_, a) | Wishart (_, a) | InverseWishart (_, a) | Glm (_, a, _, _) -> a.Dtype
+        | LkjCholesky (_, a) | Wishart (_, a) | InverseWishart (_, a) | Glm (_, a, _, _) | CategoricalLogitGlm (a, _, _) -> a.Dtype
         | Mixture (_, c :: _) -> dtype c
         | Mixture (w, []) -> w.Dtype
         | ImproperUniform _ -> Float64
@@ -213,6 +219,7 @@ module Dist =
         | Wishart _ | InverseWishart _ -> Constraint.PositiveDefinite
         | Glm (GlmFamily.BernoulliLogit, _, _, _) -> Constraint.Boolean
         | Glm (GlmFamily.PoissonLog, _, _, _) -> Constraint.NonNegativeInteger
+        | CategoricalLogitGlm (_, _, beta) -> Constraint.IntegerInterval (0, beta.Shape.[1] - 1)
         | Truncated (b, lo, hi) ->
             // a positive base's lower end is 0 when none is given
             let lo = match lo, support b with
@@ -238,7 +245,7 @@ module Dist =
         | CategoricalLogits _ | CategoricalProbs _ | Poisson _ | NegativeBinomial _ | ZeroInflatedPoisson _
         | ZeroInflatedNegativeBinomial _ | OrderedLogistic _ | Dirichlet _ | Mixture _ | ImproperUniform _ | Restricted _ | Truncated _ | PoissonLog _ | NegativeBinomialLog _ | LkjCholesky _
         | Wishart _ | InverseWishart _ -> false
-        | Glm _ -> false
+        | Glm _ | CategoricalLogitGlm _ -> false
 
     /// Whether draws can be made (Dist.sample): false for improper and restricted (unnormalized) priors;
     /// such latent sites get a feasible value where a model is only probed for its sites (Traced.probe).
@@ -252,7 +259,7 @@ module Dist =
         | BinomialLogits _ | BinomialProbs _ | CategoricalLogits _ | CategoricalProbs _ | Poisson _ | NegativeBinomial _
         | ZeroInflatedPoisson _ | ZeroInflatedNegativeBinomial _ | OrderedLogistic _ | Dirichlet _ | MultivariateNormal _
         | LowRankMultivariateNormal _ | Delta _ | PoissonLog _ | NegativeBinomialLog _ | Wishart _ | InverseWishart _
-        | LkjCholesky _ | Glm _ -> true
+        | LkjCholesky _ | Glm _ | CategoricalLogitGlm _ -> true
 
     // ---- log-density --------------------------------------------------------------------------
 
@@ -352,6 +359,10 @@ module Dist =
         | GlmFamily.BernoulliLogit -> BernoulliLogits eta
         | GlmFamily.PoissonLog -> PoissonLog eta
 
+    /// A categorical-logit GLM's rows as CategoricalLogits of η = x·β + α (batch shape [n]): the unfused form,
+    /// for draws, moments and values with sample axes.
+    let private categoricalGlmRows (x: Tensor) (alpha: Tensor) (beta: Tensor) = CategoricalLogits (Tensor.matmul x beta + alpha)
+
     /// Whether each value lies in the support of the distribution: a bool mask, one entry per value
     /// (per event for vector and matrix families). Discrete families check integrality and range
     /// element-wise (a Binomial against its own total count), Uniform its own bounds (closed).
@@ -381,7 +392,7 @@ module Dist =
         | Mixture (_, cs) ->
             cs |> List.map (fun c -> Tensor.cast Float64 (inSupport c x)) |> List.reduce Tensor.maximum |> fun t -> Tensor.gtScalar t 0.5
         | Delta (_, _, k) -> allTrue x.Shape.[.. x.Rank - k - 1]
-        | Glm _ -> Tensor.gtScalar (Tensor.minAxes [| -1 |] false (Tensor.cast Float64 (Constraint.check (support d) x))) 0.5
+        | Glm _ | CategoricalLogitGlm _ -> Tensor.gtScalar (Tensor.minAxes [| -1 |] false (Tensor.cast Float64 (Constraint.check (support d) x))) 0.5
         | ImproperUniform _ | Restricted _ | Truncated _ | PoissonLog _ | NegativeBinomialLog _ | LkjCholesky _
         | Normal _ | Cauchy _ | StudentT _ | Laplace _ | Logistic _ | LogNormal _ | Gamma _ | InverseGamma _ | Beta _
         | BernoulliLogits _ | BernoulliProbs _ | CategoricalLogits _ | CategoricalProbs _ | Poisson _ | NegativeBinomial _
@@ -716,6 +727,16 @@ module Dist =
             else
                 // values with sample axes: row by row
                 logProb (Independent (glmRows family xm alpha beta, 1)) x
+        | CategoricalLogitGlm (xm, alpha, beta) ->
+            if x.Rank = 1 then
+                // the support mask and the labels as x's dtype (0 off the support, where the op does not read
+                // them): graph ops over the data, so a compiled program rebound to new y stays exact
+                let inside = Constraint.check (support d) x
+                let labels = Tensor.cast xm.Dtype x
+                Tensor.categoricalGlmLogLikelihood xm alpha beta (Tensor.where inside labels (Tensor.zerosLike labels)) inside
+            else
+                // values with sample axes: row by row
+                logProb (Independent (categoricalGlmRows xm alpha beta, 1)) x
 
     // ---- sampling -----------------------------------------------------------------------------
 
@@ -842,6 +863,7 @@ module Dist =
         | PoissonLog eta -> draw key outShape (Poisson (Tensor.exp eta))
         | NegativeBinomialLog (eta, phi) -> draw key outShape (NegativeBinomial (Tensor.exp eta, phi))
         | Glm (family, x, alpha, beta) -> draw key outShape (Independent (glmRows family x alpha beta, 1))
+        | CategoricalLogitGlm (x, alpha, beta) -> draw key outShape (Independent (categoricalGlmRows x alpha beta, 1))
         | Truncated (b, lo, hi) ->
             // inverse CDF between F(lo) and F(hi), in the tail where the interval lies (no gradient)
             let u = unif key Float64 outShape
@@ -918,7 +940,7 @@ module Dist =
         | Gamma _ | InverseGamma _ | Beta _ | BernoulliLogits _ | BernoulliProbs _ | BinomialLogits _ | BinomialProbs _
         | CategoricalLogits _ | CategoricalProbs _ | Poisson _ | NegativeBinomial _ | ZeroInflatedPoisson _
         | ZeroInflatedNegativeBinomial _ | OrderedLogistic _ | Dirichlet _ | Mixture _ | Restricted _ | Truncated _
-        | PoissonLog _ | NegativeBinomialLog _ | LkjCholesky _ | Wishart _ | InverseWishart _ | Glm _ -> Some (logProb d x)
+        | PoissonLog _ | NegativeBinomialLog _ | LkjCholesky _ | Wishart _ | InverseWishart _ | Glm _ | CategoricalLogitGlm _ -> Some (logProb d x)
 
     // ---- moments and entropy ------------------------------------------------------------------
 
@@ -965,6 +987,8 @@ module Dist =
         | PoissonLog eta -> Tensor.exp eta
         | NegativeBinomialLog (eta, phi) -> Tensor.exp eta + Tensor.zerosLike phi
         | Glm (family, x, alpha, beta) -> mean (glmRows family x alpha beta)
+        // as Categorical's: a class label has no mean (Dist.classProbs gives the probabilities)
+        | CategoricalLogitGlm (x, alpha, beta) -> mean (Independent (categoricalGlmRows x alpha beta, 1))
         // no closed form here (undefined for improper ones)
         | ImproperUniform _ -> Tensor.fullLike (Tensor.zeros [||]) Double.NaN
         | Restricted (b, _) | Truncated (b, _, _) -> nanLike (mean b)
@@ -983,6 +1007,7 @@ module Dist =
         | CategoricalProbs p -> Some p
         | OrderedLogistic (eta, cut) -> Some (orderedProbs eta cut)
         | Independent (b, _) | Masked (b, _) -> classProbs b
+        | CategoricalLogitGlm (x, alpha, beta) -> classProbs (categoricalGlmRows x alpha beta)
         | Normal _ | HalfNormal _ | Cauchy _ | HalfCauchy _ | StudentT _ | Laplace _ | Logistic _ | LogNormal _
         | Exponential _ | Gamma _ | InverseGamma _ | Beta _ | Uniform _ | BernoulliLogits _ | BernoulliProbs _
         | BinomialLogits _ | BinomialProbs _ | Poisson _ | NegativeBinomial _ | ZeroInflatedPoisson _
@@ -1043,6 +1068,7 @@ module Dist =
         | PoissonLog eta -> Tensor.exp eta
         | NegativeBinomialLog (eta, phi) -> Tensor.exp eta + Tensor.exp (2.0 * eta) / phi
         | Glm (family, x, alpha, beta) -> variance (glmRows family x alpha beta)
+        | CategoricalLogitGlm (x, alpha, beta) -> variance (Independent (categoricalGlmRows x alpha beta, 1))
         | ImproperUniform _ -> Tensor.fullLike (Tensor.zeros [||]) Double.NaN
         | Restricted (b, _) | Truncated (b, _, _) -> nanLike (variance b)
         | LkjCholesky (k, eta) -> nanLike (Tensor.zeros (Array.append eta.Shape [| k; k |]) + Tensor.unsqueeze -1 (Tensor.unsqueeze -1 eta))
@@ -1106,6 +1132,7 @@ module Dist =
         | Independent (bd, k) -> Tensor.sumAxes (Array.init k (fun i -> -(i + 1))) false (entropy bd)
         | Expand (bd, s) -> Tensor.broadcastTo s (entropy bd)
         | Glm (family, x, alpha, beta) -> Tensor.sumAxes [| -1 |] false (entropy (glmRows family x alpha beta))
+        | CategoricalLogitGlm (x, alpha, beta) -> Tensor.sumAxes [| -1 |] false (entropy (categoricalGlmRows x alpha beta))
         | BinomialLogits _ | BinomialProbs _ | Poisson _ | NegativeBinomial _ | ZeroInflatedPoisson _
         | ZeroInflatedNegativeBinomial _ | OrderedLogistic _ | Delta _ | Mixture _ | Masked _ | ImproperUniform _
         | Restricted _ | Truncated _ | PoissonLog _ | NegativeBinomialLog _ | LkjCholesky _ | Wishart _ | InverseWishart _ ->
@@ -1384,6 +1411,26 @@ module Dist =
     /// yᵢ ~ Poisson(exp(xᵢ·β + α)), x [n, d], alpha a scalar or [n], beta [d]. Its log density is one fused
     /// op, one pass over x for value and gradient; y not a non-negative integer scores −∞.
     let poissonLogGlm (x: Tensor) (alpha: Tensor) (beta: Tensor) = glm "PoissonLogGlm" GlmFamily.PoissonLog x alpha beta
+
+    /// Multinomial logistic regression's likelihood as one distribution over class labels y [n] (Stan's
+    /// categorical_logit_glm): yᵢ ~ categorical(softmax(xᵢ·β + α)), x [n, d], alpha [C] (one intercept per
+    /// class), beta [d, C]. Its log density is one fused op, one pass over x for value and gradient; labels
+    /// are int or float class ids 0 .. C − 1 (as Dist.categoricalLogits takes them), others score −∞.
+    /// Dist.classProbs gives softmax(x·β + α) [n, C].
+    let categoricalLogitGlm (x: Tensor) (alpha: Tensor) (beta: Tensor) =
+        let dist = "CategoricalLogitGlm"
+        if x.Rank <> 2 then
+            fail dist "x" (sprintf "must be a matrix [n, d] (one row per observation, one column per predictor), got shape %s; make a single predictor a column with Tensor.unsqueeze -1." (Shape.format x.Shape))
+        if not x.Dtype.IsFloat then fail dist "x" (sprintf "must be float, got %O; convert it (Tensor.toFloat64)." x.Dtype)
+        let d = x.Shape.[1]
+        if beta.Rank <> 2 || beta.Shape.[0] <> d || beta.Shape.[1] < 1 then
+            fail dist "beta" (sprintf "must have shape [%d, C] (one row per column of x, shape %s; one column per class, C >= 1), got %s." d (Shape.format x.Shape) (Shape.format beta.Shape))
+        let c = beta.Shape.[1]
+        if alpha.Rank <> 1 || alpha.Shape.[0] <> c then
+            fail dist "alpha" (sprintf "must have shape [%d] (one intercept per class, as beta %s has columns), got %s; use Tensor.zeros [| %d |] for no intercept." c (Shape.format beta.Shape) (Shape.format alpha.Shape) c)
+        for (name, t) in [ "alpha", alpha; "beta", beta ] do
+            if t.Dtype <> x.Dtype then fail dist name (sprintf "is %O but x is %O; convert one of them (Tensor.cast)." t.Dtype x.Dtype)
+        CategoricalLogitGlm (x, alpha, beta)
 
     /// NegativeBinomial with log mean η and concentration φ (Stan's neg_binomial_2_log).
     let negativeBinomialLog (logMean: Tensor) (concentration: Tensor) =

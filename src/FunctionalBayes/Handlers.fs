@@ -145,7 +145,7 @@ module Handlers =
         | BinomialLogits _ | BinomialProbs _ | CategoricalLogits _ | CategoricalProbs _ | Poisson _ | NegativeBinomial _
         | ZeroInflatedPoisson _ | ZeroInflatedNegativeBinomial _ | OrderedLogistic _ | Dirichlet _ | MultivariateNormal _
         | LowRankMultivariateNormal _ | Delta _ | Mixture _ | Masked _ | ImproperUniform _ | Restricted _ | Truncated _
-        | PoissonLog _ | NegativeBinomialLog _ | LkjCholesky _ | Wishart _ | InverseWishart _ | Glm _ -> d, id
+        | PoissonLog _ | NegativeBinomialLog _ | LkjCholesky _ | Wishart _ | InverseWishart _ | Glm _ | CategoricalLogitGlm _ -> d, id
 
     /// Non-centers latent location-scale sites (BLayers' autoreparam with its later fixes): a site
     /// x ~ Normal(μ, σ) (also Cauchy, Laplace, StudentT, under Independent or Expand) becomes
@@ -180,7 +180,7 @@ module Handlers =
                     | CategoricalProbs _ | Poisson _ | NegativeBinomial _ | ZeroInflatedPoisson _ | ZeroInflatedNegativeBinomial _
                     | OrderedLogistic _ | Dirichlet _ | MultivariateNormal _ | LowRankMultivariateNormal _ | Delta _ | Mixture _
                     | Independent _ | Expand _ | Masked _ | ImproperUniform _ | Restricted _ | Truncated _ | PoissonLog _
-                    | NegativeBinomialLog _ | LkjCholesky _ | Wishart _ | InverseWishart _ | Glm _ -> None
+                    | NegativeBinomialLog _ | LkjCholesky _ | Wishart _ | InverseWishart _ | Glm _ | CategoricalLogitGlm _ -> None
                 match x with
                 | Some v -> next { s with Kind = DeterministicSite; Dist = None; Value = Some v }
                 | None -> next s) m

@@ -52,6 +52,27 @@ public class ModelingHookTests
     }
 
     [Fact]
+    public void CategoricalLogitGlmIsTheSumOfCategoricalLogMassesAtTheLinearPredictors()
+    {
+        // log p(y) = Σᵢ ηᵢ[yᵢ] − log Σₖ exp ηᵢₖ, η = x·β + α (α one intercept per class, β [d, C])
+        var x = new double[,] { { 0.5, -1.0 }, { 2.0, 0.25 }, { -0.3, 0.8 } };
+        var beta = new double[,] { { 0.7, -0.4, 0.1 }, { 0.2, 0.3, -0.5 } };
+        double[] alpha = { 0.2, -0.1, 0.0 }, y = { 2, 0, 1 };
+        var expected = 0.0;
+        for (var i = 0; i < 3; i++)
+        {
+            var eta = new double[3];
+            for (var k = 0; k < 3; k++) eta[k] = alpha[k] + x[i, 0] * beta[0, k] + x[i, 1] * beta[1, k];
+            expected += eta[(int)y[i]] - Math.Log(Math.Exp(eta[0]) + Math.Exp(eta[1]) + Math.Exp(eta[2]));
+        }
+        var glm = Prior.CategoricalLogitGlm(NdArray.FromMatrix(x), NdArray.FromArray(alpha), NdArray.FromMatrix(beta));
+        Assert.Equal(expected, LogProb(glm, NdArray.FromArray(y)), 12);
+        Assert.Equal(double.NegativeInfinity, LogProb(glm, NdArray.FromArray(new[] { 1.0, 3.0, 0.0 })));
+        var ex = Assert.Throws<ArgumentException>(() => Prior.CategoricalLogitGlm(NdArray.FromMatrix(x), NdArray.FromArray(new[] { 0.0, 0.0 }), NdArray.FromMatrix(beta)));
+        Assert.Contains("alpha", ex.Message);
+    }
+
+    [Fact]
     public void LkjCholeskyOfDimensionTwoIsTheCorrelationsDensityAtZero()
     {
         // d = 2: ρ has density (1 − ρ²)^(η−1) / (2^(2η−1) B(η, η)); at ρ = 0 (L = I), for η = 2: 1 / (8 · 1/6) = 0.75.

@@ -143,6 +143,38 @@ let ``GLM likelihoods export their predictive mean`` () =
     let ex = Assert.Throws<OnnxExportException>(fun () -> Export.toModel ExportOptions.Default m (pointsOf m example) example |> ignore)
     Assert.Contains("glmLogLikelihood", ex.Message)
 
+/// The categorical GLM's predictive mean is its class probabilities softmax(x·β + α) [batch, C], as a
+/// categorical link's; its fused log density is refused by name inside a predictor.
+let ``the categorical GLM exports its class probabilities`` () =
+    let c = 3
+    let m (d: Map<string, Tensor>) = model {
+        let! alpha = Model.sample "alpha" (Dist.normal (Tensor.zeros [| c |]) (Tensor.ones [| c |]))
+        let! beta = Model.sample "beta" (Dist.normal (Tensor.zeros [| 4; c |]) (Tensor.ones [| 4; c |]))
+        return! Model.observe "y" (Dist.categoricalLogitGlm d.["x"] alpha beta) (d.TryFind "y") }
+    agree "categorical glm" m [ "x" ]
+    // the in-process predictive mean is the class probabilities, computed here from the points
+    let data = dataOf 7 |> Map.filter (fun k _ -> k = "x")
+    let points = pointsOf m data
+    let xa, aa, ba = Tensor.toArray data.["x"], Tensor.toArray points.["alpha"], Tensor.toArray points.["beta"]
+    let _, mean = (Export.predict m points data).[0]
+    Assert.Equal<int[]>([| 7; c |], mean.Shape)
+    let got = Tensor.toArray mean
+    for i in 0 .. 6 do
+        let eta = Array.init c (fun k -> aa.[k] + Array.fold (+) 0.0 (Array.init 4 (fun j -> xa.[i * 4 + j] * ba.[j * c + k])))
+        let z = eta |> Array.sumBy exp
+        for k in 0 .. c - 1 do
+            let p = exp eta.[k] / z
+            if abs (got.[i * c + k] - p) > 1e-12 then failwithf "row %d class %d: %.17g in process, %.17g by hand" i k got.[i * c + k] p
+    let inside (d: Map<string, Tensor>) = model {
+        let! beta = Model.sample "beta" (Dist.normal (Tensor.zeros [| 4; c |]) (Tensor.ones [| 4; c |]))
+        let first = Tensor.narrow 1 0 1 d.["x"]
+        let y = Tensor.squeeze -1 first * 0.0
+        let ll = Tensor.categoricalGlmLogLikelihood d.["x"] (Tensor.zeros [| c |]) beta y (Tensor.geScalar y 0.0)
+        return! Links.gaussian "y" (first * 0.0 + ll) (d.TryFind "y") }
+    let example = dataOf 16 |> Map.filter (fun k _ -> k = "x")
+    let ex = Assert.Throws<OnnxExportException>(fun () -> Export.toModel ExportOptions.Default inside (pointsOf inside example) example |> ignore)
+    Assert.Contains("categoricalGlmLogLikelihood", ex.Message)
+
 let ``the exported model is named after the data and sites, at IR 8 and opset 17`` () =
     let m = gaussianOf (fun d -> Layers.adaptive "x" d.["x"])
     let example = dataOf 8 |> Map.filter (fun k _ -> k = "x")
@@ -186,6 +218,7 @@ let tests =
         testCase "sparse, attention and mixture layers" ``sparse, attention and mixture layers``
         testCase "every link's mean" ``every link's mean``
         testCase "GLM likelihoods export their predictive mean" ``GLM likelihoods export their predictive mean``
+        testCase "the categorical GLM exports its class probabilities" ``the categorical GLM exports its class probabilities``
         testCase "the exported model is named after the data and sites, at IR 8 and opset 17" ``the exported model is named after the data and sites, at IR 8 and opset 17``
         testCase "layers without an ONNX form are refused by name" ``layers without an ONNX form are refused by name``
     ]

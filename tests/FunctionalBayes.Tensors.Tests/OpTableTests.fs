@@ -1,5 +1,5 @@
 /// Every op of the op table (Ops), enumerated: unary, binary, comparisons, where and clamp; and the fused
-/// GLM log likelihood of every family. The tape's
+/// GLM log likelihood of every family and the categorical GLM's. The tape's
 /// gradient, the compiled program's value and gradient (unrolled and buffer-kernel paths) and central
 /// finite differences agree at random points, in float64; float32 runs the same declarations.
 module FunctionalBayes.Tensors.Tests.OpTableTests
@@ -264,6 +264,26 @@ let ``the fused GLM log likelihood: tape = compiled = finite differences, every 
                 checkFn (what + ", x a parameter") true (fun ps ds -> Tensor.glmLogLikelihood family ps.[0] ps.[1] ps.[2] ds.[0] ds.[1])
                     [| x 6; alpha 7; beta 8 |] [| x 9; alpha 10; beta 11 |] data
 
+/// The fused categorical-logit GLM log likelihood: tape = compiled = finite differences in α [C], β [d, C]
+/// and x, and float32 near float64. C = 1 (every row's value 0) and C = 2; n = 7, d = 5: the kernel's
+/// four-row path and three single rows; n = 3: single rows only; n = 101, d = 41, C = 4: blocks of 40 rows
+/// (the last one of 21); C = 37: blocks of 24 rows. Every row in the support (rows outside score −∞:
+/// FunctionalBayes.Tests' GlmTests).
+let ``the fused categorical GLM log likelihood: tape = compiled = finite differences, float64 and float32`` () =
+    for (n, d, c) in [ 7, 5, 3; 37, 9, 1; 3, 2, 2; 101, 41, 4; 13, 3, 5; 30, 9, 37 ] do
+        let seed = 17 * n + 5 * d + c
+        let rng = Random(seed)
+        let y = Array.init n (fun _ -> float (rng.Next c))
+        let data = [| Tensor.create [| n |] y; Tensor.createBool [| n |] (Array.create n true) |]
+        let x s = randomTensor s [| n; d |] -1.0 1.0
+        let beta s = randomTensor s [| d; c |] -0.6 0.6
+        let alpha s = randomTensor s [| c |] -0.5 0.5
+        let what = sprintf "%s on x %s, %d classes" CategoricalGlmLogLikelihood.Name (Shape.format [| n; d |]) c
+        checkFn what true (fun ps ds -> Tensor.categoricalGlmLogLikelihood ds.[2] ps.[0] ps.[1] ds.[0] ds.[1])
+            [| alpha 1; beta 2 |] [| alpha 3; beta 4 |] (Array.append data [| x 5 |])
+        checkFn (what + ", x a parameter") true (fun ps ds -> Tensor.categoricalGlmLogLikelihood ps.[0] ps.[1] ps.[2] ds.[0] ds.[1])
+            [| x 6; alpha 7; beta 8 |] [| x 9; alpha 10; beta 11 |] data
+
 [<Tests>]
 let tests =
     testList "op table" [
@@ -275,4 +295,5 @@ let tests =
         testCase "the span forms of comparisons, where and clamp equal their element forms and rules" ``the span forms of comparisons, where and clamp equal their element forms and rules``
         testCase "a unary op's one-pass span adjoint equals its rule" ``a unary op's one-pass span adjoint equals its rule``
         testCase "the fused GLM log likelihood: tape = compiled = finite differences, every family, float64 and float32" ``the fused GLM log likelihood: tape = compiled = finite differences, every family, float64 and float32``
+        testCase "the fused categorical GLM log likelihood: tape = compiled = finite differences, float64 and float32" ``the fused categorical GLM log likelihood: tape = compiled = finite differences, float64 and float32``
     ]
