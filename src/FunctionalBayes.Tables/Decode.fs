@@ -3,6 +3,7 @@ namespace FunctionalBayes.Tables
 open System
 open System.Collections.Generic
 open System.Globalization
+open System.Runtime.InteropServices
 open FunctionalBayes.Tensors
 
 /// A column of a chunk as a source gives it: numbers (NaN where missing) or text (null where missing).
@@ -72,6 +73,31 @@ module internal Plan =
         | OutType.F64 -> Array.zeroCreate<float> n :> Array
         | OutType.F32 -> Array.zeroCreate<float32> n :> Array
         | OutType.I32 -> Array.zeroCreate<int> n :> Array
+
+    /// The first index below n where x is NaN or infinite, or -1: vectors of x·0, which is 0 only for finite x.
+    let firstNonFinite (x: float[]) (n: int) : int =
+        let span = ReadOnlySpan<float>(x, 0, n)
+        let vs = MemoryMarshal.Cast<float, Numerics.Vector<float>>(span)
+        let mutable r = 0
+        let mutable v = 0
+        while v < vs.Length && Numerics.Vector.EqualsAll(vs.[v] * Numerics.Vector<float>.Zero, Numerics.Vector<float>.Zero) do v <- v + 1
+        r <- v * Numerics.Vector<float>.Count
+        while r < n && Double.IsFinite x.[r] do r <- r + 1
+        if r = n then -1 else r
+
+    /// Columns into a row-major array (a.[k·w + j] = cols.[j].[row k], row k being kept.[k], or k when kept is
+    /// null), in tiles of rows whose part of `a` stays in the L1 cache while each column fills its slots.
+    let inline interleave (cols: float[][]) (kept: int[]) (m: int) (a: 'T[]) (conv: float -> 'T) =
+        let w = cols.Length
+        let tile = 64
+        let mutable r0 = 0
+        while r0 < m do
+            let r1 = min m (r0 + tile)
+            for j in 0 .. w - 1 do
+                let x = cols.[j]
+                if isNull kept then for k in r0 .. r1 - 1 do a.[k * w + j] <- conv x.[k]
+                else for k in r0 .. r1 - 1 do a.[k * w + j] <- conv x.[kept.[k]]
+            r0 <- r1
 
     /// A tensor of `rows` rows from a row-major array (its first rows·width elements).
     let tensor (o: Out) (rows: int) (values: Array) : Tensor =
@@ -152,12 +178,7 @@ type internal Decoder(schema: TableSchema, source: string) =
         for i in 0 .. cols.Length - 1 do
             let c = cols.[i]
             let x = nums.[i]
-            let first =
-                if isNull x then Array.IndexOf(txts.[i], null)
-                else
-                    let mutable r = 0
-                    while r < n && Double.IsFinite x.[r] do r <- r + 1
-                    if r = n then -1 else r
+            let first = if isNull x then Array.IndexOf(txts.[i], null) else Plan.firstNonFinite x n
             if first >= 0 then
                 for r in first .. n - 1 do
                     if keep.[r] && (if isNull x then isNull txts.[i].[r] else Double.IsNaN x.[r]) then
@@ -177,15 +198,16 @@ type internal Decoder(schema: TableSchema, source: string) =
             outs |> Array.map (fun o ->
                 let w = o.Cols.Length
                 let a = Plan.newArray o.Type (m * w)
+                match a with
+                | :? (float[]) as a when w = 1 && dropped = 0 -> Array.blit nums.[o.Cols.[0]] 0 a 0 m
+                | :? (float[]) as a -> Plan.interleave (o.Cols |> Array.map (fun i -> nums.[i])) (if dropped = 0 then null else kept) m a id
+                | :? (float32[]) as a -> Plan.interleave (o.Cols |> Array.map (fun i -> nums.[i])) (if dropped = 0 then null else kept) m a float32
+                | _ -> ()
                 for j in 0 .. w - 1 do
                     let i = o.Cols.[j]
                     let c = cols.[i]
                     match a with
-                    | :? (float[]) as a ->
-                        let x = nums.[i]
-                        if w = 1 && dropped = 0 then Array.blit x 0 a 0 m
-                        else for k in 0 .. m - 1 do a.[k * w + j] <- x.[kept.[k]]
-                    | :? (float32[]) as a -> let x = nums.[i] in for k in 0 .. m - 1 do a.[k * w + j] <- float32 x.[kept.[k]]
+                    | :? (float[]) | :? (float32[]) -> ()
                     | :? (int[]) as a when isNull txts.[i] ->
                         let x = nums.[i]
                         for k in 0 .. m - 1 do
