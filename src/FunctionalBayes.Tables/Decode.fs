@@ -27,6 +27,27 @@ type internal Out = { Name: string; Cols: int[]; Type: OutType }
 [<NoEquality; NoComparison>]
 type internal Block = { Rows: int; Values: Array[]; Kept: int[] }
 
+/// Arrays of exact lengths handed back for reuse, between threads: a streamed table's per-row-group arrays
+/// (hundreds of kB to tens of MB each) would otherwise be allocated anew for every row group, and the
+/// collector would copy the ones in flight from generation to generation. Holds at most 64 arrays.
+[<Sealed; AllowNullLiteral>]
+type internal Recycler() =
+    let held = Collections.Generic.List<Array>()
+    /// An array of length n: a held one, or a new one (not zeroed when its elements hold no references:
+    /// callers write every element).
+    member _.Take<'T>(n: int) : 'T[] =
+        let found =
+            lock held (fun () ->
+                let i = held.FindIndex(fun a -> a.Length = n && (a :? 'T[]))
+                if i < 0 then null
+                else
+                    let a = held.[i]
+                    held.RemoveAt i
+                    a :?> 'T[])
+        if isNull found then GC.AllocateUninitializedArray<'T> n else found
+    /// Hands an array back: its holder must not touch it again.
+    member _.Give(a: Array) = if not (isNull a) then lock held (fun () -> if held.Count < 64 then held.Add a)
+
 [<RequireQualifiedAccess>]
 module internal Plan =
 
@@ -73,6 +94,15 @@ module internal Plan =
         | OutType.F64 -> Array.zeroCreate<float> n :> Array
         | OutType.F32 -> Array.zeroCreate<float32> n :> Array
         | OutType.I32 -> Array.zeroCreate<int> n :> Array
+
+    /// An array whose every element the caller writes: from `pool` when there is one.
+    let takeArray (pool: Recycler) (t: OutType) (n: int) : Array =
+        if isNull pool then newArray t n
+        else
+            match t with
+            | OutType.F64 -> pool.Take<float> n :> Array
+            | OutType.F32 -> pool.Take<float32> n :> Array
+            | OutType.I32 -> pool.Take<int> n :> Array
 
     /// The first index below n where x is NaN or infinite, or -1: vectors of x·0, which is 0 only for finite x.
     let firstNonFinite (x: float[]) (n: int) : int =
@@ -130,6 +160,13 @@ type internal Decoder(schema: TableSchema, source: string) =
 
     member _.Outs = outs
     member _.Columns = cols
+    /// Where the arrays of blocks come from (null: new arrays); blocks handed back with Recycle.
+    member val Pool : Recycler = null with get, set
+    /// Hands a block's arrays back to Pool: the block must not be read again.
+    member d.Recycle(block: Block) =
+        if not (isNull d.Pool) then
+            for a in block.Values do d.Pool.Give a
+            d.Pool.Give block.Kept
 
     /// The vocabularies: given ones as they are, grown ones in ordinal order of their levels.
     member _.Vocabularies : Map<string, Vocabulary> =
@@ -152,7 +189,7 @@ type internal Decoder(schema: TableSchema, source: string) =
             for r in 0 .. rows - 1 do values.[r] <- map.[values.[r]]
 
     /// Decodes a chunk whose first columns are the schema's (extra columns after them are ignored).
-    member _.Decode(chunk: Chunk) : Block =
+    member d.Decode(chunk: Chunk) : Block =
         let n = chunk.Rows
         let rowOf (r: int) = chunk.Start + int64 r + 1L
         // numbers for numeric columns, text for categorical ones
@@ -174,6 +211,7 @@ type internal Decoder(schema: TableSchema, source: string) =
         // missing values and their policy, column by column in row order; a tight scan finds a column's first
         // missing or infinite value, and only from there are the rows checked one by one
         let keep = Array.create n true
+        let pool = d.Pool
         let mutable dropped = 0
         for i in 0 .. cols.Length - 1 do
             let c = cols.[i]
@@ -192,12 +230,17 @@ type internal Decoder(schema: TableSchema, source: string) =
                             fail c.Name (rowOf r) (sprintf "column '%s', row %d: a missing value (null, empty or NaN). Fix the source, or set the schema's Missing to MissingPolicy.DropRow or MissingPolicy.Fill." c.Name (rowOf r))
                     if keep.[r] && not (isNull x) && Double.IsInfinity x.[r] then
                         fail c.Name (rowOf r) (sprintf "column '%s', row %d: %g is not finite." c.Name (rowOf r) x.[r])
-        let kept = if dropped = 0 then Array.init n id else [| for r in 0 .. n - 1 do if keep.[r] then r |]
+        let kept =
+            if dropped = 0 then
+                let k = if isNull pool then Array.zeroCreate n else pool.Take<int> n
+                for r in 0 .. n - 1 do k.[r] <- r
+                k
+            else [| for r in 0 .. n - 1 do if keep.[r] then r |]
         let m = kept.Length
         let values =
             outs |> Array.map (fun o ->
                 let w = o.Cols.Length
-                let a = Plan.newArray o.Type (m * w)
+                let a = Plan.takeArray pool o.Type (m * w)
                 match a with
                 | :? (float[]) as a when w = 1 && dropped = 0 -> Array.blit nums.[o.Cols.[0]] 0 a 0 m
                 | :? (float[]) as a -> Plan.interleave (o.Cols |> Array.map (fun i -> nums.[i])) (if dropped = 0 then null else kept) m a id

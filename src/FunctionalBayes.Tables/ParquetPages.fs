@@ -97,9 +97,10 @@ type internal CompactReader(buf: byte[], start: int, limit: int) =
 /// from the file's bytes into reused buffers: one read per column chunk, pages decompressed into one buffer,
 /// values copied once into the Raw arrays. Anything else (nested or encrypted columns, other encodings,
 /// codecs or logical types) is declined (None before reading, an exception while reading), and the caller
-/// reads that column with Parquet.Net instead. One instance per reading thread.
+/// reads that column with Parquet.Net instead. One instance per reading thread; the columns' arrays come from
+/// `pool`.
 [<Sealed; AllowNullLiteral>]
-type internal ParquetPages(handle: SafeFileHandle) =
+type internal ParquetPages(handle: SafeFileHandle, pool: Recycler) =
     let mutable chunk : byte[] = Array.zeroCreate 0
     let mutable page : byte[] = Array.zeroCreate 0
     let mutable levels : int[] = Array.zeroCreate 0
@@ -231,8 +232,9 @@ type internal ParquetPages(handle: SafeFileHandle) =
             let n = RandomAccess.Read(handle, Span<byte>(chunk, got, len - got), start + int64 got)
             if n <= 0 then raise (EndOfStreamException "the file ends inside a column chunk")
             got <- got + n
-        let nums = match kind with PageKind.Text -> null | _ -> Array.zeroCreate<float> rows
-        let txts = match kind with PageKind.Text -> Array.zeroCreate<string> rows | _ -> null
+        // every row is written below, so a recycled array needs no clearing
+        let nums = match kind with PageKind.Text -> null | _ -> pool.Take<float> rows
+        let txts = match kind with PageKind.Text -> pool.Take<string> rows | _ -> null
         let mutable dictNums : float[] = null
         let mutable dictTxts : string[] = null
         // plain values: `count` of them from buf[p..limit) into numbers or text at `at`

@@ -19,7 +19,10 @@ type internal ChunkSource =
     { Name: string
       KnownRows: int64 option
       Parts: int
-      Read: Want[] -> int[] -> seq<Chunk> }
+      Read: Want[] -> int[] -> seq<Chunk>
+      /// Hands a chunk's arrays back for the source's next chunks, when its reader is done with them (a
+      /// Parquet file's; nothing for the others).
+      Recycle: Chunk -> unit }
 
 [<RequireQualifiedAccess>]
 module internal Sources =
@@ -122,7 +125,7 @@ module internal Sources =
     /// A CSV file (header row; delimiter detected) through Sylvan's reader; each Read opens it anew.
     let csv (path: string) : ChunkSource =
         if not (IO.File.Exists path) then raise (IO.FileNotFoundException(sprintf "Table: no CSV file at %s." path, path))
-        { Name = path; KnownRows = None; Parts = 1
+        { Name = path; KnownRows = None; Parts = 1; Recycle = ignore
           Read = fun wants _ ->
             seq {
                 use r = Sylvan.Data.Csv.CsvDataReader.Create(path, Sylvan.Data.Csv.CsvDataReaderOptions(HasHeaders = true))
@@ -131,7 +134,7 @@ module internal Sources =
 
     /// A database query: `openReader` runs it (opening whatever it needs) each time the source is read.
     let query (name: string) (openReader: unit -> DbDataReader) : ChunkSource =
-        { Name = name; KnownRows = None; Parts = 1
+        { Name = name; KnownRows = None; Parts = 1; Recycle = ignore
           Read = fun wants _ ->
             seq {
                 use r = openReader ()
@@ -206,7 +209,9 @@ module internal Sources =
                     rows, groups
                 finally r.DisposeAsync().AsTask().Wait()
             with ex -> parquetFail path ex
+        let pool = Recycler()
         { Name = path; KnownRows = Some rows; Parts = groups
+          Recycle = fun c -> for col in c.Columns do (match col with Num a -> pool.Give a | Txt a -> pool.Give a)
           Read = fun wants order ->
             seq {
                 let reader = try ParquetReader.CreateAsync(path) |> await with ex -> parquetFail path ex
@@ -219,7 +224,7 @@ module internal Sources =
                     let fs = wants |> Array.map fieldOf
                     let starts = Array.scan (fun acc i -> acc + reader.RowGroups.[i].RowCount) 0L [| 0 .. groups - 1 |]
                     use handle = if pages then IO.File.OpenHandle(path, IO.FileMode.Open, IO.FileAccess.Read, IO.FileShare.Read) else null
-                    use pageReader = if pages then new ParquetPages(handle) else null
+                    use pageReader = if pages then new ParquetPages(handle, pool) else null
                     for g in order do
                         let chunk =
                             try
@@ -256,7 +261,7 @@ module internal Sources =
             match raw, w.Numeric with
             | Num v, false -> Txt (v |> Array.map (fun x -> boxedText (box x)))
             | r, _ -> r
-        { Name = name; KnownRows = Some starts.[batches.Length]; Parts = batches.Length
+        { Name = name; KnownRows = Some starts.[batches.Length]; Parts = batches.Length; Recycle = ignore
           Read = fun wants order -> seq { for g in order -> { Start = starts.[g]; Rows = batches.[g].Length; Columns = wants |> Array.map (column batches.[g] starts.[g]) } } }
 
     /// A DataFrame (in memory), in chunks of rows.
@@ -269,7 +274,7 @@ module internal Sources =
             let c = df.Columns.[i]
             if w.Numeric then Num (Array.init n (fun r -> boxedNumber name w.Name (start + int64 r + 1L) c.[start + int64 r]))
             else Txt (Array.init n (fun r -> boxedText c.[start + int64 r]))
-        { Name = name; KnownRows = Some rows; Parts = max parts 1
+        { Name = name; KnownRows = Some rows; Parts = max parts 1; Recycle = ignore
           Read = fun wants order ->
             seq {
                 for g in order do

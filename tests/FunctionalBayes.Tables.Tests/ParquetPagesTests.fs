@@ -76,7 +76,7 @@ let ``the page reader reads every column kind as Parquet.Net does, or leaves a c
         let reader = ParquetReader.CreateAsync(p).GetAwaiter().GetResult()
         try
             use handle = File.OpenHandle(p, FileMode.Open, FileAccess.Read, FileShare.Read)
-            use pages = new ParquetPages(handle)
+            use pages = new ParquetPages(handle, Recycler())
             let fields = reader.Schema.GetDataFields()
             Assert.Equal<string[]>(names, fields |> Array.map (fun f -> f.Name))
             for g in all do
