@@ -180,12 +180,15 @@ let drain (rows: int) (batch: int) (epochs: int) =
         // one epoch first, untimed: JIT and tiering
         t.Batches.Batches (Rng.key 2UL) { SviRunOptions.Default with BatchSize = Some batch } |> Seq.truncate (batches / epochs) |> Seq.iter ignore
         let cpu0 = Process.GetCurrentProcess().TotalProcessorTime
+        let gc0 = GC.GetTotalPauseDuration()
+        let gen2 = GC.CollectionCount 2
         let sw = Stopwatch.StartNew()
         t.Batches.Batches (Rng.key 1UL) { SviRunOptions.Default with BatchSize = Some batch } |> Seq.truncate batches |> Seq.iter ignore
         let wall = sw.Elapsed.TotalSeconds
         let cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalMilliseconds
         let n = float epochs * float rows
-        printfn "drain prefetch %d: %d epochs of %d rows in %.2f s = %.2f M rows/s, CPU %.0f ms per 1M rows" prefetch epochs rows wall (n / wall / 1e6) (cpu * 1e6 / n)
+        let pause = (GC.GetTotalPauseDuration() - gc0).TotalMilliseconds
+        printfn "drain prefetch %d: %d epochs of %d rows in %.2f s = %.2f M rows/s, CPU %.0f ms per 1M rows (GC pauses %.0f ms per 1M rows, %d gen2)" prefetch epochs rows wall (n / wall / 1e6) (cpu * 1e6 / n) (pause * 1e6 / n) (GC.CollectionCount 2 - gen2)
 
 let sql () =
     let db = Path.Combine(Path.GetTempPath(), "fb-tables-example.db")
