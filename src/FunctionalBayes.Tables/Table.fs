@@ -119,6 +119,19 @@ type internal Lane<'T>(widths: int[], buffer: 'T[][], batch: 'T[][]) =
             let w = widths.[o]
             if w = 1 then dst.[o].[slot] <- src.[o].[r]
             else Span<'T>(src.[o], r * w, w).CopyTo(Span<'T>(dst.[o], slot * w, w))
+    /// Asks the CPU to start loading a buffer slot's cache lines (a hint; nothing on CPUs without SSE).
+    member _.Prefetch(slot: int) =
+        if Runtime.Intrinsics.X86.Sse.IsSupported then
+            let step = max 1 (64 / Runtime.CompilerServices.Unsafe.SizeOf<'T>())
+            for o in 0 .. widths.Length - 1 do
+                let w = widths.[o]
+                let a = buffer.[o]
+                let last = slot * w + w - 1
+                let mutable e = slot * w
+                while e <= last do
+                    Runtime.Intrinsics.X86.Sse.Prefetch0(Runtime.CompilerServices.Unsafe.AsPointer(&a.[e]))
+                    e <- e + step
+                Runtime.Intrinsics.X86.Sse.Prefetch0(Runtime.CompilerServices.Unsafe.AsPointer(&a.[last]))
     member l.BlockToBuffer(r, slot) = l.Copy(block, r, buffer, slot)
     member l.BlockToBatch(r, slot) = l.Copy(block, r, batch, slot)
     member l.BufferToBatch(j, slot) = l.Copy(buffer, j, batch, slot)
@@ -144,6 +157,16 @@ type internal ShuffleBuffer(outs: Out[], cap: int, b: int, shuffle: bool, rnd: R
     let mutable emitted = 0L
     let mutable rest : int[] = null
     let mutable restAt = 0
+    // once the buffer is full, the slots of a block's remaining rows are drawn in one go (the same draws, in
+    // the same order, as one per row: every row of a block is fed), so that a slot's cache lines can be
+    // asked for a few rows before its row is copied (random slots of a buffer of megabytes miss the cache)
+    let mutable slots : int[] = Array.zeroCreate 0
+    let mutable slotsFor : obj = null
+    let ahead = 6
+    let prefetch j =
+        f64.Prefetch j
+        f32.Prefetch j
+        ids.Prefetch j
     let bufferToBatch j slot =
         f64.BufferToBatch(j, slot)
         f32.BufferToBatch(j, slot)
@@ -173,7 +196,13 @@ type internal ShuffleBuffer(outs: Out[], cap: int, b: int, shuffle: bool, rnd: R
                 ids.BlockToBuffer(r, filled)
                 filled <- filled + 1
             else
-                let j = rnd.Next cap
+                if not (obj.ReferenceEquals(slotsFor, block)) then
+                    if slots.Length < block.Rows then slots <- Array.zeroCreate block.Rows
+                    for k in r .. block.Rows - 1 do slots.[k] <- rnd.Next cap
+                    slotsFor <- block
+                    for k in r .. min (block.Rows - 1) (r + ahead - 1) do prefetch slots.[k]
+                let j = slots.[r]
+                if r + ahead < block.Rows then prefetch slots.[r + ahead]
                 bufferToBatch j inBatch
                 f64.BlockToBuffer(r, j)
                 f32.BlockToBuffer(r, j)
