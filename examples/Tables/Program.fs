@@ -90,9 +90,11 @@ let big (rows: int) (memRows: int) (steps: int) (batch: int) =
     let t = Table.stream schema StreamOptions.Default (TableSource.Parquet bigFile)
     printfn "first pass over %d rows (row count, %d levels of g) in %.1f s" t.Rows t.Vocabularies.["g"].Count sw.Elapsed.TotalSeconds
     let fitTimed (name: string) (fit: unit -> Posterior<Tensor> * SviResult) =
+        let cpu0 = Process.GetCurrentProcess().TotalProcessorTime
         let sw = Stopwatch.StartNew()
         let p, r = fit ()
         let s = sw.Elapsed.TotalSeconds
+        printfn "  (%s: CPU %.1f s in %.1f s; %d threads in the process after it)" name (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds s (Process.GetCurrentProcess().Threads.Count)
         let m = Posterior.mean p (Rng.key 3UL) 200
         report name r.Losses.Length s (sprintf "beta[0..2] = %s  sigma = %.3f" (String.Join(", ", Tensor.toArray m.["AdaptiveLayer_x_beta"] |> Array.truncate 3 |> Array.map (sprintf "%.3f"))) (Tensor.toScalar m.["y_sigma"]))
         float r.Losses.Length / s
