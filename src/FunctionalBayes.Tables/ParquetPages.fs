@@ -106,6 +106,8 @@ type internal ParquetPages(handle: SafeFileHandle, pool: Recycler) =
     let mutable levels : int[] = Array.zeroCreate 0
     let mutable indices : int[] = Array.zeroCreate 0
     let zstd = lazy (new ZstdSharp.Decompressor())
+    // the file's length, asked of the system once (not per column chunk)
+    let fileLength = lazy (RandomAccess.GetLength handle)
     let decline (why: string) : 'a = raise (NotSupportedException why)
     let grow (a: byref<'T[]>) (n: int) = if a.Length < n then a <- Array.zeroCreate (max n (a.Length + a.Length / 2))
 
@@ -223,7 +225,7 @@ type internal ParquetPages(handle: SafeFileHandle, pool: Recycler) =
             if md.DictionaryPageOffset.HasValue && md.DictionaryPageOffset.Value > 0L then min md.DictionaryPageOffset.Value md.DataPageOffset
             else md.DataPageOffset
         let length = md.TotalCompressedSize
-        if start < 0L || length <= 0L || length > int64 Int32.MaxValue - 64L || start + length > RandomAccess.GetLength handle then
+        if start < 0L || length <= 0L || length > int64 Int32.MaxValue - 64L || start + length > fileLength.Value then
             raise (InvalidDataException "a column chunk outside the file")
         let len = int length
         grow &chunk len
