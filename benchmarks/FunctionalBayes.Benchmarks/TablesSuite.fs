@@ -40,7 +40,8 @@ let private write (path: string) (rows: int) =
     } |> fun t -> t.GetAwaiter().GetResult()
     names
 
-/// Streamed and in-memory steps/s of the same fit, their ratio, and the batch source's own time per batch.
+/// Streamed and in-memory steps/s of the same fit, their ratio, the batch source's own time per batch, and the
+/// batch stream drained alone (rows/s, CPU-ms per 1M rows) without and with read-ahead.
 let run () =
     let rows, batch, steps = 500_000, 1024, 300
     let path = Path.Combine(Path.GetTempPath(), sprintf "fb-bench-tables-%d.parquet" rows)
@@ -64,6 +65,21 @@ let run () =
         let sw = Stopwatch.StartNew()
         streamed.Batches.Batches (Rng.key 1UL) { SviRunOptions.Default with BatchSize = Some batch } |> Seq.truncate steps |> Seq.iter ignore
         1000.0 * sw.Elapsed.TotalSeconds / float steps
+    // the batch stream alone, drained for a whole epoch without a fit: its throughput and CPU per 1M rows, on
+    // the draining thread (Prefetch 0: the CPU one producer thread needs) and with the default read-ahead
+    let drain (prefetch: int) =
+        let t = Table.stream (schema.WithVocabularies streamed.Vocabularies) { StreamOptions.Default with Prefetch = prefetch } (TableSource.Parquet path)
+        let epoch = (rows + batch - 1) / batch
+        let go (k: uint64) = t.Batches.Batches (Rng.key k) { SviRunOptions.Default with BatchSize = Some batch } |> Seq.truncate epoch |> Seq.iter ignore
+        go 2UL
+        // the fits' garbage collected first, not in the timed epoch
+        GC.Collect()
+        GC.WaitForPendingFinalizers()
+        let cpu0 = Process.GetCurrentProcess().TotalProcessorTime
+        let sw = Stopwatch.StartNew()
+        go 1UL
+        let cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalMilliseconds
+        float rows / sw.Elapsed.TotalSeconds, cpu * 1e6 / float rows
     pull () |> ignore
     let s, i, p = ResizeArray(), ResizeArray(), ResizeArray()
     for _ in 1 .. 3 do
@@ -75,3 +91,7 @@ let run () =
     report "tables_in_memory_steps_per_s" (median i) "steps/s" None
     report "tables_streamed_over_in_memory" (100.0 * median (ResizeArray(Seq.map2 (/) s i))) "%" None
     report "tables_batch_source_ms_per_batch" (median p) "ms" None
+    for prefetch in [ 0; StreamOptions.Default.Prefetch ] do
+        let d = [| for _ in 1 .. 3 -> drain prefetch |]
+        report (sprintf "tables_drain_prefetch%d_rows_per_s" prefetch) (median (ResizeArray(Array.map fst d))) "rows/s" None
+        report (sprintf "tables_drain_prefetch%d_cpu_ms_per_1M_rows" prefetch) (median (ResizeArray(Array.map snd d))) "ms" None

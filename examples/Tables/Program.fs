@@ -5,6 +5,9 @@
 ///     and prints steps/s and peak RSS of each (the streamed fit runs first, so its peak RSS is its own).
 ///   dotnet run -c Release --project examples/Tables -- pull [rows] [batch] [count]
 ///     the batch source alone: Parquet reading, decoding and count batches pulled without a fit.
+///   dotnet run -c Release --project examples/Tables -- drain [rows] [batch] [epochs]
+///     the batch stream drained without a fit (after an untimed epoch): rows/s and CPU-ms per 1M rows, with and
+///     without read-ahead.
 ///   dotnet run -c Release --project examples/Tables -- sql
 ///     writes a small SQLite database file and fits a model to a SQL query on it.
 module FunctionalBayes.Examples.Tables
@@ -87,9 +90,11 @@ let big (rows: int) (memRows: int) (steps: int) (batch: int) =
     let t = Table.stream schema StreamOptions.Default (TableSource.Parquet bigFile)
     printfn "first pass over %d rows (row count, %d levels of g) in %.1f s" t.Rows t.Vocabularies.["g"].Count sw.Elapsed.TotalSeconds
     let fitTimed (name: string) (fit: unit -> Posterior<Tensor> * SviResult) =
+        let cpu0 = Process.GetCurrentProcess().TotalProcessorTime
         let sw = Stopwatch.StartNew()
         let p, r = fit ()
         let s = sw.Elapsed.TotalSeconds
+        printfn "  (%s: CPU %.1f s in %.1f s; %d threads in the process after it)" name (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds s (Process.GetCurrentProcess().Threads.Count)
         let m = Posterior.mean p (Rng.key 3UL) 200
         report name r.Losses.Length s (sprintf "beta[0..2] = %s  sigma = %.3f" (String.Join(", ", Tensor.toArray m.["AdaptiveLayer_x_beta"] |> Array.truncate 3 |> Array.map (sprintf "%.3f"))) (Tensor.toScalar m.["y_sigma"]))
         float r.Losses.Length / s
@@ -161,6 +166,32 @@ let pull (rows: int) (batch: int) (count: int) =
         let gc1 = gcs ()
         printfn "prefetch %d: %d batches of %d in %.2f s (first %.2f s, then %.2f ms a batch), CPU %.2f s (%.2f ms a batch); GCs %A; checksum %016x" prefetch count batch s first (1000.0 * (s - first) / float (count - 1)) cpu (1000.0 * cpu / float count) (Array.map2 (-) gc1 gc0) h
 
+/// The batch stream alone, drained without a fit: `epochs` epochs of the file in batches of `batch` rows, on the
+/// thread that drains it (Prefetch 0) and with the default read-ahead; prints rows/s and CPU-ms per 1M rows.
+let drain (rows: int) (batch: int) (epochs: int) =
+    let dir = Path.Combine(Path.GetTempPath(), "fb-tables-example")
+    let file = Path.Combine(dir, sprintf "blayers-%d.parquet" rows)
+    if not (File.Exists file) then
+        Directory.CreateDirectory dir |> ignore
+        writeTable file rows 100_000
+    let t = Table.stream schema StreamOptions.Default (TableSource.Parquet file)
+    let s = schema.WithVocabularies t.Vocabularies
+    for prefetch in [ 0; StreamOptions.Default.Prefetch ] do
+        let t = Table.stream s { StreamOptions.Default with Prefetch = prefetch } (TableSource.Parquet file)
+        let batches = epochs * ((rows + batch - 1) / batch)
+        // one epoch first, untimed: JIT and tiering
+        t.Batches.Batches (Rng.key 2UL) { SviRunOptions.Default with BatchSize = Some batch } |> Seq.truncate (batches / epochs) |> Seq.iter ignore
+        let cpu0 = Process.GetCurrentProcess().TotalProcessorTime
+        let gc0 = GC.GetTotalPauseDuration()
+        let gen2 = GC.CollectionCount 2
+        let sw = Stopwatch.StartNew()
+        t.Batches.Batches (Rng.key 1UL) { SviRunOptions.Default with BatchSize = Some batch } |> Seq.truncate batches |> Seq.iter ignore
+        let wall = sw.Elapsed.TotalSeconds
+        let cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalMilliseconds
+        let n = float epochs * float rows
+        let pause = (GC.GetTotalPauseDuration() - gc0).TotalMilliseconds
+        printfn "drain prefetch %d: %d epochs of %d rows in %.2f s = %.2f M rows/s, CPU %.0f ms per 1M rows (GC pauses %.0f ms per 1M rows, %d gen2)" prefetch epochs rows wall (n / wall / 1e6) (cpu * 1e6 / n) (pause * 1e6 / n) (GC.CollectionCount 2 - gen2)
+
 let sql () =
     let db = Path.Combine(Path.GetTempPath(), "fb-tables-example.db")
     if File.Exists db then File.Delete db
@@ -214,5 +245,6 @@ let main argv =
     match argv |> Array.tryHead with
     | Some "sql" -> sql ()
     | Some "pull" -> pull (arg 1 2_000_000) (arg 2 1024) (arg 3 400)
+    | Some "drain" -> drain (arg 1 1_000_000) (arg 2 1024) (arg 3 2)
     | _ -> big (arg 1 10_000_000) (arg 2 1_000_000) (arg 3 2000) (arg 4 1024)
     0

@@ -3,6 +3,7 @@ namespace FunctionalBayes.Tables
 open System
 open System.Collections.Generic
 open System.Globalization
+open System.Runtime.InteropServices
 open FunctionalBayes.Tensors
 
 /// A column of a chunk as a source gives it: numbers (NaN where missing) or text (null where missing).
@@ -25,6 +26,27 @@ type internal Out = { Name: string; Cols: int[]; Type: OutType }
 /// chunk rows kept (for id columns).
 [<NoEquality; NoComparison>]
 type internal Block = { Rows: int; Values: Array[]; Kept: int[] }
+
+/// Arrays of exact lengths handed back for reuse, between threads: a streamed table's per-row-group arrays
+/// (hundreds of kB to tens of MB each) would otherwise be allocated anew for every row group, and the
+/// collector would copy the ones in flight from generation to generation. Holds at most 64 arrays.
+[<Sealed; AllowNullLiteral>]
+type internal Recycler() =
+    let held = Collections.Generic.List<Array>()
+    /// An array of length n: a held one, or a new one (not zeroed when its elements hold no references:
+    /// callers write every element).
+    member _.Take<'T>(n: int) : 'T[] =
+        let found =
+            lock held (fun () ->
+                let i = held.FindIndex(fun a -> a.Length = n && (a :? 'T[]))
+                if i < 0 then null
+                else
+                    let a = held.[i]
+                    held.RemoveAt i
+                    a :?> 'T[])
+        if isNull found then GC.AllocateUninitializedArray<'T> n else found
+    /// Hands an array back: its holder must not touch it again.
+    member _.Give(a: Array) = if not (isNull a) then lock held (fun () -> if held.Count < 64 then held.Add a)
 
 [<RequireQualifiedAccess>]
 module internal Plan =
@@ -73,6 +95,40 @@ module internal Plan =
         | OutType.F32 -> Array.zeroCreate<float32> n :> Array
         | OutType.I32 -> Array.zeroCreate<int> n :> Array
 
+    /// An array whose every element the caller writes: from `pool` when there is one.
+    let takeArray (pool: Recycler) (t: OutType) (n: int) : Array =
+        if isNull pool then newArray t n
+        else
+            match t with
+            | OutType.F64 -> pool.Take<float> n :> Array
+            | OutType.F32 -> pool.Take<float32> n :> Array
+            | OutType.I32 -> pool.Take<int> n :> Array
+
+    /// The first index below n where x is NaN or infinite, or -1: vectors of x·0, which is 0 only for finite x.
+    let firstNonFinite (x: float[]) (n: int) : int =
+        let span = ReadOnlySpan<float>(x, 0, n)
+        let vs = MemoryMarshal.Cast<float, Numerics.Vector<float>>(span)
+        let mutable r = 0
+        let mutable v = 0
+        while v < vs.Length && Numerics.Vector.EqualsAll(vs.[v] * Numerics.Vector<float>.Zero, Numerics.Vector<float>.Zero) do v <- v + 1
+        r <- v * Numerics.Vector<float>.Count
+        while r < n && Double.IsFinite x.[r] do r <- r + 1
+        if r = n then -1 else r
+
+    /// Columns into a row-major array (a.[k·w + j] = cols.[j].[row k], row k being kept.[k], or k when kept is
+    /// null), in tiles of rows whose part of `a` stays in the L1 cache while each column fills its slots.
+    let inline interleave (cols: float[][]) (kept: int[]) (m: int) (a: 'T[]) (conv: float -> 'T) =
+        let w = cols.Length
+        let tile = 64
+        let mutable r0 = 0
+        while r0 < m do
+            let r1 = min m (r0 + tile)
+            for j in 0 .. w - 1 do
+                let x = cols.[j]
+                if isNull kept then for k in r0 .. r1 - 1 do a.[k * w + j] <- conv x.[k]
+                else for k in r0 .. r1 - 1 do a.[k * w + j] <- conv x.[kept.[k]]
+            r0 <- r1
+
     /// A tensor of `rows` rows from a row-major array (its first rows·width elements).
     let tensor (o: Out) (rows: int) (values: Array) : Tensor =
         let w = o.Cols.Length
@@ -104,6 +160,13 @@ type internal Decoder(schema: TableSchema, source: string) =
 
     member _.Outs = outs
     member _.Columns = cols
+    /// Where the arrays of blocks come from (null: new arrays); blocks handed back with Recycle.
+    member val Pool : Recycler = null with get, set
+    /// Hands a block's arrays back to Pool: the block must not be read again.
+    member d.Recycle(block: Block) =
+        if not (isNull d.Pool) then
+            for a in block.Values do d.Pool.Give a
+            d.Pool.Give block.Kept
 
     /// The vocabularies: given ones as they are, grown ones in ordinal order of their levels.
     member _.Vocabularies : Map<string, Vocabulary> =
@@ -126,7 +189,7 @@ type internal Decoder(schema: TableSchema, source: string) =
             for r in 0 .. rows - 1 do values.[r] <- map.[values.[r]]
 
     /// Decodes a chunk whose first columns are the schema's (extra columns after them are ignored).
-    member _.Decode(chunk: Chunk) : Block =
+    member d.Decode(chunk: Chunk) : Block =
         let n = chunk.Rows
         let rowOf (r: int) = chunk.Start + int64 r + 1L
         // numbers for numeric columns, text for categorical ones
@@ -148,16 +211,12 @@ type internal Decoder(schema: TableSchema, source: string) =
         // missing values and their policy, column by column in row order; a tight scan finds a column's first
         // missing or infinite value, and only from there are the rows checked one by one
         let keep = Array.create n true
+        let pool = d.Pool
         let mutable dropped = 0
         for i in 0 .. cols.Length - 1 do
             let c = cols.[i]
             let x = nums.[i]
-            let first =
-                if isNull x then Array.IndexOf(txts.[i], null)
-                else
-                    let mutable r = 0
-                    while r < n && Double.IsFinite x.[r] do r <- r + 1
-                    if r = n then -1 else r
+            let first = if isNull x then Array.IndexOf(txts.[i], null) else Plan.firstNonFinite x n
             if first >= 0 then
                 for r in first .. n - 1 do
                     if keep.[r] && (if isNull x then isNull txts.[i].[r] else Double.IsNaN x.[r]) then
@@ -171,21 +230,27 @@ type internal Decoder(schema: TableSchema, source: string) =
                             fail c.Name (rowOf r) (sprintf "column '%s', row %d: a missing value (null, empty or NaN). Fix the source, or set the schema's Missing to MissingPolicy.DropRow or MissingPolicy.Fill." c.Name (rowOf r))
                     if keep.[r] && not (isNull x) && Double.IsInfinity x.[r] then
                         fail c.Name (rowOf r) (sprintf "column '%s', row %d: %g is not finite." c.Name (rowOf r) x.[r])
-        let kept = if dropped = 0 then Array.init n id else [| for r in 0 .. n - 1 do if keep.[r] then r |]
+        let kept =
+            if dropped = 0 then
+                let k = if isNull pool then Array.zeroCreate n else pool.Take<int> n
+                for r in 0 .. n - 1 do k.[r] <- r
+                k
+            else [| for r in 0 .. n - 1 do if keep.[r] then r |]
         let m = kept.Length
         let values =
             outs |> Array.map (fun o ->
                 let w = o.Cols.Length
-                let a = Plan.newArray o.Type (m * w)
+                let a = Plan.takeArray pool o.Type (m * w)
+                match a with
+                | :? (float[]) as a when w = 1 && dropped = 0 -> Array.blit nums.[o.Cols.[0]] 0 a 0 m
+                | :? (float[]) as a -> Plan.interleave (o.Cols |> Array.map (fun i -> nums.[i])) (if dropped = 0 then null else kept) m a id
+                | :? (float32[]) as a -> Plan.interleave (o.Cols |> Array.map (fun i -> nums.[i])) (if dropped = 0 then null else kept) m a float32
+                | _ -> ()
                 for j in 0 .. w - 1 do
                     let i = o.Cols.[j]
                     let c = cols.[i]
                     match a with
-                    | :? (float[]) as a ->
-                        let x = nums.[i]
-                        if w = 1 && dropped = 0 then Array.blit x 0 a 0 m
-                        else for k in 0 .. m - 1 do a.[k * w + j] <- x.[kept.[k]]
-                    | :? (float32[]) as a -> let x = nums.[i] in for k in 0 .. m - 1 do a.[k * w + j] <- float32 x.[kept.[k]]
+                    | :? (float[]) | :? (float32[]) -> ()
                     | :? (int[]) as a when isNull txts.[i] ->
                         let x = nums.[i]
                         for k in 0 .. m - 1 do

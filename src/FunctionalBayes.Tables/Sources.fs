@@ -19,7 +19,10 @@ type internal ChunkSource =
     { Name: string
       KnownRows: int64 option
       Parts: int
-      Read: Want[] -> int[] -> seq<Chunk> }
+      Read: Want[] -> int[] -> seq<Chunk>
+      /// Hands a chunk's arrays back for the source's next chunks, when its reader is done with them (a
+      /// Parquet file's; nothing for the others).
+      Recycle: Chunk -> unit }
 
 [<RequireQualifiedAccess>]
 module internal Sources =
@@ -122,7 +125,7 @@ module internal Sources =
     /// A CSV file (header row; delimiter detected) through Sylvan's reader; each Read opens it anew.
     let csv (path: string) : ChunkSource =
         if not (IO.File.Exists path) then raise (IO.FileNotFoundException(sprintf "Table: no CSV file at %s." path, path))
-        { Name = path; KnownRows = None; Parts = 1
+        { Name = path; KnownRows = None; Parts = 1; Recycle = ignore
           Read = fun wants _ ->
             seq {
                 use r = Sylvan.Data.Csv.CsvDataReader.Create(path, Sylvan.Data.Csv.CsvDataReaderOptions(HasHeaders = true))
@@ -131,7 +134,7 @@ module internal Sources =
 
     /// A database query: `openReader` runs it (opening whatever it needs) each time the source is read.
     let query (name: string) (openReader: unit -> DbDataReader) : ChunkSource =
-        { Name = name; KnownRows = None; Parts = 1
+        { Name = name; KnownRows = None; Parts = 1; Recycle = ignore
           Read = fun wants _ ->
             seq {
                 use r = openReader ()
@@ -158,29 +161,44 @@ module internal Sources =
             | _ -> a |> Array.map conv
 
     /// One column of a row group as numbers or text.
-    let private readParquetColumn (path: string) (rg: ParquetRowGroupReader) (f: DataField) (w: Want) (n: int) : Raw =
+    let private readParquetNet (path: string) (rg: ParquetRowGroupReader) (f: DataField) (n: int) : Raw =
         let t = f.ClrType
         let num (read: unit -> float[]) = Num (read ())
-        let raw =
-            if t = typeof<float> then num (fun () -> readVals<float> rg f n id)
-            elif t = typeof<float32> then num (fun () -> readVals<float32> rg f n float)
-            elif t = typeof<int> then num (fun () -> readVals<int> rg f n float)
-            elif t = typeof<int64> then num (fun () -> readVals<int64> rg f n float)
-            elif t = typeof<int16> then num (fun () -> readVals<int16> rg f n float)
-            elif t = typeof<byte> then num (fun () -> readVals<byte> rg f n float)
-            elif t = typeof<bool> then num (fun () -> readVals<bool> rg f n (fun b -> if b then 1.0 else 0.0))
-            elif t = typeof<decimal> then num (fun () -> readVals<decimal> rg f n float)
-            elif t = typeof<string> || t = typeof<Nullable<ReadOnlyMemory<char>>> || t = typeof<ReadOnlyMemory<char>> then
-                let a = Array.zeroCreate<string> n
-                (rg.ReadAsync(f, Memory<string>(a))).AsTask() |> fun t -> t.GetAwaiter().GetResult()
-                Txt a
-            else fail path f.Name 0L (sprintf "column '%s' has Parquet type %s, which is not read here; numbers, booleans and strings are." f.Name t.Name)
+        if t = typeof<float> then num (fun () -> readVals<float> rg f n id)
+        elif t = typeof<float32> then num (fun () -> readVals<float32> rg f n float)
+        elif t = typeof<int> then num (fun () -> readVals<int> rg f n float)
+        elif t = typeof<int64> then num (fun () -> readVals<int64> rg f n float)
+        elif t = typeof<int16> then num (fun () -> readVals<int16> rg f n float)
+        elif t = typeof<byte> then num (fun () -> readVals<byte> rg f n float)
+        elif t = typeof<bool> then num (fun () -> readVals<bool> rg f n (fun b -> if b then 1.0 else 0.0))
+        elif t = typeof<decimal> then num (fun () -> readVals<decimal> rg f n float)
+        elif t = typeof<string> || t = typeof<Nullable<ReadOnlyMemory<char>>> || t = typeof<ReadOnlyMemory<char>> then
+            let a = Array.zeroCreate<string> n
+            (rg.ReadAsync(f, Memory<string>(a))).AsTask() |> fun t -> t.GetAwaiter().GetResult()
+            Txt a
+        else fail path f.Name 0L (sprintf "column '%s' has Parquet type %s, which is not read here; numbers, booleans and strings are." f.Name t.Name)
+
+    /// One column of a row group as numbers or text: by the page reader when it takes the column (Parquet.Net's
+    /// ReadAsync costs ~30 times the bytes' own reading and decompression), else, or when it declines on
+    /// the way (an encoding it does not read), by Parquet.Net, which also reports a corrupt file.
+    let private readParquetColumn (path: string) (pages: ParquetPages) (rg: ParquetRowGroupReader) (f: DataField) (w: Want) (n: int) : Raw =
+        let fast =
+            if isNull pages then None
+            else
+                match rg.RowGroup.Columns |> Seq.tryFind (fun c -> not (isNull (box c.MetaData)) && c.MetaData.PathInSchema.Count = 1 && c.MetaData.PathInSchema.[0] = f.Name) with
+                | Some cc ->
+                    match ParquetPages.KindOf(f, cc) with
+                    | Some kind -> (try Some (pages.Read(cc, kind, f.MaxDefinitionLevel, n)) with _ -> None)
+                    | None -> None
+                | None -> None
+        let raw = match fast with Some r -> r | None -> readParquetNet path rg f n
         match raw, w.Numeric with
         | Num v, false -> Txt (v |> Array.map (fun x -> boxedText (box x)))
         | r, _ -> r
 
-    /// A Parquet file: its row groups are its parts; the footer gives the rows.
-    let parquet (path: string) : ChunkSource =
+    /// A Parquet file: its row groups are its parts; the footer gives the rows. `pages`: read the columns it
+    /// takes with the page reader (false: all with Parquet.Net, which tests compare it with).
+    let parquetWith (pages: bool) (path: string) : ChunkSource =
         if not (IO.File.Exists path) then raise (IO.FileNotFoundException(sprintf "Table: no Parquet file at %s." path, path))
         let rows, groups =
             try
@@ -191,7 +209,9 @@ module internal Sources =
                     rows, groups
                 finally r.DisposeAsync().AsTask().Wait()
             with ex -> parquetFail path ex
+        let pool = Recycler()
         { Name = path; KnownRows = Some rows; Parts = groups
+          Recycle = fun c -> for col in c.Columns do (match col with Num a -> pool.Give a | Txt a -> pool.Give a)
           Read = fun wants order ->
             seq {
                 let reader = try ParquetReader.CreateAsync(path) |> await with ex -> parquetFail path ex
@@ -203,16 +223,21 @@ module internal Sources =
                         | None -> missingColumn path w.Name (fields |> Array.map (fun f -> f.Name))
                     let fs = wants |> Array.map fieldOf
                     let starts = Array.scan (fun acc i -> acc + reader.RowGroups.[i].RowCount) 0L [| 0 .. groups - 1 |]
+                    use handle = if pages then IO.File.OpenHandle(path, IO.FileMode.Open, IO.FileAccess.Read, IO.FileShare.Read) else null
+                    use pageReader = if pages then new ParquetPages(handle, pool) else null
                     for g in order do
                         let chunk =
                             try
                                 use rg = reader.OpenRowGroupReader g
                                 let n = int rg.RowCount
-                                { Start = starts.[g]; Rows = n; Columns = Array.map2 (fun f w -> readParquetColumn path rg f w n) fs wants }
+                                { Start = starts.[g]; Rows = n; Columns = Array.map2 (fun f w -> readParquetColumn path pageReader rg f w n) fs wants }
                             with ex -> parquetFail path ex
                         yield chunk
                 finally reader.DisposeAsync().AsTask().Wait()
             } }
+
+    /// A Parquet file read by the page reader where it can (parquetWith).
+    let parquet (path: string) : ChunkSource = parquetWith true path
 
     /// Arrow record batches (already in memory): each is a part.
     let arrow (name: string) (batches: RecordBatch[]) : ChunkSource =
@@ -236,7 +261,7 @@ module internal Sources =
             match raw, w.Numeric with
             | Num v, false -> Txt (v |> Array.map (fun x -> boxedText (box x)))
             | r, _ -> r
-        { Name = name; KnownRows = Some starts.[batches.Length]; Parts = batches.Length
+        { Name = name; KnownRows = Some starts.[batches.Length]; Parts = batches.Length; Recycle = ignore
           Read = fun wants order -> seq { for g in order -> { Start = starts.[g]; Rows = batches.[g].Length; Columns = wants |> Array.map (column batches.[g] starts.[g]) } } }
 
     /// A DataFrame (in memory), in chunks of rows.
@@ -249,7 +274,7 @@ module internal Sources =
             let c = df.Columns.[i]
             if w.Numeric then Num (Array.init n (fun r -> boxedNumber name w.Name (start + int64 r + 1L) c.[start + int64 r]))
             else Txt (Array.init n (fun r -> boxedText c.[start + int64 r]))
-        { Name = name; KnownRows = Some rows; Parts = max parts 1
+        { Name = name; KnownRows = Some rows; Parts = max parts 1; Recycle = ignore
           Read = fun wants order ->
             seq {
                 for g in order do

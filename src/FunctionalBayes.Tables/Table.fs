@@ -96,6 +96,12 @@ module internal Streams =
                     try worker.Wait() with _ -> ()
             }
 
+    /// A chunk decoded, its arrays then handed back to the source (the block holds copies).
+    let decode (src: ChunkSource) (d: Decoder) (c: Chunk) : Block =
+        let b = d.Decode c
+        src.Recycle c
+        b
+
     /// Batches made ahead of the fit when a stream reads ahead (StreamOptions.Prefetch > 0).
     let batchesAhead = 8
 
@@ -113,6 +119,19 @@ type internal Lane<'T>(widths: int[], buffer: 'T[][], batch: 'T[][]) =
             let w = widths.[o]
             if w = 1 then dst.[o].[slot] <- src.[o].[r]
             else Span<'T>(src.[o], r * w, w).CopyTo(Span<'T>(dst.[o], slot * w, w))
+    /// Asks the CPU to start loading a buffer slot's cache lines (a hint; nothing on CPUs without SSE).
+    member _.Prefetch(slot: int) =
+        if Runtime.Intrinsics.X86.Sse.IsSupported then
+            let step = max 1 (64 / Runtime.CompilerServices.Unsafe.SizeOf<'T>())
+            for o in 0 .. widths.Length - 1 do
+                let w = widths.[o]
+                let a = buffer.[o]
+                let last = slot * w + w - 1
+                let mutable e = slot * w
+                while e <= last do
+                    Runtime.Intrinsics.X86.Sse.Prefetch0(Runtime.CompilerServices.Unsafe.AsPointer(&a.[e]))
+                    e <- e + step
+                Runtime.Intrinsics.X86.Sse.Prefetch0(Runtime.CompilerServices.Unsafe.AsPointer(&a.[last]))
     member l.BlockToBuffer(r, slot) = l.Copy(block, r, buffer, slot)
     member l.BlockToBatch(r, slot) = l.Copy(block, r, batch, slot)
     member l.BufferToBatch(j, slot) = l.Copy(buffer, j, batch, slot)
@@ -138,6 +157,16 @@ type internal ShuffleBuffer(outs: Out[], cap: int, b: int, shuffle: bool, rnd: R
     let mutable emitted = 0L
     let mutable rest : int[] = null
     let mutable restAt = 0
+    // once the buffer is full, the slots of a block's remaining rows are drawn in one go (the same draws, in
+    // the same order, as one per row: every row of a block is fed), so that a slot's cache lines can be
+    // asked for a few rows before its row is copied (random slots of a buffer of megabytes miss the cache)
+    let mutable slots : int[] = Array.zeroCreate 0
+    let mutable slotsFor : obj = null
+    let ahead = 6
+    let prefetch j =
+        f64.Prefetch j
+        f32.Prefetch j
+        ids.Prefetch j
     let bufferToBatch j slot =
         f64.BufferToBatch(j, slot)
         f32.BufferToBatch(j, slot)
@@ -167,7 +196,13 @@ type internal ShuffleBuffer(outs: Out[], cap: int, b: int, shuffle: bool, rnd: R
                 ids.BlockToBuffer(r, filled)
                 filled <- filled + 1
             else
-                let j = rnd.Next cap
+                if not (obj.ReferenceEquals(slotsFor, block)) then
+                    if slots.Length < block.Rows then slots <- Array.zeroCreate block.Rows
+                    for k in r .. block.Rows - 1 do slots.[k] <- rnd.Next cap
+                    slotsFor <- block
+                    for k in r .. min (block.Rows - 1) (r + ahead - 1) do prefetch slots.[k]
+                let j = slots.[r]
+                if r + ahead < block.Rows then prefetch slots.[r + ahead]
                 bufferToBatch j inBatch
                 f64.BlockToBuffer(r, j)
                 f32.BlockToBuffer(r, j)
@@ -221,7 +256,7 @@ module Table =
     let read (schema: TableSchema) (source: TableSource) : TableData =
         let src = source.Chunks
         let d = Decoder(schema, src.Name)
-        let blocks = src.Read (Streams.wants schema) [| 0 .. src.Parts - 1 |] |> Seq.map d.Decode |> Seq.toArray
+        let blocks = src.Read (Streams.wants schema) [| 0 .. src.Parts - 1 |] |> Seq.map (Streams.decode src d) |> Seq.toArray
         let data, rows = concat d blocks
         { Data = data; Vocabularies = d.Vocabularies; Rows = rows; Source = src.Name }
 
@@ -243,8 +278,9 @@ module Table =
         let rows, schema =
             if needsPass then
                 let d = Decoder(schema, src.Name)
-                // the source is read on another thread while this one decodes (chunks are fresh arrays)
-                let n = src.Read wants allParts |> Streams.prefetch options.Prefetch |> Seq.sumBy (fun c -> int64 (d.Decode c).Rows)
+                // the source is read and decoded on another thread while this one counts (the decoder is
+                // used on that thread only until the sequence ends)
+                let n = src.Read wants allParts |> Seq.map (fun c -> (Streams.decode src d c).Rows) |> Streams.prefetch options.Prefetch |> Seq.sumBy int64
                 n, schema.WithVocabularies d.Vocabularies
             else src.KnownRows.Value, schema
         if rows > int64 Int32.MaxValue then invalidArg "source" (sprintf "Table.stream: %s has %d rows, more than a fit counts (2^31 - 1)." src.Name rows)
@@ -257,7 +293,7 @@ module Table =
             use e = (src.Read wants allParts).GetEnumerator()
             let mutable got = 0
             while got < options.SampleRows && e.MoveNext() do
-                let b = d.Decode e.Current
+                let b = Streams.decode src d e.Current
                 blocks.Add b
                 got <- got + b.Rows
             let data, _ = concat d (blocks.ToArray())
@@ -271,17 +307,22 @@ module Table =
             let cap = options.BufferRows
             // the batches come out in one order whatever the threads' timing: one thread makes them in sequence
             Streams.prefetch (if options.Prefetch > 0 then Streams.batchesAhead else 0) <| seq {
+                // a decoder of this stream's own (the vocabularies are fixed by now), whose blocks' arrays are
+                // reused from one row group to the next
+                let epochDecoder = Decoder(schema, src.Name, Pool = Recycler())
                 let mutable epoch = 0
                 while true do
                     let rnd = Random(Streams.seedOf (Rng.foldIn kData epoch))
                     let order = Array.copy allParts
                     if opts.Shuffle then rnd.Shuffle order
                     let sb = ShuffleBuffer(outs, cap, b, opts.Shuffle, rnd)
-                    for block in src.Read wants order |> Seq.map d.Decode |> Streams.prefetch options.Prefetch do
+                    for block in src.Read wants order |> Seq.map (Streams.decode src epochDecoder) |> Streams.prefetch options.Prefetch do
                         let mutable r = 0
                         while r < block.Rows do
                             r <- sb.Feed(block, r)
                             if sb.Full then yield sb.Take()
+                        // its rows are copied into the buffer or batches: its arrays serve the next blocks
+                        epochDecoder.Recycle block
                     while sb.Drain() do
                         yield sb.Take()
                     let emitted = sb.Emitted

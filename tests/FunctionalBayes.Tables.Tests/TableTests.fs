@@ -100,6 +100,32 @@ let ``missing values dropped or filled, unseen levels mapped when told`` () =
     let s = { TableSchema.Of [ Column.categoricalOf "g" (Vocabulary [ "a"; "other" ]) ] with Unseen = UnseenLevelPolicy.AsLevel "other" }
     Assert.Equal<int[]>([| 0; 1 |], Tensor.toInts (Table.read s (TableSource.Csv q)).Data.["g"])
 
+let ``matrices of columns: rows across several 64-row tiles, dropped rows left out, float64 and float32`` () =
+    // 150 rows; row r has a = r, b = 1000 + r, c = -r / 4; rows 5, 64 and 130 miss a value in one column
+    let missing = set [ 5; 64; 130 ]
+    let cell r c = if missing.Contains r && c = (r % 3) then "" else (match c with 0 -> string r | 1 -> string (1000 + r) | _ -> (float -r / 4.0).ToString("R", Globalization.CultureInfo.InvariantCulture))
+    let text = "a,b,c\n" + String.Join("\n", [ for r in 0 .. 149 -> String.Join(",", [ for c in 0 .. 2 -> cell r c ]) ]) + "\n"
+    let p = writeText "matrix.csv" text
+    let kept = [ for r in 0 .. 149 do if not (missing.Contains r) then r ]
+    let expected = [| for r in kept do yield float r; yield float (1000 + r); yield float -r / 4.0 |]
+    let s64 = { TableSchema.Of [ Column.float64 "a"; Column.float64 "b"; Column.float64 "c" ] with Matrices = [ "m", [ "a"; "b"; "c" ] ]; Missing = MissingPolicy.DropRow }
+    let m = (Table.read s64 (TableSource.Csv p)).Data.["m"]
+    Assert.Equal<int[]>([| 147; 3 |], m.Shape)
+    Assert.Equal<float[]>(expected, Tensor.toArray m)
+    let s32 = { TableSchema.Of [ Column.float32 "a"; Column.float32 "b"; Column.float32 "c" ] with Matrices = [ "m", [ "a"; "b"; "c" ] ]; Missing = MissingPolicy.DropRow }
+    let m32 = (Table.read s32 (TableSource.Csv p)).Data.["m"]
+    Assert.Equal(Float32, m32.Dtype)
+    Assert.Equal<float[]>(expected, Tensor.toArray m32)
+    // with no row dropped (missing values filled), every row in order
+    let filled = Table.read { s64 with Missing = MissingPolicy.Fill 7.0 } (TableSource.Csv p)
+    let all = Tensor.toArray filled.Data.["m"]
+    Assert.Equal(450, all.Length)
+    for r in 0 .. 149 do
+        for c in 0 .. 2 do
+            let v = all.[3 * r + c]
+            if missing.Contains r && c = r % 3 then Assert.Equal(7.0, v)
+            else Assert.Equal(Double.Parse(cell r c, Globalization.CultureInfo.InvariantCulture), v)
+
 let ``Parquet: row groups read in order; a truncated file is an error naming it`` () =
     let p = writeParquet "t.parquet" [ [| 1.0; 2.0 |], [| 7; 8 |], [| "u"; "v" |]; [| 3.0 |], [| 9 |], [| "u" |] ]
     let t = Table.read schema (TableSource.Parquet p)
@@ -168,6 +194,7 @@ let tests =
         testCase "CSV: numbers, ints and levels to tensors, the vocabulary in ordinal order" ``CSV: numbers, ints and levels to tensors, the vocabulary in ordinal order``
         testCase "CSV errors name the file, column and row" ``CSV errors name the file, column and row``
         testCase "missing values dropped or filled, unseen levels mapped when told" ``missing values dropped or filled, unseen levels mapped when told``
+        testCase "matrices of columns: rows across several 64-row tiles, dropped rows left out, float64 and float32" ``matrices of columns: rows across several 64-row tiles, dropped rows left out, float64 and float32``
         testCase "Parquet: row groups read in order; a truncated file is an error naming it" ``Parquet: row groups read in order; a truncated file is an error naming it``
         testCase "SQLite: a query on a database file made here; NULL is a missing value naming its row" ``SQLite: a query on a database file made here; NULL is a missing value naming its row``
         testCase "Arrow record batches and a DataFrame read like files" ``Arrow record batches and a DataFrame read like files``
