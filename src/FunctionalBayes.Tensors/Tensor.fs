@@ -1,6 +1,7 @@
 namespace FunctionalBayes.Tensors
 
 open System
+open System.Collections.Generic
 open System.Threading
 
 /// One reverse-mode differentiation in progress. Its nodes are kept in creation order, which is a
@@ -158,22 +159,12 @@ and [<Sealed>] internal Prim private () =
         if a.Dtype <> b.Dtype then
             fail op (sprintf "operands have dtypes %O and %O; convert one of them (Tensor.cast)." a.Dtype b.Dtype)
 
-    static let infer (op: Op) (xs: RawTensor[]) : int[] * Dtype =
+    /// The shape and dtype rule of every op but the four that every model runs most (`infer` has those): kept
+    /// apart so that the common ops' rule stays a small method.
+    static let inferRest (op: Op) (xs: RawTensor[]) : int[] * Dtype =
         let x0 = xs.[0]
         match op with
-        | Unary _ ->
-            requireFloat op x0
-            x0.Shape, x0.Dtype
-        | Binary _ ->
-            requireFloat op x0
-            requireSameDtype op x0 xs.[1]
-            Shape.broadcast op.Name x0.Shape xs.[1].Shape, x0.Dtype
-        | Compare _ ->
-            requireSameDtype op x0 xs.[1]
-            Shape.broadcast op.Name x0.Shape xs.[1].Shape, Bool
-        | Reduce (_, axes, keep) ->
-            requireFloat op x0
-            Shape.reduced x0.Shape axes keep, x0.Dtype
+        | Unary _ | Binary _ | Compare _ | Reduce _ -> invalidOp (sprintf "Prim.inferRest: %s is inferred by Prim.infer." op.Name)
         | MatMul (tA, tB) ->
             let a = x0
             let b = xs.[1]
@@ -305,6 +296,25 @@ and [<Sealed>] internal Prim private () =
                 fail op (sprintf "the support mask must be bool of shape [%d], got %O of shape %s." n m.Dtype (Shape.format m.Shape))
             [||], x0.Dtype
 
+    /// The shape and dtype of an op's output from its inputs; raises the errors users see.
+    static let infer (op: Op) (xs: RawTensor[]) : int[] * Dtype =
+        let x0 = xs.[0]
+        match op with
+        | Unary _ ->
+            requireFloat op x0
+            x0.Shape, x0.Dtype
+        | Binary _ ->
+            requireFloat op x0
+            requireSameDtype op x0 xs.[1]
+            (if Shape.equal x0.Shape xs.[1].Shape then x0.Shape else Shape.broadcast op.Name x0.Shape xs.[1].Shape), x0.Dtype
+        | Compare _ ->
+            requireSameDtype op x0 xs.[1]
+            (if Shape.equal x0.Shape xs.[1].Shape then x0.Shape else Shape.broadcast op.Name x0.Shape xs.[1].Shape), Bool
+        | Reduce (_, axes, keep) ->
+            requireFloat op x0
+            Shape.reduced x0.Shape axes keep, x0.Dtype
+        | _ -> inferRest op xs
+
     /// Whether every tensor's storage is on the host (not a device backend's).
     static let onHost (xs: Tensor[]) =
         xs |> Array.forall (fun t -> match t.Raw.Storage with
@@ -383,27 +393,46 @@ and [<Sealed>] internal Prim private () =
         let v = Array.init (n * n) (fun k -> f (k / n) (k % n))
         exec (Cast dt) [| Tensor(RawTensor([| n; n |], F64 v), null, null) |]
 
-    /// A declared rule (Ops) as tensor ops, so that the VJP can itself be differentiated (y: null for unary
-    /// ops; mask: where's mask, null for other ops).
-    static let rec ofMaskedRule (mask: Tensor) (r: Rule) (g: Tensor) (x: Tensor) (y: Tensor) (out: Tensor) : Tensor =
-        let go r = ofMaskedRule mask r g x y out
+    /// A declared rule (Ops) staged once into tensor ops of (mask, g, x, y, out), so that the VJP can itself be
+    /// differentiated (y: null for unary ops; mask: where's mask, null for other ops). Staging walks the rule
+    /// once per op, not once per call.
+    static let rec stageRule (r: Rule) : Tensor -> Tensor -> Tensor -> Tensor -> Tensor -> Tensor =
+        let two (a: Rule) (b: Rule) (f: Tensor -> Tensor -> Tensor) =
+            let fa, fb = stageRule a, stageRule b
+            fun m g x y o -> f (fa m g x y o) (fb m g x y o)
         match r with
-        | Rule.G -> g
-        | Rule.X -> x
-        | Rule.Y -> y
-        | Rule.Out -> out
-        | Rule.Num v -> scalarLike x v
-        | Rule.Plus (a, b) -> add (go a) (go b)
-        | Rule.Minus (a, b) -> sub (go a) (go b)
-        | Rule.Times (a, b) -> mul (go a) (go b)
-        | Rule.Over (a, b) -> div (go a) (go b)
-        | Rule.Negate a -> neg (go a)
-        | Rule.Apply (u, a) -> un u (go a)
-        | Rule.ApplyBinary (b, p, q) -> bin b (go p) (go q)
-        | Rule.If (c, a, b, t, e) -> where (cmp c (go a) (go b)) (go t) (go e)
-        | Rule.Select (t, e) -> where mask (go t) (go e)
+        | Rule.G -> fun _ g _ _ _ -> g
+        | Rule.X -> fun _ _ x _ _ -> x
+        | Rule.Y -> fun _ _ _ y _ -> y
+        | Rule.Out -> fun _ _ _ _ o -> o
+        | Rule.Num v -> fun _ _ x _ _ -> scalarLike x v
+        | Rule.Plus (a, b) -> two a b add
+        | Rule.Minus (a, b) -> two a b sub
+        | Rule.Times (a, b) -> two a b mul
+        | Rule.Over (a, b) -> two a b div
+        | Rule.Negate a -> let fa = stageRule a in fun m g x y o -> neg (fa m g x y o)
+        | Rule.Apply (u, a) -> let fa = stageRule a in fun m g x y o -> un u (fa m g x y o)
+        | Rule.ApplyBinary (b, p, q) -> two p q (bin b)
+        | Rule.If (c, a, b, t, e) ->
+            let fa, fb, ft, fe = stageRule a, stageRule b, stageRule t, stageRule e
+            fun m g x y o -> where (cmp c (fa m g x y o) (fb m g x y o)) (ft m g x y o) (fe m g x y o)
+        | Rule.Select (t, e) ->
+            let ft, fe = stageRule t, stageRule e
+            fun m g x y o -> where m (ft m g x y o) (fe m g x y o)
 
-    static let ofRule (r: Rule) (g: Tensor) (x: Tensor) (y: Tensor) (out: Tensor) : Tensor = ofMaskedRule null r g x y out
+    /// Every unary and binary op's VJP rules, and where's, staged once.
+    static let unaryVjps =
+        let t = Dictionary<UnaryOp, Result<Tensor -> Tensor -> Tensor -> Tensor -> Tensor -> Tensor, string>>(HashIdentity.Reference)
+        for u in Ops.allUnary do t.[u] <- (Ops.unary u).Decl.Vjp |> Result.map stageRule
+        t
+    static let binaryVjps =
+        let t = Dictionary<BinaryOp, struct ((Tensor -> Tensor -> Tensor -> Tensor -> Tensor -> Tensor) * (Tensor -> Tensor -> Tensor -> Tensor -> Tensor -> Tensor))>(HashIdentity.Reference)
+        for b in Ops.allBinary do
+            let d = (Ops.binary b).Decl
+            t.[b] <- struct (stageRule d.VjpX, stageRule d.VjpY)
+        t
+    static let whereVjps = struct (stageRule Ops.where.Decl.VjpX, stageRule Ops.where.Decl.VjpY)
+
 
     /// Vector-Jacobian products. `xs` are the inputs and `out` the output, one level down; `g` is the
     /// output's cotangent. Only inputs whose `needs` flag is set get a gradient (others get null).
@@ -412,14 +441,14 @@ and [<Sealed>] internal Prim private () =
         let one (f: unit -> Tensor) = [| (if needs.[0] then f () else null) |]
         match op with
         | Unary u ->
-            match (Ops.unary u).Decl.Vjp with
-            | Ok rule -> one (fun () -> ofRule rule g x null out)
+            match unaryVjps.[u] with
+            | Ok rule -> one (fun () -> rule null g x null out)
             | Error why -> if needs.[0] then raise (NotSupportedException why) else [| null |]
         | Binary b ->
             let y = xs.[1]
-            let d = (Ops.binary b).Decl
-            [| (if needs.[0] then unbroadcast (ofRule d.VjpX g x y out) x.ShapeRef else null)
-               (if needs.[1] then unbroadcast (ofRule d.VjpY g x y out) y.ShapeRef else null) |]
+            let struct (vx, vy) = binaryVjps.[b]
+            [| (if needs.[0] then unbroadcast (vx null g x y out) x.ShapeRef else null)
+               (if needs.[1] then unbroadcast (vy null g x y out) y.ShapeRef else null) |]
         | Compare _ -> [| null; null |]
         | PositiveDefinite -> [| null |]
         | Reduce (r, axes, _) ->
@@ -470,11 +499,11 @@ and [<Sealed>] internal Prim private () =
         | Cumsum (axis, rev) -> one (fun () -> exec (Cumsum (axis, not rev)) [| g |])
         | Where ->
             let m, a, b = xs.[0], xs.[1], xs.[2]
-            let d = Ops.where.Decl
+            let struct (vx, vy) = whereVjps
             [| null
-               (if needs.[1] then unbroadcast (ofMaskedRule m d.VjpX g a b out) a.ShapeRef else null)
-               (if needs.[2] then unbroadcast (ofMaskedRule m d.VjpY g a b out) b.ShapeRef else null) |]
-        | Clamp (lo, hi) -> one (fun () -> ofRule (Ops.clamp.Decl.Vjp lo hi) g x null out)
+               (if needs.[1] then unbroadcast (vx m g a b out) a.ShapeRef else null)
+               (if needs.[2] then unbroadcast (vy m g a b out) b.ShapeRef else null) |]
+        | Clamp (lo, hi) -> one (fun () -> stageRule (Ops.clamp.Decl.Vjp lo hi) null g x null out)
         | Cast dt -> [| (if needs.[0] && dt.IsFloat && x.Dtype.IsFloat then exec (Cast x.Dtype) [| g |] else null) |]
         | StopGradient -> [| null |]
         | Cholesky ->
