@@ -159,6 +159,25 @@ and [<Sealed>] internal Prim private () =
         if a.Dtype <> b.Dtype then
             fail op (sprintf "operands have dtypes %O and %O; convert one of them (Tensor.cast)." a.Dtype b.Dtype)
 
+    /// The checks the two fused GLM ops share: five inputs (x, alpha, beta, y, the support mask), x a float
+    /// matrix [n, d], alpha, beta and y of x's dtype; returns (n, d).
+    static let glmInputs (op: Op) (xs: RawTensor[]) =
+        if xs.Length <> 5 then fail op (sprintf "takes 5 inputs (x, alpha, beta, y, the support mask), got %d." xs.Length)
+        let x0 = xs.[0]
+        requireFloat op x0
+        if x0.Rank <> 2 then
+            fail op (sprintf "x must be a matrix [n, d] (one row per observation), got shape %s; make one predictor a column with Tensor.unsqueeze -1." (Shape.format x0.Shape))
+        let n, d = x0.Shape.[0], x0.Shape.[1]
+        for (what, t) in [ "alpha", xs.[1]; "beta", xs.[2]; "y", xs.[3] ] do
+            if t.Dtype <> x0.Dtype then
+                fail op (sprintf "%s is %O but x is %O; convert one of them (Tensor.cast)." what t.Dtype x0.Dtype)
+        struct (n, d)
+
+    /// The fused GLM ops' last check: the support mask is bool [n] (after y's own shape check names y).
+    static let glmMask (op: Op) (m: RawTensor) (n: int) =
+        if m.Dtype <> Bool || m.Rank <> 1 || m.Shape.[0] <> n then
+            fail op (sprintf "the support mask must be bool of shape [%d], got %O of shape %s." n m.Dtype (Shape.format m.Shape))
+
     /// The shape and dtype rule of every op but the four that every model runs most (`infer` has those): kept
     /// apart so that the common ops' rule stays a small method.
     static let inferRest (op: Op) (xs: RawTensor[]) : int[] * Dtype =
@@ -257,34 +276,19 @@ and [<Sealed>] internal Prim private () =
                 fail op (sprintf "needs A of shape [..., n, n] and B of shape [..., n, k] with the same batch, got %s and %s." (Shape.format x0.Shape) (Shape.format b.Shape))
             b.Shape, x0.Dtype
         | GlmLogLikelihood _ ->
-            if xs.Length <> 5 then fail op (sprintf "takes 5 inputs (x, alpha, beta, y, the support mask), got %d." xs.Length)
-            let a, b, y, m = xs.[1], xs.[2], xs.[3], xs.[4]
-            requireFloat op x0
-            if x0.Rank <> 2 then
-                fail op (sprintf "x must be a matrix [n, d] (one row per observation), got shape %s; make one predictor a column with Tensor.unsqueeze -1." (Shape.format x0.Shape))
-            let n, d = x0.Shape.[0], x0.Shape.[1]
-            for (what, t) in [ "alpha", a; "beta", b; "y", y ] do
-                if t.Dtype <> x0.Dtype then
-                    fail op (sprintf "%s is %O but x is %O; convert one of them (Tensor.cast)." what t.Dtype x0.Dtype)
+            let struct (n, d) = glmInputs op xs
+            let a, b, y = xs.[1], xs.[2], xs.[3]
             if b.Rank <> 1 || b.Shape.[0] <> d then
                 fail op (sprintf "beta must have shape [%d] (one coefficient per column of x, shape %s), got %s." d (Shape.format x0.Shape) (Shape.format b.Shape))
             if not (a.Rank = 0 || (a.Rank = 1 && (a.Shape.[0] = 1 || a.Shape.[0] = n))) then
                 fail op (sprintf "alpha must be a scalar (one intercept) or have shape [%d] (one offset per row of x, shape %s), got %s." n (Shape.format x0.Shape) (Shape.format a.Shape))
             if y.Rank <> 1 || y.Shape.[0] <> n then
                 fail op (sprintf "y must have shape [%d] (one observation per row of x, shape %s), got %s." n (Shape.format x0.Shape) (Shape.format y.Shape))
-            if m.Dtype <> Bool || m.Rank <> 1 || m.Shape.[0] <> n then
-                fail op (sprintf "the support mask must be bool of shape [%d], got %O of shape %s." n m.Dtype (Shape.format m.Shape))
+            glmMask op xs.[4] n
             [||], x0.Dtype
         | CategoricalGlmLogLikelihood ->
-            if xs.Length <> 5 then fail op (sprintf "takes 5 inputs (x, alpha, beta, y, the support mask), got %d." xs.Length)
-            let a, b, y, m = xs.[1], xs.[2], xs.[3], xs.[4]
-            requireFloat op x0
-            if x0.Rank <> 2 then
-                fail op (sprintf "x must be a matrix [n, d] (one row per observation), got shape %s; make one predictor a column with Tensor.unsqueeze -1." (Shape.format x0.Shape))
-            let n, d = x0.Shape.[0], x0.Shape.[1]
-            for (what, t) in [ "alpha", a; "beta", b; "y", y ] do
-                if t.Dtype <> x0.Dtype then
-                    fail op (sprintf "%s is %O but x is %O; convert one of them (Tensor.cast)." what t.Dtype x0.Dtype)
+            let struct (n, d) = glmInputs op xs
+            let a, b, y = xs.[1], xs.[2], xs.[3]
             if b.Rank <> 2 || b.Shape.[0] <> d || b.Shape.[1] < 1 then
                 fail op (sprintf "beta must have shape [%d, C] (one row per column of x, shape %s; one column per class, C >= 1), got %s." d (Shape.format x0.Shape) (Shape.format b.Shape))
             let c = b.Shape.[1]
@@ -292,8 +296,7 @@ and [<Sealed>] internal Prim private () =
                 fail op (sprintf "alpha must have shape [%d] (one intercept per class, as beta %s has columns), got %s." c (Shape.format b.Shape) (Shape.format a.Shape))
             if y.Rank <> 1 || y.Shape.[0] <> n then
                 fail op (sprintf "y must have shape [%d] (one class id per row of x, shape %s), got %s." n (Shape.format x0.Shape) (Shape.format y.Shape))
-            if m.Dtype <> Bool || m.Rank <> 1 || m.Shape.[0] <> n then
-                fail op (sprintf "the support mask must be bool of shape [%d], got %O of shape %s." n m.Dtype (Shape.format m.Shape))
+            glmMask op xs.[4] n
             [||], x0.Dtype
 
     /// The shape and dtype of an op's output from its inputs; raises the errors users see.
