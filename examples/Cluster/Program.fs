@@ -117,11 +117,17 @@ let main (argv: string[]) =
     let silos = [ start 0; start 1 ]
     let (result, clusterSeconds, serialSeconds), (segmentResult, segClusterSeconds, segSerialSeconds) =
         try
-            use host = (ClusterClient.ConnectLocalAsync ports.[2..3]).Result
-            let client = ClusterClient.Of host
-            let warmSbc = [ for i in 0 .. 3 -> FitSpec(sprintf "warm%d" i, "eight-schools", sprintf "sbc:%d" (10000 + i), "", 7UL) ]
-            let warmSegments = [ for i in 0 .. 3 -> FitSpec(sprintf "warm%d" i, "segment", sprintf "segment:%d" (10000 + i), "", 7UL) ]
-            timeJob client out "sbc" warmSbc fits, timeJob client out "segments" warmSegments segmentFits
+            let host = (ClusterClient.ConnectLocalAsync ports.[2..3]).Result
+            try
+                let client = ClusterClient.Of host
+                let warmSbc = [ for i in 0 .. 3 -> FitSpec(sprintf "warm%d" i, "eight-schools", sprintf "sbc:%d" (10000 + i), "", 7UL) ]
+                let warmSegments = [ for i in 0 .. 3 -> FitSpec(sprintf "warm%d" i, "segment", sprintf "segment:%d" (10000 + i), "", 7UL) ]
+                timeJob client out "sbc" warmSbc fits, timeJob client out "segments" warmSegments segmentFits
+            finally
+                // stop the client before disposing it: a disposed, still-connected client logs the gateways'
+                // last messages as failures
+                host.StopAsync().Wait(TimeSpan.FromSeconds 5.0) |> ignore
+                host.Dispose()
         finally
             for p in silos do p.StandardInput.Close(); p.WaitForExit 10000 |> ignore
     printfn "SBC of eight schools, %d NUTS refits: one process %.1f s, 2 silo processes %.1f s, throughput ratio %.2fx" refits serialSeconds clusterSeconds (serialSeconds / clusterSeconds)
