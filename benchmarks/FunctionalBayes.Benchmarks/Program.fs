@@ -11,8 +11,8 @@ let private suites =
       "nuts", NutsSuite.run
       // the posteriordb section of the nuts suite alone (metric adapters and rstan)
       "nutsdb", NutsSuite.posteriordb
-      // the same on the Gaussian-process posteriors alone
-      "nutsdb-gp", NutsSuite.posteriordbGp
+      // the same on the Gaussian-process posteriors and the mixture alone
+      "nutsdb-gpmix", NutsSuite.posteriordbGpMixture
       "aevb", AevbSuite.aevb
       "hbnn", HbnnSuite.run
       // NUTS's CPU time per leapfrog on the HBNN potential, per metric (issue 27)

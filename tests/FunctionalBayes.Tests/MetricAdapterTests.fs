@@ -119,6 +119,29 @@ let eigenTests =
             let values = checkEigen 2 [| a; b; b; c |]
             let h = sqrt (((a - c) / 2.0) ** 2.0 + b * b)
             expectValues values [| (a + c) / 2.0 - h; (a + c) / 2.0 + h |]
+        testCase "entries of 1e200: the closed form, where squaring them overflows" <| fun () ->
+            // off-diagonal entries whose squares overflow made the shift NaN and the iteration never ended
+            let values, vectors = SmallLinalg.eigh 2 [| 3e200; 1e200; 1e200; -2e200 |]
+            // [3, 1; 1, −2]: λ = 0.5 ± sqrt(2.5² + 1)
+            let h = sqrt (2.5 ** 2.0 + 1.0)
+            Expect.floatClose { absolute = 1e-14; relative = 1e-14 } (values.[0] / 1e200) (0.5 - h) "λ₀ / 1e200"
+            Expect.floatClose { absolute = 1e-14; relative = 1e-14 } (values.[1] / 1e200) (0.5 + h) "λ₁ / 1e200"
+            // A v = λ v for the larger one, in units of 1e200
+            let v0, v1 = vectors.[2], vectors.[3]
+            Expect.floatClose { absolute = 1e-13; relative = 0.0 } (3.0 * v0 + 1.0 * v1) ((0.5 + h) * v0) "(A v)₀"
+            Expect.floatClose { absolute = 1e-13; relative = 0.0 } (1.0 * v0 - 2.0 * v1) ((0.5 + h) * v1) "(A v)₁"
+            let big = Array.init 25 (fun e -> if e / 5 = e % 5 then float (e / 5) * 1e180 else 1e182 / float (1 + e / 5 + e % 5))
+            let valuesBig, _ = SmallLinalg.eigh 5 big
+            Expect.all valuesBig Double.IsFinite "finite eigenvalues at 1e182"
+            // the trace is the eigenvalues' sum
+            Expect.floatClose { absolute = 0.0; relative = 1e-12 } (Array.sum valuesBig) (1e180 * (0.0 + 1.0 + 2.0 + 3.0 + 4.0)) "Σλ = trace"
+        testCase "a power of 2 scales the eigenvalues exactly and leaves the eigenvectors' bits" <| fun () ->
+            let m = randomSymmetric 33UL 20
+            let values, vectors = SmallLinalg.eigh 20 m
+            for k in [ -600; -7; 9; 700 ] do
+                let v2, w2 = SmallLinalg.eigh 20 (m |> Array.map (fun x -> Math.ScaleB(x, k)))
+                Expect.equal v2 (values |> Array.map (fun x -> Math.ScaleB(x, k))) (sprintf "2^%d: eigenvalues" k)
+                Expect.equal w2 vectors (sprintf "2^%d: eigenvectors" k)
         testCase "a diagonal matrix: its diagonal, sorted, exactly" <| fun () ->
             let dg = [| 3.0; -1.0; 2.0; 0.0; 5.0; 2.0 |]
             let n = dg.Length
@@ -230,6 +253,42 @@ let estimatorTests =
             match FisherEstimate.lowRank { Gamma = 1e-4; Cutoff = 2.0 } xs gs (Array.create 3 1.0) with
             | DiagonalMetric v -> for j in 0 .. 2 do Expect.floatClose { absolute = 0.0; relative = 1e-12 } v.[j] 1.0 "σ² = 1"
             | DenseMetric _ | LowRankMetric _ -> failtest "a diagonal metric (k = 0) expected"
+        testCase "far in the tails (gradients of 1e40, σ² at its floor) low rank stays at the floor, not below it" <| fun () ->
+            // a chain descending from an explosive initial point: positions move by 1e-3, gradients fall from 1e43;
+            // the clamped σ² left the remaining scale to λ ≈ 1e-25 and froze the chain (arma11, issue 27)
+            let d = 4
+            let xs = Array.init 10 (fun i -> Array.init d (fun j -> -1.2 + 1e-3 * float (i * (j + 1)) + 1e-4 * float ((i * 7 + j * 3) % 5)))
+            let gs = Array.init 10 (fun i -> Array.init d (fun j -> -1e43 * 0.3 ** float i * (1.0 + 0.1 * float j) + 1e40 * float ((i + j) % 3)))
+            let m = FisherEstimate.lowRank LowRankSettings.Default xs gs (Array.create d 1.0)
+            let values, _ = SmallLinalg.symmetricEigen (Metric.inverseMassMatrix m)
+            Expect.isGreaterThanOrEqual (Array.min values) (FisherEstimate.MinVariance * (1.0 - 1e-9)) "every variance of M⁻¹ at or above the floor"
+        testCase "3000 random windows over 60 orders of magnitude: a valid metric every time, never an exception" <| fun () ->
+            // without the fallback to the diagonal, 198 of these raised (Cholesky lost the ridge to rounding at
+            // gradients of 1e21; the projected covariances overflowed from 1e140)
+            let r = Random 5
+            for trial in 1 .. 3000 do
+                let d = 2 + r.Next 6
+                let n = 3 + r.Next 20
+                let sx = 10.0 ** float (r.Next(-30, 30))
+                let sg = 10.0 ** float (r.Next(-10, 300))
+                let rank = 1 + r.Next d
+                let dirs = Array.init rank (fun _ -> Array.init d (fun _ -> r.NextDouble() - 0.5))
+                let xs = Array.init n (fun _ -> Array.init d (fun _ -> sx * (r.NextDouble() - 0.5)))
+                let gs = Array.init n (fun _ ->
+                    let c = Array.init rank (fun _ -> sg * (r.NextDouble() - 0.5))
+                    Array.init d (fun j -> Array.sum (Array.init rank (fun k -> c.[k] * dirs.[k].[j]))))
+                let m = FisherEstimate.lowRank LowRankSettings.Default xs gs (Array.create d 1.0)
+                let ok (v: float) = Double.IsFinite v && v > 0.0
+                let fail what = failtestf "trial %d (d %d, n %d, x ~ %g, g ~ %g): %s" trial d n sx sg what
+                match m with
+                | DiagonalMetric v -> if not (Array.forall ok v) then fail (sprintf "diagonal %A" v)
+                | LowRankMetric (scale, vectors, values) ->
+                    if not (Array.forall ok scale && Array.forall ok values && Array.forall Double.IsFinite vectors) then
+                        fail (sprintf "scale %A, values %A" scale values)
+                    // the variance floor holds along the low-rank directions too
+                    let floor = (scale |> Array.map (fun s -> s * s) |> Array.min) * Array.min values
+                    if floor < FisherEstimate.MinVariance * (1.0 - 1e-9) then fail (sprintf "smallest variance %g" floor)
+                | DenseMetric _ -> fail "a dense metric"
         testCase "low rank recovers Σ = I + 0.5·11ᵀ (d = 10) from 30 draws with every direction kept" <| fun () ->
             let d = 10
             let sigma = Array2D.init d d (fun i j -> (if i = j then 1.0 else 0.0) + 0.5)
@@ -476,4 +535,9 @@ let posteriordbTests =
                     | MetricAdaptation.FisherDiagonal | MetricAdaptation.Stan when correlated -> { o with Samples = 1000 }
                     | _ -> o
                 testCase (sprintf "%s, %s" p.Name a.Text) <| fun _ -> NutsPosteriorTests.checkWith p o
+            // arma11 from Stan's inits: a chain starting at |θ| > 1 meets gradients of 1e43 (the MA recursion
+            // explodes); at seed 1 a low-rank chain froze there (bulk ESS 7 of 4000 draws) until λ was clamped
+            testCase (sprintf "arma-arma11 from an explosive initial point, %s" a.Text) <| fun _ ->
+                NutsPosteriorTests.checkWith Posteriors.arma11 { McmcOptions.Default with Seed = 1UL; Adaptation = a; TargetAccept = Posteriors.arma11.Settings.TargetAccept }
     ]
+

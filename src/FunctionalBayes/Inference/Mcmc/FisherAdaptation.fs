@@ -88,7 +88,12 @@ module internal SmallLinalg =
         match matrix |> Array.tryFindIndex (fun v -> not (Double.IsFinite v)) with
         | Some i -> invalidArg "matrix" (sprintf "SmallLinalg.eigh: entry (%d, %d) is %g; every entry must be finite." (i / n) (i % n) matrix.[i])
         | None -> ()
-        let a = Array.copy matrix
+        // Work on A / 2^k with the largest entry in [1, 2), as LAPACK scales: squares in the shift and the
+        // rotations cannot overflow (entries of 1e160 made the iteration NaN), and a power of 2 scales every
+        // operation exactly, so the eigenvectors and the rescaled eigenvalues are the unscaled run's bits.
+        let largest = if matrix.Length = 0 then 0.0 else matrix |> Array.maxBy abs |> abs
+        let k = if largest > 0.0 then Math.ILogB largest else 0
+        let a = matrix |> Array.map (fun v -> Math.ScaleB(v, -k))
         let diag = Array.zeroCreate<float> n
         // off.[i] couples i and i + 1
         let off = Array.zeroCreate<float> (max 0 (n - 1))
@@ -178,7 +183,7 @@ module internal SmallLinalg =
         let order = Array.init n id |> Array.sortWith (fun i j -> match compare diag.[i] diag.[j] with 0 -> compare i j | c -> c)
         let vectors = Array.zeroCreate<float> (n * n)
         order |> Array.iteri (fun k i -> Array.blit y (i * n) vectors (k * n) n)
-        order |> Array.map (fun i -> diag.[i]), vectors
+        order |> Array.map (fun i -> Math.ScaleB(diag.[i], k)), vectors
 
     /// Eigenvalues (ascending) and eigenvectors of a symmetric matrix: (values, V) with A = V diag(values) Vᵀ,
     /// column j of V (V.[i, j]) the j-th eigenvector.
@@ -342,40 +347,50 @@ module internal FisherEstimate =
             rows |> Array.map (fun r -> Array.init d (fun j -> f j r.[j] - mean.[j]))
         let z = centred xs (fun j v -> v / sigma.[j])
         let h = centred gs (fun j v -> v * sigma.[j])
-        let q = SmallLinalg.orthonormalBasis d (Array.append z h)
-        let r = q.Length
-        if r = 0 then Metric.diagonal var
-        else
-            // the regularised projected covariance P Pᵀ/γ + I with P = Qᵀ·cols (r × n), flat r × r
-            let cov (cols: float[][]) =
-                let p = Array.zeroCreate<float> (r * n)
-                for a in 0 .. r - 1 do
-                    for i in 0 .. n - 1 do p.[a * n + i] <- TensorPrimitives.Dot(ReadOnlySpan q.[a], ReadOnlySpan cols.[i])
-                let c = Array.zeroCreate<float> (r * r)
-                for a in 0 .. r - 1 do
-                    for b in a .. r - 1 do
-                        let v = TensorPrimitives.Dot(ReadOnlySpan(p, a * n, n), ReadOnlySpan(p, b * n, n)) / s.Gamma
-                        c.[a * r + b] <- v
-                        c.[b * r + a] <- v
-                    c.[a * r + a] <- c.[a * r + a] + 1.0
-                c
-            let sigmaR = SmallLinalg.spdMeanFlat r (cov z) (cov h)
-            let lam, w = SmallLinalg.eigh r sigmaR
-            // rounding can leave an eigenvalue of an ill-conditioned Σ_r at or below 0: such a direction is
-            // not estimated (the diagonal stays there)
-            let kept = [| for k in 0 .. r - 1 do if Double.IsFinite lam.[k] && lam.[k] > 0.0 && (lam.[k] > s.Cutoff || lam.[k] < 1.0 / s.Cutoff) then yield k |]
-            if kept.Length = 0 then Metric.diagonal var
+        let correction () =
+            let q = SmallLinalg.orthonormalBasis d (Array.append z h)
+            let r = q.Length
+            if r = 0 then Metric.diagonal var
             else
-                let vectors = Array.zeroCreate<float> (kept.Length * d)
-                for out in 0 .. kept.Length - 1 do
-                    let k = kept.[out]
-                    let o = out * d
+                // the regularised projected covariance P Pᵀ/γ + I with P = Qᵀ·cols (r × n), flat r × r
+                let cov (cols: float[][]) =
+                    let p = Array.zeroCreate<float> (r * n)
                     for a in 0 .. r - 1 do
-                        TensorPrimitives.MultiplyAdd(ReadOnlySpan q.[a], w.[k * r + a], ReadOnlySpan(vectors, o, d), Span(vectors, o, d))
-                    // re-normalise against rounding in Q·W
-                    let nrm = TensorPrimitives.Norm(ReadOnlySpan(vectors, o, d))
-                    TensorPrimitives.Divide(ReadOnlySpan(vectors, o, d), nrm, Span(vectors, o, d))
-                Metric.lowRank sigma vectors (kept |> Array.map (fun k -> lam.[k]))
+                        for i in 0 .. n - 1 do p.[a * n + i] <- TensorPrimitives.Dot(ReadOnlySpan q.[a], ReadOnlySpan cols.[i])
+                    let c = Array.zeroCreate<float> (r * r)
+                    for a in 0 .. r - 1 do
+                        for b in a .. r - 1 do
+                            let v = TensorPrimitives.Dot(ReadOnlySpan(p, a * n, n), ReadOnlySpan(p, b * n, n)) / s.Gamma
+                            c.[a * r + b] <- v
+                            c.[b * r + a] <- v
+                        c.[a * r + a] <- c.[a * r + a] + 1.0
+                    c
+                let sigmaR = SmallLinalg.spdMeanFlat r (cov z) (cov h)
+                let lam, w = SmallLinalg.eigh r sigmaR
+                // The diagonal's clamp bounds the variance along the low-rank directions too: far out in the tails
+                // (gradients of 1e40 at an initial point) σ² sits at its floor and the rest of the scale would land in
+                // λ (1e-25), freezing the chain where the clamped diagonal alone keeps it moving.
+                let lo = MinVariance / Array.min var
+                let hi = MaxVariance / Array.max var
+                let lam = lam |> Array.map (fun l -> if Double.IsFinite l && l > 0.0 then min hi (max lo l) else l)
+                // rounding can leave an eigenvalue of an ill-conditioned Σ_r at or below 0: such a direction is
+                // not estimated (the diagonal stays there)
+                let kept = [| for k in 0 .. r - 1 do if Double.IsFinite lam.[k] && lam.[k] > 0.0 && (lam.[k] > s.Cutoff || lam.[k] < 1.0 / s.Cutoff) then yield k |]
+                if kept.Length = 0 then Metric.diagonal var
+                else
+                    let vectors = Array.zeroCreate<float> (kept.Length * d)
+                    for out in 0 .. kept.Length - 1 do
+                        let k = kept.[out]
+                        let o = out * d
+                        for a in 0 .. r - 1 do
+                            TensorPrimitives.MultiplyAdd(ReadOnlySpan q.[a], w.[k * r + a], ReadOnlySpan(vectors, o, d), Span(vectors, o, d))
+                        // re-normalise against rounding in Q·W
+                        let nrm = TensorPrimitives.Norm(ReadOnlySpan(vectors, o, d))
+                        TensorPrimitives.Divide(ReadOnlySpan(vectors, o, d), nrm, Span(vectors, o, d))
+                    Metric.lowRank sigma vectors (kept |> Array.map (fun k -> lam.[k]))
+        // Far out in the tails (gradients of 1e60 and more) the projected covariances lose their ridge to rounding
+        // or overflow; the diagonal estimate is what is left then, not a failed run.
+        try correction () with :? InvalidOperationException | :? ArgumentException -> Metric.diagonal var
 
 /// nuts-rs's warmup schedule for the Fisher adapters: an early phase (the first 30 %) whose estimates
 /// switch every 10 draws, a main phase whose windows start at 80 draws and grow by 1.5, and a final
