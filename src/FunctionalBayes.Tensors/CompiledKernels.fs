@@ -435,43 +435,64 @@ module internal CompiledKernels =
                 let s = src.[i]
                 if s >= 0 && gins.[s] >= 0 then a.[gins.[s] + idx.[i]] <- a.[gins.[s] + idx.[i]] + a.[go + i]
 
-    /// Gather along an axis by an int index array (slot `slot` of the bound ints), and its adjoint.
-    type Gather(x: int, outer: int, axisLen: int, inner: int, slot: int, o: int, gx: int, go: int) =
+    /// The j-th of q indices: from the bound int array at `slot` (checked at bind), or, where `slot` is -1,
+    /// from the value buffer at `idx` (int values computed from the parameters), checked here as the tape
+    /// checks them.
+    let inline private indexAt (op: string) (v: float[]) (ints: int[][]) (slot: int) (idx: int) (bound: int) (j: int) =
+        if slot >= 0 then ints.[slot].[j]
+        else
+            let k = int v.[idx + j]
+            if k < 0 || k >= bound then raise (Cpu.indexOutOfRange op k bound)
+            k
+
+    /// Gather along an axis by q int indices (see indexAt), and its adjoint.
+    type Gather(x: int, outer: int, axisLen: int, inner: int, slot: int, idx: int, q: int, o: int, gx: int, go: int) =
         inherit ProgramKernel()
         override _.Forward(v, ints) =
-            let idx = ints.[slot]
-            let q = idx.Length
             for p in 0 .. outer - 1 do
                 for j in 0 .. q - 1 do
-                    Array.Copy(v, x + (p * axisLen + idx.[j]) * inner, v, o + (p * q + j) * inner, inner)
-        override _.Backward(_, a, ints) =
+                    let k = indexAt "gather" v ints slot idx axisLen j
+                    Array.Copy(v, x + (p * axisLen + k) * inner, v, o + (p * q + j) * inner, inner)
+        override _.Backward(v, a, ints) =
             if gx >= 0 then
-                let idx = ints.[slot]
-                let q = idx.Length
                 for p in 0 .. outer - 1 do
                     for j in 0 .. q - 1 do
-                        let d = gx + (p * axisLen + idx.[j]) * inner
+                        let d = gx + (p * axisLen + indexAt "gather" v ints slot idx axisLen j) * inner
                         TensorPrimitives.Add(ro a d inner, ro a (go + (p * q + j) * inner) inner, sp a d inner)
 
-    /// Scatter-add of updates along an axis at int indices, and its adjoint (a gather).
-    type ScatterAdd(x: int, outer: int, size: int, inner: int, slot: int, o: int, gx: int, go: int) =
+    /// Scatter-add of updates along an axis at q int indices (see indexAt), and its adjoint (a gather).
+    type ScatterAdd(x: int, outer: int, size: int, inner: int, slot: int, idx: int, q: int, o: int, gx: int, go: int) =
         inherit ProgramKernel()
         override _.Forward(v, ints) =
-            let idx = ints.[slot]
-            let q = idx.Length
             (sp v o (outer * size * inner)).Clear()
             for p in 0 .. outer - 1 do
                 for j in 0 .. q - 1 do
-                    let d = o + (p * size + idx.[j]) * inner
+                    let d = o + (p * size + indexAt "scatterAdd" v ints slot idx size j) * inner
                     TensorPrimitives.Add(ro v d inner, ro v (x + (p * q + j) * inner) inner, sp v d inner)
-        override _.Backward(_, a, ints) =
+        override _.Backward(v, a, ints) =
             if gx >= 0 then
-                let idx = ints.[slot]
-                let q = idx.Length
                 for p in 0 .. outer - 1 do
                     for j in 0 .. q - 1 do
                         let d = gx + (p * q + j) * inner
-                        TensorPrimitives.Add(ro a d inner, ro a (go + (p * size + idx.[j]) * inner) inner, sp a d inner)
+                        TensorPrimitives.Add(ro a d inner, ro a (go + (p * size + indexAt "scatterAdd" v ints slot idx size j) * inner) inner, sp a d inner)
+
+    /// A cast that changes values (Ops.castChanges): Ops.castValue element by element; the adjoint of a
+    /// float-to-float cast passes through.
+    type Cast(dt: Dtype, x: int, o: int, n: int, gx: int, go: int) =
+        inherit ProgramKernel()
+        override _.Forward(v, _) =
+            for i in 0 .. n - 1 do
+                v.[o + i] <- Ops.castValue dt v.[x + i]
+        override _.Backward(_, a, _) = if gx >= 0 then TensorPrimitives.Add(ro a gx n, ro a go n, sp a gx n)
+
+    /// Rounds a float32 value, held in the float64 value buffer, to float32 after the op that computed it
+    /// in float64: the program's float32 values are float32 values, as the tape's are.
+    type RoundToFloat32(o: int, n: int) =
+        inherit ProgramKernel()
+        override _.Forward(v, _) =
+            for i in 0 .. n - 1 do
+                v.[o + i] <- Ops.castValue Float32 v.[o + i]
+        override _.Backward(_, _, _) = ()
 
     /// Cumulative sum along an axis of an [outer, n, inner] view.
     type Cumsum(x: int, outer: int, n: int, inner: int, reverse: bool, o: int, gx: int, go: int) =

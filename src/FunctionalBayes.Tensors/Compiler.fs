@@ -176,8 +176,8 @@ module Compiler =
             | _ -> unsupported "the function must return one tensor."
         if nodes.[outV - nIn].Shape.Length <> 0 && Shape.size nodes.[outV - nIn].Shape <> 1 then
             unsupported "the function must return one value, got shape %s." (Shape.format nodes.[outV - nIn].Shape)
-        if nodes.[outV - nIn].Dtype <> Float64 then
-            unsupported "the compiled program computes in float64; the function returns %O." nodes.[outV - nIn].Dtype
+        if not nodes.[outV - nIn].Dtype.IsFloat then
+            unsupported "the function returns %O; a compiled program returns a float value." nodes.[outV - nIn].Dtype
         // liveness
         let live = Array.zeroCreate<bool> total
         live.[outV] <- true
@@ -221,21 +221,29 @@ module Compiler =
         for i in 0 .. nParams - 1 do
             if infos.[i].Dtype <> Float64 then unsupported "parameter %d is %O; the compiled program differentiates float64 parameters." i infos.[i].Dtype
             infos.[i].Grad <- true
-        // which dynamic values carry a gradient
+        let dtypeOf (v: GraphValue) =
+            match v with
+            | GraphConstant t -> t.Dtype
+            | _ -> infos.[key v].Dtype
+        // which dynamic values carry a gradient. Every dtype lives in the float64 buffers: float32 values
+        // rounded to float32 after each op (computed in float64), int32 and bool values exactly.
         for k in 0 .. nodes.Length - 1 do
             let i = nIn + k
             if live.[i] && dyn.[i] then
                 let n = nodes.[k]
-                if n.Dtype <> Float64 && n.Dtype <> Bool then
-                    unsupported "op %d (%s) computes %O from the parameters; the compiled program supports float64 (and bool masks)." k n.Op.Name n.Dtype
+                // int32 comes only from casts and from ops that move values (exact in float64)
+                if n.Dtype = Dtype.Int32 then
+                    match n.Op with
+                    | Cast _ | Reshape _ | StopGradient | Permute _ | BroadcastTo _ | Slice _ | Pad _ | Concat _ | Gather _ | Where -> ()
+                    | Unary _ | Binary _ | Compare _ | Reduce _ | MatMul _ | ScatterAdd _ | Cumsum _ | Clamp _ | Cholesky
+                    | TriangularSolve _ | PositiveDefinite | GlmLogLikelihood _ | CategoricalGlmLogLikelihood ->
+                        unsupported "op %d (%s) computes int32 from the parameters; the compiled program holds int32 values only from casts and ops that move values." k n.Op.Name
                 let flows =
                     match n.Op with
                     | Compare _ | StopGradient | PositiveDefinite -> false
-                    | Cast _ -> n.Dtype = Float64 && (match n.Inputs.[0] with
-                                                      | GraphConstant t -> t.Dtype = Float64
-                                                      | v -> infos.[key v].Dtype = Float64)
+                    | Cast _ -> n.Dtype.IsFloat && (dtypeOf n.Inputs.[0]).IsFloat
                     | _ -> true
-                infos.[i].Grad <- flows && n.Inputs |> Array.exists (fun v -> let j = key v in j >= 0 && infos.[j].Grad)
+                infos.[i].Grad <- flows && n.Dtype.IsFloat && n.Inputs |> Array.exists (fun v -> let j = key v in j >= 0 && infos.[j].Grad)
         if not infos.[outV].Grad then unsupported "the function's value does not depend on the parameters through any differentiable op."
         // ---- code generation --------------------------------------------------------------------
         let vals = Expression.Parameter(typeof<float[]>, "vals")
@@ -360,6 +368,15 @@ module Compiler =
                     | KParam _ | KDyn | KConst _ -> unsupported "the indices of %s depend on the parameters." opName
             gatherBounds.Add((slot, bound, opName))
             slot
+        /// Where an op's indices come from: an int slot (constant or bound from the data, checked at bind),
+        /// or, for indices computed from the parameters, their values' offset (checked when the op runs).
+        let indicesOf (v: GraphValue) (bound: int) (opName: string) : int * int =
+            match v with
+            | GraphConstant _ -> intSlotOf v bound opName, -1
+            | _ ->
+                match infos.[key v].Kind with
+                | KDyn -> -1, fst (arena v)
+                | KParam _ | KData _ | KStatic | KConst _ -> intSlotOf v bound opName, -1
         let kernel (i: int) (kf: int -> int -> ProgramKernel) =
             // the output lives in the value buffer
             let info = infos.[i]
@@ -367,11 +384,17 @@ module Compiler =
             if info.Grad then info.AdjOff <- allocAdj info.Size
             let k = kf info.Off info.AdjOff
             fwd.Add(Expression.Call(Expression.Constant(k), miForward, vals, ints))
+            // a float32 value, computed in float64, becomes a float32 value before anything reads it
+            if info.Dtype = Float32 then
+                fwd.Add(Expression.Call(Expression.Constant(CompiledKernels.RoundToFloat32(info.Off, info.Size)), miForward, vals, ints))
             let back = ResizeArray<Expression>()
             if info.Grad then back.Add(Expression.Call(Expression.Constant(k), miBackward, vals, adjs, ints))
             bwdBlocks.Add back
+        // whether the current op wrote fresh locals (a float32 op's are rounded after it)
+        let freshLocals = ref false
         let localCells (i: int) =
             let info = infos.[i]
+            freshLocals.Value <- true
             info.Cells <-
                 Array.init info.Size (fun _ ->
                     let v = newLocal ()
@@ -442,10 +465,23 @@ module Compiler =
                 let size = info.Size
                 let small = size <= UnrollLimit
                 instructions <- instructions + 1
+                freshLocals.Value <- false
                 listing.Add(sprintf "%d %s %s%s" k n.Op.Name (Shape.format info.Shape) (if small then "" else " (kernel)"))
                 let mapOf (v: GraphValue) = CompiledKernels.broadcastMap (shapeOf v) info.Shape
                 let mapAt (m: int[]) e = if m.Length = 0 then e else m.[e]
                 match n.Op with
+                | Cast dt when Ops.castChanges (dtypeOf ins.[0]) dt ->
+                    if small then
+                        let cells = localCells i
+                        let back = ResizeArray<Expression>()
+                        for e in 0 .. size - 1 do
+                            let x = cellOf ins.[0] e
+                            fwd.Add(Expression.Assign(cells.[e].V, Ops.castExpr dt x.V))
+                            if info.Grad then accumulate back x (adjOf cells.[e])
+                        bwdBlocks.Add back
+                    else
+                        let x, gx = arena ins.[0]
+                        kernel i (fun o go -> CompiledKernels.Cast(dt, x, o, size, (if info.Grad then gx else -1), go))
                 | Reshape _ | StopGradient | Cast _ | Permute _ | BroadcastTo _ | Slice _ | Pad _ | Concat _ ->
                     let noAdj = match n.Op with
                                 | StopGradient -> true
@@ -553,6 +589,8 @@ module Compiler =
                         let scratch = if need > 0 then allocVal need else -1
                         kernel i (fun o go -> CompiledKernels.Where(m, mm, x, mx, y, my, o, size, gx, gy, go, scratch))
                 | Clamp (lo, hi) ->
+                    // a float32 clamp has float32 bounds (the tape's float32 kernel and rule round them)
+                    let lo, hi = Ops.castValue info.Dtype lo, Ops.castValue info.Dtype hi
                     if small then
                         let cells = localCells i
                         let back = ResizeArray<Expression>()
@@ -615,15 +653,17 @@ module Compiler =
                     kernel i (fun o go -> CompiledKernels.MatMul(tA, tB, m, nn, kk, a.[ra - 1], b.[rb - 1], x, offsets a, y, offsets b, o, gx, gy, go))
                 | Gather axis ->
                     let s = shapeOf ins.[0]
-                    let slot = intSlotOf ins.[1] s.[axis] "gather"
+                    let slot, idx = indicesOf ins.[1] s.[axis] "gather"
+                    let q = Shape.size (shapeOf ins.[1])
                     let x, gx = arena ins.[0]
-                    kernel i (fun o go -> CompiledKernels.Gather(x, Shape.size s.[.. axis - 1], s.[axis], Shape.size s.[axis + 1 ..], slot, o, gx, go))
+                    kernel i (fun o go -> CompiledKernels.Gather(x, Shape.size s.[.. axis - 1], s.[axis], Shape.size s.[axis + 1 ..], slot, idx, q, o, gx, go))
                 | ScatterAdd (axis, sz) ->
                     let s = shapeOf ins.[0]
                     let ir = (shapeOf ins.[1]).Length
-                    let slot = intSlotOf ins.[1] sz "scatterAdd"
+                    let slot, idx = indicesOf ins.[1] sz "scatterAdd"
+                    let q = Shape.size (shapeOf ins.[1])
                     let x, gx = arena ins.[0]
-                    kernel i (fun o go -> CompiledKernels.ScatterAdd(x, Shape.size s.[.. axis - 1], sz, Shape.size s.[axis + ir ..], slot, o, gx, go))
+                    kernel i (fun o go -> CompiledKernels.ScatterAdd(x, Shape.size s.[.. axis - 1], sz, Shape.size s.[axis + ir ..], slot, idx, q, o, gx, go))
                 | Cumsum (axis, rev) ->
                     let s = shapeOf ins.[0]
                     let x, gx = arena ins.[0]
@@ -679,6 +719,10 @@ module Compiler =
                     let gs = if info.Grad then allocVal ((dd + 1) * cc) else -1
                     let rs = if info.Grad && gx >= 0 then allocVal (nn * cc) else -1
                     kernel i (fun o go -> CompiledKernels.CategoricalGlm(nn, dd, cc, x, a, b, y, m, o, scratch, rs, gs, gx, ga, gb, go))
+                // a float32 op's fresh locals, computed in float64, become float32 values (kernels' outputs: see `kernel`)
+                if info.Dtype = Float32 && freshLocals.Value then
+                    for c in info.Cells do
+                        fwd.Add(Expression.Assign(c.V, Ops.castExpr Float32 c.V))
         // ---- the program --------------------------------------------------------------------------
         let outCell = cellOf (GraphNode (outV - nIn)) 0
         let result = Expression.Variable(typeof<float>, "result")

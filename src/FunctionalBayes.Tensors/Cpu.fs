@@ -472,12 +472,15 @@ module internal Cpu =
                 colOff <- colOff + chunk
             r)
 
+    /// The error of an index outside an axis (the tape's and compiled programs' gather and scatterAdd).
+    let indexOutOfRange (op: string) (v: int) (size: int) =
+        IndexOutOfRangeException(sprintf "%s: index %d is out of range for an axis of size %d." op v size)
+
     let private indicesOf (op: string) (idx: RawTensor) (size: int) =
         match idx.Storage with
         | I32 ix ->
             for v in ix do
-                if v < 0 || v >= size then
-                    raise (IndexOutOfRangeException(sprintf "%s: index %d is out of range for an axis of size %d." op v size))
+                if v < 0 || v >= size then raise (indexOutOfRange op v size)
             ix
         | _ -> invalidArg "indices" (sprintf "%s: indices must be int32, got %O." op idx.Dtype)
 

@@ -740,3 +740,28 @@ module internal Ops =
     /// How the ONNX exporter writes a unary op.
     let onnxUnary (u: UnaryOp) : OnnxForm = (fst unaryDecls.[u]).Onnx
 
+    // ---- casts, for programs that hold every dtype in float64 ------------------------------------
+
+    /// Whether a cast from `src` to `dst` can change a value held as float64: not to float64, not to the
+    /// same dtype, not from bool (0 or 1 in every dtype).
+    let castChanges (src: Dtype) (dst: Dtype) =
+        match dst with
+        | Float64 -> false
+        | Float32 | Dtype.Int32 | Bool -> src <> dst && src <> Bool
+
+    /// A value held as float64 cast to `dt` and read back as float64: the conversions Cpu.cast makes
+    /// (float32: round to nearest; int32: the CLR's truncating conversion; bool: nonzero is true).
+    let castValue (dt: Dtype) (v: float) : float =
+        match dt with
+        | Float64 -> v
+        | Float32 -> float (float32 v)
+        | Dtype.Int32 -> float (int v)
+        | Bool -> if v <> 0.0 then 1.0 else 0.0
+
+    /// castValue as an expression of the generated code (the same CLR conversions).
+    let castExpr (dt: Dtype) (e: Expression) : Expression =
+        match dt with
+        | Float64 -> e
+        | Float32 -> Expression.Convert(Expression.Convert(e, typeof<float32>), typeof<float>) :> Expression
+        | Dtype.Int32 -> Expression.Convert(Expression.Convert(e, typeof<int>), typeof<float>) :> Expression
+        | Bool -> Expression.Condition(Expression.NotEqual(e, Expression.Constant(0.0)), Expression.Constant(1.0), Expression.Constant(0.0)) :> Expression

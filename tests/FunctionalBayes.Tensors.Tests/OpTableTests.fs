@@ -35,7 +35,8 @@ let private finiteDifference (f: Tensor[] -> float) (ps: Tensor[]) =
 let private to32 (t: Tensor) = if t.Dtype = Float64 then Tensor.cast Float32 t else t
 
 /// For `f params data` (a scalar): tape = compiled (to rounding) = central finite differences (1e-6
-/// relative, when `fd`), and float32's tape near float64's. `ps2`: the second tracing point.
+/// relative, when `fd`), float32's tape near float64's, and float32 compiled = float32's tape. `ps2`: the
+/// second tracing point.
 let private checkFn (what: string) (fd: bool) (f: Tensor[] -> Tensor[] -> Tensor) (ps: Tensor[]) (ps2: Tensor[]) (data: Tensor[]) =
     let value, tape = Autodiff.valueAndGradN (fun xs -> f xs data) ps
     if fd then
@@ -60,6 +61,24 @@ let private checkFn (what: string) (fd: bool) (f: Tensor[] -> Tensor[] -> Tensor
         assertClose tol32 [| Tensor.toScalar value |] [| Tensor.toScalar (Tensor.cast Float64 value32) |]
         assertClose (tol32 * 10.0) (tape |> Array.collect Tensor.toArray) (tape32 |> Array.collect (Tensor.cast Float64 >> Tensor.toArray))
     with ex -> failwithf "%s: float32 against float64: %s" what ex.Message
+    // float32 in a compiled program: float64 parameters cast to float32, the op in float32, the value cast
+    // back; against the tape of the same function, to the float32 tolerance above (each op's value in the
+    // program is its float64 value rounded once to float32, the tape's its float32 kernel's)
+    let np = ps.Length
+    let data32 = Array.map to32 data
+    let f32 (xs: Tensor[]) = Tensor.cast Float64 (f (xs.[.. np - 1] |> Array.map (Tensor.cast Float32)) xs.[np ..])
+    let tv32, tg32 = Autodiff.valueAndGradN (fun xs -> f32 (Array.append xs data32)) ps
+    match Compiler.compile f32 ps ps2 data32 with
+    | Error why -> failwithf "%s: float32 not compiled: %s" what why
+    | Ok cg ->
+        let e = cg.Bind(data32).CreateEvaluator()
+        let flat = ps |> Array.collect Tensor.toArray
+        let grad = Array.zeroCreate flat.Length
+        let v = e.Evaluate(ReadOnlySpan flat, Span grad)
+        try
+            assertClose tol32 [| Tensor.toScalar tv32 |] [| v |]
+            assertClose (tol32 * 10.0) (tg32 |> Array.collect Tensor.toArray) grad
+        with ex -> failwithf "%s: float32 compiled against the float32 tape: %s" what ex.Message
 
 /// Tape = compiled = finite differences for sum(w ⊙ op(params)) at random points of the op's domains.
 let private checkOp (op: Op) (shapes: int[][]) (domains: Domain[]) (seed: int) =
