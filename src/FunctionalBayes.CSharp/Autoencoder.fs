@@ -54,6 +54,40 @@ type AevbTrainingProgress(step: int, totalSteps: int, epoch: int, loss: float, e
     /// <summary>Time since the start.</summary>
     member _.Elapsed = elapsed
 
+    /// <summary>The five values, as a C# positional record deconstructs.</summary>
+    member this.Deconstruct([<Out>] step: byref<int>, [<Out>] totalSteps: byref<int>, [<Out>] epoch: byref<int>, [<Out>] loss: byref<float>,
+                            [<Out>] elapsed: byref<TimeSpan>) =
+        step <- this.Step
+        totalSteps <- this.TotalSteps
+        epoch <- this.Epoch
+        loss <- this.Loss
+        elapsed <- this.Elapsed
+
+    // value equality, as the C# record had
+    /// <inheritdoc />
+    override this.Equals(o: obj) =
+        match o with
+        | :? AevbTrainingProgress as p -> (this :> IEquatable<AevbTrainingProgress>).Equals p
+        | _ -> false
+
+    /// <inheritdoc />
+    override _.GetHashCode() = HashCode.Combine(step, totalSteps, epoch, loss, elapsed)
+
+    interface IEquatable<AevbTrainingProgress> with
+        member _.Equals(p: AevbTrainingProgress) =
+            not (isNull p) && p.Step = step && p.TotalSteps = totalSteps && p.Epoch = epoch && p.Loss.Equals loss && p.Elapsed = elapsed
+
+    /// <summary>True when both are null, or all five values are equal.</summary>
+    /// <param name="left">A report.</param>
+    /// <param name="right">A report.</param>
+    static member op_Equality(left: AevbTrainingProgress, right: AevbTrainingProgress) =
+        if isNull left then isNull right else left.Equals(right :> obj)
+
+    /// <summary>The negation of <c>==</c>.</summary>
+    /// <param name="left">A report.</param>
+    /// <param name="right">A report.</param>
+    static member op_Inequality(left: AevbTrainingProgress, right: AevbTrainingProgress) = not (AevbTrainingProgress.op_Equality(left, right))
+
     /// <inheritdoc />
     override _.ToString() = $"AevbTrainingProgress {{ Step = {step}, TotalSteps = {totalSteps}, Epoch = {epoch}, Loss = {loss}, Elapsed = {elapsed} }}"
 

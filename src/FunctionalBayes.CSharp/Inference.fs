@@ -73,14 +73,29 @@ type SamplerWarning private (kind: SamplerWarningKind, text: string) =
     /// <summary>The warning's text.</summary>
     override _.ToString() = text
 
+    // value equality, as the C# record had: the same kind and text
     /// <inheritdoc />
-    override _.Equals(o: obj) =
+    override this.Equals(o: obj) =
         match o with
-        | :? SamplerWarning as w -> w.Kind = kind && w.Text = text
+        | :? SamplerWarning as w -> (this :> IEquatable<SamplerWarning>).Equals w
         | _ -> false
 
     /// <inheritdoc />
     override _.GetHashCode() = HashCode.Combine(kind, text)
+
+    interface IEquatable<SamplerWarning> with
+        member _.Equals(w: SamplerWarning) = not (isNull w) && w.Kind = kind && w.Text = text
+
+    /// <summary>True when both are null, or have the same kind and text.</summary>
+    /// <param name="left">A warning.</param>
+    /// <param name="right">A warning.</param>
+    static member op_Equality(left: SamplerWarning, right: SamplerWarning) =
+        if isNull left then isNull right else left.Equals(right :> obj)
+
+    /// <summary>The negation of <c>==</c>.</summary>
+    /// <param name="left">A warning.</param>
+    /// <param name="right">A warning.</param>
+    static member op_Inequality(left: SamplerWarning, right: SamplerWarning) = not (SamplerWarning.op_Equality(left, right))
 
     static member internal Of(w: DiagnosticWarning) =
         let kind =
@@ -951,7 +966,7 @@ type FittedModel internal (core: Posterior<obj>, fitTime: TimeSpan) =
     /// <exception cref="ArgumentException"><paramref name="samples"/> is less than 1, the model rejects the data, or a
     /// data array holds a NaN or infinity (the message names the key, row and column).</exception>
     member _.Predict(newData: DataSet, [<Optional; DefaultParameterValue(100)>] samples: int, [<Optional; DefaultParameterValue(1UL)>] seed: uint64,
-                     [<Optional>] keepSamples: bool) : IReadOnlyDictionary<string, SitePrediction> =
+                     [<Optional; DefaultParameterValue(false)>] keepSamples: bool) : IReadOnlyDictionary<string, SitePrediction> =
         Arg.notNull "newData" newData
         let ps = Posterior.predict core (Rng.key seed) samples keepSamples (newData.ToMap())
         let d = SortedDictionary<string, SitePrediction>(StringComparer.Ordinal)

@@ -251,13 +251,13 @@ type NdArray internal (value: Tensor) =
     /// <summary>The sum along one axis.</summary>
     /// <param name="axis">The axis (negative counts from the end).</param>
     /// <param name="keepDims">Keep the axis with length 1.</param>
-    member _.Sum(axis: int, [<Optional>] keepDims: bool) = NdArray(Tensor.sumAxes [| axis |] keepDims value)
+    member _.Sum(axis: int, [<Optional; DefaultParameterValue(false)>] keepDims: bool) = NdArray(Tensor.sumAxes [| axis |] keepDims value)
     /// <summary>The mean of all elements (rank 0).</summary>
     member _.Mean() = NdArray(Tensor.mean value)
     /// <summary>The mean along one axis.</summary>
     /// <param name="axis">The axis (negative counts from the end).</param>
     /// <param name="keepDims">Keep the axis with length 1.</param>
-    member _.Mean(axis: int, [<Optional>] keepDims: bool) = NdArray(Tensor.meanAxes [| axis |] keepDims value)
+    member _.Mean(axis: int, [<Optional; DefaultParameterValue(false)>] keepDims: bool) = NdArray(Tensor.meanAxes [| axis |] keepDims value)
     /// <summary>Softmax along an axis.</summary>
     /// <param name="axis">The axis (negative counts from the end).</param>
     member _.Softmax([<Optional; DefaultParameterValue(-1)>] axis: int) =
