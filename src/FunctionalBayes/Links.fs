@@ -47,7 +47,8 @@ module Links =
         | LinkScale.Fixed s -> Model.ret s
         | LinkScale.Untransformed u -> Model.ret (Tensor.softplus u)
 
-    let private defaultSigma = LinkScale.Sampled (Exponential (Tensor.scalar 1.0))
+    /// BLayers' observation scale of the location-scale links: σ ~ Exponential(1), a site "{name}_sigma".
+    let defaultSigma = LinkScale.Sampled (Exponential (Tensor.scalar 1.0))
 
     let private locScale (link: string) (make: Tensor -> Tensor -> Distribution) (scale: LinkScale) (name: string) (yHat: Tensor) (y: Tensor option) =
         let yh, yv = rows link yHat y

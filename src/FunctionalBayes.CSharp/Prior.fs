@@ -1,9 +1,51 @@
-using Microsoft.FSharp.Collections;
-using Microsoft.FSharp.Core;
-using FDist = FunctionalBayes.Distribution;
-using FTensor = FunctionalBayes.Tensors.Tensor;
+namespace FunctionalBayes.Fluent
 
-namespace FunctionalBayes.Fluent;
+open System
+open System.Collections.Generic
+open FunctionalBayes
+open FunctionalBayes.Tensors
+
+/// <summary>The set a learnable parameter lives on.</summary>
+[<Sealed; AllowNullLiteral>]
+type ParamConstraint private (value: Constraint) =
+    static let real = ParamConstraint(Constraint.Real)
+    static let positive = ParamConstraint(Constraint.Positive)
+    static let unitInterval = ParamConstraint(Constraint.UnitInterval)
+    static let simplex = ParamConstraint(Constraint.Simplex)
+    static let orderedVector = ParamConstraint(Constraint.OrderedVector)
+    static let lowerCholesky = ParamConstraint(Constraint.LowerCholesky)
+    static let positiveDefinite = ParamConstraint(Constraint.PositiveDefinite)
+
+    member internal _.Value = value
+
+    /// <summary>All real numbers.</summary>
+    static member Real = real
+    /// <summary>Positive numbers.</summary>
+    static member Positive = positive
+    /// <summary>Numbers in (0, 1).</summary>
+    static member UnitInterval = unitInterval
+    /// <summary>Vectors of non-negative numbers that sum to 1 (last axis).</summary>
+    static member Simplex = simplex
+    /// <summary>Increasing vectors (last axis).</summary>
+    static member OrderedVector = orderedVector
+    /// <summary>Lower-triangular matrices with a positive diagonal.</summary>
+    static member LowerCholesky = lowerCholesky
+    /// <summary>Symmetric positive-definite matrices.</summary>
+    static member PositiveDefinite = positiveDefinite
+    /// <summary>Numbers greater than <paramref name="lowerBound"/>.</summary>
+    /// <param name="lowerBound">The bound.</param>
+    static member GreaterThan(lowerBound: float) = ParamConstraint(Constraint.GreaterThan lowerBound)
+    /// <summary>Numbers in (<paramref name="lowerBound"/>, <paramref name="upperBound"/>).</summary>
+    /// <param name="lowerBound">The lower bound.</param>
+    /// <param name="upperBound">The upper bound (greater).</param>
+    /// <exception cref="ArgumentException">The bounds are not increasing.</exception>
+    static member Interval(lowerBound: float, upperBound: float) =
+        if not (upperBound > lowerBound) then
+            invalidArg "upperBound" $"ParamConstraint.Interval: the upper bound {upperBound} must exceed the lower bound {lowerBound}."
+        ParamConstraint(Constraint.Interval(lowerBound, upperBound))
+
+    /// <inheritdoc />
+    override _.ToString() = value.ToString()
 
 /// <summary>
 /// A probability distribution: the prior of a latent site, or the likelihood of an observed one.
@@ -11,16 +53,13 @@ namespace FunctionalBayes.Fluent;
 /// the factories check them and throw <see cref="ArgumentException"/> naming the distribution and
 /// the parameter, for example "Normal: parameter scale must be positive, got -1".
 /// </summary>
-public sealed class Prior
-{
-    private Prior(FDist value) => Value = value;
+[<Sealed; AllowNullLiteral>]
+type Prior private (dist: Distribution) =
+    static let a (name: string) (x: NdArray) : Tensor =
+        (Arg.getMsg name $"The distribution parameter '{name}' is null." x).Value
 
-    internal FDist Value { get; }
-
-    internal static Prior Wrap(FDist d) => new(d);
-
-    private static FTensor A(NdArray? a, string name) =>
-        (a ?? throw new ArgumentNullException(name, $"The distribution parameter '{name}' is null.")).Value;
+    member internal _.Value = dist
+    static member internal Wrap(d: Distribution) = Prior(d)
 
     // ---- continuous -------------------------------------------------------------------------
 
@@ -29,92 +68,78 @@ public sealed class Prior
     /// <param name="scale">The standard deviation (positive).</param>
     /// <exception cref="ArgumentNullException">A parameter is null.</exception>
     /// <exception cref="ArgumentException">A parameter is out of range or the shapes do not broadcast.</exception>
-    public static Prior Normal(NdArray loc, NdArray scale) => new(Dist.normal(A(loc, nameof(loc)), A(scale, nameof(scale))));
-
+    static member Normal(loc: NdArray, scale: NdArray) = Prior(Dist.normal (a "loc" loc) (a "scale" scale))
     /// <summary>HalfNormal(<paramref name="scale"/>) on [0, ∞).</summary>
     /// <param name="scale">The scale (positive).</param>
     /// <exception cref="ArgumentNullException">A parameter is null.</exception>
     /// <exception cref="ArgumentException">The scale is not positive.</exception>
-    public static Prior HalfNormal(NdArray scale) => new(Dist.halfNormal(A(scale, nameof(scale))));
-
+    static member HalfNormal(scale: NdArray) = Prior(Dist.halfNormal (a "scale" scale))
     /// <summary>Cauchy(<paramref name="loc"/>, <paramref name="scale"/>).</summary>
     /// <param name="loc">The location.</param>
     /// <param name="scale">The scale (positive).</param>
     /// <exception cref="ArgumentNullException">A parameter is null.</exception>
     /// <exception cref="ArgumentException">A parameter is out of range or the shapes do not broadcast.</exception>
-    public static Prior Cauchy(NdArray loc, NdArray scale) => new(Dist.cauchy(A(loc, nameof(loc)), A(scale, nameof(scale))));
-
+    static member Cauchy(loc: NdArray, scale: NdArray) = Prior(Dist.cauchy (a "loc" loc) (a "scale" scale))
     /// <summary>HalfCauchy(<paramref name="scale"/>) on [0, ∞).</summary>
     /// <param name="scale">The scale (positive).</param>
     /// <exception cref="ArgumentNullException">A parameter is null.</exception>
     /// <exception cref="ArgumentException">The scale is not positive.</exception>
-    public static Prior HalfCauchy(NdArray scale) => new(Dist.halfCauchy(A(scale, nameof(scale))));
-
+    static member HalfCauchy(scale: NdArray) = Prior(Dist.halfCauchy (a "scale" scale))
     /// <summary>Student's t with <paramref name="df"/> degrees of freedom.</summary>
     /// <param name="df">Degrees of freedom (positive).</param>
     /// <param name="loc">The location.</param>
     /// <param name="scale">The scale (positive).</param>
     /// <exception cref="ArgumentNullException">A parameter is null.</exception>
     /// <exception cref="ArgumentException">A parameter is out of range or the shapes do not broadcast.</exception>
-    public static Prior StudentT(NdArray df, NdArray loc, NdArray scale) =>
-        new(Dist.studentT(A(df, nameof(df)), A(loc, nameof(loc)), A(scale, nameof(scale))));
-
+    static member StudentT(df: NdArray, loc: NdArray, scale: NdArray) = Prior(Dist.studentT (a "df" df) (a "loc" loc) (a "scale" scale))
     /// <summary>Laplace(<paramref name="loc"/>, <paramref name="scale"/>).</summary>
     /// <param name="loc">The location.</param>
     /// <param name="scale">The scale (positive).</param>
     /// <exception cref="ArgumentNullException">A parameter is null.</exception>
     /// <exception cref="ArgumentException">A parameter is out of range or the shapes do not broadcast.</exception>
-    public static Prior Laplace(NdArray loc, NdArray scale) => new(Dist.laplace(A(loc, nameof(loc)), A(scale, nameof(scale))));
-
+    static member Laplace(loc: NdArray, scale: NdArray) = Prior(Dist.laplace (a "loc" loc) (a "scale" scale))
     /// <summary>Logistic(<paramref name="loc"/>, <paramref name="scale"/>).</summary>
     /// <param name="loc">The location.</param>
     /// <param name="scale">The scale (positive).</param>
     /// <exception cref="ArgumentNullException">A parameter is null.</exception>
     /// <exception cref="ArgumentException">A parameter is out of range or the shapes do not broadcast.</exception>
-    public static Prior Logistic(NdArray loc, NdArray scale) => new(Dist.logistic(A(loc, nameof(loc)), A(scale, nameof(scale))));
-
+    static member Logistic(loc: NdArray, scale: NdArray) = Prior(Dist.logistic (a "loc" loc) (a "scale" scale))
     /// <summary>LogNormal: exp of a Normal(<paramref name="loc"/>, <paramref name="scale"/>).</summary>
     /// <param name="loc">The mean of the logarithm.</param>
     /// <param name="scale">The standard deviation of the logarithm (positive).</param>
     /// <exception cref="ArgumentNullException">A parameter is null.</exception>
     /// <exception cref="ArgumentException">A parameter is out of range or the shapes do not broadcast.</exception>
-    public static Prior LogNormal(NdArray loc, NdArray scale) => new(Dist.logNormal(A(loc, nameof(loc)), A(scale, nameof(scale))));
-
+    static member LogNormal(loc: NdArray, scale: NdArray) = Prior(Dist.logNormal (a "loc" loc) (a "scale" scale))
     /// <summary>Exponential with the given rate.</summary>
     /// <param name="rate">The rate (positive).</param>
     /// <exception cref="ArgumentNullException">A parameter is null.</exception>
     /// <exception cref="ArgumentException">The rate is not positive.</exception>
-    public static Prior Exponential(NdArray rate) => new(Dist.exponential(A(rate, nameof(rate))));
-
+    static member Exponential(rate: NdArray) = Prior(Dist.exponential (a "rate" rate))
     /// <summary>Gamma with shape (concentration) and rate.</summary>
     /// <param name="concentration">The shape (positive).</param>
     /// <param name="rate">The rate (positive).</param>
     /// <exception cref="ArgumentNullException">A parameter is null.</exception>
     /// <exception cref="ArgumentException">A parameter is out of range or the shapes do not broadcast.</exception>
-    public static Prior Gamma(NdArray concentration, NdArray rate) =>
-        new(Dist.gamma(A(concentration, nameof(concentration)), A(rate, nameof(rate))));
-
+    static member Gamma(concentration: NdArray, rate: NdArray) = Prior(Dist.gamma (a "concentration" concentration) (a "rate" rate))
     /// <summary>InverseGamma: the reciprocal of a Gamma(concentration, rate) draw.</summary>
     /// <param name="concentration">The shape (positive).</param>
     /// <param name="rate">The rate (positive).</param>
     /// <exception cref="ArgumentNullException">A parameter is null.</exception>
     /// <exception cref="ArgumentException">A parameter is out of range or the shapes do not broadcast.</exception>
-    public static Prior InverseGamma(NdArray concentration, NdArray rate) =>
-        new(Dist.inverseGamma(A(concentration, nameof(concentration)), A(rate, nameof(rate))));
-
+    static member InverseGamma(concentration: NdArray, rate: NdArray) =
+        Prior(Dist.inverseGamma (a "concentration" concentration) (a "rate" rate))
     /// <summary>Beta(<paramref name="alpha"/>, <paramref name="beta"/>) on (0, 1).</summary>
     /// <param name="alpha">The first shape (positive).</param>
     /// <param name="beta">The second shape (positive).</param>
     /// <exception cref="ArgumentNullException">A parameter is null.</exception>
     /// <exception cref="ArgumentException">A parameter is out of range or the shapes do not broadcast.</exception>
-    public static Prior Beta(NdArray alpha, NdArray beta) => new(Dist.beta(A(alpha, nameof(alpha)), A(beta, nameof(beta))));
-
+    static member Beta(alpha: NdArray, beta: NdArray) = Prior(Dist.beta (a "alpha" alpha) (a "beta" beta))
     /// <summary>Uniform on [<paramref name="low"/>, <paramref name="high"/>].</summary>
     /// <param name="low">The lower bound.</param>
     /// <param name="high">The upper bound (greater than low).</param>
     /// <exception cref="ArgumentNullException">A parameter is null.</exception>
     /// <exception cref="ArgumentException">The bounds are not finite or not increasing.</exception>
-    public static Prior Uniform(NdArray low, NdArray high) => new(Dist.uniform(A(low, nameof(low)), A(high, nameof(high))));
+    static member Uniform(low: NdArray, high: NdArray) = Prior(Dist.uniform (a "low" low) (a "high" high))
 
     // ---- discrete ---------------------------------------------------------------------------
 
@@ -122,72 +147,61 @@ public sealed class Prior
     /// <param name="logits">Log-odds.</param>
     /// <exception cref="ArgumentNullException">A parameter is null.</exception>
     /// <exception cref="ArgumentException">A logit is NaN.</exception>
-    public static Prior BernoulliLogits(NdArray logits) => new(Dist.bernoulliLogits(A(logits, nameof(logits))));
-
+    static member BernoulliLogits(logits: NdArray) = Prior(Dist.bernoulliLogits (a "logits" logits))
     /// <summary>Bernoulli on {0, 1} with P(1) = <paramref name="probs"/>.</summary>
     /// <param name="probs">Probabilities in [0, 1].</param>
     /// <exception cref="ArgumentNullException">A parameter is null.</exception>
     /// <exception cref="ArgumentException">A probability is outside [0, 1].</exception>
-    public static Prior Bernoulli(NdArray probs) => new(Dist.bernoulliProbs(A(probs, nameof(probs))));
-
+    static member Bernoulli(probs: NdArray) = Prior(Dist.bernoulliProbs (a "probs" probs))
     /// <summary>Binomial(<paramref name="totalCount"/>, <paramref name="probs"/>).</summary>
     /// <param name="totalCount">Trials (non-negative integers).</param>
     /// <param name="probs">Success probabilities.</param>
     /// <exception cref="ArgumentNullException">A parameter is null.</exception>
     /// <exception cref="ArgumentException">A parameter is out of range or the shapes do not broadcast.</exception>
-    public static Prior Binomial(NdArray totalCount, NdArray probs) =>
-        new(Dist.binomialProbs(A(totalCount, nameof(totalCount)), A(probs, nameof(probs))));
-
+    static member Binomial(totalCount: NdArray, probs: NdArray) = Prior(Dist.binomialProbs (a "totalCount" totalCount) (a "probs" probs))
     /// <summary>Categorical over the last axis of unnormalized log-probabilities; values 0..K−1.</summary>
     /// <param name="logits">Logits [..., K].</param>
     /// <exception cref="ArgumentNullException">A parameter is null.</exception>
     /// <exception cref="ArgumentException">The logits have no axis or hold NaN.</exception>
-    public static Prior CategoricalLogits(NdArray logits) => new(Dist.categoricalLogits(A(logits, nameof(logits))));
-
+    static member CategoricalLogits(logits: NdArray) = Prior(Dist.categoricalLogits (a "logits" logits))
     /// <summary>Categorical over the last axis of probabilities (summing to 1); values 0..K−1.</summary>
     /// <param name="probs">Probabilities [..., K].</param>
     /// <exception cref="ArgumentNullException">A parameter is null.</exception>
     /// <exception cref="ArgumentException">The probabilities are invalid or do not sum to 1.</exception>
-    public static Prior Categorical(NdArray probs) => new(Dist.categoricalProbs(A(probs, nameof(probs))));
-
+    static member Categorical(probs: NdArray) = Prior(Dist.categoricalProbs (a "probs" probs))
     /// <summary>Poisson with the given rate.</summary>
     /// <param name="rate">The rate (non-negative).</param>
     /// <exception cref="ArgumentNullException">A parameter is null.</exception>
     /// <exception cref="ArgumentException">A rate is negative.</exception>
-    public static Prior Poisson(NdArray rate) => new(Dist.poisson(A(rate, nameof(rate))));
-
+    static member Poisson(rate: NdArray) = Prior(Dist.poisson (a "rate" rate))
     /// <summary>Negative binomial with mean μ and concentration φ: Var = μ + μ²/φ.</summary>
     /// <param name="mean">The mean (positive).</param>
     /// <param name="concentration">The concentration (positive).</param>
     /// <exception cref="ArgumentNullException">A parameter is null.</exception>
     /// <exception cref="ArgumentException">A parameter is out of range or the shapes do not broadcast.</exception>
-    public static Prior NegativeBinomial(NdArray mean, NdArray concentration) =>
-        new(Dist.negativeBinomial(A(mean, nameof(mean)), A(concentration, nameof(concentration))));
-
+    static member NegativeBinomial(mean: NdArray, concentration: NdArray) =
+        Prior(Dist.negativeBinomial (a "mean" mean) (a "concentration" concentration))
     /// <summary>A Poisson with extra zeros: zero with probability <paramref name="gate"/>.</summary>
     /// <param name="gate">The probability of a structural zero.</param>
     /// <param name="rate">The Poisson rate.</param>
     /// <exception cref="ArgumentNullException">A parameter is null.</exception>
     /// <exception cref="ArgumentException">A parameter is out of range or the shapes do not broadcast.</exception>
-    public static Prior ZeroInflatedPoisson(NdArray gate, NdArray rate) =>
-        new(Dist.zeroInflatedPoisson(A(gate, nameof(gate)), A(rate, nameof(rate))));
-
+    static member ZeroInflatedPoisson(gate: NdArray, rate: NdArray) = Prior(Dist.zeroInflatedPoisson (a "gate" gate) (a "rate" rate))
     /// <summary>A negative binomial with extra zeros: zero with probability <paramref name="gate"/>.</summary>
     /// <param name="gate">The probability of a structural zero.</param>
     /// <param name="mean">The mean (positive).</param>
     /// <param name="concentration">The concentration (positive).</param>
     /// <exception cref="ArgumentNullException">A parameter is null.</exception>
     /// <exception cref="ArgumentException">A parameter is out of range or the shapes do not broadcast.</exception>
-    public static Prior ZeroInflatedNegativeBinomial(NdArray gate, NdArray mean, NdArray concentration) =>
-        new(Dist.zeroInflatedNegativeBinomial(A(gate, nameof(gate)), A(mean, nameof(mean)), A(concentration, nameof(concentration))));
-
+    static member ZeroInflatedNegativeBinomial(gate: NdArray, mean: NdArray, concentration: NdArray) =
+        Prior(Dist.zeroInflatedNegativeBinomial (a "gate" gate) (a "mean" mean) (a "concentration" concentration))
     /// <summary>Ordered categories: P(y ≤ k) = sigmoid(c_k − predictor) for increasing cutpoints c.</summary>
     /// <param name="predictor">The linear predictor.</param>
     /// <param name="cutpoints">Increasing cutpoints on the last axis (K − 1 of them).</param>
     /// <exception cref="ArgumentNullException">A parameter is null.</exception>
     /// <exception cref="ArgumentException">The cutpoints do not increase or the shapes do not broadcast.</exception>
-    public static Prior OrderedLogistic(NdArray predictor, NdArray cutpoints) =>
-        new(Dist.orderedLogistic(A(predictor, nameof(predictor)), A(cutpoints, nameof(cutpoints))));
+    static member OrderedLogistic(predictor: NdArray, cutpoints: NdArray) =
+        Prior(Dist.orderedLogistic (a "predictor" predictor) (a "cutpoints" cutpoints))
 
     // ---- multivariate and composite -----------------------------------------------------------
 
@@ -195,56 +209,48 @@ public sealed class Prior
     /// <param name="concentration">Concentrations [..., K] (positive).</param>
     /// <exception cref="ArgumentNullException">A parameter is null.</exception>
     /// <exception cref="ArgumentException">A concentration is not positive.</exception>
-    public static Prior Dirichlet(NdArray concentration) => new(Dist.dirichlet(A(concentration, nameof(concentration))));
-
+    static member Dirichlet(concentration: NdArray) = Prior(Dist.dirichlet (a "concentration" concentration))
     /// <summary>A multivariate normal from a mean and a covariance matrix (positive definite).</summary>
     /// <param name="loc">The mean [..., n].</param>
     /// <param name="covariance">The covariance [..., n, n].</param>
     /// <exception cref="ArgumentNullException">A parameter is null.</exception>
     /// <exception cref="ArgumentException">The covariance is not positive definite or the shapes differ.</exception>
-    public static Prior MultivariateNormal(NdArray loc, NdArray covariance) =>
-        new(Dist.multivariateNormalCov(A(loc, nameof(loc)), A(covariance, nameof(covariance))));
-
+    static member MultivariateNormal(loc: NdArray, covariance: NdArray) =
+        Prior(Dist.multivariateNormalCov (a "loc" loc) (a "covariance" covariance))
     /// <summary>A multivariate normal from a mean and a lower Cholesky factor L of the covariance L·Lᵀ.</summary>
     /// <param name="loc">The mean [..., n].</param>
     /// <param name="scaleTril">The lower-triangular factor [..., n, n] with a positive diagonal.</param>
     /// <exception cref="ArgumentNullException">A parameter is null.</exception>
     /// <exception cref="ArgumentException">The factor is not a Cholesky factor or the shapes differ.</exception>
-    public static Prior MultivariateNormalCholesky(NdArray loc, NdArray scaleTril) =>
-        new(Dist.multivariateNormal(A(loc, nameof(loc)), A(scaleTril, nameof(scaleTril))));
-
+    static member MultivariateNormalCholesky(loc: NdArray, scaleTril: NdArray) =
+        Prior(Dist.multivariateNormal (a "loc" loc) (a "scaleTril" scaleTril))
     /// <summary>A multivariate normal with covariance W·Wᵀ + diag(D).</summary>
     /// <param name="loc">The mean [..., n].</param>
     /// <param name="covFactor">W [..., n, r].</param>
     /// <param name="covDiag">D [..., n] (positive).</param>
     /// <exception cref="ArgumentNullException">A parameter is null.</exception>
     /// <exception cref="ArgumentException">A parameter is out of range or the shapes differ.</exception>
-    public static Prior LowRankMultivariateNormal(NdArray loc, NdArray covFactor, NdArray covDiag) =>
-        new(Dist.lowRankMultivariateNormal(A(loc, nameof(loc)), A(covFactor, nameof(covFactor)), A(covDiag, nameof(covDiag))));
-
+    static member LowRankMultivariateNormal(loc: NdArray, covFactor: NdArray, covDiag: NdArray) =
+        Prior(Dist.lowRankMultivariateNormal (a "loc" loc) (a "covFactor" covFactor) (a "covDiag" covDiag))
     /// <summary>A point mass at a value.</summary>
     /// <param name="value">The value.</param>
     /// <exception cref="ArgumentNullException">A parameter is null.</exception>
-    public static Prior Delta(NdArray value) => new(Dist.delta(A(value, nameof(value))));
-
+    static member Delta(value: NdArray) = Prior(Dist.delta (a "value" value))
     /// <summary>A mixture Σ_k w_k p_k with w = softmax(<paramref name="mixingLogits"/>) over the last axis.</summary>
     /// <param name="mixingLogits">Logits [..., K], one per component.</param>
     /// <param name="components">K components with one event shape.</param>
     /// <exception cref="ArgumentNullException">A parameter or a component is null.</exception>
     /// <exception cref="ArgumentException">The number of logits and components differ, or the event shapes do.</exception>
-    public static Prior Mixture(NdArray mixingLogits, params Prior[] components)
-    {
-        ArgumentNullException.ThrowIfNull(components);
-        var cs = components.Select((c, i) => (c ?? throw new ArgumentNullException(nameof(components), $"Mixture: component {i} is null.")).Value);
-        return new(Dist.mixture(A(mixingLogits, nameof(mixingLogits)), ListModule.OfSeq(cs)));
-    }
-
+    static member Mixture(mixingLogits: NdArray, [<ParamArray>] components: Prior[]) =
+        let cs =
+            Arg.get "components" components
+            |> Array.mapi (fun i c -> (Arg.getMsg "components" $"Mixture: component {i} is null." c).Value)
+        Prior(Dist.mixture (a "mixingLogits" mixingLogits) (List.ofArray cs))
     /// <summary>Poisson with log rate <paramref name="logRate"/> (a GLM's linear predictor), stable for any value.</summary>
     /// <param name="logRate">The log rate.</param>
     /// <exception cref="ArgumentNullException">A parameter is null.</exception>
     /// <exception cref="ArgumentException">The log rate holds a NaN.</exception>
-    public static Prior PoissonLog(NdArray logRate) => new(Dist.poissonLog(A(logRate, nameof(logRate))));
-
+    static member PoissonLog(logRate: NdArray) = Prior(Dist.poissonLog (a "logRate" logRate))
     /// <summary>Logistic regression's likelihood as one distribution over y [n] ∈ {0, 1}ⁿ (Stan's bernoulli_logit_glm):
     /// P(yᵢ = 1) = σ(xᵢ·β + α). Its log density is one fused operation: one pass over <paramref name="x"/> for value
     /// and gradient. Observe it with <see cref="Bayes.Observe(string, Prior, NdArray?)"/>.</summary>
@@ -253,9 +259,8 @@ public sealed class Prior
     /// <param name="beta">The coefficients [d].</param>
     /// <exception cref="ArgumentNullException">A parameter is null.</exception>
     /// <exception cref="ArgumentException">A shape or dtype does not fit (the message names the argument, the shapes and the fix).</exception>
-    public static Prior BernoulliLogitGlm(NdArray x, NdArray alpha, NdArray beta) =>
-        new(Dist.bernoulliLogitGlm(A(x, nameof(x)), A(alpha, nameof(alpha)), A(beta, nameof(beta))));
-
+    static member BernoulliLogitGlm(x: NdArray, alpha: NdArray, beta: NdArray) =
+        Prior(Dist.bernoulliLogitGlm (a "x" x) (a "alpha" alpha) (a "beta" beta))
     /// <summary>Poisson regression's likelihood as one distribution over counts y [n] (Stan's poisson_log_glm):
     /// yᵢ ~ Poisson(exp(xᵢ·β + α)), one fused operation.</summary>
     /// <param name="x">The predictors [n, d], one row per observation.</param>
@@ -263,9 +268,8 @@ public sealed class Prior
     /// <param name="beta">The coefficients [d].</param>
     /// <exception cref="ArgumentNullException">A parameter is null.</exception>
     /// <exception cref="ArgumentException">A shape or dtype does not fit (the message names the argument, the shapes and the fix).</exception>
-    public static Prior PoissonLogGlm(NdArray x, NdArray alpha, NdArray beta) =>
-        new(Dist.poissonLogGlm(A(x, nameof(x)), A(alpha, nameof(alpha)), A(beta, nameof(beta))));
-
+    static member PoissonLogGlm(x: NdArray, alpha: NdArray, beta: NdArray) =
+        Prior(Dist.poissonLogGlm (a "x" x) (a "alpha" alpha) (a "beta" beta))
     /// <summary>Multinomial logistic regression's likelihood as one distribution over class labels y [n] (Stan's
     /// categorical_logit_glm): yᵢ ~ categorical(softmax(xᵢ·β + α)), labels 0 .. C − 1. Its log density is one fused
     /// operation: one pass over <paramref name="x"/> for value and gradient; a label outside 0 .. C − 1 scores −∞.</summary>
@@ -274,25 +278,22 @@ public sealed class Prior
     /// <param name="beta">The coefficients [d, C], one column per class.</param>
     /// <exception cref="ArgumentNullException">A parameter is null.</exception>
     /// <exception cref="ArgumentException">A shape or dtype does not fit (the message names the argument, the shapes and the fix).</exception>
-    public static Prior CategoricalLogitGlm(NdArray x, NdArray alpha, NdArray beta) =>
-        new(Dist.categoricalLogitGlm(A(x, nameof(x)), A(alpha, nameof(alpha)), A(beta, nameof(beta))));
-
+    static member CategoricalLogitGlm(x: NdArray, alpha: NdArray, beta: NdArray) =
+        Prior(Dist.categoricalLogitGlm (a "x" x) (a "alpha" alpha) (a "beta" beta))
     /// <summary>Negative binomial with log mean <paramref name="logMean"/> and concentration φ (Stan's neg_binomial_2_log).</summary>
     /// <param name="logMean">The log mean.</param>
     /// <param name="concentration">The concentration φ (positive).</param>
     /// <exception cref="ArgumentNullException">A parameter is null.</exception>
     /// <exception cref="ArgumentException">A parameter is out of range or the shapes do not broadcast.</exception>
-    public static Prior NegativeBinomialLog(NdArray logMean, NdArray concentration) =>
-        new(Dist.negativeBinomialLog(A(logMean, nameof(logMean)), A(concentration, nameof(concentration))));
-
+    static member NegativeBinomialLog(logMean: NdArray, concentration: NdArray) =
+        Prior(Dist.negativeBinomialLog (a "logMean" logMean) (a "concentration" concentration))
     /// <summary>LKJ(η) on Cholesky factors of <paramref name="dimension"/>×<paramref name="dimension"/> correlation matrices.</summary>
     /// <param name="dimension">The matrix dimension (at least 2).</param>
     /// <param name="concentration">η (positive; 1 is uniform over correlation matrices).</param>
     /// <exception cref="ArgumentNullException">A parameter is null.</exception>
     /// <exception cref="ArgumentException">The dimension is below 2 or η is not positive.</exception>
-    public static Prior LkjCholesky(int dimension, NdArray concentration) =>
-        new(Dist.lkjCholesky(dimension, A(concentration, nameof(concentration))));
-
+    static member LkjCholesky(dimension: int, concentration: NdArray) =
+        Prior(Dist.lkjCholesky dimension (a "concentration" concentration))
     /// <summary>
     /// Wishart(ν, Σ) over p×p positive-definite matrices (Stan's <c>wishart</c>): mean νΣ. A value that is not
     /// symmetric positive definite has log density −∞.
@@ -301,9 +302,7 @@ public sealed class Prior
     /// <param name="scale">Σ [..., p, p], symmetric positive definite.</param>
     /// <exception cref="ArgumentNullException">A parameter is null.</exception>
     /// <exception cref="ArgumentException">ν is at most p − 1, Σ is not positive definite, or the shapes differ.</exception>
-    public static Prior Wishart(NdArray df, NdArray scale) =>
-        new(Dist.wishartCov(A(df, nameof(df)), A(scale, nameof(scale))));
-
+    static member Wishart(df: NdArray, scale: NdArray) = Prior(Dist.wishartCov (a "df" df) (a "scale" scale))
     /// <summary>
     /// Inverse-Wishart(ν, Ψ) over p×p positive-definite matrices (Stan's <c>inv_wishart</c>): mean Ψ/(ν − p − 1)
     /// for ν &gt; p + 1. A value that is not symmetric positive definite has log density −∞.
@@ -312,9 +311,7 @@ public sealed class Prior
     /// <param name="scale">Ψ [..., p, p], symmetric positive definite.</param>
     /// <exception cref="ArgumentNullException">A parameter is null.</exception>
     /// <exception cref="ArgumentException">ν is at most p − 1, Ψ is not positive definite, or the shapes differ.</exception>
-    public static Prior InverseWishart(NdArray df, NdArray scale) =>
-        new(Dist.inverseWishartCov(A(df, nameof(df)), A(scale, nameof(scale))));
-
+    static member InverseWishart(df: NdArray, scale: NdArray) = Prior(Dist.inverseWishartCov (a "df" df) (a "scale" scale))
     /// <summary>
     /// A flat (improper) prior over a continuous <paramref name="support"/>: log density 0 there. Usable with
     /// NUTS, and with SVI given a guide; drawing from it throws.
@@ -323,44 +320,31 @@ public sealed class Prior
     /// <param name="shape">The site's shape (the support's event axes last).</param>
     /// <exception cref="ArgumentNullException">A parameter is null.</exception>
     /// <exception cref="ArgumentException">The support is discrete or the shape does not fit it.</exception>
-    public static Prior ImproperUniform(ParamConstraint support, params int[] shape)
-    {
-        ArgumentNullException.ThrowIfNull(support);
-        ArgumentNullException.ThrowIfNull(shape);
-        return new(Dist.improperUniform(support.Value, shape));
-    }
+    static member ImproperUniform(support: ParamConstraint, [<ParamArray>] shape: int[]) =
+        Arg.notNull "support" support
+        Prior(Dist.improperUniform support.Value (Arg.get "shape" shape))
 
     // ---- transformations and queries --------------------------------------------------------
 
     /// <summary>The family's name, for example "Normal".</summary>
-    public string Name => Dist.name(Value);
-
+    member _.Name: string = Dist.name dist
     /// <summary>The batch shape: the broadcast shape of the parameters.</summary>
-    public IReadOnlyList<int> BatchShape => Array.AsReadOnly(Dist.batchShape(Value));
-
+    member _.BatchShape: IReadOnlyList<int> = Arg.readOnly (Dist.batchShape dist)
     /// <summary>The shape of one draw.</summary>
-    public IReadOnlyList<int> EventShape => Array.AsReadOnly(Dist.eventShape(Value));
-
+    member _.EventShape: IReadOnlyList<int> = Arg.readOnly (Dist.eventShape dist)
     /// <summary>The same distribution broadcast to a larger batch shape (independent draws).</summary>
     /// <param name="batchShape">The new batch shape.</param>
     /// <exception cref="ArgumentNullException"><paramref name="batchShape"/> is null.</exception>
     /// <exception cref="ArgumentException">The batch shape cannot be expanded to it.</exception>
-    public Prior Expand(params int[] batchShape)
-    {
-        ArgumentNullException.ThrowIfNull(batchShape);
-        return new(Dist.expand(batchShape, Value));
-    }
-
+    member _.Expand([<ParamArray>] batchShape: int[]) = Prior(Dist.expand (Arg.get "batchShape" batchShape) dist)
     /// <summary>Treats the last <paramref name="dims"/> batch axes as one event (their log densities are summed).</summary>
     /// <param name="dims">How many batch axes to move.</param>
     /// <exception cref="ArgumentException">There are fewer batch axes.</exception>
-    public Prior ToEvent(int dims) => new(Dist.toEvent(dims, Value));
-
+    member _.ToEvent(dims: int) = Prior(Dist.toEvent dims dist)
     /// <summary>Zeroes the log density where the bool <paramref name="mask"/> is false.</summary>
     /// <param name="mask">A bool array (for example from a comparison).</param>
     /// <exception cref="ArgumentNullException"><paramref name="mask"/> is null.</exception>
-    public Prior Mask(NdArray mask) => new(Dist.mask(A(mask, nameof(mask)), Value));
-
+    member _.Mask(mask: NdArray) = Prior(Dist.mask (a "mask" mask) dist)
     /// <summary>
     /// This distribution on a constrained support (Stan's <c>real&lt;lower=0&gt; sigma; sigma ~ student_t(3, 0, 1)</c>):
     /// its log density there, not renormalized. Cannot be sampled; use <see cref="Truncated"/> for a renormalized one.
@@ -368,12 +352,7 @@ public sealed class Prior
     /// <param name="support">The support.</param>
     /// <exception cref="ArgumentNullException"><paramref name="support"/> is null.</exception>
     /// <exception cref="ArgumentException">The support or this distribution is discrete, or their event axes differ.</exception>
-    public Prior RestrictedTo(ParamConstraint support)
-    {
-        ArgumentNullException.ThrowIfNull(support);
-        return new(Dist.restrict(support.Value, Value));
-    }
-
+    member _.RestrictedTo(support: ParamConstraint) = Prior(Dist.restrict (Arg.get "support" support).Value dist)
     /// <summary>
     /// This distribution truncated to (<paramref name="lower"/>, <paramref name="upper"/>) and renormalized
     /// (Stan's <c>T[lower, upper]</c>); null leaves a side open. Families with a CDF: Normal, HalfNormal, Cauchy, HalfCauchy,
@@ -384,30 +363,80 @@ public sealed class Prior
     /// <param name="upper">The upper bound, or null.</param>
     /// <exception cref="NotSupportedException">The family has no CDF here.</exception>
     /// <exception cref="ArgumentException">A lower bound is not below its upper bound.</exception>
-    public Prior Truncated(NdArray? lower, NdArray? upper) =>
-        new(Dist.truncated(lower is null ? null : FSharpOption<FTensor?>.Some(lower.Value), upper is null ? null : FSharpOption<FTensor?>.Some(upper.Value), Value));
-
+    member _.Truncated(lower: NdArray, upper: NdArray) =
+        let t (x: NdArray) = Arg.opt x |> Option.map (fun x -> x.Value)
+        Prior(Dist.truncated (t lower) (t upper) dist)
     /// <summary>The log density (or mass) of a value, per batch element.</summary>
     /// <param name="value">The value.</param>
     /// <exception cref="ArgumentNullException"><paramref name="value"/> is null.</exception>
-    public NdArray LogProb(NdArray value) => NdArray.Wrap(Dist.logProb(Value, A(value, nameof(value))));
-
+    member _.LogProb(value: NdArray) = NdArray.Wrap(Dist.logProb dist (a "value" value))
     /// <summary>The mean, per batch element.</summary>
-    public NdArray Mean() => NdArray.Wrap(Dist.mean(Value));
-
+    member _.Mean() = NdArray.Wrap(Dist.mean dist)
     /// <summary>The variance, per batch element.</summary>
-    public NdArray Variance() => NdArray.Wrap(Dist.variance(Value));
-
+    member _.Variance() = NdArray.Wrap(Dist.variance dist)
     /// <summary>Draws values from a seed.</summary>
     /// <param name="seed">The seed (the same seed gives the same draws).</param>
     /// <param name="sampleShape">Leading axes of independent draws (none for one draw).</param>
     /// <exception cref="ArgumentNullException"><paramref name="sampleShape"/> is null.</exception>
-    public NdArray Sample(ulong seed, params int[] sampleShape)
-    {
-        ArgumentNullException.ThrowIfNull(sampleShape);
-        return NdArray.Wrap(Dist.sample(FunctionalBayes.Tensors.Rng.key(seed), sampleShape, Value));
-    }
+    member _.Sample(seed: uint64, [<ParamArray>] sampleShape: int[]) =
+        NdArray.Wrap(Dist.sample (Rng.key seed) (Arg.get "sampleShape" sampleShape) dist)
 
     /// <inheritdoc />
-    public override string ToString() => $"{Name}(batch [{string.Join(", ", BatchShape)}], event [{string.Join(", ", EventShape)}])";
-}
+    override this.ToString() =
+        let j (xs: int[]) = String.Join(", ", Array.map string xs)
+        $"{this.Name}(batch [{j (Dist.batchShape dist)}], event [{j (Dist.eventShape dist)}])"
+
+/// <summary>
+/// A family of coefficient priors that takes a scale: a layer builds its coefficients' prior from the
+/// family and its (sampled) scale, for example Normal(0, scale) or Laplace(0, scale).
+/// </summary>
+[<Sealed; AllowNullLiteral>]
+type CoefficientFamily private (value: ScaleFamily) =
+    member internal _.Value = value
+    static member internal Wrap(f: ScaleFamily) = CoefficientFamily(f)
+
+    /// <summary>Normal(<paramref name="loc"/>, scale): BLayers' default.</summary>
+    /// <param name="loc">The location.</param>
+    static member Normal([<Runtime.InteropServices.Optional; Runtime.InteropServices.DefaultParameterValue(0.0)>] loc: float) =
+        CoefficientFamily(ScaleFamily.Normal loc)
+    /// <summary>Laplace(<paramref name="loc"/>, scale): a sparser, lasso-like prior.</summary>
+    /// <param name="loc">The location.</param>
+    static member Laplace([<Runtime.InteropServices.Optional; Runtime.InteropServices.DefaultParameterValue(0.0)>] loc: float) =
+        CoefficientFamily(ScaleFamily.Laplace loc)
+    /// <summary>Cauchy(<paramref name="loc"/>, scale): heavy tails.</summary>
+    /// <param name="loc">The location.</param>
+    static member Cauchy([<Runtime.InteropServices.Optional; Runtime.InteropServices.DefaultParameterValue(0.0)>] loc: float) =
+        CoefficientFamily(ScaleFamily.Cauchy loc)
+    /// <summary>StudentT(<paramref name="df"/>, <paramref name="loc"/>, scale).</summary>
+    /// <param name="df">Degrees of freedom (positive).</param>
+    /// <param name="loc">The location.</param>
+    static member StudentT(df: float, [<Runtime.InteropServices.Optional; Runtime.InteropServices.DefaultParameterValue(0.0)>] loc: float) =
+        CoefficientFamily(ScaleFamily.StudentT(df, loc))
+    /// <summary>Logistic(<paramref name="loc"/>, scale).</summary>
+    /// <param name="loc">The location.</param>
+    static member Logistic([<Runtime.InteropServices.Optional; Runtime.InteropServices.DefaultParameterValue(0.0)>] loc: float) =
+        CoefficientFamily(ScaleFamily.Logistic loc)
+    /// <summary>Any family: a function from the scale array to a prior.</summary>
+    /// <param name="name">A name for messages.</param>
+    /// <param name="make">Builds the prior at a scale.</param>
+    /// <exception cref="ArgumentNullException">An argument is null.</exception>
+    static member Custom(name: string, make: Func<NdArray, Prior>) =
+        Arg.notNull "name" name
+        Arg.notNull "make" make
+        CoefficientFamily(
+            ScaleFamily.Custom(
+                name,
+                fun s ->
+                    let p = make.Invoke(NdArray.Wrap s)
+                    if isNull p then invalidOp $"CoefficientFamily '{name}' returned a null prior."
+                    p.Value))
+    /// <summary>The family's prior at a given scale (validated).</summary>
+    /// <param name="scale">The scale.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="scale"/> is null.</exception>
+    member _.AtScale(scale: NdArray) = Prior.Wrap(value.WithScale((Arg.get "scale" scale).Value))
+
+    /// <inheritdoc />
+    override _.ToString() =
+        match value with
+        | ScaleFamily.Custom(name, _) -> name
+        | other -> other.ToString()
