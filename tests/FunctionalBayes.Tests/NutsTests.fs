@@ -8,6 +8,7 @@ open System.Threading
 open Expecto
 open FunctionalBayes
 open FunctionalBayes.Tensors
+open FunctionalBayes.PosteriorDb
 
 /// U(q) = ½ (q−m)ᵀ P (q−m) for a precision matrix P: a Gaussian N(m, P⁻¹), hand-coded.
 let gaussianEvaluator (m: float[]) (prec: float[,]) =
@@ -123,6 +124,29 @@ let dualAveragingTests =
             Expect.floatClose { absolute = 0.0; relative = 0.02 } (DualAveraging.final st) (-(log 0.8)) "eps*"
         testCase "bad settings are refused" <| fun _ ->
             throwsWith<ArgumentException> [ "target"; "1.5" ] (fun () -> DualAveraging.validate { DualAveragingSettings.Default with TargetAccept = 1.5 })
+        testCase "a run starts as Stan's services start it: the searched ε0 first, μ = log(10 ε_user)" <| fun _ ->
+            let st = DualAveraging.start 4e-56 1.0
+            Expect.floatClose { absolute = 0.0; relative = 1e-12 } (DualAveraging.stepSize st) 4e-56 "the first transition's step size is the searched one"
+            Expect.floatClose Accuracy.veryHigh st.Mu (log 10.0) "μ from the user's step size"
+            // one accepted transition: x = μ − s̄/γ with s̄ = (δ − 1)/(1 + t0)
+            let st1 = DualAveraging.update DualAveragingSettings.Default 1.0 st
+            Expect.floatClose Accuracy.veryHigh (DualAveraging.stepSize st1) (10.0 * exp (0.2 / 11.0 / 0.05)) "ε after one update"
+        testCase "Stan's warmup from a point far in the tails: the step sizes rstan 2.21.7 printed" <| fun _ ->
+            // arma11 at mu -0.08, phi 0.124, theta 1.633, sigma 1 (U = 2e84): rstan's sampler output (seed 21,
+            // save_warmup) gave stepsize__ 5.61e-45, 14.4, 2.43, 0.24, 0.0186 for warmup iterations 1-5; with μ at
+            // log(10 ε0) the second was 8e-44 and chains from such points could stay there
+            let m = Posteriors.arma11.Model (PosteriorData.load Posteriors.arma11.Name)
+            let ev = (Compilation.auto (LogDensity.potential (Rng.key 1UL) m)).Create()
+            let kernel = Nuts.tunable ev 10 1000.0
+            let ws = WarmupSettings.Default
+            let stages = WindowSchedule.stages (WindowSchedule.build ws.NumWarmup)
+            let mutable st = Warmup.init ws kernel (Rng.key 2UL) (Hmc.init ev [| -0.080; 0.124; 1.633; 0.0 |])
+            let eps = ResizeArray [ st.StepSize ]
+            for i in 0 .. 3 do
+                st <- fst (Warmup.step ws stages kernel (Rng.foldIn (Rng.key 3UL) i) st)
+                eps.Add st.StepSize
+            let stan = [ 5.61e-45; 14.4; 2.43; 0.24; 0.0186 ]
+            List.iteri (fun i (e: float) -> Expect.floatClose { absolute = 0.0; relative = 0.005 } eps.[i] e (sprintf "iteration %d" (i + 1))) stan
     ]
 
 [<Tests>]

@@ -109,6 +109,15 @@ module DualAveraging =
     let init (stepSize: float) : DualAveragingState =
         { Counter = 0; SBar = 0.0; X = log stepSize; XBar = 0.0; Mu = log 10.0 + log stepSize }
 
+    /// The state a run starts from, as Stan's services start it: the first transition uses the searched ε0,
+    /// but μ = log(10 ε_user) comes from the step size the user gave (1 by default), not from the search. From
+    /// a point far in the tails the search finds ε0 ≈ 1e-56; a μ near it anchors the averaging where a step
+    /// changes the energy by less than its rounding, those steps count as divergent, and the chain never
+    /// leaves (arma11 from Stan's inits). Anchored at 10 ε_user, ε comes down from above until moves are
+    /// accepted and then grows as the chain descends.
+    let start (searched: float) (userStepSize: float) : DualAveragingState =
+        { init searched with Mu = log 10.0 + log userStepSize }
+
     /// One update with an accept statistic (clipped at 1).
     let update (s: DualAveragingSettings) (acceptStat: float) (st: DualAveragingState) : DualAveragingState =
         let a = if acceptStat > 1.0 then 1.0 else acceptStat
@@ -226,7 +235,7 @@ module Warmup =
         let d = kernel.Dim
         let metric = if s.DenseMetric then Metric.dense (Array2D.init d d (fun i j -> if i = j then 1.0 else 0.0)) else Metric.identity d
         let eps = if s.FindStepSize then Hmc.findStepSize kernel.Evaluator metric key chain s.InitialStepSize else s.InitialStepSize
-        { Chain = chain; StepSize = eps; Metric = metric; DualAveraging = DualAveraging.init eps
+        { Chain = chain; StepSize = eps; Metric = metric; DualAveraging = DualAveraging.start eps s.InitialStepSize
           Welford = Welford.init s.DenseMetric d; Iteration = 0 }
 
     /// One warmup iteration: a transition with the current step size and metric, a dual-averaging update,
