@@ -31,7 +31,7 @@ let private moduleType (name: string) =
 let tests =
     testList "OptimizeFromFirstCallTests" [
         test "every method of the marked kernel modules carries AggressiveOptimization, closures included" {
-            for name in [ "Gemm"; "Gemv"; "Special"; "Ops"; "Cpu"; "CompiledKernels"; "RngImpl"; "CompiledEvaluator" ] do
+            for name in [ "Gemm"; "Gemv"; "Special"; "Ops"; "Cpu"; "CompiledKernels"; "RngImpl"; "CompiledEvaluator"; "Simd" ] do
                 let ms = bodies (moduleType name)
                 Expect.isGreaterThan ms.Length 0 (sprintf "%s has methods" name)
                 let missing = ms |> List.filter (flagged >> not) |> List.map (fun m -> (match m.DeclaringType with null -> "" | t -> t.Name) + "." + m.Name)
