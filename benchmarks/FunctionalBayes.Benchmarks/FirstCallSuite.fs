@@ -1,6 +1,7 @@
 /// The firstcall suite: is a fresh process's first fit as fast per gradient as its repeat? Each sample is a new
 /// process (this program started with `firstcall-child MODEL`), which runs the default NUTS fit (4 chains of
-/// 1000 + 1000) twice and reports the µs per gradient inside each fit's evaluators.
+/// 1000 + 1000) twice and reports the µs per gradient inside each fit's evaluators; and an SVI fit (2,000
+/// minibatch steps, the whole step loop timed) twice, µs per step.
 module FunctionalBayes.Benchmarks.FirstCallSuite
 
 open System
@@ -42,6 +43,35 @@ let private garch = model {
 
 let private models = [ "eight_schools", NutsSuite.eightSchools; "garch11", garch ]
 
+/// A BLayers-like Gaussian regression held in memory: 200,000 rows of 18 features and a categorical column of
+/// 1,000 levels, y = x·β + u[g] + 0.5 + ε (the Tables example's model, smaller).
+let private sviRows = 200_000
+let private sviData =
+    lazy
+        let k = Rng.key 7UL
+        let x = Rng.normal k [| sviRows; 18 |]
+        let ids = Tensor.toArray (Rng.uniform (Rng.foldIn k 1) [| sviRows |]) |> Array.map (fun v -> min 999 (int (v * 1000.0)))
+        let beta = Tensor.ofArray (Array.init 18 (fun j -> (if j % 2 = 0 then 1.0 else -1.0) / float (j + 1)))
+        let u = Rng.normal (Rng.foldIn k 2) [| 1000 |] * 0.5
+        let y = Tensor.matmul x (Tensor.reshape [| 18; 1 |] beta) |> Tensor.reshape [| sviRows |]
+        let y = y + Tensor.indexSelect 0 (Tensor.ofInts ids) u + 0.5 + Rng.normal (Rng.foldIn k 3) [| sviRows |] * 0.7
+        Map.ofList [ "x", x; "g", Tensor.ofInts ids; "y", y ]
+
+let private blayers (d: Map<string, Tensor>) = model {
+    let! mu = Layers.adaptive "x" d.["x"]
+    let! re = Layers.randomEffects "g" d.["g"] 1000
+    let! b = Layers.intercept "b"
+    return! Links.gaussian "y" (mu + re + b) (d.TryFind "y")
+}
+
+/// µs per SVI step of one fit (2,000 steps, minibatch 1,024) on the in-memory rows.
+let private sviMicros () =
+    let opts = { FitOptions.Default with Run.Steps = Some 2000; Run.BatchSize = Some 1024; LearningRate = 0.01; Seed = 1UL }
+    let data = sviData.Force()
+    let sw = Stopwatch.StartNew()
+    let _, r = Fit.viRun opts blayers data
+    sw.Elapsed.TotalSeconds * 1e6 / float r.Losses.Length
+
 /// An evaluator that counts its calls and the time spent inside them (shared by all chains).
 type private Counting(inner: IGradientEvaluator, calls: int64 ref, ticks: int64 ref) =
     interface IGradientEvaluator with
@@ -65,9 +95,11 @@ let private fitMicros (m: Model<Tensor>) =
 
 /// In a fresh process: the first fit, then the same fit again; prints "first repeat" in µs per gradient.
 let child (name: string) =
-    let m = models |> List.find (fun (n, _) -> n = name) |> snd
-    let first = fitMicros m
-    let repeat = fitMicros m
+    let fit =
+        if name = "svi_blayers" then sviData.Force() |> ignore; sviMicros
+        else let m = models |> List.find (fun (n, _) -> n = name) |> snd in fun () -> fitMicros m
+    let first = fit ()
+    let repeat = fit ()
     printfn "%s %s" (first.ToString("R", CultureInfo.InvariantCulture)) (repeat.ToString("R", CultureInfo.InvariantCulture))
 
 /// Over `samples` fresh processes per model: the median first-fit and repeat-fit µs per gradient and their ratio.
@@ -76,7 +108,8 @@ let run () =
     let samples = 5
     let self = match Environment.ProcessPath with null -> "dotnet" | p -> p
     let dll = Reflection.Assembly.GetEntryAssembly() |> Option.ofObj |> Option.map (fun a -> a.Location) |> Option.defaultValue ""
-    for name, _ in models do
+    for name in (models |> List.map fst) @ [ "svi_blayers" ] do
+        let unit = if name = "svi_blayers" then "us_per_step" else "us_per_grad"
         let pairs =
             Array.init samples (fun _ ->
                 let psi = ProcessStartInfo(self, (if dll.EndsWith ".dll" then [| dll; "firstcall-child"; name |] else [| "firstcall-child"; name |]))
@@ -94,6 +127,6 @@ let run () =
         let median (xs: float[]) = let s = Array.sort xs in s.[s.Length / 2]
         let first = median (Array.map fst pairs)
         let repeat = median (Array.map snd pairs)
-        report (sprintf "firstcall_%s_first_fit_us_per_grad" name) first "us" None
-        report (sprintf "firstcall_%s_repeat_fit_us_per_grad" name) repeat "us" None
+        report (sprintf "firstcall_%s_first_fit_%s" name unit) first "us" None
+        report (sprintf "firstcall_%s_repeat_fit_%s" name unit) repeat "us" None
         report (sprintf "firstcall_%s_first_over_repeat" name) (median (pairs |> Array.map (fun (a, b) -> a / b))) "ratio" None

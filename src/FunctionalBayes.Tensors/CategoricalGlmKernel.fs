@@ -4,7 +4,6 @@ namespace FunctionalBayes.Tensors
 
 open System
 open System.Runtime.Intrinsics
-open System.Numerics.Tensors
 open Microsoft.FSharp.NativeInterop
 
 /// The fused categorical-logit GLM log likelihood (Op.CategoricalGlmLogLikelihood) over flat float64 arrays.
@@ -129,7 +128,7 @@ module internal CategoricalGlmKernel =
                 for k in 0 .. c - 1 do
                     let ek = NativePtr.add etaB (k * rows)
                     Gemv.gemvN64 m d xb d (NativePtr.add ps (bt + k * d)) ek 1 false
-                    TensorPrimitives.Add(ReadOnlySpan<float>(NativePtr.toVoidPtr ek, m), alpha.[ao + k], Span<float>(NativePtr.toVoidPtr ek, m))
+                    Simd.Add(ReadOnlySpan<float>(NativePtr.toVoidPtr ek, m), alpha.[ao + k], Span<float>(NativePtr.toVoidPtr ek, m))
                 let m4 = m &&& ~~~3
                 rows4 m4 c rows etaB (NativePtr.add py (yo + b)) (NativePtr.add pm (mo + b)) rB &lpAcc
                 for i in m4 .. m - 1 do
@@ -142,7 +141,7 @@ module internal CategoricalGlmKernel =
                     for k in 0 .. c - 1 do
                         let rk = NativePtr.add rB (k * rows)
                         Gemv.gemvT64 d m xb d rk (NativePtr.add ps (gbt + k * d)) 1 true
-                        g.[go + d * c + k] <- g.[go + d * c + k] + TensorPrimitives.Sum(ReadOnlySpan<float>(NativePtr.toVoidPtr rk, m))
+                        g.[go + d * c + k] <- g.[go + d * c + k] + Simd.Sum(ReadOnlySpan<float>(NativePtr.toVoidPtr rk, m))
                 if keepR then
                     for i in 0 .. m - 1 do
                         for k in 0 .. c - 1 do

@@ -4,7 +4,6 @@ namespace FunctionalBayes.Tensors
 
 open System
 open System.Numerics
-open System.Numerics.Tensors
 open System.Runtime.InteropServices
 open System.Runtime.Intrinsics
 open System.Runtime.Intrinsics.X86
@@ -63,13 +62,13 @@ module internal CompiledKernels =
     /// plain (empty map), a broadcast scalar, a tile of `period` elements repeated, or any map.
     let private addAdjoint (a: float[]) (go: int) (n: int) (gz: int) (map: int[]) (isScalar: bool) (period: int) (s: float) =
         if map.Length = 0 then
-            if s = 1.0 then TensorPrimitives.Add(ro a gz n, ro a go n, sp a gz n)
-            else TensorPrimitives.Subtract(ro a gz n, ro a go n, sp a gz n)
-        elif isScalar then a.[gz] <- a.[gz] + s * TensorPrimitives.Sum(ro a go n)
+            if s = 1.0 then Simd.Add(ro a gz n, ro a go n, sp a gz n)
+            else Simd.Subtract(ro a gz n, ro a go n, sp a gz n)
+        elif isScalar then a.[gz] <- a.[gz] + s * Simd.Sum(ro a go n)
         elif period > 0 then
             for q in 0 .. n / period - 1 do
-                if s = 1.0 then TensorPrimitives.Add(ro a gz period, ro a (go + q * period) period, sp a gz period)
-                else TensorPrimitives.Subtract(ro a gz period, ro a (go + q * period) period, sp a gz period)
+                if s = 1.0 then Simd.Add(ro a gz period, ro a (go + q * period) period, sp a gz period)
+                else Simd.Subtract(ro a gz period, ro a (go + q * period) period, sp a gz period)
         else
             for i in 0 .. n - 1 do
                 a.[gz + map.[i]] <- a.[gz + map.[i]] + s * a.[go + i]
@@ -110,8 +109,8 @@ module internal CompiledKernels =
             | Mul when (xMap.Length = 0 && yScalar) || (xScalar && yMap.Length = 0) ->
                 // one operand a broadcast scalar c, the other plain z: z̄ += ḡ·c, c̄ += Σ ḡ·z
                 let z, gz, c, gc = if yScalar then x, gx, y, gy else y, gy, x, gx
-                if gz >= 0 then TensorPrimitives.MultiplyAdd(ro a go n, v.[c], ro a gz n, sp a gz n)
-                if gc >= 0 then a.[gc] <- a.[gc] + TensorPrimitives.Dot(ro a go n, ro v z n)
+                if gz >= 0 then Simd.MultiplyAdd(ro a go n, v.[c], ro a gz n, sp a gz n)
+                if gc >= 0 then a.[gc] <- a.[gc] + Simd.Dot(ro a go n, ro v z n)
             | Div when xMap.Length = 0 && yScalar ->
                 let yv = v.[y]
                 if gx >= 0 then
@@ -123,8 +122,8 @@ module internal CompiledKernels =
                         s <- s + (a.[go + i] * v.[o + i]) / yv
                     a.[gy] <- a.[gy] - s
             | Mul when plain ->
-                if gx >= 0 then TensorPrimitives.MultiplyAdd(ro a go n, ro v y n, ro a gx n, sp a gx n)
-                if gy >= 0 then TensorPrimitives.MultiplyAdd(ro a go n, ro v x n, ro a gy n, sp a gy n)
+                if gx >= 0 then Simd.MultiplyAdd(ro a go n, ro v y n, ro a gx n, sp a gx n)
+                if gy >= 0 then Simd.MultiplyAdd(ro a go n, ro v x n, ro a gy n, sp a gy n)
             | Mul | Div | Pow | Maximum | Minimum | StudentTLogCdf | GammaLogP | GammaLogQ ->
                 // the declared adjoints, element by element
                 let fx = info.VjpXScalar
@@ -209,13 +208,13 @@ module internal CompiledKernels =
         override _.Forward(v, _) =
             match r with
             | Sum ->
-                if map.Length = 0 then v.[o] <- TensorPrimitives.Sum(ro v x n)
+                if map.Length = 0 then v.[o] <- Simd.Sum(ro v x n)
                 else
                     (sp v o m).Clear()
                     for j in 0 .. n - 1 do
                         v.[o + map.[j]] <- v.[o + map.[j]] + v.[x + j]
             | Max ->
-                if map.Length = 0 then v.[o] <- (if n = 0 then Double.NegativeInfinity else TensorPrimitives.Max(ro v x n))
+                if map.Length = 0 then v.[o] <- (if n = 0 then Double.NegativeInfinity else Simd.Max(ro v x n))
                 else
                     (sp v o m).Fill(Double.NegativeInfinity)
                     for j in 0 .. n - 1 do
@@ -228,7 +227,7 @@ module internal CompiledKernels =
                 | Sum ->
                     if map.Length = 0 then
                         let g = a.[go]
-                        TensorPrimitives.Add(ro a gx n, g, sp a gx n)
+                        Simd.Add(ro a gx n, g, sp a gx n)
                     else
                         for j in 0 .. n - 1 do
                             a.[gx + j] <- a.[gx + j] + a.[go + map.[j]]
@@ -458,7 +457,7 @@ module internal CompiledKernels =
                 for p in 0 .. outer - 1 do
                     for j in 0 .. q - 1 do
                         let d = gx + (p * axisLen + indexAt "gather" v ints slot idx axisLen j) * inner
-                        TensorPrimitives.Add(ro a d inner, ro a (go + (p * q + j) * inner) inner, sp a d inner)
+                        Simd.Add(ro a d inner, ro a (go + (p * q + j) * inner) inner, sp a d inner)
 
     /// Scatter-add of updates along an axis at q int indices (see indexAt), and its adjoint (a gather).
     type ScatterAdd(x: int, outer: int, size: int, inner: int, slot: int, idx: int, q: int, o: int, gx: int, go: int) =
@@ -468,13 +467,13 @@ module internal CompiledKernels =
             for p in 0 .. outer - 1 do
                 for j in 0 .. q - 1 do
                     let d = o + (p * size + indexAt "scatterAdd" v ints slot idx size j) * inner
-                    TensorPrimitives.Add(ro v d inner, ro v (x + (p * q + j) * inner) inner, sp v d inner)
+                    Simd.Add(ro v d inner, ro v (x + (p * q + j) * inner) inner, sp v d inner)
         override _.Backward(v, a, ints) =
             if gx >= 0 then
                 for p in 0 .. outer - 1 do
                     for j in 0 .. q - 1 do
                         let d = gx + (p * q + j) * inner
-                        TensorPrimitives.Add(ro a d inner, ro a (go + (p * size + indexAt "scatterAdd" v ints slot idx size j) * inner) inner, sp a d inner)
+                        Simd.Add(ro a d inner, ro a (go + (p * size + indexAt "scatterAdd" v ints slot idx size j) * inner) inner, sp a d inner)
 
     /// A cast that changes values (Ops.castChanges): Ops.castValue element by element; the adjoint of a
     /// float-to-float cast passes through.
@@ -483,7 +482,7 @@ module internal CompiledKernels =
         override _.Forward(v, _) =
             for i in 0 .. n - 1 do
                 v.[o + i] <- Ops.castValue dt v.[x + i]
-        override _.Backward(_, a, _) = if gx >= 0 then TensorPrimitives.Add(ro a gx n, ro a go n, sp a gx n)
+        override _.Backward(_, a, _) = if gx >= 0 then Simd.Add(ro a gx n, ro a go n, sp a gx n)
 
     /// Rounds a float32 value, held in the float64 value buffer, to float32 after the op that computed it
     /// in float64: the program's float32 values are float32 values, as the tape's are.
@@ -591,13 +590,13 @@ module internal CompiledKernels =
             v.[o] <- GlmKernel.run family n d v x v a perRow v b v y v m grad (if grad then v else [||]) gs (rs >= 0) (if rs >= 0 then v else [||]) rs
         override _.Backward(v, adj, _) =
             let g = adj.[go]
-            if gb >= 0 then TensorPrimitives.MultiplyAdd(ro v gs d, g, ro adj gb d, sp adj gb d)
+            if gb >= 0 then Simd.MultiplyAdd(ro v gs d, g, ro adj gb d, sp adj gb d)
             if ga >= 0 then
-                if perRow then TensorPrimitives.MultiplyAdd(ro v rs n, g, ro adj ga n, sp adj ga n)
+                if perRow then Simd.MultiplyAdd(ro v rs n, g, ro adj ga n, sp adj ga n)
                 else adj.[ga] <- adj.[ga] + g * v.[gs + d]
             if gx >= 0 then
                 for i in 0 .. n - 1 do
-                    TensorPrimitives.MultiplyAdd(ro v b d, g * v.[rs + i], ro adj (gx + i * d) d, sp adj (gx + i * d) d)
+                    Simd.MultiplyAdd(ro v b d, g * v.[rs + i], ro adj (gx + i * d) d, sp adj (gx + i * d) d)
 
     /// The fused categorical-logit GLM log likelihood (CategoricalGlmKernel) of x (n×d at x), α [C], β [d, C],
     /// y (class ids) and a float mask. Forward makes the value and, when there is a gradient, XᵀR and ΣR (at
@@ -612,10 +611,10 @@ module internal CompiledKernels =
             v.[o] <- CategoricalGlmKernel.run n d c v x v a v b v y v m v scratch grad (if grad then v else [||]) gs (rs >= 0) (if rs >= 0 then v else [||]) rs
         override _.Backward(v, adj, _) =
             let g = adj.[go]
-            if gb >= 0 then TensorPrimitives.MultiplyAdd(ro v gs (d * c), g, ro adj gb (d * c), sp adj gb (d * c))
-            if ga >= 0 then TensorPrimitives.MultiplyAdd(ro v (gs + d * c) c, g, ro adj ga c, sp adj ga c)
+            if gb >= 0 then Simd.MultiplyAdd(ro v gs (d * c), g, ro adj gb (d * c), sp adj gb (d * c))
+            if ga >= 0 then Simd.MultiplyAdd(ro v (gs + d * c) c, g, ro adj ga c, sp adj ga c)
             if gx >= 0 && n > 0 && d > 0 then
-                TensorPrimitives.Multiply(ro v rs (n * c), g, sp v rs (n * c))
+                Simd.Multiply(ro v rs (n * c), g, sp v rs (n * c))
                 // ∂x [n, d] += (g·R) [n, C] · βᵀ (β stored [d, C] is op(B) = βᵀ transposed)
                 if smallGemmApplies n d c then smallGemm false true n d c v rs c v b c adj gx d true
                 else Gemm.gemmF64Threads 1 false true n d c v rs c v b c adj gx d true

@@ -129,39 +129,39 @@ module internal Cpu =
             let x = roAt a ao n
             let y = roAt b bo n
             match op with
-            | Add -> TensorPrimitives.Add<'T>(x, y, d)
-            | Sub -> TensorPrimitives.Subtract<'T>(x, y, d)
-            | Mul -> TensorPrimitives.Multiply<'T>(x, y, d)
-            | Div -> TensorPrimitives.Divide<'T>(x, y, d)
+            | Add -> Simd.Add<'T>(x, y, d)
+            | Sub -> Simd.Subtract<'T>(x, y, d)
+            | Mul -> Simd.Multiply<'T>(x, y, d)
+            | Div -> Simd.Divide<'T>(x, y, d)
             | Pow -> TensorPrimitives.Pow<'T>(x, y, d)
-            | Maximum -> TensorPrimitives.Max<'T>(x, y, d)
-            | Minimum -> TensorPrimitives.Min<'T>(x, y, d)
+            | Maximum -> Simd.Max<'T>(x, y, d)
+            | Minimum -> Simd.Min<'T>(x, y, d)
             | StudentTLogCdf | GammaLogP | GammaLogQ -> elementRow op a ao aStep b bo bStep r ro0 n
         elif bStep = 0 && aStep = 1 then
             let x = roAt a ao n
             let y = b.[bo]
             match op with
-            | Add -> TensorPrimitives.Add<'T>(x, y, d)
-            | Sub -> TensorPrimitives.Subtract<'T>(x, y, d)
-            | Mul -> TensorPrimitives.Multiply<'T>(x, y, d)
-            | Div -> TensorPrimitives.Divide<'T>(x, y, d)
+            | Add -> Simd.Add<'T>(x, y, d)
+            | Sub -> Simd.Subtract<'T>(x, y, d)
+            | Mul -> Simd.Multiply<'T>(x, y, d)
+            | Div -> Simd.Divide<'T>(x, y, d)
             | Pow ->
-                if y = 'T.One + 'T.One then TensorPrimitives.Multiply<'T>(x, x, d)
+                if y = 'T.One + 'T.One then Simd.Multiply<'T>(x, x, d)
                 else TensorPrimitives.Pow<'T>(x, y, d)
-            | Maximum -> TensorPrimitives.Max<'T>(x, y, d)
-            | Minimum -> TensorPrimitives.Min<'T>(x, y, d)
+            | Maximum -> Simd.Max<'T>(x, y, d)
+            | Minimum -> Simd.Min<'T>(x, y, d)
             | StudentTLogCdf | GammaLogP | GammaLogQ -> elementRow op a ao aStep b bo bStep r ro0 n
         elif aStep = 0 && bStep = 1 then
             let x = a.[ao]
             let y = roAt b bo n
             match op with
-            | Add -> TensorPrimitives.Add<'T>(y, x, d)
-            | Sub -> TensorPrimitives.Subtract<'T>(x, y, d)
-            | Mul -> TensorPrimitives.Multiply<'T>(y, x, d)
-            | Div -> TensorPrimitives.Divide<'T>(x, y, d)
+            | Add -> Simd.Add<'T>(y, x, d)
+            | Sub -> Simd.Subtract<'T>(x, y, d)
+            | Mul -> Simd.Multiply<'T>(y, x, d)
+            | Div -> Simd.Divide<'T>(x, y, d)
             | Pow -> TensorPrimitives.Pow<'T>(x, y, d)
-            | Maximum -> TensorPrimitives.Max<'T>(y, x, d)
-            | Minimum -> TensorPrimitives.Min<'T>(y, x, d)
+            | Maximum -> Simd.Max<'T>(y, x, d)
+            | Minimum -> Simd.Min<'T>(y, x, d)
             | StudentTLogCdf | GammaLogP | GammaLogQ -> elementRow op a ao aStep b bo bStep r ro0 n
         else
             let x = a.[ao]
@@ -268,7 +268,7 @@ module internal Cpu =
         elif inner = 1 then
             for o in 0 .. outer - 1 do
                 let s = roAt a (o * n) n
-                r.[o] <- (match op with Sum -> TensorPrimitives.Sum s | Max -> TensorPrimitives.Max s)
+                r.[o] <- (match op with Sum -> Simd.Sum s | Max -> Simd.Max s)
         else
             for o in 0 .. outer - 1 do
                 let acc = spAt r (o * inner) inner
@@ -276,8 +276,8 @@ module internal Cpu =
                 for j in 1 .. n - 1 do
                     let s = roAt a ((o * n + j) * inner) inner
                     match op with
-                    | Sum -> TensorPrimitives.Add(ReadOnlySpan<float>(r, o * inner, inner), s, acc)
-                    | Max -> TensorPrimitives.Max(ReadOnlySpan<float>(r, o * inner, inner), s, acc)
+                    | Sum -> Simd.Add(ReadOnlySpan<float>(r, o * inner, inner), s, acc)
+                    | Max -> Simd.Max(ReadOnlySpan<float>(r, o * inner, inner), s, acc)
         r
 
     /// The sum of a float32 span in float64 (blocks of 256 widened into a pooled buffer and summed by
@@ -290,7 +290,7 @@ module internal Cpu =
             let len = min 256 (s.Length - i)
             for j in 0 .. len - 1 do
                 buf.[j] <- float s.[i + j]
-            acc <- acc + TensorPrimitives.Sum(ReadOnlySpan<float>(buf, 0, len))
+            acc <- acc + Simd.Sum(ReadOnlySpan<float>(buf, 0, len))
             i <- i + len
         Buffers.ArrayPool<float>.Shared.Return buf
         acc
@@ -303,7 +303,7 @@ module internal Cpu =
         elif inner = 1 then
             for o in 0 .. outer - 1 do
                 let s = roAt a (o * n) n
-                r.[o] <- (match op with Sum -> float32 (sumF32 s) | Max -> TensorPrimitives.Max s)
+                r.[o] <- (match op with Sum -> float32 (sumF32 s) | Max -> Simd.Max s)
         else
             for o in 0 .. outer - 1 do
                 let acc = spAt r (o * inner) inner
@@ -311,8 +311,8 @@ module internal Cpu =
                 for j in 1 .. n - 1 do
                     let s = roAt a ((o * n + j) * inner) inner
                     match op with
-                    | Sum -> TensorPrimitives.Add(ReadOnlySpan<float32>(r, o * inner, inner), s, acc)
-                    | Max -> TensorPrimitives.Max(ReadOnlySpan<float32>(r, o * inner, inner), s, acc)
+                    | Sum -> Simd.Add(ReadOnlySpan<float32>(r, o * inner, inner), s, acc)
+                    | Max -> Simd.Max(ReadOnlySpan<float32>(r, o * inner, inner), s, acc)
         r
 
     /// Reduces runs of consecutive axes, from the last run to the first.
@@ -508,8 +508,8 @@ module internal Cpu =
             for o in 0 .. outer - 1 do
                 for j in 0 .. ix.Length - 1 do
                     let dst = spAt r ((o * size + ix.[j]) * inner) inner
-                    TensorPrimitives.Add(ReadOnlySpan<float>(r, (o * size + ix.[j]) * inner, inner),
-                                         roAt u ((o * ix.Length + j) * inner) inner, dst)
+                    Simd.Add(ReadOnlySpan<float>(r, (o * size + ix.[j]) * inner, inner),
+                             roAt u ((o * ix.Length + j) * inner) inner, dst)
             r)
 
     // ---- matrix product -----------------------------------------------------------------------

@@ -4,7 +4,6 @@ namespace FunctionalBayes.Tensors
 
 open System
 open System.Runtime.Intrinsics
-open System.Numerics.Tensors
 open Microsoft.FSharp.NativeInterop
 
 /// The fused GLM log likelihood (Op.GlmLogLikelihood) over flat float64 arrays. Per block of rows (about
@@ -146,9 +145,9 @@ module internal GlmKernel =
                 let rp = if keepR then NativePtr.add pr (ro + b) else rB
                 // η += α, then the rows four at a time, then the rest one at a time
                 if perRow then
-                    TensorPrimitives.Add(ReadOnlySpan<float>(NativePtr.toVoidPtr etaB, m), ReadOnlySpan<float>(NativePtr.toVoidPtr (NativePtr.add pa (ao + b)), m),
-                                         Span<float>(NativePtr.toVoidPtr etaB, m))
-                else TensorPrimitives.Add(ReadOnlySpan<float>(NativePtr.toVoidPtr etaB, m), aScalar, Span<float>(NativePtr.toVoidPtr etaB, m))
+                    Simd.Add(ReadOnlySpan<float>(NativePtr.toVoidPtr etaB, m), ReadOnlySpan<float>(NativePtr.toVoidPtr (NativePtr.add pa (ao + b)), m),
+                             Span<float>(NativePtr.toVoidPtr etaB, m))
+                else Simd.Add(ReadOnlySpan<float>(NativePtr.toVoidPtr etaB, m), aScalar, Span<float>(NativePtr.toVoidPtr etaB, m))
                 let m4 = m &&& ~~~3
                 match family with
                 | GlmFamily.BernoulliLogit -> bernoulliRows m4 etaB (NativePtr.add py (yo + b)) (NativePtr.add pm (mo + b)) rp &lpAcc &rAcc

@@ -329,19 +329,19 @@ module internal Ops =
         let noGamma = OnnxForm.Unsupported "the ONNX operator set has no log-gamma or polygamma"
         match u with
         | Neg ->
-            { plain <@ fun v -> -v @> (SpanMap<float>(fun s d -> TensorPrimitives.Negate(s, d))) (SpanMap<float32>(fun s d -> TensorPrimitives.Negate(s, d)))
+            { plain <@ fun v -> -v @> (SpanMap<float>(fun s d -> Simd.Negate(s, d))) (SpanMap<float32>(fun s d -> Simd.Negate(s, d)))
                     (Rule.Negate g) Real (node "Neg" [ inp ]) with
-                Adjoint = ValueSome (SpanAdjoint(fun _ _ gr accIn acc _ -> TensorPrimitives.Subtract(accIn, gr, acc))) }
+                Adjoint = ValueSome (SpanAdjoint(fun _ _ gr accIn acc _ -> Simd.Subtract(accIn, gr, acc))) }
         | Exp ->
-            { plain <@ fun v -> Math.Exp v @> (SpanMap<float>(fun s d -> TensorPrimitives.Exp(s, d))) (SpanMap<float32>(fun s d -> TensorPrimitives.Exp(s, d)))
+            { plain <@ fun v -> Math.Exp v @> (SpanMap<float>(fun s d -> Simd.Exp(s, d))) (SpanMap<float32>(fun s d -> Simd.Exp(s, d)))
                     (times g out) Real (node "Exp" [ inp ]) with
-                Adjoint = ValueSome (SpanAdjoint(fun _ o gr accIn acc _ -> TensorPrimitives.MultiplyAdd(gr, o, accIn, acc))) }
+                Adjoint = ValueSome (SpanAdjoint(fun _ o gr accIn acc _ -> Simd.MultiplyAdd(gr, o, accIn, acc))) }
         | Log ->
-            { plain <@ fun v -> Math.Log v @> (SpanMap<float>(fun s d -> TensorPrimitives.Log(s, d))) (SpanMap<float32>(fun s d -> TensorPrimitives.Log(s, d)))
+            { plain <@ fun v -> Math.Log v @> (SpanMap<float>(fun s d -> Simd.Log(s, d))) (SpanMap<float32>(fun s d -> Simd.Log(s, d)))
                     (Rule.Over (g, x)) Positive (node "Log" [ inp ]) with
                 Adjoint = ValueSome (SpanAdjoint(fun xs _ gr accIn acc t ->
-                                        TensorPrimitives.Divide(gr, xs, t)
-                                        TensorPrimitives.Add(accIn, Span<float>.op_Implicit t, acc))) }
+                                        Simd.Divide(gr, xs, t)
+                                        Simd.Add(accIn, Span<float>.op_Implicit t, acc))) }
         | Log1p ->
             plain <@ fun v -> Special.log1p v @> (SpanMap<float>(fun s d -> Special.log1pSpan s d)) (SpanMap<float32>(fun s d -> Special.log1pSpanF32 s d))
                   (Rule.Over (g, Rule.Plus (x, num 1.0))) Positive (node "Log" [ node "Add" [ inp; c 1.0 ] ])
@@ -349,10 +349,10 @@ module internal Ops =
             plain <@ fun v -> Special.expm1 v @> (SpanMap<float>(fun s d -> Special.expm1Span s d)) (SpanMap<float32>(fun s d -> Special.expm1SpanF32 s d))
                   (times g (Rule.Plus (out, num 1.0))) Real (node "Sub" [ node "Exp" [ inp ]; c 1.0 ])
         | Sqrt ->
-            plain <@ fun v -> Math.Sqrt v @> (SpanMap<float>(fun s d -> TensorPrimitives.Sqrt(s, d))) (SpanMap<float32>(fun s d -> TensorPrimitives.Sqrt(s, d)))
+            plain <@ fun v -> Math.Sqrt v @> (SpanMap<float>(fun s d -> Simd.Sqrt(s, d))) (SpanMap<float32>(fun s d -> Simd.Sqrt(s, d)))
                   (Rule.Over (times g (num 0.5), out)) Positive (node "Sqrt" [ inp ])
         | Abs ->
-            plain <@ fun v -> Math.Abs v @> (SpanMap<float>(fun s d -> TensorPrimitives.Abs(s, d))) (SpanMap<float32>(fun s d -> TensorPrimitives.Abs(s, d)))
+            plain <@ fun v -> Math.Abs v @> (SpanMap<float>(fun s d -> Simd.Abs(s, d))) (SpanMap<float32>(fun s d -> Simd.Abs(s, d)))
                   (times g (Rule.Apply (Sign, x))) Real (node "Abs" [ inp ])
         | Sign ->
             // NaN passes through
@@ -366,17 +366,17 @@ module internal Ops =
             { plain <@ fun v -> Special.sigmoid v @> (SpanMap<float>(fun s d -> Special.sigmoidSpan s d)) (SpanMap<float32>(fun s d -> Special.sigmoidSpanF32 s d))
                     (times g (times out (Rule.Minus (num 1.0, out)))) Real (node "Sigmoid" [ inp ]) with
                 Adjoint = ValueSome (SpanAdjoint(fun _ o gr accIn acc t ->
-                                        TensorPrimitives.Subtract(1.0, o, t)
-                                        TensorPrimitives.Multiply(o, Span<float>.op_Implicit t, t)
-                                        TensorPrimitives.MultiplyAdd(gr, Span<float>.op_Implicit t, accIn, acc))) }
+                                        Simd.Subtract(1.0, o, t)
+                                        Simd.Multiply(o, Span<float>.op_Implicit t, t)
+                                        Simd.MultiplyAdd(gr, Span<float>.op_Implicit t, accIn, acc))) }
         | Softplus ->
             { plain <@ fun v -> Special.softplus v @> (SpanMap<float>(fun s d -> Special.softplusSpan s d)) (SpanMap<float32>(fun s d -> Special.softplusSpanF32 s d))
                     (times g (Rule.Apply (Sigmoid, x))) Real (OnnxForm.ByPrecision (OnnxForm.Composite (OnnxComposite.Softplus64, inp), node "Softplus" [ inp ])) with
                 Adjoint = ValueSome (SpanAdjoint(fun xs _ gr accIn acc t ->
                                         Special.sigmoidSpan xs t
-                                        TensorPrimitives.MultiplyAdd(gr, Span<float>.op_Implicit t, accIn, acc))) }
+                                        Simd.MultiplyAdd(gr, Span<float>.op_Implicit t, accIn, acc))) }
         | Relu ->
-            plain <@ fun v -> Math.Max(v, 0.0) @> (SpanMap<float>(fun s d -> TensorPrimitives.Max(s, 0.0, d))) (SpanMap<float32>(fun s d -> TensorPrimitives.Max(s, 0.0f, d)))
+            plain <@ fun v -> Math.Max(v, 0.0) @> (SpanMap<float>(fun s d -> Simd.Max(s, 0.0, d))) (SpanMap<float32>(fun s d -> Simd.Max(s, 0.0f, d)))
                   (Rule.If (Gt, x, num 0.0, g, num 0.0)) Real (node "Relu" [ inp ])
         | Lgamma ->
             plain <@ fun v -> Special.lgamma v @> (SpanMap<float>(fun s d -> Special.lgammaSpan s d)) (SpanMap<float32>(fun s d -> Special.lgammaSpanF32 s d))
@@ -515,11 +515,11 @@ module internal Ops =
     let private clampDecl: ClampDecl =
         { Scalar = <@ fun lo hi v -> Math.Min(Math.Max(v, lo), hi) @>
           Span64 = SpanClamp<float>(fun lo hi s d ->
-                                      TensorPrimitives.Max(s, lo, d)
-                                      TensorPrimitives.Min(Span<float>.op_Implicit d, hi, d))
+                                      Simd.Max(s, lo, d)
+                                      Simd.Min(Span<float>.op_Implicit d, hi, d))
           Span32 = SpanClamp<float32>(fun lo hi s d ->
-                                        TensorPrimitives.Max(s, lo, d)
-                                        TensorPrimitives.Min(Span<float32>.op_Implicit d, hi, d))
+                                        Simd.Max(s, lo, d)
+                                        Simd.Min(Span<float32>.op_Implicit d, hi, d))
           // g inside [lo, hi] (its ends included), 0 outside
           Vjp = fun lo hi -> Rule.If (Gt, x, num hi, num 0.0, Rule.If (Lt, x, num lo, num 0.0, g))
           Adjoint = SpanClampAdjoint(fun lo hi xs gr acc -> clampAdjoint lo hi xs gr acc)

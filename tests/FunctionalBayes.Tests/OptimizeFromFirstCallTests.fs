@@ -31,7 +31,7 @@ let private moduleType (name: string) =
 let tests =
     testList "OptimizeFromFirstCallTests" [
         test "every method of the marked kernel modules carries AggressiveOptimization, closures included" {
-            for name in [ "Gemm"; "Gemv"; "Special"; "Ops"; "Cpu"; "CompiledKernels"; "RngImpl"; "CompiledEvaluator" ] do
+            for name in [ "Gemm"; "Gemv"; "Special"; "Ops"; "Cpu"; "CompiledKernels"; "RngImpl"; "CompiledEvaluator"; "Simd" ] do
                 let ms = bodies (moduleType name)
                 Expect.isGreaterThan ms.Length 0 (sprintf "%s has methods" name)
                 let missing = ms |> List.filter (flagged >> not) |> List.map (fun m -> (match m.DeclaringType with null -> "" | t -> t.Name) + "." + m.Name)
@@ -44,9 +44,9 @@ let tests =
                 Expect.isGreaterThan ms.Length 0 (sprintf "%s has methods" name)
                 Expect.isEmpty (ms |> List.filter flagged |> List.map (fun m -> m.Name)) (sprintf "%s: flagged methods" name)
         }
-        test "the core's leapfrog and NUTS tree code is flagged too" {
+        test "the core's leapfrog and NUTS tree code and the SVI optimizers' update are flagged too" {
             let core = typeof<FunctionalBayes.NutsKernel>.Assembly
-            for name in [ "FunctionalBayes.NutsKernel"; "FunctionalBayes.Dynamics"; "FunctionalBayes.Dyn" ] do
+            for name in [ "FunctionalBayes.NutsKernel"; "FunctionalBayes.Dynamics"; "FunctionalBayes.Dyn"; "FunctionalBayes.Optim" ] do
                 match core.GetType name with
                 | null -> failtestf "type %s not found in the core" name
                 | t ->

@@ -2,7 +2,6 @@ namespace FunctionalBayes
 
 open System
 open System.Numerics
-open System.Numerics.Tensors
 open FunctionalBayes.Tensors
 
 /// Settings of nutpie's low-rank metric: the ridge γ of the projected covariances and the eigenvalue
@@ -44,12 +43,12 @@ type MetricAdaptation =
 module internal SmallLinalg =
 
     let private dot (a: float[]) (ia: int) (b: float[]) (ib: int) (len: int) =
-        TensorPrimitives.Dot(ReadOnlySpan(a, ia, len), ReadOnlySpan(b, ib, len))
+        Simd.Dot(ReadOnlySpan(a, ia, len), ReadOnlySpan(b, ib, len))
 
     /// dest[id, id + len) += alpha · x[ix, ix + len).
     let private axpy (alpha: float) (x: float[]) (ix: int) (dest: float[]) (id: int) (len: int) =
         if len > 0 then
-            TensorPrimitives.MultiplyAdd(ReadOnlySpan(x, ix, len), alpha, ReadOnlySpan(dest, id, len), Span(dest, id, len))
+            Simd.MultiplyAdd(ReadOnlySpan(x, ix, len), alpha, ReadOnlySpan(dest, id, len), Span(dest, id, len))
 
     /// Rows i and j (length n) of y become c·row i + s·row j and c·row j − s·row i.
     let private rotateRows (y: float[]) (n: int) (i: int) (j: int) (c: float) (s: float) =
@@ -289,7 +288,7 @@ module internal SmallLinalg =
                 let n = sqrt (norm2 q)
                 if n * n <= tol then fin <- true
                 else
-                    TensorPrimitives.Divide(ReadOnlySpan q, n, Span q)
+                    Simd.Divide(ReadOnlySpan q, n, Span q)
                     basis.Add q
                     for j in 0 .. work.Length - 1 do
                         if remaining.[j] then project q work.[j]
@@ -356,11 +355,11 @@ module internal FisherEstimate =
                 let cov (cols: float[][]) =
                     let p = Array.zeroCreate<float> (r * n)
                     for a in 0 .. r - 1 do
-                        for i in 0 .. n - 1 do p.[a * n + i] <- TensorPrimitives.Dot(ReadOnlySpan q.[a], ReadOnlySpan cols.[i])
+                        for i in 0 .. n - 1 do p.[a * n + i] <- Simd.Dot(ReadOnlySpan q.[a], ReadOnlySpan cols.[i])
                     let c = Array.zeroCreate<float> (r * r)
                     for a in 0 .. r - 1 do
                         for b in a .. r - 1 do
-                            let v = TensorPrimitives.Dot(ReadOnlySpan(p, a * n, n), ReadOnlySpan(p, b * n, n)) / s.Gamma
+                            let v = Simd.Dot(ReadOnlySpan(p, a * n, n), ReadOnlySpan(p, b * n, n)) / s.Gamma
                             c.[a * r + b] <- v
                             c.[b * r + a] <- v
                         c.[a * r + a] <- c.[a * r + a] + 1.0
@@ -383,10 +382,10 @@ module internal FisherEstimate =
                         let k = kept.[out]
                         let o = out * d
                         for a in 0 .. r - 1 do
-                            TensorPrimitives.MultiplyAdd(ReadOnlySpan q.[a], w.[k * r + a], ReadOnlySpan(vectors, o, d), Span(vectors, o, d))
+                            Simd.MultiplyAdd(ReadOnlySpan q.[a], w.[k * r + a], ReadOnlySpan(vectors, o, d), Span(vectors, o, d))
                         // re-normalise against rounding in Q·W
-                        let nrm = TensorPrimitives.Norm(ReadOnlySpan(vectors, o, d))
-                        TensorPrimitives.Divide(ReadOnlySpan(vectors, o, d), nrm, Span(vectors, o, d))
+                        let nrm = Simd.Norm(ReadOnlySpan(vectors, o, d))
+                        Simd.Divide(ReadOnlySpan(vectors, o, d), nrm, Span(vectors, o, d))
                     Metric.lowRank sigma vectors (kept |> Array.map (fun k -> lam.[k]))
         // Far out in the tails (gradients of 1e60 and more) the projected covariances lose their ridge to rounding
         // or overflow; the diagonal estimate is what is left then, not a failed run.

@@ -1,7 +1,6 @@
 namespace FunctionalBayes
 
 open System
-open System.Numerics.Tensors
 open System.Runtime.InteropServices
 open FunctionalBayes.Tensors
 
@@ -238,23 +237,23 @@ type internal Dynamics(ev: IGradientEvaluator) =
     /// dest ← M⁻¹ p (Stan's dtau_dp, the "sharp" momentum).
     member this.Velocity(p: float[], dest: float[]) =
         match this.Metric with
-        | DiagonalMetric m -> TensorPrimitives.Multiply(ReadOnlySpan m, ReadOnlySpan p, Span dest)
+        | DiagonalMetric m -> Simd.Multiply(ReadOnlySpan m, ReadOnlySpan p, Span dest)
         | DenseMetric (a, _) ->
             // row i of the row-major matrix is contiguous
             let flat = MemoryMarshal.CreateReadOnlySpan(&a.[0, 0], dim * dim)
-            for i in 0 .. dim - 1 do dest.[i] <- TensorPrimitives.Dot(flat.Slice(i * dim, dim), ReadOnlySpan p)
+            for i in 0 .. dim - 1 do dest.[i] <- Simd.Dot(flat.Slice(i * dim, dim), ReadOnlySpan p)
         | LowRankMetric (sc, vecs, lam) ->
             // D (I + U(Λ − I)Uᵀ) D p in O(d·k)
-            TensorPrimitives.Multiply(ReadOnlySpan sc, ReadOnlySpan p, Span dest)
+            Simd.Multiply(ReadOnlySpan sc, ReadOnlySpan p, Span dest)
             for k in 0 .. lam.Length - 1 do
-                coef.[k] <- (lam.[k] - 1.0) * TensorPrimitives.Dot(ReadOnlySpan(vecs, k * dim, dim), ReadOnlySpan dest)
+                coef.[k] <- (lam.[k] - 1.0) * Simd.Dot(ReadOnlySpan(vecs, k * dim, dim), ReadOnlySpan dest)
             for k in 0 .. lam.Length - 1 do
-                TensorPrimitives.MultiplyAdd(ReadOnlySpan(vecs, k * dim, dim), coef.[k], ReadOnlySpan dest, Span dest)
-            TensorPrimitives.Multiply(ReadOnlySpan dest, ReadOnlySpan sc, Span dest)
+                Simd.MultiplyAdd(ReadOnlySpan(vecs, k * dim, dim), coef.[k], ReadOnlySpan dest, Span dest)
+            Simd.Multiply(ReadOnlySpan dest, ReadOnlySpan sc, Span dest)
 
     /// The Hamiltonian U + ½ PᵀV at z (V = M⁻¹P, kept by the dynamics), with NaN mapped to +∞ (Stan).
     member _.H(z: PhasePoint) =
-        let h = z.U + 0.5 * TensorPrimitives.Dot(ReadOnlySpan z.P, ReadOnlySpan z.V)
+        let h = z.U + 0.5 * Simd.Dot(ReadOnlySpan z.P, ReadOnlySpan z.V)
         if Double.IsNaN h then Double.PositiveInfinity else h
 
     /// z.P ~ N(0, M) and z.V = M⁻¹ z.P: p = L⁻ᵀ u with M⁻¹ = L Lᵀ (dense), p = u / √m (diagonal),
@@ -273,10 +272,10 @@ type internal Dynamics(ev: IGradientEvaluator) =
         | LowRankMetric (sc, vecs, lam) ->
             Array.blit u 0 p 0 dim
             for k in 0 .. lam.Length - 1 do
-                coef.[k] <- (1.0 / sqrt lam.[k] - 1.0) * TensorPrimitives.Dot(ReadOnlySpan(vecs, k * dim, dim), ReadOnlySpan u)
+                coef.[k] <- (1.0 / sqrt lam.[k] - 1.0) * Simd.Dot(ReadOnlySpan(vecs, k * dim, dim), ReadOnlySpan u)
             for k in 0 .. lam.Length - 1 do
-                TensorPrimitives.MultiplyAdd(ReadOnlySpan(vecs, k * dim, dim), coef.[k], ReadOnlySpan p, Span p)
-            TensorPrimitives.Divide(ReadOnlySpan p, ReadOnlySpan sc, Span p)
+                Simd.MultiplyAdd(ReadOnlySpan(vecs, k * dim, dim), coef.[k], ReadOnlySpan p, Span p)
+            Simd.Divide(ReadOnlySpan p, ReadOnlySpan sc, Span p)
         this.Velocity(p, z.V)
 
     /// Evaluates U and ∇U at z.Q (and W = M⁻¹∇U when the velocity is carried). An exception inside the
@@ -295,15 +294,15 @@ type internal Dynamics(ev: IGradientEvaluator) =
 
     /// P ← P + c·G, and V with it (V ← V + c·W carried, or V = M⁻¹P recomputed).
     member private this.Kick(z: PhasePoint, c: float) =
-        TensorPrimitives.MultiplyAdd(ReadOnlySpan z.G, c, ReadOnlySpan z.P, Span z.P)
-        if carry then TensorPrimitives.MultiplyAdd(ReadOnlySpan z.W, c, ReadOnlySpan z.V, Span z.V)
+        Simd.MultiplyAdd(ReadOnlySpan z.G, c, ReadOnlySpan z.P, Span z.P)
+        if carry then Simd.MultiplyAdd(ReadOnlySpan z.W, c, ReadOnlySpan z.V, Span z.V)
         else this.Velocity(z.P, z.V)
 
     /// One velocity-Verlet (leapfrog) step of size eps, in place; z.V is M⁻¹P at the end.
     member this.Leapfrog(z: PhasePoint, eps: float) =
         let half = -0.5 * eps
         this.Kick(z, half)
-        TensorPrimitives.MultiplyAdd(ReadOnlySpan z.V, eps, ReadOnlySpan z.Q, Span z.Q)
+        Simd.MultiplyAdd(ReadOnlySpan z.V, eps, ReadOnlySpan z.Q, Span z.Q)
         this.Evaluate z
         this.Kick(z, half)
 

@@ -1,7 +1,6 @@
 namespace FunctionalBayes
 
 open System
-open System.Numerics.Tensors
 open FunctionalBayes.Tensors
 
 /// The No-U-Turn sampler as Stan runs it (base_nuts): multinomial sampling over the trajectory, uniform
@@ -47,9 +46,9 @@ type NutsKernel internal (ev: IGradientEvaluator, maxDepthCapacity: int) =
         uCount <- uCount + 1
         r
 
-    static let dot (a: float[]) (b: float[]) = TensorPrimitives.Dot(ReadOnlySpan a, ReadOnlySpan b)
+    static let dot (a: float[]) (b: float[]) = Simd.Dot(ReadOnlySpan a, ReadOnlySpan b)
 
-    static let add (a: float[]) (b: float[]) (dest: float[]) = TensorPrimitives.Add(ReadOnlySpan a, ReadOnlySpan b, Span dest)
+    static let add (a: float[]) (b: float[]) (dest: float[]) = Simd.Add(ReadOnlySpan a, ReadOnlySpan b, Span dest)
 
     /// Stan's generalized no-U-turn criterion: p♯₋·ρ > 0 and p♯₊·ρ > 0.
     static member Criterion(pSharpMinus: float[], pSharpPlus: float[], rho: float[]) =

@@ -59,7 +59,9 @@ type Optimizer =
 [<NoEquality; NoComparison>]
 type OptState = { Step: int; First: Tensor[]; Second: Tensor[] }
 
-[<RequireQualifiedAccess>]
+// Adam's loops over every parameter element run once a step: optimised from the first step, since a fit of a
+// few seconds otherwise spends much of itself in their tier-0/OSR code.
+[<RequireQualifiedAccess; OptimizeFromFirstCall>]
 module Optim =
 
     /// Starting state for these parameters.
