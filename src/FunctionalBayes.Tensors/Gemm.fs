@@ -990,13 +990,21 @@ module internal Gemm =
                 let t = v.GetElement j
                 NativePtr.set cp j (if overwrite then t else NativePtr.get cp j + t)
 
+    /// C rows r < mr, columns < w (of nv vectors) (+)= the tile's rows (row r at tile + r*3*L64).
+    let private narrowStore64 (tile: nativeptr<float>) (nv: int) (c: nativeptr<float>) (ldc: int) (mr: int) (w: int) (overwrite: bool) =
+        for r in 0 .. mr - 1 do
+            let cp = NativePtr.add c (r * ldc)
+            let tp = NativePtr.add tile (r * 3 * L64)
+            for v in 0 .. nv - 1 do
+                putNarrow64 (NativePtr.add cp (v * L64)) (Vector256.Load(NativePtr.add tp (v * L64))) (w - v * L64) overwrite
+
     /// The narrow path's tile: C[mr x w] (ldc) = (overwrite ? 0 : C) + sum_p A(r, p) B(p, :) for p < kc, with
     /// A(r, p) at ar + p*aps (rows r >= mr point at row 0 and are not stored) and B(p, :) the nv vectors at
     /// bp + p*L64*nv (packed, zero-padded). Each element's sum over p starts from zero and is the blocked path's
     /// FMA chain, so both paths give the same bits. nv (2 or 3) is a literal after inlining.
     let inline private narrowTile64 (nv: int) (kc: int) (a0: nativeptr<float>) (a1: nativeptr<float>) (a2: nativeptr<float>)
-                                    (a3: nativeptr<float>) (aps: int) (bp: nativeptr<float>) (c: nativeptr<float>) (ldc: int)
-                                    (mr: int) (w: int) (overwrite: bool) =
+                                    (a3: nativeptr<float>) (aps: int) (bp: nativeptr<float>) (tile: nativeptr<float>) (c: nativeptr<float>)
+                                    (ldc: int) (mr: int) (w: int) (overwrite: bool) =
         let z = Vector256<float>.Zero
         let mutable c00 = z
         let mutable c01 = z
@@ -1036,22 +1044,23 @@ module internal Gemm =
             b <- NativePtr.add b (L64 * nv)
             off <- off + aps
             p <- p - 1
+        // through the tile, so that no call follows while the accumulators are live (the JIT would spill them)
         let inline st (row: int) (v0: Vector256<float>) (v1: Vector256<float>) (v2: Vector256<float>) =
-            if row < mr then
-                let cp = NativePtr.add c (row * ldc)
-                putNarrow64 cp v0 w overwrite
-                putNarrow64 (NativePtr.add cp L64) v1 (w - L64) overwrite
-                if nv > 2 then putNarrow64 (NativePtr.add cp (2 * L64)) v2 (w - 2 * L64) overwrite
+            let tp = NativePtr.add tile (row * 3 * L64)
+            Vector256.Store(v0, tp)
+            Vector256.Store(v1, NativePtr.add tp L64)
+            if nv > 2 then Vector256.Store(v2, NativePtr.add tp (2 * L64))
         st 0 c00 c01 c02
         st 1 c10 c11 c12
         st 2 c20 c21 c22
         st 3 c30 c31 c32
+        narrowStore64 tile nv c ldc mr w overwrite
 
     // one method per vector count, so that each keeps its accumulators in registers
-    let private narrowTile64v2 kc a0 a1 a2 a3 aps (bp: nativeptr<float>) (c: nativeptr<float>) ldc mr w overwrite =
-        narrowTile64 2 kc a0 a1 a2 a3 aps bp c ldc mr w overwrite
-    let private narrowTile64v3 kc a0 a1 a2 a3 aps (bp: nativeptr<float>) (c: nativeptr<float>) ldc mr w overwrite =
-        narrowTile64 3 kc a0 a1 a2 a3 aps bp c ldc mr w overwrite
+    let private narrowTile64v2 kc a0 a1 a2 a3 aps (bp: nativeptr<float>) tile (c: nativeptr<float>) ldc mr w overwrite =
+        narrowTile64 2 kc a0 a1 a2 a3 aps bp tile c ldc mr w overwrite
+    let private narrowTile64v3 kc a0 a1 a2 a3 aps (bp: nativeptr<float>) tile (c: nativeptr<float>) ldc mr w overwrite =
+        narrowTile64 3 kc a0 a1 a2 a3 aps bp tile c ldc mr w overwrite
 
     /// Rows i0 .. i1 of C for the narrow path (single thread): per KC block, B's kc x n block packed into
     /// panels of 3 vectors (the last one or two of 2 vectors), zero-padded; then per NarrowMR rows of C, every panel.
@@ -1060,6 +1069,7 @@ module internal Gemm =
         let struct (p3, p2) = narrowPanels ((n + L64 - 1) / L64)
         let npad = L64 * (3 * p3 + 2 * p2)
         let bufB = ArrayPool<float>.Shared.Rent(KC64 * npad + 8)
+        let tile = NativePtr.stackalloc<float> (NarrowMR * 3 * L64)
         try
             use pB0 = fixed bufB
             use pa0 = fixed a
@@ -1106,8 +1116,8 @@ module internal Gemm =
                     let mutable j0 = 0
                     for t in 0 .. p3 + p2 - 1 do
                         let bp = NativePtr.add pB (kc * j0)
-                        if t < p3 then narrowTile64v3 kc a0 a1 a2 a3 aps bp (NativePtr.add cp j0) ldc mr (n - j0) overwrite
-                        else narrowTile64v2 kc a0 a1 a2 a3 aps bp (NativePtr.add cp j0) ldc mr (n - j0) overwrite
+                        if t < p3 then narrowTile64v3 kc a0 a1 a2 a3 aps bp tile (NativePtr.add cp j0) ldc mr (n - j0) overwrite
+                        else narrowTile64v2 kc a0 a1 a2 a3 aps bp tile (NativePtr.add cp j0) ldc mr (n - j0) overwrite
                         j0 <- j0 + L64 * (if t < p3 then 3 else 2)
                     i <- i + NarrowMR
                 pcb <- pcb + KC64
@@ -1898,13 +1908,21 @@ module internal Gemm =
                 NativePtr.set cp j (if overwrite then t else NativePtr.get cp j + t)
                 j <- j + 1
 
+    /// C rows r < mr, columns < w (of nv vectors) (+)= the tile's rows (row r at tile + r*3*L32).
+    let private narrowStore32 (tile: nativeptr<float32>) (nv: int) (c: nativeptr<float32>) (ldc: int) (mr: int) (w: int) (overwrite: bool) =
+        for r in 0 .. mr - 1 do
+            let cp = NativePtr.add c (r * ldc)
+            let tp = NativePtr.add tile (r * 3 * L32)
+            for v in 0 .. nv - 1 do
+                putNarrow32 (NativePtr.add cp (v * L32)) (Vector256.Load(NativePtr.add tp (v * L32))) (w - v * L32) overwrite
+
     /// narrowTile64 for float32: C[mr x w] (ldc) = (overwrite ? 0 : C) + sum_p A(r, p) B(p, :) for p < kc, with
     /// A(r, p) at ar + p*aps (rows r >= mr point at row 0 and are not stored) and B(p, :) the nv vectors at
     /// bp + p*L32*nv (packed, zero-padded). Each element's sum over p starts from zero and is the blocked path's
     /// FMA chain, so both paths give the same bits. nv (2 or 3) is a literal after inlining.
     let inline private narrowTile32 (nv: int) (kc: int) (a0: nativeptr<float32>) (a1: nativeptr<float32>) (a2: nativeptr<float32>)
-                                    (a3: nativeptr<float32>) (aps: int) (bp: nativeptr<float32>) (c: nativeptr<float32>) (ldc: int)
-                                    (mr: int) (w: int) (overwrite: bool) =
+                                    (a3: nativeptr<float32>) (aps: int) (bp: nativeptr<float32>) (tile: nativeptr<float32>) (c: nativeptr<float32>)
+                                    (ldc: int) (mr: int) (w: int) (overwrite: bool) =
         let z = Vector256<float32>.Zero
         let mutable c00 = z
         let mutable c01 = z
@@ -1944,22 +1962,23 @@ module internal Gemm =
             b <- NativePtr.add b (L32 * nv)
             off <- off + aps
             p <- p - 1
+        // through the tile, so that no call follows while the accumulators are live (the JIT would spill them)
         let inline st (row: int) (v0: Vector256<float32>) (v1: Vector256<float32>) (v2: Vector256<float32>) =
-            if row < mr then
-                let cp = NativePtr.add c (row * ldc)
-                putNarrow32 cp v0 w overwrite
-                putNarrow32 (NativePtr.add cp L32) v1 (w - L32) overwrite
-                if nv > 2 then putNarrow32 (NativePtr.add cp (2 * L32)) v2 (w - 2 * L32) overwrite
+            let tp = NativePtr.add tile (row * 3 * L32)
+            Vector256.Store(v0, tp)
+            Vector256.Store(v1, NativePtr.add tp L32)
+            if nv > 2 then Vector256.Store(v2, NativePtr.add tp (2 * L32))
         st 0 c00 c01 c02
         st 1 c10 c11 c12
         st 2 c20 c21 c22
         st 3 c30 c31 c32
+        narrowStore32 tile nv c ldc mr w overwrite
 
     // one method per vector count, so that each keeps its accumulators in registers
-    let private narrowTile32v2 kc a0 a1 a2 a3 aps (bp: nativeptr<float32>) (c: nativeptr<float32>) ldc mr w overwrite =
-        narrowTile32 2 kc a0 a1 a2 a3 aps bp c ldc mr w overwrite
-    let private narrowTile32v3 kc a0 a1 a2 a3 aps (bp: nativeptr<float32>) (c: nativeptr<float32>) ldc mr w overwrite =
-        narrowTile32 3 kc a0 a1 a2 a3 aps bp c ldc mr w overwrite
+    let private narrowTile32v2 kc a0 a1 a2 a3 aps (bp: nativeptr<float32>) tile (c: nativeptr<float32>) ldc mr w overwrite =
+        narrowTile32 2 kc a0 a1 a2 a3 aps bp tile c ldc mr w overwrite
+    let private narrowTile32v3 kc a0 a1 a2 a3 aps (bp: nativeptr<float32>) tile (c: nativeptr<float32>) ldc mr w overwrite =
+        narrowTile32 3 kc a0 a1 a2 a3 aps bp tile c ldc mr w overwrite
 
     /// Rows i0 .. i1 of C for the narrow path (single thread): per KC block, B's kc x n block packed into
     /// panels of 3 vectors (the last one or two of 2 vectors), zero-padded; then per NarrowMR rows of C, every panel.
@@ -1968,6 +1987,7 @@ module internal Gemm =
         let struct (p3, p2) = narrowPanels ((n + L32 - 1) / L32)
         let npad = L32 * (3 * p3 + 2 * p2)
         let bufB = ArrayPool<float32>.Shared.Rent(KC32 * npad + 16)
+        let tile = NativePtr.stackalloc<float32> (NarrowMR * 3 * L32)
         try
             use pB0 = fixed bufB
             use pa0 = fixed a
@@ -2014,8 +2034,8 @@ module internal Gemm =
                     let mutable j0 = 0
                     for t in 0 .. p3 + p2 - 1 do
                         let bp = NativePtr.add pB (kc * j0)
-                        if t < p3 then narrowTile32v3 kc a0 a1 a2 a3 aps bp (NativePtr.add cp j0) ldc mr (n - j0) overwrite
-                        else narrowTile32v2 kc a0 a1 a2 a3 aps bp (NativePtr.add cp j0) ldc mr (n - j0) overwrite
+                        if t < p3 then narrowTile32v3 kc a0 a1 a2 a3 aps bp tile (NativePtr.add cp j0) ldc mr (n - j0) overwrite
+                        else narrowTile32v2 kc a0 a1 a2 a3 aps bp tile (NativePtr.add cp j0) ldc mr (n - j0) overwrite
                         j0 <- j0 + L32 * (if t < p3 then 3 else 2)
                     i <- i + NarrowMR
                 pcb <- pcb + KC32
