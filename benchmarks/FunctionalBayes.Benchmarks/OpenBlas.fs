@@ -66,11 +66,19 @@ type Session private (p: Process, blas: string) =
                 if not (p.WaitForExit 5000) then p.Kill()
             finally
                 p.Dispose()
-    /// Starts the helper, or Error (with the reason) when /usr/bin/python3 or NumPy is missing.
+    /// The Pythons tried, in order: $FB_PYTHON when set, then python3 on PATH (often a pyenv shim without NumPy),
+    /// then /usr/bin/python3; the first whose NumPy imports is used.
+    static member private Candidates() =
+        [ match Environment.GetEnvironmentVariable "FB_PYTHON" with
+          | null | "" -> ()
+          | p -> yield p
+          yield "python3"
+          yield "/usr/bin/python3" ]
+
+    /// Starts the helper under the first candidate Python that imports NumPy (Blas then names that Python),
+    /// or Error with each candidate's reason.
     static member Start(threads: int) : Result<Session, string> =
-        let python = "/usr/bin/python3"
-        if not (File.Exists python) then Error (sprintf "%s not found" python)
-        else
+        let tryOne (python: string) : Result<Session, string> =
             let psi = ProcessStartInfo(python, [| "-c"; script |])
             psi.RedirectStandardInput <- true
             psi.RedirectStandardOutput <- true
@@ -78,13 +86,22 @@ type Session private (p: Process, blas: string) =
             psi.UseShellExecute <- false
             for v in [ "OPENBLAS_NUM_THREADS"; "OMP_NUM_THREADS"; "MKL_NUM_THREADS"; "BLIS_NUM_THREADS" ] do
                 psi.Environment.[v] <- string threads
-            match Process.Start psi with
-            | null -> Error "could not start python3"
+            match (try Process.Start psi with _ -> null) with
+            | null -> Error (sprintf "%s: could not start" python)
             | p ->
                 match p.StandardOutput.ReadLine() with
                 | null ->
                     let err = p.StandardError.ReadToEnd()
                     p.WaitForExit()
                     p.Dispose()
-                    Error (sprintf "NumPy did not start: %s" (err.Trim().Split('\n') |> Array.last))
-                | first -> Ok (new Session(p, first.Substring 5))
+                    let last = err.Trim().Split('\n') |> Array.last
+                    Error (sprintf "%s: NumPy did not start (%s)" python last)
+                | first -> Ok (new Session(p, first.Substring 5 + sprintf " (NumPy under %s)" python))
+        let rec go (tried: string list) (candidates: string list) =
+            match candidates with
+            | [] -> Error (String.Join("; ", List.rev tried))
+            | python :: rest ->
+                match tryOne python with
+                | Ok s -> Ok s
+                | Error why -> go (why :: tried) rest
+        go [] (Session.Candidates())

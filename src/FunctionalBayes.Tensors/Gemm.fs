@@ -14,9 +14,11 @@ open Microsoft.FSharp.NativeInterop
 /// Design (see REPORT.md): packed, cache-blocked GEMM (BLIS/Goto loop order jc -> pc -> ic -> ir -> jr)
 /// with an MR x NR register-blocked FMA micro-kernel (f64: 8 x 24 = 8 rows x 3 Vector512; f32: 8 x 48),
 /// dedicated GEMV paths for n <= 4 / m <= 4 (one GEMV per column/row; on AVX2 without AVX-512 the kernels of Gemv.fs),
-/// and row/column partitioning of C across threads.
+/// a narrow path for n <= 24 with op(B) = B (A unpacked, 4-row tiles of 256-bit vectors: the n x 20 products and
+/// Xᵀ·R of regressions and small layers), and row/column partitioning of C across threads.
 /// Determinism: every C element is computed by the same micro-kernel with the same KC-blocked summation
-/// order regardless of how C is partitioned among threads, so results are bit-identical for any thread count.
+/// order regardless of how C is partitioned among threads, so results are bit-identical for any thread count
+/// (the narrow path runs the same per-element FMA chains over the same KC blocks as the packed one).
 [<RequireQualifiedAccess; OptimizeFromFirstCall>]
 module internal Gemm =
 
@@ -112,9 +114,65 @@ module internal Gemm =
         Vector256.Store(Avx.Permute2x128(u2, u6, 0x31uy), NativePtr.add dst (6 * dstStride))
         Vector256.Store(Avx.Permute2x128(u3, u7, 0x31uy), NativePtr.add dst (7 * dstStride))
 
+    /// Loads 8 columns of 6 f32 rows (rows at stride `ld`) and stores column q's 6 values at dst + 6q, each as an
+    /// 8-lane store whose last 2 lanes (junk) the next column's store overwrites: dst must have 2 writable
+    /// elements past dst + 48 that are written again afterwards.
+    let private transpose6x8F32 (src: nativeptr<float32>) (ld: int) (dst: nativeptr<float32>) =
+        let r0 = Vector256.Load(src)
+        let r1 = Vector256.Load(NativePtr.add src ld)
+        let r2 = Vector256.Load(NativePtr.add src (2 * ld))
+        let r3 = Vector256.Load(NativePtr.add src (3 * ld))
+        let r4 = Vector256.Load(NativePtr.add src (4 * ld))
+        let r5 = Vector256.Load(NativePtr.add src (5 * ld))
+        let t0 = Avx.UnpackLow(r0, r1)
+        let t1 = Avx.UnpackHigh(r0, r1)
+        let t2 = Avx.UnpackLow(r2, r3)
+        let t3 = Avx.UnpackHigh(r2, r3)
+        let t4 = Avx.UnpackLow(r4, r5)
+        let t5 = Avx.UnpackHigh(r4, r5)
+        // columns q (lanes q and q+4 of each 128-bit half): rows 0-3 from t0..t3, rows 4-5 from t4/t5
+        let u0 = Avx.Shuffle(t0, t2, 0x44uy)
+        let u1 = Avx.Shuffle(t0, t2, 0xEEuy)
+        let u2 = Avx.Shuffle(t1, t3, 0x44uy)
+        let u3 = Avx.Shuffle(t1, t3, 0xEEuy)
+        let u4 = Avx.Shuffle(t4, t4, 0x44uy)
+        let u5 = Avx.Shuffle(t4, t4, 0xEEuy)
+        let u6 = Avx.Shuffle(t5, t5, 0x44uy)
+        let u7 = Avx.Shuffle(t5, t5, 0xEEuy)
+        Vector256.Store(Avx.Permute2x128(u0, u4, 0x20uy), dst)
+        Vector256.Store(Avx.Permute2x128(u1, u5, 0x20uy), NativePtr.add dst 6)
+        Vector256.Store(Avx.Permute2x128(u2, u6, 0x20uy), NativePtr.add dst 12)
+        Vector256.Store(Avx.Permute2x128(u3, u7, 0x20uy), NativePtr.add dst 18)
+        Vector256.Store(Avx.Permute2x128(u0, u4, 0x31uy), NativePtr.add dst 24)
+        Vector256.Store(Avx.Permute2x128(u1, u5, 0x31uy), NativePtr.add dst 30)
+        Vector256.Store(Avx.Permute2x128(u2, u6, 0x31uy), NativePtr.add dst 36)
+        Vector256.Store(Avx.Permute2x128(u3, u7, 0x31uy), NativePtr.add dst 42)
+
     /// m or n at or below which the product is computed as that many GEMVs instead of packing.
     [<Literal>]
     let private SkinnyMax = 4
+
+    /// n at or below which a product with op(B) = B takes the narrow path (AVX2+FMA): A read in place instead of
+    /// packed, and tiles of 4 rows x 2 or 3 256-bit vectors, so that n = 20 wastes at most one vector in six
+    /// (the AVX-512 tiles are 24 (f64) and 48 (f32) wide) and packing A (k = 20) costs nothing.
+    [<Literal>]
+    let private NarrowMax = 24
+    /// Rows of a narrow tile.
+    [<Literal>]
+    let private NarrowMR = 4
+    /// Lanes of a 256-bit vector of float64 and float32.
+    [<Literal>]
+    let private L64 = 4
+    [<Literal>]
+    let private L32 = 8
+
+    /// The narrow path's column panels for nv vectors: struct (panels of 3 vectors, panels of 2 vectors), which
+    /// cover nv exactly when nv >= 2 (a single vector is padded to 2).
+    let private narrowPanels (nv: int) =
+        match nv % 3 with
+        | 0 -> struct (nv / 3, 0)
+        | 2 -> struct (nv / 3, 1)
+        | _ -> if nv = 1 then struct (0, 1) else struct (nv / 3 - 1, 2)
 
     let inline private align64 (p: nativeptr<'T>) : nativeptr<'T> =
         let addr = NativePtr.toNativeInt p
@@ -168,6 +226,12 @@ module internal Gemm =
                 if mr = MR64 && mrT = MR64 then
                     for p in 0 .. kc - 1 do
                         Vector512.Store(Vector512.Load(NativePtr.add s0 (p * lda)), NativePtr.add d (p * mrT))
+                elif mr = MR64x && mrT = MR64x then
+                    for p in 0 .. kc - 1 do
+                        let s = NativePtr.add s0 (p * lda)
+                        let dd = NativePtr.add d (p * MR64x)
+                        Vector256.Store(Vector256.Load(s), dd)
+                        Vector128.Store(Vector128.Load(NativePtr.add s 4), NativePtr.add dd 4)
                 elif mrT = MR64 && useIsaPaths && Avx512F.IsSupported then
                     let mk = Vector512.LessThan(Vector512<int64>.Indices, Vector512.Create(int64 mr)).AsDouble()
                     for p in 0 .. kc - 1 do
@@ -524,7 +588,8 @@ module internal Gemm =
             ArrayPool<float>.Shared.Return(bufA)
             ArrayPool<float>.Shared.Return(bufB)
 
-    let private runBlocked64 (maxThreads: int) transA transB m n k (a: float[]) aOff lda (b: float[]) bOff ldb (c: float[]) cOff ldc accumulate =
+    /// The packed blocked path whatever the shape (the tests compare the narrow path with it).
+    let internal runBlocked64 (maxThreads: int) transA transB m n k (a: float[]) aOff lda (b: float[]) bOff ldb (c: float[]) cOff ldc accumulate =
         let work = int64 m * int64 n * int64 k
         let nt = if work >= parallelThreshold then maxThreads else 1
         // Partition the dimension that has more micro-tile units (finer granularity => better balance).
@@ -912,6 +977,165 @@ module internal Gemm =
             finally
                 ArrayPool<float>.Shared.Return(buf)
 
+    // ------------------------------------------------------------------------------------------
+    // Narrow products (n <= NarrowMax, op(B) = B): A read in place, B packed per KC block
+    // ------------------------------------------------------------------------------------------
+
+    /// Writes the first `w` lanes of v (all when w >= L64, none when w <= 0) to C at cp: C = v or C + v.
+    let inline private putNarrow64 (cp: nativeptr<float>) (v: Vector256<float>) (w: int) (overwrite: bool) =
+        if w >= L64 then
+            Vector256.Store((if overwrite then v else Vector256.Load(cp) + v), cp)
+        else
+            for j in 0 .. w - 1 do
+                let t = v.GetElement j
+                NativePtr.set cp j (if overwrite then t else NativePtr.get cp j + t)
+
+    /// C rows r < mr, columns < w (of nv vectors) (+)= the tile's rows (row r at tile + r*3*L64).
+    let private narrowStore64 (tile: nativeptr<float>) (nv: int) (c: nativeptr<float>) (ldc: int) (mr: int) (w: int) (overwrite: bool) =
+        for r in 0 .. mr - 1 do
+            let cp = NativePtr.add c (r * ldc)
+            let tp = NativePtr.add tile (r * 3 * L64)
+            for v in 0 .. nv - 1 do
+                putNarrow64 (NativePtr.add cp (v * L64)) (Vector256.Load(NativePtr.add tp (v * L64))) (w - v * L64) overwrite
+
+    /// The narrow path's tile: C[mr x w] (ldc) = (overwrite ? 0 : C) + sum_p A(r, p) B(p, :) for p < kc, with
+    /// A(r, p) at ar + p*aps (rows r >= mr point at row 0 and are not stored) and B(p, :) the nv vectors at
+    /// bp + p*L64*nv (packed, zero-padded). Each element's sum over p starts from zero and is the blocked path's
+    /// FMA chain, so both paths give the same bits. nv (2 or 3) is a literal after inlining.
+    let inline private narrowTile64 (nv: int) (kc: int) (a0: nativeptr<float>) (a1: nativeptr<float>) (a2: nativeptr<float>)
+                                    (a3: nativeptr<float>) (aps: int) (bp: nativeptr<float>) (tile: nativeptr<float>) (c: nativeptr<float>)
+                                    (ldc: int) (mr: int) (w: int) (overwrite: bool) =
+        let z = Vector256<float>.Zero
+        let mutable c00 = z
+        let mutable c01 = z
+        let mutable c02 = z
+        let mutable c10 = z
+        let mutable c11 = z
+        let mutable c12 = z
+        let mutable c20 = z
+        let mutable c21 = z
+        let mutable c22 = z
+        let mutable c30 = z
+        let mutable c31 = z
+        let mutable c32 = z
+        let mutable b = bp
+        let mutable off = 0
+        let mutable p = kc
+        while p > 0 do
+            let b0 = Vector256.Load(b)
+            let b1 = Vector256.Load(NativePtr.add b L64)
+            let b2 = if nv > 2 then Vector256.Load(NativePtr.add b (2 * L64)) else z
+            let x0 = Vector256.Create(NativePtr.get a0 off)
+            c00 <- Vector256.FusedMultiplyAdd(x0, b0, c00)
+            c01 <- Vector256.FusedMultiplyAdd(x0, b1, c01)
+            if nv > 2 then c02 <- Vector256.FusedMultiplyAdd(x0, b2, c02)
+            let x1 = Vector256.Create(NativePtr.get a1 off)
+            c10 <- Vector256.FusedMultiplyAdd(x1, b0, c10)
+            c11 <- Vector256.FusedMultiplyAdd(x1, b1, c11)
+            if nv > 2 then c12 <- Vector256.FusedMultiplyAdd(x1, b2, c12)
+            let x2 = Vector256.Create(NativePtr.get a2 off)
+            c20 <- Vector256.FusedMultiplyAdd(x2, b0, c20)
+            c21 <- Vector256.FusedMultiplyAdd(x2, b1, c21)
+            if nv > 2 then c22 <- Vector256.FusedMultiplyAdd(x2, b2, c22)
+            let x3 = Vector256.Create(NativePtr.get a3 off)
+            c30 <- Vector256.FusedMultiplyAdd(x3, b0, c30)
+            c31 <- Vector256.FusedMultiplyAdd(x3, b1, c31)
+            if nv > 2 then c32 <- Vector256.FusedMultiplyAdd(x3, b2, c32)
+            b <- NativePtr.add b (L64 * nv)
+            off <- off + aps
+            p <- p - 1
+        // through the tile, so that no call follows while the accumulators are live (the JIT would spill them)
+        let inline st (row: int) (v0: Vector256<float>) (v1: Vector256<float>) (v2: Vector256<float>) =
+            let tp = NativePtr.add tile (row * 3 * L64)
+            Vector256.Store(v0, tp)
+            Vector256.Store(v1, NativePtr.add tp L64)
+            if nv > 2 then Vector256.Store(v2, NativePtr.add tp (2 * L64))
+        st 0 c00 c01 c02
+        st 1 c10 c11 c12
+        st 2 c20 c21 c22
+        st 3 c30 c31 c32
+        narrowStore64 tile nv c ldc mr w overwrite
+
+    // one method per vector count, so that each keeps its accumulators in registers
+    let private narrowTile64v2 kc a0 a1 a2 a3 aps (bp: nativeptr<float>) tile (c: nativeptr<float>) ldc mr w overwrite =
+        narrowTile64 2 kc a0 a1 a2 a3 aps bp tile c ldc mr w overwrite
+    let private narrowTile64v3 kc a0 a1 a2 a3 aps (bp: nativeptr<float>) tile (c: nativeptr<float>) ldc mr w overwrite =
+        narrowTile64 3 kc a0 a1 a2 a3 aps bp tile c ldc mr w overwrite
+
+    /// Rows i0 .. i1 of C for the narrow path (single thread): per KC block, B's kc x n block packed into
+    /// panels of 3 vectors (the last one or two of 2 vectors), zero-padded; then per NarrowMR rows of C, every panel.
+    let private narrow64 (transA: bool) (n: int) (k: int) (a: float[]) (aOff: int) (lda: int) (b: float[]) (bOff: int) (ldb: int)
+                         (c: float[]) (cOff: int) (ldc: int) (accumulate: bool) (i0: int) (i1: int) =
+        let struct (p3, p2) = narrowPanels ((n + L64 - 1) / L64)
+        let npad = L64 * (3 * p3 + 2 * p2)
+        let bufB = ArrayPool<float>.Shared.Rent(KC64 * npad + 8)
+        let tile = NativePtr.stackalloc<float> (NarrowMR * 3 * L64)
+        try
+            use pB0 = fixed bufB
+            use pa0 = fixed a
+            use pb0 = fixed b
+            use pc0 = fixed c
+            let pB = align64 pB0
+            let pa = NativePtr.add pa0 aOff
+            let pb = NativePtr.add pb0 bOff
+            let pc = NativePtr.add pc0 cOff
+            let aps = if transA then lda else 1
+            let ars = if transA then 1 else lda
+            let mutable pcb = 0
+            while pcb < k do
+                let kc = min KC64 (k - pcb)
+                let overwrite = (pcb = 0) && not accumulate
+                // pack: panel t (width L64*nvT) at pB + kc*j0, row p of it at + p*L64*nvT
+                let mutable j0 = 0
+                for t in 0 .. p3 + p2 - 1 do
+                    let nvT = if t < p3 then 3 else 2
+                    let d = NativePtr.add pB (kc * j0)
+                    for v in 0 .. nvT - 1 do
+                        let j = j0 + L64 * v
+                        let valid = n - j
+                        let mk = Vector256.LessThan(Vector256<int64>.Indices, Vector256.Create(int64 valid)).AsDouble()
+                        let mutable s = NativePtr.add pb (pcb * ldb + j)
+                        let mutable dd = NativePtr.add d (L64 * v)
+                        for _ in 0 .. kc - 1 do
+                            let x =
+                                if valid >= L64 then Vector256.Load(s)
+                                elif valid > 0 then Avx.MaskLoad(s, mk)
+                                else Vector256<float>.Zero
+                            Vector256.Store(x, dd)
+                            s <- NativePtr.add s ldb
+                            dd <- NativePtr.add dd (L64 * nvT)
+                    j0 <- j0 + L64 * nvT
+                let mutable i = i0
+                while i < i1 do
+                    let mr = min NarrowMR (i1 - i)
+                    let a0 = NativePtr.add pa (i * ars + pcb * aps)
+                    let a1 = if mr > 1 then NativePtr.add a0 ars else a0
+                    let a2 = if mr > 2 then NativePtr.add a0 (2 * ars) else a0
+                    let a3 = if mr > 3 then NativePtr.add a0 (3 * ars) else a0
+                    let cp = NativePtr.add pc (i * ldc)
+                    let mutable j0 = 0
+                    for t in 0 .. p3 + p2 - 1 do
+                        let bp = NativePtr.add pB (kc * j0)
+                        if t < p3 then narrowTile64v3 kc a0 a1 a2 a3 aps bp tile (NativePtr.add cp j0) ldc mr (n - j0) overwrite
+                        else narrowTile64v2 kc a0 a1 a2 a3 aps bp tile (NativePtr.add cp j0) ldc mr (n - j0) overwrite
+                        j0 <- j0 + L64 * (if t < p3 then 3 else 2)
+                    i <- i + NarrowMR
+                pcb <- pcb + KC64
+        finally
+            ArrayPool<float>.Shared.Return(bufB)
+
+    let private runNarrow64 (maxThreads: int) transA m n k (a: float[]) aOff lda (b: float[]) bOff ldb (c: float[]) cOff ldc accumulate =
+        let work = int64 m * int64 n * int64 k
+        let units = (m + NarrowMR - 1) / NarrowMR
+        let nt = min units (if work >= parallelThreshold then maxThreads else 1)
+        if nt <= 1 then narrow64 transA n k a aOff lda b bOff ldb c cOff ldc accumulate 0 m
+        else
+            Parallel.For(0, nt, fun t ->
+                let s = min m ((units * t / nt) * NarrowMR)
+                let e = min m ((units * (t + 1) / nt) * NarrowMR)
+                if e > s then narrow64 transA n k a aOff lda b bOff ldb c cOff ldc accumulate s e)
+            |> ignore
+
     /// gemmF64 with an explicit upper bound on the number of threads (used by tests to check determinism).
     let internal gemmF64Threads (maxThreads: int) (transA: bool) (transB: bool) (m: int) (n: int) (k: int)
                                 (a: float[]) (aOff: int) (lda: int) (b: float[]) (bOff: int) (ldb: int)
@@ -934,6 +1158,8 @@ module internal Gemm =
             for i in 0 .. m - 1 do
                 let xOff = if transA then aOff + i else aOff + i * lda
                 gemv64 (not transB) n k b bOff ldb a xOff xInc c (cOff + i * ldc) 1 accumulate
+        elif n <= NarrowMax && not transB && Gemv.supported () then
+            runNarrow64 (max 1 maxThreads) transA m n k a aOff lda b bOff ldb c cOff ldc accumulate
         else
             runBlocked64 (max 1 maxThreads) transA transB m n k a aOff lda b bOff ldb c cOff ldc accumulate
 
@@ -976,6 +1202,13 @@ module internal Gemm =
                 if mr = MR32 && mrT = MR32 then
                     for p in 0 .. kc - 1 do
                         Vector256.Store(Vector256.Load(NativePtr.add s0 (p * lda)), NativePtr.add d (p * mrT))
+                elif mr = MR32x && mrT = MR32x then
+                    for p in 0 .. kc - 1 do
+                        let s = NativePtr.add s0 (p * lda)
+                        let dd = NativePtr.add d (p * MR32x)
+                        Vector128.Store(Vector128.Load(s), dd)
+                        NativePtr.set dd 4 (NativePtr.get s 4)
+                        NativePtr.set dd 5 (NativePtr.get s 5)
                 elif mrT = MR32 && useIsaPaths && Avx.IsSupported then
                     let mk = Vector256.LessThan(Vector256<int32>.Indices, Vector256.Create(mr)).AsSingle()
                     for p in 0 .. kc - 1 do
@@ -996,6 +1229,18 @@ module internal Gemm =
                 while p < kc do
                     for r in 0 .. MR32 - 1 do
                         NativePtr.set d (p * mrT + r) (NativePtr.get s0 (r * lda + p))
+                    p <- p + 1
+            elif mr = MR32x && mrT = MR32x && useIsaPaths && Avx.IsSupported then
+                // op(A)(i,p) = a[i*lda + p], 6 rows: 6x8 register transposes; each stores 8 lanes per p (2 of them
+                // junk that the next p's store overwrites), so the last block of 8 is left to the scalar loop
+                let s0 = NativePtr.add a ((i0 + ir) * lda + p0)
+                let mutable p = 0
+                while p + 8 < kc do
+                    transpose6x8F32 (NativePtr.add s0 p) lda (NativePtr.add d (p * MR32x))
+                    p <- p + 8
+                while p < kc do
+                    for r in 0 .. MR32x - 1 do
+                        NativePtr.set d (p * MR32x + r) (NativePtr.get s0 (r * lda + p))
                     p <- p + 1
             else
                 // op(A)(i,p) = a[i*lda + p]
@@ -1302,7 +1547,8 @@ module internal Gemm =
             ArrayPool<float32>.Shared.Return(bufA)
             ArrayPool<float32>.Shared.Return(bufB)
 
-    let private runBlocked32 (maxThreads: int) transA transB m n k (a: float32[]) aOff lda (b: float32[]) bOff ldb (c: float32[]) cOff ldc accumulate =
+    /// The packed blocked path whatever the shape (the tests compare the narrow path with it).
+    let internal runBlocked32 (maxThreads: int) transA transB m n k (a: float32[]) aOff lda (b: float32[]) bOff ldb (c: float32[]) cOff ldc accumulate =
         let work = int64 m * int64 n * int64 k
         let nt = if work >= parallelThreshold then maxThreads else 1
         // Partition the dimension that has more micro-tile units (finer granularity => better balance).
@@ -1647,6 +1893,167 @@ module internal Gemm =
             finally
                 ArrayPool<float32>.Shared.Return(buf)
 
+    /// Writes the first `w` lanes of v (all when w >= L32, none when w <= 0) to C at cp: C = v or C + v.
+    let inline private putNarrow32 (cp: nativeptr<float32>) (v: Vector256<float32>) (w: int) (overwrite: bool) =
+        if w >= L32 then
+            Vector256.Store((if overwrite then v else Vector256.Load(cp) + v), cp)
+        else
+            let mutable j = 0
+            if w >= 4 then
+                let lo = v.GetLower()
+                Vector128.Store((if overwrite then lo else Vector128.Load(cp) + lo), cp)
+                j <- 4
+            while j < w do
+                let t = v.GetElement j
+                NativePtr.set cp j (if overwrite then t else NativePtr.get cp j + t)
+                j <- j + 1
+
+    /// C rows r < mr, columns < w (of nv vectors) (+)= the tile's rows (row r at tile + r*3*L32).
+    let private narrowStore32 (tile: nativeptr<float32>) (nv: int) (c: nativeptr<float32>) (ldc: int) (mr: int) (w: int) (overwrite: bool) =
+        for r in 0 .. mr - 1 do
+            let cp = NativePtr.add c (r * ldc)
+            let tp = NativePtr.add tile (r * 3 * L32)
+            for v in 0 .. nv - 1 do
+                putNarrow32 (NativePtr.add cp (v * L32)) (Vector256.Load(NativePtr.add tp (v * L32))) (w - v * L32) overwrite
+
+    /// narrowTile64 for float32: C[mr x w] (ldc) = (overwrite ? 0 : C) + sum_p A(r, p) B(p, :) for p < kc, with
+    /// A(r, p) at ar + p*aps (rows r >= mr point at row 0 and are not stored) and B(p, :) the nv vectors at
+    /// bp + p*L32*nv (packed, zero-padded). Each element's sum over p starts from zero and is the blocked path's
+    /// FMA chain, so both paths give the same bits. nv (2 or 3) is a literal after inlining.
+    let inline private narrowTile32 (nv: int) (kc: int) (a0: nativeptr<float32>) (a1: nativeptr<float32>) (a2: nativeptr<float32>)
+                                    (a3: nativeptr<float32>) (aps: int) (bp: nativeptr<float32>) (tile: nativeptr<float32>) (c: nativeptr<float32>)
+                                    (ldc: int) (mr: int) (w: int) (overwrite: bool) =
+        let z = Vector256<float32>.Zero
+        let mutable c00 = z
+        let mutable c01 = z
+        let mutable c02 = z
+        let mutable c10 = z
+        let mutable c11 = z
+        let mutable c12 = z
+        let mutable c20 = z
+        let mutable c21 = z
+        let mutable c22 = z
+        let mutable c30 = z
+        let mutable c31 = z
+        let mutable c32 = z
+        let mutable b = bp
+        let mutable off = 0
+        let mutable p = kc
+        while p > 0 do
+            let b0 = Vector256.Load(b)
+            let b1 = Vector256.Load(NativePtr.add b L32)
+            let b2 = if nv > 2 then Vector256.Load(NativePtr.add b (2 * L32)) else z
+            let x0 = Vector256.Create(NativePtr.get a0 off)
+            c00 <- Vector256.FusedMultiplyAdd(x0, b0, c00)
+            c01 <- Vector256.FusedMultiplyAdd(x0, b1, c01)
+            if nv > 2 then c02 <- Vector256.FusedMultiplyAdd(x0, b2, c02)
+            let x1 = Vector256.Create(NativePtr.get a1 off)
+            c10 <- Vector256.FusedMultiplyAdd(x1, b0, c10)
+            c11 <- Vector256.FusedMultiplyAdd(x1, b1, c11)
+            if nv > 2 then c12 <- Vector256.FusedMultiplyAdd(x1, b2, c12)
+            let x2 = Vector256.Create(NativePtr.get a2 off)
+            c20 <- Vector256.FusedMultiplyAdd(x2, b0, c20)
+            c21 <- Vector256.FusedMultiplyAdd(x2, b1, c21)
+            if nv > 2 then c22 <- Vector256.FusedMultiplyAdd(x2, b2, c22)
+            let x3 = Vector256.Create(NativePtr.get a3 off)
+            c30 <- Vector256.FusedMultiplyAdd(x3, b0, c30)
+            c31 <- Vector256.FusedMultiplyAdd(x3, b1, c31)
+            if nv > 2 then c32 <- Vector256.FusedMultiplyAdd(x3, b2, c32)
+            b <- NativePtr.add b (L32 * nv)
+            off <- off + aps
+            p <- p - 1
+        // through the tile, so that no call follows while the accumulators are live (the JIT would spill them)
+        let inline st (row: int) (v0: Vector256<float32>) (v1: Vector256<float32>) (v2: Vector256<float32>) =
+            let tp = NativePtr.add tile (row * 3 * L32)
+            Vector256.Store(v0, tp)
+            Vector256.Store(v1, NativePtr.add tp L32)
+            if nv > 2 then Vector256.Store(v2, NativePtr.add tp (2 * L32))
+        st 0 c00 c01 c02
+        st 1 c10 c11 c12
+        st 2 c20 c21 c22
+        st 3 c30 c31 c32
+        narrowStore32 tile nv c ldc mr w overwrite
+
+    // one method per vector count, so that each keeps its accumulators in registers
+    let private narrowTile32v2 kc a0 a1 a2 a3 aps (bp: nativeptr<float32>) tile (c: nativeptr<float32>) ldc mr w overwrite =
+        narrowTile32 2 kc a0 a1 a2 a3 aps bp tile c ldc mr w overwrite
+    let private narrowTile32v3 kc a0 a1 a2 a3 aps (bp: nativeptr<float32>) tile (c: nativeptr<float32>) ldc mr w overwrite =
+        narrowTile32 3 kc a0 a1 a2 a3 aps bp tile c ldc mr w overwrite
+
+    /// Rows i0 .. i1 of C for the narrow path (single thread): per KC block, B's kc x n block packed into
+    /// panels of 3 vectors (the last one or two of 2 vectors), zero-padded; then per NarrowMR rows of C, every panel.
+    let private narrow32 (transA: bool) (n: int) (k: int) (a: float32[]) (aOff: int) (lda: int) (b: float32[]) (bOff: int) (ldb: int)
+                         (c: float32[]) (cOff: int) (ldc: int) (accumulate: bool) (i0: int) (i1: int) =
+        let struct (p3, p2) = narrowPanels ((n + L32 - 1) / L32)
+        let npad = L32 * (3 * p3 + 2 * p2)
+        let bufB = ArrayPool<float32>.Shared.Rent(KC32 * npad + 16)
+        let tile = NativePtr.stackalloc<float32> (NarrowMR * 3 * L32)
+        try
+            use pB0 = fixed bufB
+            use pa0 = fixed a
+            use pb0 = fixed b
+            use pc0 = fixed c
+            let pB = align64 pB0
+            let pa = NativePtr.add pa0 aOff
+            let pb = NativePtr.add pb0 bOff
+            let pc = NativePtr.add pc0 cOff
+            let aps = if transA then lda else 1
+            let ars = if transA then 1 else lda
+            let mutable pcb = 0
+            while pcb < k do
+                let kc = min KC32 (k - pcb)
+                let overwrite = (pcb = 0) && not accumulate
+                // pack: panel t (width L32*nvT) at pB + kc*j0, row p of it at + p*L32*nvT
+                let mutable j0 = 0
+                for t in 0 .. p3 + p2 - 1 do
+                    let nvT = if t < p3 then 3 else 2
+                    let d = NativePtr.add pB (kc * j0)
+                    for v in 0 .. nvT - 1 do
+                        let j = j0 + L32 * v
+                        let valid = n - j
+                        let mk = Vector256.LessThan(Vector256<int32>.Indices, Vector256.Create(valid)).AsSingle()
+                        let mutable s = NativePtr.add pb (pcb * ldb + j)
+                        let mutable dd = NativePtr.add d (L32 * v)
+                        for _ in 0 .. kc - 1 do
+                            let x =
+                                if valid >= L32 then Vector256.Load(s)
+                                elif valid > 0 then Avx.MaskLoad(s, mk)
+                                else Vector256<float32>.Zero
+                            Vector256.Store(x, dd)
+                            s <- NativePtr.add s ldb
+                            dd <- NativePtr.add dd (L32 * nvT)
+                    j0 <- j0 + L32 * nvT
+                let mutable i = i0
+                while i < i1 do
+                    let mr = min NarrowMR (i1 - i)
+                    let a0 = NativePtr.add pa (i * ars + pcb * aps)
+                    let a1 = if mr > 1 then NativePtr.add a0 ars else a0
+                    let a2 = if mr > 2 then NativePtr.add a0 (2 * ars) else a0
+                    let a3 = if mr > 3 then NativePtr.add a0 (3 * ars) else a0
+                    let cp = NativePtr.add pc (i * ldc)
+                    let mutable j0 = 0
+                    for t in 0 .. p3 + p2 - 1 do
+                        let bp = NativePtr.add pB (kc * j0)
+                        if t < p3 then narrowTile32v3 kc a0 a1 a2 a3 aps bp tile (NativePtr.add cp j0) ldc mr (n - j0) overwrite
+                        else narrowTile32v2 kc a0 a1 a2 a3 aps bp tile (NativePtr.add cp j0) ldc mr (n - j0) overwrite
+                        j0 <- j0 + L32 * (if t < p3 then 3 else 2)
+                    i <- i + NarrowMR
+                pcb <- pcb + KC32
+        finally
+            ArrayPool<float32>.Shared.Return(bufB)
+
+    let private runNarrow32 (maxThreads: int) transA m n k (a: float32[]) aOff lda (b: float32[]) bOff ldb (c: float32[]) cOff ldc accumulate =
+        let work = int64 m * int64 n * int64 k
+        let units = (m + NarrowMR - 1) / NarrowMR
+        let nt = min units (if work >= parallelThreshold then maxThreads else 1)
+        if nt <= 1 then narrow32 transA n k a aOff lda b bOff ldb c cOff ldc accumulate 0 m
+        else
+            Parallel.For(0, nt, fun t ->
+                let s = min m ((units * t / nt) * NarrowMR)
+                let e = min m ((units * (t + 1) / nt) * NarrowMR)
+                if e > s then narrow32 transA n k a aOff lda b bOff ldb c cOff ldc accumulate s e)
+            |> ignore
+
     /// gemmF32 with an explicit upper bound on the number of threads (used by tests to check determinism).
     let internal gemmF32Threads (maxThreads: int) (transA: bool) (transB: bool) (m: int) (n: int) (k: int)
                                 (a: float32[]) (aOff: int) (lda: int) (b: float32[]) (bOff: int) (ldb: int)
@@ -1669,6 +2076,8 @@ module internal Gemm =
             for i in 0 .. m - 1 do
                 let xOff = if transA then aOff + i else aOff + i * lda
                 gemv32 (not transB) n k b bOff ldb a xOff xInc c (cOff + i * ldc) 1 accumulate
+        elif n <= NarrowMax && not transB && Gemv.supported () then
+            runNarrow32 (max 1 maxThreads) transA m n k a aOff lda b bOff ldb c cOff ldc accumulate
         else
             runBlocked32 (max 1 maxThreads) transA transB m n k a aOff lda b bOff ldb c cOff ldc accumulate
 

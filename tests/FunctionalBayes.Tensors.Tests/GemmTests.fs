@@ -229,6 +229,84 @@ let ``shapes that take the packing and GEMV variants are correct`` () =
             checkF64 rng ta tb m n k true
             checkF32 rng ta tb m n k true
 
+// ---------------------------------------------------------------------------------------------
+// The narrow path (n <= 24, op(B) = B, AVX2+FMA): A unpacked, tiles of 4 rows x 2 or 3 vectors
+// ---------------------------------------------------------------------------------------------
+
+/// Every column-panel split (n = 5 .. 24 covers 1 to 6 vectors of either width), every row remainder (m mod 4),
+/// k = 1, KC-block edges (256, 257) and both A layouts; op(B) = Bᵀ (the packed path) alongside.
+let narrowShapes =
+    [ (5000, 20, 20); (20, 20, 5000); (5, 5, 1); (7, 8, 3); (6, 9, 1); (9, 12, 257); (10, 13, 256); (11, 16, 20)
+      (13, 17, 7); (33, 21, 300); (14, 23, 513); (17, 24, 40); (101, 7, 65); (8, 20, 1) ]
+
+let ``narrow shapes are correct`` () =
+    let rng = Random(12)
+    for (ta, tb) in transCombos do
+        for (m, n, k) in narrowShapes do
+            checkF64 rng ta tb m n k true
+            checkF32 rng ta tb m n k true
+
+/// The narrow path runs the packed path's per-element FMA chains: the same bits as the packed path.
+let ``narrow shapes give the packed path's bits`` () =
+    let rng = Random(13)
+    for ta in [ false; true ] do
+        for (m, n, k) in narrowShapes do
+            for acc in [ false; true ] do
+                let cs = makeCase rng id ta false m n k true
+                let got = runF64 1 cs acc
+                let packed = Array.copy cs.C
+                Gemm.runBlocked64 1 ta false m n k cs.A cs.AOff cs.Lda cs.B cs.BOff cs.Ldb packed cs.COff cs.Ldc acc
+                for idx in 0 .. got.Length - 1 do
+                    if BitConverter.DoubleToInt64Bits got.[idx] <> BitConverter.DoubleToInt64Bits packed.[idx] then
+                        failwithf "f64 tA=%b m=%d n=%d k=%d acc=%b differs at %d: %.17g vs %.17g" ta m n k acc idx got.[idx] packed.[idx]
+                let csf = makeCase rng float32 ta false m n k true
+                let gotf = runF32 1 csf acc
+                let packedf = Array.copy csf.C
+                Gemm.runBlocked32 1 ta false m n k csf.A csf.AOff csf.Lda csf.B csf.BOff csf.Ldb packedf csf.COff csf.Ldc acc
+                for idx in 0 .. gotf.Length - 1 do
+                    if BitConverter.SingleToInt32Bits gotf.[idx] <> BitConverter.SingleToInt32Bits packedf.[idx] then
+                        failwithf "f32 tA=%b m=%d n=%d k=%d acc=%b differs at %d: %.9g vs %.9g" ta m n k acc idx gotf.[idx] packedf.[idx]
+
+/// A NaN in A(i, p) makes row i of C NaN and nothing else (a remainder tile computes its missing rows from its
+/// first row and must not store them); a NaN in B(p, j) makes column j NaN (padding lanes stay out); C's NaNs
+/// are overwritten when not accumulating.
+let ``narrow path: NaN in A or B reaches only its row or column`` () =
+    for ta in [ false; true ] do
+        for (m, n, k) in [ (7, 20, 5); (13, 9, 300); (6, 24, 1) ] do
+            let rng = Random(m + n + k)
+            let lda = if ta then m else k
+            let aAt i p = if ta then p * lda + i else i * lda + p
+            let a = Array.init (m * k) (fun _ -> rng.NextDouble())
+            let b = Array.init (k * n) (fun _ -> rng.NextDouble())
+            let nanRow = 4
+            let nanCol = n - 1
+            let aN = Array.copy a
+            aN.[aAt nanRow (k - 1)] <- nan
+            let bN = Array.copy b
+            bN.[(k / 2) * n + nanCol] <- nan
+            let check (name: string) (c: float[]) (isNaNAt: int -> int -> bool) =
+                for i in 0 .. m - 1 do
+                    for j in 0 .. n - 1 do
+                        let v = c.[i * n + j]
+                        if Double.IsNaN v <> isNaNAt i j then failwithf "%s tA=%b %dx%dx%d: (%d,%d) = %g" name ta m n k i j v
+            let c = Array.create (m * n) nan
+            Gemm.gemmF64 ta false m n k aN 0 lda b 0 n c 0 n false
+            check "f64 A" c (fun i _ -> i = nanRow)
+            Gemm.gemmF64 ta false m n k a 0 lda bN 0 n c 0 n false
+            check "f64 B" c (fun _ j -> j = nanCol)
+            let cf = Array.create (m * n) nanf
+            Gemm.gemmF32 ta false m n k (Array.map float32 aN) 0 lda (Array.map float32 b) 0 n cf 0 n false
+            check "f32 A" (Array.map float cf) (fun i _ -> i = nanRow)
+            Gemm.gemmF32 ta false m n k (Array.map float32 a) 0 lda (Array.map float32 bN) 0 n cf 0 n false
+            check "f32 B" (Array.map float cf) (fun _ j -> j = nanCol)
+
+let narrowDetData () : objnull[] seq =
+    seq {
+        for ta in [ false; true ] do
+            for (m, n, k) in [ (5000, 20, 20); (20, 20, 5000); (1001, 13, 300); (2003, 24, 257) ] do
+                yield [| box ta; box false; box m; box n; box k |]
+    }
+
 [<Tests>]
 let tests =
     testList "GemmTests" [
@@ -244,4 +322,8 @@ let tests =
         yield! [ for args in detData () -> testCase (sprintf "results are bitwise identical for 1, 2, 3 and 4 threads %A" args) (fun () -> ``results are bitwise identical for 1, 2, 3 and 4 threads`` (unbox args.[0]) (unbox args.[1]) (unbox args.[2]) (unbox args.[3]) (unbox args.[4])) ]
         testCase "concurrent callers do not interfere" ``concurrent callers do not interfere``
         testCase "shapes that take the packing and GEMV variants are correct" ``shapes that take the packing and GEMV variants are correct``
+        testCase "narrow shapes are correct" ``narrow shapes are correct``
+        testCase "narrow shapes give the packed path's bits" ``narrow shapes give the packed path's bits``
+        testCase "narrow path: NaN in A or B reaches only its row or column" ``narrow path: NaN in A or B reaches only its row or column``
+        yield! [ for args in narrowDetData () -> testCase (sprintf "narrow: results are bitwise identical for 1, 2, 3 and 4 threads %A" args) (fun () -> ``results are bitwise identical for 1, 2, 3 and 4 threads`` (unbox args.[0]) (unbox args.[1]) (unbox args.[2]) (unbox args.[3]) (unbox args.[4])) ]
     ]
