@@ -274,6 +274,8 @@ let private opCases : (string * (Tensor -> Tensor -> Tensor -> Tensor)) list =
           let full = Tensor.zerosLike d - 2.0
           let scalar = Tensor.scalar -3.0
           s (Tensor.where (Tensor.gt d (Tensor.zerosLike d)) (a * b) full) + s (Tensor.where (Tensor.lt a b) (Tensor.exp a) scalar)
+      "an op without a derivative read only under stopGradient (trigamma)", fun a b _ ->
+          s (Tensor.stopGradient (Tensor.trigamma (Tensor.exp a + 1.0)) * b + a)
       "stopGradient and cast", fun a b _ -> s (Tensor.stopGradient a * b + Tensor.toFloat64 (Tensor.gt a (Tensor.zerosLike a)) * a) ]
 
 let private checkOp (name: string) (f: Tensor -> Tensor -> Tensor -> Tensor) (rows: int) =
