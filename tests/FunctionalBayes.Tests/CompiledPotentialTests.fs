@@ -256,6 +256,13 @@ let private opCases : (string * (Tensor -> Tensor -> Tensor -> Tensor)) list =
           let c = Tensor.sum b * 0.1
           let row = Tensor.sumAxes [| 0 |] true b
           s (c * a + a * c - a / Tensor.exp c + (row + a) * d - (a - row) + (Tensor.sum a - b) * 0.5 + (d + c))
+      "repeated columns, short and long tiled rows through mul, div, sub, max", fun a b _ ->
+          let col = Tensor.sumAxes [| 1 |] true b
+          let row = Tensor.sumAxes [| 0 |] true b * 0.1
+          // [2, 3·rows / 2] against one of its rows: a tile of 6 (4 rows) or 60 (40 rows)
+          let wide = Tensor.reshape [| 2; -1 |] a
+          s (a / Tensor.exp col + (a - col) * row + Tensor.maximum a col / (Tensor.exp row + 1.0) + Tensor.exp row / (a * a + 1.0))
+          + s (wide * Tensor.narrow 0 1 1 (Tensor.reshape [| 2; -1 |] b) - Tensor.narrow 0 0 1 wide / (Tensor.exp wide))
       "small matmuls with 4 to 8 columns, transposed and batched", fun a b d ->
           let w = Tensor.concat 1 [ b; b * 0.5 ]
           let wd = Tensor.concat 1 [ d; Tensor.exp b ]
