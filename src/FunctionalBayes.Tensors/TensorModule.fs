@@ -358,6 +358,20 @@ module Tensor =
         if keepDim then s else reshape (Shape.reduced t.ShapeRef (Shape.axes "logsumexp" t.Rank axes) false) s
     let logsumexp (t: Tensor) = logsumexpAxes (Array.init t.Rank id) false t
 
+    /// log Σₖ exp tₖ element-wise over several tensors (broadcast together), computed stably: shifted by
+    /// their element-wise max; −∞ where every term is −∞. A few element-wise passes and no stacked axis:
+    /// for a handful of terms, much cheaper than stacking them and reducing a short last axis.
+    let logsumexpOf (ts: Tensor seq) =
+        match Seq.toList ts with
+        | [] -> invalidArg "ts" "logsumexpOf: needs at least one tensor."
+        | [ t ] -> t
+        | ts ->
+            let m = ts |> List.reduce maximum |> stopGradient
+            // where every term is −∞, a finite shift (the dtype's lowest value: a float32 clamp rounds its bounds)
+            let lo = if m.Dtype = Float32 then float Single.MinValue else -Double.MaxValue
+            let m = clamp lo Double.PositiveInfinity m
+            log (ts |> List.map (fun t -> exp (t - m)) |> List.reduce (+)) + m
+
     /// Softmax along an axis.
     let softmax (axis: int) (t: Tensor) =
         let m = maxAxes [| axis |] true t |> stopGradient
