@@ -93,6 +93,10 @@ let ``logsumexp and softmax are stable`` () =
     assertClose 1e-15 [| 0.5; 0.5; 0.0 |] (Tensor.toArray (Tensor.softmax 0 x))
     let allNegInf = Tensor.ofArray [| Double.NegativeInfinity; Double.NegativeInfinity |]
     Assert.Equal(Double.NegativeInfinity, Tensor.toScalar (Tensor.logsumexp allNegInf))
+    Assert.Equal(Double.NegativeInfinity, Tensor.toScalar (Tensor.logsumexp (Tensor.toFloat32 allNegInf)))
+    // one row all −∞, the other finite: −∞ and the row's value, with a finite gradient in the finite row
+    let rows = Tensor.create [| 2; 2 |] [| Double.NegativeInfinity; Double.NegativeInfinity; 0.5; -1.0 |]
+    assertClose 1e-15 [| Double.NegativeInfinity; Math.Log(Math.Exp 0.5 + Math.Exp -1.0) |] (Tensor.toArray (Tensor.logsumexpAxes [| 1 |] false rows))
 
 /// log Σ exp of the terms on the host, shifted by their max; −∞ where every term is −∞.
 let private hostLogSumExp (terms: float[]) =
