@@ -73,6 +73,21 @@ module internal CompiledKernels =
             for i in 0 .. n - 1 do
                 a.[gz + map.[i]] <- a.[gz + map.[i]] + s * a.[go + i]
 
+    /// A tile shorter than this is not worth a span call per tile: the mapped loop runs instead.
+    [<Literal>]
+    let private MinTile = 16
+
+    /// o = x op y element by element through the maps (a broadcast that is not one span op): the
+    /// arithmetic written out, the other ops by their compiled element form.
+    let private binaryMapped (b: BinaryOp) (element: Func<float, float, float>) (v: float[]) (x: int) (xMap: int[]) (y: int) (yMap: int[]) (o: int) (n: int) =
+        match b with
+        | Add -> for i in 0 .. n - 1 do v.[o + i] <- v.[x + at xMap i] + v.[y + at yMap i]
+        | Sub -> for i in 0 .. n - 1 do v.[o + i] <- v.[x + at xMap i] - v.[y + at yMap i]
+        | Mul -> for i in 0 .. n - 1 do v.[o + i] <- v.[x + at xMap i] * v.[y + at yMap i]
+        | Div -> for i in 0 .. n - 1 do v.[o + i] <- v.[x + at xMap i] / v.[y + at yMap i]
+        | Pow | Maximum | Minimum | StudentTLogCdf | GammaLogP | GammaLogQ ->
+            for i in 0 .. n - 1 do v.[o + i] <- element.Invoke(v.[x + at xMap i], v.[y + at yMap i])
+
     type Binary(b: BinaryOp, x: int, xMap: int[], y: int, yMap: int[], o: int, n: int, gx: int, gy: int, go: int) =
         inherit ProgramKernel()
         let xScalar = xMap.Length > 0 && xMap |> Array.forall (fun k -> k = 0)
@@ -83,8 +98,9 @@ module internal CompiledKernels =
             else
                 let l = (Array.max map) + 1
                 if l > 1 && map.Length % l = 0 && map |> Array.mapi (fun i k -> k = i % l) |> Array.forall id then l else 0
-        let xTile = tile xMap
-        let yTile = tile yMap
+        // (short tiles take the mapped loops: a span call per tile costs more than it saves)
+        let xTile = let l = tile xMap in if l >= MinTile then l else 0
+        let yTile = let l = tile yMap in if l >= MinTile then l else 0
         let info = Ops.binary b
         let element = info.Element
         override _.Forward(v, _) =
@@ -97,9 +113,7 @@ module internal CompiledKernels =
                 let l = max xTile yTile
                 for q in 0 .. n / l - 1 do
                     Cpu.binaryRow b v (if xTile > 0 then x else x + q * l) 1 v (if yTile > 0 then y else y + q * l) 1 v (o + q * l) l
-            else
-                for i in 0 .. n - 1 do
-                    v.[o + i] <- element.Invoke(v.[x + at xMap i], v.[y + at yMap i])
+            else binaryMapped b element v x xMap y yMap o n
         override _.Backward(v, a, _) =
             let plain = xMap.Length = 0 && yMap.Length = 0
             match b with
@@ -124,7 +138,23 @@ module internal CompiledKernels =
             | Mul when plain ->
                 if gx >= 0 then Simd.MultiplyAdd(ro a go n, ro v y n, ro a gx n, sp a gx n)
                 if gy >= 0 then Simd.MultiplyAdd(ro a go n, ro v x n, ro a gy n, sp a gy n)
-            | Mul | Div | Pow | Maximum | Minimum | StudentTLogCdf | GammaLogP | GammaLogQ ->
+            | Mul ->
+                // the declared adjoints g·y and g·x, written out
+                for i in 0 .. n - 1 do
+                    let g = a.[go + i]
+                    let xi = at xMap i
+                    let yi = at yMap i
+                    if gx >= 0 then a.[gx + xi] <- a.[gx + xi] + g * v.[y + yi]
+                    if gy >= 0 then a.[gy + yi] <- a.[gy + yi] + g * v.[x + xi]
+            | Div ->
+                // the declared adjoints g/y and −(g·out)/y, written out
+                for i in 0 .. n - 1 do
+                    let g = a.[go + i]
+                    let xi = at xMap i
+                    let yi = at yMap i
+                    if gx >= 0 then a.[gx + xi] <- a.[gx + xi] + g / v.[y + yi]
+                    if gy >= 0 then a.[gy + yi] <- a.[gy + yi] + -((g * v.[o + i]) / v.[y + yi])
+            | Pow | Maximum | Minimum | StudentTLogCdf | GammaLogP | GammaLogQ ->
                 // the declared adjoints, element by element
                 let fx = info.VjpXScalar
                 let fy = info.VjpYScalar

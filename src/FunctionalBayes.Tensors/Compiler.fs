@@ -225,6 +225,12 @@ module Compiler =
             match v with
             | GraphConstant t -> t.Dtype
             | _ -> infos.[key v].Dtype
+        // whether an op passes the gradient to its inputs at all
+        let flows (n: GraphOp) =
+            match n.Op with
+            | Compare _ | StopGradient | PositiveDefinite -> false
+            | Cast _ -> n.Dtype.IsFloat && (dtypeOf n.Inputs.[0]).IsFloat
+            | _ -> true
         // which dynamic values carry a gradient. Every dtype lives in the float64 buffers: float32 values
         // rounded to float32 after each op (computed in float64), int32 and bool values exactly.
         for k in 0 .. nodes.Length - 1 do
@@ -238,13 +244,20 @@ module Compiler =
                     | Unary _ | Binary _ | Compare _ | Reduce _ | MatMul _ | ScatterAdd _ | Cumsum _ | Clamp _ | Cholesky
                     | TriangularSolve _ | PositiveDefinite | GlmLogLikelihood _ | CategoricalGlmLogLikelihood ->
                         unsupported "op %d (%s) computes int32 from the parameters; the compiled program holds int32 values only from casts and ops that move values." k n.Op.Name
-                let flows =
-                    match n.Op with
-                    | Compare _ | StopGradient | PositiveDefinite -> false
-                    | Cast _ -> n.Dtype.IsFloat && (dtypeOf n.Inputs.[0]).IsFloat
-                    | _ -> true
-                infos.[i].Grad <- flows && n.Dtype.IsFloat && n.Inputs |> Array.exists (fun v -> let j = key v in j >= 0 && infos.[j].Grad)
+                infos.[i].Grad <- flows n && n.Dtype.IsFloat && n.Inputs |> Array.exists (fun v -> let j = key v in j >= 0 && infos.[j].Grad)
         if not infos.[outV].Grad then unsupported "the function's value does not depend on the parameters through any differentiable op."
+        // and which of them the output's adjoint reaches: a value read only where the gradient stops (a
+        // stopGradient'ed max shift, a comparison) keeps no adjoint, so its op runs no backward kernel
+        let reached = Array.zeroCreate<bool> total
+        reached.[outV] <- true
+        for k in nodes.Length - 1 .. -1 .. 0 do
+            let i = nIn + k
+            if reached.[i] && infos.[i].Grad && flows nodes.[k] then
+                for v in nodes.[k].Inputs do
+                    let j = key v
+                    if j >= 0 then reached.[j] <- true
+        for i in nParams .. total - 1 do
+            if not reached.[i] then infos.[i].Grad <- false
         // ---- code generation --------------------------------------------------------------------
         let vals = Expression.Parameter(typeof<float[]>, "vals")
         let adjs = Expression.Parameter(typeof<float[]>, "adjs")

@@ -350,13 +350,30 @@ module Tensor =
         sumAxes axes keepDim t / float count
     let mean (t: Tensor) = meanAxes (Array.init t.Rank id) false t
 
+    /// A log-sum-exp's shift from the terms' max: no gradient (the value does not depend on it), and finite
+    /// where every term is −∞ (the dtype's lowest value: a float32 clamp rounds its bounds), so that the
+    /// shifted terms are −∞ there, not NaN.
+    let private logsumexpShift (top: Tensor) =
+        let lo = if top.Dtype = Float32 then float Single.MinValue else -Double.MaxValue
+        clamp lo Double.PositiveInfinity (stopGradient top)
+
     /// log Σ exp over the given axes, computed stably.
     let logsumexpAxes (axes: int[]) (keepDim: bool) (t: Tensor) =
-        let m = maxAxes axes true t |> stopGradient
-        let m = where (eqScalar m Double.NegativeInfinity) (zerosLike m) m
+        let m = logsumexpShift (maxAxes axes true t)
         let s = log (sumAxes axes true (exp (t - m))) + m
         if keepDim then s else reshape (Shape.reduced t.ShapeRef (Shape.axes "logsumexp" t.Rank axes) false) s
     let logsumexp (t: Tensor) = logsumexpAxes (Array.init t.Rank id) false t
+
+    /// log Σₖ exp tₖ element-wise over several tensors (broadcast together), computed stably: shifted by
+    /// their element-wise max; −∞ where every term is −∞. A few element-wise passes and no stacked axis:
+    /// for a handful of terms, much cheaper than stacking them and reducing a short last axis.
+    let logsumexpOf (ts: Tensor seq) =
+        match Seq.toList ts with
+        | [] -> invalidArg "ts" "logsumexpOf: needs at least one tensor."
+        | [ t ] -> t
+        | ts ->
+            let m = logsumexpShift (List.reduce maximum ts)
+            log (ts |> List.map (fun t -> exp (t - m)) |> List.reduce (+)) + m
 
     /// Softmax along an axis.
     let softmax (axis: int) (t: Tensor) =

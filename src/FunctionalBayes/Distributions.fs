@@ -265,6 +265,11 @@ module Dist =
 
     let private negInf (like: Tensor) = Tensor.fullLike like Double.NegativeInfinity
     /// log p where the condition holds, -inf elsewhere (values outside the support).
+    /// Mixtures of at most this many components take the log-sum-exp over their components element-wise
+    /// (Tensor.logsumexpOf: about 4K passes over the batch); larger ones stack the components' log densities.
+    [<Literal>]
+    let private MixtureTermsLimit = 8
+
     let private within (ok: Tensor) (lp: Tensor) = Tensor.where ok lp (negInf lp)
     let private asFloat (dt: Dtype) (x: Tensor) = if x.Dtype = dt then x else Tensor.cast dt x
     let private lbeta (a: Tensor) (b: Tensor) = Tensor.lgamma a + Tensor.lgamma b - Tensor.lgamma (a + b)
@@ -278,8 +283,7 @@ module Dist =
 
     /// log(eᵃ + eᵇ) element-wise, finite when one side is −∞.
     let internal logAddExp (a: Tensor) (b: Tensor) =
-        let shape = Shape.broadcast "logAddExp" a.Shape b.Shape
-        Tensor.logsumexpAxes [| -1 |] false (Tensor.stack -1 [ Tensor.broadcastTo shape a; Tensor.broadcastTo shape b ])
+        Tensor.logsumexpOf [ a; b ]
 
     /// lgamma(φ + k) − lgamma(φ) without the cancellation of the plain difference for large φ (its
     /// error is 0.18 at φ = 1e14): Stirling's series with three correction terms above φ = 100.
@@ -632,8 +636,13 @@ module Dist =
             within all (ld + Tensor.zerosLike (if k = 0 then x else Tensor.sumAxes axes false x))
         | Mixture (w, cs) ->
             let lw = Tensor.logSoftmax -1 w
-            let lps = cs |> List.map (fun c -> logProb c x) |> Tensor.stack -1
-            Tensor.logsumexpAxes [| -1 |] false (lps + lw)
+            if cs.Length <= MixtureTermsLimit then
+                // element-wise over the components: no [batch, K] tensor whose short last axis the
+                // broadcasts and reductions would walk element by element
+                cs |> List.mapi (fun k c -> logProb c x + Tensor.select -1 k lw) |> Tensor.logsumexpOf
+            else
+                let lps = cs |> List.map (fun c -> logProb c x) |> Tensor.stack -1
+                Tensor.logsumexpAxes [| -1 |] false (lps + lw)
         | Independent (b, k) ->
             let lp = logProb b x
             Tensor.sumAxes (Array.init k (fun i -> -(i + 1))) false lp

@@ -104,6 +104,27 @@ let ``logsumexp, softmax and logSoftmax over random axes`` () =
             gradCheck (fun xs -> Tensor.logSoftmax 0 xs.[0]) [| x |])
     |> check 30
 
+let ``logsumexpOf over broadcast terms, float64 and float32, a −∞ term included`` () =
+    Prop.forAll (Arb.fromGen (Gen.zip genBroadcastPair (Gen.choose (0, 1_000_000)))) (fun ((sa, sb), seed) ->
+        let f (xs: Tensor[]) = Tensor.logsumexpOf [ xs.[0]; xs.[1]; 0.5 * xs.[0] - 1.0 ]
+        let xs = [| randomTensor seed sa -3.0 3.0; randomTensor (seed + 1) sb -3.0 3.0 |]
+        gradCheck f xs
+        // float32: the gradient of the float32 terms is the float64 one to float32 rounding
+        let loss (ys: Tensor[]) = Tensor.sum (Tensor.toFloat64 (f ys))
+        let g64 = Autodiff.gradN loss xs
+        let g32 = Autodiff.gradN loss (xs |> Array.map Tensor.toFloat32)
+        for k in 0 .. 1 do
+            Assert.Equal(Float32, g32.[k].Dtype)
+            assertClose 1e-5 (Tensor.toArray g64.[k]) (Tensor.toArray g32.[k]))
+    |> check 30 |> checkNow
+    // a term that is −∞ at one element: its gradient there is 0, the others' the softmax weights
+    let x = Tensor.ofArray [| Double.NegativeInfinity; 1.0 |]
+    let y = Tensor.ofArray [| 0.5; 2.0 |]
+    let g = Autodiff.gradN (fun ts -> Tensor.sum (Tensor.logsumexpOf [ ts.[0]; ts.[1] ])) [| x; y |]
+    let w = 1.0 / (1.0 + Math.Exp(2.0 - 1.0))
+    assertClose 1e-15 [| 0.0; w |] (Tensor.toArray g.[0])
+    assertClose 1e-15 [| 1.0; 1.0 - w |] (Tensor.toArray g.[1])
+
 let ``matmul in all forms`` () =
     let cases =
         [ [| 3; 4 |], [| 4; 2 |]
@@ -206,6 +227,7 @@ let tests =
         propertyCase "max over random axes" ``max over random axes``
         testCase "max shares the gradient among ties" ``max shares the gradient among ties``
         propertyCase "logsumexp, softmax and logSoftmax over random axes" ``logsumexp, softmax and logSoftmax over random axes``
+        testCase "logsumexpOf over broadcast terms, float64 and float32, a −∞ term included" ``logsumexpOf over broadcast terms, float64 and float32, a −∞ term included``
         testCase "matmul in all forms" ``matmul in all forms``
         testCase "matmul with transposed operands" ``matmul with transposed operands``
         testCase "layout ops" ``layout ops``

@@ -93,6 +93,44 @@ let ``logsumexp and softmax are stable`` () =
     assertClose 1e-15 [| 0.5; 0.5; 0.0 |] (Tensor.toArray (Tensor.softmax 0 x))
     let allNegInf = Tensor.ofArray [| Double.NegativeInfinity; Double.NegativeInfinity |]
     Assert.Equal(Double.NegativeInfinity, Tensor.toScalar (Tensor.logsumexp allNegInf))
+    Assert.Equal(Double.NegativeInfinity, Tensor.toScalar (Tensor.logsumexp (Tensor.toFloat32 allNegInf)))
+    // one row all −∞, the other finite: −∞ and the row's value, with a finite gradient in the finite row
+    let rows = Tensor.create [| 2; 2 |] [| Double.NegativeInfinity; Double.NegativeInfinity; 0.5; -1.0 |]
+    assertClose 1e-15 [| Double.NegativeInfinity; Math.Log(Math.Exp 0.5 + Math.Exp -1.0) |] (Tensor.toArray (Tensor.logsumexpAxes [| 1 |] false rows))
+
+/// log Σ exp of the terms on the host, shifted by their max; −∞ where every term is −∞.
+let private hostLogSumExp (terms: float[]) =
+    let m = Array.max terms
+    if Double.IsNegativeInfinity m then m else m + Math.Log(terms |> Array.sumBy (fun v -> Math.Exp(v - m)))
+
+let ``logsumexpOf: element-wise over broadcast terms, stable at the extremes, float64 and float32`` () =
+    // [2, 3], [3] and a scalar broadcast together
+    let a = randomTensor 11 [| 2; 3 |] -3.0 3.0
+    let b = randomTensor 12 [| 3 |] -3.0 3.0
+    let av, bv = Tensor.toArray a, Tensor.toArray b
+    let expected = Array.init 6 (fun i -> hostLogSumExp [| av.[i]; bv.[i % 3]; 0.7 |])
+    let got = Tensor.logsumexpOf [ a; b; Tensor.scalar 0.7 ]
+    Assert.Equal<int[]>([| 2; 3 |], got.Shape)
+    assertClose 1e-14 expected (Tensor.toArray got)
+    let got32 = Tensor.logsumexpOf [ Tensor.toFloat32 a; Tensor.toFloat32 b; Tensor.toFloat32 (Tensor.scalar 0.7) ]
+    Assert.Equal(Float32, got32.Dtype)
+    assertClose 1e-6 expected (Tensor.toArray got32)
+    // every term −∞ (−∞, not NaN), one term −∞, terms ±1e300 and 1e6 apart, 1e6 apart at 1e300
+    let ninf = Double.NegativeInfinity
+    let p = [| ninf; ninf; 1e300; -1e300; 0.0; 1e6; 1e300 |]
+    let q = [| ninf; 2.0; 1e300; -1e300; -1e6; 0.0; 1e300 - 1e6 |]
+    let expected2 = Array.map2 (fun x y -> hostLogSumExp [| x; y |]) p q
+    Assert.Equal(ninf, expected2.[0])
+    assertClose 1e-15 expected2 (Tensor.toArray (Tensor.logsumexpOf [ Tensor.ofArray p; Tensor.ofArray q ]))
+    // float32: every term −∞ and the float32 extremes
+    let p32 = [| ninf; ninf; 3e38; -3e38; 0.0 |]
+    let q32 = [| ninf; 2.0; 3e38; -3e38; -1e6 |]
+    let f32 (v: float[]) = Tensor.toFloat32 (Tensor.ofArray v)
+    let got2 = Tensor.toArray (Tensor.logsumexpOf [ f32 p32; f32 q32 ])
+    Assert.Equal(ninf, got2.[0])
+    assertClose 1e-6 (Array.map2 (fun x y -> hostLogSumExp [| float (float32 x); float (float32 y) |]) p32 q32) got2
+    // one term: itself
+    Expect.isTrue (obj.ReferenceEquals(a, Tensor.logsumexpOf [ a ])) "one term is returned as it is"
 
 let ``matmul against a triple loop`` () =
     let a = randomTensor 4 [| 3; 5; 7 |] -1.0 1.0
@@ -189,6 +227,7 @@ let tests =
         testCase "binary ops with broadcasting against loops" ``binary ops with broadcasting against loops``
         testCase "reductions against loops" ``reductions against loops``
         testCase "logsumexp and softmax are stable" ``logsumexp and softmax are stable``
+        testCase "logsumexpOf: element-wise over broadcast terms, stable at the extremes, float64 and float32" ``logsumexpOf: element-wise over broadcast terms, stable at the extremes, float64 and float32``
         testCase "matmul against a triple loop" ``matmul against a triple loop``
         testCase "float32 tensors compute in float32 storage" ``float32 tensors compute in float32 storage``
         testCase "layout ops against direct indexing" ``layout ops against direct indexing``

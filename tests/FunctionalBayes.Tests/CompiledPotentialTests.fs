@@ -140,6 +140,16 @@ let private eightSchools (y: Tensor) (sigma: Tensor) = model {
     return! Model.observe "y" (Dist.normal (thetaTrans * tau + mu) sigma) (Some y)
 }
 
+/// low_dim_gauss_mix as posteriordb writes it: an ordered location pair, two scales and a weight, on data y.
+let private normalMixture (y: Tensor) = model {
+    let! mu = Model.sample "mu" (Dist.restrict Constraint.OrderedVector (Normal (Tensor.zeros [| 2 |], Tensor.full [| 2 |] 2.0)))
+    let! sigma = Model.sample "sigma" (Dist.restrict Constraint.Positive (Normal (Tensor.zeros [| 2 |], Tensor.full [| 2 |] 2.0)))
+    let! theta = Model.sample "theta" (Beta (Tensor.scalar 5.0, Tensor.scalar 5.0))
+    let comp i = Normal (Tensor.select 0 i mu, Tensor.select 0 i sigma)
+    let mix = Mixture (Tensor.stack 0 [ Tensor.log theta; Tensor.log1p (-theta) ], [ comp 0; comp 1 ])
+    return! Model.observe "y" (Independent (Dist.expand [| y.Shape.[0] |] mix, 1)) (Some y)
+}
+
 let private schoolsY = Tensor.ofArray [| 28.0; 8.0; -3.0; 7.0; -1.0; 1.0; 18.0; 12.0 |]
 let private schoolsSigma = Tensor.ofArray [| 15.0; 10.0; 16.0; 11.0; 9.0; 11.0; 10.0; 18.0 |]
 
@@ -256,6 +266,13 @@ let private opCases : (string * (Tensor -> Tensor -> Tensor -> Tensor)) list =
           let c = Tensor.sum b * 0.1
           let row = Tensor.sumAxes [| 0 |] true b
           s (c * a + a * c - a / Tensor.exp c + (row + a) * d - (a - row) + (Tensor.sum a - b) * 0.5 + (d + c))
+      "repeated columns, short and long tiled rows through mul, div, sub, max", fun a b _ ->
+          let col = Tensor.sumAxes [| 1 |] true b
+          let row = Tensor.sumAxes [| 0 |] true b * 0.1
+          // [2, 3·rows / 2] against one of its rows: a tile of 6 (4 rows) or 60 (40 rows)
+          let wide = Tensor.reshape [| 2; -1 |] a
+          s (a / Tensor.exp col + (a - col) * row + Tensor.maximum a col / (Tensor.exp row + 1.0) + Tensor.exp row / (a * a + 1.0))
+          + s (wide * Tensor.narrow 0 1 1 (Tensor.reshape [| 2; -1 |] b) - Tensor.narrow 0 0 1 wide / (Tensor.exp wide))
       "small matmuls with 4 to 8 columns, transposed and batched", fun a b d ->
           let w = Tensor.concat 1 [ b; b * 0.5 ]
           let wd = Tensor.concat 1 [ d; Tensor.exp b ]
@@ -274,6 +291,8 @@ let private opCases : (string * (Tensor -> Tensor -> Tensor -> Tensor)) list =
           let full = Tensor.zerosLike d - 2.0
           let scalar = Tensor.scalar -3.0
           s (Tensor.where (Tensor.gt d (Tensor.zerosLike d)) (a * b) full) + s (Tensor.where (Tensor.lt a b) (Tensor.exp a) scalar)
+      "an op without a derivative read only under stopGradient (trigamma)", fun a b _ ->
+          s (Tensor.stopGradient (Tensor.trigamma (Tensor.exp a + 1.0)) * b + a)
       "stopGradient and cast", fun a b _ -> s (Tensor.stopGradient a * b + Tensor.toFloat64 (Tensor.gt a (Tensor.zerosLike a)) * a) ]
 
 let private checkOp (name: string) (f: Tensor -> Tensor -> Tensor -> Tensor) (rows: int) =
@@ -516,6 +535,16 @@ let tests =
                     let build, data = load ()
                     checkModel name build data |> ignore)
         ]
+        testCase "a two-normal mixture (element-wise log-sum-exp) agrees with the tape, rebound to new y with far points" (fun () ->
+            let build (d: Tensor[]) = potentialOf (normalMixture d.[0])
+            let y1 = Tensor.ofArray (normalArray (rng 61) 300 |> Array.mapi (fun i v -> if i % 3 = 0 then v - 2.0 else 1.5 * v + 1.0))
+            let cp = checkModel "normal mixture" build [| y1 |]
+            let y2 = Tensor.ofArray (normalArray (rng 62) 300 |> Array.mapi (fun i v -> if i = 7 then 1e6 elif i = 8 then -1e6 else 2.0 * v))
+            let rebound = cp.Rebind [| y2 |]
+            for q in points 63 3 cp.Source.Dim 1.5 do
+                expectAgree "rebound normal mixture" rebound (GradientSource.tape (build [| y2 |])) q
+            let q = (points 64 1 cp.Source.Dim 1.0).[0]
+            Expect.notEqual (fst (evaluate rebound q)) (fst (evaluate cp.Source q)) "new data give a new value")
         testCase "a 2-5-5-1 tanh BNN agrees with the tape" (fun () ->
             let r = rng 9
             let xb = matrix r 20 2

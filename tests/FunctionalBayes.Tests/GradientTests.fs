@@ -58,10 +58,22 @@ let ``multivariate families, in parameters and value`` () =
     gradCheck (fun p -> Dist.logProb (Mixture (p.[0], [ Normal (p.[1], Tensor.scalar 1.0); Laplace (Tensor.scalar 0.5, Tensor.abs p.[1] + 0.5) ])) (t [| 0.3; -1.0 |]))
         [| t [| 0.2; -0.1 |]; Tensor.scalar 0.4 |]
 
+let ``mixtures of normals, in logits, locations, scales and value`` () =
+    // 3 components (element-wise log-sum-exp) and 10 (stacked), on a batch of values
+    for k in [ 3; 10 ] do
+        let f (p: Tensor[]) = Dist.logProb (Mixture (p.[0], [ for j in 0 .. k - 1 -> Normal (Tensor.select 0 j p.[1], Tensor.select 0 j p.[2]) ])) p.[3]
+        let r = System.Random k
+        let draw lo hi = t (Array.init k (fun _ -> lo + (hi - lo) * r.NextDouble()))
+        gradCheck f [| draw -1.0 1.0; draw -2.0 2.0; draw 0.5 2.0; t [| 0.3; -1.0; 2.0; 0.9 |] |]
+    // a weight of 0 (logit −∞): finite gradients, 0 for that logit
+    let f (p: Tensor[]) = Dist.logProb (Mixture (p.[0], [ Normal (Tensor.select 0 0 p.[1], Tensor.scalar 1.0); Normal (Tensor.select 0 1 p.[1], Tensor.scalar 2.0) ])) (t [| 0.3; -1.0 |])
+    gradCheck f [| t [| System.Double.NegativeInfinity; 0.4 |]; t [| 0.2; -0.5 |] |]
+
 [<Tests>]
 let tests =
     testList "GradientTests" [
         testCase "continuous scalar families, in parameters and value" ``continuous scalar families, in parameters and value``
         testCase "discrete families, in parameters" ``discrete families, in parameters``
         testCase "multivariate families, in parameters and value" ``multivariate families, in parameters and value``
+        testCase "mixtures of normals, in logits, locations, scales and value" ``mixtures of normals, in logits, locations, scales and value``
     ]

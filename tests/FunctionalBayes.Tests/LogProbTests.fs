@@ -267,6 +267,43 @@ let ``Delta, Mixture and the wrappers`` () =
     Assert.Equal<int[]>([| 3; 2 |], (Dist.logProb (Dist.expand [| 3; 2 |] bd) x).Shape)
     assertClose 0.0 [| each.[0]; 0.0 |] (Tensor.toArray (Dist.logProb (Dist.mask (Tensor.ofBools [| true; false |]) bd) x))
 
+/// log Σ exp of the terms on the host, shifted by their max; −∞ where every term is −∞.
+let private hostLogSumExp (terms: float[]) =
+    let m = Array.max terms
+    if Double.IsNegativeInfinity m then m else m + log (terms |> Array.sumBy (fun v -> exp (v - m)))
+
+/// A mixture of normals' log density at x on the host: MathNet's log densities plus the log weights.
+let private normalMixtureRef (logits: float[]) (locs: float[]) (scales: float[]) (x: float) =
+    let lse = hostLogSumExp logits
+    hostLogSumExp (Array.init logits.Length (fun k -> logits.[k] - lse + RefNormal.PDFLn(locs.[k], scales.[k], x)))
+
+let private normalMixture (logits: float[]) (locs: float[]) (scales: float[]) =
+    Dist.mixture (t logits) [ for k in 0 .. logits.Length - 1 -> Dist.normal (Tensor.scalar locs.[k]) (Tensor.scalar scales.[k]) ]
+
+let ``Mixture of normals against MathNet: 2 to 10 components, a spike, far points, a weight of 0`` () =
+    // up to 8 components the log-sum-exp runs element-wise over the components, above that over a stacked axis
+    checkNow (
+        Prop.forAll (Arb.fromGen (Gen.zip (Gen.choose (2, 10)) (Gen.choose (0, 1_000_000)))) (fun (k, seed) ->
+            let r = Random seed
+            let logits = Array.init k (fun _ -> -2.0 + 4.0 * r.NextDouble())
+            let locs = Array.init k (fun _ -> -3.0 + 6.0 * r.NextDouble())
+            let scales = Array.init k (fun _ -> 0.1 + 3.0 * r.NextDouble())
+            let x = u r -6.0 6.0
+            assertClose 1e-12 (x |> Array.map (normalMixtureRef logits locs scales)) (Tensor.toArray (Dist.logProb (normalMixture logits locs scales) (t x))))
+        |> check 40)
+    let extreme (logits: float[]) (locs: float[]) (scales: float[]) (x: float[]) =
+        let got = Tensor.toArray (Dist.logProb (normalMixture logits locs scales) (t x))
+        assertClose 1e-12 (x |> Array.map (normalMixtureRef logits locs scales)) got
+    // a spike (scale 1e-8) beside a broad component: at the spike, next to it, and 1e6 away from both
+    extreme [| 0.3; -0.2 |] [| 1.0; 0.0 |] [| 1e-8; 2.0 |] [| 1.0; 1.0 + 3e-8; 0.5; 1e6; -1e6 |]
+    extreme [| 0.3; -0.2; 1.0 |] [| 1.0; 0.0; -1e6 |] [| 1e-8; 2.0; 1e-8 |] [| 1.0; -1e6; 1e6 |]
+    // a component of weight 0 (logit −∞) adds nothing
+    let ninf = Double.NegativeInfinity
+    extreme [| ninf; 0.0 |] [| 0.0; 5.0 |] [| 1.0; 1.0 |] [| 0.0; 5.0; 1e6 |]
+    // outside every component's support: −∞, not NaN
+    let exps = Dist.mixture (t [| 0.0; 0.0 |]) [ Dist.exponential (Tensor.scalar 1.0); Dist.exponential (Tensor.scalar 2.0) ]
+    assertClose 1e-15 [| ninf; log (0.5 * exp -1.0 + 0.5 * 2.0 * exp -2.0) |] (Tensor.toArray (Dist.logProb exps (t [| -1.0; 1.0 |])))
+
 let ``values outside the support have log-density -inf`` () =
     let ninf = Double.NegativeInfinity
     let at d v = Dist.logProb d (Tensor.scalar v) |> Tensor.toScalar
@@ -323,6 +360,7 @@ let tests =
         propertyCase "MultivariateNormal" ``MultivariateNormal``
         propertyCase "LowRankMultivariateNormal" ``LowRankMultivariateNormal``
         testCase "Delta, Mixture and the wrappers" ``Delta, Mixture and the wrappers``
+        testCase "Mixture of normals against MathNet: 2 to 10 components, a spike, far points, a weight of 0" ``Mixture of normals against MathNet: 2 to 10 components, a spike, far points, a weight of 0``
         testCase "values outside the support have log-density -inf" ``values outside the support have log-density -inf``
         testCase "float32 parameters give float32 log-densities" ``float32 parameters give float32 log-densities``
         testCase "Expand gives one log density per expanded element, with or without sample axes" ``Expand gives one log density per expanded element, with or without sample axes``
