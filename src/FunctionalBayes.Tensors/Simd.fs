@@ -8,7 +8,6 @@ open System.Numerics
 open System.Runtime.CompilerServices
 open System.Runtime.InteropServices
 open System.Runtime.Intrinsics
-open System.Runtime.Intrinsics.X86
 open Microsoft.FSharp.NativeInterop
 
 /// An element-wise operation of one operand in each vector width and for one element. Every lane must give the
@@ -287,364 +286,293 @@ type internal Simd =
 
     // ---- the loop drivers -------------------------------------------------------------------------------
 
-    /// Outputs of at least this many bytes, not overlapping an input, are written past the caches (Stream):
-    /// they would not stay cached anyway, and a normal store first reads each line it writes.
-    static member private StreamFrom<'T>() : int = (256 * 1024) / Unsafe.SizeOf<'T>()
-
-    /// The chunk a streamed op computes on the stack before Stream copies it out (fits L1 with its inputs).
-    static member private ChunkBytes : int = 8192
-
-    /// dst = src, the 64-byte-aligned body by non-temporal stores (the bytes before and after it copied normally),
-    /// then a store fence so that the data are visible as ordinary stores would be.
-    static member private Stream<'T when 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType>(src: Span<'T>, dst: Span<'T>) : unit =
-        let sb = MemoryMarshal.AsBytes(src)
-        let db = MemoryMarshal.AsBytes(dst)
-        use p = fixed db
-        let head = min db.Length (int ((64L - int64 (NativePtr.toNativeInt p) % 64L) % 64L))
-        let body = (db.Length - head) / 64 * 64
-        sb.Slice(0, head).CopyTo(db)
-        if Vector512.IsHardwareAccelerated then
-            let v = MemoryMarshal.Cast<byte, Vector512<byte>>(sb.Slice(head, body))
-            for j in 0 .. v.Length - 1 do Vector512.StoreAlignedNonTemporal(v.[j], NativePtr.add p (head + 64 * j))
-        elif Vector256.IsHardwareAccelerated then
-            let v = MemoryMarshal.Cast<byte, Vector256<byte>>(sb.Slice(head, body))
-            for j in 0 .. v.Length - 1 do Vector256.StoreAlignedNonTemporal(v.[j], NativePtr.add p (head + 32 * j))
-        else sb.Slice(head, body).CopyTo(db.Slice(head))
-        sb.Slice(head + body).CopyTo(db.Slice(head + body))
-        if Sse.IsSupported then Sse.StoreFence()
-
     /// d = op(x): the widest vectors the processor runs (four a round), then one step of each narrower width, then single elements.
     static member private Map1<'T, 'Op when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType and 'Op: struct and 'Op :> IUnaryOp<'T>>
                              (x: ReadOnlySpan<'T>, d: Span<'T>) : unit =
         let n = x.Length
-        if n >= Simd.StreamFrom<'T>() && not (d.Overlaps(x)) then
-            let buf = Span<'T>(NativePtr.toVoidPtr (NativePtr.stackalloc<byte> Simd.ChunkBytes), Simd.ChunkBytes / Unsafe.SizeOf<'T>())
-            let mutable o = 0
-            while o < n do
-                let c = min buf.Length (n - o)
-                Simd.Map1<'T, 'Op>(x.Slice(o, c), buf)
-                Simd.Stream(buf.Slice(0, c), d.Slice(o, c))
-                o <- o + c
-        else
-            let mutable i = 0
-            if Vector512.IsHardwareAccelerated then
-                let xv = MemoryMarshal.Cast<'T, Vector512<'T>>(x)
-                let dv = MemoryMarshal.Cast<'T, Vector512<'T>>(d.Slice(0, n))
-                let m = xv.Length
-                let mutable k = 0
-                while k < m - 3 do
-                    dv.[k] <- 'Op.V512(xv.[k])
-                    dv.[k + 1] <- 'Op.V512(xv.[k + 1])
-                    dv.[k + 2] <- 'Op.V512(xv.[k + 2])
-                    dv.[k + 3] <- 'Op.V512(xv.[k + 3])
-                    k <- k + 4
-                while k < m do
-                    dv.[k] <- 'Op.V512(xv.[k])
-                    k <- k + 1
-                i <- m * Vector512<'T>.Count
-            elif Vector256.IsHardwareAccelerated then
-                let xv = MemoryMarshal.Cast<'T, Vector256<'T>>(x)
-                let dv = MemoryMarshal.Cast<'T, Vector256<'T>>(d.Slice(0, n))
-                let m = xv.Length
-                let mutable k = 0
-                while k < m - 3 do
-                    dv.[k] <- 'Op.V256(xv.[k])
-                    dv.[k + 1] <- 'Op.V256(xv.[k + 1])
-                    dv.[k + 2] <- 'Op.V256(xv.[k + 2])
-                    dv.[k + 3] <- 'Op.V256(xv.[k + 3])
-                    k <- k + 4
-                while k < m do
-                    dv.[k] <- 'Op.V256(xv.[k])
-                    k <- k + 1
-                i <- m * Vector256<'T>.Count
-            elif Vector128.IsHardwareAccelerated then
-                let xv = MemoryMarshal.Cast<'T, Vector128<'T>>(x)
-                let dv = MemoryMarshal.Cast<'T, Vector128<'T>>(d.Slice(0, n))
-                let m = xv.Length
-                let mutable k = 0
-                while k < m do
-                    dv.[k] <- 'Op.V128(xv.[k])
-                    k <- k + 1
-                i <- m * Vector128<'T>.Count
-            if Vector256.IsHardwareAccelerated && n - i >= Vector256<'T>.Count then
-                MemoryMarshal.Cast<'T, Vector256<'T>>(d.Slice(i)).[0] <- 'Op.V256(MemoryMarshal.Cast<'T, Vector256<'T>>(x.Slice(i)).[0])
-                i <- i + Vector256<'T>.Count
-            if Vector128.IsHardwareAccelerated && n - i >= Vector128<'T>.Count then
-                MemoryMarshal.Cast<'T, Vector128<'T>>(d.Slice(i)).[0] <- 'Op.V128(MemoryMarshal.Cast<'T, Vector128<'T>>(x.Slice(i)).[0])
-                i <- i + Vector128<'T>.Count
-            while i < n do
-                d.[i] <- 'Op.Scalar(x.[i])
-                i <- i + 1
+        let mutable i = 0
+        if Vector512.IsHardwareAccelerated then
+            let xv = MemoryMarshal.Cast<'T, Vector512<'T>>(x)
+            let dv = MemoryMarshal.Cast<'T, Vector512<'T>>(d.Slice(0, n))
+            let m = xv.Length
+            let mutable k = 0
+            while k < m - 3 do
+                dv.[k] <- 'Op.V512(xv.[k])
+                dv.[k + 1] <- 'Op.V512(xv.[k + 1])
+                dv.[k + 2] <- 'Op.V512(xv.[k + 2])
+                dv.[k + 3] <- 'Op.V512(xv.[k + 3])
+                k <- k + 4
+            while k < m do
+                dv.[k] <- 'Op.V512(xv.[k])
+                k <- k + 1
+            i <- m * Vector512<'T>.Count
+        elif Vector256.IsHardwareAccelerated then
+            let xv = MemoryMarshal.Cast<'T, Vector256<'T>>(x)
+            let dv = MemoryMarshal.Cast<'T, Vector256<'T>>(d.Slice(0, n))
+            let m = xv.Length
+            let mutable k = 0
+            while k < m - 3 do
+                dv.[k] <- 'Op.V256(xv.[k])
+                dv.[k + 1] <- 'Op.V256(xv.[k + 1])
+                dv.[k + 2] <- 'Op.V256(xv.[k + 2])
+                dv.[k + 3] <- 'Op.V256(xv.[k + 3])
+                k <- k + 4
+            while k < m do
+                dv.[k] <- 'Op.V256(xv.[k])
+                k <- k + 1
+            i <- m * Vector256<'T>.Count
+        elif Vector128.IsHardwareAccelerated then
+            let xv = MemoryMarshal.Cast<'T, Vector128<'T>>(x)
+            let dv = MemoryMarshal.Cast<'T, Vector128<'T>>(d.Slice(0, n))
+            let m = xv.Length
+            let mutable k = 0
+            while k < m do
+                dv.[k] <- 'Op.V128(xv.[k])
+                k <- k + 1
+            i <- m * Vector128<'T>.Count
+        if Vector256.IsHardwareAccelerated && n - i >= Vector256<'T>.Count then
+            MemoryMarshal.Cast<'T, Vector256<'T>>(d.Slice(i)).[0] <- 'Op.V256(MemoryMarshal.Cast<'T, Vector256<'T>>(x.Slice(i)).[0])
+            i <- i + Vector256<'T>.Count
+        if Vector128.IsHardwareAccelerated && n - i >= Vector128<'T>.Count then
+            MemoryMarshal.Cast<'T, Vector128<'T>>(d.Slice(i)).[0] <- 'Op.V128(MemoryMarshal.Cast<'T, Vector128<'T>>(x.Slice(i)).[0])
+            i <- i + Vector128<'T>.Count
+        while i < n do
+            d.[i] <- 'Op.Scalar(x.[i])
+            i <- i + 1
 
     /// d = op(x, y) (see Map1).
     static member private Map2<'T, 'Op when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType and 'Op: struct and 'Op :> IBinaryOp<'T>>
                              (x: ReadOnlySpan<'T>, y: ReadOnlySpan<'T>, d: Span<'T>) : unit =
         let n = x.Length
-        if n >= Simd.StreamFrom<'T>() && not (d.Overlaps(x)) && not (d.Overlaps(y)) then
-            let buf = Span<'T>(NativePtr.toVoidPtr (NativePtr.stackalloc<byte> Simd.ChunkBytes), Simd.ChunkBytes / Unsafe.SizeOf<'T>())
-            let mutable o = 0
-            while o < n do
-                let c = min buf.Length (n - o)
-                Simd.Map2<'T, 'Op>(x.Slice(o, c), y.Slice(o, c), buf)
-                Simd.Stream(buf.Slice(0, c), d.Slice(o, c))
-                o <- o + c
-        else
-            let mutable i = 0
-            if Vector512.IsHardwareAccelerated then
-                let xv = MemoryMarshal.Cast<'T, Vector512<'T>>(x)
-                let yv = MemoryMarshal.Cast<'T, Vector512<'T>>(y)
-                let dv = MemoryMarshal.Cast<'T, Vector512<'T>>(d.Slice(0, n))
-                let m = xv.Length
-                let mutable k = 0
-                while k < m - 3 do
-                    dv.[k] <- 'Op.V512(xv.[k], yv.[k])
-                    dv.[k + 1] <- 'Op.V512(xv.[k + 1], yv.[k + 1])
-                    dv.[k + 2] <- 'Op.V512(xv.[k + 2], yv.[k + 2])
-                    dv.[k + 3] <- 'Op.V512(xv.[k + 3], yv.[k + 3])
-                    k <- k + 4
-                while k < m do
-                    dv.[k] <- 'Op.V512(xv.[k], yv.[k])
-                    k <- k + 1
-                i <- m * Vector512<'T>.Count
-            elif Vector256.IsHardwareAccelerated then
-                let xv = MemoryMarshal.Cast<'T, Vector256<'T>>(x)
-                let yv = MemoryMarshal.Cast<'T, Vector256<'T>>(y)
-                let dv = MemoryMarshal.Cast<'T, Vector256<'T>>(d.Slice(0, n))
-                let m = xv.Length
-                let mutable k = 0
-                while k < m - 3 do
-                    dv.[k] <- 'Op.V256(xv.[k], yv.[k])
-                    dv.[k + 1] <- 'Op.V256(xv.[k + 1], yv.[k + 1])
-                    dv.[k + 2] <- 'Op.V256(xv.[k + 2], yv.[k + 2])
-                    dv.[k + 3] <- 'Op.V256(xv.[k + 3], yv.[k + 3])
-                    k <- k + 4
-                while k < m do
-                    dv.[k] <- 'Op.V256(xv.[k], yv.[k])
-                    k <- k + 1
-                i <- m * Vector256<'T>.Count
-            elif Vector128.IsHardwareAccelerated then
-                let xv = MemoryMarshal.Cast<'T, Vector128<'T>>(x)
-                let yv = MemoryMarshal.Cast<'T, Vector128<'T>>(y)
-                let dv = MemoryMarshal.Cast<'T, Vector128<'T>>(d.Slice(0, n))
-                let m = xv.Length
-                let mutable k = 0
-                while k < m do
-                    dv.[k] <- 'Op.V128(xv.[k], yv.[k])
-                    k <- k + 1
-                i <- m * Vector128<'T>.Count
-            if Vector256.IsHardwareAccelerated && n - i >= Vector256<'T>.Count then
-                MemoryMarshal.Cast<'T, Vector256<'T>>(d.Slice(i)).[0] <- 'Op.V256(MemoryMarshal.Cast<'T, Vector256<'T>>(x.Slice(i)).[0], MemoryMarshal.Cast<'T, Vector256<'T>>(y.Slice(i)).[0])
-                i <- i + Vector256<'T>.Count
-            if Vector128.IsHardwareAccelerated && n - i >= Vector128<'T>.Count then
-                MemoryMarshal.Cast<'T, Vector128<'T>>(d.Slice(i)).[0] <- 'Op.V128(MemoryMarshal.Cast<'T, Vector128<'T>>(x.Slice(i)).[0], MemoryMarshal.Cast<'T, Vector128<'T>>(y.Slice(i)).[0])
-                i <- i + Vector128<'T>.Count
-            while i < n do
-                d.[i] <- 'Op.Scalar(x.[i], y.[i])
-                i <- i + 1
+        let mutable i = 0
+        if Vector512.IsHardwareAccelerated then
+            let xv = MemoryMarshal.Cast<'T, Vector512<'T>>(x)
+            let yv = MemoryMarshal.Cast<'T, Vector512<'T>>(y)
+            let dv = MemoryMarshal.Cast<'T, Vector512<'T>>(d.Slice(0, n))
+            let m = xv.Length
+            let mutable k = 0
+            while k < m - 3 do
+                dv.[k] <- 'Op.V512(xv.[k], yv.[k])
+                dv.[k + 1] <- 'Op.V512(xv.[k + 1], yv.[k + 1])
+                dv.[k + 2] <- 'Op.V512(xv.[k + 2], yv.[k + 2])
+                dv.[k + 3] <- 'Op.V512(xv.[k + 3], yv.[k + 3])
+                k <- k + 4
+            while k < m do
+                dv.[k] <- 'Op.V512(xv.[k], yv.[k])
+                k <- k + 1
+            i <- m * Vector512<'T>.Count
+        elif Vector256.IsHardwareAccelerated then
+            let xv = MemoryMarshal.Cast<'T, Vector256<'T>>(x)
+            let yv = MemoryMarshal.Cast<'T, Vector256<'T>>(y)
+            let dv = MemoryMarshal.Cast<'T, Vector256<'T>>(d.Slice(0, n))
+            let m = xv.Length
+            let mutable k = 0
+            while k < m - 3 do
+                dv.[k] <- 'Op.V256(xv.[k], yv.[k])
+                dv.[k + 1] <- 'Op.V256(xv.[k + 1], yv.[k + 1])
+                dv.[k + 2] <- 'Op.V256(xv.[k + 2], yv.[k + 2])
+                dv.[k + 3] <- 'Op.V256(xv.[k + 3], yv.[k + 3])
+                k <- k + 4
+            while k < m do
+                dv.[k] <- 'Op.V256(xv.[k], yv.[k])
+                k <- k + 1
+            i <- m * Vector256<'T>.Count
+        elif Vector128.IsHardwareAccelerated then
+            let xv = MemoryMarshal.Cast<'T, Vector128<'T>>(x)
+            let yv = MemoryMarshal.Cast<'T, Vector128<'T>>(y)
+            let dv = MemoryMarshal.Cast<'T, Vector128<'T>>(d.Slice(0, n))
+            let m = xv.Length
+            let mutable k = 0
+            while k < m do
+                dv.[k] <- 'Op.V128(xv.[k], yv.[k])
+                k <- k + 1
+            i <- m * Vector128<'T>.Count
+        if Vector256.IsHardwareAccelerated && n - i >= Vector256<'T>.Count then
+            MemoryMarshal.Cast<'T, Vector256<'T>>(d.Slice(i)).[0] <- 'Op.V256(MemoryMarshal.Cast<'T, Vector256<'T>>(x.Slice(i)).[0], MemoryMarshal.Cast<'T, Vector256<'T>>(y.Slice(i)).[0])
+            i <- i + Vector256<'T>.Count
+        if Vector128.IsHardwareAccelerated && n - i >= Vector128<'T>.Count then
+            MemoryMarshal.Cast<'T, Vector128<'T>>(d.Slice(i)).[0] <- 'Op.V128(MemoryMarshal.Cast<'T, Vector128<'T>>(x.Slice(i)).[0], MemoryMarshal.Cast<'T, Vector128<'T>>(y.Slice(i)).[0])
+            i <- i + Vector128<'T>.Count
+        while i < n do
+            d.[i] <- 'Op.Scalar(x.[i], y.[i])
+            i <- i + 1
 
     /// d = op(x, s) (see Map1).
     static member private Map2S<'T, 'Op when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType and 'Op: struct and 'Op :> IBinaryOp<'T>>
                              (x: ReadOnlySpan<'T>, s: 'T, d: Span<'T>) : unit =
         let n = x.Length
-        if n >= Simd.StreamFrom<'T>() && not (d.Overlaps(x)) then
-            let buf = Span<'T>(NativePtr.toVoidPtr (NativePtr.stackalloc<byte> Simd.ChunkBytes), Simd.ChunkBytes / Unsafe.SizeOf<'T>())
-            let mutable o = 0
-            while o < n do
-                let c = min buf.Length (n - o)
-                Simd.Map2S<'T, 'Op>(x.Slice(o, c), s, buf)
-                Simd.Stream(buf.Slice(0, c), d.Slice(o, c))
-                o <- o + c
-        else
-            let mutable i = 0
-            if Vector512.IsHardwareAccelerated then
-                let xv = MemoryMarshal.Cast<'T, Vector512<'T>>(x)
-                let sv = Vector512.Create<'T>(s)
-                let dv = MemoryMarshal.Cast<'T, Vector512<'T>>(d.Slice(0, n))
-                let m = xv.Length
-                let mutable k = 0
-                while k < m - 3 do
-                    dv.[k] <- 'Op.V512(xv.[k], sv)
-                    dv.[k + 1] <- 'Op.V512(xv.[k + 1], sv)
-                    dv.[k + 2] <- 'Op.V512(xv.[k + 2], sv)
-                    dv.[k + 3] <- 'Op.V512(xv.[k + 3], sv)
-                    k <- k + 4
-                while k < m do
-                    dv.[k] <- 'Op.V512(xv.[k], sv)
-                    k <- k + 1
-                i <- m * Vector512<'T>.Count
-            elif Vector256.IsHardwareAccelerated then
-                let xv = MemoryMarshal.Cast<'T, Vector256<'T>>(x)
-                let sv = Vector256.Create<'T>(s)
-                let dv = MemoryMarshal.Cast<'T, Vector256<'T>>(d.Slice(0, n))
-                let m = xv.Length
-                let mutable k = 0
-                while k < m - 3 do
-                    dv.[k] <- 'Op.V256(xv.[k], sv)
-                    dv.[k + 1] <- 'Op.V256(xv.[k + 1], sv)
-                    dv.[k + 2] <- 'Op.V256(xv.[k + 2], sv)
-                    dv.[k + 3] <- 'Op.V256(xv.[k + 3], sv)
-                    k <- k + 4
-                while k < m do
-                    dv.[k] <- 'Op.V256(xv.[k], sv)
-                    k <- k + 1
-                i <- m * Vector256<'T>.Count
-            elif Vector128.IsHardwareAccelerated then
-                let xv = MemoryMarshal.Cast<'T, Vector128<'T>>(x)
-                let sv = Vector128.Create<'T>(s)
-                let dv = MemoryMarshal.Cast<'T, Vector128<'T>>(d.Slice(0, n))
-                let m = xv.Length
-                let mutable k = 0
-                while k < m do
-                    dv.[k] <- 'Op.V128(xv.[k], sv)
-                    k <- k + 1
-                i <- m * Vector128<'T>.Count
-            if Vector256.IsHardwareAccelerated && n - i >= Vector256<'T>.Count then
-                MemoryMarshal.Cast<'T, Vector256<'T>>(d.Slice(i)).[0] <- 'Op.V256(MemoryMarshal.Cast<'T, Vector256<'T>>(x.Slice(i)).[0], Vector256.Create<'T>(s))
-                i <- i + Vector256<'T>.Count
-            if Vector128.IsHardwareAccelerated && n - i >= Vector128<'T>.Count then
-                MemoryMarshal.Cast<'T, Vector128<'T>>(d.Slice(i)).[0] <- 'Op.V128(MemoryMarshal.Cast<'T, Vector128<'T>>(x.Slice(i)).[0], Vector128.Create<'T>(s))
-                i <- i + Vector128<'T>.Count
-            while i < n do
-                d.[i] <- 'Op.Scalar(x.[i], s)
-                i <- i + 1
+        let mutable i = 0
+        if Vector512.IsHardwareAccelerated then
+            let xv = MemoryMarshal.Cast<'T, Vector512<'T>>(x)
+            let sv = Vector512.Create<'T>(s)
+            let dv = MemoryMarshal.Cast<'T, Vector512<'T>>(d.Slice(0, n))
+            let m = xv.Length
+            let mutable k = 0
+            while k < m - 3 do
+                dv.[k] <- 'Op.V512(xv.[k], sv)
+                dv.[k + 1] <- 'Op.V512(xv.[k + 1], sv)
+                dv.[k + 2] <- 'Op.V512(xv.[k + 2], sv)
+                dv.[k + 3] <- 'Op.V512(xv.[k + 3], sv)
+                k <- k + 4
+            while k < m do
+                dv.[k] <- 'Op.V512(xv.[k], sv)
+                k <- k + 1
+            i <- m * Vector512<'T>.Count
+        elif Vector256.IsHardwareAccelerated then
+            let xv = MemoryMarshal.Cast<'T, Vector256<'T>>(x)
+            let sv = Vector256.Create<'T>(s)
+            let dv = MemoryMarshal.Cast<'T, Vector256<'T>>(d.Slice(0, n))
+            let m = xv.Length
+            let mutable k = 0
+            while k < m - 3 do
+                dv.[k] <- 'Op.V256(xv.[k], sv)
+                dv.[k + 1] <- 'Op.V256(xv.[k + 1], sv)
+                dv.[k + 2] <- 'Op.V256(xv.[k + 2], sv)
+                dv.[k + 3] <- 'Op.V256(xv.[k + 3], sv)
+                k <- k + 4
+            while k < m do
+                dv.[k] <- 'Op.V256(xv.[k], sv)
+                k <- k + 1
+            i <- m * Vector256<'T>.Count
+        elif Vector128.IsHardwareAccelerated then
+            let xv = MemoryMarshal.Cast<'T, Vector128<'T>>(x)
+            let sv = Vector128.Create<'T>(s)
+            let dv = MemoryMarshal.Cast<'T, Vector128<'T>>(d.Slice(0, n))
+            let m = xv.Length
+            let mutable k = 0
+            while k < m do
+                dv.[k] <- 'Op.V128(xv.[k], sv)
+                k <- k + 1
+            i <- m * Vector128<'T>.Count
+        if Vector256.IsHardwareAccelerated && n - i >= Vector256<'T>.Count then
+            MemoryMarshal.Cast<'T, Vector256<'T>>(d.Slice(i)).[0] <- 'Op.V256(MemoryMarshal.Cast<'T, Vector256<'T>>(x.Slice(i)).[0], Vector256.Create<'T>(s))
+            i <- i + Vector256<'T>.Count
+        if Vector128.IsHardwareAccelerated && n - i >= Vector128<'T>.Count then
+            MemoryMarshal.Cast<'T, Vector128<'T>>(d.Slice(i)).[0] <- 'Op.V128(MemoryMarshal.Cast<'T, Vector128<'T>>(x.Slice(i)).[0], Vector128.Create<'T>(s))
+            i <- i + Vector128<'T>.Count
+        while i < n do
+            d.[i] <- 'Op.Scalar(x.[i], s)
+            i <- i + 1
 
     /// d = op(x, y, z) (see Map1).
     static member private Map3<'T, 'Op when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType and 'Op: struct and 'Op :> ITernaryOp<'T>>
                              (x: ReadOnlySpan<'T>, y: ReadOnlySpan<'T>, z: ReadOnlySpan<'T>, d: Span<'T>) : unit =
         let n = x.Length
-        if n >= Simd.StreamFrom<'T>() && not (d.Overlaps(x)) && not (d.Overlaps(y)) && not (d.Overlaps(z)) then
-            let buf = Span<'T>(NativePtr.toVoidPtr (NativePtr.stackalloc<byte> Simd.ChunkBytes), Simd.ChunkBytes / Unsafe.SizeOf<'T>())
-            let mutable o = 0
-            while o < n do
-                let c = min buf.Length (n - o)
-                Simd.Map3<'T, 'Op>(x.Slice(o, c), y.Slice(o, c), z.Slice(o, c), buf)
-                Simd.Stream(buf.Slice(0, c), d.Slice(o, c))
-                o <- o + c
-        else
-            let mutable i = 0
-            if Vector512.IsHardwareAccelerated then
-                let xv = MemoryMarshal.Cast<'T, Vector512<'T>>(x)
-                let yv = MemoryMarshal.Cast<'T, Vector512<'T>>(y)
-                let zv = MemoryMarshal.Cast<'T, Vector512<'T>>(z)
-                let dv = MemoryMarshal.Cast<'T, Vector512<'T>>(d.Slice(0, n))
-                let m = xv.Length
-                let mutable k = 0
-                while k < m - 3 do
-                    dv.[k] <- 'Op.V512(xv.[k], yv.[k], zv.[k])
-                    dv.[k + 1] <- 'Op.V512(xv.[k + 1], yv.[k + 1], zv.[k + 1])
-                    dv.[k + 2] <- 'Op.V512(xv.[k + 2], yv.[k + 2], zv.[k + 2])
-                    dv.[k + 3] <- 'Op.V512(xv.[k + 3], yv.[k + 3], zv.[k + 3])
-                    k <- k + 4
-                while k < m do
-                    dv.[k] <- 'Op.V512(xv.[k], yv.[k], zv.[k])
-                    k <- k + 1
-                i <- m * Vector512<'T>.Count
-            elif Vector256.IsHardwareAccelerated then
-                let xv = MemoryMarshal.Cast<'T, Vector256<'T>>(x)
-                let yv = MemoryMarshal.Cast<'T, Vector256<'T>>(y)
-                let zv = MemoryMarshal.Cast<'T, Vector256<'T>>(z)
-                let dv = MemoryMarshal.Cast<'T, Vector256<'T>>(d.Slice(0, n))
-                let m = xv.Length
-                let mutable k = 0
-                while k < m - 3 do
-                    dv.[k] <- 'Op.V256(xv.[k], yv.[k], zv.[k])
-                    dv.[k + 1] <- 'Op.V256(xv.[k + 1], yv.[k + 1], zv.[k + 1])
-                    dv.[k + 2] <- 'Op.V256(xv.[k + 2], yv.[k + 2], zv.[k + 2])
-                    dv.[k + 3] <- 'Op.V256(xv.[k + 3], yv.[k + 3], zv.[k + 3])
-                    k <- k + 4
-                while k < m do
-                    dv.[k] <- 'Op.V256(xv.[k], yv.[k], zv.[k])
-                    k <- k + 1
-                i <- m * Vector256<'T>.Count
-            elif Vector128.IsHardwareAccelerated then
-                let xv = MemoryMarshal.Cast<'T, Vector128<'T>>(x)
-                let yv = MemoryMarshal.Cast<'T, Vector128<'T>>(y)
-                let zv = MemoryMarshal.Cast<'T, Vector128<'T>>(z)
-                let dv = MemoryMarshal.Cast<'T, Vector128<'T>>(d.Slice(0, n))
-                let m = xv.Length
-                let mutable k = 0
-                while k < m do
-                    dv.[k] <- 'Op.V128(xv.[k], yv.[k], zv.[k])
-                    k <- k + 1
-                i <- m * Vector128<'T>.Count
-            if Vector256.IsHardwareAccelerated && n - i >= Vector256<'T>.Count then
-                MemoryMarshal.Cast<'T, Vector256<'T>>(d.Slice(i)).[0] <- 'Op.V256(MemoryMarshal.Cast<'T, Vector256<'T>>(x.Slice(i)).[0], MemoryMarshal.Cast<'T, Vector256<'T>>(y.Slice(i)).[0], MemoryMarshal.Cast<'T, Vector256<'T>>(z.Slice(i)).[0])
-                i <- i + Vector256<'T>.Count
-            if Vector128.IsHardwareAccelerated && n - i >= Vector128<'T>.Count then
-                MemoryMarshal.Cast<'T, Vector128<'T>>(d.Slice(i)).[0] <- 'Op.V128(MemoryMarshal.Cast<'T, Vector128<'T>>(x.Slice(i)).[0], MemoryMarshal.Cast<'T, Vector128<'T>>(y.Slice(i)).[0], MemoryMarshal.Cast<'T, Vector128<'T>>(z.Slice(i)).[0])
-                i <- i + Vector128<'T>.Count
-            while i < n do
-                d.[i] <- 'Op.Scalar(x.[i], y.[i], z.[i])
-                i <- i + 1
+        let mutable i = 0
+        if Vector512.IsHardwareAccelerated then
+            let xv = MemoryMarshal.Cast<'T, Vector512<'T>>(x)
+            let yv = MemoryMarshal.Cast<'T, Vector512<'T>>(y)
+            let zv = MemoryMarshal.Cast<'T, Vector512<'T>>(z)
+            let dv = MemoryMarshal.Cast<'T, Vector512<'T>>(d.Slice(0, n))
+            let m = xv.Length
+            let mutable k = 0
+            while k < m - 3 do
+                dv.[k] <- 'Op.V512(xv.[k], yv.[k], zv.[k])
+                dv.[k + 1] <- 'Op.V512(xv.[k + 1], yv.[k + 1], zv.[k + 1])
+                dv.[k + 2] <- 'Op.V512(xv.[k + 2], yv.[k + 2], zv.[k + 2])
+                dv.[k + 3] <- 'Op.V512(xv.[k + 3], yv.[k + 3], zv.[k + 3])
+                k <- k + 4
+            while k < m do
+                dv.[k] <- 'Op.V512(xv.[k], yv.[k], zv.[k])
+                k <- k + 1
+            i <- m * Vector512<'T>.Count
+        elif Vector256.IsHardwareAccelerated then
+            let xv = MemoryMarshal.Cast<'T, Vector256<'T>>(x)
+            let yv = MemoryMarshal.Cast<'T, Vector256<'T>>(y)
+            let zv = MemoryMarshal.Cast<'T, Vector256<'T>>(z)
+            let dv = MemoryMarshal.Cast<'T, Vector256<'T>>(d.Slice(0, n))
+            let m = xv.Length
+            let mutable k = 0
+            while k < m - 3 do
+                dv.[k] <- 'Op.V256(xv.[k], yv.[k], zv.[k])
+                dv.[k + 1] <- 'Op.V256(xv.[k + 1], yv.[k + 1], zv.[k + 1])
+                dv.[k + 2] <- 'Op.V256(xv.[k + 2], yv.[k + 2], zv.[k + 2])
+                dv.[k + 3] <- 'Op.V256(xv.[k + 3], yv.[k + 3], zv.[k + 3])
+                k <- k + 4
+            while k < m do
+                dv.[k] <- 'Op.V256(xv.[k], yv.[k], zv.[k])
+                k <- k + 1
+            i <- m * Vector256<'T>.Count
+        elif Vector128.IsHardwareAccelerated then
+            let xv = MemoryMarshal.Cast<'T, Vector128<'T>>(x)
+            let yv = MemoryMarshal.Cast<'T, Vector128<'T>>(y)
+            let zv = MemoryMarshal.Cast<'T, Vector128<'T>>(z)
+            let dv = MemoryMarshal.Cast<'T, Vector128<'T>>(d.Slice(0, n))
+            let m = xv.Length
+            let mutable k = 0
+            while k < m do
+                dv.[k] <- 'Op.V128(xv.[k], yv.[k], zv.[k])
+                k <- k + 1
+            i <- m * Vector128<'T>.Count
+        if Vector256.IsHardwareAccelerated && n - i >= Vector256<'T>.Count then
+            MemoryMarshal.Cast<'T, Vector256<'T>>(d.Slice(i)).[0] <- 'Op.V256(MemoryMarshal.Cast<'T, Vector256<'T>>(x.Slice(i)).[0], MemoryMarshal.Cast<'T, Vector256<'T>>(y.Slice(i)).[0], MemoryMarshal.Cast<'T, Vector256<'T>>(z.Slice(i)).[0])
+            i <- i + Vector256<'T>.Count
+        if Vector128.IsHardwareAccelerated && n - i >= Vector128<'T>.Count then
+            MemoryMarshal.Cast<'T, Vector128<'T>>(d.Slice(i)).[0] <- 'Op.V128(MemoryMarshal.Cast<'T, Vector128<'T>>(x.Slice(i)).[0], MemoryMarshal.Cast<'T, Vector128<'T>>(y.Slice(i)).[0], MemoryMarshal.Cast<'T, Vector128<'T>>(z.Slice(i)).[0])
+            i <- i + Vector128<'T>.Count
+        while i < n do
+            d.[i] <- 'Op.Scalar(x.[i], y.[i], z.[i])
+            i <- i + 1
 
     /// d = op(x, s, z) (see Map1).
     static member private Map3S<'T, 'Op when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType and 'Op: struct and 'Op :> ITernaryOp<'T>>
                              (x: ReadOnlySpan<'T>, s: 'T, z: ReadOnlySpan<'T>, d: Span<'T>) : unit =
         let n = x.Length
-        if n >= Simd.StreamFrom<'T>() && not (d.Overlaps(x)) && not (d.Overlaps(z)) then
-            let buf = Span<'T>(NativePtr.toVoidPtr (NativePtr.stackalloc<byte> Simd.ChunkBytes), Simd.ChunkBytes / Unsafe.SizeOf<'T>())
-            let mutable o = 0
-            while o < n do
-                let c = min buf.Length (n - o)
-                Simd.Map3S<'T, 'Op>(x.Slice(o, c), s, z.Slice(o, c), buf)
-                Simd.Stream(buf.Slice(0, c), d.Slice(o, c))
-                o <- o + c
-        else
-            let mutable i = 0
-            if Vector512.IsHardwareAccelerated then
-                let xv = MemoryMarshal.Cast<'T, Vector512<'T>>(x)
-                let sv = Vector512.Create<'T>(s)
-                let zv = MemoryMarshal.Cast<'T, Vector512<'T>>(z)
-                let dv = MemoryMarshal.Cast<'T, Vector512<'T>>(d.Slice(0, n))
-                let m = xv.Length
-                let mutable k = 0
-                while k < m - 3 do
-                    dv.[k] <- 'Op.V512(xv.[k], sv, zv.[k])
-                    dv.[k + 1] <- 'Op.V512(xv.[k + 1], sv, zv.[k + 1])
-                    dv.[k + 2] <- 'Op.V512(xv.[k + 2], sv, zv.[k + 2])
-                    dv.[k + 3] <- 'Op.V512(xv.[k + 3], sv, zv.[k + 3])
-                    k <- k + 4
-                while k < m do
-                    dv.[k] <- 'Op.V512(xv.[k], sv, zv.[k])
-                    k <- k + 1
-                i <- m * Vector512<'T>.Count
-            elif Vector256.IsHardwareAccelerated then
-                let xv = MemoryMarshal.Cast<'T, Vector256<'T>>(x)
-                let sv = Vector256.Create<'T>(s)
-                let zv = MemoryMarshal.Cast<'T, Vector256<'T>>(z)
-                let dv = MemoryMarshal.Cast<'T, Vector256<'T>>(d.Slice(0, n))
-                let m = xv.Length
-                let mutable k = 0
-                while k < m - 3 do
-                    dv.[k] <- 'Op.V256(xv.[k], sv, zv.[k])
-                    dv.[k + 1] <- 'Op.V256(xv.[k + 1], sv, zv.[k + 1])
-                    dv.[k + 2] <- 'Op.V256(xv.[k + 2], sv, zv.[k + 2])
-                    dv.[k + 3] <- 'Op.V256(xv.[k + 3], sv, zv.[k + 3])
-                    k <- k + 4
-                while k < m do
-                    dv.[k] <- 'Op.V256(xv.[k], sv, zv.[k])
-                    k <- k + 1
-                i <- m * Vector256<'T>.Count
-            elif Vector128.IsHardwareAccelerated then
-                let xv = MemoryMarshal.Cast<'T, Vector128<'T>>(x)
-                let sv = Vector128.Create<'T>(s)
-                let zv = MemoryMarshal.Cast<'T, Vector128<'T>>(z)
-                let dv = MemoryMarshal.Cast<'T, Vector128<'T>>(d.Slice(0, n))
-                let m = xv.Length
-                let mutable k = 0
-                while k < m do
-                    dv.[k] <- 'Op.V128(xv.[k], sv, zv.[k])
-                    k <- k + 1
-                i <- m * Vector128<'T>.Count
-            if Vector256.IsHardwareAccelerated && n - i >= Vector256<'T>.Count then
-                MemoryMarshal.Cast<'T, Vector256<'T>>(d.Slice(i)).[0] <- 'Op.V256(MemoryMarshal.Cast<'T, Vector256<'T>>(x.Slice(i)).[0], Vector256.Create<'T>(s), MemoryMarshal.Cast<'T, Vector256<'T>>(z.Slice(i)).[0])
-                i <- i + Vector256<'T>.Count
-            if Vector128.IsHardwareAccelerated && n - i >= Vector128<'T>.Count then
-                MemoryMarshal.Cast<'T, Vector128<'T>>(d.Slice(i)).[0] <- 'Op.V128(MemoryMarshal.Cast<'T, Vector128<'T>>(x.Slice(i)).[0], Vector128.Create<'T>(s), MemoryMarshal.Cast<'T, Vector128<'T>>(z.Slice(i)).[0])
-                i <- i + Vector128<'T>.Count
-            while i < n do
-                d.[i] <- 'Op.Scalar(x.[i], s, z.[i])
-                i <- i + 1
+        let mutable i = 0
+        if Vector512.IsHardwareAccelerated then
+            let xv = MemoryMarshal.Cast<'T, Vector512<'T>>(x)
+            let sv = Vector512.Create<'T>(s)
+            let zv = MemoryMarshal.Cast<'T, Vector512<'T>>(z)
+            let dv = MemoryMarshal.Cast<'T, Vector512<'T>>(d.Slice(0, n))
+            let m = xv.Length
+            let mutable k = 0
+            while k < m - 3 do
+                dv.[k] <- 'Op.V512(xv.[k], sv, zv.[k])
+                dv.[k + 1] <- 'Op.V512(xv.[k + 1], sv, zv.[k + 1])
+                dv.[k + 2] <- 'Op.V512(xv.[k + 2], sv, zv.[k + 2])
+                dv.[k + 3] <- 'Op.V512(xv.[k + 3], sv, zv.[k + 3])
+                k <- k + 4
+            while k < m do
+                dv.[k] <- 'Op.V512(xv.[k], sv, zv.[k])
+                k <- k + 1
+            i <- m * Vector512<'T>.Count
+        elif Vector256.IsHardwareAccelerated then
+            let xv = MemoryMarshal.Cast<'T, Vector256<'T>>(x)
+            let sv = Vector256.Create<'T>(s)
+            let zv = MemoryMarshal.Cast<'T, Vector256<'T>>(z)
+            let dv = MemoryMarshal.Cast<'T, Vector256<'T>>(d.Slice(0, n))
+            let m = xv.Length
+            let mutable k = 0
+            while k < m - 3 do
+                dv.[k] <- 'Op.V256(xv.[k], sv, zv.[k])
+                dv.[k + 1] <- 'Op.V256(xv.[k + 1], sv, zv.[k + 1])
+                dv.[k + 2] <- 'Op.V256(xv.[k + 2], sv, zv.[k + 2])
+                dv.[k + 3] <- 'Op.V256(xv.[k + 3], sv, zv.[k + 3])
+                k <- k + 4
+            while k < m do
+                dv.[k] <- 'Op.V256(xv.[k], sv, zv.[k])
+                k <- k + 1
+            i <- m * Vector256<'T>.Count
+        elif Vector128.IsHardwareAccelerated then
+            let xv = MemoryMarshal.Cast<'T, Vector128<'T>>(x)
+            let sv = Vector128.Create<'T>(s)
+            let zv = MemoryMarshal.Cast<'T, Vector128<'T>>(z)
+            let dv = MemoryMarshal.Cast<'T, Vector128<'T>>(d.Slice(0, n))
+            let m = xv.Length
+            let mutable k = 0
+            while k < m do
+                dv.[k] <- 'Op.V128(xv.[k], sv, zv.[k])
+                k <- k + 1
+            i <- m * Vector128<'T>.Count
+        if Vector256.IsHardwareAccelerated && n - i >= Vector256<'T>.Count then
+            MemoryMarshal.Cast<'T, Vector256<'T>>(d.Slice(i)).[0] <- 'Op.V256(MemoryMarshal.Cast<'T, Vector256<'T>>(x.Slice(i)).[0], Vector256.Create<'T>(s), MemoryMarshal.Cast<'T, Vector256<'T>>(z.Slice(i)).[0])
+            i <- i + Vector256<'T>.Count
+        if Vector128.IsHardwareAccelerated && n - i >= Vector128<'T>.Count then
+            MemoryMarshal.Cast<'T, Vector128<'T>>(d.Slice(i)).[0] <- 'Op.V128(MemoryMarshal.Cast<'T, Vector128<'T>>(x.Slice(i)).[0], Vector128.Create<'T>(s), MemoryMarshal.Cast<'T, Vector128<'T>>(z.Slice(i)).[0])
+            i <- i + Vector128<'T>.Count
+        while i < n do
+            d.[i] <- 'Op.Scalar(x.[i], s, z.[i])
+            i <- i + 1
 
     // ---- element-wise -----------------------------------------------------------------------------------
 
