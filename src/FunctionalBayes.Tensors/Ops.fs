@@ -211,7 +211,7 @@ module internal Ops =
             let v = s.[i]
             d.[i] <- if Single.IsNaN v then v else float32 (Math.Sign v)
 
-    /// tanh of a float32 span through the float64 Simd kernel in blocks of 256 (widened into a pooled
+    /// tanh of a float32 span through the float64 SIMD kernel in blocks of 256 (widened into a pooled
     /// buffer, narrowed once): float32 Tanh is ~10 ulp off near zero; this is correctly rounded nearly always.
     let private tanhF32 (s: ReadOnlySpan<float32>) (d: Span<float32>) =
         let buf = Buffers.ArrayPool<float>.Shared.Rent 256
@@ -220,7 +220,7 @@ module internal Ops =
             let len = min 256 (s.Length - i)
             for j in 0 .. len - 1 do
                 buf.[j] <- float s.[i + j]
-            Simd.Tanh(ReadOnlySpan<float>(buf, 0, len), Span<float>(buf, 0, len))
+            TensorPrimitives.Tanh(ReadOnlySpan<float>(buf, 0, len), Span<float>(buf, 0, len))
             for j in 0 .. len - 1 do
                 d.[i + j] <- float32 buf.[j]
             i <- i + len
@@ -359,7 +359,7 @@ module internal Ops =
             plain <@ fun v -> if Double.IsNaN v then v else float (Math.Sign v) @> (SpanMap<float>(fun s d -> signSpan s d)) (SpanMap<float32>(fun s d -> signSpanF32 s d))
                   (times g (num 0.0)) Real (node "Sign" [ inp ])
         | Tanh ->
-            { plain <@ fun v -> Math.Tanh v @> (SpanMap<float>(fun s d -> Simd.Tanh(s, d))) (SpanMap<float32>(fun s d -> tanhF32 s d))
+            { plain <@ fun v -> Math.Tanh v @> (SpanMap<float>(fun s d -> TensorPrimitives.Tanh(s, d))) (SpanMap<float32>(fun s d -> tanhF32 s d))
                     (times g (Rule.Minus (num 1.0, times out out))) Real (node "Tanh" [ inp ]) with
                 Adjoint = ValueSome (SpanAdjoint(fun _ o gr accIn acc _ -> tanhAdjoint o gr accIn acc)) }
         | Sigmoid ->
