@@ -2,6 +2,7 @@
 module FunctionalBayes.Benchmarks.Suites
 
 open System
+open System.Numerics.Tensors
 open FunctionalBayes.Tensors
 open FunctionalBayes.Benchmarks.Measure
 
@@ -87,8 +88,12 @@ let gemm () =
             | Ok s -> (s :> IDisposable).Dispose()
             | Error _ -> ()
 
-/// GB/s (bytes read + written) of element-wise ops over 10^6 float64 elements.
+/// GB/s (bytes read + written) of element-wise ops over 10^6 float64 elements through Tensor; then the span
+/// kernels (Simd) side by side with TensorPrimitives in the same process, float64 at lengths 16 to 10^6 and
+/// float32 for add, exp and sum, in alternating rounds (best of each): `ratio` > 1 is Simd faster.
+/// ELEMENTWISE_LENGTHS=16,1000 limits the lengths.
 let elementwise () =
+    reportIsa "elementwise"
     let n = 1_000_000
     let x = Tensor.ofArray (randomArray 3 n)
     let y = Tensor.ofArray (randomArray 4 n)
@@ -99,6 +104,53 @@ let elementwise () =
     report "elementwise_tanh_1e6" (gbps (16 * n) s) "GB/s" None
     let s = secondsPerCall 0.5 5 (fun () -> (x + y) |> ignore)
     report "elementwise_add_1e6" (gbps (24 * n) s) "GB/s" None
+    let lengths =
+        match Environment.GetEnvironmentVariable "ELEMENTWISE_LENGTHS" with
+        | null | "" -> [ 16; 100; 1000; 10_000; 100_000; 1_000_000 ]
+        | names -> names.Split(',') |> Seq.map int |> List.ofSeq
+    let label (len: int) = if len >= 10_000 then sprintf "1e%d" (int (round (log10 (float len)))) else string len
+    for len in lengths do
+        let a, b, c = randomArray 5 len, randomArray 6 len, randomArray 7 len
+        let pos = a |> Array.map (fun v -> abs v + 0.5)
+        let d = Array.zeroCreate<float> len
+        let a32, b32 = Array.map float32 a, Array.map float32 b
+        let d32 = Array.zeroCreate<float32> len
+        let sink = [| 0.0 |] // the reductions' results, kept so that no call is dead code
+        // (name, bytes per element, Simd, TensorPrimitives)
+        let cases : (string * int * (unit -> unit) * (unit -> unit)) list =
+            [ "add", 24, (fun () -> Simd.Add(ReadOnlySpan a, ReadOnlySpan b, Span d)),
+                         (fun () -> TensorPrimitives.Add(ReadOnlySpan a, ReadOnlySpan b, Span d))
+              "mul", 24, (fun () -> Simd.Multiply(ReadOnlySpan a, ReadOnlySpan b, Span d)),
+                         (fun () -> TensorPrimitives.Multiply(ReadOnlySpan a, ReadOnlySpan b, Span d))
+              "fma", 32, (fun () -> Simd.MultiplyAdd(ReadOnlySpan a, ReadOnlySpan b, ReadOnlySpan c, Span d)),
+                         (fun () -> TensorPrimitives.MultiplyAdd(ReadOnlySpan a, ReadOnlySpan b, ReadOnlySpan c, Span d))
+              "axpy", 24, (fun () -> Simd.MultiplyAdd(ReadOnlySpan a, 0.5, ReadOnlySpan d, Span d)),
+                          (fun () -> TensorPrimitives.MultiplyAdd(ReadOnlySpan a, 0.5, ReadOnlySpan d, Span d))
+              "exp", 16, (fun () -> Simd.Exp(ReadOnlySpan a, Span d)),
+                         (fun () -> TensorPrimitives.Exp(ReadOnlySpan a, Span d))
+              "tanh", 16, (fun () -> Simd.Tanh(ReadOnlySpan a, Span d)),
+                          (fun () -> TensorPrimitives.Tanh(ReadOnlySpan a, Span d))
+              "log", 16, (fun () -> Simd.Log(ReadOnlySpan pos, Span d)),
+                         (fun () -> TensorPrimitives.Log(ReadOnlySpan pos, Span d))
+              "sum", 8, (fun () -> sink.[0] <- sink.[0] + Simd.Sum(ReadOnlySpan a)),
+                        (fun () -> sink.[0] <- sink.[0] + TensorPrimitives.Sum(ReadOnlySpan a))
+              "dot", 16, (fun () -> sink.[0] <- sink.[0] + Simd.Dot(ReadOnlySpan a, ReadOnlySpan b)),
+                         (fun () -> sink.[0] <- sink.[0] + TensorPrimitives.Dot(ReadOnlySpan a, ReadOnlySpan b))
+              "add_f32", 12, (fun () -> Simd.Add(ReadOnlySpan a32, ReadOnlySpan b32, Span d32)),
+                             (fun () -> TensorPrimitives.Add(ReadOnlySpan a32, ReadOnlySpan b32, Span d32))
+              "exp_f32", 8, (fun () -> Simd.Exp(ReadOnlySpan a32, Span d32)),
+                            (fun () -> TensorPrimitives.Exp(ReadOnlySpan a32, Span d32))
+              "sum_f32", 4, (fun () -> sink.[0] <- sink.[0] + float (Simd.Sum(ReadOnlySpan a32))),
+                            (fun () -> sink.[0] <- sink.[0] + float (TensorPrimitives.Sum(ReadOnlySpan a32))) ]
+        for (name, bytes, ours, theirs) in cases do
+            let mutable best = infinity
+            let mutable bestTp = infinity
+            for _ in 1 .. 2 do
+                best <- min best (fastest 0.1 3 ours)
+                bestTp <- min bestTp (fastest 0.1 3 theirs)
+            report (sprintf "elementwise_simd_%s_%s" name (label len)) (gbps (bytes * len) best) "GB/s"
+                (Some (gbps (bytes * len) bestTp, "TensorPrimitives, same run"))
+        if Double.IsNaN sink.[0] then printfn "(sink %g)" sink.[0]
 
 /// Eight schools, non-centered (Stan's eight_schools_noncentered), on unconstrained space.
 let private eightSchools () =

@@ -179,6 +179,29 @@ module internal Cpu =
                     'T.CreateTruncating((Ops.binary op).Element.Invoke(Double.CreateTruncating x, Double.CreateTruncating y))
             d.Fill v
 
+    /// Rows shorter than this go through binaryTiled: a call per row of a few elements cost ~70 ns an element.
+    let private tiledBelow = 64
+
+    /// One side of a broadcast binary op full, the other a short repeating pattern: the trailing broadcast
+    /// (`row` false: [n, C] op [C], the pattern repeats every `last` elements) or the row broadcast (`row` true:
+    /// [n, C] op [n, 1], one value per row of `last`). Chunks of whole rows (about 256 elements) go through one
+    /// span call against the pattern laid out for the chunk; the per-element results are binaryRow's.
+    let private binaryTiled<'T when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType and 'T: equality>
+                          (op: BinaryOp) (full: 'T[]) (pattern: 'T[]) (row: bool) (patternLeft: bool) (r: 'T[]) (last: int) =
+        let n = r.Length
+        let rowsPer = max 1 (256 / last)
+        let tile = Array.zeroCreate<'T> (rowsPer * last)
+        if not row then
+            for q in 0 .. rowsPer - 1 do Array.blit pattern 0 tile (q * last) last
+        let mutable o = 0
+        while o < n do
+            let m = min tile.Length (n - o)
+            if row then
+                for q in 0 .. m / last - 1 do (spAt tile (q * last) last).Fill(pattern.[o / last + q])
+            if patternLeft then binaryRow op tile 0 1 full o 1 r o m
+            else binaryRow op full o 1 tile 0 1 r o m
+            o <- o + m
+
     /// A broadcast binary op over whole arrays (float64 or float32).
     let private binaryOf<'T when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType and 'T: equality>
                           (op: BinaryOp) (a: 'T[]) (aShape: int[]) (b: 'T[]) (bShape: int[]) (outShape: int[]) =
@@ -195,7 +218,17 @@ module internal Cpu =
                 let last = outShape.[rank - 1]
                 let la = sa.[rank - 1]
                 let lb = sb.[rank - 1]
-                forRows outShape [| sa; sb |] (fun o offs -> binaryRow op a offs.[0] la b offs.[1] lb r o last)
+                // the IEEE ops only: a scalar Pow takes x·x for y = 2 in binaryRow, which a span Pow would not
+                let tileable = (match op with Add | Sub | Mul | Div | Maximum | Minimum -> true | Pow | StudentTLogCdf | GammaLogP | GammaLogQ -> false)
+                // the pattern's side repeats the output's last axis (trailing) or holds one value per row
+                let trailing (p: 'T[]) (lp: int) = p.Length = last && lp = 1
+                let perRow (p: 'T[]) (lp: int) = p.Length * last = n && lp = 0
+                if tileable && last > 1 && last < tiledBelow && a.Length = n && (trailing b lb || perRow b lb) then
+                    binaryTiled op a b (lb = 0) false r last
+                elif tileable && last > 1 && last < tiledBelow && b.Length = n && (trailing a la || perRow a la) then
+                    binaryTiled op b a (la = 0) true r last
+                else
+                    forRows outShape [| sa; sb |] (fun o offs -> binaryRow op a offs.[0] la b offs.[1] lb r o last)
         r
 
     let binary (op: BinaryOp) (a: RawTensor) (b: RawTensor) (outShape: int[]) : Storage =

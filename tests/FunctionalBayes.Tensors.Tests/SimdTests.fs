@@ -10,8 +10,9 @@ open Expecto
 open FunctionalBayes.Tensors
 
 /// Lengths 0..40 cover an empty span, spans shorter than one vector and every tail after 1-5 vectors of
-/// 2, 4, 8 or 16 lanes.
-let private lengths = [ 0 .. 40 ]
+/// 2, 4, 8 or 16 lanes; the longer ones the four-vector rounds of Vector512 float32 (64 elements) and the
+/// reductions' blocks of 32 float64 and 64 float32 with every kind of remainder.
+let private lengths = [ 0 .. 40 ] @ [ 63; 64; 65; 100; 127; 128; 129; 191; 255; 256; 257 ]
 
 let private specials = [| nan; 0.0; -0.0; infinity; -infinity; 1.0; -1.0; 1e-310; 5e300 |]
 
@@ -178,11 +179,15 @@ let tests =
                 Simd.Abs(ReadOnlySpan x, Span a); TensorPrimitives.Abs(ReadOnlySpan x, Span b); same "Abs"
                 Simd.Sqrt(ReadOnlySpan pos, Span a); TensorPrimitives.Sqrt(ReadOnlySpan pos, Span b); same "Sqrt"
                 // exp and log on whole vectors only: TensorPrimitives takes short spans and some tails element by
-                // element (Math.Exp), Simd pads them into a vector
+                // element (Math.Exp), Simd pads them into a vector; and in range only: a vector holding a value out
+                // of the vector algorithm's range takes its scalar path as a whole, and TensorPrimitives groups long
+                // spans by the destination's alignment, so an element's neighbours there depend on the address
+                let xr = x |> Array.map (fun v -> if Double.IsFinite v && abs v < 700.0 then v else 0.5)
+                let pr = pos |> Array.map (fun v -> if Double.IsNormal v then v else 0.5)
                 if n % 8 = 0 then
-                    Simd.Exp(ReadOnlySpan x, Span a); TensorPrimitives.Exp(ReadOnlySpan x, Span b); same "Exp"
-                    Simd.Log(ReadOnlySpan pos, Span a); TensorPrimitives.Log(ReadOnlySpan pos, Span b); same "Log"
-                let x32, p32 = Array.map float32 x, Array.map float32 pos
+                    Simd.Exp(ReadOnlySpan xr, Span a); TensorPrimitives.Exp(ReadOnlySpan xr, Span b); same "Exp"
+                    Simd.Log(ReadOnlySpan pr, Span a); TensorPrimitives.Log(ReadOnlySpan pr, Span b); same "Log"
+                let x32, p32 = Array.map float32 xr, Array.map float32 pr
                 let a32, b32 = Array.zeroCreate n, Array.zeroCreate n
                 let same32 what = expectSame32 (sprintf "%s float32 n=%d" what n) a32 b32
                 if n % 8 = 0 then
@@ -226,6 +231,135 @@ let tests =
             let zeros = [| -0.0; 0.0; -0.0; -0.0; -0.0; -0.0; -0.0; -0.0; -0.0 |]
             Expect.equal (BitConverter.DoubleToInt64Bits(Simd.Max(ReadOnlySpan zeros))) 0L "Max(−0, +0, …) is +0"
             Expect.throwsT<ArgumentException> (fun () -> Simd.Max(ReadOnlySpan(Array.empty<float>)) |> ignore) "an empty span"
+        }
+        test "Sum and Dot add in their documented order, bit for bit, whatever the instruction set" {
+            // the order written out in scalar code: blocks of 256 bytes padded with +0, each block's four
+            // quarters as (q0 + q1) + (q2 + q3) into 64 bytes of lanes, then lane j + lane j + half, halving
+            let reference (lanes: int) (zero: 'a) (add: 'a -> 'a -> 'a) (terms: 'a[]) =
+                let b = 4 * lanes
+                let acc = Array.create lanes zero
+                for blk in 0 .. (terms.Length + b - 1) / b - 1 do
+                    let t k = if blk * b + k < terms.Length then terms.[blk * b + k] else zero
+                    for j in 0 .. lanes - 1 do
+                        acc.[j] <- add acc.[j] (add (add (t j) (t (j + lanes))) (add (t (j + 2 * lanes)) (t (j + 3 * lanes))))
+                let mutable v = acc
+                while v.Length > 1 do
+                    let h = v.Length / 2
+                    v <- Array.init h (fun j -> add v.[j] v.[j + h])
+                v.[0]
+            for n in lengths @ [ 1000; 4097 ] do
+                let r = Random(n + 300)
+                let x = Array.init n (fun _ -> r.NextDouble() * 2.0 - 1.0)
+                let y = Array.init n (fun _ -> r.NextDouble() * 2.0 - 1.0)
+                Expect.isTrue (sameF64 (Simd.Sum(ReadOnlySpan x)) (reference 8 0.0 (+) x)) (sprintf "Sum n=%d" n)
+                Expect.isTrue (sameF64 (Simd.Dot(ReadOnlySpan x, ReadOnlySpan y)) (reference 8 0.0 (+) (Array.map2 ( * ) x y))) (sprintf "Dot n=%d" n)
+                let x32, y32 = Array.map float32 x, Array.map float32 y
+                Expect.isTrue (sameF32 (Simd.Sum(ReadOnlySpan x32)) (reference 16 0.0f (+) x32)) (sprintf "Sum float32 n=%d" n)
+                Expect.isTrue (sameF32 (Simd.Dot(ReadOnlySpan x32, ReadOnlySpan y32)) (reference 16 0.0f (+) (Array.map2 ( * ) x32 y32))) (sprintf "Dot float32 n=%d" n)
+            // NaN and infinities pass through; the +0 padding changes nothing
+            Expect.isTrue (Double.IsNaN(Simd.Sum(ReadOnlySpan [| 1.0; nan; 2.0 |]))) "NaN in a sum"
+            Expect.equal (Simd.Sum(ReadOnlySpan [| 1.0; infinity; 2.0 |])) infinity "+inf in a sum"
+            Expect.isTrue (Double.IsNaN(Simd.Sum(ReadOnlySpan(Array.append (Array.create 40 1.0) [| infinity; -infinity |])))) "inf - inf"
+        }
+        test "float32 exp and log of an element do not depend on where it falls" {
+            let r = Random(6)
+            let x = Array.init 75 (fun _ -> float32 (r.NextDouble() * 8.0 - 4.0))
+            let pos = x |> Array.map abs
+            let whole = Array.zeroCreate 75
+            Simd.Exp(ReadOnlySpan x, Span whole)
+            let wholeLog = Array.zeroCreate 75
+            Simd.Log(ReadOnlySpan pos, Span wholeLog)
+            for start in 0 .. 74 do
+                for len in [ 1; 3; 5; 9 ] do
+                    if start + len <= 75 then
+                        let part = Array.zeroCreate len
+                        Simd.Exp(ReadOnlySpan(x, start, len), Span part)
+                        Expect.isTrue (sameF32 part.[0] whole.[start]) (sprintf "exp of element %d in a span of %d" start len)
+                        Simd.Log(ReadOnlySpan(pos, start, len), Span part)
+                        Expect.isTrue (sameF32 part.[0] wholeLog.[start]) (sprintf "log of element %d in a span of %d" start len)
+        }
+        testCase "the loops allocate nothing (operator structs, no closures; Debug builds too)" <| fun () ->
+            let x, y, z = data 1 1000, data 2 1000, data 3 1000
+            let d = Array.zeroCreate 1000
+            let x32 = Array.map float32 x
+            let d32 = Array.zeroCreate 1000
+            let run () =
+                Simd.Add(ReadOnlySpan x, ReadOnlySpan y, Span d)
+                Simd.Subtract(2.0, ReadOnlySpan y, Span d)
+                Simd.Max(ReadOnlySpan x, 0.0, Span d)
+                Simd.MultiplyAdd(ReadOnlySpan x, ReadOnlySpan y, ReadOnlySpan z, Span d)
+                Simd.MultiplyAdd(ReadOnlySpan x, 0.5, ReadOnlySpan z, Span d)
+                Simd.Sqrt(ReadOnlySpan x, Span d)
+                Simd.Exp(ReadOnlySpan x, Span d)
+                Simd.Log(ReadOnlySpan x32, Span d32)
+                Simd.Sum(ReadOnlySpan x) + Simd.Dot(ReadOnlySpan x, ReadOnlySpan y) + float (Simd.Sum(ReadOnlySpan x32))
+            run () |> ignore
+            let before = GC.GetAllocatedBytesForCurrentThread()
+            let mutable s = 0.0
+            for _ in 1 .. 10 do s <- s + run ()
+            let after = GC.GetAllocatedBytesForCurrentThread()
+            Expect.equal (after - before) 0L (sprintf "bytes allocated by 10 rounds of the loops (result %g)" s)
+        test "broadcast of a short trailing pattern or one value per row (chunked span calls) equals the op per element" {
+            let ops : (string * (Tensor -> Tensor -> Tensor) * (float -> float -> float) * (float32 -> float32 -> float32)) list =
+                [ "add", (+), (+), (+)
+                  "sub", (-), (-), (-)
+                  "mul", ( * ), ( * ), ( * )
+                  "div", (/), (/), (/)
+                  "maximum", Tensor.maximum, (fun x y -> Math.Max(x, y)), (fun x y -> MathF.Max(x, y))
+                  "minimum", Tensor.minimum, (fun x y -> Math.Min(x, y)), (fun x y -> MathF.Min(x, y)) ]
+            // (leading shape, last axis): chunks of whole rows, a last chunk shorter, one row, rows longer than a chunk
+            let shapes = [ [| 5000 |], 5; [| 7 |], 3; [| 1 |], 4; [| 300 |], 63; [| 33 |], 2; [| 3 |], 64; [| 4; 9 |], 7; [| 2; 3 |], 300 ]
+            for (lead, c) in shapes do
+                let rows = Array.fold ( * ) 1 lead
+                let outShape = Array.append lead [| c |]
+                let full = data (rows + c) (rows * c)
+                let pat = data (rows + c + 1) c
+                let perRow = data (rows + c + 2) rows
+                let patShape = Array.append (Array.create lead.Length 1) [| c |]
+                let rowShape = Array.append lead [| 1 |]
+                for (name, op, f64, f32) in ops do
+                    let check what (pShape: int[]) (p: float[]) (valueOf: int -> float) =
+                        let at k = valueOf k
+                        let tf, tp = Tensor.create outShape full, Tensor.create pShape p
+                        expectSame64 (sprintf "%s %s %A float64, pattern right" name what outShape) (Tensor.toArray (op tf tp)) (Array.init full.Length (fun k -> f64 full.[k] (at k)))
+                        expectSame64 (sprintf "%s %s %A float64, pattern left" name what outShape) (Tensor.toArray (op tp tf)) (Array.init full.Length (fun k -> f64 (at k) full.[k]))
+                        let tf32, tp32 = Tensor.createF32 outShape (Array.map float32 full), Tensor.createF32 pShape (Array.map float32 p)
+                        expectSame32 (sprintf "%s %s %A float32, pattern right" name what outShape) (Tensor.toArrayF32 (op tf32 tp32)) (Array.init full.Length (fun k -> f32 (float32 full.[k]) (float32 (at k))))
+                        expectSame32 (sprintf "%s %s %A float32, pattern left" name what outShape) (Tensor.toArrayF32 (op tp32 tf32)) (Array.init full.Length (fun k -> f32 (float32 (at k)) (float32 full.[k])))
+                    check "trailing" patShape pat (fun k -> pat.[k % c])
+                    check "[c] trailing" [| c |] pat (fun k -> pat.[k % c])
+                    check "per row" rowShape perRow (fun k -> perRow.[k / c])
+        }
+        test "Tanh within 2 ulp of Math.Tanh from subnormals to huge, odd, NaN and ±∞ through, wherever an element falls" {
+            let r = Random(9)
+            let edges = [| 0.0; -0.0; nan; infinity; -infinity; Double.Epsilon; -Double.Epsilon; 1e-310; 2.2250738585072014e-308
+                           1e-300; 1e-8; 0.55; Math.BitDecrement 0.55; Math.BitIncrement 0.55; 0.54; 0.56; 1.0; 19.0; 19.06; 19.1
+                           20.0; 40.0; 354.9; 355.0; 710.0; 1e300; Double.MaxValue |]
+            let xs =
+                [| yield! edges
+                   yield! edges |> Array.map (fun v -> -v)
+                   // log-uniform magnitudes 1e-6 .. 1e2 of either sign, then uniform in (−1, 1) and around the cut
+                   for _ in 1 .. 20000 do
+                       let m = Math.Pow(10.0, r.NextDouble() * 8.0 - 6.0)
+                       yield (if r.Next 2 = 0 then m else -m)
+                   for _ in 1 .. 20000 do yield r.NextDouble() * 2.0 - 1.0
+                   for _ in 1 .. 5000 do yield 0.5 + r.NextDouble() * 0.1 |]
+            let d = Array.zeroCreate xs.Length
+            Simd.Tanh(ReadOnlySpan xs, Span d)
+            let neg = Array.zeroCreate xs.Length
+            Simd.Tanh(ReadOnlySpan(Array.map (fun v -> -v) xs), Span neg)
+            let one = Array.zeroCreate 1
+            for i in 0 .. xs.Length - 1 do
+                let e = Math.Tanh xs.[i]
+                Expect.isTrue (withinUlps 2.0 d.[i] e) (sprintf "tanh(%.17g) = %.17g, Math.Tanh %.17g" xs.[i] d.[i] e)
+                Expect.isTrue (sameF64 neg.[i] (-d.[i])) (sprintf "tanh(−x) = −tanh(x) at %.17g" xs.[i])
+                if i < 200 then
+                    Simd.Tanh(ReadOnlySpan(xs, i, 1), Span one)
+                    Expect.isTrue (sameF64 one.[0] d.[i]) (sprintf "tanh of element %d alone and in the span" i)
+            Expect.isTrue (sameF64 d.[0] 0.0 && sameF64 d.[1] -0.0) "tanh(±0) = ±0"
+            Expect.isTrue (Double.IsNaN d.[2]) "tanh(NaN) is NaN"
+            Expect.equal (d.[3], d.[4]) (1.0, -1.0) "tanh(±∞) = ±1"
+            Expect.equal d.[5] Double.Epsilon "tanh of the smallest subnormal is itself"
         }
         test "lengths that do not match are an error naming the op, before anything is written" {
             let d = Array.create 3 9.0
