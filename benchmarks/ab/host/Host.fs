@@ -8,12 +8,15 @@ open System.Runtime.Loader
 type private Ctx(dir: string) =
     inherit AssemblyLoadContext(Path.GetFileName dir, false)
     override this.Load(name) =
-        let p = Path.Combine(dir, name.Name + ".dll")
-        if File.Exists p then this.LoadFromAssemblyPath p else null
+        let p = Path.Combine(dir, string name.Name + ".dll")
+        if File.Exists p then this.LoadFromAssemblyPath p else Unchecked.defaultof<_>
 
 let private make (dir: string) (workload: string) =
     let asm = Ctx(dir).LoadFromAssemblyPath(Path.Combine(dir, "probe.dll"))
-    asm.GetType("AbProbe.Probe").GetMethod("Make").Invoke(null, [| box workload |]) :?> Func<int, float>
+    let make = (nonNull (asm.GetType "AbProbe.Probe")).GetMethod "Make" |> nonNull
+    match make.Invoke(null, [| box workload |]) with
+    | :? Func<int, float> as f -> f
+    | _ -> failwithf "the probe in %s made no workload %s" dir workload
 
 let private quantile (p: float) (xs: float seq) =
     let s = Seq.sort xs |> Array.ofSeq
