@@ -195,8 +195,10 @@ let tests =
             let ports = freePorts 6
             let dll = Reflection.Assembly.GetExecutingAssembly().Location
             let start (i: int) =
-                // Paced 2 ms per 10 steps: a NUTS fit (2 chains x 2500 steps) lasts at least 1 s on any machine.
-                let psi = ProcessStartInfo("dotnet", sprintf "\"%s\" --child silo %d %d %d 0.2 2" dll ports.[i] ports.[3 + i] ports.[0])
+                // Paced 5 ms per 10 steps: a NUTS fit (2 chains x 2500 steps) lasts at least 2.5 s on any machine, so
+                // the kill lands mid-fit even when the progress that picks the victim arrives late (with 2 ms, a
+                // loaded CI once saw the victim's fit finish first: 1 attempt).
+                let psi = ProcessStartInfo("dotnet", sprintf "\"%s\" --child silo %d %d %d 0.2 5" dll ports.[i] ports.[3 + i] ports.[0])
                 psi.RedirectStandardInput <- true
                 psi.RedirectStandardOutput <- true
                 psi.UseShellExecute <- false
