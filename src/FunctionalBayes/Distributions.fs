@@ -264,12 +264,12 @@ module Dist =
     // ---- log-density --------------------------------------------------------------------------
 
     let private negInf (like: Tensor) = Tensor.fullLike like Double.NegativeInfinity
-    /// log p where the condition holds, -inf elsewhere (values outside the support).
     /// Mixtures of at most this many components take the log-sum-exp over their components element-wise
     /// (Tensor.logsumexpOf: about 4K passes over the batch); larger ones stack the components' log densities.
     [<Literal>]
     let private MixtureTermsLimit = 8
 
+    /// log p where the condition holds, -inf elsewhere (values outside the support).
     let private within (ok: Tensor) (lp: Tensor) = Tensor.where ok lp (negInf lp)
     let private asFloat (dt: Dtype) (x: Tensor) = if x.Dtype = dt then x else Tensor.cast dt x
     let private lbeta (a: Tensor) (b: Tensor) = Tensor.lgamma a + Tensor.lgamma b - Tensor.lgamma (a + b)
