@@ -552,11 +552,22 @@ module internal Ops =
     let allCompare: CompareOp[] = UnionCases.nullary<CompareOp> ()
 
     /// A table over every case of a union without fields (nullary cases are singletons: lookups compare references).
-    let private tableOf (cases: 'U[]) (f: 'U -> 'V) =
-        let t = Dictionary<'U, 'V>(HashIdentity.Reference)
-        for c in cases do
-            t.[c] <- f c
-        t
+    let private unaryTag = UnionCases.tagReader<UnaryOp> ()
+    let private binaryTag = UnionCases.tagReader<BinaryOp> ()
+    let private compareTag = UnionCases.tagReader<CompareOp> ()
+
+    /// A unary op's index in allUnary (its tag), for tables indexed by op.
+    let unaryIndex (u: UnaryOp) = unaryTag.Invoke u
+
+    /// A binary op's index in allBinary (its tag), for tables indexed by op.
+    let binaryIndex (b: BinaryOp) = binaryTag.Invoke b
+
+    /// A value per case of a fieldless union, in an array indexed by the case's tag: the kernels look ops up
+    /// on every call, and an array read costs less than a Dictionary's two interface calls.
+    let private tableOf (cases: 'U[]) (f: 'U -> 'V) : 'V[] =
+        let tag = UnionCases.tagReader<'U> ()
+        cases |> Array.iteri (fun i c -> if tag.Invoke c <> i then invalidOp "Ops.tableOf: cases out of declaration order.")
+        Array.map f cases
 
     let private unaryDecls = tableOf allUnary (fun u -> let d = declareUnary u in d, lambdaOf d.Scalar)
     let private binaryDecls = tableOf allBinary (fun b -> let d = declareBinary b in d, lambdaOf d.Scalar)
@@ -632,19 +643,19 @@ module internal Ops =
             | body -> body
         else Expression.Invoke(f.Lambda, args)
 
-    let private unaryForms = tableOf allUnary (fun u -> formOf (snd unaryDecls.[u]))
-    let private binaryForms = tableOf allBinary (fun b -> formOf (snd binaryDecls.[b]))
-    let private compareForms = tableOf allCompare (fun c -> formOf (snd compareDecls.[c]))
+    let private unaryForms = tableOf allUnary (fun u -> formOf (snd unaryDecls.[unaryTag.Invoke u]))
+    let private binaryForms = tableOf allBinary (fun b -> formOf (snd binaryDecls.[binaryTag.Invoke b]))
+    let private compareForms = tableOf allCompare (fun c -> formOf (snd compareDecls.[compareTag.Invoke c]))
     let private whereForm = formOf whereLambda
     let private clampForm = formOf clampLambda
 
     /// The op `u` applied to an expression (its element form, inlined).
-    let unaryExpr (u: UnaryOp) (e: Expression) : Expression = apply unaryForms.[u] [| e |]
+    let unaryExpr (u: UnaryOp) (e: Expression) : Expression = apply unaryForms.[unaryTag.Invoke u] [| e |]
 
-    let binaryExpr (b: BinaryOp) (p: Expression) (q: Expression) : Expression = apply binaryForms.[b] [| p; q |]
+    let binaryExpr (b: BinaryOp) (p: Expression) (q: Expression) : Expression = apply binaryForms.[binaryTag.Invoke b] [| p; q |]
 
     /// A comparison as a bool expression.
-    let compareExpr (c: CompareOp) (a: Expression) (b: Expression) : Expression = apply compareForms.[c] [| a; b |]
+    let compareExpr (c: CompareOp) (a: Expression) (b: Expression) : Expression = apply compareForms.[compareTag.Invoke c] [| a; b |]
 
     /// where(mask, a, b) as an expression (the mask a float: 0 unset).
     let whereExpr (mask: Expression) (a: Expression) (b: Expression) : Expression = apply whereForm [| mask; a; b |]
@@ -695,7 +706,7 @@ module internal Ops =
 
     let private unaryInfos =
         tableOf allUnary (fun u ->
-            let d, lam = unaryDecls.[u]
+            let d, lam = unaryDecls.[unaryTag.Invoke u]
             let vjp =
                 lazy (
                     match d.Vjp with
@@ -705,7 +716,7 @@ module internal Ops =
 
     let private binaryInfos =
         tableOf allBinary (fun b ->
-            let d, lam = binaryDecls.[b]
+            let d, lam = binaryDecls.[binaryTag.Invoke b]
             let compileRule (r: Rule) =
                 lazy (
                     let pg, px, py, po = param "g", param "x", param "y", param "out"
@@ -715,7 +726,7 @@ module internal Ops =
     let private declared (d: 'D) (lam: LambdaExpression) : Declared<'D, 'E> = Declared(d, lam, lazy (unbox<'E> (box (lam.Compile()))))
 
     let private compareInfos =
-        tableOf allCompare (fun c -> let d, lam = compareDecls.[c] in (declared d lam: Declared<CompareDecl, Func<float, float, bool>>))
+        tableOf allCompare (fun c -> let d, lam = compareDecls.[compareTag.Invoke c] in (declared d lam: Declared<CompareDecl, Func<float, float, bool>>))
 
     /// A rule of `where` compiled: (g, mask, x, y, out) -> its value.
     let compileWhereRule (r: Rule) : WhereRuleFunc =
@@ -723,7 +734,7 @@ module internal Ops =
         Expression.Lambda<WhereRuleFunc>(whereRuleExpr r pg pm px py po, [| pg; pm; px; py; po |]).Compile()
 
     /// The declaration of a comparison, with its relation compiled: (x, y) -> x (rel) y.
-    let compare (c: CompareOp) : Declared<CompareDecl, Func<float, float, bool>> = compareInfos.[c]
+    let compare (c: CompareOp) : Declared<CompareDecl, Func<float, float, bool>> = compareInfos.[compareTag.Invoke c]
 
     /// where(mask, a, b): its declaration, with its element form compiled: (mask, a, b) -> the value.
     let where: Declared<WhereDecl, Func<float, float, float, float>> = declared whereDecl whereLambda
@@ -732,13 +743,13 @@ module internal Ops =
     let clamp: Declared<ClampDecl, Func<float, float, float, float>> = declared clampDecl clampLambda
 
     /// The declaration of a unary op, with its derived forms.
-    let unary (u: UnaryOp) : UnaryInfo = unaryInfos.[u]
+    let unary (u: UnaryOp) : UnaryInfo = unaryInfos.[unaryTag.Invoke u]
 
     /// The declaration of a binary op, with its derived forms.
-    let binary (b: BinaryOp) : BinaryInfo = binaryInfos.[b]
+    let binary (b: BinaryOp) : BinaryInfo = binaryInfos.[binaryTag.Invoke b]
 
     /// How the ONNX exporter writes a unary op.
-    let onnxUnary (u: UnaryOp) : OnnxForm = (fst unaryDecls.[u]).Onnx
+    let onnxUnary (u: UnaryOp) : OnnxForm = (fst unaryDecls.[unaryTag.Invoke u]).Onnx
 
     // ---- casts, for programs that hold every dtype in float64 ------------------------------------
 

@@ -11,6 +11,16 @@ module internal UnionCases =
         Microsoft.FSharp.Reflection.FSharpType.GetUnionCases(typeof<'U>)
         |> Array.map (fun c -> Microsoft.FSharp.Reflection.FSharpValue.MakeUnion(c, [||]) :?> 'U)
 
+    /// A case's tag (its index in declaration order) as a delegate over the compiled `Tag` getter, which F#
+    /// hides inside the defining assembly: a table indexed by it is read without hashing.
+    let tagReader<'U> () : Func<'U, int> =
+        match typeof<'U>.GetProperty("Tag") with
+        | null -> invalidOp (sprintf "UnionCases.tagReader: %s has no Tag property." typeof<'U>.Name)
+        | p ->
+            match p.GetMethod with
+            | null -> invalidOp (sprintf "UnionCases.tagReader: %s's Tag has no getter." typeof<'U>.Name)
+            | get -> get.CreateDelegate<Func<'U, int>>()
+
 /// Memory owned by a non-CPU backend (for example a CUDA device). The CPU backend never sees one.
 [<AbstractClass>]
 type DeviceBuffer() =

@@ -133,6 +133,9 @@ and [<Sealed; AllowNullLiteral>] Tensor internal (raw: RawTensor, primal: Tensor
 /// Every primitive op in one place: its shape and dtype rule (which raises the errors users see),
 /// its execution on a backend with the nesting of differentiation levels, and its vector-Jacobian
 /// product, written with primitive ops so that it can itself be differentiated.
+/// A VJP rule staged into tensor ops: (mask, g, x, y, out) -> the cotangent.
+and internal StagedRule = delegate of Tensor * Tensor * Tensor * Tensor * Tensor -> Tensor
+
 and [<Sealed>] internal Prim private () =
 
     /// The innermost tape among the inputs, or null when all are constants.
@@ -398,42 +401,47 @@ and [<Sealed>] internal Prim private () =
 
     /// A declared rule (Ops) staged once into tensor ops of (mask, g, x, y, out), so that the VJP can itself be
     /// differentiated (y: null for unary ops; mask: where's mask, null for other ops). Staging walks the rule
-    /// once per op, not once per call.
-    static let rec stageRule (r: Rule) : Tensor -> Tensor -> Tensor -> Tensor -> Tensor -> Tensor =
-        let two (a: Rule) (b: Rule) (f: Tensor -> Tensor -> Tensor) =
-            let fa, fb = stageRule a, stageRule b
-            fun m g x y o -> f (fa m g x y o) (fb m g x y o)
+    /// once per op, not once per call. Delegates, not curried closures (whose calls type-test the closure),
+    /// and a leaf operand read in place, since the tape runs these on every backward pass.
+    static let rec stageRule (r: Rule) : StagedRule =
         match r with
-        | Rule.G -> fun _ g _ _ _ -> g
-        | Rule.X -> fun _ _ x _ _ -> x
-        | Rule.Y -> fun _ _ _ y _ -> y
-        | Rule.Out -> fun _ _ _ _ o -> o
-        | Rule.Num v -> fun _ _ x _ _ -> scalarLike x v
-        | Rule.Plus (a, b) -> two a b add
-        | Rule.Minus (a, b) -> two a b sub
-        | Rule.Times (a, b) -> two a b mul
-        | Rule.Over (a, b) -> two a b div
-        | Rule.Negate a -> let fa = stageRule a in fun m g x y o -> neg (fa m g x y o)
-        | Rule.Apply (u, a) -> let fa = stageRule a in fun m g x y o -> un u (fa m g x y o)
-        | Rule.ApplyBinary (b, p, q) -> two p q (bin b)
+        | Rule.G -> StagedRule(fun _ g _ _ _ -> g)
+        | Rule.X -> StagedRule(fun _ _ x _ _ -> x)
+        | Rule.Y -> StagedRule(fun _ _ _ y _ -> y)
+        | Rule.Out -> StagedRule(fun _ _ _ _ o -> o)
+        | Rule.Num v -> StagedRule(fun _ _ x _ _ -> scalarLike x v)
+        | Rule.Plus (a, b) -> stageBinary Add a b
+        | Rule.Minus (a, b) -> stageBinary Sub a b
+        | Rule.Times (a, b) -> stageBinary Mul a b
+        | Rule.Over (a, b) -> stageBinary Div a b
+        | Rule.ApplyBinary (op, p, q) -> stageBinary op p q
+        | Rule.Negate a -> let fa = stageRule a in StagedRule(fun m g x y o -> neg (fa.Invoke(m, g, x, y, o)))
+        | Rule.Apply (u, a) -> let fa = stageRule a in StagedRule(fun m g x y o -> un u (fa.Invoke(m, g, x, y, o)))
         | Rule.If (c, a, b, t, e) ->
             let fa, fb, ft, fe = stageRule a, stageRule b, stageRule t, stageRule e
-            fun m g x y o -> where (cmp c (fa m g x y o) (fb m g x y o)) (ft m g x y o) (fe m g x y o)
+            StagedRule(fun m g x y o ->
+                where (cmp c (fa.Invoke(m, g, x, y, o)) (fb.Invoke(m, g, x, y, o))) (ft.Invoke(m, g, x, y, o)) (fe.Invoke(m, g, x, y, o)))
         | Rule.Select (t, e) ->
             let ft, fe = stageRule t, stageRule e
-            fun m g x y o -> where m (ft m g x y o) (fe m g x y o)
+            StagedRule(fun m g x y o -> where m (ft.Invoke(m, g, x, y, o)) (fe.Invoke(m, g, x, y, o)))
 
-    /// Every unary and binary op's VJP rules, and where's, staged once.
-    static let unaryVjps =
-        let t = Dictionary<UnaryOp, Result<Tensor -> Tensor -> Tensor -> Tensor -> Tensor -> Tensor, string>>(HashIdentity.Reference)
-        for u in Ops.allUnary do t.[u] <- (Ops.unary u).Decl.Vjp |> Result.map stageRule
-        t
+    /// op(a, b) staged; the cotangent times a leaf (most VJPs: g·y, g·x, g·out, g/y) without a call per leaf.
+    and stageBinary (op: BinaryOp) (a: Rule) (b: Rule) : StagedRule =
+        match a, b with
+        | Rule.G, Rule.X -> StagedRule(fun _ g x _ _ -> bin op g x)
+        | Rule.G, Rule.Y -> StagedRule(fun _ g _ y _ -> bin op g y)
+        | Rule.G, Rule.Out -> StagedRule(fun _ g _ _ o -> bin op g o)
+        | Rule.G, b ->
+            let fb = stageRule b
+            StagedRule(fun m g x y o -> bin op g (fb.Invoke(m, g, x, y, o)))
+        | a, b ->
+            let fa, fb = stageRule a, stageRule b
+            StagedRule(fun m g x y o -> bin op (fa.Invoke(m, g, x, y, o)) (fb.Invoke(m, g, x, y, o)))
+
+    /// Every unary and binary op's VJP rules, and where's, staged once, by the op's tag.
+    static let unaryVjps = Ops.allUnary |> Array.map (fun u -> (Ops.unary u).Decl.Vjp |> Result.map stageRule)
     static let binaryVjps =
-        let t = Dictionary<BinaryOp, struct ((Tensor -> Tensor -> Tensor -> Tensor -> Tensor -> Tensor) * (Tensor -> Tensor -> Tensor -> Tensor -> Tensor -> Tensor))>(HashIdentity.Reference)
-        for b in Ops.allBinary do
-            let d = (Ops.binary b).Decl
-            t.[b] <- struct (stageRule d.VjpX, stageRule d.VjpY)
-        t
+        Ops.allBinary |> Array.map (fun b -> let d = (Ops.binary b).Decl in struct (stageRule d.VjpX, stageRule d.VjpY))
     static let whereVjps = struct (stageRule Ops.where.Decl.VjpX, stageRule Ops.where.Decl.VjpY)
 
 
@@ -444,14 +452,14 @@ and [<Sealed>] internal Prim private () =
         let one (f: unit -> Tensor) = [| (if needs.[0] then f () else null) |]
         match op with
         | Unary u ->
-            match unaryVjps.[u] with
-            | Ok rule -> one (fun () -> rule null g x null out)
+            match unaryVjps.[Ops.unaryIndex u] with
+            | Ok rule -> one (fun () -> rule.Invoke(null, g, x, null, out))
             | Error why -> if needs.[0] then raise (NotSupportedException why) else [| null |]
         | Binary b ->
             let y = xs.[1]
-            let struct (vx, vy) = binaryVjps.[b]
-            [| (if needs.[0] then unbroadcast (vx null g x y out) x.ShapeRef else null)
-               (if needs.[1] then unbroadcast (vy null g x y out) y.ShapeRef else null) |]
+            let struct (vx, vy) = binaryVjps.[Ops.binaryIndex b]
+            [| (if needs.[0] then unbroadcast (vx.Invoke(null, g, x, y, out)) x.ShapeRef else null)
+               (if needs.[1] then unbroadcast (vy.Invoke(null, g, x, y, out)) y.ShapeRef else null) |]
         | Compare _ -> [| null; null |]
         | PositiveDefinite -> [| null |]
         | Reduce (r, axes, _) ->
@@ -504,9 +512,9 @@ and [<Sealed>] internal Prim private () =
             let m, a, b = xs.[0], xs.[1], xs.[2]
             let struct (vx, vy) = whereVjps
             [| null
-               (if needs.[1] then unbroadcast (vx m g a b out) a.ShapeRef else null)
-               (if needs.[2] then unbroadcast (vy m g a b out) b.ShapeRef else null) |]
-        | Clamp (lo, hi) -> one (fun () -> stageRule (Ops.clamp.Decl.Vjp lo hi) null g x null out)
+               (if needs.[1] then unbroadcast (vx.Invoke(m, g, a, b, out)) a.ShapeRef else null)
+               (if needs.[2] then unbroadcast (vy.Invoke(m, g, a, b, out)) b.ShapeRef else null) |]
+        | Clamp (lo, hi) -> one (fun () -> (stageRule (Ops.clamp.Decl.Vjp lo hi)).Invoke(null, g, x, null, out))
         | Cast dt -> [| (if needs.[0] && dt.IsFloat && x.Dtype.IsFloat then exec (Cast x.Dtype) [| g |] else null) |]
         | StopGradient -> [| null |]
         | Cholesky ->
