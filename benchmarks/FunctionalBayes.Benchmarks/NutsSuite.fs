@@ -107,7 +107,7 @@ let private adapterRun (p: Posterior) (r: PosteriorData) (o: McmcOptions) =
         r.Reference |> Map.toSeq |> Seq.choose (fun (name, (mean, _)) ->
             all.TryFind name |> Option.map (fun d -> let s = Diagnostics.summarize name d in abs (s.Mean - mean) / s.McseMean))
         |> Seq.fold max 0.0
-    let tag = sprintf "nuts_%s_%s" p.Name (adapterTag o.Adaptation)
+    let tag = sprintf "nuts_%s_%s%s" p.Name (adapterTag o.Adaptation) (if o.Seed = 1UL then "" else sprintf "_seed%d" o.Seed)
     let perGrad = minEss / float count.Value
     // chain-seconds of warmup and sampling per gradient: the gradient and the sampler's own work, as rstan's
     // get_elapsed_time over n_leapfrog__ (rstan_nuts.R) counts them
@@ -119,6 +119,9 @@ let private adapterRun (p: Posterior) (r: PosteriorData) (o: McmcOptions) =
     report (tag + "_min_ess_bulk") minEss "draws" None
     report (tag + "_max_abs_z_reference_means") maxZ "z" None
     report (tag + "_divergences") (fit.Flat.Stats |> Array.sumBy (fun s -> s.Divergent |> Array.filter id |> Array.length) |> float) "count" None
+    report (tag + "_warmup_divergences") (fit.Flat.Stats |> Array.sumBy (fun s -> s.WarmupDivergences) |> float) "count" None
+    report (tag + "_mean_adapted_step_size") (fit.Flat.Stats |> Array.averageBy (fun s -> s.AdaptedStepSize)) "eps" None
+    report (tag + "_mean_leapfrogs_per_draw") (fit.Flat.Stats |> Array.averageBy (fun s -> s.NumLeapfrog |> Array.averageBy float)) "count" None
     perGrad
 
 /// µs per value and gradient of a posterior's potential, compiled (the sampler's default source; its kind is
@@ -151,31 +154,49 @@ let private median (xs: float[]) =
 /// sampler (rstan) side by side when present; then the median ratios over the posteriors.
 let private posteriordbOf (catalogue: Posterior list) =
     let chains, warmup, samples = 4, 1000, 1000
-    let withRstan = rstanPresent ()
+    // NUTSDB_ONLY (posterior names), NUTSDB_ADAPTERS (adapter tags) and NUTSDB_SEEDS narrow a run, comma
+    // separated; NUTSDB_RSTAN=0 leaves rstan out. The medians are over the posteriors and seeds run.
+    let listed (var: string) =
+        match Environment.GetEnvironmentVariable var with
+        | null | "" -> None
+        | v -> Some (v.Split(',', StringSplitOptions.RemoveEmptyEntries ||| StringSplitOptions.TrimEntries) |> Set.ofArray)
+    let catalogue =
+        match listed "NUTSDB_ONLY" with
+        | Some names -> catalogue |> List.filter (fun p -> names.Contains p.Name)
+        | None -> catalogue
+    let adapters =
+        match listed "NUTSDB_ADAPTERS" with
+        | Some tags -> adapters |> List.filter (fun a -> tags.Contains (adapterTag a))
+        | None -> adapters
+    let seeds = match listed "NUTSDB_SEEDS" with Some s -> s |> Seq.map uint64 |> List.ofSeq | None -> [ 1UL ]
+    let withRstan = Environment.GetEnvironmentVariable "NUTSDB_RSTAN" <> "0" && rstanPresent ()
     if not withRstan then reportText "nuts_rstan" "rstan absent (Rscript with the rstan package not found): no Stan figures"
     else reportText "nuts_rstan" "rstan present: benchmarks/peers/rstan_nuts.R runs Stan's NUTS (diag_e) side by side"
     let rows =
-        [ for p in catalogue ->
+        [ for p in catalogue do
             let r = PosteriorData.load p.Name
             gradientTimes p r
-            let ours =
-                adapters |> List.map (fun a ->
-                    let o = { McmcOptions.Default with Chains = chains; Warmup = warmup; Samples = samples; Seed = 1UL; TargetAccept = p.Settings.TargetAccept; Adaptation = a }
-                    a, adapterRun p r o)
             let stan =
                 match withRstan, stanProgramFile p with
                 | true, Some json -> rstan p.Name json chains warmup samples
                 | true, None -> reportText (sprintf "nuts_%s_rstan" p.Name) "no Stan program stored with this posterior"; None
                 | false, _ -> None
-            ours, stan ]
-    for a in adapters |> List.skip 1 do
-        let vsAdapter = rows |> List.map (fun (ours, _) -> (ours |> List.find (fun (b, _) -> b = a) |> snd) / (ours |> List.head |> snd)) |> Array.ofList
-        report (sprintf "nuts_posteriordb_median_%s_over_stan_adapter_ess_per_grad" (adapterTag a)) (median vsAdapter) "ratio" None
+            for seed in seeds ->
+                let ours =
+                    adapters |> List.map (fun a ->
+                        let o = { McmcOptions.Default with Chains = chains; Warmup = warmup; Samples = samples; Seed = seed; TargetAccept = p.Settings.TargetAccept; Adaptation = a }
+                        a, adapterRun p r o)
+                ours, stan ]
+    let firstIsStan = adapters |> List.tryHead = Some MetricAdaptation.Stan
+    for a in adapters |> List.filter (fun a -> a <> MetricAdaptation.Stan) do
+        if firstIsStan then
+            let vsAdapter = rows |> List.map (fun (ours, _) -> (ours |> List.find (fun (b, _) -> b = a) |> snd) / (ours |> List.head |> snd)) |> Array.ofList
+            report (sprintf "nuts_posteriordb_median_%s_over_stan_adapter_ess_per_grad" (adapterTag a)) (median vsAdapter) "ratio" None
         let vsRstan = rows |> List.choose (fun (ours, stan) -> stan |> Option.map (fun s -> (ours |> List.find (fun (b, _) -> b = a) |> snd) / s)) |> Array.ofList
         if vsRstan.Length > 0 then
             report (sprintf "nuts_posteriordb_median_%s_over_rstan_ess_per_grad" (adapterTag a)) (median vsRstan) "ratio" None
     let stanVsRstan = rows |> List.choose (fun (ours, stan) -> stan |> Option.map (fun s -> (ours |> List.head |> snd) / s)) |> Array.ofList
-    if stanVsRstan.Length > 0 then
+    if firstIsStan && stanVsRstan.Length > 0 then
         report "nuts_posteriordb_median_stan_adapter_over_rstan_ess_per_grad" (median stanVsRstan) "ratio" None
 
 /// The posteriordb comparison over the whole catalogue (src/FunctionalBayes.PosteriorDb).

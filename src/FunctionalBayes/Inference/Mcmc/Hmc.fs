@@ -134,6 +134,9 @@ type TransitionInfo =
       Energy: float
       /// Stan's accept statistic: the mean over leapfrogs of min(1, exp(H0 − h)).
       AcceptStat: float
+      /// nuts-rs's symmetric accept statistic: the mean over leapfrogs of 2/(1 + exp|H0 − h|), which counts an
+      /// energy error in either direction against the step size (0 for a divergent leapfrog).
+      AcceptStatSymmetric: float
       /// Signed leapfrog steps from the start to the selected point (0: the chain did not move).
       SampleIndex: int }
 
@@ -344,6 +347,12 @@ module internal Dyn =
         if not (maxDeltaH > 0.0) then
             raise (ArgumentOutOfRangeException("MaxDeltaH", maxDeltaH, sprintf "%s: MaxDeltaH must be positive, got %g." what maxDeltaH))
 
+    /// nuts-rs's symmetric accept statistic of one leapfrog, 2·min(1, e^Δ)/(1 + e^Δ) = 2/(1 + e^|Δ|) with
+    /// Δ = H0 − h: 1 without energy error, 0 for a NaN or infinite h.
+    let symmetricAccept (h0: float) (h: float) =
+        let d = abs (h0 - h)
+        if Double.IsNaN d then 0.0 else 2.0 / (1.0 + exp d)
+
     let logSumExp (a: float) (b: float) =
         if Double.IsNegativeInfinity a then b
         elif Double.IsNegativeInfinity b then a
@@ -390,12 +399,13 @@ module Hmc =
             let h = dyn.H z
             let acceptProb = if h0 - h > 0.0 then 1.0 else exp (h0 - h)
             let divergent = h - h0 > maxDeltaH
+            let symmetric = if divergent then 0.0 else Dyn.symmetricAccept h0 h
             let accepted = Rng.uniformAt kAcc 0 < acceptProb
             let next = if accepted then dyn.ToState z else s
             let energy = if accepted then h else h0
             next,
             { StepSize = eps; TreeDepth = 0; NumLeapfrog = numSteps; Divergent = divergent
-              Energy = energy; AcceptStat = acceptProb; SampleIndex = (if accepted then numSteps else 0) }
+              Energy = energy; AcceptStat = acceptProb; AcceptStatSymmetric = symmetric; SampleIndex = (if accepted then numSteps else 0) }
         { Dim = ev.Dim; Evaluator = ev; Step = step }
 
     /// A static HMC kernel with fixed settings over an evaluator (not thread-safe: one per chain).

@@ -241,6 +241,8 @@ module Mcmc =
             o.["lastUpdate"] <- JsonValue.Create w.LastUpdate
             o.["initialMetric"] <- JsonValue.Create w.InitialMetric
             o.["searches"] <- JsonValue.Create w.Searches
+            o.["lateDraws"] <- JsonValue.Create w.LateDraws
+            o.["lateDivergences"] <- JsonValue.Create w.LateDivergences
             o.["iteration"] <- JsonValue.Create w.Iteration
         match r.Adapted with
         | Some a ->
@@ -277,7 +279,10 @@ module Mcmc =
                       StepSize = Checkpoint.readScalar (get "stepSize"); Metric = readMetric (get "metric"); DualAveraging = readDa n
                       Foreground = readDraws fg; Background = readDraws (get "background"); Window = (get "window").GetValue<int>()
                       LastUpdate = (get "lastUpdate").GetValue<int>(); InitialMetric = (get "initialMetric").GetValue<bool>()
-                      Searches = (get "searches").GetValue<int>(); Iteration = (get "iteration").GetValue<int>() }
+                      Searches = (get "searches").GetValue<int>(); Iteration = (get "iteration").GetValue<int>()
+                      // a checkpoint written before the counts were kept: none counted
+                      LateDraws = (match n.["lateDraws"] with null -> 0 | v -> v.GetValue<int>())
+                      LateDivergences = (match n.["lateDivergences"] with null -> 0 | v -> v.GetValue<int>()) }
           Adapted =
             match n.["adaptedStepSize"] with
             | null -> None

@@ -37,6 +37,7 @@ type NutsKernel internal (ev: IGradientEvaluator, maxDepthCapacity: int) =
     let mutable maxDeltaH = NutsParameters.DefaultMaxDeltaH
     let mutable nLeapfrog = 0
     let mutable sumMetroProb = 0.0
+    let mutable sumSymProb = 0.0
     let mutable divergent = false
     let mutable uKey = RngKey(0u, 0u)
     let mutable uCount = 0
@@ -75,6 +76,8 @@ type NutsKernel internal (ev: IGradientEvaluator, maxDepthCapacity: int) =
             if h - h0 > maxDeltaH then divergent <- true
             logSumWeight <- Dyn.logSumExp logSumWeight (h0 - h)
             sumMetroProb <- sumMetroProb + (if h0 - h > 0.0 then 1.0 else exp (h0 - h))
+            // nuts-rs counts a divergent leapfrog as 0 whatever the threshold
+            sumSymProb <- sumSymProb + (if divergent then 0.0 else Dyn.symmetricAccept h0 h)
             zProp.CopyFrom z
             Array.blit z.V 0 pSharpBeg 0 dim
             Array.blit z.V 0 pSharpEnd 0 dim
@@ -142,6 +145,7 @@ type NutsKernel internal (ev: IGradientEvaluator, maxDepthCapacity: int) =
         h0 <- dyn.H z
         nLeapfrog <- 0
         sumMetroProb <- 0.0
+        sumSymProb <- 0.0
         divergent <- false
         let mutable depth = 0
         let mutable fin = false
@@ -182,9 +186,10 @@ type NutsKernel internal (ev: IGradientEvaluator, maxDepthCapacity: int) =
                                                pFwdBck, pSharpFwdBck, pSharpFwdFwd, rhoFwd, rhoExt)
                 if not persist then fin <- true
         let accept = if nLeapfrog > 0 then sumMetroProb / float nLeapfrog else 0.0
+        let symmetric = if nLeapfrog > 0 then sumSymProb / float nLeapfrog else 0.0
         let energy = dyn.H zSample
         dyn.ToState zSample,
-        { StepSize = eps; TreeDepth = depth; NumLeapfrog = nLeapfrog; Divergent = divergent; Energy = energy; AcceptStat = accept; SampleIndex = zSample.Index }
+        { StepSize = eps; TreeDepth = depth; NumLeapfrog = nLeapfrog; Divergent = divergent; Energy = energy; AcceptStat = accept; AcceptStatSymmetric = symmetric; SampleIndex = zSample.Index }
 
 [<RequireQualifiedAccess>]
 module Nuts =
