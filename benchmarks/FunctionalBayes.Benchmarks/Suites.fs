@@ -1,6 +1,8 @@
 /// The benchmark suites: gemm, elementwise, grad, svi, onnx.
 module FunctionalBayes.Benchmarks.Suites
 
+#nowarn "9" // NativePtr: logisticParts calls the GEMV kernels on pinned arrays of the right sizes
+
 open System
 open System.Numerics.Tensors
 open FunctionalBayes.Tensors
@@ -465,6 +467,17 @@ let logisticParts () =
     let fastestUs f = (cpuBatchTimes 0.1 11 f).[0] * 1e6
     report "parts_gemvN_5000x20" (fastestUs (fun () -> Gemm.gemmF64 false false 5000 1 20 xs 0 20 b 0 1 eta 0 1 false)) "us" None
     report "parts_gemvT_20x5000" (fastestUs (fun () -> Gemm.gemmF64 true false 20 1 5000 xs 0 20 r 0 1 gb 0 1 false)) "us" None
+    // the 256-bit kernels (Gemv) called directly: on an AVX-512 machine, against the masked 512-bit ones above
+    let gemv256 (trans: bool) =
+        fun () ->
+            use px = fixed xs
+            use pb = fixed b
+            use pr = fixed r
+            use pe = fixed eta
+            use pg = fixed gb
+            if trans then Gemv.gemvT64 20 5000 px 20 pr pg 1 false else Gemv.gemvN64 5000 20 px 20 pb pe 1 false
+    report "parts_gemvN_256_5000x20" (fastestUs (gemv256 false)) "us" None
+    report "parts_gemvT_256_20x5000" (fastestUs (gemv256 true)) "us" None
     report "parts_softplus_5000" (fastestUs (fun () -> Special.softplusSpan (ReadOnlySpan r) (Span eta))) "us" None
     report "parts_sigmoid_5000" (fastestUs (fun () -> Special.sigmoidSpan (ReadOnlySpan r) (Span eta))) "us" None
     report "parts_exp_5000" (fastestUs (fun () -> TensorPrimitives.Exp(ReadOnlySpan r, Span eta))) "us" None
