@@ -813,7 +813,8 @@ module internal Special =
     //   float64: log1p(u) by log1pUnit's series (one division; Vector{256,512}.Log<float> cost 3× the rest)
     //   float32: log1p(u) = log(w)·u/(w−1) with w = fl(1+u) (Goldberg), = u when w = 1
     //   sigmoid(x) = x ≥ 0 ? 1/(1+u) : u/(1+u)
-    // Vector{256,512}.Exp/Log are the .NET 9+ vectorized (AMD AOCL-derived) kernels.
+    // float64: u by expNonPositive; float32: Vector{256,512}.Exp/Log, the .NET 9+ vectorized (AMD
+    // AOCL-derived) kernels, BCL methods that tier up on their own schedule.
     // AggressiveOptimization: under tiered JIT these loops otherwise spend a long time in
     // tier-0/OSR code (measured 5-10x slower for the first ~second of use).
     // ------------------------------------------------------------------
