@@ -23,6 +23,41 @@ let batchTimes (batchSeconds: float) (batches: int) (f: unit -> unit) =
     Array.sortInPlace times
     times
 
+[<Struct; Runtime.InteropServices.StructLayout(Runtime.InteropServices.LayoutKind.Sequential)>]
+type private Timespec =
+    val mutable Sec: int64
+    val mutable Nsec: int64
+
+[<Runtime.InteropServices.DllImport("libc", EntryPoint = "clock_gettime")>]
+extern int private clockGettime(int clock, Timespec& ts)
+
+/// This thread's CPU seconds (Linux CLOCK_THREAD_CPUTIME_ID; the wall clock elsewhere): on a shared machine
+/// it leaves out the time other processes held the core, which the wall clock counts.
+let threadCpuSeconds () =
+    if OperatingSystem.IsLinux() then
+        let mutable ts = Timespec()
+        clockGettime(3, &ts) |> ignore
+        float ts.Sec + 1e-9 * float ts.Nsec
+    else float (Stopwatch.GetTimestamp()) / float Stopwatch.Frequency
+
+/// batchTimes in this thread's CPU seconds per call, sorted.
+let cpuBatchTimes (batchSeconds: float) (batches: int) (f: unit -> unit) =
+    for _ in 1 .. 3 do f ()
+    let t0 = threadCpuSeconds ()
+    let mutable calls = 0
+    // long enough for the runtime's background tier-up of the BCL's vector math (slow under load)
+    while threadCpuSeconds () - t0 < 0.4 || calls < 3 do
+        f ()
+        calls <- calls + 1
+    let n = max 1 (int (batchSeconds / ((threadCpuSeconds () - t0) / float calls)))
+    let times =
+        Array.init batches (fun _ ->
+            let t = threadCpuSeconds ()
+            for _ in 1 .. n do f ()
+            (threadCpuSeconds () - t) / float n)
+    Array.sortInPlace times
+    times
+
 /// Median seconds per call of f over batches.
 let secondsPerCall (batchSeconds: float) (batches: int) (f: unit -> unit) =
     let times = batchTimes batchSeconds batches f

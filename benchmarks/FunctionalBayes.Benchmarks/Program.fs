@@ -6,6 +6,8 @@ let private suites =
     [ "gemm", Suites.gemm
       "elementwise", Suites.elementwise
       "grad", Suites.grad
+      // the pieces of the logistic-regression gradient (issue 24)
+      "logisticparts", Suites.logisticParts
       "svi", Suites.svi
       "onnx", Suites.onnx
       "nuts", NutsSuite.run

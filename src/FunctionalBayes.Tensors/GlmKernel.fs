@@ -23,21 +23,10 @@ module internal GlmKernel =
             let e = Math.Exp eta
             struct (y * eta - e, y - e)
 
-    /// log1p u = 2 atanh s = s·Σ_k 2/(2k + 1)·s^(2k), s = u/(2 + u) ≤ 1/3 for u ≤ 1, to k = 14: the first
-    /// term left out is below 2e-16 of the sum.
-    let inline private log1pSeries (s: Vector256<float>) =
-        let s2 = s * s
-        let inline step (p: Vector256<float>) (c: float) = Vector256.FusedMultiplyAdd(p, s2, Vector256.Create c)
-        let p = step (Vector256.Create 0.06896551724137931) 0.07407407407407407
-        let p = step (step (step (step p 0.08) 0.08695652173913043) 0.09523809523809523) 0.10526315789473684
-        let p = step (step (step (step p 0.11764705882352941) 0.13333333333333333) 0.15384615384615385) 0.18181818181818182
-        let p = step (step (step (step p 0.2222222222222222) 0.2857142857142857) 0.4) 0.6666666666666666
-        s * step p 2.0
-
     /// Rows 0 .. m4 − 1 (m4 a multiple of 4) of a block, four at a time, from η (α added), y and the mask:
     /// lp summed into lpAcc by lane, r (0 where the mask is 0) written to r and summed into rAcc by lane.
     /// Bernoulli: u = e^(−|η|) ∈ (0, 1] gives softplus(±η) = max(±η, 0) + log1p u and σ(η) = 1/(1 + u) or
-    /// u/(1 + u); one division, t = 1/((2 + u)(1 + u)), gives both s = u/(2 + u) for log1p's series and
+    /// u/(1 + u); one division, t = 1/((2 + u)(1 + u)), gives both 2/(2 + u) for Special.log1pUnit256 and
     /// 1/(1 + u) (Vector256.Log costs twice the series).
     let private bernoulliRows (m4: int) (eta: nativeptr<float>) (y: nativeptr<float>) (mask: nativeptr<float>) (r: nativeptr<float>)
                               (lpAcc: byref<Vector256<float>>) (rAcc: byref<Vector256<float>>) =
@@ -51,11 +40,11 @@ module internal GlmKernel =
         while i < m4 do
             let e = Vector256.Load(NativePtr.add eta i)
             let yv = Vector256.Load(NativePtr.add y i)
-            let u = Vector256.Exp(-(Vector256.Abs e))
+            let u = Special.expNonPositive256 (-(Vector256.Abs e))
             let w = one + u
             let v = two + u
             let t = one / (v * w)
-            let l = log1pSeries (u * w * t)
+            let l = Special.log1pUnit256 u (two * w * t)
             let rw = v * t
             let sigma = Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(e, zero), rw, u * rw)
             let sx = Vector256.ConditionalSelect(Vector256.Equals(yv, one), -e, e)

@@ -4,6 +4,7 @@ open System
 open System.Runtime.CompilerServices
 open System.Runtime.InteropServices
 open System.Runtime.Intrinsics
+open System.Runtime.Intrinsics.X86
 
 /// Scalar special functions and span kernels, accurate to ~1e-14 relative in float64
 /// (most functions are within a few ulp; see REPORT.md for the measured errors).
@@ -809,39 +810,143 @@ module internal Special =
     // ------------------------------------------------------------------
     // SIMD softplus / sigmoid
     //   softplus(x) = max(x,0) + log1p(exp(−|x|)),   u = exp(−|x|) ∈ (0,1]
-    //   float64: log1p(u) = log(w)·u/(w−1) with w = fl(1+u) (Goldberg), = u when w = 1
+    //   float64: log1p(u) by log1pUnit's series (one division; Vector{256,512}.Log<float> cost 3× the rest)
+    //   float32: log1p(u) by its atanh series in float32
     //   sigmoid(x) = x ≥ 0 ? 1/(1+u) : u/(1+u)
-    // float64: Vector{256,512}.Exp/Log, the .NET 9+ vectorized (AMD AOCL-derived) kernels. float32: Simd's
-    // ExpF32Kernel and log1p by its atanh series, in float32 (the runtime's float32 exp works in float64).
+    // float64: u by expNonPositive; float32: by Simd's ExpF32Kernel. Not Vector{256,512}.Exp/Log: BCL methods
+    // that tier up on their own schedule, and the float32 one works in float64 with helpers that are not
+    // inlined without dynamic PGO.
     // AggressiveOptimization: under tiered JIT these loops otherwise spend a long time in
     // tier-0/OSR code (measured 5-10x slower for the first ~second of use).
     // ------------------------------------------------------------------
 
+    /// e^a for a ≤ 0 (NaN stays NaN, below −746 gives 0, as Math.Exp does): k = round(a/ln 2) by the 1.5·2⁵²
+    /// shift (whose low bits then hold k), r = a − k·ln 2 in two parts (|r| ≤ ln 2/2), e^r by its Taylor series
+    /// to r¹³ (the first term left out is below 5e-18; Estrin's scheme, a chain of 4 FMAs, not Horner's 13: these
+    /// loops are bound by latency), times 2^(k + 54) (normal for k ≥ −1076) and 2⁻⁵⁴, so
+    /// that a subnormal result is rounded once. Our own rather than Vector256.Exp: that one is a BCL method
+    /// that the runtime JIT-compiles in tiers (tier-0 code, several times slower, until it tiers up), and it
+    /// inlines into the kernels that call this.
+    let inline internal expNonPositive256 (a: Vector256<float>) =
+        let a = Avx.Max(Vector256.Create -746.0, a)
+        let t = Vector256.FusedMultiplyAdd(a, Vector256.Create 1.4426950408889634, Vector256.Create 6755399441055744.0)
+        let k = t - Vector256.Create 6755399441055744.0
+        let r = Vector256.FusedMultiplyAdd(k, Vector256.Create -0.6931471805599453, a)
+        let r = Vector256.FusedMultiplyAdd(k, Vector256.Create -2.3190468138462996e-17, r)
+        let r2 = r * r
+        let r4 = r2 * r2
+        let r8 = r4 * r4
+        let q0 = Vector256.FusedMultiplyAdd(Vector256.Create 1.0, r, Vector256.Create 1.0)
+        let q1 = Vector256.FusedMultiplyAdd(Vector256.Create 0.16666666666666666, r, Vector256.Create 0.5)
+        let q2 = Vector256.FusedMultiplyAdd(Vector256.Create 0.008333333333333333, r, Vector256.Create 0.041666666666666664)
+        let q3 = Vector256.FusedMultiplyAdd(Vector256.Create 0.0001984126984126984, r, Vector256.Create 0.001388888888888889)
+        let q4 = Vector256.FusedMultiplyAdd(Vector256.Create 2.7557319223985893e-06, r, Vector256.Create 2.48015873015873e-05)
+        let q5 = Vector256.FusedMultiplyAdd(Vector256.Create 2.505210838544172e-08, r, Vector256.Create 2.755731922398589e-07)
+        let q6 = Vector256.FusedMultiplyAdd(Vector256.Create 1.6059043836821613e-10, r, Vector256.Create 2.08767569878681e-09)
+        let w0 = Vector256.FusedMultiplyAdd(q1, r2, q0)
+        let w1 = Vector256.FusedMultiplyAdd(q3, r2, q2)
+        let w2 = Vector256.FusedMultiplyAdd(q5, r2, q4)
+        let w3 = q6
+        let z0 = Vector256.FusedMultiplyAdd(w1, r4, w0)
+        let z1 = Vector256.FusedMultiplyAdd(w3, r4, w2)
+        let p = Vector256.FusedMultiplyAdd(z1, r8, z0)
+        let scale = Vector256.ShiftLeft(t.AsUInt64() + Vector256.Create 1077UL, 52).AsDouble()
+        p * scale * Vector256.Create 5.551115123125783e-17
+
+    /// expNonPositive256 on 512-bit vectors.
+    let inline internal expNonPositive512 (a: Vector512<float>) =
+        let a = Avx512F.Max(Vector512.Create -746.0, a)
+        let t = Vector512.FusedMultiplyAdd(a, Vector512.Create 1.4426950408889634, Vector512.Create 6755399441055744.0)
+        let k = t - Vector512.Create 6755399441055744.0
+        let r = Vector512.FusedMultiplyAdd(k, Vector512.Create -0.6931471805599453, a)
+        let r = Vector512.FusedMultiplyAdd(k, Vector512.Create -2.3190468138462996e-17, r)
+        let r2 = r * r
+        let r4 = r2 * r2
+        let r8 = r4 * r4
+        let q0 = Vector512.FusedMultiplyAdd(Vector512.Create 1.0, r, Vector512.Create 1.0)
+        let q1 = Vector512.FusedMultiplyAdd(Vector512.Create 0.16666666666666666, r, Vector512.Create 0.5)
+        let q2 = Vector512.FusedMultiplyAdd(Vector512.Create 0.008333333333333333, r, Vector512.Create 0.041666666666666664)
+        let q3 = Vector512.FusedMultiplyAdd(Vector512.Create 0.0001984126984126984, r, Vector512.Create 0.001388888888888889)
+        let q4 = Vector512.FusedMultiplyAdd(Vector512.Create 2.7557319223985893e-06, r, Vector512.Create 2.48015873015873e-05)
+        let q5 = Vector512.FusedMultiplyAdd(Vector512.Create 2.505210838544172e-08, r, Vector512.Create 2.755731922398589e-07)
+        let q6 = Vector512.FusedMultiplyAdd(Vector512.Create 1.6059043836821613e-10, r, Vector512.Create 2.08767569878681e-09)
+        let w0 = Vector512.FusedMultiplyAdd(q1, r2, q0)
+        let w1 = Vector512.FusedMultiplyAdd(q3, r2, q2)
+        let w2 = Vector512.FusedMultiplyAdd(q5, r2, q4)
+        let w3 = q6
+        let z0 = Vector512.FusedMultiplyAdd(w1, r4, w0)
+        let z1 = Vector512.FusedMultiplyAdd(w3, r4, w2)
+        let p = Vector512.FusedMultiplyAdd(z1, r8, z0)
+        let scale = Vector512.ShiftLeft(t.AsUInt64() + Vector512.Create 1077UL, 52).AsDouble()
+        p * scale * Vector512.Create 5.551115123125783e-17
+
+    /// log1p u for u ∈ [0, 1], given c = 2/(2 + u) (the caller's one division): with s = u·c/2 ≤ 1/3,
+    /// log1p u = 2·atanh s = u·c·Σ_k s^(2k)/(2k + 1), to k = 14 (the first term left out is below 2e-16 of the
+    /// sum; Estrin's scheme in y = s²). u multiplies last, so that a subnormal u keeps its relative accuracy (log1p u = u there).
+    let inline internal log1pUnit256 (u: Vector256<float>) (c: Vector256<float>) =
+        let s = u * c * Vector256.Create 0.5
+        let y = s * s
+        let y2 = y * y
+        let y4 = y2 * y2
+        let y8 = y4 * y4
+        let q0 = Vector256.FusedMultiplyAdd(Vector256.Create 0.3333333333333333, y, Vector256.Create 1.0)
+        let q1 = Vector256.FusedMultiplyAdd(Vector256.Create 0.14285714285714285, y, Vector256.Create 0.2)
+        let q2 = Vector256.FusedMultiplyAdd(Vector256.Create 0.09090909090909091, y, Vector256.Create 0.1111111111111111)
+        let q3 = Vector256.FusedMultiplyAdd(Vector256.Create 0.06666666666666667, y, Vector256.Create 0.07692307692307693)
+        let q4 = Vector256.FusedMultiplyAdd(Vector256.Create 0.05263157894736842, y, Vector256.Create 0.058823529411764705)
+        let q5 = Vector256.FusedMultiplyAdd(Vector256.Create 0.043478260869565216, y, Vector256.Create 0.047619047619047616)
+        let q6 = Vector256.FusedMultiplyAdd(Vector256.Create 0.037037037037037035, y, Vector256.Create 0.04)
+        let q7 = Vector256.Create 0.034482758620689655
+        let w0 = Vector256.FusedMultiplyAdd(q1, y2, q0)
+        let w1 = Vector256.FusedMultiplyAdd(q3, y2, q2)
+        let w2 = Vector256.FusedMultiplyAdd(q5, y2, q4)
+        let w3 = Vector256.FusedMultiplyAdd(q7, y2, q6)
+        let z0 = Vector256.FusedMultiplyAdd(w1, y4, w0)
+        let z1 = Vector256.FusedMultiplyAdd(w3, y4, w2)
+        let p = Vector256.FusedMultiplyAdd(z1, y8, z0)
+        u * (c * p)
+
+    /// log1pUnit256 on 512-bit vectors.
+    let inline internal log1pUnit512 (u: Vector512<float>) (c: Vector512<float>) =
+        let s = u * c * Vector512.Create 0.5
+        let y = s * s
+        let y2 = y * y
+        let y4 = y2 * y2
+        let y8 = y4 * y4
+        let q0 = Vector512.FusedMultiplyAdd(Vector512.Create 0.3333333333333333, y, Vector512.Create 1.0)
+        let q1 = Vector512.FusedMultiplyAdd(Vector512.Create 0.14285714285714285, y, Vector512.Create 0.2)
+        let q2 = Vector512.FusedMultiplyAdd(Vector512.Create 0.09090909090909091, y, Vector512.Create 0.1111111111111111)
+        let q3 = Vector512.FusedMultiplyAdd(Vector512.Create 0.06666666666666667, y, Vector512.Create 0.07692307692307693)
+        let q4 = Vector512.FusedMultiplyAdd(Vector512.Create 0.05263157894736842, y, Vector512.Create 0.058823529411764705)
+        let q5 = Vector512.FusedMultiplyAdd(Vector512.Create 0.043478260869565216, y, Vector512.Create 0.047619047619047616)
+        let q6 = Vector512.FusedMultiplyAdd(Vector512.Create 0.037037037037037035, y, Vector512.Create 0.04)
+        let q7 = Vector512.Create 0.034482758620689655
+        let w0 = Vector512.FusedMultiplyAdd(q1, y2, q0)
+        let w1 = Vector512.FusedMultiplyAdd(q3, y2, q2)
+        let w2 = Vector512.FusedMultiplyAdd(q5, y2, q4)
+        let w3 = Vector512.FusedMultiplyAdd(q7, y2, q6)
+        let z0 = Vector512.FusedMultiplyAdd(w1, y4, w0)
+        let z1 = Vector512.FusedMultiplyAdd(w3, y4, w2)
+        let p = Vector512.FusedMultiplyAdd(z1, y8, z0)
+        u * (c * p)
+
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     let private softplus512 (s: ReadOnlySpan<Vector512<float>>) (d: Span<Vector512<float>>) =
-        let one = Vector512.Create 1.0
+        let two = Vector512.Create 2.0
         let zero = Vector512<float>.Zero
         for i in 0 .. s.Length - 1 do
             let x = s.[i]
-            let u = Vector512.Exp(-(Vector512.Abs x))
-            let w = one + u
-            let wm1 = w - one
-            let l = Vector512.Log w * (u / wm1)
-            let l = Vector512.ConditionalSelect(Vector512.Equals(wm1, zero), u, l)
-            d.[i] <- Vector512.Max(x, zero) + l
+            let u = expNonPositive512 (-(Vector512.Abs x))
+            d.[i] <- Vector512.Max(x, zero) + log1pUnit512 u (two / (two + u))
 
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     let private softplus256 (s: ReadOnlySpan<Vector256<float>>) (d: Span<Vector256<float>>) =
-        let one = Vector256.Create 1.0
+        let two = Vector256.Create 2.0
         let zero = Vector256<float>.Zero
         for i in 0 .. s.Length - 1 do
             let x = s.[i]
-            let u = Vector256.Exp(-(Vector256.Abs x))
-            let w = one + u
-            let wm1 = w - one
-            let l = Vector256.Log w * (u / wm1)
-            let l = Vector256.ConditionalSelect(Vector256.Equals(wm1, zero), u, l)
-            d.[i] <- Vector256.Max(x, zero) + l
+            let u = expNonPositive256 (-(Vector256.Abs x))
+            d.[i] <- Vector256.Max(x, zero) + log1pUnit256 u (two / (two + u))
 
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     let private softplus512F (s: ReadOnlySpan<Vector512<float32>>) (d: Span<Vector512<float32>>) =
@@ -889,7 +994,7 @@ module internal Special =
         let zero = Vector512<float>.Zero
         for i in 0 .. s.Length - 1 do
             let x = s.[i]
-            let u = Vector512.Exp(-(Vector512.Abs x))
+            let u = expNonPositive512 (-(Vector512.Abs x))
             let r = one / (one + u)
             d.[i] <- Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(x, zero), r, u * r)
 
@@ -899,7 +1004,7 @@ module internal Special =
         let zero = Vector256<float>.Zero
         for i in 0 .. s.Length - 1 do
             let x = s.[i]
-            let u = Vector256.Exp(-(Vector256.Abs x))
+            let u = expNonPositive256 (-(Vector256.Abs x))
             let r = one / (one + u)
             d.[i] <- Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(x, zero), r, u * r)
 
