@@ -44,19 +44,24 @@ let gemm () =
           skinny "matvecT_20x5000" 20 1 5000 true
           skinny "5000x20x20" 5000 20 20 false
           skinny "20x20x5000T" 20 20 5000 true ]
-    // GEMM_SHAPES=1024,matvec_5000x20 runs only those shapes (a quick look); unset, all of them
+    // GEMM_SHAPES=1024,matvec_5000x20 runs only those shapes (a quick look); unset, all of them (GEMM_THREADS=1 and
+    // GEMM_TYPES=f64 narrow the run likewise)
     let shapes =
         match Environment.GetEnvironmentVariable "GEMM_SHAPES" with
         | null | "" -> shapes
         | names -> let wanted = names.Split(',') in shapes |> List.filter (fun sh -> Array.contains sh.Name wanted)
-    let threadCounts = [ 1; 2 ] |> List.filter (fun t -> t <= Environment.ProcessorCount)
+    let only (var: string) (all: 'T list) (parse: string -> 'T) =
+        match Environment.GetEnvironmentVariable var with
+        | null | "" -> all
+        | names -> let wanted = names.Split(',') |> Array.map parse in all |> List.filter (fun v -> Array.contains v wanted)
+    let threadCounts = only "GEMM_THREADS" ([ 1; 2 ] |> List.filter (fun t -> t <= Environment.ProcessorCount)) int
     for threads in threadCounts do
         let session = OpenBlas.Session.Start threads
         match session with
         | Ok s -> reportText (sprintf "gemm_blas_%dt" threads) (s.Blas + sprintf ", %d thread(s)" threads)
         | Error why -> reportText (sprintf "gemm_blas_%dt" threads) (sprintf "no comparison: %s" why)
         try
-            for dt in [ "f64"; "f32" ] do
+            for dt in only "GEMM_TYPES" [ "f64"; "f32" ] id do
                 for sh in shapes do
                     let r = Random(1)
                     let ours =
@@ -93,7 +98,7 @@ let gemm () =
 /// GB/s (bytes read + written) of element-wise ops over 10^6 float64 elements through Tensor; then the span
 /// kernels (Simd) side by side with TensorPrimitives in the same process, float64 at lengths 16 to 10^6 and
 /// float32 for add, exp and sum, in alternating rounds (best of each): `ratio` > 1 is Simd faster.
-/// ELEMENTWISE_LENGTHS=16,1000 limits the lengths.
+/// ELEMENTWISE_LENGTHS=16,1000 limits the lengths; ELEMENTWISE_CASES=add,mul the ops.
 let elementwise () =
     reportIsa "elementwise"
     let n = 1_000_000
@@ -106,6 +111,10 @@ let elementwise () =
     report "elementwise_tanh_1e6" (gbps (16 * n) s) "GB/s" None
     let s = secondsPerCall 0.5 5 (fun () -> (x + y) |> ignore)
     report "elementwise_add_1e6" (gbps (24 * n) s) "GB/s" None
+    // ELEMENTWISE_STREAM_BYTES=n: Simd's streaming-store threshold for this run (to measure where it pays)
+    match Environment.GetEnvironmentVariable "ELEMENTWISE_STREAM_BYTES" with
+    | null | "" -> ()
+    | v -> SimdStreaming.minBytes <- int v
     let lengths =
         match Environment.GetEnvironmentVariable "ELEMENTWISE_LENGTHS" with
         | null | "" -> [ 16; 100; 1000; 10_000; 100_000; 1_000_000 ]
@@ -144,6 +153,10 @@ let elementwise () =
                             (fun () -> TensorPrimitives.Exp(ReadOnlySpan a32, Span d32))
               "sum_f32", 4, (fun () -> sink.[0] <- sink.[0] + float (Simd.Sum(ReadOnlySpan a32))),
                             (fun () -> sink.[0] <- sink.[0] + float (TensorPrimitives.Sum(ReadOnlySpan a32))) ]
+        let cases =
+            match Environment.GetEnvironmentVariable "ELEMENTWISE_CASES" with
+            | null | "" -> cases
+            | names -> let wanted = names.Split(',') in cases |> List.filter (fun (name, _, _, _) -> Array.contains name wanted)
         for (name, bytes, ours, theirs) in cases do
             let mutable best = infinity
             let mutable bestTp = infinity

@@ -1,6 +1,6 @@
 namespace FunctionalBayes.Tensors
 
-#nowarn "9"    // NativePtr.stackalloc: the reductions' zero-padded last block (256 bytes on the stack)
+#nowarn "9"    // NativePtr: the reductions' zero-padded last block (256 bytes on the stack); the streaming stores' pinned destination
 #nowarn "3535" // static abstract interface members: the operator structs the loop drivers are specialised on
 
 open System
@@ -308,6 +308,16 @@ type internal TanhF64 =
         static member V256(a: Vector256<float>) = TanhKernel.V256 a
         static member V512(a: Vector512<float>) = Vector512.Create(TanhKernel.V256(a.GetLower()), TanhKernel.V256(a.GetUpper()))
 
+/// When Simd's element-wise loops write by non-temporal (streaming) stores.
+[<RequireQualifiedAccess>]
+module internal SimdStreaming =
+    /// Outputs of at least this many bytes that share no memory with an input are written by non-temporal stores:
+    /// they skip reading each destination line into the cache before overwriting it and leave the inputs cached.
+    /// Below, the three arrays fit the caches and plain stores are faster. Measured on the Zen 4 EPYC (32 MiB L3,
+    /// float64 Add, CPU time): 2.4 MB out, plain 90 GB/s and streaming 84; 4 MB, 71 and 82; 8 MB, 39 and 71.
+    /// Mutable for the benchmarks only (the bits are the same either way).
+    let mutable minBytes = 3 <<< 20
+
 /// Element-wise and reduction loops over spans, with TensorPrimitives' signatures and element-wise results, for
 /// the hot kernels. Why not TensorPrimitives itself: System.Numerics.Tensors ships as IL only (no precompiled
 /// code) and [<OptimizeFromFirstCall>] cannot reach another assembly, so its generic loops ran as tier-0 code
@@ -326,6 +336,51 @@ type internal Simd =
         if d < n then invalidArg "destination" (sprintf "Simd.%s: the destination has length %d, shorter than the input's %d." what d n)
 
     // ---- the loop drivers -------------------------------------------------------------------------------
+
+    /// The streaming prefix of Map2/Map2S: d[0 .. head) by single elements up to the first 64-byte boundary of d,
+    /// then whole vectors by aligned non-temporal stores; returns how many elements it wrote (0 where d is not
+    /// element-aligned). The caller writes the rest; the lanes give each element's own result, so the bits are
+    /// those of the plain loop.
+    static member private Stream2<'T, 'Op when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType and 'Op: struct and 'Op :> IBinaryOp<'T>>
+                             (x: ReadOnlySpan<'T>, y: ReadOnlySpan<'T>, ys: bool, s: 'T, d: Span<'T>) : int =
+        let n = x.Length
+        let size = Unsafe.SizeOf<'T>()
+        use pd = fixed (MemoryMarshal.AsBytes(d.Slice(0, n)))
+        let addr = NativePtr.toNativeInt pd
+        if addr % nativeint size <> 0n then 0
+        else
+            let head = min n (int ((64n - addr % 64n) % 64n) / size)
+            for j in 0 .. head - 1 do
+                d.[j] <- 'Op.Scalar(x.[j], (if ys then y.[j] else s))
+            let mutable p = NativePtr.add pd (head * size)
+            let mutable done' = head
+            if Vector512.IsHardwareAccelerated then
+                let xv = MemoryMarshal.Cast<'T, Vector512<'T>>(x.Slice(head))
+                let yv = if ys then MemoryMarshal.Cast<'T, Vector512<'T>>(y.Slice(head)) else ReadOnlySpan<Vector512<'T>>.Empty
+                let sv = Vector512.Create<'T>(s)
+                for k in 0 .. xv.Length - 1 do
+                    Vector512.StoreAlignedNonTemporal(('Op.V512(xv.[k], (if ys then yv.[k] else sv))).AsByte(), p)
+                    p <- NativePtr.add p 64
+                done' <- head + xv.Length * Vector512<'T>.Count
+            elif Vector256.IsHardwareAccelerated then
+                let xv = MemoryMarshal.Cast<'T, Vector256<'T>>(x.Slice(head))
+                let yv = if ys then MemoryMarshal.Cast<'T, Vector256<'T>>(y.Slice(head)) else ReadOnlySpan<Vector256<'T>>.Empty
+                let sv = Vector256.Create<'T>(s)
+                for k in 0 .. xv.Length - 1 do
+                    Vector256.StoreAlignedNonTemporal(('Op.V256(xv.[k], (if ys then yv.[k] else sv))).AsByte(), p)
+                    p <- NativePtr.add p 32
+                done' <- head + xv.Length * Vector256<'T>.Count
+            // streaming stores are weakly ordered: fence them before the caller's later stores or a publish
+            if X86.Sse.IsSupported then X86.Sse.StoreFence()
+            done'
+
+    /// Whether Map2/Map2S stream d: x's bytes at least SimdStreaming.minBytes, d no memory of x (or y), x86 vectors.
+    static member private Streams<'T when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType>
+                             (x: ReadOnlySpan<'T>, y: ReadOnlySpan<'T>, d: Span<'T>) : bool =
+        int64 x.Length * int64 (Unsafe.SizeOf<'T>()) >= int64 SimdStreaming.minBytes
+        && Vector256.IsHardwareAccelerated && X86.Sse.IsSupported
+        && not (x.Overlaps(Span<'T>.op_Implicit (d.Slice(0, x.Length)) : ReadOnlySpan<'T>))
+        && (y.IsEmpty || not (y.Overlaps(Span<'T>.op_Implicit (d.Slice(0, x.Length)) : ReadOnlySpan<'T>)))
 
     /// d = op(x): the widest vectors the processor runs (four a round), then one step of each narrower width, then single elements.
     static member private Map1<'T, 'Op when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType and 'Op: struct and 'Op :> IUnaryOp<'T>>
@@ -386,10 +441,12 @@ type internal Simd =
                              (x: ReadOnlySpan<'T>, y: ReadOnlySpan<'T>, d: Span<'T>) : unit =
         let n = x.Length
         let mutable i = 0
+        if Simd.Streams(x, y, d) then
+            i <- Simd.Stream2<'T, 'Op>(x, y, true, 'T.Zero, d)
         if Vector512.IsHardwareAccelerated then
-            let xv = MemoryMarshal.Cast<'T, Vector512<'T>>(x)
-            let yv = MemoryMarshal.Cast<'T, Vector512<'T>>(y)
-            let dv = MemoryMarshal.Cast<'T, Vector512<'T>>(d.Slice(0, n))
+            let xv = MemoryMarshal.Cast<'T, Vector512<'T>>(x.Slice(i))
+            let yv = MemoryMarshal.Cast<'T, Vector512<'T>>(y.Slice(i))
+            let dv = MemoryMarshal.Cast<'T, Vector512<'T>>(d.Slice(i, n - i))
             let m = xv.Length
             let mutable k = 0
             while k < m - 3 do
@@ -401,11 +458,11 @@ type internal Simd =
             while k < m do
                 dv.[k] <- 'Op.V512(xv.[k], yv.[k])
                 k <- k + 1
-            i <- m * Vector512<'T>.Count
+            i <- i + m * Vector512<'T>.Count
         elif Vector256.IsHardwareAccelerated then
-            let xv = MemoryMarshal.Cast<'T, Vector256<'T>>(x)
-            let yv = MemoryMarshal.Cast<'T, Vector256<'T>>(y)
-            let dv = MemoryMarshal.Cast<'T, Vector256<'T>>(d.Slice(0, n))
+            let xv = MemoryMarshal.Cast<'T, Vector256<'T>>(x.Slice(i))
+            let yv = MemoryMarshal.Cast<'T, Vector256<'T>>(y.Slice(i))
+            let dv = MemoryMarshal.Cast<'T, Vector256<'T>>(d.Slice(i, n - i))
             let m = xv.Length
             let mutable k = 0
             while k < m - 3 do
@@ -417,7 +474,7 @@ type internal Simd =
             while k < m do
                 dv.[k] <- 'Op.V256(xv.[k], yv.[k])
                 k <- k + 1
-            i <- m * Vector256<'T>.Count
+            i <- i + m * Vector256<'T>.Count
         elif Vector128.IsHardwareAccelerated then
             let xv = MemoryMarshal.Cast<'T, Vector128<'T>>(x)
             let yv = MemoryMarshal.Cast<'T, Vector128<'T>>(y)
@@ -443,10 +500,12 @@ type internal Simd =
                              (x: ReadOnlySpan<'T>, s: 'T, d: Span<'T>) : unit =
         let n = x.Length
         let mutable i = 0
+        if Simd.Streams(x, ReadOnlySpan<'T>.Empty, d) then
+            i <- Simd.Stream2<'T, 'Op>(x, ReadOnlySpan<'T>.Empty, false, s, d)
         if Vector512.IsHardwareAccelerated then
-            let xv = MemoryMarshal.Cast<'T, Vector512<'T>>(x)
+            let xv = MemoryMarshal.Cast<'T, Vector512<'T>>(x.Slice(i))
             let sv = Vector512.Create<'T>(s)
-            let dv = MemoryMarshal.Cast<'T, Vector512<'T>>(d.Slice(0, n))
+            let dv = MemoryMarshal.Cast<'T, Vector512<'T>>(d.Slice(i, n - i))
             let m = xv.Length
             let mutable k = 0
             while k < m - 3 do
@@ -458,11 +517,11 @@ type internal Simd =
             while k < m do
                 dv.[k] <- 'Op.V512(xv.[k], sv)
                 k <- k + 1
-            i <- m * Vector512<'T>.Count
+            i <- i + m * Vector512<'T>.Count
         elif Vector256.IsHardwareAccelerated then
-            let xv = MemoryMarshal.Cast<'T, Vector256<'T>>(x)
+            let xv = MemoryMarshal.Cast<'T, Vector256<'T>>(x.Slice(i))
             let sv = Vector256.Create<'T>(s)
-            let dv = MemoryMarshal.Cast<'T, Vector256<'T>>(d.Slice(0, n))
+            let dv = MemoryMarshal.Cast<'T, Vector256<'T>>(d.Slice(i, n - i))
             let m = xv.Length
             let mutable k = 0
             while k < m - 3 do
@@ -474,7 +533,7 @@ type internal Simd =
             while k < m do
                 dv.[k] <- 'Op.V256(xv.[k], sv)
                 k <- k + 1
-            i <- m * Vector256<'T>.Count
+            i <- i + m * Vector256<'T>.Count
         elif Vector128.IsHardwareAccelerated then
             let xv = MemoryMarshal.Cast<'T, Vector128<'T>>(x)
             let sv = Vector128.Create<'T>(s)

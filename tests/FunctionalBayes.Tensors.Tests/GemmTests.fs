@@ -130,7 +130,7 @@ let ``f32 random shapes`` (tA: bool) (tB: bool) =
         checkF32 rng tA tB (pick ()) (pick ()) (pick ()) true
 
 /// Shapes crossing the MC/KC/NC block boundaries and the parallel threshold.
-let bigShapes = [ (257, 257, 257); (1000, 3, 517); (3, 1000, 517); (130, 500, 600); (97, 481, 259); (5000, 1, 20); (1, 5000, 20); (20, 1, 5000); (1, 1, 777); (600, 250, 1) ]
+let bigShapes = [ (257, 257, 257); (1000, 3, 517); (3, 1000, 517); (130, 500, 600); (97, 481, 259); (5000, 1, 20); (1, 5000, 20); (20, 1, 5000); (1, 1, 777); (600, 250, 1); (40, 1100, 300) ]
 
 let bigData () : objnull[] seq =
     seq {
@@ -180,7 +180,8 @@ let ``invalid arguments are rejected`` () =
 // Determinism: bit-identical results for any thread count
 // ---------------------------------------------------------------------------------------------
 
-let detShapes = [ (300, 517, 300); (517, 300, 611); (64, 1000, 700); (1000, 64, 700); (129, 131, 1500) ]
+// (64, 1100, 300): two NC blocks of columns on one thread, the thread split elsewhere on more
+let detShapes = [ (300, 517, 300); (517, 300, 611); (64, 1000, 700); (1000, 64, 700); (129, 131, 1500); (64, 1100, 300) ]
 
 let detData () : objnull[] seq =
     seq {

@@ -290,6 +290,37 @@ let tests =
                         Simd.Log(ReadOnlySpan(pos, start, len), Span part)
                         Expect.isTrue (sameF32 part.[0] wholeLog.[start]) (sprintf "log of element %d in a span of %d" start len)
         }
+        test "outputs above the streaming threshold: the per-element bits at every alignment, nothing past the range, in place too" {
+            // float64 and float32 outputs of SimdStreaming.minBytes + a few elements, starting 0 .. 16 elements into
+            // their arrays (every head length before the 64-byte boundary), out of place (streamed) and in place (not)
+            let n64 = SimdStreaming.minBytes / 8 + 21
+            let n32 = SimdStreaming.minBytes / 4 + 37
+            let x, y = data 41 (n64 + 16), data 42 (n64 + 16)
+            let x32, y32 = Array.map float32 (data 43 (n32 + 16)), Array.map float32 (data 44 (n32 + 16))
+            let cases64 : (string * Bin<float> * (float -> float -> float)) list =
+                [ "Add", Bin(fun a b d -> Simd.Add(a, b, d)), (+)
+                  "Multiply", Bin(fun a b d -> Simd.Multiply(a, b, d)), ( * )
+                  "Divide", Bin(fun a b d -> Simd.Divide(a, b, d)), (/)
+                  "Min", Bin(fun a b d -> Simd.Min(a, b, d)), (fun a b -> Math.Min(a, b))
+                  "Multiply scalar", Bin(fun a _ d -> Simd.Multiply(a, -1.5, d)), (fun a _ -> a * -1.5)
+                  "scalar Subtract", Bin(fun _ b d -> Simd.Subtract(1.0, b, d)), (fun _ b -> 1.0 - b) ]
+            for off in 0 .. 16 do
+                for (name, f, g) in cases64 do
+                    let d = Array.create (n64 + 17) 7.0
+                    f.Invoke(ReadOnlySpan(x, off, n64), ReadOnlySpan(y, off, n64), Span(d, off, n64))
+                    let expected = Array.init (n64 + 17) (fun i -> if i >= off && i < off + n64 then g x.[i] y.[i] else 7.0)
+                    expectSame64 (sprintf "%s float64 n=%d at %d" name n64 off) d expected
+                    let xi = Array.copy x
+                    f.Invoke(ReadOnlySpan(xi, off, n64), ReadOnlySpan(y, off, n64), Span(xi, off, n64))
+                    expectSame64 (sprintf "%s float64 n=%d at %d in place" name n64 off) (Array.sub xi off n64) (Array.sub expected off n64)
+                let d32 = Array.create (n32 + 17) 7.0f
+                Simd.Add(ReadOnlySpan(x32, off, n32), ReadOnlySpan(y32, off, n32), Span(d32, off, n32))
+                expectSame32 (sprintf "Add float32 n=%d at %d" n32 off) d32
+                    (Array.init (n32 + 17) (fun i -> if i >= off && i < off + n32 then x32.[i] + y32.[i] else 7.0f))
+                Simd.Add(ReadOnlySpan(x32, off, n32), 0.25f, Span(d32, off, n32))
+                expectSame32 (sprintf "Add scalar float32 n=%d at %d" n32 off) d32
+                    (Array.init (n32 + 17) (fun i -> if i >= off && i < off + n32 then x32.[i] + 0.25f else 7.0f))
+        }
         testCase "the loops allocate nothing (operator structs, no closures; Debug builds too)" <| fun () ->
             let x, y, z = data 1 1000, data 2 1000, data 3 1000
             let d = Array.zeroCreate 1000
