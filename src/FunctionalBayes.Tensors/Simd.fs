@@ -813,7 +813,17 @@ type internal Simd =
         if Vector128<'T>.Count = 2 then Vector128.Sum h
         else Vector64.Sum(Vector64.Add(h.GetLower(), h.GetUpper()))
 
-    /// Σ op(xᵢ, yᵢ) in one order on every processor and in every vector width: the terms in blocks of 256 bytes
+    /// Fewer terms than one block, added in sequence from +0: the same on every processor too. NUTS takes dot
+    /// products of a few dozen terms per leapfrog, where staging a padded block cost more than the additions.
+    static member private ReduceShort<'T, 'Op when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType and 'Op: struct and 'Op :> IBinaryOp<'T>>
+                                     (x: ReadOnlySpan<'T>, y: ReadOnlySpan<'T>) : 'T =
+        let mutable acc: 'T = Unchecked.defaultof<'T> // +0
+        for i in 0 .. x.Length - 1 do
+            acc <- 'T.op_Addition(acc, 'Op.Scalar(x.[i], y.[i]))
+        acc
+
+    /// Σ op(xᵢ, yᵢ) in one order on every processor and in every vector width: fewer terms than one block in
+    /// sequence (ReduceShort); else the terms in blocks of 256 bytes
     /// (32 float64), a block's four 64-byte quarters q₀..q₃ added as (q₀ + q₁) + (q₂ + q₃) into one 64-byte
     /// accumulator, the last partial block padded with +0 (which adds nothing), then the accumulator's lanes
     /// halved pairwise (lane j plus lane j + half) down to one. Several terms per dependent add keep it fast;
@@ -822,6 +832,7 @@ type internal Simd =
     static member private Reduce<'T, 'Op when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType and 'Op: struct and 'Op :> IBinaryOp<'T>>
                                 (x: ReadOnlySpan<'T>, y: ReadOnlySpan<'T>) : 'T =
         let b = 256 / Unsafe.SizeOf<'T>()
+        if x.Length < b then Simd.ReduceShort<'T, 'Op>(x, y) else
         let full = x.Length / b * b
         let tail = x.Length - full
         let px = Span<'T>(NativePtr.toVoidPtr (NativePtr.stackalloc<byte> 256), b)

@@ -245,10 +245,12 @@ let tests =
             Expect.throwsT<ArgumentException> (fun () -> Simd.Max(ReadOnlySpan(Array.empty<float>)) |> ignore) "an empty span"
         }
         test "Sum and Dot add in their documented order, bit for bit, whatever the instruction set" {
-            // the order written out in scalar code: blocks of 256 bytes padded with +0, each block's four
+            // the order written out in scalar code: under one block in sequence; else blocks of 256 bytes padded with +0, each block's four
             // quarters as (q0 + q1) + (q2 + q3) into 64 bytes of lanes, then lane j + lane j + half, halving
             let reference (lanes: int) (zero: 'a) (add: 'a -> 'a -> 'a) (terms: 'a[]) =
                 let b = 4 * lanes
+                // fewer terms than one block: in sequence from +0
+                if terms.Length < b then Array.fold add zero terms else
                 let acc = Array.create lanes zero
                 for blk in 0 .. (terms.Length + b - 1) / b - 1 do
                     let t k = if blk * b + k < terms.Length then terms.[blk * b + k] else zero

@@ -200,11 +200,13 @@ type internal PhasePoint(dim: int) =
     /// Signed leapfrog steps from the trajectory's start.
     member val Index = 0 with get, set
     member this.CopyFrom(o: PhasePoint) =
-        Array.blit o.Q 0 this.Q 0 dim
-        Array.blit o.P 0 this.P 0 dim
-        Array.blit o.G 0 this.G 0 dim
-        Array.blit o.V 0 this.V 0 dim
-        Array.blit o.W 0 this.W 0 dim
+        // span copies (a memmove): Array.blit goes through Array.Copy's untyped overload, with its type checks,
+        // and the tree copies points at every leapfrog
+        o.Q.AsSpan(0, dim).CopyTo(this.Q.AsSpan())
+        o.P.AsSpan(0, dim).CopyTo(this.P.AsSpan())
+        o.G.AsSpan(0, dim).CopyTo(this.G.AsSpan())
+        o.V.AsSpan(0, dim).CopyTo(this.V.AsSpan())
+        o.W.AsSpan(0, dim).CopyTo(this.W.AsSpan())
         this.U <- o.U
         this.Index <- o.Index
 
@@ -273,7 +275,7 @@ type internal Dynamics(ev: IGradientEvaluator) =
                 for k in i + 1 .. dim - 1 do s <- s - l.[k, i] * p.[k]
                 p.[i] <- s / l.[i, i]
         | LowRankMetric (sc, vecs, lam) ->
-            Array.blit u 0 p 0 dim
+            u.AsSpan(0, dim).CopyTo(p.AsSpan())
             for k in 0 .. lam.Length - 1 do
                 coef.[k] <- (1.0 / sqrt lam.[k] - 1.0) * Simd.Dot(ReadOnlySpan(vecs, k * dim, dim), ReadOnlySpan u)
             for k in 0 .. lam.Length - 1 do
@@ -312,8 +314,8 @@ type internal Dynamics(ev: IGradientEvaluator) =
     /// Loads a state into z (position, energy, gradient, and W under the current metric); a momentum
     /// draw (SampleMomentum) completes it.
     member this.Load(s: HmcState, z: PhasePoint) =
-        Array.blit s.Position 0 z.Q 0 dim
-        Array.blit s.Gradient 0 z.G 0 dim
+        s.Position.AsSpan(0, dim).CopyTo(z.Q.AsSpan())
+        s.Gradient.AsSpan(0, dim).CopyTo(z.G.AsSpan())
         z.U <- s.PotentialEnergy
         z.Index <- 0
         if carry then this.Velocity(z.G, z.W)
