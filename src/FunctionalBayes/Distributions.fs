@@ -91,8 +91,11 @@ type Distribution =
 module Dist =
 
     let private log2Pi = log (2.0 * Math.PI)
+    // a fresh array (callers may keep it), with no list or copy per parameter: shapes are taken per log density
     let private bshape (what: string) (ts: Tensor list) =
-        ts |> List.map (fun t -> t.Shape) |> List.reduce (Shape.broadcast what)
+        match ts with
+        | [] -> invalidArg "ts" "Dist.bshape: no parameters."
+        | t :: rest -> rest |> List.fold (fun (s: int[]) (u: Tensor) -> Shape.broadcast what s u.ShapeRef) (Array.copy t.ShapeRef)
     let private lastAxisDropped (t: Tensor) = t.Shape.[.. t.Rank - 2]
     let private lastTwoDropped (t: Tensor) = t.Shape.[.. t.Rank - 3]
 
