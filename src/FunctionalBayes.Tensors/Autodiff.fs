@@ -30,8 +30,12 @@ module Autodiff =
                     | ValueNone -> ()
                     | ValueSome op ->
                         let ins = n.Inputs
-                        let needs = ins |> Array.map (onTape tape)
-                        if Array.contains true needs then
+                        let needs = Array.zeroCreate<bool> ins.Length
+                        let mutable any = false
+                        for k in 0 .. ins.Length - 1 do
+                            needs.[k] <- onTape tape ins.[k]
+                            any <- any || needs.[k]
+                        if any then
                             let xs = Prim.PrimalsAt(tape, ins)
                             let gs = Prim.Vjp(op, xs, n.Output, g, needs)
                             for k in 0 .. ins.Length - 1 do

@@ -207,7 +207,15 @@ module internal Cpu =
                           (op: BinaryOp) (a: 'T[]) (aShape: int[]) (b: 'T[]) (bShape: int[]) (outShape: int[]) =
         let r = fresh<'T> (Shape.size outShape)
         let n = r.Length
-        if n > 0 then
+        if n = 1 && a.Length = 1 && b.Length = 1 then
+            // scalars (most ops of a small model): the IEEE ops directly, the same bits as the span kernels
+            match op with
+            | Add -> r.[0] <- a.[0] + b.[0]
+            | Sub -> r.[0] <- a.[0] - b.[0]
+            | Mul -> r.[0] <- a.[0] * b.[0]
+            | Div -> r.[0] <- a.[0] / b.[0]
+            | Pow | Maximum | Minimum | StudentTLogCdf | GammaLogP | GammaLogQ -> binaryRow op a 0 1 b 0 1 r 0 1
+        elif n > 0 then
             if a.Length = n && b.Length = n then binaryRow op a 0 1 b 0 1 r 0 n
             elif b.Length = 1 && a.Length = n then binaryRow op a 0 1 b 0 0 r 0 n
             elif a.Length = 1 && b.Length = n then binaryRow op a 0 0 b 0 1 r 0 n

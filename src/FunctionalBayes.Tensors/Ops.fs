@@ -562,6 +562,16 @@ module internal Ops =
     /// A binary op's index in allBinary (its tag), for tables indexed by op.
     let binaryIndex (b: BinaryOp) = binaryTag.Invoke b
 
+    // One Op value per element-wise op: `Unary u` allocates a case object, and the tape applies these on every op.
+    let private unaryOps = allUnary |> Array.map Op.Unary
+    let private binaryOps = allBinary |> Array.map Op.Binary
+
+    /// `Op.Unary u`, shared (equal to a new one; no allocation per call).
+    let unaryOp (u: UnaryOp) = unaryOps.[unaryTag.Invoke u]
+
+    /// `Op.Binary b`, shared (equal to a new one; no allocation per call).
+    let binaryOp (b: BinaryOp) = binaryOps.[binaryTag.Invoke b]
+
     /// A value per case of a fieldless union, in an array indexed by the case's tag: the kernels look ops up
     /// on every call, and an array read costs less than a Dictionary's two interface calls.
     let private tableOf (cases: 'U[]) (f: 'U -> 'V) : 'V[] =

@@ -113,7 +113,7 @@ and [<Sealed; AllowNullLiteral>] Tensor internal (raw: RawTensor, primal: Tensor
     static member Pow (a: Tensor, b: Tensor) = Prim.Binary(Pow, a, b)
     static member Pow (a: Tensor, b: float) = Prim.Binary(Pow, a, Prim.Constant(a.Dtype, [||], b))
     static member Pow (a: float, b: Tensor) = Prim.Binary(Pow, Prim.Constant(b.Dtype, [||], a), b)
-    static member (~-) (a: Tensor) = Prim.Exec(Unary Neg, [| a |])
+    static member (~-) (a: Tensor) = Prim.Exec(Ops.unaryOp Neg, [| a |])
 
     override t.ToString() =
         let s = raw.Storage
@@ -148,9 +148,12 @@ and [<Sealed>] internal Prim private () =
 
     /// The inputs with the given tape's level removed.
     static let primalsAt (tape: Tape) (xs: Tensor[]) =
-        xs |> Array.map (fun x ->
+        let r = Array.zeroCreate<Tensor> xs.Length
+        for i in 0 .. xs.Length - 1 do
+            let x = xs.[i]
             let n = x.NodeOrNull
-            if not (isNull n) && obj.ReferenceEquals(n.Tape, tape) then x.Primal else x)
+            r.[i] <- if not (isNull n) && obj.ReferenceEquals(n.Tape, tape) then x.Primal else x
+        r
 
     static let fail (op: Op) (msg: string) = invalidArg "input" (sprintf "%s: %s" op.Name msg)
 
@@ -183,7 +186,7 @@ and [<Sealed>] internal Prim private () =
 
     /// The shape and dtype rule of every op but the four that every model runs most (`infer` has those): kept
     /// apart so that the common ops' rule stays a small method.
-    static let inferRest (op: Op) (xs: RawTensor[]) : int[] * Dtype =
+    static let inferRest (op: Op) (xs: RawTensor[]) : struct (int[] * Dtype) =
         let x0 = xs.[0]
         match op with
         | Unary _ | Binary _ | Compare _ | Reduce _ -> invalidOp (sprintf "Prim.inferRest: %s is inferred by Prim.infer." op.Name)
@@ -201,20 +204,20 @@ and [<Sealed>] internal Prim private () =
             if ka <> kb then
                 fail op (sprintf "inner dimensions differ: shapes %s and %s (%d vs %d)." (Shape.format a.Shape) (Shape.format b.Shape) ka kb)
             let batch = Shape.broadcast op.Name a.Shape.[.. ra - 3] b.Shape.[.. rb - 3]
-            Array.append batch [| m; n |], a.Dtype
+            struct (Array.append batch [| m; n |], a.Dtype)
         | Permute perm ->
             if (Array.sort perm) <> Array.init x0.Rank id then
                 fail op (sprintf "%s is not a permutation of the %d axes of shape %s." (Shape.format perm) x0.Rank (Shape.format x0.Shape))
-            perm |> Array.map (fun p -> x0.Shape.[p]), x0.Dtype
+            struct (perm |> Array.map (fun p -> x0.Shape.[p]), x0.Dtype)
         | Reshape shape ->
             if Shape.size shape <> x0.Size || shape |> Array.exists (fun d -> d < 0) then
                 fail op (sprintf "cannot reshape %s (%d elements) to %s." (Shape.format x0.Shape) x0.Size (Shape.format shape))
-            shape, x0.Dtype
+            struct (shape, x0.Dtype)
         | BroadcastTo shape ->
             let b = Shape.broadcast op.Name x0.Shape shape
             if not (Shape.equal b shape) then
                 fail op (sprintf "cannot broadcast %s to %s." (Shape.format x0.Shape) (Shape.format shape))
-            shape, x0.Dtype
+            struct (shape, x0.Dtype)
         | Concat axis ->
             let s0 = x0.Shape
             let mutable total = 0
@@ -224,23 +227,23 @@ and [<Sealed>] internal Prim private () =
                    || (x.Shape |> Array.indexed |> Array.exists (fun (i, d) -> i <> axis && d <> s0.[i])) then
                     fail op (sprintf "shapes %s and %s differ outside axis %d." (Shape.format s0) (Shape.format x.Shape) axis)
                 total <- total + x.Shape.[axis]
-            s0 |> Array.mapi (fun i d -> if i = axis then total else d), x0.Dtype
+            struct (s0 |> Array.mapi (fun i d -> if i = axis then total else d), x0.Dtype)
         | Slice (starts, lengths) ->
             if starts.Length <> x0.Rank || lengths.Length <> x0.Rank
                || Array.exists2 (fun s l -> s < 0 || l < 0) starts lengths
                || (Array.mapi (fun i s -> s + lengths.[i] > x0.Shape.[i]) starts |> Array.exists id) then
                 fail op (sprintf "box starting at %s with lengths %s does not fit in shape %s."
                              (Shape.format starts) (Shape.format lengths) (Shape.format x0.Shape))
-            lengths, x0.Dtype
+            struct (lengths, x0.Dtype)
         | Pad (starts, shape) ->
             if starts.Length <> x0.Rank || shape.Length <> x0.Rank
                || (Array.mapi (fun i s -> s < 0 || s + x0.Shape.[i] > shape.[i]) starts |> Array.exists id) then
                 fail op (sprintf "cannot place shape %s at %s inside %s." (Shape.format x0.Shape) (Shape.format starts) (Shape.format shape))
-            shape, x0.Dtype
+            struct (shape, x0.Dtype)
         | Gather axis ->
             let idx = xs.[1]
             if idx.Dtype <> Dtype.Int32 then fail op (sprintf "indices must be int32, got %O." idx.Dtype)
-            Array.concat [ x0.Shape.[.. axis - 1]; idx.Shape; x0.Shape.[axis + 1 ..] ], x0.Dtype
+            struct (Array.concat [ x0.Shape.[.. axis - 1]; idx.Shape; x0.Shape.[axis + 1 ..] ], x0.Dtype)
         | ScatterAdd (axis, size) ->
             let idx = xs.[1]
             requireFloat op x0
@@ -248,28 +251,28 @@ and [<Sealed>] internal Prim private () =
             let ir = idx.Rank
             if x0.Rank < axis + ir || not (Shape.equal x0.Shape.[axis .. axis + ir - 1] idx.Shape) then
                 fail op (sprintf "updates of shape %s do not hold indices of shape %s at axis %d." (Shape.format x0.Shape) (Shape.format idx.Shape) axis)
-            Array.concat [ x0.Shape.[.. axis - 1]; [| size |]; x0.Shape.[axis + ir ..] ], x0.Dtype
+            struct (Array.concat [ x0.Shape.[.. axis - 1]; [| size |]; x0.Shape.[axis + ir ..] ], x0.Dtype)
         | Cumsum _ ->
             requireFloat op x0
-            x0.Shape, x0.Dtype
+            struct (x0.Shape, x0.Dtype)
         | Where ->
             if x0.Dtype <> Bool then fail op (sprintf "the mask must be bool, got %O." x0.Dtype)
             requireSameDtype op xs.[1] xs.[2]
             let s = Shape.broadcast op.Name x0.Shape xs.[1].Shape
-            Shape.broadcast op.Name s xs.[2].Shape, xs.[1].Dtype
+            struct (Shape.broadcast op.Name s xs.[2].Shape, xs.[1].Dtype)
         | Clamp (lo, hi) ->
             requireFloat op x0
             if lo > hi then fail op (sprintf "lower bound %g is above upper bound %g." lo hi)
-            x0.Shape, x0.Dtype
-        | Cast dt -> x0.Shape, dt
-        | StopGradient -> x0.Shape, x0.Dtype
+            struct (x0.Shape, x0.Dtype)
+        | Cast dt -> struct (x0.Shape, dt)
+        | StopGradient -> struct (x0.Shape, x0.Dtype)
         | Cholesky | PositiveDefinite ->
             requireFloat op x0
             if x0.Rank < 2 || x0.Shape.[x0.Rank - 1] <> x0.Shape.[x0.Rank - 2] then
                 fail op (sprintf "needs a batch of square matrices, got shape %s." (Shape.format x0.Shape))
             match op with
-            | PositiveDefinite -> x0.Shape.[.. x0.Rank - 3], Bool
-            | _ -> x0.Shape, x0.Dtype
+            | PositiveDefinite -> struct (x0.Shape.[.. x0.Rank - 3], Bool)
+            | _ -> struct (x0.Shape, x0.Dtype)
         | TriangularSolve _ ->
             let b = xs.[1]
             requireFloat op x0
@@ -277,7 +280,7 @@ and [<Sealed>] internal Prim private () =
             if x0.Rank < 2 || x0.Shape.[x0.Rank - 1] <> x0.Shape.[x0.Rank - 2] || b.Rank <> x0.Rank
                || not (Shape.equal x0.Shape.[.. x0.Rank - 3] b.Shape.[.. b.Rank - 3]) || b.Shape.[b.Rank - 2] <> x0.Shape.[x0.Rank - 1] then
                 fail op (sprintf "needs A of shape [..., n, n] and B of shape [..., n, k] with the same batch, got %s and %s." (Shape.format x0.Shape) (Shape.format b.Shape))
-            b.Shape, x0.Dtype
+            struct (b.Shape, x0.Dtype)
         | GlmLogLikelihood _ ->
             let struct (n, d) = glmInputs op xs
             let a, b, y = xs.[1], xs.[2], xs.[3]
@@ -288,7 +291,7 @@ and [<Sealed>] internal Prim private () =
             if y.Rank <> 1 || y.Shape.[0] <> n then
                 fail op (sprintf "y must have shape [%d] (one observation per row of x, shape %s), got %s." n (Shape.format x0.Shape) (Shape.format y.Shape))
             glmMask op xs.[4] n
-            [||], x0.Dtype
+            struct ([||], x0.Dtype)
         | CategoricalGlmLogLikelihood ->
             let struct (n, d) = glmInputs op xs
             let a, b, y = xs.[1], xs.[2], xs.[3]
@@ -300,25 +303,25 @@ and [<Sealed>] internal Prim private () =
             if y.Rank <> 1 || y.Shape.[0] <> n then
                 fail op (sprintf "y must have shape [%d] (one class id per row of x, shape %s), got %s." n (Shape.format x0.Shape) (Shape.format y.Shape))
             glmMask op xs.[4] n
-            [||], x0.Dtype
+            struct ([||], x0.Dtype)
 
     /// The shape and dtype of an op's output from its inputs; raises the errors users see.
-    static let infer (op: Op) (xs: RawTensor[]) : int[] * Dtype =
+    static let infer (op: Op) (xs: RawTensor[]) : struct (int[] * Dtype) =
         let x0 = xs.[0]
         match op with
         | Unary _ ->
             requireFloat op x0
-            x0.Shape, x0.Dtype
+            struct (x0.Shape, x0.Dtype)
         | Binary _ ->
             requireFloat op x0
             requireSameDtype op x0 xs.[1]
-            (if Shape.equal x0.Shape xs.[1].Shape then x0.Shape else Shape.broadcast op.Name x0.Shape xs.[1].Shape), x0.Dtype
+            struct ((if Shape.equal x0.Shape xs.[1].Shape then x0.Shape else Shape.broadcast op.Name x0.Shape xs.[1].Shape), x0.Dtype)
         | Compare _ ->
             requireSameDtype op x0 xs.[1]
-            (if Shape.equal x0.Shape xs.[1].Shape then x0.Shape else Shape.broadcast op.Name x0.Shape xs.[1].Shape), Bool
+            struct ((if Shape.equal x0.Shape xs.[1].Shape then x0.Shape else Shape.broadcast op.Name x0.Shape xs.[1].Shape), Bool)
         | Reduce (_, axes, keep) ->
             requireFloat op x0
-            Shape.reduced x0.Shape axes keep, x0.Dtype
+            struct (Shape.reduced x0.Shape axes keep, x0.Dtype)
         | _ -> inferRest op xs
 
     /// Whether every tensor's storage is on the host (not a device backend's).
@@ -341,13 +344,26 @@ and [<Sealed>] internal Prim private () =
     /// recorded graph is complete; their VJPs give no gradient.
     static let rec exec (op: Op) (inputs: Tensor[]) : Tensor =
         let top = top inputs
-        if isNull top then
-            let raws = inputs |> Array.map (fun x -> x.Raw)
-            let shape, dt = infer op raws
-            Tensor(backendOf(raws).Execute(op, raws, shape, dt), null, null)
+        if isNull top then compute op inputs
         else
-            let p = exec op (primalsAt top inputs)
+            // one level of differentiation (the common case): the primals are constants, so compute directly
+            let p = if oneLevel top inputs then compute op inputs else exec op (primalsAt top inputs)
             Tensor(p.Raw, p, top.Record(ValueSome op, inputs, p))
+
+    /// The op on the inputs' values, as a constant (a tracked tensor's Raw is its primal's).
+    and compute (op: Op) (inputs: Tensor[]) : Tensor =
+        let raws = Array.zeroCreate<RawTensor> inputs.Length
+        for i in 0 .. inputs.Length - 1 do raws.[i] <- inputs.[i].Raw
+        let struct (shape, dt) = infer op raws
+        Tensor(backendOf(raws).Execute(op, raws, shape, dt), null, null)
+
+    /// Whether no input is tracked below `tape`'s level.
+    and oneLevel (tape: Tape) (xs: Tensor[]) =
+        let mutable ok = true
+        for x in xs do
+            let n = x.NodeOrNull
+            if not (isNull n) && not (isNull (if obj.ReferenceEquals(n.Tape, tape) then x.Primal else x).NodeOrNull) then ok <- false
+        ok
 
     // ---- building blocks for the VJPs (all differentiable) ------------------------------------
 
@@ -362,8 +378,8 @@ and [<Sealed>] internal Prim private () =
         Tensor(RawTensor(shape, s), null, null)
 
     static let scalarLike (x: Tensor) (v: float) = constant x.Dtype [||] v
-    static let un u x = exec (Unary u) [| x |]
-    static let bin b x y = exec (Binary b) [| x; y |]
+    static let un u x = exec (Ops.unaryOp u) [| x |]
+    static let bin b x y = exec (Ops.binaryOp b) [| x; y |]
     static let add x y = bin Add x y
     static let sub x y = bin Sub x y
     static let mul x y = bin Mul x y
@@ -606,9 +622,9 @@ and [<Sealed>] internal Prim private () =
     static member Exec(op, inputs) = exec op inputs
     /// A binary element-wise op; mixed float32/float64 operands are computed in float64.
     static member Binary(b: BinaryOp, x: Tensor, y: Tensor) =
-        if x.Dtype = y.Dtype || not (x.Dtype.IsFloat && y.Dtype.IsFloat) then exec (Binary b) [| x; y |]
+        if x.Dtype = y.Dtype || not (x.Dtype.IsFloat && y.Dtype.IsFloat) then exec (Ops.binaryOp b) [| x; y |]
         else
             let up (t: Tensor) = if t.Dtype = Float64 then t else exec (Cast Float64) [| t |]
-            exec (Binary b) [| up x; up y |]
+            exec (Ops.binaryOp b) [| up x; up y |]
     static member Vjp(op, xs, out, g, needs) = vjp op xs out g needs
     static member Constant(dt, shape, v) = constant dt shape v

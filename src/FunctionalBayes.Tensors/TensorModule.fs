@@ -99,9 +99,10 @@ module Tensor =
 
     /// The values as float64, for a check that can only raise (input validation): such a read does
     /// not shape the result, so a trace does not note it (a compiled program skips the check).
+    /// Read only: a float64 tensor gives its own storage (checks run on every model evaluation).
     let internal valuesForCheck (t: Tensor) : float[] =
         match hostStorage t with
-        | F64 a -> Array.copy a
+        | F64 a -> a
         | s -> Cpu.toF64 s
 
     /// The values as float64, row-major (a copy).
@@ -155,7 +156,7 @@ module Tensor =
     // ---- element-wise -------------------------------------------------------------------------
 
     /// The element-wise op `u` (the op table's tests enumerate every op through it).
-    let internal un u (t: Tensor) = exec (Unary u) [| t |]
+    let internal un u (t: Tensor) = exec (Ops.unaryOp u) [| t |]
     let add (a: Tensor) (b: Tensor) = a + b
     let sub (a: Tensor) (b: Tensor) = a - b
     let mul (a: Tensor) (b: Tensor) = a * b

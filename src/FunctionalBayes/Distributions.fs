@@ -91,8 +91,11 @@ type Distribution =
 module Dist =
 
     let private log2Pi = log (2.0 * Math.PI)
+    // a fresh array (callers may keep it), with no list or copy per parameter: shapes are taken per log density
     let private bshape (what: string) (ts: Tensor list) =
-        ts |> List.map (fun t -> t.Shape) |> List.reduce (Shape.broadcast what)
+        match ts with
+        | [] -> invalidArg "ts" "Dist.bshape: no parameters."
+        | t :: rest -> rest |> List.fold (fun (s: int[]) (u: Tensor) -> Shape.broadcast what s u.ShapeRef) (Array.copy t.ShapeRef)
     let private lastAxisDropped (t: Tensor) = t.Shape.[.. t.Rank - 2]
     let private lastTwoDropped (t: Tensor) = t.Shape.[.. t.Rank - 3]
 
@@ -1152,20 +1155,32 @@ module Dist =
     let private fail (dist: string) (param: string) (msg: string) =
         invalidArg param (sprintf "%s: parameter %s %s" dist param msg)
 
+    // The checks run each time a model builds a distribution (every gradient): no closures or copies per call.
     let private requireAll (dist: string) (param: string) (what: string) (ok: float -> bool) (t: Tensor) =
         let v = Tensor.valuesForCheck t
-        match v |> Array.tryFindIndex (ok >> not) with
-        | Some i -> fail dist param (sprintf "must be %s, got %g (element %d of shape %s)." what v.[i] i (Shape.format t.Shape))
-        | None -> ()
+        let mutable i = 0
+        while i < v.Length && ok v.[i] do i <- i + 1
+        if i < v.Length then fail dist param (sprintf "must be %s, got %g (element %d of shape %s)." what v.[i] i (Shape.format t.Shape))
 
-    let private positive dist param t = requireAll dist param "positive" (fun v -> v > 0.0) t
-    let private finite dist param t = requireAll dist param "finite" (fun v -> not (Double.IsNaN v || Double.IsInfinity v)) t
-    let private prob dist param t = requireAll dist param "a probability in [0, 1]" (fun v -> v >= 0.0 && v <= 1.0) t
-    let private notNaN dist param t = requireAll dist param "a number" (fun v -> not (Double.IsNaN v)) t
+    let private isPositive: float -> bool = fun v -> v > 0.0
+    let private isFinite: float -> bool = fun v -> not (Double.IsNaN v || Double.IsInfinity v)
+    let private isProb: float -> bool = fun v -> v >= 0.0 && v <= 1.0
+    let private isNumber: float -> bool = fun v -> not (Double.IsNaN v)
+    let private positive dist param t = requireAll dist param "positive" isPositive t
+    let private finite dist param t = requireAll dist param "finite" isFinite t
+    let private prob dist param t = requireAll dist param "a probability in [0, 1]" isProb t
+    let private notNaN dist param t = requireAll dist param "a number" isNumber t
 
     /// Checks that the parameters broadcast, naming the distribution and all shapes.
     let private shapes (dist: string) (ps: (string * Tensor) list) =
-        try ps |> List.map (fun (_, t) -> t.Shape) |> List.reduce (Shape.broadcast dist) |> ignore
+        let rec go (s: int[]) (rest: (string * Tensor) list) =
+            match rest with
+            | [] -> ()
+            | (_, t) :: tail -> go (if Shape.equal s t.ShapeRef then s else Shape.broadcast dist s t.ShapeRef) tail
+        try
+            match ps with
+            | [] -> ()
+            | (_, t) :: tail -> go t.ShapeRef tail
         with :? ArgumentException ->
             let desc = ps |> List.map (fun (n, t) -> sprintf "%s %s" n (Shape.format t.Shape)) |> String.concat ", "
             invalidArg "shape" (sprintf "%s: parameter shapes do not broadcast: %s." dist desc)
