@@ -92,9 +92,15 @@ let timeJob (client: Orleans.IClusterClient) (out: string) (name: string) (warm:
     let failed = result.Fits |> Array.filter (fun f -> f.State <> FitState.Done)
     if failed.Length > 0 then failwithf "%s: %d fits failed; the first: %s" name failed.Length failed.[0].Message
     Serial.run registry (Path.Combine(out, name, "warm-serial")) [ List.head warm ] |> ignore
+    let cpu0 = Process.GetCurrentProcess().TotalProcessorTime
     let sw = Stopwatch.StartNew()
     Serial.run registry (Path.Combine(out, name, "serial")) fits |> ignore
-    result, clusterSeconds, sw.Elapsed.TotalSeconds
+    let wall = sw.Elapsed.TotalSeconds
+    // how many cores the one-process run keeps busy: the ceiling on what more processes on this machine can add
+    let cores = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds / wall
+    printfn "%s, one process: %.1f s wall, %.2f cores busy (CPU time / wall time) of %d" name wall cores Environment.ProcessorCount
+    printfn "{\"name\":\"cluster_%s_one_process_cores_busy\",\"value\":%.3f,\"unit\":\"cores\"}" name cores
+    result, clusterSeconds, wall
 
 let main (argv: string[]) =
     let arg (name: string) = argv |> Array.tryFindIndex ((=) name) |> Option.map (fun i -> argv.[i + 1])
