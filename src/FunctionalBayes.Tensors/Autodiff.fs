@@ -14,7 +14,8 @@ module Autodiff =
         not (isNull n) && obj.ReferenceEquals(n.Tape, tape)
 
     /// Propagates the cotangent `seed` of `y` back through `tape`; returns the adjoint of every node
-    /// up to y's (null where nothing flowed).
+    /// up to y's (null where nothing flowed). An adjoint may be smaller than its node, standing for its
+    /// broadcast to the node's shape (a sum's cotangent: see Prim.Expand).
     let internal backward (tape: Tape) (y: Tensor) (seed: Tensor) : Tensor[] =
         if not (onTape tape y) then [||]
         else
@@ -42,7 +43,7 @@ module Autodiff =
 
     let private adjointOf (adj: Tensor[]) (leaf: Tensor) (x: Tensor) =
         let i = leaf.NodeOrNull.Index
-        if i < adj.Length && not (isNull adj.[i]) then adj.[i] else Tensor.zerosLike x
+        if i < adj.Length && not (isNull adj.[i]) then Prim.Expand(adj.[i], x.ShapeRef) else Tensor.zerosLike x
 
     let private valueAt (tape: Tape) (y: Tensor) = if onTape tape y then y.Primal else y
 

@@ -389,6 +389,16 @@ and [<Sealed>] internal Prim private () =
 
     static let permute (perm: int[]) (x: Tensor) = exec (Permute perm) [| x |]
 
+    /// g broadcast to `shape` (g itself when it has that shape).
+    static let expand (g: Tensor) (shape: int[]) =
+        if Shape.equal g.ShapeRef shape then g else exec (BroadcastTo shape) [| g |]
+
+    /// An element-wise op's cotangent `r` for an input of `shape`, r's shape broadcasting to the output's: r as it
+    /// is where the input has the output's shape (r stands for its broadcast: a sum's cotangent stays one value
+    /// until an op needs it whole), else r expanded to the output's shape and summed down to the input's.
+    static let toInput (r: Tensor) (outShape: int[]) (shape: int[]) =
+        if Shape.equal shape outShape then r else unbroadcast (expand r outShape) shape
+
     /// Swaps the last two axes.
     static let lastTwo (t: Tensor) =
         let r = t.Rank
@@ -448,6 +458,12 @@ and [<Sealed>] internal Prim private () =
     /// Vector-Jacobian products. `xs` are the inputs and `out` the output, one level down; `g` is the
     /// output's cotangent. Only inputs whose `needs` flag is set get a gradient (others get null).
     static let vjp (op: Op) (xs: Tensor[]) (out: Tensor) (g: Tensor) (needs: bool[]) : Tensor[] =
+        // g may be smaller than the output, standing for its broadcast (a sum's cotangent, see toInput): the
+        // element-wise ops take it as it is (their rules broadcast it), every other op gets it whole
+        let g =
+            match op with
+            | Unary _ | Binary _ | Where -> g
+            | _ -> expand g out.ShapeRef
         let x = xs.[0]
         let one (f: unit -> Tensor) = [| (if needs.[0] then f () else null) |]
         match op with
@@ -458,8 +474,8 @@ and [<Sealed>] internal Prim private () =
         | Binary b ->
             let y = xs.[1]
             let struct (vx, vy) = binaryVjps.[Ops.binaryIndex b]
-            [| (if needs.[0] then unbroadcast (vx.Invoke(null, g, x, y, out)) x.ShapeRef else null)
-               (if needs.[1] then unbroadcast (vy.Invoke(null, g, x, y, out)) y.ShapeRef else null) |]
+            [| (if needs.[0] then toInput (vx.Invoke(null, g, x, y, out)) out.ShapeRef x.ShapeRef else null)
+               (if needs.[1] then toInput (vy.Invoke(null, g, x, y, out)) out.ShapeRef y.ShapeRef else null) |]
         | Compare _ -> [| null; null |]
         | PositiveDefinite -> [| null |]
         | Reduce (r, axes, _) ->
@@ -467,7 +483,8 @@ and [<Sealed>] internal Prim private () =
                 let keptShape = Shape.reduced x.ShapeRef axes true
                 let gk = reshape keptShape g
                 match r with
-                | Sum -> exec (BroadcastTo x.ShapeRef) [| gk |]
+                // broadcast lazily: gk stands for its broadcast to x's shape (see toInput)
+                | Sum -> gk
                 | Max ->
                     let hit = cmp Eq x (reshape keptShape out)
                     let w = exec (Cast x.Dtype) [| hit |]
@@ -512,8 +529,8 @@ and [<Sealed>] internal Prim private () =
             let m, a, b = xs.[0], xs.[1], xs.[2]
             let struct (vx, vy) = whereVjps
             [| null
-               (if needs.[1] then unbroadcast (vx.Invoke(m, g, a, b, out)) a.ShapeRef else null)
-               (if needs.[2] then unbroadcast (vy.Invoke(m, g, a, b, out)) b.ShapeRef else null) |]
+               (if needs.[1] then toInput (vx.Invoke(m, g, a, b, out)) out.ShapeRef a.ShapeRef else null)
+               (if needs.[2] then toInput (vy.Invoke(m, g, a, b, out)) out.ShapeRef b.ShapeRef else null) |]
         | Clamp (lo, hi) -> one (fun () -> (stageRule (Ops.clamp.Decl.Vjp lo hi)).Invoke(null, g, x, null, out))
         | Cast dt -> [| (if needs.[0] && dt.IsFloat && x.Dtype.IsFloat then exec (Cast x.Dtype) [| g |] else null) |]
         | StopGradient -> [| null |]
@@ -611,4 +628,6 @@ and [<Sealed>] internal Prim private () =
             let up (t: Tensor) = if t.Dtype = Float64 then t else exec (Cast Float64) [| t |]
             exec (Binary b) [| up x; up y |]
     static member Vjp(op, xs, out, g, needs) = vjp op xs out g needs
+    /// g broadcast to `shape`: a cotangent that stands for its broadcast, made whole.
+    static member Expand(g, shape) = expand g shape
     static member Constant(dt, shape, v) = constant dt shape v
