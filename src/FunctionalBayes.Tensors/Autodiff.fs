@@ -34,7 +34,7 @@ module Autodiff =
                         let needs = ins |> Array.map (onTape tape)
                         if Array.contains true needs then
                             let xs = Prim.PrimalsAt(tape, ins)
-                            let gs = Prim.Vjp(op, xs, n.Output, g, needs)
+                            let gs = Prim.Vjp(op, xs, n.Output, g, needs, n.Kept)
                             for k in 0 .. ins.Length - 1 do
                                 if needs.[k] && not (isNull gs.[k]) then
                                     let j = ins.[k].NodeOrNull.Index

@@ -18,7 +18,7 @@ type internal SpanMap<'T> = delegate of ReadOnlySpan<'T> * Span<'T> -> unit
 type internal SpanAdjoint =
     delegate of x: ReadOnlySpan<float> * out: ReadOnlySpan<float> * g: ReadOnlySpan<float> * accIn: ReadOnlySpan<float> * acc: Span<float> * scratch: Span<float> -> unit
 
-/// An element-wise op's forward that also writes into `kept` what its adjoint reads there: out[i] = f x[i].
+/// An element-wise op's forward that also writes its derivative: out[i] = f x[i], kept[i] = f'(x[i]).
 type internal SpanKeep = delegate of x: ReadOnlySpan<float> * out: Span<float> * kept: Span<float> -> unit
 
 /// A vector-Jacobian product written once, as data: an expression in the output's cotangent G, the
@@ -87,9 +87,10 @@ type internal UnaryDecl =
       Vjp: Result<Rule, string>
       /// A one-pass form of the same adjoint over spans, where the generic one is slow (optional).
       Adjoint: SpanAdjoint voption
-      /// A forward (float64) that also leaves in the adjoint's scratch what `Adjoint` then reads there instead of
-      /// recomputing it (softplus: σ(x), from the e^(−|x|) it computes anyway); the compiled program runs it
-      /// where it runs the adjoint. Optional; with it, `Adjoint` reads the scratch as this forward left it.
+      /// A forward (float64) that also writes the derivative f'(x) (bits as the rule's) into `kept`, from what it
+      /// computes anyway (softplus: σ(x) from its e^(−|x|)). Optional. The compiled program runs it where it runs
+      /// the adjoint, into the scratch, which `Adjoint` then reads as this forward left it; the tape keeps it at
+      /// first order and multiplies the cotangent by it.
       KeepForAdjoint: SpanKeep voption
       Domain: Domain
       /// How the ONNX exporter writes it.

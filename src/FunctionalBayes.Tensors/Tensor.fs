@@ -44,6 +44,9 @@ and [<Sealed; AllowNullLiteral>] Node internal (tape: Tape, index: int, op: Op v
     member _.Index = index
     member _.Op = op
     member _.Inputs = inputs
+    /// The derivative f'(x) that a unary op's forward kept for its VJP (Ops' KeepForAdjoint), recorded at
+    /// first order; null otherwise.
+    member val internal Kept: float[] | null = null with get, set
 
 /// An immutable n-dimensional array with reverse-mode automatic differentiation.
 /// A tensor that is being differentiated wraps its primal (the same value, one nesting level down)
@@ -335,6 +338,21 @@ and [<Sealed>] internal Prim private () =
             | _ -> ()
         b
 
+    /// A unary op that declares KeepForAdjoint, recorded with a float64 host constant as input on a tape that
+    /// does not trace: its output and the derivative its VJP will read, in one pass (softplus: σ(x) from the
+    /// same e^(−|x|)); the output has the op's own kernel's bits.
+    static let keptForward (op: Op) (primals: Tensor[]) (tape: Tape) : struct (Tensor * float[]) voption =
+        match op with
+        | Unary u when not tape.Tracing && isNull primals.[0].NodeOrNull ->
+            match (Ops.unary u).Decl.KeepForAdjoint, primals.[0].Raw.Storage with
+            | ValueSome keep, F64 src ->
+                let o = GC.AllocateUninitializedArray<float> src.Length
+                let k = GC.AllocateUninitializedArray<float> src.Length
+                keep.Invoke(ReadOnlySpan src, Span o, Span k)
+                ValueSome (struct (Tensor(RawTensor(primals.[0].ShapeRef, F64 o), null, null), k))
+            | _ -> ValueNone
+        | _ -> ValueNone
+
     /// Applies a primitive op. At each differentiation level that the inputs carry, the op is applied
     /// to the primals one level down and the result recorded on that level's tape. Ops without a
     /// derivative (comparisons, casts to int or bool, stopGradient) are recorded too, so that a
@@ -346,8 +364,15 @@ and [<Sealed>] internal Prim private () =
             let shape, dt = infer op raws
             Tensor(backendOf(raws).Execute(op, raws, shape, dt), null, null)
         else
-            let p = exec op (primalsAt top inputs)
-            Tensor(p.Raw, p, top.Record(ValueSome op, inputs, p))
+            let primals = primalsAt top inputs
+            match keptForward op primals top with
+            | ValueSome (struct (p, kept)) ->
+                let node = top.Record(ValueSome op, inputs, p)
+                node.Kept <- kept
+                Tensor(p.Raw, p, node)
+            | ValueNone ->
+                let p = exec op primals
+                Tensor(p.Raw, p, top.Record(ValueSome op, inputs, p))
 
     // ---- building blocks for the VJPs (all differentiable) ------------------------------------
 
@@ -457,7 +482,7 @@ and [<Sealed>] internal Prim private () =
 
     /// Vector-Jacobian products. `xs` are the inputs and `out` the output, one level down; `g` is the
     /// output's cotangent. Only inputs whose `needs` flag is set get a gradient (others get null).
-    static let vjp (op: Op) (xs: Tensor[]) (out: Tensor) (g: Tensor) (needs: bool[]) : Tensor[] =
+    static let vjp (op: Op) (xs: Tensor[]) (out: Tensor) (g: Tensor) (needs: bool[]) (kept: float[] | null) : Tensor[] =
         // g may be smaller than the output, standing for its broadcast (a sum's cotangent, see toInput): the
         // element-wise ops take it as it is (their rules broadcast it), every other op gets it whole
         let g =
@@ -468,9 +493,12 @@ and [<Sealed>] internal Prim private () =
         let one (f: unit -> Tensor) = [| (if needs.[0] then f () else null) |]
         match op with
         | Unary u ->
-            match unaryVjps.[Ops.unaryIndex u] with
-            | Ok rule -> one (fun () -> rule.Invoke(null, g, x, null, out))
-            | Error why -> if needs.[0] then raise (NotSupportedException why) else [| null |]
+            match unaryVjps.[Ops.unaryIndex u], kept with
+            | Ok _, NonNull d when isNull (top [| g |]) && onHost [| g |] ->
+                // first order, f'(x) kept by the forward: g · f'(x), as the rule computes it, without f' again
+                one (fun () -> mul g (Tensor(RawTensor(x.ShapeRef, F64 d), null, null)))
+            | Ok rule, _ -> one (fun () -> rule.Invoke(null, g, x, null, out))
+            | Error why, _ -> if needs.[0] then raise (NotSupportedException why) else [| null |]
         | Binary b ->
             let y = xs.[1]
             let struct (vx, vy) = binaryVjps.[Ops.binaryIndex b]
@@ -627,7 +655,7 @@ and [<Sealed>] internal Prim private () =
         else
             let up (t: Tensor) = if t.Dtype = Float64 then t else exec (Cast Float64) [| t |]
             exec (Binary b) [| up x; up y |]
-    static member Vjp(op, xs, out, g, needs) = vjp op xs out g needs
+    static member Vjp(op, xs, out, g, needs, kept) = vjp op xs out g needs kept
     /// g broadcast to `shape`: a cotangent that stands for its broadcast, made whole.
     static member Expand(g, shape) = expand g shape
     static member Constant(dt, shape, v) = constant dt shape v

@@ -95,6 +95,27 @@ let ``a sum's cotangent broadcast lazily gives the closed-form gradients`` () =
     let _, gv = Autodiff.vjp (fun x -> Tensor.sumAxes [| 1 |] false (Tensor.square x)) xw (Tensor.ofArray [| 1.0; -1.0 |])
     Assert.Equal<float[]>([| 2.0; 4.0; 6.0; -8.0; -10.0; -12.0 |], Tensor.toArray gv)
 
+/// At first order the tape's softplus keeps σ(x) from its forward (one e^(−|x|)) and its VJP multiplies by it:
+/// the gradient of Σ softplus(x) is sigmoidSpan's bits, the value softplusSpan's; of Σ c·softplus(x), c·σ(x);
+/// nested (a Hessian: σ(x)(1 − σ(x)) on the diagonal) and float32 take the rule.
+let ``the tape's softplus VJP reads the sigmoid its forward kept`` () =
+    let xs = Array.init 37 (fun i -> -30.0 + 1.7 * float i)
+    let bits (a: float[]) = Array.map BitConverter.DoubleToInt64Bits a
+    let sp, sg = Array.zeroCreate 37, Array.zeroCreate 37
+    Special.softplusSpan (ReadOnlySpan xs) (Span sp)
+    Special.sigmoidSpan (ReadOnlySpan xs) (Span sg)
+    let v, g = Autodiff.valueAndGrad (fun x -> Tensor.sum (Tensor.softplus x)) (Tensor.ofArray xs)
+    Assert.Equal<int64[]>(bits sg, bits (Tensor.toArray g))
+    Assert.Equal(Array.sum sp, Tensor.toScalar v, 1e-12)
+    let g3 = Autodiff.grad (fun x -> Tensor.sum (-3.0 * Tensor.softplus x)) (Tensor.ofArray xs)
+    Assert.Equal<int64[]>(bits (Array.map (fun s -> -3.0 * s) sg), bits (Tensor.toArray g3))
+    let x3 = [| -2.0; 0.5; 4.0 |]
+    let h = Autodiff.hessian (fun x -> Tensor.sum (Tensor.softplus x)) (Tensor.ofArray x3)
+    let p = x3 |> Array.map (fun t -> 1.0 / (1.0 + exp -t))
+    assertClose 1e-15 [| for i in 0 .. 2 do for j in 0 .. 2 -> if i = j then p.[i] * (1.0 - p.[i]) else 0.0 |] (Tensor.toArray h)
+    let g32 = Autodiff.grad (fun x -> Tensor.sum (Tensor.softplus x)) (Tensor.ofArray xs |> Tensor.cast Float32)
+    assertClose 1e-6 (xs |> Array.map (fun t -> 1.0 / (1.0 + exp -t))) (Tensor.toArrayF32 g32 |> Array.map float)
+
 let ``value and gradient of several tensors, maps and records`` () =
     let f (xs: Tensor[]) = Tensor.sum (xs.[0] * xs.[1]) + Tensor.sum (Tensor.exp xs.[0])
     let a = Tensor.ofArray [| 0.1; 0.2 |]
@@ -184,6 +205,7 @@ let tests =
         testCase "Hessian of logsumexp is diag(p) - p pᵀ" ``Hessian of logsumexp is diag(p) - p pᵀ``
         testCase "Hessian of a logistic regression log density" ``Hessian of a logistic regression log density``
         testCase "a sum's cotangent broadcast lazily gives the closed-form gradients" ``a sum's cotangent broadcast lazily gives the closed-form gradients``
+        testCase "the tape's softplus VJP reads the sigmoid its forward kept" ``the tape's softplus VJP reads the sigmoid its forward kept``
         testCase "value and gradient of several tensors, maps and records" ``value and gradient of several tensors, maps and records``
         testCase "gradient of a record of named parameters" ``gradient of a record of named parameters``
         testCase "vjp and jacobian of a vector function" ``vjp and jacobian of a vector function``

@@ -257,6 +257,8 @@ let ``a unary op's one-pass span adjoint equals its rule`` () =
                 let kept = Array.create n nan
                 keep.Invoke(ReadOnlySpan x, Span kept, Span scratch)
                 Assert.Equal<float[]>(o, kept)
+                // and the derivative f'(x): the rule at g = 1 (its scalar form: the SIMD kernels within 2e-15)
+                assertClose 2e-15 (Array.init n (fun i -> info.VjpScalar.Invoke(1.0, x.[i], o.[i]))) scratch
             | ValueNone -> ()
             let g = Array.init n (fun _ -> rng.NextDouble() - 0.5)
             let acc = Array.init n (fun _ -> rng.NextDouble())
