@@ -14,7 +14,8 @@ module Autodiff =
         not (isNull n) && obj.ReferenceEquals(n.Tape, tape)
 
     /// Propagates the cotangent `seed` of `y` back through `tape`; returns the adjoint of every node
-    /// up to y's (null where nothing flowed).
+    /// up to y's (null where nothing flowed). An adjoint may be smaller than its node, standing for its
+    /// broadcast to the node's shape (a sum's cotangent: see Prim.Expand).
     let internal backward (tape: Tape) (y: Tensor) (seed: Tensor) : Tensor[] =
         if not (onTape tape y) then [||]
         else
@@ -37,7 +38,7 @@ module Autodiff =
                             any <- any || needs.[k]
                         if any then
                             let xs = Prim.PrimalsAt(tape, ins)
-                            let gs = Prim.Vjp(op, xs, n.Output, g, needs)
+                            let gs = Prim.Vjp(op, xs, n.Output, g, needs, n.Kept)
                             for k in 0 .. ins.Length - 1 do
                                 if needs.[k] && not (isNull gs.[k]) then
                                     let j = ins.[k].NodeOrNull.Index
@@ -46,7 +47,7 @@ module Autodiff =
 
     let private adjointOf (adj: Tensor[]) (leaf: Tensor) (x: Tensor) =
         let i = leaf.NodeOrNull.Index
-        if i < adj.Length && not (isNull adj.[i]) then adj.[i] else Tensor.zerosLike x
+        if i < adj.Length && not (isNull adj.[i]) then Prim.Expand(adj.[i], x.ShapeRef) else Tensor.zerosLike x
 
     let private valueAt (tape: Tape) (y: Tensor) = if onTape tape y then y.Primal else y
 

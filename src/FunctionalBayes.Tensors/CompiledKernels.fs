@@ -48,7 +48,11 @@ module internal CompiledKernels =
     type Unary(u: UnaryOp, x: int, o: int, n: int, gx: int, go: int, scratch: int) =
         inherit ProgramKernel()
         let info = Ops.unary u
-        override _.Forward(v, _) = info.Decl.Span64.Invoke(ro v x n, sp v o n)
+        override _.Forward(v, _) =
+            // the scratch exists where the adjoint runs (the compiler allocates it then)
+            match info.Decl.KeepForAdjoint with
+            | ValueSome keep when scratch >= 0 -> keep.Invoke(ro v x n, sp v o n, sp v scratch n)
+            | _ -> info.Decl.Span64.Invoke(ro v x n, sp v o n)
         override _.Backward(v, a, _) =
             if gx >= 0 then
                 match info.Decl.Adjoint with

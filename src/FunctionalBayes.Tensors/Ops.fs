@@ -18,6 +18,9 @@ type internal SpanMap<'T> = delegate of ReadOnlySpan<'T> * Span<'T> -> unit
 type internal SpanAdjoint =
     delegate of x: ReadOnlySpan<float> * out: ReadOnlySpan<float> * g: ReadOnlySpan<float> * accIn: ReadOnlySpan<float> * acc: Span<float> * scratch: Span<float> -> unit
 
+/// An element-wise op's forward that also writes its derivative: out[i] = f x[i], kept[i] = f'(x[i]).
+type internal SpanKeep = delegate of x: ReadOnlySpan<float> * out: Span<float> * kept: Span<float> -> unit
+
 /// A vector-Jacobian product written once, as data: an expression in the output's cotangent G, the
 /// inputs X and Y, the output Out and the element-wise ops. The tape reads it as tensor ops (so it can
 /// be differentiated again), the compiler as expressions of its generated code, the compiled kernels
@@ -84,6 +87,11 @@ type internal UnaryDecl =
       Vjp: Result<Rule, string>
       /// A one-pass form of the same adjoint over spans, where the generic one is slow (optional).
       Adjoint: SpanAdjoint voption
+      /// A forward (float64) that also writes the derivative f'(x) (bits as the rule's) into `kept`, from what it
+      /// computes anyway (softplus: σ(x) from its e^(−|x|)). Optional. The compiled program runs it where it runs
+      /// the adjoint, into the scratch, which `Adjoint` then reads as this forward left it; the tape keeps it at
+      /// first order and multiplies the cotangent by it.
+      KeepForAdjoint: SpanKeep voption
       Domain: Domain
       /// How the ONNX exporter writes it.
       Onnx: OnnxForm }
@@ -322,7 +330,7 @@ module internal Ops =
     /// Each unary op, declared once. A new op is a case of UnaryOp plus one entry here.
     let private declareUnary (u: UnaryOp) : UnaryDecl =
         let plain scalar s64 s32 vjp domain onnx : UnaryDecl =
-            { Scalar = scalar; Span64 = s64; Span32 = s32; Vjp = Ok vjp; Adjoint = ValueNone; Domain = domain; Onnx = onnx }
+            { Scalar = scalar; Span64 = s64; Span32 = s32; Vjp = Ok vjp; Adjoint = ValueNone; KeepForAdjoint = ValueNone; Domain = domain; Onnx = onnx }
         let node op args = OnnxForm.Node (op, args)
         let inp = OnnxForm.Input 0
         let c v = OnnxForm.Const v
@@ -372,9 +380,9 @@ module internal Ops =
         | Softplus ->
             { plain <@ fun v -> Special.softplus v @> (SpanMap<float>(fun s d -> Special.softplusSpan s d)) (SpanMap<float32>(fun s d -> Special.softplusSpanF32 s d))
                     (times g (Rule.Apply (Sigmoid, x))) Real (OnnxForm.ByPrecision (OnnxForm.Composite (OnnxComposite.Softplus64, inp), node "Softplus" [ inp ])) with
-                Adjoint = ValueSome (SpanAdjoint(fun xs _ gr accIn acc t ->
-                                        Special.sigmoidSpan xs t
-                                        Simd.MultiplyAdd(gr, Span<float>.op_Implicit t, accIn, acc))) }
+                // σ(x), kept by the forward in the scratch
+                Adjoint = ValueSome (SpanAdjoint(fun _ _ gr accIn acc t -> Simd.MultiplyAdd(gr, Span<float>.op_Implicit t, accIn, acc)))
+                KeepForAdjoint = ValueSome (SpanKeep(fun xs o t -> Special.softplusSigmoidSpan xs o t)) }
         | Relu ->
             plain <@ fun v -> Math.Max(v, 0.0) @> (SpanMap<float>(fun s d -> Simd.Max(s, 0.0, d))) (SpanMap<float32>(fun s d -> Simd.Max(s, 0.0f, d)))
                   (Rule.If (Gt, x, num 0.0, g, num 0.0)) Real (node "Relu" [ inp ])

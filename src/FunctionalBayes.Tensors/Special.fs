@@ -1008,6 +1008,32 @@ module internal Special =
             let r = one / (one + u)
             d.[i] <- Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(x, zero), r, u * r)
 
+    /// softplus512 and sigmoid512 in one pass: one e^(−|x|) for both, the same operations as each, so the same bits.
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
+    let private softplusSigmoid512 (s: ReadOnlySpan<Vector512<float>>) (d: Span<Vector512<float>>) (g: Span<Vector512<float>>) =
+        let one = Vector512.Create 1.0
+        let two = Vector512.Create 2.0
+        let zero = Vector512<float>.Zero
+        for i in 0 .. s.Length - 1 do
+            let x = s.[i]
+            let u = expNonPositive512 (-(Vector512.Abs x))
+            d.[i] <- Vector512.Max(x, zero) + log1pUnit512 u (two / (two + u))
+            let r = one / (one + u)
+            g.[i] <- Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(x, zero), r, u * r)
+
+    /// softplusSigmoid512 on 256-bit vectors.
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
+    let private softplusSigmoid256 (s: ReadOnlySpan<Vector256<float>>) (d: Span<Vector256<float>>) (g: Span<Vector256<float>>) =
+        let one = Vector256.Create 1.0
+        let two = Vector256.Create 2.0
+        let zero = Vector256<float>.Zero
+        for i in 0 .. s.Length - 1 do
+            let x = s.[i]
+            let u = expNonPositive256 (-(Vector256.Abs x))
+            d.[i] <- Vector256.Max(x, zero) + log1pUnit256 u (two / (two + u))
+            let r = one / (one + u)
+            g.[i] <- Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(x, zero), r, u * r)
+
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     let private sigmoid512F (s: ReadOnlySpan<Vector512<float32>>) (d: Span<Vector512<float32>>) =
         let one = Vector512.Create 1.0f
@@ -1061,6 +1087,27 @@ module internal Special =
             done' <- vs.Length * Vector256<float>.Count
         for i in done' .. src.Length - 1 do
             dst.[i] <- sigmoid src.[i]
+
+    /// softplus src.[i] into dst.[i] and sigmoid src.[i] (its derivative) into sigma.[i] (float64) in one pass, the
+    /// same bits as softplusSpan and sigmoidSpan: the compiled program's softplus keeps σ for its adjoint.
+    let softplusSigmoidSpan (src: ReadOnlySpan<float>) (dst: Span<float>) (sigma: Span<float>) =
+        checkLengths src.Length dst.Length
+        checkLengths src.Length sigma.Length
+        let mutable done' = 0
+        if Vector512.IsHardwareAccelerated && src.Length >= Vector512<float>.Count then
+            let vs = MemoryMarshal.Cast<float, Vector512<float>> src
+            softplusSigmoid512 vs (MemoryMarshal.Cast<float, Vector512<float>>(dst.Slice(0, src.Length)))
+                (MemoryMarshal.Cast<float, Vector512<float>>(sigma.Slice(0, src.Length)))
+            done' <- vs.Length * Vector512<float>.Count
+        elif Vector256.IsHardwareAccelerated && src.Length >= Vector256<float>.Count then
+            let vs = MemoryMarshal.Cast<float, Vector256<float>> src
+            softplusSigmoid256 vs (MemoryMarshal.Cast<float, Vector256<float>>(dst.Slice(0, src.Length)))
+                (MemoryMarshal.Cast<float, Vector256<float>>(sigma.Slice(0, src.Length)))
+            done' <- vs.Length * Vector256<float>.Count
+        for i in done' .. src.Length - 1 do
+            let x = src.[i]
+            dst.[i] <- softplus x
+            sigma.[i] <- sigmoid x
 
     /// dst.[i] <- softplus src.[i] (float32 SIMD arithmetic; a few float32 ulp).
     let softplusSpanF32 (src: ReadOnlySpan<float32>) (dst: Span<float32>) =

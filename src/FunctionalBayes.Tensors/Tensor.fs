@@ -44,6 +44,9 @@ and [<Sealed; AllowNullLiteral>] Node internal (tape: Tape, index: int, op: Op v
     member _.Index = index
     member _.Op = op
     member _.Inputs = inputs
+    /// The derivative f'(x) that a unary op's forward kept for its VJP (Ops' KeepForAdjoint), recorded at
+    /// first order; null otherwise.
+    member val internal Kept: float[] | null = null with get, set
 
 /// An immutable n-dimensional array with reverse-mode automatic differentiation.
 /// A tensor that is being differentiated wraps its primal (the same value, one nesting level down)
@@ -146,13 +149,15 @@ and [<Sealed>] internal Prim private () =
             if not (isNull n) && (isNull t || n.Tape.Level > t.Level) then t <- n.Tape
         t
 
+    /// The input with the given tape's level removed.
+    static let primalAt (tape: Tape) (x: Tensor) =
+        let n = x.NodeOrNull
+        if not (isNull n) && obj.ReferenceEquals(n.Tape, tape) then x.Primal else x
+
     /// The inputs with the given tape's level removed.
     static let primalsAt (tape: Tape) (xs: Tensor[]) =
         let r = Array.zeroCreate<Tensor> xs.Length
-        for i in 0 .. xs.Length - 1 do
-            let x = xs.[i]
-            let n = x.NodeOrNull
-            r.[i] <- if not (isNull n) && obj.ReferenceEquals(n.Tape, tape) then x.Primal else x
+        for i in 0 .. xs.Length - 1 do r.[i] <- primalAt tape xs.[i]
         r
 
     static let fail (op: Op) (msg: string) = invalidArg "input" (sprintf "%s: %s" op.Name msg)
@@ -338,6 +343,21 @@ and [<Sealed>] internal Prim private () =
             | _ -> ()
         b
 
+    /// A unary op that declares KeepForAdjoint, recorded with a float64 host constant as input on a tape that
+    /// does not trace: its output and the derivative its VJP will read, in one pass (softplus: σ(x) from the
+    /// same e^(−|x|)); the output has the op's own kernel's bits.
+    static let keptForward (op: Op) (x: Tensor) (tape: Tape) : struct (Tensor * float[]) voption =
+        match op with
+        | Unary u when not tape.Tracing && isNull x.NodeOrNull ->
+            match (Ops.unary u).Decl.KeepForAdjoint, x.Raw.Storage with
+            | ValueSome keep, F64 src ->
+                let o = GC.AllocateUninitializedArray<float> src.Length
+                let k = GC.AllocateUninitializedArray<float> src.Length
+                keep.Invoke(ReadOnlySpan src, Span o, Span k)
+                ValueSome (struct (Tensor(RawTensor(x.ShapeRef, F64 o), null, null), k))
+            | _ -> ValueNone
+        | _ -> ValueNone
+
     /// Applies a primitive op. At each differentiation level that the inputs carry, the op is applied
     /// to the primals one level down and the result recorded on that level's tape. Ops without a
     /// derivative (comparisons, casts to int or bool, stopGradient) are recorded too, so that a
@@ -346,9 +366,17 @@ and [<Sealed>] internal Prim private () =
         let top = top inputs
         if isNull top then compute op inputs
         else
-            // one level of differentiation (the common case): the primals are constants, so compute directly
-            let p = if oneLevel top inputs then compute op inputs else exec op (primalsAt top inputs)
-            Tensor(p.Raw, p, top.Record(ValueSome op, inputs, p))
+            match (match op with
+                   | Unary _ -> keptForward op (primalAt top inputs.[0]) top
+                   | _ -> ValueNone) with
+            | ValueSome (struct (p, kept)) ->
+                let node = top.Record(ValueSome op, inputs, p)
+                node.Kept <- kept
+                Tensor(p.Raw, p, node)
+            | ValueNone ->
+                // one level of differentiation (the common case): the primals are constants, so compute directly
+                let p = if oneLevel top inputs then compute op inputs else exec op (primalsAt top inputs)
+                Tensor(p.Raw, p, top.Record(ValueSome op, inputs, p))
 
     /// The op on the inputs' values, as a constant (a tracked tensor's Raw is its primal's).
     and compute (op: Op) (inputs: Tensor[]) : Tensor =
@@ -404,6 +432,16 @@ and [<Sealed>] internal Prim private () =
             reshape shape s
 
     static let permute (perm: int[]) (x: Tensor) = exec (Permute perm) [| x |]
+
+    /// g broadcast to `shape` (g itself when it has that shape).
+    static let expand (g: Tensor) (shape: int[]) =
+        if Shape.equal g.ShapeRef shape then g else exec (BroadcastTo shape) [| g |]
+
+    /// An element-wise op's cotangent `r` for an input of `shape`, r's shape broadcasting to the output's: r as it
+    /// is where the input has the output's shape (r stands for its broadcast: a sum's cotangent stays one value
+    /// until an op needs it whole), else r expanded to the output's shape and summed down to the input's.
+    static let toInput (r: Tensor) (outShape: int[]) (shape: int[]) =
+        if Shape.equal shape outShape then r else unbroadcast (expand r outShape) shape
 
     /// Swaps the last two axes.
     static let lastTwo (t: Tensor) =
@@ -463,19 +501,28 @@ and [<Sealed>] internal Prim private () =
 
     /// Vector-Jacobian products. `xs` are the inputs and `out` the output, one level down; `g` is the
     /// output's cotangent. Only inputs whose `needs` flag is set get a gradient (others get null).
-    static let vjp (op: Op) (xs: Tensor[]) (out: Tensor) (g: Tensor) (needs: bool[]) : Tensor[] =
+    static let vjp (op: Op) (xs: Tensor[]) (out: Tensor) (g: Tensor) (needs: bool[]) (kept: float[] | null) : Tensor[] =
+        // g may be smaller than the output, standing for its broadcast (a sum's cotangent, see toInput): the
+        // element-wise ops take it as it is (their rules broadcast it), every other op gets it whole
+        let g =
+            match op with
+            | Unary _ | Binary _ | Where -> g
+            | _ -> expand g out.ShapeRef
         let x = xs.[0]
         let one (f: unit -> Tensor) = [| (if needs.[0] then f () else null) |]
         match op with
         | Unary u ->
-            match unaryVjps.[Ops.unaryIndex u] with
-            | Ok rule -> one (fun () -> rule.Invoke(null, g, x, null, out))
-            | Error why -> if needs.[0] then raise (NotSupportedException why) else [| null |]
+            match unaryVjps.[Ops.unaryIndex u], kept with
+            | Ok _, NonNull d when isNull (top [| g |]) && onHost [| g |] ->
+                // first order, f'(x) kept by the forward: g · f'(x), as the rule computes it, without f' again
+                one (fun () -> mul g (Tensor(RawTensor(x.ShapeRef, F64 d), null, null)))
+            | Ok rule, _ -> one (fun () -> rule.Invoke(null, g, x, null, out))
+            | Error why, _ -> if needs.[0] then raise (NotSupportedException why) else [| null |]
         | Binary b ->
             let y = xs.[1]
             let struct (vx, vy) = binaryVjps.[Ops.binaryIndex b]
-            [| (if needs.[0] then unbroadcast (vx.Invoke(null, g, x, y, out)) x.ShapeRef else null)
-               (if needs.[1] then unbroadcast (vy.Invoke(null, g, x, y, out)) y.ShapeRef else null) |]
+            [| (if needs.[0] then toInput (vx.Invoke(null, g, x, y, out)) out.ShapeRef x.ShapeRef else null)
+               (if needs.[1] then toInput (vy.Invoke(null, g, x, y, out)) out.ShapeRef y.ShapeRef else null) |]
         | Compare _ -> [| null; null |]
         | PositiveDefinite -> [| null |]
         | Reduce (r, axes, _) ->
@@ -483,7 +530,8 @@ and [<Sealed>] internal Prim private () =
                 let keptShape = Shape.reduced x.ShapeRef axes true
                 let gk = reshape keptShape g
                 match r with
-                | Sum -> exec (BroadcastTo x.ShapeRef) [| gk |]
+                // broadcast lazily: gk stands for its broadcast to x's shape (see toInput)
+                | Sum -> gk
                 | Max ->
                     let hit = cmp Eq x (reshape keptShape out)
                     let w = exec (Cast x.Dtype) [| hit |]
@@ -528,8 +576,8 @@ and [<Sealed>] internal Prim private () =
             let m, a, b = xs.[0], xs.[1], xs.[2]
             let struct (vx, vy) = whereVjps
             [| null
-               (if needs.[1] then unbroadcast (vx.Invoke(m, g, a, b, out)) a.ShapeRef else null)
-               (if needs.[2] then unbroadcast (vy.Invoke(m, g, a, b, out)) b.ShapeRef else null) |]
+               (if needs.[1] then toInput (vx.Invoke(m, g, a, b, out)) out.ShapeRef a.ShapeRef else null)
+               (if needs.[2] then toInput (vy.Invoke(m, g, a, b, out)) out.ShapeRef b.ShapeRef else null) |]
         | Clamp (lo, hi) -> one (fun () -> (stageRule (Ops.clamp.Decl.Vjp lo hi)).Invoke(null, g, x, null, out))
         | Cast dt -> [| (if needs.[0] && dt.IsFloat && x.Dtype.IsFloat then exec (Cast x.Dtype) [| g |] else null) |]
         | StopGradient -> [| null |]
@@ -626,5 +674,7 @@ and [<Sealed>] internal Prim private () =
         else
             let up (t: Tensor) = if t.Dtype = Float64 then t else exec (Cast Float64) [| t |]
             exec (Ops.binaryOp b) [| up x; up y |]
-    static member Vjp(op, xs, out, g, needs) = vjp op xs out g needs
+    static member Vjp(op, xs, out, g, needs, kept) = vjp op xs out g needs kept
+    /// g broadcast to `shape`: a cotangent that stands for its broadcast, made whole.
+    static member Expand(g, shape) = expand g shape
     static member Constant(dt, shape, v) = constant dt shape v

@@ -58,6 +58,64 @@ let ``Hessian of a logistic regression log density`` () =
     let expected = [| for i in 0 .. 2 do for j in 0 .. 2 -> -(Seq.sum (seq { for r in 0 .. 5 -> xv.[r * 3 + i] * w.[r] * xv.[r * 3 + j] })) |]
     assertClose 1e-12 expected (Tensor.toArray (Autodiff.hessian f b))
 
+/// A sum's cotangent is kept as one value until an op needs it whole (issue 24): through element-wise ops
+/// with operands broadcast in both directions (a [3, 1] and a [1, 4] summed down), a where with a broadcast
+/// mask, a neg, ops that need it whole (reshape, matmul, a partial sum), a leaf summed directly, second
+/// derivatives and a vjp; every gradient against its closed form.
+let ``a sum's cotangent broadcast lazily gives the closed-form gradients`` () =
+    let a = Tensor.create [| 3; 1 |] [| 0.5; -1.0; 2.0 |]
+    let b = Tensor.create [| 1; 4 |] [| 1.0; 2.0; -3.0; 0.25 |]
+    let av, bv = Tensor.toArray a, Tensor.toArray b
+    // f = Σᵢⱼ (aᵢ bⱼ − aᵢ) + Σᵢ aᵢ: ∂aᵢ = Σⱼ (bⱼ − 1) + 1, ∂bⱼ = Σᵢ aᵢ
+    let gs = Autodiff.gradN (fun ts -> Tensor.sum (ts.[0] * ts.[1] - ts.[0]) + Tensor.sum ts.[0]) [| a; b |]
+    Assert.Equal<int[]>([| 3; 1 |], gs.[0].Shape)
+    Assert.Equal<int[]>([| 1; 4 |], gs.[1].Shape)
+    assertClose 1e-15 (Array.create 3 (Array.sumBy (fun v -> v - 1.0) bv + 1.0)) (Tensor.toArray gs.[0])
+    assertClose 1e-15 (Array.create 4 (Array.sum av)) (Tensor.toArray gs.[1])
+    // the gradient of Σ x is ones of x's shape; of −Σ x, minus ones
+    Assert.Equal<float[]>(Array.create 6 1.0, Tensor.toArray (Autodiff.grad Tensor.sum (Tensor.zeros [| 2; 3 |])))
+    let gNeg = Autodiff.grad (fun x -> -(Tensor.sum x)) (Tensor.zeros [| 2; 3 |])
+    Assert.Equal<int[]>([| 2; 3 |], gNeg.Shape)
+    Assert.Equal<float[]>(Array.create 6 -1.0, Tensor.toArray gNeg)
+    // where with a [1, 3] mask over [2, 3]: the gradient is 2x where the mask is set, 0 elsewhere
+    let mask = Tensor.ofBools [| true; false; true |] |> Tensor.reshape [| 1; 3 |]
+    let xw = Tensor.create [| 2; 3 |] [| 1.0; 2.0; 3.0; 4.0; 5.0; 6.0 |]
+    let gw = Autodiff.grad (fun x -> Tensor.sum (Tensor.where mask (Tensor.square x) (Tensor.zerosLike x))) xw
+    Assert.Equal<float[]>([| 2.0; 0.0; 6.0; 8.0; 0.0; 12.0 |], Tensor.toArray gw)
+    // through a reshape, a matmul and a partial sum: f = Σ (M·reshape(x))² over rows then columns
+    let m = Tensor.create [| 2; 2 |] [| 1.0; 2.0; 3.0; 4.0 |]
+    let xr = Tensor.ofArray [| 0.5; -1.0 |]
+    let f (x: Tensor) = Tensor.sum (Tensor.sumAxes [| 1 |] false (Tensor.square (Tensor.matmul m (Tensor.reshape [| 2; 1 |] x))))
+    // Mx = [−1.5; −2.5]; ∂x = 2 Mᵀ(Mx) = 2·[−1.5 − 7.5; −3 − 10]
+    assertClose 1e-15 [| -18.0; -26.0 |] (Tensor.toArray (Autodiff.grad f xr))
+    // second derivatives: the Hessian of Σ xᵢ³ + Σ x is diag(6x)
+    let h = Autodiff.hessian (fun x -> Tensor.sum (Tensor.Pow(x, 3.0)) + Tensor.sum x) (Tensor.ofArray [| 1.0; -2.0 |])
+    Assert.Equal<float[]>([| 6.0; 0.0; 0.0; -12.0 |], Tensor.toArray h)
+    // a vjp through a sum taken over one axis: y = Σⱼ xᵢⱼ² (per row), vᵀJ = 2 vᵢ xᵢⱼ
+    let _, gv = Autodiff.vjp (fun x -> Tensor.sumAxes [| 1 |] false (Tensor.square x)) xw (Tensor.ofArray [| 1.0; -1.0 |])
+    Assert.Equal<float[]>([| 2.0; 4.0; 6.0; -8.0; -10.0; -12.0 |], Tensor.toArray gv)
+
+/// At first order the tape's softplus keeps σ(x) from its forward (one e^(−|x|)) and its VJP multiplies by it:
+/// the gradient of Σ softplus(x) is sigmoidSpan's bits, the value softplusSpan's; of Σ c·softplus(x), c·σ(x);
+/// nested (a Hessian: σ(x)(1 − σ(x)) on the diagonal) and float32 take the rule.
+let ``the tape's softplus VJP reads the sigmoid its forward kept`` () =
+    let xs = Array.init 37 (fun i -> -30.0 + 1.7 * float i)
+    let bits (a: float[]) = Array.map BitConverter.DoubleToInt64Bits a
+    let sp, sg = Array.zeroCreate 37, Array.zeroCreate 37
+    Special.softplusSpan (ReadOnlySpan xs) (Span sp)
+    Special.sigmoidSpan (ReadOnlySpan xs) (Span sg)
+    let v, g = Autodiff.valueAndGrad (fun x -> Tensor.sum (Tensor.softplus x)) (Tensor.ofArray xs)
+    Assert.Equal<int64[]>(bits sg, bits (Tensor.toArray g))
+    Assert.Equal(Array.sum sp, Tensor.toScalar v, 1e-12)
+    let g3 = Autodiff.grad (fun x -> Tensor.sum (-3.0 * Tensor.softplus x)) (Tensor.ofArray xs)
+    Assert.Equal<int64[]>(bits (Array.map (fun s -> -3.0 * s) sg), bits (Tensor.toArray g3))
+    let x3 = [| -2.0; 0.5; 4.0 |]
+    let h = Autodiff.hessian (fun x -> Tensor.sum (Tensor.softplus x)) (Tensor.ofArray x3)
+    let p = x3 |> Array.map (fun t -> 1.0 / (1.0 + exp -t))
+    assertClose 1e-15 [| for i in 0 .. 2 do for j in 0 .. 2 -> if i = j then p.[i] * (1.0 - p.[i]) else 0.0 |] (Tensor.toArray h)
+    let g32 = Autodiff.grad (fun x -> Tensor.sum (Tensor.softplus x)) (Tensor.ofArray xs |> Tensor.cast Float32)
+    assertClose 1e-6 (xs |> Array.map (fun t -> 1.0 / (1.0 + exp -t))) (Tensor.toArrayF32 g32 |> Array.map float)
+
 let ``value and gradient of several tensors, maps and records`` () =
     let f (xs: Tensor[]) = Tensor.sum (xs.[0] * xs.[1]) + Tensor.sum (Tensor.exp xs.[0])
     let a = Tensor.ofArray [| 0.1; 0.2 |]
@@ -146,6 +204,8 @@ let tests =
         testCase "Hessian of a cubic with a cross term" ``Hessian of a cubic with a cross term``
         testCase "Hessian of logsumexp is diag(p) - p pᵀ" ``Hessian of logsumexp is diag(p) - p pᵀ``
         testCase "Hessian of a logistic regression log density" ``Hessian of a logistic regression log density``
+        testCase "a sum's cotangent broadcast lazily gives the closed-form gradients" ``a sum's cotangent broadcast lazily gives the closed-form gradients``
+        testCase "the tape's softplus VJP reads the sigmoid its forward kept" ``the tape's softplus VJP reads the sigmoid its forward kept``
         testCase "value and gradient of several tensors, maps and records" ``value and gradient of several tensors, maps and records``
         testCase "gradient of a record of named parameters" ``gradient of a record of named parameters``
         testCase "vjp and jacobian of a vector function" ``vjp and jacobian of a vector function``

@@ -1365,6 +1365,32 @@ let ``span kernels work in place and reject short destinations`` () =
     Special.sigmoidSpan (ReadOnlySpan xs) (Span long)
     Assert.Equal(-7.0, long.[19])
 
+/// The one-pass softplus-and-sigmoid kernel (the compiled softplus's forward) gives softplusSpan's and
+/// sigmoidSpan's bits, at lengths through the 512- and 256-bit loops and the scalar remainder, at special values,
+/// in place, and rejects a short destination for either output.
+let ``softplusSigmoidSpan equals softplusSpan and sigmoidSpan bit for bit`` () =
+    let bits (a: float[]) = Array.map BitConverter.DoubleToInt64Bits a
+    let specials = [| nan; infinity; -infinity; 0.0; -0.0; 710.0; -745.0; -746.0; 1e-300; -1e-300; 36.0; -36.0; 37.5; -37.5; 1e308; -1e308 |]
+    for xs in [ for n in [ 0; 1; 3; 4; 7; 8; 9; 31; 1000; 1003 ] do yield inputsFor "softplus" n 17
+                yield specials ] do
+        let n = xs.Length
+        let sp, sg = Array.create n 1.5, Array.create n 1.5
+        Special.softplusSpan (ReadOnlySpan xs) (Span sp)
+        Special.sigmoidSpan (ReadOnlySpan xs) (Span sg)
+        let sp2, sg2 = Array.create n 2.5, Array.create n 2.5
+        Special.softplusSigmoidSpan (ReadOnlySpan xs) (Span sp2) (Span sg2)
+        Assert.Equal<int64[]>(bits sp, bits sp2)
+        Assert.Equal<int64[]>(bits sg, bits sg2)
+        // in place over the input (the softplus output), as a kernel may write over its operand
+        let buf = Array.copy xs
+        let sg3 = Array.zeroCreate n
+        Special.softplusSigmoidSpan (ReadOnlySpan buf) (Span buf) (Span sg3)
+        Assert.Equal<int64[]>(bits sp, bits buf)
+        Assert.Equal<int64[]>(bits sg, bits sg3)
+    let xs = inputsFor "softplus" 20 3
+    Assert.Throws<ArgumentException>(fun () -> Special.softplusSigmoidSpan (ReadOnlySpan xs) (Span(Array.zeroCreate 19)) (Span(Array.zeroCreate 20))) |> ignore
+    Assert.Throws<ArgumentException>(fun () -> Special.softplusSigmoidSpan (ReadOnlySpan xs) (Span(Array.zeroCreate 20)) (Span(Array.zeroCreate 19))) |> ignore
+
 let ``SIMD kernels handle special values`` () =
     let xs = [| nan; infinity; -infinity; 0.0; -0.0; 710.0; -745.0; -746.0; 1e-300; -1e-300; 36.0; -36.0; 37.5; -37.5; 1e308; -1e308 |]
     let sp = Array.zeroCreate xs.Length
@@ -1450,6 +1476,7 @@ let tests =
         testCase "float64 span kernels equal the scalar function" ``float64 span kernels equal the scalar function``
         testCase "float32 span kernels agree with float64 within float32 tolerance" ``float32 span kernels agree with float64 within float32 tolerance``
         testCase "span kernels work in place and reject short destinations" ``span kernels work in place and reject short destinations``
+        testCase "softplusSigmoidSpan equals softplusSpan and sigmoidSpan bit for bit" ``softplusSigmoidSpan equals softplusSpan and sigmoidSpan bit for bit``
         testCase "SIMD kernels handle special values" ``SIMD kernels handle special values``
         testCase "vector exp of non-positive arguments and log1p on the unit interval" ``vector exp of non-positive arguments and log1p on the unit interval``
     ]
