@@ -155,10 +155,11 @@ module Compiler =
             result
 
     // ---- element-wise fusion -----------------------------------------------------------------------
-    // A run of large element-wise ops of one shape becomes one loop over Vector<float> blocks (and a
-    // scalar tail): each input is loaded once, intermediates stay in registers, and only the values read
-    // after the loop (by other ops or by the backward kernels) are stored. Only ops whose element form is
-    // exact IEEE arithmetic are fused, so the loop gives the kernels' bits; the backward is the kernels'.
+    // A run of large element-wise ops of one shape becomes one loop over Vector<float> blocks and a scalar
+    // tail (ops between them that read none of the run's values run before it): each input is loaded once,
+    // intermediates stay in registers, and only the values read after the loop (by other ops or by the
+    // backward kernels) are stored. Only ops whose element form is exact IEEE arithmetic are fused, so the
+    // loop gives the kernels' bits; the backward is the kernels'.
 
     /// Where a fused step reads an operand.
     type private FusedArg =
@@ -596,10 +597,12 @@ module Compiler =
                 run.Clear()
             for k in 0 .. nodes.Length - 1 do
                 if live.[nIn + k] && dyn.[nIn + k] then
-                    if not (joins k) then flush ()
-                    else
+                    if joins k then
                         if run.Count > 0 && not (Shape.equal infos.[nIn + run.[0]].Shape infos.[nIn + k].Shape) then flush ()
                         run.Add k
+                    // an op that reads none of the run's values (a scalar's exp, say) runs before the loop,
+                    // which runs at the run's last op; one that reads them ends the run
+                    elif nodes.[k].Inputs |> Array.exists (fun v -> let j = key v in j >= nIn && run.Contains(j - nIn)) then flush ()
             flush ()
         // whether a fused op's value is stored: read after its loop, or by a backward kernel (the
         // operands of mul, the divisor and quotient of div, the input and output of abs and sqrt)
@@ -616,13 +619,15 @@ module Compiler =
             || (infos.[i].Grad && (match nodes.[k].Op with
                                    | Binary Div | Unary (Abs | Sqrt) -> true
                                    | _ -> false))
-        /// The forward of fused loop `gid`: its ops' value (and adjoint) slots, then the loop.
-        let emitFused (gid: int) =
-            let g = groups.[gid]
-            for k in g do
+        /// The value (and adjoint) slots of fused loop `gid`'s ops.
+        let allocFused (gid: int) =
+            for k in groups.[gid] do
                 let info = infos.[nIn + k]
                 info.Off <- allocVal info.Size
                 if info.Grad then info.AdjOff <- allocAdj info.Size
+        /// The forward of fused loop `gid`, after its last op's inputs are computed.
+        let emitFused (gid: int) =
+            let g = groups.[gid]
             let stepOf = Collections.Generic.Dictionary<int, int>()
             let steps =
                 g |> Array.mapi (fun s k ->
@@ -662,8 +667,10 @@ module Compiler =
                 let mapAt (m: int[]) e = if m.Length = 0 then e else m.[e]
                 match n.Op with
                 | _ when gid >= 0 ->
-                    // in a fused loop: the loop runs at the first op; each op keeps its kernel's backward
-                    if k = groups.[gid].[0] then emitFused gid
+                    // in a fused loop: the loop runs at the last op; each op keeps its kernel's backward
+                    let g = groups.[gid]
+                    if k = g.[0] then allocFused gid
+                    if k = g.[g.Length - 1] then emitFused gid
                     match n.Op with
                     | Binary b ->
                         let x, gx = arena ins.[0]
