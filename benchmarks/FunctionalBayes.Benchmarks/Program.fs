@@ -9,6 +9,8 @@ let private suites =
       // the pieces of the logistic-regression gradient (issue 24)
       "logisticparts", Suites.logisticParts
       "svi", Suites.svi
+      // chains of element-wise ops, compiled (issue 22)
+      "fusion", Suites.fusion
       "onnx", Suites.onnx
       "nuts", NutsSuite.run
       // the posteriordb section of the nuts suite alone (metric adapters and rstan)

@@ -154,13 +154,119 @@ module Compiler =
                 result <- Some (sprintf "%s: the output differs between the two points." why)
             result
 
+    // ---- element-wise fusion -----------------------------------------------------------------------
+    // A run of large element-wise ops of one shape becomes one loop over Vector<float> blocks and a scalar
+    // tail (ops between them that read none of the run's values run before it): each input is loaded once,
+    // intermediates stay in registers, and only the values read after the loop (by other ops or by the
+    // backward kernels) are stored. Only ops whose element form is exact IEEE arithmetic are fused, so the
+    // loop gives the kernels' bits; the backward is the kernels'.
+
+    /// Where a fused step reads an operand.
+    type private FusedArg =
+        /// n elements at this value offset
+        | FLoad of int
+        /// one value at this offset, broadcast
+        | FScalar of int
+        /// the result of an earlier step of the loop
+        | FStep of int
+
+    type private FusedStep = { Op: Op; Args: FusedArg[]; Store: int }
+
+    let private vecType = typeof<System.Numerics.Vector<float>>
+    let private vecFromArray = nonNull (vecType.GetConstructor([| typeof<float[]>; typeof<int> |]))
+    let private vecFromScalar = nonNull (vecType.GetConstructor([| typeof<float> |]))
+    let private vecCopyTo = nonNull (vecType.GetMethod("CopyTo", [| typeof<float[]>; typeof<int> |]))
+    let private vecMethod (name: string) =
+        typeof<System.Numerics.Vector>.GetMethods()
+        |> Array.find (fun m -> m.Name = name && m.IsGenericMethodDefinition && m.GetParameters().Length = 1)
+        |> fun m -> m.MakeGenericMethod(typeof<float>)
+    let private vecAbs = vecMethod "Abs"
+    let private vecSqrt = vecMethod "SquareRoot"
+
+    /// Whether an op joins fused loops: its vector form gives its kernel's bits (IEEE add, sub, mul, div,
+    /// sqrt; sign-bit neg and abs). Transcendental ops keep their kernels.
+    let private fusable (op: Op) =
+        match op with
+        | Binary (Add | Sub | Mul | Div) | Unary (Neg | Abs | Sqrt) -> true
+        | _ -> false
+
+    let private stepExpr (op: Op) (vector: bool) (a: Expression[]) : Expression =
+        match op with
+        | Binary b when not vector -> Ops.binaryExpr b a.[0] a.[1]
+        | Unary u when not vector -> Ops.unaryExpr u a.[0]
+        | Binary Add -> Expression.Add(a.[0], a.[1]) :> Expression
+        | Binary Sub -> Expression.Subtract(a.[0], a.[1]) :> Expression
+        | Binary Mul -> Expression.Multiply(a.[0], a.[1]) :> Expression
+        | Binary Div -> Expression.Divide(a.[0], a.[1]) :> Expression
+        | Unary Neg -> Expression.Negate(a.[0]) :> Expression
+        | Unary Abs -> Expression.Call(vecAbs, a.[0]) :> Expression
+        | Unary Sqrt -> Expression.Call(vecSqrt, a.[0]) :> Expression
+        | _ -> invalidOp (sprintf "Compiler: %s is not fused." op.Name)
+
+    /// One loop over n elements running the steps: Vector<float> blocks, then the scalar tail.
+    let private fusedLoop (n: int) (steps: FusedStep[]) : Action<float[]> =
+        let v = Expression.Parameter(typeof<float[]>, "vals")
+        let i = Expression.Variable(typeof<int>, "i")
+        let vars = ResizeArray<ParameterExpression>([ i ])
+        let at (off: int) = Expression.Add(Expression.Constant off, i) :> Expression
+        let body (vector: bool) (prelude: ResizeArray<Expression>) =
+            let t = if vector then vecType else typeof<float>
+            let block = ResizeArray<Expression>()
+            let loads = Collections.Generic.Dictionary<int, Expression>()
+            let scalars = Collections.Generic.Dictionary<int, Expression>()
+            let results = Array.zeroCreate<Expression> steps.Length
+            let local (e: Expression) (into: ResizeArray<Expression>) =
+                let p = Expression.Variable(t)
+                vars.Add p
+                into.Add(Expression.Assign(p, e))
+                p :> Expression
+            let arg (a: FusedArg) =
+                match a with
+                | FStep s -> results.[s]
+                | FLoad off ->
+                    match loads.TryGetValue off with
+                    | true, e -> e
+                    | _ ->
+                        let e = local (if vector then Expression.New(vecFromArray, v, at off) :> Expression else Expression.ArrayAccess(v, at off) :> Expression) block
+                        loads.[off] <- e
+                        e
+                | FScalar off ->
+                    match scalars.TryGetValue off with
+                    | true, e -> e
+                    | _ ->
+                        let x = Expression.ArrayAccess(v, Expression.Constant off) :> Expression
+                        let e = local (if vector then Expression.New(vecFromScalar, x) :> Expression else x) prelude
+                        scalars.[off] <- e
+                        e
+            steps |> Array.iteri (fun s st ->
+                results.[s] <- local (stepExpr st.Op vector (st.Args |> Array.map arg)) block
+                if st.Store >= 0 then
+                    block.Add(if vector then Expression.Call(results.[s], vecCopyTo, v, at st.Store) :> Expression
+                              else Expression.Assign(Expression.ArrayAccess(v, at st.Store), results.[s]) :> Expression))
+            block
+        let prelude = ResizeArray<Expression>()
+        let w = System.Numerics.Vector<float>.Count
+        let vBody = body true prelude
+        let sBody = body false prelude
+        let stop1 = Expression.Label("blocks")
+        let stop2 = Expression.Label("tail")
+        let loop (cont: Expression) (stop: LabelTarget) (b: ResizeArray<Expression>) (step: int) =
+            b.Add(Expression.AddAssign(i, Expression.Constant step))
+            Expression.Loop(Expression.IfThenElse(cont, Expression.Block(b), Expression.Break stop), stop) :> Expression
+        let code =
+            [ yield Expression.Assign(i, Expression.Constant 0) :> Expression
+              yield! prelude
+              yield loop (Expression.LessThanOrEqual(i, Expression.Constant(n - w))) stop1 vBody w
+              yield loop (Expression.LessThan(i, Expression.Constant n)) stop2 sBody 1 ]
+        Expression.Lambda<Action<float[]>>(Expression.Block(vars, code), [| v |]).Compile()
+
     // ---- the compiler --------------------------------------------------------------------------
 
     exception private Unsupported of string
 
     let private unsupported fmt = Printf.kprintf (fun s -> raise (Unsupported s)) fmt
 
-    let private build (g: Graph) (nParams: int) : CompiledGradient =
+    let private build (g: Graph) (nParams: int) (fuse: bool) : CompiledGradient =
         let nIn = g.InputShapes.Length
         let nodes = g.Nodes
         let total = nIn + nodes.Length
@@ -468,6 +574,79 @@ module Compiler =
                     c.[axis] <- c.[axis] - bounds.[s]
                     s, flat (shapeOf ins.[s]) c)
             | _ -> invalidOp "not a layout op"
+        // ---- fused loops: runs of large float64 element-wise ops of one shape, in program order ------
+        let consumers = Array.init total (fun _ -> ResizeArray<int>())
+        for k in 0 .. nodes.Length - 1 do
+            if live.[nIn + k] && dyn.[nIn + k] then
+                for v in nodes.[k].Inputs do
+                    let j = key v
+                    if j >= 0 then consumers.[j].Add k
+        let groupOf = Array.create nodes.Length -1
+        let groups = ResizeArray<int[]>()
+        if fuse then
+            let joins k =
+                let info = infos.[nIn + k]
+                info.Dtype = Float64 && info.Size > UnrollLimit && fusable nodes.[k].Op
+                && nodes.[k].Inputs |> Array.forall (fun v -> let s = shapeOf v in Shape.equal s info.Shape || Shape.size s = 1)
+            let run = ResizeArray<int>()
+            let flush () =
+                // one op alone is its kernel
+                if run.Count >= 2 then
+                    for k in run do groupOf.[k] <- groups.Count
+                    groups.Add(run.ToArray())
+                run.Clear()
+            for k in 0 .. nodes.Length - 1 do
+                if live.[nIn + k] && dyn.[nIn + k] then
+                    if joins k then
+                        if run.Count > 0 && not (Shape.equal infos.[nIn + run.[0]].Shape infos.[nIn + k].Shape) then flush ()
+                        run.Add k
+                    // an op that reads none of the run's values (a scalar's exp, say) runs before the loop,
+                    // which runs at the run's last op; one that reads them ends the run
+                    elif nodes.[k].Inputs |> Array.exists (fun v -> let j = key v in j >= nIn && run.Contains(j - nIn)) then flush ()
+            flush ()
+        // whether a fused op's value is stored: read after its loop, or by a backward kernel (the
+        // operands of mul, the divisor and quotient of div, the input and output of abs and sqrt)
+        let stored (k: int) =
+            let i = nIn + k
+            let readsBack (c: int) =
+                infos.[nIn + c].Grad
+                && (match nodes.[c].Op with
+                    | Binary Mul | Unary (Abs | Sqrt) -> true
+                    | Binary Div -> key nodes.[c].Inputs.[1] = i
+                    | _ -> false)
+            i = outV
+            || consumers.[i] |> Seq.exists (fun c -> groupOf.[c] <> groupOf.[k] || readsBack c)
+            || (infos.[i].Grad && (match nodes.[k].Op with
+                                   | Binary Div | Unary (Abs | Sqrt) -> true
+                                   | _ -> false))
+        /// The value (and adjoint) slots of fused loop `gid`'s ops.
+        let allocFused (gid: int) =
+            for k in groups.[gid] do
+                let info = infos.[nIn + k]
+                info.Off <- allocVal info.Size
+                if info.Grad then info.AdjOff <- allocAdj info.Size
+        /// The forward of fused loop `gid`, after its last op's inputs are computed.
+        let emitFused (gid: int) =
+            let g = groups.[gid]
+            let stepOf = Collections.Generic.Dictionary<int, int>()
+            let steps =
+                g |> Array.mapi (fun s k ->
+                    stepOf.[k] <- s
+                    let args =
+                        nodes.[k].Inputs |> Array.map (fun v ->
+                            let j = key v
+                            if j >= nIn && groupOf.[j - nIn] = gid then FStep stepOf.[j - nIn]
+                            else
+                                let o, _ = arena v
+                                if Shape.size (shapeOf v) = 1 then FScalar o else FLoad o)
+                    { Op = nodes.[k].Op; Args = args; Store = (if stored k then infos.[nIn + k].Off else -1) })
+            fwd.Add(Expression.Invoke(Expression.Constant(fusedLoop infos.[nIn + g.[0]].Size steps), vals))
+        /// A fused op's backward: its kernel's (the values it reads are stored, see `stored`).
+        let backwardOnly (i: int) (kf: int -> int -> ProgramKernel) =
+            let info = infos.[i]
+            let back = ResizeArray<Expression>()
+            if info.Grad then back.Add(Expression.Call(Expression.Constant(kf info.Off info.AdjOff), miBackward, vals, adjs, ints))
+            bwdBlocks.Add back
         // ---- one op at a time ---------------------------------------------------------------------
         for k in 0 .. nodes.Length - 1 do
             let i = nIn + k
@@ -479,10 +658,29 @@ module Compiler =
                 let small = size <= UnrollLimit
                 instructions <- instructions + 1
                 freshLocals.Value <- false
-                listing.Add(sprintf "%d %s %s%s" k n.Op.Name (Shape.format info.Shape) (if small then "" else " (kernel)"))
+                let gid = groupOf.[k]
+                listing.Add(sprintf "%d %s %s%s" k n.Op.Name (Shape.format info.Shape)
+                                (if small then ""
+                                 elif gid >= 0 then sprintf " (fused loop %d%s)" gid (if stored k then "" else ", not stored")
+                                 else " (kernel)"))
                 let mapOf (v: GraphValue) = CompiledKernels.broadcastMap (shapeOf v) info.Shape
                 let mapAt (m: int[]) e = if m.Length = 0 then e else m.[e]
                 match n.Op with
+                | _ when gid >= 0 ->
+                    // in a fused loop: the loop runs at the last op; each op keeps its kernel's backward
+                    let g = groups.[gid]
+                    if k = g.[0] then allocFused gid
+                    if k = g.[g.Length - 1] then emitFused gid
+                    match n.Op with
+                    | Binary b ->
+                        let x, gx = arena ins.[0]
+                        let y, gy = arena ins.[1]
+                        backwardOnly i (fun o go -> CompiledKernels.Binary(b, x, mapOf ins.[0], y, mapOf ins.[1], o, size, gx, gy, go))
+                    | Unary u ->
+                        let x, gx = arena ins.[0]
+                        let scratch = if info.Grad then allocVal size else -1
+                        backwardOnly i (fun o go -> CompiledKernels.Unary(u, x, o, size, gx, go, scratch))
+                    | _ -> invalidOp (sprintf "Compiler: %s is not fused." n.Op.Name)
                 | Cast dt when Ops.castChanges (dtypeOf ins.[0]) dt ->
                     if small then
                         let cells = localCells i
@@ -810,10 +1008,8 @@ module Compiler =
         CompiledGradient(Array.init nParams (fun i -> infos.[i].Shape), Array.init (nIn - nParams) (fun j -> infos.[nParams + j].Shape),
                          Array.init (nIn - nParams) (fun j -> infos.[nParams + j].Dtype), instructions, nVals, String.Join("\n", listing), bindData)
 
-    /// Traces `f` (parameters, then data) at two parameter points, checks that both record the same
-    /// op graph, and compiles it. Error: why the function cannot be compiled (the caller falls back
-    /// to the tape). The data tensors are inputs of the program: bind new ones of the same shapes.
-    let compile (f: Tensor[] -> Tensor) (first: Tensor[]) (second: Tensor[]) (data: Tensor[]) : Result<CompiledGradient, string> =
+    /// `compile`, with fused loops or (fuse = false) one kernel per large op: the tests' reference.
+    let internal compileWith (fuse: bool) (f: Tensor[] -> Tensor) (first: Tensor[]) (second: Tensor[]) (data: Tensor[]) : Result<CompiledGradient, string> =
         if first.Length <> second.Length then invalidArg "second" (sprintf "Compiler.compile: %d and %d parameter tensors." first.Length second.Length)
         let trace (ps: Tensor[]) = Graph.traceWithReads (fun xs -> [| f xs |]) (Array.append ps data)
         try
@@ -826,6 +1022,12 @@ module Compiler =
             let g2, _ = trace second
             match difference g1 g2 with
             | Some why -> Error why
-            | None -> Ok (build g1 first.Length)
+            | None -> Ok (build g1 first.Length fuse)
         with
         | Unsupported why -> Error why
+
+    /// Traces `f` (parameters, then data) at two parameter points, checks that both record the same
+    /// op graph, and compiles it. Error: why the function cannot be compiled (the caller falls back
+    /// to the tape). The data tensors are inputs of the program: bind new ones of the same shapes.
+    let compile (f: Tensor[] -> Tensor) (first: Tensor[]) (second: Tensor[]) (data: Tensor[]) : Result<CompiledGradient, string> =
+        compileWith true f first second data
