@@ -13,8 +13,7 @@ open Microsoft.FSharp.NativeInterop
 ///
 /// Design (see REPORT.md): packed, cache-blocked GEMM (BLIS/Goto loop order jc -> pc -> ic -> ir -> jr)
 /// with an MR x NR register-blocked FMA micro-kernel (f64: 8 x 24 = 8 rows x 3 Vector512; f32: 8 x 48),
-/// dedicated GEMV paths for n <= 4 / m <= 4 (one GEMV per column/row; the kernels of Gemv.fs on AVX2, and on AVX-512
-/// for Aᵀ·x and A·x of up to 32 columns: see gemvKernel64),
+/// dedicated GEMV paths for n <= 4 / m <= 4 (one GEMV per column/row; on AVX2 without AVX-512 the kernels of Gemv.fs),
 /// a narrow path for n <= 24 with op(B) = B (A unpacked, 4-row tiles of 256-bit vectors: the n x 20 products and
 /// Xᵀ·R of regressions and small layers), and row/column partitioning of C across threads.
 /// Determinism: every C element is computed by the same micro-kernel with the same KC-blocked summation
@@ -884,18 +883,80 @@ module internal Gemm =
             writeY64 y incy i ((s0 + s1) + (s2 + s3)) accumulate
             i <- i + 1
 
-    /// Columns up to which Gemv's 256-bit y = A·x beats the masked 512-bit one on AVX-512 (issue 24, thread CPU
-    /// time, one EPYC: 5000 × 3/5/20: 3.1/3.7/8.8 µs against 4.9/5.1/9.1, and far steadier across the arrays'
-    /// 64-byte alignment, which a 512-bit load of a 160-byte row crosses; 5000 × 64: 39 against 34).
-    let private gemvN256MaxCols = 32
+    /// AVX-512 variant of gemvT: one pass over `a` per block of up to 3 vectors of outputs (masked tails),
+    /// 4-way unrolled over p so that 12 independent FMA chains are in flight.
+    let private gemvTMasked64 (m: int) (k: int) (a: nativeptr<float>) (lda: int) (x: nativeptr<float>) (y: nativeptr<float>) (incy: int) (accumulate: bool) =
+        let idx = Vector512<int64>.Indices
+        let z = Vector512<float>.Zero
+        let tmp = NativePtr.stackalloc<float> (3 * 8)
+        let mutable i = 0
+        while i < m do
+            let w = min (3 * 8) (m - i)
+            let m0 = Vector512.LessThan(idx, Vector512.Create(int64 w)).AsDouble()
+            let m1 = Vector512.LessThan(idx, Vector512.Create(int64 (w - 8))).AsDouble()
+            let m2 = Vector512.LessThan(idx, Vector512.Create(int64 (w - 2 * 8))).AsDouble()
+            let mutable s00 = z
+            let mutable s01 = z
+            let mutable s02 = z
+            let mutable s10 = z
+            let mutable s11 = z
+            let mutable s12 = z
+            let mutable s20 = z
+            let mutable s21 = z
+            let mutable s22 = z
+            let mutable s30 = z
+            let mutable s31 = z
+            let mutable s32 = z
+            let mutable ap = NativePtr.add a i
+            let mutable p = 0
+            while p + 4 <= k do
+                let x0 = Vector512.Create(NativePtr.get x p)
+                let x1 = Vector512.Create(NativePtr.get x (p + 1))
+                let x2 = Vector512.Create(NativePtr.get x (p + 2))
+                let x3 = Vector512.Create(NativePtr.get x (p + 3))
+                let a1 = NativePtr.add ap lda
+                let a2 = NativePtr.add a1 lda
+                let a3 = NativePtr.add a2 lda
+                s00 <- Vector512.FusedMultiplyAdd(Avx512F.MaskLoad(ap, m0, z), x0, s00)
+                s01 <- Vector512.FusedMultiplyAdd(Avx512F.MaskLoad(NativePtr.add ap 8, m1, z), x0, s01)
+                s02 <- Vector512.FusedMultiplyAdd(Avx512F.MaskLoad(NativePtr.add ap (2 * 8), m2, z), x0, s02)
+                s10 <- Vector512.FusedMultiplyAdd(Avx512F.MaskLoad(a1, m0, z), x1, s10)
+                s11 <- Vector512.FusedMultiplyAdd(Avx512F.MaskLoad(NativePtr.add a1 8, m1, z), x1, s11)
+                s12 <- Vector512.FusedMultiplyAdd(Avx512F.MaskLoad(NativePtr.add a1 (2 * 8), m2, z), x1, s12)
+                s20 <- Vector512.FusedMultiplyAdd(Avx512F.MaskLoad(a2, m0, z), x2, s20)
+                s21 <- Vector512.FusedMultiplyAdd(Avx512F.MaskLoad(NativePtr.add a2 8, m1, z), x2, s21)
+                s22 <- Vector512.FusedMultiplyAdd(Avx512F.MaskLoad(NativePtr.add a2 (2 * 8), m2, z), x2, s22)
+                s30 <- Vector512.FusedMultiplyAdd(Avx512F.MaskLoad(a3, m0, z), x3, s30)
+                s31 <- Vector512.FusedMultiplyAdd(Avx512F.MaskLoad(NativePtr.add a3 8, m1, z), x3, s31)
+                s32 <- Vector512.FusedMultiplyAdd(Avx512F.MaskLoad(NativePtr.add a3 (2 * 8), m2, z), x3, s32)
+                ap <- NativePtr.add a3 lda
+                p <- p + 4
+            while p < k do
+                let x0 = Vector512.Create(NativePtr.get x p)
+                s00 <- Vector512.FusedMultiplyAdd(Avx512F.MaskLoad(ap, m0, z), x0, s00)
+                s01 <- Vector512.FusedMultiplyAdd(Avx512F.MaskLoad(NativePtr.add ap 8, m1, z), x0, s01)
+                s02 <- Vector512.FusedMultiplyAdd(Avx512F.MaskLoad(NativePtr.add ap (2 * 8), m2, z), x0, s02)
+                ap <- NativePtr.add ap lda
+                p <- p + 1
+            let v0 = (s00 + s10) + (s20 + s30)
+            let v1 = (s01 + s11) + (s21 + s31)
+            let v2 = (s02 + s12) + (s22 + s32)
+            if w = 3 * 8 && incy = 1 then
+                storeY512x64 y 1 i v0 accumulate
+                storeY512x64 y 1 (i + 8) v1 accumulate
+                storeY512x64 y 1 (i + 2 * 8) v2 accumulate
+            else
+                Vector512.Store(v0, tmp)
+                Vector512.Store(v1, NativePtr.add tmp 8)
+                Vector512.Store(v2, NativePtr.add tmp (2 * 8))
+                for l in 0 .. w - 1 do writeY64 y incy (i + l) (NativePtr.get tmp l) accumulate
+            i <- i + 3 * 8
 
-    /// The GEMV kernel for this processor: on AVX-512 Gemv's 256-bit kernels for Aᵀ·x (as fast or faster at
-    /// every shape measured: 20 × 5000 8.5 µs against 8.3, 5 × 5000 2.8 against 7.2, 100 × 1000 10.7 against 12.7)
-    /// and for A·x up to gemvN256MaxCols columns, the masked ones above for wider A·x; AVX2+FMA Gemv's 256-bit
-    /// kernels; otherwise the portable ones. The narrow shapes of regressions so give the same bits on both ISAs.
+    /// The GEMV kernel for this processor: AVX-512 the masked kernels above; AVX2+FMA Gemv's 256-bit kernels;
+    /// otherwise the portable ones.
     let private gemvKernel64 (trans: bool) (rows: int) (cols: int) (pa: nativeptr<float>) (lda: int) (px: nativeptr<float>) (py: nativeptr<float>) (incy: int) (accumulate: bool) =
-        if useIsaPaths && Avx512F.IsSupported && not trans && cols > gemvN256MaxCols then
-            gemvNMasked64 rows cols pa lda px py incy accumulate
+        if useIsaPaths && Avx512F.IsSupported then
+            (if trans then gemvTMasked64 else gemvNMasked64) rows cols pa lda px py incy accumulate
         elif Gemv.supported () then
             (if trans then Gemv.gemvT64 else Gemv.gemvN64) rows cols pa lda px py incy accumulate
         else (if trans then gemvT64 else gemvN64) rows cols pa lda px py incy accumulate

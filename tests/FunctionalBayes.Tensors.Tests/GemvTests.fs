@@ -1,6 +1,5 @@
 /// The matrix-vector paths of the GEMM dispatch (m or n ≤ 4): on AVX2+FMA the 256-bit kernels of Gemv.fs, on
-/// AVX-512 those too but for A·x wider than 32 columns, the masked kernel of Gemm.fs (CI runs the suite again
-/// with DOTNET_EnableAVX512=0 as well).
+/// AVX-512 the masked kernels of Gemm.fs (CI runs the suite again with DOTNET_EnableAVX512F=0 as well).
 module FunctionalBayes.Tensors.Tests.GemvTests
 
 #nowarn "9" // NativePtr: the kernels take pointers into pinned arrays sized for each case
