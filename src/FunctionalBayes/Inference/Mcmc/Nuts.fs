@@ -13,6 +13,8 @@ type NutsKernel internal (ev: IGradientEvaluator, maxDepthCapacity: int) =
     let dim = ev.Dim
     let dyn = Dynamics(ev)
     let vec () = Array.zeroCreate<float> dim
+    // a span copy (a memmove): Array.blit takes Array.Copy's untyped overload, with its type checks, at every leapfrog
+    let copyInto (src: float[]) (dst: float[]) = ReadOnlySpan<float>(src, 0, dim).CopyTo(Span<float>(dst, 0, dim))
     let z = PhasePoint(dim)
     let zFwd = PhasePoint(dim)
     let zBck = PhasePoint(dim)
@@ -79,11 +81,11 @@ type NutsKernel internal (ev: IGradientEvaluator, maxDepthCapacity: int) =
             // nuts-rs counts a divergent leapfrog as 0 whatever the threshold
             sumSymProb <- sumSymProb + (if divergent then 0.0 else Dyn.symmetricAccept h0 h)
             zProp.CopyFrom z
-            Array.blit z.V 0 pSharpBeg 0 dim
-            Array.blit z.V 0 pSharpEnd 0 dim
+            copyInto z.V pSharpBeg
+            copyInto z.V pSharpEnd
             add rhoAcc z.P rhoAcc
-            Array.blit z.P 0 pBeg 0 dim
-            Array.blit z.P 0 pEnd 0 dim
+            copyInto z.P pBeg
+            copyInto z.P pEnd
             not divergent
         else
             // the initial subtree
@@ -136,11 +138,15 @@ type NutsKernel internal (ev: IGradientEvaluator, maxDepthCapacity: int) =
         zBck.CopyFrom z
         zSample.CopyFrom z
         zPropose.CopyFrom z
-        Array.blit z.P 0 pFwdFwd 0 dim
-        Array.blit z.V 0 pSharpFwdFwd 0 dim
-        for dest in [| pFwdBck; pBckFwd; pBckBck |] do Array.blit z.P 0 dest 0 dim
-        for dest in [| pSharpFwdBck; pSharpBckFwd; pSharpBckBck |] do Array.blit pSharpFwdFwd 0 dest 0 dim
-        Array.blit z.P 0 rho 0 dim
+        copyInto z.P pFwdFwd
+        copyInto z.V pSharpFwdFwd
+        copyInto z.P pFwdBck
+        copyInto z.P pBckFwd
+        copyInto z.P pBckBck
+        copyInto pSharpFwdFwd pSharpFwdBck
+        copyInto pSharpFwdFwd pSharpBckFwd
+        copyInto pSharpFwdFwd pSharpBckBck
+        copyInto z.P rho
         let mutable logSumWeight = 0.0
         h0 <- dyn.H z
         nLeapfrog <- 0
@@ -157,18 +163,18 @@ type NutsKernel internal (ev: IGradientEvaluator, maxDepthCapacity: int) =
                 if uniform () > 0.5 then
                     // extend forward: the old trajectory becomes the backward subtree
                     z.CopyFrom zFwd
-                    Array.blit rho 0 rhoBck 0 dim
-                    Array.blit pFwdFwd 0 pBckFwd 0 dim
-                    Array.blit pSharpFwdFwd 0 pSharpBckFwd 0 dim
+                    copyInto rho rhoBck
+                    copyInto pFwdFwd pBckFwd
+                    copyInto pSharpFwdFwd pSharpBckFwd
                     let v = this.BuildTree(depth, zPropose, pSharpFwdBck, pSharpFwdFwd, rhoFwd, pFwdBck, pFwdFwd, 1.0, &lswSubtree)
                     zFwd.CopyFrom z
                     v
                 else
                     // extend backward: the old trajectory becomes the forward subtree
                     z.CopyFrom zBck
-                    Array.blit rho 0 rhoFwd 0 dim
-                    Array.blit pBckBck 0 pFwdBck 0 dim
-                    Array.blit pSharpBckBck 0 pSharpFwdBck 0 dim
+                    copyInto rho rhoFwd
+                    copyInto pBckBck pFwdBck
+                    copyInto pSharpBckBck pSharpFwdBck
                     let v = this.BuildTree(depth, zPropose, pSharpBckFwd, pSharpBckBck, rhoBck, pBckFwd, pBckBck, -1.0, &lswSubtree)
                     zBck.CopyFrom z
                     v
