@@ -390,7 +390,7 @@ and [<Sealed>] internal Prim private () =
         let mutable ok = true
         for x in xs do
             let n = x.NodeOrNull
-            if not (isNull n) && not (isNull (if obj.ReferenceEquals(n.Tape, tape) then x.Primal else x).NodeOrNull) then ok <- false
+            if not (isNull n) && not (isNull (primalAt tape x).NodeOrNull) then ok <- false
         ok
 
     // ---- building blocks for the VJPs (all differentiable) ------------------------------------
@@ -513,7 +513,7 @@ and [<Sealed>] internal Prim private () =
         match op with
         | Unary u ->
             match unaryVjps.[Ops.unaryIndex u], kept with
-            | Ok _, NonNull d when isNull (top [| g |]) && onHost [| g |] ->
+            | Ok _, NonNull d when isNull g.NodeOrNull && (match g.Raw.Storage with Device _ -> false | F64 _ | F32 _ | I32 _ | B _ -> true) ->
                 // first order, f'(x) kept by the forward: g · f'(x), as the rule computes it, without f' again
                 one (fun () -> mul g (Tensor(RawTensor(x.ShapeRef, F64 d), null, null)))
             | Ok rule, _ -> one (fun () -> rule.Invoke(null, g, x, null, out))
